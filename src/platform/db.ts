@@ -1,0 +1,34 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { SyncLevel } from './config.js';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  synchronous?: SyncLevel;
+  /** Ordered schema steps; step i runs once, when PRAGMA user_version is i. */
+  migrations: readonly string[];
+}
+
+/** Opens (creating the folder) a SQLite database in WAL mode and brings its schema up to date. */
+export function openDatabase(file: string, opts: OpenOptions): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db, opts.migrations);
+  return db;
+}
+
+function migrate(db: Db, migrations: readonly string[]): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

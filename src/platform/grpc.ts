@@ -1,0 +1,176 @@
+import {
+  Server,
+  ServerCredentials,
+  Metadata,
+  status,
+  type ServiceError,
+  type handleUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type CallOptions,
+  type ClientUnaryCall,
+} from '@grpc/grpc-js';
+import { AppError } from './errors.js';
+import { formatAddr, type HostPort } from './config.js';
+import type { Logger } from './logger.js';
+import {
+  HealthService,
+  HealthCheckResponse_ServingStatus,
+  type HealthServer,
+} from '../gen/health/v1/health.js';
+
+export const IDEMPOTENCY_KEY_MD = 'x-idempotency-key';
+export const REQUEST_ID_MD = 'x-request-id';
+
+export interface CallContext {
+  method: string;
+  idempotencyKey: string | undefined;
+  requestId: string | undefined;
+  logger: Logger;
+}
+
+export type Handler<Req, Res> = (req: Req, call: CallContext) => Res | Promise<Res>;
+
+/** gRPC status for each of our error codes; anything unlisted is INTERNAL. */
+const STATUS_OF_CODE: Record<string, status> = {
+  invalid_argument: status.INVALID_ARGUMENT,
+  idempotency_key_required: status.INVALID_ARGUMENT,
+  invalid_idempotency_key: status.INVALID_ARGUMENT,
+  idempotency_key_reused: status.FAILED_PRECONDITION,
+  not_found: status.NOT_FOUND,
+  shutting_down: status.UNAVAILABLE,
+};
+
+function firstValue(md: Metadata, key: string): string | undefined {
+  const v = md.get(key)[0];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Adapts an async handler to grpc-js: reads our metadata, logs, and maps typed errors to status codes. */
+export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req, Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const ctx: CallContext = {
+      method,
+      idempotencyKey: firstValue(call.metadata, IDEMPOTENCY_KEY_MD),
+      requestId: firstValue(call.metadata, REQUEST_ID_MD),
+      logger: logger.child({ rpc: method }),
+    };
+    Promise.resolve()
+      .then(() => fn(call.request, ctx))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          const code = err instanceof AppError ? (STATUS_OF_CODE[err.code] ?? status.INTERNAL) : status.INTERNAL;
+          const message = err instanceof Error ? err.message : String(err);
+          if (code === status.INTERNAL) ctx.logger.error({ err, idempotency_key: ctx.idempotencyKey }, 'rpc failed');
+          else ctx.logger.warn({ code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message }, 'rpc refused');
+          const md = new Metadata();
+          if (err instanceof AppError) md.set('x-error-code', err.code);
+          callback({ code, details: message, metadata: md, name: 'Error', message });
+        },
+      );
+  };
+}
+
+export interface RunningServer {
+  address: string;
+  /** Stops accepting calls, lets in-flight ones finish (up to `graceMs`), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export interface ServiceBinding {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+/** Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port. */
+export async function startGrpcServer(addr: HostPort, services: ServiceBinding[]): Promise<RunningServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  for (const s of services) server.addService(s.definition, s.implementation);
+  let serving = true;
+  const health: HealthServer = {
+    check: (_call, cb) =>
+      cb(null, {
+        status: serving ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
+      }),
+  };
+  server.addService(HealthService, health);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(formatAddr(addr), ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    address: formatAddr({ host: addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host, port }),
+    shutdown: (graceMs = 5_000) =>
+      new Promise<void>((resolve) => {
+        serving = false;
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+export interface CallOpts {
+  idempotencyKey?: string;
+  requestId?: string;
+  /** Per-attempt deadline. */
+  timeoutMs: number;
+}
+
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  opts: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => ClientUnaryCall;
+
+/** Promise form of a generated client method; bind it to its client first. */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, opts: CallOpts): Promise<Res> {
+  const md = new Metadata();
+  if (opts.idempotencyKey) md.set(IDEMPOTENCY_KEY_MD, opts.idempotencyKey);
+  if (opts.requestId) md.set(REQUEST_ID_MD, opts.requestId);
+  return new Promise((resolve, reject) => {
+    method(req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number';
+}
+
+/**
+ * Whether a failed call may or may not have had its effect. Transport trouble is uncertain and
+ * retried with the same key; a refusal of the request itself is definite.
+ */
+export function isUncertain(err: unknown): boolean {
+  if (!isServiceError(err)) return true;
+  switch (err.code) {
+    case status.INVALID_ARGUMENT:
+    case status.FAILED_PRECONDITION:
+    case status.NOT_FOUND:
+    case status.ALREADY_EXISTS:
+    case status.PERMISSION_DENIED:
+    case status.UNAUTHENTICATED:
+    case status.UNIMPLEMENTED:
+    case status.OUT_OF_RANGE:
+      return false;
+    default:
+      return true;
+  }
+}
+
+/** Whether the participant could not be reached at all (the HTTP layer answers 503). */
+export function isUnavailable(err: unknown): boolean {
+  return isServiceError(err) && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED);
+}
+
+export function errorCodeOf(err: unknown): string | undefined {
+  if (!isServiceError(err)) return undefined;
+  const v = err.metadata?.get('x-error-code')[0];
+  return typeof v === 'string' ? v : undefined;
+}

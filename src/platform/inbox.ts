@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import type { Db } from './db.js';
+import { AppError } from './errors.js';
+
+/**
+ * The participants' idempotency inbox: a write RPC's key, the fingerprint of its request and the
+ * response it produced, stored in the same transaction as the effect. A repeat of the key gets
+ * the stored response and repeats no effect, across retries, restarts and replicas.
+ */
+export const INBOX_MIGRATION = `
+CREATE TABLE inbox (
+  key         TEXT PRIMARY KEY,
+  method      TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  response    TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+export function fingerprint(method: string, request: unknown): string {
+  return createHash('sha256').update(method).update('\0').update(JSON.stringify(request)).digest('base64url');
+}
+
+export function validateIdempotencyKey(key: string | undefined): string {
+  if (key === undefined || key === '') {
+    throw new AppError('idempotency_key_required', 'metadata x-idempotency-key is required on write calls');
+  }
+  // Printable ASCII only: keys travel in headers and metadata and are logged.
+  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new AppError('invalid_idempotency_key', `idempotency key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters`);
+  }
+  return key;
+}
+
+export interface Inbox {
+  /**
+   * Runs `effect` at most once per key, atomically with its inbox record. `effect` must be
+   * synchronous database work so that it shares the transaction.
+   */
+  once<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): { response: Res; replayed: boolean };
+}
+
+export function createInbox(db: Db, now: () => number = Date.now): Inbox {
+  const get = db.prepare<[string], { method: string; fingerprint: string; response: string }>(
+    'SELECT method, fingerprint, response FROM inbox WHERE key = ?',
+  );
+  const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
+  return {
+    once<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
+      const key = validateIdempotencyKey(rawKey);
+      const fp = fingerprint(method, request);
+      return db.transaction(() => {
+        const seen = get.get(key);
+        if (seen) {
+          if (seen.method !== method || seen.fingerprint !== fp) {
+            throw new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+          }
+          return { response: JSON.parse(seen.response) as Res, replayed: true };
+        }
+        const response = effect();
+        put.run(key, method, fp, JSON.stringify(response), now());
+        return { response, replayed: false };
+      }).immediate();
+    },
+  };
+}
