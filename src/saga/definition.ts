@@ -1,0 +1,113 @@
+/**
+ * What a saga is, independent of any business: ordered steps, each with an action, an optional
+ * compensation, a kind, a retry policy and a per-attempt timeout.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * compensatable: has an undo. pivot: the point of no return; once it succeeds the saga must
+ * complete. retriable: after the pivot; retried until it succeeds.
+ */
+export type StepKind = 'compensatable' | 'pivot' | 'retriable';
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. `Infinity` for steps after the pivot. */
+  maxAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  multiplier: number;
+}
+
+/** Why a saga is being compensated: the step and the business or infrastructure code. */
+export interface SagaFailure {
+  step: string;
+  code: string;
+  message: string;
+}
+
+export interface StepContext<I> {
+  sagaId: string;
+  step: string;
+  /** 1-based attempt of this action or compensation. */
+  attempt: number;
+  /** Deterministic, stable across retries, restarts and replicas: `<saga>:<step>` or `<saga>:<step>:undo`. */
+  idempotencyKey: string;
+  input: I;
+  /** Results of the steps that succeeded so far, by step name. */
+  results: Readonly<Record<string, Json>>;
+  /** Set while compensating. */
+  failure: SagaFailure | undefined;
+  /** Per-attempt deadline, also enforced by the engine. */
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/**
+ * A definite answer. `ok: false` is a business outcome ("insufficient stock"): not retried.
+ * An uncertain outcome (timeout, unavailable, crash) is a thrown error: retried with the same key.
+ */
+export type StepOutcome = { ok: true; result?: Json } | { ok: false; code: string; message: string };
+
+export interface StepDefinition<I> {
+  name: string;
+  /** A name users of an older system know the step by. */
+  displayName?: string;
+  kind: StepKind;
+  action(ctx: StepContext<I>): Promise<StepOutcome>;
+  /** Must be safe when the action never ran, and must then refuse a late action. */
+  compensate?(ctx: StepContext<I>): Promise<StepOutcome>;
+  retry?: Partial<RetryPolicy>;
+  compensationRetry?: Partial<RetryPolicy>;
+  timeoutMs?: number;
+}
+
+export interface SagaDefinition<I> {
+  name: string;
+  version: number;
+  steps: readonly StepDefinition<I>[];
+}
+
+export interface EnginePolicies {
+  action: RetryPolicy;
+  compensation: RetryPolicy;
+  /** For retriable steps after the pivot: attempts are unbounded, only the backoff applies. */
+  forward: RetryPolicy;
+  stepTimeoutMs: number;
+  sagaDeadlineMs: number;
+}
+
+export const DEFAULT_POLICIES: EnginePolicies = {
+  action: { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 2_000, multiplier: 2 },
+  compensation: { maxAttempts: 10, initialBackoffMs: 200, maxBackoffMs: 5_000, multiplier: 2 },
+  forward: { maxAttempts: Infinity, initialBackoffMs: 200, maxBackoffMs: 10_000, multiplier: 2 },
+  stepTimeoutMs: 5_000,
+  sagaDeadlineMs: 120_000,
+};
+
+export function pivotIndex<I>(def: SagaDefinition<I>): number {
+  return def.steps.findIndex((s) => s.kind === 'pivot');
+}
+
+/** Checks a definition's shape once, at registration: a wrong one is a programming error. */
+export function validateDefinition<I>(def: SagaDefinition<I>): void {
+  const names = new Set<string>();
+  const pivot = pivotIndex(def);
+  def.steps.forEach((s, i) => {
+    if (names.has(s.name)) throw new Error(`saga ${def.name}: duplicate step ${s.name}`);
+    names.add(s.name);
+    if (s.kind === 'pivot' && i !== pivot) throw new Error(`saga ${def.name}: more than one pivot`);
+    if (s.kind === 'retriable' && (pivot < 0 || i < pivot)) {
+      throw new Error(`saga ${def.name}: retriable step ${s.name} must come after the pivot`);
+    }
+    if (s.kind === 'compensatable' && pivot >= 0 && i > pivot) {
+      throw new Error(`saga ${def.name}: compensatable step ${s.name} after the pivot can never be compensated`);
+    }
+  });
+}
+
+/** Exponential backoff with full jitter: uniformly random in [0, min(max, initial·mult^(n-1))]. */
+export function backoffMs(policy: RetryPolicy, failedAttempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** Math.max(0, failedAttempts - 1));
+  return Math.round(random() * ceiling);
+}

@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { SagaEngine } from '../../src/saga/engine.js';
+import { SqliteSagaStore } from '../../src/saga/sqlite-store.js';
+import type { SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
+import { backoffMs } from '../../src/saga/definition.js';
+
+const logger = pino({ level: 'silent' });
+
+function tempStore(): SqliteSagaStore {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-engine-'));
+  return new SqliteSagaStore({ file: path.join(dir, 'saga.db') });
+}
+
+type Script = Record<string, Array<StepOutcome | 'throw' | 'hang'>>;
+
+/** A four-step definition whose steps follow a script and record every call. */
+function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }> {
+  const run = (name: string) => async (ctx: StepContext<{ n: number }>): Promise<StepOutcome> => {
+    calls.push(`${name}#${ctx.idempotencyKey}`);
+    const next = script[name]?.shift() ?? { ok: true, result: { step: name } };
+    if (next === 'throw') throw new Error(`${name} unavailable`);
+    if (next === 'hang') return new Promise(() => {});
+    return next;
+  };
+  const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({
+    name,
+    kind,
+    action: run(name),
+    compensate: undo ? run(`${name}:undo`) : undefined,
+    timeoutMs: 50,
+  });
+  return {
+    name: 'test_saga',
+    version: 1,
+    steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), step('d', 'pivot', false), step('e', 'retriable', false)],
+  };
+}
+
+const fast = {
+  action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
+  compensation: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
+  forward: { maxAttempts: Infinity, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
+  stepTimeoutMs: 50,
+  sagaDeadlineMs: 60_000,
+};
+
+async function runSaga(script: Script, id = 's1') {
+  const store = tempStore();
+  const calls: string[] = [];
+  const engine = new SagaEngine({ store, logger, policies: fast });
+  engine.register(scripted(script, calls));
+  await engine.start('test_saga', { id, input: { n: 1 } });
+  const final = await engine.waitFor(id, 5_000);
+  const types = store.events(id).map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
+  return { store, engine, calls, final, types };
+}
+
+test('a saga whose steps all succeed runs them in order and completes', async () => {
+  const { final, calls, types, store } = await runSaga({});
+  assert.equal(final?.status, 'COMPLETED');
+  assert.deepEqual(calls, ['a#s1:a', 'b#s1:b', 'c#s1:c', 'd#s1:d', 'e#s1:e']);
+  assert.deepEqual(types, [
+    'SAGA_STARTED',
+    ...['a', 'b', 'c', 'd', 'e'].flatMap((s) => [`STEP_STARTED:${s}`, `STEP_SUCCEEDED:${s}`]),
+    'SAGA_COMPLETED',
+  ]);
+  assert.deepEqual(store.events('s1').map((e) => e.seq), types.map((_, i) => i + 1));
+  assert.deepEqual(final?.results.c, { step: 'c' });
+});
+
+test('a definite failure compensates the finished steps in reverse order, not the failed one', async () => {
+  const { final, calls, types } = await runSaga({ c: [{ ok: false, code: 'payment_declined', message: 'declined' }] });
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.deepEqual(final?.failure, { step: 'c', code: 'payment_declined', message: 'declined' });
+  assert.deepEqual(calls, ['a#s1:a', 'b#s1:b', 'c#s1:c', 'b:undo#s1:b:undo', 'a:undo#s1:a:undo']);
+  assert.deepEqual(types.slice(-6), [
+    'STEP_FAILED:c',
+    'COMPENSATION_STARTED:b',
+    'COMPENSATION_SUCCEEDED:b',
+    'COMPENSATION_STARTED:a',
+    'COMPENSATION_SUCCEEDED:a',
+    'SAGA_COMPENSATED',
+  ]);
+});
+
+test('a failure at the first step has nothing to compensate', async () => {
+  const { final, calls } = await runSaga({ a: [{ ok: false, code: 'insufficient_stock', message: 'no' }] });
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.deepEqual(calls, ['a#s1:a']);
+});
+
+test('an uncertain outcome is retried with the same key and the saga goes on', async () => {
+  const { final, calls, store } = await runSaga({ b: ['throw', 'hang'] });
+  assert.equal(final?.status, 'COMPLETED');
+  assert.deepEqual(calls.filter((c) => c.startsWith('b#')), ['b#s1:b', 'b#s1:b', 'b#s1:b']);
+  const failed = store.events('s1').filter((e) => e.type === 'STEP_FAILED');
+  assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable]), [['b', 1, true], ['b', 2, true]]);
+});
+
+test('when retries run out the uncertain step is compensated too', async () => {
+  const { final, calls } = await runSaga({ b: ['throw', 'throw', 'throw'] });
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.equal(final?.failure?.code, 'participant_unavailable');
+  assert.deepEqual(calls.slice(-2), ['b:undo#s1:b:undo', 'a:undo#s1:a:undo']);
+});
+
+test('a compensation that keeps failing parks the saga', async () => {
+  const { final, types } = await runSaga({ c: [{ ok: false, code: 'x', message: 'x' }], 'b:undo': ['throw', 'throw', 'throw'] });
+  assert.equal(final?.status, 'PARKED');
+  assert.equal(types.at(-1), 'SAGA_PARKED:b');
+  assert.ok(!types.includes('COMPENSATION_STARTED:a'), 'stops at the stuck compensation');
+});
+
+test('a definite refusal of a compensation parks the saga at once', async () => {
+  const { final, types } = await runSaga({ c: [{ ok: false, code: 'x', message: 'x' }], 'b:undo': [{ ok: false, code: 'y', message: 'cannot undo' }] });
+  assert.equal(final?.status, 'PARKED');
+  assert.equal(types.filter((t) => t === 'COMPENSATION_FAILED:b').length, 1);
+});
+
+test('a pivot failure compensates; after the pivot a step is retried beyond the action budget', async () => {
+  const pivotFail = await runSaga({ d: [{ ok: false, code: 'order_not_pending', message: 'no' }] });
+  assert.equal(pivotFail.final?.status, 'COMPENSATED');
+  const after = await runSaga({ e: ['throw', 'throw', 'throw', 'throw', 'throw'] });
+  assert.equal(after.final?.status, 'COMPLETED');
+  assert.equal(after.calls.filter((c) => c.startsWith('e#')).length, 6);
+});
+
+test('an idempotency key maps to one saga', async () => {
+  const store = tempStore();
+  const engine = new SagaEngine({ store, logger, policies: fast });
+  engine.register(scripted({}, []));
+  const first = await engine.start('test_saga', { id: 'k1', input: { n: 1 }, idempotencyKey: 'key-1' });
+  const second = await engine.start('test_saga', { id: 'k2', input: { n: 1 }, idempotencyKey: 'key-1' });
+  assert.equal(first.created, true);
+  assert.equal(second.created, false);
+  assert.equal(second.saga.id, 'k1');
+  await engine.waitFor('k1', 5_000);
+  assert.equal(store.get('k2'), undefined);
+});
+
+test('a saga whose owner died is resumed from its log with the same keys', async () => {
+  const store = tempStore();
+  const callsA: string[] = [];
+  let clock = 1_000_000;
+  const a = new SagaEngine({ store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'A' });
+  a.register(scripted({ c: ['hang', 'hang', 'hang'] }, callsA));
+  await a.start('test_saga', { id: 'r1', input: { n: 1 } });
+  // Owner A is stuck in step c; it "dies" (we simply stop looking at it) and its lease expires.
+  while (!store.events('r1').some((e) => e.type === 'STEP_STARTED' && e.step === 'c')) await new Promise((r) => setImmediate(r));
+  clock += 5_000;
+  const callsB: string[] = [];
+  const b = new SagaEngine({ store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'B' });
+  b.register(scripted({}, callsB));
+  assert.equal(b.recoverOnce(), 1);
+  const final = await b.waitFor('r1', 5_000);
+  assert.equal(final?.status, 'COMPLETED');
+  assert.deepEqual(callsB, ['c#r1:c', 'd#r1:d', 'e#r1:e']);
+  assert.ok(store.events('r1').some((e) => e.type === 'SAGA_RESUMED'));
+  assert.equal(b.recoverOnce(), 0, 'a finished saga is not claimed again');
+});
+
+test('listing is newest first with a cursor', async () => {
+  const store = tempStore();
+  const engine = new SagaEngine({ store, logger, policies: fast });
+  engine.register(scripted({}, []));
+  for (const id of ['l1', 'l2', 'l3']) await engine.start('test_saga', { id, input: { n: 1 } });
+  await Promise.all(['l1', 'l2', 'l3'].map((id) => engine.waitFor(id, 5_000)));
+  const p1 = store.list({ limit: 2 });
+  assert.deepEqual(p1.sagas.map((s) => s.id), ['l3', 'l2']);
+  assert.ok(p1.nextCursor);
+  const p2 = store.list({ limit: 2, cursor: p1.nextCursor });
+  assert.deepEqual(p2.sagas.map((s) => s.id), ['l1']);
+  assert.equal(p2.nextCursor, null);
+  assert.equal(store.list({ limit: 10, status: 'COMPLETED' }).sagas.length, 3);
+  assert.throws(() => store.list({ limit: 1, cursor: 'bogus' }), { code: 'invalid_cursor' });
+});
+
+test('backoff is bounded by the policy and grows exponentially', () => {
+  const p = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 };
+  assert.equal(backoffMs(p, 1, () => 1), 100);
+  assert.equal(backoffMs(p, 3, () => 1), 400);
+  assert.equal(backoffMs(p, 10, () => 1), 1_000);
+  assert.equal(backoffMs(p, 3, () => 0), 0);
+});
