@@ -110,6 +110,10 @@ export class SagaEngine {
     this.definitions.set(def.name, def as SagaDefinition<unknown>);
   }
 
+  definitionOf(name: string): SagaDefinition<unknown> | undefined {
+    return this.definitions.get(name);
+  }
+
   get inFlight(): number {
     return this.active.size;
   }

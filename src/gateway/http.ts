@@ -1,0 +1,275 @@
+import { randomUUID, createHash } from 'node:crypto';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../platform/logger.js';
+import { callUnary, isServiceError, isUnavailable } from '../platform/grpc.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type { SagaEngine } from '../saga/engine.js';
+import { TERMINAL_STATUSES, type SagaRecord, type SagaStatus, type SagaStore } from '../saga/model.js';
+import { InvalidCursorError } from '../saga/sqlite-store.js';
+import { OrderStatus, type Order } from '../gen/order/v1/order.js';
+import { PaymentStatus } from '../gen/payment/v1/payment.js';
+import { centsToDollars } from './money.js';
+import { isValidHeaderKey, parseOrderRequest, preferWaitSeconds, type ApiError } from './order-request.js';
+import { PARTICIPANTS, type Participants } from './participants.js';
+import { PLACE_ORDER, type PlaceOrderInput } from './place-order.js';
+
+export interface GatewayOptions {
+  engine: SagaEngine;
+  store: SagaStore;
+  participants: Participants;
+  logger: Logger;
+  /** Cap on `Prefer: wait=N`. */
+  maxWaitSeconds?: number;
+  /** Deadline of the reads a GET makes to participants. */
+  readTimeoutMs?: number;
+  bodyLimitBytes?: number;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const ORDER_STATUS: Record<OrderStatus, string> = {
+  [OrderStatus.ORDER_STATUS_UNSPECIFIED]: 'PENDING',
+  [OrderStatus.ORDER_STATUS_PENDING]: 'PENDING',
+  [OrderStatus.ORDER_STATUS_CONFIRMED]: 'CONFIRMED',
+  [OrderStatus.ORDER_STATUS_CANCELLED]: 'CANCELLED',
+  [OrderStatus.UNRECOGNIZED]: 'PENDING',
+};
+
+const PAYMENT_STATUS: Record<PaymentStatus, string> = {
+  [PaymentStatus.PAYMENT_STATUS_UNSPECIFIED]: 'none',
+  [PaymentStatus.PAYMENT_STATUS_NONE]: 'none',
+  [PaymentStatus.PAYMENT_STATUS_CHARGED]: 'charged',
+  [PaymentStatus.PAYMENT_STATUS_REFUNDED]: 'refunded',
+  [PaymentStatus.PAYMENT_STATUS_DECLINED]: 'declined',
+  [PaymentStatus.UNRECOGNIZED]: 'none',
+};
+
+const SAGA_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', ...TERMINAL_STATUSES];
+const ORDER_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function sendError(reply: FastifyReply, e: ApiError | HttpError): FastifyReply {
+  const code = e instanceof HttpError ? e.code : e.error;
+  return reply.code(e.status).send({ error: code, message: e.message });
+}
+
+/** A participant we could not reach is 503, never 404. */
+function participantError(err: unknown, participant: string): HttpError {
+  if (isUnavailable(err)) return new HttpError(503, 'participant_unavailable', `the ${participant} service is unavailable`);
+  return new HttpError(502, 'participant_error', `the ${participant} service failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order | undefined) {
+  const status = order ? ORDER_STATUS[order.status] : saga.status === 'COMPENSATED' ? 'CANCELLED' : 'PENDING';
+  const reason = order ? order.reason : saga.status === 'COMPENSATED' ? saga.failure?.code : undefined;
+  return {
+    id: input.order_id,
+    customer_id: input.customer_id,
+    status,
+    ...(reason ? { reason } : {}),
+    total: centsToDollars(input.total_cents),
+    items: input.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: centsToDollars(i.unit_price_cents) })),
+    created_at: iso(order?.createdAtMs || input.created_at_ms),
+    updated_at: iso(order?.updatedAtMs || input.created_at_ms),
+    saga_status: saga.status,
+  };
+}
+
+function sagaSummary(s: SagaRecord) {
+  return {
+    id: s.id,
+    status: s.status,
+    definition: s.definition,
+    version: s.version,
+    step_index: s.stepIndex,
+    attempt: s.attempt,
+    failure: s.failure,
+    created_at: iso(s.createdAt),
+    updated_at: iso(s.updatedAt),
+  };
+}
+
+export async function buildGateway(opts: GatewayOptions) {
+  const { engine, store, participants: p } = opts;
+  const maxWait = opts.maxWaitSeconds ?? 60;
+  const readTimeoutMs = opts.readTimeoutMs ?? 2_000;
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    disableRequestLogging: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && given.length <= 128 && isValidHeaderKey(given) ? given : randomUUID();
+    },
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setNotFoundHandler((req, reply) => sendError(reply, new HttpError(404, 'not_found', `no route for ${req.method} ${req.url}`)));
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof HttpError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, new HttpError(413, 'body_too_large', err.message));
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, new HttpError(415, 'unsupported_media_type', 'send the body as application/json'));
+    if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return sendError(reply, new HttpError(400, 'invalid_json', err.message));
+    }
+    if (err instanceof InvalidCursorError) return sendError(reply, new HttpError(400, 'invalid_cursor', err.message));
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, new HttpError(err.statusCode, 'invalid_request', err.message));
+    req.log.error({ err }, 'unhandled error');
+    return sendError(reply, new HttpError(500, 'internal_error', 'internal error'));
+  });
+
+  const sagaOrThrow = (id: string): SagaRecord => {
+    const saga = ORDER_ID.test(id) ? store.get(id) : undefined;
+    if (!saga || saga.definition !== PLACE_ORDER) throw new HttpError(404, 'order_not_found', `order ${id} not found`);
+    return saga;
+  };
+
+  const readOrder = async (id: string, requestId: string): Promise<Order | undefined> => {
+    try {
+      const res = await callUnary(p.order.getOrder.bind(p.order), { orderId: id }, { timeoutMs: readTimeoutMs, requestId });
+      return res.order;
+    } catch (err) {
+      if (isServiceError(err) && err.code === grpcStatus.NOT_FOUND) return undefined;
+      throw participantError(err, 'order');
+    }
+  };
+
+  app.post('/orders', async (req: FastifyRequest, reply) => {
+    const keyHeader = req.headers['x-idempotency-key'];
+    const key = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
+    if (key !== undefined && !isValidHeaderKey(key)) {
+      throw new HttpError(400, 'invalid_idempotency_key', 'X-Idempotency-Key must be 1-255 printable ASCII characters');
+    }
+    const parsed = parseOrderRequest(req.body);
+    if (!parsed.ok) return sendError(reply, parsed.error);
+    const fingerprint = createHash('sha256').update(JSON.stringify(parsed.value)).digest('base64url');
+    const wait = preferWaitSeconds(req.headers.prefer, maxWait);
+
+    let saga = key ? store.getByIdempotencyKey(key) : undefined;
+    let replayed = saga !== undefined;
+    if (!saga) {
+      const reach = await p.reachable();
+      const down = PARTICIPANTS.filter((n) => !reach[n]);
+      if (down.length > 0) throw new HttpError(503, 'participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
+      const input: PlaceOrderInput = {
+        order_id: randomUUID(),
+        customer_id: parsed.value.customer_id,
+        items: parsed.value.items,
+        total_cents: parsed.value.total_cents,
+        created_at_ms: Date.now(),
+        fingerprint,
+        request_id: req.id,
+      };
+      const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
+      saga = started.saga;
+      replayed = !started.created;
+    }
+    const input = saga.input as PlaceOrderInput;
+    if (replayed && input.fingerprint !== fingerprint) {
+      throw new HttpError(422, 'idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+    }
+    if (replayed) reply.header('idempotent-replayed', 'true');
+    req.log.info({ order_id: saga.id, saga_id: saga.id, replayed }, replayed ? 'order replayed' : 'order accepted');
+    let order: Order | undefined;
+    if (wait !== undefined) {
+      reply.header('preference-applied', `wait=${wait}`);
+      saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
+      order = await readOrder(saga.id, req.id);
+    } else if (replayed) {
+      order = await readOrder(saga.id, req.id);
+    }
+    return reply.code(201).send(orderView(input, saga, order));
+  });
+
+  app.get('/orders/:id', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const saga = sagaOrThrow(id);
+    const [order, payment] = await Promise.all([
+      readOrder(id, req.id),
+      callUnary(p.payment.getPayment.bind(p.payment), { orderId: id }, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
+        throw participantError(err, 'payment');
+      }),
+    ]);
+    return reply.send({
+      ...orderView(saga.input as PlaceOrderInput, saga, order),
+      payment: { status: PAYMENT_STATUS[payment.status], amount: centsToDollars(payment.amountCents) },
+    });
+  });
+
+  const timeline = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { id } = req.params as { id: string };
+    const saga = ORDER_ID.test(id) ? store.get(id) : undefined;
+    if (!saga) throw new HttpError(404, 'saga_not_found', `saga ${id} not found`);
+    const names = new Map((engine.definitionOf(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
+    return reply.send({
+      ...sagaSummary(saga),
+      events: store.events(id).map((e) => ({
+        seq: e.seq,
+        type: e.type,
+        step: e.step,
+        ...(e.step && names.get(e.step) ? { display_name: names.get(e.step) } : {}),
+        time: iso(e.at),
+        attempt: e.attempt,
+        error: e.error,
+        retryable: e.retryable,
+        data: e.data,
+        trace_id: e.traceId,
+        span_id: e.spanId,
+      })),
+    });
+  };
+  app.get('/orders/:id/saga', timeline);
+  app.get('/sagas/:id', timeline);
+
+  app.get('/sagas', async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const status = q.status?.toUpperCase();
+    if (status !== undefined && !SAGA_STATUSES.includes(status as SagaStatus)) {
+      throw new HttpError(400, 'invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
+    }
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new HttpError(400, 'invalid_request', 'limit must be an integer from 1 to 500');
+    const page = store.list({ status: status as SagaStatus | undefined, limit, cursor: q.cursor || undefined });
+    return reply.send({ sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor });
+  });
+
+  app.get('/products', async (req, reply) => {
+    const res = await callUnary(p.inventory.listProducts.bind(p.inventory), {}, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
+      throw participantError(err, 'inventory');
+    });
+    return reply.send({
+      products: res.products.map((x) => ({ product_id: x.productId, available: x.available, reserved: x.reserved, sold: x.sold })),
+    });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const reach = await p.reachable();
+    let sagaLog = true;
+    try {
+      store.countByStatus();
+    } catch {
+      sagaLog = false;
+    }
+    const checks = {
+      ...Object.fromEntries(PARTICIPANTS.map((n) => [n, reach[n] ? 'ok' : 'unavailable'])),
+      saga_log: sagaLog ? 'ok' : 'unavailable',
+    };
+    const ready = sagaLog && PARTICIPANTS.every((n) => reach[n]);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, in_flight: engine.inFlight });
+  });
+
+  return app;
+}

@@ -1,0 +1,74 @@
+import { credentials } from '@grpc/grpc-js';
+import { OrderServiceClient } from '../gen/order/v1/order.js';
+import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
+import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
+import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
+import { callUnary } from '../platform/grpc.js';
+
+export type ParticipantName = 'order' | 'inventory' | 'payment';
+export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];
+
+export interface Participants {
+  order: OrderServiceClient;
+  inventory: InventoryServiceClient;
+  payment: PaymentServiceClient;
+  /** Whether every participant answers its health check; cached for `ttlMs`. */
+  reachable(): Promise<Record<ParticipantName, boolean>>;
+  close(): void;
+}
+
+const CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  // Reconnect quickly after a participant restarts: recovery waits on it.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+};
+
+export function connectParticipants(addrs: Record<ParticipantName, string>, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
+  const insecure = credentials.createInsecure();
+  const order = new OrderServiceClient(addrs.order, insecure, CHANNEL_OPTIONS);
+  const inventory = new InventoryServiceClient(addrs.inventory, insecure, CHANNEL_OPTIONS);
+  const payment = new PaymentServiceClient(addrs.payment, insecure, CHANNEL_OPTIONS);
+  // The health clients share the participants' channels, so a probe also warms them up.
+  const health: Record<ParticipantName, HealthClient> = {
+    order: new HealthClient(addrs.order, insecure, { ...CHANNEL_OPTIONS, channelOverride: order.getChannel() }),
+    inventory: new HealthClient(addrs.inventory, insecure, { ...CHANNEL_OPTIONS, channelOverride: inventory.getChannel() }),
+    payment: new HealthClient(addrs.payment, insecure, { ...CHANNEL_OPTIONS, channelOverride: payment.getChannel() }),
+  };
+  let cached: { at: number; value: Promise<Record<ParticipantName, boolean>> } | undefined;
+
+  const probe = async (name: ParticipantName): Promise<boolean> => {
+    try {
+      const res = await callUnary(health[name].check.bind(health[name]), { service: '' }, { timeoutMs: probeTimeoutMs });
+      return res.status === HealthCheckResponse_ServingStatus.SERVING;
+    } catch {
+      return false;
+    }
+  };
+
+  return {
+    order,
+    inventory,
+    payment,
+    reachable() {
+      const now = Date.now();
+      if (!cached || now - cached.at > ttlMs) {
+        const value = Promise.all(PARTICIPANTS.map(probe)).then(
+          ([o, i, p]) => ({ order: o ?? false, inventory: i ?? false, payment: p ?? false }),
+        );
+        cached = { at: now, value };
+        // A failed probe is not cached: the next request probes again.
+        void value.then((r) => {
+          if (!r.order || !r.inventory || !r.payment) cached = undefined;
+        });
+      }
+      return cached.value;
+    },
+    close() {
+      order.close();
+      inventory.close();
+      payment.close();
+    },
+  };
+}

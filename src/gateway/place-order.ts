@@ -1,0 +1,149 @@
+import { callUnary } from '../platform/grpc.js';
+import type { SagaDefinition, StepContext, StepOutcome } from '../saga/definition.js';
+import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
+import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
+import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
+import type { Participants } from './participants.js';
+import type { OrderLine } from './order-request.js';
+
+export const PLACE_ORDER = 'place_order';
+
+/** The saga's input, stored in SAGA_STARTED: everything a resumed saga needs. */
+export type PlaceOrderInput = {
+  order_id: string;
+  customer_id: string;
+  items: OrderLine[];
+  total_cents: number;
+  created_at_ms: number;
+  /** sha256 of the HTTP request, to tell a replay from a reused idempotency key. */
+  fingerprint: string;
+  request_id: string | null;
+};
+
+const ok = (result: StepOutcome & { ok: true } = { ok: true }): StepOutcome => result;
+const fail = (code: string, message: string): StepOutcome => ({ ok: false, code, message });
+
+/** A response whose outcome this gateway does not know (a newer participant?) is not a decision. */
+class UnexpectedOutcome extends Error {
+  readonly code = 'unexpected_outcome';
+}
+
+function opts(ctx: StepContext<PlaceOrderInput>) {
+  return { idempotencyKey: ctx.idempotencyKey, timeoutMs: ctx.timeoutMs, requestId: ctx.input.request_id ?? undefined };
+}
+
+/** The cancellation reason the customer sees: the code of what made the saga compensate. */
+function cancelReason(ctx: StepContext<PlaceOrderInput>): string {
+  const code = ctx.failure?.code ?? 'cancelled';
+  return /^[a-z0-9_]{1,64}$/.test(code) ? code : 'cancelled';
+}
+
+/**
+ * The place-order saga. create_order → reserve_stock → charge_payment → confirm_order (pivot) →
+ * commit_stock (retriable: turns the reservation into sold stock once the order is confirmed).
+ */
+export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput> {
+  return {
+    name: PLACE_ORDER,
+    version: 1,
+    steps: [
+      {
+        name: 'create_order',
+        displayName: 'Create_Order_Step',
+        kind: 'compensatable',
+        async action(ctx) {
+          const { input } = ctx;
+          const res = await callUnary(p.order.createOrder.bind(p.order), {
+            orderId: input.order_id,
+            customerId: input.customer_id,
+            items: input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity, unitPriceCents: i.unit_price_cents })),
+            createdAtMs: input.created_at_ms,
+          }, opts(ctx));
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CREATED) return ok();
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CANCELLED) return fail('order_cancelled', `order ${input.order_id} was cancelled before it was created`);
+          throw new UnexpectedOutcome(`CreateOrder answered outcome ${res.outcome}`);
+        },
+        async compensate(ctx) {
+          const res = await callUnary(p.order.cancelOrder.bind(p.order), { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return ok();
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is no longer pending; it cannot be cancelled`);
+          throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
+        },
+      },
+      {
+        name: 'reserve_stock',
+        displayName: 'Inventory_Reservation_Step',
+        kind: 'compensatable',
+        async action(ctx) {
+          const res = await callUnary(p.inventory.reserve.bind(p.inventory), {
+            orderId: ctx.input.order_id,
+            items: ctx.input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity })),
+          }, opts(ctx));
+          switch (res.outcome) {
+            case ReserveOutcome.RESERVE_OUTCOME_RESERVED:
+              return ok();
+            case ReserveOutcome.RESERVE_OUTCOME_INSUFFICIENT_STOCK:
+              return fail('insufficient_stock', `insufficient stock for ${res.productIds.join(', ')}`);
+            case ReserveOutcome.RESERVE_OUTCOME_UNKNOWN_PRODUCT:
+              return fail('unknown_product', `unknown product ${res.productIds.join(', ')}`);
+            case ReserveOutcome.RESERVE_OUTCOME_RELEASED:
+              return fail('reservation_released', `the reservation for order ${ctx.input.order_id} was already released`);
+            default:
+              throw new UnexpectedOutcome(`Reserve answered outcome ${res.outcome}`);
+          }
+        },
+        async compensate(ctx) {
+          const res = await callUnary(p.inventory.release.bind(p.inventory), { orderId: ctx.input.order_id }, opts(ctx));
+          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED || res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED) return ok();
+          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED) return fail('stock_already_committed', `stock of order ${ctx.input.order_id} was already committed`);
+          throw new UnexpectedOutcome(`Release answered outcome ${res.outcome}`);
+        },
+      },
+      {
+        name: 'charge_payment',
+        displayName: 'Payment_Charge_Step',
+        kind: 'compensatable',
+        async action(ctx) {
+          const res = await callUnary(p.payment.charge.bind(p.payment), { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents }, opts(ctx));
+          switch (res.outcome) {
+            case ChargeOutcome.CHARGE_OUTCOME_CHARGED:
+              return ok({ ok: true, result: { amount_cents: ctx.input.total_cents } });
+            case ChargeOutcome.CHARGE_OUTCOME_DECLINED:
+              return fail('payment_declined', `payment declined: ${res.declineReason || 'declined'}`);
+            case ChargeOutcome.CHARGE_OUTCOME_REFUNDED:
+              return fail('payment_refunded', `order ${ctx.input.order_id} was refunded before it was charged`);
+            default:
+              throw new UnexpectedOutcome(`Charge answered outcome ${res.outcome}`);
+          }
+        },
+        async compensate(ctx) {
+          const res = await callUnary(p.payment.refund.bind(p.payment), { orderId: ctx.input.order_id }, opts(ctx));
+          if (res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED || res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED) return ok();
+          throw new UnexpectedOutcome(`Refund answered outcome ${res.outcome}`);
+        },
+      },
+      {
+        name: 'confirm_order',
+        displayName: 'Confirm_Order_Step',
+        kind: 'pivot',
+        async action(ctx) {
+          const res = await callUnary(p.order.confirmOrder.bind(p.order), { orderId: ctx.input.order_id }, opts(ctx));
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return ok();
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND) return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
+          throw new UnexpectedOutcome(`ConfirmOrder answered outcome ${res.outcome}`);
+        },
+      },
+      {
+        name: 'commit_stock',
+        kind: 'retriable',
+        async action(ctx) {
+          const res = await callUnary(p.inventory.commit.bind(p.inventory), { orderId: ctx.input.order_id }, opts(ctx));
+          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return ok();
+          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED) return fail('stock_not_reserved', `no reservation to commit for order ${ctx.input.order_id}`);
+          throw new UnexpectedOutcome(`Commit answered outcome ${res.outcome}`);
+        },
+      },
+    ],
+  };
+}
