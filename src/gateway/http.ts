@@ -256,7 +256,7 @@ export async function buildGateway(opts: GatewayOptions) {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const reach = await p.reachable();
+    const reach = await p.reachable(true);
     let sagaLog = true;
     try {
       store.countByStatus();

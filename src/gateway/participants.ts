@@ -1,4 +1,4 @@
-import { credentials } from '@grpc/grpc-js';
+import { credentials, connectivityState } from '@grpc/grpc-js';
 import { OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
@@ -12,8 +12,11 @@ export interface Participants {
   order: OrderServiceClient;
   inventory: InventoryServiceClient;
   payment: PaymentServiceClient;
-  /** Whether every participant answers its health check; cached for `ttlMs`. */
-  reachable(): Promise<Record<ParticipantName, boolean>>;
+  /**
+   * Whether every participant answers its health check. A result is reused for `ttlMs` while
+   * every channel stays connected; `fresh` always probes.
+   */
+  reachable(fresh?: boolean): Promise<Record<ParticipantName, boolean>>;
   close(): void;
 }
 
@@ -51,9 +54,11 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, ttlM
     order,
     inventory,
     payment,
-    reachable() {
+    reachable(fresh = false) {
       const now = Date.now();
-      if (!cached || now - cached.at > ttlMs) {
+      // A channel that lost its connection (the participant died) invalidates the cached answer.
+      const connected = [order, inventory, payment].every((c) => c.getChannel().getConnectivityState(false) === connectivityState.READY);
+      if (fresh || !connected || !cached || now - cached.at > ttlMs) {
         const value = Promise.all(PARTICIPANTS.map(probe)).then(
           ([o, i, p]) => ({ order: o ?? false, inventory: i ?? false, payment: p ?? false }),
         );

@@ -1,0 +1,122 @@
+import { ConfigError } from '../../platform/errors.js';
+import { LIMITS, checkItemCount, checkOrderId, checkStockLine, type StockLine } from '../shared/validate.js';
+
+/** Stock rules, free of I/O: validation, summing lines, and the HELD → RELEASED | COMMITTED machine. */
+
+export type { StockLine };
+export type ReservationStatus = 'HELD' | 'RELEASED' | 'COMMITTED';
+
+/** Initial stock per product id. */
+export type Catalog = Readonly<Record<string, number>>;
+
+export const DEFAULT_CATALOG: Catalog = Object.freeze({ prod_1: 15, prod_2: 10, prod_3: 0 });
+export const MAX_INITIAL_STOCK = 1_000_000_000;
+
+export interface ReserveInput {
+  orderId: string;
+  items: readonly StockLine[];
+}
+
+export interface ValidReserve {
+  orderId: string;
+  /** One line per product, quantities summed, sorted by product id. */
+  lines: StockLine[];
+}
+
+export function validateReserve(input: ReserveInput): ValidReserve {
+  const orderId = checkOrderId(input.orderId);
+  checkItemCount(input.items.length);
+  input.items.forEach((line, i) => checkStockLine(line, `items[${i}]`));
+  return { orderId, lines: sumLines(input.items) };
+}
+
+/**
+ * Duplicate lines of a product are summed before any check, so that two lines of 6 against a
+ * stock of 10 are judged as 12 (the original judged each line alone and went negative).
+ */
+export function sumLines(items: readonly StockLine[]): StockLine[] {
+  const sums = new Map<string, number>();
+  for (const { productId, quantity } of items) sums.set(productId, (sums.get(productId) ?? 0) + quantity);
+  return [...sums.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([productId, quantity]) => ({ productId, quantity }));
+}
+
+export interface ReservationState {
+  tombstoned: boolean;
+  status: ReservationStatus | undefined;
+}
+
+export type ReserveDecision =
+  /** Released (or tombstoned) before this reserve arrived: a late action, refused. */
+  | { outcome: 'released' }
+  | { outcome: 'reserved'; hold: boolean }
+  | { outcome: 'unknown_product' | 'insufficient_stock'; productIds: string[] };
+
+/**
+ * `available` maps each product id of `lines` to its available stock, or has no entry for an
+ * unknown product. Unknown products are reported before shortages: they are a different mistake.
+ */
+export function decideReserve(
+  state: ReservationState,
+  lines: readonly StockLine[],
+  available: ReadonlyMap<string, number>,
+): ReserveDecision {
+  if (state.tombstoned || state.status === 'RELEASED') return { outcome: 'released' };
+  if (state.status === 'HELD' || state.status === 'COMMITTED') return { outcome: 'reserved', hold: false };
+  const unknown = lines.filter((l) => !available.has(l.productId)).map((l) => l.productId);
+  if (unknown.length > 0) return { outcome: 'unknown_product', productIds: unknown.sort() };
+  const short = lines.filter((l) => (available.get(l.productId) ?? 0) < l.quantity).map((l) => l.productId);
+  if (short.length > 0) return { outcome: 'insufficient_stock', productIds: short.sort() };
+  return { outcome: 'reserved', hold: true };
+}
+
+export type ReleaseDecision =
+  | { outcome: 'released'; giveBack: boolean }
+  | { outcome: 'already_committed' }
+  /** Nothing was reserved: a tombstone must refuse a late reserve. */
+  | { outcome: 'nothing_reserved' };
+
+export function decideRelease(status: ReservationStatus | undefined): ReleaseDecision {
+  switch (status) {
+    case 'HELD':
+      return { outcome: 'released', giveBack: true };
+    case 'RELEASED':
+      return { outcome: 'released', giveBack: false };
+    case 'COMMITTED':
+      return { outcome: 'already_committed' };
+    case undefined:
+      return { outcome: 'nothing_reserved' };
+  }
+}
+
+export type CommitDecision = { outcome: 'committed'; sell: boolean } | { outcome: 'not_reserved' };
+
+export function decideCommit(status: ReservationStatus | undefined): CommitDecision {
+  if (status === 'HELD') return { outcome: 'committed', sell: true };
+  if (status === 'COMMITTED') return { outcome: 'committed', sell: false };
+  return { outcome: 'not_reserved' };
+}
+
+/**
+ * Validates a parsed INVENTORY_CATALOG file: `{"<product_id>": <initial stock>, ...}`.
+ * `source` names the file in the error so the operator knows what to fix.
+ */
+export function parseCatalog(value: unknown, source: string): Catalog {
+  const fail = (message: string) => new ConfigError('INVENTORY_CATALOG', `${source}: ${message}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail('expected a JSON object of {"<product_id>": <initial stock>}');
+  }
+  const entries = Object.entries(value);
+  if (entries.length === 0) throw fail('lists no products');
+  for (const [productId, stock] of entries) {
+    if (productId.trim() === '' || productId.length > LIMITS.productIdMax) {
+      throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} characters and not blank`);
+    }
+    if (typeof stock !== 'number' || !Number.isInteger(stock) || stock < 0 || stock > MAX_INITIAL_STOCK) {
+      throw fail(`stock of "${productId}" must be an integer from 0 to ${MAX_INITIAL_STOCK}, got ${JSON.stringify(stock)}`);
+    }
+  }
+  // fromEntries defines own properties, so even an id like "__proto__" stays a plain entry.
+  return Object.freeze(Object.fromEntries(entries) as Record<string, number>);
+}

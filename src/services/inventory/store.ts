@@ -1,0 +1,179 @@
+import { openDatabase, type Db } from '../../platform/db.js';
+import type { SyncLevel } from '../../platform/config.js';
+import { INBOX_MIGRATION } from '../../platform/inbox.js';
+import {
+  decideCommit,
+  decideRelease,
+  decideReserve,
+  type Catalog,
+  type ReservationStatus,
+  type StockLine,
+  type ValidReserve,
+} from './domain.js';
+
+// CHECKs are a last line of defence: a bug that would drive a counter negative aborts the
+// transaction instead of corrupting the stock.
+export const INVENTORY_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE products (
+    product_id TEXT PRIMARY KEY,
+    available  INTEGER NOT NULL CHECK (available >= 0),
+    reserved   INTEGER NOT NULL CHECK (reserved >= 0),
+    sold       INTEGER NOT NULL CHECK (sold >= 0)
+  ) WITHOUT ROWID;
+  CREATE TABLE reservations (
+    order_id   TEXT PRIMARY KEY,
+    status     TEXT NOT NULL CHECK (status IN ('HELD', 'RELEASED', 'COMMITTED')),
+    items      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE tombstones (
+    order_id   TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  INBOX_MIGRATION,
+];
+
+export const RELEASE_TOMBSTONE_REASON = 'released_before_reserved';
+
+export function openInventoryDatabase(file: string, synchronous: SyncLevel = 'normal'): Db {
+  return openDatabase(file, { synchronous, migrations: INVENTORY_MIGRATIONS });
+}
+
+export interface ProductStock {
+  productId: string;
+  available: number;
+  reserved: number;
+  sold: number;
+}
+
+export interface Reservation {
+  orderId: string;
+  status: ReservationStatus;
+  lines: StockLine[];
+}
+
+export interface ReserveResult {
+  outcome: 'reserved' | 'released' | 'unknown_product' | 'insufficient_stock';
+  /** The products behind an unknown_product or insufficient_stock outcome; empty otherwise. */
+  productIds: string[];
+}
+
+export interface InventoryStore {
+  reserve(input: ValidReserve): ReserveResult;
+  release(orderId: string): { outcome: 'released' | 'already_committed' | 'nothing_reserved' };
+  commit(orderId: string): { outcome: 'committed' | 'not_reserved' };
+  listProducts(): ProductStock[];
+  reservation(orderId: string): Reservation | undefined;
+  isTombstoned(orderId: string): boolean;
+}
+
+export interface InventoryStoreOptions {
+  /** Stock to seed on the very first open; later opens never reseed. */
+  catalog: Catalog;
+  now?: () => number;
+}
+
+interface ReservationRow {
+  status: ReservationStatus;
+  items: string;
+}
+
+export function createInventoryStore(db: Db, { catalog, now = Date.now }: InventoryStoreOptions): InventoryStore {
+  seedOnce(db, catalog, now);
+
+  const selectReservation = db.prepare<[string], ReservationRow>('SELECT status, items FROM reservations WHERE order_id = ?');
+  const selectTombstone = db.prepare<[string], { one: 1 }>('SELECT 1 AS one FROM tombstones WHERE order_id = ?');
+  const selectAvailable = db.prepare<[string], { available: number }>('SELECT available FROM products WHERE product_id = ?');
+  const selectProducts = db.prepare<[], ProductStock>(
+    'SELECT product_id AS productId, available, reserved, sold FROM products ORDER BY product_id',
+  );
+  const insertReservation = db.prepare<[string, string, number, number]>(
+    "INSERT INTO reservations (order_id, status, items, created_at, updated_at) VALUES (?, 'HELD', ?, ?, ?)",
+  );
+  const setReservationStatus = db.prepare<[ReservationStatus, number, string]>(
+    'UPDATE reservations SET status = ?, updated_at = ? WHERE order_id = ?',
+  );
+  const insertTombstone = db.prepare<[string, string, number]>(
+    'INSERT OR IGNORE INTO tombstones (order_id, reason, created_at) VALUES (?, ?, ?)',
+  );
+  const hold = db.prepare<[number, number, string]>(
+    'UPDATE products SET available = available - ?, reserved = reserved + ? WHERE product_id = ?',
+  );
+  const giveBack = db.prepare<[number, number, string]>(
+    'UPDATE products SET available = available + ?, reserved = reserved - ? WHERE product_id = ?',
+  );
+  const sell = db.prepare<[number, number, string]>(
+    'UPDATE products SET reserved = reserved - ?, sold = sold + ? WHERE product_id = ?',
+  );
+
+  const reservation = (orderId: string): Reservation | undefined => {
+    const row = selectReservation.get(orderId);
+    return row && { orderId, status: row.status, lines: JSON.parse(row.items) as StockLine[] };
+  };
+  const isTombstoned = (orderId: string) => selectTombstone.get(orderId) !== undefined;
+
+  return {
+    reservation,
+    isTombstoned,
+    listProducts: () => selectProducts.all(),
+
+    reserve: db.transaction(({ orderId, lines }: ValidReserve): ReserveResult => {
+      const available = new Map<string, number>();
+      for (const { productId } of lines) {
+        const row = selectAvailable.get(productId);
+        if (row) available.set(productId, row.available);
+      }
+      const state = { tombstoned: isTombstoned(orderId), status: reservation(orderId)?.status };
+      const decision = decideReserve(state, lines, available);
+      if (decision.outcome === 'unknown_product' || decision.outcome === 'insufficient_stock') return decision;
+      if (decision.outcome === 'reserved' && decision.hold) {
+        for (const { productId, quantity } of lines) hold.run(quantity, quantity, productId);
+        insertReservation.run(orderId, JSON.stringify(lines), now(), now());
+      }
+      return { outcome: decision.outcome, productIds: [] };
+    }),
+
+    release: db.transaction((orderId: string) => {
+      const held = reservation(orderId);
+      const decision = decideRelease(held?.status);
+      if (decision.outcome === 'released' && decision.giveBack && held) {
+        for (const { productId, quantity } of held.lines) giveBack.run(quantity, quantity, productId);
+        setReservationStatus.run('RELEASED', now(), orderId);
+      }
+      if (decision.outcome === 'nothing_reserved') insertTombstone.run(orderId, RELEASE_TOMBSTONE_REASON, now());
+      return { outcome: decision.outcome };
+    }),
+
+    commit: db.transaction((orderId: string) => {
+      const held = reservation(orderId);
+      const decision = decideCommit(held?.status);
+      if (decision.outcome === 'committed' && decision.sell && held) {
+        for (const { productId, quantity } of held.lines) sell.run(quantity, quantity, productId);
+        setReservationStatus.run('COMMITTED', now(), orderId);
+      }
+      return { outcome: decision.outcome };
+    }),
+  };
+}
+
+/** Seeds the catalog in the same transaction as the marker that says it was done, so it happens once. */
+function seedOnce(db: Db, catalog: Catalog, now: () => number): void {
+  const seeded = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'seeded_at'");
+  const insertProduct = db.prepare<[string, number]>(
+    'INSERT INTO products (product_id, available, reserved, sold) VALUES (?, ?, 0, 0)',
+  );
+  const mark = db.prepare<[string]>("INSERT INTO meta (key, value) VALUES ('seeded_at', ?)");
+  db.transaction(() => {
+    if (seeded.get()) return;
+    for (const [productId, stock] of Object.entries(catalog)) insertProduct.run(productId, stock);
+    mark.run(String(now()));
+  }).immediate();
+}

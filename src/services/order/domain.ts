@@ -1,0 +1,144 @@
+import {
+  checkIntInRange,
+  checkItemCount,
+  checkNonBlank,
+  checkOrderId,
+  checkStockLine,
+  invalid,
+} from '../shared/validate.js';
+
+/** The order's rules, free of I/O: validation, totals and the PENDING → CONFIRMED | CANCELLED machine. */
+
+export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED';
+
+export interface OrderLine {
+  productId: string;
+  quantity: number;
+  unitPriceCents: number;
+}
+
+export interface OrderRecord {
+  id: string;
+  customerId: string;
+  items: OrderLine[];
+  status: OrderStatus;
+  totalCents: number;
+  /** Why it was cancelled; '' otherwise. */
+  reason: string;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface Tombstone {
+  reason: string;
+  createdAt: number;
+}
+
+export const CUSTOMER_ID_MAX = 128;
+export const UNIT_PRICE_MAX_CENTS = 100_000_000;
+export const REASON_MAX = 64;
+
+export interface CreateInput {
+  orderId: string;
+  customerId: string;
+  items: readonly OrderLine[];
+  /** 0 means "now". */
+  createdAtMs: number;
+}
+
+export interface ValidCreate {
+  orderId: string;
+  customerId: string;
+  items: OrderLine[];
+  totalCents: number;
+  createdAtMs: number;
+}
+
+export function validateCreate(input: CreateInput, now: number): ValidCreate {
+  const orderId = checkOrderId(input.orderId);
+  const customerId = checkNonBlank(input.customerId, CUSTOMER_ID_MAX, 'customer_id');
+  checkItemCount(input.items.length);
+  const items = input.items.map((item, i) => {
+    checkStockLine(item, `items[${i}]`);
+    checkIntInRange(item.unitPriceCents, 1, UNIT_PRICE_MAX_CENTS, `items[${i}].unit_price_cents`);
+    // Copy only the known fields so that nothing unexpected is stored as JSON.
+    return { productId: item.productId, quantity: item.quantity, unitPriceCents: item.unitPriceCents };
+  });
+  checkIntInRange(input.createdAtMs, 0, Number.MAX_SAFE_INTEGER, 'created_at_ms');
+  return { orderId, customerId, items, totalCents: totalCents(items), createdAtMs: input.createdAtMs || now };
+}
+
+/** Σ quantity × unit price, in cents. Refuses a total that would lose precision as a JS number. */
+export function totalCents(items: readonly OrderLine[]): number {
+  let total = 0;
+  for (const item of items) {
+    total += item.quantity * item.unitPriceCents;
+    if (!Number.isSafeInteger(total)) throw invalid('items', 'total is too large');
+  }
+  return total;
+}
+
+const REASON = /^[a-z0-9_]+$/;
+
+export function validateReason(reason: string): string {
+  if (reason.length === 0 || reason.length > REASON_MAX || !REASON.test(reason)) {
+    throw invalid('reason', `must be 1-${REASON_MAX} characters of a-z 0-9 _ (e.g. payment_declined)`);
+  }
+  return reason;
+}
+
+/**
+ * The next updated_at of a transition. It always moves forward, even when the clock did not (same
+ * millisecond) or stepped back, so that a changed order never looks unchanged.
+ */
+export function nextUpdatedAt(previous: number, now: number): number {
+  return Math.max(now, previous + 1);
+}
+
+export type CreateDecision =
+  | { action: 'insert_pending' }
+  /** A compensation overtook this create: the order is born cancelled, with the compensation's reason. */
+  | { action: 'insert_cancelled'; reason: string }
+  | { action: 'none'; outcome: 'created' | 'cancelled' };
+
+/** An existing order wins over a tombstone: the tombstone was consumed when that order was created from it. */
+export function decideCreate(existing: OrderRecord | undefined, tombstone: Tombstone | undefined): CreateDecision {
+  if (existing) return { action: 'none', outcome: existing.status === 'CANCELLED' ? 'cancelled' : 'created' };
+  if (tombstone) return { action: 'insert_cancelled', reason: tombstone.reason };
+  return { action: 'insert_pending' };
+}
+
+export type ConfirmDecision =
+  | { outcome: 'confirmed'; transition: boolean }
+  | { outcome: 'not_pending' | 'not_found'; transition: false };
+
+export function decideConfirm(existing: OrderRecord | undefined): ConfirmDecision {
+  if (!existing) return { outcome: 'not_found', transition: false };
+  switch (existing.status) {
+    case 'PENDING':
+      return { outcome: 'confirmed', transition: true };
+    case 'CONFIRMED':
+      return { outcome: 'confirmed', transition: false };
+    case 'CANCELLED':
+      return { outcome: 'not_pending', transition: false };
+  }
+}
+
+export type CancelDecision =
+  | { outcome: 'cancelled'; action: 'cancel' | 'none' }
+  | { outcome: 'not_pending'; action: 'none' }
+  /** Nothing to cancel: leave a tombstone so that a late create is refused. */
+  | { outcome: 'tombstoned'; action: 'tombstone' };
+
+export function decideCancel(existing: OrderRecord | undefined): CancelDecision {
+  if (!existing) return { outcome: 'tombstoned', action: 'tombstone' };
+  switch (existing.status) {
+    case 'PENDING':
+      return { outcome: 'cancelled', action: 'cancel' };
+    case 'CANCELLED':
+      // The first reason is the true one; a repeat must not rewrite history.
+      return { outcome: 'cancelled', action: 'none' };
+    case 'CONFIRMED':
+      return { outcome: 'not_pending', action: 'none' };
+  }
+}

@@ -1,0 +1,156 @@
+import { openDatabase, type Db } from '../../platform/db.js';
+import type { SyncLevel } from '../../platform/config.js';
+import { INBOX_MIGRATION } from '../../platform/inbox.js';
+import {
+  decideCancel,
+  decideConfirm,
+  decideCreate,
+  nextUpdatedAt,
+  type OrderLine,
+  type OrderRecord,
+  type OrderStatus,
+  type Tombstone,
+  type ValidCreate,
+} from './domain.js';
+
+export const ORDER_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE orders (
+    id            TEXT PRIMARY KEY,
+    customer_id   TEXT NOT NULL,
+    items         TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('PENDING', 'CONFIRMED', 'CANCELLED')),
+    total_cents   INTEGER NOT NULL CHECK (total_cents > 0),
+    reason        TEXT NOT NULL DEFAULT '',
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE tombstones (
+    order_id   TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  INBOX_MIGRATION,
+];
+
+export function openOrderDatabase(file: string, synchronous: SyncLevel = 'normal'): Db {
+  return openDatabase(file, { synchronous, migrations: ORDER_MIGRATIONS });
+}
+
+export interface OrderStore {
+  get(orderId: string): OrderRecord | undefined;
+  tombstone(orderId: string): Tombstone | undefined;
+  create(input: ValidCreate): { outcome: 'created' | 'cancelled'; order: OrderRecord };
+  confirm(orderId: string): { outcome: 'confirmed' | 'not_pending' | 'not_found'; order: OrderRecord | undefined };
+  cancel(
+    orderId: string,
+    reason: string,
+  ): { outcome: 'cancelled' | 'not_pending' | 'tombstoned'; order: OrderRecord | undefined };
+}
+
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  items: string;
+  status: OrderStatus;
+  total_cents: number;
+  reason: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+function fromRow(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    items: JSON.parse(row.items) as OrderLine[],
+    status: row.status,
+    totalCents: row.total_cents,
+    reason: row.reason,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  };
+}
+
+/**
+ * Each method is one transaction (a savepoint when called inside the inbox's transaction), so a
+ * transition and its inbox record commit together or not at all.
+ */
+export function createOrderStore(db: Db, now: () => number = Date.now): OrderStore {
+  const selectOrder = db.prepare<[string], OrderRow>('SELECT * FROM orders WHERE id = ?');
+  const selectTombstone = db.prepare<[string], Tombstone>(
+    'SELECT reason, created_at AS createdAt FROM tombstones WHERE order_id = ?',
+  );
+  const insertOrder = db.prepare<[OrderRow]>(
+    `INSERT INTO orders (id, customer_id, items, status, total_cents, reason, created_at_ms, updated_at_ms)
+     VALUES (@id, @customer_id, @items, @status, @total_cents, @reason, @created_at_ms, @updated_at_ms)`,
+  );
+  const updateStatus = db.prepare<[{ id: string; status: OrderStatus; reason: string; updated_at_ms: number }]>(
+    'UPDATE orders SET status = @status, reason = @reason, updated_at_ms = @updated_at_ms WHERE id = @id',
+  );
+  const insertTombstone = db.prepare<[string, string, number]>(
+    // OR IGNORE: a repeated cancel of an unknown order keeps the first reason.
+    'INSERT OR IGNORE INTO tombstones (order_id, reason, created_at) VALUES (?, ?, ?)',
+  );
+
+  const get = (orderId: string) => {
+    const row = selectOrder.get(orderId);
+    return row ? fromRow(row) : undefined;
+  };
+  const mustGet = (orderId: string): OrderRecord => {
+    const order = get(orderId);
+    if (!order) throw new Error(`order ${orderId} vanished inside its own transaction`);
+    return order;
+  };
+
+  const insert = (input: ValidCreate, status: OrderStatus, reason: string, updatedAtMs: number) =>
+    insertOrder.run({
+      id: input.orderId,
+      customer_id: input.customerId,
+      items: JSON.stringify(input.items),
+      status,
+      total_cents: input.totalCents,
+      reason,
+      created_at_ms: input.createdAtMs,
+      updated_at_ms: updatedAtMs,
+    });
+
+  const transition = (order: OrderRecord, status: OrderStatus, reason: string) =>
+    updateStatus.run({ id: order.id, status, reason, updated_at_ms: nextUpdatedAt(order.updatedAtMs, now()) });
+
+  return {
+    get,
+    tombstone: (orderId) => selectTombstone.get(orderId),
+
+    create: db.transaction((input: ValidCreate) => {
+      const decision = decideCreate(get(input.orderId), selectTombstone.get(input.orderId));
+      switch (decision.action) {
+        case 'none':
+          return { outcome: decision.outcome, order: mustGet(input.orderId) };
+        case 'insert_pending':
+          insert(input, 'PENDING', '', input.createdAtMs);
+          return { outcome: 'created' as const, order: mustGet(input.orderId) };
+        case 'insert_cancelled':
+          // Born cancelled: created then cancelled in one step, so updated_at is after created_at.
+          insert(input, 'CANCELLED', decision.reason, nextUpdatedAt(input.createdAtMs, now()));
+          return { outcome: 'cancelled' as const, order: mustGet(input.orderId) };
+      }
+    }),
+
+    confirm: db.transaction((orderId: string) => {
+      const order = get(orderId);
+      const decision = decideConfirm(order);
+      if (decision.transition && order) transition(order, 'CONFIRMED', '');
+      return { outcome: decision.outcome, order: get(orderId) };
+    }),
+
+    cancel: db.transaction((orderId: string, reason: string) => {
+      const order = get(orderId);
+      const decision = decideCancel(order);
+      if (decision.action === 'cancel' && order) transition(order, 'CANCELLED', reason);
+      if (decision.action === 'tombstone') insertTombstone.run(orderId, reason, now());
+      return { outcome: decision.outcome, order: get(orderId) };
+    }),
+  };
+}

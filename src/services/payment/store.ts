@@ -1,0 +1,92 @@
+import { openDatabase, type Db } from '../../platform/db.js';
+import type { SyncLevel } from '../../platform/config.js';
+import { INBOX_MIGRATION } from '../../platform/inbox.js';
+import { decideCharge, decideRefund, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
+
+export const PAYMENT_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE payments (
+    order_id       TEXT PRIMARY KEY,
+    status         TEXT NOT NULL CHECK (status IN ('CHARGED', 'REFUNDED', 'DECLINED')),
+    amount_cents   INTEGER NOT NULL CHECK (amount_cents > 0),
+    decline_reason TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE tombstones (
+    order_id   TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+  INBOX_MIGRATION,
+];
+
+export const REFUND_TOMBSTONE_REASON = 'refunded_before_charged';
+
+export function openPaymentDatabase(file: string, synchronous: SyncLevel = 'normal'): Db {
+  return openDatabase(file, { synchronous, migrations: PAYMENT_MIGRATIONS });
+}
+
+export interface PaymentStore {
+  charge(input: ValidCharge): { outcome: 'charged' | 'declined' | 'refunded'; declineReason: string };
+  refund(orderId: string): { outcome: 'refunded' | 'nothing_charged'; amountCents: number };
+  get(orderId: string): PaymentRecord | undefined;
+  isTombstoned(orderId: string): boolean;
+}
+
+export interface PaymentStoreOptions {
+  /** Charges strictly above this many cents are declined. */
+  chargeLimitCents: number;
+  now?: () => number;
+}
+
+export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }: PaymentStoreOptions): PaymentStore {
+  const selectPayment = db.prepare<[string], PaymentRecord>(
+    'SELECT status, amount_cents AS amountCents, decline_reason AS declineReason FROM payments WHERE order_id = ?',
+  );
+  const selectTombstone = db.prepare<[string], { one: 1 }>('SELECT 1 AS one FROM tombstones WHERE order_id = ?');
+  // One row per order: a later attempt overwrites an earlier decline, keeping created_at.
+  const upsertPayment = db.prepare<[{ order_id: string; status: PaymentStatus; amount_cents: number; decline_reason: string; now: number }]>(
+    `INSERT INTO payments (order_id, status, amount_cents, decline_reason, created_at, updated_at)
+     VALUES (@order_id, @status, @amount_cents, @decline_reason, @now, @now)
+     ON CONFLICT (order_id) DO UPDATE SET
+       status = excluded.status, amount_cents = excluded.amount_cents,
+       decline_reason = excluded.decline_reason, updated_at = excluded.updated_at`,
+  );
+  const markRefunded = db.prepare<[number, string]>(
+    "UPDATE payments SET status = 'REFUNDED', updated_at = ? WHERE order_id = ? AND status = 'CHARGED'",
+  );
+  const insertTombstone = db.prepare<[string, string, number]>(
+    'INSERT OR IGNORE INTO tombstones (order_id, reason, created_at) VALUES (?, ?, ?)',
+  );
+
+  const get = (orderId: string) => selectPayment.get(orderId);
+  const isTombstoned = (orderId: string) => selectTombstone.get(orderId) !== undefined;
+
+  return {
+    get,
+    isTombstoned,
+
+    charge: db.transaction(({ orderId, amountCents }: ValidCharge) => {
+      const decision = decideCharge({ tombstoned: isTombstoned(orderId), payment: get(orderId) }, amountCents, chargeLimitCents);
+      if (decision.action === 'charge' || decision.action === 'decline') {
+        upsertPayment.run({
+          order_id: orderId,
+          status: decision.action === 'charge' ? 'CHARGED' : 'DECLINED',
+          amount_cents: amountCents,
+          decline_reason: decision.outcome === 'declined' ? decision.declineReason : '',
+          now: now(),
+        });
+      }
+      return { outcome: decision.outcome, declineReason: decision.outcome === 'declined' ? decision.declineReason : '' };
+    }),
+
+    refund: db.transaction((orderId: string) => {
+      const decision = decideRefund(get(orderId));
+      if (decision.action === 'refund') markRefunded.run(now(), orderId);
+      if (decision.action === 'tombstone') insertTombstone.run(orderId, REFUND_TOMBSTONE_REASON, now());
+      return { outcome: decision.outcome, amountCents: decision.amountCents };
+    }),
+  };
+}

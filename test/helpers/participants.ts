@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { Metadata, type handleUnaryCall, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc.js';
+import type { ReadyMessage } from '../../src/platform/lifecycle.js';
+
+/** Helpers for the participant service tests (test/unit/{order,inventory,payment}-service.test.ts). */
+
+export const silentLogger = pino({ level: 'silent' });
+
+/** A logger that keeps its lines (parsed) so a test can check what a service logs, and at which level. */
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'debug', formatters: { level: (label) => ({ level: label }) } },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  return { logger, lines };
+}
+
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh folder under the OS temp dir, removed when the test process exits. */
+export function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** A clock the test moves by hand, so timestamps are exact. */
+export function manualClock(start = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+/**
+ * Calls a service handler in-process, as grpc-js would: with the key in metadata, through the
+ * same `unary()` adapter, so errors arrive as ServiceErrors carrying x-error-code.
+ */
+export function invoke<Req, Res>(handler: handleUnaryCall<Req, Res>, request: Req, idempotencyKey?: string): Promise<Res> {
+  const metadata = new Metadata();
+  if (idempotencyKey !== undefined) metadata.set(IDEMPOTENCY_KEY_MD, idempotencyKey);
+  // The handlers read only `request` and `metadata`; a full ServerUnaryCall needs a live stream.
+  const call = { request, metadata } as unknown as ServerUnaryCall<Req, Res>;
+  return new Promise((resolve, reject) => {
+    handler(call, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+/** Resolves to the AppError code a failed call carried (via x-error-code), failing if it succeeded. */
+export async function errorCode(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    // In-process, grpc-js has not yet turned the handler's status object into an Error, so
+    // errorCodeOf (which wants a ServiceError) cannot see it; the metadata is the same either way.
+    const md = (err as Partial<ServiceError>).metadata;
+    const code = md?.get('x-error-code')[0];
+    return typeof code === 'string' ? code : errorCodeOf(err);
+  }
+  throw new Error('expected the call to fail');
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export interface RunningMain {
+  ready: Promise<ReadyMessage>;
+  exit: Promise<{ code: number | null; stderr: string }>;
+  stop(): void;
+}
+
+/** Starts a service's main.ts as its own process (as the supervisor would), with an IPC channel for 'ready'. */
+export function startMain(service: string, env: Record<string, string>): RunningMain {
+  const child = fork(path.join(ROOT, 'src/services', service, 'main.ts'), [], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  // 'close', not 'exit': it waits for stderr to be fully read.
+  const exit = once(child, 'close').then(([code]) => ({ code: code as number | null, stderr }));
+  const ready = new Promise<ReadyMessage>((resolve, reject) => {
+    child.on('message', (msg: ReadyMessage) => {
+      if (msg.type === 'ready') resolve(msg);
+    });
+    void exit.then(({ code, stderr: err }) => reject(new Error(`${service} exited with ${code} before ready: ${err}`)));
+  });
+  // A test that fails early must not leave a rejected promise nobody awaits.
+  ready.catch(() => undefined);
+  return { ready, exit, stop: () => child.kill('SIGTERM') };
+}

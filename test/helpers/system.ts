@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON of the API under test, asserted field by field
+}
+
+export async function http(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const res = await fetch(base + url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** A whole system on ephemeral ports and a fresh data folder; quiet unless E2E_LOGS=1. */
+export async function freshSystem(env: NodeJS.ProcessEnv = {}): Promise<RunningSystem & { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-e2e-'));
+  const sys = await startSystem({
+    dataDir,
+    ports: 'ephemeral',
+    env: { LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn', ...env },
+    onLine: process.env.E2E_LOGS ? (name, line) => console.error(`[${name}] ${line}`) : undefined,
+  });
+  return Object.assign(sys, { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => http(sys.url, m, u, b, h) });
+}
+
+/** Polls `probe` until it returns a value; fails with `what` after `timeoutMs`. A condition, not a sleep. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
