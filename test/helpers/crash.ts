@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ServiceName } from '../../src/cli/supervisor.js';
+import { freshSystem, eventually, type Reply } from './system.js';
+import { checkInvariants } from './invariants.js';
+
+export const CATALOG = { prod_1: 1_000, prod_2: 1_000, prod_3: 0 };
+
+export const ORDERS = {
+  happy: { customer_id: 'cust_crash', items: [{ product_id: 'prod_1', quantity: 2, price: 50 }, { product_id: 'prod_2', quantity: 1, price: 30 }] },
+  declined: { customer_id: 'cust_crash', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] },
+} as const;
+
+export interface CrashCase {
+  process: ServiceName;
+  point: string;
+  order: keyof typeof ORDERS;
+  expect: 'COMPLETED' | 'COMPENSATED';
+}
+
+/** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
+export async function crashSystem() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
+  const catalog = path.join(dir, 'catalog.json');
+  fs.writeFileSync(catalog, JSON.stringify(CATALOG));
+  return freshSystem({
+    INVENTORY_CATALOG: catalog,
+    SAGA_LEASE_MS: '500',
+    SAGA_RECOVERY_INTERVAL_MS: '100',
+    SAGA_STEP_MAX_ATTEMPTS: '50',
+    SAGA_RETRY_MAX_BACKOFF_MS: '200',
+    SAGA_COMPENSATION_MAX_ATTEMPTS: '50',
+    SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
+    SAGA_FORWARD_MAX_BACKOFF_MS: '200',
+  });
+}
+
+type Sys = Awaited<ReturnType<typeof crashSystem>>;
+
+async function postUntilAnswered(sys: Sys, body: unknown, key: string): Promise<Reply> {
+  return eventually('the gateway to answer the POST', async () => {
+    const r = await sys.api('POST', '/orders', body, { 'X-Idempotency-Key': key });
+    return r.status === 201 ? r : undefined;
+  });
+}
+
+/**
+ * Arms a crash point in one process, sends an order, waits for the process to die there, restarts
+ * it clean, and checks that the saga ends as expected and that every invariant holds.
+ */
+export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
+  const armed = await sys.restart(c.process, { CRASH_AT: c.point });
+  const key = `crash-${c.point}-${c.order}`;
+  let firstId: string | undefined;
+  try {
+    const first = await sys.api('POST', '/orders', ORDERS[c.order], { 'X-Idempotency-Key': key });
+    if (first.status === 201) firstId = first.body.id;
+  } catch {
+    // The gateway died before it answered: the client retries with its key below.
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([
+    armed.exited,
+    new Promise<undefined>((r) => (timer = setTimeout(r, 15_000))),
+  ]);
+  clearTimeout(timer);
+  assert.ok(exit, `crash point ${c.point} was never reached`);
+  assert.equal(exit.signal, 'SIGKILL', `${c.process} should have died at ${c.point}`);
+  await sys.restart(c.process);
+
+  const again = await postUntilAnswered(sys, ORDERS[c.order], key);
+  if (firstId) assert.equal(again.body.id, firstId, 'one idempotency key, one order');
+  assert.equal(again.headers.get('idempotent-replayed'), 'true', 'the retry must replay, not start a second saga');
+  const id: string = again.body.id;
+  const saga = await eventually(`saga ${id} to end`, async () => {
+    const r = await sys.api('GET', `/orders/${id}/saga`);
+    return r.status === 200 && ['COMPLETED', 'COMPENSATED', 'PARKED'].includes(r.body.status) ? r.body : undefined;
+  });
+  assert.equal(saga.status, c.expect, `saga after a crash at ${c.point}: ${JSON.stringify(saga.events.map((e: { type: string; step: string }) => `${e.type}:${e.step ?? ''}`))}`);
+  await checkInvariants(sys.api, CATALOG);
+}
