@@ -101,7 +101,6 @@ export async function buildGateway(opts: GatewayOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
-    disableRequestLogging: true,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && given.length <= 128 && isValidHeaderKey(given) ? given : randomUUID();
@@ -110,9 +109,6 @@ export async function buildGateway(opts: GatewayOptions) {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.setNotFoundHandler((req, reply) => sendError(reply, new HttpError(404, 'not_found', `no route for ${req.method} ${req.url}`)));

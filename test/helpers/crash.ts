@@ -60,10 +60,12 @@ export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
   } catch {
     // The gateway died before it answered: the client retries with its key below.
   }
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const exit = await Promise.race([
     armed.exited,
-    new Promise<undefined>((r) => (timer = setTimeout(r, 15_000))),
+    new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), 15_000);
+    }),
   ]);
   clearTimeout(timer);
   assert.ok(exit, `crash point ${c.point} was never reached`);
