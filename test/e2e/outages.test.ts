@@ -61,3 +61,26 @@ test('a restart of every process loses nothing', async () => {
   assert.deepEqual((await sys.api('GET', '/products')).body, productsBefore);
   assert.equal((await sys.api('GET', `/orders/${r.body.id}/saga`)).body.status, 'COMPLETED');
 });
+
+test('a saga running when the gateway gets SIGTERM is checkpointed and resumed at once by the next start', async () => {
+  // Payment dies on the charge, so the saga is mid-retry when the gateway is told to stop.
+  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit' });
+  const r = await sys.api('POST', '/orders', ORDER);
+  assert.equal(r.status, 201);
+  assert.equal((await armed.exited).signal, 'SIGKILL');
+  await eventually('the saga to be retrying the charge', async () => {
+    const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
+    return t.body.events.some((e: { type: string; step: string }) => e.type === 'STEP_FAILED' && e.step === 'charge_payment') ? true : undefined;
+  });
+  await sys.procs.gateway.stop('SIGTERM');
+  assert.equal((await sys.procs.gateway.exited).code, 0, 'graceful exit');
+  await sys.restart('payment');
+  await sys.restart('gateway');
+  // The lease (15 s by default) was given back at shutdown, so this resumes well before it would expire.
+  const saga = await eventually('the saga to complete after the restart', async () => {
+    const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
+    return t.body.status === 'COMPLETED' ? t.body : undefined;
+  }, 8_000);
+  assert.ok(saga.events.some((e: { type: string }) => e.type === 'SAGA_RESUMED'));
+  assert.equal((await sys.api('GET', `/orders/${r.body.id}`)).body.status, 'CONFIRMED');
+});

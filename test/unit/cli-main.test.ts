@@ -1,0 +1,193 @@
+// The `sagas` command as a user runs it: as a process, signalled like a terminal would.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { curlExamples, friendlyUrl } from '../../src/cli/main.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(root, 'bin/sagas.js');
+const WITH_FAKES = path.join(root, 'test/fixtures/cli-with-fakes.ts');
+
+interface Run {
+  child: ChildProcess;
+  lines: string[];
+  /** Resolves with the first line (already seen or future) matching `re`. */
+  waitFor(re: RegExp): Promise<string>;
+  exit: Promise<number | null>;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  const closed: Promise<void>[] = [];
+  for (const s of [child.stdout, child.stderr]) {
+    const rl = createInterface({ input: s });
+    rl.on('line', (l) => {
+      lines.push(l);
+      for (const w of [...waiters]) {
+        if (w.re.test(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      }
+    });
+    closed.push(new Promise((r) => rl.once('close', r)));
+  }
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))).then(async (code) => {
+    await Promise.all(closed);
+    for (const w of waiters) w.resolve(`<exited before a line matched ${w.re}>\n${lines.join('\n')}`);
+    return code;
+  });
+  return {
+    child,
+    lines,
+    exit,
+    waitFor(re) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ re, resolve }));
+    },
+  };
+}
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sagas-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const fakes = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  run(['--import', 'tsx', WITH_FAKES, ...args], {
+    DATA_DIR: tmp,
+    ORDER_SERVICE_ADDR: '127.0.0.1:0',
+    INVENTORY_SERVICE_ADDR: '127.0.0.1:0',
+    PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+    HTTP_ADDR: '127.0.0.1:0',
+    ...env,
+  });
+
+const pidOf = (line: string) => Number(/\(pid (\d+)\)/.exec(line)?.[1]);
+const tagged = (lines: string[], name: string, re: RegExp) => lines.filter((l) => l.startsWith(`[${name.padEnd(9)}]`) && re.test(l));
+
+describe('sagas (bin/sagas.js)', () => {
+  it('help prints the usage and exits 0', async () => {
+    const r = run([BIN, 'help']);
+    assert.equal(await r.exit, 0);
+    const text = r.lines.join('\n');
+    for (const word of ['start', 'bench', 'inspect', 'HTTP_ADDR', 'ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'DATA_DIR', 'LOG_LEVEL']) {
+      assert.ok(text.includes(word), word);
+    }
+  });
+
+  it('an unknown command prints the usage and exits 2; bench and inspect are not implemented yet', async () => {
+    const r = run([BIN, 'frobnicate']);
+    assert.equal(await r.exit, 2);
+    assert.ok(r.lines.some((l) => l.includes('unknown command "frobnicate"')));
+    assert.ok(r.lines.some((l) => l.startsWith('Usage: sagas')));
+    for (const cmd of ['bench', 'inspect']) {
+      const b = run([BIN, cmd]);
+      assert.equal(await b.exit, 2);
+      assert.ok(b.lines.some((l) => l.includes('not implemented yet')), cmd);
+    }
+    const bad = run([BIN, 'start', 'shipping']);
+    assert.equal(await bad.exit, 2);
+    assert.ok(bad.lines.some((l) => l.includes('unknown service "shipping"')));
+  });
+});
+
+describe('sagas start (with fake services)', () => {
+  it('starts all four, prints the URL and the curls, and stops the gateway first on Ctrl-C, exiting 0', async () => {
+    const r = fakes(['start']);
+    const products = await r.waitFor(/curl -s http:\/\/localhost:\d+\/products$|exited before/);
+    const port = /localhost:(\d+)/.exec(products)?.[1];
+    assert.ok(port, products);
+    const post = r.lines.find((l) => l.includes('-X POST'));
+    assert.equal(
+      post?.trim(),
+      `curl -s -X POST http://localhost:${port}/orders -H 'Content-Type: application/json' -H 'Prefer: wait=5' -d '{"customer_id":"cust_123","items":[{"product_id":"prod_1","quantity":2,"price":50.00},{"product_id":"prod_2","quantity":1,"price":30.00}]}'`,
+    );
+    // the children's JSON lines are pretty-printed with a tag
+    assert.ok(tagged(r.lines, 'payment', /^\[payment  \] \d\d:\d\d:\d\d\.\d{3} INFO  listening address=127\.0\.0\.1:\d+$/).length === 1, r.lines.join('\n'));
+
+    r.child.kill('SIGINT');
+    assert.equal(await r.exit, 0, r.lines.join('\n'));
+    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    assert.equal(byes.length, 4, r.lines.join('\n'));
+    assert.equal(byes[0], 'gateway');
+    assert.ok(r.lines.some((l) => l.includes('stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway exited with code 0')));
+  });
+
+  it('--json passes the raw JSON lines with the tag', async () => {
+    const r = fakes(['start', '--json']);
+    await r.waitFor(/Ctrl-C stops everything|exited before/);
+    assert.ok(tagged(r.lines, 'order', /^\[order    \] \{"level":"info","time":"[^"]+","service":"order","msg":"listening"/).length === 1, r.lines.join('\n'));
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exit, 0);
+  });
+
+  it('when a child dies, says so loudly with its last lines, stops the others and exits 1', async () => {
+    const r = fakes(['start']);
+    const paymentLine = await r.waitFor(/^\[sagas    \]\s+payment\s+\S+\s+\(pid \d+\)$|exited before/);
+    process.kill(pidOf(paymentLine), 'SIGKILL');
+    assert.equal(await r.exit, 1, r.lines.join('\n'));
+    const text = r.lines.join('\n');
+    assert.match(text, /✖ payment \(pid \d+\) was killed by SIGKILL unexpectedly\. Nothing is restarted\./);
+    assert.match(text, /last \d+ lines of payment:/);
+    assert.equal(r.lines.filter((l) => / INFO  bye$/.test(l)).length, 3, text);
+  });
+
+  it('a startup failure shows the child’s error, not a stack, and exits 1', async () => {
+    const r = fakes(['start'], { FAKE_FAIL: 'inventory' });
+    assert.equal(await r.exit, 1);
+    const text = r.lines.join('\n');
+    assert.match(text, /✖ inventory failed to start: it exited with code 3 before it was ready/);
+    assert.match(text, /\[sagas {4}\] {5}failed to start: listen EADDRINUSE: address already in use/);
+    assert.ok(!r.lines.some((l) => l.startsWith('[sagas') && /^\s+at /.test(l.slice(12))), 'no stack frames in the summary');
+    assert.ok(!tagged(r.lines, 'gateway', /./).length, 'the gateway was not started');
+  });
+
+  it('a second Ctrl-C kills the children and exits 130', async () => {
+    const r = fakes(['start'], { FAKE_IGNORE_SIGTERM: 'gateway' });
+    await r.waitFor(/Ctrl-C stops everything|exited before/);
+    r.child.kill('SIGINT');
+    await r.waitFor(/ignoring SIGTERM|exited before/);
+    r.child.kill('SIGINT');
+    assert.equal(await r.exit, 130, r.lines.join('\n'));
+    assert.ok(r.lines.some((l) => l.includes('SIGINT again: killing all processes')));
+  });
+
+  it('start <service> runs that one alone and exits with its exit code', async () => {
+    const r = fakes(['start', 'payment']);
+    const up = await r.waitFor(/payment is up at|exited before/);
+    assert.match(up, /payment is up at 127\.0\.0\.1:\d+ \(pid \d+\)/);
+    r.child.kill('SIGINT');
+    assert.equal(await r.exit, 0);
+    assert.ok(r.lines.some((l) => l.includes('payment exited with code 0')));
+    assert.ok(!tagged(r.lines, 'order', /./).length);
+
+    const failing = fakes(['start', 'order'], { FAKE_FAIL: 'order' });
+    assert.equal(await failing.exit, 3);
+    assert.ok(failing.lines.some((l) => l.includes('order failed to start')));
+  });
+});
+
+describe('cli helpers', () => {
+  it('friendlyUrl shows local addresses as localhost', () => {
+    assert.equal(friendlyUrl('http://0.0.0.0:8080'), 'http://localhost:8080');
+    assert.equal(friendlyUrl('http://127.0.0.1:1234'), 'http://localhost:1234');
+    assert.equal(friendlyUrl('http://[::]:8080'), 'http://localhost:8080');
+    assert.equal(friendlyUrl('http://10.1.2.3:8080'), 'http://10.1.2.3:8080');
+  });
+
+  it('curlExamples keeps prices in dollars with cents', () => {
+    const [post] = curlExamples('http://localhost:8080');
+    assert.ok(post?.includes('"price":50.00') && post.includes('"price":30.00'));
+  });
+});
