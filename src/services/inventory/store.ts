@@ -10,6 +10,7 @@ import {
   type StockLine,
   type ValidReserve,
 } from './domain.js';
+import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 
 // CHECKs are a last line of defence: a bug that would drive a counter negative aborts the
 // transaction instead of corrupting the stock.
@@ -28,11 +29,7 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE TABLE tombstones (
-    order_id   TEXT PRIMARY KEY,
-    reason     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
+  ${TOMBSTONES_TABLE}
   CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

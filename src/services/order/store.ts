@@ -12,6 +12,7 @@ import {
   type Tombstone,
   type ValidCreate,
 } from './domain.js';
+import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 
 export const ORDER_MIGRATIONS: readonly string[] = [
   `
@@ -25,11 +26,7 @@ export const ORDER_MIGRATIONS: readonly string[] = [
     created_at_ms INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE TABLE tombstones (
-    order_id   TEXT PRIMARY KEY,
-    reason     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
+  ${TOMBSTONES_TABLE}
   `,
   INBOX_MIGRATION,
 ];

@@ -2,6 +2,7 @@ import { openDatabase, type Db } from '../../platform/db.js';
 import type { SyncLevel } from '../../platform/config.js';
 import { INBOX_MIGRATION } from '../../platform/inbox.js';
 import { decideCharge, decideRefund, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
+import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 
 export const PAYMENT_MIGRATIONS: readonly string[] = [
   `
@@ -13,11 +14,7 @@ export const PAYMENT_MIGRATIONS: readonly string[] = [
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL
   ) WITHOUT ROWID;
-  CREATE TABLE tombstones (
-    order_id   TEXT PRIMARY KEY,
-    reason     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
+  ${TOMBSTONES_TABLE}
   `,
   INBOX_MIGRATION,
 ];
