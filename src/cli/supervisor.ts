@@ -82,8 +82,9 @@ export interface ManagedProcess {
   readonly child: ChildProcess;
   /** Resolves (never rejects) once the child has exited and its output is drained. */
   readonly exited: Promise<ExitStatus>;
-  /** Set once the child has exited. */
+  /** Set once the child has exited (and `exited` has resolved). */
   readonly exitStatus: ExitStatus | undefined;
+  /** False as soon as the child has exited. */
   readonly running: boolean;
   /** Sends `signal`, waits for exit, SIGKILLs after `timeoutMs` (default 10 s). Idempotent. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<ExitStatus>;
@@ -180,8 +181,8 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
     };
     child.once('exit', (code, signal) => finish({ code, signal }));
     // 'error' without 'exit' happens when the process could not be spawned at all.
-    child.once('error', (err) => {
-      spawnError = err;
+    child.on('error', (err) => {
+      spawnError ??= err;
       if (child.pid === undefined) finish({ code: null, signal: null });
     });
   });
@@ -226,7 +227,7 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
           return exitStatus;
         },
         get running() {
-          return exitStatus === undefined;
+          return child.exitCode === null && child.signalCode === null;
         },
         stop,
         kill,
