@@ -339,14 +339,16 @@ export class SagaEngine {
       } else {
         const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.error, retryable: true, ...ids };
         const delay = backoffMs(policy, attempt, this.random);
-        const budgetLeft = attempt < policy.maxAttempts && (afterPivot || this.now() + delay < s.deadlineAt);
-        if (budgetLeft) {
+        const attemptsLeft = attempt < policy.maxAttempts;
+        const timeLeft = afterPivot || this.now() + delay < s.deadlineAt;
+        if (attemptsLeft && timeLeft) {
           this.observer.retry?.(step.name, 'action');
           log.warn({ step: step.name, attempt, error: outcome.error, backoff_ms: delay }, 'step outcome unknown; retrying');
           next = await this.write(s, {}, [failed]);
           await this.sleep(delay);
         } else {
-          const failure: SagaFailure = { step: step.name, code: 'participant_unavailable', message: outcome.error };
+          const code = attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable';
+          const failure: SagaFailure = { step: step.name, code, message: outcome.error };
           log.error({ step: step.name, attempt, error: outcome.error }, 'step retries exhausted; compensating it and the steps before it');
           next = await this.write(s, { status: 'COMPENSATING', compIndex: i, attempt: 0, failure }, [failed]);
         }

@@ -34,7 +34,14 @@ export async function freshSystem(env: NodeJS.ProcessEnv = {}): Promise<RunningS
     env: { LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn', ...env },
     onLine: process.env.E2E_LOGS ? (name, line) => console.error(`[${name}] ${line}`) : undefined,
   });
-  return Object.assign(sys, { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => http(sys.url, m, u, b, h) });
+  const stop = sys.stop.bind(sys);
+  return Object.assign(sys, {
+    api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => http(sys.url, m, u, b, h),
+    stop: async () => {
+      await stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
 }
 
 /** Polls `probe` until it returns a value; fails with `what` after `timeoutMs`. A condition, not a sleep. */

@@ -187,3 +187,43 @@ test('backoff is bounded by the policy and grows exponentially', () => {
   assert.equal(backoffMs(p, 10, () => 1), 1_000);
   assert.equal(backoffMs(p, 3, () => 0), 0);
 });
+
+test('past the saga deadline, a saga before its pivot compensates, including the uncertain step', async () => {
+  const store = tempStore();
+  const calls: string[] = [];
+  let clock = 1_000_000;
+  const engine = new SagaEngine({ store, logger, policies: { ...fast, sagaDeadlineMs: 1_000 }, now: () => clock });
+  const def = scripted({ b: ['throw', 'throw'] }, calls);
+  // The clock jumps past the deadline while step b is failing.
+  const b = def.steps[1];
+  const action = b!.action;
+  (b as { action: typeof action }).action = async (ctx) => {
+    clock += 600;
+    return action(ctx);
+  };
+  engine.register(def);
+  await engine.start('test_saga', { id: 'd1', input: { n: 1 } });
+  const final = await engine.waitFor('d1', 5_000);
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.equal(final?.failure?.code, 'saga_deadline_exceeded');
+  assert.deepEqual(calls.slice(-2), ['b:undo#d1:b:undo', 'a:undo#d1:a:undo']);
+});
+
+test('writes issued in one turn are committed together and each caller learns its own outcome', async () => {
+  const store = tempStore();
+  const engine = new SagaEngine({ store, logger, policies: fast });
+  engine.register(scripted({}, []));
+  const ids = Array.from({ length: 50 }, (_, i) => `g${i}`);
+  const started = await Promise.all(ids.map((id) => engine.start('test_saga', { id, input: { n: 1 }, idempotencyKey: id === 'g1' ? 'dup' : `k-${id}` })));
+  assert.ok(started.every((s) => s.created));
+  // A duplicate key inside a batch fails alone; the rest of the batch stands.
+  const [dup, fresh] = await Promise.all([
+    engine.start('test_saga', { id: 'g-dup', input: { n: 1 }, idempotencyKey: 'dup' }),
+    engine.start('test_saga', { id: 'g-new', input: { n: 1 }, idempotencyKey: 'k-new' }),
+  ]);
+  assert.equal(dup.created, false);
+  assert.equal(dup.saga.id, 'g1');
+  assert.equal(fresh.created, true);
+  await Promise.all([...ids, 'g-new'].map((id) => engine.waitFor(id, 5_000)));
+  assert.equal(store.countByStatus().COMPLETED, 51);
+});
