@@ -30,7 +30,8 @@ Commands:
                              processes and stream their logs. Ctrl-C stops them all
                              (gateway first); a second Ctrl-C kills them.
   start <service> [--json]   Start one process alone: ${SERVICE_NAMES.join(' | ')}.
-  bench                      (not implemented yet)
+  bench [options]            Load-test the saga end to end and against its floor
+                             (sagas bench --help; npm run bench -- [options]).
   inspect                    (not implemented yet)
   help                       Show this text.
 
@@ -340,7 +341,11 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     stdout.write(USAGE);
     return 0;
   }
-  if (command === 'bench' || command === 'inspect') {
+  if (command === 'bench') {
+    const { runBench } = await import('./bench.js');
+    return runBench(argv.slice(argv.indexOf('bench') + 1), { stdout, stderr, env });
+  }
+  if (command === 'inspect') {
     stderr.write(`sagas ${command}: not implemented yet\n`);
     return 2;
   }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { addr, dataDir, formatAddr, int, str, syncLevel, type Env, type HostPort, type SyncLevel } from '../platform/config.js';
+import { addr, dataDir, duration, formatAddr, int, redisSettings, str, syncLevel, type Env, type HostPort, type SyncLevel } from '../platform/config.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 
@@ -13,6 +13,9 @@ export interface GatewayConfig {
   policies: EnginePolicies;
   maxWaitSeconds: number;
   shutdownGraceMs: number;
+  redis: { url: string; keyPrefix: string };
+  idempotencyTtlMs: number;
+  idempotencyLockMs: number;
 }
 
 /** Every setting of the gateway, read once from the environment; a bad value is a ConfigError. */
@@ -49,5 +52,8 @@ export function gatewayConfig(env: Env): GatewayConfig {
     },
     maxWaitSeconds: int(env, 'PREFER_WAIT_MAX_SECONDS', 60, 0, 3_600),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5_000, 0),
+    redis: redisSettings(env),
+    idempotencyTtlMs: duration(env, 'IDEMPOTENCY_TTL', 24 * 3_600_000),
+    idempotencyLockMs: duration(env, 'IDEMPOTENCY_LOCK_TTL', 10_000),
   };
 }

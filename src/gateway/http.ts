@@ -9,12 +9,23 @@ import { InvalidCursorError } from '../saga/sqlite-store.js';
 import { OrderStatus, type Order } from '../gen/order/v1/order.js';
 import { PaymentStatus } from '../gen/payment/v1/payment.js';
 import { centsToDollars } from './money.js';
-import { isValidHeaderKey, parseOrderRequest, preferWaitSeconds, type ApiError } from './order-request.js';
+import { isValidHeaderKey, parseOrderRequest, preferWaitSeconds, type ApiError, type OrderRequest } from './order-request.js';
+import type { IdempotencyGuard } from '../platform/idempotency.js';
 import { PARTICIPANTS, type Participants } from './participants.js';
 import { PLACE_ORDER, type PlaceOrderInput } from './place-order.js';
 
+/** A POST's answer as replayed for a repeated idempotency key. */
+export interface StoredResponse {
+  status: number;
+  body: ReturnType<typeof orderView>;
+}
+
 export interface GatewayOptions {
   engine: SagaEngine;
+  idempotency: IdempotencyGuard<StoredResponse>;
+  /** Which store the idempotency fast path is on, for /readyz. */
+  fastPathMode?: () => 'redis' | 'memory';
+  onReplay?: () => void;
   store: SagaStore;
   participants: Participants;
   logger: Logger;
@@ -95,7 +106,7 @@ function sagaSummary(s: SagaRecord) {
 }
 
 export async function buildGateway(opts: GatewayOptions) {
-  const { engine, store, participants: p } = opts;
+  const { engine, store, participants: p, idempotency } = opts;
   const maxWait = opts.maxWaitSeconds ?? 60;
   const readTimeoutMs = opts.readTimeoutMs ?? 2_000;
   const app = Fastify({
@@ -141,6 +152,45 @@ export async function buildGateway(opts: GatewayOptions) {
     }
   };
 
+  /** What a POST answers: the order as it stands (after waiting, when asked to). */
+  const answer = async (saga: SagaRecord, replayed: boolean, wait: number | undefined, requestId: string): Promise<StoredResponse> => {
+    let order: Order | undefined;
+    if (wait !== undefined) {
+      saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
+      order = await readOrder(saga.id, requestId);
+    } else if (replayed) {
+      order = await readOrder(saga.id, requestId);
+    }
+    return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
+  };
+
+  /** Starts the saga, unless the durable log already has one for this key (Redis lost it). */
+  const placeOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
+    const existing = key ? store.getByIdempotencyKey(key) : undefined;
+    if (existing) return { saga: existing, replayed: true };
+    const reach = await p.reachable();
+    const down = PARTICIPANTS.filter((n) => !reach[n]);
+    if (down.length > 0) throw new HttpError(503, 'participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
+    const input: PlaceOrderInput = {
+      order_id: randomUUID(),
+      customer_id: order.customer_id,
+      items: order.items,
+      total_cents: order.total_cents,
+      created_at_ms: Date.now(),
+      fingerprint,
+      request_id: req.id,
+    };
+    if (engine.stopping) throw new HttpError(503, 'shutting_down', 'the gateway is shutting down; retry');
+    const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
+    return { saga: started.saga, replayed: !started.created };
+  };
+
+  const checkFingerprint = (saga: SagaRecord, fingerprint: string) => {
+    if ((saga.input as PlaceOrderInput).fingerprint !== fingerprint) {
+      throw new HttpError(422, 'idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+    }
+  };
+
   app.post('/orders', async (req: FastifyRequest, reply) => {
     const keyHeader = req.headers['x-idempotency-key'];
     const key = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
@@ -151,41 +201,47 @@ export async function buildGateway(opts: GatewayOptions) {
     if (!parsed.ok) return sendError(reply, parsed.error);
     const fingerprint = createHash('sha256').update(JSON.stringify(parsed.value)).digest('base64url');
     const wait = preferWaitSeconds(req.headers.prefer, maxWait);
+    if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
 
-    let saga = key ? store.getByIdempotencyKey(key) : undefined;
-    let replayed = saga !== undefined;
-    if (!saga) {
-      const reach = await p.reachable();
-      const down = PARTICIPANTS.filter((n) => !reach[n]);
-      if (down.length > 0) throw new HttpError(503, 'participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
-      const input: PlaceOrderInput = {
-        order_id: randomUUID(),
-        customer_id: parsed.value.customer_id,
-        items: parsed.value.items,
-        total_cents: parsed.value.total_cents,
-        created_at_ms: Date.now(),
-        fingerprint,
-        request_id: req.id,
-      };
-      const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
-      saga = started.saga;
-      replayed = !started.created;
+    const send = (res: StoredResponse, replayed: boolean, sagaId: string) => {
+      req.log.info({ order_id: sagaId, saga_id: sagaId, replayed }, replayed ? 'order replayed' : 'order accepted');
+      if (replayed) {
+        reply.header('idempotent-replayed', 'true');
+        opts.onReplay?.();
+      }
+      return reply.code(res.status).send(res.body);
+    };
+
+    if (key === undefined) {
+      const { saga } = await placeOrder(req, parsed.value, fingerprint, undefined);
+      return send(await answer(saga, false, wait, req.id), false, saga.id);
     }
-    const input = saga.input as PlaceOrderInput;
-    if (replayed && input.fingerprint !== fingerprint) {
-      throw new HttpError(422, 'idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+
+    const claim = await idempotency.begin(key, fingerprint);
+    if (claim.kind === 'mismatch') throw new HttpError(422, 'idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+    if (claim.kind === 'replay') return send(claim.response, true, String(claim.response.body.id));
+    if (claim.kind === 'in_flight') {
+      // The first request still holds the key. Once its saga is durable the order exists and can
+      // be shown; before that the client must come back.
+      const saga = store.getByIdempotencyKey(key);
+      if (!saga) {
+        reply.header('retry-after', '1');
+        throw new HttpError(409, 'idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
+      }
+      checkFingerprint(saga, fingerprint);
+      return send(await answer(saga, true, wait, req.id), true, saga.id);
     }
-    if (replayed) reply.header('idempotent-replayed', 'true');
-    req.log.info({ order_id: saga.id, saga_id: saga.id, replayed }, replayed ? 'order replayed' : 'order accepted');
-    let order: Order | undefined;
-    if (wait !== undefined) {
-      reply.header('preference-applied', `wait=${wait}`);
-      saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
-      order = await readOrder(saga.id, req.id);
-    } else if (replayed) {
-      order = await readOrder(saga.id, req.id);
+    try {
+      const { saga, replayed } = await placeOrder(req, parsed.value, fingerprint, key);
+      if (replayed) checkFingerprint(saga, fingerprint);
+      const res = await answer(saga, replayed, wait, req.id);
+      await idempotency.complete(key, fingerprint, res);
+      return send(res, replayed, saga.id);
+    } catch (err) {
+      // Nothing durable was promised under this key that the log does not hold: free it for a retry.
+      await idempotency.abandon(key);
+      throw err;
     }
-    return reply.code(201).send(orderView(input, saga, order));
   });
 
   app.get('/orders/:id', async (req, reply) => {
@@ -264,7 +320,9 @@ export async function buildGateway(opts: GatewayOptions) {
       saga_log: sagaLog ? 'ok' : 'unavailable',
     };
     const ready = sagaLog && PARTICIPANTS.every((n) => reach[n]);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, in_flight: engine.inFlight });
+    // Redis is a fast path only: its loss degrades nothing that readiness should fail on.
+    const details = { idempotency_fast_path: opts.fastPathMode?.() ?? 'memory' };
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, details, in_flight: engine.inFlight });
   });
 
   return app;

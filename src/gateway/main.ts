@@ -4,7 +4,9 @@ import { notifyReady, onShutdown } from '../platform/lifecycle.js';
 import { SagaEngine } from '../saga/engine.js';
 import { SqliteSagaStore } from '../saga/sqlite-store.js';
 import { gatewayConfig } from './config.js';
-import { buildGateway } from './http.js';
+import { buildGateway, type StoredResponse } from './http.js';
+import { ResilientKv } from '../platform/fast-kv.js';
+import { createIdempotencyGuard } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { placeOrderSaga } from './place-order.js';
 
@@ -24,7 +26,21 @@ export async function main(): Promise<void> {
   const participants = connectParticipants(config.participants);
   const engine = new SagaEngine({ store, logger, leaseMs: config.leaseMs, policies: config.policies });
   engine.register(placeOrderSaga(participants));
-  const app = await buildGateway({ engine, store, participants, logger, maxWaitSeconds: config.maxWaitSeconds });
+  const kv = new ResilientKv({ url: config.redis.url, logger });
+  const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
+    namespace: `${config.redis.keyPrefix}:gateway:idem:`,
+    ttlMs: config.idempotencyTtlMs,
+    lockMs: config.idempotencyLockMs,
+  });
+  const app = await buildGateway({
+    engine,
+    store,
+    participants,
+    logger,
+    idempotency,
+    fastPathMode: () => kv.mode(),
+    maxWaitSeconds: config.maxWaitSeconds,
+  });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   engine.startBackground(config.recoveryIntervalMs);
   logger.info({ url, saga_db: config.sagaDbFile, participants: config.participants }, 'gateway listening');
@@ -34,6 +50,7 @@ export async function main(): Promise<void> {
     await app.close(); // stops accepting; in-flight requests finish
     await engine.shutdown(config.shutdownGraceMs);
     participants.close();
+    await kv.close();
     store.close();
   }, config.shutdownGraceMs + 5_000);
 }

@@ -66,3 +66,25 @@ export type SyncLevel = 'normal' | 'full';
 export function syncLevel(env: Env, name: string): SyncLevel {
   return oneOf(env, name, ['normal', 'full'] as const, 'normal');
 }
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: `500ms`, `30s`, `15m`, `24h`, `1d`, or a bare number of seconds. */
+export function duration(env: Env, name: string, fallbackMs: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackMs;
+  const m = /^\s*(\d{1,9})\s*(ms|s|m|h|d)?\s*$/.exec(raw);
+  if (!m) throw new ConfigError(name, `expected a duration like 30s, 15m or 24h, got "${raw}"`);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] as number);
+  if (ms <= 0) throw new ConfigError(name, 'must be positive');
+  return ms;
+}
+
+/** Where the shared Redis is, and the prefix of this deployment's keys in it. */
+export function redisSettings(env: Env): { url: string; keyPrefix: string } {
+  const url = str(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!/^rediss?:\/\//.test(url)) throw new ConfigError('REDIS_URL', `expected redis://host:port, got "${url}"`);
+  const keyPrefix = str(env, 'REDIS_KEY_PREFIX', 'ecommerce-sagas');
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(keyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX', 'expected 1-64 characters of [A-Za-z0-9_.:-]');
+  return { url, keyPrefix };
+}

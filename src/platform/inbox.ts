@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from './db.js';
 import { AppError } from './errors.js';
+import type { IdempotencyGuard } from './idempotency.js';
 
 /**
  * The participants' idempotency inbox: a write RPC's key, the fingerprint of its request and the
@@ -36,18 +37,40 @@ export function validateIdempotencyKey(key: string | undefined): string {
 
 export interface Inbox {
   /**
+   * `once`, with the fast path in front: a repeat found in Redis is answered without touching the
+   * database, and a fresh answer is left there for the next repeat. The database transaction stays
+   * the only guard; two replicas racing on one key are serialised by it.
+   */
+  run<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): Promise<{ response: Res; replayed: boolean }>;
+  /**
    * Runs `effect` at most once per key, atomically with its inbox record. `effect` must be
    * synchronous database work so that it shares the transaction.
    */
   once<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): { response: Res; replayed: boolean };
 }
 
-export function createInbox(db: Db, now: () => number = Date.now): Inbox {
+export function createInbox(db: Db, now: () => number = Date.now, fastPath?: IdempotencyGuard<unknown>): Inbox {
   const get = db.prepare<[string], { method: string; fingerprint: string; response: string }>(
     'SELECT method, fingerprint, response FROM inbox WHERE key = ?',
   );
   const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
-  return {
+  const inbox: Inbox = {
+    async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
+      if (!fastPath) return inbox.once(rawKey, method, request, effect);
+      const key = validateIdempotencyKey(rawKey);
+      const fp = fingerprint(method, request);
+      const seen = await fastPath.begin(key, fp);
+      if (seen.kind === 'replay') return { response: seen.response as Res, replayed: true };
+      if (seen.kind === 'mismatch') throw new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+      try {
+        const out = inbox.once(key, method, request, effect);
+        await fastPath.complete(key, fp, out.response);
+        return out;
+      } catch (err) {
+        await fastPath.abandon(key);
+        throw err;
+      }
+    },
     once<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
       const key = validateIdempotencyKey(rawKey);
       const fp = fingerprint(method, request);
@@ -65,4 +88,5 @@ export function createInbox(db: Db, now: () => number = Date.now): Inbox {
       }).immediate();
     },
   };
+  return inbox;
 }

@@ -114,6 +114,10 @@ export class SagaEngine {
     return this.definitions.get(name);
   }
 
+  get stopping(): boolean {
+    return this.stop.signal.aborted;
+  }
+
   get inFlight(): number {
     return this.active.size;
   }

@@ -31,7 +31,13 @@ export async function freshSystem(env: NodeJS.ProcessEnv = {}): Promise<RunningS
   const sys = await startSystem({
     dataDir,
     ports: 'ephemeral',
-    env: { LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn', ...env },
+    env: {
+      LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn',
+      // Each system keeps its own keys in the shared Redis, and not for long.
+      REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`,
+      IDEMPOTENCY_TTL: '10m',
+      ...env,
+    },
     onLine: process.env.E2E_LOGS ? (name, line) => console.error(`[${name}] ${line}`) : undefined,
   });
   const stop = sys.stop.bind(sys);

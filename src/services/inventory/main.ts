@@ -14,7 +14,7 @@ export async function main(env = process.env): Promise<void> {
       addrVar: 'INVENTORY_SERVICE_ADDR',
       openDb: openInventoryDatabase,
       definition: InventoryServiceService,
-      build: ({ db, logger }) => ({ implementation: createInventoryService({ db, logger, catalog }) }),
+      build: ({ db, logger, fastPath }) => ({ implementation: createInventoryService({ db, logger, catalog, fastPath }) }),
     },
     env,
   );

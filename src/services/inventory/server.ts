@@ -2,6 +2,7 @@ import type { Db } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
+import type { IdempotencyGuard } from '../../platform/idempotency.js';
 import { crashPoint } from '../../platform/crash.js';
 import {
   CommitOutcome,
@@ -20,6 +21,8 @@ import { createInventoryStore, type ReserveResult } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 
 export interface InventoryServiceDeps {
+  /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
+  fastPath?: IdempotencyGuard<unknown>;
   /** An open database with INVENTORY_MIGRATIONS applied (see openInventoryDatabase). */
   db: Db;
   logger: Logger;
@@ -45,14 +48,14 @@ const COMMIT: Record<'committed' | 'not_reserved', CommitOutcome> = {
 };
 
 /** The InventoryService implementation. Creating it seeds the catalog on a fresh database. */
-export function createInventoryService({ db, logger, catalog, now = Date.now }: InventoryServiceDeps): InventoryServiceServer {
+export function createInventoryService({ db, logger, catalog, now = Date.now, fastPath }: InventoryServiceDeps): InventoryServiceServer {
   const store = createInventoryStore(db, { catalog, now });
-  const inbox = createInbox(db, now);
+  const inbox = createInbox(db, now, fastPath);
 
   return {
-    reserve: unary('Reserve', logger, (req, call) => {
+    reserve: unary('Reserve', logger, async (req, call) => {
       const input = validateReserve(req);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'Reserve', req, (): ReserveResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Reserve', req, (): ReserveResponse => {
         const result = store.reserve(input);
         crashPoint('inventory.reserve.before_commit');
         return { outcome: RESERVE[result.outcome], productIds: result.productIds };
@@ -71,9 +74,9 @@ export function createInventoryService({ db, logger, catalog, now = Date.now }: 
       return response;
     }),
 
-    release: unary('Release', logger, (req, call) => {
+    release: unary('Release', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'Release', req, (): ReleaseResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Release', req, (): ReleaseResponse => {
         const result = store.release(orderId);
         crashPoint('inventory.release.before_commit');
         return { outcome: RELEASE[result.outcome] };
@@ -86,9 +89,9 @@ export function createInventoryService({ db, logger, catalog, now = Date.now }: 
       return response;
     }),
 
-    commit: unary('Commit', logger, (req, call) => {
+    commit: unary('Commit', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'Commit', req, (): CommitResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Commit', req, (): CommitResponse => {
         const result = store.commit(orderId);
         crashPoint('inventory.commit.before_commit');
         return { outcome: COMMIT[result.outcome] };

@@ -11,7 +11,7 @@ export async function main(env = process.env): Promise<void> {
       addrVar: 'ORDER_SERVICE_ADDR',
       openDb: openOrderDatabase,
       definition: OrderServiceService,
-      build: ({ db, logger }) => ({ implementation: createOrderService({ db, logger }) }),
+      build: ({ db, logger, fastPath }) => ({ implementation: createOrderService({ db, logger, fastPath }) }),
     },
     env,
   );

@@ -2,6 +2,7 @@ import type { Db } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
+import type { IdempotencyGuard } from '../../platform/idempotency.js';
 import { crashPoint } from '../../platform/crash.js';
 import { AppError } from '../../platform/errors.js';
 import {
@@ -23,6 +24,8 @@ import { createOrderStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 
 export interface OrderServiceDeps {
+  /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
+  fastPath?: IdempotencyGuard<unknown>;
   /** An open database with ORDER_MIGRATIONS applied (see openOrderDatabase). */
   db: Db;
   logger: Logger;
@@ -65,14 +68,14 @@ const CANCEL: Record<'cancelled' | 'not_pending' | 'tombstoned', CancelOutcome> 
 };
 
 /** The OrderService implementation: gRPC in, domain rules and the store, gRPC out. */
-export function createOrderService({ db, logger, now = Date.now }: OrderServiceDeps): OrderServiceServer {
+export function createOrderService({ db, logger, now = Date.now, fastPath }: OrderServiceDeps): OrderServiceServer {
   const store = createOrderStore(db, now);
-  const inbox = createInbox(db, now);
+  const inbox = createInbox(db, now, fastPath);
 
   return {
-    createOrder: unary('CreateOrder', logger, (req, call) => {
+    createOrder: unary('CreateOrder', logger, async (req, call) => {
       const input = validateCreate(req, now());
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'CreateOrder', req, (): CreateOrderResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'CreateOrder', req, (): CreateOrderResponse => {
         const result = store.create(input);
         crashPoint('order.create.before_commit');
         return { outcome: CREATE[result.outcome], order: toProtoOrder(result.order) };
@@ -93,9 +96,9 @@ export function createOrderService({ db, logger, now = Date.now }: OrderServiceD
       return { order: toProtoOrder(order) };
     }),
 
-    confirmOrder: unary('ConfirmOrder', logger, (req, call) => {
+    confirmOrder: unary('ConfirmOrder', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'ConfirmOrder', req, (): ConfirmOrderResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'ConfirmOrder', req, (): ConfirmOrderResponse => {
         const result = store.confirm(orderId);
         crashPoint('order.confirm.before_commit');
         return { outcome: CONFIRM[result.outcome], order: result.order && toProtoOrder(result.order) };
@@ -108,10 +111,10 @@ export function createOrderService({ db, logger, now = Date.now }: OrderServiceD
       return response;
     }),
 
-    cancelOrder: unary('CancelOrder', logger, (req, call) => {
+    cancelOrder: unary('CancelOrder', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
       const reason = validateReason(req.reason);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'CancelOrder', req, (): CancelOrderResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'CancelOrder', req, (): CancelOrderResponse => {
         const result = store.cancel(orderId, reason);
         crashPoint('order.cancel.before_commit');
         return { outcome: CANCEL[result.outcome], order: result.order && toProtoOrder(result.order) };

@@ -15,8 +15,8 @@ export async function main(env = process.env): Promise<void> {
       addrVar: 'PAYMENT_SERVICE_ADDR',
       openDb: openPaymentDatabase,
       definition: PaymentServiceService,
-      build: ({ db, logger }) => ({
-        implementation: createPaymentService({ db, logger, chargeLimitCents }),
+      build: ({ db, logger, fastPath }) => ({
+        implementation: createPaymentService({ db, logger, chargeLimitCents, fastPath }),
         logFields: { charge_limit_cents: chargeLimitCents },
       }),
     },

@@ -2,6 +2,7 @@ import type { Db } from '../../platform/db.js';
 import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
+import type { IdempotencyGuard } from '../../platform/idempotency.js';
 import { crashPoint } from '../../platform/crash.js';
 import {
   ChargeOutcome,
@@ -18,6 +19,8 @@ import { createPaymentStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 
 export interface PaymentServiceDeps {
+  /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
+  fastPath?: IdempotencyGuard<unknown>;
   /** An open database with PAYMENT_MIGRATIONS applied (see openPaymentDatabase). */
   db: Db;
   logger: Logger;
@@ -42,14 +45,14 @@ const STATUS: Record<DomainStatus, PaymentStatus> = {
 };
 
 /** The PaymentService implementation. */
-export function createPaymentService({ db, logger, chargeLimitCents, now = Date.now }: PaymentServiceDeps): PaymentServiceServer {
+export function createPaymentService({ db, logger, chargeLimitCents, now = Date.now, fastPath }: PaymentServiceDeps): PaymentServiceServer {
   const store = createPaymentStore(db, { chargeLimitCents, now });
-  const inbox = createInbox(db, now);
+  const inbox = createInbox(db, now, fastPath);
 
   return {
-    charge: unary('Charge', logger, (req, call) => {
+    charge: unary('Charge', logger, async (req, call) => {
       const input = validateCharge(req);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'Charge', req, (): ChargeResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Charge', req, (): ChargeResponse => {
         const result = store.charge(input);
         crashPoint('payment.charge.before_commit');
         return { outcome: CHARGE[result.outcome], declineReason: result.declineReason };
@@ -69,9 +72,9 @@ export function createPaymentService({ db, logger, chargeLimitCents, now = Date.
       return response;
     }),
 
-    refund: unary('Refund', logger, (req, call) => {
+    refund: unary('Refund', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = inbox.once(call.idempotencyKey, 'Refund', req, (): RefundResponse => {
+      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Refund', req, (): RefundResponse => {
         const result = store.refund(orderId);
         crashPoint('payment.refund.before_commit');
         return { outcome: REFUND[result.outcome], amountCents: result.amountCents };

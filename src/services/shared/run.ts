@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { addr, dataDir, syncLevel, type AddrVar, type Env, type SyncLevel } from '../../platform/config.js';
+import { ResilientKv } from '../../platform/fast-kv.js';
+import { createIdempotencyGuard, type IdempotencyGuard } from '../../platform/idempotency.js';
+import { addr, dataDir, duration, redisSettings, syncLevel, type AddrVar, type Env, type SyncLevel } from '../../platform/config.js';
 import type { Db } from '../../platform/db.js';
 import { ConfigError } from '../../platform/errors.js';
 import { startGrpcServer } from '../../platform/grpc.js';
@@ -28,7 +30,7 @@ export interface ParticipantSpec {
   openDb(file: string, synchronous: SyncLevel): Db;
   definition: ServiceDefinition;
   /** Called with everything opened; returns the implementation and fields for the 'listening' line. */
-  build(deps: { db: Db; logger: Logger }): { implementation: UntypedServiceImplementation; logFields?: Record<string, unknown> };
+  build(deps: { db: Db; logger: Logger; fastPath: IdempotencyGuard<unknown> }): { implementation: UntypedServiceImplementation; logFields?: Record<string, unknown> };
 }
 
 /**
@@ -41,17 +43,23 @@ export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise
   const listen = addr(env, spec.addrVar);
   const file = path.join(dataDir(env), `${spec.service}.db`);
   const synchronous = syncLevel(env, 'SERVICE_DB_SYNC');
+  const redis = redisSettings(env);
+  const ttlMs = duration(env, 'IDEMPOTENCY_TTL', 24 * 3_600_000);
   const db = spec.openDb(file, synchronous);
+  const kv = new ResilientKv({ url: redis.url, logger });
+  const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: `${redis.keyPrefix}:${spec.service}:inbox:`, ttlMs, lockMs: 10_000 });
   try {
-    const { implementation, logFields } = spec.build({ db, logger });
+    const { implementation, logFields } = spec.build({ db, logger, fastPath });
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
     logger.info({ address: server.address, db: file, synchronous, ...logFields }, 'listening');
     notifyReady({ service: spec.service, address: server.address });
     onShutdown(logger, async () => {
       await server.shutdown();
+      await kv.close();
       db.close();
     });
   } catch (err) {
+    await kv.close();
     db.close();
     throw err;
   }

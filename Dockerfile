@@ -1,0 +1,35 @@
+# One image for the four processes; docker-compose.yml picks the process with `command`
+# (gateway | order | inventory | payment). The processes run their TypeScript through tsx
+# (a production dependency), so the image carries src/ and the production node_modules.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: install everything (better-sqlite3 may compile from source), then drop dev deps
+FROM ${NODE_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# ---- runtime
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    LOG_FORMAT=json
+WORKDIR /app
+# The code stays owned by root (read-only for the app); only /data is the app's.
+COPY --from=build /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+USER node
+# gateway HTTP; order, payment, inventory gRPC; their metrics ports
+EXPOSE 8080 9090 9091 9092 9464 9465 9466
+ENTRYPOINT ["node", "bin/sagas.js", "start"]
+CMD ["gateway"]

@@ -1,0 +1,625 @@
+/**
+ * `sagas bench` (`npm run bench`): load-tests the place-order saga end to end over HTTP, then
+ * measures the floor — the same gRPC calls straight to the participants, without the gateway and
+ * its saga log — and reports throughput, latency, outcomes, errors and the CPU of every process.
+ * Writes a JSON result and an SVG chart under bench/results/. See bench/README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { floorClients, floorJob } from './bench-floor.js';
+import { httpClient, httpJob } from './bench-http.js';
+import { newLiveState, runLoad, type Job, type LiveState, type LoadPlan, type LoadResult } from './bench-load.js';
+import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } from './bench-orders.js';
+import { renderSvg } from './bench-svg.js';
+import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, startSystem, type RunningSystem, type ServiceName } from './supervisor.js';
+
+export const BENCH_USAGE = `Usage: sagas bench [options]        (npm run bench -- [options])
+
+Places orders through POST /orders (Prefer: wait=30) and reports completed sagas/s, latency,
+outcomes, errors and CPU per process; then measures the floor: the same gRPC calls straight to
+the participants from this process, without the gateway and its saga log.
+
+Target:
+  --url <url>            Bench a running gateway (no floor, no process CPU: the bench cannot
+                         see the participants). Default: start a fresh system on ephemeral
+                         ports with a temporary data folder and 1000 products, stop it after.
+  --sync normal|full     SAGA_LOG_SYNC of the system it starts (default normal).
+
+Load:
+  --concurrency <n>      Closed loop: n orders in flight, each sent when one answers (default 64).
+  --rate <r>             Open loop: r orders a second on a fixed timetable, whatever the answers;
+                         latency counts from the scheduled time. The floor runs closed-loop at
+                         --concurrency.
+  --duration <s>         Measure for s seconds (default 10), after --warmup.
+  --count <n>            Or measure exactly n orders.
+  --warmup <s>           Unmeasured load first (default 1 with --duration, 0 with --count).
+  --mix happy|mixed      happy (default), or ~80 % happy, 10 % declined (> $500), 10 % short
+                         of stock.
+  --no-floor             Skip the floor.
+
+Output:
+  --out <file>           Result JSON (default bench/results/<timestamp>-<mode>.json); an SVG
+                         chart is written next to it with the same name.
+  --quiet                No progress bar and no status lines (the report still goes to stdout).
+  --profile <dir>        Run the system's processes with --cpu-prof, profiles into <dir>.
+  -h, --help             This text.
+`;
+
+export interface BenchDeps {
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface BenchOptions {
+  url: string | undefined;
+  loop: 'closed' | 'open';
+  concurrency: number;
+  rate: number | undefined;
+  durationS: number | undefined;
+  count: number | undefined;
+  warmupS: number;
+  mix: Mix;
+  sync: 'normal' | 'full';
+  floor: boolean;
+  out: string;
+  quiet: boolean;
+  profileDir: string | undefined;
+}
+
+class UsageError extends Error {}
+
+function num(name: string, v: string | undefined, { integer = false, min = 0, exclusive = true } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || (exclusive ? n <= min : n < min)) {
+    throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ${exclusive ? '>' : '>='} ${min}, got "${v}"`);
+  }
+  return n;
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '').replace('T', '-');
+}
+
+/** Parses the command line; throws UsageError. `now` names the default output file. */
+export function parseBenchArgs(argv: readonly string[], now = new Date()): BenchOptions | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: 'string' },
+        concurrency: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        count: { type: 'string' },
+        warmup: { type: 'string' },
+        mix: { type: 'string' },
+        sync: { type: 'string' },
+        'no-floor': { type: 'boolean' },
+        out: { type: 'string' },
+        quiet: { type: 'boolean' },
+        profile: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) return 'help';
+  const str = (k: string) => values[k] as string | undefined;
+  const concurrency = num('concurrency', str('concurrency'), { integer: true, min: 0 }) ?? 64;
+  const rate = num('rate', str('rate'));
+  let durationS = num('duration', str('duration'));
+  const count = num('count', str('count'), { integer: true });
+  if (durationS !== undefined && count !== undefined) throw new UsageError('give --duration or --count, not both');
+  if (durationS === undefined && count === undefined) durationS = 10;
+  const warmupS = num('warmup', str('warmup'), { min: 0, exclusive: false }) ?? (durationS !== undefined ? 1 : 0);
+  const mix = str('mix') ?? 'happy';
+  if (mix !== 'happy' && mix !== 'mixed') throw new UsageError(`--mix must be happy or mixed, got "${mix}"`);
+  const sync = (str('sync') ?? 'normal').toLowerCase();
+  if (sync !== 'normal' && sync !== 'full') throw new UsageError(`--sync must be normal or full, got "${sync}"`);
+  const url = str('url');
+  if (url !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new UsageError(`--url must be a URL like http://localhost:8080, got "${url}"`);
+    }
+    if (u.protocol !== 'http:') throw new UsageError(`--url must be http://, got "${url}"`);
+  }
+  const loop = rate !== undefined ? 'open' : 'closed';
+  const mode = [loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`, url ? 'url' : sync, mix === 'mixed' ? 'mixed' : undefined].filter(Boolean).join('-');
+  const out = path.resolve(str('out') ?? path.join(REPO_ROOT, 'bench', 'results', `${stamp(now)}-${mode}.json`));
+  const profile = str('profile');
+  return {
+    url: url?.replace(/\/+$/, ''),
+    loop,
+    concurrency,
+    rate,
+    durationS,
+    count,
+    warmupS,
+    mix,
+    sync,
+    floor: !values['no-floor'],
+    out,
+    quiet: values.quiet === true,
+    profileDir: profile ? path.resolve(profile) : undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+
+let clockTicks: number | undefined;
+function clkTck(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** utime and stime of a process in seconds, from /proc/<pid>/stat; undefined when unreadable. */
+export function procCpu(pid: number): { user: number; system: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tck = clkTck();
+    return { user: Number(fields[11]) / tck, system: Number(fields[12]) / tck };
+  } catch {
+    return undefined;
+  }
+}
+
+interface CpuSnapshot {
+  at: number;
+  procs: Partial<Record<ServiceName, { user: number; system: number }>>;
+  self: NodeJS.CpuUsage;
+}
+
+function snapshot(system: RunningSystem | undefined): CpuSnapshot {
+  const procs: CpuSnapshot['procs'] = {};
+  if (system) for (const n of SERVICE_NAMES) {
+    const c = procCpu(system.procs[n].pid);
+    if (c) procs[n] = c;
+  }
+  return { at: performance.now(), procs, self: process.cpuUsage() };
+}
+
+export interface CpuFigure {
+  user_s: number;
+  system_s: number;
+  total_s: number;
+  /** Of one core, over the measurement window. */
+  pct_of_core: number;
+}
+
+export interface CpuReport {
+  window_s: number;
+  processes: Record<string, CpuFigure>;
+  /** All the processes above together. */
+  total: CpuFigure;
+  /** CPU of all processes per completed saga. */
+  cpu_ms_per_saga: number | null;
+}
+
+const r3 = (v: number) => Math.round(v * 1000) / 1000;
+const r1 = (v: number) => Math.round(v * 10) / 10;
+
+function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): CpuReport {
+  const wall = (b.at - a.at) / 1000;
+  const fig = (user: number, system: number): CpuFigure => ({
+    user_s: r3(user),
+    system_s: r3(system),
+    total_s: r3(user + system),
+    pct_of_core: wall > 0 ? r1(((user + system) / wall) * 100) : 0,
+  });
+  const processes: Record<string, CpuFigure> = {};
+  let u = 0;
+  let s = 0;
+  for (const n of SERVICE_NAMES) {
+    const x = a.procs[n];
+    const y = b.procs[n];
+    if (!x || !y) continue;
+    processes[n] = fig(y.user - x.user, y.system - x.system);
+    u += y.user - x.user;
+    s += y.system - x.system;
+  }
+  const su = (b.self.user - a.self.user) / 1e6;
+  const ss = (b.self.system - a.self.system) / 1e6;
+  processes.bench = fig(su, ss);
+  u += su;
+  s += ss;
+  return { window_s: r3(wall), processes, total: fig(u, s), cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress line
+
+function progress(stderr: NonNullable<BenchDeps['stderr']>, label: string, plan: LoadPlan, live: LiveState): () => void {
+  const started = performance.now();
+  const history: { at: number; answered: number }[] = [];
+  const width = 24;
+  const draw = () => {
+    const now = performance.now();
+    history.push({ at: now, answered: live.answered });
+    while (history.length > 2 && now - (history[1] as { at: number }).at >= 1000) history.shift();
+    const first = history[0] as { at: number; answered: number };
+    const rate = now - first.at > 50 ? ((live.answered - first.answered) * 1000) / (now - first.at) : 0;
+    let frac: number;
+    let where: string;
+    if (live.stage === 'warmup') {
+      frac = plan.warmupS > 0 ? Math.min(1, (now - started) / (plan.warmupS * 1000)) : 0;
+      where = `warm-up ${((now - started) / 1000).toFixed(1)}/${plan.warmupS} s`;
+    } else if (plan.durationS !== undefined) {
+      const el = live.measureStart !== undefined ? (now - live.measureStart) / 1000 : 0;
+      frac = Math.min(1, el / plan.durationS);
+      where = live.stage === 'drain' ? `draining ${live.inFlight}` : `${Math.min(el, plan.durationS).toFixed(1)}/${plan.durationS} s`;
+    } else {
+      frac = Math.min(1, (live.completed + live.errors) / (plan.count ?? 1));
+      where = `${live.completed + live.errors}/${plan.count}`;
+    }
+    const filled = Math.round(frac * width);
+    const p99 = live.hist.percentile(99);
+    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${where}  ${live.completed} done  ${Math.round(rate)}/s  p99 ${Number.isFinite(p99) ? p99.toFixed(1) : '-'} ms  ${live.errors} err  ${live.inFlight} in flight`;
+    const cols = stderr.columns ?? 120;
+    stderr.write(`\r${line.slice(0, cols - 1)}\u001b[K`);
+  };
+  draw();
+  const timer = setInterval(draw, 250);
+  return () => {
+    clearInterval(timer);
+    stderr.write('\r\u001b[K');
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function describePlan(o: BenchOptions): string {
+  const load = o.loop === 'open' ? `open loop, ${o.rate} orders/s` : `closed loop, ${o.concurrency} in flight`;
+  const length = o.durationS !== undefined ? `${o.durationS} s` : `${o.count} orders`;
+  const warm = o.warmupS > 0 ? ` (+${o.warmupS} s warm-up)` : '';
+  const target = o.url ? `target ${o.url}` : `saga log sync ${o.sync}`;
+  return `${load}, ${length}${warm}, mix ${o.mix}, ${target}`;
+}
+
+function phaseLines(r: LoadResult): string[] {
+  const l = r.latency_ms;
+  const lines = [
+    `  completed      ${r.completed} of ${r.sent} sent; ${r.sagas_per_s} sagas/s over ${r.window_s} s${r.drain_s > 0 ? ` (then ${r.drain_s} s draining)` : ''}`,
+    `  latency ms     p50 ${ms(l.p50)}  p95 ${ms(l.p95)}  p99 ${ms(l.p99)}  max ${ms(l.max)}  (mean ${ms(l.mean)})`,
+    `  outcomes       ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+  ];
+  const detail = Object.entries(r.outcome_detail);
+  if (detail.length > 1 || detail.some(([k]) => k.includes('unexpected'))) for (const [k, v] of detail) lines.push(`                   ${k}: ${v}`);
+  lines.push(`  errors         ${r.errors.total}${r.errors.total ? ` (${Object.entries(r.errors.by_kind).map(([k, v]) => `${k} ×${v}`).join(', ')})` : ''}`);
+  if (r.max_send_lag_ms !== null) lines.push(`  sender lag     at worst ${ms(r.max_send_lag_ms)} ms behind the timetable; ${r.max_in_flight} in flight at most`);
+  return lines;
+}
+
+function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
+  if (!system && !floor) return [];
+  const names = [...SERVICE_NAMES, 'bench'] as string[];
+  const cell = (c: CpuReport | null, n: string) => {
+    const f = n === 'total' ? c?.total : c?.processes[n];
+    return f ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %` : '         -    ';
+  };
+  const lines = ['CPU (user+system seconds over the window, and % of one core)', `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`];
+  for (const n of [...names, 'total']) {
+    if (!system?.processes[n] && !floor?.processes[n] && n !== 'total') continue;
+    const label = n === 'bench' ? 'bench (load gen.)' : n;
+    lines.push(`  ${label.padEnd(20)}${cell(system, n).padEnd(18)}${floor ? cell(floor, n) : ''}`);
+  }
+  const per = (c: CpuReport | null) => (c?.cpu_ms_per_saga != null ? `${c.cpu_ms_per_saga.toFixed(2)} ms` : '-');
+  lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function gitInfo(): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+async function fetchPool(url: string): Promise<ProductPool> {
+  const client = httpClient(url, 1, 10_000);
+  try {
+    const r = await client.request('GET', '/products');
+    if (r.status !== 200) throw new Error(`GET ${url}/products answered ${r.status}: ${r.body.slice(0, 200)}`);
+    const { products } = JSON.parse(r.body) as { products: { product_id: string; available: number }[] };
+    const pool = poolFromProducts(products);
+    if (pool.stocked.length === 0) throw new Error(`no product of ${url} has stock to order`);
+    return pool;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Runs the command; resolves with the exit code. */
+export async function runBench(argv: readonly string[], deps: BenchDeps = {}): Promise<number> {
+  const stdout = deps.stdout ?? process.stdout;
+  const stderr = deps.stderr ?? process.stderr;
+  let opts: BenchOptions;
+  try {
+    const parsed = parseBenchArgs(argv);
+    if (parsed === 'help') {
+      stdout.write(BENCH_USAGE);
+      return 0;
+    }
+    opts = parsed;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    stderr.write(`sagas bench: ${err.message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+
+  const say = (s: string) => {
+    if (!opts.quiet) stderr.write(`[bench] ${s}\n`);
+  };
+  const showProgress = !opts.quiet && stderr.isTTY === true;
+  const startedAt = new Date();
+  const runId = randomBytes(6).toString('hex');
+
+  // Ctrl-C: the first stops the load and tears down; a second kills the system's processes.
+  const abort = new AbortController();
+  let system: RunningSystem | undefined;
+  let sigints = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    sigints++;
+    if (sigints === 1) {
+      stderr.write(`\n[bench] ${sig}: stopping (again to kill)\n`);
+      abort.abort();
+    } else if (system) {
+      for (const n of SERVICE_NAMES) void system.procs[n].kill();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let tmpDir: string | undefined;
+  let failure: string | undefined;
+  let stopping = false;
+  const logLines: Record<string, { count: number; last: string[] }> = {};
+  let exitCode = 0;
+  try {
+    // ---- target
+    let pool: ProductPool;
+    let url: string;
+    if (opts.url) {
+      url = opts.url;
+      if (argv.some((a) => a === '--sync' || a.startsWith('--sync='))) say('--sync is ignored with --url: the running system keeps its own SAGA_LOG_SYNC');
+      say(`target ${url}; reading its products`);
+      pool = await fetchPool(url);
+      say(`${pool.stocked.length} products with stock${pool.short ? `; short of stock: ${pool.short.productId} × ${pool.short.quantity}` : '; none short of stock (mixed "no stock" orders will confirm)'}`);
+    } else {
+      tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-'));
+      const catalog = ownCatalog(1000, 1_000_000_000);
+      const catalogFile = path.join(tmpDir, 'catalog.json');
+      fs.writeFileSync(catalogFile, JSON.stringify(catalog));
+      pool = ownPool(catalog);
+      const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'warn', INVENTORY_CATALOG: catalogFile, SAGA_LOG_SYNC: opts.sync };
+      if (opts.profileDir) {
+        fs.mkdirSync(opts.profileDir, { recursive: true });
+        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.profileDir}`.trim();
+      }
+      say(`starting a fresh system (SAGA_LOG_SYNC=${opts.sync}, data in ${tmpDir})`);
+      system = await startSystem({
+        dataDir: path.join(tmpDir, 'data'),
+        ports: 'ephemeral',
+        env,
+        signal: abort.signal,
+        onLine: (name, line) => {
+          const l = (logLines[name] ??= { count: 0, last: [] });
+          l.count++;
+          l.last.push(line.slice(0, 500));
+          if (l.last.length > 5) l.last.shift();
+        },
+      });
+      url = system.url;
+      say(`up: gateway ${url}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
+      const sys = system;
+      for (const n of SERVICE_NAMES) {
+        void sys.procs[n].exited.then((s) => {
+          if (stopping || abort.signal.aborted) return;
+          failure = `${n} (pid ${sys.procs[n].pid}) ${describeExit(s)} during the run; its last lines:\n${sys.procs[n].output(15).join('\n')}`;
+          abort.abort();
+        });
+      }
+    }
+
+    const plan: LoadPlan = {
+      loop: opts.loop,
+      concurrency: opts.concurrency,
+      rate: opts.rate,
+      durationS: opts.durationS,
+      count: opts.count,
+      warmupS: opts.warmupS,
+    };
+    const measure = async (label: string, job: Job, p: LoadPlan, onAbort?: () => void): Promise<{ result: LoadResult; cpu: CpuReport | null }> => {
+      const live = newLiveState();
+      let a: CpuSnapshot | undefined;
+      let b: CpuSnapshot | undefined;
+      const stopProgress = showProgress ? progress(stderr, label, p, live) : undefined;
+      const abortListener = () => onAbort?.();
+      abort.signal.addEventListener('abort', abortListener, { once: true });
+      try {
+        const result = await runLoad(job, p, {
+          signal: abort.signal,
+          live,
+          hooks: { onMeasureStart: () => (a = snapshot(system)), onMeasureEnd: () => (b = snapshot(system)) },
+        });
+        const cpu = a && b ? cpuReport(a, b, result.completed) : null;
+        return { result, cpu };
+      } finally {
+        abort.signal.removeEventListener('abort', abortListener);
+        stopProgress?.();
+      }
+    };
+
+    // ---- system phase
+    const sockets = opts.loop === 'closed' ? opts.concurrency : Math.max(opts.concurrency, 256);
+    const client = httpClient(url, sockets);
+    say(`system phase: ${describePlan(opts)}`);
+    let sys: { result: LoadResult; cpu: CpuReport | null };
+    try {
+      sys = await measure('system', httpJob({ client, pool, mix: opts.mix, random: Math.random, runId }), plan, () => client.destroy());
+    } finally {
+      client.destroy();
+    }
+    if (abort.signal.aborted) throw new Error(failure ?? 'interrupted');
+
+    // ---- floor phase
+    let floor: { result: LoadResult; cpu: CpuReport | null } | undefined;
+    if (opts.floor && system) {
+      const floorPlan: LoadPlan = { ...plan, loop: 'closed', rate: undefined };
+      const clients = floorClients({
+        order: dialableAddr(system.addresses.order),
+        inventory: dialableAddr(system.addresses.inventory),
+        payment: dialableAddr(system.addresses.payment),
+      });
+      say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
+      try {
+        floor = await measure('floor ', floorJob({ clients, pool, mix: opts.mix, random: Math.random }), floorPlan);
+      } finally {
+        clients.close();
+      }
+      if (abort.signal.aborted) throw new Error(failure ?? 'interrupted');
+    } else if (opts.floor) {
+      say('no floor with --url: the bench does not know where the participants are');
+    }
+
+    // ---- stop the system before writing, so its CPU profile (if any) is flushed
+    if (system) {
+      say('stopping the system');
+      stopping = true;
+      await system.stop();
+    }
+    const finishedAt = new Date();
+
+    const ratio = floor && floor.result.sagas_per_s > 0 ? r3(sys.result.sagas_per_s / floor.result.sagas_per_s) : null;
+    const cpus = os.cpus();
+    const result = {
+      schema: 'sagas-bench/1',
+      command: ['sagas', 'bench', ...argv].join(' '),
+      argv: [...argv],
+      options: {
+        url: opts.url ?? null,
+        own_system: !opts.url,
+        loop: opts.loop,
+        concurrency: opts.concurrency,
+        rate: opts.rate ?? null,
+        duration_s: opts.durationS ?? null,
+        count: opts.count ?? null,
+        warmup_s: opts.warmupS,
+        mix: opts.mix,
+        saga_log_sync: opts.url ? null : opts.sync,
+        floor: opts.floor,
+        prefer_wait_s: 30,
+        catalog: opts.url ? null : { products: 1000, stock_each: 1_000_000_000, empty_product: true },
+      },
+      machine: {
+        cpu_model: cpus[0]?.model ?? null,
+        nproc: os.availableParallelism(),
+        total_memory_bytes: os.totalmem(),
+        total_memory_gib: r1(os.totalmem() / 2 ** 30),
+        load_average_at_start: os.loadavg(),
+        os: `${os.type()} ${os.release()} ${os.arch()}`,
+        node: process.version,
+        hostname: os.hostname(),
+      },
+      git: gitInfo(),
+      started_at: startedAt.toISOString(),
+      finished_at: finishedAt.toISOString(),
+      summary: {
+        sagas_per_s: sys.result.sagas_per_s,
+        p50_ms: sys.result.latency_ms.p50,
+        p95_ms: sys.result.latency_ms.p95,
+        p99_ms: sys.result.latency_ms.p99,
+        max_ms: sys.result.latency_ms.max,
+        completed: sys.result.completed,
+        errors: sys.result.errors.total,
+        floor_sagas_per_s: floor?.result.sagas_per_s ?? null,
+        floor_p50_ms: floor?.result.latency_ms.p50 ?? null,
+        floor_p99_ms: floor?.result.latency_ms.p99 ?? null,
+        ratio_system_to_floor: ratio,
+      },
+      // `completed` and `sagas_per_s` of the system phase, at the top for quick checks.
+      completed: sys.result.completed,
+      sagas_per_s: sys.result.sagas_per_s,
+      system: { ...sys.result, cpu: sys.cpu },
+      floor: floor ? { ...floor.result, cpu: floor.cpu } : null,
+      ratio_system_to_floor: ratio,
+      process_log_lines: logLines,
+    };
+
+    fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+    fs.writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+    const svgFile = opts.out.replace(/\.json$/i, '') + '.svg';
+    fs.writeFileSync(
+      svgFile,
+      renderSvg({
+        title: `sagas bench — ${sys.result.sagas_per_s} sagas/s, p50 ${ms(sys.result.latency_ms.p50)} ms, p99 ${ms(sys.result.latency_ms.p99)} ms${floor ? `; floor ${floor.result.sagas_per_s} sagas/s (ratio ${ratio})` : ''}`,
+        subtitle: `${describePlan(opts)} — ${result.machine.cpu_model ?? 'unknown CPU'} ×${result.machine.nproc}, Node ${process.version} — ${startedAt.toISOString()}`,
+        system: { series: sys.result.series, windowS: sys.result.window_s },
+        floor: floor ? { series: floor.result.series, windowS: floor.result.window_s } : undefined,
+      }),
+    );
+
+    // ---- report
+    const rel = (f: string) => (path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f));
+    const lines = [
+      `sagas bench — ${describePlan(opts)}`,
+      `machine: ${result.machine.cpu_model} ×${result.machine.nproc}, ${result.machine.total_memory_gib} GiB, Node ${process.version}; ${startedAt.toISOString()}`,
+      '',
+      'system (HTTP → gateway → saga log → participants)',
+      ...phaseLines(sys.result),
+    ];
+    if (floor) {
+      lines.push('', `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`, ...phaseLines(floor.result));
+      lines.push(`  system / floor ${ratio ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s)`);
+    }
+    const cpu = cpuLines(sys.cpu, floor?.cpu ?? null);
+    if (cpu.length) lines.push('', ...cpu);
+    const noisy = Object.entries(logLines).filter(([, v]) => v.count > 0);
+    if (noisy.length) lines.push('', `log lines at LOG_LEVEL=warn: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`);
+    lines.push('', `results: ${rel(opts.out)}`, `chart:   ${rel(svgFile)}`, '');
+    stdout.write(lines.join('\n'));
+    if (sys.result.completed === 0) exitCode = 1;
+  } catch (err) {
+    const interrupted = failure === undefined && abort.signal.aborted;
+    const msg = failure ?? (err instanceof Error ? err.message : String(err));
+    stderr.write(`sagas bench: ${interrupted ? 'interrupted; nothing written' : msg}\n`);
+    exitCode = interrupted ? 130 : 1;
+  } finally {
+    stopping = true;
+    if (system) await system.stop();
+    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return exitCode;
+}

@@ -1,0 +1,196 @@
+import { Redis } from 'ioredis';
+import type { Logger } from './logger.js';
+
+/**
+ * A small key-value store with expiry: the idempotency fast path and cross-replica lock. Redis
+ * when it answers, an in-process map when it does not. Nothing may depend on it for correctness:
+ * the durable stores are the truth.
+ */
+export interface FastKv {
+  /** SET NX PX: stores `value` if `key` is free and returns null, or returns the current value. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<string | null>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  get(key: string): Promise<string | null>;
+  del(key: string): Promise<void>;
+  /** 'redis' while Redis answers, 'memory' while the fallback serves. */
+  mode(): 'redis' | 'memory';
+  close(): Promise<void>;
+}
+
+/** The fallback: a Map with per-entry expiry, bounded in size. */
+export class MemoryKv implements FastKv {
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly maxEntries = 100_000, private readonly now: () => number = Date.now) {
+    this.sweeper = setInterval(() => this.sweep(), 10_000);
+    this.sweeper.unref();
+  }
+
+  private live(key: string): string | null {
+    const e = this.entries.get(key);
+    if (!e) return null;
+    if (e.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return null;
+    }
+    return e.value;
+  }
+
+  private put(key: string, value: string, ttlMs: number): void {
+    this.entries.delete(key); // re-insert so that Map order is insertion age
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<string | null> {
+    const current = this.live(key);
+    if (current !== null) return current;
+    this.put(key, value, ttlMs);
+    return null;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.put(key, value, ttlMs);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.live(key);
+  }
+
+  async del(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  mode(): 'redis' | 'memory' {
+    return 'memory';
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+}
+
+export interface ResilientKvOptions {
+  url: string;
+  logger: Logger;
+  /** A Redis command slower than this counts as Redis being down for that call. */
+  commandTimeoutMs?: number;
+  onModeChange?: (mode: 'redis' | 'memory') => void;
+}
+
+/**
+ * Redis in front, the in-process map behind. Commands fail fast (no offline queue, a short
+ * timeout) so a dead Redis costs no latency; the switch each way is logged once.
+ */
+export class ResilientKv implements FastKv {
+  private readonly redis: Redis;
+  private readonly memory = new MemoryKv();
+  private current: 'redis' | 'memory' = 'memory';
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: ResilientKvOptions) {
+    this.logger = opts.logger;
+    this.redis = new Redis(opts.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: opts.commandTimeoutMs ?? 250,
+      connectTimeout: 1_000,
+      // Keep trying to reconnect, at most once a second.
+      retryStrategy: (times) => Math.min(times * 100, 1_000),
+      lazyConnect: false,
+    });
+    this.redis.on('ready', () => this.switchTo('redis'));
+    this.redis.on('error', (err: Error) => this.switchTo('memory', err));
+    this.redis.on('end', () => this.switchTo('memory'));
+    this.redis.on('close', () => this.switchTo('memory'));
+    // Until Redis says it is ready we serve from memory; say so once if it never comes.
+    setTimeout(() => {
+      if (this.current === 'memory' && this.redis.status !== 'ready') this.announce('memory');
+    }, 1_500).unref();
+  }
+
+  private announced: 'redis' | 'memory' | undefined;
+
+  private announce(mode: 'redis' | 'memory', err?: Error): void {
+    if (this.announced === mode) return;
+    this.announced = mode;
+    if (mode === 'memory') {
+      this.logger.warn({ redis_url: redact(this.opts.url), error: err?.message }, 'redis unreachable: idempotency fast path falls back to process memory');
+    } else {
+      this.logger.info({ redis_url: redact(this.opts.url) }, 'redis reachable: idempotency fast path uses redis');
+    }
+  }
+
+  private switchTo(mode: 'redis' | 'memory', err?: Error): void {
+    if (this.current === mode) return;
+    this.current = mode;
+    this.announce(mode, err);
+    this.opts.onModeChange?.(mode);
+  }
+
+  private async use<T>(viaRedis: (r: Redis) => Promise<T>, viaMemory: (m: MemoryKv) => Promise<T>): Promise<T> {
+    if (this.current === 'redis' && this.redis.status === 'ready') {
+      try {
+        return await viaRedis(this.redis);
+      } catch (err) {
+        this.switchTo('memory', err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    return viaMemory(this.memory);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<string | null> {
+    return this.use(
+      async (r) => {
+        // SET NX GET: one round trip answers both "did I take it" and "what holds it".
+        const prev = (await r.call('SET', key, value, 'PX', String(ttlMs), 'NX', 'GET')) as string | null;
+        return prev;
+      },
+      (m) => m.setIfAbsent(key, value, ttlMs),
+    );
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.use(
+      async (r) => {
+        await r.set(key, value, 'PX', ttlMs);
+      },
+      (m) => m.set(key, value, ttlMs),
+    );
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.use((r) => r.get(key), (m) => m.get(key));
+  }
+
+  async del(key: string): Promise<void> {
+    await this.use(
+      async (r) => {
+        await r.del(key);
+      },
+      (m) => m.del(key),
+    );
+  }
+
+  mode(): 'redis' | 'memory' {
+    return this.current;
+  }
+
+  async close(): Promise<void> {
+    await this.memory.close();
+    this.redis.disconnect();
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
