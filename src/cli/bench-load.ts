@@ -248,6 +248,6 @@ export async function runLoad(job: Job, plan: LoadPlan, opts: { signal: AbortSig
     errors: { total: errors, by_kind: errorKinds },
     max_send_lag_ms: plan.loop === 'open' ? Math.round(maxLag * 1000) / 1000 : null,
     max_in_flight: maxInFlight,
-    series: perSecondSeries(seriesDone.values(), seriesLatency.values(), errorsAt.values(), Math.max(windowMs, endRel)),
+    series: perSecondSeries(seriesDone.values(), seriesLatency.values(), errorsAt.values(), windowMs, endRel),
   };
 }

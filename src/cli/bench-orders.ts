@@ -32,6 +32,8 @@ export interface ProductPool {
   stocked: readonly string[];
   /** A line that cannot be reserved (a product with too little stock), or none if there is none. */
   short?: { productId: string; quantity: number };
+  /** Why the figures may mislead (e.g. too little stock for happy orders to stay happy). */
+  warning?: string;
 }
 
 /** Catalog of a system the bench starts itself: `count` products of `stock` each, plus one empty. */
@@ -64,6 +66,9 @@ export function poolFromProducts(products: readonly { product_id: string; availa
   return {
     stocked: fallback,
     short: low ? { productId: low.product_id, quantity: Math.max(1, low.available + 1) } : undefined,
+    warning: stocked.length
+      ? undefined
+      : 'no product has 1000 units or more: stock will run out and happy orders will be cancelled; start the system with INVENTORY_CATALOG (see bench/README.md)',
   };
 }
 

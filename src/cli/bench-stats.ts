@@ -108,6 +108,11 @@ export interface SeriesPoint {
   t: number;
   /** Width of the bucket in seconds (the last one may be shorter). */
   seconds: number;
+  /**
+   * The tail after a timed window, while the orders still in flight answer: no new load then,
+   * so its rate says nothing about throughput.
+   */
+  drain: boolean;
   /** Sagas that reached a terminal state in this bucket. */
   completed: number;
   sagas_per_s: number;
@@ -117,33 +122,42 @@ export interface SeriesPoint {
 }
 
 /**
- * One point per second: completions whose end falls in the second, and their latency percentiles.
- * `doneAt` are ms since the start of the measurement; negative ones (warm-up) are left out.
+ * One point per second of the window, and one for the drain after it (if any): completions whose
+ * end falls in the bucket, and their latency percentiles. `doneAt` are ms since the start of the
+ * measurement; negative ones (warm-up) are left out.
  */
-export function perSecondSeries(doneAt: ArrayLike<number>, latency: ArrayLike<number>, errorsAt: ArrayLike<number>, endMs: number): SeriesPoint[] {
-  const seconds = Math.max(1, Math.ceil(endMs / 1000));
-  const buckets: number[][] = Array.from({ length: seconds }, () => []);
-  const errors = new Array<number>(seconds).fill(0);
+export function perSecondSeries(doneAt: ArrayLike<number>, latency: ArrayLike<number>, errorsAt: ArrayLike<number>, windowMs: number, endMs: number): SeriesPoint[] {
+  const edges: number[] = [];
+  for (let t = 0; t < windowMs; t += 1000) edges.push(t);
+  if (edges.length === 0) edges.push(0);
+  const drain = endMs > windowMs + 1;
+  if (drain) edges.push(windowMs);
+  const last = Math.max(endMs, windowMs);
+  const bucketOf = (t: number) => {
+    if (drain && t > windowMs) return edges.length - 1;
+    return Math.min(edges.length - (drain ? 2 : 1), Math.floor(t / 1000));
+  };
+  const buckets: number[][] = edges.map(() => []);
+  const errors = edges.map(() => 0);
   for (let i = 0; i < doneAt.length; i++) {
     const t = doneAt[i] as number;
-    if (t < 0) continue;
-    const b = Math.min(seconds - 1, Math.floor(t / 1000));
-    buckets[b]?.push(latency[i] as number);
+    if (t >= 0) buckets[bucketOf(t)]?.push(latency[i] as number);
   }
   for (let i = 0; i < errorsAt.length; i++) {
     const t = errorsAt[i] as number;
-    if (t < 0) continue;
-    const b = Math.min(seconds - 1, Math.floor(t / 1000));
-    errors[b] = (errors[b] ?? 0) + 1;
+    if (t >= 0) errors[bucketOf(t)] = (errors[bucketOf(t)] ?? 0) + 1;
   }
   return buckets.map((lat, b) => {
-    const width = b === seconds - 1 ? Math.max(0.001, endMs / 1000 - b) : 1;
+    const from = edges[b] as number;
+    const to = edges[b + 1] ?? last;
+    const width = Math.max(0.001, (to - from) / 1000);
     const sorted = Float64Array.from(lat).sort();
     return {
-      t: b,
-      seconds: round(Math.min(1, width)),
+      t: round(from / 1000),
+      seconds: round(width),
+      drain: drain && b === edges.length - 1,
       completed: lat.length,
-      sagas_per_s: round(lat.length / Math.min(1, width), 1),
+      sagas_per_s: round(lat.length / width, 1),
       errors: errors[b] ?? 0,
       p50_ms: round(percentileOfSorted(sorted, 50)),
       p99_ms: round(percentileOfSorted(sorted, 99)),

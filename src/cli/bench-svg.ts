@@ -44,7 +44,7 @@ function chart(top: number, title: string, yLabel: string, xMax: number, lines: 
   const yMaxData = Math.max(0, ...lines.flatMap((l) => l.points.map((p) => p.y)));
   const yTicks = niceTicks(yMaxData || 1);
   const yMax = yTicks[yTicks.length - 1] ?? 1;
-  const xTicks = niceTicks(xMax, 10);
+  const xTicks = niceTicks(xMax, 12);
   const xTop = xTicks[xTicks.length - 1] ?? xMax;
   const X = (x: number) => left + (x / xTop) * width;
   const Y = (y: number) => top + PLOT_H - (y / yMax) * PLOT_H;
@@ -64,7 +64,7 @@ function chart(top: number, title: string, yLabel: string, xMax: number, lines: 
   out.push(`<text transform="translate(${left - 52},${top + PLOT_H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
   for (const m of marks) {
     out.push(`<line x1="${X(m.x)}" x2="${X(m.x)}" y1="${top}" y2="${top + PLOT_H}" class="mark"/>`);
-    out.push(`<text x="${X(m.x) + 4}" y="${top + 12}" class="small">${esc(m.label)}</text>`);
+    out.push(`<text x="${X(m.x) + 4}" y="${top + PLOT_H - 6}" class="small">${esc(m.label)}</text>`);
   }
   lines.forEach((l, i) => {
     if (l.points.length) {
@@ -90,14 +90,16 @@ export function renderSvg(input: ChartInput): string {
   const lastX = (s: SeriesPoint[]) => Math.max(0, ...s.map((p) => p.t + p.seconds));
   const xMax = Math.max(1, lastX(system.series), floor ? lastX(floor.series) : 0);
   const withData = (s: SeriesPoint[]) => s.filter((p) => p.completed > 0);
+  // The drain after a timed window has no new load: its rate is not a throughput.
+  const inWindow = (s: SeriesPoint[]) => s.filter((p) => !p.drain);
 
-  const throughput: Line[] = [{ label: 'system sagas/s', color: '#1f6feb', points: system.series.map((p) => ({ x: mid(p), y: p.sagas_per_s })) }];
+  const throughput: Line[] = [{ label: 'system sagas/s', color: '#1f6feb', points: inWindow(system.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })) }];
   const latency: Line[] = [
     { label: 'system p50', color: '#1f6feb', points: withData(system.series).map((p) => ({ x: mid(p), y: p.p50_ms })) },
     { label: 'system p99', color: '#d1242f', points: withData(system.series).map((p) => ({ x: mid(p), y: p.p99_ms })) },
   ];
   if (floor) {
-    throughput.push({ label: 'floor sagas/s', color: '#8c959f', dash: '6 4', points: floor.series.map((p) => ({ x: mid(p), y: p.sagas_per_s })) });
+    throughput.push({ label: 'floor sagas/s', color: '#8c959f', dash: '6 4', points: inWindow(floor.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })) });
     latency.push({ label: 'floor p50', color: '#8c959f', dash: '2 3', points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p50_ms })) });
     latency.push({ label: 'floor p99', color: '#57606a', dash: '6 4', points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p99_ms })) });
   }

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { floorClients, floorJob } from './bench-floor.js';
 import { httpClient, httpJob } from './bench-http.js';
@@ -186,10 +187,25 @@ export function procCpu(pid: number): { user: number; system: number } | undefin
   }
 }
 
+/** Busy and total CPU seconds of the whole machine (all cores), from the first line of /proc/stat. */
+export function machineCpu(): { busy: number; total: number } | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    const tck = clkTck();
+    return { busy: (total - idle) / tck, total: total / tck };
+  } catch {
+    return undefined;
+  }
+}
+
 interface CpuSnapshot {
   at: number;
   procs: Partial<Record<ServiceName, { user: number; system: number }>>;
   self: NodeJS.CpuUsage;
+  machine: { busy: number; total: number } | undefined;
 }
 
 function snapshot(system: RunningSystem | undefined): CpuSnapshot {
@@ -198,7 +214,7 @@ function snapshot(system: RunningSystem | undefined): CpuSnapshot {
     const c = procCpu(system.procs[n].pid);
     if (c) procs[n] = c;
   }
-  return { at: performance.now(), procs, self: process.cpuUsage() };
+  return { at: performance.now(), procs, self: process.cpuUsage(), machine: machineCpu() };
 }
 
 export interface CpuFigure {
@@ -216,6 +232,11 @@ export interface CpuReport {
   total: CpuFigure;
   /** CPU of all processes per completed saga. */
   cpu_ms_per_saga: number | null;
+  /**
+   * The whole machine over the window: how busy all its cores were, and the CPU seconds of
+   * processes other than the ones above (other work on the machine competing with the bench).
+   */
+  machine: { cores: number; busy_pct_of_all_cores: number; busy_core_s: number; others_core_s: number } | null;
 }
 
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
@@ -245,7 +266,17 @@ function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): CpuReport
   processes.bench = fig(su, ss);
   u += su;
   s += ss;
-  return { window_s: r3(wall), processes, total: fig(u, s), cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null };
+  let machine: CpuReport['machine'] = null;
+  if (a.machine && b.machine && b.machine.total > a.machine.total) {
+    const busy = b.machine.busy - a.machine.busy;
+    machine = {
+      cores: os.cpus().length,
+      busy_pct_of_all_cores: r1((busy / (b.machine.total - a.machine.total)) * 100),
+      busy_core_s: r3(busy),
+      others_core_s: r3(Math.max(0, busy - (u + s))),
+    };
+  }
+  return { window_s: r3(wall), processes, total: fig(u, s), cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null, machine };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +285,7 @@ function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): CpuReport
 function progress(stderr: NonNullable<BenchDeps['stderr']>, label: string, plan: LoadPlan, live: LiveState): () => void {
   const started = performance.now();
   const history: { at: number; answered: number }[] = [];
-  const width = 24;
+  const width = 20;
   const draw = () => {
     const now = performance.now();
     history.push({ at: now, answered: live.answered });
@@ -276,7 +307,7 @@ function progress(stderr: NonNullable<BenchDeps['stderr']>, label: string, plan:
     }
     const filled = Math.round(frac * width);
     const p99 = live.hist.percentile(99);
-    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${where}  ${live.completed} done  ${Math.round(rate)}/s  p99 ${Number.isFinite(p99) ? p99.toFixed(1) : '-'} ms  ${live.errors} err  ${live.inFlight} in flight`;
+    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${where}  ${live.completed} done  ${Math.round(rate)}/s  p99 ${Number.isFinite(p99) ? ms(p99) : '-'} ms  ${live.errors} err  ${live.inFlight} in flight`;
     const cols = stderr.columns ?? 120;
     stderr.write(`\r${line.slice(0, cols - 1)}\u001b[K`);
   };
@@ -323,13 +354,20 @@ function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
     return f ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %` : '         -    ';
   };
   const lines = ['CPU (user+system seconds over the window, and % of one core)', `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`];
-  for (const n of [...names, 'total']) {
+  const onlyBench = !SERVICE_NAMES.some((n) => system?.processes[n] || floor?.processes[n]);
+  for (const n of onlyBench ? names : [...names, 'total']) {
     if (!system?.processes[n] && !floor?.processes[n] && n !== 'total') continue;
     const label = n === 'bench' ? 'bench (load gen.)' : n;
     lines.push(`  ${label.padEnd(20)}${cell(system, n).padEnd(18)}${floor ? cell(floor, n) : ''}`);
   }
   const per = (c: CpuReport | null) => (c?.cpu_ms_per_saga != null ? `${c.cpu_ms_per_saga.toFixed(2)} ms` : '-');
-  lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
+  if (!onlyBench) lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
+  const others = (c: CpuReport | null) => (c?.machine ? `${c.machine.others_core_s.toFixed(2).padStart(6)} s ${String(Math.round((c.machine.others_core_s / c.window_s) * 100)).padStart(4)} %` : '-');
+  const busy = (c: CpuReport | null) => (c?.machine ? `${String(Math.round(c.machine.busy_pct_of_all_cores)).padStart(13)} %` : '-');
+  if (system?.machine || floor?.machine) {
+    lines.push(`  ${'other processes'.padEnd(20)}${others(system).padEnd(18)}${floor ? others(floor) : ''}`);
+    lines.push(`  ${`machine busy (${system?.machine?.cores ?? floor?.machine?.cores} cores)`.padEnd(20)}${busy(system).padEnd(18)}${floor ? busy(floor) : ''}`);
+  }
   return lines;
 }
 
@@ -414,6 +452,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       if (argv.some((a) => a === '--sync' || a.startsWith('--sync='))) say('--sync is ignored with --url: the running system keeps its own SAGA_LOG_SYNC');
       say(`target ${url}; reading its products`);
       pool = await fetchPool(url);
+      if (pool.warning) stderr.write(`[bench] warning: ${pool.warning}\n`);
       say(`${pool.stocked.length} products with stock${pool.short ? `; short of stock: ${pool.short.productId} × ${pool.short.quantity}` : '; none short of stock (mixed "no stock" orders will confirm)'}`);
     } else {
       tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-'));
@@ -424,7 +463,10 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'warn', INVENTORY_CATALOG: catalogFile, SAGA_LOG_SYNC: opts.sync };
       if (opts.profileDir) {
         fs.mkdirSync(opts.profileDir, { recursive: true });
-        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.profileDir}`.trim();
+        // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
+        // a preloaded module runs the inspector's profiler instead.
+        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
+        env.BENCH_CPU_PROF_DIR = opts.profileDir;
       }
       say(`starting a fresh system (SAGA_LOG_SYNC=${opts.sync}, data in ${tmpDir})`);
       system = await startSystem({
@@ -607,7 +649,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
     const noisy = Object.entries(logLines).filter(([, v]) => v.count > 0);
     if (noisy.length) lines.push('', `log lines at LOG_LEVEL=warn: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`);
     lines.push('', `results: ${rel(opts.out)}`, `chart:   ${rel(svgFile)}`, '');
-    stdout.write(lines.join('\n'));
+    stdout.write(lines.map((l) => l.trimEnd()).join('\n'));
     if (sys.result.completed === 0) exitCode = 1;
   } catch (err) {
     const interrupted = failure === undefined && abort.signal.aborted;

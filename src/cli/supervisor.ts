@@ -79,6 +79,8 @@ export interface ManagedProcess {
   readonly pid: number;
   /** As reported in the ready message: `host:port`, or `http://host:port` for the gateway. */
   readonly address: string;
+  /** Where its Prometheus metrics are served, when it reported one (`host:port`). */
+  readonly metricsAddress: string | undefined;
   readonly child: ChildProcess;
   /** Resolves (never rejects) once the child has exited and its output is drained. */
   readonly exited: Promise<ExitStatus>;
@@ -132,7 +134,7 @@ const ERROR_TAIL = 20;
 /** After 'exit', how long to wait for the pipes to drain (a grandchild could hold them open). */
 const DRAIN_GRACE_MS = 2_000;
 
-function isReadyMessage(m: unknown): m is { type: 'ready'; address: string } {
+function isReadyMessage(m: unknown): m is { type: 'ready'; address: string; metrics?: unknown } {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready' && typeof (m as { address?: unknown }).address === 'string';
 }
 
@@ -221,6 +223,7 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
         name,
         pid: child.pid as number,
         address,
+        metricsAddress: typeof m.metrics === 'string' ? m.metrics : undefined,
         child,
         exited,
         get exitStatus() {
@@ -329,6 +332,8 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   const envFor = (name: ServiceName, listen: string | undefined, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
     const env: NodeJS.ProcessEnv = { ...baseEnv };
     if (listen !== undefined) env[ADDR_VARS[name]] = listen;
+    // Side by side systems (tests, benchmarks) must not fight over the default metrics ports.
+    if (ephemeral && name !== 'gateway' && env.METRICS_ADDR === undefined) env.METRICS_ADDR = '127.0.0.1:0';
     if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s]);
     return { ...env, ...extra };
   };

@@ -5,7 +5,9 @@ import { SagaEngine } from '../saga/engine.js';
 import { SqliteSagaStore } from '../saga/sqlite-store.js';
 import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http.js';
-import { ResilientKv } from '../platform/fast-kv.js';
+import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
+import { initTelemetry } from '../platform/telemetry.js';
+import { sagaMetrics } from '../saga/metrics.js';
 import { createIdempotencyGuard } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { placeOrderSaga } from './place-order.js';
@@ -22,11 +24,20 @@ export async function main(): Promise<void> {
     }
     throw err;
   }
+  const telemetry = initTelemetry('gateway', logger);
   const store = new SqliteSagaStore({ file: config.sagaDbFile, synchronous: config.sagaLogSync });
   const participants = connectParticipants(config.participants);
-  const engine = new SagaEngine({ store, logger, leaseMs: config.leaseMs, policies: config.policies });
+  const engine = new SagaEngine({
+    store,
+    logger,
+    leaseMs: config.leaseMs,
+    policies: config.policies,
+    observer: sagaMetrics(telemetry.meter, store),
+  });
   engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
+  observeFallback(telemetry.meter, kv);
+  const replays = telemetry.meter.createCounter('idempotency_replays', { description: 'Requests answered from an earlier one with the same idempotency key' });
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
     namespace: `${config.redis.keyPrefix}:gateway:idem:`,
     ttlMs: config.idempotencyTtlMs,
@@ -38,6 +49,9 @@ export async function main(): Promise<void> {
     participants,
     logger,
     idempotency,
+    meter: telemetry.meter,
+    serveMetrics: telemetry.serveMetrics,
+    onReplay: () => replays.add(1, { endpoint: 'POST /orders' }),
     fastPathMode: () => kv.mode(),
     maxWaitSeconds: config.maxWaitSeconds,
   });
@@ -52,6 +66,7 @@ export async function main(): Promise<void> {
     participants.close();
     await kv.close();
     store.close();
+    await telemetry.shutdown();
   }, config.shutdownGraceMs + 5_000);
 }
 

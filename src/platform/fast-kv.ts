@@ -1,5 +1,13 @@
 import { Redis } from 'ioredis';
+import type { Meter } from '@opentelemetry/api';
 import type { Logger } from './logger.js';
+
+/** 1 while the in-process fallback serves instead of Redis. */
+export function observeFallback(meter: Meter, kv: FastKv): void {
+  meter
+    .createObservableGauge('idempotency_fallback_active', { description: '1 while idempotency falls back to process memory because Redis is unreachable' })
+    .addCallback((r) => r.observe(kv.mode() === 'memory' ? 1 : 0));
+}
 
 /**
  * A small key-value store with expiry: the idempotency fast path and cross-replica lock. Redis

@@ -1,4 +1,17 @@
 import {
+  context,
+  metrics,
+  propagation,
+  trace,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+} from '@opentelemetry/api';
+import {
+  InterceptingCall,
+  RequesterBuilder,
+  type Interceptor,
   Server,
   ServerCredentials,
   Metadata,
@@ -46,19 +59,89 @@ function firstValue(md: Metadata, key: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** Adapts an async handler to grpc-js: reads our metadata, logs, and maps typed errors to status codes. */
+const tracer = trace.getTracer('ecommerce-sagas/grpc');
+
+const metadataGetter: TextMapGetter<Metadata> = {
+  keys: (md) => Object.keys(md.getMap()),
+  get: (md, key) => {
+    const v = md.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  },
+};
+
+/** `/order.v1.OrderService/CreateOrder` → its service and method, as OTel names them. */
+function splitPath(path: string): { name: string; service: string; method: string } {
+  const name = path.replace(/^\//, '');
+  const [service = '', method = ''] = name.split('/');
+  return { name, service, method };
+}
+
+let rpcDuration: ReturnType<ReturnType<typeof metrics.getMeter>['createHistogram']> | undefined;
+function serverDuration() {
+  // Created lazily so that it binds to the meter provider registered at start-up.
+  rpcDuration ??= metrics.getMeter('ecommerce-sagas/grpc').createHistogram('rpc.server.duration', {
+    unit: 'ms',
+    description: 'Duration of gRPC calls served',
+    advice: { explicitBucketBoundaries: [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] },
+  });
+  return rpcDuration;
+}
+
+/**
+ * Client side of the trace: a CLIENT span per call, its context sent as `traceparent` metadata.
+ * Installed as a channel interceptor so every generated client method gets it.
+ */
+export const tracingInterceptor: Interceptor = (options, nextCall) => {
+  const { name, service, method } = splitPath(options.method_definition.path);
+  const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method } });
+  const ctx = trace.setSpan(context.active(), span);
+  const requester = new RequesterBuilder()
+    .withStart((md, listener, next) => {
+      propagation.inject(ctx, md, { set: (carrier, key, value) => carrier.set(key, value) });
+      next(md, {
+        onReceiveStatus: (st, nextStatus) => {
+          span.setAttribute('rpc.grpc.status_code', st.code);
+          if (st.code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: st.details });
+          span.end();
+          nextStatus(st);
+        },
+      });
+    })
+    .build();
+  return new InterceptingCall(nextCall(options), requester);
+};
+
+/**
+ * Adapts an async handler to grpc-js: continues the caller's trace in a SERVER span, reads our
+ * metadata, logs, records the call's duration, and maps typed errors to status codes.
+ */
 export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req, Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const started = performance.now();
+    const { name, service, method: rpcMethod } = splitPath(call.getPath());
+    const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
+    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod } }, parent);
     const ctx: CallContext = {
       method,
       idempotencyKey: firstValue(call.metadata, IDEMPOTENCY_KEY_MD),
       requestId: firstValue(call.metadata, REQUEST_ID_MD),
       logger: logger.child({ rpc: method }),
     };
-    Promise.resolve()
-      .then(() => fn(call.request, ctx))
-      .then(
-        (res) => callback(null, res),
+    const finish = (code: status) => {
+      span.setAttribute('rpc.grpc.status_code', code);
+      if (code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      serverDuration().record(performance.now() - started, { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod, 'rpc.grpc.status_code': code });
+    };
+    if (ctx.idempotencyKey) span.setAttribute('idempotency.key', ctx.idempotencyKey);
+    context.with(trace.setSpan(parent, span), () =>
+      Promise.resolve()
+        .then(() => fn(call.request, ctx))
+        .then(
+        (res) => {
+          finish(status.OK);
+          callback(null, res);
+        },
         (err: unknown) => {
           const code = err instanceof AppError ? (STATUS_OF_CODE[err.code] ?? status.INTERNAL) : status.INTERNAL;
           const message = err instanceof Error ? err.message : String(err);
@@ -66,9 +149,11 @@ export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req,
           else ctx.logger.warn({ code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message }, 'rpc refused');
           const md = new Metadata();
           if (err instanceof AppError) md.set('x-error-code', err.code);
+          finish(code);
           callback({ code, details: message, metadata: md, name: 'Error', message });
         },
-      );
+      ),
+    );
   };
 }
 

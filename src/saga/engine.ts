@@ -69,6 +69,10 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
+function outcomeLabel(a: Attempt): string {
+  return a.kind === 'ok' ? 'succeeded' : a.kind === 'failed' ? a.code : 'uncertain';
+}
+
 function spanIds(span: Span | undefined): { traceId: string | null; spanId: string | null } {
   const sc = span?.spanContext();
   return sc && isSpanContextValid(sc) ? { traceId: sc.traceId, spanId: sc.spanId } : { traceId: null, spanId: null };
@@ -313,12 +317,13 @@ export class SagaEngine {
     }
     const attempt = s.attempt + 1;
     const policy = this.policy(step, 'action', afterPivot);
-    return this.inStepSpan(ctx, step, 'action', attempt, async (span) => {
+    return this.inStepSpan(ctx, s.id, step, 'action', attempt, async (span) => {
       const ids = spanIds(span);
       crashPoint(`saga.${step.name}.before_intent`);
       s = await this.write(s, { attempt }, [{ type: 'STEP_STARTED', step: step.name, attempt, ...ids }]);
       crashPoint(`saga.${step.name}.after_intent`);
       const outcome = await this.attempt(step, 'action', s, attempt, log);
+      span.setAttribute('saga.outcome', outcomeLabel(outcome));
       crashPoint(`saga.${step.name}.before_outcome`);
       let next: SagaRecord;
       if (outcome.kind === 'ok') {
@@ -326,7 +331,6 @@ export class SagaEngine {
           { type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result, ...ids },
         ]);
       } else if (outcome.kind === 'failed') {
-        span.setAttribute('saga.outcome', outcome.code);
         const failure: SagaFailure = { step: step.name, code: outcome.code, message: outcome.message };
         const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.message, retryable: false, data: { code: outcome.code }, ...ids };
         if (afterPivot) {
@@ -373,12 +377,13 @@ export class SagaEngine {
     }
     const attempt = s.attempt + 1;
     const policy = this.policy(step, 'compensation', false);
-    return this.inStepSpan(ctx, step, 'compensation', attempt, async (span) => {
+    return this.inStepSpan(ctx, s.id, step, 'compensation', attempt, async (span) => {
       const ids = spanIds(span);
       crashPoint(`saga.${step.name}.undo.before_intent`);
       s = await this.write(s, { compIndex: j, attempt }, [{ type: 'COMPENSATION_STARTED', step: step.name, attempt, ...ids }]);
       crashPoint(`saga.${step.name}.undo.after_intent`);
       const outcome = await this.attempt(step, 'compensation', s, attempt, log);
+      span.setAttribute('saga.outcome', outcomeLabel(outcome));
       crashPoint(`saga.${step.name}.undo.before_outcome`);
       let next: SagaRecord;
       if (outcome.kind === 'ok') {
@@ -414,11 +419,11 @@ export class SagaEngine {
     return { ...this.policies.action, ...step.retry };
   }
 
-  private inStepSpan<T>(ctx: Context, step: StepDefinition<unknown>, phase: 'action' | 'compensation', attempt: number, fn: (span: Span) => Promise<T>): Promise<T> {
+  private inStepSpan<T>(ctx: Context, sagaId: string, step: StepDefinition<unknown>, phase: 'action' | 'compensation', attempt: number, fn: (span: Span) => Promise<T>): Promise<T> {
     const name = phase === 'action' ? `saga.step ${step.name}` : `saga.compensate ${step.name}`;
     return tracer.startActiveSpan(
       name,
-      { attributes: { 'saga.step': step.name, 'saga.phase': phase, 'saga.attempt': attempt } },
+      { attributes: { 'saga.id': sagaId, 'order.id': sagaId, 'saga.step': step.name, 'saga.phase': phase, 'saga.attempt': attempt } },
       ctx,
       async (span) => {
         try {

@@ -97,6 +97,8 @@ export interface SagaStore {
   renewLeases(owner: string, ids: readonly string[], until: number): void;
   releaseLeases(owner: string, ids: readonly string[]): void;
   countByStatus(): Record<SagaStatus, number>;
+  /** Unfinished sagas and the age of the oldest, for gauges. */
+  inflightStats(now: number): { inflight: number; oldestAgeSeconds: number };
   close(): void;
 }
 

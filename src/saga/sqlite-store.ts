@@ -196,6 +196,9 @@ export class SqliteSagaStore implements SagaStore {
       ),
       renew: db.prepare('UPDATE sagas SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?'),
       release: db.prepare('UPDATE sagas SET lease_expires_at = 0, lease_owner = NULL WHERE id = ? AND lease_owner = ?'),
+      inflight: db.prepare<[], { n: number; oldest: number | null }>(
+        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')`,
+      ),
       counts: db.prepare<[], { status: SagaStatus; n: number }>('SELECT status, COUNT(*) AS n FROM sagas GROUP BY status'),
     };
   }
@@ -354,6 +357,11 @@ export class SqliteSagaStore implements SagaStore {
     ) as Record<SagaStatus, number>;
     for (const r of this.stmt.counts.all()) counts[r.status] = r.n;
     return counts;
+  }
+
+  inflightStats(now: number): { inflight: number; oldestAgeSeconds: number } {
+    const r = this.stmt.inflight.get();
+    return { inflight: r?.n ?? 0, oldestAgeSeconds: r?.oldest ? Math.max(0, (now - r.oldest) / 1000) : 0 };
   }
 
   close(): void {

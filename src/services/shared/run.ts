@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { ResilientKv } from '../../platform/fast-kv.js';
+import { ResilientKv, observeFallback } from '../../platform/fast-kv.js';
+import { initTelemetry, startMetricsServer } from '../../platform/telemetry.js';
 import { createIdempotencyGuard, type IdempotencyGuard } from '../../platform/idempotency.js';
 import { addr, dataDir, duration, redisSettings, syncLevel, type AddrVar, type Env, type SyncLevel } from '../../platform/config.js';
 import type { Db } from '../../platform/db.js';
@@ -24,6 +25,9 @@ export function runMain(service: string, main: () => Promise<void>): void {
   });
 }
 
+/** Default Prometheus ports of the participants (`METRICS_ADDR` overrides). */
+export const METRICS_PORTS = { order: 9464, inventory: 9465, payment: 9466 } as const;
+
 export interface ParticipantSpec {
   service: 'order' | 'inventory' | 'payment';
   addrVar: AddrVar;
@@ -40,6 +44,7 @@ export interface ParticipantSpec {
  */
 export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise<void> {
   const logger = createLogger(spec.service, env);
+  const telemetry = initTelemetry(spec.service, logger, env);
   const listen = addr(env, spec.addrVar);
   const file = path.join(dataDir(env), `${spec.service}.db`);
   const synchronous = syncLevel(env, 'SERVICE_DB_SYNC');
@@ -47,16 +52,20 @@ export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise
   const ttlMs = duration(env, 'IDEMPOTENCY_TTL', 24 * 3_600_000);
   const db = spec.openDb(file, synchronous);
   const kv = new ResilientKv({ url: redis.url, logger });
+  observeFallback(telemetry.meter, kv);
   const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: `${redis.keyPrefix}:${spec.service}:inbox:`, ttlMs, lockMs: 10_000 });
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
-    logger.info({ address: server.address, db: file, synchronous, ...logFields }, 'listening');
-    notifyReady({ service: spec.service, address: server.address });
+    const metricsServer = await startMetricsServer(telemetry, env, `127.0.0.1:${METRICS_PORTS[spec.service]}`);
+    logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
+    notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
     onShutdown(logger, async () => {
       await server.shutdown();
+      await metricsServer?.close();
       await kv.close();
       db.close();
+      await telemetry.shutdown();
     });
   } catch (err) {
     await kv.close();

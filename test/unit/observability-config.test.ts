@@ -1,0 +1,469 @@
+/**
+ * The deployment side of observability: docker-compose.yml and observability/ (OTel Collector,
+ * Prometheus and its alerts, Tempo, Grafana). None of those servers runs here, so this checks
+ * what can be checked for real: Prometheus' own promtool validates the config, parses every
+ * PromQL expression (dashboard panels, alerts, Grafana's trace-to-metrics queries) and runs the
+ * alerts' unit tests; docker-compose validates the compose file; and the files are checked
+ * against each other (ports, service names, datasource uids, mounts).
+ *
+ * Needs `promtool` (Debian package prometheus) and `docker-compose` (Debian package
+ * docker-compose, which brings python3-yaml, used here to read YAML). .ci/run installs both.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OBS = path.join(ROOT, 'observability');
+const PROMETHEUS_YML = path.join(OBS, 'prometheus', 'prometheus.yml');
+const ALERTS_YML = path.join(OBS, 'prometheus', 'alerts.yml');
+const ALERTS_TEST_YML = path.join(OBS, 'prometheus', 'alerts.test.yml');
+const COLLECTOR_YAML = path.join(OBS, 'otel-collector', 'config.yaml');
+const TEMPO_YAML = path.join(OBS, 'tempo', 'tempo.yaml');
+const DATASOURCES_YAML = path.join(OBS, 'grafana', 'provisioning', 'datasources', 'datasources.yaml');
+const DASHBOARD_PROVIDERS_YAML = path.join(OBS, 'grafana', 'provisioning', 'dashboards', 'dashboards.yaml');
+const DASHBOARD_JSON = path.join(OBS, 'grafana', 'dashboards', 'sagas.json');
+const COMPOSE_YML = path.join(ROOT, 'docker-compose.yml');
+
+/** The metrics the four processes export, by their Prometheus names. */
+const COUNTERS = ['saga_started_total', 'saga_finished_total', 'saga_recoveries_total', 'saga_step_retries_total', 'idempotency_replays_total'];
+const GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds', 'idempotency_fallback_active'];
+const HISTOGRAMS = ['saga_duration_seconds', 'saga_step_duration_seconds', 'http_server_request_duration_seconds', 'rpc_server_duration_milliseconds'];
+const EXPORTED = new Set([...COUNTERS, ...GAUGES, ...HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])]);
+
+// ---------------------------------------------------------------------------------------------
+// tools
+
+const TOOLS = {
+  promtool: 'the Debian package prometheus',
+  'docker-compose': 'the Debian package docker-compose',
+  python3: 'python3 with PyYAML, which the Debian package docker-compose depends on',
+} as const;
+type Tool = keyof typeof TOOLS;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(tool: Tool, args: string[], input?: string): Run {
+  const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000 });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    assert.fail(
+      `${tool} is not installed: it comes with ${TOOLS[tool]}, which .ci/run installs. ` +
+        'On Debian/Ubuntu: apt-get update && apt-get install -y prometheus docker-compose',
+    );
+  }
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertOk(r: Run, what: string): void {
+  assert.equal(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+}
+
+/** YAML → plain data, through PyYAML (safe_load). */
+function yaml(textOrFile: { file: string } | { text: string }): any {
+  const script = 'import sys, json, yaml\nsrc = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin\njson.dump(yaml.safe_load(src), sys.stdout)';
+  const r = 'file' in textOrFile ? run('python3', ['-c', script, textOrFile.file]) : run('python3', ['-c', script], textOrFile.text);
+  if (r.status !== 0 && /No module named .?yaml/.test(r.stderr)) {
+    assert.fail('python3-yaml is missing (it comes with Debian\'s docker-compose, which .ci/run installs): apt-get install -y python3-yaml');
+  }
+  assertOk(r, `reading YAML ${'file' in textOrFile ? path.relative(ROOT, textOrFile.file) : ''}`);
+  return JSON.parse(r.stdout);
+}
+
+let composeCache: any;
+/** The compose file as docker-compose resolves it (anchors, merges and relative paths applied). */
+function compose(): any {
+  if (!composeCache) {
+    const r = run('docker-compose', ['-f', COMPOSE_YML, 'config']);
+    assertOk(r, 'docker-compose config');
+    composeCache = yaml({ text: r.stdout });
+  }
+  return composeCache;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PromQL
+
+/** Grafana's macros, replaced by what Grafana would put there, so promtool can parse the query. */
+function expandGrafanaMacros(expr: string): string {
+  const out = expr
+    .replace(/\$\$/g, '$') // provisioning files escape `$` as `$$`
+    .replace(/\$__(rate_interval|interval|range)\b/g, '5m')
+    .replace(/\$__tags\b/g, 'service="gateway"');
+  assert.ok(!out.includes('$'), `unknown Grafana variable in ${JSON.stringify(expr)}`);
+  return out;
+}
+
+/** Parses each expression with promtool (as recording rules); fails naming the ones that do not parse. */
+function assertPromqlParses(exprs: { where: string; expr: string }[]): void {
+  assert.ok(exprs.length > 0, 'no expressions to check');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promql-'));
+  try {
+    const bad: string[] = [];
+    exprs.forEach(({ where, expr }, i) => {
+      // one file per expression, so a failure names its panel or rule
+      const file = path.join(dir, `expr-${i}.yml`);
+      const rules = { groups: [{ name: `expr_${i}`, rules: [{ record: `check:expr_${i}`, expr }] }] };
+      fs.writeFileSync(file, JSON.stringify(rules)); // JSON is YAML
+      const r = run('promtool', ['check', 'rules', file]);
+      const why = /could not parse expression: (.*)/.exec(r.stdout + r.stderr)?.[1] ?? (r.stdout + r.stderr).trim();
+      if (r.status !== 0) bad.push(`  ${where}: ${expr}\n    ${why}`);
+    });
+    if (bad.length) assert.fail(`invalid PromQL:\n${bad.join('\n')}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+
+/** The metric names an expression selects (strings, matchers, ranges, label lists and functions removed). */
+function metricNames(expr: string): string[] {
+  const s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/(?<![\w:])\d+(\.\d+)?(e[+-]?\d+)?/gi, ' ');
+  const names = new Set<string>();
+  for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const after = s.slice((m.index ?? 0) + m[0].length);
+    if (/^\s*\(/.test(after) || PROMQL_KEYWORDS.has(m[0].toLowerCase())) continue;
+    names.add(m[0]);
+  }
+  return [...names];
+}
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+interface Panel {
+  id?: number;
+  type: string;
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: { expr?: string; refId?: string; datasource?: { uid?: string } }[];
+  panels?: Panel[];
+}
+
+function dashboard(): { uid: string; title: string; panels: Panel[] } {
+  return JSON.parse(fs.readFileSync(DASHBOARD_JSON, 'utf8'));
+}
+
+/** Every non-row panel, including panels inside collapsed rows. */
+function dataPanels(): Panel[] {
+  const flat = (ps: Panel[]): Panel[] => ps.flatMap((p) => (p.type === 'row' ? flat(p.panels ?? []) : [p]));
+  return flat(dashboard().panels);
+}
+
+function dashboardExprs(): { where: string; expr: string }[] {
+  return dataPanels().flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId ?? ''}`, expr: t.expr ?? '' })));
+}
+
+interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+function alertRules(): Rule[] {
+  return (yaml({ file: ALERTS_YML }).groups as { rules: Rule[] }[]).flatMap((g) => g.rules);
+}
+
+function port(address: string | undefined): number {
+  const m = /:(\d+)$/.exec(address ?? '');
+  assert.ok(m, `no port in ${address}`);
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('Prometheus', () => {
+  it('promtool accepts prometheus.yml and the rule file it loads', () => {
+    const r = run('promtool', ['check', 'config', PROMETHEUS_YML]);
+    assertOk(r, 'promtool check config observability/prometheus/prometheus.yml');
+    assert.match(r.stdout + r.stderr, /1 rule files? found/);
+  });
+
+  it('promtool accepts alerts.yml', () => {
+    assertOk(run('promtool', ['check', 'rules', ALERTS_YML]), 'promtool check rules observability/prometheus/alerts.yml');
+  });
+
+  it('alerts.yml has the five alerts, each with a severity, a summary and a description', () => {
+    const rules = alertRules();
+    assert.deepEqual(
+      rules.map((r) => r.alert).sort(),
+      ['HighCompensationRate', 'HighHttpErrorRate', 'RedisFallbackActive', 'SagaParked', 'SagasStuck'],
+    );
+    for (const r of rules) {
+      assert.ok(['critical', 'warning', 'info'].includes(r.labels?.severity ?? ''), `${r.alert}: severity label`);
+      assert.ok(r.annotations?.summary?.trim(), `${r.alert}: summary annotation`);
+      assert.ok(r.annotations?.description?.trim(), `${r.alert}: description annotation`);
+    }
+    const byName = new Map(rules.map((r) => [r.alert, r]));
+    assert.equal(byName.get('SagasStuck')?.for, '2m');
+    assert.equal(byName.get('RedisFallbackActive')?.for, '1m');
+  });
+
+  it('every alert fires on its condition and stays quiet otherwise (promtool test rules alerts.test.yml)', () => {
+    assertOk(run('promtool', ['test', 'rules', ALERTS_TEST_YML]), 'promtool test rules observability/prometheus/alerts.test.yml');
+    const tested = new Set([...fs.readFileSync(ALERTS_TEST_YML, 'utf8').matchAll(/alertname:\s*(\S+)/g)].map((m) => m[1]));
+    for (const r of alertRules()) assert.ok(tested.has(r.alert), `alerts.test.yml has no test of ${r.alert}`);
+  });
+
+  it('alert expressions use only the metrics the processes export', () => {
+    for (const r of alertRules()) {
+      for (const name of metricNames(r.expr)) assert.ok(EXPORTED.has(name), `${r.alert} uses ${name}, which no process exports`);
+    }
+  });
+
+  it('scrapes the collector, the gateway, each service metrics port and itself, where compose runs them', () => {
+    const prom = yaml({ file: PROMETHEUS_YML });
+    assert.deepEqual(prom.rule_files, ['alerts.yml']);
+    const jobs = new Map<string, { targets: string[]; path: string }>(
+      prom.scrape_configs.map((c: any) => [c.job_name, { targets: c.static_configs.flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' }]),
+    );
+    assert.deepEqual([...jobs.keys()].sort(), ['gateway', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus']);
+    assert.deepEqual(jobs.get('prometheus')?.targets, ['localhost:9090']);
+
+    const services = compose().services;
+    const env = (svc: string) => services[svc].environment as Record<string, string | undefined>;
+    // gateway: its HTTP port; the services: their METRICS_ADDR
+    assert.deepEqual(jobs.get('gateway'), { targets: [`gateway:${port(env('gateway').HTTP_ADDR)}`], path: '/metrics' });
+    for (const [svc, metricsPort] of [['order', 9464], ['inventory', 9465], ['payment', 9466]] as const) {
+      assert.equal(port(env(svc).METRICS_ADDR), metricsPort, `${svc} METRICS_ADDR`);
+      assert.match(env(svc).METRICS_ADDR ?? '', /^0\.0\.0\.0:/, `${svc} METRICS_ADDR must listen on all interfaces in a container`);
+      assert.deepEqual(jobs.get(svc), { targets: [`${svc}:${metricsPort}`], path: '/metrics' });
+    }
+    const collector = yaml({ file: COLLECTOR_YAML });
+    assert.deepEqual(jobs.get('otel-collector')?.targets, [`otel-collector:${port(collector.exporters.prometheus.endpoint)}`]);
+    for (const t of [...jobs.values()].flatMap((j) => j.targets)) {
+      const host = t.split(':')[0] as string;
+      if (host !== 'localhost') assert.ok(services[host], `scrape target ${t}: no compose service "${host}"`);
+    }
+  });
+});
+
+describe('Grafana dashboard', () => {
+  it('is the "Sagas" dashboard (uid sagas) and every panel has a PromQL target on the Prometheus datasource', () => {
+    const d = dashboard();
+    assert.equal(d.uid, 'sagas');
+    assert.equal(d.title, 'Sagas');
+    const panels = dataPanels();
+    assert.ok(panels.length >= 10, `only ${panels.length} panels`);
+    const ids = panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids must be unique');
+    for (const p of panels) {
+      assert.ok(p.targets?.length, `panel "${p.title}" has no targets`);
+      for (const t of p.targets) {
+        assert.ok(t.expr?.trim(), `panel "${p.title}" has a target without an expr`);
+        assert.equal(t.datasource?.uid ?? p.datasource?.uid, 'prometheus', `panel "${p.title}" datasource`);
+      }
+    }
+  });
+
+  it('every expression is valid PromQL (parsed by promtool)', () => {
+    assertPromqlParses(dashboardExprs().map(({ where, expr }) => ({ where, expr: expandGrafanaMacros(expr) })));
+  });
+
+  it('queries only the metrics the processes export, and shows each of them', () => {
+    const used = new Set<string>();
+    for (const { where, expr } of dashboardExprs()) {
+      for (const name of metricNames(expandGrafanaMacros(expr))) {
+        assert.ok(EXPORTED.has(name), `${where} uses ${name}, which no process exports`);
+        used.add(name);
+      }
+    }
+    const base = (n: string) => n.replace(/_(bucket|sum|count)$/, '');
+    const shown = new Set([...used].flatMap((n) => [n, base(n)]));
+    for (const m of [...COUNTERS, ...GAUGES, ...HISTOGRAMS]) assert.ok(shown.has(m), `no panel shows ${m}`);
+  });
+
+  it('has the panels the issue asks for', () => {
+    const exprs = dashboardExprs().map((e) => e.expr.replace(/\s+/g, ' '));
+    const has = (what: string, re: RegExp) => assert.ok(exprs.some((e) => re.test(e)), `no panel for ${what}`);
+    has('throughput by outcome', /sum by \(outcome\) \(rate\(saga_finished_total\[/);
+    for (const q of ['0.50', '0.95', '0.99']) has(`saga duration p${q.slice(2)}`, new RegExp(`histogram_quantile\\(${q}, sum by \\(le\\) \\(rate\\(saga_duration_seconds_bucket`));
+    has('step latency p95 by step and phase', /histogram_quantile\(0\.95, sum by \(le, step, phase\) \(rate\(saga_step_duration_seconds_bucket/);
+    has('compensations', /saga_finished_total\{outcome="compensated"\}/);
+    has('in flight', /saga_inflight/);
+    has('parked', /saga_parked/);
+    has('oldest in-flight age', /saga_oldest_inflight_age_seconds/);
+    has('Redis fallback', /idempotency_fallback_active/);
+    has('HTTP rate by route', /sum by \([^)]*http_route[^)]*\) \(rate\(http_server_request_duration_seconds_count/);
+    has('HTTP p95 by route', /histogram_quantile\(0\.95, sum by \(le, http_route\) \(rate\(http_server_request_duration_seconds_bucket/);
+    has('gRPC rate by method', /sum by \([^)]*rpc_method[^)]*\) \(rate\(rpc_server_duration_milliseconds_count/);
+  });
+});
+
+describe('Grafana provisioning', () => {
+  it('provides Prometheus (uid prometheus, default) and Tempo (uid tempo) linked to it', () => {
+    const ds = yaml({ file: DATASOURCES_YAML }).datasources as any[];
+    const prom = ds.find((d) => d.uid === 'prometheus');
+    const tempo = ds.find((d) => d.uid === 'tempo');
+    assert.ok(prom && tempo, 'datasources with uids prometheus and tempo');
+    assert.equal(prom.type, 'prometheus');
+    assert.equal(prom.isDefault, true);
+    assert.equal(prom.url, 'http://prometheus:9090');
+    assert.equal(ds.filter((d) => d.isDefault).length, 1, 'exactly one default datasource');
+    assert.equal(tempo.type, 'tempo');
+    assert.equal(tempo.url, `http://tempo:${yaml({ file: TEMPO_YAML }).server.http_listen_port}`);
+    assert.equal(tempo.jsonData.tracesToMetrics.datasourceUid, 'prometheus');
+    assert.equal(tempo.jsonData.serviceMap.datasourceUid, 'prometheus');
+    assert.equal(tempo.jsonData.nodeGraph.enabled, true);
+    for (const e of prom.jsonData.exemplarTraceIdDestinations) assert.equal(e.datasourceUid, 'tempo');
+  });
+
+  it("the trace-to-metrics queries are valid PromQL", () => {
+    const tempo = (yaml({ file: DATASOURCES_YAML }).datasources as any[]).find((d) => d.uid === 'tempo');
+    const queries = tempo.jsonData.tracesToMetrics.queries as { name: string; query: string }[];
+    assert.ok(queries.length > 0);
+    assertPromqlParses(queries.map((q) => ({ where: `tracesToMetrics "${q.name}"`, expr: expandGrafanaMacros(q.query) })));
+  });
+
+  it('loads dashboards from the folder compose mounts the dashboards into', () => {
+    const providers = yaml({ file: DASHBOARD_PROVIDERS_YAML }).providers as any[];
+    assert.equal(providers.length, 1);
+    assert.equal(providers[0].type, 'file');
+    assert.equal(providers[0].options.path, '/var/lib/grafana/dashboards');
+    const mounts = (compose().services.grafana.volumes as string[]).map((v) => v.split(':'));
+    const target = (src: string) => mounts.find(([s]) => path.resolve(s as string) === path.join(OBS, src))?.[1];
+    assert.equal(target('grafana/dashboards'), '/var/lib/grafana/dashboards');
+    assert.equal(target('grafana/provisioning'), '/etc/grafana/provisioning');
+  });
+});
+
+describe('OTel Collector and Tempo', () => {
+  it('collector: OTLP in; traces to Tempo and through spanmetrics; metrics out on a Prometheus endpoint', () => {
+    const c = yaml({ file: COLLECTOR_YAML });
+    assert.equal(port(c.receivers.otlp.protocols.grpc.endpoint), 4317);
+    assert.equal(port(c.receivers.otlp.protocols.http.endpoint), 4318);
+    assert.match(c.receivers.otlp.protocols.grpc.endpoint, /^0\.0\.0\.0:/);
+    assert.match(c.receivers.otlp.protocols.http.endpoint, /^0\.0\.0\.0:/);
+    assert.ok('batch' in c.processors);
+    const tempoExporter = Object.keys(c.exporters).find((k) => k === 'otlp' || k.startsWith('otlp/'));
+    assert.ok(tempoExporter, 'an otlp exporter');
+    assert.equal(c.exporters[tempoExporter].endpoint, 'tempo:4317');
+    assert.equal(c.exporters[tempoExporter].tls.insecure, true);
+    assert.equal(c.exporters.prometheus.endpoint, '0.0.0.0:8889');
+    assert.equal(c.exporters.prometheus.resource_to_telemetry_conversion.enabled, true);
+    assert.ok('spanmetrics' in c.connectors);
+    assert.ok(c.service.extensions.includes('health_check') && 'health_check' in c.extensions);
+
+    const { traces, metrics } = c.service.pipelines;
+    assert.deepEqual(traces.receivers, ['otlp']);
+    assert.ok(traces.processors.includes('batch') && metrics.processors.includes('batch'));
+    assert.ok(traces.exporters.includes(tempoExporter) && traces.exporters.includes('spanmetrics'));
+    assert.ok(metrics.receivers.includes('otlp') && metrics.receivers.includes('spanmetrics'));
+    assert.ok(metrics.exporters.includes('prometheus'));
+    // every component a pipeline names is defined
+    for (const [name, p] of Object.entries<any>(c.service.pipelines)) {
+      for (const r of p.receivers) assert.ok(r in (c.receivers ?? {}) || r in (c.connectors ?? {}), `${name}: receiver ${r} undefined`);
+      for (const x of p.processors ?? []) assert.ok(x in (c.processors ?? {}), `${name}: processor ${x} undefined`);
+      for (const e of p.exporters) assert.ok(e in (c.exporters ?? {}) || e in (c.connectors ?? {}), `${name}: exporter ${e} undefined`);
+    }
+  });
+
+  it('the processes send OTLP to the collector, and Prometheus keeps only span metrics from it', () => {
+    const services = compose().services;
+    for (const svc of ['gateway', 'order', 'inventory', 'payment']) {
+      const env = services[svc].environment;
+      assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', `${svc}`);
+      assert.equal(env.OTEL_SERVICE_NAME, svc);
+    }
+    // the processes' own metrics are scraped directly; taking them from the collector as well
+    // would double every sum()
+    const job = yaml({ file: PROMETHEUS_YML }).scrape_configs.find((j: any) => j.job_name === 'otel-collector');
+    const keep = (job.metric_relabel_configs ?? []).find((r: any) => r.action === 'keep');
+    assert.ok(keep, 'otel-collector job keeps only the span metrics');
+    const re = new RegExp(`^(?:${keep.regex})$`);
+    assert.ok(re.test('traces_span_metrics_calls_total'));
+    for (const m of EXPORTED) assert.ok(!re.test(m), `${m} would be scraped twice`);
+  });
+
+  it('Tempo: local storage under /var/tempo, OTLP gRPC in, metrics-generator writes to Prometheus', () => {
+    const t = yaml({ file: TEMPO_YAML });
+    assert.equal(t.storage.trace.backend, 'local');
+    assert.match(t.storage.trace.local.path, /^\/var\/tempo\//);
+    assert.match(t.storage.trace.wal.path, /^\/var\/tempo\//);
+    assert.equal(port(t.distributor.receivers.otlp.protocols.grpc.endpoint), 4317);
+    assert.deepEqual(t.metrics_generator.storage.remote_write.map((w: any) => w.url), ['http://prometheus:9090/api/v1/write']);
+    assert.deepEqual([...t.overrides.defaults.metrics_generator.processors].sort(), ['service-graphs', 'span-metrics']);
+    const prom = compose().services.prometheus.command as string[];
+    assert.ok(prom.includes('--web.enable-remote-write-receiver'), 'Prometheus must accept remote write');
+    assert.ok(prom.includes('--enable-feature=exemplar-storage'));
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('docker-compose accepts it (docker-compose config -q)', () => {
+    assertOk(run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q']), 'docker-compose -f docker-compose.yml config -q');
+  });
+
+  it('runs the four processes from one build, each with its own data volume and a healthcheck', () => {
+    const c = compose();
+    const volumes = new Set<string>();
+    for (const svc of ['gateway', 'order', 'inventory', 'payment']) {
+      const s = c.services[svc];
+      assert.ok(s.build, `${svc} is built from the Dockerfile`);
+      assert.equal(path.resolve(s.build.context), path.resolve(ROOT), `${svc} build context`);
+      assert.deepEqual(s.command, [svc]);
+      assert.equal(s.environment.DATA_DIR, '/data');
+      assert.equal(s.environment.REDIS_URL, 'redis://redis:6379');
+      const data = (s.volumes as string[]).find((v) => v.split(':')[1] === '/data');
+      assert.ok(data, `${svc} mounts a volume at /data`);
+      const name = data.split(':')[0] as string;
+      assert.ok(name in c.volumes, `${svc}: /data is a named volume`);
+      assert.ok(!volumes.has(name), `${svc} shares its data volume`);
+      volumes.add(name);
+      assert.ok(s.healthcheck?.test?.length, `${svc} healthcheck`);
+    }
+    const gw = c.services.gateway;
+    assert.equal(gw.environment.ORDER_SERVICE_ADDR, 'order:9090');
+    assert.equal(gw.environment.PAYMENT_SERVICE_ADDR, 'payment:9091');
+    assert.equal(gw.environment.INVENTORY_SERVICE_ADDR, 'inventory:9092');
+    for (const [svc, v, p] of [['order', 'ORDER_SERVICE_ADDR', 9090], ['payment', 'PAYMENT_SERVICE_ADDR', 9091], ['inventory', 'INVENTORY_SERVICE_ADDR', 9092]] as const) {
+      assert.equal(c.services[svc].environment[v], `0.0.0.0:${p}`);
+      assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);
+      assert.equal(gw.depends_on[svc].condition, 'service_healthy');
+    }
+    assert.equal(gw.depends_on.redis.condition, 'service_healthy');
+  });
+
+  it('publishes only the gateway, Prometheus and Grafana, and every bind-mounted file exists', () => {
+    const c = compose();
+    const published = Object.entries<any>(c.services)
+      .flatMap(([name, s]) => (s.ports ?? []).map((p: any) => `${name}:${typeof p === 'object' ? p.published : String(p).split(':')[0]}`))
+      .sort();
+    assert.deepEqual(published, ['gateway:8080', 'grafana:3000', 'prometheus:9090']);
+    const grafanaEnv = c.services.grafana.environment;
+    assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ENABLED, 'true');
+    assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Admin');
+    assert.equal(grafanaEnv.GF_AUTH_DISABLE_LOGIN_FORM, 'true');
+    for (const [name, s] of Object.entries<any>(c.services)) {
+      for (const v of (s.volumes ?? []) as string[]) {
+        const src = v.split(':')[0] as string;
+        if (path.isAbsolute(src)) assert.ok(fs.existsSync(src), `${name}: ${src} does not exist`);
+      }
+    }
+  });
+
+  it('the Dockerfile starts a process chosen by the compose command', () => {
+    const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/sagas\.js", "start"\]$/m);
+    assert.match(dockerfile, /^USER node$/m);
+    const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    for (const p of ['node_modules', 'data', '.git']) assert.ok(ignored.includes(p), `.dockerignore: ${p}`);
+  });
+});
