@@ -343,6 +343,9 @@ function phaseLines(r: LoadResult): string[] {
   if (detail.length > 1 || detail.some(([k]) => k.includes('unexpected'))) for (const [k, v] of detail) lines.push(`                   ${k}: ${v}`);
   lines.push(`  errors         ${r.errors.total}${r.errors.total ? ` (${Object.entries(r.errors.by_kind).map(([k, v]) => `${k} ×${v}`).join(', ')})` : ''}`);
   if (r.max_send_lag_ms !== null) lines.push(`  sender lag     at worst ${ms(r.max_send_lag_ms)} ms behind the timetable; ${r.max_in_flight} in flight at most`);
+  if (r.rate !== null && r.sagas_per_s < 0.95 * r.rate) {
+    lines.push(`  saturated      ${r.sagas_per_s} sagas/s < ${r.rate} offered: orders queued, and the latency above is mostly that queue`);
+  }
   return lines;
 }
 
@@ -514,7 +517,8 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
           live,
           hooks: { onMeasureStart: () => (a = snapshot(system)), onMeasureEnd: () => (b = snapshot(system)) },
         });
-        const cpu = a && b ? cpuReport(a, b, result.completed) : null;
+        // Per saga: the sagas that ended inside the window the CPU was measured over.
+        const cpu = a && b ? cpuReport(a, b, Math.round(result.sagas_per_s * result.window_s)) : null;
         return { result, cpu };
       } finally {
         abort.signal.removeEventListener('abort', abortListener);
@@ -608,6 +612,10 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         floor_p50_ms: floor?.result.latency_ms.p50 ?? null,
         floor_p99_ms: floor?.result.latency_ms.p99 ?? null,
         ratio_system_to_floor: ratio,
+        cpu_ms_per_saga: sys.cpu?.cpu_ms_per_saga ?? null,
+        gateway_cpu_pct_of_core: sys.cpu?.processes.gateway?.pct_of_core ?? null,
+        machine_busy_pct: sys.cpu?.machine?.busy_pct_of_all_cores ?? null,
+        other_processes_pct_of_core: sys.cpu?.machine ? r1((sys.cpu.machine.others_core_s / sys.cpu.window_s) * 100) : null,
       },
       // `completed` and `sagas_per_s` of the system phase, at the top for quick checks.
       completed: sys.result.completed,

@@ -11,12 +11,12 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = Date.now): SagaObserver {
   const started = meter.createCounter('saga_started', { description: 'Sagas started' });
   const finished = meter.createCounter('saga_finished', { description: 'Sagas that reached a terminal state, by outcome' });
-  const duration = meter.createHistogram('saga_duration', {
+  const duration = meter.createHistogram('saga_duration_seconds', {
     unit: 's',
     description: 'Time from a saga start to its terminal state',
     advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
-  const stepDuration = meter.createHistogram('saga_step_duration', {
+  const stepDuration = meter.createHistogram('saga_step_duration_seconds', {
     unit: 's',
     description: 'Duration of one attempt of a step (phase=action) or of its compensation (phase=compensation)',
     advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
@@ -31,7 +31,7 @@ export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = 
     r.observe(store.countByStatus().PARKED);
   });
   meter
-    .createObservableGauge('saga_oldest_inflight_age', { unit: 's', description: 'Age of the oldest saga not yet terminal' })
+    .createObservableGauge('saga_oldest_inflight_age_seconds', { unit: 's', description: 'Age of the oldest saga not yet terminal' })
     .addCallback((r) => {
       r.observe(store.inflightStats(now()).oldestAgeSeconds);
     });
