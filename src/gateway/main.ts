@@ -7,6 +7,7 @@ import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http.js';
 import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
 import { initTelemetry } from '../platform/telemetry.js';
+import { databaseId } from '../platform/db.js';
 import { sagaMetrics } from '../saga/metrics.js';
 import { createIdempotencyGuard } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
@@ -39,7 +40,7 @@ export async function main(): Promise<void> {
   observeFallback(telemetry.meter, kv);
   const replays = telemetry.meter.createCounter('idempotency_replays', { description: 'Requests answered from an earlier one with the same idempotency key' });
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
-    namespace: `${config.redis.keyPrefix}:gateway:idem:`,
+    namespace: `${config.redis.keyPrefix}:gateway:${databaseId(store.db)}:idem:`,
     ttlMs: config.idempotencyTtlMs,
     lockMs: config.idempotencyLockMs,
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -31,4 +32,18 @@ function migrate(db: Db, migrations: readonly string[]): void {
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
+}
+
+/**
+ * A random id given to a database when it is created. Records kept elsewhere on its behalf (the
+ * Redis fast path) are namespaced by it, so a database recreated empty never sees the records
+ * of its predecessor.
+ */
+export function databaseId(db: Db): string {
+  db.exec('CREATE TABLE IF NOT EXISTS db_identity (id TEXT NOT NULL)');
+  const row = db.prepare<[], { id: string }>('SELECT id FROM db_identity LIMIT 1').get();
+  if (row) return row.id;
+  const id = randomUUID();
+  db.prepare('INSERT INTO db_identity (id) VALUES (?)').run(id);
+  return id;
 }

@@ -47,8 +47,8 @@ export function manualClock(start = 1_700_000_000_000): { now: () => number; adv
 export function invoke<Req, Res>(handler: handleUnaryCall<Req, Res>, request: Req, idempotencyKey?: string): Promise<Res> {
   const metadata = new Metadata();
   if (idempotencyKey !== undefined) metadata.set(IDEMPOTENCY_KEY_MD, idempotencyKey);
-  // The handlers read only `request` and `metadata`; a full ServerUnaryCall needs a live stream.
-  const call = { request, metadata } as unknown as ServerUnaryCall<Req, Res>;
+  // The adapter reads only `request`, `metadata` and the method path; a full ServerUnaryCall needs a live stream.
+  const call = { request, metadata, getPath: () => '/test.v1.InProcess/Call' } as unknown as ServerUnaryCall<Req, Res>;
   return new Promise((resolve, reject) => {
     handler(call, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });

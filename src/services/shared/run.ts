@@ -4,7 +4,7 @@ import { ResilientKv, observeFallback } from '../../platform/fast-kv.js';
 import { initTelemetry, startMetricsServer } from '../../platform/telemetry.js';
 import { createIdempotencyGuard, type IdempotencyGuard } from '../../platform/idempotency.js';
 import { addr, dataDir, duration, redisSettings, syncLevel, type AddrVar, type Env, type SyncLevel } from '../../platform/config.js';
-import type { Db } from '../../platform/db.js';
+import { databaseId, type Db } from '../../platform/db.js';
 import { ConfigError } from '../../platform/errors.js';
 import { startGrpcServer } from '../../platform/grpc.js';
 import { notifyReady, onShutdown } from '../../platform/lifecycle.js';
@@ -53,7 +53,7 @@ export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise
   const db = spec.openDb(file, synchronous);
   const kv = new ResilientKv({ url: redis.url, logger });
   observeFallback(telemetry.meter, kv);
-  const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: `${redis.keyPrefix}:${spec.service}:inbox:`, ttlMs, lockMs: 10_000 });
+  const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: `${redis.keyPrefix}:${spec.service}:${databaseId(db)}:inbox:`, ttlMs, lockMs: 10_000 });
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
