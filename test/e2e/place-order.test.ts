@@ -171,3 +171,12 @@ test('X-Request-Id is echoed back', async () => {
   const r = await sys.api('GET', '/healthz', undefined, { 'X-Request-Id': 'req-abc-123' });
   assert.equal(r.headers.get('x-request-id'), 'req-abc-123');
 });
+
+test('with no OTLP endpoint nothing is exported and no process logged an error', async () => {
+  for (const name of ['gateway', 'order', 'inventory', 'payment'] as const) {
+    const bad = sys.procs[name]
+      .output()
+      .filter((l) => /"level":"(error|fatal)"/.test(l) || /otlp|export/i.test(l));
+    assert.deepEqual(bad, [], `${name} logged: ${bad.join('\n')}`);
+  }
+});
