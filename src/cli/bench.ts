@@ -38,7 +38,7 @@ Load:
                          --concurrency.
   --duration <s>         Measure for s seconds (default 10), after --warmup.
   --count <n>            Or measure exactly n orders.
-  --warmup <s>           Unmeasured load first (default 1 with --duration, 0 with --count).
+  --warmup <s>           Unmeasured load first (default 3 with --duration, 0 with --count).
   --mix happy|mixed      happy (default), or ~80 % happy, 10 % declined (> $500), 10 % short
                          of stock.
   --no-floor             Skip the floor.
@@ -47,7 +47,8 @@ Output:
   --out <file>           Result JSON (default bench/results/<timestamp>-<mode>.json); an SVG
                          chart is written next to it with the same name.
   --quiet                No progress bar and no status lines (the report still goes to stdout).
-  --profile <dir>        Run the system's processes with --cpu-prof, profiles into <dir>.
+  --profile <dir>        Sample the CPU of the system's processes (V8 profiler) and write
+                         <dir>/*.cpuprofile when they stop (node bench/profile-summary.mjs).
   -h, --help             This text.
 `;
 
@@ -123,7 +124,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   const count = num('count', str('count'), { integer: true });
   if (durationS !== undefined && count !== undefined) throw new UsageError('give --duration or --count, not both');
   if (durationS === undefined && count === undefined) durationS = 10;
-  const warmupS = num('warmup', str('warmup'), { min: 0, exclusive: false }) ?? (durationS !== undefined ? 1 : 0);
+  const warmupS = num('warmup', str('warmup'), { min: 0, exclusive: false }) ?? (durationS !== undefined ? 3 : 0);
   const mix = str('mix') ?? 'happy';
   if (mix !== 'happy' && mix !== 'mixed') throw new UsageError(`--mix must be happy or mixed, got "${mix}"`);
   const sync = (str('sync') ?? 'normal').toLowerCase();
@@ -332,7 +333,7 @@ function describePlan(o: BenchOptions): string {
   return `${load}, ${length}${warm}, mix ${o.mix}, ${target}`;
 }
 
-function phaseLines(r: LoadResult): string[] {
+function phaseLines(r: LoadResult, timed: boolean): string[] {
   const l = r.latency_ms;
   const lines = [
     `  completed      ${r.completed} of ${r.sent} sent; ${r.sagas_per_s} sagas/s over ${r.window_s} s${r.drain_s > 0 ? ` (then ${r.drain_s} s draining)` : ''}`,
@@ -343,7 +344,7 @@ function phaseLines(r: LoadResult): string[] {
   if (detail.length > 1 || detail.some(([k]) => k.includes('unexpected'))) for (const [k, v] of detail) lines.push(`                   ${k}: ${v}`);
   lines.push(`  errors         ${r.errors.total}${r.errors.total ? ` (${Object.entries(r.errors.by_kind).map(([k, v]) => `${k} ×${v}`).join(', ')})` : ''}`);
   if (r.max_send_lag_ms !== null) lines.push(`  sender lag     at worst ${ms(r.max_send_lag_ms)} ms behind the timetable; ${r.max_in_flight} in flight at most`);
-  if (r.rate !== null && r.sagas_per_s < 0.95 * r.rate) {
+  if (timed && r.rate !== null && r.sagas_per_s < 0.95 * r.rate) {
     lines.push(`  saturated      ${r.sagas_per_s} sagas/s < ${r.rate} offered: orders queued, and the latency above is mostly that queue`);
   }
   return lines;
@@ -646,10 +647,10 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       `machine: ${result.machine.cpu_model} ×${result.machine.nproc}, ${result.machine.total_memory_gib} GiB, Node ${process.version}; ${startedAt.toISOString()}`,
       '',
       'system (HTTP → gateway → saga log → participants)',
-      ...phaseLines(sys.result),
+      ...phaseLines(sys.result, opts.durationS !== undefined),
     ];
     if (floor) {
-      lines.push('', `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`, ...phaseLines(floor.result));
+      lines.push('', `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`, ...phaseLines(floor.result, opts.durationS !== undefined));
       lines.push(`  system / floor ${ratio ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s)`);
     }
     const cpu = cpuLines(sys.cpu, floor?.cpu ?? null);
