@@ -80,9 +80,16 @@ function participantError(err: unknown, participant: string): HttpError {
   return new HttpError(502, 'participant_error', `the ${participant} service failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/**
+ * The order as the API shows it. Without the order service's record (not created yet, or not
+ * read because the saga's end already says it) the saga decides: an order is CONFIRMED iff its
+ * saga completed and CANCELLED iff it compensated.
+ */
 function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order | undefined) {
-  const status = order ? ORDER_STATUS[order.status] : saga.status === 'COMPENSATED' ? 'CANCELLED' : 'PENDING';
+  const derived = saga.status === 'COMPLETED' ? 'CONFIRMED' : saga.status === 'COMPENSATED' ? 'CANCELLED' : 'PENDING';
+  const status = order ? ORDER_STATUS[order.status] : derived;
   const reason = order ? order.reason : saga.status === 'COMPENSATED' ? saga.failure?.code : undefined;
+  const updatedAt = order?.updatedAtMs || (derived === 'PENDING' ? input.created_at_ms : saga.updatedAt);
   return {
     id: input.order_id,
     customer_id: input.customer_id,
@@ -91,7 +98,7 @@ function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order | unde
     total: centsToDollars(input.total_cents),
     items: input.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: centsToDollars(i.unit_price_cents) })),
     created_at: iso(order?.createdAtMs || input.created_at_ms),
-    updated_at: iso(order?.updatedAtMs || input.created_at_ms),
+    updated_at: iso(updatedAt),
     saga_status: saga.status,
   };
 }
@@ -207,13 +214,10 @@ export async function buildGateway(opts: GatewayOptions) {
 
   /** What a POST answers: the order as it stands (after waiting, when asked to). */
   const answer = async (saga: SagaRecord, replayed: boolean, wait: number | undefined, requestId: string): Promise<StoredResponse> => {
-    let order: Order | undefined;
-    if (wait !== undefined) {
-      saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
-      order = await readOrder(saga.id, requestId);
-    } else if (replayed) {
-      order = await readOrder(saga.id, requestId);
-    }
+    if (wait !== undefined) saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
+    // A completed or compensated saga already says what the order is; anything else is read.
+    const settled = saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
+    const order = (wait !== undefined || replayed) && !settled ? await readOrder(saga.id, requestId) : undefined;
     return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
   };
 

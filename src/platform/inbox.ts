@@ -64,7 +64,8 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
       if (seen.kind === 'mismatch') throw new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
       try {
         const out = inbox.once(key, method, request, effect);
-        await fastPath.complete(key, fp, out.response);
+        // The answer is durable; the fast-path copy need not hold the caller up.
+        fastPath.complete(key, fp, out.response).catch(() => undefined);
         return out;
       } catch (err) {
         await fastPath.abandon(key);

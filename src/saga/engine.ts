@@ -96,6 +96,7 @@ export class SagaEngine {
   private readonly active = new Map<string, Promise<void>>();
   private readonly waiters = new Map<string, Set<(s: SagaRecord) => void>>();
   private readonly stop = new AbortController();
+  private readonly deferred = new Map<string, { patch: SagaPatch; events: NewEvent[] }>();
   private timers: NodeJS.Timeout[] = [];
 
   constructor(opts: EngineOptions) {
@@ -172,8 +173,11 @@ export class SagaEngine {
 
   /** Resolves with the saga once it is terminal, or with its current state after `timeoutMs`. */
   waitFor(id: string, timeoutMs: number): Promise<SagaRecord | undefined> {
-    const current = this.store.get(id);
-    if (!current || isTerminal(current.status) || timeoutMs <= 0) return Promise.resolve(current);
+    // A saga this process drives will report its end; only others need a read first.
+    if (!this.active.has(id) || timeoutMs <= 0) {
+      const current = this.store.get(id);
+      if (!current || isTerminal(current.status) || timeoutMs <= 0) return Promise.resolve(current);
+    }
     return new Promise((resolve) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
@@ -272,6 +276,7 @@ export class SagaEngine {
       .finally(() => {
         span.end();
         this.active.delete(saga.id);
+        this.deferred.delete(saga.id);
         if (this.stop.signal.aborted && !isTerminal(this.store.get(saga.id)?.status ?? 'COMPLETED')) {
           // Checkpoint: the saga's state is durable; give the lease up so a restart resumes it at once.
           this.store.releaseLeases(this.owner, [saga.id]);
@@ -285,7 +290,10 @@ export class SagaEngine {
     const log = this.logger.child({ saga_id: s.id, order_id: s.id });
     if (resumed) s = await this.write(s, {}, [{ type: 'SAGA_RESUMED', data: { owner: this.owner }, ...spanIds(trace.getSpan(ctx)) }]);
     while (!isTerminal(s.status)) {
-      if (this.stop.signal.aborted) throw new Stopped('checkpointed for shutdown');
+      if (this.stop.signal.aborted) {
+        if (this.deferred.has(s.id)) await this.write(s, {}, []);
+        throw new Stopped('checkpointed for shutdown');
+      }
       s = s.status === 'RUNNING' ? await this.forward(def, s, ctx, log) : await this.compensate(def, s, ctx, log);
     }
     this.observer.finished?.(s, this.now() - s.createdAt);
@@ -295,8 +303,23 @@ export class SagaEngine {
     return s;
   }
 
-  /** Durably applies a transition, then returns the state it produced. */
-  private async write(s: SagaRecord, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord> {
+  /**
+   * Durably applies a transition, then returns the state it produced. A deferred transition (a
+   * step's success) is held in memory and committed together with the saga's next one (the next
+   * step's intent, or the end): the outcome is still durable before any further effect, at half
+   * the commits. Lost in a crash, it costs only a replay of the step under the same key.
+   */
+  private async write(s: SagaRecord, patch: SagaPatch, events: NewEvent[], defer = false): Promise<SagaRecord> {
+    const held = this.deferred.get(s.id);
+    if (defer) {
+      this.deferred.set(s.id, { patch: { ...held?.patch, ...patch }, events: [...(held?.events ?? []), ...events] });
+      return { ...s, ...patch };
+    }
+    if (held) {
+      this.deferred.delete(s.id);
+      patch = { ...held.patch, ...patch };
+      events = [...held.events, ...events];
+    }
     await this.store.append(s.id, this.owner, patch, events);
     return { ...s, ...patch, updatedAt: this.now() };
   }
@@ -327,9 +350,12 @@ export class SagaEngine {
       crashPoint(`saga.${step.name}.before_outcome`);
       let next: SagaRecord;
       if (outcome.kind === 'ok') {
-        next = await this.write(s, { stepIndex: i + 1, attempt: 0, results: { ...s.results, [step.name]: outcome.result } }, [
-          { type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result, ...ids },
-        ]);
+        next = await this.write(
+          s,
+          { stepIndex: i + 1, attempt: 0, results: { ...s.results, [step.name]: outcome.result } },
+          [{ type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result, ...ids }],
+          true,
+        );
       } else if (outcome.kind === 'failed') {
         const failure: SagaFailure = { step: step.name, code: outcome.code, message: outcome.message };
         const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.message, retryable: false, data: { code: outcome.code }, ...ids };
@@ -389,7 +415,7 @@ export class SagaEngine {
       if (outcome.kind === 'ok') {
         next = await this.write(s, { compIndex: j - 1, attempt: 0 }, [
           { type: 'COMPENSATION_SUCCEEDED', step: step.name, attempt, data: outcome.result, ...ids },
-        ]);
+        ], true);
       } else {
         const error = outcome.kind === 'failed' ? outcome.message : outcome.error;
         const retryable = outcome.kind === 'uncertain';

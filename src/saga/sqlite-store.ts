@@ -179,11 +179,6 @@ export class SqliteSagaStore implements SagaStore {
         @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt)`),
       insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
         span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      // Returns the sequence number after the reserved range; the events take the numbers below it.
-      bumpSeq: db.prepare<[number, number, string, string], { next: number }>(
-        `UPDATE sagas SET next_event_seq = next_event_seq + ?, updated_at = ? WHERE id = ? AND lease_owner = ?
-         RETURNING next_event_seq AS next`,
-      ),
       get: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE id = ?'),
       getByKey: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE idempotency_key = ?'),
       events: db.prepare<[string], EventRow>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
@@ -203,14 +198,21 @@ export class SqliteSagaStore implements SagaStore {
     };
   }
 
-  private readonly patchStatements = new Map<string, Database.Statement>();
+  private readonly patchStatements = new Map<string, Database.Statement<unknown[], { next: number }>>();
 
-  /** One prepared UPDATE per combination of patched columns (a handful exist). */
-  private patchStatement(keys: Array<keyof SagaPatch>): Database.Statement {
+  /**
+   * One UPDATE per combination of patched columns (a handful exist): it checks the lease,
+   * reserves the events' sequence numbers and applies the patch in a single statement, returning
+   * the sequence number after the reserved range.
+   */
+  private patchStatement(keys: Array<keyof SagaPatch>): Database.Statement<unknown[], { next: number }> {
     const sig = keys.join(',');
     let st = this.patchStatements.get(sig);
     if (!st) {
-      st = this.db.prepare(`UPDATE sagas SET ${keys.map((k) => `${PATCH_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`);
+      const sets = ['next_event_seq = next_event_seq + ?', 'updated_at = ?', ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`)];
+      st = this.db.prepare<unknown[], { next: number }>(
+        `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND lease_owner = ? RETURNING next_event_seq AS next`,
+      );
       this.patchStatements.set(sig, st);
     }
     return st;
@@ -230,12 +232,23 @@ export class SqliteSagaStore implements SagaStore {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
+    // Fast path: the whole batch in one transaction. A write that throws (a lost lease, a broken
+    // constraint) rolls the batch back; then each write runs in its own savepoint so that only
+    // the failing one fails.
+    try {
+      this.db.transaction(() => {
+        for (const op of batch) op.run();
+      })();
+      for (const op of batch) op.resolve();
+      return;
+    } catch {
+      // fall through to the careful path
+    }
     const outcomes: Array<unknown> = [];
     try {
       this.db.transaction(() => {
         for (const op of batch) {
           try {
-            // A nested transaction is a savepoint: one failing write does not sink the batch.
             this.db.transaction(op.run)();
             outcomes.push(undefined);
           } catch (err) {
@@ -293,9 +306,8 @@ export class SqliteSagaStore implements SagaStore {
     return this.enqueue(() => {
       const at = this.now();
       const keys = Object.keys(patch) as Array<keyof SagaPatch>;
-      const bump = this.stmt.bumpSeq.get(events.length, at, id, owner);
+      const bump = this.patchStatement(keys).get(events.length, at, ...keys.map((k) => patchValue(k, patch[k])), id, owner);
       if (!bump) throw new LeaseLostError(id);
-      if (keys.length > 0) this.patchStatement(keys).run(...keys.map((k) => patchValue(k, patch[k])), id);
       this.writeEvents(id, bump.next - events.length, events, at);
     });
   }
