@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Meter, type Span } from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.js';
-import { callUnary, isServiceError, isUnavailable } from '../platform/grpc.js';
+import { callRpc, isServiceError, isUnavailable } from '../platform/grpc.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { SagaEngine } from '../saga/engine.js';
 import { TERMINAL_STATUSES, type SagaRecord, type SagaStatus, type SagaStore } from '../saga/model.js';
@@ -204,7 +204,7 @@ export async function buildGateway(opts: GatewayOptions) {
 
   const readOrder = async (id: string, requestId: string): Promise<Order | undefined> => {
     try {
-      const res = await callUnary(p.order.getOrder.bind(p.order), { orderId: id }, { timeoutMs: readTimeoutMs, requestId });
+      const res = await callRpc(p.order, 'getOrder', { orderId: id }, { timeoutMs: readTimeoutMs, requestId });
       return res.order;
     } catch (err) {
       if (isServiceError(err) && err.code === grpcStatus.NOT_FOUND) return undefined;
@@ -306,7 +306,7 @@ export async function buildGateway(opts: GatewayOptions) {
     const saga = sagaOrThrow(id);
     const [order, payment] = await Promise.all([
       readOrder(id, req.id),
-      callUnary(p.payment.getPayment.bind(p.payment), { orderId: id }, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
+      callRpc(p.payment, 'getPayment', { orderId: id }, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
         throw participantError(err, 'payment');
       }),
     ]);
@@ -354,7 +354,7 @@ export async function buildGateway(opts: GatewayOptions) {
   });
 
   app.get('/products', async (req, reply) => {
-    const res = await callUnary(p.inventory.listProducts.bind(p.inventory), {}, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
+    const res = await callRpc(p.inventory, 'listProducts', {}, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
       throw participantError(err, 'inventory');
     });
     return reply.send({

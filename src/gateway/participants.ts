@@ -3,7 +3,7 @@ import { OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
-import { callUnary, tracingInterceptor } from '../platform/grpc.js';
+import { callUnary } from '../platform/grpc.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];
@@ -21,7 +21,6 @@ export interface Participants {
 }
 
 const CHANNEL_OPTIONS = {
-  interceptors: [tracingInterceptor],
   'grpc.keepalive_time_ms': 30_000,
   'grpc.keepalive_timeout_ms': 5_000,
   // Reconnect quickly after a participant restarts: recovery waits on it.
@@ -44,6 +43,7 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, ttlM
 
   const probe = async (name: ParticipantName): Promise<boolean> => {
     try {
+      // Untraced: a probe is not part of the order whose request happened to trigger it.
       const res = await callUnary(health[name].check.bind(health[name]), { service: '' }, { timeoutMs: probeTimeoutMs });
       return res.status === HealthCheckResponse_ServingStatus.SERVING;
     } catch {

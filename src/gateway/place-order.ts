@@ -1,4 +1,4 @@
-import { callUnary } from '../platform/grpc.js';
+import { callRpc } from '../platform/grpc.js';
 import type { SagaDefinition, StepContext, StepOutcome } from '../saga/definition.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
@@ -53,7 +53,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         kind: 'compensatable',
         async action(ctx) {
           const { input } = ctx;
-          const res = await callUnary(p.order.createOrder.bind(p.order), {
+          const res = await callRpc(p.order, 'createOrder', {
             orderId: input.order_id,
             customerId: input.customer_id,
             items: input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity, unitPriceCents: i.unit_price_cents })),
@@ -64,7 +64,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           throw new UnexpectedOutcome(`CreateOrder answered outcome ${res.outcome}`);
         },
         async compensate(ctx) {
-          const res = await callUnary(p.order.cancelOrder.bind(p.order), { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
+          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return ok();
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is no longer pending; it cannot be cancelled`);
           throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
@@ -75,7 +75,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         displayName: 'Inventory_Reservation_Step',
         kind: 'compensatable',
         async action(ctx) {
-          const res = await callUnary(p.inventory.reserve.bind(p.inventory), {
+          const res = await callRpc(p.inventory, 'reserve', {
             orderId: ctx.input.order_id,
             items: ctx.input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity })),
           }, opts(ctx));
@@ -93,7 +93,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           }
         },
         async compensate(ctx) {
-          const res = await callUnary(p.inventory.release.bind(p.inventory), { orderId: ctx.input.order_id }, opts(ctx));
+          const res = await callRpc(p.inventory, 'release', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED || res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED) return ok();
           if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED) return fail('stock_already_committed', `stock of order ${ctx.input.order_id} was already committed`);
           throw new UnexpectedOutcome(`Release answered outcome ${res.outcome}`);
@@ -104,7 +104,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         displayName: 'Payment_Charge_Step',
         kind: 'compensatable',
         async action(ctx) {
-          const res = await callUnary(p.payment.charge.bind(p.payment), { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents }, opts(ctx));
+          const res = await callRpc(p.payment, 'charge', { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents }, opts(ctx));
           switch (res.outcome) {
             case ChargeOutcome.CHARGE_OUTCOME_CHARGED:
               return ok({ ok: true, result: { amount_cents: ctx.input.total_cents } });
@@ -117,7 +117,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           }
         },
         async compensate(ctx) {
-          const res = await callUnary(p.payment.refund.bind(p.payment), { orderId: ctx.input.order_id }, opts(ctx));
+          const res = await callRpc(p.payment, 'refund', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED || res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED) return ok();
           throw new UnexpectedOutcome(`Refund answered outcome ${res.outcome}`);
         },
@@ -127,7 +127,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         displayName: 'Confirm_Order_Step',
         kind: 'pivot',
         async action(ctx) {
-          const res = await callUnary(p.order.confirmOrder.bind(p.order), { orderId: ctx.input.order_id }, opts(ctx));
+          const res = await callRpc(p.order, 'confirmOrder', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return ok();
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND) return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
@@ -138,7 +138,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         name: 'commit_stock',
         kind: 'retriable',
         async action(ctx) {
-          const res = await callUnary(p.inventory.commit.bind(p.inventory), { orderId: ctx.input.order_id }, opts(ctx));
+          const res = await callRpc(p.inventory, 'commit', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return ok();
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED) return fail('stock_not_reserved', `no reservation to commit for order ${ctx.input.order_id}`);
           throw new UnexpectedOutcome(`Commit answered outcome ${res.outcome}`);
