@@ -30,6 +30,7 @@ Target:
                          see the participants). Default: start a fresh system on ephemeral
                          ports with a temporary data folder and 1000 products, stop it after.
   --sync normal|full     SAGA_LOG_SYNC of the system it starts (default normal).
+  --log-level L          LOG_LEVEL of the system it starts (default info, the default setting).
 
 Load:
   --concurrency <n>      Closed loop: n orders in flight, each sent when one answers (default 64).
@@ -68,6 +69,7 @@ export interface BenchOptions {
   warmupS: number;
   mix: Mix;
   sync: 'normal' | 'full';
+  logLevel: string;
   floor: boolean;
   out: string;
   quiet: boolean;
@@ -106,6 +108,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
         warmup: { type: 'string' },
         mix: { type: 'string' },
         sync: { type: 'string' },
+        'log-level': { type: 'string' },
         'no-floor': { type: 'boolean' },
         out: { type: 'string' },
         quiet: { type: 'boolean' },
@@ -129,6 +132,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   if (mix !== 'happy' && mix !== 'mixed') throw new UsageError(`--mix must be happy or mixed, got "${mix}"`);
   const sync = (str('sync') ?? 'normal').toLowerCase();
   if (sync !== 'normal' && sync !== 'full') throw new UsageError(`--sync must be normal or full, got "${sync}"`);
+  const logLevel = (str('log-level') ?? 'info').toLowerCase();
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new UsageError(`--log-level must be a pino level, got "${logLevel}"`);
   const url = str('url');
   if (url !== undefined) {
     let u: URL;
@@ -153,6 +158,7 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     warmupS,
     mix,
     sync,
+    logLevel,
     floor: !values['no-floor'],
     out,
     quiet: values.quiet === true,
@@ -464,7 +470,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       const catalogFile = path.join(tmpDir, 'catalog.json');
       fs.writeFileSync(catalogFile, JSON.stringify(catalog));
       pool = ownPool(catalog);
-      const env: NodeJS.ProcessEnv = { LOG_LEVEL: 'warn', INVENTORY_CATALOG: catalogFile, SAGA_LOG_SYNC: opts.sync };
+      const env: NodeJS.ProcessEnv = { LOG_LEVEL: opts.logLevel, INVENTORY_CATALOG: catalogFile, SAGA_LOG_SYNC: opts.sync };
       if (opts.profileDir) {
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
@@ -584,6 +590,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         warmup_s: opts.warmupS,
         mix: opts.mix,
         saga_log_sync: opts.url ? null : opts.sync,
+        log_level: opts.url ? null : opts.logLevel,
         floor: opts.floor,
         prefer_wait_s: 30,
         catalog: opts.url ? null : { products: 1000, stock_each: 1_000_000_000, empty_product: true },
@@ -656,7 +663,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
     const cpu = cpuLines(sys.cpu, floor?.cpu ?? null);
     if (cpu.length) lines.push('', ...cpu);
     const noisy = Object.entries(logLines).filter(([, v]) => v.count > 0);
-    if (noisy.length) lines.push('', `log lines at LOG_LEVEL=warn: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`);
+    if (noisy.length) lines.push('', `log lines at LOG_LEVEL=${opts.logLevel}: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`);
     lines.push('', `results: ${rel(opts.out)}`, `chart:   ${rel(svgFile)}`, '');
     stdout.write(lines.map((l) => l.trimEnd()).join('\n'));
     if (sys.result.completed === 0) exitCode = 1;
