@@ -470,7 +470,15 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       const catalogFile = path.join(tmpDir, 'catalog.json');
       fs.writeFileSync(catalogFile, JSON.stringify(catalog));
       pool = ownPool(catalog);
-      const env: NodeJS.ProcessEnv = { LOG_LEVEL: opts.logLevel, INVENTORY_CATALOG: catalogFile, SAGA_LOG_SYNC: opts.sync };
+      const env: NodeJS.ProcessEnv = {
+        LOG_LEVEL: opts.logLevel,
+        INVENTORY_CATALOG: catalogFile,
+        SAGA_LOG_SYNC: opts.sync,
+        // Its own keys in the shared Redis, gone soon after the run.
+        REDIS_KEY_PREFIX: `bench-${path.basename(tmpDir)}`,
+        IDEMPOTENCY_TTL: '10m',
+        INBOX_FAST_PATH_TTL: '1m',
+      };
       if (opts.profileDir) {
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:

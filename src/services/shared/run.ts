@@ -49,7 +49,8 @@ export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise
   const file = path.join(dataDir(env), `${spec.service}.db`);
   const synchronous = syncLevel(env, 'SERVICE_DB_SYNC');
   const redis = redisSettings(env);
-  const ttlMs = duration(env, 'IDEMPOTENCY_TTL', 24 * 3_600_000);
+  // Participants are retried within minutes; their durable inbox answers anything older.
+  const ttlMs = duration(env, 'INBOX_FAST_PATH_TTL', 10 * 60_000);
   const db = spec.openDb(file, synchronous);
   const kv = new ResilientKv({ url: redis.url, logger });
   observeFallback(telemetry.meter, kv);
