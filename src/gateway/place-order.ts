@@ -20,7 +20,7 @@ export type PlaceOrderInput = {
   request_id: string | null;
 };
 
-const ok = (result: StepOutcome & { ok: true } = { ok: true }): StepOutcome => result;
+const OK: StepOutcome = { ok: true };
 const fail = (code: string, message: string): StepOutcome => ({ ok: false, code, message });
 
 /** A response whose outcome this gateway does not know (a newer participant?) is not a decision. */
@@ -59,13 +59,13 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
             items: input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity, unitPriceCents: i.unit_price_cents })),
             createdAtMs: input.created_at_ms,
           }, opts(ctx));
-          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CREATED) return ok();
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CREATED) return OK;
           if (res.outcome === CreateOutcome.CREATE_OUTCOME_CANCELLED) return fail('order_cancelled', `order ${input.order_id} was cancelled before it was created`);
           throw new UnexpectedOutcome(`CreateOrder answered outcome ${res.outcome}`);
         },
         async compensate(ctx) {
           const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
-          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return ok();
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return OK;
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is no longer pending; it cannot be cancelled`);
           throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
         },
@@ -81,7 +81,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           }, opts(ctx));
           switch (res.outcome) {
             case ReserveOutcome.RESERVE_OUTCOME_RESERVED:
-              return ok();
+              return OK;
             case ReserveOutcome.RESERVE_OUTCOME_INSUFFICIENT_STOCK:
               return fail('insufficient_stock', `insufficient stock for ${res.productIds.join(', ')}`);
             case ReserveOutcome.RESERVE_OUTCOME_UNKNOWN_PRODUCT:
@@ -94,7 +94,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         },
         async compensate(ctx) {
           const res = await callRpc(p.inventory, 'release', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED || res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED) return ok();
+          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED || res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED) return OK;
           if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED) return fail('stock_already_committed', `stock of order ${ctx.input.order_id} was already committed`);
           throw new UnexpectedOutcome(`Release answered outcome ${res.outcome}`);
         },
@@ -107,7 +107,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           const res = await callRpc(p.payment, 'charge', { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents }, opts(ctx));
           switch (res.outcome) {
             case ChargeOutcome.CHARGE_OUTCOME_CHARGED:
-              return ok({ ok: true, result: { amount_cents: ctx.input.total_cents } });
+              return { ok: true, result: { amount_cents: ctx.input.total_cents } };
             case ChargeOutcome.CHARGE_OUTCOME_DECLINED:
               return fail('payment_declined', `payment declined: ${res.declineReason || 'declined'}`);
             case ChargeOutcome.CHARGE_OUTCOME_REFUNDED:
@@ -118,7 +118,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         },
         async compensate(ctx) {
           const res = await callRpc(p.payment, 'refund', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED || res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED) return ok();
+          if (res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED || res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED) return OK;
           throw new UnexpectedOutcome(`Refund answered outcome ${res.outcome}`);
         },
       },
@@ -128,7 +128,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         kind: 'pivot',
         async action(ctx) {
           const res = await callRpc(p.order, 'confirmOrder', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return ok();
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return OK;
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND) return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
           throw new UnexpectedOutcome(`ConfirmOrder answered outcome ${res.outcome}`);
@@ -139,7 +139,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         kind: 'retriable',
         async action(ctx) {
           const res = await callRpc(p.inventory, 'commit', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return ok();
+          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return OK;
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED) return fail('stock_not_reserved', `no reservation to commit for order ${ctx.input.order_id}`);
           throw new UnexpectedOutcome(`Commit answered outcome ${res.outcome}`);
         },

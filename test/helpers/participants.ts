@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { AppError } from '../../src/platform/errors.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,4 +99,15 @@ export function startMain(service: string, env: Record<string, string>): Running
   // A test that fails early must not leave a rejected promise nobody awaits.
   ready.catch(() => undefined);
   return { ready, exit, stop: () => child.kill('SIGTERM') };
+}
+
+/** The code of the AppError that `fn` throws, failing if it throws anything else or nothing. */
+export function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
+    return err.code;
+  }
+  throw new Error('expected a throw');
 }

@@ -27,19 +27,10 @@ import {
 import { readCatalog } from '../../src/services/inventory/catalog.js';
 import { createInventoryStore, openInventoryDatabase, type InventoryStore } from '../../src/services/inventory/store.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
-import { captureLogger, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 
 const CATALOG: Catalog = { apple: 10, banana: 5, cherry: 0 };
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
-    return err.code;
-  }
-  throw new Error('expected a throw');
-}
 
 function openTemp(file = path.join(tempDir('inventory'), 'inventory.db')) {
   const db = openInventoryDatabase(file);

@@ -26,7 +26,7 @@ import {
 } from '../../src/services/order/domain.js';
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
-import { captureLogger, errorCode, invoke, manualClock, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { captureLogger, codeOf, errorCode, invoke, manualClock, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -43,15 +43,6 @@ function createReq(overrides: Partial<CreateOrderRequest> = {}): CreateOrderRequ
   };
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
-    return err.code;
-  }
-  throw new Error('expected a throw');
-}
 
 function order(status: OrderRecord['status']): OrderRecord {
   return { id: 'o', customerId: 'c', items: [], status, totalCents: 1, reason: '', createdAtMs: 1, updatedAtMs: 1 };

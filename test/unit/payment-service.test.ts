@@ -21,19 +21,10 @@ import {
 } from '../../src/services/payment/domain.js';
 import { createPaymentStore, openPaymentDatabase, type PaymentStore } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
-import { captureLogger, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AppError, `expected an AppError, got ${String(err)}`);
-    return err.code;
-  }
-  throw new Error('expected a throw');
-}
 
 function openTemp() {
   const db = openPaymentDatabase(path.join(tempDir('payment'), 'payment.db'));
