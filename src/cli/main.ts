@@ -32,7 +32,8 @@ Commands:
   start <service> [--json]   Start one process alone: ${SERVICE_NAMES.join(' | ')}.
   bench [options]            Load-test the saga end to end and against its floor
                              (sagas bench --help; npm run bench -- [options]).
-  inspect                    (not implemented yet)
+  inspect [<saga_id>]        Show sagas (--status PARKED, --limit N) or one saga's timeline,
+                             read from the saga log (sagas inspect --help).
   help                       Show this text.
 
 Options:
@@ -346,8 +347,8 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     return runBench(argv.slice(argv.indexOf('bench') + 1), { stdout, stderr, env });
   }
   if (command === 'inspect') {
-    stderr.write(`sagas ${command}: not implemented yet\n`);
-    return 2;
+    const { runInspect } = await import('./inspect.js');
+    return runInspect(argv.slice(argv.indexOf('inspect') + 1), { stdout, stderr, env });
   }
   if (command !== 'start') {
     if (command !== undefined) stderr.write(`sagas: unknown command "${command}"\n\n`);

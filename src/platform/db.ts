@@ -10,10 +10,17 @@ export interface OpenOptions {
   synchronous?: SyncLevel;
   /** Ordered schema steps; step i runs once, when PRAGMA user_version is i. */
   migrations: readonly string[];
+  /** Open an existing database for reading only (no migrations, no writes). */
+  readonly?: boolean;
 }
 
 /** Opens (creating the folder) a SQLite database in WAL mode and brings its schema up to date. */
 export function openDatabase(file: string, opts: OpenOptions): Db {
+  if (opts.readonly) {
+    const ro = new Database(file, { readonly: true, fileMustExist: true });
+    ro.pragma('busy_timeout = 5000');
+    return ro;
+  }
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

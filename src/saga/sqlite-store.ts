@@ -150,6 +150,8 @@ function patchValue(key: keyof SagaPatch, value: unknown): unknown {
 
 export interface SqliteStoreOptions {
   file: string;
+  /** For tools that only read (sagas inspect) while a gateway writes. */
+  readonly?: boolean;
   synchronous?: SyncLevel;
   now?: () => number;
 }
@@ -169,7 +171,7 @@ export class SqliteSagaStore implements SagaStore {
   private readonly stmt;
 
   constructor(opts: SqliteStoreOptions) {
-    this.db = openDatabase(opts.file, { synchronous: opts.synchronous, migrations: MIGRATIONS });
+    this.db = openDatabase(opts.file, { synchronous: opts.synchronous, migrations: MIGRATIONS, readonly: opts.readonly });
     this.now = opts.now ?? Date.now;
     const db = this.db;
     this.stmt = {
