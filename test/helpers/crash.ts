@@ -34,6 +34,7 @@ export async function crashSystem() {
     SAGA_COMPENSATION_MAX_ATTEMPTS: '50',
     SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
+    IDEMPOTENCY_LOCK_TTL: '2s',
   });
 }
 
