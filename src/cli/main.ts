@@ -73,7 +73,7 @@ interface Out {
   color: boolean;
 }
 
-function makeOut(deps: MainDeps, json: boolean): Out {
+function makeOut(deps: MainDeps, json: boolean, untagged = false): Out {
   const env = deps.env ?? process.env;
   const stdout = deps.stdout ?? process.stdout;
   const color = useColor(stdout, env);
@@ -87,7 +87,8 @@ function makeOut(deps: MainDeps, json: boolean): Out {
   const red = (s: string) => (color ? `\u001b[1;31m${s}\u001b[0m` : s);
   return {
     color,
-    child: (name, line) => write(formatLine(name, line, { color, json })),
+    // One process in JSON mode (a container) prints its lines as they are, for a log collector.
+    child: (name, line) => write(untagged ? line : formatLine(name, line, { color, json })),
     say: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color }) + l).join('\n')),
     alarm: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color }) + red(l)).join('\n')),
     raw: write,
@@ -368,7 +369,7 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
   }
 
   const json = flags.includes('--json') || (env.LOG_FORMAT ?? '').toLowerCase() === 'json';
-  const out = makeOut({ ...deps, stdout }, json);
+  const out = makeOut({ ...deps, stdout }, json, json && target !== undefined);
   return target === undefined ? startAll(out, env, deps) : startOne(target, out, env, deps);
 }
 

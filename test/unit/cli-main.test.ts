@@ -171,6 +171,14 @@ describe('sagas start (with fake services)', () => {
     assert.equal(await failing.exit, 3);
     assert.ok(failing.lines.some((l) => l.includes('order failed to start')));
   });
+
+  it('start <service> --json prints the process lines untagged, as a log collector wants them', async () => {
+    const r = fakes(['start', 'order', '--json']);
+    await r.waitFor(/order is up at|exited before/);
+    assert.ok(r.lines.some((l) => /^\{"level":"info","time":"[^"]+","service":"order","msg":"listening"/.test(l)), r.lines.join('\n'));
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exit, 0);
+  });
 });
 
 describe('cli helpers', () => {
