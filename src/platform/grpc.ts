@@ -107,25 +107,23 @@ export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req,
       serverDuration().record(performance.now() - started, { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod, 'rpc.grpc.status_code': code });
     };
     if (ctx.idempotencyKey) span.setAttribute('idempotency.key', ctx.idempotencyKey);
+    const fail = (err: unknown) => {
+      const code = err instanceof AppError ? (STATUS_OF_CODE[err.code] ?? status.INTERNAL) : status.INTERNAL;
+      const message = err instanceof Error ? err.message : String(err);
+      if (code === status.INTERNAL) ctx.logger.error({ err, idempotency_key: ctx.idempotencyKey }, 'rpc failed');
+      else ctx.logger.warn({ code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message }, 'rpc refused');
+      const md = new Metadata();
+      if (err instanceof AppError) md.set('x-error-code', err.code);
+      finish(code);
+      callback({ code, details: message, metadata: md, name: 'Error', message });
+    };
     context.with(trace.setSpan(parent, span), () =>
       Promise.resolve()
         .then(() => fn(call.request, ctx))
-        .then(
-        (res) => {
+        .then((res) => {
           finish(status.OK);
           callback(null, res);
-        },
-        (err: unknown) => {
-          const code = err instanceof AppError ? (STATUS_OF_CODE[err.code] ?? status.INTERNAL) : status.INTERNAL;
-          const message = err instanceof Error ? err.message : String(err);
-          if (code === status.INTERNAL) ctx.logger.error({ err, idempotency_key: ctx.idempotencyKey }, 'rpc failed');
-          else ctx.logger.warn({ code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message }, 'rpc refused');
-          const md = new Metadata();
-          if (err instanceof AppError) md.set('x-error-code', err.code);
-          finish(code);
-          callback({ code, details: message, metadata: md, name: 'Error', message });
-        },
-      ),
+        }, fail),
     );
   };
 }
