@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataDir, str } from '../platform/config.js';
 import { SqliteSagaStore } from '../saga/sqlite-store.js';
-import { TERMINAL_STATUSES, type SagaRecord, type SagaStatus } from '../saga/model.js';
+import { SAGA_STATUSES as STATUSES, type SagaRecord, type SagaStatus } from '../saga/model.js';
 
 export const INSPECT_USAGE = `Usage: sagas inspect [<saga_id>] [--status S] [--limit N] [--json]
 
@@ -15,7 +15,6 @@ be running or not.
   --json                           machine-readable output
 `;
 
-const STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', ...TERMINAL_STATUSES];
 const iso = (ms: number) => new Date(ms).toISOString();
 
 interface Io {

@@ -6,7 +6,7 @@ import type { Logger } from '../platform/logger.js';
 import { callRpc, isServiceError, isUnavailable } from '../platform/grpc.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { SagaEngine } from '../saga/engine.js';
-import { TERMINAL_STATUSES, type SagaRecord, type SagaStatus, type SagaStore } from '../saga/model.js';
+import { SAGA_STATUSES, type SagaRecord, type SagaStatus, type SagaStore } from '../saga/model.js';
 import { InvalidCursorError } from '../saga/sqlite-store.js';
 import { OrderStatus, type Order } from '../gen/order/v1/order.js';
 import { PaymentStatus } from '../gen/payment/v1/payment.js';
@@ -64,7 +64,6 @@ const PAYMENT_STATUS: Record<PaymentStatus, string> = {
   [PaymentStatus.UNRECOGNIZED]: 'none',
 };
 
-const SAGA_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', ...TERMINAL_STATUSES];
 const ORDER_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 const iso = (ms: number) => new Date(ms).toISOString();

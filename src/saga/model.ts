@@ -4,6 +4,8 @@ export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED
 
 export const TERMINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'PARKED'];
 
+export const SAGA_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', ...TERMINAL_STATUSES];
+
 export function isTerminal(status: SagaStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }

@@ -4,7 +4,7 @@ import type { SyncLevel } from '../platform/config.js';
 import type { Json, SagaFailure } from './definition.js';
 import {
   LeaseLostError,
-  TERMINAL_STATUSES,
+  SAGA_STATUSES,
   type CreateResult,
   type ListPage,
   type ListQuery,
@@ -367,7 +367,7 @@ export class SqliteSagaStore implements SagaStore {
 
   countByStatus(): Record<SagaStatus, number> {
     const counts = Object.fromEntries(
-      [...TERMINAL_STATUSES, 'RUNNING', 'COMPENSATING'].map((s) => [s, 0]),
+      SAGA_STATUSES.map((s) => [s, 0]),
     ) as Record<SagaStatus, number>;
     for (const r of this.stmt.counts.all()) counts[r.status] = r.n;
     return counts;
