@@ -30,6 +30,9 @@ import { isTerminal, LeaseLostError, type NewEvent, type SagaPatch, type SagaRec
 
 const tracer = trace.getTracer('ecommerce-sagas/saga');
 
+/** How many sagas one process drives at most through recovery. */
+const MAX_DRIVEN = 1_000;
+
 /** Hooks for metrics; every method is optional. */
 export interface SagaObserver {
   started?(saga: SagaRecord): void;
@@ -192,9 +195,13 @@ export class SagaEngine {
     });
   }
 
-  /** Claims unfinished sagas whose lease expired (a crashed or stopped owner) and resumes them. */
-  recoverOnce(limit = 100): number {
-    if (this.stop.signal.aborted) return 0;
+  /**
+   * Claims unfinished sagas whose lease expired (a crashed or stopped owner) and resumes them, at
+   * most as many as keep this process under MAX_DRIVEN sagas at once: a large backlog drains
+   * tick by tick instead of all at once.
+   */
+  recoverOnce(limit = Math.max(0, MAX_DRIVEN - this.active.size)): number {
+    if (this.stop.signal.aborted || limit === 0) return 0;
     const claimed = this.store.claimExpired(this.owner, this.now(), this.leaseMs, limit);
     const recoverySpan = claimed.length > 0 ? tracer.startSpan('saga.recovery', { attributes: { 'saga.count': claimed.length } }) : undefined;
     for (const saga of claimed) {
