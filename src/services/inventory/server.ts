@@ -3,7 +3,6 @@ import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
 import type { IdempotencyGuard } from '../../platform/idempotency.js';
-import { crashPoint } from '../../platform/crash.js';
 import {
   CommitOutcome,
   ReleaseOutcome,
@@ -11,14 +10,18 @@ import {
   commitOutcomeToJSON,
   releaseOutcomeToJSON,
   reserveOutcomeToJSON,
+  type CommitRequest,
   type CommitResponse,
   type InventoryServiceServer,
+  type ReleaseRequest,
   type ReleaseResponse,
+  type ReserveRequest,
   type ReserveResponse,
 } from '../../gen/inventory/v1/inventory.js';
 import { validateReserve, type Catalog } from './domain.js';
 import { createInventoryStore, type ReserveResult } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
+import { writeRpcs } from '../shared/write-rpc.js';
 
 export interface InventoryServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -50,58 +53,28 @@ const COMMIT: Record<'committed' | 'not_reserved', CommitOutcome> = {
 /** The InventoryService implementation. Creating it seeds the catalog on a fresh database. */
 export function createInventoryService({ db, logger, catalog, now = Date.now, fastPath }: InventoryServiceDeps): InventoryServiceServer {
   const store = createInventoryStore(db, { catalog, now });
-  const inbox = createInbox(db, now, fastPath);
+  const write = writeRpcs('inventory', logger, createInbox(db, now, fastPath));
 
   return {
-    reserve: unary('Reserve', logger, async (req, call) => {
-      const input = validateReserve(req);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Reserve', req, (): ReserveResponse => {
+    reserve: write('Reserve', 'reserve', {
+      validate: (req: ReserveRequest) => validateReserve(req),
+      effect: (input): ReserveResponse => {
         const result = store.reserve(input);
-        crashPoint('inventory.reserve.before_commit');
         return { outcome: RESERVE[result.outcome], productIds: result.productIds };
-      });
-      crashPoint('inventory.reserve.after_commit');
-      call.logger.info(
-        {
-          order_id: input.orderId,
-          outcome: reserveOutcomeToJSON(response.outcome),
-          product_ids: response.productIds,
-          idempotency_key: call.idempotencyKey,
-          replayed,
-        },
-        'reserve stock',
-      );
-      return response;
+      },
+      log: (input, res) => ({ msg: 'reserve stock', order_id: input.orderId, outcome: reserveOutcomeToJSON(res.outcome), product_ids: res.productIds }),
     }),
 
-    release: unary('Release', logger, async (req, call) => {
-      const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Release', req, (): ReleaseResponse => {
-        const result = store.release(orderId);
-        crashPoint('inventory.release.before_commit');
-        return { outcome: RELEASE[result.outcome] };
-      });
-      crashPoint('inventory.release.after_commit');
-      call.logger.info(
-        { order_id: orderId, outcome: releaseOutcomeToJSON(response.outcome), idempotency_key: call.idempotencyKey, replayed },
-        'release stock',
-      );
-      return response;
+    release: write('Release', 'release', {
+      validate: (req: ReleaseRequest) => checkOrderId(req.orderId),
+      effect: (orderId): ReleaseResponse => ({ outcome: RELEASE[store.release(orderId).outcome] }),
+      log: (orderId, res) => ({ msg: 'release stock', order_id: orderId, outcome: releaseOutcomeToJSON(res.outcome) }),
     }),
 
-    commit: unary('Commit', logger, async (req, call) => {
-      const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Commit', req, (): CommitResponse => {
-        const result = store.commit(orderId);
-        crashPoint('inventory.commit.before_commit');
-        return { outcome: COMMIT[result.outcome] };
-      });
-      crashPoint('inventory.commit.after_commit');
-      call.logger.info(
-        { order_id: orderId, outcome: commitOutcomeToJSON(response.outcome), idempotency_key: call.idempotencyKey, replayed },
-        'commit stock',
-      );
-      return response;
+    commit: write('Commit', 'commit', {
+      validate: (req: CommitRequest) => checkOrderId(req.orderId),
+      effect: (orderId): CommitResponse => ({ outcome: COMMIT[store.commit(orderId).outcome] }),
+      log: (orderId, res) => ({ msg: 'commit stock', order_id: orderId, outcome: commitOutcomeToJSON(res.outcome) }),
     }),
 
     listProducts: unary('ListProducts', logger, (_req, call) => {

@@ -3,7 +3,6 @@ import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
 import type { IdempotencyGuard } from '../../platform/idempotency.js';
-import { crashPoint } from '../../platform/crash.js';
 import { AppError } from '../../platform/errors.js';
 import {
   CancelOutcome,
@@ -13,8 +12,11 @@ import {
   cancelOutcomeToJSON,
   confirmOutcomeToJSON,
   createOutcomeToJSON,
+  type CancelOrderRequest,
   type CancelOrderResponse,
+  type ConfirmOrderRequest,
   type ConfirmOrderResponse,
+  type CreateOrderRequest,
   type CreateOrderResponse,
   type Order,
   type OrderServiceServer,
@@ -22,6 +24,7 @@ import {
 import { validateCreate, validateReason, type OrderRecord } from './domain.js';
 import { createOrderStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
+import { writeRpcs } from '../shared/write-rpc.js';
 
 export interface OrderServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -70,22 +73,16 @@ const CANCEL: Record<'cancelled' | 'not_pending' | 'tombstoned', CancelOutcome> 
 /** The OrderService implementation: gRPC in, domain rules and the store, gRPC out. */
 export function createOrderService({ db, logger, now = Date.now, fastPath }: OrderServiceDeps): OrderServiceServer {
   const store = createOrderStore(db, now);
-  const inbox = createInbox(db, now, fastPath);
+  const write = writeRpcs('order', logger, createInbox(db, now, fastPath));
 
   return {
-    createOrder: unary('CreateOrder', logger, async (req, call) => {
-      const input = validateCreate(req, now());
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'CreateOrder', req, (): CreateOrderResponse => {
+    createOrder: write('CreateOrder', 'create', {
+      validate: (req: CreateOrderRequest) => validateCreate(req, now()),
+      effect: (input): CreateOrderResponse => {
         const result = store.create(input);
-        crashPoint('order.create.before_commit');
         return { outcome: CREATE[result.outcome], order: toProtoOrder(result.order) };
-      });
-      crashPoint('order.create.after_commit');
-      call.logger.info(
-        { order_id: input.orderId, outcome: createOutcomeToJSON(response.outcome), idempotency_key: call.idempotencyKey, replayed },
-        'create order',
-      );
-      return response;
+      },
+      log: (input, res) => ({ msg: 'create order', order_id: input.orderId, outcome: createOutcomeToJSON(res.outcome) }),
     }),
 
     getOrder: unary('GetOrder', logger, (req, call) => {
@@ -96,41 +93,22 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
       return { order: toProtoOrder(order) };
     }),
 
-    confirmOrder: unary('ConfirmOrder', logger, async (req, call) => {
-      const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'ConfirmOrder', req, (): ConfirmOrderResponse => {
+    confirmOrder: write('ConfirmOrder', 'confirm', {
+      validate: (req: ConfirmOrderRequest) => checkOrderId(req.orderId),
+      effect: (orderId): ConfirmOrderResponse => {
         const result = store.confirm(orderId);
-        crashPoint('order.confirm.before_commit');
         return { outcome: CONFIRM[result.outcome], order: result.order && toProtoOrder(result.order) };
-      });
-      crashPoint('order.confirm.after_commit');
-      call.logger.info(
-        { order_id: orderId, outcome: confirmOutcomeToJSON(response.outcome), idempotency_key: call.idempotencyKey, replayed },
-        'confirm order',
-      );
-      return response;
+      },
+      log: (orderId, res) => ({ msg: 'confirm order', order_id: orderId, outcome: confirmOutcomeToJSON(res.outcome) }),
     }),
 
-    cancelOrder: unary('CancelOrder', logger, async (req, call) => {
-      const orderId = checkOrderId(req.orderId);
-      const reason = validateReason(req.reason);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'CancelOrder', req, (): CancelOrderResponse => {
+    cancelOrder: write('CancelOrder', 'cancel', {
+      validate: (req: CancelOrderRequest) => ({ orderId: checkOrderId(req.orderId), reason: validateReason(req.reason) }),
+      effect: ({ orderId, reason }): CancelOrderResponse => {
         const result = store.cancel(orderId, reason);
-        crashPoint('order.cancel.before_commit');
         return { outcome: CANCEL[result.outcome], order: result.order && toProtoOrder(result.order) };
-      });
-      crashPoint('order.cancel.after_commit');
-      call.logger.info(
-        {
-          order_id: orderId,
-          outcome: cancelOutcomeToJSON(response.outcome),
-          reason,
-          idempotency_key: call.idempotencyKey,
-          replayed,
-        },
-        'cancel order',
-      );
-      return response;
+      },
+      log: ({ orderId, reason }, res) => ({ msg: 'cancel order', order_id: orderId, outcome: cancelOutcomeToJSON(res.outcome), reason }),
     }),
   };
 }

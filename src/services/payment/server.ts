@@ -3,20 +3,22 @@ import type { Logger } from '../../platform/logger.js';
 import { unary } from '../../platform/grpc.js';
 import { createInbox } from '../../platform/inbox.js';
 import type { IdempotencyGuard } from '../../platform/idempotency.js';
-import { crashPoint } from '../../platform/crash.js';
 import {
   ChargeOutcome,
   PaymentStatus,
   RefundOutcome,
   chargeOutcomeToJSON,
   refundOutcomeToJSON,
+  type ChargeRequest,
   type ChargeResponse,
   type PaymentServiceServer,
+  type RefundRequest,
   type RefundResponse,
 } from '../../gen/payment/v1/payment.js';
 import { validateCharge, type PaymentStatus as DomainStatus } from './domain.js';
 import { createPaymentStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
+import { writeRpcs } from '../shared/write-rpc.js';
 
 export interface PaymentServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -47,50 +49,31 @@ const STATUS: Record<DomainStatus, PaymentStatus> = {
 /** The PaymentService implementation. */
 export function createPaymentService({ db, logger, chargeLimitCents, now = Date.now, fastPath }: PaymentServiceDeps): PaymentServiceServer {
   const store = createPaymentStore(db, { chargeLimitCents, now });
-  const inbox = createInbox(db, now, fastPath);
+  const write = writeRpcs('payment', logger, createInbox(db, now, fastPath));
 
   return {
-    charge: unary('Charge', logger, async (req, call) => {
-      const input = validateCharge(req);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Charge', req, (): ChargeResponse => {
+    charge: write('Charge', 'charge', {
+      validate: (req: ChargeRequest) => validateCharge(req),
+      effect: (input): ChargeResponse => {
         const result = store.charge(input);
-        crashPoint('payment.charge.before_commit');
         return { outcome: CHARGE[result.outcome], declineReason: result.declineReason };
-      });
-      crashPoint('payment.charge.after_commit');
-      call.logger.info(
-        {
-          order_id: input.orderId,
-          outcome: chargeOutcomeToJSON(response.outcome),
-          amount_cents: input.amountCents,
-          decline_reason: response.declineReason || undefined,
-          idempotency_key: call.idempotencyKey,
-          replayed,
-        },
-        'charge',
-      );
-      return response;
+      },
+      log: (input, res) => ({
+        msg: 'charge',
+        order_id: input.orderId,
+        outcome: chargeOutcomeToJSON(res.outcome),
+        amount_cents: input.amountCents,
+        decline_reason: res.declineReason || undefined,
+      }),
     }),
 
-    refund: unary('Refund', logger, async (req, call) => {
-      const orderId = checkOrderId(req.orderId);
-      const { response, replayed } = await inbox.run(call.idempotencyKey, 'Refund', req, (): RefundResponse => {
+    refund: write('Refund', 'refund', {
+      validate: (req: RefundRequest) => checkOrderId(req.orderId),
+      effect: (orderId): RefundResponse => {
         const result = store.refund(orderId);
-        crashPoint('payment.refund.before_commit');
         return { outcome: REFUND[result.outcome], amountCents: result.amountCents };
-      });
-      crashPoint('payment.refund.after_commit');
-      call.logger.info(
-        {
-          order_id: orderId,
-          outcome: refundOutcomeToJSON(response.outcome),
-          amount_cents: response.amountCents,
-          idempotency_key: call.idempotencyKey,
-          replayed,
-        },
-        'refund',
-      );
-      return response;
+      },
+      log: (orderId, res) => ({ msg: 'refund', order_id: orderId, outcome: refundOutcomeToJSON(res.outcome), amount_cents: res.amountCents }),
     }),
 
     getPayment: unary('GetPayment', logger, (req, call) => {
