@@ -14,10 +14,12 @@ const PREFIX = 'idem-test';
 
 let redis: TestRedis;
 let sys: Awaited<ReturnType<typeof freshSystem>>;
+let catalogDir = '';
 before(async () => {
   redis = await TestRedis.start();
   // A short lease so that a killed gateway's sagas are resumed within a second.
-  const catalog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'idem-catalog-')), 'catalog.json');
+  catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'idem-catalog-'));
+  const catalog = path.join(catalogDir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify({ prod_1: 1_000, prod_2: 1_000 }));
   sys = await freshSystem({
     REDIS_URL: redis.url,
@@ -34,6 +36,7 @@ before(async () => {
 });
 after(async () => {
   await sys?.stop();
+  if (catalogDir) fs.rmSync(catalogDir, { recursive: true, force: true });
   await redis?.kill();
 });
 

@@ -11,8 +11,10 @@ import { CATALOG, ORDERS } from '../helpers/crash.js';
 // service commits the charge and dies before answering, and stays down. The saga must refund it,
 // even when the payment service is killed again around the refund's own commit.
 let sys: Awaited<ReturnType<typeof freshSystem>>;
+let catalogDir = '';
 before(async () => {
-  const catalog = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'uncertain-')), 'catalog.json');
+  catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uncertain-'));
+  const catalog = path.join(catalogDir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
   sys = await freshSystem({
     INVENTORY_CATALOG: catalog,
@@ -25,6 +27,7 @@ before(async () => {
 });
 after(async () => {
   await sys?.stop();
+  if (catalogDir) fs.rmSync(catalogDir, { recursive: true, force: true });
 });
 
 type Timeline = { status: string; events: Array<{ type: string; step: string | null }> };

@@ -25,7 +25,7 @@ export async function crashSystem() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
-  return freshSystem({
+  const sys = await freshSystem({
     INVENTORY_CATALOG: catalog,
     SAGA_LEASE_MS: '500',
     SAGA_RECOVERY_INTERVAL_MS: '100',
@@ -35,6 +35,13 @@ export async function crashSystem() {
     SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
     IDEMPOTENCY_LOCK_TTL: '2s',
+  });
+  const stop = sys.stop;
+  return Object.assign(sys, {
+    stop: async () => {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
   });
 }
 

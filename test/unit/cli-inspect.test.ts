@@ -54,11 +54,14 @@ test('sagas inspect lists sagas, filters by status and shows one timeline, read-
     assert.equal(inspect(['--status', 'NOPE'], env).code, 2);
   } finally {
     store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('sagas inspect says clearly when there is no saga log', () => {
-  const r = inspect([], { DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-empty-')) });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-empty-'));
+  const r = inspect([], { DATA_DIR: dir });
+  fs.rmSync(dir, { recursive: true, force: true });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot open the saga log .*saga\.db/);
 });

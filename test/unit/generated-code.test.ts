@@ -18,8 +18,12 @@ test('the generated gRPC code matches proto/ (run `npm run generate` after editi
   const fresh = path.join(out, 'src/gen');
   const committed = path.join(root, 'src/gen');
   assert.deepEqual(files(committed), files(fresh), 'the set of generated files differs');
-  for (const f of files(fresh)) {
-    assert.equal(fs.readFileSync(path.join(committed, f), 'utf8'), fs.readFileSync(path.join(fresh, f), 'utf8'), `src/gen/${f} is stale`);
+  try {
+    for (const f of files(fresh)) {
+      assert.equal(fs.readFileSync(path.join(committed, f), 'utf8'), fs.readFileSync(path.join(fresh, f), 'utf8'), `src/gen/${f} is stale`);
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
   }
 });
 

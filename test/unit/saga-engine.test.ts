@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,8 +11,11 @@ import { backoffMs } from '../../src/saga/definition.js';
 
 const logger = pino({ level: 'silent' });
 
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-engine-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
 function tempStore(): SqliteSagaStore {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-engine-'));
+  const dir = fs.mkdtempSync(path.join(root, 'store-'));
   return new SqliteSagaStore({ file: path.join(dir, 'saga.db') });
 }
 
