@@ -180,6 +180,8 @@ export async function buildGateway(opts: GatewayOptions) {
   });
 
   instrumentHttp(app, opts.meter);
+  // The API speaks JSON only: anything else is 415, not a string handed to the validator.
+  app.removeContentTypeParser('text/plain');
 
   app.setNotFoundHandler((req, reply) => sendError(reply, new HttpError(404, 'not_found', `no route for ${req.method} ${req.url}`)));
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {

@@ -62,9 +62,10 @@ export function parseOrderRequest(body: unknown): Parsed<OrderRequest> {
       return bad('invalid_item', `${where}.quantity must be an integer from 1 to ${LIMITS.maxQuantity}`);
     }
     if (typeof price !== 'number' || !(price > 0)) return bad('invalid_item', `${where}.price must be a positive number`);
+    // The bound first: an absurd number has no meaningful decimals to complain about.
+    if (price > MAX_PRICE_CENTS / 100) return bad('invalid_item', `${where}.price must be at most ${MAX_PRICE_CENTS / 100}`);
     const cents = dollarsToCents(price);
     if (cents === undefined) return bad('invalid_item', `${where}.price must have at most two decimals`);
-    if (cents > MAX_PRICE_CENTS) return bad('invalid_item', `${where}.price must be at most ${MAX_PRICE_CENTS / 100}`);
     total += cents * quantity;
     lines.push({ product_id, quantity, unit_price_cents: cents });
   }

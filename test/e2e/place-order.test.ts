@@ -146,6 +146,9 @@ test('bad input gets a clear 400 with the original codes and stores nothing', as
     assert.equal(r.body.error, code);
     assert.equal(typeof r.body.message, 'string');
   }
+  const text = await fetch(`${sys.url}/orders`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(HAPPY) });
+  assert.equal(text.status, 415);
+  assert.equal(((await text.json()) as { error: string }).error, 'unsupported_media_type');
   const big = await sys.api('POST', '/orders', JSON.stringify({ customer_id: 'c', items: [], pad: 'x'.repeat(70_000) }));
   assert.equal(big.status, 413);
   assert.equal(big.body.error, 'body_too_large');

@@ -50,7 +50,8 @@ test('every bad item field is invalid_item naming the field', () => {
     [{ price: -5 }, /price/],
     [{ price: '5' }, /price/],
     [{ price: 10.001 }, /two decimals/],
-    [{ price: 1_000_000.01 }, /at most/],
+    [{ price: 1_000_000.01 }, /at most 1000000/],
+    [{ price: 1e308 }, /at most 1000000/],
   ];
   for (const [over, msg] of cases) {
     const r = parseOrderRequest({ customer_id: 'c', items: [item(over)] });
