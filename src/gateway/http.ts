@@ -1,4 +1,4 @@
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Meter, type Span } from '@opentelemetry/api';
@@ -13,6 +13,7 @@ import { PaymentStatus } from '../gen/payment/v1/payment.js';
 import { centsToDollars } from './money.js';
 import { isValidHeaderKey, parseOrderRequest, preferWaitSeconds, type ApiError, type OrderRequest } from './order-request.js';
 import type { IdempotencyGuard } from '../platform/idempotency.js';
+import { fingerprint as requestFingerprint } from '../platform/inbox.js';
 import { PARTICIPANTS, type Participants } from './participants.js';
 import { PLACE_ORDER, type PlaceOrderInput } from './place-order.js';
 
@@ -257,7 +258,7 @@ export async function buildGateway(opts: GatewayOptions) {
     }
     const parsed = parseOrderRequest(req.body);
     if (!parsed.ok) return sendError(reply, parsed.error);
-    const fingerprint = createHash('sha256').update(JSON.stringify(parsed.value)).digest('base64url');
+    const fingerprint = requestFingerprint('POST /orders', parsed.value);
     const wait = preferWaitSeconds(req.headers.prefer, maxWait);
     if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
 
@@ -375,7 +376,7 @@ export async function buildGateway(opts: GatewayOptions) {
     const reach = await p.reachable(true);
     let sagaLog = true;
     try {
-      store.countByStatus();
+      store.liveStats(Date.now());
     } catch {
       sagaLog = false;
     }

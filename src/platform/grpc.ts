@@ -229,27 +229,6 @@ export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number';
 }
 
-/**
- * Whether a failed call may or may not have had its effect. Transport trouble is uncertain and
- * retried with the same key; a refusal of the request itself is definite.
- */
-export function isUncertain(err: unknown): boolean {
-  if (!isServiceError(err)) return true;
-  switch (err.code) {
-    case status.INVALID_ARGUMENT:
-    case status.FAILED_PRECONDITION:
-    case status.NOT_FOUND:
-    case status.ALREADY_EXISTS:
-    case status.PERMISSION_DENIED:
-    case status.UNAUTHENTICATED:
-    case status.UNIMPLEMENTED:
-    case status.OUT_OF_RANGE:
-      return false;
-    default:
-      return true;
-  }
-}
-
 /** Whether the participant could not be reached at all (the HTTP layer answers 503). */
 export function isUnavailable(err: unknown): boolean {
   return isServiceError(err) && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED);

@@ -54,16 +54,31 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
     'SELECT method, fingerprint, response FROM inbox WHERE key = ?',
   );
   const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
+  const reused = (key: string) => new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+
+  /** The durable part, for a key already validated and a request already fingerprinted. */
+  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) =>
+    db.transaction(() => {
+      const seen = get.get(key);
+      if (seen) {
+        if (seen.method !== method || seen.fingerprint !== fp) throw reused(key);
+        return { response: JSON.parse(seen.response) as Res, replayed: true };
+      }
+      const response = effect();
+      put.run(key, method, fp, JSON.stringify(response), now());
+      return { response, replayed: false };
+    }).immediate();
+
   const inbox: Inbox = {
     async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
-      if (!fastPath) return inbox.once(rawKey, method, request, effect);
       const key = validateIdempotencyKey(rawKey);
       const fp = fingerprint(method, request);
+      if (!fastPath) return apply(key, method, fp, effect);
       const seen = await fastPath.begin(key, fp);
       if (seen.kind === 'replay') return { response: seen.response as Res, replayed: true };
-      if (seen.kind === 'mismatch') throw new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+      if (seen.kind === 'mismatch') throw reused(key);
       try {
-        const out = inbox.once(key, method, request, effect);
+        const out = apply(key, method, fp, effect);
         // The answer is durable; the fast-path copy need not hold the caller up.
         fastPath.complete(key, fp, out.response).catch(() => undefined);
         return out;
@@ -74,19 +89,7 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
     },
     once<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
       const key = validateIdempotencyKey(rawKey);
-      const fp = fingerprint(method, request);
-      return db.transaction(() => {
-        const seen = get.get(key);
-        if (seen) {
-          if (seen.method !== method || seen.fingerprint !== fp) {
-            throw new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
-          }
-          return { response: JSON.parse(seen.response) as Res, replayed: true };
-        }
-        const response = effect();
-        put.run(key, method, fp, JSON.stringify(response), now());
-        return { response, replayed: false };
-      }).immediate();
+      return apply(key, method, fingerprint(method, request), effect);
     },
   };
   return inbox;

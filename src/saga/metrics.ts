@@ -24,17 +24,19 @@ export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = 
   const recoveries = meter.createCounter('saga_recoveries', { description: 'Sagas resumed after their owner stopped or died' });
   const retries = meter.createCounter('saga_step_retries', { description: 'Retries of a step or compensation after an uncertain outcome' });
 
-  meter.createObservableGauge('saga_inflight', { description: 'Sagas not yet terminal' }).addCallback((r) => {
-    r.observe(store.inflightStats(now()).inflight);
-  });
-  meter.createObservableGauge('saga_parked', { description: 'Sagas parked for an operator' }).addCallback((r) => {
-    r.observe(store.countByStatus().PARKED);
-  });
-  meter
-    .createObservableGauge('saga_oldest_inflight_age_seconds', { unit: 's', description: 'Age of the oldest saga not yet terminal' })
-    .addCallback((r) => {
-      r.observe(store.inflightStats(now()).oldestAgeSeconds);
-    });
+  const inflight = meter.createObservableGauge('saga_inflight', { description: 'Sagas not yet terminal' });
+  const parked = meter.createObservableGauge('saga_parked', { description: 'Sagas parked for an operator' });
+  const oldest = meter.createObservableGauge('saga_oldest_inflight_age_seconds', { unit: 's', description: 'Age of the oldest saga not yet terminal' });
+  // One read of the log per collection for the three gauges.
+  meter.addBatchObservableCallback(
+    (r) => {
+      const live = store.liveStats(now());
+      r.observe(inflight, live.inflight);
+      r.observe(parked, live.parked);
+      r.observe(oldest, live.oldestAgeSeconds);
+    },
+    [inflight, parked, oldest],
+  );
 
   return {
     started: (s) => started.add(1, { definition: s.definition }),

@@ -98,9 +98,10 @@ export interface SagaStore {
   claimExpired(owner: string, now: number, leaseMs: number, limit: number): SagaRecord[];
   renewLeases(owner: string, ids: readonly string[], until: number): void;
   releaseLeases(owner: string, ids: readonly string[]): void;
+  /** Every status with its count: a scan of the whole log, for tools, not for probes. */
   countByStatus(): Record<SagaStatus, number>;
-  /** Unfinished sagas and the age of the oldest, for gauges. */
-  inflightStats(now: number): { inflight: number; oldestAgeSeconds: number };
+  /** Unfinished and parked sagas and the age of the oldest unfinished one, read through indexes. */
+  liveStats(now: number): { inflight: number; parked: number; oldestAgeSeconds: number };
   close(): void;
 }
 

@@ -193,9 +193,11 @@ export class SqliteSagaStore implements SagaStore {
       ),
       renew: db.prepare('UPDATE sagas SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?'),
       release: db.prepare('UPDATE sagas SET lease_expires_at = 0, lease_owner = NULL WHERE id = ? AND lease_owner = ?'),
+      // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
       inflight: db.prepare<[], { n: number; oldest: number | null }>(
         `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')`,
       ),
+      parked: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM sagas WHERE status = 'PARKED'`),
       counts: db.prepare<[], { status: SagaStatus; n: number }>('SELECT status, COUNT(*) AS n FROM sagas GROUP BY status'),
     };
   }
@@ -366,16 +368,18 @@ export class SqliteSagaStore implements SagaStore {
   }
 
   countByStatus(): Record<SagaStatus, number> {
-    const counts = Object.fromEntries(
-      SAGA_STATUSES.map((s) => [s, 0]),
-    ) as Record<SagaStatus, number>;
+    const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
     for (const r of this.stmt.counts.all()) counts[r.status] = r.n;
     return counts;
   }
 
-  inflightStats(now: number): { inflight: number; oldestAgeSeconds: number } {
+  liveStats(now: number): { inflight: number; parked: number; oldestAgeSeconds: number } {
     const r = this.stmt.inflight.get();
-    return { inflight: r?.n ?? 0, oldestAgeSeconds: r?.oldest ? Math.max(0, (now - r.oldest) / 1000) : 0 };
+    return {
+      inflight: r?.n ?? 0,
+      parked: this.stmt.parked.get()?.n ?? 0,
+      oldestAgeSeconds: r?.oldest ? Math.max(0, (now - r.oldest) / 1000) : 0,
+    };
   }
 
   close(): void {

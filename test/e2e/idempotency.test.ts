@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { credentials } from '@grpc/grpc-js';
-import { freshSystem, eventually } from '../helpers/system.js';
-import { TestRedis, freePort } from '../helpers/redis.js';
+import { freshSystem, eventually, freePort } from '../helpers/system.js';
+import { TestRedis } from '../helpers/redis.js';
 import { InventoryServiceClient, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
 import { callUnary } from '../../src/platform/grpc.js';
 

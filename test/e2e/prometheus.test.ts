@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { freshSystem, eventually } from '../helpers/system.js';
-import { freePort } from '../helpers/redis.js';
+import { freshSystem, eventually, freePort } from '../helpers/system.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
