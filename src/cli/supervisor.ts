@@ -10,7 +10,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { AddrVar } from '../platform/config.js';
+import { DEFAULT_ADDRS, formatAddr, parseAddr, type AddrVar } from '../platform/config.js';
+import { ConfigError } from '../platform/errors.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -256,43 +257,97 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
   });
 }
 
+/** More gateways than this is surely a typo: each takes a port (HTTP_ADDR's port + i) and a pool of saga-log connections. */
+export const MAX_GATEWAYS = 16;
+
+/** The `[name]` of gateway `index` (0-based) of `count`: `gateway` alone, `gateway-1`, `gateway-2`… when several. */
+export function gatewayName(index: number, count: number): string {
+  return count === 1 ? 'gateway' : `gateway-${index + 1}`;
+}
+
+/** SAGA_LOG_URL names a PostgreSQL saga log (the gateway checks the rest of it). */
+function isPostgresUrl(url: string | undefined): boolean {
+  return url !== undefined && /^postgres(ql)?:\/\/./i.test(url.trim());
+}
+
+/**
+ * Checks that `count` gateways can run with `env` (the children's environment) and returns where
+ * each listens: `undefined` = where env says (one gateway, as always); with several on default
+ * ports, HTTP_ADDR's port + i on its host. Throws ConfigError (SAGA_LOG_URL: several gateways
+ * need a shared PostgreSQL saga log; HTTP_ADDR: a port past 65535) and RangeError (a count that
+ * is not 1..MAX_GATEWAYS), before anything is started.
+ */
+export function planGateways(count: number, env: NodeJS.ProcessEnv, ports: 'default' | 'ephemeral' = 'default'): (string | undefined)[] {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GATEWAYS) throw new RangeError(`gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got ${count}`);
+  if (count > 1 && !isPostgresUrl(env.SAGA_LOG_URL)) {
+    const had = env.SAGA_LOG_URL ? ` (it is "${env.SAGA_LOG_URL.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')}", not a postgres:// URL)` : '';
+    throw new ConfigError(
+      'SAGA_LOG_URL',
+      `${count} gateways need one PostgreSQL saga log to share${had}: set SAGA_LOG_URL=postgres://user:password@host:5432/database ` +
+        '(the default saga log, a SQLite file under DATA_DIR, is one gateway\'s)',
+    );
+  }
+  if (ports === 'ephemeral') return Array.from({ length: count }, () => '127.0.0.1:0');
+  if (count === 1) return [undefined];
+  const raw = env.HTTP_ADDR === undefined || env.HTTP_ADDR === '' ? DEFAULT_ADDRS.HTTP_ADDR : env.HTTP_ADDR;
+  const base = parseAddr('HTTP_ADDR', raw);
+  if (base.port !== 0 && base.port + count - 1 > 65535) throw new ConfigError('HTTP_ADDR', `${count} gateways listen on ports ${base.port}..${base.port + count - 1}, past 65535`);
+  // Port 0 stays 0 for each: the OS picks a free port per gateway.
+  return Array.from({ length: count }, (_, i) => formatAddr({ host: base.host, port: base.port === 0 ? 0 : base.port + i }));
+}
+
 export interface StartSystemOptions {
   /** DATA_DIR for every process (created if missing). */
   dataDir: string;
   /** Added to process.env for every child. */
   env?: NodeJS.ProcessEnv;
   /**
-   * 'default': each listens where env (or its default) says. 'ephemeral': each on 127.0.0.1:0,
-   * so many systems (tests) can run side by side.
+   * 'default': each listens where env (or its default) says; several gateways on HTTP_ADDR's
+   * port, port + 1, … 'ephemeral': each on 127.0.0.1:0, so many systems (tests) can run side by side.
    */
   ports?: 'default' | 'ephemeral';
+  /**
+   * How many gateways (default 1), started together once the services are up. More than one
+   * needs SAGA_LOG_URL=postgres://… in the env (they share that saga log). Gateway i gets
+   * GATEWAY_INDEX=i (0-based) and is named as `gatewayName` says.
+   */
+  gateways?: number;
   onLine?: OnLine;
   readyTimeoutMs?: number;
   /** Grace for each stop before SIGKILL. Default 10 s. */
   stopTimeoutMs?: number;
-  /** Replace entry files (tests run fake services this way). */
+  /** Replace entry files (tests run fake services this way); `gateway` is every gateway's. */
   entries?: Partial<Record<ServiceName, { entry: string; args?: string[] }>>;
   /** Aborting during startup stops what was started and rejects (no effect once started). */
   signal?: AbortSignal;
 }
 
 export interface RunningSystem {
-  /** Gateway base URL, e.g. http://127.0.0.1:8080 (an unspecified host is shown as 127.0.0.1). */
+  /** The first gateway's base URL, e.g. http://127.0.0.1:8080 (an unspecified host is shown as 127.0.0.1). */
   readonly url: string;
-  /** Where each process listens, as reported (the gateway's with http://). */
+  /** Every gateway's base URL, in order (`urls[0] === url`). */
+  readonly urls: readonly string[];
+  /** Where each process listens, as reported (the gateway's with http://; the first gateway's). */
   readonly addresses: Readonly<Record<ServiceName, string>>;
-  /** The current process of each service (replaced by restart). */
+  /** The current process of each service (replaced by restart); `gateway` is the first gateway. */
   readonly procs: Readonly<Record<ServiceName, ManagedProcess>>;
+  /** The current process of every gateway, in order (replaced by restartGateway); `gateways[0] === procs.gateway`. */
+  readonly gateways: readonly ManagedProcess[];
   readonly dataDir: string;
-  /** SIGTERM the gateway and wait, then the services together. Never rejects. */
+  /** SIGTERM every gateway (together) and wait, then the services together. Never rejects. */
   stop(): Promise<void>;
-  /** SIGKILL one process and wait for its exit. */
+  /** SIGKILL one process and wait for its exit (`gateway`: the first gateway). */
   kill(name: ServiceName): Promise<ExitStatus>;
   /**
    * Start `name` again on the address it had, with `extraEnv` for this run only (e.g. CRASH_AT).
    * A process still running is stopped (SIGTERM) first. Resolves when it is ready.
+   * `gateway` is the first gateway (restartGateway(0)).
    */
   restart(name: ServiceName, extraEnv?: NodeJS.ProcessEnv): Promise<ManagedProcess>;
+  /** SIGKILL gateway `index` (0-based) and wait for its exit. */
+  killGateway(index: number): Promise<ExitStatus>;
+  /** Start gateway `index` again on the address it had, as `restart` does. */
+  restartGateway(index: number, extraEnv?: NodeJS.ProcessEnv): Promise<ManagedProcess>;
 }
 
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
@@ -317,17 +372,25 @@ function gatewayUrl(address: string): string {
   return `http://${dialableAddr(address)}`;
 }
 
-/** Starts order, inventory and payment in parallel, then the gateway pointed at them. */
+/**
+ * Starts order, inventory and payment in parallel, then the gateways (in parallel) pointed at them.
+ * Throws (before starting anything) what `planGateways` throws.
+ */
 export async function startSystem(opts: StartSystemOptions): Promise<RunningSystem> {
   const dataDir = path.resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  const ephemeral = (opts.ports ?? 'default') === 'ephemeral';
+  const ports = opts.ports ?? 'default';
+  const ephemeral = ports === 'ephemeral';
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.env, DATA_DIR: dataDir };
+  const gatewayCount = opts.gateways ?? 1;
+  const gatewayListen = planGateways(gatewayCount, baseEnv, ports);
+  mkdirSync(dataDir, { recursive: true });
   const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
 
   const procs = {} as Record<ServiceName, ManagedProcess>;
   const addresses = {} as Record<ServiceName, string>;
+  const gateways: ManagedProcess[] = [];
+  const gatewayAddrs: string[] = [];
 
   const envFor = (name: ServiceName, listen: string | undefined, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
     const env: NodeJS.ProcessEnv = { ...baseEnv };
@@ -337,13 +400,14 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s]);
     return { ...env, ...extra };
   };
-  const spawn = (name: ServiceName, env: NodeJS.ProcessEnv, signal?: AbortSignal) =>
+  const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv) => envFor('gateway', listen, { GATEWAY_INDEX: String(i), ...extra });
+  const spawn = (role: ServiceName, name: string, env: NodeJS.ProcessEnv, signal?: AbortSignal) =>
     spawnService(name, {
       env,
       onLine: opts.onLine,
       readyTimeoutMs: opts.readyTimeoutMs,
-      entry: opts.entries?.[name]?.entry,
-      args: opts.entries?.[name]?.args,
+      entry: opts.entries?.[role]?.entry ?? SERVICE_ENTRIES[role],
+      args: opts.entries?.[role]?.args,
       signal,
     });
 
@@ -352,15 +416,16 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   if (opts.signal?.aborted) abort.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const started: ManagedProcess[] = [];
-  try {
+  /** Starts them together; the first failure stops the ones still starting, and is the one thrown. */
+  const startTogether = async (starts: Array<() => Promise<ManagedProcess>>): Promise<ManagedProcess[]> => {
     const results = await Promise.allSettled(
-      services.map(async (name) => {
+      starts.map(async (start) => {
         try {
-          const p = await spawn(name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal);
+          const p = await start();
           started.push(p);
           return p;
         } catch (err) {
-          abort.abort(); // the first failure stops the ones still starting
+          abort.abort();
           throw err;
         }
       }),
@@ -368,13 +433,21 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     // Report the failure that caused the abort, not the aborted ones.
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failures.length) throw failures.find((e) => !(e instanceof ServiceStartError && e.aborted)) ?? failures[0];
-    for (const p of started) {
+    return results.map((r) => (r as PromiseFulfilledResult<ManagedProcess>).value);
+  };
+  try {
+    const ready = await startTogether(services.map((name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal)));
+    for (const p of ready) {
       procs[p.name as ServiceName] = p;
       addresses[p.name as ServiceName] = p.address;
     }
-    const gw = await spawn('gateway', envFor('gateway', ephemeral ? '127.0.0.1:0' : undefined), abort.signal);
-    procs.gateway = gw;
-    addresses.gateway = gw.address;
+    const gws = await startTogether(gatewayListen.map((listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal)));
+    for (const p of gws) {
+      gateways.push(p);
+      gatewayAddrs.push(p.address);
+    }
+    procs.gateway = gateways[0] as ManagedProcess;
+    addresses.gateway = gatewayAddrs[0] as string;
   } catch (err) {
     await Promise.all(started.map((p) => p.stop('SIGTERM', stopTimeoutMs)));
     throw err;
@@ -382,26 +455,54 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     opts.signal?.removeEventListener('abort', onAbort);
   }
 
+  const checkIndex = (i: number) => {
+    if (!Number.isInteger(i) || i < 0 || i >= gateways.length) throw new RangeError(`no gateway ${i}: there are ${gateways.length} (0..${gateways.length - 1})`);
+  };
   const system: RunningSystem = {
     get url() {
       return gatewayUrl(addresses.gateway);
     },
+    get urls() {
+      return gatewayAddrs.map(gatewayUrl);
+    },
     addresses,
     procs,
+    gateways,
     dataDir,
     async stop() {
-      await procs.gateway.stop('SIGTERM', stopTimeoutMs);
+      await Promise.all(gateways.map((g) => g.stop('SIGTERM', stopTimeoutMs)));
       await Promise.all(services.map((s) => procs[s].stop('SIGTERM', stopTimeoutMs)));
     },
     kill(name) {
-      return procs[name].kill();
+      return name === 'gateway' ? system.killGateway(0) : procs[name].kill();
     },
     async restart(name, extraEnv) {
+      if (name === 'gateway') return system.restartGateway(0, extraEnv);
       const old = procs[name];
       if (old.running) await old.stop('SIGTERM', stopTimeoutMs);
-      const p = await spawn(name, envFor(name, listenAddr(addresses[name]), extraEnv));
+      const p = await spawn(name, name, envFor(name, listenAddr(addresses[name]), extraEnv));
       procs[name] = p;
       addresses[name] = p.address;
+      return p;
+    },
+    async killGateway(i) {
+      checkIndex(i);
+      return (gateways[i] as ManagedProcess).kill();
+    },
+    async restartGateway(i, extraEnv) {
+      checkIndex(i);
+      const old = gateways[i] as ManagedProcess;
+      if (old.running) await old.stop('SIGTERM', stopTimeoutMs);
+      // Where it was asked to listen (0.0.0.0:8081 stays all interfaces), unless the OS chose the port.
+      const planned = gatewayListen[i];
+      const listen = planned !== undefined && !planned.endsWith(':0') ? planned : listenAddr(gatewayAddrs[i] as string);
+      const p = await spawn('gateway', gatewayName(i, gateways.length), gatewayEnv(i, listen, extraEnv));
+      gateways[i] = p;
+      gatewayAddrs[i] = p.address;
+      if (i === 0) {
+        procs.gateway = p;
+        addresses.gateway = p.address;
+      }
       return p;
     },
   };
