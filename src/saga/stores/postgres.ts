@@ -1,0 +1,840 @@
+import pg from 'pg';
+import type { Logger } from '../../platform/logger.js';
+import type { Json, SagaFailure } from '../definition.js';
+import {
+  LeaseLostError,
+  SAGA_STATUSES,
+  SagaLogError,
+  SagaLogUnavailableError,
+  decodeCursor,
+  encodeCursor,
+  isTerminal,
+  type CreateResult,
+  type ListPage,
+  type ListQuery,
+  type LiveStats,
+  type NewEvent,
+  type SagaEvent,
+  type SagaLog,
+  type SagaPatch,
+  type SagaRecord,
+  type SagaStatus,
+} from '../model.js';
+import { describeSagaLog } from './open.js';
+
+export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
+
+export interface PostgresSagaLogOptions {
+  url: string;
+  /** Connections in the pool; write batches use at most poolSize - 1 of them at once, so reads always find one. */
+  poolSize: number;
+  /** The session's synchronous_commit: `on` waits for the WAL flush (and the synchronous standbys, if any). */
+  synchronousCommit: SynchronousCommit;
+  /** For tools that only read (sagas inspect): no migrations, and the sessions refuse writes. */
+  readonly?: boolean;
+  logger?: Logger;
+}
+
+/** The database's clock, in epoch milliseconds: every lease and every `at` is stamped by it. */
+const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/** The channel on which a commit that ends a saga announces its id to every process sharing the log. */
+const FINISHED_CHANNEL = 'saga_finished';
+
+/** pg_advisory_xact_lock key held while migrating, so that gateways starting together migrate one at a time. */
+const MIGRATION_LOCK = 4_711_560_339_201;
+
+const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
+
+/**
+ * Ordered schema steps; step i is version i + 1 in saga_log_migrations. The tables mirror the
+ * SQLite store's. JSON columns are `json`, not `jsonb`: the text is kept as written (key order,
+ * and a "\u0000" in a string, which jsonb refuses).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+CREATE TABLE saga_log_identity (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  id         uuid NOT NULL DEFAULT gen_random_uuid(),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO saga_log_identity DEFAULT VALUES;
+CREATE TABLE sagas (
+  seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id               text NOT NULL UNIQUE,
+  definition       text NOT NULL,
+  version          integer NOT NULL,
+  status           text NOT NULL,
+  step_index       integer NOT NULL,
+  comp_index       integer NOT NULL,
+  attempt          integer NOT NULL,
+  input            json NOT NULL,
+  results          json NOT NULL,
+  failure          json,
+  traceparent      text,
+  idempotency_key  text UNIQUE,
+  lease_owner      text,
+  lease_expires_at bigint NOT NULL,
+  deadline_at      bigint NOT NULL,
+  next_event_seq   integer NOT NULL,
+  created_at       bigint NOT NULL,
+  updated_at       bigint NOT NULL
+);
+CREATE INDEX sagas_unfinished ON sagas (lease_expires_at) WHERE status IN ${UNFINISHED};
+CREATE INDEX sagas_status ON sagas (status, seq);
+CREATE TABLE saga_events (
+  saga_id   text NOT NULL,
+  seq       integer NOT NULL,
+  type      text NOT NULL,
+  step      text,
+  attempt   integer,
+  error     text,
+  retryable boolean,
+  data      json,
+  trace_id  text,
+  span_id   text,
+  at        bigint NOT NULL,
+  PRIMARY KEY (saga_id, seq)
+);
+CREATE INDEX saga_events_trace ON saga_events (trace_id);
+`,
+];
+
+/** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
+const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
+  traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at`;
+const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
+
+/** A row as pg returns it: bigint columns come as strings, json columns already parsed. */
+interface SagaRow {
+  seq: string;
+  id: string;
+  definition: string;
+  version: number;
+  status: SagaStatus;
+  step_index: number;
+  comp_index: number;
+  attempt: number;
+  input: Json;
+  results: Record<string, Json>;
+  failure: SagaFailure | null;
+  traceparent: string | null;
+  idempotency_key: string | null;
+  lease_owner: string | null;
+  lease_expires_at: string;
+  deadline_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface EventRow {
+  saga_id: string;
+  seq: number;
+  type: SagaEvent['type'];
+  step: string | null;
+  attempt: number | null;
+  error: string | null;
+  retryable: boolean | null;
+  data: Json;
+  trace_id: string | null;
+  span_id: string | null;
+  at: string;
+}
+
+function toRecord(r: SagaRow): SagaRecord {
+  return {
+    id: r.id,
+    definition: r.definition,
+    version: r.version,
+    status: r.status,
+    stepIndex: r.step_index,
+    compIndex: r.comp_index,
+    attempt: r.attempt,
+    input: r.input,
+    results: r.results,
+    failure: r.failure,
+    traceparent: r.traceparent,
+    idempotencyKey: r.idempotency_key,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: Number(r.lease_expires_at),
+    deadlineAt: Number(r.deadline_at),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function toEvent(r: EventRow): SagaEvent {
+  return {
+    sagaId: r.saga_id,
+    seq: r.seq,
+    type: r.type,
+    step: r.step,
+    attempt: r.attempt,
+    error: r.error,
+    retryable: r.retryable,
+    data: r.data,
+    traceId: r.trace_id,
+    spanId: r.span_id,
+    at: Number(r.at),
+  };
+}
+
+/** Each patchable field: its column and the SQL type its parameter is cast to. */
+const PATCH_COLUMNS: Record<keyof SagaPatch, { column: string; type: string }> = {
+  status: { column: 'status', type: 'text' },
+  stepIndex: { column: 'step_index', type: 'integer' },
+  compIndex: { column: 'comp_index', type: 'integer' },
+  attempt: { column: 'attempt', type: 'integer' },
+  results: { column: 'results', type: 'json' },
+  failure: { column: 'failure', type: 'json' },
+  leaseOwner: { column: 'lease_owner', type: 'text' },
+  leaseExpiresAt: { column: 'lease_expires_at', type: 'bigint' },
+};
+
+function patchValue(key: keyof SagaPatch, value: unknown): unknown {
+  if (key === 'results' || key === 'failure') return value === null || value === undefined ? null : JSON.stringify(value);
+  return value ?? null;
+}
+
+/** PostgreSQL's text refuses NUL; an error message carrying one must not make the saga unwritable. */
+function text(s: string | null | undefined): string | null {
+  return s === undefined || s === null ? null : s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s;
+}
+
+function jsonText(v: Json | undefined): string | null {
+  return v === undefined ? null : JSON.stringify(v);
+}
+
+/** The events of one append as parallel arrays, for one INSERT … SELECT FROM unnest(…). */
+function eventArrays(events: NewEvent[]): unknown[] {
+  return [
+    events.map((e) => e.type),
+    events.map((e) => text(e.step)),
+    events.map((e) => e.attempt ?? null),
+    events.map((e) => text(e.error)),
+    events.map((e) => e.retryable ?? null),
+    events.map((e) => jsonText(e.data)),
+    events.map((e) => e.traceId ?? null),
+    events.map((e) => e.spanId ?? null),
+  ];
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+]);
+
+/** Whether an error says the server cannot be reached or the connection broke (not what a statement did). */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof AggregateError && err.errors.some(isConnectionError)) return true;
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection timeout/i.test(
+    err.message,
+  );
+}
+
+/** Errors after which the whole transaction is simply run again: nothing of it was committed. */
+function isRetryable(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return code === '40P01' || code === '40001';
+}
+
+function reason(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(reason).join('; ');
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What a write did once its transaction committed: settle its caller, and which saga it ended, if any. */
+interface Settlement {
+  settle(): void;
+  finished: string | null;
+}
+
+interface PendingWrite {
+  /** Writes run in this order inside a batch, so that concurrent batches take row locks in one order. */
+  order: string;
+  /**
+   * Runs the write's statements on the batch's connection. Expected refusals (a lost lease, a
+   * taken key) are results, not errors; a thrown error aborts the transaction. Run again from
+   * scratch when the batch is retried, so it keeps no state between runs.
+   */
+  run(c: pg.ClientBase): Promise<Settlement>;
+  fail(err: unknown): void;
+}
+
+type Outcome = { ok: true; settlement: Settlement } | { ok: false; error: unknown };
+
+/**
+ * The saga log on PostgreSQL, for several gateways sharing one log.
+ *
+ * Group commit: the writes (create, append) issued during one turn of the event loop form a batch,
+ * run in one transaction on one pooled connection; each caller's promise settles when that
+ * transaction has committed. Every write is one statement that cannot fail on a lost lease or a
+ * taken idempotency key (those are rows not returned), so one write's refusal never aborts the
+ * others. A statement the database refuses (a value out of range) aborts the transaction; then the
+ * batch runs again with a savepoint per write, and only that write fails. Up to poolSize - 1
+ * batches are in flight at once; writes issued meanwhile wait for the next free slot and go together.
+ *
+ * Notifications: a commit that moves a saga to a terminal status runs pg_notify('saga_finished', id)
+ * in its own transaction. A dedicated connection (not from the pool) LISTENs and calls the
+ * `onFinished` listeners; the process's own commits call them directly after the commit (so it hears
+ * its own sagas even while LISTEN is down), and their echo through LISTEN is skipped. When the LISTEN
+ * connection drops it reconnects with backoff; what was announced meanwhile is lost, which a waiter
+ * survives because its own timeout reads the saga again (see the engine's waitFor).
+ *
+ * Leases are stamped by the database's clock (clock_timestamp()), never by this process's.
+ */
+export class PostgresSagaLog implements SagaLog {
+  private readonly pool: pg.Pool;
+  private readonly where: string;
+  private readonly logger: Logger | undefined;
+  private readonly finished = new Set<(sagaId: string) => void>();
+  /** Backend pids of this pool's connections: a notification from one of them is an echo of our own commit. */
+  private readonly ownBackends = new Set<number>();
+  private readonly maxBatches: number;
+  private queue: PendingWrite[] = [];
+  private scheduled = false;
+  private readonly batches = new Set<Promise<void>>();
+  private closed = false;
+  private listener: pg.Client | undefined;
+  private listenTimer: NodeJS.Timeout | undefined;
+  private listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
+  private identity_: string | undefined;
+  private readonly appendStatements = new Map<string, string>();
+
+  private constructor(private readonly opts: PostgresSagaLogOptions) {
+    this.where = describeSagaLog({ kind: 'postgres', url: opts.url, poolSize: opts.poolSize, synchronousCommit: opts.synchronousCommit });
+    this.logger = opts.logger;
+    this.maxBatches = Math.max(1, opts.poolSize - 1);
+    this.pool = new pg.Pool({ ...this.clientConfig(), max: Math.max(1, opts.poolSize), idleTimeoutMillis: 30_000 });
+    // An idle connection that breaks (server restarted) is dropped by the pool; without a
+    // listener its error would crash the process.
+    this.pool.on('error', (err) => this.logger?.warn({ err: reason(err) }, 'saga log: an idle PostgreSQL connection broke'));
+    this.pool.on('connect', (client) => {
+      // A connection in use by a batch also reports its breakage as an event; the batch's own
+      // query fails with it too, and that is what callers see.
+      client.on('error', () => {});
+      const pid = backendPid(client);
+      if (pid !== null) this.ownBackends.add(pid);
+    });
+    this.pool.on('remove', (client) => {
+      const pid = backendPid(client);
+      if (pid !== null) this.ownBackends.delete(pid);
+    });
+  }
+
+  /**
+   * Connects, brings the schema up to date (unless read-only) and starts listening for sagas
+   * finished elsewhere. An unreachable server is SagaLogUnavailableError naming the URL without
+   * its password.
+   */
+  static async open(opts: PostgresSagaLogOptions): Promise<PostgresSagaLog> {
+    if (!SYNCHRONOUS_COMMIT.includes(opts.synchronousCommit)) throw new Error(`synchronousCommit: unexpected ${String(opts.synchronousCommit)}`);
+    const log = new PostgresSagaLog(opts);
+    try {
+      if (opts.readonly) await log.pool.query('SELECT 1');
+      else await log.migrate();
+      await log.listen();
+    } catch (err) {
+      await log.pool.end().catch(() => undefined);
+      if (isConnectionError(err)) {
+        throw new SagaLogUnavailableError(`cannot open the saga log at ${log.where}: ${reason(err)}`, { cause: err });
+      }
+      throw err;
+    }
+    return log;
+  }
+
+  private clientConfig(): pg.ClientConfig {
+    const options = [`-c synchronous_commit=${this.opts.synchronousCommit}`];
+    if (this.opts.readonly) options.push('-c default_transaction_read_only=on');
+    return {
+      connectionString: this.opts.url,
+      options: options.join(' '),
+      application_name: 'ecommerce-sagas',
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    };
+  }
+
+  /** Applies the missing migrations in one transaction, under an advisory lock: concurrent openers take turns. */
+  private async migrate(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      await c.query(`CREATE TABLE IF NOT EXISTS saga_log_migrations (
+        version    integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM saga_log_migrations');
+      const current = rows[0]?.v ?? 0;
+      if (current > MIGRATIONS.length) {
+        this.logger?.warn({ schema_version: current, known: MIGRATIONS.length }, 'saga log schema is newer than this build knows');
+      }
+      for (let v = current; v < MIGRATIONS.length; v++) {
+        await c.query(MIGRATIONS[v] as string);
+        await c.query('INSERT INTO saga_log_migrations (version) VALUES ($1)', [v + 1]);
+        this.logger?.info({ version: v + 1 }, 'saga log schema migrated');
+      }
+      await c.query('COMMIT');
+      c.release();
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      c.release(err instanceof Error ? err : true);
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- errors and reads
+
+  private unavailable(err: unknown): SagaLogUnavailableError {
+    return new SagaLogUnavailableError(`saga log at ${this.where} unavailable: ${reason(err)}`, { cause: err });
+  }
+
+  private wrap(err: unknown): unknown {
+    if (err instanceof SagaLogError) return err;
+    return isConnectionError(err) ? this.unavailable(err) : err;
+  }
+
+  private closedError(): SagaLogUnavailableError {
+    return new SagaLogUnavailableError(`saga log at ${this.where} is closed`);
+  }
+
+  /** One statement on any pooled connection; prepared once per connection under `name`. */
+  private async query<R extends pg.QueryResultRow>(name: string, sql: string, values: unknown[] = []): Promise<R[]> {
+    if (this.closed) throw this.closedError();
+    try {
+      return (await this.pool.query<R>({ name, text: sql, values })).rows;
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async identity(): Promise<string> {
+    this.identity_ ??= (await this.query<{ id: string }>('identity', 'SELECT id FROM saga_log_identity'))[0]?.id;
+    if (this.identity_ === undefined) throw new Error('saga log has no identity row: was it migrated?');
+    return this.identity_;
+  }
+
+  async get(id: string): Promise<SagaRecord | undefined> {
+    const [r] = await this.query<SagaRow>('get', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE id = $1`, [id]);
+    return r ? toRecord(r) : undefined;
+  }
+
+  async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
+    const [r] = await this.query<SagaRow>('get_by_key', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE idempotency_key = $1`, [key]);
+    return r ? toRecord(r) : undefined;
+  }
+
+  async events(id: string): Promise<SagaEvent[]> {
+    const rows = await this.query<EventRow>('events', `SELECT ${EVENT_COLUMNS} FROM saga_events WHERE saga_id = $1 ORDER BY seq`, [id]);
+    return rows.map(toEvent);
+  }
+
+  async list(q: ListQuery): Promise<ListPage> {
+    // The cursor is checked before anything is asked of the database.
+    const before = q.cursor !== undefined ? decodeCursor(q.cursor) : Number.MAX_SAFE_INTEGER;
+    const rows = q.status
+      ? await this.query<SagaRow>(
+          'list_status',
+          `SELECT ${SAGA_COLUMNS} FROM sagas WHERE status = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+          [q.status, before, q.limit + 1],
+        )
+      : await this.query<SagaRow>('list', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, [before, q.limit + 1]);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      sagas: page.map(toRecord),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
+    };
+  }
+
+  async countByStatus(): Promise<Record<SagaStatus, number>> {
+    const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
+    const rows = await this.query<{ status: SagaStatus; n: number }>('counts', 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+
+  async liveStats(): Promise<LiveStats> {
+    // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
+    const [r] = await this.query<{ inflight: number; oldest: string | null; parked: number; now: string }>(
+      'live_stats',
+      `SELECT f.inflight, f.oldest, (SELECT count(*)::integer FROM sagas WHERE status = 'PARKED') AS parked, ${NOW_MS} AS now
+       FROM (SELECT count(*)::integer AS inflight, min(created_at) AS oldest FROM sagas WHERE status IN ${UNFINISHED}) f`,
+    );
+    if (!r) return { inflight: 0, parked: 0, oldestAgeSeconds: 0 };
+    return {
+      inflight: r.inflight,
+      parked: r.parked,
+      oldestAgeSeconds: r.oldest === null ? 0 : Math.max(0, (Number(r.now) - Number(r.oldest)) / 1000),
+    };
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  async claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]> {
+    if (limit <= 0) return [];
+    // SKIP LOCKED: a saga another claimer (or a write in flight) holds is left to it, never given twice.
+    const rows = await this.query<SagaRow>(
+      'claim_expired',
+      `UPDATE sagas SET lease_owner = $1, lease_expires_at = ${NOW_MS} + $2::bigint
+       WHERE id IN (
+         SELECT id FROM sagas WHERE status IN ${UNFINISHED} AND lease_expires_at <= ${NOW_MS}
+         ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
+       )
+       RETURNING ${SAGA_COLUMNS}`,
+      [owner, leaseMs, limit],
+    );
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toRecord);
+  }
+
+  async renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    // Rows are locked in id order, the order a write batch takes them in: no deadlock between the two.
+    const rows = await this.query<{ id: string }>(
+      'renew_leases',
+      `WITH held AS (SELECT id FROM sagas WHERE id = ANY($2::text[]) AND lease_owner = $1 ORDER BY id FOR UPDATE)
+       UPDATE sagas s SET lease_expires_at = ${NOW_MS} + $3::bigint FROM held
+       WHERE s.id = held.id AND s.lease_owner = $1 RETURNING s.id`,
+      [owner, ids, leaseMs],
+    );
+    const renewed = new Set(rows.map((r) => r.id));
+    return ids.filter((id) => !renewed.has(id));
+  }
+
+  async releaseLeases(owner: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.query(
+      'release_leases',
+      `WITH held AS (SELECT id FROM sagas WHERE id = ANY($2::text[]) AND lease_owner = $1 ORDER BY id FOR UPDATE)
+       UPDATE sagas s SET lease_owner = NULL, lease_expires_at = 0 FROM held
+       WHERE s.id = held.id AND s.lease_owner = $1`,
+      [owner, ids],
+    );
+  }
+
+  // ---------------------------------------------------------------- writes (group commit)
+
+  async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
+    const values = [
+      saga.id,
+      saga.definition,
+      saga.version,
+      saga.status,
+      saga.stepIndex,
+      saga.compIndex,
+      saga.attempt,
+      JSON.stringify(saga.input),
+      JSON.stringify(saga.results),
+      saga.failure ? JSON.stringify(saga.failure) : null,
+      saga.traceparent,
+      saga.idempotencyKey,
+      saga.leaseOwner,
+      leaseMs,
+      saga.deadlineAt,
+      saga.createdAt,
+      saga.updatedAt,
+      started.type,
+      text(started.step),
+      started.attempt ?? null,
+      text(started.error),
+      started.retryable ?? null,
+      jsonText(started.data),
+      started.traceId ?? null,
+      started.spanId ?? null,
+    ];
+    return this.write<CreateResult>(`0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
+      // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
+      const { rows } = await c.query<SagaRow>({
+        name: 'create',
+        text: `WITH s AS (
+            INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
+              traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15, 2, $16, $17)
+            ON CONFLICT DO NOTHING
+            RETURNING ${SAGA_COLUMNS}
+          ), e AS (
+            INSERT INTO saga_events (${EVENT_COLUMNS})
+            SELECT s.id, 1, $18::text, $19::text, $20::integer, $21::text, $22::boolean, $23::json, $24::text, $25::text, s.created_at FROM s
+          )
+          SELECT ${SAGA_COLUMNS} FROM s`,
+        values,
+      });
+      const row = rows[0];
+      if (row) return done({ created: true, saga: toRecord(row) });
+      // The conflicting row is committed (or ours, earlier in this batch): a fresh statement sees it.
+      const existing = await c.query<{ id: string }>({
+        name: 'create_conflict',
+        text: `(SELECT id FROM sagas WHERE idempotency_key = $1) UNION ALL (SELECT id FROM sagas WHERE id = $2) LIMIT 1`,
+        values: [saga.idempotencyKey, saga.id],
+      });
+      const id = existing.rows[0]?.id;
+      if (id === undefined) throw new Error(`saga ${saga.id} conflicted with a row that cannot be found`);
+      return done({ created: false, existingId: id });
+    });
+  }
+
+  async append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void> {
+    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => patch[k] !== undefined).sort();
+    const terminal = patch.status !== undefined && isTerminal(patch.status);
+    const values = [id, owner, events.length, ...eventArrays(events), ...keys.map((k) => patchValue(k, patch[k]))];
+    const name = this.appendStatement(keys, terminal);
+    const sql = this.appendStatements.get(name) as string;
+    return this.write<void>(`1:${id}`, async (c, done) => {
+      const { rows } = await c.query<{ updated: number }>({ name, text: sql, values });
+      if ((rows[0]?.updated ?? 0) === 0) return { settle: () => done.reject(new LeaseLostError(id)), finished: null };
+      return done(undefined, terminal ? id : null);
+    });
+  }
+
+  /**
+   * One statement per combination of patched columns (a handful exist), prepared once per
+   * connection: it checks the lease, reserves the events' sequence numbers, applies the patch,
+   * inserts the events and, for a terminal patch, notifies, all in one round trip. A lost lease
+   * updates no row, inserts nothing and returns updated = 0.
+   */
+  private appendStatement(keys: Array<keyof SagaPatch>, terminal: boolean): string {
+    const name = `append:${keys.join(',')}${terminal ? ':end' : ''}`;
+    if (this.appendStatements.has(name)) return name;
+    const sets = [
+      'next_event_seq = next_event_seq + $3::integer',
+      `updated_at = ${NOW_MS}`,
+      ...keys.map((k, i) => `${PATCH_COLUMNS[k].column} = $${12 + i}::${PATCH_COLUMNS[k].type}`),
+    ];
+    const notify = terminal ? `, n AS (SELECT pg_notify('${FINISHED_CHANNEL}', u.id) FROM u)` : '';
+    const notified = terminal ? ', (SELECT count(*) FROM n) AS notified' : '';
+    this.appendStatements.set(
+      name,
+      `WITH u AS (
+         UPDATE sagas SET ${sets.join(', ')} WHERE id = $1 AND lease_owner = $2
+         RETURNING id, next_event_seq - $3::integer AS first_seq, updated_at AS at
+       ), e AS (
+         INSERT INTO saga_events (${EVENT_COLUMNS})
+         SELECT u.id, u.first_seq + x.ord::integer - 1, x.type, x.step, x.attempt, x.error, x.retryable, x.data::json,
+           x.trace_id, x.span_id, u.at
+         FROM u CROSS JOIN unnest($4::text[], $5::text[], $6::integer[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[])
+           WITH ORDINALITY AS x(type, step, attempt, error, retryable, data, trace_id, span_id, ord)
+       )${notify}
+       SELECT (SELECT count(*)::integer FROM u) AS updated${notified}`,
+    );
+    return name;
+  }
+
+  /**
+   * Queues a write for this turn's batch. `run` gets a `done(value, finishedId?)` that builds the
+   * write's settlement; the promise settles after the batch's COMMIT.
+   */
+  private write<T>(
+    order: string,
+    run: (c: pg.ClientBase, done: ((value: T, finished?: string | null) => Settlement) & { reject: (err: unknown) => void }) => Promise<Settlement>,
+  ): Promise<T> {
+    if (this.closed) return Promise.reject(this.closedError());
+    return new Promise<T>((resolve, reject) => {
+      const done = Object.assign((value: T, finished: string | null = null): Settlement => ({ settle: () => resolve(value), finished }), {
+        reject,
+      });
+      this.queue.push({ order, run: (c) => run(c, done), fail: (err) => reject(this.wrap(err)) });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.batches.size >= this.maxBatches) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.startBatch();
+    });
+  }
+
+  private startBatch(): void {
+    if (this.queue.length === 0 || this.batches.size >= this.maxBatches) return;
+    const batch = this.queue;
+    this.queue = [];
+    const p: Promise<void> = this.runBatch(batch)
+      .catch((err: unknown) => batch.forEach((w) => w.fail(err)))
+      .finally(() => {
+        this.batches.delete(p);
+        this.schedule();
+      });
+    this.batches.add(p);
+  }
+
+  private async runBatch(batch: PendingWrite[]): Promise<void> {
+    // Stable sort: two writes to one saga keep their order.
+    batch.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      batch.forEach((w) => w.fail(err));
+      return;
+    }
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.commit(c, batch);
+      c.release();
+    } catch (err) {
+      // The connection broke (or could not even roll back): the batch's fate is unknown to us.
+      c.release(err instanceof Error ? err : true);
+      batch.forEach((w) => w.fail(err));
+      return;
+    }
+    const ended: string[] = [];
+    outcomes.forEach((o, i) => {
+      if (!o.ok) return batch[i]?.fail(o.error);
+      o.settlement.settle();
+      if (o.settlement.finished !== null) ended.push(o.settlement.finished);
+    });
+    for (const id of ended) this.emitFinished(id);
+  }
+
+  /** Runs a batch to its COMMIT; throws only when the connection is unusable. */
+  private async commit(c: pg.ClientBase, batch: PendingWrite[]): Promise<Outcome[]> {
+    // A single write is one statement (or two, the second only reading): no BEGIN/COMMIT round trips.
+    const single = batch.length === 1;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        if (!single) await c.query('BEGIN');
+        const outcomes: Outcome[] = [];
+        for (const w of batch) outcomes.push({ ok: true, settlement: await w.run(c) });
+        if (!single) await c.query('COMMIT');
+        return outcomes;
+      } catch (err) {
+        if (isConnectionError(err)) throw err;
+        if (!single) await c.query('ROLLBACK');
+        lastError = err;
+        if (!isRetryable(err)) break;
+      }
+    }
+    if (single) return [{ ok: false, error: lastError }];
+    // The slow path: each write in its own savepoint, so that only the refused one fails.
+    await c.query('BEGIN');
+    const outcomes: Outcome[] = [];
+    for (const w of batch) {
+      await c.query('SAVEPOINT w');
+      try {
+        outcomes.push({ ok: true, settlement: await w.run(c) });
+        await c.query('RELEASE SAVEPOINT w');
+      } catch (err) {
+        if (isConnectionError(err)) throw err;
+        await c.query('ROLLBACK TO SAVEPOINT w');
+        outcomes.push({ ok: false, error: err });
+      }
+    }
+    await c.query('COMMIT');
+    return outcomes;
+  }
+
+  // ---------------------------------------------------------------- notifications
+
+  onFinished(listener: (sagaId: string) => void): () => void {
+    this.finished.add(listener);
+    return () => this.finished.delete(listener);
+  }
+
+  private emitFinished(id: string): void {
+    for (const l of this.finished) {
+      try {
+        l(id);
+      } catch (err) {
+        this.logger?.error({ err, saga_id: id }, 'saga log: an onFinished listener threw');
+      }
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client(this.clientConfig());
+    const lost = (err?: unknown) => this.listenLost(client, err);
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (n) => {
+      if (n.channel !== FINISHED_CHANNEL || !n.payload) return;
+      // Our own commits already called the listeners, right after their COMMIT.
+      if (this.ownBackends.has(n.processId)) return;
+      this.emitFinished(n.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${FINISHED_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listener = client;
+  }
+
+  private listenLost(client: pg.Client, err?: unknown): void {
+    if (this.listener !== client) return;
+    this.listener = undefined;
+    client.end().catch(() => undefined);
+    if (this.closed) return;
+    this.logger?.warn({ err: err === undefined ? undefined : reason(err) }, 'saga log: LISTEN connection lost; reconnecting');
+    this.listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
+    this.relisten();
+  }
+
+  /** Reconnects the LISTEN connection with capped, jittered exponential backoff. */
+  private relisten(): void {
+    const delay = this.listenBackoffMs * (0.5 + Math.random() / 2);
+    this.listenBackoffMs = Math.min(LISTEN_BACKOFF_MAX_MS, this.listenBackoffMs * 2);
+    this.listenTimer = setTimeout(() => {
+      this.listenTimer = undefined;
+      if (this.closed) return;
+      this.listen().then(
+        () => this.logger?.info('saga log: listening for finished sagas again'),
+        () => this.relisten(),
+      );
+    }, delay);
+    this.listenTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- close
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Pending writes still go out; new ones are refused.
+    while (this.queue.length > 0 || this.batches.size > 0) {
+      this.startBatch();
+      await Promise.race(this.batches);
+    }
+    this.closed = true;
+    clearTimeout(this.listenTimer);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+    this.finished.clear();
+    await this.pool.end();
+  }
+}
+
+const LISTEN_BACKOFF_MIN_MS = 100;
+const LISTEN_BACKOFF_MAX_MS = 5_000;
+const SYNCHRONOUS_COMMIT: readonly SynchronousCommit[] = ['on', 'off', 'local', 'remote_write', 'remote_apply'];
+
+/** The server process id of a connection (pg sets it at connect; its types do not declare it). */
+function backendPid(client: pg.ClientBase): number | null {
+  const pid = (client as unknown as { processID?: number | null }).processID;
+  return typeof pid === 'number' ? pid : null;
+}
