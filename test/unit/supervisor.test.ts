@@ -1,20 +1,24 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  MAX_GATEWAYS,
   SERVICE_ENTRIES,
   SERVICE_NAMES,
   ServiceStartError,
   dialableAddr,
+  gatewayName,
+  planGateways,
   spawnService,
   startSystem,
   type ManagedProcess,
   type ServiceName,
 } from '../../src/cli/supervisor.js';
+import { ConfigError } from '../../src/platform/errors.js';
 
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/${f}`, import.meta.url));
 const READY_CHILD = fixture('ready-child.ts');
@@ -266,5 +270,247 @@ describe('startSystem (with fake services)', () => {
     await assert.rejects(starting, (e: unknown) => e instanceof ServiceStartError && e.aborted);
     assert.ok(pids.has('order'));
     for (const [name, pid] of pids) assert.equal(isAlive(pid), false, `${name} still alive`);
+  });
+});
+
+/** The environment a child was started with, as the kernel has it. */
+function environOf(pid: number): Record<string, string> {
+  const pairs = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+  return Object.fromEntries(pairs.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
+function listen(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
+}
+const close = (srv: net.Server) => new Promise<void>((r) => srv.close(() => r()));
+
+/** `n` consecutive ports free on 127.0.0.1, held open by the returned servers until closed. */
+async function consecutivePorts(n: number): Promise<{ first: number; servers: net.Server[] }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const head = await listen(0);
+    assert.ok(head, 'cannot listen on 127.0.0.1');
+    const first = (head.address() as net.AddressInfo).port;
+    const servers = [head];
+    for (let i = 1; i < n; i++) {
+      const s = first + i <= 65535 ? await listen(first + i) : undefined;
+      if (!s) break;
+      servers.push(s);
+    }
+    if (servers.length === n) return { first, servers };
+    await Promise.all(servers.map(close));
+  }
+  assert.fail(`no ${n} consecutive free ports found`);
+}
+
+const PG_URL = 'postgres://sagas@127.0.0.1:5432/never_dialled_by_fakes';
+const pidOfLine = (line: string) => Number(/"pid":(\d+)/.exec(line)?.[1] ?? NaN);
+
+describe('planGateways', () => {
+  const pg = { SAGA_LOG_URL: PG_URL };
+  it('one gateway listens where HTTP_ADDR says; several on its port, port + 1, …', () => {
+    assert.deepEqual(planGateways(1, {}), [undefined]);
+    assert.deepEqual(planGateways(3, pg), ['0.0.0.0:8080', '0.0.0.0:8081', '0.0.0.0:8082']);
+    assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '127.0.0.1:9000' }), ['127.0.0.1:9000', '127.0.0.1:9001']);
+    assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '[::1]:9000' }), ['[::1]:9000', '[::1]:9001']);
+    assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '127.0.0.1:0' }), ['127.0.0.1:0', '127.0.0.1:0'], 'port 0: the OS picks each');
+    assert.deepEqual(planGateways(2, pg, 'ephemeral'), ['127.0.0.1:0', '127.0.0.1:0']);
+  });
+
+  it('several gateways need a PostgreSQL SAGA_LOG_URL; a count out of 1..16 and ports past 65535 are refused', () => {
+    for (const env of [{}, { SAGA_LOG_URL: '' }, { SAGA_LOG_URL: '/data/saga.db' }, { SAGA_LOG_URL: 'mysql://u:secret@h/db' }]) {
+      assert.throws(
+        () => planGateways(2, env),
+        (e: unknown) => e instanceof ConfigError && e.details?.variable === 'SAGA_LOG_URL' && /set SAGA_LOG_URL=postgres:\/\//.test(e.message) && !e.message.includes('secret'),
+        JSON.stringify(env),
+      );
+    }
+    assert.deepEqual(planGateways(2, { SAGA_LOG_URL: 'postgresql://u@h/db' }, 'ephemeral').length, 2);
+    for (const n of [0, -1, 1.5, Number.NaN, MAX_GATEWAYS + 1]) assert.throws(() => planGateways(n, { SAGA_LOG_URL: PG_URL }), RangeError, String(n));
+    assert.equal(planGateways(MAX_GATEWAYS, { SAGA_LOG_URL: PG_URL }).length, 16);
+    assert.throws(() => planGateways(3, { SAGA_LOG_URL: PG_URL, HTTP_ADDR: ':65534' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'HTTP_ADDR');
+  });
+
+  it('names gateways "gateway" alone, gateway-1, gateway-2… when several', () => {
+    assert.equal(gatewayName(0, 1), 'gateway');
+    assert.deepEqual([0, 1, 2].map((i) => gatewayName(i, 3)), ['gateway-1', 'gateway-2', 'gateway-3']);
+  });
+});
+
+describe('startSystem with several gateways (fake services)', () => {
+  it('starts each gateway pointed at the services, with GATEWAY_INDEX and its own tag; kills and restarts one on its address', async () => {
+    const lines: Array<[string, string]> = [];
+    const dataDir = path.join(tmp, 'multi1');
+    const sys = await startSystem({
+      dataDir,
+      ports: 'ephemeral',
+      gateways: 3,
+      entries: fakeEntries,
+      env: { SAGA_LOG_URL: PG_URL },
+      onLine: (name, line) => lines.push([name, line]),
+    });
+    cleanups.push(() => sys.stop());
+
+    assert.deepEqual(sys.gateways.map((g) => g.name), ['gateway-1', 'gateway-2', 'gateway-3']);
+    assert.equal(sys.procs.gateway, sys.gateways[0]);
+    assert.equal(sys.urls[0], sys.url);
+    assert.equal(new Set(sys.urls).size, 3);
+    for (const u of sys.urls) assert.match(u, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const expected = {
+      ORDER_SERVICE_ADDR: sys.addresses.order,
+      INVENTORY_SERVICE_ADDR: sys.addresses.inventory,
+      PAYMENT_SERVICE_ADDR: sys.addresses.payment,
+      DATA_DIR: dataDir,
+    };
+    for (const u of sys.urls) assert.deepEqual(await (await fetch(u)).json(), expected, u);
+    sys.gateways.forEach((g, i) => {
+      const env = environOf(g.pid);
+      assert.equal(env.GATEWAY_INDEX, String(i), g.name);
+      assert.equal(env.SAGA_LOG_URL, PG_URL, g.name);
+      // each one's lines carry its own tag
+      assert.ok(lines.some(([n, l]) => n === g.name && pidOfLine(l) === g.pid), `${g.name}'s lines are tagged ${g.name}`);
+    });
+    assert.ok(!lines.some(([n]) => n === 'gateway'), 'no line is tagged plain "gateway" when there are several');
+    for (const s of ['order', 'inventory', 'payment'] as const) assert.equal(environOf(sys.procs[s].pid).GATEWAY_INDEX, process.env.GATEWAY_INDEX);
+
+    // kill -9 the second: the others still answer; it comes back on its address with its index.
+    const second = sys.gateways[1] as ManagedProcess;
+    const secondUrl = sys.urls[1] as string;
+    assert.deepEqual(await sys.killGateway(1), { code: null, signal: 'SIGKILL' });
+    assert.equal(second.running, false);
+    assert.equal((await fetch(sys.urls[0] as string)).status, 200);
+    assert.equal((await fetch(sys.urls[2] as string)).status, 200);
+    const again = await sys.restartGateway(1, { FAKE_MARK: 'second-again' });
+    assert.equal(sys.gateways[1], again);
+    assert.equal(again.name, 'gateway-2');
+    assert.notEqual(again.pid, second.pid);
+    assert.equal(sys.urls[1], secondUrl);
+    assert.ok(again.output().some((l) => l.includes('"mark":"second-again"')));
+    assert.equal(environOf(again.pid).GATEWAY_INDEX, '1');
+    assert.deepEqual(await (await fetch(secondUrl)).json(), expected);
+
+    // restart('gateway') is the first gateway's; a running one is stopped first.
+    const first = sys.procs.gateway;
+    const p = await sys.restart('gateway');
+    assert.deepEqual(first.exitStatus, { code: 0, signal: null });
+    assert.equal(sys.procs.gateway, p);
+    assert.equal(sys.gateways[0], p);
+    assert.equal(environOf(p.pid).GATEWAY_INDEX, '0');
+    assert.equal(sys.url, sys.urls[0]);
+
+    await assert.rejects(sys.killGateway(3), RangeError);
+    await assert.rejects(sys.restartGateway(-1), RangeError);
+
+    lines.length = 0;
+    await sys.stop();
+    for (const g of sys.gateways) assert.deepEqual(g.exitStatus, { code: 0, signal: null }, g.name);
+    for (const s of ['order', 'inventory', 'payment'] as const) assert.deepEqual(sys.procs[s].exitStatus, { code: 0, signal: null }, s);
+    const byes = lines.filter(([, l]) => l.includes('"msg":"bye"')).map(([n]) => n);
+    assert.equal(byes.length, 6);
+    assert.deepEqual(byes.slice(0, 3).sort(), ['gateway-1', 'gateway-2', 'gateway-3'], 'the gateways stop first');
+  });
+
+  it('stop() signals every gateway at once, and the services only after the gateways are gone', async () => {
+    const events: string[] = [];
+    const sys = await startSystem({
+      dataDir: path.join(tmp, 'multi2'),
+      ports: 'ephemeral',
+      gateways: 2,
+      entries: fakeEntries,
+      stopTimeoutMs: 300,
+      env: { SAGA_LOG_URL: PG_URL, FAKE_IGNORE_SIGTERM: 'gateway' },
+      onLine: (name, line) => {
+        if (line.includes('ignoring SIGTERM')) events.push(`${name} got SIGTERM`);
+        if (line.includes('"msg":"bye"')) events.push(`${name} bye`);
+      },
+    });
+    cleanups.push(() => sys.stop());
+    for (const g of sys.gateways) void g.exited.then(() => events.push(`${g.name} exited`));
+    await sys.stop();
+    for (const g of sys.gateways) assert.deepEqual(g.exitStatus, { code: null, signal: 'SIGKILL' }, `${g.name} ignored SIGTERM and was killed`);
+    // Sequential stops would read "gateway-1 got SIGTERM, gateway-1 exited, gateway-2 got SIGTERM…".
+    const firstExit = events.findIndex((e) => e.endsWith('exited'));
+    assert.deepEqual(events.slice(0, firstExit).sort(), ['gateway-1 got SIGTERM', 'gateway-2 got SIGTERM'], events.join('; '));
+    const lastGatewayExit = events.reduce((last, e, i) => (e.endsWith('exited') ? i : last), -1);
+    const byes = events.map((e, i) => [e, i] as const).filter(([e]) => e.endsWith('bye'));
+    assert.deepEqual(byes.map(([e]) => e.split(' ')[0]).sort(), ['inventory', 'order', 'payment']);
+    for (const [e, i] of byes) assert.ok(i > lastGatewayExit, `${e} before the gateways had exited: ${events.join('; ')}`);
+  });
+
+  it('with default ports, gateway i listens on HTTP_ADDR’s port + i, and comes back there', async () => {
+    const { first, servers } = await consecutivePorts(3);
+    await Promise.all(servers.map(close));
+    const sys = await startSystem({
+      dataDir: path.join(tmp, 'multi3'),
+      ports: 'default',
+      gateways: 3,
+      entries: fakeEntries,
+      env: {
+        SAGA_LOG_URL: PG_URL,
+        HTTP_ADDR: `127.0.0.1:${first}`,
+        ORDER_SERVICE_ADDR: '127.0.0.1:0',
+        INVENTORY_SERVICE_ADDR: '127.0.0.1:0',
+        PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      },
+    });
+    cleanups.push(() => sys.stop());
+    assert.deepEqual(sys.urls, [0, 1, 2].map((i) => `http://127.0.0.1:${first + i}`));
+    assert.equal(sys.url, `http://127.0.0.1:${first}`);
+    await sys.killGateway(2);
+    await sys.restartGateway(2);
+    assert.equal(sys.urls[2], `http://127.0.0.1:${first + 2}`);
+    assert.equal((await fetch(sys.urls[2] as string)).status, 200);
+    await sys.stop();
+  });
+
+  it('a gateway that cannot start fails the start, named, and everything started is stopped', async () => {
+    const { first, servers } = await consecutivePorts(2);
+    await close(servers[0] as net.Server); // the second port stays taken
+    try {
+      const pids = new Map<string, number>();
+      const err = await startSystem({
+        dataDir: path.join(tmp, 'multi4'),
+        ports: 'default',
+        gateways: 2,
+        entries: fakeEntries,
+        env: {
+          SAGA_LOG_URL: PG_URL,
+          HTTP_ADDR: `127.0.0.1:${first}`,
+          ORDER_SERVICE_ADDR: '127.0.0.1:0',
+          INVENTORY_SERVICE_ADDR: '127.0.0.1:0',
+          PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+        },
+        onLine: (name, line) => {
+          const pid = pidOfLine(line);
+          if (pid) pids.set(name, pid);
+        },
+      }).then(
+        () => assert.fail('should fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof ServiceStartError);
+      assert.equal(err.service, 'gateway-2');
+      assert.match(err.message, /EADDRINUSE/);
+      // gateway-1 may have been stopped (startup aborted) before it printed its first line
+      for (const n of ['gateway-2', 'inventory', 'order', 'payment']) assert.ok(pids.has(n), `${n} was started`);
+      for (const [name, pid] of pids) assert.equal(isAlive(pid), false, `${name} still alive`);
+    } finally {
+      await close(servers[1] as net.Server);
+    }
+  });
+
+  it('more than one gateway without a PostgreSQL SAGA_LOG_URL is refused before anything starts', async () => {
+    const dataDir = path.join(tmp, 'multi5');
+    const lines: string[] = [];
+    await assert.rejects(
+      startSystem({ dataDir, ports: 'ephemeral', gateways: 2, entries: fakeEntries, env: { SAGA_LOG_URL: '' }, onLine: (_n, l) => lines.push(l) }),
+      (e: unknown) => e instanceof ConfigError && e.details?.variable === 'SAGA_LOG_URL',
+    );
+    await assert.rejects(startSystem({ dataDir, ports: 'ephemeral', gateways: 0, entries: fakeEntries }), RangeError);
+    assert.deepEqual(lines, [], 'no process was started');
+    assert.equal(existsSync(dataDir), false, 'not even the data folder was made');
   });
 });
