@@ -1,0 +1,433 @@
+import type Database from 'better-sqlite3';
+import { databaseId, openDatabase, type Db } from '../../platform/db.js';
+import type { SyncLevel } from '../../platform/config.js';
+import type { Json, SagaFailure } from '../definition.js';
+import {
+  LeaseLostError,
+  SAGA_STATUSES,
+  decodeCursor,
+  encodeCursor,
+  isTerminal,
+  type CreateResult,
+  type ListPage,
+  type ListQuery,
+  type LiveStats,
+  type NewEvent,
+  type SagaEvent,
+  type SagaLog,
+  type SagaPatch,
+  type SagaRecord,
+  type SagaStatus,
+} from '../model.js';
+
+const MIGRATIONS = [
+  `
+CREATE TABLE sagas (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id               TEXT NOT NULL UNIQUE,
+  definition       TEXT NOT NULL,
+  version          INTEGER NOT NULL,
+  status           TEXT NOT NULL,
+  step_index       INTEGER NOT NULL,
+  comp_index       INTEGER NOT NULL,
+  attempt          INTEGER NOT NULL,
+  input            TEXT NOT NULL,
+  results          TEXT NOT NULL,
+  failure          TEXT,
+  traceparent      TEXT,
+  idempotency_key  TEXT UNIQUE,
+  lease_owner      TEXT,
+  lease_expires_at INTEGER NOT NULL,
+  deadline_at      INTEGER NOT NULL,
+  next_event_seq   INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+);
+CREATE INDEX sagas_unfinished ON sagas (lease_expires_at) WHERE status IN ('RUNNING', 'COMPENSATING');
+CREATE INDEX sagas_status ON sagas (status, seq);
+CREATE TABLE saga_events (
+  saga_id   TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  type      TEXT NOT NULL,
+  step      TEXT,
+  attempt   INTEGER,
+  error     TEXT,
+  retryable INTEGER,
+  data      TEXT,
+  trace_id  TEXT,
+  span_id   TEXT,
+  at        INTEGER NOT NULL,
+  PRIMARY KEY (saga_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX saga_events_trace ON saga_events (trace_id);
+`,
+];
+
+interface SagaRow {
+  seq: number;
+  id: string;
+  definition: string;
+  version: number;
+  status: SagaStatus;
+  step_index: number;
+  comp_index: number;
+  attempt: number;
+  input: string;
+  results: string;
+  failure: string | null;
+  traceparent: string | null;
+  idempotency_key: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number;
+  deadline_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface EventRow {
+  saga_id: string;
+  seq: number;
+  type: SagaEvent['type'];
+  step: string | null;
+  attempt: number | null;
+  error: string | null;
+  retryable: number | null;
+  data: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  at: number;
+}
+
+function toRecord(r: SagaRow): SagaRecord {
+  return {
+    id: r.id,
+    definition: r.definition,
+    version: r.version,
+    status: r.status,
+    stepIndex: r.step_index,
+    compIndex: r.comp_index,
+    attempt: r.attempt,
+    input: JSON.parse(r.input) as Json,
+    results: JSON.parse(r.results) as Record<string, Json>,
+    failure: r.failure ? (JSON.parse(r.failure) as SagaFailure) : null,
+    traceparent: r.traceparent,
+    idempotencyKey: r.idempotency_key,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    deadlineAt: r.deadline_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toEvent(r: EventRow): SagaEvent {
+  return {
+    sagaId: r.saga_id,
+    seq: r.seq,
+    type: r.type,
+    step: r.step,
+    attempt: r.attempt,
+    error: r.error,
+    retryable: r.retryable === null ? null : r.retryable === 1,
+    data: r.data === null ? null : (JSON.parse(r.data) as Json),
+    traceId: r.trace_id,
+    spanId: r.span_id,
+    at: r.at,
+  };
+}
+
+const PATCH_COLUMNS: Record<keyof SagaPatch, string> = {
+  status: 'status',
+  stepIndex: 'step_index',
+  compIndex: 'comp_index',
+  attempt: 'attempt',
+  results: 'results',
+  failure: 'failure',
+  leaseOwner: 'lease_owner',
+  leaseExpiresAt: 'lease_expires_at',
+};
+
+function patchValue(key: keyof SagaPatch, value: unknown): unknown {
+  if (key === 'results' || key === 'failure') return value === null ? null : JSON.stringify(value);
+  return value;
+}
+
+export interface SqliteStoreOptions {
+  file: string;
+  /** For tools that only read (sagas inspect) while a gateway writes. */
+  readonly?: boolean;
+  synchronous?: SyncLevel;
+  now?: () => number;
+}
+
+type Op = { run: () => void; resolve: () => void; reject: (e: unknown) => void };
+
+/** The terminal status a patch moves a saga to, if any. */
+function terminalOf(patch: SagaPatch): boolean {
+  return patch.status !== undefined && isTerminal(patch.status);
+}
+
+/**
+ * The saga log on SQLite (WAL). Writes are group-committed: every write issued during one turn of
+ * the event loop is committed in one transaction, so the fsync is shared; each caller's promise
+ * settles when its own write is durable (or failed, alone, inside its own savepoint).
+ */
+export class SqliteSagaLog implements SagaLog {
+  private readonly db: Db;
+  private readonly finished = new Set<(sagaId: string) => void>();
+  private readonly now: () => number;
+  private queue: Op[] = [];
+  private scheduled = false;
+  private readonly stmt;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.db = openDatabase(opts.file, { synchronous: opts.synchronous, migrations: MIGRATIONS, readonly: opts.readonly });
+    this.now = opts.now ?? Date.now;
+    const db = this.db;
+    this.stmt = {
+      insertSaga: db.prepare(`INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
+        results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
+        created_at, updated_at) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
+        @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt)
+        ON CONFLICT DO NOTHING`),
+      insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
+        span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      get: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE id = ?'),
+      getByKey: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE idempotency_key = ?'),
+      conflicting: db.prepare<[string | null, string], { id: string }>(
+        'SELECT id FROM sagas WHERE idempotency_key = ? UNION ALL SELECT id FROM sagas WHERE id = ? LIMIT 1',
+      ),
+      events: db.prepare<[string], EventRow>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
+      expired: db.prepare<[number, number], SagaRow>(
+        `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= ? ORDER BY seq LIMIT ?`,
+      ),
+      claim: db.prepare(
+        `UPDATE sagas SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND lease_expires_at <= ?
+         AND status IN ('RUNNING', 'COMPENSATING')`,
+      ),
+      renew: db.prepare('UPDATE sagas SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?'),
+      release: db.prepare('UPDATE sagas SET lease_expires_at = 0, lease_owner = NULL WHERE id = ? AND lease_owner = ?'),
+      // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
+      inflight: db.prepare<[], { n: number; oldest: number | null }>(
+        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')`,
+      ),
+      parked: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM sagas WHERE status = 'PARKED'`),
+      counts: db.prepare<[], { status: SagaStatus; n: number }>('SELECT status, COUNT(*) AS n FROM sagas GROUP BY status'),
+    };
+  }
+
+  private readonly patchStatements = new Map<string, Database.Statement<unknown[], { next: number }>>();
+
+  /**
+   * One UPDATE per combination of patched columns (a handful exist): it checks the lease,
+   * reserves the events' sequence numbers and applies the patch in a single statement, returning
+   * the sequence number after the reserved range.
+   */
+  private patchStatement(keys: Array<keyof SagaPatch>): Database.Statement<unknown[], { next: number }> {
+    const sig = keys.join(',');
+    let st = this.patchStatements.get(sig);
+    if (!st) {
+      const sets = ['next_event_seq = next_event_seq + ?', 'updated_at = ?', ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`)];
+      st = this.db.prepare<unknown[], { next: number }>(
+        `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND lease_owner = ? RETURNING next_event_seq AS next`,
+      );
+      this.patchStatements.set(sig, st);
+    }
+    return st;
+  }
+
+  private enqueue(run: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ run, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    // Fast path: the whole batch in one transaction. A write that throws (a lost lease, a broken
+    // constraint) rolls the batch back; then each write runs in its own savepoint so that only
+    // the failing one fails. IMMEDIATE: the write lock is taken (waiting out busy_timeout) before
+    // the first read, so another process's commit in between cannot make the transaction fail
+    // with SQLITE_BUSY when it comes to write.
+    try {
+      this.db.transaction(() => {
+        for (const op of batch) op.run();
+      }).immediate();
+      for (const op of batch) op.resolve();
+      return;
+    } catch {
+      // fall through to the careful path
+    }
+    const outcomes: Array<unknown> = [];
+    try {
+      this.db.transaction(() => {
+        for (const op of batch) {
+          try {
+            this.db.transaction(op.run)();
+            outcomes.push(undefined);
+          } catch (err) {
+            outcomes.push(err ?? new Error('write failed'));
+          }
+        }
+      }).immediate();
+    } catch (err) {
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    batch.forEach((op, i) => (outcomes[i] === undefined ? op.resolve() : op.reject(outcomes[i])));
+  }
+
+  private writeEvents(id: string, firstSeq: number, events: NewEvent[], at: number): void {
+    events.forEach((e, i) => {
+      this.stmt.insertEvent.run(
+        id,
+        firstSeq + i,
+        e.type,
+        e.step ?? null,
+        e.attempt ?? null,
+        e.error ?? null,
+        e.retryable === undefined || e.retryable === null ? null : e.retryable ? 1 : 0,
+        e.data === undefined ? null : JSON.stringify(e.data),
+        e.traceId ?? null,
+        e.spanId ?? null,
+        at,
+      );
+    });
+  }
+
+  async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
+    const stored: SagaRecord = { ...saga, leaseExpiresAt: this.now() + leaseMs };
+    let result: CreateResult = { created: true, saga: stored };
+    await this.enqueue(() => {
+      // A taken key (or id: a create retried after an unknown outcome) inserts nothing.
+      const inserted = this.stmt.insertSaga.run({
+        ...stored,
+        input: JSON.stringify(saga.input),
+        results: JSON.stringify(saga.results),
+        failure: saga.failure ? JSON.stringify(saga.failure) : null,
+      });
+      if (inserted.changes === 0) {
+        const existing = this.stmt.conflicting.get(saga.idempotencyKey, saga.id);
+        if (!existing) throw new Error(`saga ${saga.id} conflicted with a row that cannot be found`);
+        result = { created: false, existingId: existing.id };
+        return;
+      }
+      result = { created: true, saga: stored };
+      this.writeEvents(saga.id, 1, [started], saga.createdAt);
+    });
+    return result;
+  }
+
+  async append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void> {
+    await this.enqueue(() => {
+      const at = this.now();
+      const keys = Object.keys(patch) as Array<keyof SagaPatch>;
+      const bump = this.patchStatement(keys).get(events.length, at, ...keys.map((k) => patchValue(k, patch[k])), id, owner);
+      if (!bump) throw new LeaseLostError(id);
+      this.writeEvents(id, bump.next - events.length, events, at);
+    });
+    if (terminalOf(patch)) this.emitFinished(id);
+  }
+
+  /** A listener that throws must not turn a committed append into a failed one. */
+  private emitFinished(id: string): void {
+    for (const l of this.finished) {
+      try {
+        l(id);
+      } catch {
+        // the listener's own bug; the write stands
+      }
+    }
+  }
+
+  async identity(): Promise<string> {
+    return databaseId(this.db);
+  }
+
+  async get(id: string): Promise<SagaRecord | undefined> {
+    const r = this.stmt.get.get(id);
+    return r ? toRecord(r) : undefined;
+  }
+
+  async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
+    const r = this.stmt.getByKey.get(key);
+    return r ? toRecord(r) : undefined;
+  }
+
+  async events(id: string): Promise<SagaEvent[]> {
+    return this.stmt.events.all(id).map(toEvent);
+  }
+
+  /** In-process only: a SQLite log has one writing process (the gateway); see the README. */
+  onFinished(listener: (sagaId: string) => void): () => void {
+    this.finished.add(listener);
+    return () => this.finished.delete(listener);
+  }
+
+  async list(q: ListQuery): Promise<ListPage> {
+    const before = q.cursor !== undefined ? decodeCursor(q.cursor) : Number.MAX_SAFE_INTEGER;
+    const rows = q.status
+      ? this.db
+          .prepare<[string, number, number], SagaRow>('SELECT * FROM sagas WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+          .all(q.status, before, q.limit + 1)
+      : this.db
+          .prepare<[number, number], SagaRow>('SELECT * FROM sagas WHERE seq < ? ORDER BY seq DESC LIMIT ?')
+          .all(before, q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      sagas: page.map(toRecord),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+    };
+  }
+
+  async claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]> {
+    const now = this.now();
+    return this.db.transaction(() => {
+      const claimed: SagaRecord[] = [];
+      for (const row of this.stmt.expired.all(now, limit)) {
+        if (this.stmt.claim.run(owner, now + leaseMs, row.id, now).changes === 1) {
+          claimed.push({ ...toRecord(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
+        }
+      }
+      return claimed;
+    }).immediate();
+  }
+
+  async renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
+    const until = this.now() + leaseMs;
+    return this.db.transaction(() => ids.filter((id) => this.stmt.renew.run(until, id, owner).changes === 0)).immediate();
+  }
+
+  async releaseLeases(owner: string, ids: readonly string[]): Promise<void> {
+    this.db.transaction(() => ids.forEach((id) => this.stmt.release.run(id, owner))).immediate();
+  }
+
+  async countByStatus(): Promise<Record<SagaStatus, number>> {
+    const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
+    for (const r of this.stmt.counts.all()) counts[r.status] = r.n;
+    return counts;
+  }
+
+  async liveStats(): Promise<LiveStats> {
+    const now = this.now();
+    const r = this.stmt.inflight.get();
+    return {
+      inflight: r?.n ?? 0,
+      parked: this.stmt.parked.get()?.n ?? 0,
+      oldestAgeSeconds: r?.oldest ? Math.max(0, (now - r.oldest) / 1000) : 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.queue.length > 0) this.flush();
+    this.finished.clear();
+    this.db.close();
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * What every SagaLog must do, as node:test tests: `sagaLogConformance('SQLite', factory)`
+ * registers them. Each test gets fresh, empty storage from the factory and may open several
+ * instances on it (two gateways sharing a log) and a child process (another machine's gateway).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import {
+  InvalidCursorError,
+  LeaseLostError,
+  SAGA_STATUSES,
+  encodeCursor,
+  type Cursor,
+  type NewEvent,
+  type SagaLog,
+  type SagaRecord,
+  type SagaStatus,
+} from '../../src/saga/model.js';
+import type { SagaLogConfig } from '../../src/saga/stores/open.js';
+import type { ChildReport, ChildSpec } from './saga-log-child.js';
+import { SPAN_ID, STARTED, TRACE_ID, appendRounds, claimAll, newSaga, uniqueId, type StartOutcome } from './saga-log-work.js';
+
+/** One empty log's storage (a file, a database). */
+export interface SagaLogStorage {
+  /** Opens an instance on this storage; each call is another instance, as another gateway would hold. */
+  open(): Promise<SagaLog>;
+  /** What another process passes to openSagaLog to reach the same storage. */
+  config: SagaLogConfig;
+  /** Removes the storage; every instance opened on it is closed by then. */
+  destroy(): Promise<void>;
+}
+
+export interface SagaLogFactory {
+  /** Fresh, empty storage for one test. */
+  fresh(): Promise<SagaLogStorage>;
+  /** Whether an instance hears of sagas finished through another instance (PostgreSQL's LISTEN), not only its own. */
+  sharedNotifications: boolean;
+}
+
+/** The log's clock and the test's are the same machine's; the slack covers a slow scheduler. */
+const CLOCK_SLACK_MS = 2_000;
+const OWNER = 'owner-a';
+
+/** Polls `probe` until it returns a value: a condition, never a fixed sleep. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Runs `fn` on fresh storage, closing every instance it opened and removing the storage after. */
+async function withStorage(factory: SagaLogFactory, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>): Promise<void> {
+  const storage = await factory.fresh();
+  const opened: SagaLog[] = [];
+  const open = async () => {
+    const log = await storage.open();
+    opened.push(log);
+    return log;
+  };
+  try {
+    await fn(open, storage);
+  } finally {
+    await Promise.allSettled(opened.map((l) => l.close()));
+    await storage.destroy();
+  }
+}
+
+/** Creates a saga leased to `owner` (for `leaseMs`) and returns the stored record. */
+async function started(log: SagaLog, over: Partial<SagaRecord> = {}, leaseMs = 60_000): Promise<SagaRecord> {
+  const res = await log.create(newSaga(over.id ?? uniqueId(), over), STARTED, leaseMs);
+  assert.ok(res.created, 'a new saga is created');
+  return res.saga;
+}
+
+/** Moves a saga to `status` with the event that says so. */
+async function finish(log: SagaLog, id: string, status: SagaStatus, owner = OWNER): Promise<void> {
+  const type: NewEvent['type'] =
+    status === 'COMPLETED' ? 'SAGA_COMPLETED' : status === 'COMPENSATED' ? 'SAGA_COMPENSATED' : status === 'PARKED' ? 'SAGA_PARKED' : 'COMPENSATION_STARTED';
+  await log.append(id, owner, { status }, [{ type }]);
+}
+
+async function allPages(log: SagaLog, limit: number, status?: SagaStatus): Promise<{ ids: string[]; pages: number }> {
+  const ids: string[] = [];
+  let cursor: Cursor | undefined;
+  let pages = 0;
+  do {
+    const page = await log.list({ limit, status, cursor });
+    pages++;
+    assert.ok(page.sagas.length <= limit);
+    ids.push(...page.sagas.map((s) => s.id));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+  return { ids, pages };
+}
+
+export function sagaLogConformance(name: string, factory: SagaLogFactory): void {
+  const it = (title: string, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>) =>
+    test(title, { timeout: 30_000 }, () => withStorage(factory, fn));
+
+  describe(`SagaLog conformance: ${name}`, () => {
+    it('create stores the saga as given, with its SAGA_STARTED event, leased by the log clock', async (open) => {
+      const log = await open();
+      const saga = newSaga(uniqueId(), { idempotencyKey: uniqueId('key'), leaseExpiresAt: 1 });
+      const before = Date.now();
+      const res = await log.create(saga, STARTED, 30_000);
+      const after = Date.now();
+      assert.ok(res.created);
+      const stored = res.saga;
+      assert.ok(stored.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS && stored.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS, 'lease = now + leaseMs');
+      assert.deepEqual({ ...stored, leaseExpiresAt: saga.leaseExpiresAt }, saga, 'everything else as given');
+      assert.deepEqual(await log.get(saga.id), stored);
+      assert.deepEqual(await log.getByIdempotencyKey(saga.idempotencyKey as string), stored);
+      // JSON comes back as written: same keys in the same order, same text.
+      assert.equal(JSON.stringify((await log.get(saga.id))?.input), JSON.stringify(saga.input));
+      const events = await log.events(saga.id);
+      assert.equal(events.length, 1);
+      assert.deepEqual(events[0], {
+        sagaId: saga.id,
+        seq: 1,
+        type: 'SAGA_STARTED',
+        step: null,
+        attempt: null,
+        error: null,
+        retryable: null,
+        data: STARTED.data,
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+        at: events[0]?.at,
+      });
+      assert.equal(typeof events[0]?.at, 'number');
+    });
+
+    it('append applies the patch and numbers each saga’s events 1..n, committed when it resolves', async (open) => {
+      const log = await open();
+      const other = await open();
+      const a = await started(log);
+      const b = await started(log);
+      await log.append(a.id, OWNER, { stepIndex: 1, attempt: 1, results: { create_order: { orderId: 'o-1', lines: [1, 2] } } }, [
+        { type: 'STEP_STARTED', step: 'create_order', attempt: 1, traceId: TRACE_ID, spanId: SPAN_ID },
+        { type: 'STEP_SUCCEEDED', step: 'create_order', attempt: 1, data: { orderId: 'o-1' } },
+      ]);
+      // Resolved means committed: another instance reads it at once.
+      assert.equal((await other.get(a.id))?.stepIndex, 1);
+      await log.append(b.id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 'create_order', attempt: 1 }]);
+      const failure = { step: 'charge_payment', code: 'card_declined', message: 'declined' };
+      await log.append(a.id, OWNER, { status: 'COMPENSATING', compIndex: 0, attempt: 0, failure }, [
+        { type: 'STEP_FAILED', step: 'charge_payment', attempt: 1, error: 'declined', retryable: false },
+        { type: 'COMPENSATION_STARTED', step: 'create_order', attempt: 1 },
+      ]);
+      await log.append(a.id, OWNER, { attempt: 2 }, []);
+      await log.append(a.id, OWNER, {}, [{ type: 'COMPENSATION_FAILED', step: 'create_order', attempt: 2, error: 'timeout', retryable: true }]);
+
+      const eventsA = await other.events(a.id);
+      assert.deepEqual(eventsA.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(eventsA.map((e) => e.type), ['SAGA_STARTED', 'STEP_STARTED', 'STEP_SUCCEEDED', 'STEP_FAILED', 'COMPENSATION_STARTED', 'COMPENSATION_FAILED']);
+      assert.deepEqual(eventsA[1], { sagaId: a.id, seq: 2, type: 'STEP_STARTED', step: 'create_order', attempt: 1, error: null, retryable: null, data: null, traceId: TRACE_ID, spanId: SPAN_ID, at: eventsA[1]?.at });
+      assert.deepEqual(eventsA[2]?.data, { orderId: 'o-1' });
+      assert.equal(eventsA[3]?.retryable, false);
+      assert.equal(eventsA[5]?.retryable, true);
+      assert.equal(eventsA[5]?.error, 'timeout');
+      assert.deepEqual((await log.events(b.id)).map((e) => e.seq), [1, 2]);
+
+      const got = await other.get(a.id);
+      assert.ok(got);
+      assert.deepEqual(
+        { status: got.status, stepIndex: got.stepIndex, compIndex: got.compIndex, attempt: got.attempt, results: got.results, failure: got.failure },
+        { status: 'COMPENSATING', stepIndex: 1, compIndex: 0, attempt: 2, results: { create_order: { orderId: 'o-1', lines: [1, 2] } }, failure },
+      );
+      assert.ok(got.updatedAt >= a.createdAt - CLOCK_SLACK_MS);
+      assert.equal(got.leaseOwner, OWNER);
+    });
+
+    it('group commit: the writes of one turn all commit, and a lost lease fails alone', async (open) => {
+      const log = await open();
+      const ids = (await Promise.all(Array.from({ length: 40 }, () => started(log)))).map((s) => s.id);
+      const stolen = await started(log, { leaseOwner: 'owner-b' });
+      const newcomer = newSaga(uniqueId());
+      // All issued in this one turn.
+      const writes = [
+        ...ids.map((id, i) => log.append(id, OWNER, { attempt: 1, stepIndex: i % 3 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }])),
+        log.append(stolen.id, OWNER, { attempt: 9 }, [{ type: 'STEP_STARTED', step: 's', attempt: 9 }]),
+        log.create(newcomer, STARTED, 60_000),
+        ...ids.map((id) => log.append(id, 'owner-b', { attempt: 7 }, [{ type: 'STEP_FAILED', step: 's' }])),
+      ];
+      const settled = await Promise.allSettled(writes);
+      const rejected = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ i, reason: s.reason as unknown }] : []));
+      assert.deepEqual(rejected.map((r) => r.i), [ids.length, ...ids.map((_, k) => ids.length + 2 + k)]);
+      for (const r of rejected) {
+        assert.ok(r.reason instanceof LeaseLostError);
+        assert.equal(r.reason.code, 'lease_lost');
+      }
+      for (const id of ids) {
+        assert.deepEqual((await log.events(id)).map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'STEP_STARTED']]);
+        assert.equal((await log.get(id))?.attempt, 1);
+      }
+      assert.equal((await log.events(stolen.id)).length, 1, 'the refused append wrote nothing');
+      assert.equal((await log.get(stolen.id))?.attempt, 0);
+      assert.equal((await log.get(newcomer.id))?.id, newcomer.id);
+    });
+
+    it('one idempotency key holds one saga, also when two instances start it twenty times at once', async (open) => {
+      const [a, b] = [await open(), await open()];
+      const key = uniqueId('order-key');
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).create(newSaga(`dup-${i}-${uniqueId()}`, { idempotencyKey: key }), STARTED, 60_000)),
+      );
+      const winners = results.flatMap((r) => (r.created ? [r.saga.id] : []));
+      assert.equal(winners.length, 1, 'exactly one saga is created');
+      const winner = winners[0] as string;
+      for (const r of results) if (!r.created) assert.equal(r.existingId, winner);
+      assert.equal((await a.getByIdempotencyKey(key))?.id, winner);
+      assert.equal((await b.getByIdempotencyKey(key))?.id, winner);
+      assert.equal((await a.list({ limit: 100 })).sagas.length, 1);
+      assert.equal((await b.events(winner)).length, 1);
+      // A create retried after an unknown outcome finds its own saga.
+      const again = await a.create(newSaga(winner, { idempotencyKey: key }), STARTED, 60_000);
+      assert.deepEqual(again, { created: false, existingId: winner });
+      const keyless = await started(a);
+      assert.deepEqual(await b.create(newSaga(keyless.id), STARTED, 60_000), { created: false, existingId: keyless.id });
+      assert.equal((await a.events(keyless.id)).length, 1);
+    });
+
+    it('get, getByIdempotencyKey and events of what does not exist', async (open) => {
+      const log = await open();
+      await started(log, { idempotencyKey: 'present' });
+      assert.equal(await log.get('missing'), undefined);
+      assert.equal(await log.getByIdempotencyKey('missing'), undefined);
+      assert.deepEqual(await log.events('missing'), []);
+    });
+
+    it('list pages newest first with cursors, filters by status, and refuses a cursor it did not issue', async (open) => {
+      const log = await open();
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await started(log)).id);
+      for (const i of [1, 3, 4]) await finish(log, ids[i] as string, 'COMPLETED');
+      await finish(log, ids[5] as string, 'PARKED');
+      const newestFirst = [...ids].reverse();
+
+      const first = await log.list({ limit: 3 });
+      assert.deepEqual(first.sagas.map((s) => s.id), newestFirst.slice(0, 3));
+      assert.ok(first.nextCursor);
+      assert.deepEqual(await allPages(log, 3), { ids: newestFirst, pages: 3 });
+      assert.deepEqual(await allPages(log, 7), { ids: newestFirst, pages: 1 }, 'no cursor when nothing is left');
+      assert.deepEqual(await allPages(log, 100), { ids: newestFirst, pages: 1 });
+      assert.deepEqual(await allPages(log, 2, 'COMPLETED'), { ids: [ids[4], ids[3], ids[1]], pages: 2 });
+      assert.deepEqual((await allPages(log, 2, 'RUNNING')).ids, [ids[6], ids[2], ids[0]]);
+      assert.deepEqual((await log.list({ limit: 5, status: 'COMPENSATED' })).sagas, []);
+      // A page read through a cursor is the same from another instance (the cursor is the log's, not the instance's).
+      const second = await (await open()).list({ limit: 3, cursor: first.nextCursor });
+      assert.deepEqual(second.sagas.map((s) => s.id), newestFirst.slice(3, 6));
+
+      for (const bad of ['not-a-cursor', Buffer.from('s1 OR 1=1').toString('base64url'), Buffer.from('x5').toString('base64url'), '']) {
+        await assert.rejects(log.list({ limit: 3, cursor: bad as Cursor }), (err: unknown) => {
+          assert.ok(err instanceof InvalidCursorError, `${bad}: ${String(err)}`);
+          assert.equal(err.code, 'invalid_cursor');
+          return true;
+        });
+      }
+      assert.deepEqual((await log.list({ limit: 3, cursor: encodeCursor(1) })).sagas, [], 'before the first saga there is nothing');
+    });
+
+    it('an expired lease is taken over; the previous owner’s writes are then refused', async (open) => {
+      const log = await open();
+      const saga = await started(log, {}, 200);
+      assert.deepEqual(await log.claimExpired('owner-b', 60_000, 10), [], 'a live lease is not claimable');
+      const claimed = await until('the 200 ms lease to expire', async () => {
+        const got = await log.claimExpired('owner-b', 60_000, 10);
+        return got.length > 0 ? got : undefined;
+      });
+      const now = Date.now();
+      assert.deepEqual(claimed.map((s) => s.id), [saga.id]);
+      assert.equal(claimed[0]?.leaseOwner, 'owner-b');
+      assert.ok((claimed[0]?.leaseExpiresAt ?? 0) > now + 60_000 - CLOCK_SLACK_MS);
+      assert.deepEqual(await log.get(saga.id), claimed[0]);
+      await assert.rejects(log.append(saga.id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's' }]), (err: unknown) => {
+        assert.ok(err instanceof LeaseLostError);
+        assert.equal(err.code, 'lease_lost');
+        return true;
+      });
+      await log.append(saga.id, 'owner-b', { attempt: 1 }, [{ type: 'SAGA_RESUMED' }]);
+      assert.deepEqual((await log.events(saga.id)).map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'SAGA_RESUMED']]);
+      assert.deepEqual(await log.claimExpired('owner-c', 60_000, 10), []);
+    });
+
+    it('renewLeases extends the leases still held and returns the lost ones', async (open) => {
+      const log = await open();
+      const kept = await started(log, {}, 30_000);
+      const lost = await started(log, {}, 0);
+      assert.deepEqual((await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id), [lost.id]);
+      assert.deepEqual(await log.renewLeases(OWNER, [kept.id, lost.id, 'never-existed'], 120_000), [lost.id, 'never-existed']);
+      assert.ok(((await log.get(kept.id))?.leaseExpiresAt ?? 0) > kept.leaseExpiresAt + 60_000, 'the held lease is extended by the log clock');
+      assert.equal((await log.get(lost.id))?.leaseOwner, 'owner-b', 'the lost lease is not taken back');
+      assert.deepEqual(await log.renewLeases(OWNER, [], 120_000), []);
+    });
+
+    it('releaseLeases makes a saga claimable at once, and only its owner can release it', async (open) => {
+      const log = await open();
+      const saga = await started(log, {}, 60_000);
+      await log.releaseLeases('owner-b', [saga.id]);
+      assert.equal((await log.get(saga.id))?.leaseOwner, OWNER, 'a non-owner releases nothing');
+      assert.deepEqual(await log.claimExpired('owner-b', 60_000, 10), []);
+      await log.releaseLeases(OWNER, [saga.id]);
+      assert.equal((await log.get(saga.id))?.leaseOwner, null);
+      assert.deepEqual((await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id), [saga.id]);
+    });
+
+    it('claimExpired never hands a saga to two claimers, even from two instances at once', async (open) => {
+      const [a, b] = [await open(), await open()];
+      const ids = (await Promise.all(Array.from({ length: 30 }, () => started(a, {}, 0)))).map((s) => s.id);
+      const got = await Promise.all([claimAll(a, 'claimer-1', 3), claimAll(b, 'claimer-2', 3), claimAll(a, 'claimer-3', 4), claimAll(b, 'claimer-4', 2)]);
+      const all = got.flat();
+      assert.equal(new Set(all).size, all.length, 'no saga claimed twice');
+      assert.deepEqual([...all].sort(), [...ids].sort(), 'every expired saga claimed');
+      for (const [k, claimerIds] of got.entries()) {
+        for (const id of claimerIds) assert.equal((await b.get(id))?.leaseOwner, `claimer-${k + 1}`);
+      }
+    });
+
+    it('recovery claims unfinished sagas (running, compensating) only, oldest first', async (open) => {
+      const log = await open();
+      const running = await started(log, {}, 0);
+      const compensating = await started(log, {}, 0);
+      await finish(log, compensating.id, 'COMPENSATING');
+      for (const status of ['COMPLETED', 'COMPENSATED', 'PARKED'] as const) await finish(log, (await started(log, {}, 0)).id, status);
+      const live = await started(log, {}, 60_000);
+      const claimed = await log.claimExpired('owner-b', 60_000, 100);
+      assert.deepEqual(claimed.map((s) => [s.id, s.status]), [[running.id, 'RUNNING'], [compensating.id, 'COMPENSATING']]);
+      assert.deepEqual(await log.claimExpired('owner-c', 60_000, 0), []);
+      assert.equal((await log.get(live.id))?.leaseOwner, OWNER);
+    });
+
+    it('countByStatus counts every status; liveStats counts in-flight and parked sagas and ages the oldest', async (open) => {
+      const log = await open();
+      assert.deepEqual(await log.countByStatus(), Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])));
+      assert.deepEqual(await log.liveStats(), { inflight: 0, parked: 0, oldestAgeSeconds: 0 });
+      await started(log, { createdAt: Date.now() - 5_000 });
+      await started(log);
+      await finish(log, (await started(log)).id, 'COMPENSATING');
+      await finish(log, (await started(log)).id, 'PARKED');
+      for (let i = 0; i < 2; i++) await finish(log, (await started(log, { createdAt: Date.now() - 60_000 })).id, 'COMPLETED');
+      assert.deepEqual(await log.countByStatus(), { RUNNING: 2, COMPENSATING: 1, COMPLETED: 2, COMPENSATED: 0, PARKED: 1 });
+      const stats = await log.liveStats();
+      assert.equal(stats.inflight, 3);
+      assert.equal(stats.parked, 1);
+      assert.ok(stats.oldestAgeSeconds >= 5 - CLOCK_SLACK_MS / 1000 && stats.oldestAgeSeconds < 30, `oldest ${stats.oldestAgeSeconds}s`);
+    });
+
+    it(`onFinished hears every saga that ends${factory.sharedNotifications ? ', in this instance and in the others, once each' : ''}`, async (open) => {
+      const log = await open();
+      const heard: string[] = [];
+      const off = log.onFinished((id) => heard.push(id));
+      const [done, parked, compensating] = [await started(log), await started(log), await started(log)];
+      await finish(log, done.id, 'COMPLETED');
+      await finish(log, parked.id, 'PARKED');
+      await finish(log, compensating.id, 'COMPENSATING');
+      await until('both ends heard', async () => (heard.length >= 2 ? true : undefined));
+      off();
+      const late = await started(log);
+      await finish(log, late.id, 'COMPENSATED');
+      assert.deepEqual(heard, [done.id, parked.id], 'terminal statuses only, none after unsubscribing');
+      if (!factory.sharedNotifications) return;
+
+      const other = await open();
+      const here: string[] = [];
+      const there: string[] = [];
+      log.onFinished((id) => here.push(id));
+      other.onFinished((id) => there.push(id));
+      const mine = await started(log);
+      await finish(log, mine.id, 'COMPLETED');
+      await until('the other instance to hear of a saga finished here', async () => (there.includes(mine.id) ? true : undefined));
+      const theirs = await started(other, { leaseOwner: 'owner-b' });
+      await finish(other, theirs.id, 'COMPENSATED', 'owner-b');
+      await until('this instance to hear of a saga finished there', async () => (here.includes(theirs.id) ? true : undefined));
+      // Notifications arrive in commit order: had an echo of `mine` come, it came before `theirs`.
+      assert.deepEqual(here, [mine.id, theirs.id]);
+      assert.deepEqual(there, [mine.id, theirs.id]);
+    });
+
+    it('close() commits the writes still pending, and a reopened log has them', async (open, storage) => {
+      const log = await open();
+      const ids = (await Promise.all(Array.from({ length: 5 }, () => started(log)))).map((s) => s.id);
+      const pending = ids.map((id) => log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]));
+      const newcomer = newSaga(uniqueId());
+      const creating = log.create(newcomer, STARTED, 60_000);
+      await log.close();
+      await Promise.all(pending);
+      assert.ok((await creating).created);
+      const reopened = await storage.open();
+      try {
+        for (const id of ids) assert.equal((await reopened.events(id)).length, 2);
+        assert.equal((await reopened.get(newcomer.id))?.id, newcomer.id);
+      } finally {
+        await reopened.close();
+      }
+    });
+
+    it('two processes append, start and claim at once: nothing lost, nothing twice', async (open, storage) => {
+      const log = await open();
+      const ROUNDS = 12;
+      const mine = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'parent' })))).map((s) => s.id);
+      const theirs = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'child' })))).map((s) => s.id);
+      const expired = (await Promise.all(Array.from({ length: 40 }, () => started(log, { leaseOwner: 'dead' }, 0)))).map((s) => s.id);
+      const keys = Array.from({ length: 20 }, () => uniqueId('key'));
+      const spec: ChildSpec = { config: storage.config, owner: 'child', appendTo: theirs, appends: ROUNDS, keys, claimLimit: 3 };
+
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./saga-log-child.ts', import.meta.url)), JSON.stringify(spec)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const lines = readline.createInterface({ input: child.stdout });
+      const output: string[] = [];
+      const ready = new Promise<void>((resolve, reject) => {
+        lines.on('line', (l) => {
+          output.push(l);
+          if (l.includes('"ready"')) resolve();
+        });
+        void exited.then((code) => reject(new Error(`child exited (${code}) before it was ready`)));
+      });
+      try {
+        await ready;
+        child.stdin.write('go\n');
+        const [, starts, claimed] = await Promise.all([
+          appendRounds(log, 'parent', mine, ROUNDS),
+          Promise.all(
+            keys.map(async (key): Promise<StartOutcome> => {
+              const res = await log.create(newSaga(`parent-${key}`, { idempotencyKey: key, leaseOwner: 'parent' }), STARTED, 60_000);
+              return { key, id: res.created ? res.saga.id : res.existingId, created: res.created };
+            }),
+          ),
+          claimAll(log, 'parent', 3),
+        ]);
+        assert.equal(await exited, 0, 'the child ends well');
+        const report = JSON.parse(output[output.length - 1] ?? '{}') as ChildReport;
+        assert.deepEqual(report.errors, []);
+
+        for (const id of [...mine, ...theirs]) {
+          const events = await log.events(id);
+          assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 1 + 2 * ROUNDS }, (_, i) => i + 1), `events of ${id}`);
+          assert.deepEqual(events.slice(1).map((e) => e.attempt), Array.from({ length: 2 * ROUNDS }, (_, i) => Math.floor(i / 2) + 1));
+          assert.equal((await log.get(id))?.attempt, ROUNDS);
+        }
+        for (const key of keys) {
+          const both = [...starts, ...report.starts].filter((s) => s.key === key);
+          assert.equal(both.length, 2);
+          assert.equal(both.filter((s) => s.created).length, 1, `one saga for ${key}`);
+          const holder = (await log.getByIdempotencyKey(key))?.id;
+          assert.ok(both.every((s) => s.id === holder));
+        }
+        const allClaimed = [...claimed, ...report.claimed];
+        assert.equal(new Set(allClaimed).size, allClaimed.length, 'no saga claimed by both processes');
+        assert.deepEqual([...allClaimed].sort(), [...expired].sort());
+        const counts = await log.countByStatus();
+        assert.equal(counts.RUNNING, mine.length + theirs.length + expired.length + keys.length);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        lines.close();
+      }
+    });
+  });
+}
