@@ -1,13 +1,13 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { dataDir, str } from '../platform/config.js';
-import { SqliteSagaStore } from '../saga/sqlite-store.js';
-import { SAGA_STATUSES as STATUSES, type SagaRecord, type SagaStatus } from '../saga/model.js';
+import { sagaLogSettings } from '../platform/config.js';
+import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
+import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../saga/model.js';
 
 export const INSPECT_USAGE = `Usage: sagas inspect [<saga_id>] [--status S] [--limit N] [--json]
 
-Reads the saga log (SAGA_LOG_DB_PATH, or DATA_DIR/saga.db) directly, read-only; the gateway may
-be running or not.
+Reads the saga log directly, read-only, whichever store the gateway uses: PostgreSQL when
+SAGA_LOG_URL is set, else the SQLite file (SAGA_LOG_DB_PATH, or DATA_DIR/saga.db). The gateways
+may be running or not.
   sagas inspect                    the newest sagas (20), newest first
   sagas inspect --status PARKED    only sagas in that status (RUNNING, COMPENSATING, COMPLETED,
                                    COMPENSATED, PARKED)
@@ -29,7 +29,7 @@ function summaryLine(s: SagaRecord): string {
 }
 
 /** `sagas inspect`: what an operator looks at when a saga is parked or stuck. */
-export function runInspect(argv: readonly string[], io: Io): number {
+export async function runInspect(argv: readonly string[], io: Io): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -56,23 +56,30 @@ export function runInspect(argv: readonly string[], io: Io): number {
     io.stderr.write('sagas inspect: --limit must be an integer from 1 to 10000\n');
     return 2;
   }
-  const file = path.resolve(str(io.env, 'SAGA_LOG_DB_PATH', path.join(dataDir(io.env), 'saga.db')));
-  let store: SqliteSagaStore;
+  let store: SagaLog;
+  let file: string;
   try {
-    store = new SqliteSagaStore({ file, readonly: true });
+    const settings = sagaLogSettings(io.env);
+    file = describeSagaLog(settings);
+    try {
+      store = await openSagaLog(settings, { readonly: true });
+    } catch (err) {
+      io.stderr.write(`sagas inspect: cannot open the saga log ${file}: ${(err as Error).message}\n`);
+      return 1;
+    }
   } catch (err) {
-    io.stderr.write(`sagas inspect: cannot open the saga log ${file}: ${(err as Error).message}\n`);
-    return 1;
+    io.stderr.write(`sagas inspect: ${(err as Error).message}\n`);
+    return 2;
   }
   try {
     const id = positionals[0];
     if (id !== undefined) {
-      const saga = store.get(id);
+      const saga = await store.get(id);
       if (!saga) {
         io.stderr.write(`sagas inspect: no saga ${id} in ${file}\n`);
         return 1;
       }
-      const events = store.events(id);
+      const events = await store.events(id);
       if (values.json) {
         io.stdout.write(`${JSON.stringify({ saga, events }, null, 2)}\n`);
         return 0;
@@ -87,15 +94,15 @@ export function runInspect(argv: readonly string[], io: Io): number {
       }
       return 0;
     }
-    const page = store.list({ status: status as SagaStatus | undefined, limit });
+    const page = await store.list({ status: status as SagaStatus | undefined, limit });
     if (values.json) io.stdout.write(`${JSON.stringify(page.sagas, null, 2)}\n`);
     else {
-      const counts = store.countByStatus();
+      const counts = await store.countByStatus();
       io.stdout.write(`${file}: ${STATUSES.map((s) => `${s} ${counts[s]}`).join(', ')}\n`);
       for (const s of page.sagas) io.stdout.write(`${summaryLine(s)}\n`);
     }
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }

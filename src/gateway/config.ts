@@ -1,13 +1,11 @@
-import path from 'node:path';
-import { addr, dataDir, duration, formatAddr, int, redisSettings, str, syncLevel, type Env, type HostPort, type SyncLevel } from '../platform/config.js';
+import { addr, duration, formatAddr, int, redisSettings, sagaLogSettings, type Env, type HostPort, type SagaLogSettings } from '../platform/config.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 
 export interface GatewayConfig {
   http: HostPort;
   participants: Record<ParticipantName, string>;
-  sagaDbFile: string;
-  sagaLogSync: SyncLevel;
+  sagaLog: SagaLogSettings;
   leaseMs: number;
   recoveryIntervalMs: number;
   policies: EnginePolicies;
@@ -29,8 +27,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
       inventory: formatAddr(addr(env, 'INVENTORY_SERVICE_ADDR')),
       payment: formatAddr(addr(env, 'PAYMENT_SERVICE_ADDR')),
     },
-    sagaDbFile: path.resolve(str(env, 'SAGA_LOG_DB_PATH', path.join(dataDir(env), 'saga.db'))),
-    sagaLogSync: syncLevel(env, 'SAGA_LOG_SYNC'),
+    sagaLog: sagaLogSettings(env),
     leaseMs,
     recoveryIntervalMs: int(env, 'SAGA_RECOVERY_INTERVAL_MS', Math.max(1_000, Math.floor(leaseMs / 3)), 100),
     policies: {

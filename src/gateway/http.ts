@@ -6,8 +6,7 @@ import type { Logger } from '../platform/logger.js';
 import { callRpc, isServiceError, isUnavailable } from '../platform/grpc.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { SagaEngine } from '../saga/engine.js';
-import { SAGA_STATUSES, type SagaRecord, type SagaStatus, type SagaStore } from '../saga/model.js';
-import { InvalidCursorError } from '../saga/sqlite-store.js';
+import { SAGA_STATUSES, SagaLogError, type SagaLog, type SagaRecord, type SagaStatus } from '../saga/model.js';
 import { OrderStatus, type Order } from '../gen/order/v1/order.js';
 import { PaymentStatus } from '../gen/payment/v1/payment.js';
 import { centsToDollars } from './money.js';
@@ -32,7 +31,7 @@ export interface GatewayOptions {
   /** Which store the idempotency fast path is on, for /readyz. */
   fastPathMode?: () => 'redis' | 'memory';
   onReplay?: () => void;
-  store: SagaStore;
+  store: SagaLog;
   participants: Participants;
   logger: Logger;
   /** Cap on `Prefer: wait=N`. */
@@ -68,6 +67,13 @@ const PAYMENT_STATUS: Record<PaymentStatus, string> = {
 const ORDER_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Rejects after `ms`: a probe must answer even when a store hangs. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 function sendError(reply: FastifyReply, e: ApiError | HttpError): FastifyReply {
   const code = e instanceof HttpError ? e.code : e.error;
@@ -192,14 +198,21 @@ export async function buildGateway(opts: GatewayOptions) {
     if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       return sendError(reply, new HttpError(400, 'invalid_json', err.message));
     }
-    if (err instanceof InvalidCursorError) return sendError(reply, new HttpError(400, 'invalid_cursor', err.message));
+    if (err instanceof SagaLogError) {
+      if (err.code === 'invalid_cursor') return sendError(reply, new HttpError(400, 'invalid_cursor', err.message));
+      if (err.code === 'saga_log_unavailable') {
+        req.log.error({ err }, 'saga log unavailable');
+        reply.header('retry-after', '1');
+        return sendError(reply, new HttpError(503, 'saga_log_unavailable', 'the saga log is unavailable; nothing was stored; retry'));
+      }
+    }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, new HttpError(err.statusCode, 'invalid_request', err.message));
     req.log.error({ err }, 'unhandled error');
     return sendError(reply, new HttpError(500, 'internal_error', 'internal error'));
   });
 
-  const sagaOrThrow = (id: string): SagaRecord => {
-    const saga = ORDER_ID.test(id) ? store.get(id) : undefined;
+  const sagaOrThrow = async (id: string): Promise<SagaRecord> => {
+    const saga = ORDER_ID.test(id) ? await store.get(id) : undefined;
     if (!saga || saga.definition !== PLACE_ORDER) throw new HttpError(404, 'order_not_found', `order ${id} not found`);
     return saga;
   };
@@ -225,7 +238,7 @@ export async function buildGateway(opts: GatewayOptions) {
 
   /** Starts the saga, unless the durable log already has one for this key (Redis lost it). */
   const placeOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
-    const existing = key ? store.getByIdempotencyKey(key) : undefined;
+    const existing = key ? await store.getByIdempotencyKey(key) : undefined;
     if (existing) return { saga: existing, replayed: true };
     const reach = await p.reachable();
     const down = PARTICIPANTS.filter((n) => !reach[n]);
@@ -282,7 +295,7 @@ export async function buildGateway(opts: GatewayOptions) {
     if (claim.kind === 'in_flight') {
       // The first request still holds the key. Once its saga is durable the order exists and can
       // be shown; before that the client must come back.
-      const saga = store.getByIdempotencyKey(key);
+      const saga = await store.getByIdempotencyKey(key);
       if (!saga) {
         reply.header('retry-after', '1');
         throw new HttpError(409, 'idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
@@ -305,7 +318,7 @@ export async function buildGateway(opts: GatewayOptions) {
 
   app.get('/orders/:id', async (req, reply) => {
     const { id } = req.params as { id: string };
-    const saga = sagaOrThrow(id);
+    const saga = await sagaOrThrow(id);
     const [order, payment] = await Promise.all([
       readOrder(id, req.id),
       callRpc(p.payment, 'getPayment', { orderId: id }, { timeoutMs: readTimeoutMs, requestId: req.id }).catch((err: unknown) => {
@@ -320,12 +333,13 @@ export async function buildGateway(opts: GatewayOptions) {
 
   const timeline = async (req: FastifyRequest, reply: FastifyReply) => {
     const { id } = req.params as { id: string };
-    const saga = ORDER_ID.test(id) ? store.get(id) : undefined;
+    const saga = ORDER_ID.test(id) ? await store.get(id) : undefined;
     if (!saga) throw new HttpError(404, 'saga_not_found', `saga ${id} not found`);
+    const events = await store.events(id);
     const names = new Map((engine.definitionOf(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
     return reply.send({
       ...sagaSummary(saga),
-      events: store.events(id).map((e) => ({
+      events: events.map((e) => ({
         seq: e.seq,
         type: e.type,
         step: e.step,
@@ -351,7 +365,7 @@ export async function buildGateway(opts: GatewayOptions) {
     }
     const limit = q.limit === undefined ? 50 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new HttpError(400, 'invalid_request', 'limit must be an integer from 1 to 500');
-    const page = store.list({ status: status as SagaStatus | undefined, limit, cursor: q.cursor || undefined });
+    const page = await store.list({ status: status as SagaStatus | undefined, limit, cursor: q.cursor || undefined });
     return reply.send({ sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor });
   });
 
@@ -374,12 +388,7 @@ export async function buildGateway(opts: GatewayOptions) {
 
   app.get('/readyz', async (_req, reply) => {
     const reach = await p.reachable(true);
-    let sagaLog = true;
-    try {
-      store.liveStats(Date.now());
-    } catch {
-      sagaLog = false;
-    }
+    const sagaLog = await withTimeout(store.liveStats(), readTimeoutMs).then(() => true, () => false);
     const checks = {
       ...Object.fromEntries(PARTICIPANTS.map((n) => [n, reach[n] ? 'ok' : 'unavailable'])),
       saga_log: sagaLog ? 'ok' : 'unavailable',

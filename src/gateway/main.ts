@@ -2,12 +2,12 @@ import { createLogger } from '../platform/logger.js';
 import { ConfigError } from '../platform/errors.js';
 import { notifyReady, onShutdown } from '../platform/lifecycle.js';
 import { SagaEngine } from '../saga/engine.js';
-import { SqliteSagaStore } from '../saga/sqlite-store.js';
+import { crashPoints, tracing } from '../saga/interceptors.js';
+import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http.js';
 import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
 import { initTelemetry } from '../platform/telemetry.js';
-import { databaseId } from '../platform/db.js';
 import { sagaMetrics } from '../saga/metrics.js';
 import { createIdempotencyGuard } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
@@ -26,21 +26,29 @@ export async function main(): Promise<void> {
     throw err;
   }
   const telemetry = initTelemetry('gateway', logger);
-  const store = new SqliteSagaStore({ file: config.sagaDbFile, synchronous: config.sagaLogSync });
+  let store;
+  try {
+    store = await openSagaLog(config.sagaLog, { logger });
+  } catch (err) {
+    logger.fatal({ err, saga_log: describeSagaLog(config.sagaLog) }, `cannot open the saga log ${describeSagaLog(config.sagaLog)}: ${(err as Error).message}`);
+    await telemetry.shutdown();
+    process.exit(1);
+  }
   const participants = connectParticipants(config.participants);
   const engine = new SagaEngine({
-    store,
+    log: store,
     logger,
     leaseMs: config.leaseMs,
     policies: config.policies,
-    observer: sagaMetrics(telemetry.meter, store),
+    // Outermost first: the span is open while metrics and crash points run.
+    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), crashPoints()],
   });
   engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
   observeFallback(telemetry.meter, kv);
   const replays = telemetry.meter.createCounter('idempotency_replays', { description: 'Requests answered from an earlier one with the same idempotency key' });
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
-    namespace: `${config.redis.keyPrefix}:gateway:${databaseId(store.db)}:idem:`,
+    namespace: `${config.redis.keyPrefix}:gateway:${await store.identity()}:idem:`,
     ttlMs: config.idempotencyTtlMs,
     lockMs: config.idempotencyLockMs,
   });
@@ -58,7 +66,7 @@ export async function main(): Promise<void> {
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   engine.startBackground(config.recoveryIntervalMs);
-  logger.info({ url, saga_db: config.sagaDbFile, participants: config.participants }, 'gateway listening');
+  logger.info({ url, saga_log: describeSagaLog(config.sagaLog), owner: engine.owner, participants: config.participants }, 'gateway listening');
   notifyReady({ service: 'gateway', address: url.replace('0.0.0.0', '127.0.0.1') });
 
   onShutdown(logger, async () => {
@@ -66,7 +74,7 @@ export async function main(): Promise<void> {
     await engine.shutdown(config.shutdownGraceMs);
     participants.close();
     await kv.close();
-    store.close();
+    await store.close();
     await telemetry.shutdown();
   }, config.shutdownGraceMs + 5_000);
 }

@@ -46,6 +46,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
   return {
     name: PLACE_ORDER,
     version: 1,
+    tags: ({ input }) => ({ 'order.id': input.order_id }),
     steps: [
       {
         name: 'create_order',

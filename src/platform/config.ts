@@ -88,3 +88,27 @@ export function redisSettings(env: Env): { url: string; keyPrefix: string } {
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(keyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX', 'expected 1-64 characters of [A-Za-z0-9_.:-]');
   return { url, keyPrefix };
 }
+
+/** Where the gateway's saga log lives: SQLite under DATA_DIR by default, PostgreSQL when SAGA_LOG_URL says so. */
+export function sagaLogSettings(env: Env): SagaLogSettings {
+  const url = str(env, 'SAGA_LOG_URL', '');
+  if (url === '') {
+    return { kind: 'sqlite', file: path.resolve(str(env, 'SAGA_LOG_DB_PATH', path.join(dataDir(env), 'saga.db'))), synchronous: syncLevel(env, 'SAGA_LOG_SYNC') };
+  }
+  if (!/^postgres(ql)?:\/\/[^/]/.test(url)) throw new ConfigError('SAGA_LOG_URL', 'expected postgres://user[:password]@host[:port]/database');
+  try {
+    new URL(url);
+  } catch {
+    throw new ConfigError('SAGA_LOG_URL', 'expected postgres://user[:password]@host[:port]/database (not a valid URL)');
+  }
+  return {
+    kind: 'postgres',
+    url,
+    poolSize: int(env, 'SAGA_LOG_POOL_SIZE', 10, 1, 200),
+    synchronousCommit: oneOf(env, 'SAGA_LOG_PG_SYNCHRONOUS_COMMIT', ['on', 'off', 'local', 'remote_write', 'remote_apply'] as const, 'on'),
+  };
+}
+
+export type SagaLogSettings =
+  | { kind: 'sqlite'; file: string; synchronous: SyncLevel }
+  | { kind: 'postgres'; url: string; poolSize: number; synchronousCommit: 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply' };

@@ -66,6 +66,11 @@ export interface SagaDefinition<I> {
   name: string;
   version: number;
   steps: readonly StepDefinition<I>[];
+  /**
+   * Attributes of a saga in its business's words (e.g. `order.id`), put on its spans and, with
+   * dots as underscores, on its log lines. The engine itself names no business.
+   */
+  tags?(saga: { id: string; input: I }): Record<string, string | number | boolean>;
 }
 
 export interface EnginePolicies {

@@ -1,14 +1,15 @@
 import type { Meter } from '@opentelemetry/api';
-import type { SagaObserver } from './engine.js';
-import type { SagaStore } from './model.js';
+import type { SagaInterceptor } from './interceptors.js';
+import { isTerminal, type SagaLog } from './model.js';
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /**
- * The saga engine's metrics: counters and histograms fed by the engine's observer hooks, and
- * gauges read from the saga log at scrape time (so they are right after a restart too).
+ * The saga engine's metrics as an interceptor: counters and histograms fed by the runs, attempts
+ * and calls it wraps, and gauges read from the saga log at scrape time (so they are right after a
+ * restart too, and the same on every gateway sharing the log).
  */
-export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = Date.now): SagaObserver {
+export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date.now): SagaInterceptor {
   const started = meter.createCounter('saga_started', { description: 'Sagas started' });
   const finished = meter.createCounter('saga_finished', { description: 'Sagas that reached a terminal state, by outcome' });
   const duration = meter.createHistogram('saga_duration_seconds', {
@@ -27,10 +28,11 @@ export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = 
   const inflight = meter.createObservableGauge('saga_inflight', { description: 'Sagas not yet terminal' });
   const parked = meter.createObservableGauge('saga_parked', { description: 'Sagas parked for an operator' });
   const oldest = meter.createObservableGauge('saga_oldest_inflight_age_seconds', { unit: 's', description: 'Age of the oldest saga not yet terminal' });
-  // One read of the log per collection for the three gauges.
+  // One read of the log per collection for the three gauges; none observed while it is unreachable.
   meter.addBatchObservableCallback(
-    (r) => {
-      const live = store.liveStats(now());
+    async (r) => {
+      const live = await log.liveStats().catch(() => undefined);
+      if (!live) return;
       r.observe(inflight, live.inflight);
       r.observe(parked, live.parked);
       r.observe(oldest, live.oldestAgeSeconds);
@@ -39,14 +41,28 @@ export function sagaMetrics(meter: Meter, store: SagaStore, now: () => number = 
   );
 
   return {
-    started: (s) => started.add(1, { definition: s.definition }),
-    finished: (s, ms) => {
-      const outcome = s.status.toLowerCase();
-      finished.add(1, { definition: s.definition, outcome });
-      duration.record(ms / 1000, { definition: s.definition, outcome });
+    name: 'metrics',
+    onStarted: (s) => started.add(1, { definition: s.definition }),
+    onRecovered: (s) => recoveries.add(1, { definition: s.definition }),
+    async aroundSaga(ctx, next) {
+      const final = await next();
+      if (isTerminal(final.status)) {
+        const outcome = final.status.toLowerCase();
+        finished.add(1, { definition: final.definition, outcome });
+        duration.record((now() - final.createdAt) / 1000, { definition: final.definition, outcome });
+      }
+      return final;
     },
-    step: (step, phase, ms, outcome) => stepDuration.record(ms / 1000, { step, phase, outcome }),
-    retry: (step, phase) => retries.add(1, { step, phase }),
-    recovered: (s) => recoveries.add(1, { definition: s.definition }),
+    async aroundAttempt(ctx, next) {
+      const settled = await next();
+      if (settled.verdict === 'retrying') retries.add(1, { step: ctx.step.name, phase: ctx.phase });
+      return settled;
+    },
+    async aroundCall(ctx, next) {
+      const t0 = performance.now();
+      const outcome = await next();
+      stepDuration.record((performance.now() - t0) / 1000, { step: ctx.step.name, phase: ctx.phase, outcome: outcome.kind });
+      return outcome;
+    },
   };
 }

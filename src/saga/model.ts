@@ -75,39 +75,97 @@ export interface ListQuery {
   status?: SagaStatus;
   limit: number;
   /** Opaque cursor from a previous page. */
-  cursor?: string;
+  cursor?: Cursor;
 }
+
+/** An opaque position in a listing, as handed out by `list`; only the log that issued it reads it. */
+export type Cursor = string & { readonly __cursor?: never };
 
 export interface ListPage {
   sagas: SagaRecord[];
-  nextCursor: string | null;
+  nextCursor: Cursor | null;
 }
 
-export type CreateResult = { created: true } | { created: false; existingId: string };
+export type CreateResult = { created: true; saga: SagaRecord } | { created: false; existingId: string };
 
-/** The durable saga log. Writes resolve once they are committed. */
-export interface SagaStore {
-  create(saga: SagaRecord, started: NewEvent): Promise<CreateResult>;
-  /** Applies `patch` and appends `events` atomically, if `owner` still holds the lease. */
+export interface LiveStats {
+  inflight: number;
+  parked: number;
+  oldestAgeSeconds: number;
+}
+
+/**
+ * The durable saga log: the engine's only window on storage. Every method is async; writes
+ * resolve once committed. Leases are stamped by the log's clock (the database's, where there is
+ * one), never by the caller's, so several processes on several machines agree on who owns what.
+ */
+export interface SagaLog {
+  /** A random id given to the log when it was created; records kept elsewhere for it are namespaced by it. */
+  identity(): Promise<string>;
+  /**
+   * Stores a new saga with its SAGA_STARTED event, leased to `saga.leaseOwner` for `leaseMs` by
+   * the log's clock. An idempotency key already used returns the saga that holds it instead.
+   */
+  create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult>;
+  /** Applies `patch` and appends `events` atomically, if `owner` still holds the lease; else LeaseLostError. */
   append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void>;
-  get(id: string): SagaRecord | undefined;
-  getByIdempotencyKey(key: string): SagaRecord | undefined;
-  events(id: string): SagaEvent[];
-  list(q: ListQuery): ListPage;
-  /** Takes over up to `limit` unfinished sagas whose lease has expired. */
-  claimExpired(owner: string, now: number, leaseMs: number, limit: number): SagaRecord[];
-  renewLeases(owner: string, ids: readonly string[], until: number): void;
-  releaseLeases(owner: string, ids: readonly string[]): void;
+  get(id: string): Promise<SagaRecord | undefined>;
+  getByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
+  events(id: string): Promise<SagaEvent[]>;
+  /** Newest first. A cursor this log did not issue is InvalidCursorError. */
+  list(q: ListQuery): Promise<ListPage>;
+  /** Takes over up to `limit` unfinished sagas whose lease has expired, leasing them to `owner` for `leaseMs`. */
+  claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]>;
+  /** Extends `owner`'s leases on `ids` by `leaseMs`; returns the ids whose lease `owner` no longer holds. */
+  renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
+  releaseLeases(owner: string, ids: readonly string[]): Promise<void>;
   /** Every status with its count: a scan of the whole log, for tools, not for probes. */
-  countByStatus(): Record<SagaStatus, number>;
+  countByStatus(): Promise<Record<SagaStatus, number>>;
   /** Unfinished and parked sagas and the age of the oldest unfinished one, read through indexes. */
-  liveStats(now: number): { inflight: number; parked: number; oldestAgeSeconds: number };
-  close(): void;
+  liveStats(): Promise<LiveStats>;
+  /**
+   * Calls `listener` with the id of every saga that reaches a terminal status, whichever process
+   * sharing this log drove it (after the commit). Returns the function that unsubscribes.
+   */
+  onFinished(listener: (sagaId: string) => void): () => void;
+  /** Flushes pending writes and closes. */
+  close(): Promise<void>;
 }
 
-export class LeaseLostError extends Error {
+/** The errors a SagaLog raises, each with a stable code. */
+export abstract class SagaLogError extends Error {
+  abstract readonly code: 'lease_lost' | 'invalid_cursor' | 'saga_log_unavailable';
+}
+
+export class LeaseLostError extends SagaLogError {
   readonly code = 'lease_lost';
   constructor(readonly sagaId: string) {
     super(`lease on saga ${sagaId} is held by another owner`);
   }
+}
+
+export class InvalidCursorError extends SagaLogError {
+  readonly code = 'invalid_cursor';
+  constructor(cursor: string) {
+    super(`cursor "${cursor}" is not one this server issued`);
+  }
+}
+
+/** The log cannot be reached (connection refused or lost): nothing of the failed call was committed, or it is unknown. */
+export class SagaLogUnavailableError extends SagaLogError {
+  readonly code = 'saga_log_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Listing position ↔ cursor; the same encoding for every store, so cursors stay opaque to callers. */
+export function encodeCursor(seq: number): Cursor {
+  return Buffer.from(`s${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const m = /^s(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw new InvalidCursorError(cursor);
+  return Number(m[1]);
 }

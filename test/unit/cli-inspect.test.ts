@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { SqliteSagaStore } from '../../src/saga/sqlite-store.js';
+import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import type { SagaRecord } from '../../src/saga/model.js';
 import { runInspect } from '../../src/cli/inspect.js';
 
@@ -16,51 +16,51 @@ function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
   };
 }
 
-function inspect(args: string[], env: NodeJS.ProcessEnv) {
+async function inspect(args: string[], env: NodeJS.ProcessEnv) {
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
   let stderr = '';
   out.on('data', (c) => (stdout += String(c)));
   err.on('data', (c) => (stderr += String(c)));
-  const code = runInspect(args, { stdout: out, stderr: err, env });
+  const code = await runInspect(args, { stdout: out, stderr: err, env });
   return { code, stdout, stderr };
 }
 
 test('sagas inspect lists sagas, filters by status and shows one timeline, read-only', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-'));
-  const store = new SqliteSagaStore({ file: path.join(dir, 'saga.db') });
-  await store.create(saga('s-ok'), { type: 'SAGA_STARTED' });
-  await store.create(saga('s-parked'), { type: 'SAGA_STARTED' });
+  const store = new SqliteSagaLog({ file: path.join(dir, 'saga.db') });
+  await store.create(saga('s-ok'), { type: 'SAGA_STARTED' }, 60_000);
+  await store.create(saga('s-parked'), { type: 'SAGA_STARTED' }, 60_000);
   await store.append('s-parked', 'me', { status: 'PARKED', failure: { step: 'reserve_stock', code: 'payment_declined', message: 'declined' } }, [
     { type: 'COMPENSATION_FAILED', step: 'reserve_stock', attempt: 3, error: 'unavailable', retryable: true, traceId: 'a'.repeat(32) },
     { type: 'SAGA_PARKED', step: 'reserve_stock' },
   ]);
   const env = { DATA_DIR: dir };
   try {
-    const all = inspect([], env);
+    const all = await inspect([], env);
     assert.equal(all.code, 0);
     assert.match(all.stdout, /PARKED 1/);
     assert.ok(all.stdout.indexOf('s-parked') < all.stdout.indexOf('s-ok'), 'newest first');
-    const parked = inspect(['--status', 'parked'], env);
+    const parked = await inspect(['--status', 'parked'], env);
     assert.ok(parked.stdout.includes('s-parked') && !parked.stdout.includes('s-ok  '));
-    const one = inspect(['s-parked'], env);
+    const one = await inspect(['s-parked'], env);
     assert.equal(one.code, 0);
     assert.match(one.stdout, /COMPENSATION_FAILED reserve_stock #3 {2}unavailable \(retrying\) {2}trace a{32}/);
     assert.match(one.stdout, /SAGA_PARKED reserve_stock/);
-    const json = inspect(['s-parked', '--json'], env);
+    const json = await inspect(['s-parked', '--json'], env);
     assert.equal(JSON.parse(json.stdout).events.length, 3);
-    assert.equal(inspect(['nope'], env).code, 1);
-    assert.equal(inspect(['--status', 'NOPE'], env).code, 2);
+    assert.equal((await inspect(['nope'], env)).code, 1);
+    assert.equal((await inspect(['--status', 'NOPE'], env)).code, 2);
   } finally {
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('sagas inspect says clearly when there is no saga log', () => {
+test('sagas inspect says clearly when there is no saga log', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-empty-'));
-  const r = inspect([], { DATA_DIR: dir });
+  const r = await inspect([], { DATA_DIR: dir });
   fs.rmSync(dir, { recursive: true, force: true });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot open the saga log .*saga\.db/);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { SagaEngine } from '../../src/saga/engine.js';
-import { SqliteSagaStore } from '../../src/saga/sqlite-store.js';
+import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import type { SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
 import { backoffMs } from '../../src/saga/definition.js';
 
@@ -14,9 +14,9 @@ const logger = pino({ level: 'silent' });
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'saga-engine-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function tempStore(): SqliteSagaStore {
+function tempStore(now?: () => number): SqliteSagaLog {
   const dir = fs.mkdtempSync(path.join(root, 'store-'));
-  return new SqliteSagaStore({ file: path.join(dir, 'saga.db') });
+  return new SqliteSagaLog({ file: path.join(dir, 'saga.db'), now });
 }
 
 type Script = Record<string, Array<StepOutcome | 'throw' | 'hang'>>;
@@ -55,11 +55,11 @@ const fast = {
 async function runSaga(script: Script, id = 's1') {
   const store = tempStore();
   const calls: string[] = [];
-  const engine = new SagaEngine({ store, logger, policies: fast });
+  const engine = new SagaEngine({ log: store, logger, policies: fast });
   engine.register(scripted(script, calls));
   await engine.start('test_saga', { id, input: { n: 1 } });
   const final = await engine.waitFor(id, 5_000);
-  const types = store.events(id).map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
+  const types = (await store.events(id)).map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
   return { store, engine, calls, final, types };
 }
 
@@ -72,7 +72,7 @@ test('a saga whose steps all succeed runs them in order and completes', async ()
     ...['a', 'b', 'c', 'd', 'e'].flatMap((s) => [`STEP_STARTED:${s}`, `STEP_SUCCEEDED:${s}`]),
     'SAGA_COMPLETED',
   ]);
-  assert.deepEqual(store.events('s1').map((e) => e.seq), types.map((_, i) => i + 1));
+  assert.deepEqual((await store.events('s1')).map((e) => e.seq), types.map((_, i) => i + 1));
   assert.deepEqual(final?.results.c, { step: 'c' });
 });
 
@@ -101,7 +101,7 @@ test('an uncertain outcome is retried with the same key and the saga goes on', a
   const { final, calls, store } = await runSaga({ b: ['throw', 'hang'] });
   assert.equal(final?.status, 'COMPLETED');
   assert.deepEqual(calls.filter((c) => c.startsWith('b#')), ['b#s1:b', 'b#s1:b', 'b#s1:b']);
-  const failed = store.events('s1').filter((e) => e.type === 'STEP_FAILED');
+  const failed = (await store.events('s1')).filter((e) => e.type === 'STEP_FAILED');
   assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable]), [['b', 1, true], ['b', 2, true]]);
 });
 
@@ -135,7 +135,7 @@ test('a pivot failure compensates; after the pivot a step is retried beyond the 
 
 test('an idempotency key maps to one saga', async () => {
   const store = tempStore();
-  const engine = new SagaEngine({ store, logger, policies: fast });
+  const engine = new SagaEngine({ log: store, logger, policies: fast });
   engine.register(scripted({}, []));
   const first = await engine.start('test_saga', { id: 'k1', input: { n: 1 }, idempotencyKey: 'key-1' });
   const second = await engine.start('test_saga', { id: 'k2', input: { n: 1 }, idempotencyKey: 'key-1' });
@@ -143,44 +143,44 @@ test('an idempotency key maps to one saga', async () => {
   assert.equal(second.created, false);
   assert.equal(second.saga.id, 'k1');
   await engine.waitFor('k1', 5_000);
-  assert.equal(store.get('k2'), undefined);
+  assert.equal(await store.get('k2'), undefined);
 });
 
 test('a saga whose owner died is resumed from its log with the same keys', async () => {
-  const store = tempStore();
-  const callsA: string[] = [];
   let clock = 1_000_000;
-  const a = new SagaEngine({ store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'A' });
+  const store = tempStore(() => clock);
+  const callsA: string[] = [];
+  const a = new SagaEngine({ log: store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'A' });
   a.register(scripted({ c: ['hang', 'hang', 'hang'] }, callsA));
   await a.start('test_saga', { id: 'r1', input: { n: 1 } });
   // Owner A is stuck in step c; it "dies" (we simply stop looking at it) and its lease expires.
-  while (!store.events('r1').some((e) => e.type === 'STEP_STARTED' && e.step === 'c')) await new Promise((r) => setImmediate(r));
+  while (!(await store.events('r1')).some((e) => e.type === 'STEP_STARTED' && e.step === 'c')) await new Promise((r) => setImmediate(r));
   clock += 5_000;
   const callsB: string[] = [];
-  const b = new SagaEngine({ store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'B' });
+  const b = new SagaEngine({ log: store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'B' });
   b.register(scripted({}, callsB));
-  assert.equal(b.recoverOnce(), 1);
+  assert.equal(await b.recoverOnce(), 1);
   const final = await b.waitFor('r1', 5_000);
   assert.equal(final?.status, 'COMPLETED');
   assert.deepEqual(callsB, ['c#r1:c', 'd#r1:d', 'e#r1:e']);
-  assert.ok(store.events('r1').some((e) => e.type === 'SAGA_RESUMED'));
-  assert.equal(b.recoverOnce(), 0, 'a finished saga is not claimed again');
+  assert.ok((await store.events('r1')).some((e) => e.type === 'SAGA_RESUMED'));
+  assert.equal(await b.recoverOnce(), 0, 'a finished saga is not claimed again');
 });
 
 test('listing is newest first with a cursor', async () => {
   const store = tempStore();
-  const engine = new SagaEngine({ store, logger, policies: fast });
+  const engine = new SagaEngine({ log: store, logger, policies: fast });
   engine.register(scripted({}, []));
   for (const id of ['l1', 'l2', 'l3']) await engine.start('test_saga', { id, input: { n: 1 } });
   await Promise.all(['l1', 'l2', 'l3'].map((id) => engine.waitFor(id, 5_000)));
-  const p1 = store.list({ limit: 2 });
+  const p1 = await store.list({ limit: 2 });
   assert.deepEqual(p1.sagas.map((s) => s.id), ['l3', 'l2']);
   assert.ok(p1.nextCursor);
-  const p2 = store.list({ limit: 2, cursor: p1.nextCursor });
+  const p2 = await store.list({ limit: 2, cursor: p1.nextCursor });
   assert.deepEqual(p2.sagas.map((s) => s.id), ['l1']);
   assert.equal(p2.nextCursor, null);
-  assert.equal(store.list({ limit: 10, status: 'COMPLETED' }).sagas.length, 3);
-  assert.throws(() => store.list({ limit: 1, cursor: 'bogus' }), { code: 'invalid_cursor' });
+  assert.equal((await store.list({ limit: 10, status: 'COMPLETED' })).sagas.length, 3);
+  await assert.rejects(store.list({ limit: 1, cursor: 'bogus' }), { code: 'invalid_cursor' });
 });
 
 test('backoff is bounded by the policy and grows exponentially', () => {
@@ -195,7 +195,7 @@ test('past the saga deadline, a saga before its pivot compensates, including the
   const store = tempStore();
   const calls: string[] = [];
   let clock = 1_000_000;
-  const engine = new SagaEngine({ store, logger, policies: { ...fast, sagaDeadlineMs: 1_000 }, now: () => clock });
+  const engine = new SagaEngine({ log: store, logger, policies: { ...fast, sagaDeadlineMs: 1_000 }, now: () => clock });
   const def = scripted({ b: ['throw', 'throw'] }, calls);
   // The clock jumps past the deadline while step b is failing.
   const b = def.steps[1];
@@ -214,7 +214,7 @@ test('past the saga deadline, a saga before its pivot compensates, including the
 
 test('writes issued in one turn are committed together and each caller learns its own outcome', async () => {
   const store = tempStore();
-  const engine = new SagaEngine({ store, logger, policies: fast });
+  const engine = new SagaEngine({ log: store, logger, policies: fast });
   engine.register(scripted({}, []));
   const ids = Array.from({ length: 50 }, (_, i) => `g${i}`);
   const started = await Promise.all(ids.map((id) => engine.start('test_saga', { id, input: { n: 1 }, idempotencyKey: id === 'g1' ? 'dup' : `k-${id}` })));
@@ -228,5 +228,5 @@ test('writes issued in one turn are committed together and each caller learns it
   assert.equal(dup.saga.id, 'g1');
   assert.equal(fresh.created, true);
   await Promise.all([...ids, 'g-new'].map((id) => engine.waitFor(id, 5_000)));
-  assert.equal(store.countByStatus().COMPLETED, 51);
+  assert.equal((await store.countByStatus()).COMPLETED, 51);
 });

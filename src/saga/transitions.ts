@@ -1,0 +1,224 @@
+/**
+ * The saga's rules as pure functions: given a saga's state (and, after an attempt, what the
+ * attempt returned), what the log must record next. No I/O, no clock of its own, no randomness of
+ * its own: the driver passes `now` and `random` in, writes the result, and acts on it.
+ */
+import { backoffMs, pivotIndex, type EnginePolicies, type Json, type RetryPolicy, type SagaDefinition, type SagaFailure, type StepDefinition } from './definition.js';
+import type { NewEvent, SagaPatch, SagaRecord } from './model.js';
+
+export type Phase = 'action' | 'compensation';
+
+/** What one attempt of an action or compensation came to. */
+export type AttemptOutcome =
+  | { kind: 'ok'; result: Json }
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'uncertain'; error: string };
+
+/** A change of the saga row and the events that record it, written in one transaction. */
+export interface Transition {
+  patch: SagaPatch;
+  events: NewEvent[];
+}
+
+/** An attempt to make: which step, in which phase, its number, and the intent to record first. */
+export interface PlannedAttempt {
+  kind: 'attempt';
+  phase: Phase;
+  index: number;
+  step: StepDefinition<unknown>;
+  attempt: number;
+  policy: RetryPolicy;
+  /** Written (durably) before the participant is called. */
+  intent: Transition;
+}
+
+/** A transition with no participant call: the saga ends, or gives up before an attempt. */
+export interface PlannedTransition {
+  kind: 'transition';
+  why: 'completed' | 'compensated' | 'deadline';
+  transition: Transition;
+}
+
+export type Plan = PlannedAttempt | PlannedTransition;
+
+/**
+ * What an attempt's outcome means for the saga. `succeeded`: on to the next step (or the next
+ * compensation); `compensating`: a definite refusal, or retries exhausted, before the pivot;
+ * `parked`: nothing more the engine can do; `retrying`: the outcome is unknown, try again after
+ * `retryInMs`.
+ */
+export type Verdict = 'succeeded' | 'compensating' | 'parked' | 'retrying';
+
+export interface Settlement {
+  verdict: Verdict;
+  outcome: AttemptOutcome;
+  transition: Transition;
+  /** A step's success may be committed together with the saga's next transition (see the driver). */
+  defer: boolean;
+  retryInMs?: number;
+  /** Why, for the log line: the failure code or the uncertain error. */
+  reason?: string;
+}
+
+const RELEASE: SagaPatch = { leaseOwner: null, leaseExpiresAt: 0 };
+
+export function idempotencyKey(sagaId: string, step: string, phase: Phase): string {
+  return phase === 'action' ? `${sagaId}:${step}` : `${sagaId}:${step}:undo`;
+}
+
+export function isAfterPivot(def: SagaDefinition<unknown>, index: number): boolean {
+  const pivot = pivotIndex(def);
+  return pivot >= 0 && index > pivot;
+}
+
+/** The retry policy of a step in a phase: steps after the pivot are retried without limit. */
+export function policyFor(policies: EnginePolicies, step: StepDefinition<unknown>, phase: Phase, afterPivot: boolean): RetryPolicy {
+  if (phase === 'compensation') return { ...policies.compensation, ...step.compensationRetry };
+  if (afterPivot) return { ...policies.forward, ...step.retry, maxAttempts: Infinity };
+  return { ...policies.action, ...step.retry };
+}
+
+/** What a saga that is not terminal does next. */
+export function plan(def: SagaDefinition<unknown>, s: SagaRecord, policies: EnginePolicies, now: number): Plan {
+  return s.status === 'COMPENSATING' ? planCompensation(def, s, policies) : planForward(def, s, policies, now);
+}
+
+function planForward(def: SagaDefinition<unknown>, s: SagaRecord, policies: EnginePolicies, now: number): Plan {
+  const i = s.stepIndex;
+  const step = def.steps[i];
+  if (!step) {
+    return { kind: 'transition', why: 'completed', transition: { patch: { status: 'COMPLETED', ...RELEASE }, events: [{ type: 'SAGA_COMPLETED' }] } };
+  }
+  const afterPivot = isAfterPivot(def, i);
+  if (!afterPivot && now >= s.deadlineAt) {
+    const failure: SagaFailure = { step: step.name, code: 'saga_deadline_exceeded', message: 'the saga ran past its deadline' };
+    // An attempt already made may have had its effect: compensate the step too.
+    return {
+      kind: 'transition',
+      why: 'deadline',
+      transition: {
+        patch: { status: 'COMPENSATING', compIndex: s.attempt > 0 ? i : i - 1, attempt: 0, failure },
+        events: [{ type: 'STEP_FAILED', step: step.name, attempt: s.attempt, error: failure.message, retryable: false, data: { code: failure.code } }],
+      },
+    };
+  }
+  const attempt = s.attempt + 1;
+  return {
+    kind: 'attempt',
+    phase: 'action',
+    index: i,
+    step,
+    attempt,
+    policy: policyFor(policies, step, 'action', afterPivot),
+    intent: { patch: { attempt }, events: [{ type: 'STEP_STARTED', step: step.name, attempt }] },
+  };
+}
+
+function planCompensation(def: SagaDefinition<unknown>, s: SagaRecord, policies: EnginePolicies): Plan {
+  let j = s.compIndex;
+  while (j >= 0 && !def.steps[j]?.compensate) j--;
+  const step = j >= 0 ? def.steps[j] : undefined;
+  if (!step) {
+    return {
+      kind: 'transition',
+      why: 'compensated',
+      transition: {
+        patch: { status: 'COMPENSATED', compIndex: -1, ...RELEASE },
+        events: [{ type: 'SAGA_COMPENSATED', data: s.failure ? { code: s.failure.code, step: s.failure.step } : null }],
+      },
+    };
+  }
+  const attempt = s.attempt + 1;
+  return {
+    kind: 'attempt',
+    phase: 'compensation',
+    index: j,
+    step,
+    attempt,
+    policy: policyFor(policies, step, 'compensation', false),
+    intent: { patch: { compIndex: j, attempt }, events: [{ type: 'COMPENSATION_STARTED', step: step.name, attempt }] },
+  };
+}
+
+/**
+ * What the log records after an attempt, and what the saga does next. `s` is the state after the
+ * attempt's intent was written.
+ */
+export function settle(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, now: number, random: () => number): Settlement {
+  const settled = a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(a, outcome, random);
+  return { ...settled, outcome };
+}
+
+type Decision = Omit<Settlement, 'outcome'>;
+
+function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, now: number, random: () => number): Decision {
+  const { step, attempt, index: i } = a;
+  if (outcome.kind === 'ok') {
+    return {
+      verdict: 'succeeded',
+      defer: true,
+      transition: {
+        patch: { stepIndex: i + 1, attempt: 0, results: { ...s.results, [step.name]: outcome.result } },
+        events: [{ type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result }],
+      },
+    };
+  }
+  const afterPivot = isAfterPivot(def, i);
+  if (outcome.kind === 'failed') {
+    const failure: SagaFailure = { step: step.name, code: outcome.code, message: outcome.message };
+    const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.message, retryable: false, data: { code: outcome.code } };
+    if (afterPivot) {
+      return {
+        verdict: 'parked',
+        defer: false,
+        reason: outcome.code,
+        transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.message }] },
+      };
+    }
+    // A definite failure had no effect: compensation starts with the step before it.
+    return {
+      verdict: 'compensating',
+      defer: false,
+      reason: outcome.code,
+      transition: { patch: { status: 'COMPENSATING', compIndex: i - 1, attempt: 0, failure }, events: [failed] },
+    };
+  }
+  const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.error, retryable: true };
+  const delay = backoffMs(a.policy, attempt, random);
+  const attemptsLeft = attempt < a.policy.maxAttempts;
+  const timeLeft = afterPivot || now + delay < s.deadlineAt;
+  if (attemptsLeft && timeLeft) {
+    return { verdict: 'retrying', defer: false, retryInMs: delay, reason: outcome.error, transition: { patch: {}, events: [failed] } };
+  }
+  // The outcome is still unknown: the step may have had its effect, so it is compensated too.
+  const failure: SagaFailure = { step: step.name, code: attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable', message: outcome.error };
+  return {
+    verdict: 'compensating',
+    defer: false,
+    reason: failure.code,
+    transition: { patch: { status: 'COMPENSATING', compIndex: i, attempt: 0, failure }, events: [failed] },
+  };
+}
+
+function settleCompensation(a: PlannedAttempt, outcome: AttemptOutcome, random: () => number): Decision {
+  const { step, attempt, index: j } = a;
+  if (outcome.kind === 'ok') {
+    return {
+      verdict: 'succeeded',
+      defer: true,
+      transition: { patch: { compIndex: j - 1, attempt: 0 }, events: [{ type: 'COMPENSATION_SUCCEEDED', step: step.name, attempt, data: outcome.result }] },
+    };
+  }
+  const error = outcome.kind === 'failed' ? outcome.message : outcome.error;
+  const retryable = outcome.kind === 'uncertain';
+  const failed: NewEvent = { type: 'COMPENSATION_FAILED', step: step.name, attempt, error, retryable };
+  if (retryable && attempt < a.policy.maxAttempts) {
+    return { verdict: 'retrying', defer: false, retryInMs: backoffMs(a.policy, attempt, random), reason: error, transition: { patch: {}, events: [failed] } };
+  }
+  return {
+    verdict: 'parked',
+    defer: false,
+    reason: error,
+    transition: { patch: { status: 'PARKED', ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error }] },
+  };
+}
