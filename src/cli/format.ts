@@ -19,8 +19,13 @@ const ESC = '\u001b[';
 const RESET = `${ESC}0m`;
 const paint = (codes: string, s: string, on: boolean) => (on ? `${ESC}${codes}m${s}${RESET}` : s);
 
-/** Longest of order, inventory, payment, gateway, sagas. */
+/** Longest of order, inventory, payment, gateway, sagas (and gateway-1 … gateway-9). */
 export const DEFAULT_TAG_WIDTH = 9;
+
+/** The tag width that fits every name (never less than the default, so one system's tags line up). */
+export function tagWidthFor(names: readonly string[]): number {
+  return Math.max(DEFAULT_TAG_WIDTH, ...names.map((n) => n.length));
+}
 
 const TAG_COLORS: Record<string, string> = {
   order: '36', // cyan
@@ -32,7 +37,8 @@ const TAG_COLORS: Record<string, string> = {
 const FALLBACK_TAG_COLORS = ['94', '95', '96', '93', '92', '91'];
 
 function tagColor(name: string): string {
-  const known = TAG_COLORS[name];
+  // gateway-1, gateway-2…: the colour of what they are
+  const known = TAG_COLORS[name] ?? TAG_COLORS[name.replace(/-\d+$/, '')];
   if (known) return known;
   let h = 0;
   for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

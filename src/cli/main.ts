@@ -1,19 +1,23 @@
 /**
  * The `sagas` command. Run it through bin/sagas.js (or `node --import tsx src/cli/main.ts`).
  *
- *   sagas start [--json]            all four processes, output streamed with a [name] tag
- *   sagas start <service> [--json]  one of them alone
+ *   sagas start [--gateways N] [--json]  all four processes (N gateways), output streamed with a [name] tag
+ *   sagas start <service> [--json]       one of them alone
  */
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataDir } from '../platform/config.js';
-import { failureSummary, formatLine, formatTag, useColor } from './format.js';
+import { ConfigError } from '../platform/errors.js';
+import { failureSummary, formatLine, formatTag, tagWidthFor, useColor } from './format.js';
 import {
+  MAX_GATEWAYS,
   SERVICE_NAMES,
   ServiceStartError,
   describeExit,
+  gatewayName,
   isServiceName,
+  planGateways,
   spawnService,
   startSystem,
   type ExitStatus,
@@ -26,9 +30,10 @@ import {
 export const USAGE = `Usage: sagas <command> [options]
 
 Commands:
-  start [--json]             Start order, inventory, payment and the gateway as child
+  start [--gateways N] [--json]
+                             Start order, inventory, payment and the gateway as child
                              processes and stream their logs. Ctrl-C stops them all
-                             (gateway first); a second Ctrl-C kills them.
+                             (gateways first); a second Ctrl-C kills them.
   start <service> [--json]   Start one process alone: ${SERVICE_NAMES.join(' | ')}.
   bench [options]            Load-test the saga end to end and against its floor
                              (sagas bench --help; npm run bench -- [options]).
@@ -37,6 +42,10 @@ Commands:
   help                       Show this text.
 
 Options:
+  --gateways N               Run N gateways (1-${MAX_GATEWAYS}, default 1) on HTTP_ADDR's port, port + 1, ...
+                             (:8080, :8081, ...), sharing one PostgreSQL saga log: needs
+                             SAGA_LOG_URL. Any of them answers for any order, and a dead
+                             one's sagas are taken over when their leases expire.
   --json                     Print the processes' raw JSON log lines (also LOG_FORMAT=json).
 
 Environment:
@@ -47,6 +56,13 @@ Environment:
                              The same variable tells a service where to listen and the
                              gateway where to dial; port 0 lets the OS pick a free port.
   DATA_DIR                   Where the databases live        (default ./data)
+  SAGA_LOG_URL               PostgreSQL saga log, postgres://user:password@host:5432/db
+                             (default: SQLite, DATA_DIR/saga.db); required for more than one
+                             gateway
+  SAGA_LOG_POOL_SIZE         PostgreSQL connections per gateway (default 10)
+  SAGA_LEASE_MS              How long a gateway's claim on a running saga lasts: after this
+                             long another gateway takes over a dead one's sagas (default 15000)
+  SAGA_RECOVERY_INTERVAL_MS  How often unfinished sagas are looked for (default lease / 3)
   REDIS_URL                  Shared Redis                    (default redis://127.0.0.1:6379)
   LOG_LEVEL                  trace | debug | info | warn | error | fatal | silent (default info)
   LOG_FORMAT                 json to print raw JSON log lines
@@ -73,7 +89,7 @@ interface Out {
   color: boolean;
 }
 
-function makeOut(deps: MainDeps, json: boolean, untagged = false): Out {
+function makeOut(deps: MainDeps, json: boolean, untagged = false, tagWidth?: number): Out {
   const env = deps.env ?? process.env;
   const stdout = deps.stdout ?? process.stdout;
   const color = useColor(stdout, env);
@@ -88,9 +104,9 @@ function makeOut(deps: MainDeps, json: boolean, untagged = false): Out {
   return {
     color,
     // One process in JSON mode (a container) prints its lines as they are, for a log collector.
-    child: (name, line) => write(untagged ? line : formatLine(name, line, { color, json })),
-    say: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color }) + l).join('\n')),
-    alarm: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color }) + red(l)).join('\n')),
+    child: (name, line) => write(untagged ? line : formatLine(name, line, { color, json, tagWidth })),
+    say: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color, tagWidth }) + l).join('\n')),
+    alarm: (text) => write(text.split('\n').map((l) => formatTag('sagas', { color, tagWidth }) + red(l)).join('\n')),
     raw: write,
   };
 }
@@ -163,7 +179,18 @@ function onSignals(graceful: (sig: NodeJS.Signals) => void, force: (sig: NodeJS.
   };
 }
 
-async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps): Promise<number> {
+/** A saga log URL without its password, for the terminal. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  }
+}
+
+async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gateways: number): Promise<number> {
   let stage: Stage = 'starting';
   let forced = false;
   let system: RunningSystem | undefined;
@@ -172,10 +199,14 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps): Promi
   const done = new Promise<number>((r) => (resolveDone = r));
   const finish = (code: number) => resolveDone(forced ? 130 : code);
 
+  const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
+  /** Every process of the system: the services, then the gateways. */
+  const all = (sys: RunningSystem): ManagedProcess[] => [...services.map((n) => sys.procs[n]), ...sys.gateways];
+  const theGateways = gateways === 1 ? 'the gateway' : `the ${gateways} gateways`;
   const stopAll = async (code: number) => {
     if (system) {
       await system.stop();
-      const statuses = SERVICE_NAMES.map((n) => `${n} ${describeExit(system!.procs[n].exitStatus ?? { code: null, signal: null })}`);
+      const statuses = all(system).map((p) => `${p.name} ${describeExit(p.exitStatus ?? { code: null, signal: null })}`);
       out.say(`stopped: ${statuses.join(', ')}`);
     }
     finish(code);
@@ -190,7 +221,7 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps): Promi
         return;
       }
       stage = 'stopping';
-      out.say(`${sig}: stopping the gateway, then the services (again to kill)`);
+      out.say(`${sig}: stopping ${theGateways}, then the services (again to kill)`);
       void stopAll(0);
     },
     (sig) => {
@@ -198,16 +229,18 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps): Promi
       out.alarm(`${sig} again: killing all processes`);
       // Children still starting have no handle here; our exit closes their IPC channel and they
       // shut down on it (lifecycle.onShutdown).
-      const procs = system ? Object.values(system.procs) : [];
+      const procs = system ? all(system) : [];
       void Promise.all(procs.map((p) => p.kill())).then(() => finish(130));
     },
   );
 
-  out.say(`starting ${SERVICE_NAMES.filter((n) => n !== 'gateway').join(', ')}, then the gateway (DATA_DIR=${dataDir(env)})`);
+  const sagaLog = env.SAGA_LOG_URL ? redactUrl(env.SAGA_LOG_URL) : undefined;
+  out.say(`starting ${services.join(', ')}, then ${theGateways} (DATA_DIR=${dataDir(env)}${sagaLog ? `, saga log ${sagaLog}` : ''})`);
   startSystem({
     dataDir: dataDir(env),
     env,
     ports: 'default',
+    gateways,
     onLine: (name, line) => out.child(name, line),
     entries: deps.entries,
     signal: startup.signal,
@@ -219,15 +252,17 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps): Promi
         return;
       }
       stage = 'running';
-      const width = Math.max(...SERVICE_NAMES.map((n) => n.length));
-      const url = friendlyUrl(sys.addresses.gateway);
+      const procs = all(sys);
+      const width = Math.max(...procs.map((p) => p.name.length));
+      const urls = sys.gateways.map((g) => friendlyUrl(g.address));
+      const url = urls[0] as string;
       out.say('all processes are up:');
-      for (const n of SERVICE_NAMES) out.say(`  ${n.padEnd(width)}  ${n === 'gateway' ? url : sys.addresses[n]}  (pid ${sys.procs[n].pid})`);
+      for (const p of procs) out.say(`  ${p.name.padEnd(width)}  ${sys.gateways.includes(p) ? friendlyUrl(p.address) : p.address}  (pid ${p.pid})`);
+      if (urls.length > 1) out.say(`${urls.length} gateways share the saga log${sagaLog ? ` ${sagaLog}` : ''}; any of them answers for any order: ${urls.join(' ')}`);
       out.say('try:');
       for (const c of curlExamples(url)) out.raw(`  ${c}`);
       out.say('Ctrl-C stops everything.');
-      for (const name of SERVICE_NAMES) {
-        const p = sys.procs[name];
+      for (const p of procs) {
         void p.exited.then((s) => {
           if (stage !== 'running') return;
           stage = 'stopping';
@@ -330,14 +365,67 @@ async function startOne(name: ServiceName, out: Out, env: NodeJS.ProcessEnv, dep
   }
 }
 
+/** A command line `sagas start` cannot run: exit 2 with the message. */
+export class UsageError extends Error {}
+
+/** Flags of `start` that take a value (`--gateways 3` or `--gateways=3`). */
+const START_VALUE_FLAGS = new Set(['--gateways']);
+
+/** Where the command is: the first argument that is neither a flag nor a flag's value (-1: none). */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (START_VALUE_FLAGS.has(a)) i++;
+    else if (!a.startsWith('-')) return i;
+  }
+  return -1;
+}
+
+export interface StartArgs {
+  /** The service to start alone, or undefined for the whole system. */
+  target: ServiceName | undefined;
+  json: boolean;
+  /** undefined when not given (then 1). */
+  gateways: number | undefined;
+  help: boolean;
+}
+
+/** `sagas start`'s arguments (argv without the word `start`). Throws UsageError. */
+export function parseStartArgs(argv: readonly string[]): StartArgs {
+  const rest: string[] = [];
+  const unexpected: string[] = [];
+  let json = false;
+  let help = false;
+  let gateways: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--gateways' || a.startsWith('--gateways=')) {
+      const v = a === '--gateways' ? argv[++i] : a.slice('--gateways='.length);
+      if (v === undefined) throw new UsageError(`--gateways needs a number of gateways, from 1 to ${MAX_GATEWAYS}`);
+      if (!/^\d+$/.test(v.trim()) || Number(v) < 1 || Number(v) > MAX_GATEWAYS) {
+        throw new UsageError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${v}"`);
+      }
+      gateways = Number(v);
+    } else if (a === '--json') json = true;
+    else if (a === '--help' || a === '-h') help = true;
+    else if (a.startsWith('-')) unexpected.push(a);
+    else rest.push(a);
+  }
+  if (unexpected.length || rest.length > 1) throw new UsageError(`unexpected argument ${[...unexpected, ...rest.slice(1)].map((a) => `"${a}"`).join(', ')}`);
+  const target = rest[0];
+  if (target !== undefined && !isServiceName(target)) throw new UsageError(`unknown service "${target}" (expected one of ${SERVICE_NAMES.join(', ')})`);
+  if (target !== undefined && gateways !== undefined) throw new UsageError(`--gateways starts the whole system; it does not go with "start ${target}"`);
+  return { target: target as ServiceName | undefined, json, gateways, help };
+}
+
 /** Runs the command; resolves with the exit code. */
 export async function main(argv: readonly string[], deps: MainDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const stdout = deps.stdout ?? process.stdout;
   const stderr = deps.stderr ?? process.stderr;
   const flags = argv.filter((a) => a.startsWith('-'));
-  const args = argv.filter((a) => !a.startsWith('-'));
-  const [command, ...rest] = args;
+  const at = commandIndex(argv);
+  const command = at < 0 ? undefined : argv[at];
 
   if (command === 'help' || (command === undefined && flags.some((f) => f === '--help' || f === '-h'))) {
     stdout.write(USAGE);
@@ -345,11 +433,11 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
   }
   if (command === 'bench') {
     const { runBench } = await import('./bench.js');
-    return runBench(argv.slice(argv.indexOf('bench') + 1), { stdout, stderr, env });
+    return runBench(argv.slice(at + 1), { stdout, stderr, env });
   }
   if (command === 'inspect') {
     const { runInspect } = await import('./inspect.js');
-    return runInspect(argv.slice(argv.indexOf('inspect') + 1), { stdout, stderr, env });
+    return runInspect(argv.slice(at + 1), { stdout, stderr, env });
   }
   if (command !== 'start') {
     if (command !== undefined) stderr.write(`sagas: unknown command "${command}"\n\n`);
@@ -357,20 +445,35 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     return 2;
   }
 
-  const unknownFlags = flags.filter((f) => f !== '--json');
-  if (unknownFlags.length || rest.length > 1) {
-    stderr.write(`sagas start: unexpected argument ${[...unknownFlags, ...rest.slice(1)].map((a) => `"${a}"`).join(', ')}\n\n${USAGE}`);
+  let start: StartArgs;
+  try {
+    start = parseStartArgs([...argv.slice(0, at), ...argv.slice(at + 1)]);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    stderr.write(`sagas start: ${err.message}\n\n${USAGE}`);
     return 2;
   }
-  const target = rest[0];
-  if (target !== undefined && !isServiceName(target)) {
-    stderr.write(`sagas start: unknown service "${target}" (expected one of ${SERVICE_NAMES.join(', ')})\n`);
-    return 2;
+  if (start.help) {
+    stdout.write(USAGE);
+    return 0;
+  }
+  const { target } = start;
+  const gateways = start.gateways ?? 1;
+  if (target === undefined) {
+    // Before anything starts: several gateways need a shared (PostgreSQL) saga log.
+    try {
+      planGateways(gateways, env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      stderr.write(`sagas start: ${err.message}\n`);
+      return 2;
+    }
   }
 
-  const json = flags.includes('--json') || (env.LOG_FORMAT ?? '').toLowerCase() === 'json';
-  const out = makeOut({ ...deps, stdout }, json, json && target !== undefined);
-  return target === undefined ? startAll(out, env, deps) : startOne(target, out, env, deps);
+  const json = start.json || (env.LOG_FORMAT ?? '').toLowerCase() === 'json';
+  const names = target === undefined ? [...SERVICE_NAMES.filter((n) => n !== 'gateway'), ...Array.from({ length: gateways }, (_, i) => gatewayName(i, gateways))] : [target];
+  const out = makeOut({ ...deps, stdout }, json, json && target !== undefined, tagWidthFor(names));
+  return target === undefined ? startAll(out, env, deps, gateways) : startOne(target, out, env, deps);
 }
 
 function isEntrypoint(): boolean {

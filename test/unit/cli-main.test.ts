@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { curlExamples, friendlyUrl } from '../../src/cli/main.js';
+import { UsageError, curlExamples, friendlyUrl, parseStartArgs, redactUrl } from '../../src/cli/main.js';
+import { formatLine, tagWidthFor } from '../../src/cli/format.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(root, 'bin/sagas.js');
@@ -86,6 +87,44 @@ describe('sagas (bin/sagas.js)', () => {
     }
   });
 
+  it('help tells about --gateways and the saga log variables, with their defaults', async () => {
+    const r = run([BIN, 'start', '--help']);
+    assert.equal(await r.exit, 0);
+    const text = r.lines.join('\n');
+    assert.match(text, /start \[--gateways N\]/);
+    assert.match(text, /--gateways N +Run N gateways \(1-16, default 1\)/);
+    assert.match(text, /SAGA_LOG_URL +PostgreSQL saga log[^]*required for more than one\s+gateway/);
+    assert.match(text, /SAGA_LOG_POOL_SIZE .*\(default 10\)/);
+    assert.match(text, /SAGA_LEASE_MS [^]*\(default 15000\)/);
+    assert.match(text, /SAGA_RECOVERY_INTERVAL_MS .*\(default lease \/ 3\)/);
+  });
+
+  it('a bad --gateways is a usage error (exit 2) and starts nothing', async () => {
+    const bad = ['0', '-1', 'abc', '17', '2.5'].map((n) => ({ n, r: fakes(['start', '--gateways', n], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' }) }));
+    const missing = fakes(['start', '--gateways'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
+    const withService = fakes(['start', 'order', '--gateways=2'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
+    for (const { n, r } of bad) {
+      assert.equal(await r.exit, 2, n);
+      assert.ok(r.lines.some((l) => l === `sagas start: --gateways must be a whole number from 1 to 16, got "${n}"`), r.lines.join('\n'));
+      assert.ok(r.lines.some((l) => l.startsWith('Usage: sagas')), n);
+      assert.ok(!r.lines.some((l) => l.startsWith('[')), `${n}: nothing started`);
+    }
+    assert.equal(await missing.exit, 2);
+    assert.ok(missing.lines.some((l) => l.includes('--gateways needs a number of gateways, from 1 to 16')), missing.lines.join('\n'));
+    assert.equal(await withService.exit, 2);
+    assert.ok(withService.lines.some((l) => l.includes('--gateways starts the whole system')), withService.lines.join('\n'));
+  });
+
+  it('several gateways without a PostgreSQL SAGA_LOG_URL: exit 2, saying how to set it, nothing started', async () => {
+    for (const url of ['', 'file:/tmp/saga.db']) {
+      const r = fakes(['start', '--gateways', '2'], { SAGA_LOG_URL: url });
+      assert.equal(await r.exit, 2);
+      const text = r.lines.join('\n');
+      assert.match(text, /^sagas start: SAGA_LOG_URL: 2 gateways need one PostgreSQL saga log to share.*set SAGA_LOG_URL=postgres:\/\/user:password@host:5432\/database/m);
+      assert.ok(!r.lines.some((l) => l.startsWith('[')), 'nothing started');
+    }
+  });
+
   it('an unknown command prints the usage and exits 2', async () => {
     const r = run([BIN, 'frobnicate']);
     assert.equal(await r.exit, 2);
@@ -117,6 +156,43 @@ describe('sagas start (with fake services)', () => {
     assert.equal(byes.length, 4, r.lines.join('\n'));
     assert.equal(byes[0], 'gateway');
     assert.ok(r.lines.some((l) => l.includes('stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway exited with code 0')));
+  });
+
+  it('--gateways 3 starts three gateways on their own ports, lists every URL, tags each, and stops them first', async () => {
+    const r = fakes(['start', '--gateways', '3'], { SAGA_LOG_URL: 'postgres://sagas:s3cret@127.0.0.1:5432/sagas' });
+    await r.waitFor(/Ctrl-C stops everything|exited before/);
+    const text = r.lines.join('\n');
+    assert.ok(!text.includes('s3cret'), 'the password is not printed');
+    assert.match(text, /saga log postgres:\/\/sagas:\*\*\*@127\.0\.0\.1:5432\/sagas/);
+    const urls = [1, 2, 3].map((i) => {
+      const line = r.lines.find((l) => new RegExp(`^\\[sagas    \\]\\s+gateway-${i}\\s+http://localhost:\\d+\\s+\\(pid \\d+\\)$`).test(l));
+      assert.ok(line, `gateway-${i} in the banner:\n${text}`);
+      return /http:\/\/localhost:\d+/.exec(line)?.[0] as string;
+    });
+    assert.equal(new Set(urls).size, 3);
+    assert.ok(r.lines.some((l) => l.includes(`any of them answers for any order: ${urls.join(' ')}`)), text);
+    assert.ok(r.lines.some((l) => l.trim() === `curl -s ${urls[0]}/products`));
+    for (const u of urls) assert.equal((await fetch(u.replace('localhost', '127.0.0.1'))).status, 200, u);
+    for (const i of [1, 2, 3]) assert.equal(tagged(r.lines, `gateway-${i}`, / INFO  listening address=http:\/\/127\.0\.0\.1:\d+$/).length, 1, text);
+    assert.ok(!tagged(r.lines, 'gateway', /./).length, 'no plain [gateway] tag with several');
+
+    r.child.kill('SIGINT');
+    assert.equal(await r.exit, 0, r.lines.join('\n'));
+    assert.ok(r.lines.some((l) => l.includes('SIGINT: stopping the 3 gateways, then the services')));
+    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    assert.deepEqual(byes.slice(0, 3).sort(), ['gateway-1', 'gateway-2', 'gateway-3'], r.lines.join('\n'));
+    assert.deepEqual(byes.slice(3).sort(), ['inventory', 'order', 'payment']);
+    assert.ok(r.lines.some((l) => l.includes('stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway-1 exited with code 0, gateway-2 exited with code 0, gateway-3 exited with code 0')));
+  });
+
+  it('when one of several gateways dies, says which, stops the others and exits 1', async () => {
+    const r = fakes(['start', '--gateways=2'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
+    const line = await r.waitFor(/^\[sagas    \]\s+gateway-2\s+\S+\s+\(pid \d+\)$|exited before/);
+    process.kill(pidOf(line), 'SIGKILL');
+    assert.equal(await r.exit, 1, r.lines.join('\n'));
+    assert.match(r.lines.join('\n'), /✖ gateway-2 \(pid \d+\) was killed by SIGKILL unexpectedly/);
+    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    assert.deepEqual(byes.sort(), ['gateway-1', 'inventory', 'order', 'payment']);
   });
 
   it('--json passes the raw JSON lines with the tag', async () => {
@@ -187,6 +263,30 @@ describe('cli helpers', () => {
     assert.equal(friendlyUrl('http://127.0.0.1:1234'), 'http://localhost:1234');
     assert.equal(friendlyUrl('http://[::]:8080'), 'http://localhost:8080');
     assert.equal(friendlyUrl('http://10.1.2.3:8080'), 'http://10.1.2.3:8080');
+  });
+
+  it('parseStartArgs reads --gateways N and --gateways=N, anywhere', () => {
+    assert.deepEqual(parseStartArgs([]), { target: undefined, json: false, gateways: undefined, help: false });
+    assert.deepEqual(parseStartArgs(['--gateways', '3', '--json']), { target: undefined, json: true, gateways: 3, help: false });
+    assert.deepEqual(parseStartArgs(['--json', '--gateways=16']), { target: undefined, json: true, gateways: 16, help: false });
+    assert.deepEqual(parseStartArgs(['payment']), { target: 'payment', json: false, gateways: undefined, help: false });
+    for (const bad of [['--gateways', '0'], ['--gateways', ' '], ['--gateways=1e1'], ['--frob'], ['order', 'payment'], ['shipping']]) {
+      assert.throws(() => parseStartArgs(bad), UsageError, bad.join(' '));
+    }
+  });
+
+  it('tags fit the longest name, and gateway-N have the gateway colour', () => {
+    assert.equal(tagWidthFor(['order', 'gateway']), 9);
+    assert.equal(tagWidthFor(['order', 'gateway-10']), 10);
+    assert.ok(formatLine('gateway-10', 'x', { color: false, tagWidth: 10 }).startsWith('[gateway-10] x'));
+    assert.ok(formatLine('order', 'x', { color: false, tagWidth: 10 }).startsWith('[order     ] x'));
+    const colorOf = (name: string) => /^\u001b\[([\d;]+)m/.exec(formatLine(name, 'x', { color: true }))?.[1];
+    assert.equal(colorOf('gateway-2'), colorOf('gateway'));
+  });
+
+  it('redactUrl hides a password', () => {
+    assert.equal(redactUrl('postgres://sagas:s3cret@db:5432/sagas'), 'postgres://sagas:***@db:5432/sagas');
+    assert.equal(redactUrl('postgres://sagas@db/sagas'), 'postgres://sagas@db/sagas');
   });
 
   it('curlExamples keeps prices in dollars with cents', () => {
