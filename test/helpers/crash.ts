@@ -21,7 +21,7 @@ export interface CrashCase {
 }
 
 /** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
-export async function crashSystem() {
+export async function crashSystem(env: NodeJS.ProcessEnv = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
@@ -35,6 +35,7 @@ export async function crashSystem() {
     SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
     IDEMPOTENCY_LOCK_TTL: '2s',
+    ...env,
   });
   const stop = sys.stop;
   return Object.assign(sys, {

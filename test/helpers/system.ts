@@ -27,11 +27,15 @@ export async function http(base: string, method: string, url: string, body?: unk
 }
 
 /** A whole system on ephemeral ports and a fresh data folder; quiet unless E2E_LOGS=1. */
-export async function freshSystem(env: NodeJS.ProcessEnv = {}): Promise<RunningSystem & { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply> }> {
+export async function freshSystem(
+  env: NodeJS.ProcessEnv = {},
+  opts: { gateways?: number } = {},
+): Promise<RunningSystem & { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply> }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-e2e-'));
   const sys = await startSystem({
     dataDir,
     ports: 'ephemeral',
+    gateways: opts.gateways,
     env: {
       LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn',
       // Each system keeps its own keys in the shared Redis, and not for long.
