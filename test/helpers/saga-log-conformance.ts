@@ -205,6 +205,25 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.equal((await log.get(newcomer.id))?.id, newcomer.id);
     });
 
+    it('writes to one saga commit in the order issued, even across turns without awaiting', async (open) => {
+      const log = await open();
+      const crowd = (await Promise.all(Array.from({ length: 100 }, () => started(log)))).map((s) => s.id);
+      const fresh = newSaga(uniqueId());
+      const writes: Array<Promise<unknown>> = [];
+      const turn = () => new Promise<void>((r) => setImmediate(r));
+      // Turn 1: a large batch, with the saga's create at its end; then one append per turn.
+      writes.push(...crowd.map((id) => log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's' }])));
+      writes.push(log.create(fresh, STARTED, 60_000));
+      for (let k = 1; k <= 5; k++) {
+        await turn();
+        writes.push(log.append(fresh.id, OWNER, { attempt: k }, [{ type: 'STEP_STARTED', step: 's', attempt: k }]));
+      }
+      await Promise.all(writes);
+      const events = await log.events(fresh.id);
+      assert.deepEqual(events.map((e) => [e.seq, e.attempt]), [[1, null], [2, 1], [3, 2], [4, 3], [5, 4], [6, 5]]);
+      assert.equal((await log.get(fresh.id))?.attempt, 5);
+    });
+
     it('one idempotency key holds one saga, also when two instances start it twenty times at once', async (open) => {
       const [a, b] = [await open(), await open()];
       const key = uniqueId('order-key');

@@ -264,6 +264,8 @@ interface Settlement {
 }
 
 interface PendingWrite {
+  /** The saga written: a saga has writes in one batch in flight at most, so they commit in the order issued. */
+  sagaId: string;
   /** Writes run in this order inside a batch, so that concurrent batches take row locks in one order. */
   order: string;
   /**
@@ -308,6 +310,8 @@ export class PostgresSagaLog implements SagaLog {
   private queue: PendingWrite[] = [];
   private scheduled = false;
   private readonly batches = new Set<Promise<void>>();
+  /** Sagas written by a batch in flight: their next writes wait for the next batch. */
+  private readonly busy = new Set<string>();
   private closed = false;
   private listener: pg.Client | undefined;
   private listenTimer: NodeJS.Timeout | undefined;
@@ -350,22 +354,30 @@ export class PostgresSagaLog implements SagaLog {
       await log.listen();
     } catch (err) {
       await log.pool.end().catch(() => undefined);
-      if (isConnectionError(err)) {
-        throw new SagaLogUnavailableError(`cannot open the saga log at ${log.where}: ${reason(err)}`, { cause: err });
-      }
-      throw err;
+      const message = `cannot open the saga log at ${log.where}: ${reason(err)}`;
+      // Unreachable is unavailable (worth retrying); anything else (a refused password, a missing
+      // database, a failed migration) is the deployment's to fix.
+      throw isConnectionError(err) ? new SagaLogUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
     }
     return log;
   }
 
+  /**
+   * Session settings go in the startup packet (no extra round trip). pg lets a URL's own
+   * `options` parameter override the config's, so it is taken out of the URL and put first:
+   * ours come after it and win.
+   */
   private clientConfig(): pg.ClientConfig {
-    const options = [`-c synchronous_commit=${this.opts.synchronousCommit}`];
+    const url = new URL(this.opts.url);
+    const options = [url.searchParams.get('options') ?? '', `-c synchronous_commit=${this.opts.synchronousCommit}`];
+    url.searchParams.delete('options');
     if (this.opts.readonly) options.push('-c default_transaction_read_only=on');
     return {
-      connectionString: this.opts.url,
-      options: options.join(' '),
+      connectionString: url.toString(),
+      options: options.filter((o) => o !== '').join(' '),
       application_name: 'ecommerce-sagas',
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: 10_000,
     };
   }
@@ -558,7 +570,7 @@ export class PostgresSagaLog implements SagaLog {
       started.traceId ?? null,
       started.spanId ?? null,
     ];
-    return this.write<CreateResult>(`0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
+    return this.write<CreateResult>(saga.id, `0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
       // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
       const { rows } = await c.query<SagaRow>({
         name: 'create',
@@ -595,7 +607,7 @@ export class PostgresSagaLog implements SagaLog {
     const values = [id, owner, events.length, ...eventArrays(events), ...keys.map((k) => patchValue(k, patch[k]))];
     const name = this.appendStatement(keys, terminal);
     const sql = this.appendStatements.get(name) as string;
-    return this.write<void>(`1:${id}`, async (c, done) => {
+    return this.write<void>(id, `1:${id}`, async (c, done) => {
       const { rows } = await c.query<{ updated: number }>({ name, text: sql, values });
       if ((rows[0]?.updated ?? 0) === 0) return { settle: () => done.reject(new LeaseLostError(id)), finished: null };
       return done(undefined, terminal ? id : null);
@@ -640,6 +652,7 @@ export class PostgresSagaLog implements SagaLog {
    * write's settlement; the promise settles after the batch's COMMIT.
    */
   private write<T>(
+    sagaId: string,
     order: string,
     run: (c: pg.ClientBase, done: ((value: T, finished?: string | null) => Settlement) & { reject: (err: unknown) => void }) => Promise<Settlement>,
   ): Promise<T> {
@@ -648,7 +661,7 @@ export class PostgresSagaLog implements SagaLog {
       const done = Object.assign((value: T, finished: string | null = null): Settlement => ({ settle: () => resolve(value), finished }), {
         reject,
       });
-      this.queue.push({ order, run: (c) => run(c, done), fail: (err) => reject(this.wrap(err)) });
+      this.queue.push({ sagaId, order, run: (c) => run(c, done), fail: (err) => reject(this.wrap(err)) });
       this.schedule();
     });
   }
@@ -664,11 +677,16 @@ export class PostgresSagaLog implements SagaLog {
 
   private startBatch(): void {
     if (this.queue.length === 0 || this.batches.size >= this.maxBatches) return;
-    const batch = this.queue;
-    this.queue = [];
+    const batch: PendingWrite[] = [];
+    const later: PendingWrite[] = [];
+    for (const w of this.queue) (this.busy.has(w.sagaId) ? later : batch).push(w);
+    this.queue = later;
+    if (batch.length === 0) return; // the batch in flight reschedules when it ends
+    for (const w of batch) this.busy.add(w.sagaId);
     const p: Promise<void> = this.runBatch(batch)
       .catch((err: unknown) => batch.forEach((w) => w.fail(err)))
       .finally(() => {
+        for (const w of batch) this.busy.delete(w.sagaId);
         this.batches.delete(p);
         this.schedule();
       });
