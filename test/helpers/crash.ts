@@ -21,7 +21,7 @@ export interface CrashCase {
 }
 
 /** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
-export async function crashSystem(env: NodeJS.ProcessEnv = {}) {
+export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
@@ -36,7 +36,7 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}) {
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
     IDEMPOTENCY_LOCK_TTL: '2s',
     ...env,
-  });
+  }, opts);
   const stop = sys.stop;
   return Object.assign(sys, {
     stop: async () => {
