@@ -51,6 +51,30 @@ export function httpClient(baseUrl: string, maxSockets: number, timeoutMs = 35_0
   };
 }
 
+/** Several gateways as one client: each request goes to the next one in turn. */
+export interface RoundRobinClient extends HttpClient {
+  /** Requests sent to each client so far, in the order given. */
+  readonly sent: readonly number[];
+}
+
+export function roundRobin(clients: readonly HttpClient[]): RoundRobinClient {
+  if (clients.length === 0) throw new RangeError('roundRobin: no client');
+  const sent = clients.map(() => 0);
+  let next = 0;
+  return {
+    sent,
+    request(method, path, body, headers) {
+      const i = next;
+      next = (next + 1) % clients.length;
+      sent[i] = (sent[i] as number) + 1;
+      return (clients[i] as HttpClient).request(method, path, body, headers);
+    },
+    destroy() {
+      for (const c of clients) c.destroy();
+    },
+  };
+}
+
 function errorCodeOf(body: string): string | undefined {
   try {
     const v = JSON.parse(body) as { error?: unknown };

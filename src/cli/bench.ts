@@ -13,11 +13,12 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { floorClients, floorJob } from './bench-floor.js';
-import { httpClient, httpJob } from './bench-http.js';
+import { httpClient, httpJob, roundRobin } from './bench-http.js';
 import { newLiveState, runLoad, type Job, type LiveState, type LoadPlan, type LoadResult } from './bench-load.js';
 import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } from './bench-orders.js';
+import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, redactPassword, type BenchDatabase } from './bench-postgres.js';
 import { renderSvg } from './bench-svg.js';
-import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, startSystem, type RunningSystem, type ServiceName } from './supervisor.js';
+import { MAX_GATEWAYS, REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, startSystem, type ManagedProcess, type RunningSystem } from './supervisor.js';
 
 export const BENCH_USAGE = `Usage: sagas bench [options]        (npm run bench -- [options])
 
@@ -29,7 +30,15 @@ Target:
   --url <url>            Bench a running gateway (no floor, no process CPU: the bench cannot
                          see the participants). Default: start a fresh system on ephemeral
                          ports with a temporary data folder and 1000 products, stop it after.
-  --sync normal|full     SAGA_LOG_SYNC of the system it starts (default normal).
+  --saga-log sqlite|postgres
+                         The saga log of the system it starts (default sqlite). postgres: a
+                         fresh database sagas_bench_<time> on the server of SAGA_LOG_URL
+                         (default ${DEFAULT_BENCH_SERVER_URL}),
+                         dropped after the run.
+  --gateways <n>         Gateways of the system it starts (default 1; more than one needs
+                         --saga-log postgres). Orders go to them in turn; the CPU of each, and
+                         their sum, are reported.
+  --sync normal|full     SAGA_LOG_SYNC of the system it starts (default normal; SQLite only).
   --log-level L          LOG_LEVEL of the system it starts (default info, the default setting).
 
 Load:
@@ -69,6 +78,8 @@ export interface BenchOptions {
   warmupS: number;
   mix: Mix;
   sync: 'normal' | 'full';
+  sagaLog: 'sqlite' | 'postgres';
+  gateways: number;
   logLevel: string;
   floor: boolean;
   out: string;
@@ -108,6 +119,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
         warmup: { type: 'string' },
         mix: { type: 'string' },
         sync: { type: 'string' },
+        'saga-log': { type: 'string' },
+        gateways: { type: 'string' },
         'log-level': { type: 'string' },
         'no-floor': { type: 'boolean' },
         out: { type: 'string' },
@@ -132,6 +145,14 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   if (mix !== 'happy' && mix !== 'mixed') throw new UsageError(`--mix must be happy or mixed, got "${mix}"`);
   const sync = (str('sync') ?? 'normal').toLowerCase();
   if (sync !== 'normal' && sync !== 'full') throw new UsageError(`--sync must be normal or full, got "${sync}"`);
+  const sagaLog = (str('saga-log') ?? 'sqlite').toLowerCase();
+  if (sagaLog !== 'sqlite' && sagaLog !== 'postgres') throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
+  const gatewaysRaw = str('gateways');
+  const gateways = gatewaysRaw === undefined ? 1 : Number(gatewaysRaw);
+  if (gatewaysRaw !== undefined && (!/^\d+$/.test(gatewaysRaw.trim()) || gateways < 1 || gateways > MAX_GATEWAYS)) {
+    throw new UsageError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${gatewaysRaw}"`);
+  }
+  if (gateways > 1 && sagaLog !== 'postgres') throw new UsageError(`--gateways ${gateways} needs --saga-log postgres: the SQLite saga log is one gateway's file`);
   const logLevel = (str('log-level') ?? 'info').toLowerCase();
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new UsageError(`--log-level must be a pino level, got "${logLevel}"`);
   const url = str('url');
@@ -145,7 +166,10 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     if (u.protocol !== 'http:') throw new UsageError(`--url must be http://, got "${url}"`);
   }
   const loop = rate !== undefined ? 'open' : 'closed';
-  const mode = [loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`, url ? 'url' : sync, mix === 'mixed' ? 'mixed' : undefined].filter(Boolean).join('-');
+  const target = url ? 'url' : sagaLog === 'postgres' ? 'pg' : sync;
+  const mode = [loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`, target, !url && gateways > 1 ? `g${gateways}` : undefined, mix === 'mixed' ? 'mixed' : undefined]
+    .filter(Boolean)
+    .join('-');
   const out = path.resolve(str('out') ?? path.join(REPO_ROOT, 'bench', 'results', `${stamp(now)}-${mode}.json`));
   const profile = str('profile');
   return {
@@ -158,6 +182,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     warmupS,
     mix,
     sync,
+    sagaLog,
+    gateways,
     logLevel,
     floor: !values['no-floor'],
     out,
@@ -208,20 +234,43 @@ export function machineCpu(): { busy: number; total: number } | undefined {
   }
 }
 
+type Cpu = { user: number; system: number };
+
 interface CpuSnapshot {
   at: number;
-  procs: Partial<Record<ServiceName, { user: number; system: number }>>;
+  /** By process name: order, inventory, payment, then gateway (or gateway-1, gateway-2…). */
+  procs: Record<string, Cpu>;
+  /** The gateways' names, in order. */
+  gateways: string[];
+  /**
+   * The PostgreSQL backends serving the bench database, by pid, or why they are not measured;
+   * undefined without one. Filled in a few milliseconds after `at` (a query finds the pids).
+   */
+  pg?: Map<number, Cpu> | { notMeasured: string };
   self: NodeJS.CpuUsage;
   machine: { busy: number; total: number } | undefined;
 }
 
-function snapshot(system: RunningSystem | undefined): CpuSnapshot {
+/** The system's processes, the services first, then the gateways. */
+function systemProcs(system: RunningSystem): ManagedProcess[] {
+  return [...SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => system.procs[n]), ...system.gateways];
+}
+
+/** A snapshot now; `done` resolves once the PostgreSQL part (if any) is in. */
+function snapshot(system: RunningSystem | undefined, db: BenchDatabase | undefined): { snap: CpuSnapshot; done: Promise<void> } {
   const procs: CpuSnapshot['procs'] = {};
-  if (system) for (const n of SERVICE_NAMES) {
-    const c = procCpu(system.procs[n].pid);
-    if (c) procs[n] = c;
+  const list = system ? systemProcs(system) : [];
+  for (const p of list) {
+    const c = procCpu(p.pid);
+    if (c) procs[p.name] = c;
   }
-  return { at: performance.now(), procs, self: process.cpuUsage(), machine: machineCpu() };
+  const snap: CpuSnapshot = { at: performance.now(), procs, gateways: system ? system.gateways.map((g) => g.name) : [], self: process.cpuUsage(), machine: machineCpu() };
+  const done = db
+    ? db.backends().then((r) => {
+        snap.pg = Array.isArray(r) ? new Map(r.flatMap((pid) => ((c) => (c ? [[pid, c] as const] : []))(procCpu(pid)))) : r;
+      })
+    : Promise.resolve();
+  return { snap, done };
 }
 
 export interface CpuFigure {
@@ -234,9 +283,15 @@ export interface CpuFigure {
 
 export interface CpuReport {
   window_s: number;
+  /**
+   * By process: the services, each gateway, `gateways` (their sum, when several), `postgres`
+   * (the server backends serving the bench database, when measured) and `bench`.
+   */
   processes: Record<string, CpuFigure>;
-  /** All the processes above together. */
+  /** All the processes above together (the `gateways` sum counted once). */
   total: CpuFigure;
+  /** With --saga-log postgres: whether its backends were measured, how many, or why not. */
+  postgres: { measured: true; backends: number; note: string } | { measured: false; reason: string } | null;
   /** CPU of all processes per completed saga. */
   cpu_ms_per_saga: number | null;
   /**
@@ -260,13 +315,39 @@ function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): CpuReport
   const processes: Record<string, CpuFigure> = {};
   let u = 0;
   let s = 0;
-  for (const n of SERVICE_NAMES) {
+  let gu = 0;
+  let gs = 0;
+  let measuredGateways = 0;
+  for (const [n, y] of Object.entries(b.procs)) {
     const x = a.procs[n];
-    const y = b.procs[n];
-    if (!x || !y) continue;
+    if (!x) continue;
     processes[n] = fig(y.user - x.user, y.system - x.system);
     u += y.user - x.user;
     s += y.system - x.system;
+    if (b.gateways.includes(n)) {
+      gu += y.user - x.user;
+      gs += y.system - x.system;
+      measuredGateways++;
+    }
+  }
+  if (b.gateways.length > 1 && measuredGateways > 0) processes.gateways = fig(gu, gs);
+  let postgres: CpuReport['postgres'] = null;
+  if (a.pg instanceof Map && b.pg instanceof Map) {
+    let pu = 0;
+    let ps = 0;
+    // A backend that appeared during the window counts from zero; one gone before its end is lost.
+    for (const [pid, y] of b.pg) {
+      const x = a.pg.get(pid) ?? { user: 0, system: 0 };
+      pu += Math.max(0, y.user - x.user);
+      ps += Math.max(0, y.system - x.system);
+    }
+    processes.postgres = fig(pu, ps);
+    u += pu;
+    s += ps;
+    postgres = { measured: true, backends: b.pg.size, note: 'the server backends connected to the bench database at the end of the window (not the WAL writer, checkpointer or other server processes)' };
+  } else if (a.pg || b.pg) {
+    const why = [a.pg, b.pg].find((p): p is { notMeasured: string } => p !== undefined && !(p instanceof Map));
+    postgres = { measured: false, reason: why?.notMeasured ?? 'not measured' };
   }
   const su = (b.self.user - a.self.user) / 1e6;
   const ss = (b.self.system - a.self.system) / 1e6;
@@ -283,7 +364,7 @@ function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): CpuReport
       others_core_s: r3(Math.max(0, busy - (u + s))),
     };
   }
-  return { window_s: r3(wall), processes, total: fig(u, s), cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null, machine };
+  return { window_s: r3(wall), processes, total: fig(u, s), postgres, cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null, machine };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +416,8 @@ function describePlan(o: BenchOptions): string {
   const load = o.loop === 'open' ? `open loop, ${o.rate} orders/s` : `closed loop, ${o.concurrency} in flight`;
   const length = o.durationS !== undefined ? `${o.durationS} s` : `${o.count} orders`;
   const warm = o.warmupS > 0 ? ` (+${o.warmupS} s warm-up)` : '';
-  const target = o.url ? `target ${o.url}` : `saga log sync ${o.sync}`;
+  const gateways = o.gateways > 1 ? `, ${o.gateways} gateways` : '';
+  const target = o.url ? `target ${o.url}` : o.sagaLog === 'postgres' ? `saga log PostgreSQL${gateways}` : `saga log sync ${o.sync}${gateways}`;
   return `${load}, ${length}${warm}, mix ${o.mix}, ${target}`;
 }
 
@@ -358,18 +440,23 @@ function phaseLines(r: LoadResult, timed: boolean): string[] {
 
 function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
   if (!system && !floor) return [];
-  const names = [...SERVICE_NAMES, 'bench'] as string[];
+  // The rows in the order the reports have them, `bench` last.
+  const keys = [...new Set([...Object.keys(system?.processes ?? {}), ...Object.keys(floor?.processes ?? {})])];
+  const names = [...keys.filter((k) => k !== 'bench'), 'bench'];
+  const LABELS: Record<string, string> = { bench: 'bench (load gen.)', gateways: 'gateways (sum)', postgres: 'postgres backends' };
   const cell = (c: CpuReport | null, n: string) => {
     const f = n === 'total' ? c?.total : c?.processes[n];
     return f ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %` : '         -    ';
   };
   const lines = ['CPU (user+system seconds over the window, and % of one core)', `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`];
-  const onlyBench = !SERVICE_NAMES.some((n) => system?.processes[n] || floor?.processes[n]);
+  const onlyBench = !names.some((n) => n !== 'bench' && (system?.processes[n] || floor?.processes[n]));
   for (const n of onlyBench ? names : [...names, 'total']) {
     if (!system?.processes[n] && !floor?.processes[n] && n !== 'total') continue;
-    const label = n === 'bench' ? 'bench (load gen.)' : n;
+    const label = LABELS[n] ?? n;
     lines.push(`  ${label.padEnd(20)}${cell(system, n).padEnd(18)}${floor ? cell(floor, n) : ''}`);
   }
+  const pgNote = system?.postgres ?? floor?.postgres;
+  if (pgNote && !pgNote.measured) lines.push(`  ${'postgres backends'.padEnd(20)}not measured: ${pgNote.reason}`);
   const per = (c: CpuReport | null) => (c?.cpu_ms_per_saga != null ? `${c.cpu_ms_per_saga.toFixed(2)} ms` : '-');
   if (!onlyBench) lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
   const others = (c: CpuReport | null) => (c?.machine ? `${c.machine.others_core_s.toFixed(2).padStart(6)} s ${String(Math.round((c.machine.others_core_s / c.window_s) * 100)).padStart(4)} %` : '-');
@@ -393,6 +480,10 @@ function gitInfo(): { commit: string | null; dirty: boolean | null } {
   }
 }
 
+function gatewayUrl(g: ManagedProcess): string {
+  return `http://${dialableAddr(g.address)}`;
+}
+
 async function fetchPool(url: string): Promise<ProductPool> {
   const client = httpClient(url, 1, 10_000);
   try {
@@ -411,6 +502,7 @@ async function fetchPool(url: string): Promise<ProductPool> {
 export async function runBench(argv: readonly string[], deps: BenchDeps = {}): Promise<number> {
   const stdout = deps.stdout ?? process.stdout;
   const stderr = deps.stderr ?? process.stderr;
+  const env = deps.env ?? process.env;
   let opts: BenchOptions;
   try {
     const parsed = parseBenchArgs(argv);
@@ -442,13 +534,14 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       stderr.write(`\n[bench] ${sig}: stopping (again to kill)\n`);
       abort.abort();
     } else if (system) {
-      for (const n of SERVICE_NAMES) void system.procs[n].kill();
+      for (const p of systemProcs(system)) void p.kill();
     }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
   let tmpDir: string | undefined;
+  let db: BenchDatabase | undefined;
   let failure: string | undefined;
   let stopping = false;
   const logLines: Record<string, { count: number; last: string[] }> = {};
@@ -459,7 +552,9 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
     let url: string;
     if (opts.url) {
       url = opts.url;
-      if (argv.some((a) => a === '--sync' || a.startsWith('--sync='))) say('--sync is ignored with --url: the running system keeps its own SAGA_LOG_SYNC');
+      for (const flag of ['--sync', '--saga-log', '--gateways']) {
+        if (argv.some((a) => a === flag || a.startsWith(`${flag}=`))) say(`${flag} is ignored with --url: it applies to the system the bench starts`);
+      }
       say(`target ${url}; reading its products`);
       pool = await fetchPool(url);
       if (pool.warning) stderr.write(`[bench] warning: ${pool.warning}\n`);
@@ -470,9 +565,24 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       const catalogFile = path.join(tmpDir, 'catalog.json');
       fs.writeFileSync(catalogFile, JSON.stringify(catalog));
       pool = ownPool(catalog);
-      const env: NodeJS.ProcessEnv = {
+      let sagaLogUrl = ''; // SQLite under the data folder, whatever the shell says
+      if (opts.sagaLog === 'postgres') {
+        const server = env.SAGA_LOG_URL || DEFAULT_BENCH_SERVER_URL;
+        try {
+          db = await createBenchDatabase(server, startedAt);
+        } catch (err) {
+          throw new Error(
+            `cannot create the bench database on ${redactPassword(server)}: ${err instanceof Error ? err.message : String(err)}\n` +
+              '(--saga-log postgres needs a PostgreSQL server where it may CREATE DATABASE: set SAGA_LOG_URL=postgres://user:password@host:5432/database)',
+          );
+        }
+        sagaLogUrl = db.url;
+        say(`created database ${db.name} on ${db.server}; it is dropped after the run`);
+      }
+      const childEnv: NodeJS.ProcessEnv = {
         LOG_LEVEL: opts.logLevel,
         INVENTORY_CATALOG: catalogFile,
+        SAGA_LOG_URL: sagaLogUrl,
         SAGA_LOG_SYNC: opts.sync,
         // Its own keys in the shared Redis, gone soon after the run.
         REDIS_KEY_PREFIX: `bench-${path.basename(tmpDir)}`,
@@ -483,14 +593,16 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
         // a preloaded module runs the inspector's profiler instead.
-        env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
-        env.BENCH_CPU_PROF_DIR = opts.profileDir;
+        childEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
+        childEnv.BENCH_CPU_PROF_DIR = opts.profileDir;
       }
-      say(`starting a fresh system (SAGA_LOG_SYNC=${opts.sync}, data in ${tmpDir})`);
+      const log = db ? `saga log ${db.name}` : `SAGA_LOG_SYNC=${opts.sync}`;
+      say(`starting a fresh system (${log}${opts.gateways > 1 ? `, ${opts.gateways} gateways` : ''}, data in ${tmpDir})`);
       system = await startSystem({
         dataDir: path.join(tmpDir, 'data'),
         ports: 'ephemeral',
-        env,
+        gateways: opts.gateways,
+        env: childEnv,
         signal: abort.signal,
         onLine: (name, line) => {
           const l = (logLines[name] ??= { count: 0, last: [] });
@@ -500,12 +612,11 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         },
       });
       url = system.url;
-      say(`up: gateway ${url}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
-      const sys = system;
-      for (const n of SERVICE_NAMES) {
-        void sys.procs[n].exited.then((s) => {
+      say(`up: ${system.gateways.map((g) => `${g.name} ${gatewayUrl(g)}`).join(', ')}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
+      for (const p of systemProcs(system)) {
+        void p.exited.then((s) => {
           if (stopping || abort.signal.aborted) return;
-          failure = `${n} (pid ${sys.procs[n].pid}) ${describeExit(s)} during the run; its last lines:\n${sys.procs[n].output(15).join('\n')}`;
+          failure = `${p.name} (pid ${p.pid}) ${describeExit(s)} during the run; its last lines:\n${p.output(15).join('\n')}`;
           abort.abort();
         });
       }
@@ -523,6 +634,12 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       const live = newLiveState();
       let a: CpuSnapshot | undefined;
       let b: CpuSnapshot | undefined;
+      const pending: Promise<void>[] = [];
+      const take = () => {
+        const { snap, done } = snapshot(system, db);
+        pending.push(done);
+        return snap;
+      };
       const stopProgress = showProgress ? progress(stderr, label, p, live) : undefined;
       const abortListener = () => onAbort?.();
       abort.signal.addEventListener('abort', abortListener, { once: true });
@@ -530,8 +647,9 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         const result = await runLoad(job, p, {
           signal: abort.signal,
           live,
-          hooks: { onMeasureStart: () => (a = snapshot(system)), onMeasureEnd: () => (b = snapshot(system)) },
+          hooks: { onMeasureStart: () => (a = take()), onMeasureEnd: () => (b = take()) },
         });
+        await Promise.all(pending);
         // Per saga: the sagas that ended inside the window the CPU was measured over.
         const cpu = a && b ? cpuReport(a, b, Math.round(result.sagas_per_s * result.window_s)) : null;
         return { result, cpu };
@@ -543,7 +661,8 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
 
     // ---- system phase
     const sockets = opts.loop === 'closed' ? opts.concurrency : Math.max(opts.concurrency, 256);
-    const client = httpClient(url, sockets);
+    // Several gateways: orders go to each in turn.
+    const client = roundRobin((system ? system.gateways.map(gatewayUrl) : [url]).map((u) => httpClient(u, sockets)));
     say(`system phase: ${describePlan(opts)}`);
     let sys: { result: LoadResult; cpu: CpuReport | null };
     try {
@@ -597,7 +716,10 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         count: opts.count ?? null,
         warmup_s: opts.warmupS,
         mix: opts.mix,
-        saga_log_sync: opts.url ? null : opts.sync,
+        saga_log: opts.url ? null : opts.sagaLog,
+        gateways: opts.url ? null : opts.gateways,
+        saga_log_database: db ? { server: db.server, name: db.name, dropped_after: true } : null,
+        saga_log_sync: opts.url || opts.sagaLog !== 'sqlite' ? null : opts.sync,
         log_level: opts.url ? null : opts.logLevel,
         floor: opts.floor,
         prefer_wait_s: 30,
@@ -629,14 +751,16 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         floor_p99_ms: floor?.result.latency_ms.p99 ?? null,
         ratio_system_to_floor: ratio,
         cpu_ms_per_saga: sys.cpu?.cpu_ms_per_saga ?? null,
-        gateway_cpu_pct_of_core: sys.cpu?.processes.gateway?.pct_of_core ?? null,
+        // All gateways together when there are several.
+        gateway_cpu_pct_of_core: (sys.cpu?.processes.gateways ?? sys.cpu?.processes.gateway)?.pct_of_core ?? null,
+        postgres_cpu_pct_of_core: sys.cpu?.processes.postgres?.pct_of_core ?? null,
         machine_busy_pct: sys.cpu?.machine?.busy_pct_of_all_cores ?? null,
         other_processes_pct_of_core: sys.cpu?.machine ? r1((sys.cpu.machine.others_core_s / sys.cpu.window_s) * 100) : null,
       },
       // `completed` and `sagas_per_s` of the system phase, at the top for quick checks.
       completed: sys.result.completed,
       sagas_per_s: sys.result.sagas_per_s,
-      system: { ...sys.result, cpu: sys.cpu },
+      system: { ...sys.result, cpu: sys.cpu, requests_per_gateway: system ? Object.fromEntries(system.gateways.map((g, i) => [g.name, client.sent[i] ?? 0])) : null },
       floor: floor ? { ...floor.result, cpu: floor.cpu } : null,
       ratio_system_to_floor: ratio,
       process_log_lines: logLines,
@@ -683,6 +807,13 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
   } finally {
     stopping = true;
     if (system) await system.stop();
+    if (db) {
+      const name = db.name;
+      await db.drop().then(
+        () => say(`dropped database ${name}`),
+        (err: unknown) => stderr.write(`[bench] warning: could not drop database ${name} on ${db!.server}: ${err instanceof Error ? err.message : String(err)}\n`),
+      );
+    }
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
