@@ -2,6 +2,7 @@ import { createLogger } from '../platform/logger.js';
 import { ConfigError } from '../platform/errors.js';
 import { notifyReady, onShutdown } from '../platform/lifecycle.js';
 import { SagaEngine } from '../saga/engine.js';
+import { SagaLogError } from '../saga/model.js';
 import { crashPoints, tracing } from '../saga/interceptors.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
@@ -30,7 +31,9 @@ export async function main(): Promise<void> {
   try {
     store = await openSagaLog(config.sagaLog, { logger });
   } catch (err) {
-    logger.fatal({ err, saga_log: describeSagaLog(config.sagaLog) }, `cannot open the saga log ${describeSagaLog(config.sagaLog)}: ${(err as Error).message}`);
+    // A SagaLogError already names the log (without its password) and the reason.
+    const message = err instanceof SagaLogError ? err.message : `cannot open the saga log ${describeSagaLog(config.sagaLog)}: ${(err as Error).message}`;
+    logger.fatal({ err, saga_log: describeSagaLog(config.sagaLog) }, message);
     await telemetry.shutdown();
     process.exit(1);
   }
