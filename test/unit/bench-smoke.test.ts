@@ -9,13 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { MACHINE_POSTGRES_URL } from '../helpers/postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/sagas.js');
 
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -50,6 +52,11 @@ describe('sagas bench', () => {
       assert.ok(result.system.latency_ms.p50 > 0);
       assert.ok(result.system.series.length >= 1);
       assert.ok(result.system.cpu.processes.gateway.total_s >= 0, 'CPU of the gateway is measured');
+      assert.equal(result.options.saga_log, 'sqlite');
+      assert.equal(result.options.gateways, 1);
+      assert.equal(result.options.saga_log_database, null);
+      assert.deepEqual(result.system.requests_per_gateway, { gateway: 5 });
+      assert.equal(result.system.cpu.postgres, null);
       assert.equal(result.floor.completed, 5);
       assert.ok(result.floor.sagas_per_s > 0);
       assert.ok(result.ratio_system_to_floor > 0);
@@ -63,9 +70,69 @@ describe('sagas bench', () => {
     }
   });
 
+  it('--saga-log postgres --gateways 2: a fresh database shared by both gateways, orders in turn, CPU of each and of PostgreSQL; the database is dropped', { timeout: 60_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-test-'));
+    try {
+      const out = path.join(dir, 'result.json');
+      // SAGA_LOG_URL names the server the bench creates its database on.
+      const r = await run(['bench', '--saga-log', 'postgres', '--gateways', '2', '--count', '6', '--concurrency', '2', '--no-floor', '--quiet', '--out', out], 55_000, {
+        SAGA_LOG_URL: MACHINE_POSTGRES_URL,
+      });
+      assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stderr, '', '--quiet writes nothing on stderr');
+      assert.match(r.stdout, /saga log PostgreSQL, 2 gateways/);
+      assert.match(r.stdout, /gateways \(sum\)/);
+
+      const result = JSON.parse(fs.readFileSync(out, 'utf8'));
+      assert.equal(result.options.saga_log, 'postgres');
+      assert.equal(result.options.gateways, 2);
+      assert.equal(result.options.saga_log_sync, null);
+      const name = result.options.saga_log_database.name as string;
+      assert.match(name, /^sagas_bench_\d{8}_\d{6}_[0-9a-f]{4}$/);
+      assert.equal(result.completed, 6);
+      assert.deepEqual(result.system.outcomes, { CONFIRMED: 6 });
+      assert.equal(result.system.errors.total, 0);
+      assert.deepEqual(result.system.requests_per_gateway, { 'gateway-1': 3, 'gateway-2': 3 });
+
+      const cpu = result.system.cpu;
+      const g1 = cpu.processes['gateway-1'].total_s as number;
+      const g2 = cpu.processes['gateway-2'].total_s as number;
+      assert.ok(Math.abs(cpu.processes.gateways.total_s - (g1 + g2)) <= 0.002, `gateways ${cpu.processes.gateways.total_s} = ${g1} + ${g2}`);
+      assert.equal(cpu.processes.gateway, undefined);
+      // The gateways really used the database: the server has backends for it.
+      assert.equal(cpu.postgres.measured, true, JSON.stringify(cpu.postgres));
+      assert.ok(cpu.postgres.backends > 0);
+      assert.ok(cpu.processes.postgres.total_s >= 0);
+      const parts = ['order', 'inventory', 'payment', 'gateway-1', 'gateway-2', 'postgres', 'bench'].reduce((t, n) => t + (cpu.processes[n].total_s as number), 0);
+      assert.ok(Math.abs(cpu.total.total_s - parts) <= 0.01, `the total counts the gateways once: ${cpu.total.total_s} vs ${parts}`);
+      assert.equal(result.floor, null);
+
+      const admin = new pg.Client({ connectionString: MACHINE_POSTGRES_URL });
+      await admin.connect();
+      try {
+        const left = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        assert.equal(left.rowCount, 0, `database ${name} was dropped`);
+      } finally {
+        await admin.end();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses bad options with exit 2', async () => {
-    const r = await run(['bench', '--count', '5', '--duration', '3'], 10_000);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--duration or --count/);
+    const cases: Array<[string[], RegExp]> = [
+      [['--count', '5', '--duration', '3'], /--duration or --count/],
+      [['--gateways', '2'], /--gateways 2 needs --saga-log postgres/],
+      [['--saga-log', 'mysql'], /--saga-log must be sqlite or postgres, got "mysql"/],
+      [['--saga-log', 'postgres', '--gateways', '0'], /--gateways must be a whole number from 1 to 16, got "0"/],
+      [['--saga-log', 'postgres', '--gateways', '17'], /--gateways must be a whole number from 1 to 16, got "17"/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => run(['bench', ...args], 15_000)));
+    runs.forEach((r, i) => {
+      const [args, re] = cases[i] as [string[], RegExp];
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, re);
+    });
   });
 });
