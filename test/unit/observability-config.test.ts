@@ -36,6 +36,12 @@ const COUNTERS = ['saga_started_total', 'saga_finished_total', 'saga_recoveries_
 const GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds', 'idempotency_fallback_active'];
 const HISTOGRAMS = ['saga_duration_seconds', 'saga_step_duration_seconds', 'http_server_request_duration', 'rpc_server_duration'];
 const EXPORTED = new Set([...COUNTERS, ...GAUGES, ...HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])]);
+/** Gauges read from the saga log: every gateway sharing one log reports the same value. */
+const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds'];
+/** The gateways of the default setup and of the "multi" profile. */
+const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2'];
+/** The services `docker compose up` (no profile) runs: the same as before the profiles. */
+const DEFAULT_SERVICES = ['gateway', 'grafana', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus', 'redis', 'tempo', 'tempo-init'];
 
 // ---------------------------------------------------------------------------------------------
 // tools
@@ -225,19 +231,48 @@ describe('Prometheus', () => {
     }
   });
 
+  it('the saga log gauges are aggregated with max(), so gateways sharing a log do not add them up', () => {
+    const exprs = [...alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })), ...dashboardExprs()];
+    let seen = 0;
+    for (const { where, expr } of exprs) {
+      for (const g of SAGA_LOG_GAUGES) {
+        for (const m of expr.matchAll(new RegExp(`\\b${g}\\b`, 'g'))) {
+          seen++;
+          const before = expr.slice(0, m.index).replace(/\s+/g, ' ').trimEnd();
+          assert.match(before, /\bmax(?: by \([^)]*\))? ?\($/, `${where}: ${g} must be inside max(...): ${expr}`);
+        }
+      }
+    }
+    assert.ok(seen >= SAGA_LOG_GAUGES.length, 'the gauges are used');
+  });
+
   it('scrapes the collector, the gateway, each service metrics port and itself, where compose runs them', () => {
     const prom = yaml({ file: PROMETHEUS_YML });
     assert.deepEqual(prom.rule_files, ['alerts.yml']);
     const jobs = new Map<string, { targets: string[]; path: string }>(
-      prom.scrape_configs.map((c: any) => [c.job_name, { targets: c.static_configs.flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' }]),
+      prom.scrape_configs.map((c: any) => [c.job_name, { targets: (c.static_configs ?? []).flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' }]),
     );
     assert.deepEqual([...jobs.keys()].sort(), ['gateway', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus']);
     assert.deepEqual(jobs.get('prometheus')?.targets, ['localhost:9090']);
 
     const services = compose().services;
     const env = (svc: string) => services[svc].environment as Record<string, string | undefined>;
-    // gateway: its HTTP port; the services: their METRICS_ADDR
-    assert.deepEqual(jobs.get('gateway'), { targets: [`gateway:${port(env('gateway').HTTP_ADDR)}`], path: '/metrics' });
+    // the gateways: found by the network alias they all have (one in the default setup, two in
+    // the "multi" profile), on their HTTP port
+    const gatewayJob = prom.scrape_configs.find((c: any) => c.job_name === 'gateway');
+    assert.equal(gatewayJob.metrics_path ?? '/metrics', '/metrics');
+    assert.equal(gatewayJob.static_configs, undefined);
+    assert.equal(gatewayJob.dns_sd_configs.length, 1);
+    const sd = gatewayJob.dns_sd_configs[0];
+    assert.deepEqual(sd.names, ['gateways']);
+    assert.equal(sd.type, 'A');
+    const withAlias = Object.entries<any>(services)
+      .filter(([, s]) => Object.values<any>(s.networks ?? {}).some((n) => (n?.aliases ?? []).includes('gateways')))
+      .map(([name]) => name)
+      .sort();
+    assert.deepEqual(withAlias, GATEWAYS, 'exactly the gateways are "gateways" on the network');
+    for (const gw of GATEWAYS) assert.equal(port(env(gw).HTTP_ADDR), sd.port, `${gw} listens where Prometheus scrapes`);
+    assert.ok(!(sd.names as string[]).some((n) => services[n]), 'the name is an alias, not one service');
     for (const [svc, metricsPort] of [['order', 9464], ['inventory', 9465], ['payment', 9466]] as const) {
       assert.equal(port(env(svc).METRICS_ADDR), metricsPort, `${svc} METRICS_ADDR`);
       assert.match(env(svc).METRICS_ADDR ?? '', /^0\.0\.0\.0:/, `${svc} METRICS_ADDR must listen on all interfaces in a container`);
@@ -374,10 +409,10 @@ describe('OTel Collector and Tempo', () => {
 
   it('the processes send OTLP to the collector, and Prometheus keeps only span metrics from it', () => {
     const services = compose().services;
-    for (const svc of ['gateway', 'order', 'inventory', 'payment']) {
+    for (const svc of [...GATEWAYS, 'order', 'inventory', 'payment']) {
       const env = services[svc].environment;
       assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', `${svc}`);
-      assert.equal(env.OTEL_SERVICE_NAME, svc);
+      assert.equal(env.OTEL_SERVICE_NAME, svc.replace(/-\d+$/, ''));
     }
     // the processes' own metrics are scraped directly; taking them from the collector as well
     // would double every sum()
@@ -404,8 +439,70 @@ describe('OTel Collector and Tempo', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('docker-compose accepts it (docker-compose config -q)', () => {
+  it('docker-compose accepts it (docker-compose config -q), with and without the "multi" profile', () => {
     assertOk(run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q']), 'docker-compose -f docker-compose.yml config -q');
+    assertOk(run('docker-compose', ['-f', COMPOSE_YML, '--profile', 'multi', 'config', '-q']), 'docker-compose -f docker-compose.yml --profile multi config -q');
+  });
+
+  it('without a profile it runs what it always did: one gateway on its SQLite saga log', () => {
+    const c = compose();
+    const always = Object.entries<any>(c.services)
+      .filter(([, s]) => !s.profiles?.length)
+      .map(([name]) => name)
+      .sort();
+    assert.deepEqual(always, DEFAULT_SERVICES);
+    for (const name of always) {
+      for (const dep of Object.keys(c.services[name].depends_on ?? {})) assert.ok(always.includes(dep), `${name} depends on ${dep}, which only a profile starts`);
+    }
+    assert.equal(c.services.gateway.environment.SAGA_LOG_URL, undefined);
+  });
+
+  it('PostgreSQL (profile multi): postgres:15, pg_isready healthcheck, a named volume, no host port', () => {
+    const c = compose();
+    const pgs = c.services.postgres;
+    assert.deepEqual(pgs.profiles, ['multi']);
+    assert.match(pgs.image, /^postgres:15(\.|-|$)/);
+    assert.ok((pgs.healthcheck.test as string[]).includes('pg_isready'), 'healthcheck runs pg_isready');
+    const data = (pgs.volumes as string[]).find((v) => v.split(':')[1] === '/var/lib/postgresql/data');
+    assert.ok(data, 'a volume at /var/lib/postgresql/data');
+    assert.ok((data.split(':')[0] as string) in c.volumes, 'a named volume');
+    for (const p of pgs.ports ?? []) {
+      const ip = typeof p === 'object' ? p.host_ip : String(p).split(':').length === 3 ? String(p).split(':')[0] : undefined;
+      assert.equal(ip, '127.0.0.1', 'PostgreSQL is published on loopback only, if at all');
+    }
+  });
+
+  it('profile multi: gateway-1 and gateway-2 share the PostgreSQL saga log, once PostgreSQL is healthy', () => {
+    const c = compose();
+    const pgEnv = c.services.postgres.environment;
+    const expectedUrl = `postgres://${pgEnv.POSTGRES_USER}:${pgEnv.POSTGRES_PASSWORD}@postgres:5432/${pgEnv.POSTGRES_DB}`;
+    assert.equal(pgEnv.POSTGRES_DB, 'sagas');
+    const published = new Set<number>([8080]);
+    const volumes = new Set<string>((c.services.gateway.volumes as string[]).map((v) => v.split(':')[0] as string));
+    ['gateway-1', 'gateway-2'].forEach((name, i) => {
+      const s = c.services[name];
+      assert.deepEqual(s.profiles, ['multi'], name);
+      assert.deepEqual(s.command, ['gateway'], name);
+      assert.equal(path.resolve(s.build.context), path.resolve(ROOT), `${name} build context`);
+      assert.equal(s.environment.SAGA_LOG_URL, expectedUrl, `${name} SAGA_LOG_URL`);
+      assert.equal(s.environment.GATEWAY_INDEX, String(i), `${name} GATEWAY_INDEX`);
+      assert.equal(s.depends_on.postgres.condition, 'service_healthy', `${name} waits for PostgreSQL`);
+      for (const dep of ['order', 'inventory', 'payment', 'redis']) assert.equal(s.depends_on[dep].condition, 'service_healthy', `${name} → ${dep}`);
+      for (const v of ['ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'HTTP_ADDR', 'REDIS_URL', 'DATA_DIR']) {
+        assert.equal(s.environment[v], c.services.gateway.environment[v], `${name} ${v} as the gateway's`);
+      }
+      assert.ok(s.healthcheck?.test?.length, `${name} healthcheck`);
+      for (const p of s.ports ?? []) {
+        const host = Number(typeof p === 'object' ? p.published : String(p).split(':').at(-2));
+        assert.ok(!published.has(host), `${name}: host port ${host} is taken`);
+        published.add(host);
+      }
+      const data = (s.volumes as string[]).find((v) => v.split(':')[1] === '/data');
+      assert.ok(data, `${name} mounts a volume at /data`);
+      const vol = data.split(':')[0] as string;
+      assert.ok(vol in c.volumes && !volumes.has(vol), `${name} has its own named data volume`);
+      volumes.add(vol);
+    });
   });
 
   it('runs the four processes from one build, each with its own data volume and a healthcheck', () => {
@@ -438,12 +535,12 @@ describe('docker-compose.yml', () => {
     assert.equal(gw.depends_on.redis.condition, 'service_healthy');
   });
 
-  it('publishes only the gateway, Prometheus and Grafana, and every bind-mounted file exists', () => {
+  it('publishes only the gateways, Prometheus and Grafana, and every bind-mounted file exists', () => {
     const c = compose();
     const published = Object.entries<any>(c.services)
       .flatMap(([name, s]) => (s.ports ?? []).map((p: any) => `${name}:${typeof p === 'object' ? p.published : String(p).split(':')[0]}`))
       .sort();
-    assert.deepEqual(published, ['gateway:8080', 'grafana:3000', 'prometheus:9090']);
+    assert.deepEqual(published, ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'grafana:3000', 'prometheus:9090']);
     const grafanaEnv = c.services.grafana.environment;
     assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ENABLED, 'true');
     assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Admin');
