@@ -283,15 +283,21 @@ type Outcome = { ok: true; settlement: Settlement } | { ok: false; error: unknow
  * The saga log on PostgreSQL, for several gateways sharing one log.
  *
  * Group commit: the writes (create, append) issued during one turn of the event loop form a batch,
- * run in one transaction on one pooled connection; each caller's promise settles when that
- * transaction has committed. Every write is one statement that cannot fail on a lost lease or a
- * taken idempotency key (those are rows not returned), so one write's refusal never aborts the
- * others. A statement the database refuses (a value out of range) aborts the transaction; then the
- * batch runs again with a savepoint per write, and only that write fails. Up to poolSize - 1
- * batches are in flight at once; writes issued meanwhile wait for the next free slot and go together.
+ * run in one transaction (BEGIN … COMMIT; a lone write needs neither) on one pooled connection;
+ * each caller's promise settles when that transaction has committed. Every write is one statement
+ * (a create that meets a taken key reads the holder with a second one) that cannot fail on a lost
+ * lease or a taken idempotency key: those are rows not returned, so one write's refusal never
+ * aborts the others. A statement the database refuses (a value out of range) aborts the
+ * transaction; then the batch runs again with a savepoint per write, and only that write fails. A
+ * deadlock (or serialization failure) reruns the whole batch. Up to poolSize - 1 batches are in
+ * flight at once, on as many connections; writes issued meanwhile wait for the next free slot and
+ * go together. A saga with a write in a batch in flight has its next writes held for a later
+ * batch, so one saga's writes commit in the order they were issued. Inside a batch, writes run
+ * sorted by saga id (creates by idempotency key), the order renewLeases locks rows in too, so
+ * concurrent transactions do not deadlock on each other.
  *
  * Notifications: a commit that moves a saga to a terminal status runs pg_notify('saga_finished', id)
- * in its own transaction. A dedicated connection (not from the pool) LISTENs and calls the
+ * in the same transaction (PostgreSQL delivers it only if, and once, it commits). A dedicated connection (not from the pool) LISTENs and calls the
  * `onFinished` listeners; the process's own commits call them directly after the commit (so it hears
  * its own sagas even while LISTEN is down), and their echo through LISTEN is skipped. When the LISTEN
  * connection drops it reconnects with backoff; what was announced meanwhile is lost, which a waiter
