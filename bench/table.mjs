@@ -20,7 +20,7 @@ for (const file of files) {
   const settings = [
     o.loop === 'open' ? `open ${o.rate}/s` : `closed c=${o.concurrency}`,
     o.duration_s !== null ? `${o.duration_s} s` : `${o.count} orders`,
-    o.saga_log_sync ? `sync ${o.saga_log_sync}` : `url`,
+    o.url ? 'url' : o.saga_log === 'postgres' ? `postgres ×${o.gateways ?? 1}` : `sqlite sync ${o.saga_log_sync}${o.gateways > 1 ? ` ×${o.gateways}` : ''}`,
     `mix ${o.mix}`,
   ].join(', ');
   const floor = s.floor_sagas_per_s !== null ? `${f(s.floor_sagas_per_s)} (${f(s.floor_p50_ms)}/${f(s.floor_p99_ms)})` : '–';
