@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import pg from 'pg';
+import { redactPassword } from '../platform/config.js';
 
 /** Where the bench creates its database when SAGA_LOG_URL is not set. */
 export const DEFAULT_BENCH_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -20,17 +21,6 @@ export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();
-}
-
-/** The URL without its password, for messages and the result file. */
-export function redactPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-  }
 }
 
 /** The server's processes are on this machine (their /proc entries are ours to read). */

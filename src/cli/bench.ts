@@ -16,7 +16,8 @@ import { floorClients, floorJob } from './bench-floor.js';
 import { httpClient, httpJob, roundRobin } from './bench-http.js';
 import { newLiveState, runLoad, type Job, type LiveState, type LoadPlan, type LoadResult } from './bench-load.js';
 import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } from './bench-orders.js';
-import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, redactPassword, type BenchDatabase } from './bench-postgres.js';
+import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } from './bench-postgres.js';
+import { redactPassword } from '../platform/config.js';
 import { renderSvg } from './bench-svg.js';
 import { MAX_GATEWAYS, REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, startSystem, type ManagedProcess, type RunningSystem } from './supervisor.js';
 

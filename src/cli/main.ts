@@ -7,7 +7,7 @@
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dataDir } from '../platform/config.js';
+import { dataDir, redactPassword } from '../platform/config.js';
 import { ConfigError } from '../platform/errors.js';
 import { failureSummary, formatLine, formatTag, tagWidthFor, useColor } from './format.js';
 import {
@@ -179,17 +179,6 @@ function onSignals(graceful: (sig: NodeJS.Signals) => void, force: (sig: NodeJS.
   };
 }
 
-/** A saga log URL without its password, for the terminal. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-  }
-}
-
 async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gateways: number): Promise<number> {
   let stage: Stage = 'starting';
   let forced = false;
@@ -234,7 +223,7 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gatewa
     },
   );
 
-  const sagaLog = env.SAGA_LOG_URL ? redactUrl(env.SAGA_LOG_URL) : undefined;
+  const sagaLog = env.SAGA_LOG_URL ? redactPassword(env.SAGA_LOG_URL) : undefined;
   out.say(`starting ${services.join(', ')}, then ${theGateways} (DATA_DIR=${dataDir(env)}${sagaLog ? `, saga log ${sagaLog}` : ''})`);
   startSystem({
     dataDir: dataDir(env),

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ADDRS, formatAddr, parseAddr, type AddrVar } from '../platform/config.js';
+import { DEFAULT_ADDRS, formatAddr, parseAddr, redactPassword, type AddrVar } from '../platform/config.js';
 import { ConfigError } from '../platform/errors.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
@@ -280,7 +280,7 @@ function isPostgresUrl(url: string | undefined): boolean {
 export function planGateways(count: number, env: NodeJS.ProcessEnv, ports: 'default' | 'ephemeral' = 'default'): (string | undefined)[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_GATEWAYS) throw new RangeError(`gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got ${count}`);
   if (count > 1 && !isPostgresUrl(env.SAGA_LOG_URL)) {
-    const had = env.SAGA_LOG_URL ? ` (it is "${env.SAGA_LOG_URL.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')}", not a postgres:// URL)` : '';
+    const had = env.SAGA_LOG_URL ? ` (it is "${redactPassword(env.SAGA_LOG_URL)}", not a postgres:// URL)` : '';
     throw new ConfigError(
       'SAGA_LOG_URL',
       `${count} gateways need one PostgreSQL saga log to share${had}: set SAGA_LOG_URL=postgres://user:password@host:5432/database ` +

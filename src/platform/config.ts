@@ -112,3 +112,14 @@ export function sagaLogSettings(env: Env): SagaLogSettings {
 export type SagaLogSettings =
   | { kind: 'sqlite'; file: string; synchronous: SyncLevel }
   | { kind: 'postgres'; url: string; poolSize: number; synchronousCommit: 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply' };
+
+/** A URL without its password, for logs and messages (an unparsable one is masked by pattern). */
+export function redactPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  }
+}

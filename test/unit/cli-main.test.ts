@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { UsageError, curlExamples, friendlyUrl, parseStartArgs, redactUrl } from '../../src/cli/main.js';
+import { UsageError, curlExamples, friendlyUrl, parseStartArgs } from '../../src/cli/main.js';
+import { redactPassword } from '../../src/platform/config.js';
 import { formatLine, tagWidthFor } from '../../src/cli/format.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -284,9 +285,9 @@ describe('cli helpers', () => {
     assert.equal(colorOf('gateway-2'), colorOf('gateway'));
   });
 
-  it('redactUrl hides a password', () => {
-    assert.equal(redactUrl('postgres://sagas:s3cret@db:5432/sagas'), 'postgres://sagas:***@db:5432/sagas');
-    assert.equal(redactUrl('postgres://sagas@db/sagas'), 'postgres://sagas@db/sagas');
+  it('redactPassword hides a password', () => {
+    assert.equal(redactPassword('postgres://sagas:s3cret@db:5432/sagas'), 'postgres://sagas:***@db:5432/sagas');
+    assert.equal(redactPassword('postgres://sagas@db/sagas'), 'postgres://sagas@db/sagas');
   });
 
   it('curlExamples keeps prices in dollars with cents', () => {

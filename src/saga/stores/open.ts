@@ -1,4 +1,4 @@
-import type { SagaLogSettings } from '../../platform/config.js';
+import { redactPassword, type SagaLogSettings } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { SagaLog } from '../model.js';
 import { SqliteSagaLog } from './sqlite.js';
@@ -14,14 +14,7 @@ export interface OpenOptions {
 
 /** The address of a log for messages: the URL without its password. */
 export function describeSagaLog(cfg: SagaLogConfig): string {
-  if (cfg.kind === 'sqlite') return cfg.file;
-  try {
-    const u = new URL(cfg.url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable url)';
-  }
+  return cfg.kind === 'sqlite' ? cfg.file : redactPassword(cfg.url);
 }
 
 /**
