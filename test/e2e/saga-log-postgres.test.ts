@@ -105,6 +105,26 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
     await assert.rejects(ro.renewLeases('owner-a', [id], 1_000), /read-only/);
   });
 
+  test('leases are stamped by the database clock, whatever this process’s clock says', async () => {
+    const log = await open();
+    const realNow = Date.now.bind(Date);
+    const HOUR = 3_600_000;
+    Date.now = () => realNow() - HOUR; // this process is an hour behind
+    try {
+      const id = await create(log, 'owner-a', 30_000);
+      const stored = await log.get(id);
+      assert.ok(stored && Math.abs(stored.leaseExpiresAt - (realNow() + 30_000)) < 2_000, 'create: database now + leaseMs');
+      assert.deepEqual(await log.claimExpired('owner-b', 30_000, 100), [], 'not expired by the database clock');
+      assert.deepEqual(await log.renewLeases('owner-a', [id], 120_000), []);
+      assert.ok(Math.abs(((await log.get(id))?.leaseExpiresAt ?? 0) - (realNow() + 120_000)) < 2_000, 'renew: database now + leaseMs');
+      await log.append(id, 'owner-a', {}, [{ type: 'STEP_STARTED', step: 's' }]);
+      const [, event] = await log.events(id);
+      assert.ok(event && Math.abs(event.at - realNow()) < 2_000, 'an event is stamped by the database clock');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   test('a statement the database refuses fails alone; the rest of its batch commits', async () => {
     const log = await open();
     const ids = await Promise.all(Array.from({ length: 5 }, () => create(log)));

@@ -287,8 +287,9 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
 
     it('an expired lease is taken over; the previous owner’s writes are then refused', async (open) => {
       const log = await open();
-      const saga = await started(log, {}, 200);
+      const live = await started(log, {}, 60_000);
       assert.deepEqual(await log.claimExpired('owner-b', 60_000, 10), [], 'a live lease is not claimable');
+      const saga = await started(log, {}, 200);
       const claimed = await until('the 200 ms lease to expire', async () => {
         const got = await log.claimExpired('owner-b', 60_000, 10);
         return got.length > 0 ? got : undefined;
@@ -306,6 +307,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       await log.append(saga.id, 'owner-b', { attempt: 1 }, [{ type: 'SAGA_RESUMED' }]);
       assert.deepEqual((await log.events(saga.id)).map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'SAGA_RESUMED']]);
       assert.deepEqual(await log.claimExpired('owner-c', 60_000, 10), []);
+      assert.equal((await log.get(live.id))?.leaseOwner, OWNER, 'the live lease stayed where it was');
     });
 
     it('renewLeases extends the leases still held and returns the lost ones', async (open) => {
