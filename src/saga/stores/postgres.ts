@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactPassword } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Json, SagaFailure } from '../definition.js';
 import {
@@ -20,7 +21,6 @@ import {
   type SagaRecord,
   type SagaStatus,
 } from '../model.js';
-import { describeSagaLog } from './open.js';
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 
@@ -326,7 +326,7 @@ export class PostgresSagaLog implements SagaLog {
   private readonly appendStatements = new Map<string, string>();
 
   private constructor(private readonly opts: PostgresSagaLogOptions) {
-    this.where = describeSagaLog({ kind: 'postgres', url: opts.url, poolSize: opts.poolSize, synchronousCommit: opts.synchronousCommit });
+    this.where = redactPassword(opts.url);
     this.logger = opts.logger;
     this.maxBatches = Math.max(1, opts.poolSize - 1);
     this.pool = new pg.Pool({ ...this.clientConfig(), max: Math.max(1, opts.poolSize), idleTimeoutMillis: 30_000 });
