@@ -627,7 +627,10 @@ export class PostgresSagaLog implements SagaLog {
    * updates no row, inserts nothing and returns updated = 0.
    */
   private appendStatement(keys: Array<keyof SagaPatch>, terminal: boolean): string {
-    const name = `append:${keys.join(',')}${terminal ? ':end' : ''}`;
+    // PostgreSQL truncates statement names past 63 bytes (and two long ones would collide): the
+    // combination of columns is named by its position in the patch-column list instead.
+    const all = Object.keys(PATCH_COLUMNS);
+    const name = `append_${keys.map((k) => all.indexOf(k).toString(36)).join('')}${terminal ? '_end' : ''}`;
     if (this.appendStatements.has(name)) return name;
     const sets = [
       'next_event_seq = next_event_seq + $3::integer',
