@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
-import type { SagaRecord } from '../../src/saga/model.js';
+import type { SagaLog, SagaRecord } from '../../src/saga/model.js';
+import { openSagaLog } from '../../src/saga/stores/open.js';
+import { createTempDatabase } from '../helpers/postgres.js';
 import { runInspect } from '../../src/cli/inspect.js';
 
 function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
@@ -27,35 +29,56 @@ async function inspect(args: string[], env: NodeJS.ProcessEnv) {
   return { code, stdout, stderr };
 }
 
-test('sagas inspect lists sagas, filters by status and shows one timeline, read-only', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-'));
-  const store = new SqliteSagaLog({ file: path.join(dir, 'saga.db') });
-  await store.create(saga('s-ok'), { type: 'SAGA_STARTED' }, 60_000);
-  await store.create(saga('s-parked'), { type: 'SAGA_STARTED' }, 60_000);
-  await store.append('s-parked', 'me', { status: 'PARKED', failure: { step: 'reserve_stock', code: 'payment_declined', message: 'declined' } }, [
+/** The same saga log contents in any store, then the same checks through `sagas inspect`. */
+async function checkInspect(log: SagaLog, env: NodeJS.ProcessEnv): Promise<void> {
+  await log.create(saga('s-ok'), { type: 'SAGA_STARTED' }, 60_000);
+  await log.create(saga('s-parked'), { type: 'SAGA_STARTED' }, 60_000);
+  await log.append('s-parked', 'me', { status: 'PARKED', failure: { step: 'reserve_stock', code: 'payment_declined', message: 'declined' } }, [
     { type: 'COMPENSATION_FAILED', step: 'reserve_stock', attempt: 3, error: 'unavailable', retryable: true, traceId: 'a'.repeat(32) },
     { type: 'SAGA_PARKED', step: 'reserve_stock' },
   ]);
-  const env = { DATA_DIR: dir };
+  const all = await inspect([], env);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /PARKED 1/);
+  assert.ok(all.stdout.indexOf('s-parked') < all.stdout.indexOf('s-ok'), 'newest first');
+  const parked = await inspect(['--status', 'parked'], env);
+  assert.ok(parked.stdout.includes('s-parked') && !parked.stdout.includes('s-ok  '));
+  const one = await inspect(['s-parked'], env);
+  assert.equal(one.code, 0);
+  assert.match(one.stdout, /COMPENSATION_FAILED reserve_stock #3 {2}unavailable \(retrying\) {2}trace a{32}/);
+  assert.match(one.stdout, /SAGA_PARKED reserve_stock/);
+  const json = await inspect(['s-parked', '--json'], env);
+  assert.equal(JSON.parse(json.stdout).events.length, 3);
+  assert.equal((await inspect(['nope'], env)).code, 1);
+  assert.equal((await inspect(['--status', 'NOPE'], env)).code, 2);
+}
+
+test('sagas inspect lists sagas, filters by status and shows one timeline, read-only (SQLite)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inspect-'));
+  const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db') });
   try {
-    const all = await inspect([], env);
-    assert.equal(all.code, 0);
-    assert.match(all.stdout, /PARKED 1/);
-    assert.ok(all.stdout.indexOf('s-parked') < all.stdout.indexOf('s-ok'), 'newest first');
-    const parked = await inspect(['--status', 'parked'], env);
-    assert.ok(parked.stdout.includes('s-parked') && !parked.stdout.includes('s-ok  '));
-    const one = await inspect(['s-parked'], env);
-    assert.equal(one.code, 0);
-    assert.match(one.stdout, /COMPENSATION_FAILED reserve_stock #3 {2}unavailable \(retrying\) {2}trace a{32}/);
-    assert.match(one.stdout, /SAGA_PARKED reserve_stock/);
-    const json = await inspect(['s-parked', '--json'], env);
-    assert.equal(JSON.parse(json.stdout).events.length, 3);
-    assert.equal((await inspect(['nope'], env)).code, 1);
-    assert.equal((await inspect(['--status', 'NOPE'], env)).code, 2);
+    await checkInspect(log, { DATA_DIR: dir });
   } finally {
-    await store.close();
+    await log.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('sagas inspect reads the PostgreSQL saga log when SAGA_LOG_URL says so', async () => {
+  const db = await createTempDatabase('sagas_inspect');
+  const log = await openSagaLog({ kind: 'postgres', url: db.url, poolSize: 2, synchronousCommit: 'on' });
+  try {
+    await checkInspect(log, { SAGA_LOG_URL: db.url, DATA_DIR: path.join(os.tmpdir(), 'inspect-no-such-dir') });
+  } finally {
+    await log.close();
+    await db.drop();
+  }
+});
+
+test('sagas inspect refuses a SAGA_LOG_URL that is not PostgreSQL', async () => {
+  const r = await inspect([], { SAGA_LOG_URL: 'mysql://x@y/z' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /SAGA_LOG_URL: expected postgres:\/\//);
 });
 
 test('sagas inspect says clearly when there is no saga log', async () => {
