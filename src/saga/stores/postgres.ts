@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { redactPassword } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
-import type { Json, SagaFailure } from '../definition.js';
+import type { Json } from '../definition.js';
+import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
 import {
   LeaseLostError,
   SAGA_STATUSES,
@@ -105,96 +106,23 @@ const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_ind
   traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at`;
 const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
-/** A row as pg returns it: bigint columns come as strings, json columns already parsed. */
-interface SagaRow {
-  seq: string;
-  id: string;
-  definition: string;
-  version: number;
-  status: SagaStatus;
-  step_index: number;
-  comp_index: number;
-  attempt: number;
-  input: Json;
-  results: Record<string, Json>;
-  failure: SagaFailure | null;
-  traceparent: string | null;
-  idempotency_key: string | null;
-  lease_owner: string | null;
-  lease_expires_at: string;
-  deadline_at: string;
-  created_at: string;
-  updated_at: string;
-}
+/** pg returns bigint columns as strings and json columns already parsed. */
+type Row = SagaRow<Json, string>;
+const CODEC: RowCodec<Json, string, boolean> = { json: (v) => v, num: (v) => Number(v), bool: (v) => v };
+const record = (r: Row): SagaRecord => toRecord(r, CODEC);
+const event = (r: EventRow<Json, string, boolean>): SagaEvent => toEvent(r, CODEC);
 
-interface EventRow {
-  saga_id: string;
-  seq: number;
-  type: SagaEvent['type'];
-  step: string | null;
-  attempt: number | null;
-  error: string | null;
-  retryable: boolean | null;
-  data: Json;
-  trace_id: string | null;
-  span_id: string | null;
-  at: string;
-}
-
-function toRecord(r: SagaRow): SagaRecord {
-  return {
-    id: r.id,
-    definition: r.definition,
-    version: r.version,
-    status: r.status,
-    stepIndex: r.step_index,
-    compIndex: r.comp_index,
-    attempt: r.attempt,
-    input: r.input,
-    results: r.results,
-    failure: r.failure,
-    traceparent: r.traceparent,
-    idempotencyKey: r.idempotency_key,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: Number(r.lease_expires_at),
-    deadlineAt: Number(r.deadline_at),
-    createdAt: Number(r.created_at),
-    updatedAt: Number(r.updated_at),
-  };
-}
-
-function toEvent(r: EventRow): SagaEvent {
-  return {
-    sagaId: r.saga_id,
-    seq: r.seq,
-    type: r.type,
-    step: r.step,
-    attempt: r.attempt,
-    error: r.error,
-    retryable: r.retryable,
-    data: r.data,
-    traceId: r.trace_id,
-    spanId: r.span_id,
-    at: Number(r.at),
-  };
-}
-
-/** Each patchable field: its column and the SQL type its parameter is cast to. */
-const PATCH_COLUMNS: Record<keyof SagaPatch, { column: string; type: string }> = {
-  status: { column: 'status', type: 'text' },
-  stepIndex: { column: 'step_index', type: 'integer' },
-  compIndex: { column: 'comp_index', type: 'integer' },
-  attempt: { column: 'attempt', type: 'integer' },
-  results: { column: 'results', type: 'json' },
-  failure: { column: 'failure', type: 'json' },
-  leaseOwner: { column: 'lease_owner', type: 'text' },
-  leaseExpiresAt: { column: 'lease_expires_at', type: 'bigint' },
+/** The SQL type each patchable field's parameter is cast to. */
+const PATCH_TYPES: Record<keyof SagaPatch, string> = {
+  status: 'text',
+  stepIndex: 'integer',
+  compIndex: 'integer',
+  attempt: 'integer',
+  results: 'json',
+  failure: 'json',
+  leaseOwner: 'text',
+  leaseExpiresAt: 'bigint',
 };
-
-function patchValue(key: keyof SagaPatch, value: unknown): unknown {
-  if (key === 'results' || key === 'failure') return value === null || value === undefined ? null : JSON.stringify(value);
-  return value ?? null;
-}
 
 /** PostgreSQL's text refuses NUL; an error message carrying one must not make the saga unwritable. */
 function text(s: string | null | undefined): string | null {
@@ -449,34 +377,34 @@ export class PostgresSagaLog implements SagaLog {
   }
 
   async get(id: string): Promise<SagaRecord | undefined> {
-    const [r] = await this.query<SagaRow>('get', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE id = $1`, [id]);
-    return r ? toRecord(r) : undefined;
+    const [r] = await this.query<Row>('get', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE id = $1`, [id]);
+    return r ? record(r) : undefined;
   }
 
   async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
-    const [r] = await this.query<SagaRow>('get_by_key', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE idempotency_key = $1`, [key]);
-    return r ? toRecord(r) : undefined;
+    const [r] = await this.query<Row>('get_by_key', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE idempotency_key = $1`, [key]);
+    return r ? record(r) : undefined;
   }
 
   async events(id: string): Promise<SagaEvent[]> {
-    const rows = await this.query<EventRow>('events', `SELECT ${EVENT_COLUMNS} FROM saga_events WHERE saga_id = $1 ORDER BY seq`, [id]);
-    return rows.map(toEvent);
+    const rows = await this.query<EventRow<Json, string, boolean>>('events', `SELECT ${EVENT_COLUMNS} FROM saga_events WHERE saga_id = $1 ORDER BY seq`, [id]);
+    return rows.map(event);
   }
 
   async list(q: ListQuery): Promise<ListPage> {
     // The cursor is checked before anything is asked of the database.
     const before = q.cursor !== undefined ? decodeCursor(q.cursor) : Number.MAX_SAFE_INTEGER;
     const rows = q.status
-      ? await this.query<SagaRow>(
+      ? await this.query<Row>(
           'list_status',
           `SELECT ${SAGA_COLUMNS} FROM sagas WHERE status = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
           [q.status, before, q.limit + 1],
         )
-      : await this.query<SagaRow>('list', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, [before, q.limit + 1]);
+      : await this.query<Row>('list', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, [before, q.limit + 1]);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
-      sagas: page.map(toRecord),
+      sagas: page.map(record),
       nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
     };
   }
@@ -508,7 +436,7 @@ export class PostgresSagaLog implements SagaLog {
   async claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]> {
     if (limit <= 0) return [];
     // SKIP LOCKED: a saga another claimer (or a write in flight) holds is left to it, never given twice.
-    const rows = await this.query<SagaRow>(
+    const rows = await this.query<Row>(
       'claim_expired',
       `UPDATE sagas SET lease_owner = $1, lease_expires_at = ${NOW_MS} + $2::bigint
        WHERE id IN (
@@ -518,7 +446,7 @@ export class PostgresSagaLog implements SagaLog {
        RETURNING ${SAGA_COLUMNS}`,
       [owner, leaseMs, limit],
     );
-    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toRecord);
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(record);
   }
 
   async renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
@@ -578,7 +506,7 @@ export class PostgresSagaLog implements SagaLog {
     ];
     return this.write<CreateResult>(saga.id, `0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
       // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
-      const { rows } = await c.query<SagaRow>({
+      const { rows } = await c.query<Row>({
         name: 'create',
         text: `WITH s AS (
             INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
@@ -594,7 +522,7 @@ export class PostgresSagaLog implements SagaLog {
         values,
       });
       const row = rows[0];
-      if (row) return done({ created: true, saga: toRecord(row) });
+      if (row) return done({ created: true, saga: record(row) });
       // The conflicting row is committed (or ours, earlier in this batch): a fresh statement sees it.
       const existing = await c.query<{ id: string }>({
         name: 'create_conflict',
@@ -635,7 +563,7 @@ export class PostgresSagaLog implements SagaLog {
     const sets = [
       'next_event_seq = next_event_seq + $3::integer',
       `updated_at = ${NOW_MS}`,
-      ...keys.map((k, i) => `${PATCH_COLUMNS[k].column} = $${12 + i}::${PATCH_COLUMNS[k].type}`),
+      ...keys.map((k, i) => `${PATCH_COLUMNS[k]} = $${12 + i}::${PATCH_TYPES[k]}`),
     ];
     const notify = terminal ? `, n AS (SELECT pg_notify('${FINISHED_CHANNEL}', u.id) FROM u)` : '';
     const notified = terminal ? ', (SELECT count(*) FROM n) AS notified' : '';

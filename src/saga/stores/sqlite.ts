@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { databaseId, openDatabase, type Db } from '../../platform/db.js';
 import type { SyncLevel } from '../../platform/config.js';
-import type { Json, SagaFailure } from '../definition.js';
+import type { Json } from '../definition.js';
+import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
 import {
   LeaseLostError,
   SAGA_STATUSES,
@@ -63,94 +64,12 @@ CREATE INDEX saga_events_trace ON saga_events (trace_id);
 `,
 ];
 
-interface SagaRow {
-  seq: number;
-  id: string;
-  definition: string;
-  version: number;
-  status: SagaStatus;
-  step_index: number;
-  comp_index: number;
-  attempt: number;
-  input: string;
-  results: string;
-  failure: string | null;
-  traceparent: string | null;
-  idempotency_key: string | null;
-  lease_owner: string | null;
-  lease_expires_at: number;
-  deadline_at: number;
-  created_at: number;
-  updated_at: number;
-}
+type Row = SagaRow<string, number>;
 
-interface EventRow {
-  saga_id: string;
-  seq: number;
-  type: SagaEvent['type'];
-  step: string | null;
-  attempt: number | null;
-  error: string | null;
-  retryable: number | null;
-  data: string | null;
-  trace_id: string | null;
-  span_id: string | null;
-  at: number;
-}
-
-function toRecord(r: SagaRow): SagaRecord {
-  return {
-    id: r.id,
-    definition: r.definition,
-    version: r.version,
-    status: r.status,
-    stepIndex: r.step_index,
-    compIndex: r.comp_index,
-    attempt: r.attempt,
-    input: JSON.parse(r.input) as Json,
-    results: JSON.parse(r.results) as Record<string, Json>,
-    failure: r.failure ? (JSON.parse(r.failure) as SagaFailure) : null,
-    traceparent: r.traceparent,
-    idempotencyKey: r.idempotency_key,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    deadlineAt: r.deadline_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
-
-function toEvent(r: EventRow): SagaEvent {
-  return {
-    sagaId: r.saga_id,
-    seq: r.seq,
-    type: r.type,
-    step: r.step,
-    attempt: r.attempt,
-    error: r.error,
-    retryable: r.retryable === null ? null : r.retryable === 1,
-    data: r.data === null ? null : (JSON.parse(r.data) as Json),
-    traceId: r.trace_id,
-    spanId: r.span_id,
-    at: r.at,
-  };
-}
-
-const PATCH_COLUMNS: Record<keyof SagaPatch, string> = {
-  status: 'status',
-  stepIndex: 'step_index',
-  compIndex: 'comp_index',
-  attempt: 'attempt',
-  results: 'results',
-  failure: 'failure',
-  leaseOwner: 'lease_owner',
-  leaseExpiresAt: 'lease_expires_at',
-};
-
-function patchValue(key: keyof SagaPatch, value: unknown): unknown {
-  if (key === 'results' || key === 'failure') return value === null ? null : JSON.stringify(value);
-  return value;
-}
+/** SQLite returns JSON columns as text and booleans as 0/1. */
+const CODEC: RowCodec<string, number, number> = { json: (v) => JSON.parse(v) as Json, num: (v) => v, bool: (v) => v === 1 };
+const record = (r: Row): SagaRecord => toRecord(r, CODEC);
+const event = (r: EventRow<string, number, number>): SagaEvent => toEvent(r, CODEC);
 
 export interface SqliteStoreOptions {
   file: string;
@@ -192,13 +111,13 @@ export class SqliteSagaLog implements SagaLog {
         ON CONFLICT DO NOTHING`),
       insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
         span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      get: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE id = ?'),
-      getByKey: db.prepare<[string], SagaRow>('SELECT * FROM sagas WHERE idempotency_key = ?'),
+      get: db.prepare<[string], Row>('SELECT * FROM sagas WHERE id = ?'),
+      getByKey: db.prepare<[string], Row>('SELECT * FROM sagas WHERE idempotency_key = ?'),
       conflicting: db.prepare<[string | null, string], { id: string }>(
         'SELECT id FROM sagas WHERE idempotency_key = ? UNION ALL SELECT id FROM sagas WHERE id = ? LIMIT 1',
       ),
-      events: db.prepare<[string], EventRow>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
-      expired: db.prepare<[number, number], SagaRow>(
+      events: db.prepare<[string], EventRow<string, number, number>>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
+      expired: db.prepare<[number, number], Row>(
         `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= ? ORDER BY seq LIMIT ?`,
       ),
       claim: db.prepare(
@@ -352,16 +271,16 @@ export class SqliteSagaLog implements SagaLog {
 
   async get(id: string): Promise<SagaRecord | undefined> {
     const r = this.stmt.get.get(id);
-    return r ? toRecord(r) : undefined;
+    return r ? record(r) : undefined;
   }
 
   async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
     const r = this.stmt.getByKey.get(key);
-    return r ? toRecord(r) : undefined;
+    return r ? record(r) : undefined;
   }
 
   async events(id: string): Promise<SagaEvent[]> {
-    return this.stmt.events.all(id).map(toEvent);
+    return this.stmt.events.all(id).map(event);
   }
 
   /** In-process only: a SQLite log has one writing process (the gateway); see the README. */
@@ -374,15 +293,15 @@ export class SqliteSagaLog implements SagaLog {
     const before = q.cursor !== undefined ? decodeCursor(q.cursor) : Number.MAX_SAFE_INTEGER;
     const rows = q.status
       ? this.db
-          .prepare<[string, number, number], SagaRow>('SELECT * FROM sagas WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+          .prepare<[string, number, number], Row>('SELECT * FROM sagas WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
           .all(q.status, before, q.limit + 1)
       : this.db
-          .prepare<[number, number], SagaRow>('SELECT * FROM sagas WHERE seq < ? ORDER BY seq DESC LIMIT ?')
+          .prepare<[number, number], Row>('SELECT * FROM sagas WHERE seq < ? ORDER BY seq DESC LIMIT ?')
           .all(before, q.limit + 1);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
-      sagas: page.map(toRecord),
+      sagas: page.map(record),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
     };
   }
@@ -393,7 +312,7 @@ export class SqliteSagaLog implements SagaLog {
       const claimed: SagaRecord[] = [];
       for (const row of this.stmt.expired.all(now, limit)) {
         if (this.stmt.claim.run(owner, now + leaseMs, row.id, now).changes === 1) {
-          claimed.push({ ...toRecord(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
+          claimed.push({ ...record(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
         }
       }
       return claimed;
