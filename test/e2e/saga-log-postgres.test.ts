@@ -12,7 +12,7 @@ import { PostgresSagaLog, type PostgresSagaLogOptions } from '../../src/saga/sto
 import { createTempDatabase, TestPostgres, type TempDatabase } from '../helpers/postgres.js';
 import { sagaLogConformance } from '../helpers/saga-log-conformance.js';
 import { STARTED, newSaga, uniqueId } from '../helpers/saga-log-work.js';
-import { freePort } from '../helpers/system.js';
+import { eventually, freePort } from '../helpers/system.js';
 
 function options(url: string, over: Partial<PostgresSagaLogOptions> = {}): PostgresSagaLogOptions {
   return { url, poolSize: 4, synchronousCommit: 'on', ...over };
@@ -29,16 +29,6 @@ sagaLogConformance('PostgreSQL', {
     };
   },
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function sql<R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
@@ -197,7 +187,7 @@ describe('PostgreSQL saga log: faults', () => {
           }
         }
       });
-      await until('appends to commit', async () => ([...acked.values()].reduce((a, b) => a + b, 0) >= 200 ? true : undefined));
+      await eventually('appends to commit', async () => ([...acked.values()].reduce((a, b) => a + b, 0) >= 200 ? true : undefined));
       await server.kill();
       await Promise.all(writers);
       assert.equal(failures.length, ids.length);
@@ -220,7 +210,7 @@ describe('PostgreSQL saga log: faults', () => {
         assert.equal((await log.events(id)).length, events.length + 1);
       }
       // LISTEN reconnects by itself: a saga ended through one instance is heard by the other again.
-      await until('notifications to resume after the restart', async () => {
+      await eventually('notifications to resume after the restart', async () => {
         const id = await create(log);
         await log.append(id, 'owner-a', { status: 'COMPLETED' }, [{ type: 'SAGA_COMPLETED' }]);
         return heard.includes(id) ? true : undefined;

@@ -21,6 +21,7 @@ import {
 } from '../../src/saga/model.js';
 import type { SagaLogConfig } from '../../src/saga/stores/open.js';
 import type { ChildReport, ChildSpec } from './saga-log-child.js';
+import { eventually } from './system.js';
 import { SPAN_ID, STARTED, TRACE_ID, appendRounds, claimAll, newSaga, uniqueId, type StartOutcome } from './saga-log-work.js';
 
 /** One empty log's storage (a file, a database). */
@@ -43,17 +44,6 @@ export interface SagaLogFactory {
 /** The log's clock and the test's are the same machine's; the slack covers a slow scheduler. */
 const CLOCK_SLACK_MS = 2_000;
 const OWNER = 'owner-a';
-
-/** Polls `probe` until it returns a value: a condition, never a fixed sleep. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Runs `fn` on fresh storage, closing every instance it opened and removing the storage after. */
 async function withStorage(factory: SagaLogFactory, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>): Promise<void> {
@@ -290,7 +280,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const live = await started(log, {}, 60_000);
       assert.deepEqual(await log.claimExpired('owner-b', 60_000, 10), [], 'a live lease is not claimable');
       const saga = await started(log, {}, 200);
-      const claimed = await until('the 200 ms lease to expire', async () => {
+      const claimed = await eventually('the 200 ms lease to expire', async () => {
         const got = await log.claimExpired('owner-b', 60_000, 10);
         return got.length > 0 ? got : undefined;
       });
@@ -381,7 +371,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       await finish(log, done.id, 'COMPLETED');
       await finish(log, parked.id, 'PARKED');
       await finish(log, compensating.id, 'COMPENSATING');
-      await until('both ends heard', async () => (heard.length >= 2 ? true : undefined));
+      await eventually('both ends heard', async () => (heard.length >= 2 ? true : undefined));
       off();
       const late = await started(log);
       await finish(log, late.id, 'COMPENSATED');
@@ -395,10 +385,10 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       other.onFinished((id) => there.push(id));
       const mine = await started(log);
       await finish(log, mine.id, 'COMPLETED');
-      await until('the other instance to hear of a saga finished here', async () => (there.includes(mine.id) ? true : undefined));
+      await eventually('the other instance to hear of a saga finished here', async () => (there.includes(mine.id) ? true : undefined));
       const theirs = await started(other, { leaseOwner: 'owner-b' });
       await finish(other, theirs.id, 'COMPENSATED', 'owner-b');
-      await until('this instance to hear of a saga finished there', async () => (here.includes(theirs.id) ? true : undefined));
+      await eventually('this instance to hear of a saga finished there', async () => (here.includes(theirs.id) ? true : undefined));
       // Notifications arrive in commit order: had an echo of `mine` come, it came before `theirs`.
       assert.deepEqual(here, [mine.id, theirs.id]);
       assert.deepEqual(there, [mine.id, theirs.id]);
