@@ -203,7 +203,7 @@ export async function buildGateway(opts: GatewayOptions) {
       if (err.code === 'saga_log_unavailable') {
         req.log.error({ err }, 'saga log unavailable');
         reply.header('retry-after', '1');
-        return sendError(reply, new HttpError(503, 'saga_log_unavailable', 'the saga log is unavailable; nothing was stored; retry'));
+        return sendError(reply, new HttpError(503, 'saga_log_unavailable', 'the saga log is unavailable; retry shortly'));
       }
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, new HttpError(err.statusCode, 'invalid_request', err.message));

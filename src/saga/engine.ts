@@ -166,7 +166,7 @@ export class SagaEngine {
    */
   async waitFor(id: string, timeoutMs: number): Promise<SagaRecord | undefined> {
     if (timeoutMs <= 0) return this.log.get(id);
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
       const done = (s: SagaRecord | undefined) => {
@@ -175,16 +175,16 @@ export class SagaEngine {
         if (set.size === 0) this.waiters.delete(id);
         resolve(s);
       };
-      const timer = setTimeout(() => this.log.get(id).then(done, reject), timeoutMs);
+      // A log that cannot be read at the end leaves the caller with the state it already has.
+      const timer = setTimeout(() => this.log.get(id).then(done, () => done(undefined)), timeoutMs);
       set.add(done);
       // Registered before this read: an end committed in between is seen by one or the other.
-      this.log.get(id).then((s) => {
-        if (!s || isTerminal(s.status)) done(s);
-      }, (err: unknown) => {
-        clearTimeout(timer);
-        set.delete(done);
-        reject(err);
-      });
+      this.log.get(id).then(
+        (s) => {
+          if (!s || isTerminal(s.status)) done(s);
+        },
+        (err: unknown) => this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
+      );
     });
   }
 
