@@ -73,6 +73,13 @@ export class SagaEngine {
   private readonly leaseMs: number;
   private readonly policies: EnginePolicies;
   private readonly interceptors: readonly SagaInterceptor[];
+  /** Each kind of `around` of the interceptors, outermost first, bound once. */
+  private readonly chains: {
+    saga: NonNullable<SagaInterceptor['aroundSaga']>[];
+    attempt: NonNullable<SagaInterceptor['aroundAttempt']>[];
+    call: NonNullable<SagaInterceptor['aroundCall']>[];
+    recovery: NonNullable<SagaInterceptor['aroundRecovery']>[];
+  };
   private readonly now: () => number;
   private readonly random: () => number;
   // Definitions are generic over their input; the engine only passes inputs through.
@@ -91,6 +98,13 @@ export class SagaEngine {
     this.leaseMs = opts.leaseMs ?? 15_000;
     this.policies = { ...DEFAULT_POLICIES, ...opts.policies };
     this.interceptors = opts.interceptors ?? [];
+    const is = this.interceptors;
+    this.chains = {
+      saga: is.flatMap((i) => (i.aroundSaga ? [i.aroundSaga.bind(i)] : [])),
+      attempt: is.flatMap((i) => (i.aroundAttempt ? [i.aroundAttempt.bind(i)] : [])),
+      call: is.flatMap((i) => (i.aroundCall ? [i.aroundCall.bind(i)] : [])),
+      recovery: is.flatMap((i) => (i.aroundRecovery ? [i.aroundRecovery.bind(i)] : [])),
+    };
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     // Any process sharing the log may finish a saga somebody here waits for.
@@ -218,7 +232,7 @@ export class SagaEngine {
         this.launch(saga, true);
       }
     };
-    const arounds = this.interceptors.flatMap((i) => (i.aroundRecovery ? [i.aroundRecovery.bind(i)] : []));
+    const arounds = this.chains.recovery;
     const call = (k: number): void => {
       const around = arounds[k];
       if (around) around(claimed, () => call(k + 1));
@@ -293,9 +307,8 @@ export class SagaEngine {
     const tags: Tags = def.tags?.({ id: saga.id, input: saga.input }) ?? {};
     const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined };
     const ctx: SagaRunContext = { saga, definition: def, resumed, tags };
-    const arounds = this.interceptors.flatMap((i) => (i.aroundSaga ? [i.aroundSaga.bind(i)] : []));
     let last = saga;
-    d.run = runChain(arounds, ctx, async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))))
+    d.run = runChain(this.chains.saga, ctx, async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))))
       .then(
         (final) => {
           if (isTerminal(final.status)) void this.wake(final.id, final);
@@ -374,14 +387,12 @@ export class SagaEngine {
     const at = (point: Checkpoint) => {
       for (const i of this.interceptors) i.at?.(point, ctx);
     };
-    const aroundAttempt = this.interceptors.flatMap((i) => (i.aroundAttempt ? [i.aroundAttempt.bind(i)] : []));
-    const aroundCall = this.interceptors.flatMap((i) => (i.aroundCall ? [i.aroundCall.bind(i)] : []));
-    return runChain(aroundAttempt, ctx, async () => {
+    return runChain(this.chains.attempt, ctx, async () => {
       at('before_intent');
       await write(a.intent);
       at('after_intent');
       const current = { ...s, ...a.intent.patch };
-      const outcome = await runChain(aroundCall, ctx, () => this.call(a, current, ctx.idempotencyKey, log));
+      const outcome = await runChain(this.chains.call, ctx, () => this.call(a, current, ctx.idempotencyKey, log));
       at('before_outcome');
       const settled = settle(def, current, a, outcome, this.now(), this.random);
       this.logSettlement(log, a, settled);
