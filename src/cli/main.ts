@@ -62,7 +62,8 @@ Environment:
   SAGA_LOG_POOL_SIZE         PostgreSQL connections per gateway (default 10)
   SAGA_LEASE_MS              How long a gateway's claim on a running saga lasts: after this
                              long another gateway takes over a dead one's sagas (default 15000)
-  SAGA_RECOVERY_INTERVAL_MS  How often unfinished sagas are looked for (default lease / 3)
+  SAGA_RECOVERY_INTERVAL_MS  How often leases are renewed and expired sagas looked for
+                             (default lease / 6, at least 250)
   REDIS_URL                  Shared Redis                    (default redis://127.0.0.1:6379)
   LOG_LEVEL                  trace | debug | info | warn | error | fatal | silent (default info)
   LOG_FORMAT                 json to print raw JSON log lines

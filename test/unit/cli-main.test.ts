@@ -97,7 +97,7 @@ describe('sagas (bin/sagas.js)', () => {
     assert.match(text, /SAGA_LOG_URL +PostgreSQL saga log[^]*required for more than one\s+gateway/);
     assert.match(text, /SAGA_LOG_POOL_SIZE .*\(default 10\)/);
     assert.match(text, /SAGA_LEASE_MS [^]*\(default 15000\)/);
-    assert.match(text, /SAGA_RECOVERY_INTERVAL_MS .*\(default lease \/ 3\)/);
+    assert.match(text, /SAGA_RECOVERY_INTERVAL_MS [^\n]*\n *\(default lease \/ 6, at least 250\)/);
   });
 
   it('a bad --gateways is a usage error (exit 2) and starts nothing', async () => {
