@@ -1,18 +1,9 @@
 import { test, before, after } from 'node:test';
-import { crashSystem, runCrashCase, type CrashCase } from '../helpers/crash.js';
+import { crashSystem, runCrashCase, GATEWAY_CRASH_CASES } from '../helpers/crash.js';
 import { createTempDatabase, type TempDatabase } from '../helpers/postgres.js';
 
 // The gateway crash matrix again, with the saga log on PostgreSQL (a database of its own on the
 // machine's server): kill -9 before and after each step's intent and outcome, and mid-compensation.
-const STEPS = ['create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock'];
-const PHASES = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
-const cases: CrashCase[] = [
-  ...STEPS.flatMap((s) => PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.${p}`, order: 'happy', expect: 'COMPLETED' }))),
-  ...['reserve_stock', 'create_order'].flatMap((s) =>
-    PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.undo.${p}`, order: 'declined', expect: 'COMPENSATED' })),
-  ),
-];
-
 let db: TempDatabase;
 let sys: Awaited<ReturnType<typeof crashSystem>>;
 before(async () => {
@@ -24,6 +15,6 @@ after(async () => {
   await db?.drop();
 });
 
-for (const c of cases) {
+for (const c of GATEWAY_CRASH_CASES) {
   test(`PostgreSQL saga log: gateway killed at ${c.point} (${c.order} order) ends ${c.expect} with every invariant`, () => runCrashCase(sys, c));
 }

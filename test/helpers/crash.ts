@@ -20,6 +20,17 @@ export interface CrashCase {
   expect: 'COMPLETED' | 'COMPENSATED';
 }
 
+/** kill -9 of the gateway before and after each step's intent and outcome, and mid-compensation. */
+const STEPS = ['create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock'];
+const PHASES = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
+export const GATEWAY_CRASH_CASES: readonly CrashCase[] = [
+  ...STEPS.flatMap((s) => PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.${p}`, order: 'happy', expect: 'COMPLETED' }))),
+  ...PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.charge_payment.${p}`, order: 'declined', expect: 'COMPENSATED' })),
+  ...['reserve_stock', 'create_order'].flatMap((s) =>
+    PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.undo.${p}`, order: 'declined', expect: 'COMPENSATED' })),
+  ),
+];
+
 /** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
 export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
