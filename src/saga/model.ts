@@ -67,9 +67,11 @@ export interface SagaEvent extends Required<Omit<NewEvent, 'data'>> {
 }
 
 /** The fields an event may change on the saga row, written in the same transaction. */
-export type SagaPatch = Partial<
-  Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure' | 'leaseOwner' | 'leaseExpiresAt'>
->;
+export type SagaPatch = Partial<Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure'>> & {
+  /** A patch can only give the lease up (a terminal saga); taking and extending it is the log's, on its clock. */
+  leaseOwner?: null;
+  leaseExpiresAt?: 0;
+};
 
 export interface ListQuery {
   status?: SagaStatus;
@@ -104,7 +106,8 @@ export interface SagaLog {
   identity(): Promise<string>;
   /**
    * Stores a new saga with its SAGA_STARTED event, leased to `saga.leaseOwner` for `leaseMs` by
-   * the log's clock. An idempotency key already used returns the saga that holds it instead.
+   * the log's clock. An idempotency key (or a saga id) already used returns the saga that holds
+   * it instead, so a create retried after a lost answer finds its saga.
    */
   create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult>;
   /** Applies `patch` and appends `events` atomically, if `owner` still holds the lease; else LeaseLostError. */
@@ -112,7 +115,7 @@ export interface SagaLog {
   get(id: string): Promise<SagaRecord | undefined>;
   getByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
   events(id: string): Promise<SagaEvent[]>;
-  /** Newest first. A cursor this log did not issue is InvalidCursorError. */
+  /** Newest first. A cursor this log did not issue (the empty string too) is InvalidCursorError. */
   list(q: ListQuery): Promise<ListPage>;
   /** Takes over up to `limit` unfinished sagas whose lease has expired, leasing them to `owner` for `leaseMs`. */
   claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]>;
@@ -126,6 +129,8 @@ export interface SagaLog {
   /**
    * Calls `listener` with the id of every saga that reaches a terminal status, whichever process
    * sharing this log drove it (after the commit). Returns the function that unsubscribes.
+   * Best effort across processes: an end announced while the log's notification channel is down
+   * is not heard (rarely, one is heard twice), so a waiter also reads the saga when it gives up.
    */
   onFinished(listener: (sagaId: string) => void): () => void;
   /** Flushes pending writes and closes. */
