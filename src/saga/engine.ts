@@ -219,7 +219,7 @@ export class SagaEngine {
    */
   async recoverOnce(limit = Math.max(0, MAX_DRIVEN - this.driven.size)): Promise<number> {
     if (this.stopping || limit === 0) return 0;
-    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit)).filter((s) => !this.driven.has(s.id));
+    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit, [...this.definitions.keys()])).filter((s) => !this.driven.has(s.id));
     if (claimed.length === 0) return 0;
     const launchAll = () => {
       for (const saga of claimed) {

@@ -117,8 +117,12 @@ export interface SagaLog {
   events(id: string): Promise<SagaEvent[]>;
   /** Newest first. A cursor this log did not issue (the empty string too) is InvalidCursorError. */
   list(q: ListQuery): Promise<ListPage>;
-  /** Takes over up to `limit` unfinished sagas whose lease has expired, leasing them to `owner` for `leaseMs`. */
-  claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]>;
+  /**
+   * Takes over up to `limit` unfinished sagas whose lease has expired, oldest first, leasing them
+   * to `owner` for `leaseMs`. With `definitions`, only sagas of those definitions: a process never
+   * claims (and then sits on) a saga it cannot drive, e.g. during a rolling upgrade.
+   */
+  claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]>;
   /** Extends `owner`'s leases on `ids` by `leaseMs`; returns the ids whose lease `owner` no longer holds. */
   renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
   releaseLeases(owner: string, ids: readonly string[]): Promise<void>;

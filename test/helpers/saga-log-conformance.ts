@@ -347,6 +347,18 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.equal((await log.get(live.id))?.leaseOwner, OWNER);
     });
 
+    it('recovery can claim only the definitions it knows, leaving the others to who knows them', async (open) => {
+      const log = await open();
+      const known = await started(log, {}, 0);
+      const other = await log.create(newSaga(uniqueId(), { definition: 'newer_saga' }), STARTED, 0);
+      assert.ok(other.created);
+      const mine = await log.claimExpired('owner-old', 60_000, 100, ['conformance', 'absent']);
+      assert.deepEqual(mine.map((s) => s.id), [known.id]);
+      assert.deepEqual(await log.claimExpired('owner-none', 60_000, 100, []), []);
+      const rest = await log.claimExpired('owner-new', 60_000, 100, ['newer_saga']);
+      assert.deepEqual(rest.map((s) => s.id), [other.saga.id]);
+    });
+
     it('countByStatus counts every status; liveStats counts in-flight and parked sagas and ages the oldest', async (open) => {
       const log = await open();
       assert.deepEqual(await log.countByStatus(), Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])));

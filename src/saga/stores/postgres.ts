@@ -433,7 +433,7 @@ export class PostgresSagaLog implements SagaLog {
 
   // ---------------------------------------------------------------- leases
 
-  async claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]> {
+  async claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]> {
     if (limit <= 0) return [];
     // SKIP LOCKED: a saga another claimer (or a write in flight) holds is left to it, never given twice.
     const rows = await this.query<Row>(
@@ -441,10 +441,11 @@ export class PostgresSagaLog implements SagaLog {
       `UPDATE sagas SET lease_owner = $1, lease_expires_at = ${NOW_MS} + $2::bigint
        WHERE id IN (
          SELECT id FROM sagas WHERE status IN ${UNFINISHED} AND lease_expires_at <= ${NOW_MS}
+         AND ($4::text[] IS NULL OR definition = ANY($4::text[]))
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
        )
        RETURNING ${SAGA_COLUMNS}`,
-      [owner, leaseMs, limit],
+      [owner, leaseMs, limit, definitions ? [...definitions] : null],
     );
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(record);
   }

@@ -117,8 +117,10 @@ export class SqliteSagaLog implements SagaLog {
         'SELECT id FROM sagas WHERE idempotency_key = ? UNION ALL SELECT id FROM sagas WHERE id = ? LIMIT 1',
       ),
       events: db.prepare<[string], EventRow<string, number, number>>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
-      expired: db.prepare<[number, number], Row>(
-        `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= ? ORDER BY seq LIMIT ?`,
+      // The definitions as a JSON array (null: any), so one prepared statement serves every list.
+      expired: db.prepare<[{ now: number; only: string | null; limit: number }], Row>(
+        `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= @now
+         AND (@only IS NULL OR definition IN (SELECT value FROM json_each(@only))) ORDER BY seq LIMIT @limit`,
       ),
       claim: db.prepare(
         `UPDATE sagas SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND lease_expires_at <= ?
@@ -306,11 +308,12 @@ export class SqliteSagaLog implements SagaLog {
     };
   }
 
-  async claimExpired(owner: string, leaseMs: number, limit: number): Promise<SagaRecord[]> {
+  async claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]> {
     const now = this.now();
+    const only = definitions ? JSON.stringify(definitions) : null;
     return this.db.transaction(() => {
       const claimed: SagaRecord[] = [];
-      for (const row of this.stmt.expired.all(now, limit)) {
+      for (const row of this.stmt.expired.all({ now, only, limit })) {
         if (this.stmt.claim.run(owner, now + leaseMs, row.id, now).changes === 1) {
           claimed.push({ ...record(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
         }
