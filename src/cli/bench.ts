@@ -19,7 +19,7 @@ import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } fro
 import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } from './bench-postgres.js';
 import { redactPassword } from '../platform/config.js';
 import { renderSvg } from './bench-svg.js';
-import { MAX_GATEWAYS, REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, startSystem, type ManagedProcess, type RunningSystem } from './supervisor.js';
+import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, everyProcess, parseGatewayCount, startSystem, type RunningSystem } from './supervisor.js';
 
 export const BENCH_USAGE = `Usage: sagas bench [options]        (npm run bench -- [options])
 
@@ -149,9 +149,11 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   const sagaLog = (str('saga-log') ?? 'sqlite').toLowerCase();
   if (sagaLog !== 'sqlite' && sagaLog !== 'postgres') throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
   const gatewaysRaw = str('gateways');
-  const gateways = gatewaysRaw === undefined ? 1 : Number(gatewaysRaw);
-  if (gatewaysRaw !== undefined && (!/^\d+$/.test(gatewaysRaw.trim()) || gateways < 1 || gateways > MAX_GATEWAYS)) {
-    throw new UsageError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${gatewaysRaw}"`);
+  let gateways = 1;
+  try {
+    if (gatewaysRaw !== undefined) gateways = parseGatewayCount(gatewaysRaw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   if (gateways > 1 && sagaLog !== 'postgres') throw new UsageError(`--gateways ${gateways} needs --saga-log postgres: the SQLite saga log is one gateway's file`);
   const logLevel = (str('log-level') ?? 'info').toLowerCase();
@@ -252,15 +254,10 @@ interface CpuSnapshot {
   machine: { busy: number; total: number } | undefined;
 }
 
-/** The system's processes, the services first, then the gateways. */
-function systemProcs(system: RunningSystem): ManagedProcess[] {
-  return [...SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => system.procs[n]), ...system.gateways];
-}
-
 /** A snapshot now; `done` resolves once the PostgreSQL part (if any) is in. */
 function snapshot(system: RunningSystem | undefined, db: BenchDatabase | undefined): { snap: CpuSnapshot; done: Promise<void> } {
   const procs: CpuSnapshot['procs'] = {};
-  const list = system ? systemProcs(system) : [];
+  const list = system ? everyProcess(system) : [];
   for (const p of list) {
     const c = procCpu(p.pid);
     if (c) procs[p.name] = c;
@@ -481,10 +478,6 @@ function gitInfo(): { commit: string | null; dirty: boolean | null } {
   }
 }
 
-function gatewayUrl(g: ManagedProcess): string {
-  return `http://${dialableAddr(g.address)}`;
-}
-
 async function fetchPool(url: string): Promise<ProductPool> {
   const client = httpClient(url, 1, 10_000);
   try {
@@ -535,7 +528,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
       stderr.write(`\n[bench] ${sig}: stopping (again to kill)\n`);
       abort.abort();
     } else if (system) {
-      for (const p of systemProcs(system)) void p.kill();
+      for (const p of everyProcess(system)) void p.kill();
     }
   };
   process.on('SIGINT', onSignal);
@@ -613,8 +606,8 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
         },
       });
       url = system.url;
-      say(`up: ${system.gateways.map((g) => `${g.name} ${gatewayUrl(g)}`).join(', ')}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
-      for (const p of systemProcs(system)) {
+      say(`up: ${system.gateways.map((g, i) => `${g.name} ${system!.urls[i]}`).join(', ')}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
+      for (const p of everyProcess(system)) {
         void p.exited.then((s) => {
           if (stopping || abort.signal.aborted) return;
           failure = `${p.name} (pid ${p.pid}) ${describeExit(s)} during the run; its last lines:\n${p.output(15).join('\n')}`;
@@ -663,7 +656,7 @@ export async function runBench(argv: readonly string[], deps: BenchDeps = {}): P
     // ---- system phase
     const sockets = opts.loop === 'closed' ? opts.concurrency : Math.max(opts.concurrency, 256);
     // Several gateways: orders go to each in turn.
-    const client = roundRobin((system ? system.gateways.map(gatewayUrl) : [url]).map((u) => httpClient(u, sockets)));
+    const client = roundRobin((system ? system.urls : [url]).map((u) => httpClient(u, sockets)));
     say(`system phase: ${describePlan(opts)}`);
     let sys: { result: LoadResult; cpu: CpuReport | null };
     try {

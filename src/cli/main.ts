@@ -15,8 +15,10 @@ import {
   SERVICE_NAMES,
   ServiceStartError,
   describeExit,
+  everyProcess,
   gatewayName,
   isServiceName,
+  parseGatewayCount,
   planGateways,
   spawnService,
   startSystem,
@@ -190,13 +192,11 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gatewa
   const finish = (code: number) => resolveDone(forced ? 130 : code);
 
   const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
-  /** Every process of the system: the services, then the gateways. */
-  const all = (sys: RunningSystem): ManagedProcess[] => [...services.map((n) => sys.procs[n]), ...sys.gateways];
   const theGateways = gateways === 1 ? 'the gateway' : `the ${gateways} gateways`;
   const stopAll = async (code: number) => {
     if (system) {
       await system.stop();
-      const statuses = all(system).map((p) => `${p.name} ${describeExit(p.exitStatus ?? { code: null, signal: null })}`);
+      const statuses = everyProcess(system).map((p) => `${p.name} ${describeExit(p.exitStatus ?? { code: null, signal: null })}`);
       out.say(`stopped: ${statuses.join(', ')}`);
     }
     finish(code);
@@ -219,7 +219,7 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gatewa
       out.alarm(`${sig} again: killing all processes`);
       // Children still starting have no handle here; our exit closes their IPC channel and they
       // shut down on it (lifecycle.onShutdown).
-      const procs = system ? all(system) : [];
+      const procs = system ? everyProcess(system) : [];
       void Promise.all(procs.map((p) => p.kill())).then(() => finish(130));
     },
   );
@@ -242,7 +242,7 @@ async function startAll(out: Out, env: NodeJS.ProcessEnv, deps: MainDeps, gatewa
         return;
       }
       stage = 'running';
-      const procs = all(sys);
+      const procs = everyProcess(sys);
       const width = Math.max(...procs.map((p) => p.name.length));
       const urls = sys.gateways.map((g) => friendlyUrl(g.address));
       const url = urls[0] as string;
@@ -392,10 +392,11 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     if (a === '--gateways' || a.startsWith('--gateways=')) {
       const v = a === '--gateways' ? argv[++i] : a.slice('--gateways='.length);
       if (v === undefined) throw new UsageError(`--gateways needs a number of gateways, from 1 to ${MAX_GATEWAYS}`);
-      if (!/^\d+$/.test(v.trim()) || Number(v) < 1 || Number(v) > MAX_GATEWAYS) {
-        throw new UsageError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${v}"`);
+      try {
+        gateways = parseGatewayCount(v);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
       }
-      gateways = Number(v);
     } else if (a === '--json') json = true;
     else if (a === '--help' || a === '-h') help = true;
     else if (a.startsWith('-')) unexpected.push(a);

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_ADDRS, formatAddr, parseAddr, redactPassword, type AddrVar } from '../platform/config.js';
+import { addr, formatAddr, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
 import { ConfigError } from '../platform/errors.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
@@ -265,9 +265,16 @@ export function gatewayName(index: number, count: number): string {
   return count === 1 ? 'gateway' : `gateway-${index + 1}`;
 }
 
-/** SAGA_LOG_URL names a PostgreSQL saga log (the gateway checks the rest of it). */
-function isPostgresUrl(url: string | undefined): boolean {
-  return url !== undefined && /^postgres(ql)?:\/\/./i.test(url.trim());
+/** A gateway count as typed (`--gateways 3`); a RangeError names what is expected. */
+export function parseGatewayCount(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_GATEWAYS) throw new RangeError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${raw}"`);
+  return n;
+}
+
+/** Every process of a system: the services, then the gateways. */
+export function everyProcess(sys: RunningSystem): ManagedProcess[] {
+  return [...SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => sys.procs[n]), ...sys.gateways];
 }
 
 /**
@@ -289,8 +296,7 @@ export function planGateways(count: number, env: NodeJS.ProcessEnv, ports: 'defa
   }
   if (ports === 'ephemeral') return Array.from({ length: count }, () => '127.0.0.1:0');
   if (count === 1) return [undefined];
-  const raw = env.HTTP_ADDR === undefined || env.HTTP_ADDR === '' ? DEFAULT_ADDRS.HTTP_ADDR : env.HTTP_ADDR;
-  const base = parseAddr('HTTP_ADDR', raw);
+  const base = addr(env, 'HTTP_ADDR');
   if (base.port !== 0 && base.port + count - 1 > 65535) throw new ConfigError('HTTP_ADDR', `${count} gateways listen on ports ${base.port}..${base.port + count - 1}, past 65535`);
   // Port 0 stays 0 for each: the OS picks a free port per gateway.
   return Array.from({ length: count }, (_, i) => formatAddr({ host: base.host, port: base.port === 0 ? 0 : base.port + i }));

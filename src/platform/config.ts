@@ -89,13 +89,18 @@ export function redisSettings(env: Env): { url: string; keyPrefix: string } {
   return { url, keyPrefix };
 }
 
+/** Whether `url` names a PostgreSQL server (postgres:// or postgresql://). */
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\/[^/]/i.test(url.trim());
+}
+
 /** Where the gateway's saga log lives: SQLite under DATA_DIR by default, PostgreSQL when SAGA_LOG_URL says so. */
 export function sagaLogSettings(env: Env): SagaLogSettings {
   const url = str(env, 'SAGA_LOG_URL', '');
   if (url === '') {
     return { kind: 'sqlite', file: path.resolve(str(env, 'SAGA_LOG_DB_PATH', path.join(dataDir(env), 'saga.db'))), synchronous: syncLevel(env, 'SAGA_LOG_SYNC') };
   }
-  if (!/^postgres(ql)?:\/\/[^/]/.test(url)) throw new ConfigError('SAGA_LOG_URL', 'expected postgres://user[:password]@host[:port]/database');
+  if (!isPostgresUrl(url)) throw new ConfigError('SAGA_LOG_URL', 'expected postgres://user[:password]@host[:port]/database');
   try {
     new URL(url);
   } catch {

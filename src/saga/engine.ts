@@ -223,10 +223,6 @@ export class SagaEngine {
     if (claimed.length === 0) return 0;
     const launchAll = () => {
       for (const saga of claimed) {
-        if (!this.definitions.has(saga.definition)) {
-          this.logger.error({ saga_id: saga.id, definition: saga.definition }, 'cannot resume saga: unknown definition');
-          continue;
-        }
         this.logger.warn({ saga_id: saga.id, status: saga.status, step_index: saga.stepIndex, comp_index: saga.compIndex }, 'resuming saga');
         for (const i of this.interceptors) i.onRecovered?.(saga);
         this.launch(saga, true);
