@@ -427,7 +427,7 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
     return runBench(argv.slice(at + 1), { stdout, stderr, env });
   }
   if (command === 'inspect') {
-    const { runInspect } = await import('./inspect.js');
+    const { runInspect } = await import('./commands/inspect.js');
     return runInspect(argv.slice(at + 1), { stdout, stderr, env });
   }
   if (command !== 'start') {

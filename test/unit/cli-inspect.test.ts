@@ -8,7 +8,7 @@ import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import type { SagaLog, SagaRecord } from '../../src/saga/model.js';
 import { openSagaLog } from '../../src/saga/stores/open.js';
 import { createTempDatabase } from '../helpers/postgres.js';
-import { runInspect } from '../../src/cli/inspect.js';
+import { runInspect } from '../../src/cli/commands/inspect.js';
 
 function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
   return {

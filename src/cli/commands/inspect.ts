@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { sagaLogSettings } from '../platform/config.js';
-import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
-import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../saga/model.js';
+import { sagaLogSettings } from '../../platform/config.js';
+import { describeSagaLog, openSagaLog } from '../../saga/stores/open.js';
+import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
 
 export const INSPECT_USAGE = `Usage: sagas inspect [<saga_id>] [--status S] [--limit N] [--json]
 
