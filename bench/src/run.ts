@@ -12,14 +12,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { floorClients, floorJob } from './bench-floor.js';
-import { httpClient, httpJob, roundRobin } from './bench-http.js';
-import { newLiveState, runLoad, type Job, type LiveState, type LoadPlan, type LoadResult } from './bench-load.js';
-import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } from './bench-orders.js';
-import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } from './bench-postgres.js';
-import { redactPassword } from '../platform/config.js';
-import { renderSvg } from './bench-svg.js';
-import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, everyProcess, parseGatewayCount, startSystem, type RunningSystem } from './supervisor.js';
+import { floorClients, floorJob } from './floor.js';
+import { httpClient, httpJob, roundRobin } from './http.js';
+import { newLiveState, runLoad, type Job, type LiveState, type LoadPlan, type LoadResult } from './load.js';
+import { ownCatalog, ownPool, poolFromProducts, type Mix, type ProductPool } from './orders.js';
+import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } from './postgres.js';
+import { redactPassword } from '../../src/platform/config.js';
+import { renderSvg } from './svg.js';
+import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, everyProcess, parseGatewayCount, startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
 
 export const BENCH_USAGE = `Usage: sagas bench [options]        (npm run bench -- [options])
 

@@ -8,12 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { credentials, status as grpcStatus } from '@grpc/grpc-js';
-import { OrderServiceClient, CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
-import { InventoryServiceClient, ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
-import { PaymentServiceClient, ChargeOutcome } from '../gen/payment/v1/payment.js';
-import { callUnary, isServiceError } from '../platform/grpc.js';
-import { EXPECTED, makeOrder, pickKind, type Mix, type ProductPool, type Random } from './bench-orders.js';
-import type { Attempt, Job } from './bench-load.js';
+import { OrderServiceClient, CreateOutcome, ConfirmOutcome, CancelOutcome } from '../../src/gen/order/v1/order.js';
+import { InventoryServiceClient, ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../../src/gen/inventory/v1/inventory.js';
+import { PaymentServiceClient, ChargeOutcome } from '../../src/gen/payment/v1/payment.js';
+import { callUnary, isServiceError } from '../../src/platform/grpc.js';
+import { EXPECTED, makeOrder, pickKind, type Mix, type ProductPool, type Random } from './orders.js';
+import type { Attempt, Job } from './load.js';
 
 export interface FloorClients {
   order: OrderServiceClient;

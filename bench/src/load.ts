@@ -12,7 +12,7 @@
  * count, exactly that many orders are measured and the window ends with the last answer.
  */
 import { performance } from 'node:perf_hooks';
-import { LogHistogram, Samples, perSecondSeries, summarize, type LatencySummary, type SeriesPoint } from './bench-stats.js';
+import { LogHistogram, Samples, perSecondSeries, summarize, type LatencySummary, type SeriesPoint } from './stats.js';
 
 /** What one order came to: a terminal saga (with a label for the outcome mix) or an error. */
 export type Attempt = { ok: true; status: string; label: string } | { ok: false; kind: string };

@@ -2,7 +2,7 @@
  * A hand-written SVG of a bench run: throughput per second on top, p50/p99 latency per second
  * below, the system in colour and the floor (if measured) in grey. No dependency.
  */
-import type { SeriesPoint } from './bench-stats.js';
+import type { SeriesPoint } from './stats.js';
 
 export interface ChartInput {
   title: string;

@@ -4,8 +4,8 @@
  * the load generator, which shares the machine with the system under test).
  */
 import http from 'node:http';
-import { EXPECTED, httpBody, makeOrder, pickKind, type Mix, type ProductPool, type Random } from './bench-orders.js';
-import type { Attempt, Job } from './bench-load.js';
+import { EXPECTED, httpBody, makeOrder, pickKind, type Mix, type ProductPool, type Random } from './orders.js';
+import type { Attempt, Job } from './load.js';
 
 export interface HttpReply {
   status: number;
