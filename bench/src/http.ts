@@ -1,5 +1,5 @@
 /**
- * The system phase of `sagas bench`: one order = one `POST /orders` with `Prefer: wait=30`, over
+ * The system phase of the bench: one order = one `POST /orders` with `Prefer: wait=30`, over
  * a keep-alive `http.Agent` (Node's fetch goes through undici and costs more CPU per request in
  * the load generator, which shares the machine with the system under test).
  */

@@ -1,5 +1,5 @@
 /**
- * The load loops of `sagas bench`, independent of what one request is:
+ * The load loops of the bench, independent of what one request is:
  *
  * - closed loop: `concurrency` workers, each sends its next order when the previous one answered;
  * - open loop: arrivals on a fixed timetable (`rate` a second) whatever the answers, and each

@@ -1,5 +1,5 @@
 /**
- * The orders `sagas bench` places: the same generator feeds the HTTP phase and the gRPC floor,
+ * The orders the bench places: the same generator feeds the HTTP phase and the gRPC floor,
  * so both do the same work. Amounts are integer cents here and dollars only on the wire.
  */
 

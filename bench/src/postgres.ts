@@ -1,5 +1,5 @@
 /**
- * `sagas bench --saga-log postgres`: a fresh database for one run on the server of SAGA_LOG_URL
+ * `npm run bench -- --saga-log postgres`: a fresh database for one run on the server of SAGA_LOG_URL
  * (else the local default), dropped after it, and the CPU of the server backends that serve it.
  */
 import { randomBytes } from 'node:crypto';

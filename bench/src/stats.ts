@@ -1,5 +1,5 @@
 /**
- * Numbers for `sagas bench`: latency percentiles (exact, from every sample), a cheap log-bucket
+ * Numbers for the bench: latency percentiles (exact, from every sample), a cheap log-bucket
  * histogram for the live progress line, and the per-second time series.
  */
 
@@ -48,6 +48,10 @@ export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] as number;
 }
+
+/** Rounded to 3 and to 1 decimal, for the result JSON and the report. */
+export const r3 = (v: number) => Math.round(v * 1000) / 1000;
+export const r1 = (v: number) => Math.round(v * 10) / 10;
 
 const round = (v: number, digits = 3) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : 0);
 

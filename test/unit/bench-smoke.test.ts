@@ -1,6 +1,7 @@
 /**
- * `sagas bench` end to end: a real subprocess starts its own system, places a handful of orders
- * through HTTP, measures the floor over gRPC, writes the JSON and the SVG, and stops everything.
+ * The bench (`npm run bench`, bench/src/main.ts) end to end: a real subprocess starts its own
+ * system, places a handful of orders through HTTP, measures the floor over gRPC, writes the JSON
+ * and the SVG, and stops everything.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,11 +14,12 @@ import pg from 'pg';
 import { MACHINE_POSTGRES_URL } from '../helpers/postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'bin/sagas.js');
+// What `npm run bench --` runs.
+const BENCH = ['--import', 'tsx', path.join(ROOT, 'bench/src/main.ts')];
 
 function run(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...BENCH, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -34,12 +36,12 @@ function run(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Pr
   });
 }
 
-describe('sagas bench', () => {
+describe('bench', () => {
   it('runs 5 orders and the floor, and writes the JSON and the SVG', { timeout: 30_000 }, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-test-'));
     try {
       const out = path.join(dir, 'result.json');
-      const r = await run(['bench', '--count', '5', '--concurrency', '2', '--quiet', '--out', out], 25_000);
+      const r = await run(['--count', '5', '--concurrency', '2', '--quiet', '--out', out], 25_000);
       assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
       assert.equal(r.stderr, '', '--quiet writes nothing on stderr');
       assert.match(r.stdout, /sagas\/s/);
@@ -75,7 +77,7 @@ describe('sagas bench', () => {
     try {
       const out = path.join(dir, 'result.json');
       // SAGA_LOG_URL names the server the bench creates its database on.
-      const r = await run(['bench', '--saga-log', 'postgres', '--gateways', '2', '--count', '6', '--concurrency', '2', '--no-floor', '--quiet', '--out', out], 55_000, {
+      const r = await run(['--saga-log', 'postgres', '--gateways', '2', '--count', '6', '--concurrency', '2', '--no-floor', '--quiet', '--out', out], 55_000, {
         SAGA_LOG_URL: MACHINE_POSTGRES_URL,
       });
       assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
@@ -127,12 +129,25 @@ describe('sagas bench', () => {
       [['--saga-log', 'mysql'], /--saga-log must be sqlite or postgres, got "mysql"/],
       [['--saga-log', 'postgres', '--gateways', '0'], /--gateways must be a whole number from 1 to 16, got "0"/],
       [['--saga-log', 'postgres', '--gateways', '17'], /--gateways must be a whole number from 1 to 16, got "17"/],
+      [['--bogus'], /^bench: Unknown option '--bogus'/],
+      [['bench'], /^bench: Unexpected argument 'bench'/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => run(['bench', ...args], 15_000)));
+    const runs = await Promise.all(cases.map(([args]) => run(args, 15_000)));
     runs.forEach((r, i) => {
       const [args, re] = cases[i] as [string[], RegExp];
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, re);
+      assert.match(r.stderr, /Usage: npm run bench -- \[options\]/);
     });
+  });
+
+  it('--help prints the usage on stdout and exits 0', async () => {
+    const r = await run(['--help'], 15_000);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^Usage: npm run bench -- \[options\]/);
+    for (const option of ['--url', '--saga-log', '--gateways', '--sync', '--log-level', '--concurrency', '--rate', '--duration', '--count', '--warmup', '--mix', '--no-floor', '--out', '--quiet', '--profile']) {
+      assert.ok(r.stdout.includes(option), option);
+    }
+    assert.equal(r.stderr, '');
   });
 });
