@@ -3,7 +3,7 @@ import { OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
-import { callUnary } from '../platform/grpc.js';
+import { CLIENT_CHANNEL_OPTIONS, callUnary } from '../platform/grpc.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];
@@ -20,24 +20,16 @@ export interface Participants {
   close(): void;
 }
 
-const CHANNEL_OPTIONS = {
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  // Reconnect quickly after a participant restarts: recovery waits on it.
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 1_000,
-};
-
 export function connectParticipants(addrs: Record<ParticipantName, string>, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
   const insecure = credentials.createInsecure();
-  const order = new OrderServiceClient(addrs.order, insecure, CHANNEL_OPTIONS);
-  const inventory = new InventoryServiceClient(addrs.inventory, insecure, CHANNEL_OPTIONS);
-  const payment = new PaymentServiceClient(addrs.payment, insecure, CHANNEL_OPTIONS);
+  const order = new OrderServiceClient(addrs.order, insecure, CLIENT_CHANNEL_OPTIONS);
+  const inventory = new InventoryServiceClient(addrs.inventory, insecure, CLIENT_CHANNEL_OPTIONS);
+  const payment = new PaymentServiceClient(addrs.payment, insecure, CLIENT_CHANNEL_OPTIONS);
   // The health clients share the participants' channels, so a probe also warms them up.
   const health: Record<ParticipantName, HealthClient> = {
-    order: new HealthClient(addrs.order, insecure, { ...CHANNEL_OPTIONS, channelOverride: order.getChannel() }),
-    inventory: new HealthClient(addrs.inventory, insecure, { ...CHANNEL_OPTIONS, channelOverride: inventory.getChannel() }),
-    payment: new HealthClient(addrs.payment, insecure, { ...CHANNEL_OPTIONS, channelOverride: payment.getChannel() }),
+    order: new HealthClient(addrs.order, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: order.getChannel() }),
+    inventory: new HealthClient(addrs.inventory, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: inventory.getChannel() }),
+    payment: new HealthClient(addrs.payment, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: payment.getChannel() }),
   };
   let cached: { at: number; value: Promise<Record<ParticipantName, boolean>> } | undefined;
 

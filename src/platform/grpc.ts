@@ -32,6 +32,15 @@ import {
 export const IDEMPOTENCY_KEY_MD = 'x-idempotency-key';
 export const REQUEST_ID_MD = 'x-request-id';
 
+/** Channel options of a client of the participants: written once, so every client dials them alike. */
+export const CLIENT_CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  // Reconnect quickly after a participant restarts: recovery waits on it.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+} as const;
+
 export interface CallContext {
   method: string;
   idempotencyKey: string | undefined;
