@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BenchOptions } from './args.js';
 import { cpuReport, snapshot, type CpuReport, type CpuSnapshot } from './cpu.js';
-import { floorClients, floorJob } from './floor.js';
+import { floorJob, floorParticipants } from './floor.js';
 import { httpClient, httpJob, roundRobin } from './http.js';
 import { newLiveState, runLoad, type Job, type LoadPlan, type LoadResult } from './load.js';
 import { ownCatalog, ownPool, poolFromProducts, type ProductPool } from './orders.js';
@@ -208,16 +208,16 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     let floor: Phase | undefined;
     if (opts.floor && system) {
       const floorPlan: LoadPlan = { ...plan, loop: 'closed', rate: undefined };
-      const clients = floorClients({
+      const participants = floorParticipants({
         order: dialableAddr(system.addresses.order),
         inventory: dialableAddr(system.addresses.inventory),
         payment: dialableAddr(system.addresses.payment),
       });
       say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
       try {
-        floor = await measure('floor ', floorJob({ clients, pool, mix: opts.mix, random: Math.random }), floorPlan);
+        floor = await measure('floor ', floorJob({ participants, pool, mix: opts.mix, random: Math.random }), floorPlan);
       } finally {
-        clients.close();
+        participants.close();
       }
       if (abort.signal.aborted) throw new Error(failure ?? 'interrupted');
     } else if (opts.floor) {
