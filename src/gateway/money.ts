@@ -1,7 +1,5 @@
 /** The API speaks decimal dollars (50.00); inside, every amount is an integer number of cents. */
 
-export const MAX_PRICE_CENTS = 100_000_000; // $1,000,000.00 a unit
-
 /** Cents for a JSON number of dollars, or undefined when it has more than two decimals. */
 export function dollarsToCents(dollars: number): number | undefined {
   if (!Number.isFinite(dollars)) return undefined;

@@ -4,7 +4,8 @@ import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/or
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
 import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
 import type { Participants } from './participants.js';
-import type { OrderLine } from './order-request.js';
+import type { OrderLine } from '../contracts/order.js';
+import { isReasonCode } from '../contracts/ids.js';
 
 export const PLACE_ORDER = 'place_order';
 
@@ -35,7 +36,7 @@ function opts(ctx: StepContext<PlaceOrderInput>) {
 /** The cancellation reason the customer sees: the code of what made the saga compensate. */
 function cancelReason(ctx: StepContext<PlaceOrderInput>): string {
   const code = ctx.failure?.code ?? 'cancelled';
-  return /^[a-z0-9_]{1,64}$/.test(code) ? code : 'cancelled';
+  return isReasonCode(code) ? code : 'cancelled';
 }
 
 /**

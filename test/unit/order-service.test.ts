@@ -1,3 +1,5 @@
+import { LIMITS } from '../../src/contracts/limits.js';
+import { MAX_AMOUNT_CENTS } from '../../src/services/payment/domain.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -66,9 +68,15 @@ describe('order domain', () => {
     assert.equal(validateCreate(createReq({ createdAtMs: 42 }), NOW).createdAtMs, 42);
   });
 
-  test('the largest valid order has a safe-integer total', () => {
-    const items = Array.from({ length: 100 }, (_, i) => ({ productId: `p${i}`, quantity: 10_000, unitPriceCents: 100_000_000 }));
-    assert.equal(validateCreate(createReq({ items }), NOW).totalCents, 100 * 10_000 * 100_000_000);
+  // The cap is the contract's (src/contracts/limits.ts): an order the payment service could never
+  // charge (its amounts stop there too) is refused here, not created and then compensated.
+  test('the order total is capped where the gateway and the payment service cap it', () => {
+    const cap = LIMITS.orderTotalMaxCents;
+    const at = [{ productId: 'p1', quantity: 100, unitPriceCents: cap / 100 }];
+    assert.equal(validateCreate(createReq({ items: at }), NOW).totalCents, cap);
+    const over = [...at, { productId: 'p2', quantity: 1, unitPriceCents: 1 }];
+    assert.equal(codeOf(() => validateCreate(createReq({ items: over }), NOW)), 'invalid_argument');
+    assert.equal(MAX_AMOUNT_CENTS, cap);
   });
 
   const invalid: Array<[string, Partial<CreateOrderRequest>]> = [

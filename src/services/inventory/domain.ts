@@ -1,4 +1,5 @@
 import { ConfigError } from '../../platform/errors.js';
+import { isProductId } from '../../contracts/ids.js';
 import { LIMITS, checkItemCount, checkOrderId, checkStockLine, type StockLine } from '../shared/validate.js';
 
 /** Stock rules, free of I/O: validation, summing lines, and the HELD → RELEASED | COMMITTED machine. */
@@ -110,8 +111,8 @@ export function parseCatalog(value: unknown, source: string): Catalog {
   const entries = Object.entries(value);
   if (entries.length === 0) throw fail('lists no products');
   for (const [productId, stock] of entries) {
-    if (productId.trim() === '' || productId.length > LIMITS.productIdMax) {
-      throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} characters and not blank`);
+    if (!isProductId(productId)) {
+      throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} printable characters without spaces`);
     }
     if (typeof stock !== 'number' || !Number.isInteger(stock) || stock < 0 || stock > MAX_INITIAL_STOCK) {
       throw fail(`stock of "${productId}" must be an integer from 0 to ${MAX_INITIAL_STOCK}, got ${JSON.stringify(stock)}`);

@@ -1,11 +1,13 @@
 import {
   checkIntInRange,
   checkItemCount,
-  checkNonBlank,
+  checkCustomerId,
   checkOrderId,
   checkStockLine,
   invalid,
+  LIMITS,
 } from '../shared/validate.js';
+import { isReasonCode } from '../../contracts/ids.js';
 
 /** The order's rules, free of I/O: validation, totals and the PENDING → CONFIRMED | CANCELLED machine. */
 
@@ -34,9 +36,6 @@ export interface Tombstone {
   createdAt: number;
 }
 
-export const CUSTOMER_ID_MAX = 128;
-export const UNIT_PRICE_MAX_CENTS = 100_000_000;
-export const REASON_MAX = 64;
 
 export interface CreateInput {
   orderId: string;
@@ -56,11 +55,11 @@ export interface ValidCreate {
 
 export function validateCreate(input: CreateInput, now: number): ValidCreate {
   const orderId = checkOrderId(input.orderId);
-  const customerId = checkNonBlank(input.customerId, CUSTOMER_ID_MAX, 'customer_id');
+  const customerId = checkCustomerId(input.customerId);
   checkItemCount(input.items.length);
   const items = input.items.map((item, i) => {
     checkStockLine(item, `items[${i}]`);
-    checkIntInRange(item.unitPriceCents, 1, UNIT_PRICE_MAX_CENTS, `items[${i}].unit_price_cents`);
+    checkIntInRange(item.unitPriceCents, 1, LIMITS.unitPriceMaxCents, `items[${i}].unit_price_cents`);
     // Copy only the known fields so that nothing unexpected is stored as JSON.
     return { productId: item.productId, quantity: item.quantity, unitPriceCents: item.unitPriceCents };
   });
@@ -73,16 +72,14 @@ export function totalCents(items: readonly OrderLine[]): number {
   let total = 0;
   for (const item of items) {
     total += item.quantity * item.unitPriceCents;
-    if (!Number.isSafeInteger(total)) throw invalid('items', 'total is too large');
+    if (total > LIMITS.orderTotalMaxCents) throw invalid('items', `total must be at most ${LIMITS.orderTotalMaxCents} cents`);
   }
   return total;
 }
 
-const REASON = /^[a-z0-9_]+$/;
-
 export function validateReason(reason: string): string {
-  if (reason.length === 0 || reason.length > REASON_MAX || !REASON.test(reason)) {
-    throw invalid('reason', `must be 1-${REASON_MAX} characters of a-z 0-9 _ (e.g. payment_declined)`);
+  if (!isReasonCode(reason)) {
+    throw invalid('reason', `must be 1-${LIMITS.reasonMax} characters of a-z 0-9 _ (e.g. payment_declined)`);
   }
   return reason;
 }

@@ -1,4 +1,4 @@
-import { checkIntInRange, checkOrderId } from '../shared/validate.js';
+import { LIMITS, checkIntInRange, checkOrderId } from '../shared/validate.js';
 
 /** Payment rules, free of I/O: one charge per order, a limit, and refunds that leave tombstones. */
 
@@ -10,8 +10,8 @@ export interface PaymentRecord {
   declineReason: string;
 }
 
-/** $100,000,000.00: far beyond any real order, small enough to be an exact JS integer. */
-export const MAX_AMOUNT_CENTS = 100_000_000_00;
+/** A charge is at most an order's total. */
+export const MAX_AMOUNT_CENTS = LIMITS.orderTotalMaxCents;
 export const DEFAULT_CHARGE_LIMIT_CENTS = 50_000;
 export const DECLINE_OVER_LIMIT = 'amount_over_limit';
 

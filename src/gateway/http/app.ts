@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import { isRequestId } from '../../contracts/ids.js';
+import type { GatewayOptions } from './deps.js';
+import { HTTP_ERRORS, toHttpError } from './errors.js';
+import { registerOpenApi } from './openapi.js';
+import { opsRoutes } from './ops.js';
+import { ordersRoutes } from './orders.js';
+import { sagasRoutes } from './sagas.js';
+import { instrumentHttp } from './tracing.js';
+
+export type { GatewayOptions, StoredResponse } from './deps.js';
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** Whether /openapi.json describes it (the docs' own routes are not part of the API). */
+  documented: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route served, as registered: what the OpenAPI document is checked against. */
+    apiRoutes: readonly RouteEntry[];
+  }
+}
+
+const AJV_OPTIONS: AjvOptions = { allErrors: false, useDefaults: true, strict: false, verbose: true };
+
+/**
+ * Two validators: a JSON body is taken as typed (a quantity of "5" is an error, as it always
+ * was), while params and query strings, which are text by nature, are coerced to their types.
+ */
+function validatorCompilers() {
+  const body = new Ajv({ ...AJV_OPTIONS, coerceTypes: false });
+  const text = new Ajv({ ...AJV_OPTIONS, coerceTypes: 'array' });
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
+}
+
+/**
+ * The gateway's HTTP layer: tracing, one error handler over the error table, and the route
+ * plugins (orders, sagas, ops, the OpenAPI document), each given the dependencies it uses.
+ */
+export async function buildGateway(opts: GatewayOptions) {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && isRequestId(given) ? given : randomUUID();
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const routes: RouteEntry[] = [];
+  app.decorate('apiRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method !== 'HEAD') routes.push({ method, url: r.url, documented: r.schema?.hide !== true && !r.url.startsWith('/docs') });
+    }
+  });
+  app.setValidatorCompiler(validatorCompilers());
+  instrumentHttp(app, opts.meter);
+  // The API speaks JSON only: anything else is 415, not a string handed to the validator.
+  app.removeContentTypeParser('text/plain');
+
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }));
+  app.setErrorHandler((err, req, reply) => {
+    const e = toHttpError(err);
+    if (e.status >= 500) req.log.error({ err, error_code: e.code }, e.code === 'internal_error' ? 'unhandled error' : e.message);
+    const retryAfter = (HTTP_ERRORS[e.code] as { retryAfterS?: number }).retryAfterS;
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    return reply.code(e.status).send({ error: e.code, message: e.message });
+  });
+
+  await registerOpenApi(app);
+  await app.register(ordersRoutes, opts);
+  await app.register(sagasRoutes, opts);
+  await app.register(opsRoutes, opts);
+  return app;
+}

@@ -1,0 +1,152 @@
+import type { FastifyError } from 'fastify';
+import { LIMITS } from '../../contracts/limits.js';
+import { SagaLogError } from '../../saga/model.js';
+
+/**
+ * Every error the HTTP API answers: its status, and how many seconds a client should wait before
+ * retrying when retrying can help. One table, as platform/grpc.ts has one for gRPC; README's
+ * error list and test/unit/http-errors.test.ts are checked against it.
+ */
+export const HTTP_ERRORS = {
+  invalid_json: { status: 400, summary: 'the body is not a JSON object' },
+  invalid_request: { status: 400, summary: 'a field, header or query parameter is missing or out of range' },
+  invalid_item: { status: 400, summary: 'an order line is invalid (product_id, quantity or price)' },
+  invalid_idempotency_key: { status: 400, summary: 'X-Idempotency-Key is not 1-255 printable ASCII characters' },
+  invalid_cursor: { status: 400, summary: 'the cursor is not one this API gave out' },
+  not_found: { status: 404, summary: 'no such route' },
+  order_not_found: { status: 404, summary: 'no order with this id' },
+  saga_not_found: { status: 404, summary: 'no saga with this id' },
+  idempotency_in_flight: { status: 409, summary: 'the first request with this key is still being answered', retryAfterS: 1 },
+  body_too_large: { status: 413, summary: 'the body is over the size limit' },
+  unsupported_media_type: { status: 415, summary: 'the body is not application/json' },
+  idempotency_key_reused: { status: 422, summary: 'the key was used with a different request' },
+  internal_error: { status: 500, summary: 'a bug: the log has the details' },
+  participant_error: { status: 502, summary: 'a participant answered with an error' },
+  participant_unavailable: { status: 503, summary: 'a participant is down (never a 404); nothing was stored', retryAfterS: 1 },
+  saga_log_unavailable: { status: 503, summary: 'the saga log is unreachable', retryAfterS: 1 },
+  shutting_down: { status: 503, summary: 'this gateway is stopping; another one (or a retry) answers', retryAfterS: 1 },
+} as const satisfies Record<string, { status: number; summary: string; retryAfterS?: number }>;
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** A failure the API answers with `{error, message}` and the table's status. */
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: HttpErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = HTTP_ERRORS[code].status;
+  }
+}
+
+/** Fastify's own errors, by their code, as ours. */
+const FASTIFY_ERRORS: Readonly<Record<string, HttpErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+};
+
+/** The saga log's errors, by their code, as ours (lease_lost is a bug if it reaches HTTP). */
+const SAGA_LOG_ERRORS: Readonly<Record<SagaLogError['code'], HttpErrorCode>> = {
+  invalid_cursor: 'invalid_cursor',
+  saga_log_unavailable: 'saga_log_unavailable',
+  lease_lost: 'internal_error',
+};
+
+/** The message a client sees for an error code whose cause's text is not for clients. */
+const PUBLIC_MESSAGE: Partial<Record<HttpErrorCode, string>> = {
+  unsupported_media_type: 'send the body as application/json',
+  saga_log_unavailable: 'the saga log is unavailable; retry shortly',
+  internal_error: 'internal error',
+};
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params?: Record<string, unknown>;
+  parentSchema?: { description?: string };
+}
+
+/** `/items/0/quantity` → `items[0].quantity`. */
+function fieldName(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
+    .join('');
+}
+
+/** What a violated keyword asks, in words (ajv's own text where it already reads well). */
+function requirement(e: AjvError): string {
+  const limit = e.params?.limit;
+  switch (e.keyword) {
+    case 'maximum':
+      return `must be at most ${String(limit)}`;
+    case 'minimum':
+      return `must be at least ${String(limit)}`;
+    case 'exclusiveMinimum':
+      return limit === 0 ? 'must be positive' : `must be greater than ${String(limit)}`;
+    case 'type':
+      return `must be ${e.params?.type === 'integer' ? 'an integer' : `a ${String(e.params?.type)}`}`;
+    case 'pattern':
+    case 'minLength':
+    case 'maxLength':
+      // A pattern's text means little to a client; the field's description says what is allowed.
+      return e.parentSchema?.description ? `must be ${e.parentSchema.description}` : (e.message ?? 'is invalid');
+    case 'maxItems':
+      return `must have at most ${String(limit)} entries`;
+    default:
+      return e.message ?? 'is invalid';
+  }
+}
+
+const IDEMPOTENCY_KEY_MESSAGE = `X-Idempotency-Key must be 1-${LIMITS.idempotencyKeyMax} printable ASCII characters`;
+
+/** The original API's answer to an order without a customer or without items. */
+const REQUIRED_MESSAGE = 'customer_id and items are required';
+
+/**
+ * A schema violation as the API has always named it: a body that is not an object is
+ * `invalid_json`, anything inside an order line `invalid_item`, a bad key header
+ * `invalid_idempotency_key`, anything else `invalid_request`.
+ */
+export function validationError(context: string, errors: readonly AjvError[]): HttpError {
+  const e = errors[0];
+  if (!e) return new HttpError('invalid_request', `invalid ${context}`);
+  const field = fieldName(e.instancePath);
+  if (context === 'headers') {
+    if (field === 'x-idempotency-key') return new HttpError('invalid_idempotency_key', IDEMPOTENCY_KEY_MESSAGE);
+    return new HttpError('invalid_request', `${field} ${requirement(e)}`);
+  }
+  if (context === 'body') {
+    if (e.instancePath === '' && e.keyword === 'type') return new HttpError('invalid_json', 'the body must be a JSON object');
+    const missing = (e.instancePath === '' && e.keyword === 'required') || (field === 'items' && e.keyword === 'minItems') ||
+      (field === 'customer_id' && e.keyword === 'minLength');
+    if (missing) return new HttpError('invalid_request', REQUIRED_MESSAGE);
+    if (/^\/items\/\d+/.test(e.instancePath)) return new HttpError('invalid_item', `${field} ${requirement(e)}`);
+  }
+  if (e.keyword === 'required') return new HttpError('invalid_request', `${context} ${e.message ?? 'is incomplete'}`);
+  return new HttpError('invalid_request', `${field || context} ${requirement(e)}`);
+}
+
+/** Whatever a route threw, as the error the client gets. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof SagaLogError) {
+    const code = SAGA_LOG_ERRORS[err.code];
+    return new HttpError(code, PUBLIC_MESSAGE[code] ?? err.message);
+  }
+  const f = err as Partial<FastifyError> & { validation?: AjvError[] };
+  if (Array.isArray(f.validation)) return validationError(f.validationContext ?? 'request', f.validation);
+  if (err instanceof SyntaxError) return new HttpError('invalid_json', err.message);
+  const code = f.code ? FASTIFY_ERRORS[f.code] : undefined;
+  if (code) return new HttpError(code, PUBLIC_MESSAGE[code] ?? f.message ?? code);
+  if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new HttpError('invalid_request', f.message ?? 'invalid request');
+  return new HttpError('internal_error', PUBLIC_MESSAGE.internal_error as string);
+}

@@ -1,0 +1,55 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { PARTICIPANTS } from '../participants.js';
+import { DEFAULT_READ_TIMEOUT_MS, type GatewayOptions } from './deps.js';
+import { HttpError } from './errors.js';
+import { errorResponses, Health, Readiness } from './schemas.js';
+
+/** Rejects after `ms`: a probe must answer even when a store hangs. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export type OpsDeps = Pick<GatewayOptions, 'engine' | 'store' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'>;
+
+/** What orchestrators and Prometheus ask: liveness, readiness, metrics. */
+export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) => {
+  const { engine, store, participants: p } = deps;
+  const readTimeoutMs = deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+
+  app.get('/healthz', { schema: { summary: 'Alive', tags: ['ops'], response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Ready: every participant and the saga log reachable',
+        description: '503 with the same body when not. The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
+        tags: ['ops'],
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (_req, reply) => {
+      const reach = await p.reachable(true);
+      const sagaLog = await withTimeout(store.liveStats(), readTimeoutMs).then(() => true, () => false);
+      const checks: Record<string, 'ok' | 'unavailable'> = {
+        ...Object.fromEntries(PARTICIPANTS.map((n) => [n, reach[n] ? 'ok' : 'unavailable'] as const)),
+        saga_log: sagaLog ? 'ok' : 'unavailable',
+      };
+      const ready = sagaLog && PARTICIPANTS.every((n) => reach[n]);
+      const details = { idempotency_fast_path: deps.fastPathMode?.() ?? ('memory' as const) };
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, details, in_flight: engine.inFlight });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['ops'], response: { 404: errorResponses['4xx'] } } },
+    (req, reply) => {
+      if (!deps.serveMetrics) throw new HttpError('not_found', 'metrics are not enabled');
+      reply.hijack();
+      deps.serveMetrics(req.raw, reply.raw);
+    },
+  );
+};

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { fingerprint as requestFingerprint } from '../../platform/inbox.js';
+import { isOrderId } from '../../contracts/ids.js';
+import type { OrderRequest } from '../../contracts/order.js';
+import type { SagaRecord } from '../../saga/model.js';
+import { PARTICIPANTS } from '../participants.js';
+import { PLACE_ORDER, type PlaceOrderInput } from '../place-order.js';
+import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
+import { centsToDollars } from '../money.js';
+import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type StoredResponse } from './deps.js';
+import { HttpError } from './errors.js';
+import { participantReads } from './participant-reads.js';
+import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline } from './schemas.js';
+import { PAYMENT_STATUS, orderView } from './views.js';
+import { readTimeline } from './sagas.js';
+
+export type OrdersDeps = Pick<
+  GatewayOptions,
+  'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs'
+>;
+
+/** The public API: place an order, read it and its saga, and the catalogue's stock. */
+export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, deps) => {
+  const { engine, store, participants: p, idempotency } = deps;
+  const maxWait = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
+  const reads = participantReads(p, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+
+  const sagaOrThrow = async (id: string): Promise<SagaRecord> => {
+    const saga = isOrderId(id) ? await store.get(id) : undefined;
+    if (!saga || saga.definition !== PLACE_ORDER) throw new HttpError('order_not_found', `order ${id} not found`);
+    return saga;
+  };
+
+  /** What a POST answers: the order as it stands (after waiting, when asked to). */
+  const answer = async (saga: SagaRecord, replayed: boolean, wait: number | undefined, requestId: string): Promise<StoredResponse> => {
+    if (wait !== undefined) saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
+    // A completed or compensated saga already says what the order is; anything else is read.
+    const settled = saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
+    const order = (wait !== undefined || replayed) && !settled ? await reads.order(saga.id, requestId) : undefined;
+    return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
+  };
+
+  /** Starts the saga, unless the durable log already has one for this key (Redis lost it). */
+  const placeOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
+    const existing = key ? await store.getByIdempotencyKey(key) : undefined;
+    if (existing) return { saga: existing, replayed: true };
+    const reach = await p.reachable();
+    const down = PARTICIPANTS.filter((n) => !reach[n]);
+    if (down.length > 0) throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
+    const input: PlaceOrderInput = {
+      order_id: randomUUID(),
+      customer_id: order.customer_id,
+      items: order.items,
+      total_cents: order.total_cents,
+      created_at_ms: Date.now(),
+      fingerprint,
+      request_id: req.id,
+    };
+    if (engine.stopping) throw new HttpError('shutting_down', 'the gateway is shutting down; retry');
+    const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
+    return { saga: started.saga, replayed: !started.created };
+  };
+
+  const checkFingerprint = (saga: SagaRecord, fingerprint: string) => {
+    if ((saga.input as PlaceOrderInput).fingerprint !== fingerprint) {
+      throw new HttpError('idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+    }
+  };
+
+  app.post(
+    '/orders',
+    {
+      schema: {
+        summary: 'Place an order',
+        description: 'Starts the place-order saga and answers 201 with the order (PENDING unless `Prefer: wait=N` let it finish).',
+        tags: ['orders'],
+        headers: OrderHeaders,
+        body: OrderBody,
+        response: { 201: OrderView, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const key = req.headers['x-idempotency-key'];
+      const order = toOrderRequest(req.body);
+      const fingerprint = requestFingerprint('POST /orders', order);
+      const wait = preferWaitSeconds(req.headers.prefer, maxWait);
+      if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
+
+      const send = (res: StoredResponse, replayed: boolean, sagaId: string): FastifyReply => {
+        req.log.info({ order_id: sagaId, saga_id: sagaId, replayed }, replayed ? 'order replayed' : 'order accepted');
+        if (replayed) {
+          reply.header('idempotent-replayed', 'true');
+          deps.onReplay?.();
+        }
+        return reply.code(res.status).send(res.body);
+      };
+
+      if (key === undefined) {
+        const { saga } = await placeOrder(req, order, fingerprint, undefined);
+        return send(await answer(saga, false, wait, req.id), false, saga.id);
+      }
+
+      const claim = await idempotency.begin(key, fingerprint);
+      if (claim.kind === 'mismatch') throw new HttpError('idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+      if (claim.kind === 'replay') return send(claim.response, true, String(claim.response.body.id));
+      if (claim.kind === 'in_flight') {
+        // The first request still holds the key. Once its saga is durable the order exists and can
+        // be shown; before that the client must come back.
+        const saga = await store.getByIdempotencyKey(key);
+        if (!saga) throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
+        checkFingerprint(saga, fingerprint);
+        return send(await answer(saga, true, wait, req.id), true, saga.id);
+      }
+      try {
+        const { saga, replayed } = await placeOrder(req, order, fingerprint, key);
+        if (replayed) checkFingerprint(saga, fingerprint);
+        const res = await answer(saga, replayed, wait, req.id);
+        await idempotency.complete(key, fingerprint, res);
+        return send(res, replayed, saga.id);
+      } catch (err) {
+        // Nothing durable was promised under this key that the log does not hold: free it for a retry.
+        await idempotency.abandon(key);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/orders/:id',
+    {
+      schema: {
+        summary: 'Read an order',
+        description: 'The order, its payment and its saga status. A participant that is down is 503, never 404.',
+        tags: ['orders'],
+        params: IdParams,
+        response: { 200: OrderWithPayment, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      const saga = await sagaOrThrow(id);
+      const [order, payment] = await Promise.all([reads.order(id, req.id), reads.payment(id, req.id)]);
+      return {
+        ...orderView(saga.input as PlaceOrderInput, saga, order),
+        payment: { status: PAYMENT_STATUS[payment.status], amount: centsToDollars(payment.amountCents) },
+      };
+    },
+  );
+
+  app.get(
+    '/orders/:id/saga',
+    {
+      schema: {
+        summary: "An order's saga timeline",
+        description: 'Every event of the saga with its step, time, attempt, error, trace_id and span_id.',
+        tags: ['orders'],
+        params: IdParams,
+        response: { 200: SagaTimeline, ...errorResponses },
+      },
+    },
+    async (req) => readTimeline(engine, store, req.params.id),
+  );
+
+  app.get(
+    '/products',
+    {
+      schema: {
+        summary: 'Stock of every product',
+        tags: ['orders'],
+        response: { 200: Products, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const res = await reads.products(req.id);
+      return { products: res.products.map((x) => ({ product_id: x.productId, available: x.available, reserved: x.reserved, sold: x.sold })) };
+    },
+  );
+};

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isOrderId } from '../../contracts/ids.js';
+import type { SagaEngine } from '../../saga/engine.js';
+import { SAGA_STATUSES, type SagaLog, type SagaStatus } from '../../saga/model.js';
+import type { GatewayOptions } from './deps.js';
+import { HttpError } from './errors.js';
+import { errorResponses, IdParams, SagaListQuery, SagaPage, SagaTimeline } from './schemas.js';
+import { eventView, sagaSummary } from './views.js';
+
+/** A saga's timeline: its summary and every event, steps named for people where they can be. */
+export async function readTimeline(engine: SagaEngine, store: SagaLog, id: string) {
+  const saga = isOrderId(id) ? await store.get(id) : undefined;
+  if (!saga) throw new HttpError('saga_not_found', `saga ${id} not found`);
+  const events = await store.events(id);
+  const names = new Map((engine.definitionOf(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
+  return { ...sagaSummary(saga), events: events.map((e) => eventView(e, e.step ? names.get(e.step) : undefined)) };
+}
+
+export type SagasDeps = Pick<GatewayOptions, 'engine' | 'store'>;
+
+/** The sagas themselves, of any definition: list them by status, read one's timeline. */
+export const sagasRoutes: FastifyPluginAsyncTypebox<SagasDeps> = async (app, { engine, store }) => {
+  app.get(
+    '/sagas',
+    {
+      schema: {
+        summary: 'List sagas, newest first',
+        tags: ['sagas'],
+        querystring: SagaListQuery,
+        response: { 200: SagaPage, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const { status: given, limit = 50, cursor } = req.query;
+      const status = given?.toUpperCase();
+      if (status !== undefined && !SAGA_STATUSES.includes(status as SagaStatus)) {
+        throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
+      }
+      const page = await store.list({ status: status as SagaStatus | undefined, limit, cursor: cursor || undefined });
+      return { sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/sagas/:id',
+    {
+      schema: {
+        summary: "A saga's timeline",
+        tags: ['sagas'],
+        params: IdParams,
+        response: { 200: SagaTimeline, ...errorResponses },
+      },
+    },
+    async (req) => readTimeline(engine, store, req.params.id),
+  );
+};

@@ -1,0 +1,140 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { LIMITS } from '../../contracts/limits.js';
+import { HEADER_KEY_CHARS, ID_CHARS } from '../../contracts/ids.js';
+import { SAGA_STATUSES, type SagaStatus } from '../../saga/model.js';
+
+/**
+ * The HTTP API's shapes, as TypeBox (JSON Schema): fastify validates requests and serialises
+ * answers with them, and /openapi.json is generated from them. The limits come from
+ * src/contracts, which the services check too.
+ */
+
+const printableId = (max: number) =>
+  Type.String({ minLength: 1, maxLength: max, pattern: ID_CHARS, description: `1-${max} printable ASCII characters without spaces` });
+
+export const OrderLineBody = Type.Object(
+  {
+    product_id: printableId(LIMITS.productIdMax),
+    quantity: Type.Integer({ minimum: 1, maximum: LIMITS.quantityMax, description: `units, 1-${LIMITS.quantityMax}` }),
+    price: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: LIMITS.unitPriceMaxCents / 100,
+      description: 'unit price in decimal dollars, at most two decimals',
+      examples: [25],
+    }),
+  },
+  { description: 'an order line; unknown fields are ignored' },
+);
+
+export const OrderBody = Type.Object({
+  customer_id: printableId(LIMITS.customerIdMax),
+  items: Type.Array(OrderLineBody, { minItems: 1, maxItems: LIMITS.itemsMax, description: `1-${LIMITS.itemsMax} lines` }),
+});
+export type OrderBody = Static<typeof OrderBody>;
+
+export const OrderHeaders = Type.Object({
+  'x-idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: LIMITS.idempotencyKeyMax,
+      pattern: HEADER_KEY_CHARS,
+      description: `a retry with the same key and body answers the same order (1-${LIMITS.idempotencyKeyMax} printable ASCII characters)`,
+    }),
+  ),
+  prefer: Type.Optional(Type.String({ description: 'RFC 7240 `wait=N`: wait up to N seconds for the saga to end', examples: ['wait=5'] })),
+});
+
+const OrderStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('CONFIRMED'), Type.Literal('CANCELLED')]);
+const stringEnum = <T extends string>(values: readonly T[], description?: string) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+const SagaStatus = stringEnum<SagaStatus>(SAGA_STATUSES);
+const Timestamp = Type.String({ format: 'date-time' });
+const Dollars = Type.Number({ description: 'decimal dollars' });
+
+export const OrderView = Type.Object({
+  id: Type.String(),
+  customer_id: Type.String(),
+  status: OrderStatus,
+  reason: Type.Optional(Type.String({ description: 'why the order was cancelled, e.g. payment_declined, insufficient_stock' })),
+  total: Dollars,
+  items: Type.Array(Type.Object({ product_id: Type.String(), quantity: Type.Integer(), price: Dollars })),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  saga_status: SagaStatus,
+});
+export type OrderView = Static<typeof OrderView>;
+
+export const PaymentStatus = stringEnum(['none', 'charged', 'refunded', 'declined'] as const);
+
+export const OrderWithPayment = Type.Object({
+  ...OrderView.properties,
+  payment: Type.Object({ status: PaymentStatus, amount: Dollars }),
+});
+
+export const IdParams = Type.Object({ id: Type.String({ description: 'the order (= saga) id' }) });
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const Failure = Type.Object({ step: Type.String(), code: Type.String(), message: Type.String() });
+
+export const SagaSummary = Type.Object({
+  id: Type.String(),
+  status: SagaStatus,
+  definition: Type.String(),
+  version: Type.Integer(),
+  step_index: Type.Integer(),
+  attempt: Type.Integer(),
+  failure: Nullable(Failure),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+export const SagaEvent = Type.Object({
+  seq: Type.Integer(),
+  type: Type.String(),
+  step: Nullable(Type.String()),
+  display_name: Type.Optional(Type.String()),
+  time: Timestamp,
+  attempt: Nullable(Type.Integer()),
+  error: Nullable(Type.String()),
+  retryable: Nullable(Type.Boolean()),
+  data: Type.Unknown({ description: "the step's result or the event's details" }),
+  trace_id: Nullable(Type.String()),
+  span_id: Nullable(Type.String()),
+});
+
+export const SagaTimeline = Type.Object({ ...SagaSummary.properties, events: Type.Array(SagaEvent) });
+
+export const SagaListQuery = Type.Object({
+  status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
+});
+
+export const SagaPage = Type.Object({
+  sagas: Type.Array(SagaSummary),
+  next_cursor: Nullable(Type.String()),
+});
+
+export const Products = Type.Object({
+  products: Type.Array(
+    Type.Object({ product_id: Type.String(), available: Type.Integer(), reserved: Type.Integer(), sold: Type.Integer() }),
+  ),
+});
+
+export const ErrorBody = Type.Object(
+  { error: Type.String({ description: 'a stable code; see the error table' }), message: Type.String() },
+  { description: 'every error answer' },
+);
+
+export const Health = Type.Object({ status: Type.Literal('ok') });
+
+export const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])),
+  details: Type.Object({ idempotency_fast_path: Type.Union([Type.Literal('redis'), Type.Literal('memory')]) }),
+  in_flight: Type.Integer(),
+});
+
+/** The error answers every route can give, for the OpenAPI document and the serialiser. */
+export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const satisfies Record<string, TSchema>;

@@ -1,0 +1,82 @@
+import type { Order } from '../../gen/order/v1/order.js';
+import { OrderStatus } from '../../gen/order/v1/order.js';
+import { PaymentStatus } from '../../gen/payment/v1/payment.js';
+import type { SagaEvent, SagaRecord } from '../../saga/model.js';
+import { centsToDollars } from '../money.js';
+import type { PlaceOrderInput } from '../place-order.js';
+import type { OrderView } from './schemas.js';
+
+/** How the API shows records: pure mappings from the saga log and the participants' answers. */
+
+const ORDER_STATUS: Record<OrderStatus, OrderView['status']> = {
+  [OrderStatus.ORDER_STATUS_UNSPECIFIED]: 'PENDING',
+  [OrderStatus.ORDER_STATUS_PENDING]: 'PENDING',
+  [OrderStatus.ORDER_STATUS_CONFIRMED]: 'CONFIRMED',
+  [OrderStatus.ORDER_STATUS_CANCELLED]: 'CANCELLED',
+  [OrderStatus.UNRECOGNIZED]: 'PENDING',
+};
+
+export const PAYMENT_STATUS: Record<PaymentStatus, 'none' | 'charged' | 'refunded' | 'declined'> = {
+  [PaymentStatus.PAYMENT_STATUS_UNSPECIFIED]: 'none',
+  [PaymentStatus.PAYMENT_STATUS_NONE]: 'none',
+  [PaymentStatus.PAYMENT_STATUS_CHARGED]: 'charged',
+  [PaymentStatus.PAYMENT_STATUS_REFUNDED]: 'refunded',
+  [PaymentStatus.PAYMENT_STATUS_DECLINED]: 'declined',
+  [PaymentStatus.UNRECOGNIZED]: 'none',
+};
+
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The order as the API shows it. Without the order service's record (not created yet, or not
+ * read because the saga's end already says it) the saga decides: an order is CONFIRMED iff its
+ * saga completed and CANCELLED iff it compensated.
+ */
+export function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order | undefined): OrderView {
+  const derived = saga.status === 'COMPLETED' ? 'CONFIRMED' : saga.status === 'COMPENSATED' ? 'CANCELLED' : 'PENDING';
+  const status = order ? ORDER_STATUS[order.status] : derived;
+  const reason = order ? order.reason : saga.status === 'COMPENSATED' ? saga.failure?.code : undefined;
+  const updatedAt = order?.updatedAtMs || (derived === 'PENDING' ? input.created_at_ms : saga.updatedAt);
+  return {
+    id: input.order_id,
+    customer_id: input.customer_id,
+    status,
+    ...(reason ? { reason } : {}),
+    total: centsToDollars(input.total_cents),
+    items: input.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: centsToDollars(i.unit_price_cents) })),
+    created_at: iso(order?.createdAtMs || input.created_at_ms),
+    updated_at: iso(updatedAt),
+    saga_status: saga.status,
+  };
+}
+
+export function sagaSummary(s: SagaRecord) {
+  return {
+    id: s.id,
+    status: s.status,
+    definition: s.definition,
+    version: s.version,
+    step_index: s.stepIndex,
+    attempt: s.attempt,
+    failure: s.failure,
+    created_at: iso(s.createdAt),
+    updated_at: iso(s.updatedAt),
+  };
+}
+
+/** One event of a timeline; `displayName` is the step's name for people, when it has one. */
+export function eventView(e: SagaEvent, displayName: string | undefined) {
+  return {
+    seq: e.seq,
+    type: e.type,
+    step: e.step,
+    ...(displayName ? { display_name: displayName } : {}),
+    time: iso(e.at),
+    attempt: e.attempt,
+    error: e.error,
+    retryable: e.retryable,
+    data: e.data,
+    trace_id: e.traceId,
+    span_id: e.spanId,
+  };
+}

@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { metrics } from '@opentelemetry/api';
+import { buildGateway, type StoredResponse } from '../../src/gateway/http/app.js';
+import { connectParticipants } from '../../src/gateway/participants.js';
+import { placeOrderSaga } from '../../src/gateway/place-order.js';
+import { OrderServiceService } from '../../src/gen/order/v1/order.js';
+import { InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
+import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
+import { MemoryKv } from '../../src/platform/fast-kv.js';
+import { startGrpcServer } from '../../src/platform/grpc.js';
+import { createIdempotencyGuard, type IdempotencyGuard } from '../../src/platform/idempotency.js';
+import { SagaEngine } from '../../src/saga/engine.js';
+import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
+import { createOrderService } from '../../src/services/order/server.js';
+import { openOrderDatabase } from '../../src/services/order/store.js';
+import { createInventoryService } from '../../src/services/inventory/server.js';
+import { openInventoryDatabase } from '../../src/services/inventory/store.js';
+import { createPaymentService } from '../../src/services/payment/server.js';
+import { openPaymentDatabase } from '../../src/services/payment/store.js';
+import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
+import { silentLogger, tempDir } from './participants.js';
+
+export interface GatewayApp {
+  app: Awaited<ReturnType<typeof buildGateway>>;
+  engine: SagaEngine;
+  log: SqliteSagaLog;
+  idempotency: IdempotencyGuard<StoredResponse>;
+  /** Stops the participants' gRPC server (the gateway stays up). */
+  stopParticipants(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The gateway's HTTP app for `inject()` tests, over real parts in this process: the three
+ * participants on one real gRPC server (port 0) with their SQLite files, a SQLite saga log, the
+ * engine with the place-order saga, and the in-memory idempotency fast path.
+ */
+export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: number } = {}): Promise<GatewayApp> {
+  const dir = tempDir('gateway-app-');
+  const logger = silentLogger;
+  const kv = new MemoryKv();
+  const guard = (name: string) => createIdempotencyGuard<unknown>(kv, { namespace: `${name}:`, ttlMs: 60_000, lockMs: 10_000 });
+  const dbs = {
+    order: openOrderDatabase(path.join(dir, 'order.db')),
+    inventory: openInventoryDatabase(path.join(dir, 'inventory.db')),
+    payment: openPaymentDatabase(path.join(dir, 'payment.db')),
+  };
+  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [
+    { definition: OrderServiceService, implementation: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }) },
+    {
+      definition: InventoryServiceService,
+      implementation: createInventoryService({ db: dbs.inventory, logger, catalog: opts.catalog ?? DEFAULT_CATALOG, fastPath: guard('inventory') }),
+    },
+    {
+      definition: PaymentServiceService,
+      implementation: createPaymentService({ db: dbs.payment, logger, chargeLimitCents: opts.chargeLimitCents ?? 50_000, fastPath: guard('payment') }),
+    },
+  ]);
+  const participants = connectParticipants({ order: server.address, inventory: server.address, payment: server.address });
+  const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
+  const engine = new SagaEngine({ log, logger });
+  engine.register(placeOrderSaga(participants));
+  const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000 });
+  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency });
+  await app.ready();
+  return {
+    app,
+    engine,
+    log,
+    idempotency,
+    stopParticipants: () => server.shutdown(0),
+    async close() {
+      await app.close();
+      await engine.shutdown(1_000);
+      participants.close();
+      await server.shutdown(0);
+      await log.close();
+      for (const db of Object.values(dbs)) db.close();
+      await kv.close();
+    },
+  };
+}

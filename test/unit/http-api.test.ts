@@ -1,0 +1,245 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { HTTP_ERRORS, HttpError, toHttpError, type HttpErrorCode } from '../../src/gateway/http/errors.js';
+import { participantError } from '../../src/gateway/http/participant-reads.js';
+import { fingerprint } from '../../src/platform/inbox.js';
+import { toOrderRequest } from '../../src/gateway/order-request.js';
+import { InvalidCursorError, LeaseLostError, SagaLogUnavailableError } from '../../src/saga/model.js';
+import { LIMITS } from '../../src/contracts/limits.js';
+import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
+
+/**
+ * The gateway's HTTP layer through `app.inject()`: validation, the error table, serialisation.
+ * The participants, saga log and engine behind it are real (in this process); flows across
+ * processes are the e2e suite's.
+ */
+
+const line = (over: Record<string, unknown> = {}) => ({ product_id: 'prod_1', quantity: 1, price: 25, ...over });
+const order = (over: Record<string, unknown> = {}) => ({ customer_id: 'cust_1', items: [line()], ...over });
+const post = (payload: unknown, headers: Record<string, string> = {}): InjectOptions => ({ method: 'POST', url: '/orders', payload: payload as string, headers });
+const json = (r: LightMyRequestResponse) => r.json() as Record<string, unknown>;
+
+let g: GatewayApp;
+before(async () => {
+  g = await gatewayApp();
+});
+after(() => g.close());
+
+interface ErrorCase {
+  name: string;
+  code: HttpErrorCode;
+  request: () => InjectOptions | Promise<InjectOptions>;
+  message?: RegExp;
+}
+
+/** Errors one gateway can be made to give through HTTP; the 5xx of broken parts are below. */
+const CASES: ErrorCase[] = [
+  { name: 'a body that is an array', code: 'invalid_json', request: () => post([1]) },
+  { name: 'a JSON null body', code: 'invalid_json', request: () => post('null', { 'content-type': 'application/json' }) },
+  { name: 'malformed JSON', code: 'invalid_json', request: () => post('{bad', { 'content-type': 'application/json' }) },
+  { name: 'an empty JSON body', code: 'invalid_json', request: () => post('', { 'content-type': 'application/json' }) },
+  { name: 'no customer_id', code: 'invalid_request', request: () => post({ items: [line()] }), message: /^customer_id and items are required$/ },
+  { name: 'an empty customer_id', code: 'invalid_request', request: () => post(order({ customer_id: '' })), message: /^customer_id and items are required$/ },
+  { name: 'no items', code: 'invalid_request', request: () => post({ customer_id: 'c' }), message: /^customer_id and items are required$/ },
+  { name: 'zero items', code: 'invalid_request', request: () => post(order({ items: [] })), message: /^customer_id and items are required$/ },
+  { name: 'items not an array', code: 'invalid_request', request: () => post(order({ items: 'x' })), message: /items must be a array|items must be an array/ },
+  { name: 'a customer_id with a space', code: 'invalid_request', request: () => post(order({ customer_id: 'a b' })), message: /customer_id must be 1-128 printable/ },
+  { name: 'too many items', code: 'invalid_request', request: () => post(order({ items: Array.from({ length: LIMITS.itemsMax + 1 }, () => line()) })), message: /at most 100/ },
+  {
+    name: 'a total over the cap',
+    code: 'invalid_request',
+    request: () => post(order({ items: Array.from({ length: LIMITS.itemsMax }, () => line({ quantity: LIMITS.quantityMax, price: 1_000_000 })) })),
+    message: /total must be at most/,
+  },
+  { name: 'an empty product_id', code: 'invalid_item', request: () => post(order({ items: [line({ product_id: '' })] })), message: /^items\[0\]\.product_id must be 1-64/ },
+  { name: 'a product_id with a space', code: 'invalid_item', request: () => post(order({ items: [line({ product_id: 'a b' })] })), message: /product_id/ },
+  { name: 'quantity 0', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 0 })] })), message: /^items\[0\]\.quantity must be at least 1$/ },
+  { name: 'a fractional quantity', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 1.5 })] })), message: /quantity must be an integer/ },
+  { name: 'a quantity as a string', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: '2' })] })), message: /quantity must be an integer/ },
+  { name: 'a quantity over the cap', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 10_001 })] })), message: /quantity must be at most 10000/ },
+  { name: 'price 0', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0 })] })), message: /price must be positive/ },
+  { name: 'a negative price', code: 'invalid_item', request: () => post(order({ items: [line({ price: -5 })] })), message: /price must be positive/ },
+  { name: 'a price as a string', code: 'invalid_item', request: () => post(order({ items: [line({ price: '5' })] })), message: /price must be a number/ },
+  { name: 'a third decimal', code: 'invalid_item', request: () => post(order({ items: [line({ price: 10.001 })] })), message: /two decimals/ },
+  { name: 'an absurd price', code: 'invalid_item', request: () => post(order({ items: [line({ price: 1e308 })] })), message: /price must be at most 1000000/ },
+  { name: 'a line that is not an object', code: 'invalid_item', request: () => post(order({ items: [3] })), message: /^items\[0\] must be a object|^items\[0\] must be an object/ },
+  { name: 'a bad idempotency key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'a'.repeat(256) }), message: /X-Idempotency-Key must be 1-255 printable ASCII/ },
+  { name: 'a control character in the key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }) },
+  { name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=DONE' }), message: /status must be one of/ },
+  { name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=abc' }), message: /limit must be an integer/ },
+  { name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=501' }), message: /limit must be at most 500/ },
+  { name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/sagas?cursor=zzz' }) },
+  { name: 'an unknown route', code: 'not_found', request: () => ({ method: 'GET', url: '/nothing' }) },
+  { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
+  { name: 'an unknown order', code: 'order_not_found', request: () => ({ method: 'GET', url: '/orders/nope' }) },
+  { name: 'an order id no order can have', code: 'order_not_found', request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }) },
+  { name: 'an unknown saga', code: 'saga_not_found', request: () => ({ method: 'GET', url: '/sagas/nope' }) },
+  { name: "an unknown order's saga", code: 'saga_not_found', request: () => ({ method: 'GET', url: '/orders/nope/saga' }) },
+  {
+    name: 'a key whose first request is still in flight',
+    code: 'idempotency_in_flight',
+    request: async () => {
+      await g.idempotency.begin('in-flight-key', fingerprint('POST /orders', toOrderRequest(order() as never)));
+      return post(order(), { 'x-idempotency-key': 'in-flight-key' });
+    },
+  },
+  { name: 'a body over 64 KiB', code: 'body_too_large', request: () => post(order({ customer_id: 'c', pad: 'x'.repeat(70_000) })) },
+  { name: 'a text/plain body', code: 'unsupported_media_type', request: () => post('hello', { 'content-type': 'text/plain' }) },
+  {
+    name: 'a key reused with another body',
+    code: 'idempotency_key_reused',
+    request: async () => {
+      const first = await g.app.inject(post(order(), { 'x-idempotency-key': 'reused-key' }));
+      assert.equal(first.statusCode, 201);
+      return post(order({ customer_id: 'someone_else' }), { 'x-idempotency-key': 'reused-key' });
+    },
+  },
+];
+
+describe('every documented error code and status', () => {
+  for (const c of CASES) {
+    test(`${c.code} (${HTTP_ERRORS[c.code].status}): ${c.name}`, async () => {
+      const res = await g.app.inject(await c.request());
+      const body = json(res);
+      assert.equal(res.statusCode, HTTP_ERRORS[c.code].status, res.body);
+      assert.equal(body.error, c.code, res.body);
+      assert.equal(typeof body.message, 'string');
+      assert.deepEqual(Object.keys(body).sort(), ['error', 'message']);
+      if (c.message) assert.match(body.message as string, c.message);
+      const retryAfter = (HTTP_ERRORS[c.code] as { retryAfterS?: number }).retryAfterS;
+      assert.equal(res.headers['retry-after'], retryAfter === undefined ? undefined : String(retryAfter));
+    });
+  }
+
+  test('a refused request stores nothing: no saga for any of the 4xx above', async () => {
+    const before = (await g.log.list({ limit: 500 })).sagas.length;
+    for (const c of CASES.filter((x) => HTTP_ERRORS[x.code].status === 400)) await g.app.inject(await c.request());
+    assert.equal((await g.log.list({ limit: 500 })).sagas.length, before);
+  });
+
+  test('the 5xx of broken parts map through the table too', () => {
+    const unavailable = Object.assign(new Error('14 UNAVAILABLE: no connection'), { code: grpcStatus.UNAVAILABLE, details: '', metadata: new Metadata() }) as ServiceError;
+    const internal = Object.assign(new Error('13 INTERNAL: boom'), { code: grpcStatus.INTERNAL, details: 'boom', metadata: new Metadata() }) as ServiceError;
+    const cases: Array<[unknown, HttpErrorCode]> = [
+      [participantError(unavailable, 'payment'), 'participant_unavailable'],
+      [participantError(internal, 'payment'), 'participant_error'],
+      [new SagaLogUnavailableError('connection refused'), 'saga_log_unavailable'],
+      [new InvalidCursorError('x'), 'invalid_cursor'],
+      [new LeaseLostError('s1'), 'internal_error'],
+      [new Error('a bug'), 'internal_error'],
+      [new HttpError('shutting_down', 'bye'), 'shutting_down'],
+    ];
+    for (const [err, code] of cases) {
+      const e = toHttpError(err);
+      assert.equal(e.code, code, String(err));
+      assert.equal(e.status, HTTP_ERRORS[code].status);
+    }
+    // What a client sees of a bug or an outage is the table's text, not the cause's.
+    assert.equal(toHttpError(new Error('secret detail')).message, 'internal error');
+    assert.equal(toHttpError(new SagaLogUnavailableError('ECONNREFUSED 10.0.0.7:5432')).message, 'the saga log is unavailable; retry shortly');
+  });
+
+  test('every code of the table is exercised here, and listed in the README', () => {
+    const exercised = new Set<string>([...CASES.map((c) => c.code), 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down']);
+    assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
+    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const [code, e] of Object.entries(HTTP_ERRORS)) assert.ok(readme.includes(`| \`${code}\` | ${e.status}`), `README lists ${code} as ${e.status}`);
+  });
+});
+
+describe('answers through the schemas', () => {
+  test('POST /orders with Prefer: wait answers the finished order, its shape exactly', async () => {
+    const res = await g.app.inject(post(order({ items: [line({ quantity: 2, price: 19.99 })], ignored: true }), { prefer: 'wait=5', 'x-request-id': 'req-1' }));
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.headers['preference-applied'], 'wait=5');
+    assert.equal(res.headers['x-request-id'], 'req-1');
+    const body = json(res);
+    assert.deepEqual(Object.keys(body).sort(), ['created_at', 'customer_id', 'id', 'items', 'saga_status', 'status', 'total', 'updated_at']);
+    assert.equal(body.status, 'CONFIRMED');
+    assert.equal(body.saga_status, 'COMPLETED');
+    assert.equal(body.total, 39.98);
+    assert.deepEqual(body.items, [{ product_id: 'prod_1', quantity: 2, price: 19.99 }]);
+    assert.match(body.created_at as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+    const read = await g.app.inject({ method: 'GET', url: `/orders/${body.id as string}` });
+    assert.equal(read.statusCode, 200);
+    assert.deepEqual(json(read).payment, { status: 'charged', amount: 39.98 });
+
+    const timeline = json(await g.app.inject({ method: 'GET', url: `/orders/${body.id as string}/saga` }));
+    const events = timeline.events as Array<Record<string, unknown>>;
+    assert.equal(events[0]?.type, 'SAGA_STARTED');
+    assert.equal(events.at(-1)?.type, 'SAGA_COMPLETED');
+    assert.ok(events.some((e) => e.step === 'reserve_stock' && typeof e.display_name === 'string'));
+    assert.deepEqual(json(await g.app.inject({ method: 'GET', url: `/sagas/${body.id as string}` })), timeline);
+  });
+
+  test('a declined payment: CANCELLED with its reason', async () => {
+    const res = await g.app.inject(post(order({ items: [line({ price: 600 })] }), { prefer: 'wait=5' }));
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(json(res).status, 'CANCELLED');
+    assert.equal(json(res).reason, 'payment_declined');
+  });
+
+  test('a replay answers the same order with Idempotent-Replayed', async () => {
+    const first = await g.app.inject(post(order(), { 'x-idempotency-key': 'replay-key' }));
+    const again = await g.app.inject(post(order(), { 'x-idempotency-key': 'replay-key' }));
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.equal(json(again).id, json(first).id);
+  });
+
+  test('GET /sagas pages with a cursor and takes any case of status', async () => {
+    for (let i = 0; i < 3; i++) await g.app.inject(post(order(), { prefer: 'wait=5' }));
+    const page = json(await g.app.inject({ method: 'GET', url: '/sagas?limit=2&status=completed' }));
+    assert.equal((page.sagas as unknown[]).length, 2);
+    assert.equal(typeof page.next_cursor, 'string');
+    const next = json(await g.app.inject({ method: 'GET', url: `/sagas?limit=2&status=COMPLETED&cursor=${encodeURIComponent(page.next_cursor as string)}` }));
+    const ids = (p: Record<string, unknown>) => (p.sagas as Array<{ id: string }>).map((s) => s.id);
+    assert.ok(ids(next).length >= 1);
+    assert.ok(!ids(next).some((id) => ids(page).includes(id)));
+  });
+
+  test('products, health and readiness', async () => {
+    const products = json(await g.app.inject({ method: 'GET', url: '/products' }));
+    assert.deepEqual(Object.keys((products.products as object[])[0] as object).sort(), ['available', 'product_id', 'reserved', 'sold']);
+    assert.deepEqual(json(await g.app.inject({ method: 'GET', url: '/healthz' })), { status: 'ok' });
+    const ready = await g.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(ready.statusCode, 200);
+    assert.deepEqual(json(ready).checks, { order: 'ok', inventory: 'ok', payment: 'ok', saga_log: 'ok' });
+  });
+});
+
+describe('a gateway whose parts are gone', () => {
+  test('participants down: POST is 503 participant_unavailable with Retry-After, readyz 503, nothing stored', async () => {
+    const h = await gatewayApp();
+    try {
+      await h.stopParticipants();
+      const res = await h.app.inject(post(order()));
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(json(res).error, 'participant_unavailable');
+      assert.equal(res.headers['retry-after'], '1');
+      assert.equal((await h.log.list({ limit: 10 })).sagas.length, 0);
+      const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(ready.statusCode, 503);
+      assert.equal(json(ready).status, 'not_ready');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('an engine shutting down refuses new orders with shutting_down', async () => {
+    const h = await gatewayApp();
+    try {
+      await h.engine.shutdown(0);
+      const res = await h.app.inject(post(order()));
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(json(res).error, 'shutting_down');
+      assert.equal(res.headers['retry-after'], '1');
+    } finally {
+      await h.close();
+    }
+  });
+});
