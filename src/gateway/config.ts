@@ -1,8 +1,49 @@
-import { addr, duration, formatAddr, int, redisSettings, sagaLogSettings, type Env, type HostPort, type SagaLogSettings } from '../platform/config.js';
+import {
+  ADDRESS_VARIABLES,
+  formatAddr,
+  processFrom,
+  processVariables,
+  redisFrom,
+  REDIS_VARIABLES,
+  sagaLogFrom,
+  SAGA_LOG_VARIABLES,
+  type Env,
+  type HostPort,
+  type ProcessSettings,
+  type RedisSettings,
+  type SagaLogSettings,
+} from '../platform/config.js';
+import { duration, integer, readVariables } from '../platform/config-schema.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 
-export interface GatewayConfig {
+const d = DEFAULT_POLICIES;
+
+/** Every variable the gateway reads: `sagas config gateway` lists them in this order. */
+export const GATEWAY_VARIABLES = {
+  ...ADDRESS_VARIABLES,
+  ...SAGA_LOG_VARIABLES,
+  SAGA_LEASE_MS: integer({ min: 500, default: 15_000 }),
+  // Claims are an indexed read: look often, so a dead gateway's sagas wait little past their lease.
+  SAGA_RECOVERY_INTERVAL_MS: integer({ min: 100, default: (v) => Math.max(250, Math.floor((v.SAGA_LEASE_MS as number) / 6)), expected: 'an integer >= 100 (default lease / 6, at least 250)' }),
+  SAGA_STEP_MAX_ATTEMPTS: integer({ min: 1, default: d.action.maxAttempts }),
+  SAGA_RETRY_INITIAL_BACKOFF_MS: integer({ min: 0, default: d.action.initialBackoffMs }),
+  SAGA_RETRY_MAX_BACKOFF_MS: integer({ min: 0, default: d.action.maxBackoffMs }),
+  SAGA_COMPENSATION_MAX_ATTEMPTS: integer({ min: 1, default: d.compensation.maxAttempts }),
+  SAGA_COMPENSATION_INITIAL_BACKOFF_MS: integer({ min: 0, default: d.compensation.initialBackoffMs }),
+  SAGA_COMPENSATION_MAX_BACKOFF_MS: integer({ min: 0, default: d.compensation.maxBackoffMs }),
+  SAGA_FORWARD_MAX_BACKOFF_MS: integer({ min: 0, default: d.forward.maxBackoffMs }),
+  SAGA_STEP_TIMEOUT_MS: integer({ min: 10, default: d.stepTimeoutMs }),
+  SAGA_DEADLINE_MS: integer({ min: 100, default: d.sagaDeadlineMs }),
+  PREFER_WAIT_MAX_SECONDS: integer({ min: 0, max: 3_600, default: 60 }),
+  SHUTDOWN_GRACE_MS: integer({ min: 0, default: 5_000 }),
+  ...REDIS_VARIABLES,
+  IDEMPOTENCY_TTL: duration({ default: '24h' }),
+  IDEMPOTENCY_LOCK_TTL: duration({ default: '10s' }),
+  ...processVariables('gateway'),
+};
+
+export interface GatewayConfig extends ProcessSettings {
   http: HostPort;
   participants: Record<ParticipantName, string>;
   sagaLog: SagaLogSettings;
@@ -11,47 +52,41 @@ export interface GatewayConfig {
   policies: EnginePolicies;
   maxWaitSeconds: number;
   shutdownGraceMs: number;
-  redis: { url: string; keyPrefix: string };
+  redis: RedisSettings;
   idempotencyTtlMs: number;
   idempotencyLockMs: number;
 }
 
-/** Every setting of the gateway, read once from the environment; a bad value is a ConfigError. */
+/** Every setting of the gateway, read once from the environment; a ConfigError names every bad variable. */
 export function gatewayConfig(env: Env): GatewayConfig {
-  const d = DEFAULT_POLICIES;
-  const leaseMs = int(env, 'SAGA_LEASE_MS', 15_000, 500);
+  const v = readVariables(GATEWAY_VARIABLES, env);
   return {
-    http: addr(env, 'HTTP_ADDR'),
+    http: v.HTTP_ADDR,
     participants: {
-      order: formatAddr(addr(env, 'ORDER_SERVICE_ADDR')),
-      inventory: formatAddr(addr(env, 'INVENTORY_SERVICE_ADDR')),
-      payment: formatAddr(addr(env, 'PAYMENT_SERVICE_ADDR')),
+      order: formatAddr(v.ORDER_SERVICE_ADDR),
+      inventory: formatAddr(v.INVENTORY_SERVICE_ADDR),
+      payment: formatAddr(v.PAYMENT_SERVICE_ADDR),
     },
-    sagaLog: sagaLogSettings(env),
-    leaseMs,
-    // Claims are an indexed read: look often, so a dead gateway's sagas wait little past their lease.
-    recoveryIntervalMs: int(env, 'SAGA_RECOVERY_INTERVAL_MS', Math.max(250, Math.floor(leaseMs / 6)), 100),
+    sagaLog: sagaLogFrom(v),
+    leaseMs: v.SAGA_LEASE_MS,
+    recoveryIntervalMs: v.SAGA_RECOVERY_INTERVAL_MS,
     policies: {
-      action: {
-        ...d.action,
-        maxAttempts: int(env, 'SAGA_STEP_MAX_ATTEMPTS', d.action.maxAttempts, 1),
-        initialBackoffMs: int(env, 'SAGA_RETRY_INITIAL_BACKOFF_MS', d.action.initialBackoffMs, 0),
-        maxBackoffMs: int(env, 'SAGA_RETRY_MAX_BACKOFF_MS', d.action.maxBackoffMs, 0),
-      },
+      action: { ...d.action, maxAttempts: v.SAGA_STEP_MAX_ATTEMPTS, initialBackoffMs: v.SAGA_RETRY_INITIAL_BACKOFF_MS, maxBackoffMs: v.SAGA_RETRY_MAX_BACKOFF_MS },
       compensation: {
         ...d.compensation,
-        maxAttempts: int(env, 'SAGA_COMPENSATION_MAX_ATTEMPTS', d.compensation.maxAttempts, 1),
-        initialBackoffMs: int(env, 'SAGA_COMPENSATION_INITIAL_BACKOFF_MS', d.compensation.initialBackoffMs, 0),
-        maxBackoffMs: int(env, 'SAGA_COMPENSATION_MAX_BACKOFF_MS', d.compensation.maxBackoffMs, 0),
+        maxAttempts: v.SAGA_COMPENSATION_MAX_ATTEMPTS,
+        initialBackoffMs: v.SAGA_COMPENSATION_INITIAL_BACKOFF_MS,
+        maxBackoffMs: v.SAGA_COMPENSATION_MAX_BACKOFF_MS,
       },
-      forward: { ...d.forward, maxBackoffMs: int(env, 'SAGA_FORWARD_MAX_BACKOFF_MS', d.forward.maxBackoffMs, 0) },
-      stepTimeoutMs: int(env, 'SAGA_STEP_TIMEOUT_MS', d.stepTimeoutMs, 10),
-      sagaDeadlineMs: int(env, 'SAGA_DEADLINE_MS', d.sagaDeadlineMs, 100),
+      forward: { ...d.forward, maxBackoffMs: v.SAGA_FORWARD_MAX_BACKOFF_MS },
+      stepTimeoutMs: v.SAGA_STEP_TIMEOUT_MS,
+      sagaDeadlineMs: v.SAGA_DEADLINE_MS,
     },
-    maxWaitSeconds: int(env, 'PREFER_WAIT_MAX_SECONDS', 60, 0, 3_600),
-    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 5_000, 0),
-    redis: redisSettings(env),
-    idempotencyTtlMs: duration(env, 'IDEMPOTENCY_TTL', 24 * 3_600_000),
-    idempotencyLockMs: duration(env, 'IDEMPOTENCY_LOCK_TTL', 10_000),
+    maxWaitSeconds: v.PREFER_WAIT_MAX_SECONDS,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    redis: redisFrom(v),
+    idempotencyTtlMs: v.IDEMPOTENCY_TTL,
+    idempotencyLockMs: v.IDEMPOTENCY_LOCK_TTL,
+    ...processFrom(v),
   };
 }

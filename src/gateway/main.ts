@@ -1,5 +1,6 @@
 import { createLogger } from '../platform/logger.js';
 import { ConfigError } from '../platform/errors.js';
+import { armCrashPoints } from '../platform/crash.js';
 import { notifyReady, onShutdown } from '../platform/lifecycle.js';
 import { SagaEngine } from '../saga/engine.js';
 import { SagaLogError } from '../saga/model.js';
@@ -15,18 +16,21 @@ import { connectParticipants } from './participants.js';
 import { placeOrderSaga } from './place-order.js';
 
 export async function main(): Promise<void> {
-  const logger = createLogger('gateway');
+  // The gateway's only read of the environment; a bad configuration (every bad variable named)
+  // ends the process before anything is opened.
   let config;
   try {
     config = gatewayConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      logger.fatal({ variable: err.details?.variable }, err.message);
+      process.stderr.write(`gateway: invalid configuration: ${err.message}\n`);
       process.exit(1);
     }
     throw err;
   }
-  const telemetry = initTelemetry('gateway', logger);
+  armCrashPoints(config.crash);
+  const logger = createLogger('gateway', config.logging);
+  const telemetry = initTelemetry(logger, config.telemetry);
   let store;
   try {
     store = await openSagaLog(config.sagaLog, { logger });

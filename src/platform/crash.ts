@@ -1,10 +1,18 @@
+import type { CrashSettings } from './config.js';
+
 /**
  * Test-only crash points. `CRASH_AT=<point>[,<point>...]` makes the process kill itself with
  * SIGKILL the moment it reaches a named point, as a kill -9 would: no flush, no cleanup.
- * `CRASH_AFTER=<n>` lets the point pass n times first. Unset, a check is one Set lookup.
+ * `CRASH_AFTER=<n>` lets the point pass n times first. Both are read with the process's
+ * configuration, which arms them here at start; unarmed, a check is one Set lookup.
  */
-const points = new Set((process.env.CRASH_AT ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-let skip = Number(process.env.CRASH_AFTER ?? '0') || 0;
+let points = new Set<string>();
+let skip = 0;
+
+export function armCrashPoints(settings: CrashSettings): void {
+  points = new Set(settings.points);
+  skip = settings.after;
+}
 
 export function crashPoint(name: string): void {
   if (points.size === 0 || !points.has(name)) return;

@@ -10,9 +10,29 @@ export class AppError extends Error {
   }
 }
 
+/** One variable a configuration refuses: its name, the form it must have, what it was (secrets redacted). */
+export interface InvalidVariable {
+  variable: string;
+  expected: string;
+  got?: string;
+}
+
+/**
+ * A configuration that cannot run. It names every invalid variable at once (`details.variables`),
+ * so an operator fixes them in one pass; `details.variable` is the first, for callers that want one.
+ */
 export class ConfigError extends AppError {
-  constructor(variable: string, message: string) {
-    super('invalid_config', `${variable}: ${message}`, { variable });
+  declare readonly details: { variable: string; variables: InvalidVariable[] };
+
+  constructor(variable: string, message: string);
+  constructor(variables: readonly InvalidVariable[]);
+  constructor(first: string | readonly InvalidVariable[], message?: string) {
+    const variables: InvalidVariable[] = typeof first === 'string' ? [{ variable: first, expected: message ?? '' }] : [...first];
+    const text =
+      typeof first === 'string'
+        ? `${first}: ${message ?? ''}`
+        : variables.map((v) => `${v.variable}: expected ${v.expected}${v.got === undefined ? '' : `, got ${JSON.stringify(v.got)}`}`).join('; ');
+    super('invalid_config', text, { variable: variables[0]?.variable ?? '', variables });
     this.name = 'ConfigError';
   }
 }

@@ -1,18 +1,17 @@
 import { pino, type Logger } from 'pino';
 import { trace, isSpanContextValid } from '@opentelemetry/api';
-import { oneOf, type Env } from './config.js';
+import type { LoggingSettings } from './config.js';
 
 export type { Logger };
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-
 /**
  * JSON logs on stdout. Every line carries the trace and span of the active span, so a log line,
- * a saga-log row and a trace meet on one id.
+ * a saga-log row and a trace meet on one id. The level comes from the process's configuration
+ * (LOG_LEVEL, read with the rest of it).
  */
-export function createLogger(service: string, env: Env = process.env): Logger {
+export function createLogger(service: string, settings: LoggingSettings = { level: 'info' }): Logger {
   return pino({
-    level: oneOf(env, 'LOG_LEVEL', LEVELS, 'info'),
+    level: settings.level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },

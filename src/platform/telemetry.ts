@@ -7,8 +7,8 @@ import { OTLPTraceExporter as OTLPTraceJson } from '@opentelemetry/exporter-trac
 import { OTLPTraceExporter as OTLPTraceProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter as OTLPMetricJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricProto } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { formatAddr, int, str, parseAddr, type Env } from './config.js';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { formatAddr, type HostPort, type TelemetrySettings } from './config.js';
 import type { Logger } from './logger.js';
 
 export interface Telemetry {
@@ -19,44 +19,36 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-type Protocol = 'http/json' | 'http/protobuf';
-
-function otlpProtocol(env: Env, signal: 'TRACES' | 'METRICS', logger: Logger): Protocol {
-  const raw = str(env, `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`, str(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf'));
-  if (raw === 'http/json' || raw === 'http/protobuf') return raw;
-  logger.warn({ protocol: raw }, 'unsupported OTLP protocol; exporting with http/protobuf (point it at port 4318)');
-  return 'http/protobuf';
-}
-
 /**
  * The OpenTelemetry SDK for one process: a tracer provider (W3C trace context, spans kept in
  * process so that every log line and saga-log row carries real ids) and a meter provider read by
  * Prometheus scrapes. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans and metrics are also pushed
- * over OTLP; without it nothing is exported and nothing complains.
+ * over OTLP; without it nothing is exported and nothing complains. Every OTEL_* setting comes from
+ * the process's configuration (src/platform/config.ts), given to the SDK explicitly.
  */
-export function initTelemetry(defaultServiceName: string, logger: Logger, env: Env = process.env): Telemetry {
-  const serviceName = str(env, 'OTEL_SERVICE_NAME', defaultServiceName);
-  const resource = resourceFromAttributes({ 'service.name': serviceName }).merge(detectResources({ detectors: [envDetector] }));
-  const endpoint = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', '') || str(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', '');
-  const sdkDisabled = str(env, 'OTEL_SDK_DISABLED', 'false') === 'true';
+export function initTelemetry(logger: Logger, settings: TelemetrySettings): Telemetry {
+  const { serviceName, traces, metrics: push, headers } = settings;
+  const resource = resourceFromAttributes({ ...settings.resourceAttributes, 'service.name': serviceName });
 
   const spanProcessors = [];
-  if (endpoint && !sdkDisabled) {
-    const exporter: SpanExporter = otlpProtocol(env, 'TRACES', logger) === 'http/json' ? new OTLPTraceJson() : new OTLPTraceProto();
-    spanProcessors.push(new BatchSpanProcessor(exporter));
+  if (traces) {
+    const options = { url: traces.url, headers };
+    const exporter: SpanExporter = traces.protocol === 'http/json' ? new OTLPTraceJson(options) : new OTLPTraceProto(options);
+    spanProcessors.push(new BatchSpanProcessor(exporter, { scheduledDelayMillis: traces.scheduleDelayMs }));
   }
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
   tracerProvider.register();
 
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: MetricReader[] = [prometheus];
-  if (endpoint && !sdkDisabled) {
-    const exporter: PushMetricExporter = otlpProtocol(env, 'METRICS', logger) === 'http/json' ? new OTLPMetricJson() : new OTLPMetricProto();
-    readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100) }));
+  if (push) {
+    const options = { url: push.url, headers };
+    const exporter: PushMetricExporter = push.protocol === 'http/json' ? new OTLPMetricJson(options) : new OTLPMetricProto(options);
+    readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: push.intervalMs }));
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
-  if (endpoint) logger.info({ endpoint, service_name: serviceName }, 'exporting traces and metrics over OTLP');
+  if (traces || push) logger.info({ traces: traces?.url, metrics: push?.url, service_name: serviceName }, 'exporting over OTLP');
 
   return {
     meter: meterProvider.getMeter('ecommerce-sagas'),
@@ -76,10 +68,8 @@ export interface MetricsServer {
  * The Prometheus endpoint of a process without an HTTP API of its own: GET /metrics on
  * `METRICS_ADDR` (loopback by default; `off` disables it).
  */
-export async function startMetricsServer(telemetry: Telemetry, env: Env, fallbackAddr: string): Promise<MetricsServer | undefined> {
-  const raw = str(env, 'METRICS_ADDR', fallbackAddr);
-  if (raw === 'off') return undefined;
-  const where = parseAddr('METRICS_ADDR', raw);
+export async function startMetricsServer(telemetry: Telemetry, where: HostPort | 'off'): Promise<MetricsServer | undefined> {
+  if (where === 'off') return undefined;
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') return telemetry.serveMetrics(req, res);
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only GET /metrics is served here"}\n');

@@ -1,15 +1,16 @@
 import fs from 'node:fs';
-import { str, type Env } from '../../platform/config.js';
+import type { Env } from '../../platform/config.js';
+import { readVariables } from '../../platform/config-schema.js';
+import { INVENTORY_VARIABLES } from './config.js';
 import { ConfigError } from '../../platform/errors.js';
 import { DEFAULT_CATALOG, parseCatalog, type Catalog } from './domain.js';
 
 /**
- * The initial stock: the JSON file named by INVENTORY_CATALOG, or the original's demo stock.
- * Only read at startup; it matters only on the first open of a database (see seedOnce).
+ * The initial stock: the JSON file INVENTORY_CATALOG names (see ./config.ts), or the original's
+ * demo stock. Only read at startup; it matters only on the first open of a database (see seedOnce).
  */
-export function readCatalog(env: Env): Catalog {
-  const file = str(env, 'INVENTORY_CATALOG', '');
-  if (file === '') return DEFAULT_CATALOG;
+export function loadCatalog(file: string | undefined): Catalog {
+  if (file === undefined) return DEFAULT_CATALOG;
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -23,4 +24,9 @@ export function readCatalog(env: Env): Catalog {
     throw new ConfigError('INVENTORY_CATALOG', `${file} is not valid JSON: ${(err as Error).message}`);
   }
   return parseCatalog(value, file);
+}
+
+/** loadCatalog of the file an environment names (INVENTORY_CATALOG), read as the service reads it. */
+export function readCatalog(env: Env): Catalog {
+  return loadCatalog(readVariables({ INVENTORY_CATALOG: INVENTORY_VARIABLES.INVENTORY_CATALOG }, env).INVENTORY_CATALOG);
 }

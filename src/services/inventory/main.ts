@@ -1,22 +1,24 @@
 import { InventoryServiceService } from '../../gen/inventory/v1/inventory.js';
 import { runMain, serveParticipant } from '../shared/run.js';
-import { readCatalog } from './catalog.js';
+import { loadCatalog } from './catalog.js';
+import { inventoryConfig } from './config.js';
 import { createInventoryService } from './server.js';
 import { openInventoryDatabase } from './store.js';
 
 /** Entry point of the inventory service process. Importing this file starts it; tests use server.ts. */
 export async function main(env = process.env): Promise<void> {
+  // The only read of the environment: a bad variable fails here, before anything is opened.
+  const config = inventoryConfig(env);
   // Read before anything is opened, so a bad catalog fails fast and leaves nothing behind.
-  const catalog = readCatalog(env);
+  const catalog = loadCatalog(config.catalogFile);
   await serveParticipant(
     {
       service: 'inventory',
-      addrVar: 'INVENTORY_SERVICE_ADDR',
       openDb: openInventoryDatabase,
       definition: InventoryServiceService,
       build: ({ db, logger, fastPath }) => ({ implementation: createInventoryService({ db, logger, catalog, fastPath }) }),
     },
-    env,
+    config,
   );
 }
 

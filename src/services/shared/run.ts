@@ -3,16 +3,21 @@ import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc
 import { ResilientKv, observeFallback } from '../../platform/fast-kv.js';
 import { initTelemetry, startMetricsServer } from '../../platform/telemetry.js';
 import { createIdempotencyGuard, type IdempotencyGuard } from '../../platform/idempotency.js';
-import { addr, dataDir, duration, redisSettings, syncLevel, type AddrVar, type Env, type SyncLevel } from '../../platform/config.js';
+import type { SyncLevel } from '../../platform/config.js';
+import { armCrashPoints } from '../../platform/crash.js';
 import { databaseId, type Db } from '../../platform/db.js';
 import { ConfigError } from '../../platform/errors.js';
 import { startGrpcServer } from '../../platform/grpc.js';
 import { notifyReady, onShutdown } from '../../platform/lifecycle.js';
 import { createLogger, type Logger } from '../../platform/logger.js';
+import { METRICS_PORTS, type ParticipantConfig } from './config.js';
+
+export { METRICS_PORTS };
 
 /**
  * Runs a service's `main`, turning a startup failure into a clear message and exit code 1.
- * A configuration mistake is the operator's to fix, so it gets one plain line, not a stack trace.
+ * A configuration mistake is the operator's to fix, so it gets one plain line naming every bad
+ * variable, not a stack trace; `main` reads its configuration before it opens anything.
  */
 export function runMain(service: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
@@ -25,12 +30,8 @@ export function runMain(service: string, main: () => Promise<void>): void {
   });
 }
 
-/** Default Prometheus ports of the participants (`METRICS_ADDR` overrides). */
-export const METRICS_PORTS = { order: 9464, inventory: 9465, payment: 9466 } as const;
-
 export interface ParticipantSpec {
   service: 'order' | 'inventory' | 'payment';
-  addrVar: AddrVar;
   openDb(file: string, synchronous: SyncLevel): Db;
   definition: ServiceDefinition;
   /** Called with everything opened; returns the implementation and fields for the 'listening' line. */
@@ -40,17 +41,15 @@ export interface ParticipantSpec {
 /**
  * The life of a participant process: its database under DATA_DIR, its gRPC server, the ready
  * message to a supervisor, and a graceful stop (drain calls, then close the database) on SIGTERM.
- * Configuration the spec reads in `build` is read before the server listens.
+ * `config` is the service's whole configuration, already read and valid (src/services/<name>/config.ts).
  */
-export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise<void> {
-  const logger = createLogger(spec.service, env);
-  const telemetry = initTelemetry(spec.service, logger, env);
-  const listen = addr(env, spec.addrVar);
-  const file = path.join(dataDir(env), `${spec.service}.db`);
-  const synchronous = syncLevel(env, 'SERVICE_DB_SYNC');
-  const redis = redisSettings(env);
-  // Participants are retried within minutes; their durable inbox answers anything older.
-  const ttlMs = duration(env, 'INBOX_FAST_PATH_TTL', 10 * 60_000);
+export async function serveParticipant(spec: ParticipantSpec, config: ParticipantConfig): Promise<void> {
+  armCrashPoints(config.crash);
+  const logger = createLogger(spec.service, config.logging);
+  const telemetry = initTelemetry(logger, config.telemetry);
+  const { listen, synchronous, redis } = config;
+  const file = path.join(config.dataDir, `${spec.service}.db`);
+  const ttlMs = config.inboxFastPathTtlMs;
   const db = spec.openDb(file, synchronous);
   const kv = new ResilientKv({ url: redis.url, logger });
   observeFallback(telemetry.meter, kv);
@@ -58,7 +57,7 @@ export async function serveParticipant(spec: ParticipantSpec, env: Env): Promise
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
-    const metricsServer = await startMetricsServer(telemetry, env, `127.0.0.1:${METRICS_PORTS[spec.service]}`);
+    const metricsServer = await startMetricsServer(telemetry, config.metrics);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
     notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
     onShutdown(logger, async () => {

@@ -1,0 +1,21 @@
+import { ADDRESS_VARIABLES, type Env } from '../../platform/config.js';
+import { filePath, readVariables } from '../../platform/config-schema.js';
+import { participantFrom, participantVariables, type ParticipantConfig } from '../shared/config.js';
+
+/** Every variable the inventory service reads: `sagas config inventory` lists them in this order. */
+export const INVENTORY_VARIABLES = {
+  INVENTORY_SERVICE_ADDR: ADDRESS_VARIABLES.INVENTORY_SERVICE_ADDR,
+  ...participantVariables('inventory'),
+  // Unset: the original's demo stock. The file's content is checked when it is read, at start.
+  INVENTORY_CATALOG: filePath({ expected: 'a path to a JSON file {"<product_id>": <initial stock>}' }),
+};
+
+export interface InventoryConfig extends ParticipantConfig {
+  catalogFile: string | undefined;
+}
+
+/** The inventory service's settings, read once; a ConfigError names every bad variable. */
+export function inventoryConfig(env: Env): InventoryConfig {
+  const v = readVariables(INVENTORY_VARIABLES, env);
+  return { ...participantFrom('inventory', v.INVENTORY_SERVICE_ADDR, v), catalogFile: v.INVENTORY_CATALOG };
+}

@@ -1,0 +1,58 @@
+import {
+  DATA_VARIABLES,
+  metricsVariables,
+  processFrom,
+  processVariables,
+  redisFrom,
+  REDIS_VARIABLES,
+  syncVariable,
+  type HostPort,
+  type ProcessSettings,
+  type RedisSettings,
+  type SyncLevel,
+} from '../../platform/config.js';
+import { duration, type Values } from '../../platform/config-schema.js';
+
+export type ParticipantName = 'order' | 'inventory' | 'payment';
+
+/** Default Prometheus ports of the participants (`METRICS_ADDR` overrides). */
+export const METRICS_PORTS = { order: 9464, inventory: 9465, payment: 9466 } as const;
+
+/**
+ * What every participant reads besides its own address (each service's config.ts puts its
+ * address variable first and adds its own variables).
+ */
+export function participantVariables(service: ParticipantName) {
+  return {
+    ...DATA_VARIABLES,
+    SERVICE_DB_SYNC: syncVariable(),
+    ...REDIS_VARIABLES,
+    // Participants are retried within minutes; their durable inbox answers anything older.
+    INBOX_FAST_PATH_TTL: duration({ default: '10m' }),
+    ...metricsVariables(`127.0.0.1:${METRICS_PORTS[service]}`),
+    ...processVariables(service),
+  };
+}
+
+export interface ParticipantConfig extends ProcessSettings {
+  service: ParticipantName;
+  listen: HostPort;
+  dataDir: string;
+  synchronous: SyncLevel;
+  redis: RedisSettings;
+  inboxFastPathTtlMs: number;
+  metrics: HostPort | 'off';
+}
+
+export function participantFrom(service: ParticipantName, listen: HostPort, v: Values<ReturnType<typeof participantVariables>>): ParticipantConfig {
+  return {
+    service,
+    listen,
+    dataDir: v.DATA_DIR,
+    synchronous: v.SERVICE_DB_SYNC,
+    redis: redisFrom(v),
+    inboxFastPathTtlMs: v.INBOX_FAST_PATH_TTL,
+    metrics: v.METRICS_ADDR,
+    ...processFrom(v),
+  };
+}
