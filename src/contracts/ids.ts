@@ -37,6 +37,14 @@ export function isIdempotencyKey(v: string): boolean {
   return v.length > 0 && v.length <= LIMITS.idempotencyKeyMax && headerKeyRe.test(v);
 }
 
+/**
+ * A participant write's key (gRPC metadata `x-idempotency-key`, `<saga_id>:<step>` from the
+ * gateway): no spaces, since keys are logged and stored as they are.
+ */
+export function isParticipantKey(v: string): boolean {
+  return v.length > 0 && v.length <= LIMITS.idempotencyKeyMax && idRe.test(v);
+}
+
 /** An `X-Request-Id` value worth keeping (anything else is replaced by a generated id). */
 export function isRequestId(v: string): boolean {
   return v.length > 0 && v.length <= LIMITS.requestIdMax && headerKeyRe.test(v);

@@ -1,3 +1,5 @@
+import { isParticipantKey } from '../contracts/ids.js';
+import { LIMITS } from '../contracts/limits.js';
 import { createHash } from 'node:crypto';
 import type { Db } from './db.js';
 import { AppError } from './errors.js';
@@ -18,7 +20,6 @@ CREATE TABLE inbox (
 ) WITHOUT ROWID;
 `;
 
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 export function fingerprint(method: string, request: unknown): string {
   return createHash('sha256').update(method).update('\0').update(JSON.stringify(request)).digest('base64url');
@@ -28,9 +29,8 @@ export function validateIdempotencyKey(key: string | undefined): string {
   if (key === undefined || key === '') {
     throw new AppError('idempotency_key_required', 'metadata x-idempotency-key is required on write calls');
   }
-  // Printable ASCII only: keys travel in headers and metadata and are logged.
-  if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
-    throw new AppError('invalid_idempotency_key', `idempotency key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters`);
+  if (!isParticipantKey(key)) {
+    throw new AppError('invalid_idempotency_key', `idempotency key must be 1-${LIMITS.idempotencyKeyMax} printable ASCII characters without spaces`);
   }
   return key;
 }
