@@ -7,7 +7,7 @@ import { SagaLogError } from '../saga/model.js';
 import { crashPoints, tracing } from '../saga/interceptors.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
-import { buildGateway, type StoredResponse } from './http.js';
+import { buildGateway, type StoredResponse } from './http/app.js';
 import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
 import { initTelemetry } from '../platform/telemetry.js';
 import { sagaMetrics } from '../saga/metrics.js';
