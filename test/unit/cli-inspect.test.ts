@@ -8,7 +8,7 @@ import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import type { SagaLog, SagaRecord } from '../../src/saga/model.js';
 import { openSagaLog } from '../../src/saga/stores/open.js';
 import { createTempDatabase } from '../helpers/postgres.js';
-import { runInspect } from '../../src/cli/commands/inspect.js';
+import { main } from '../../src/cli/main.js';
 
 function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
   return {
@@ -25,7 +25,7 @@ async function inspect(args: string[], env: NodeJS.ProcessEnv) {
   let stderr = '';
   out.on('data', (c) => (stdout += String(c)));
   err.on('data', (c) => (stderr += String(c)));
-  const code = await runInspect(args, { stdout: out, stderr: err, env });
+  const code = await main(['inspect', ...args], { stdout: out, stderr: err, env });
   return { code, stdout, stderr };
 }
 
@@ -50,7 +50,12 @@ async function checkInspect(log: SagaLog, env: NodeJS.ProcessEnv): Promise<void>
   const json = await inspect(['s-parked', '--json'], env);
   assert.equal(JSON.parse(json.stdout).events.length, 3);
   assert.equal((await inspect(['nope'], env)).code, 1);
-  assert.equal((await inspect(['--status', 'NOPE'], env)).code, 2);
+  const limited = await inspect(['--limit', '1', '--json'], env);
+  assert.deepEqual(JSON.parse(limited.stdout).map((s: SagaRecord) => s.id), ['s-parked']);
+  const badStatus = await inspect(['--status', 'NOPE'], env);
+  assert.equal(badStatus.code, 2);
+  assert.match(badStatus.stderr, /^sagas inspect: --status must be one of RUNNING, .*, got "NOPE"\n\nUsage: sagas inspect/);
+  assert.equal((await inspect(['s-ok', 's-parked'], env)).code, 2);
 }
 
 test('sagas inspect lists sagas, filters by status and shows one timeline, read-only (SQLite)', async () => {

@@ -6,8 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { UsageError, curlExamples, friendlyUrl, parseStartArgs } from '../../src/cli/main.js';
+import { EXIT, UsageError } from '../../src/cli/command.js';
+import { curlExamples, friendlyUrl, parseStartArgs } from '../../src/cli/commands/start.js';
+import { COMMANDS, main } from '../../src/cli/main.js';
 import { redactPassword } from '../../src/platform/config.js';
 import { formatLine, tagWidthFor } from '../../src/cli/format.js';
 
@@ -23,12 +26,20 @@ interface Run {
   exit: Promise<number | null>;
 }
 
+/** Children still running when the file ends (a failed assertion left them): killed, so the file ends. */
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   const closed: Promise<void>[] = [];
@@ -79,21 +90,22 @@ const pidOf = (line: string) => Number(/\(pid (\d+)\)/.exec(line)?.[1]);
 const tagged = (lines: string[], name: string, re: RegExp) => lines.filter((l) => l.startsWith(`[${name.padEnd(9)}]`) && re.test(l));
 
 describe('sagas (bin/sagas.js)', () => {
-  it('help prints the usage and exits 0', async () => {
+  it('help prints the commands and the exit codes, and exits 0', async () => {
     const r = run([BIN, 'help']);
     assert.equal(await r.exit, 0);
     const text = r.lines.join('\n');
-    for (const word of ['start', 'bench', 'inspect', 'HTTP_ADDR', 'ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'DATA_DIR', 'LOG_LEVEL']) {
-      assert.ok(text.includes(word), word);
-    }
+    for (const word of ['start', 'inspect', 'help', '--help', 'Exit codes:', 'npm run bench']) assert.ok(text.includes(word), word);
+    assert.ok(!/^ {2}bench /m.test(text), 'bench is not a command of the product');
   });
 
-  it('help tells about --gateways and the saga log variables, with their defaults', async () => {
+  it('start --help tells about --gateways, the exit codes and the environment, with their defaults', async () => {
     const r = run([BIN, 'start', '--help']);
     assert.equal(await r.exit, 0);
     const text = r.lines.join('\n');
     assert.match(text, /start \[--gateways N\]/);
     assert.match(text, /--gateways N +Run N gateways \(1-16, default 1\)/);
+    assert.match(text, /^ {2}130 +A second Ctrl-C killed the processes/m);
+    for (const word of ['HTTP_ADDR', 'ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'DATA_DIR', 'LOG_LEVEL']) assert.ok(text.includes(word), word);
     assert.match(text, /SAGA_LOG_URL +PostgreSQL saga log[^]*required for more than one\s+gateway/);
     assert.match(text, /SAGA_LOG_POOL_SIZE .*\(default 10\)/);
     assert.match(text, /SAGA_LEASE_MS [^]*\(default 15000\)/);
@@ -106,7 +118,9 @@ describe('sagas (bin/sagas.js)', () => {
     const withService = fakes(['start', 'order', '--gateways=2'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
     for (const { n, r } of bad) {
       assert.equal(await r.exit, 2, n);
-      assert.ok(r.lines.some((l) => l === `sagas start: --gateways must be a whole number from 1 to 16, got "${n}"`), r.lines.join('\n'));
+      // A value starting with "-" reads as an option unless written --gateways=-1.
+      const said = n.startsWith('-') ? `sagas start: --gateways needs a number of gateways, from 1 to 16, got "${n}"` : `sagas start: --gateways must be a whole number from 1 to 16, got "${n}"`;
+      assert.ok(r.lines.some((l) => l === said), r.lines.join('\n'));
       assert.ok(r.lines.some((l) => l.startsWith('Usage: sagas')), n);
       assert.ok(!r.lines.some((l) => l.startsWith('[')), `${n}: nothing started`);
     }
@@ -131,6 +145,9 @@ describe('sagas (bin/sagas.js)', () => {
     assert.equal(await r.exit, 2);
     assert.ok(r.lines.some((l) => l.includes('unknown command "frobnicate"')));
     assert.ok(r.lines.some((l) => l.startsWith('Usage: sagas')));
+    const bench = run([BIN, 'bench']);
+    assert.equal(await bench.exit, 2);
+    assert.ok(bench.lines.some((l) => l.includes('unknown command "bench"')));
     const bad = run([BIN, 'start', 'shipping']);
     assert.equal(await bad.exit, 2);
     assert.ok(bad.lines.some((l) => l.includes('unknown service "shipping"')));
@@ -241,6 +258,7 @@ describe('sagas start (with fake services)', () => {
     assert.match(up, /payment is up at 127\.0\.0\.1:\d+ \(pid \d+\)/);
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0);
+    assert.ok(r.lines.some((l) => l.includes('SIGINT: stopping payment (again to kill)')), r.lines.join('\n'));
     assert.ok(r.lines.some((l) => l.includes('payment exited with code 0')));
     assert.ok(!tagged(r.lines, 'order', /./).length);
 
@@ -249,12 +267,103 @@ describe('sagas start (with fake services)', () => {
     assert.ok(failing.lines.some((l) => l.includes('order failed to start')));
   });
 
+  it('start <service> that dies exits with its code; a second Ctrl-C kills it and exits 130', async () => {
+    const r = fakes(['start', 'inventory']);
+    const up = await r.waitFor(/inventory is up at|exited before/);
+    process.kill(pidOf(up), 'SIGKILL');
+    assert.equal(await r.exit, 128 + os.constants.signals.SIGKILL, r.lines.join('\n'));
+    assert.match(r.lines.join('\n'), /✖ inventory \(pid \d+\) was killed by SIGKILL unexpectedly/);
+
+    const stubborn = fakes(['start', 'gateway'], { FAKE_IGNORE_SIGTERM: 'gateway' });
+    await stubborn.waitFor(/gateway is up at|exited before/);
+    assert.match(await stubborn.waitFor(/^ {2}curl -s http:\/\/localhost:\d+\/products$|exited before/), /^ {2}curl/);
+    stubborn.child.kill('SIGINT');
+    await stubborn.waitFor(/ignoring SIGTERM|exited before/);
+    stubborn.child.kill('SIGINT');
+    assert.equal(await stubborn.exit, 130, stubborn.lines.join('\n'));
+    assert.ok(stubborn.lines.some((l) => l.includes('SIGINT again: killing gateway')));
+  });
+
   it('start <service> --json prints the process lines untagged, as a log collector wants them', async () => {
     const r = fakes(['start', 'order', '--json']);
     await r.waitFor(/order is up at|exited before/);
     assert.ok(r.lines.some((l) => /^\{"level":"info","time":"[^"]+","service":"order","msg":"listening"/.test(l)), r.lines.join('\n'));
     r.child.kill('SIGTERM');
     assert.equal(await r.exit, 0);
+  });
+});
+
+/** `main` in this process, with its output captured. */
+async function sagas(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const sink = () => {
+    const s = Object.assign(
+      new Writable({
+        write(chunk, _enc, cb) {
+          s.text += String(chunk);
+          cb();
+        },
+      }),
+      { text: '' },
+    );
+    return s;
+  };
+  const stdout = sink();
+  const stderr = sink();
+  const code = await main(argv, { env: { NO_COLOR: '1', ...env }, stdout, stderr });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+describe('the router (main, in process)', () => {
+  const names = [...COMMANDS.map((c) => c.name), 'help'];
+
+  it('every command answers --help, -h and `sagas help <command>` with its usage on stdout, exit 0', async () => {
+    for (const name of names) {
+      for (const argv of [[name, '--help'], [name, '-h'], ['help', name], [name, 'whatever', '--help']]) {
+        const r = await sagas(argv);
+        assert.equal(r.code, EXIT.ok, argv.join(' '));
+        assert.match(r.stdout, new RegExp(`^Usage: sagas ${name}`), argv.join(' '));
+        assert.equal(r.stderr, '', argv.join(' '));
+      }
+    }
+  });
+
+  it('every command lists in the overview, which --help and help print (exit 0)', async () => {
+    for (const argv of [['help'], ['--help'], ['-h']]) {
+      const r = await sagas(argv);
+      assert.equal(r.code, EXIT.ok);
+      for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^ {2}${c.name} +${c.summary.replace(/[()]/g, '\\$&')}$`, 'm'), c.name);
+      assert.match(r.stdout, /^Exit codes:\n {2}0 .*\n {2}1 [^]* {2}2 /m);
+    }
+  });
+
+  it('an unknown option is a usage error for every command: the message and the usage on stderr, exit 2', async () => {
+    for (const name of names) {
+      const r = await sagas([name, '--no-such-flag']);
+      assert.equal(r.code, EXIT.usage, name);
+      assert.equal(r.stdout, '', name);
+      assert.ok(r.stderr.startsWith(`sagas ${name}: unknown option "--no-such-flag"\n\nUsage: sagas ${name}`), r.stderr);
+    }
+  });
+
+  it('an unknown command, a missing one, or an option before it: exit 2 with the overview', async () => {
+    for (const [argv, said] of [[['frobnicate'], 'unknown command "frobnicate"'], [['bench'], 'unknown command "bench"'], [[], 'no command given'], [['--json', 'start'], 'the command comes first, got "--json"']] as const) {
+      const r = await sagas([...argv]);
+      assert.equal(r.code, EXIT.usage, said);
+      assert.ok(r.stderr.startsWith(`sagas: ${said}\n\nUsage: sagas <command>`), r.stderr);
+    }
+    const r = await sagas(['help', 'frobnicate']);
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.stderr, /^sagas help: unknown command "frobnicate"/);
+  });
+
+  it('a configuration error is exit 2 with the variable named, before anything starts', async () => {
+    const r = await sagas(['start', '--gateways', '2'], { SAGA_LOG_URL: '' });
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.stderr, /^sagas start: SAGA_LOG_URL: 2 gateways need one PostgreSQL saga log/);
+    assert.equal(r.stdout, '');
+    const bad = await sagas(['inspect'], { SAGA_LOG_URL: 'mysql://nope' });
+    assert.equal(bad.code, EXIT.usage);
+    assert.match(bad.stderr, /^sagas inspect: SAGA_LOG_URL: expected postgres:\/\//);
   });
 });
 
@@ -267,11 +376,11 @@ describe('cli helpers', () => {
   });
 
   it('parseStartArgs reads --gateways N and --gateways=N, anywhere', () => {
-    assert.deepEqual(parseStartArgs([]), { target: undefined, json: false, gateways: undefined, help: false });
-    assert.deepEqual(parseStartArgs(['--gateways', '3', '--json']), { target: undefined, json: true, gateways: 3, help: false });
-    assert.deepEqual(parseStartArgs(['--json', '--gateways=16']), { target: undefined, json: true, gateways: 16, help: false });
-    assert.deepEqual(parseStartArgs(['payment']), { target: 'payment', json: false, gateways: undefined, help: false });
-    for (const bad of [['--gateways', '0'], ['--gateways', ' '], ['--gateways=1e1'], ['--frob'], ['order', 'payment'], ['shipping']]) {
+    assert.deepEqual(parseStartArgs([]), { target: undefined, json: false, gateways: undefined });
+    assert.deepEqual(parseStartArgs(['--gateways', '3', '--json']), { target: undefined, json: true, gateways: 3 });
+    assert.deepEqual(parseStartArgs(['--json', '--gateways=16']), { target: undefined, json: true, gateways: 16 });
+    assert.deepEqual(parseStartArgs(['payment', '--json']), { target: 'payment', json: true, gateways: undefined });
+    for (const bad of [['--gateways', '0'], ['--gateways', ' '], ['--gateways=1e1'], ['--gateways', '--json'], ['--json=yes'], ['--frob'], ['-x'], ['order', 'payment'], ['shipping']]) {
       assert.throws(() => parseStartArgs(bad), UsageError, bad.join(' '));
     }
   });
