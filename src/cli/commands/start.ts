@@ -391,7 +391,7 @@ async function supervise<R extends Running>(plan: Plan<R>, out: Out): Promise<Ex
       }
       stage = 'stopping';
       reportStartFailure(out, err);
-      out.alarm(`${plan.all} stopped`);
+      if (!alone) out.alarm('all processes stopped'); // startSystem stopped those that had started
       finish(codeFor(true, err instanceof ServiceStartError ? err.status : undefined));
     },
   );
