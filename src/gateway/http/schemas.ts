@@ -1,7 +1,13 @@
-import { Type, type Static, type TSchema } from 'typebox';
+import { createRequire } from 'node:module';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { LIMITS } from '../../contracts/limits.js';
 import { HEADER_KEY_CHARS, ID_CHARS } from '../../contracts/ids.js';
 import { SAGA_STATUSES, type SagaStatus } from '../../saga/model.js';
+
+// TypeBox's CommonJS build, on purpose: under tsx's ESM loader hooks each of its ~260 ESM files
+// is a round trip to the hooks thread, which made the gateway start about half a second later;
+// the CJS build loads in-process. (Back to a plain import once the processes run without tsx.)
+const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
 
 /**
  * The HTTP API's shapes, as TypeBox (JSON Schema): fastify validates requests and serialises
