@@ -12,11 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../platform/errors.js';
 import { EXIT, UsageError, asksForHelp, type Command, type ExitCode } from './command.js';
 import { helpCommand } from './commands/help.js';
+import { configCommand } from './commands/config.js';
 import { inspectCommand } from './commands/inspect.js';
 import { startCommand, type StartIo } from './commands/start.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
-export const COMMANDS: readonly Command<StartIo>[] = [startCommand, inspectCommand];
+export const COMMANDS: readonly Command<StartIo>[] = [startCommand, inspectCommand, configCommand];
 
 const help = helpCommand(COMMANDS);
 const ROUTES: readonly Command<StartIo>[] = [...COMMANDS, help];
