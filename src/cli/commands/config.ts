@@ -3,14 +3,13 @@
  * variable it reads, its effective value and whether that came from the environment or is the
  * default — with secrets redacted, and every invalid variable named at once.
  */
-import { parseArgs } from 'node:util';
 import { resolveVariables, type Setting, type Variables } from '../../platform/config-schema.js';
 import type { InvalidVariable } from '../../platform/errors.js';
 import { GATEWAY_VARIABLES } from '../../gateway/config.js';
 import { ORDER_VARIABLES } from '../../services/order/config.js';
 import { INVENTORY_VARIABLES } from '../../services/inventory/config.js';
 import { PAYMENT_VARIABLES } from '../../services/payment/config.js';
-import { EXIT, UsageError, type Command } from '../command.js';
+import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 
 /** Each process's schema, in the order `sagas config` shows them. */
 export const PROCESS_VARIABLES: Readonly<Record<string, Variables>> = {
@@ -75,17 +74,11 @@ export const configCommand: Command = {
   summary: 'Show the effective configuration of each process (secrets redacted), or what is invalid in it',
   usage: CONFIG_USAGE,
   async run(argv, io) {
-    let parsed;
-    try {
-      // The router answers --help before run; a direct caller (a test) gets it here too.
-      parsed = parseArgs({ args: [...argv], strict: true, allowPositionals: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    } catch (err) {
-      // A wrong command line is a TypeError with an ERR_PARSE_ARGS_* code; anything else is a bug.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw err;
-      throw new UsageError((err as Error).message);
-    }
-    const { values, positionals } = parsed;
+    // The router answers --help before run; a direct caller (a test) gets it here too.
+    const { values, positionals } = parseCommandArgs(argv, {
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
       io.stdout.write(CONFIG_USAGE);
       return EXIT.ok;
