@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { HTTP_ERRORS, HttpError, toHttpError, type HttpErrorCode } from '../../src/gateway/http/errors.js';
+import { HTTP_ERRORS, HttpError, retryAfterOf, toHttpError, type HttpErrorCode } from '../../src/gateway/http/errors.js';
 import { participantError } from '../../src/gateway/http/participant-reads.js';
 import { fingerprint } from '../../src/platform/inbox.js';
 import { toOrderRequest } from '../../src/gateway/order-request.js';
@@ -109,7 +109,7 @@ describe('every documented error code and status', () => {
       assert.equal(typeof body.message, 'string');
       assert.deepEqual(Object.keys(body).sort(), ['error', 'message']);
       if (c.message) assert.match(body.message as string, c.message);
-      const retryAfter = (HTTP_ERRORS[c.code] as { retryAfterS?: number }).retryAfterS;
+      const retryAfter = retryAfterOf(c.code);
       assert.equal(res.headers['retry-after'], retryAfter === undefined ? undefined : String(retryAfter));
     });
   }

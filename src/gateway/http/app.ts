@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import { isRequestId } from '../../contracts/ids.js';
 import type { GatewayOptions } from './deps.js';
-import { HTTP_ERRORS, toHttpError } from './errors.js';
+import { retryAfterOf, toHttpError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { opsRoutes } from './ops.js';
 import { ordersRoutes } from './orders.js';
@@ -69,7 +69,7 @@ export async function buildGateway(opts: GatewayOptions) {
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
     if (e.status >= 500) req.log.error({ err, error_code: e.code }, e.code === 'internal_error' ? 'unhandled error' : e.message);
-    const retryAfter = (HTTP_ERRORS[e.code] as { retryAfterS?: number }).retryAfterS;
+    const retryAfter = retryAfterOf(e.code);
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
     return reply.code(e.status).send({ error: e.code, message: e.message });
   });

@@ -5,7 +5,7 @@ import { SagaLogError } from '../../saga/model.js';
 /**
  * Every error the HTTP API answers: its status, and how many seconds a client should wait before
  * retrying when retrying can help. One table, as platform/grpc.ts has one for gRPC; README's
- * error list and test/unit/http-errors.test.ts are checked against it.
+ * error table and test/unit/http-api.test.ts are checked against it.
  */
 export const HTTP_ERRORS = {
   invalid_json: { status: 400, summary: 'the body is not a JSON object' },
@@ -28,6 +28,12 @@ export const HTTP_ERRORS = {
 } as const satisfies Record<string, { status: number; summary: string; retryAfterS?: number }>;
 
 export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** Seconds a client should wait before retrying after this error; undefined: a retry will not help. */
+export function retryAfterOf(code: HttpErrorCode): number | undefined {
+  const spec = HTTP_ERRORS[code];
+  return 'retryAfterS' in spec ? spec.retryAfterS : undefined;
+}
 
 /** A failure the API answers with `{error, message}` and the table's status. */
 export class HttpError extends Error {

@@ -8,7 +8,7 @@ const httpTracer = trace.getTracer('ecommerce-sagas/http');
 /**
  * A SERVER span per request, named after its route (`POST /orders`) and continuing the caller's
  * W3C trace, made the active context of the route's handler; and the request-duration histogram.
- * (@fastify/otel was measured against this: bench/README.md, "HTTP tracing".)
+ * (@fastify/otel was measured against these hooks and costs no less: bench/README.md, "HTTP tracing".)
  */
 export function instrumentHttp(app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>, meter: Meter): void {
   const duration = meter.createHistogram('http.server.request.duration', {
