@@ -241,6 +241,7 @@ function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: Run
       if (urls.length > 1) out.say(`${urls.length} gateways share the saga log${sagaLog ? ` ${sagaLog}` : ''}; any of them answers for any order: ${urls.join(' ')}`);
       out.say('try:');
       for (const c of curlExamples(urls[0] as string)) out.raw(`  ${c}`);
+      out.say(`the API, documented: ${urls[0] as string}/docs (OpenAPI: ${urls[0] as string}/openapi.json)`);
       out.say('Ctrl-C stops everything.');
     },
   };
