@@ -1,6 +1,6 @@
+import { createHash } from 'node:crypto';
 import { isParticipantKey } from '../contracts/ids.js';
 import { LIMITS } from '../contracts/limits.js';
-import { createHash } from 'node:crypto';
 import type { Db } from './db.js';
 import { AppError } from './errors.js';
 import type { IdempotencyGuard } from './idempotency.js';
@@ -19,7 +19,6 @@ CREATE TABLE inbox (
   created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
-
 
 export function fingerprint(method: string, request: unknown): string {
   return createHash('sha256').update(method).update('\0').update(JSON.stringify(request)).digest('base64url');
