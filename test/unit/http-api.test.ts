@@ -60,8 +60,11 @@ const CASES: ErrorCase[] = [
   { name: 'a fractional quantity', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 1.5 })] })), message: /quantity must be an integer/ },
   { name: 'a quantity as a string', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: '2' })] })), message: /quantity must be an integer/ },
   { name: 'a quantity over the cap', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 10_001 })] })), message: /quantity must be at most 10000/ },
-  { name: 'price 0', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0 })] })), message: /price must be positive/ },
-  { name: 'a negative price', code: 'invalid_item', request: () => post(order({ items: [line({ price: -5 })] })), message: /price must be positive/ },
+  { name: 'price 0', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0 })] })), message: /price must be at least 0\.01/ },
+  { name: 'a negative price', code: 'invalid_item', request: () => post(order({ items: [line({ price: -5 })] })), message: /price must be at least 0\.01/ },
+  { name: 'a price under a cent (1e-9)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 1e-9 })] })), message: /price must be at least 0\.01/ },
+  { name: 'a tiny third decimal (10.000000001)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 10.000000001 })] })), message: /two decimals/ },
+  { name: 'a third decimal on a cent (0.011)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0.011 })] })), message: /two decimals/ },
   { name: 'a price as a string', code: 'invalid_item', request: () => post(order({ items: [line({ price: '5' })] })), message: /price must be a number/ },
   { name: 'a third decimal', code: 'invalid_item', request: () => post(order({ items: [line({ price: 10.001 })] })), message: /two decimals/ },
   { name: 'an absurd price', code: 'invalid_item', request: () => post(order({ items: [line({ price: 1e308 })] })), message: /price must be at most 1000000/ },
@@ -70,6 +73,8 @@ const CASES: ErrorCase[] = [
   { name: 'a control character in the key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }) },
   { name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=DONE' }), message: /status must be one of/ },
   { name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=abc' }), message: /limit must be an integer/ },
+  { name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
+  { name: 'a repeated limit', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=1&limit=2' }), message: /^limit must be given once$/ },
   { name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=501' }), message: /limit must be at most 500/ },
   { name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/sagas?cursor=zzz' }) },
   { name: 'an unknown route', code: 'not_found', request: () => ({ method: 'GET', url: '/nothing' }) },
@@ -137,8 +142,12 @@ describe('every documented error code and status', () => {
       assert.equal(e.code, code, String(err));
       assert.equal(e.status, HTTP_ERRORS[code].status);
     }
-    // What a client sees of a bug or an outage is the table's text, not the cause's.
+    // What a client sees of a bug or an outage is the table's text, not the cause's; the cause is kept for the log.
     assert.equal(toHttpError(new Error('secret detail')).message, 'internal error');
+    assert.equal(toHttpError(new Error('secret detail')).detail, 'secret detail');
+    const failed = participantError(internal, 'payment');
+    assert.equal(failed.message, 'the payment service failed');
+    assert.match(failed.detail ?? '', /boom/);
     assert.equal(toHttpError(new SagaLogUnavailableError('ECONNREFUSED 10.0.0.7:5432')).message, 'the saga log is unavailable; retry shortly');
   });
 

@@ -12,8 +12,13 @@ test('money: decimal dollars become integer cents, a third decimal is refused', 
   assert.equal(dollarsToCents(50), 5000);
   assert.equal(dollarsToCents(0.29), 29);
   assert.equal(dollarsToCents(19.99), 1999);
-  assert.equal(dollarsToCents(0.1 + 0.2), 30);
+  // 0.1 + 0.2 is 0.30000000000000004: as JSON that is a price with 17 decimals, refused (issue 11: exactly two).
+  assert.equal(dollarsToCents(0.1 + 0.2), undefined);
+  assert.equal(dollarsToCents(0.3), 30);
   assert.equal(dollarsToCents(19.999), undefined);
+  assert.equal(dollarsToCents(10.000000001), undefined);
+  assert.equal(dollarsToCents(1e-9), undefined);
+  assert.equal(dollarsToCents(1_000_000), 100_000_000);
   assert.equal(dollarsToCents(Number.NaN), undefined);
   assert.equal(centsToDollars(13000), 130);
 });

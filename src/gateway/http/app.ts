@@ -68,7 +68,8 @@ export async function buildGateway(opts: GatewayOptions) {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }));
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500) req.log.error({ err, error_code: e.code }, e.code === 'internal_error' ? 'unhandled error' : e.message);
+    // A 5xx body says what failed in the table's words; what the cause said is logged, not sent.
+    if (e.status >= 500) req.log.error({ err, error_code: e.code, detail: e.detail }, e.code === 'internal_error' ? 'unhandled error' : e.message);
     const retryAfter = retryAfterOf(e.code);
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
     return reply.code(e.status).send({ error: e.code, message: e.message });

@@ -35,12 +35,16 @@ export function retryAfterOf(code: HttpErrorCode): number | undefined {
   return 'retryAfterS' in spec ? spec.retryAfterS : undefined;
 }
 
-/** A failure the API answers with `{error, message}` and the table's status. */
+/**
+ * A failure the API answers with `{error, message}` and the table's status. `message` is for the
+ * client; `detail` (a participant's own error text, say) only goes to the log, with the request id.
+ */
 export class HttpError extends Error {
   readonly status: number;
   constructor(
     readonly code: HttpErrorCode,
     message: string,
+    readonly detail?: string,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -77,6 +81,8 @@ interface AjvError {
   message?: string;
   params?: Record<string, unknown>;
   parentSchema?: { description?: string };
+  /** The offending value (ajv's `verbose`). */
+  data?: unknown;
 }
 
 /** `/items/0/quantity` → `items[0].quantity`. */
@@ -95,7 +101,7 @@ function requirement(e: AjvError): string {
     case 'maximum':
       return `must be at most ${String(limit)}`;
     case 'minimum':
-      return `must be at least ${String(limit)}`;
+      return limit === 0.01 ? 'must be at least 0.01 (one cent)' : `must be at least ${String(limit)}`;
     case 'exclusiveMinimum':
       return limit === 0 ? 'must be positive' : `must be greater than ${String(limit)}`;
     case 'type':
@@ -138,6 +144,8 @@ export function validationError(context: string, errors: readonly AjvError[]): H
     if (/^\/items\/\d+/.test(e.instancePath)) return new HttpError('invalid_item', `${field} ${requirement(e)}`);
   }
   if (e.keyword === 'required') return new HttpError('invalid_request', `${context} ${e.message ?? 'is incomplete'}`);
+  // `?status=a&status=b` arrives as an array: say what is wrong, not that it is not a string.
+  if (context === 'querystring' && e.keyword === 'type' && Array.isArray(e.data)) return new HttpError('invalid_request', `${field} must be given once`);
   return new HttpError('invalid_request', `${field || context} ${requirement(e)}`);
 }
 
@@ -146,7 +154,7 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof SagaLogError) {
     const code = SAGA_LOG_ERRORS[err.code];
-    return new HttpError(code, PUBLIC_MESSAGE[code] ?? err.message);
+    return new HttpError(code, PUBLIC_MESSAGE[code] ?? err.message, err.message);
   }
   const f = err as Partial<FastifyError> & { validation?: AjvError[] };
   if (Array.isArray(f.validation)) return validationError(f.validationContext ?? 'request', f.validation);
@@ -154,5 +162,5 @@ export function toHttpError(err: unknown): HttpError {
   const code = f.code ? FASTIFY_ERRORS[f.code] : undefined;
   if (code) return new HttpError(code, PUBLIC_MESSAGE[code] ?? f.message ?? code);
   if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new HttpError('invalid_request', f.message ?? 'invalid request');
-  return new HttpError('internal_error', PUBLIC_MESSAGE.internal_error as string);
+  return new HttpError('internal_error', PUBLIC_MESSAGE.internal_error as string, err instanceof Error ? err.message : String(err));
 }

@@ -23,7 +23,7 @@ export const OrderLineBody = Type.Object(
     product_id: printableId(LIMITS.productIdMax),
     quantity: Type.Integer({ minimum: 1, maximum: LIMITS.quantityMax, description: `units, 1-${LIMITS.quantityMax}` }),
     price: Type.Number({
-      exclusiveMinimum: 0,
+      minimum: 0.01,
       maximum: LIMITS.unitPriceMaxCents / 100,
       description: 'unit price in decimal dollars, at most two decimals',
       examples: [25],
