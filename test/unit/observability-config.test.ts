@@ -58,8 +58,13 @@ interface Run {
   stderr: string;
 }
 
-function run(tool: Tool, args: string[], input?: string): Run {
-  const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000 });
+/** The variables compose interpolates secrets from (docker-compose.yml, top comment). */
+const COMPOSE_SECRETS = ['GRAFANA_ADMIN_PASSWORD', 'REDIS_PASSWORD'];
+
+function run(tool: Tool, args: string[], input?: string, extraEnv: Record<string, string> = {}): Run {
+  // Without the compose secrets of whoever runs the tests: the file is checked as a fresh machine sees it.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !COMPOSE_SECRETS.includes(k)));
+  const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000, env: { ...env, ...extraEnv } });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
     assert.fail(
       `${tool} is not installed: it comes with ${TOOLS[tool]}, which .ci/run installs. ` +
@@ -84,12 +89,29 @@ function yaml(textOrFile: { file: string } | { text: string }): any {
 let composeCache: any;
 /** The compose file as docker-compose resolves it (anchors, merges and relative paths applied). */
 function compose(): any {
-  if (!composeCache) {
-    const r = run('docker-compose', ['-f', COMPOSE_YML, 'config']);
-    assertOk(r, 'docker-compose config');
-    composeCache = yaml({ text: r.stdout });
-  }
+  composeCache ??= composeWith([]);
   return composeCache;
+}
+
+/** The compose file resolved with `profiles` and the variables of `env` set (nothing else of the compose secrets). */
+function composeWith(profiles: string[], env: Record<string, string> = {}): any {
+  const r = run('docker-compose', ['-f', COMPOSE_YML, ...profiles.flatMap((p) => ['--profile', p]), 'config'], undefined, env);
+  assertOk(r, 'docker-compose config');
+  return yaml({ text: r.stdout });
+}
+
+interface PortMapping {
+  hostIp: string | undefined;
+  published: number;
+  target: number;
+}
+
+/** A `ports` entry in either form docker-compose prints: `[ip:]published:target[/proto]` or the long form. */
+function portMapping(p: any): PortMapping {
+  if (typeof p === 'object') return { hostIp: p.host_ip, published: Number(p.published), target: Number(p.target) };
+  const parts = String(p).replace(/\/\w+$/, '').split(':');
+  assert.ok(parts.length === 2 || parts.length === 3, `port mapping ${p}`);
+  return { hostIp: parts.length === 3 ? parts[0] : undefined, published: Number(parts.at(-2)), target: Number(parts.at(-1)) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,9 +454,11 @@ describe('OTel Collector and Tempo', () => {
     assert.equal(port(t.distributor.receivers.otlp.protocols.grpc.endpoint), 4317);
     assert.deepEqual(t.metrics_generator.storage.remote_write.map((w: any) => w.url), ['http://prometheus:9090/api/v1/write']);
     assert.deepEqual([...t.overrides.defaults.metrics_generator.processors].sort(), ['service-graphs', 'span-metrics']);
-    const prom = compose().services.prometheus.command as string[];
-    assert.ok(prom.includes('--web.enable-remote-write-receiver'), 'Prometheus must accept remote write');
-    assert.ok(prom.includes('--enable-feature=exemplar-storage'));
+    const prom = compose().services.prometheus;
+    assert.ok((prom.command as string[]).includes('--web.enable-remote-write-receiver'), 'Prometheus must accept remote write');
+    assert.ok((prom.command as string[]).includes('--enable-feature=exemplar-storage'));
+    // The receiver shares Prometheus' one port: with no host port, only the compose network writes to it.
+    assert.equal(prom.ports, undefined, 'Prometheus (and so its remote-write receiver) publishes no host port');
   });
 });
 
@@ -514,7 +538,7 @@ describe('docker-compose.yml', () => {
       assert.equal(path.resolve(s.build.context), path.resolve(ROOT), `${svc} build context`);
       assert.deepEqual(s.command, [svc]);
       assert.equal(s.environment.DATA_DIR, '/data');
-      assert.equal(s.environment.REDIS_URL, 'redis://redis:6379');
+      assert.equal(s.environment.REDIS_URL, 'redis://:sagas-redis@redis:6379', `${svc} authenticates to Redis`);
       const data = (s.volumes as string[]).find((v) => v.split(':')[1] === '/data');
       assert.ok(data, `${svc} mounts a volume at /data`);
       const name = data.split(':')[0] as string;
@@ -535,16 +559,47 @@ describe('docker-compose.yml', () => {
     assert.equal(gw.depends_on.redis.condition, 'service_healthy');
   });
 
-  it('publishes only the gateways, Prometheus and Grafana, and every bind-mounted file exists', () => {
+  it('publishes only the gateways and Grafana, on 127.0.0.1 only; the participants publish nothing', () => {
+    const c = composeWith(['multi']);
+    const mappings = Object.entries<any>(c.services).flatMap(([name, s]) => (s.ports ?? []).map((p: any) => ({ name, ...portMapping(p) })));
+    assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'grafana:3000']);
+    for (const m of mappings) assert.equal(m.hostIp, '127.0.0.1', `${m.name}:${m.published} is bound to loopback`);
+    for (const svc of ['order', 'inventory', 'payment', 'redis', 'postgres', 'prometheus', 'otel-collector', 'tempo']) {
+      assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);
+    }
+    // the source too: a short form without an address would bind every interface
+    const raw = yaml({ file: COMPOSE_YML }).services;
+    for (const [name, s] of Object.entries<any>(raw)) for (const p of s.ports ?? []) assert.match(String(p), /^127\.0\.0\.1:\d+:\d+$/, `${name}: ${p}`);
+  });
+
+  it("Grafana: anonymous visitors are Viewers; the admin's password comes from GRAFANA_ADMIN_PASSWORD", () => {
+    const env = compose().services.grafana.environment;
+    assert.equal(env.GF_AUTH_ANONYMOUS_ENABLED, 'true');
+    assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer');
+    assert.notEqual(env.GF_AUTH_DISABLE_LOGIN_FORM, 'true', 'the admin can sign in');
+    assert.equal(env.GF_SECURITY_ADMIN_PASSWORD, 'admin', 'the documented default, so compose starts with no set-up');
+    const set = composeWith([], { GRAFANA_ADMIN_PASSWORD: 'gr4f-secret' }).services.grafana.environment;
+    assert.equal(set.GF_SECURITY_ADMIN_PASSWORD, 'gr4f-secret');
+    assert.match(yaml({ file: COMPOSE_YML }).services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD, /^\$\{GRAFANA_ADMIN_PASSWORD(:-[^}]*)?\}$/);
+  });
+
+  it('Redis requires a password (REDIS_PASSWORD), and every process authenticates with it', () => {
+    for (const [password, c] of [['sagas-redis', composeWith(['multi'])], ['r3dis-S3cret', composeWith(['multi'], { REDIS_PASSWORD: 'r3dis-S3cret' })]] as const) {
+      const redis = c.services.redis;
+      const cmd = redis.command as string[];
+      assert.equal(cmd[0], 'redis-server');
+      assert.equal(cmd[cmd.indexOf('--requirepass') + 1], password, 'redis-server --requirepass');
+      assert.ok(cmd.includes('--requirepass'));
+      assert.equal(redis.environment.REDISCLI_AUTH, password, "the healthcheck's redis-cli authenticates");
+      assert.equal(redis.ports, undefined);
+      const withRedis = Object.entries<any>(c.services).filter(([, s]) => s.depends_on?.redis);
+      assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, 'inventory', 'order', 'payment'].sort());
+      for (const [name, s] of withRedis) assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
+    }
+  });
+
+  it('every bind-mounted file exists', () => {
     const c = compose();
-    const published = Object.entries<any>(c.services)
-      .flatMap(([name, s]) => (s.ports ?? []).map((p: any) => `${name}:${typeof p === 'object' ? p.published : String(p).split(':')[0]}`))
-      .sort();
-    assert.deepEqual(published, ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'grafana:3000', 'prometheus:9090']);
-    const grafanaEnv = c.services.grafana.environment;
-    assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ENABLED, 'true');
-    assert.equal(grafanaEnv.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Admin');
-    assert.equal(grafanaEnv.GF_AUTH_DISABLE_LOGIN_FORM, 'true');
     for (const [name, s] of Object.entries<any>(c.services)) {
       for (const v of (s.volumes ?? []) as string[]) {
         const src = v.split(':')[0] as string;
