@@ -63,6 +63,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           }, opts(ctx));
           if (res.outcome === CreateOutcome.CREATE_OUTCOME_CREATED) return OK;
           if (res.outcome === CreateOutcome.CREATE_OUTCOME_CANCELLED) return fail('order_cancelled', `order ${input.order_id} was cancelled before it was created`);
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CONFLICT) return fail('order_conflict', `an order ${input.order_id} exists with another customer, lines or total`);
           throw new UnexpectedOutcome(`CreateOrder answered outcome ${res.outcome}`);
         },
         async compensate(ctx) {
@@ -90,6 +91,9 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
               return fail('unknown_product', `unknown product ${res.productIds.join(', ')}`);
             case ReserveOutcome.RESERVE_OUTCOME_RELEASED:
               return fail('reservation_released', `the reservation for order ${ctx.input.order_id} was already released`);
+            case ReserveOutcome.RESERVE_OUTCOME_CONFLICT:
+              // Someone else's reservation under this order id: ours was not made, nothing to release.
+              return fail('stock_conflict', `order ${ctx.input.order_id} already holds a reservation of other items`);
             default:
               throw new UnexpectedOutcome(`Reserve answered outcome ${res.outcome}`);
           }
@@ -114,6 +118,9 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
               return fail('payment_declined', `payment declined: ${res.declineReason || 'declined'}`);
             case ChargeOutcome.CHARGE_OUTCOME_REFUNDED:
               return fail('payment_refunded', `order ${ctx.input.order_id} was refunded before it was charged`);
+            case ChargeOutcome.CHARGE_OUTCOME_CONFLICT:
+              // Paid another amount than the total: never a success, so the order is not confirmed.
+              return fail('payment_conflict', `order ${ctx.input.order_id} was already charged another amount`);
             default:
               throw new UnexpectedOutcome(`Charge answered outcome ${res.outcome}`);
           }

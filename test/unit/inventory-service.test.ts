@@ -19,10 +19,12 @@ import {
   decideRelease,
   decideReserve,
   parseCatalog,
+  sameLines,
   sumLines,
   validateReserve,
   type Catalog,
   type ReserveInput,
+  type StockLine,
 } from '../../src/services/inventory/domain.js';
 import { readCatalog } from '../../src/services/inventory/catalog.js';
 import { createInventoryStore, openInventoryDatabase, type InventoryStore } from '../../src/services/inventory/store.js';
@@ -67,7 +69,7 @@ describe('inventory domain', () => {
     );
   });
 
-  const fresh = { tombstoned: false, status: undefined };
+  const fresh = { tombstoned: false, status: undefined, lines: [] };
   const lines = [
     { productId: 'a', quantity: 2 },
     { productId: 'b', quantity: 3 },
@@ -91,10 +93,26 @@ describe('inventory domain', () => {
 
   test('reserve: a tombstone or a released reservation refuses; held or committed is idempotent', () => {
     const stocked = new Map([['a', 99], ['b', 99]]);
-    assert.deepEqual(decideReserve({ tombstoned: true, status: undefined }, lines, stocked), { outcome: 'released' });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'RELEASED' }, lines, stocked), { outcome: 'released' });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'HELD' }, lines, new Map()), { outcome: 'reserved', hold: false });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'COMMITTED' }, lines, new Map()), { outcome: 'reserved', hold: false });
+    assert.deepEqual(decideReserve({ tombstoned: true, status: undefined, lines: [] }, lines, stocked), { outcome: 'released' });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'RELEASED', lines }, lines, stocked), { outcome: 'released' });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'HELD', lines }, lines, new Map()), { outcome: 'reserved', hold: false });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'COMMITTED', lines }, lines, new Map()), { outcome: 'reserved', hold: false });
+  });
+
+  test('reserve: other items or quantities for an order that holds (or sold) a reservation is a conflict', () => {
+    const stocked = new Map([['a', 99], ['b', 99], ['c', 99]]);
+    const others: StockLine[][] = [
+      [{ productId: 'a', quantity: 2 }],
+      [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 4 }],
+      [...lines, { productId: 'c', quantity: 1 }],
+      [{ productId: 'a', quantity: 2 }, { productId: 'c', quantity: 3 }],
+    ];
+    for (const status of ['HELD', 'COMMITTED'] as const) {
+      for (const other of others) {
+        assert.deepEqual(decideReserve({ tombstoned: false, status, lines }, other, stocked), { outcome: 'conflict' }, `${status} ${JSON.stringify(other)}`);
+      }
+    }
+    assert.equal(sameLines(lines, [...lines]), true);
   });
 
   test('release and commit decisions', () => {
@@ -276,6 +294,24 @@ describe('inventory store', () => {
     assert.deepEqual(stock(store).apple, [6, 0, 4]);
     assert.equal(store.isTombstoned('o1'), false);
     assert.equal(store.commit('never').outcome, 'not_reserved');
+  });
+
+  test('a reserve of other lines for an order that holds or sold some is CONFLICT and moves no stock; the same lines are RESERVED', () => {
+    const store = tempStore();
+    reserve(store, 'o1', [{ productId: 'apple', quantity: 2 }, { productId: 'banana', quantity: 1 }]);
+    const conflict = { outcome: 'conflict', productIds: [] };
+    assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 9 }]), conflict);
+    assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 2 }]), conflict);
+    // The same lines in another order, or split, are the same reservation.
+    assert.deepEqual(
+      reserve(store, 'o1', [{ productId: 'banana', quantity: 1 }, { productId: 'apple', quantity: 1 }, { productId: 'apple', quantity: 1 }]),
+      { outcome: 'reserved', productIds: [] },
+    );
+    assert.deepEqual(stock(store), { apple: [8, 2, 0], banana: [4, 1, 0], cherry: [0, 0, 0] });
+    store.commit('o1');
+    assert.deepEqual(reserve(store, 'o1', [{ productId: 'banana', quantity: 1 }]), conflict);
+    assert.deepEqual(stock(store), { apple: [8, 0, 2], banana: [4, 0, 1], cherry: [0, 0, 0] });
+    assert.deepEqual(store.reservation('o1')?.lines, [{ productId: 'apple', quantity: 2 }, { productId: 'banana', quantity: 1 }]);
   });
 
   test('stock is conserved across a mix of orders', () => {

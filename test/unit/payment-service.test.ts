@@ -62,9 +62,12 @@ describe('payment domain', () => {
     });
   });
 
-  test('charge: never twice; refused after a refund or a tombstone; a decline is judged again', () => {
+  test('charge: never twice; another amount is a conflict; refused after a refund or a tombstone; a decline is judged again', () => {
     const charged = { status: 'CHARGED' as const, amountCents: 100, declineReason: '' };
-    assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, 99_999, LIMIT), { outcome: 'charged', action: 'none' });
+    assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, 100, LIMIT), { outcome: 'charged', action: 'none' });
+    for (const other of [1, 99, 101, 99_999]) {
+      assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, other, LIMIT), { outcome: 'conflict', action: 'none' });
+    }
     assert.deepEqual(decideCharge({ tombstoned: true, payment: undefined }, 1, LIMIT), { outcome: 'refunded', action: 'none' });
     assert.deepEqual(decideCharge({ tombstoned: false, payment: { ...charged, status: 'REFUNDED' } }, 1, LIMIT), {
       outcome: 'refunded',
@@ -106,10 +109,12 @@ describe('payment store', () => {
     assert.equal(charge(store, 'b', 101).outcome, 'declined');
   });
 
-  test('never charges twice: a second charge, even of another amount, keeps the first', () => {
+  test('never charges twice: the same amount again is CHARGED, another amount is CONFLICT; the first charge stays', () => {
     const store = tempStore();
     charge(store, 'o1', 1_234);
-    assert.deepEqual(charge(store, 'o1', 4_321), { outcome: 'charged', declineReason: '' });
+    assert.deepEqual(charge(store, 'o1', 1_234), { outcome: 'charged', declineReason: '' });
+    assert.deepEqual(charge(store, 'o1', 4_321), { outcome: 'conflict', declineReason: '' });
+    assert.deepEqual(charge(store, 'o1', 1), { outcome: 'conflict', declineReason: '' });
     assert.deepEqual(store.get('o1'), { status: 'CHARGED', amountCents: 1_234, declineReason: '' });
   });
 
@@ -198,6 +203,16 @@ describe('payment service (in-process)', () => {
       amountCents: 50_000,
     });
     assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_REFUNDED, amountCents: 50_000 });
+  });
+
+  test('a 1-cent charge under a key of its own, then the real charge: CONFLICT, never CHARGED', async () => {
+    const svc = service();
+    assert.equal((await invoke(svc.charge, { orderId: 'o1', amountCents: 1 }, 'intruder')).outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
+    const real = await invoke(svc.charge, { orderId: 'o1', amountCents: 12_000 }, 'o1:charge_payment');
+    assert.deepEqual(real, { outcome: ChargeOutcome.CHARGE_OUTCOME_CONFLICT, declineReason: '' });
+    // Its retry under the same key replays the stored refusal.
+    assert.deepEqual(await invoke(svc.charge, { orderId: 'o1', amountCents: 12_000 }, 'o1:charge_payment'), real);
+    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 1 });
   });
 
   test('decline and tombstone outcomes', async () => {

@@ -46,12 +46,24 @@ export function sumLines(items: readonly StockLine[]): StockLine[] {
 export interface ReservationState {
   tombstoned: boolean;
   status: ReservationStatus | undefined;
+  /** The lines the order's reservation holds (summed and sorted, as validateReserve makes them); [] without one. */
+  lines: readonly StockLine[];
+}
+
+/** Two summed-and-sorted line sets are the same reservation. */
+export function sameLines(a: readonly StockLine[], b: readonly StockLine[]): boolean {
+  return a.length === b.length && a.every((l, i) => l.productId === b[i]?.productId && l.quantity === b[i]?.quantity);
 }
 
 export type ReserveDecision =
   /** Released (or tombstoned) before this reserve arrived: a late action, refused. */
   | { outcome: 'released' }
   | { outcome: 'reserved'; hold: boolean }
+  /**
+   * The order already holds (or sold) other lines: answering RESERVED would let the saga go on as
+   * if its own lines were held, so the contradiction is refused and nothing changes.
+   */
+  | { outcome: 'conflict' }
   | { outcome: 'unknown_product' | 'insufficient_stock'; productIds: string[] };
 
 /**
@@ -64,7 +76,9 @@ export function decideReserve(
   available: ReadonlyMap<string, number>,
 ): ReserveDecision {
   if (state.tombstoned || state.status === 'RELEASED') return { outcome: 'released' };
-  if (state.status === 'HELD' || state.status === 'COMMITTED') return { outcome: 'reserved', hold: false };
+  if (state.status === 'HELD' || state.status === 'COMMITTED') {
+    return sameLines(state.lines, lines) ? { outcome: 'reserved', hold: false } : { outcome: 'conflict' };
+  }
   const unknown = lines.filter((l) => !available.has(l.productId)).map((l) => l.productId);
   if (unknown.length > 0) return { outcome: 'unknown_product', productIds: unknown.sort() };
   const short = lines.filter((l) => (available.get(l.productId) ?? 0) < l.quantity).map((l) => l.productId);

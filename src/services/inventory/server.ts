@@ -37,6 +37,7 @@ export interface InventoryServiceDeps {
 const RESERVE: Record<ReserveResult['outcome'], ReserveOutcome> = {
   reserved: ReserveOutcome.RESERVE_OUTCOME_RESERVED,
   released: ReserveOutcome.RESERVE_OUTCOME_RELEASED,
+  conflict: ReserveOutcome.RESERVE_OUTCOME_CONFLICT,
   unknown_product: ReserveOutcome.RESERVE_OUTCOME_UNKNOWN_PRODUCT,
   insufficient_stock: ReserveOutcome.RESERVE_OUTCOME_INSUFFICIENT_STOCK,
 };

@@ -7,6 +7,7 @@ import {
   decideReserve,
   type Catalog,
   type ReservationStatus,
+  type ReserveDecision,
   type StockLine,
   type ValidReserve,
 } from './domain.js';
@@ -58,7 +59,7 @@ export interface Reservation {
 }
 
 export interface ReserveResult {
-  outcome: 'reserved' | 'released' | 'unknown_product' | 'insufficient_stock';
+  outcome: ReserveDecision['outcome'];
   /** The products behind an unknown_product or insufficient_stock outcome; empty otherwise. */
   productIds: string[];
 }
@@ -128,7 +129,8 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
         const row = selectAvailable.get(productId);
         if (row) available.set(productId, row.available);
       }
-      const state = { tombstoned: isTombstoned(orderId), status: reservation(orderId)?.status };
+      const held = reservation(orderId);
+      const state = { tombstoned: isTombstoned(orderId), status: held?.status, lines: held?.lines ?? [] };
       const decision = decideReserve(state, lines, available);
       if (decision.outcome === 'unknown_product' || decision.outcome === 'insufficient_stock') return decision;
       if (decision.outcome === 'reserved' && decision.hold) {

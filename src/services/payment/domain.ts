@@ -36,12 +36,19 @@ export type ChargeDecision =
   /** Refunded (or tombstoned) before this charge arrived: a late action, refused. */
   | { outcome: 'refunded'; action: 'none' }
   | { outcome: 'charged'; action: 'charge' | 'none' }
-  | { outcome: 'declined'; action: 'decline'; declineReason: string };
+  | { outcome: 'declined'; action: 'decline'; declineReason: string }
+  /**
+   * Already charged another amount: answering CHARGED would confirm an order as paid for an
+   * amount nobody paid, so the contradiction is refused and the first charge stays as it was.
+   */
+  | { outcome: 'conflict'; action: 'none' };
 
 export function decideCharge(state: PaymentState, amountCents: number, limitCents: number): ChargeDecision {
   if (state.tombstoned || state.payment?.status === 'REFUNDED') return { outcome: 'refunded', action: 'none' };
-  // Never charge twice, whatever amount a repeat asks for.
-  if (state.payment?.status === 'CHARGED') return { outcome: 'charged', action: 'none' };
+  // Never charge twice: the same amount again is the same charge; another amount contradicts it.
+  if (state.payment?.status === 'CHARGED') {
+    return state.payment.amountCents === amountCents ? { outcome: 'charged', action: 'none' } : { outcome: 'conflict', action: 'none' };
+  }
   // A decline is judged again on each new request (a new key), as a card network would.
   if (amountCents > limitCents) return { outcome: 'declined', action: 'decline', declineReason: DECLINE_OVER_LIMIT };
   return { outcome: 'charged', action: 'charge' };

@@ -15,7 +15,7 @@ import {
   type RefundRequest,
   type RefundResponse,
 } from '../../gen/payment/v1/payment.js';
-import { validateCharge, type PaymentStatus as DomainStatus } from './domain.js';
+import { validateCharge, type ChargeDecision, type PaymentStatus as DomainStatus } from './domain.js';
 import { createPaymentStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
@@ -31,8 +31,9 @@ export interface PaymentServiceDeps {
   now?: () => number;
 }
 
-const CHARGE: Record<'charged' | 'declined' | 'refunded', ChargeOutcome> = {
+const CHARGE: Record<ChargeDecision['outcome'], ChargeOutcome> = {
   charged: ChargeOutcome.CHARGE_OUTCOME_CHARGED,
+  conflict: ChargeOutcome.CHARGE_OUTCOME_CONFLICT,
   declined: ChargeOutcome.CHARGE_OUTCOME_DECLINED,
   refunded: ChargeOutcome.CHARGE_OUTCOME_REFUNDED,
 };

@@ -1,7 +1,7 @@
 import { openDatabase, type Db } from '../../platform/db.js';
 import type { SyncLevel } from '../../platform/config.js';
 import { INBOX_MIGRATION } from '../../platform/inbox.js';
-import { decideCharge, decideRefund, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
+import { decideCharge, decideRefund, type ChargeDecision, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 
 export const PAYMENT_MIGRATIONS: readonly string[] = [
@@ -26,7 +26,7 @@ export function openPaymentDatabase(file: string, synchronous: SyncLevel = 'norm
 }
 
 export interface PaymentStore {
-  charge(input: ValidCharge): { outcome: 'charged' | 'declined' | 'refunded'; declineReason: string };
+  charge(input: ValidCharge): { outcome: ChargeDecision['outcome']; declineReason: string };
   refund(orderId: string): { outcome: 'refunded' | 'nothing_charged'; amountCents: number };
   get(orderId: string): PaymentRecord | undefined;
   isTombstoned(orderId: string): boolean;

@@ -30,6 +30,11 @@ export enum ReserveOutcome {
   RESERVE_OUTCOME_UNKNOWN_PRODUCT = 3,
   /** RESERVE_OUTCOME_RELEASED - The reservation for this order was already released (or tombstoned): refused. */
   RESERVE_OUTCOME_RELEASED = 4,
+  /**
+   * RESERVE_OUTCOME_CONFLICT - The order already holds (or has committed) a reservation of other items or quantities:
+   * refused, and nothing is reserved. The same lines again are answered RESERVED.
+   */
+  RESERVE_OUTCOME_CONFLICT = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -50,6 +55,9 @@ export function reserveOutcomeFromJSON(object: any): ReserveOutcome {
     case 4:
     case "RESERVE_OUTCOME_RELEASED":
       return ReserveOutcome.RESERVE_OUTCOME_RELEASED;
+    case 5:
+    case "RESERVE_OUTCOME_CONFLICT":
+      return ReserveOutcome.RESERVE_OUTCOME_CONFLICT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -69,6 +77,8 @@ export function reserveOutcomeToJSON(object: ReserveOutcome): string {
       return "RESERVE_OUTCOME_UNKNOWN_PRODUCT";
     case ReserveOutcome.RESERVE_OUTCOME_RELEASED:
       return "RESERVE_OUTCOME_RELEASED";
+    case ReserveOutcome.RESERVE_OUTCOME_CONFLICT:
+      return "RESERVE_OUTCOME_CONFLICT";
     case ReserveOutcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -1001,7 +1011,8 @@ export const InventoryServiceService = {
   /**
    * All-or-nothing reservation of every line (duplicate lines are summed). Idempotent by
    * x-idempotency-key; refused with RESERVE_OUTCOME_RELEASED when the order's reservation was
-   * released before it was made (a tombstone).
+   * released before it was made (a tombstone), and with RESERVE_OUTCOME_CONFLICT when the order
+   * already holds a reservation of other lines.
    */
   reserve: {
     path: "/inventory.v1.InventoryService/Reserve" as const,
@@ -1051,7 +1062,8 @@ export interface InventoryServiceServer extends UntypedServiceImplementation {
   /**
    * All-or-nothing reservation of every line (duplicate lines are summed). Idempotent by
    * x-idempotency-key; refused with RESERVE_OUTCOME_RELEASED when the order's reservation was
-   * released before it was made (a tombstone).
+   * released before it was made (a tombstone), and with RESERVE_OUTCOME_CONFLICT when the order
+   * already holds a reservation of other lines.
    */
   reserve: handleUnaryCall<ReserveRequest, ReserveResponse>;
   /**
@@ -1068,7 +1080,8 @@ export interface InventoryServiceClient extends Client {
   /**
    * All-or-nothing reservation of every line (duplicate lines are summed). Idempotent by
    * x-idempotency-key; refused with RESERVE_OUTCOME_RELEASED when the order's reservation was
-   * released before it was made (a tombstone).
+   * released before it was made (a tombstone), and with RESERVE_OUTCOME_CONFLICT when the order
+   * already holds a reservation of other lines.
    */
   reserve(
     request: ReserveRequest,

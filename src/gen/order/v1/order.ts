@@ -73,6 +73,12 @@ export enum CreateOutcome {
   CREATE_OUTCOME_CREATED = 1,
   /** CREATE_OUTCOME_CANCELLED - The order had been cancelled (tombstoned) before this create arrived. */
   CREATE_OUTCOME_CANCELLED = 2,
+  /**
+   * CREATE_OUTCOME_CONFLICT - An order with this id exists with another customer, other lines or another total: refused,
+   * and the stored order is left as it was (and not returned). The same content again is
+   * answered as the first create was.
+   */
+  CREATE_OUTCOME_CONFLICT = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -87,6 +93,9 @@ export function createOutcomeFromJSON(object: any): CreateOutcome {
     case 2:
     case "CREATE_OUTCOME_CANCELLED":
       return CreateOutcome.CREATE_OUTCOME_CANCELLED;
+    case 3:
+    case "CREATE_OUTCOME_CONFLICT":
+      return CreateOutcome.CREATE_OUTCOME_CONFLICT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -102,6 +111,8 @@ export function createOutcomeToJSON(object: CreateOutcome): string {
       return "CREATE_OUTCOME_CREATED";
     case CreateOutcome.CREATE_OUTCOME_CANCELLED:
       return "CREATE_OUTCOME_CANCELLED";
+    case CreateOutcome.CREATE_OUTCOME_CONFLICT:
+      return "CREATE_OUTCOME_CONFLICT";
     case CreateOutcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -1257,7 +1268,8 @@ export const OrderServiceService = {
   /**
    * Creates the order with the id the orchestrator chose (the saga id). Idempotent by
    * x-idempotency-key; refused with CREATE_OUTCOME_CANCELLED when the order was cancelled before
-   * it was created (a tombstone left by a compensation that overtook the action).
+   * it was created (a tombstone left by a compensation that overtook the action), and with
+   * CREATE_OUTCOME_CONFLICT when an order with this id exists with other content.
    */
   createOrder: {
     path: "/order.v1.OrderService/CreateOrder" as const,
@@ -1304,7 +1316,8 @@ export interface OrderServiceServer extends UntypedServiceImplementation {
   /**
    * Creates the order with the id the orchestrator chose (the saga id). Idempotent by
    * x-idempotency-key; refused with CREATE_OUTCOME_CANCELLED when the order was cancelled before
-   * it was created (a tombstone left by a compensation that overtook the action).
+   * it was created (a tombstone left by a compensation that overtook the action), and with
+   * CREATE_OUTCOME_CONFLICT when an order with this id exists with other content.
    */
   createOrder: handleUnaryCall<CreateOrderRequest, CreateOrderResponse>;
   getOrder: handleUnaryCall<GetOrderRequest, GetOrderResponse>;
@@ -1318,7 +1331,8 @@ export interface OrderServiceClient extends Client {
   /**
    * Creates the order with the id the orchestrator chose (the saga id). Idempotent by
    * x-idempotency-key; refused with CREATE_OUTCOME_CANCELLED when the order was cancelled before
-   * it was created (a tombstone left by a compensation that overtook the action).
+   * it was created (a tombstone left by a compensation that overtook the action), and with
+   * CREATE_OUTCOME_CONFLICT when an order with this id exists with other content.
    */
   createOrder(
     request: CreateOrderRequest,

@@ -28,6 +28,11 @@ export enum ChargeOutcome {
   CHARGE_OUTCOME_CHARGED = 1,
   CHARGE_OUTCOME_DECLINED = 2,
   CHARGE_OUTCOME_REFUNDED = 3,
+  /**
+   * CHARGE_OUTCOME_CONFLICT - The order was already charged another amount: refused, and nothing is charged. The same
+   * amount again is answered CHARGED (one charge per order, whichever key asks).
+   */
+  CHARGE_OUTCOME_CONFLICT = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -45,6 +50,9 @@ export function chargeOutcomeFromJSON(object: any): ChargeOutcome {
     case 3:
     case "CHARGE_OUTCOME_REFUNDED":
       return ChargeOutcome.CHARGE_OUTCOME_REFUNDED;
+    case 4:
+    case "CHARGE_OUTCOME_CONFLICT":
+      return ChargeOutcome.CHARGE_OUTCOME_CONFLICT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,6 +70,8 @@ export function chargeOutcomeToJSON(object: ChargeOutcome): string {
       return "CHARGE_OUTCOME_DECLINED";
     case ChargeOutcome.CHARGE_OUTCOME_REFUNDED:
       return "CHARGE_OUTCOME_REFUNDED";
+    case ChargeOutcome.CHARGE_OUTCOME_CONFLICT:
+      return "CHARGE_OUTCOME_CONFLICT";
     case ChargeOutcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -698,7 +708,8 @@ export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {
   /**
    * Charges an order once. Idempotent by x-idempotency-key; refused with
-   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived.
+   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived,
+   * and with CHARGE_OUTCOME_CONFLICT when the order was already charged another amount.
    */
   charge: {
     path: "/payment.v1.PaymentService/Charge" as const,
@@ -733,7 +744,8 @@ export const PaymentServiceService = {
 export interface PaymentServiceServer extends UntypedServiceImplementation {
   /**
    * Charges an order once. Idempotent by x-idempotency-key; refused with
-   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived.
+   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived,
+   * and with CHARGE_OUTCOME_CONFLICT when the order was already charged another amount.
    */
   charge: handleUnaryCall<ChargeRequest, ChargeResponse>;
   /** Refunds an order's charge. Safe when nothing was charged: it then leaves a tombstone. */
@@ -744,7 +756,8 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
 export interface PaymentServiceClient extends Client {
   /**
    * Charges an order once. Idempotent by x-idempotency-key; refused with
-   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived.
+   * CHARGE_OUTCOME_REFUNDED when the order was refunded (tombstoned) before the charge arrived,
+   * and with CHARGE_OUTCOME_CONFLICT when the order was already charged another amount.
    */
   charge(
     request: ChargeRequest,
