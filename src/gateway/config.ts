@@ -32,6 +32,9 @@ export const GATEWAY_VARIABLES = {
   SAGA_COMPENSATION_MAX_ATTEMPTS: integer({ min: 1, default: d.compensation.maxAttempts }),
   SAGA_COMPENSATION_INITIAL_BACKOFF_MS: integer({ min: 0, default: d.compensation.initialBackoffMs }),
   SAGA_COMPENSATION_MAX_BACKOFF_MS: integer({ min: 0, default: d.compensation.maxBackoffMs }),
+  // Steps after the pivot cannot be compensated: a saga whose forward step is still uncertain after
+  // this many attempts parks for an operator instead of retrying forever.
+  SAGA_FORWARD_MAX_ATTEMPTS: integer({ min: 1, default: d.forward.maxAttempts }),
   SAGA_FORWARD_MAX_BACKOFF_MS: integer({ min: 0, default: d.forward.maxBackoffMs }),
   SAGA_STEP_TIMEOUT_MS: integer({ min: 10, default: d.stepTimeoutMs }),
   SAGA_DEADLINE_MS: integer({ min: 100, default: d.sagaDeadlineMs }),
@@ -78,7 +81,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
         initialBackoffMs: v.SAGA_COMPENSATION_INITIAL_BACKOFF_MS,
         maxBackoffMs: v.SAGA_COMPENSATION_MAX_BACKOFF_MS,
       },
-      forward: { ...d.forward, maxBackoffMs: v.SAGA_FORWARD_MAX_BACKOFF_MS },
+      forward: { ...d.forward, maxAttempts: v.SAGA_FORWARD_MAX_ATTEMPTS, maxBackoffMs: v.SAGA_FORWARD_MAX_BACKOFF_MS },
       stepTimeoutMs: v.SAGA_STEP_TIMEOUT_MS,
       sagaDeadlineMs: v.SAGA_DEADLINE_MS,
     },

@@ -201,11 +201,47 @@ function callMetadata(opts: CallOpts): Metadata {
   return md;
 }
 
+/**
+ * Status codes that cannot succeed on retry: the server refused this request as it is (malformed,
+ * not allowed, contradicting what it holds, not implemented). Every other code — UNAVAILABLE,
+ * DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN, CANCELLED — leaves the
+ * outcome unknown, and a retry under the same idempotency key is safe.
+ */
+const DEFINITE_STATUSES: ReadonlySet<status> = new Set([
+  status.INVALID_ARGUMENT,
+  status.FAILED_PRECONDITION,
+  status.PERMISSION_DENIED,
+  status.UNAUTHENTICATED,
+  status.NOT_FOUND,
+  status.ALREADY_EXISTS,
+  status.OUT_OF_RANGE,
+  status.UNIMPLEMENTED,
+]);
+
+export function isDefiniteGrpcError(err: unknown): err is ServiceError {
+  return isServiceError(err) && DEFINITE_STATUSES.has(err.code);
+}
+
+/** `grpc_invalid_argument`: the stable code a definite status is recorded under (in a saga's failure). */
+export function grpcFailureCode(code: status): string {
+  const name = (status as unknown as Record<number, string | undefined>)[code] ?? `status_${code}`;
+  return `grpc_${name.toLowerCase()}`;
+}
+
+/**
+ * Marks a definite failure as the saga engine's DefiniteError (`definite`, `failureCode`), in
+ * place: it stays the same ServiceError (code, details, metadata) for every other caller.
+ */
+function classified(err: ServiceError): ServiceError {
+  if (DEFINITE_STATUSES.has(err.code)) Object.assign(err, { definite: true, failureCode: grpcFailureCode(err.code) });
+  return err;
+}
+
 /** Promise form of a generated client method, untraced; bind it to its client first. */
 export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, opts: CallOpts): Promise<Res> {
   const md = callMetadata(opts);
   return new Promise((resolve, reject) => {
-    method(req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+    method(req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) => (err ? reject(classified(err)) : resolve(res)));
   });
 }
 
@@ -228,7 +264,7 @@ export function callRpc<C, K extends keyof C & string>(client: C, method: K, req
       span.setAttribute('rpc.grpc.status_code', err ? err.code : status.OK);
       if (err) span.setStatus({ code: SpanStatusCode.ERROR, message: err.details });
       span.end();
-      if (err) reject(err);
+      if (err) reject(classified(err));
       else resolve(res);
     });
   });

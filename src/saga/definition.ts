@@ -7,12 +7,13 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 
 /**
  * compensatable: has an undo. pivot: the point of no return; once it succeeds the saga must
- * complete. retriable: after the pivot; retried until it succeeds.
+ * complete. retriable: after the pivot; retried while its outcome is unknown, up to the forward
+ * policy's attempts (then the saga parks: only an operator can finish it).
  */
 export type StepKind = 'compensatable' | 'pivot' | 'retriable';
 
 export interface RetryPolicy {
-  /** Attempts in all, the first included. `Infinity` for steps after the pivot. */
+  /** Attempts in all, the first included. */
   maxAttempts: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -45,9 +46,28 @@ export interface StepContext<I> {
 
 /**
  * A definite answer. `ok: false` is a business outcome ("insufficient stock"): not retried.
- * An uncertain outcome (timeout, unavailable, crash) is a thrown error: retried with the same key.
+ * An uncertain outcome (timeout, unavailable, crash) is a thrown error: retried with the same key,
+ * unless the error is a DefiniteError.
  */
 export type StepOutcome = { ok: true; result?: Json } | { ok: false; code: string; message: string };
+
+/**
+ * A thrown error that is nonetheless definite: the call was refused in a way no retry can change
+ * (a malformed request, a missing permission, an unimplemented method). Retrying it would only
+ * delay the saga's end (forever, after the pivot), so it is settled at once like `ok: false`, with
+ * `failureCode` as the stable code in the saga's failure and events. The layer that raises the
+ * error decides (the gRPC client, by status code): the engine knows no transport.
+ */
+export interface DefiniteError extends Error {
+  readonly definite: true;
+  readonly failureCode: string;
+}
+
+export function isDefiniteError(err: unknown): err is DefiniteError {
+  if (!(err instanceof Error)) return false;
+  const e = err as Partial<DefiniteError>;
+  return e.definite === true && typeof e.failureCode === 'string' && e.failureCode !== '';
+}
 
 export interface StepDefinition<I> {
   name: string;
@@ -76,7 +96,10 @@ export interface SagaDefinition<I> {
 export interface EnginePolicies {
   action: RetryPolicy;
   compensation: RetryPolicy;
-  /** For retriable steps after the pivot: attempts are unbounded, only the backoff applies. */
+  /**
+   * For retriable steps after the pivot. They cannot be compensated, so the budget is generous;
+   * when it runs out the saga parks for an operator instead of retrying forever.
+   */
   forward: RetryPolicy;
   stepTimeoutMs: number;
   sagaDeadlineMs: number;
@@ -85,7 +108,8 @@ export interface EnginePolicies {
 export const DEFAULT_POLICIES: EnginePolicies = {
   action: { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 2_000, multiplier: 2 },
   compensation: { maxAttempts: 10, initialBackoffMs: 200, maxBackoffMs: 5_000, multiplier: 2 },
-  forward: { maxAttempts: Infinity, initialBackoffMs: 200, maxBackoffMs: 10_000, multiplier: 2 },
+  // 50 attempts under a 10 s backoff cap (full jitter): about four minutes of outage before parking.
+  forward: { maxAttempts: 50, initialBackoffMs: 200, maxBackoffMs: 10_000, multiplier: 2 },
   stepTimeoutMs: 5_000,
   sagaDeadlineMs: 120_000,
 };

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { context as otelContext, propagation, trace, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.js';
-import { DEFAULT_POLICIES, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
+import { DEFAULT_POLICIES, isDefiniteError, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
 import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
 import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
 import { idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
@@ -405,6 +405,7 @@ export class SagaEngine {
     else if (st.verdict === 'parked') log.error(f, `${what} cannot complete; parking the saga for an operator`);
     else if (st.verdict === 'compensating') {
       if (st.outcome.kind === 'uncertain') log.error(f, 'step retries exhausted; compensating it and the steps before it');
+      else if (st.outcome.kind === 'failed' && st.outcome.raised) log.warn(f, 'step refused in a way no retry can change; compensating');
       else log.info(f, 'step failed; compensating');
     }
   }
@@ -431,7 +432,7 @@ export class SagaEngine {
     return { ...s, ...patch, updatedAt: this.now() };
   }
 
-  /** The participant call under the per-attempt deadline; anything but a definite answer is uncertain. */
+  /** The participant call under the per-attempt deadline; anything but a definite answer or a DefiniteError is uncertain. */
   private async call(a: PlannedAttempt, s: SagaRecord, key: string, log: Logger): Promise<AttemptOutcome> {
     const fn = a.phase === 'action' ? a.step.action : a.step.compensate;
     if (!fn) return { kind: 'ok', result: null };
@@ -459,6 +460,7 @@ export class SagaEngine {
       (o: StepOutcome): AttemptOutcome => (o.ok ? { kind: 'ok', result: o.result ?? null } : { kind: 'failed', code: o.code, message: o.message }),
       (err: unknown): AttemptOutcome => {
         log.debug({ err, step: a.step.name, phase: a.phase }, 'attempt failed');
+        if (isDefiniteError(err)) return { kind: 'failed', code: err.failureCode, message: err.message, raised: true };
         return { kind: 'uncertain', error: errorText(err) };
       },
     );

@@ -11,7 +11,17 @@ export type Phase = 'action' | 'compensation';
 /** What one attempt of an action or compensation came to. */
 export type AttemptOutcome =
   | { kind: 'ok'; result: Json }
-  | { kind: 'failed'; code: string; message: string }
+  | {
+      kind: 'failed';
+      code: string;
+      message: string;
+      /**
+       * Set when the definite failure is a refusal the call raised (a DefiniteError), not an answer
+       * from the participant's record of the key: it speaks for this attempt only, so it does not
+       * tell whether an earlier attempt with an unknown outcome had its effect.
+       */
+      raised?: true;
+    }
   | { kind: 'uncertain'; error: string };
 
 /** A change of the saga row and the events that record it, written in one transaction. */
@@ -71,10 +81,10 @@ export function isAfterPivot(def: SagaDefinition<unknown>, index: number): boole
   return pivot >= 0 && index > pivot;
 }
 
-/** The retry policy of a step in a phase: steps after the pivot are retried without limit. */
+/** The retry policy of a step in a phase: steps after the pivot have the (generous) forward budget. */
 export function policyFor(policies: EnginePolicies, step: StepDefinition<unknown>, phase: Phase, afterPivot: boolean): RetryPolicy {
   if (phase === 'compensation') return { ...policies.compensation, ...step.compensationRetry };
-  if (afterPivot) return { ...policies.forward, ...step.retry, maxAttempts: Infinity };
+  if (afterPivot) return { ...policies.forward, ...step.retry };
   return { ...policies.action, ...step.retry };
 }
 
@@ -172,15 +182,18 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
         verdict: 'parked',
         defer: false,
         reason: outcome.code,
-        transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.message }] },
+        transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.message, data: { code: outcome.code } }] },
       };
     }
-    // A definite failure had no effect: compensation starts with the step before it.
+    // A definite failure had no effect: compensation starts with the step before it. A refusal
+    // the call raised speaks for its own attempt only: after an earlier attempt whose outcome is
+    // unknown (which may have had its effect), the step is compensated too.
+    const compIndex = outcome.raised && attempt > 1 ? i : i - 1;
     return {
       verdict: 'compensating',
       defer: false,
       reason: outcome.code,
-      transition: { patch: { status: 'COMPENSATING', compIndex: i - 1, attempt: 0, failure }, events: [failed] },
+      transition: { patch: { status: 'COMPENSATING', compIndex, attempt: 0, failure }, events: [failed] },
     };
   }
   const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.error, retryable: true };
@@ -189,6 +202,16 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
   const timeLeft = afterPivot || now + delay < s.deadlineAt;
   if (attemptsLeft && timeLeft) {
     return { verdict: 'retrying', defer: false, retryInMs: delay, reason: outcome.error, transition: { patch: {}, events: [failed] } };
+  }
+  if (afterPivot) {
+    // Past the pivot nothing can be undone, and the forward budget is spent: an operator must look.
+    const failure: SagaFailure = { step: step.name, code: 'forward_attempts_exhausted', message: outcome.error };
+    return {
+      verdict: 'parked',
+      defer: false,
+      reason: failure.code,
+      transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.error, data: { code: failure.code } }] },
+    };
   }
   // The outcome is still unknown: the step may have had its effect, so it is compensated too.
   const failure: SagaFailure = { step: step.name, code: attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable', message: outcome.error };
@@ -210,8 +233,9 @@ function settleCompensation(a: PlannedAttempt, outcome: AttemptOutcome, random: 
     };
   }
   const error = outcome.kind === 'failed' ? outcome.message : outcome.error;
+  // A definite refusal of a compensation, answered or raised, cannot succeed on retry: parked at once.
   const retryable = outcome.kind === 'uncertain';
-  const failed: NewEvent = { type: 'COMPENSATION_FAILED', step: step.name, attempt, error, retryable };
+  const failed: NewEvent = { type: 'COMPENSATION_FAILED', step: step.name, attempt, error, retryable, ...(outcome.kind === 'failed' ? { data: { code: outcome.code } } : {}) };
   if (retryable && attempt < a.policy.maxAttempts) {
     return { verdict: 'retrying', defer: false, retryInMs: backoffMs(a.policy, attempt, random), reason: error, transition: { patch: {}, events: [failed] } };
   }

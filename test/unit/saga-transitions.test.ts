@@ -22,7 +22,7 @@ const policies: EnginePolicies = {
   ...DEFAULT_POLICIES,
   action: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 },
   compensation: { maxAttempts: 2, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 },
-  forward: { maxAttempts: Infinity, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 },
+  forward: { maxAttempts: 60, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 },
 };
 
 const NOW = 1_000_000;
@@ -89,6 +89,8 @@ test('plan: what a saga that is not terminal does next', async (t) => {
 
 const FAILED: AttemptOutcome = { kind: 'failed', code: 'payment_declined', message: 'declined' };
 const UNKNOWN: AttemptOutcome = { kind: 'uncertain', error: 'unavailable' };
+/** A thrown DefiniteError (e.g. gRPC INVALID_ARGUMENT), as the driver reports it. */
+const REFUSED: AttemptOutcome = { kind: 'failed', code: 'grpc_invalid_argument', message: '3 INVALID_ARGUMENT: bad request', raised: true };
 const OK: AttemptOutcome = { kind: 'ok', result: { n: 1 } };
 
 test('settle: what an attempt outcome does to the saga', async (t) => {
@@ -109,11 +111,18 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
     { name: 'pivot succeeds: on to the retriable step', s: { stepIndex: 3, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', stepIndex: 4, events: ['STEP_SUCCEEDED:d'], defer: true } },
     { name: 'retriable step uncertain, far beyond the action budget: retry', s: { stepIndex: 4, attempt: 50 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true } },
     { name: 'retriable step uncertain past the deadline: still retry', s: { stepIndex: 4, attempt: 2, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true } },
+    { name: 'definite error raised on the first attempt: compensate from the step before, no retry', s: { stepIndex: 1, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 0, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
+    { name: 'definite error raised after an uncertain attempt: that one may have had its effect, compensate the step too', s: { stepIndex: 1, attempt: 2 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 1, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
+    { name: 'definite error raised by the pivot: compensate the steps before it', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, code: 'grpc_invalid_argument', events: ['STEP_FAILED:d'] } },
+    { name: 'definite error raised after the pivot: parked at once, no retry', s: { stepIndex: 4, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', code: 'grpc_invalid_argument', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
+    { name: 'retriable step uncertain, forward attempts exhausted: parked, not retried forever', s: { stepIndex: 4, attempt: 60 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
+    { name: 'retriable step uncertain, exhausted even past the deadline: parked, not compensated', s: { stepIndex: 4, attempt: 60, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
     { name: 'retriable step refused: parked (the pivot is behind it)', s: { stepIndex: 4, attempt: 1 }, outcome: FAILED, expect: { verdict: 'parked', status: 'PARKED', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
     { name: 'compensation succeeds: on to the step before', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', compIndex: 0, events: ['COMPENSATION_SUCCEEDED:b'], defer: true } },
     { name: 'compensation uncertain with attempts left: retry', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['COMPENSATION_FAILED:b'], retry: true } },
     { name: 'compensation uncertain, attempts exhausted: parked', s: { status: 'COMPENSATING', compIndex: 1, attempt: 2 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
     { name: 'compensation refused: parked at once', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: FAILED, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
+    { name: 'definite error raised by a compensation: parked at once, no retry', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
   ];
   for (const r of rows) {
     await t.test(r.name, () => {
@@ -137,6 +146,7 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
       if (st.verdict === 'parked') assert.equal(st.transition.patch.leaseOwner, null, 'a parked saga holds no lease');
       const failed = st.transition.events.find((e) => e.type.endsWith('_FAILED'));
       if (failed) assert.equal(failed.retryable, r.outcome.kind === 'uncertain');
+      if (r.outcome.kind === 'failed') assert.deepEqual(failed?.data, { code: r.outcome.code }, 'the failure code is in the event');
     });
   }
 });
