@@ -66,6 +66,12 @@ export interface SagaEvent extends Required<Omit<NewEvent, 'data'>> {
   at: number;
 }
 
+/** A page of a saga's timeline: events are numbered 1, 2, ... per saga. */
+export interface EventPage {
+  afterSeq?: number;
+  limit?: number;
+}
+
 /** The fields an event may change on the saga row, written in the same transaction. */
 export type SagaPatch = Partial<Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure'>> & {
   /** A patch can only give the lease up (a terminal saga); taking and extending it is the log's, on its clock. */
@@ -114,7 +120,8 @@ export interface SagaLog {
   append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void>;
   get(id: string): Promise<SagaRecord | undefined>;
   getByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
-  events(id: string): Promise<SagaEvent[]>;
+  /** The saga's events in order: those after `afterSeq` (default 0), at most `limit` (default all). */
+  events(id: string, page?: EventPage): Promise<SagaEvent[]>;
   /** Newest first. A cursor this log did not issue (the empty string too) is InvalidCursorError. */
   list(q: ListQuery): Promise<ListPage>;
   /**

@@ -244,6 +244,18 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.deepEqual(await log.events('missing'), []);
     });
 
+    it('events page: after a seq, at most a limit, in order', async (open) => {
+      const log = await open();
+      const saga = await started(log, { leaseOwner: OWNER });
+      await log.append(saga.id, OWNER, {}, [{ type: 'STEP_STARTED', step: 'a' }, { type: 'STEP_SUCCEEDED', step: 'a' }, { type: 'STEP_STARTED', step: 'b' }]);
+      const seqs = async (page: { afterSeq?: number; limit?: number }) => (await log.events(saga.id, page)).map((e) => e.seq);
+      assert.deepEqual(await seqs({}), [1, 2, 3, 4]);
+      assert.deepEqual(await seqs({ limit: 2 }), [1, 2]);
+      assert.deepEqual(await seqs({ afterSeq: 2, limit: 1 }), [3]);
+      assert.deepEqual(await seqs({ afterSeq: 2 }), [3, 4]);
+      assert.deepEqual(await seqs({ afterSeq: 4 }), []);
+    });
+
     it('list pages newest first with cursors, filters by status, and refuses a cursor it did not issue', async (open) => {
       const log = await open();
       const ids: string[] = [];

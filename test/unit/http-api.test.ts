@@ -76,6 +76,8 @@ const CASES: ErrorCase[] = [
   { name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
   { name: 'a repeated limit', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=1&limit=2' }), message: /^limit must be given once$/ },
   { name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=501' }), message: /limit must be at most 500/ },
+  { name: 'a negative after_seq', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas/x?after_seq=-1' }), message: /after_seq must be at least 0/ },
+  { name: 'a timeline limit over 1000', code: 'invalid_request', request: () => ({ method: 'GET', url: '/orders/x/saga?limit=1001' }), message: /limit must be at most 1000/ },
   { name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/sagas?cursor=zzz' }) },
   { name: 'an unknown route', code: 'not_found', request: () => ({ method: 'GET', url: '/nothing' }) },
   { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
@@ -183,6 +185,26 @@ describe('answers through the schemas', () => {
     assert.equal(events.at(-1)?.type, 'SAGA_COMPLETED');
     assert.ok(events.some((e) => e.step === 'reserve_stock' && typeof e.display_name === 'string'));
     assert.deepEqual(json(await g.app.inject({ method: 'GET', url: `/sagas/${body.id as string}` })), timeline);
+  });
+
+  test('a timeline is read in pages: after_seq and limit, next_after_seq until the last page', async () => {
+    const placed = json(await g.app.inject(post(order(), { prefer: 'wait=5' })));
+    const url = `/orders/${placed.id as string}/saga`;
+    const whole = json(await g.app.inject({ method: 'GET', url }));
+    const all = (whole.events as Array<{ seq: number }>).map((e) => e.seq);
+    assert.ok(all.length > 3, String(all.length));
+    assert.equal(whole.next_after_seq, null);
+    const seen: number[] = [];
+    let after = 0;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = json(await g.app.inject({ method: 'GET', url: `${url}?limit=3&after_seq=${after}` }));
+      const seqs = (page.events as Array<{ seq: number }>).map((e) => e.seq);
+      assert.ok(seqs.length <= 3);
+      seen.push(...seqs);
+      if (page.next_after_seq === null) break;
+      after = page.next_after_seq as number;
+    }
+    assert.deepEqual(seen, all);
   });
 
   test('a declined payment: CANCELLED with its reason', async () => {

@@ -12,7 +12,7 @@ import { centsToDollars } from '../money.js';
 import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type StoredResponse } from './deps.js';
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
-import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline } from './schemas.js';
+import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline, TimelineQuery } from './schemas.js';
 import { PAYMENT_STATUS, orderView } from './views.js';
 import { readTimeline } from './sagas.js';
 
@@ -157,10 +157,11 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
         description: 'Every event of the saga with its step, time, attempt, error, trace_id and span_id.',
         tags: ['orders'],
         params: IdParams,
+        querystring: TimelineQuery,
         response: { 200: SagaTimeline, ...errorResponses },
       },
     },
-    async (req) => readTimeline(engine, store, req.params.id),
+    async (req) => readTimeline(engine, store, req.params.id, req.query),
   );
 
   app.get(

@@ -4,16 +4,25 @@ import type { SagaEngine } from '../../saga/engine.js';
 import { SAGA_STATUSES, type SagaLog, type SagaStatus } from '../../saga/model.js';
 import type { GatewayOptions } from './deps.js';
 import { HttpError } from './errors.js';
-import { errorResponses, IdParams, SagaListQuery, SagaPage, SagaTimeline } from './schemas.js';
+import { errorResponses, IdParams, SagaListQuery, SagaPage, SagaTimeline, TIMELINE_PAGE_MAX, TimelineQuery } from './schemas.js';
 import { eventView, sagaSummary } from './views.js';
 
-/** A saga's timeline: its summary and every event, steps named for people where they can be. */
-export async function readTimeline(engine: SagaEngine, store: SagaLog, id: string) {
+/**
+ * A page of a saga's timeline: its summary and the events after `afterSeq`, steps named for
+ * people where they can be. A saga retried for long has a long timeline: it is read in pages.
+ */
+export async function readTimeline(engine: SagaEngine, store: SagaLog, id: string, page: { after_seq?: number; limit?: number } = {}) {
   const saga = isOrderId(id) ? await store.get(id) : undefined;
   if (!saga) throw new HttpError('saga_not_found', `saga ${id} not found`);
-  const events = await store.events(id);
+  const limit = page.limit ?? TIMELINE_PAGE_MAX;
+  const events = await store.events(id, { afterSeq: page.after_seq ?? 0, limit });
   const names = new Map((engine.definitionOf(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
-  return { ...sagaSummary(saga), events: events.map((e) => eventView(e, e.step ? names.get(e.step) : undefined)) };
+  return {
+    ...sagaSummary(saga),
+    events: events.map((e) => eventView(e, e.step ? names.get(e.step) : undefined)),
+    // A full page may have a next one; asking for it costs one read that may come back empty.
+    next_after_seq: events.length === limit ? (events.at(-1)?.seq ?? null) : null,
+  };
 }
 
 export type SagasDeps = Pick<GatewayOptions, 'engine' | 'store'>;
@@ -48,9 +57,10 @@ export const sagasRoutes: FastifyPluginAsyncTypebox<SagasDeps> = async (app, { e
         summary: "A saga's timeline",
         tags: ['sagas'],
         params: IdParams,
+        querystring: TimelineQuery,
         response: { 200: SagaTimeline, ...errorResponses },
       },
     },
-    async (req) => readTimeline(engine, store, req.params.id),
+    async (req) => readTimeline(engine, store, req.params.id, req.query),
   );
 };

@@ -109,7 +109,18 @@ export const SagaEvent = Type.Object({
   span_id: Nullable(Type.String()),
 });
 
-export const SagaTimeline = Type.Object({ ...SagaSummary.properties, events: Type.Array(SagaEvent) });
+export const TIMELINE_PAGE_MAX = 1_000;
+
+export const TimelineQuery = Type.Object({
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'events after this seq (next_after_seq of the previous page)' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: TIMELINE_PAGE_MAX, default: TIMELINE_PAGE_MAX })),
+});
+
+export const SagaTimeline = Type.Object({
+  ...SagaSummary.properties,
+  events: Type.Array(SagaEvent),
+  next_after_seq: Nullable(Type.Integer({ description: 'after_seq of the next page; null on the last one' })),
+});
 
 export const SagaListQuery = Type.Object({
   status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),

@@ -18,6 +18,7 @@ import {
   type NewEvent,
   type SagaEvent,
   type SagaLog,
+  type EventPage,
   type SagaPatch,
   type SagaRecord,
   type SagaStatus,
@@ -386,8 +387,13 @@ export class PostgresSagaLog implements SagaLog {
     return r ? record(r) : undefined;
   }
 
-  async events(id: string): Promise<SagaEvent[]> {
-    const rows = await this.query<EventRow<Json, string, boolean>>('events', `SELECT ${EVENT_COLUMNS} FROM saga_events WHERE saga_id = $1 ORDER BY seq`, [id]);
+  async events(id: string, page: EventPage = {}): Promise<SagaEvent[]> {
+    // LIMIT NULL is PostgreSQL's "no limit".
+    const rows = await this.query<EventRow<Json, string, boolean>>(
+      'events',
+      `SELECT ${EVENT_COLUMNS} FROM saga_events WHERE saga_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [id, page.afterSeq ?? 0, page.limit ?? null],
+    );
     return rows.map(event);
   }
 

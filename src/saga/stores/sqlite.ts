@@ -16,6 +16,7 @@ import {
   type NewEvent,
   type SagaEvent,
   type SagaLog,
+  type EventPage,
   type SagaPatch,
   type SagaRecord,
   type SagaStatus,
@@ -116,7 +117,10 @@ export class SqliteSagaLog implements SagaLog {
       conflicting: db.prepare<[string | null, string], { id: string }>(
         'SELECT id FROM sagas WHERE idempotency_key = ? UNION ALL SELECT id FROM sagas WHERE id = ? LIMIT 1',
       ),
-      events: db.prepare<[string], EventRow<string, number, number>>('SELECT * FROM saga_events WHERE saga_id = ? ORDER BY seq'),
+      // LIMIT -1 is SQLite's "no limit".
+      events: db.prepare<{ id: string; afterSeq: number; limit: number }, EventRow<string, number, number>>(
+        'SELECT * FROM saga_events WHERE saga_id = @id AND seq > @afterSeq ORDER BY seq LIMIT @limit',
+      ),
       // The definitions as a JSON array (null: any), so one prepared statement serves every list.
       expired: db.prepare<[{ now: number; only: string | null; limit: number }], Row>(
         `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= @now
@@ -281,8 +285,8 @@ export class SqliteSagaLog implements SagaLog {
     return r ? record(r) : undefined;
   }
 
-  async events(id: string): Promise<SagaEvent[]> {
-    return this.stmt.events.all(id).map(event);
+  async events(id: string, page: EventPage = {}): Promise<SagaEvent[]> {
+    return this.stmt.events.all({ id, afterSeq: page.afterSeq ?? 0, limit: page.limit ?? -1 }).map(event);
   }
 
   /** In-process only: a SQLite log has one writing process (the gateway); see the README. */
