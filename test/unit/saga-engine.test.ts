@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
-import type { SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
+import type { DefiniteError, EnginePolicies, SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
 import { backoffMs } from '../../src/saga/definition.js';
 
 const logger = pino({ level: 'silent' });
@@ -19,7 +19,13 @@ function tempStore(now?: () => number): SqliteSagaLog {
   return new SqliteSagaLog({ file: path.join(dir, 'saga.db'), now });
 }
 
-type Script = Record<string, Array<StepOutcome | 'throw' | 'hang'>>;
+type Script = Record<string, Array<StepOutcome | 'throw' | 'hang' | 'refuse'>>;
+
+/** What a transport raises for a refusal no retry can change (the gRPC client marks INVALID_ARGUMENT so). */
+class RefusedForTest extends Error implements DefiniteError {
+  readonly definite = true;
+  readonly failureCode = 'refused_for_test';
+}
 
 /** A four-step definition whose steps follow a script and record every call. */
 function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }> {
@@ -27,6 +33,7 @@ function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }
     calls.push(`${name}#${ctx.idempotencyKey}`);
     const next = script[name]?.shift() ?? { ok: true, result: { step: name } };
     if (next === 'throw') throw new Error(`${name} unavailable`);
+    if (next === 'refuse') throw new RefusedForTest(`${name} refused`);
     if (next === 'hang') return new Promise(() => {});
     return next;
   };
@@ -44,7 +51,7 @@ function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }
   };
 }
 
-const fast = {
+const fast: EnginePolicies = {
   action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
   compensation: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
   forward: { maxAttempts: Infinity, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 },
@@ -52,10 +59,10 @@ const fast = {
   sagaDeadlineMs: 60_000,
 };
 
-async function runSaga(script: Script, id = 's1') {
+async function runSaga(script: Script, id = 's1', policies: EnginePolicies = fast) {
   const store = tempStore();
   const calls: string[] = [];
-  const engine = new SagaEngine({ log: store, logger, policies: fast });
+  const engine = new SagaEngine({ log: store, logger, policies });
   engine.register(scripted(script, calls));
   await engine.start('test_saga', { id, input: { n: 1 } });
   const final = await engine.waitFor(id, 5_000);
@@ -131,6 +138,45 @@ test('a pivot failure compensates; after the pivot a step is retried beyond the 
   const after = await runSaga({ e: ['throw', 'throw', 'throw', 'throw', 'throw'] });
   assert.equal(after.final?.status, 'COMPLETED');
   assert.equal(after.calls.filter((c) => c.startsWith('e#')).length, 6);
+});
+
+test('a step that raises a definite error compensates at once: no retry, the failed step not undone', async () => {
+  const { final, calls, store } = await runSaga({ b: ['refuse'] });
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.deepEqual(final?.failure, { step: 'b', code: 'refused_for_test', message: 'b refused' });
+  assert.deepEqual(calls, ['a#s1:a', 'b#s1:b', 'a:undo#s1:a:undo']);
+  const failed = (await store.events('s1')).filter((e) => e.type === 'STEP_FAILED');
+  assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable, e.data]), [['b', 1, false, { code: 'refused_for_test' }]]);
+});
+
+test('a definite error after an uncertain attempt compensates the step too (the first attempt may have had its effect)', async () => {
+  const { final, calls } = await runSaga({ b: ['throw', 'refuse'] });
+  assert.equal(final?.status, 'COMPENSATED');
+  assert.equal(final?.failure?.code, 'refused_for_test');
+  assert.deepEqual(calls, ['a#s1:a', 'b#s1:b', 'b#s1:b', 'b:undo#s1:b:undo', 'a:undo#s1:a:undo']);
+});
+
+test('after the pivot a definite error parks the saga at once', async () => {
+  const { final, calls, types } = await runSaga({ e: ['refuse'] });
+  assert.equal(final?.status, 'PARKED');
+  assert.equal(final?.failure?.code, 'refused_for_test');
+  assert.equal(calls.filter((c) => c.startsWith('e#')).length, 1);
+  assert.equal(types.at(-1), 'SAGA_PARKED:e');
+});
+
+test('after the pivot an uncertain step parks once the forward attempts are spent', async () => {
+  const policies = { ...fast, forward: { ...fast.forward, maxAttempts: 4 } };
+  const { final, calls, types } = await runSaga({ e: ['throw', 'throw', 'throw', 'throw', 'throw'] }, 's1', policies);
+  assert.equal(final?.status, 'PARKED');
+  assert.equal(final?.failure?.code, 'forward_attempts_exhausted');
+  assert.equal(calls.filter((c) => c.startsWith('e#')).length, 4);
+  assert.deepEqual(types.slice(-2), ['STEP_FAILED:e', 'SAGA_PARKED:e']);
+});
+
+test('a compensation that raises a definite error parks at once', async () => {
+  const { final, calls } = await runSaga({ c: [{ ok: false, code: 'x', message: 'x' }], 'b:undo': ['refuse'] });
+  assert.equal(final?.status, 'PARKED');
+  assert.equal(calls.filter((c) => c.startsWith('b:undo#')).length, 1);
 });
 
 test('an idempotency key maps to one saga', async () => {
