@@ -8,44 +8,83 @@ export interface ReadyMessage {
   [extra: string]: unknown;
 }
 
+/**
+ * How long an orphan (its supervisor died) takes at most to stop: the graceful stop is cut short
+ * so that every child of a dead `sagas start` is gone within 2 s and the next start finds its
+ * ports free. The saga log is write-ahead, so a cut-short stop loses nothing.
+ */
+export const ORPHAN_GRACE_MS = 1_500;
+
+/**
+ * Why the IPC channel and not a poll of `process.ppid`: a supervisor's children are forked with an
+ * IPC channel (a socket pair). When the parent dies, however it dies, SIGKILL included, the kernel
+ * closes its end, and the child's `process` emits 'disconnect' at once, with no timer and no
+ * platform difference (PR_SET_PDEATHSIG is not reachable from Node; polling the ppid costs a
+ * timer in every process and reacts only at the next tick of it). Children run in their own
+ * session (supervisor.ts `detached`), so no terminal hang-up reaches them either: this is the one
+ * signal of the parent's death they get.
+ *
+ * The listener is installed when this module loads, so a parent that dies while the child is still
+ * starting (opening its database, connecting) is noticed too: until `onShutdown` takes over,
+ * nothing needs a graceful stop and the process exits at once.
+ */
+let onParentGone: () => void = () => process.exit(1);
+const hasParentChannel = typeof process.send === 'function';
+if (hasParentChannel) process.once('disconnect', () => onParentGone());
+
 /** Tells a parent process (the `sagas start` supervisor, a test) that we are up and where. */
 export function notifyReady(msg: { service: string; address: string } & Record<string, unknown>): void {
   const ready: ReadyMessage = { ...msg, type: 'ready' };
-  if (typeof process.send === 'function') process.send(ready);
+  // A send on a closed channel emits an 'error' on process; the 'disconnect' listener stops us.
+  if (typeof process.send === 'function' && process.connected) process.send(ready);
 }
 
 /**
  * Runs `shutdown` once on SIGTERM/SIGINT, then exits. A second signal, or a shutdown slower than
- * `graceMs`, exits at once: the saga log is write-ahead, so nothing is lost by it.
+ * `graceMs`, exits at once: the saga log is write-ahead, so nothing is lost by it. The death of
+ * the supervisor (its IPC channel closes) is a SIGTERM with ORPHAN_GRACE_MS at most.
+ *
+ * Nothing on this path may throw before the exit timer is armed: the logger is synchronous and
+ * drops its lines once stdout is a broken pipe (logger.ts), so a process whose log pipe is gone
+ * still stops.
  */
 export function onShutdown(logger: Logger, shutdown: (signal: string) => Promise<void>, graceMs = 10_000): void {
   let stopping = false;
-  const handler = (signal: NodeJS.Signals) => {
+  const exit = (code: number) => {
+    try {
+      logger.flush?.();
+    } finally {
+      process.exit(code);
+    }
+  };
+  const handler = (signal: NodeJS.Signals, grace = graceMs) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal, exiting now');
-      process.exit(1);
+      exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ graceMs }, 'graceful shutdown timed out, exiting');
-      process.exit(1);
-    }, graceMs);
+      logger.error({ graceMs: grace }, 'graceful shutdown timed out, exiting');
+      exit(1);
+    }, grace);
     timer.unref();
+    logger.info({ signal }, 'shutting down');
     shutdown(signal).then(
       () => {
         logger.info('stopped');
-        logger.flush?.();
-        process.exit(0);
+        exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
-  // When a supervisor's IPC channel closes (it died), do not linger as an orphan.
-  if (typeof process.send === 'function') process.on('disconnect', () => handler('SIGTERM'));
+  if (!hasParentChannel) return;
+  onParentGone = () => {
+    logger.warn('the supervisor is gone (IPC channel closed): stopping');
+    handler('SIGTERM', Math.min(graceMs, ORPHAN_GRACE_MS));
+  };
 }
