@@ -257,24 +257,46 @@ export function list(o: Common): Variable<string[]> {
 // ---------------------------------------------------------------------------------------------
 // Redaction
 
-/** A URL without its password, for logs and messages (an unparsable one is masked by pattern). */
+/**
+ * Query parameters that carry a credential: ioredis, for one, takes `?password=` (and
+ * `?sentinelPassword=`) as options. Broad on purpose: masking a harmless parameter costs nothing.
+ */
+const SECRET_PARAM = /pass|pwd|secret|token|auth|credential|api[-_]?key/i;
+
+/**
+ * A URL without its secrets, for logs and messages: the password of its user info (any
+ * characters, `@` and `:` included, percent-encoded or not) and the value of every query
+ * parameter that names a credential. The user name stays (it identifies, it does not grant).
+ * An unparsable URL is masked by pattern, erring towards masking too much: everything between
+ * `//` and the last `@`, and the same query parameters.
+ */
 export function redactPassword(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
-    return u.toString();
+    for (const key of [...u.searchParams.keys()]) if (SECRET_PARAM.test(key)) u.searchParams.set(key, '***');
+    // URLSearchParams writes `***` as `%2A%2A%2A`: shown as typed, it reads as masked.
+    return u.toString().replace(/%2A%2A%2A/g, '***');
   } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+    const at = url.lastIndexOf('@');
+    const slashes = url.indexOf('//');
+    const start = slashes === -1 ? 0 : slashes + 2; // no `//`: the whole head is masked
+    const masked = at >= start ? `${url.slice(0, start)}***${url.slice(at)}` : url;
+    return masked.replace(/([?&;]([^=&;#]*)=)([^&;#]*)/g, (all, head: string, key: string) => (SECRET_PARAM.test(key) ? `${head}***` : all));
   }
 }
 
-/** `k=v,k2=v2` with every value masked: header values are credentials (API keys, tokens). */
+/**
+ * `k=v,k2=v2` with every value masked: header values are credentials (API keys, tokens). A part
+ * without `=` (a value that had a comma in it, or a stray word) is masked whole.
+ */
 export function redactValues(value: string): string {
   return value
     .split(',')
     .map((pair) => {
       const at = pair.indexOf('=');
-      return at <= 0 ? pair : `${pair.slice(0, at)}=***`;
+      if (at > 0) return `${pair.slice(0, at)}=***`;
+      return pair.trim() === '' ? pair : '***';
     })
     .join(',');
 }

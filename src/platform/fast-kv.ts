@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Meter } from '@opentelemetry/api';
 import type { Logger } from './logger.js';
+import { redactPassword } from './config-schema.js';
 
 /** 1 while the in-process fallback serves instead of Redis. */
 export function observeFallback(meter: Meter, kv: FastKv): void {
@@ -199,6 +200,7 @@ export class ResilientKv implements FastKv {
   }
 }
 
+// The configuration's redaction: a password with `@` in it, or given as `?password=`, is masked too.
 function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+  return redactPassword(url);
 }

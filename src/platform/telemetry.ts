@@ -8,7 +8,7 @@ import { OTLPTraceExporter as OTLPTraceProto } from '@opentelemetry/exporter-tra
 import { OTLPMetricExporter as OTLPMetricJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { formatAddr, type HostPort, type TelemetrySettings } from './config.js';
+import { formatAddr, redactPassword, type HostPort, type TelemetrySettings } from './config.js';
 import type { Logger } from './logger.js';
 
 export interface Telemetry {
@@ -48,7 +48,7 @@ export function initTelemetry(logger: Logger, settings: TelemetrySettings): Tele
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
-  if (traces || push) logger.info({ traces: traces?.url, metrics: push?.url, service_name: serviceName }, 'exporting over OTLP');
+  if (traces || push) logger.info({ traces: traces && redactPassword(traces.url), metrics: push && redactPassword(push.url), service_name: serviceName }, 'exporting over OTLP');
 
   return {
     meter: meterProvider.getMeter('ecommerce-sagas'),

@@ -140,7 +140,8 @@ describe('values are typed and converted', () => {
 });
 
 describe('each kind of bad value', () => {
-  const cases: [string, string, RegExp][] = [
+  // [variable, bad value, message, the value as shown when it is a secret's (redacted)]
+  const cases: [string, string, RegExp, string?][] = [
     ['HTTP_ADDR', 'x', /expected host:port/],
     ['HTTP_ADDR', ':70000', /expected host:port/],
     ['SAGA_LEASE_MS', 'abc', /expected an integer >= 500/],
@@ -158,19 +159,19 @@ describe('each kind of bad value', () => {
     ['REDIS_KEY_PREFIX', 'has space', /1-64 characters/],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318', /http\(s\):\/\/ URL/],
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', /expected one of http\/protobuf, http\/json/],
-    ['OTEL_EXPORTER_OTLP_HEADERS', 'no-equals-sign', /key=value pairs/],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'no-equals-sign', /key=value pairs/, '***'], // a token pasted without its key stays hidden
     ['OTEL_SDK_DISABLED', 'yes', /expected true or false/],
     ['CRASH_AFTER', '-1', /expected an integer >= 0/],
   ];
-  for (const [variable, value, expected] of cases) {
+  for (const [variable, value, expected, shown = value] of cases) {
     test(`${variable}=${JSON.stringify(value)}`, () => {
       const err = configError(() => gatewayConfig({ [variable]: value }));
       assert.deepEqual(err.details.variables.map((v) => v.variable), [variable]);
       assert.equal(err.details.variable, variable);
-      assert.equal(err.details.variables[0]?.got, value);
+      assert.equal(err.details.variables[0]?.got, shown);
       assert.match(err.message, expected);
       assert.ok(err.message.startsWith(`${variable}: expected `), err.message);
-      assert.ok(err.message.endsWith(`got ${JSON.stringify(value)}`), err.message);
+      assert.ok(err.message.endsWith(`got ${JSON.stringify(shown)}`), err.message);
     });
   }
 
