@@ -117,11 +117,32 @@ describe('order domain', () => {
   });
 
   test('create: an existing order answers its state, a tombstone makes it born cancelled', () => {
-    assert.deepEqual(decideCreate(undefined, undefined), { action: 'insert_pending' });
-    assert.deepEqual(decideCreate(undefined, { reason: 'x', createdAt: 1 }), { action: 'insert_cancelled', reason: 'x' });
-    assert.deepEqual(decideCreate(order('PENDING'), undefined), { action: 'none', outcome: 'created' });
-    assert.deepEqual(decideCreate(order('CONFIRMED'), undefined), { action: 'none', outcome: 'created' });
-    assert.deepEqual(decideCreate(order('CANCELLED'), { reason: 'x', createdAt: 1 }), { action: 'none', outcome: 'cancelled' });
+    const same = order('PENDING');
+    assert.deepEqual(decideCreate(undefined, undefined, same), { action: 'insert_pending' });
+    assert.deepEqual(decideCreate(undefined, { reason: 'x', createdAt: 1 }, same), { action: 'insert_cancelled', reason: 'x' });
+    assert.deepEqual(decideCreate(order('PENDING'), undefined, same), { action: 'none', outcome: 'created' });
+    assert.deepEqual(decideCreate(order('CONFIRMED'), undefined, same), { action: 'none', outcome: 'created' });
+    assert.deepEqual(decideCreate(order('CANCELLED'), { reason: 'x', createdAt: 1 }, same), { action: 'none', outcome: 'cancelled' });
+  });
+
+  test('create: another customer, other lines or another total for an existing order is a conflict, in every state', () => {
+    const line = { productId: 'p', quantity: 1, unitPriceCents: 1 };
+    const others = [
+      { customerId: 'other', items: [line], totalCents: 1 },
+      { customerId: 'c', items: [{ ...line, quantity: 2 }], totalCents: 2 },
+      { customerId: 'c', items: [{ ...line, unitPriceCents: 2 }], totalCents: 2 },
+      { customerId: 'c', items: [{ ...line, productId: 'q' }], totalCents: 1 },
+      { customerId: 'c', items: [line, line], totalCents: 2 },
+      { customerId: 'c', items: [line], totalCents: 3 },
+    ];
+    for (const status of ['PENDING', 'CONFIRMED', 'CANCELLED'] as const) {
+      const existing = { ...order(status), items: [line] };
+      const outcome = status === 'CANCELLED' ? 'cancelled' : 'created';
+      assert.deepEqual(decideCreate(existing, undefined, { customerId: 'c', items: [{ ...line }], totalCents: 1 }), { action: 'none', outcome });
+      for (const other of others) {
+        assert.deepEqual(decideCreate(existing, undefined, other), { action: 'none', outcome: 'conflict' }, `${status} ${JSON.stringify(other)}`);
+      }
+    }
   });
 
   test('confirm: only PENDING moves; CONFIRMED repeats; CANCELLED is refused', () => {
@@ -146,7 +167,7 @@ describe('order domain', () => {
 });
 
 describe('order store', () => {
-  test('create inserts PENDING with the total; a repeat answers the stored order', () => {
+  test('create inserts PENDING with the total; a repeat answers the stored order; other content is CONFLICT', () => {
     const clock = manualClock(NOW);
     const store = createOrderStore(openTemp(), clock.now);
     const first = store.create(validateCreate(createReq(), clock.now()));
@@ -162,9 +183,19 @@ describe('order store', () => {
       updatedAtMs: NOW,
     });
     clock.advance(10);
-    const again = store.create(validateCreate(createReq({ customerId: 'someone-else' }), clock.now()));
+    const again = store.create(validateCreate(createReq(), clock.now()));
     assert.equal(again.outcome, 'created');
     assert.deepEqual(again.order, first.order);
+    const items = createReq().items;
+    for (const other of [
+      createReq({ customerId: 'someone-else' }),
+      createReq({ items: items.slice(0, 1) }),
+      createReq({ items: [...items].reverse() }),
+      createReq({ items: items.map((i) => ({ ...i, unitPriceCents: 1 })) }),
+    ]) {
+      assert.deepEqual(store.create(validateCreate(other, clock.now())), { outcome: 'conflict', order: undefined });
+    }
+    assert.deepEqual(store.get('ord-1'), first.order);
   });
 
   test('PENDING → CONFIRMED, updated_at changes, and a later cancel is refused', () => {
@@ -308,6 +339,18 @@ describe('order service (in-process)', () => {
     assert.equal(cancel.outcome, CancelOutcome.CANCEL_OUTCOME_NOT_PENDING);
     const got = await invoke(svc.getOrder, { orderId: 'ord-1' });
     assert.equal(got.order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
+  });
+
+  test('a create of other content under another key is CONFLICT without the stored order; its retry replays that', async () => {
+    const { svc } = service();
+    await invoke(svc.createOrder, createReq({ items: [{ productId: 'prod_1', quantity: 1, unitPriceCents: 1 }] }), 'intruder');
+    const real = await invoke(svc.createOrder, createReq(), 'saga-1:create_order');
+    assert.equal(real.outcome, CreateOutcome.CREATE_OUTCOME_CONFLICT);
+    assert.equal(real.order, undefined);
+    // Replayed from the inbox's JSON, where an absent order has no key at all.
+    const replay = await invoke(svc.createOrder, createReq(), 'saga-1:create_order');
+    assert.deepEqual([replay.outcome, replay.order], [real.outcome, undefined]);
+    assert.equal((await invoke(svc.getOrder, { orderId: 'ord-1' })).order?.totalCents, 1);
   });
 
   test('a replayed create returns the stored snapshot, not a second order', async () => {

@@ -96,10 +96,34 @@ export type CreateDecision =
   | { action: 'insert_pending' }
   /** A compensation overtook this create: the order is born cancelled, with the compensation's reason. */
   | { action: 'insert_cancelled'; reason: string }
-  | { action: 'none'; outcome: 'created' | 'cancelled' };
+  | { action: 'none'; outcome: 'created' | 'cancelled' }
+  /**
+   * The order exists with another customer, lines or total: answering CREATED would let a saga go
+   * on for an order the database does not hold, so the contradiction is refused.
+   */
+  | { action: 'none'; outcome: 'conflict' };
 
-/** An existing order wins over a tombstone: the tombstone was consumed when that order was created from it. */
-export function decideCreate(existing: OrderRecord | undefined, tombstone: Tombstone | undefined): CreateDecision {
+/** What makes two creates the same order. created_at is not part of it: 0 means "now" on each try. */
+export type OrderContent = Pick<OrderRecord, 'customerId' | 'items' | 'totalCents'>;
+
+export function sameContent(a: OrderContent, b: OrderContent): boolean {
+  return (
+    a.customerId === b.customerId &&
+    a.totalCents === b.totalCents &&
+    a.items.length === b.items.length &&
+    a.items.every((l, i) => {
+      const o = b.items[i];
+      return o !== undefined && l.productId === o.productId && l.quantity === o.quantity && l.unitPriceCents === o.unitPriceCents;
+    })
+  );
+}
+
+/**
+ * An existing order wins over a tombstone: the tombstone was consumed when that order was created
+ * from it. A create of other content is a conflict whatever the order's state.
+ */
+export function decideCreate(existing: OrderRecord | undefined, tombstone: Tombstone | undefined, input: OrderContent): CreateDecision {
+  if (existing && !sameContent(existing, input)) return { action: 'none', outcome: 'conflict' };
   if (existing) return { action: 'none', outcome: existing.status === 'CANCELLED' ? 'cancelled' : 'created' };
   if (tombstone) return { action: 'insert_cancelled', reason: tombstone.reason };
   return { action: 'insert_pending' };

@@ -55,8 +55,9 @@ export function toProtoOrder(order: OrderRecord): Order {
   };
 }
 
-const CREATE: Record<'created' | 'cancelled', CreateOutcome> = {
+const CREATE: Record<'created' | 'cancelled' | 'conflict', CreateOutcome> = {
   created: CreateOutcome.CREATE_OUTCOME_CREATED,
+  conflict: CreateOutcome.CREATE_OUTCOME_CONFLICT,
   cancelled: CreateOutcome.CREATE_OUTCOME_CANCELLED,
 };
 const CONFIRM: Record<'confirmed' | 'not_pending' | 'not_found', ConfirmOutcome> = {
@@ -80,7 +81,7 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
       validate: (req: CreateOrderRequest) => validateCreate(req, now()),
       effect: (input): CreateOrderResponse => {
         const result = store.create(input);
-        return { outcome: CREATE[result.outcome], order: toProtoOrder(result.order) };
+        return { outcome: CREATE[result.outcome], order: result.order && toProtoOrder(result.order) };
       },
       log: (input, res) => ({ msg: 'create order', order_id: input.orderId, outcome: createOutcomeToJSON(res.outcome) }),
     }),

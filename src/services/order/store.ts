@@ -38,7 +38,8 @@ export function openOrderDatabase(file: string, synchronous: SyncLevel = 'normal
 export interface OrderStore {
   get(orderId: string): OrderRecord | undefined;
   tombstone(orderId: string): Tombstone | undefined;
-  create(input: ValidCreate): { outcome: 'created' | 'cancelled'; order: OrderRecord };
+  /** `order` is the stored order, except on a conflict: a contradicting caller is not shown it. */
+  create(input: ValidCreate): { outcome: 'created' | 'cancelled'; order: OrderRecord } | { outcome: 'conflict'; order: undefined };
   confirm(orderId: string): { outcome: 'confirmed' | 'not_pending' | 'not_found'; order: OrderRecord | undefined };
   cancel(
     orderId: string,
@@ -121,9 +122,10 @@ export function createOrderStore(db: Db, now: () => number = Date.now): OrderSto
     tombstone: (orderId) => selectTombstone.get(orderId),
 
     create: db.transaction((input: ValidCreate) => {
-      const decision = decideCreate(get(input.orderId), selectTombstone.get(input.orderId));
+      const decision = decideCreate(get(input.orderId), selectTombstone.get(input.orderId), input);
       switch (decision.action) {
         case 'none':
+          if (decision.outcome === 'conflict') return { outcome: 'conflict' as const, order: undefined };
           return { outcome: decision.outcome, order: mustGet(input.orderId) };
         case 'insert_pending':
           insert(input, 'PENDING', '', input.createdAtMs);
