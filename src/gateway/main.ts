@@ -28,8 +28,8 @@ export async function main(): Promise<void> {
     }
     throw err;
   }
-  armCrashPoints(config.crash);
   const logger = createLogger('gateway', config.logging);
+  armCrashPoints(config.crash, logger);
   const telemetry = initTelemetry(logger, config.telemetry);
   let store;
   try {

@@ -222,20 +222,29 @@ export function metricsVariables(fallback: string) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crash points (test-only; off unless set)
+// Crash points (test-only; off unless set, and ignored unless the test hooks are switched on)
+
+/** `1` switches the test hooks on; `0` or unset leaves them off (a deployment never sets it). */
+const TEST_HOOKS_SWITCH: Variable<boolean> = {
+  ...oneOf(['0', '1'], { default: '0', expected: '1 to honour CRASH_AT (test-only), 0 or unset otherwise' }),
+  convert: (raw) => raw === '1',
+};
 
 export const CRASH_VARIABLES = {
-  CRASH_AT: list({ expected: 'crash point names separated by commas (test-only)' }),
+  CRASH_AT: list({ expected: 'crash point names separated by commas (test-only; needs SAGAS_TEST_HOOKS=1)' }),
   CRASH_AFTER: integer({ min: 0, default: 0, expected: 'an integer >= 0 (times a point passes first)' }),
+  SAGAS_TEST_HOOKS: TEST_HOOKS_SWITCH,
 };
 
 export interface CrashSettings {
   points: string[];
   after: number;
+  /** SAGAS_TEST_HOOKS=1: without it `points` are ignored (with a warning at start). */
+  hooks: boolean;
 }
 
 export function crashFrom(v: Values<typeof CRASH_VARIABLES>): CrashSettings {
-  return { points: v.CRASH_AT, after: v.CRASH_AFTER };
+  return { points: v.CRASH_AT, after: v.CRASH_AFTER, hooks: v.SAGAS_TEST_HOOKS };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ test('the same participant call sent twice at once has one effect', async () => 
 
 test('a client that retries with its key after the gateway died mid-request ends up with one order', async () => {
   const before = await sagaCount();
-  const armed = await sys.restart('gateway', { CRASH_AT: 'saga.create_order.before_intent' });
+  const armed = await sys.restart('gateway', { CRASH_AT: 'saga.create_order.before_intent', SAGAS_TEST_HOOKS: '1' });
   await assert.rejects(sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': 'died-1' }), 'the gateway dies before it answers');
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await sys.restart('gateway');

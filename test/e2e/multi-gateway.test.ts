@@ -82,7 +82,7 @@ async function client(n: number, stop: () => boolean): Promise<void> {
 
 test(`kill -9 of one of three gateways under load: another resumes each of its sagas within 5 s (lease ${LEASE_MS} ms)`, async () => {
   // Gateway 1 dies (SIGKILL) with a charge in flight, after letting 40 charges pass.
-  const armed = await sys.restartGateway(1, { CRASH_AT: 'saga.charge_payment.after_intent', CRASH_AFTER: '40' });
+  const armed = await sys.restartGateway(1, { CRASH_AT: 'saga.charge_payment.after_intent', CRASH_AFTER: '40', SAGAS_TEST_HOOKS: '1' });
   let diedAt = 0;
   const died = armed.exited.then((s) => {
     diedAt = Date.now();

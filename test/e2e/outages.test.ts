@@ -64,7 +64,7 @@ test('a restart of every process loses nothing', async () => {
 
 test('a saga running when the gateway gets SIGTERM is checkpointed and resumed at once by the next start', async () => {
   // Payment dies on the charge, so the saga is mid-retry when the gateway is told to stop.
-  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit' });
+  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit', SAGAS_TEST_HOOKS: '1' });
   const r = await sys.api('POST', '/orders', ORDER);
   assert.equal(r.status, 201);
   assert.equal((await armed.exited).signal, 'SIGKILL');

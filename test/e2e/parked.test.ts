@@ -10,7 +10,7 @@ after(async () => {
 test('a compensation that keeps failing parks the saga, listed by GET /sagas?status=PARKED', async () => {
   sys = await freshSystem({ SAGA_COMPENSATION_MAX_ATTEMPTS: '3', SAGA_COMPENSATION_MAX_BACKOFF_MS: '50' });
   // Inventory dies on the release that undoes the reservation of a declined order and stays down.
-  const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit' });
+  const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
   const r = await sys.api('POST', '/orders', { customer_id: 'c', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] });
   assert.equal(r.status, 201);
   assert.equal((await armed.exited).signal, 'SIGKILL');

@@ -49,7 +49,7 @@ test('the saga log lost mid-run: /readyz 503, POST 503 saga_log_unavailable with
 
   // A saga in flight through the outage: payment dies as the charge reaches it, so the saga
   // retries its charge (an uncertain outcome) until payment is back.
-  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit' });
+  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit', SAGAS_TEST_HOOKS: '1' });
   const inFlight = await sys.api('POST', '/orders', ORDERS.happy, { 'X-Idempotency-Key': 'outage-in-flight' });
   assert.equal(inFlight.status, 201);
   const inFlightId: string = inFlight.body.id;

@@ -85,7 +85,7 @@ test('metrics go out over OTLP from every process', async () => {
 });
 
 test('a saga resumed after a crash continues its original trace and links to the recovery', async () => {
-  const armed = await sys.restart('gateway', { CRASH_AT: 'saga.reserve_stock.after_intent' });
+  const armed = await sys.restart('gateway', { CRASH_AT: 'saga.reserve_stock.after_intent', SAGAS_TEST_HOOKS: '1' });
   const r = await sys.api('POST', '/orders', ORDER);
   assert.equal(r.status, 201);
   assert.equal((await armed.exited).signal, 'SIGKILL');

@@ -71,7 +71,7 @@ async function postUntilAnswered(sys: Sys, body: unknown, key: string): Promise<
  * it clean, and checks that the saga ends as expected and that every invariant holds.
  */
 export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
-  const armed = await sys.restart(c.process, { CRASH_AT: c.point });
+  const armed = await sys.restart(c.process, { CRASH_AT: c.point, SAGAS_TEST_HOOKS: '1' });
   const key = `crash-${c.point}-${c.order}`;
   let firstId: string | undefined;
   try {

@@ -41,6 +41,8 @@ export async function freshSystem(
       // Each system keeps its own keys in the shared Redis, and not for long.
       REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`,
       IDEMPOTENCY_TTL: '10m',
+      // A test deployment: its tests arm crash points (restart with CRASH_AT), honoured only with this.
+      SAGAS_TEST_HOOKS: '1',
       ...env,
     },
     onLine: process.env.E2E_LOGS ? (name, line) => console.error(`[${name}] ${line}`) : undefined,

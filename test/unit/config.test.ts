@@ -43,7 +43,7 @@ describe('defaults per process', () => {
     assert.equal(c.idempotencyLockMs, 10_000);
     assert.deepEqual(c.logging, { level: 'info' });
     assert.deepEqual(c.telemetry, { serviceName: 'gateway', resourceAttributes: {}, headers: {} });
-    assert.deepEqual(c.crash, { points: [], after: 0 });
+    assert.deepEqual(c.crash, { points: [], after: 0, hooks: false });
   });
 
   test('order, inventory, payment', () => {
@@ -124,7 +124,8 @@ describe('values are typed and converted', () => {
 
   test('METRICS_ADDR off, CRASH_AT list, catalog path, charge limit', () => {
     assert.equal(orderConfig({ METRICS_ADDR: 'OFF' }).metrics, 'off');
-    assert.deepEqual(orderConfig({ CRASH_AT: 'a.b, c.d,', CRASH_AFTER: '2' }).crash, { points: ['a.b', 'c.d'], after: 2 });
+    assert.deepEqual(orderConfig({ CRASH_AT: 'a.b, c.d,', CRASH_AFTER: '2' }).crash, { points: ['a.b', 'c.d'], after: 2, hooks: false });
+    assert.equal(orderConfig({ CRASH_AT: 'a.b', SAGAS_TEST_HOOKS: '1' }).crash.hooks, true);
     assert.equal(inventoryConfig({ INVENTORY_CATALOG: 'cat.json' }).catalogFile, path.resolve('cat.json'));
     assert.equal(paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '0' }).chargeLimitCents, 0);
   });

@@ -307,7 +307,7 @@ describe('payment main', () => {
     for (const [i, point] of ['payment.charge.before_commit', 'payment.charge.after_commit'].entries()) {
       const req = { orderId: `crash-${i}`, amountCents: 700 };
       const opts = { idempotencyKey: `crash-${i}:charge_payment`, timeoutMs: 5_000 };
-      const doomed = startMain('payment', { ...env, CRASH_AT: point });
+      const doomed = startMain('payment', { ...env, CRASH_AT: point, SAGAS_TEST_HOOKS: '1' });
       const { address } = await doomed.ready;
       await assert.rejects(withClient(address, (c) => callUnary(c.charge.bind(c), req, opts)));
       assert.equal((await doomed.exit).code, null, 'killed by a signal');

@@ -44,8 +44,8 @@ export interface ParticipantSpec {
  * `config` is the service's whole configuration, already read and valid (src/services/<name>/config.ts).
  */
 export async function serveParticipant(spec: ParticipantSpec, config: ParticipantConfig): Promise<void> {
-  armCrashPoints(config.crash);
   const logger = createLogger(spec.service, config.logging);
+  armCrashPoints(config.crash, logger);
   const telemetry = initTelemetry(logger, config.telemetry);
   const { listen, synchronous, redis } = config;
   const file = path.join(config.dataDir, `${spec.service}.db`);
