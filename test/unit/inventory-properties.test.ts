@@ -124,8 +124,8 @@ test('inventory: one reservation per order, of the first accepted lines; contrad
           const b = before.get(productId);
           assert.ok(p && b);
           assert.equal(p.available + p.reserved + p.sold, initial, `${productId} conserved`);
-          const q = granted?.find((l) => l.productId === productId)?.quantity ?? 0;
-          const held = granted !== undefined && !released && !committed;
+          const q: number = granted?.find((l) => l.productId === productId)?.quantity ?? 0;
+          const held: boolean = granted !== undefined && !released && !committed;
           assert.equal(p.reserved - b.reserved, held ? q : 0, `${productId} reserved`);
           assert.equal(p.sold - b.sold, committed ? q : 0, `${productId} sold`);
         }
