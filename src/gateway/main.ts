@@ -74,8 +74,8 @@ export async function main(): Promise<void> {
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   engine.startBackground(config.recoveryIntervalMs);
   logger.info({ url, saga_log: describeSagaLog(config.sagaLog), owner: engine.owner, participants: config.participants }, 'gateway listening');
-  notifyReady({ service: 'gateway', address: url.replace('0.0.0.0', '127.0.0.1') });
 
+  // The stop handlers before `ready`: a supervisor may send SIGTERM the moment it reads it.
   onShutdown(logger, async () => {
     await app.close(); // stops accepting; in-flight requests finish
     await engine.shutdown(config.shutdownGraceMs);
@@ -84,6 +84,7 @@ export async function main(): Promise<void> {
     await store.close();
     await telemetry.shutdown();
   }, config.shutdownGraceMs + 5_000);
+  notifyReady({ service: 'gateway', address: url.replace('0.0.0.0', '127.0.0.1') });
 }
 
 main().catch((err: unknown) => {

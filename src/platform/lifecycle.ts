@@ -32,7 +32,11 @@ let onParentGone: () => void = () => process.exit(1);
 const hasParentChannel = typeof process.send === 'function';
 if (hasParentChannel) process.once('disconnect', () => onParentGone());
 
-/** Tells a parent process (the `sagas start` supervisor, a test) that we are up and where. */
+/**
+ * Tells a parent process (the `sagas start` supervisor, a test) that we are up and where. Call it
+ * after `onShutdown`: a parent may send SIGTERM as soon as it reads this, and a SIGTERM that
+ * arrives before the handler is installed kills the process without a graceful stop.
+ */
 export function notifyReady(msg: { service: string; address: string } & Record<string, unknown>): void {
   const ready: ReadyMessage = { ...msg, type: 'ready' };
   // A send on a closed channel emits an 'error' on process; the 'disconnect' listener stops us.

@@ -59,7 +59,7 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
     const metricsServer = await startMetricsServer(telemetry, config.metrics);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
-    notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
+    // The stop handlers first: a supervisor may send SIGTERM the moment it reads `ready`.
     onShutdown(logger, async () => {
       await server.shutdown();
       await metricsServer?.close();
@@ -67,6 +67,7 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
       db.close();
       await telemetry.shutdown();
     });
+    notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
   } catch (err) {
     await kv.close();
     db.close();
