@@ -68,7 +68,9 @@ export interface SpawnOptions {
   /**
    * Run the child in its own session (default true), so a terminal's Ctrl-C reaches only the
    * supervisor, which then stops the children in order. Children still exit if the supervisor
-   * dies: their IPC channel closes and lifecycle.onShutdown treats that as SIGTERM.
+   * dies, even by SIGKILL: the kernel closes its end of their IPC channel, and lifecycle.ts treats
+   * the 'disconnect' as SIGTERM with a grace short enough (ORPHAN_GRACE_MS) that all are gone
+   * within 2 s, or exits at once while the child is still starting.
    */
   detached?: boolean;
   /** Aborting while the child starts stops it and rejects. */
