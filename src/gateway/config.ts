@@ -16,6 +16,7 @@ import {
 import { duration, integer, readVariables } from '../platform/config-schema.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
+import type { HttpLimits } from './http/deps.js';
 
 const d = DEFAULT_POLICIES;
 
@@ -39,6 +40,14 @@ export const GATEWAY_VARIABLES = {
   SAGA_STEP_TIMEOUT_MS: integer({ min: 10, default: d.stepTimeoutMs }),
   SAGA_DEADLINE_MS: integer({ min: 100, default: d.sagaDeadlineMs }),
   PREFER_WAIT_MAX_SECONDS: integer({ min: 0, max: 3_600, default: 60 }),
+  // Load is bounded, never queued without end (DESIGN.md §6b).
+  PREFER_WAIT_MAX_WAITERS: integer({ min: 0, default: 1_000 }),
+  SAGA_MAX_IN_FLIGHT: integer({ min: 0, default: 1_000 }),
+  HTTP_MAX_CONNECTIONS: integer({ min: 1, default: 1_024 }),
+  // A request must arrive whole within this long; a wait of PREFER_WAIT_MAX_SECONDS fits in it.
+  HTTP_REQUEST_TIMEOUT_MS: integer({ min: 100, default: (v) => ((v.PREFER_WAIT_MAX_SECONDS as number) + 30) * 1_000, expected: 'an integer >= 100 (default PREFER_WAIT_MAX_SECONDS + 30 s)' }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: integer({ min: 100, default: 5_000 }),
+  RATE_LIMIT_PER_MINUTE: integer({ min: 0, default: 0, expected: 'an integer >= 0 (requests per client address a minute; 0: off)' }),
   SHUTDOWN_GRACE_MS: integer({ min: 0, default: 5_000 }),
   ...REDIS_VARIABLES,
   IDEMPOTENCY_TTL: duration({ default: '24h' }),
@@ -54,6 +63,7 @@ export interface GatewayConfig extends ProcessSettings {
   recoveryIntervalMs: number;
   policies: EnginePolicies;
   maxWaitSeconds: number;
+  limits: HttpLimits;
   shutdownGraceMs: number;
   redis: RedisSettings;
   idempotencyTtlMs: number;
@@ -86,6 +96,14 @@ export function gatewayConfig(env: Env): GatewayConfig {
       sagaDeadlineMs: v.SAGA_DEADLINE_MS,
     },
     maxWaitSeconds: v.PREFER_WAIT_MAX_SECONDS,
+    limits: {
+      maxWaiters: v.PREFER_WAIT_MAX_WAITERS,
+      maxInFlight: v.SAGA_MAX_IN_FLIGHT,
+      maxConnections: v.HTTP_MAX_CONNECTIONS,
+      requestTimeoutMs: v.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: v.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      ratePerMinute: v.RATE_LIMIT_PER_MINUTE,
+    },
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     redis: redisFrom(v),
     idempotencyTtlMs: v.IDEMPOTENCY_TTL,

@@ -70,6 +70,7 @@ export async function main(): Promise<void> {
     onReplay: () => replays.add(1, { endpoint: 'POST /orders' }),
     fastPathMode: () => kv.mode(),
     maxWaitSeconds: config.maxWaitSeconds,
+    limits: config.limits,
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   engine.startBackground(config.recoveryIntervalMs);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { buildGateway, type StoredResponse } from '../../src/gateway/http/app.js';
+import type { HttpLimits } from '../../src/gateway/http/deps.js';
 import { connectParticipants } from '../../src/gateway/participants.js';
 import { placeOrderSaga } from '../../src/gateway/place-order.js';
 import { OrderServiceService } from '../../src/gen/order/v1/order.js';
@@ -35,7 +36,7 @@ export interface GatewayApp {
  * participants on one real gRPC server (port 0) with their SQLite files, a SQLite saga log, the
  * engine with the place-order saga, and the in-memory idempotency fast path.
  */
-export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: number } = {}): Promise<GatewayApp> {
+export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: number; limits?: Partial<HttpLimits> } = {}): Promise<GatewayApp> {
   const dir = tempDir('gateway-app-');
   const logger = silentLogger;
   const kv = new MemoryKv();
@@ -61,7 +62,7 @@ export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: n
   const engine = new SagaEngine({ log, logger });
   engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000 });
-  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency });
+  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits });
   await app.ready();
   return {
     app,

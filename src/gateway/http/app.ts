@@ -3,8 +3,9 @@ import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import { isRequestId } from '../../contracts/ids.js';
-import type { GatewayOptions } from './deps.js';
-import { retryAfterOf, toHttpError } from './errors.js';
+import rateLimit from '@fastify/rate-limit';
+import { DEFAULT_LIMITS, type GatewayOptions, type HttpLimits } from './deps.js';
+import { HttpError, retryAfterOf, toHttpError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { opsRoutes } from './ops.js';
 import { ordersRoutes } from './orders.js';
@@ -44,14 +45,26 @@ function validatorCompilers() {
  * plugins (orders, sagas, ops, the OpenAPI document), each given the dependencies it uses.
  */
 export async function buildGateway(opts: GatewayOptions) {
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    // A request (headers and body) must arrive within this long, and a silent connection is closed
+    // after it: a slow client holds nothing for ever. Both exceed the longest Prefer: wait.
+    requestTimeout: limits.requestTimeoutMs,
+    // A second later than the request timeout (Node checks every second), so a request with slow
+    // headers gets its 408 first; a body that stops coming is cut off by this one.
+    connectionTimeout: limits.requestTimeoutMs + 1_000,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node looks for requests past their timeout every 30 s by default: look every second.
+    http: { connectionsCheckingInterval: Math.min(1_000, limits.requestTimeoutMs) },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && isRequestId(given) ? given : randomUUID();
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // Connections over the cap are closed by Node as they arrive.
+  app.server.maxConnections = limits.maxConnections;
 
   const routes: RouteEntry[] = [];
   app.decorate('apiRoutes', routes);
@@ -71,12 +84,21 @@ export async function buildGateway(opts: GatewayOptions) {
     // A 5xx body says what failed in the table's words; what the cause said is logged, not sent.
     if (e.status >= 500) req.log.error({ err, error_code: e.code, detail: e.detail }, e.code === 'internal_error' ? 'unhandled error' : e.message);
     const retryAfter = retryAfterOf(e.code);
-    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    // The rate limiter has already said when its window ends.
+    if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
     return reply.code(e.status).send({ error: e.code, message: e.message });
   });
 
+  if (limits.ratePerMinute > 0) {
+    await app.register(rateLimit, {
+      max: limits.ratePerMinute,
+      timeWindow: 60_000,
+      // Thrown, so the one error handler answers it like every other error.
+      errorResponseBuilder: (_req, ctx) => new HttpError('rate_limited', `at most ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+    });
+  }
   await registerOpenApi(app);
-  await app.register(ordersRoutes, opts);
+  await app.register(ordersRoutes, { ...opts, limits });
   await app.register(sagasRoutes, opts);
   await app.register(opsRoutes, opts);
   return app;

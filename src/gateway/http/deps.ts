@@ -13,6 +13,29 @@ export interface StoredResponse {
   body: OrderView;
 }
 
+/** What one gateway takes on at once; over a limit it answers at once instead of queueing. */
+export interface HttpLimits {
+  /** `Prefer: wait` requests waiting at once; more are answered at once (PENDING). */
+  maxWaiters: number;
+  /** Sagas this gateway drives at once; a POST over it is 503 `overloaded`, nothing stored. */
+  maxInFlight: number;
+  maxConnections: number;
+  /** A request must have arrived and been answered within this long. */
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** Requests a minute per client address; 0: no limit. */
+  ratePerMinute: number;
+}
+
+export const DEFAULT_LIMITS: HttpLimits = {
+  maxWaiters: 1_000,
+  maxInFlight: 1_000,
+  maxConnections: 1_024,
+  requestTimeoutMs: 90_000,
+  keepAliveTimeoutMs: 5_000,
+  ratePerMinute: 0,
+};
+
 /** What the gateway's HTTP layer is built from; each route plugin takes the part it needs. */
 export interface GatewayOptions {
   engine: SagaEngine;
@@ -31,6 +54,7 @@ export interface GatewayOptions {
   /** Deadline of the reads a GET makes to participants. */
   readTimeoutMs?: number;
   bodyLimitBytes?: number;
+  limits?: Partial<HttpLimits>;
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 2_000;

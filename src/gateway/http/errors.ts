@@ -20,10 +20,12 @@ export const HTTP_ERRORS = {
   body_too_large: { status: 413, summary: 'the body is over the size limit' },
   unsupported_media_type: { status: 415, summary: 'the body is not application/json' },
   idempotency_key_reused: { status: 422, summary: 'the key was used with a different request' },
+  rate_limited: { status: 429, summary: 'this client sent more than RATE_LIMIT_PER_MINUTE requests in a minute', retryAfterS: 60 },
   internal_error: { status: 500, summary: 'a bug: the log has the details' },
   participant_error: { status: 502, summary: 'a participant answered with an error' },
   participant_unavailable: { status: 503, summary: 'a participant is down (never a 404); nothing was stored', retryAfterS: 1 },
   saga_log_unavailable: { status: 503, summary: 'the saga log is unreachable', retryAfterS: 1 },
+  overloaded: { status: 503, summary: 'this gateway drives SAGA_MAX_IN_FLIGHT sagas already; nothing was stored', retryAfterS: 1 },
   shutting_down: { status: 503, summary: 'this gateway is stopping; another one (or a retry) answers', retryAfterS: 1 },
 } as const satisfies Record<string, { status: number; summary: string; retryAfterS?: number }>;
 

@@ -9,7 +9,7 @@ import { PARTICIPANTS } from '../participants.js';
 import { PLACE_ORDER, type PlaceOrderInput } from '../place-order.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
-import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type StoredResponse } from './deps.js';
+import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type HttpLimits, type StoredResponse } from './deps.js';
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
 import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline, TimelineQuery } from './schemas.js';
@@ -19,13 +19,37 @@ import { readTimeline } from './sagas.js';
 export type OrdersDeps = Pick<
   GatewayOptions,
   'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs'
->;
+> & { limits: Pick<HttpLimits, 'maxWaiters' | 'maxInFlight'> };
+
+/** The header that says a `Prefer: wait` was not honoured, and why (RFC 7240 lets a server ignore it). */
+export const WAIT_NOT_APPLIED = 'wait-not-applied';
 
 /** The public API: place an order, read it and its saga, and the catalogue's stock. */
 export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, deps) => {
   const { engine, store, participants: p, idempotency } = deps;
   const maxWait = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
   const reads = participantReads(p, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+  let waiting = 0;
+  // Closing answers every waiter with the order as it stands, so a stop ends within its grace
+  // period and the engine can give its leases back.
+  let closing: () => void = () => {};
+  const closed = new Promise<'closed'>((resolve) => (closing = () => resolve('closed')));
+  app.addHook('preClose', (done) => {
+    closing();
+    done();
+  });
+
+  /** The saga once it ends, or after `seconds`, or as it stands when the gateway stops. */
+  const waitForEnd = async (saga: SagaRecord, seconds: number): Promise<{ saga: SagaRecord; stopping: boolean }> => {
+    waiting++;
+    try {
+      const ended = await Promise.race([engine.waitFor(saga.id, seconds * 1000), closed]);
+      if (ended === 'closed') return { saga: (await store.get(saga.id)) ?? saga, stopping: true };
+      return { saga: ended ?? saga, stopping: false };
+    } finally {
+      waiting--;
+    }
+  };
 
   const sagaOrThrow = async (id: string): Promise<SagaRecord> => {
     const saga = isOrderId(id) ? await store.get(id) : undefined;
@@ -35,10 +59,12 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
 
   /** What a POST answers: the order as it stands (after waiting, when asked to). */
   const answer = async (saga: SagaRecord, replayed: boolean, wait: number | undefined, requestId: string): Promise<StoredResponse> => {
-    if (wait !== undefined) saga = (await engine.waitFor(saga.id, wait * 1000)) ?? saga;
-    // A completed or compensated saga already says what the order is; anything else is read.
+    let stopping = false;
+    if (wait !== undefined) ({ saga, stopping } = await waitForEnd(saga, wait));
+    // A completed or compensated saga already says what the order is; anything else is read
+    // (except by a gateway that is stopping: it answers from its log, at once).
     const settled = saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
-    const order = (wait !== undefined || replayed) && !settled ? await reads.order(saga.id, requestId) : undefined;
+    const order = (wait !== undefined || replayed) && !settled && !stopping ? await reads.order(saga.id, requestId) : undefined;
     return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
   };
 
@@ -59,6 +85,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       request_id: req.id,
     };
     if (engine.stopping) throw new HttpError('shutting_down', 'the gateway is shutting down; retry');
+    if (engine.inFlight >= deps.limits.maxInFlight) {
+      throw new HttpError('overloaded', `this gateway drives ${engine.inFlight} sagas already; nothing was stored, retry shortly`);
+    }
     const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
     return { saga: started.saga, replayed: !started.created };
   };
@@ -85,7 +114,12 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       const key = req.headers['x-idempotency-key'];
       const order = toOrderRequest(req.body);
       const fingerprint = requestFingerprint('POST /orders', order);
-      const wait = preferWaitSeconds(req.headers.prefer, maxWait);
+      let wait = preferWaitSeconds(req.headers.prefer, maxWait);
+      if (wait !== undefined && waiting >= deps.limits.maxWaiters) {
+        // Too many already wait: answer at once (PENDING) rather than hold one more connection.
+        wait = undefined;
+        reply.header(WAIT_NOT_APPLIED, 'too-many-waiters');
+      }
       if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
 
       const send = (res: StoredResponse, replayed: boolean, sagaId: string): FastifyReply => {
