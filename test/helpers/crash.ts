@@ -45,6 +45,9 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
     SAGA_COMPENSATION_MAX_ATTEMPTS: '50',
     SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
+    // A participant restarted on a loaded machine may take longer than 50 quick attempts: a step
+    // after the pivot must outlast it rather than park.
+    SAGA_FORWARD_MAX_ATTEMPTS: '1000',
     IDEMPOTENCY_LOCK_TTL: '2s',
     ...env,
   }, opts);
