@@ -243,6 +243,15 @@ describe('payment service (in-process)', () => {
     assert.equal(lines.filter((l) => l.level === 'debug' && l.rpc === 'GetPayment').length, 1);
   });
 
+  test('a refused contradiction is logged at warn', async () => {
+    const { logger, lines } = captureLogger();
+    const svc = createPaymentService({ db: openTemp(), logger, chargeLimitCents: LIMIT });
+    await invoke(svc.charge, { orderId: 'o1', amountCents: 1 }, 'a');
+    await invoke(svc.charge, { orderId: 'o1', amountCents: 2 }, 'b');
+    const effects = lines.filter((l) => l.msg === 'charge').map((l) => [l.level, l.outcome]);
+    assert.deepEqual(effects, [['info', 'CHARGE_OUTCOME_CHARGED'], ['warn', 'CHARGE_OUTCOME_CONFLICT']]);
+  });
+
   test('errors carry stable codes', async () => {
     const svc = service();
     assert.equal(await errorCode(invoke(svc.charge, { orderId: 'o1', amountCents: 10 })), 'idempotency_key_required');

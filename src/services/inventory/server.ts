@@ -63,7 +63,13 @@ export function createInventoryService({ db, logger, catalog, now = Date.now, fa
         const result = store.reserve(input);
         return { outcome: RESERVE[result.outcome], productIds: result.productIds };
       },
-      log: (input, res) => ({ msg: 'reserve stock', order_id: input.orderId, outcome: reserveOutcomeToJSON(res.outcome), product_ids: res.productIds }),
+      log: (input, res) => ({
+        msg: 'reserve stock',
+        level: res.outcome === ReserveOutcome.RESERVE_OUTCOME_CONFLICT ? 'warn' : 'info',
+        order_id: input.orderId,
+        outcome: reserveOutcomeToJSON(res.outcome),
+        product_ids: res.productIds,
+      }),
     }),
 
     release: write('Release', 'release', {

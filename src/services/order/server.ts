@@ -83,7 +83,12 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
         const result = store.create(input);
         return { outcome: CREATE[result.outcome], order: result.order && toProtoOrder(result.order) };
       },
-      log: (input, res) => ({ msg: 'create order', order_id: input.orderId, outcome: createOutcomeToJSON(res.outcome) }),
+      log: (input, res) => ({
+        msg: 'create order',
+        level: res.outcome === CreateOutcome.CREATE_OUTCOME_CONFLICT ? 'warn' : 'info',
+        order_id: input.orderId,
+        outcome: createOutcomeToJSON(res.outcome),
+      }),
     }),
 
     getOrder: unary('GetOrder', logger, (req, call) => {

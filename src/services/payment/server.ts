@@ -61,6 +61,7 @@ export function createPaymentService({ db, logger, chargeLimitCents, now = Date.
       },
       log: (input, res) => ({
         msg: 'charge',
+        level: res.outcome === ChargeOutcome.CHARGE_OUTCOME_CONFLICT ? 'warn' : 'info',
         order_id: input.orderId,
         outcome: chargeOutcomeToJSON(res.outcome),
         amount_cents: input.amountCents,

@@ -9,8 +9,11 @@ export interface WriteRpcSpec<Req, Valid, Res> {
   validate(req: Req): Valid;
   /** The effect: synchronous database work, committed with its inbox record. */
   effect(valid: Valid): Res;
-  /** The log line of the effect: its message and fields (the key and replay flag are added). */
-  log(valid: Valid, res: Res): { msg: string } & Record<string, unknown>;
+  /**
+   * The log line of the effect: its message and fields (the key and replay flag are added), at
+   * `level` (info by default; warn for a refused contradiction, which someone should look at).
+   */
+  log(valid: Valid, res: Res): { msg: string; level?: 'info' | 'warn' } & Record<string, unknown>;
 }
 
 /**
@@ -29,8 +32,8 @@ export function writeRpcs(service: string, logger: Logger, inbox: Inbox) {
         return res;
       });
       crashPoint(`${point}.after_commit`);
-      const { msg, ...fields } = spec.log(valid, response);
-      call.logger.info({ ...fields, idempotency_key: call.idempotencyKey, replayed }, msg);
+      const { msg, level = 'info', ...fields } = spec.log(valid, response);
+      call.logger[level]({ ...fields, idempotency_key: call.idempotencyKey, replayed }, msg);
       return response;
     });
   };
