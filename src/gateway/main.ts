@@ -11,7 +11,7 @@ import { buildGateway, type StoredResponse } from './http/app.js';
 import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
 import { initTelemetry } from '../platform/telemetry.js';
 import { sagaMetrics } from '../saga/metrics.js';
-import { createIdempotencyGuard } from '../platform/idempotency.js';
+import { createIdempotencyGuard, observeUntrusted } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { placeOrderSaga } from './place-order.js';
 
@@ -55,6 +55,7 @@ export async function main(): Promise<void> {
   observeFallback(telemetry.meter, kv);
   const replays = telemetry.meter.createCounter('idempotency_replays', { description: 'Requests answered from an earlier one with the same idempotency key' });
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
+    onUntrusted: observeUntrusted(telemetry.meter, logger),
     namespace: `${config.redis.keyPrefix}:gateway:${await store.identity()}:idem:`,
     ttlMs: config.idempotencyTtlMs,
     lockMs: config.idempotencyLockMs,

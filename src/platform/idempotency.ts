@@ -1,4 +1,6 @@
+import type { Meter } from '@opentelemetry/api';
 import type { FastKv } from './fast-kv.js';
+import type { Logger } from './logger.js';
 
 /**
  * The request-level idempotency protocol on the fast store, shared by the gateway (HTTP) and the
@@ -18,15 +20,43 @@ export interface IdempotencyGuard<T> {
   complete(key: string, fingerprint: string, response: T): Promise<void>;
   /** Frees the key after a failure that stored nothing, so that a retry may run. */
   abandon(key: string): Promise<void>;
+  /** Says that what the fast store held for `key` was not backed by the database, and was ignored. */
+  untrusted(key: string, why: UntrustedReason): void;
 }
+
+/** Why a fast-store value was ignored: not a value this guard writes, or one the database does not back. */
+export type UntrustedReason = 'malformed' | 'unbacked';
 
 export interface GuardOptions {
   /** Key prefix, e.g. `ecommerce-sagas:gateway:idem:`. */
   namespace: string;
+  /**
+   * Hears of every fast-store value that was ignored: one not of this guard's shape (not JSON,
+   * `null`, wrong types), or one its caller found the database does not back. It counts and logs.
+   */
+  onUntrusted?: (key: string, why: UntrustedReason) => void;
   /** How long a finished response is replayed. */
   ttlMs: number;
   /** How long an in-flight claim lasts if its holder dies without finishing. */
   lockMs: number;
+}
+
+/**
+ * A held value, if it has the shape this guard writes. The shape is all that can be checked here:
+ * a replayed response is a hint its caller verifies against its own database before using it.
+ */
+function parseHeld<T>(text: string): Held<T> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const h = v as Record<string, unknown>;
+  if (typeof h.fp !== 'string' || (h.s !== 'in_flight' && h.s !== 'done')) return undefined;
+  if (h.s === 'done' && !('r' in h)) return undefined;
+  return h as Held<T>;
 }
 
 export function createIdempotencyGuard<T>(kv: FastKv, opts: GuardOptions): IdempotencyGuard<T> {
@@ -36,11 +66,10 @@ export function createIdempotencyGuard<T>(kv: FastKv, opts: GuardOptions): Idemp
       const claim: Held<T> = { s: 'in_flight', fp: fingerprint };
       const current = await kv.setIfAbsent(k(key), JSON.stringify(claim), opts.lockMs);
       if (current === null) return { kind: 'acquired' };
-      let held: Held<T>;
-      try {
-        held = JSON.parse(current) as Held<T>;
-      } catch {
-        // Not ours (or corrupted): the durable store decides.
+      const held = parseHeld<T>(current);
+      if (!held) {
+        // Not ours (or corrupted): ignored, and the durable store decides.
+        opts.onUntrusted?.(key, 'malformed');
         await kv.del(k(key));
         return { kind: 'acquired' };
       }
@@ -54,5 +83,26 @@ export function createIdempotencyGuard<T>(kv: FastKv, opts: GuardOptions): Idemp
     async abandon(key) {
       await kv.del(k(key));
     },
+    untrusted(key, why) {
+      opts.onUntrusted?.(key, why);
+    },
+  };
+}
+
+/**
+ * What a process does with an ignored fast-store value: counts it (`idempotency_fast_path_ignored`,
+ * by reason) and logs the first one, since a forged value would otherwise arrive in floods.
+ */
+export function observeUntrusted(meter: Meter, logger: Logger): (key: string, why: UntrustedReason) => void {
+  const ignored = meter.createCounter('idempotency_fast_path_ignored', {
+    description: 'Values in the idempotency fast path (Redis) that were ignored: malformed, or not backed by the database',
+  });
+  let logged = false;
+  return (key, why) => {
+    ignored.add(1, { reason: why });
+    if (!logged) {
+      logged = true;
+      logger.warn({ idempotency_key: key, reason: why }, 'ignored a fast-path (Redis) value the database does not back; counted from now on in idempotency_fast_path_ignored');
+    }
   };
 }

@@ -74,8 +74,16 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
       const fp = fingerprint(method, request);
       if (!fastPath) return apply(key, method, fp, effect);
       const seen = await fastPath.begin(key, fp);
-      if (seen.kind === 'replay') return { response: seen.response as Res, replayed: true };
-      if (seen.kind === 'mismatch') throw reused(key);
+      if (seen.kind !== 'acquired') {
+        // Redis is never the truth: a replay or a mismatch it reports is confirmed by this
+        // service's own inbox, which answers. What the inbox does not back is ignored.
+        const stored = get.get(key);
+        if (stored) {
+          if (stored.method !== method || stored.fingerprint !== fp) throw reused(key);
+          return { response: JSON.parse(stored.response) as Res, replayed: true };
+        }
+        if (seen.kind === 'replay') fastPath.untrusted(key, 'unbacked');
+      }
       try {
         const out = apply(key, method, fp, effect);
         // The answer is durable; the fast-path copy need not hold the caller up.

@@ -7,9 +7,9 @@ import { placeOrderSaga } from '../../src/gateway/place-order.js';
 import { OrderServiceService } from '../../src/gen/order/v1/order.js';
 import { InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
 import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
-import { MemoryKv } from '../../src/platform/fast-kv.js';
+import { MemoryKv, type FastKv } from '../../src/platform/fast-kv.js';
 import { startGrpcServer } from '../../src/platform/grpc.js';
-import { createIdempotencyGuard, type IdempotencyGuard } from '../../src/platform/idempotency.js';
+import { createIdempotencyGuard, type IdempotencyGuard, type UntrustedReason } from '../../src/platform/idempotency.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { createOrderService } from '../../src/services/order/server.js';
@@ -36,10 +36,19 @@ export interface GatewayApp {
  * participants on one real gRPC server (port 0) with their SQLite files, a SQLite saga log, the
  * engine with the place-order saga, and the in-memory idempotency fast path.
  */
-export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: number; limits?: Partial<HttpLimits> } = {}): Promise<GatewayApp> {
+export interface GatewayAppOptions {
+  catalog?: Catalog;
+  chargeLimitCents?: number;
+  limits?: Partial<HttpLimits>;
+  /** The gateway's idempotency fast path (default: the in-memory one); closed by `close()`. */
+  kv?: FastKv;
+  onUntrusted?: (key: string, why: UntrustedReason) => void;
+}
+
+export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
   const dir = tempDir('gateway-app-');
   const logger = silentLogger;
-  const kv = new MemoryKv();
+  const kv = opts.kv ?? new MemoryKv();
   const guard = (name: string) => createIdempotencyGuard<unknown>(kv, { namespace: `${name}:`, ttlMs: 60_000, lockMs: 10_000 });
   const dbs = {
     order: openOrderDatabase(path.join(dir, 'order.db')),
@@ -61,7 +70,7 @@ export async function gatewayApp(opts: { catalog?: Catalog; chargeLimitCents?: n
   const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
   const engine = new SagaEngine({ log, logger });
   engine.register(placeOrderSaga(participants));
-  const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000 });
+  const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: opts.onUntrusted });
   const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits });
   await app.ready();
   return {

@@ -137,15 +137,21 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       }
 
       const claim = await idempotency.begin(key, fingerprint);
-      if (claim.kind === 'mismatch') throw new HttpError('idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
-      if (claim.kind === 'replay') return send(claim.response, true, String(claim.response.body.id));
-      if (claim.kind === 'in_flight') {
-        // The first request still holds the key. Once its saga is durable the order exists and can
-        // be shown; before that the client must come back.
+      if (claim.kind !== 'acquired') {
+        // Redis is a cache of what the saga log holds, never the truth: whatever it says (a replay,
+        // another request's fingerprint, a request in flight), the answer comes from the log.
         const saga = await store.getByIdempotencyKey(key);
-        if (!saga) throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
-        checkFingerprint(saga, fingerprint);
-        return send(await answer(saga, true, wait, req.id), true, saga.id);
+        if (saga) {
+          checkFingerprint(saga, fingerprint);
+          return send(await answer(saga, true, wait, req.id), true, saga.id);
+        }
+        if (claim.kind === 'replay') {
+          // A finished answer the log does not back: forged, or from another deployment. Ignored.
+          idempotency.untrusted(key, 'unbacked');
+        } else {
+          // The first request still holds the key and its saga is not durable yet: come back.
+          throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
+        }
       }
       try {
         const { saga, replayed } = await placeOrder(req, order, fingerprint, key);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ResilientKv, observeFallback } from '../../platform/fast-kv.js';
 import { initTelemetry, startMetricsServer } from '../../platform/telemetry.js';
-import { createIdempotencyGuard, type IdempotencyGuard } from '../../platform/idempotency.js';
+import { createIdempotencyGuard, observeUntrusted, type IdempotencyGuard } from '../../platform/idempotency.js';
 import type { SyncLevel } from '../../platform/config.js';
 import { armCrashPoints } from '../../platform/crash.js';
 import { databaseId, type Db } from '../../platform/db.js';
@@ -53,7 +53,12 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
   const db = spec.openDb(file, synchronous);
   const kv = new ResilientKv({ url: redis.url, logger });
   observeFallback(telemetry.meter, kv);
-  const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: `${redis.keyPrefix}:${spec.service}:${databaseId(db)}:inbox:`, ttlMs, lockMs: 10_000 });
+  const fastPath = createIdempotencyGuard<unknown>(kv, {
+    namespace: `${redis.keyPrefix}:${spec.service}:${databaseId(db)}:inbox:`,
+    ttlMs,
+    lockMs: 10_000,
+    onUntrusted: observeUntrusted(telemetry.meter, logger),
+  });
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
