@@ -40,13 +40,14 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
     INVENTORY_CATALOG: catalog,
     SAGA_LEASE_MS: '500',
     SAGA_RECOVERY_INTERVAL_MS: '100',
-    SAGA_STEP_MAX_ATTEMPTS: '50',
+    // A participant restarted on a loaded machine can take several seconds: every step and
+    // compensation must outlast that (1000 attempts, 200 ms apart at most) rather than give up,
+    // or a case expecting COMPLETED sees a saga compensated for nothing but the machine's load.
+    SAGA_STEP_MAX_ATTEMPTS: '1000',
     SAGA_RETRY_MAX_BACKOFF_MS: '200',
-    SAGA_COMPENSATION_MAX_ATTEMPTS: '50',
+    SAGA_COMPENSATION_MAX_ATTEMPTS: '1000',
     SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
     SAGA_FORWARD_MAX_BACKOFF_MS: '200',
-    // A participant restarted on a loaded machine may take longer than 50 quick attempts: a step
-    // after the pivot must outlast it rather than park.
     SAGA_FORWARD_MAX_ATTEMPTS: '1000',
     IDEMPOTENCY_LOCK_TTL: '2s',
     ...env,
