@@ -19,10 +19,27 @@ import { invoke, silentLogger, tempDir } from '../helpers/participants.js';
  */
 
 let redis: TestRedis;
+/** The forger: one raw client of the private Redis. */
+let forge: ReturnType<TestRedis['client']>;
 before(async () => {
   redis = await TestRedis.start();
+  forge = redis.client();
 });
-after(() => redis.kill());
+after(async () => {
+  forge.disconnect();
+  await redis.kill();
+});
+
+/** A fast path on the private Redis, once it is connected (until then it would serve from memory). */
+async function connectedKv(): Promise<ResilientKv> {
+  const kv = new ResilientKv({ url: redis.url, logger: silentLogger });
+  const until = Date.now() + 10_000;
+  while (kv.mode() !== 'redis') {
+    if (Date.now() > until) throw new Error('the fast path never connected to the test Redis');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return kv;
+}
 
 const body = { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 1, price: 25 }] };
 const fp = fingerprint('POST /orders', toOrderRequest(body));
@@ -32,13 +49,13 @@ describe('the gateway', () => {
   let g: GatewayApp;
   const reports: Array<[string, UntrustedReason]> = [];
   before(async () => {
-    g = await gatewayApp({ kv: new ResilientKv({ url: redis.url, logger: silentLogger }), onUntrusted: (key, why) => reports.push([key, why]) });
+    g = await gatewayApp({ kv: await connectedKv(), onUntrusted: (key, why) => reports.push([key, why]) });
   });
   after(() => g.close());
 
   test('a forged finished answer is not replayed: the order is placed for real, and the forgery reported', async () => {
     const forged = { s: 'done', fp, r: { status: 201, body: { id: 'forged-order', status: 'CONFIRMED', total: 0.01 } } };
-    await redis.client().set('gateway:forged-key', JSON.stringify(forged));
+    await forge.set('gateway:forged-key', JSON.stringify(forged));
     const res = await g.app.inject(post('forged-key'));
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.headers['idempotent-replayed'], undefined);
@@ -61,7 +78,7 @@ describe('the gateway', () => {
   ] as const) {
     test(`a malformed value (${name}) is ignored: the order is placed, nothing throws`, async () => {
       const key = `malformed-${name.replace(/\W+/g, '-')}`;
-      await redis.client().set(`gateway:${key}`, value);
+      await forge.set(`gateway:${key}`, value);
       const res = await g.app.inject(post(key));
       assert.equal(res.statusCode, 201, res.body);
       assert.equal(res.headers['idempotent-replayed'], undefined);
@@ -71,14 +88,14 @@ describe('the gateway', () => {
   }
 
   test('a stale or foreign "other request" or "in flight" mark does not refuse an order the log never saw', async () => {
-    await redis.client().set('gateway:foreign-mismatch', JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } }));
+    await forge.set('gateway:foreign-mismatch', JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } }));
     const refused = await g.app.inject(post('foreign-mismatch'));
     // No saga holds the key: the mark says another request is in flight, so the client retries…
     assert.equal(refused.statusCode, 409, refused.body);
     // …and a real order under a key makes the log the judge of a mismatch from then on.
     const real = await g.app.inject(post('real-key'));
     assert.equal(real.statusCode, 201);
-    await redis.client().set('gateway:real-key', JSON.stringify({ s: 'done', fp: 'forged-fp', r: { status: 201, body: { id: 'x' } } }));
+    await forge.set('gateway:real-key', JSON.stringify({ s: 'done', fp: 'forged-fp', r: { status: 201, body: { id: 'x' } } }));
     const replay = await g.app.inject(post('real-key'));
     assert.equal(replay.statusCode, 201, replay.body);
     assert.equal(replay.json().id, real.json().id, 'answered from the saga log, not from Redis');
@@ -89,7 +106,7 @@ describe('a participant', () => {
   test('a forged CHARGED in Redis does not answer a charge the database never made', async () => {
     const dir = tempDir('payment-untrusted-');
     const db = openPaymentDatabase(path.join(dir, 'payment.db'));
-    const kv = new ResilientKv({ url: redis.url, logger: silentLogger });
+    const kv = await connectedKv();
     const reports: UntrustedReason[] = [];
     const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: 'payment:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: (_k, why) => reports.push(why) });
     const service = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 50_000, fastPath });
@@ -97,14 +114,14 @@ describe('a participant', () => {
       // Over the limit: the real answer is DECLINED. Redis is made to say CHARGED.
       const request = { orderId: 'o-forged', amountCents: 60_000 };
       const forged = { s: 'done', fp: fingerprint('Charge', request), r: { outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, amountCents: 60_000 } };
-      await redis.client().set('payment:o-forged:charge_payment', JSON.stringify(forged));
+      await forge.set('payment:o-forged:charge_payment', JSON.stringify(forged));
       const res = await invoke(service.charge, request, 'o-forged:charge_payment');
       assert.equal(res.outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
       assert.deepEqual(reports, ['unbacked']);
       // A repeat is answered from the database's inbox: still DECLINED.
       assert.equal((await invoke(service.charge, request, 'o-forged:charge_payment')).outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
       // Malformed values do not throw either.
-      await redis.client().set('payment:o-null:charge_payment', 'null');
+      await forge.set('payment:o-null:charge_payment', 'null');
       const fresh = await invoke(service.charge, { orderId: 'o-null', amountCents: 100 }, 'o-null:charge_payment');
       assert.equal(fresh.outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
       assert.deepEqual(reports, ['unbacked', 'malformed']);
