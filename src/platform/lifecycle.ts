@@ -84,8 +84,9 @@ export function onShutdown(logger: Logger, shutdown: (signal: string) => Promise
       },
     );
   };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
+  // Node calls a signal listener with (name, number): the number (15) must not become the grace.
+  process.on('SIGTERM', (signal) => handler(signal));
+  process.on('SIGINT', (signal) => handler(signal));
   if (!hasParentChannel) return;
   onParentGone = () => {
     logger.warn('the supervisor is gone (IPC channel closed): stopping');

@@ -73,7 +73,8 @@ test('a saga running when the gateway gets SIGTERM is checkpointed and resumed a
     return t.body.events.some((e: { type: string; step: string }) => e.type === 'STEP_FAILED' && e.step === 'charge_payment') ? true : undefined;
   });
   await sys.procs.gateway.stop('SIGTERM');
-  assert.equal((await sys.procs.gateway.exited).code, 0, 'graceful exit');
+  const exit = await sys.procs.gateway.exited;
+  assert.equal(exit.code, 0, `graceful exit; the gateway's last lines:\n${sys.procs.gateway.output(30).join('\n')}`);
   await sys.restart('payment');
   await sys.restart('gateway');
   // The lease (15 s by default) was given back at shutdown, so this resumes well before it would expire.
