@@ -2,13 +2,8 @@ import path from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { buildGateway, type StoredResponse } from '../../src/gateway/http/app.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
-import { connectParticipants } from '../../src/gateway/participants.js';
 import { placeOrderSaga } from '../../src/gateway/place-order.js';
-import { OrderServiceService } from '../../src/gen/order/v1/order.js';
-import { InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
-import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
 import { MemoryKv, type FastKv } from '../../src/platform/fast-kv.js';
-import { startGrpcServer } from '../../src/platform/grpc.js';
 import { createIdempotencyGuard, type IdempotencyGuard, type UntrustedReason } from '../../src/platform/idempotency.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
@@ -20,6 +15,7 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
 import { silentLogger, tempDir } from './participants.js';
+import { serveParticipants } from './grpc-participants.js';
 
 export interface GatewayApp {
   app: Awaited<ReturnType<typeof buildGateway>>;
@@ -55,18 +51,12 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     inventory: openInventoryDatabase(path.join(dir, 'inventory.db')),
     payment: openPaymentDatabase(path.join(dir, 'payment.db')),
   };
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [
-    { definition: OrderServiceService, implementation: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }) },
-    {
-      definition: InventoryServiceService,
-      implementation: createInventoryService({ db: dbs.inventory, logger, catalog: opts.catalog ?? DEFAULT_CATALOG, fastPath: guard('inventory') }),
-    },
-    {
-      definition: PaymentServiceService,
-      implementation: createPaymentService({ db: dbs.payment, logger, chargeLimitCents: opts.chargeLimitCents ?? 50_000, fastPath: guard('payment') }),
-    },
-  ]);
-  const participants = connectParticipants({ order: server.address, inventory: server.address, payment: server.address });
+  const served = await serveParticipants({
+    order: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }),
+    inventory: createInventoryService({ db: dbs.inventory, logger, catalog: opts.catalog ?? DEFAULT_CATALOG, fastPath: guard('inventory') }),
+    payment: createPaymentService({ db: dbs.payment, logger, chargeLimitCents: opts.chargeLimitCents ?? 50_000, fastPath: guard('payment') }),
+  });
+  const participants = served.participants;
   const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
   const engine = new SagaEngine({ log, logger });
   engine.register(placeOrderSaga(participants));
@@ -78,12 +68,11 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     engine,
     log,
     idempotency,
-    stopParticipants: () => server.shutdown(0),
+    stopParticipants: () => served.stopServer(),
     async close() {
       await app.close();
       await engine.shutdown(1_000);
-      participants.close();
-      await server.shutdown(0);
+      await served.close();
       await log.close();
       for (const db of Object.values(dbs)) db.close();
       await kv.close();

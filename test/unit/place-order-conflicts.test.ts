@@ -1,15 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { callRpc } from '../../src/platform/grpc.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { placeOrderSaga, PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order.js';
 import type { Participants } from '../../src/gateway/participants.js';
-import { OrderServiceClient, OrderServiceService, OrderStatus } from '../../src/gen/order/v1/order.js';
-import { InventoryServiceClient, InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
-import { PaymentServiceClient, PaymentServiceService, PaymentStatus } from '../../src/gen/payment/v1/payment.js';
+import { OrderStatus } from '../../src/gen/order/v1/order.js';
+import { PaymentStatus } from '../../src/gen/payment/v1/payment.js';
 import { createOrderService } from '../../src/services/order/server.js';
 import { openOrderDatabase } from '../../src/services/order/store.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
@@ -17,6 +15,7 @@ import { openInventoryDatabase } from '../../src/services/inventory/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { silentLogger, tempDir } from '../helpers/participants.js';
+import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
 
 /**
  * The place-order saga against the real participants (in-process gRPC, plaintext: this is about
@@ -31,27 +30,18 @@ const dbs = [
   openInventoryDatabase(path.join(dir, 'inventory.db')),
   openPaymentDatabase(path.join(dir, 'payment.db')),
 ] as const;
-let server: Server;
+let served: ServedParticipants;
 let p: Participants;
 let engine: SagaEngine;
 let log: SqliteSagaLog;
 
 before(async () => {
-  server = new Server();
-  server.addService(OrderServiceService, createOrderService({ db: dbs[0], logger: silentLogger }));
-  server.addService(InventoryServiceService, createInventoryService({ db: dbs[1], logger: silentLogger, catalog: { prod_1: 100, prod_2: 100 } }));
-  server.addService(PaymentServiceService, createPaymentService({ db: dbs[2], logger: silentLogger, chargeLimitCents: 50_000 }));
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, n) => (err ? reject(err) : resolve(n))),
-  );
-  const addr = `127.0.0.1:${port}`;
-  const insecure = credentials.createInsecure();
-  const clients = {
-    order: new OrderServiceClient(addr, insecure),
-    inventory: new InventoryServiceClient(addr, insecure),
-    payment: new PaymentServiceClient(addr, insecure),
-  };
-  p = { ...clients, reachable: async () => ({ order: true, inventory: true, payment: true }), close: () => Object.values(clients).forEach((c) => c.close()) };
+  served = await serveParticipants({
+    order: createOrderService({ db: dbs[0], logger: silentLogger }),
+    inventory: createInventoryService({ db: dbs[1], logger: silentLogger, catalog: { prod_1: 100, prod_2: 100 } }),
+    payment: createPaymentService({ db: dbs[2], logger: silentLogger, chargeLimitCents: 50_000 }),
+  });
+  p = served.participants;
   log = new SqliteSagaLog({ file: path.join(dir, 'saga.db') });
   engine = new SagaEngine({ log, logger: silentLogger, policies: { action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 } } });
   engine.register(placeOrderSaga(p));
@@ -60,8 +50,7 @@ before(async () => {
 after(async () => {
   await engine?.shutdown(1_000);
   await log?.close();
-  p?.close();
-  server?.forceShutdown();
+  await served?.close();
   for (const db of dbs) db.close();
 });
 

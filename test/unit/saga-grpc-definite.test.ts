@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Server, ServerCredentials, credentials, status, type ServiceError, type UntypedServiceImplementation, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status, type ServiceError, type UntypedServiceImplementation, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { pino } from 'pino';
+import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
 import { callRpc, grpcFailureCode, isDefiniteGrpcError } from '../../src/platform/grpc.js';
 import { isDefiniteError } from '../../src/saga/definition.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { placeOrderSaga, PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order.js';
 import type { Participants } from '../../src/gateway/participants.js';
-import { OrderServiceClient, OrderServiceService, CreateOutcome, CancelOutcome, type CancelOrderRequest } from '../../src/gen/order/v1/order.js';
-import { InventoryServiceClient, InventoryServiceService, ReleaseOutcome, type ReserveRequest } from '../../src/gen/inventory/v1/inventory.js';
-import { PaymentServiceClient, PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
+import { CreateOutcome, CancelOutcome, type CancelOrderRequest } from '../../src/gen/order/v1/order.js';
+import { ReleaseOutcome, type ReserveRequest } from '../../src/gen/inventory/v1/inventory.js';
 
 /**
  * Definite gRPC failures end to end, over real in-process gRPC servers (plaintext: this is the
@@ -64,32 +64,16 @@ const inventory: UntypedServiceImplementation = {
 // Every payment call is answered UNIMPLEMENTED by grpc-js; no saga here gets that far.
 const payment: UntypedServiceImplementation = {};
 
-let server: Server;
+let served: ServedParticipants;
 let participants: Participants;
 
 before(async () => {
-  server = new Server();
-  server.addService(OrderServiceService, order);
-  server.addService(InventoryServiceService, inventory);
-  server.addService(PaymentServiceService, payment);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  const addr = `127.0.0.1:${port}`;
-  const insecure = credentials.createInsecure();
-  const clients = {
-    order: new OrderServiceClient(addr, insecure),
-    inventory: new InventoryServiceClient(addr, insecure),
-    payment: new PaymentServiceClient(addr, insecure),
-  };
-  participants = {
-    ...clients,
-    reachable: async () => ({ order: true, inventory: true, payment: true }),
-    close: () => Object.values(clients).forEach((c) => c.close()),
-  };
+  served = await serveParticipants({ order, inventory, payment });
+  participants = served.participants;
 });
 
-after(() => {
-  participants?.close();
-  server?.forceShutdown();
+after(async () => {
+  await served?.close();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
