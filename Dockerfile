@@ -2,7 +2,7 @@
 # (gateway | order | inventory | payment). The processes run their TypeScript through tsx
 # (a production dependency), so the image carries src/ and the production node_modules.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: install everything (better-sqlite3 may compile from source), then drop dev deps
 FROM ${NODE_IMAGE} AS build
@@ -20,6 +20,10 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     LOG_FORMAT=json
+# openssl: the services generate their TLS certificates with the openssl CLI at first start.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # The code stays owned by root (read-only for the app); only /data is the app's.
 COPY --from=build /app/node_modules ./node_modules
