@@ -13,10 +13,11 @@ import {
   type RedisSettings,
   type SagaLogSettings,
 } from '../platform/config.js';
-import { duration, integer, readVariables } from '../platform/config-schema.js';
+import { duration, integer, oneOf, readVariables } from '../platform/config-schema.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
+import { PRICING_MODES, type Pricing } from './pricing.js';
 
 const d = DEFAULT_POLICIES;
 
@@ -49,6 +50,8 @@ export const GATEWAY_VARIABLES = {
   HTTP_KEEP_ALIVE_TIMEOUT_MS: integer({ min: 100, default: 5_000 }),
   RATE_LIMIT_PER_MINUTE: integer({ min: 0, default: 0, expected: 'an integer >= 0 (requests per client address a minute; 0: off)' }),
   SHUTDOWN_GRACE_MS: integer({ min: 0, default: 5_000 }),
+  // client: the original's behaviour, the line's price is taken as sent.
+  PRICING: oneOf(PRICING_MODES, { default: 'client' }),
   ...REDIS_VARIABLES,
   IDEMPOTENCY_TTL: duration({ default: '24h' }),
   IDEMPOTENCY_LOCK_TTL: duration({ default: '10s' }),
@@ -65,6 +68,7 @@ export interface GatewayConfig extends ProcessSettings {
   maxWaitSeconds: number;
   limits: HttpLimits;
   shutdownGraceMs: number;
+  pricing: Pricing;
   redis: RedisSettings;
   idempotencyTtlMs: number;
   idempotencyLockMs: number;
@@ -105,6 +109,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
       ratePerMinute: v.RATE_LIMIT_PER_MINUTE,
     },
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    pricing: v.PRICING,
     redis: redisFrom(v),
     idempotencyTtlMs: v.IDEMPOTENCY_TTL,
     idempotencyLockMs: v.IDEMPOTENCY_LOCK_TTL,

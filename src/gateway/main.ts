@@ -72,6 +72,7 @@ export async function main(): Promise<void> {
     fastPathMode: () => kv.mode(),
     maxWaitSeconds: config.maxWaitSeconds,
     limits: config.limits,
+    pricing: config.pricing,
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   engine.startBackground(config.recoveryIntervalMs);

@@ -10,7 +10,8 @@ import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { createOrderService } from '../../src/services/order/server.js';
 import { openOrderDatabase } from '../../src/services/order/store.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
-import { openInventoryDatabase } from '../../src/services/inventory/store.js';
+import { applyCatalogPrices, openInventoryDatabase } from '../../src/services/inventory/store.js';
+import type { Pricing } from '../../src/gateway/pricing.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
@@ -22,6 +23,8 @@ export interface GatewayApp {
   engine: SagaEngine;
   log: SqliteSagaLog;
   idempotency: IdempotencyGuard<StoredResponse>;
+  /** Gives the products this catalog's prices, as a restart of the inventory service with it would. */
+  setCatalogPrices(catalog: Catalog): void;
   /** Stops the participants' gRPC server (the gateway stays up). */
   stopParticipants(): Promise<void>;
   close(): Promise<void>;
@@ -39,6 +42,8 @@ export interface GatewayAppOptions {
   /** The gateway's idempotency fast path (default: the in-memory one); closed by `close()`. */
   kv?: FastKv;
   onUntrusted?: (key: string, why: UntrustedReason) => void;
+  /** PRICING (default client). */
+  pricing?: Pricing;
 }
 
 export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
@@ -61,13 +66,14 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   const engine = new SagaEngine({ log, logger });
   engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: opts.onUntrusted });
-  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits });
+  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits, pricing: opts.pricing });
   await app.ready();
   return {
     app,
     engine,
     log,
     idempotency,
+    setCatalogPrices: (catalog) => applyCatalogPrices(dbs.inventory, catalog),
     stopParticipants: () => served.stopServer(),
     async close() {
       await app.close();

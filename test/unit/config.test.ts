@@ -38,6 +38,7 @@ describe('defaults per process', () => {
     assert.deepEqual(c.policies, DEFAULT_POLICIES);
     assert.equal(c.maxWaitSeconds, 60);
     assert.equal(c.shutdownGraceMs, 5_000);
+    assert.equal(c.pricing, 'client', "the original's behaviour: prices as the client sends them");
     assert.deepEqual(c.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'ecommerce-sagas' });
     assert.equal(c.idempotencyTtlMs, 24 * 3_600_000);
     assert.equal(c.idempotencyLockMs, 10_000);
@@ -95,6 +96,13 @@ describe('values are typed and converted', () => {
     assert.equal(c.recoveryIntervalMs, 1_000, 'lease / 6');
     assert.equal(c.logging.level, 'warn');
     assert.deepEqual(c.sagaLog, { kind: 'sqlite', file: '/tmp/sagas-x/saga.db', synchronous: 'full' });
+  });
+
+  test('PRICING: client or catalog, any case', () => {
+    assert.equal(gatewayConfig({ PRICING: 'catalog' }).pricing, 'catalog');
+    assert.equal(gatewayConfig({ PRICING: 'Client' }).pricing, 'client');
+    assert.equal(gatewayConfig({ PRICING: '' }).pricing, 'client');
+    assert.ok(!('PRICING' in INVENTORY_VARIABLES), 'only the gateway reads it');
   });
 
   test('a PostgreSQL saga log', () => {
@@ -163,6 +171,7 @@ describe('each kind of bad value', () => {
     ['OTEL_EXPORTER_OTLP_HEADERS', 'no-equals-sign', /key=value pairs/, '***'], // a token pasted without its key stays hidden
     ['OTEL_SDK_DISABLED', 'yes', /expected true or false/],
     ['CRASH_AFTER', '-1', /expected an integer >= 0/],
+    ['PRICING', 'server', /expected one of client, catalog/],
   ];
   for (const [variable, value, expected, shown = value] of cases) {
     test(`${variable}=${JSON.stringify(value)}`, () => {

@@ -154,8 +154,9 @@ describe('every documented error code and status', () => {
   });
 
   test('every code of the table is exercised here, and listed in the README', () => {
-    // overloaded and rate_limited need a gateway built with other limits: test/unit/http-limits.test.ts.
-    const elsewhere = ['participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited'];
+    // overloaded and rate_limited need a gateway built with other limits: test/unit/http-limits.test.ts;
+    // price_mismatch one with PRICING=catalog: test/unit/http-pricing.test.ts.
+    const elsewhere = ['participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

@@ -46,7 +46,7 @@ type Stock = Map<string, { available: number; reserved: number; sold: number }>;
 test('inventory: one reservation per order, of the first accepted lines; contradictions never succeed; stock conserved; replays answer as stored', async () => {
   const svc = createInventoryService({ db: tempDb(openInventoryDatabase, 'inventory'), logger: silentLogger, catalog: CATALOG });
   const stock = async (): Promise<Stock> =>
-    new Map((await invoke(svc.listProducts, {})).products.map((p) => [p.productId, { available: p.available, reserved: p.reserved, sold: p.sold }]));
+    new Map((await invoke(svc.listProducts, { productIds: [] })).products.map((p) => [p.productId, { available: p.available, reserved: p.reserved, sold: p.sold }]));
 
   await fc.assert(
     fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 20 }), async (cmds) => {

@@ -18,6 +18,7 @@ import {
   decideCommit,
   decideRelease,
   decideReserve,
+  catalogProduct,
   parseCatalog,
   sameLines,
   sumLines,
@@ -27,7 +28,8 @@ import {
   type StockLine,
 } from '../../src/services/inventory/domain.js';
 import { readCatalog } from '../../src/services/inventory/catalog.js';
-import { createInventoryStore, openInventoryDatabase, type InventoryStore } from '../../src/services/inventory/store.js';
+import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase, type InventoryStore } from '../../src/services/inventory/store.js';
+import { openDatabase } from '../../src/platform/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 
@@ -149,6 +151,45 @@ describe('inventory domain', () => {
     }
   });
 
+  test('catalog prices: {"stock", "price"} beside the plain form, price in exact cents', () => {
+    const parsed = parseCatalog(JSON.parse('{"a": 3, "b": {"stock": 2, "price": 12.50}, "c": {"stock": 0}, "d": {"stock": 1, "price": 0.29}, "e": {"stock": 1, "price": 1000000}}'), 'f.json');
+    assert.deepEqual(parsed, { a: 3, b: { stock: 2, priceCents: 1250 }, c: { stock: 0 }, d: { stock: 1, priceCents: 29 }, e: { stock: 1, priceCents: 100_000_000 } });
+    assert.deepEqual(
+      Object.values(parsed).map(catalogProduct),
+      [
+        { stock: 3, priceCents: undefined },
+        { stock: 2, priceCents: 1250 },
+        { stock: 0, priceCents: undefined },
+        { stock: 1, priceCents: 29 },
+        { stock: 1, priceCents: 100_000_000 },
+      ],
+    );
+    // Each refusal names the file and the product, and says what is expected.
+    const bad: Array<[unknown, RegExp]> = [
+      [{ w: { stock: -1, price: 1 } }, /^INVENTORY_CATALOG: f\.json: stock of "w" must be an integer from 0/],
+      [{ w: { price: 1 } }, /^INVENTORY_CATALOG: f\.json: "w" has no "stock"/],
+      [{ w: { stock: 1, price: 0 } }, /price of "w" must be a number of dollars with at most two decimals, from 0\.01 to 1000000, got 0$/],
+      [{ w: { stock: 1, price: -5 } }, /price of "w" .* got -5$/],
+      [{ w: { stock: 1, price: 10.001 } }, /price of "w" .* got 10\.001$/],
+      [{ w: { stock: 1, price: 1e-9 } }, /price of "w" .* got 1e-9$/],
+      [{ w: { stock: 1, price: 1_000_000.01 } }, /price of "w" .* got 1000000\.01$/],
+      [{ w: { stock: 1, price: '12.50' } }, /price of "w" .* got "12\.50"$/],
+      [{ w: { stock: 1, price: null } }, /price of "w" .* got null$/],
+      [{ w: { stock: 1, prcie: 2 } }, /^INVENTORY_CATALOG: f\.json: "w" has unknown field\(s\) "prcie"; expected "stock" and "price"$/],
+      [{ w: [1] }, /stock of "w" must be an integer/],
+    ];
+    for (const [value, message] of bad) {
+      try {
+        parseCatalog(value, 'f.json');
+        assert.fail(`expected a ConfigError for ${JSON.stringify(value)}`);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.equal(err.details?.variable, 'INVENTORY_CATALOG');
+        assert.match(err.message, message);
+      }
+    }
+  });
+
   test('readCatalog: the default, a file, and clear ConfigErrors', () => {
     assert.deepEqual(readCatalog({}), { prod_1: 15, prod_2: 10, prod_3: 0 });
     assert.equal(readCatalog({ INVENTORY_CATALOG: '' }), DEFAULT_CATALOG);
@@ -182,6 +223,36 @@ describe('inventory store', () => {
     const db2 = openTemp(file);
     const reopened = createInventoryStore(db2, { catalog: { apple: 999, durian: 1 } });
     assert.deepEqual(stock(reopened), { apple: [6, 4, 0], banana: [5, 0, 0], cherry: [0, 0, 0] });
+  });
+
+  test('catalog prices: seeded with the stock, listed, set again on every open; stock seeded once', () => {
+    const file = path.join(tempDir('inventory'), 'inventory.db');
+    const db1 = openInventoryDatabase(file);
+    const first = createInventoryStore(db1, { catalog: { apple: { stock: 10, priceCents: 250 }, banana: 5, cherry: { stock: 0, priceCents: 99 } } });
+    assert.deepEqual(first.listProducts(), [
+      { productId: 'apple', available: 10, reserved: 0, sold: 0, priceCents: 250 },
+      { productId: 'banana', available: 5, reserved: 0, sold: 0 },
+      { productId: 'cherry', available: 0, reserved: 0, sold: 0, priceCents: 99 },
+    ]);
+    assert.deepEqual(first.listProducts(['cherry', 'apple', 'durian']).map((p) => p.productId), ['apple', 'cherry'], 'only those asked for, sorted');
+    reserve(first, 'o1', [{ productId: 'apple', quantity: 4 }]);
+    db1.close();
+    // A restart with another catalog: its prices replace the old ones (a product it does not price has none), the stock stays.
+    const reopened = createInventoryStore(openTemp(file), { catalog: { apple: { stock: 999, priceCents: 300 }, banana: { stock: 1, priceCents: 120 }, cherry: 0, durian: { stock: 1, priceCents: 1 } } });
+    assert.deepEqual(reopened.listProducts(), [
+      { productId: 'apple', available: 6, reserved: 4, sold: 0, priceCents: 300 },
+      { productId: 'banana', available: 5, reserved: 0, sold: 0, priceCents: 120 },
+      { productId: 'cherry', available: 0, reserved: 0, sold: 0 },
+    ]);
+  });
+
+  test('a database from before prices gains the column, without prices', () => {
+    const file = path.join(tempDir('inventory'), 'inventory.db');
+    const old = openDatabase(file, { migrations: INVENTORY_MIGRATIONS.slice(0, 2) });
+    old.exec("INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 0, 0); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')");
+    old.close();
+    const store = createInventoryStore(openTemp(file), { catalog: { apple: 1 } });
+    assert.deepEqual(store.listProducts(), [{ productId: 'apple', available: 7, reserved: 0, sold: 0 }]);
   });
 
   test('seeding the default catalog', () => {
@@ -371,7 +442,7 @@ describe('inventory service (in-process)', () => {
     assert.deepEqual(r, { outcome: ReserveOutcome.RESERVE_OUTCOME_RESERVED, productIds: [] });
     const c = await invoke(svc.commit, { orderId: 's1' }, 's1:commit');
     assert.equal(c.outcome, CommitOutcome.COMMIT_OUTCOME_COMMITTED);
-    const list = await invoke(svc.listProducts, {});
+    const list = await invoke(svc.listProducts, { productIds: [] });
     assert.deepEqual(list.products, [
       { productId: 'prod_1', available: 10, reserved: 0, sold: 5 },
       { productId: 'prod_2', available: 10, reserved: 0, sold: 0 },
@@ -400,7 +471,7 @@ describe('inventory service (in-process)', () => {
     const { logger, lines } = captureLogger();
     const svc = createInventoryService({ db: openTemp(), logger, catalog: DEFAULT_CATALOG });
     await invoke(svc.release, { orderId: 's1' }, 's1:reserve_stock:undo');
-    await invoke(svc.listProducts, {});
+    await invoke(svc.listProducts, { productIds: [] });
     const info = lines.filter((l) => l.level === 'info');
     assert.equal(info.length, 1);
     assert.equal(info[0]?.order_id, 's1');
@@ -433,8 +504,8 @@ describe('inventory gRPC', () => {
       assert.equal(first.outcome, ReserveOutcome.RESERVE_OUTCOME_RESERVED);
       const replay = await callUnary(client.reserve.bind(client), req, opts);
       assert.deepEqual(replay, first);
-      const list = await callUnary(client.listProducts.bind(client), {}, { timeoutMs: 5_000 });
-      assert.deepEqual(list.products.find((p) => p.productId === 'prod_2'), { productId: 'prod_2', available: 0, reserved: 10, sold: 0 });
+      const list = await callUnary(client.listProducts.bind(client), { productIds: [] }, { timeoutMs: 5_000 });
+      assert.deepEqual(list.products.find((p) => p.productId === 'prod_2'), { productId: 'prod_2', available: 0, reserved: 10, sold: 0, priceCents: undefined });
       const release = await callUnary(client.release.bind(client), { orderId: 'rt-1' }, { idempotencyKey: 'rt-1:reserve_stock:undo', timeoutMs: 5_000 });
       assert.equal(release.outcome, ReleaseOutcome.RELEASE_OUTCOME_RELEASED);
     } finally {
@@ -448,13 +519,18 @@ describe('inventory main', () => {
   test('seeds from INVENTORY_CATALOG, reports ready, and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('inventory-main');
     const catalogFile = path.join(dir, 'catalog.json');
-    fs.writeFileSync(catalogFile, JSON.stringify({ gadget: 3 }));
+    fs.writeFileSync(catalogFile, '{"gadget": 3, "widget": {"stock": 2, "price": 12.50}}');
     const proc = startMain('inventory', { DATA_DIR: dir, INVENTORY_SERVICE_ADDR: '127.0.0.1:0', INVENTORY_CATALOG: catalogFile });
     const ready = await proc.ready;
     assert.equal(ready.service, 'inventory');
     const client = new InventoryServiceClient(ready.address, credentials.createInsecure());
-    const list = await callUnary(client.listProducts.bind(client), {}, { timeoutMs: 5_000 });
-    assert.deepEqual(list.products, [{ productId: 'gadget', available: 3, reserved: 0, sold: 0 }]);
+    const list = await callUnary(client.listProducts.bind(client), { productIds: [] }, { timeoutMs: 5_000 });
+    assert.deepEqual(list.products, [
+      { productId: 'gadget', available: 3, reserved: 0, sold: 0, priceCents: undefined },
+      { productId: 'widget', available: 2, reserved: 0, sold: 0, priceCents: 1250 },
+    ]);
+    const one = await callUnary(client.listProducts.bind(client), { productIds: ['widget', 'nothing'] }, { timeoutMs: 5_000 });
+    assert.deepEqual(one.products.map((p) => p.productId), ['widget'], 'only the products asked for; unknown ids are left out');
     client.close();
     proc.stop();
     assert.equal((await proc.exit).code, 0);
@@ -470,6 +546,17 @@ describe('inventory main', () => {
     assert.equal(code, 1);
     assert.match(stderr, /INVENTORY_CATALOG/);
     assert.match(stderr, /gadget/);
+    assert.equal(fs.existsSync(path.join(dir, 'inventory.db')), false, 'nothing is created on a config error');
+  });
+
+  test('a bad price in INVENTORY_CATALOG is refused at start, naming the product', async () => {
+    const dir = tempDir('inventory-main');
+    const catalogFile = path.join(dir, 'catalog.json');
+    fs.writeFileSync(catalogFile, '{"gadget": 3, "widget": {"stock": 2, "price": 12.505}}');
+    const proc = startMain('inventory', { DATA_DIR: dir, INVENTORY_SERVICE_ADDR: '127.0.0.1:0', INVENTORY_CATALOG: catalogFile });
+    const { code, stderr } = await proc.exit;
+    assert.equal(code, 1);
+    assert.match(stderr, /INVENTORY_CATALOG: .*price of "widget" must be a number of dollars with at most two decimals/);
     assert.equal(fs.existsSync(path.join(dir, 'inventory.db')), false, 'nothing is created on a config error');
   });
 });

@@ -86,7 +86,7 @@ export async function buildGateway(opts: GatewayOptions) {
     const retryAfter = retryAfterOf(e.code);
     // The rate limiter has already said when its window ends.
     if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
-    return reply.code(e.status).send({ error: e.code, message: e.message });
+    return reply.code(e.status).send({ ...e.fields, error: e.code, message: e.message });
   });
 
   if (limits.ratePerMinute > 0) {

@@ -5,6 +5,7 @@ import type { Logger } from '../../platform/logger.js';
 import type { SagaEngine } from '../../saga/engine.js';
 import type { SagaLog } from '../../saga/model.js';
 import type { Participants } from '../participants.js';
+import type { Pricing } from '../pricing.js';
 import type { OrderView } from './schemas.js';
 
 /** A POST's answer as replayed for a repeated idempotency key. */
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   readTimeoutMs?: number;
   bodyLimitBytes?: number;
   limits?: Partial<HttpLimits>;
+  /** Whose prices an order is placed at (PRICING); default `client`. */
+  pricing?: Pricing;
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 2_000;

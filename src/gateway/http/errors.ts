@@ -17,6 +17,7 @@ export const HTTP_ERRORS = {
   order_not_found: { status: 404, summary: 'no order with this id' },
   saga_not_found: { status: 404, summary: 'no saga with this id' },
   idempotency_in_flight: { status: 409, summary: 'the first request with this key is still being answered', retryAfterS: 1 },
+  price_mismatch: { status: 409, summary: "with PRICING=catalog: a line's price is not its product's catalog price (or it has none); `prices` lists the current ones; nothing was stored" },
   body_too_large: { status: 413, summary: 'the body is over the size limit' },
   unsupported_media_type: { status: 415, summary: 'the body is not application/json' },
   idempotency_key_reused: { status: 422, summary: 'the key was used with a different request' },
@@ -39,7 +40,9 @@ export function retryAfterOf(code: HttpErrorCode): number | undefined {
 
 /**
  * A failure the API answers with `{error, message}` and the table's status. `message` is for the
- * client; `detail` (a participant's own error text, say) only goes to the log, with the request id.
+ * client; `detail` (a participant's own error text, say) only goes to the log, with the request id;
+ * `fields` are sent in the body besides error and message (price_mismatch's `prices`), and must be
+ * in the ErrorBody schema to be serialised.
  */
 export class HttpError extends Error {
   readonly status: number;
@@ -47,6 +50,7 @@ export class HttpError extends Error {
     readonly code: HttpErrorCode,
     message: string,
     readonly detail?: string,
+    readonly fields?: Readonly<Record<string, unknown>>,
   ) {
     super(message);
     this.name = 'HttpError';

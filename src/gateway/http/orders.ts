@@ -9,6 +9,7 @@ import { PARTICIPANTS } from '../participants.js';
 import { PLACE_ORDER, type PlaceOrderInput } from '../place-order.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
+import { comparePrices, priceMismatchError } from '../pricing.js';
 import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type HttpLimits, type StoredResponse } from './deps.js';
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
@@ -18,7 +19,7 @@ import { readTimeline } from './sagas.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
-  'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs'
+  'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs' | 'pricing'
 > & { limits: Pick<HttpLimits, 'maxWaiters' | 'maxInFlight'> };
 
 /** The header that says a `Prefer: wait` was not honoured, and why (RFC 7240 lets a server ignore it). */
@@ -68,6 +69,19 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
   };
 
+  /**
+   * PRICING=catalog: every line at its product's current catalog price, or 409 price_mismatch
+   * with the current prices. Only for a new order: a repeated key answers its stored order even if
+   * the prices have changed since.
+   */
+  const checkCatalogPrices = async (req: FastifyRequest, order: OrderRequest) => {
+    const ids = [...new Set(order.items.map((l) => l.product_id))];
+    const { products } = await reads.products(req.id, ids);
+    const catalog = new Map(products.flatMap((x) => (x.priceCents === undefined ? [] : [[x.productId, x.priceCents] as const])));
+    const mismatch = comparePrices(order.items, catalog);
+    if (mismatch) throw priceMismatchError(mismatch);
+  };
+
   /** Starts the saga, unless the durable log already has one for this key (Redis lost it). */
   const placeOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
     const existing = key ? await store.getByIdempotencyKey(key) : undefined;
@@ -75,6 +89,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     const reach = await p.reachable();
     const down = PARTICIPANTS.filter((n) => !reach[n]);
     if (down.length > 0) throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
+    if (deps.pricing === 'catalog') await checkCatalogPrices(req, order);
     const input: PlaceOrderInput = {
       order_id: randomUUID(),
       customer_id: order.customer_id,
@@ -215,7 +230,15 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     },
     async (req) => {
       const res = await reads.products(req.id);
-      return { products: res.products.map((x) => ({ product_id: x.productId, available: x.available, reserved: x.reserved, sold: x.sold })) };
+      return {
+        products: res.products.map((x) => ({
+          product_id: x.productId,
+          available: x.available,
+          reserved: x.reserved,
+          sold: x.sold,
+          ...(x.priceCents === undefined ? {} : { price: centsToDollars(x.priceCents) }),
+        })),
+      };
     },
   );
 };

@@ -28,8 +28,9 @@ export function participantReads(p: Participants, timeoutMs: number) {
         throw participantError(err, 'payment');
       });
     },
-    products(requestId: string) {
-      return callRpc(p.inventory, 'listProducts', {}, { timeoutMs, requestId }).catch((err: unknown) => {
+    /** Every product's stock and catalog price, or only those of `productIds` when given. */
+    products(requestId: string, productIds: string[] = []) {
+      return callRpc(p.inventory, 'listProducts', { productIds }, { timeoutMs, requestId }).catch((err: unknown) => {
         throw participantError(err, 'inventory');
       });
     },

@@ -137,12 +137,26 @@ export const SagaPage = Type.Object({
 
 export const Products = Type.Object({
   products: Type.Array(
-    Type.Object({ product_id: Type.String(), available: Type.Integer(), reserved: Type.Integer(), sold: Type.Integer() }),
+    Type.Object({
+      product_id: Type.String(),
+      available: Type.Integer(),
+      reserved: Type.Integer(),
+      sold: Type.Integer(),
+      price: Type.Optional(Type.Number({ description: "the unit price INVENTORY_CATALOG gives the product, in decimal dollars; absent when it gives none" })),
+    }),
   ),
 });
 
 export const ErrorBody = Type.Object(
-  { error: Type.String({ description: 'a stable code; see the error table' }), message: Type.String() },
+  {
+    error: Type.String({ description: 'a stable code; see the error table' }),
+    message: Type.String(),
+    prices: Type.Optional(
+      Type.Array(Type.Object({ product_id: Type.String(), price: Nullable(Dollars) }), {
+        description: "price_mismatch only: the catalog's current unit price of each product of the order (null: it has none)",
+      }),
+    ),
+  },
   { description: 'every error answer' },
 );
 

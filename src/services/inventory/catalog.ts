@@ -6,8 +6,9 @@ import { ConfigError } from '../../platform/errors.js';
 import { DEFAULT_CATALOG, parseCatalog, type Catalog } from './domain.js';
 
 /**
- * The initial stock: the JSON file INVENTORY_CATALOG names (see ./config.ts), or the original's
- * demo stock. Only read at startup; it matters only on the first open of a database (see seedOnce).
+ * The catalog: the JSON file INVENTORY_CATALOG names (see ./config.ts), or the original's demo
+ * stock. Only read at startup: its stock matters only on the first open of a database (see
+ * seedOnce), its prices on every start (see applyCatalogPrices).
  */
 export function loadCatalog(file: string | undefined): Catalog {
   if (file === undefined) return DEFAULT_CATALOG;

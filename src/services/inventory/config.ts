@@ -1,5 +1,6 @@
 import { ADDRESS_VARIABLES, type Env } from '../../platform/config.js';
 import { filePath, readVariables } from '../../platform/config-schema.js';
+import { CATALOG_FORM } from './domain.js';
 import { participantFrom, participantVariables, type ParticipantConfig } from '../shared/config.js';
 
 /** Every variable the inventory service reads: `sagas config inventory` lists them in this order. */
@@ -7,7 +8,7 @@ export const INVENTORY_VARIABLES = {
   INVENTORY_SERVICE_ADDR: ADDRESS_VARIABLES.INVENTORY_SERVICE_ADDR,
   ...participantVariables('inventory'),
   // Unset: the original's demo stock. The file's content is checked when it is read, at start.
-  INVENTORY_CATALOG: filePath({ expected: 'a path to a JSON file {"<product_id>": <initial stock>}' }),
+  INVENTORY_CATALOG: filePath({ expected: `a path to a JSON file ${CATALOG_FORM}` }),
 };
 
 export interface InventoryConfig extends ParticipantConfig {

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../platform/errors.js';
 import { isProductId } from '../../contracts/ids.js';
+import { dollarsToCents } from '../../contracts/money.js';
 import { LIMITS, checkItemCount, checkOrderId, checkStockLine, type StockLine } from '../shared/validate.js';
 
 /** Stock rules, free of I/O: validation, summing lines, and the HELD → RELEASED | COMMITTED machine. */
@@ -7,8 +8,20 @@ import { LIMITS, checkItemCount, checkOrderId, checkStockLine, type StockLine } 
 export type { StockLine };
 export type ReservationStatus = 'HELD' | 'RELEASED' | 'COMMITTED';
 
-/** Initial stock per product id. */
-export type Catalog = Readonly<Record<string, number>>;
+/** A product as INVENTORY_CATALOG may give it: its initial stock, and its unit price in cents. */
+export interface CatalogProduct {
+  stock: number;
+  /** Absent: the catalog gives no price for it. */
+  priceCents?: number;
+}
+
+/** Per product id, the initial stock alone (the original form) or a CatalogProduct. */
+export type Catalog = Readonly<Record<string, number | CatalogProduct>>;
+
+/** One catalog entry in its full form. */
+export function catalogProduct(entry: number | CatalogProduct): { stock: number; priceCents: number | undefined } {
+  return typeof entry === 'number' ? { stock: entry, priceCents: undefined } : { stock: entry.stock, priceCents: entry.priceCents };
+}
 
 export const DEFAULT_CATALOG: Catalog = Object.freeze({ prod_1: 15, prod_2: 10, prod_3: 0 });
 export const MAX_INITIAL_STOCK = 1_000_000_000;
@@ -113,25 +126,51 @@ export function decideCommit(status: ReservationStatus | undefined): CommitDecis
   return { outcome: 'not_reserved' };
 }
 
+/** The catalog file's form, for messages. */
+export const CATALOG_FORM = '{"<product_id>": <initial stock> or {"stock": <initial stock>, "price": <dollars>}}';
+
 /**
- * Validates a parsed INVENTORY_CATALOG file: `{"<product_id>": <initial stock>, ...}`.
- * `source` names the file in the error so the operator knows what to fix.
+ * Validates a parsed INVENTORY_CATALOG file: `{"<product_id>": <entry>, ...}`, where an entry is
+ * the initial stock (`7`, the original form) or `{"stock": 7, "price": 12.5}`. A price is decimal
+ * dollars as the HTTP API takes an order line's: a JSON number with at most two decimals, from
+ * 0.01 to the unit price cap; it is kept in cents. `source` names the file in the error so the
+ * operator knows what to fix.
  */
 export function parseCatalog(value: unknown, source: string): Catalog {
   const fail = (message: string) => new ConfigError('INVENTORY_CATALOG', `${source}: ${message}`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw fail('expected a JSON object of {"<product_id>": <initial stock>}');
+    throw fail(`expected a JSON object of ${CATALOG_FORM}`);
   }
   const entries = Object.entries(value);
   if (entries.length === 0) throw fail('lists no products');
-  for (const [productId, stock] of entries) {
-    if (!isProductId(productId)) {
-      throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} printable characters without spaces`);
-    }
+  const checkStock = (productId: string, stock: unknown): number => {
     if (typeof stock !== 'number' || !Number.isInteger(stock) || stock < 0 || stock > MAX_INITIAL_STOCK) {
       throw fail(`stock of "${productId}" must be an integer from 0 to ${MAX_INITIAL_STOCK}, got ${JSON.stringify(stock)}`);
     }
-  }
+    return stock;
+  };
+  const checkPrice = (productId: string, price: unknown): number => {
+    const cents = typeof price === 'number' ? dollarsToCents(price) : undefined;
+    if (cents === undefined || cents < 1 || cents > LIMITS.unitPriceMaxCents) {
+      throw fail(
+        `price of "${productId}" must be a number of dollars with at most two decimals, from 0.01 to ${LIMITS.unitPriceMaxCents / 100}, got ${JSON.stringify(price)}`,
+      );
+    }
+    return cents;
+  };
+  const products = entries.map(([productId, entry]): [string, number | CatalogProduct] => {
+    if (!isProductId(productId)) {
+      throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} printable characters without spaces`);
+    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return [productId, checkStock(productId, entry)];
+    const unknown = Object.keys(entry).filter((k) => k !== 'stock' && k !== 'price');
+    if (unknown.length > 0) throw fail(`"${productId}" has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected "stock" and "price"`);
+    const { stock, price } = entry as { stock?: unknown; price?: unknown };
+    if (!('stock' in entry)) throw fail(`"${productId}" has no "stock"`);
+    const product: CatalogProduct = { stock: checkStock(productId, stock) };
+    if ('price' in entry) product.priceCents = checkPrice(productId, price);
+    return [productId, Object.freeze(product)];
+  });
   // fromEntries defines own properties, so even an id like "__proto__" stays a plain entry.
-  return Object.freeze(Object.fromEntries(entries) as Record<string, number>);
+  return Object.freeze(Object.fromEntries(products) as Record<string, number | CatalogProduct>);
 }

@@ -13,6 +13,7 @@ import {
   type CommitRequest,
   type CommitResponse,
   type InventoryServiceServer,
+  type ListProductsRequest,
   type ReleaseRequest,
   type ReleaseResponse,
   type ReserveRequest,
@@ -29,7 +30,7 @@ export interface InventoryServiceDeps {
   /** An open database with INVENTORY_MIGRATIONS applied (see openInventoryDatabase). */
   db: Db;
   logger: Logger;
-  /** Seeded only if this database was never seeded before. */
+  /** Its stock is seeded only if this database was never seeded before; its prices on every start. */
   catalog: Catalog;
   now?: () => number;
 }
@@ -84,8 +85,8 @@ export function createInventoryService({ db, logger, catalog, now = Date.now, fa
       log: (orderId, res) => ({ msg: 'commit stock', order_id: orderId, outcome: commitOutcomeToJSON(res.outcome) }),
     }),
 
-    listProducts: unary('ListProducts', logger, (_req, call) => {
-      const products = store.listProducts();
+    listProducts: unary('ListProducts', logger, (req: ListProductsRequest, call) => {
+      const products = store.listProducts(req.productIds);
       call.logger.debug({ count: products.length }, 'list products');
       return { products };
     }),

@@ -2,6 +2,7 @@ import { openDatabase, type Db } from '../../platform/db.js';
 import type { SyncLevel } from '../../platform/config.js';
 import { INBOX_MIGRATION } from '../../platform/inbox.js';
 import {
+  catalogProduct,
   decideCommit,
   decideRelease,
   decideReserve,
@@ -37,6 +38,8 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   `,
   INBOX_MIGRATION,
+  // The unit price INVENTORY_CATALOG gives a product (cents); NULL when it gives none.
+  `ALTER TABLE products ADD COLUMN price_cents INTEGER CHECK (price_cents IS NULL OR price_cents > 0);`,
 ];
 
 export const RELEASE_TOMBSTONE_REASON = 'released_before_reserved';
@@ -50,6 +53,8 @@ export interface ProductStock {
   available: number;
   reserved: number;
   sold: number;
+  /** The catalog's unit price in cents; undefined when the catalog gives none. */
+  priceCents?: number;
 }
 
 export interface Reservation {
@@ -68,16 +73,25 @@ export interface InventoryStore {
   reserve(input: ValidReserve): ReserveResult;
   release(orderId: string): { outcome: 'released' | 'already_committed' | 'nothing_reserved' };
   commit(orderId: string): { outcome: 'committed' | 'not_reserved' };
-  listProducts(): ProductStock[];
+  /** Every product, or only those of `productIds` (unknown ones left out), sorted by id. */
+  listProducts(productIds?: readonly string[]): ProductStock[];
   reservation(orderId: string): Reservation | undefined;
   isTombstoned(orderId: string): boolean;
 }
 
 export interface InventoryStoreOptions {
-  /** Stock to seed on the very first open; later opens never reseed. */
+  /**
+   * Stock to seed on the very first open (later opens never reseed: the stock has moved since),
+   * and the prices, set on every open: the catalog the service starts with is its price list.
+   */
   catalog: Catalog;
   now?: () => number;
 }
+
+const PRODUCT_COLUMNS = 'product_id AS productId, available, reserved, sold, price_cents AS priceCents';
+type ProductRow = Omit<ProductStock, 'priceCents'> & { priceCents: number | null };
+
+const productOf = ({ priceCents, ...stock }: ProductRow): ProductStock => (priceCents === null ? stock : { ...stock, priceCents });
 
 interface ReservationRow {
   status: ReservationStatus;
@@ -86,12 +100,14 @@ interface ReservationRow {
 
 export function createInventoryStore(db: Db, { catalog, now = Date.now }: InventoryStoreOptions): InventoryStore {
   seedOnce(db, catalog, now);
+  applyCatalogPrices(db, catalog);
 
   const selectReservation = db.prepare<[string], ReservationRow>('SELECT status, items FROM reservations WHERE order_id = ?');
   const selectTombstone = db.prepare<[string], { one: 1 }>('SELECT 1 AS one FROM tombstones WHERE order_id = ?');
   const selectAvailable = db.prepare<[string], { available: number }>('SELECT available FROM products WHERE product_id = ?');
-  const selectProducts = db.prepare<[], ProductStock>(
-    'SELECT product_id AS productId, available, reserved, sold FROM products ORDER BY product_id',
+  const selectProducts = db.prepare<[], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products ORDER BY product_id`);
+  const selectSomeProducts = db.prepare<[string], ProductRow>(
+    `SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_id IN (SELECT value FROM json_each(?)) ORDER BY product_id`,
   );
   const insertReservation = db.prepare<[string, string, number, number]>(
     "INSERT INTO reservations (order_id, status, items, created_at, updated_at) VALUES (?, 'HELD', ?, ?, ?)",
@@ -121,7 +137,8 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
   return {
     reservation,
     isTombstoned,
-    listProducts: () => selectProducts.all(),
+    listProducts: (productIds = []) =>
+      (productIds.length === 0 ? selectProducts.all() : selectSomeProducts.all(JSON.stringify(productIds))).map(productOf),
 
     reserve: db.transaction(({ orderId, lines }: ValidReserve): ReserveResult => {
       const available = new Map<string, number>();
@@ -172,7 +189,25 @@ function seedOnce(db: Db, catalog: Catalog, now: () => number): void {
   const mark = db.prepare<[string]>("INSERT INTO meta (key, value) VALUES ('seeded_at', ?)");
   db.transaction(() => {
     if (seeded.get()) return;
-    for (const [productId, stock] of Object.entries(catalog)) insertProduct.run(productId, stock);
+    for (const [productId, entry] of Object.entries(catalog)) insertProduct.run(productId, catalogProduct(entry).stock);
     mark.run(String(now()));
+  }).immediate();
+}
+
+/**
+ * Makes the catalog's prices the products' prices: a product the catalog prices gets that price,
+ * every other one none. Run on every open, so a changed price takes effect when the service
+ * restarts; the stock is not touched. A product the database does not have is not added (the
+ * stock is seeded once).
+ */
+export function applyCatalogPrices(db: Db, catalog: Catalog): void {
+  const clear = db.prepare('UPDATE products SET price_cents = NULL WHERE price_cents IS NOT NULL');
+  const setPrice = db.prepare<[number, string]>('UPDATE products SET price_cents = ? WHERE product_id = ?');
+  db.transaction(() => {
+    clear.run();
+    for (const [productId, entry] of Object.entries(catalog)) {
+      const { priceCents } = catalogProduct(entry);
+      if (priceCents !== undefined) setPrice.run(priceCents, productId);
+    }
   }).immediate();
 }

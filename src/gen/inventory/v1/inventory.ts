@@ -204,6 +204,8 @@ export interface CommitResponse {
 }
 
 export interface ListProductsRequest {
+  /** Only these products (unknown ids are left out of the answer); empty: every product. */
+  productIds: string[];
 }
 
 export interface Product {
@@ -211,6 +213,8 @@ export interface Product {
   available: number;
   reserved: number;
   sold: number;
+  /** The unit price INVENTORY_CATALOG gives the product, in cents; absent when it gives none. */
+  priceCents?: number | undefined;
 }
 
 export interface ListProductsResponse {
@@ -765,11 +769,14 @@ export const CommitResponse: MessageFns<CommitResponse> = {
 };
 
 function createBaseListProductsRequest(): ListProductsRequest {
-  return {};
+  return { productIds: [] };
 }
 
 export const ListProductsRequest: MessageFns<ListProductsRequest> = {
-  encode(_: ListProductsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ListProductsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.productIds) {
+      writer.uint32(10).string(v!);
+    }
     return writer;
   },
 
@@ -786,6 +793,14 @@ export const ListProductsRequest: MessageFns<ListProductsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.productIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -798,26 +813,36 @@ export const ListProductsRequest: MessageFns<ListProductsRequest> = {
     }
   },
 
-  fromJSON(_: any): ListProductsRequest {
-    return {};
+  fromJSON(object: any): ListProductsRequest {
+    return {
+      productIds: globalThis.Array.isArray(object?.productIds)
+        ? object.productIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.product_ids)
+        ? object.product_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
   },
 
-  toJSON(_: ListProductsRequest): unknown {
+  toJSON(message: ListProductsRequest): unknown {
     const obj: any = {};
+    if (message.productIds?.length) {
+      obj.productIds = message.productIds;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<ListProductsRequest>, I>>(base?: I): ListProductsRequest {
     return ListProductsRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<ListProductsRequest>, I>>(_: I): ListProductsRequest {
+  fromPartial<I extends Exact<DeepPartial<ListProductsRequest>, I>>(object: I): ListProductsRequest {
     const message = createBaseListProductsRequest();
+    message.productIds = object.productIds?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseProduct(): Product {
-  return { productId: "", available: 0, reserved: 0, sold: 0 };
+  return { productId: "", available: 0, reserved: 0, sold: 0, priceCents: undefined };
 }
 
 export const Product: MessageFns<Product> = {
@@ -833,6 +858,9 @@ export const Product: MessageFns<Product> = {
     }
     if (message.sold !== 0) {
       writer.uint32(32).int32(message.sold);
+    }
+    if (message.priceCents !== undefined) {
+      writer.uint32(40).int64(message.priceCents);
     }
     return writer;
   },
@@ -882,6 +910,14 @@ export const Product: MessageFns<Product> = {
             message.sold = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.priceCents = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -904,6 +940,11 @@ export const Product: MessageFns<Product> = {
       available: isSet(object.available) ? globalThis.Number(object.available) : 0,
       reserved: isSet(object.reserved) ? globalThis.Number(object.reserved) : 0,
       sold: isSet(object.sold) ? globalThis.Number(object.sold) : 0,
+      priceCents: isSet(object.priceCents)
+        ? globalThis.Number(object.priceCents)
+        : isSet(object.price_cents)
+        ? globalThis.Number(object.price_cents)
+        : undefined,
     };
   },
 
@@ -921,6 +962,9 @@ export const Product: MessageFns<Product> = {
     if (message.sold !== 0) {
       obj.sold = Math.round(message.sold);
     }
+    if (message.priceCents !== undefined) {
+      obj.priceCents = Math.round(message.priceCents);
+    }
     return obj;
   },
 
@@ -933,6 +977,7 @@ export const Product: MessageFns<Product> = {
     message.available = object.available ?? 0;
     message.reserved = object.reserved ?? 0;
     message.sold = object.sold ?? 0;
+    message.priceCents = object.priceCents ?? undefined;
     return message;
   },
 };
@@ -1046,6 +1091,7 @@ export const InventoryServiceService = {
     responseSerialize: (value: CommitResponse): Buffer => Buffer.from(CommitResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CommitResponse => CommitResponse.decode(value),
   },
+  /** Every product's stock and catalog price, sorted by product id. */
   listProducts: {
     path: "/inventory.v1.InventoryService/ListProducts" as const,
     requestStream: false as const,
@@ -1073,6 +1119,7 @@ export interface InventoryServiceServer extends UntypedServiceImplementation {
   release: handleUnaryCall<ReleaseRequest, ReleaseResponse>;
   /** Turns a HELD reservation into sold stock once the order is confirmed. */
   commit: handleUnaryCall<CommitRequest, CommitResponse>;
+  /** Every product's stock and catalog price, sorted by product id. */
   listProducts: handleUnaryCall<ListProductsRequest, ListProductsResponse>;
 }
 
@@ -1133,6 +1180,7 @@ export interface InventoryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CommitResponse) => void,
   ): ClientUnaryCall;
+  /** Every product's stock and catalog price, sorted by product id. */
   listProducts(
     request: ListProductsRequest,
     callback: (error: ServiceError | null, response: ListProductsResponse) => void,
@@ -1171,6 +1219,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
