@@ -9,13 +9,14 @@
 import { randomUUID } from 'node:crypto';
 import { connectParticipants, type ParticipantName, type Participants } from '../../src/gateway/participants.js';
 import { placeOrderSaga, type PlaceOrderInput } from '../../src/gateway/place-order.js';
+import type { GrpcSecurity } from '../../src/platform/tls.js';
 import { runDirect } from './direct-saga.js';
 import type { Attempt, Job } from './load.js';
 import { EXPECTED, makeOrder, pickKind, type BenchOrder, type Mix, type ProductPool, type Random } from './orders.js';
 
-/** The participants as the gateway connects to them (same clients, same channel options). */
-export function floorParticipants(addrs: Record<ParticipantName, string>): Participants {
-  return connectParticipants(addrs);
+/** The participants as the gateway connects to them (same clients, channel options and security). */
+export function floorParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity): Participants {
+  return connectParticipants(addrs, security);
 }
 
 export interface FloorJobOptions {

@@ -18,7 +18,7 @@ import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } fro
 import { progress, type Terminal } from './progress.js';
 import { chartTitles, describePlan, reportText, resultJson, type Phase } from './report.js';
 import { renderSvg } from './svg.js';
-import { redactPassword } from '../../src/platform/config.js';
+import { grpcSecurity, redactPassword } from '../../src/platform/config.js';
 import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, everyProcess, startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
 
 export interface BenchDeps {
@@ -212,7 +212,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         order: dialableAddr(system.addresses.order),
         inventory: dialableAddr(system.addresses.inventory),
         payment: dialableAddr(system.addresses.payment),
-      });
+      }, grpcSecurity({ ...process.env, DATA_DIR: system.dataDir }));
       say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
       try {
         floor = await measure('floor ', floorJob({ participants, pool, mix: opts.mix, random: Math.random }), floorPlan);

@@ -1,6 +1,8 @@
 import {
   ADDRESS_VARIABLES,
   formatAddr,
+  grpcSecurityFrom,
+  GRPC_SECURITY_VARIABLES,
   processFrom,
   processVariables,
   redisFrom,
@@ -18,6 +20,7 @@ import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
 import { PRICING_MODES, type Pricing } from './pricing.js';
+import type { GrpcSecurity } from '../platform/tls.js';
 
 const d = DEFAULT_POLICIES;
 
@@ -25,6 +28,7 @@ const d = DEFAULT_POLICIES;
 export const GATEWAY_VARIABLES = {
   ...ADDRESS_VARIABLES,
   ...SAGA_LOG_VARIABLES,
+  ...GRPC_SECURITY_VARIABLES,
   SAGA_LEASE_MS: integer({ min: 500, default: 15_000 }),
   // Claims are an indexed read: look often, so a dead gateway's sagas wait little past their lease.
   SAGA_RECOVERY_INTERVAL_MS: integer({ min: 100, default: (v) => Math.max(250, Math.floor((v.SAGA_LEASE_MS as number) / 6)), expected: 'an integer >= 100 (default lease / 6, at least 250)' }),
@@ -61,6 +65,7 @@ export const GATEWAY_VARIABLES = {
 export interface GatewayConfig extends ProcessSettings {
   http: HostPort;
   participants: Record<ParticipantName, string>;
+  grpc: GrpcSecurity;
   sagaLog: SagaLogSettings;
   leaseMs: number;
   recoveryIntervalMs: number;
@@ -84,6 +89,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
       inventory: formatAddr(v.INVENTORY_SERVICE_ADDR),
       payment: formatAddr(v.PAYMENT_SERVICE_ADDR),
     },
+    grpc: grpcSecurityFrom(v),
     sagaLog: sagaLogFrom(v),
     leaseMs: v.SAGA_LEASE_MS,
     recoveryIntervalMs: v.SAGA_RECOVERY_INTERVAL_MS,

@@ -13,6 +13,7 @@ import { initTelemetry } from '../platform/telemetry.js';
 import { sagaMetrics } from '../saga/metrics.js';
 import { createIdempotencyGuard, observeUntrusted } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
+import { prepareGrpcSecurity, TlsError } from '../platform/tls.js';
 import { placeOrderSaga } from './place-order.js';
 
 export async function main(): Promise<void> {
@@ -41,7 +42,17 @@ export async function main(): Promise<void> {
     await telemetry.shutdown();
     process.exit(1);
   }
-  const participants = connectParticipants(config.participants);
+  let participants;
+  try {
+    await prepareGrpcSecurity(config.grpc, logger);
+    participants = connectParticipants(config.participants, config.grpc);
+  } catch (err) {
+    if (!(err instanceof TlsError)) throw err;
+    logger.fatal({ code: err.code }, `cannot start mutual TLS: ${err.message}`);
+    await store.close();
+    await telemetry.shutdown();
+    process.exit(1);
+  }
   const engine = new SagaEngine({
     log: store,
     logger,

@@ -1,9 +1,10 @@
-import { credentials, connectivityState } from '@grpc/grpc-js';
+import { connectivityState } from '@grpc/grpc-js';
 import { OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
-import { CLIENT_CHANNEL_OPTIONS, callUnary } from '../platform/grpc.js';
+import { callUnary, channelCredentials, channelOptions } from '../platform/grpc.js';
+import type { GrpcSecurity } from '../platform/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];
@@ -20,16 +21,24 @@ export interface Participants {
   close(): void;
 }
 
-export function connectParticipants(addrs: Record<ParticipantName, string>, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
-  const insecure = credentials.createInsecure();
-  const order = new OrderServiceClient(addrs.order, insecure, CLIENT_CHANNEL_OPTIONS);
-  const inventory = new InventoryServiceClient(addrs.inventory, insecure, CLIENT_CHANNEL_OPTIONS);
-  const payment = new PaymentServiceClient(addrs.payment, insecure, CLIENT_CHANNEL_OPTIONS);
+/**
+ * The gateway's clients of the three participants, dialled with `security`: under mutual TLS the
+ * gateway presents its certificate and accepts each participant only with that participant's.
+ */
+export function connectParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
+  const creds = {
+    order: channelCredentials(security, 'gateway', 'order'),
+    inventory: channelCredentials(security, 'gateway', 'inventory'),
+    payment: channelCredentials(security, 'gateway', 'payment'),
+  };
+  const order = new OrderServiceClient(addrs.order, creds.order, channelOptions(security, 'order'));
+  const inventory = new InventoryServiceClient(addrs.inventory, creds.inventory, channelOptions(security, 'inventory'));
+  const payment = new PaymentServiceClient(addrs.payment, creds.payment, channelOptions(security, 'payment'));
   // The health clients share the participants' channels, so a probe also warms them up.
   const health: Record<ParticipantName, HealthClient> = {
-    order: new HealthClient(addrs.order, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: order.getChannel() }),
-    inventory: new HealthClient(addrs.inventory, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: inventory.getChannel() }),
-    payment: new HealthClient(addrs.payment, insecure, { ...CLIENT_CHANNEL_OPTIONS, channelOverride: payment.getChannel() }),
+    order: new HealthClient(addrs.order, creds.order, { channelOverride: order.getChannel() }),
+    inventory: new HealthClient(addrs.inventory, creds.inventory, { channelOverride: inventory.getChannel() }),
+    payment: new HealthClient(addrs.payment, creds.payment, { channelOverride: payment.getChannel() }),
   };
   let cached: { at: number; value: Promise<Record<ParticipantName, boolean>> } | undefined;
 

@@ -20,6 +20,7 @@ import {
   type Variable,
 } from './config-schema.js';
 import { ConfigError } from './errors.js';
+import type { GrpcSecurity } from './tls.js';
 
 /**
  * The pieces of configuration more than one process reads, each defined once: addresses, the
@@ -224,11 +225,13 @@ export function metricsVariables(fallback: string) {
 // ---------------------------------------------------------------------------------------------
 // Crash points (test-only; off unless set, and ignored unless the test hooks are switched on)
 
+/** A switch written `1` (on) or `0`; unset is off. */
+function switch01(expected: string): Variable<boolean> {
+  return { ...oneOf(['0', '1'], { default: '0', expected }), convert: (raw) => raw === '1' };
+}
+
 /** `1` switches the test hooks on; `0` or unset leaves them off (a deployment never sets it). */
-const TEST_HOOKS_SWITCH: Variable<boolean> = {
-  ...oneOf(['0', '1'], { default: '0', expected: '1 to honour CRASH_AT (test-only), 0 or unset otherwise' }),
-  convert: (raw) => raw === '1',
-};
+const TEST_HOOKS_SWITCH = switch01('1 to honour CRASH_AT (test-only), 0 or unset otherwise');
 
 export const CRASH_VARIABLES = {
   CRASH_AT: list({ expected: 'crash point names separated by commas (test-only; needs SAGAS_TEST_HOOKS=1)' }),
@@ -245,6 +248,24 @@ export interface CrashSettings {
 
 export function crashFrom(v: Values<typeof CRASH_VARIABLES>): CrashSettings {
   return { points: v.CRASH_AT, after: v.CRASH_AFTER, hooks: v.SAGAS_TEST_HOOKS };
+}
+
+// ---------------------------------------------------------------------------------------------
+// gRPC security: mutual TLS between the gateway and the participants, plaintext only when asked
+
+/** Read with DATA_VARIABLES (the default folder is under DATA_DIR). */
+export const GRPC_SECURITY_VARIABLES = {
+  TLS_DIR: filePath({ default: (v) => path.join(v.DATA_DIR as string, 'tls'), expected: 'a folder path (default $DATA_DIR/tls; made on first start)' }),
+  GRPC_INSECURE: switch01('1 for plaintext gRPC between the services (not for a deployment), 0 or unset for mutual TLS'),
+};
+
+export function grpcSecurityFrom(v: Values<typeof GRPC_SECURITY_VARIABLES>): GrpcSecurity {
+  return v.GRPC_INSECURE ? { kind: 'insecure' } : { kind: 'mtls', dir: v.TLS_DIR };
+}
+
+/** The gRPC security alone (a tool dialling a system's participants); a process reads its whole schema instead. */
+export function grpcSecurity(env: Env): GrpcSecurity {
+  return grpcSecurityFrom(readVariables({ ...DATA_VARIABLES, ...GRPC_SECURITY_VARIABLES }, env));
 }
 
 // ---------------------------------------------------------------------------------------------

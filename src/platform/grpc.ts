@@ -8,9 +8,12 @@ import {
   SpanStatusCode,
   type TextMapGetter,
 } from '@opentelemetry/api';
+import type { PeerCertificate } from 'node:tls';
 import {
   Server,
   ServerCredentials,
+  ChannelCredentials,
+  credentials,
   Metadata,
   status,
   type ServiceError,
@@ -23,6 +26,8 @@ import {
 import { AppError } from './errors.js';
 import { formatAddr, type HostPort } from './config.js';
 import type { Logger } from './logger.js';
+import { loadTlsMaterial, type GrpcSecurity, type TlsIdentity } from './tls.js';
+import { refuseUndecodable } from './grpc-undecodable.js';
 import {
   HealthService,
   HealthCheckResponse_ServingStatus,
@@ -148,10 +153,43 @@ export interface ServiceBinding {
   implementation: UntypedServiceImplementation;
 }
 
+/**
+ * What a server of `identity` presents and demands: its certificate, and a client certificate
+ * issued by the deployment's CA (a caller without one fails the handshake, before any RPC).
+ */
+export function serverCredentials(security: GrpcSecurity, identity: TlsIdentity): ServerCredentials {
+  if (security.kind === 'insecure') return ServerCredentials.createInsecure();
+  const m = loadTlsMaterial(security.dir, identity);
+  return ServerCredentials.createSsl(m.ca, [{ private_key: m.key, cert_chain: m.cert }], true);
+}
+
+/**
+ * What a client of `identity` presents when it dials the server `peer`, and what it accepts: a
+ * certificate from the deployment's CA naming `peer` (CN), whatever host name the address has —
+ * so a server with another process's certificate, or another CA's, is refused.
+ */
+export function channelCredentials(security: GrpcSecurity, identity: TlsIdentity, peer: TlsIdentity): ChannelCredentials {
+  if (security.kind === 'insecure') return credentials.createInsecure();
+  const m = loadTlsMaterial(security.dir, identity);
+  return credentials.createSsl(m.ca, m.key, m.cert, {
+    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+      cert.subject?.CN === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`),
+  });
+}
+
+/**
+ * Channel options of a client dialling `peer`: under TLS the name it asks for (SNI) and checks is
+ * the peer's identity, not the address's host (an IP address is no TLS server name).
+ */
+export function channelOptions(security: GrpcSecurity, peer: TlsIdentity) {
+  return security.kind === 'mtls' ? { ...CLIENT_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': peer } : { ...CLIENT_CHANNEL_OPTIONS };
+}
+
 /** Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port. */
-export async function startGrpcServer(addr: HostPort, services: ServiceBinding[]): Promise<RunningServer> {
+export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials): Promise<RunningServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  for (const s of services) server.addService(s.definition, s.implementation);
+  // Bytes that do not decode are the caller's mistake: a definite refusal, not grpc-js's INTERNAL.
+  for (const s of services.map(refuseUndecodable)) server.addService(s.definition, s.implementation);
   let serving = true;
   const health: HealthServer = {
     check: (_call, cb) =>
@@ -161,7 +199,7 @@ export async function startGrpcServer(addr: HostPort, services: ServiceBinding[]
   };
   server.addService(HealthService, health);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(formatAddr(addr), ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(formatAddr(addr), creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     address: formatAddr({ host: addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host, port }),

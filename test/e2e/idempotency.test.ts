@@ -8,6 +8,7 @@ import { freshSystem, eventually, freePort } from '../helpers/system.js';
 import { TestRedis } from '../helpers/redis.js';
 import { InventoryServiceClient, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
 import { callUnary } from '../../src/platform/grpc.js';
+import { asGateway } from '../helpers/tls.js';
 
 const BODY = { customer_id: 'cust_idem', items: [{ product_id: 'prod_2', quantity: 1, price: 30 }] };
 const PREFIX = 'idem-test';
@@ -148,7 +149,7 @@ test('Redis killed mid-run: orders keep succeeding from memory; Redis back: it i
 });
 
 test('the same participant call sent twice at once has one effect', async () => {
-  const client = new InventoryServiceClient(sys.addresses.inventory, credentials.createInsecure());
+  const client = await asGateway(InventoryServiceClient, sys.addresses.inventory, 'inventory');
   try {
     const stockBefore = (await sys.api('GET', '/products')).body.products.find((p: { product_id: string }) => p.product_id === 'prod_1');
     const req = { orderId: 'direct-order-1', items: [{ productId: 'prod_1', quantity: 3 }] };

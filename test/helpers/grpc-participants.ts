@@ -1,9 +1,11 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { connectParticipants, type Participants } from '../../src/gateway/participants.js';
 import { OrderServiceService } from '../../src/gen/order/v1/order.js';
 import { InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
 import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
-import { startGrpcServer } from '../../src/platform/grpc.js';
+import { serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
+import type { GrpcSecurity } from '../../src/platform/tls.js';
+import { testTls } from './tls.js';
 
 export interface ServedParticipants {
   participants: Participants;
@@ -13,27 +15,34 @@ export interface ServedParticipants {
 }
 
 /**
- * The three participant services (real ones or stubs) on one real gRPC server on port 0, in this
- * process, and the gateway's own clients to it: the product's `startGrpcServer` (with its health
- * service) and `connectParticipants`, so tests dial the way the gateway does.
+ * The three participant services (real ones or stubs), each on its own real gRPC server on port 0
+ * with its own certificate, in this process, and the gateway's own clients to them: the
+ * product's `startGrpcServer` (with its health service), `serverCredentials` and
+ * `connectParticipants`, so tests dial the way the gateway does — over mutual TLS by default.
  */
-export async function serveParticipants(impl: {
-  order: UntypedServiceImplementation;
-  inventory: UntypedServiceImplementation;
-  payment: UntypedServiceImplementation;
-}): Promise<ServedParticipants> {
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [
-    { definition: OrderServiceService, implementation: impl.order },
-    { definition: InventoryServiceService, implementation: impl.inventory },
-    { definition: PaymentServiceService, implementation: impl.payment },
-  ]);
-  const participants = connectParticipants({ order: server.address, inventory: server.address, payment: server.address });
+export async function serveParticipants(
+  impl: {
+    order: UntypedServiceImplementation;
+    inventory: UntypedServiceImplementation;
+    payment: UntypedServiceImplementation;
+  },
+  security?: GrpcSecurity,
+): Promise<ServedParticipants> {
+  const sec = security ?? (await testTls());
+  const serve = (name: 'order' | 'inventory' | 'payment', definition: ServiceDefinition) =>
+    startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition, implementation: impl[name] }], serverCredentials(sec, name));
+  const servers: RunningServer[] = await Promise.all([serve('order', OrderServiceService), serve('inventory', InventoryServiceService), serve('payment', PaymentServiceService)]);
+  const [order, inventory, payment] = servers.map((s) => s.address);
+  const participants = connectParticipants({ order: order ?? '', inventory: inventory ?? '', payment: payment ?? '' }, sec);
+  const stopServers = async () => {
+    await Promise.all(servers.map((s) => s.shutdown(0)));
+  };
   return {
     participants,
-    stopServer: () => server.shutdown(0),
+    stopServer: stopServers,
     async close() {
       participants.close();
-      await server.shutdown(0);
+      await stopServers();
     },
   };
 }

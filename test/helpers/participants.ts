@@ -75,6 +75,8 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 export interface RunningMain {
   ready: Promise<ReadyMessage>;
   exit: Promise<{ code: number | null; stderr: string }>;
+  /** The lines the process wrote to stdout (its log) so far. */
+  stdout(): string[];
   stop(): void;
 }
 
@@ -84,9 +86,11 @@ export function startMain(service: string, env: Record<string, string>): Running
     cwd: ROOT,
     execArgv: ['--import', 'tsx'],
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
+  let stdout = '';
+  child.stdout?.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
   // 'close', not 'exit': it waits for stderr to be fully read.
   const exit = once(child, 'close').then(([code]) => ({ code: code as number | null, stderr }));
@@ -98,7 +102,7 @@ export function startMain(service: string, env: Record<string, string>): Running
   });
   // A test that fails early must not leave a rejected promise nobody awaits.
   ready.catch(() => undefined);
-  return { ready, exit, stop: () => child.kill('SIGTERM') };
+  return { ready, exit, stdout: () => stdout.split('\n').filter((l) => l !== ''), stop: () => child.kill('SIGTERM') };
 }
 
 /** The code of the AppError that `fn` throws, failing if it throws anything else or nothing. */

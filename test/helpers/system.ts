@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
+import { mtlsDir, testTls } from './tls.js';
 
 export interface Reply {
   status: number;
@@ -43,6 +44,9 @@ export async function freshSystem(
       IDEMPOTENCY_TTL: '10m',
       // A test deployment: its tests arm crash points (restart with CRASH_AT), honoured only with this.
       SAGAS_TEST_HOOKS: '1',
+      // Mutual TLS with this test process's certificates, made once (test/unit/mtls.test.ts covers
+      // a system making its own on first start).
+      TLS_DIR: mtlsDir(await testTls()),
       ...env,
     },
     onLine: process.env.E2E_LOGS ? (name, line) => console.error(`[${name}] ${line}`) : undefined,

@@ -58,9 +58,9 @@ import { serveParticipants, type ServedParticipants } from '../helpers/grpc-part
  * - never INTERNAL or UNKNOWN, always within the call's deadline, and nothing stored when refused:
  *   every table of the three databases (orders, tombstones, reservations, stock, payments, inbox)
  *   reads the same after the refusal as before it.
- * Bytes that do not decode are refused by grpc-js itself, with INTERNAL, before any of our code
- * runs; src/platform/grpc-undecodable.ts turns that into INVALID_ARGUMENT, and its test here is a
- * `todo` until startGrpcServer binds the services through it.
+ * Bytes that do not decode would be refused by grpc-js itself with INTERNAL, before any of our
+ * code runs; startGrpcServer binds every service through refuseUndecodable
+ * (src/platform/grpc-undecodable.ts), which answers INVALID_ARGUMENT instead.
  * What the transport changes is judged as the service receives it: HTTP/2 drops a header value
  * with whitespace at either end, and joins a header given twice into one value ("a, b").
  */
@@ -451,7 +451,6 @@ test('every method, raw bytes that decode (wrong wire types, trailing fields, ga
 
 test(
   'every method, bytes that do not decode (not protobuf, truncated, an int64 beyond 2^53): INVALID_ARGUMENT, nothing stored',
-  { todo: 'grpc-js answers INTERNAL until startGrpcServer binds each service through refuseUndecodable (src/platform/grpc-undecodable.ts)' },
   async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AppError, ConfigError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
-import { callUnary, startGrpcServer } from '../../src/platform/grpc.js';
+import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
 import {
   CommitOutcome,
   InventoryServiceClient,
@@ -32,6 +32,7 @@ import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase, type
 import { openDatabase } from '../../src/platform/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
 
 const CATALOG: Catalog = { apple: 10, banana: 5, cherry: 0 };
 
@@ -495,8 +496,8 @@ describe('inventory gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {
     const db = openTemp();
     const implementation = createInventoryService({ db, logger: silentLogger, catalog: DEFAULT_CATALOG });
-    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: InventoryServiceService, implementation }]);
-    const client = new InventoryServiceClient(server.address, credentials.createInsecure());
+    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: InventoryServiceService, implementation }], serverCredentials(await testTls(), 'inventory'));
+    const client = await asGateway(InventoryServiceClient, server.address, 'inventory');
     try {
       const req = { orderId: 'rt-1', items: [{ productId: 'prod_2', quantity: 6 }, { productId: 'prod_2', quantity: 4 }] };
       const opts = { idempotencyKey: 'rt-1:reserve_stock', timeoutMs: 5_000 };
@@ -523,7 +524,7 @@ describe('inventory main', () => {
     const proc = startMain('inventory', { DATA_DIR: dir, INVENTORY_SERVICE_ADDR: '127.0.0.1:0', INVENTORY_CATALOG: catalogFile });
     const ready = await proc.ready;
     assert.equal(ready.service, 'inventory');
-    const client = new InventoryServiceClient(ready.address, credentials.createInsecure());
+    const client = await asGateway(InventoryServiceClient, ready.address, 'inventory', tlsUnder(dir));
     const list = await callUnary(client.listProducts.bind(client), { productIds: [] }, { timeoutMs: 5_000 });
     assert.deepEqual(list.products, [
       { productId: 'gadget', available: 3, reserved: 0, sold: 0, priceCents: undefined },

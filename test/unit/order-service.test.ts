@@ -6,7 +6,7 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AppError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
-import { callUnary, startGrpcServer } from '../../src/platform/grpc.js';
+import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
 import {
   CancelOutcome,
   ConfirmOutcome,
@@ -29,6 +29,7 @@ import {
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
 import { captureLogger, codeOf, errorCode, invoke, manualClock, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -410,8 +411,8 @@ describe('order gRPC', () => {
     const db = openTemp();
     const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [
       { definition: OrderServiceService, implementation: createOrderService({ db, logger: silentLogger }) },
-    ]);
-    const client = new OrderServiceClient(server.address, credentials.createInsecure());
+    ], serverCredentials(await testTls(), 'order'));
+    const client = await asGateway(OrderServiceClient, server.address, 'order');
     try {
       const opts = { idempotencyKey: 'saga-rt:create_order', timeoutMs: 5_000 };
       const created = await callUnary(client.createOrder.bind(client), createReq({ orderId: 'rt-1' }), opts);
@@ -436,7 +437,7 @@ describe('order main', () => {
     const ready = await proc.ready;
     assert.equal(ready.service, 'order');
     assert.match(ready.address, /^127\.0\.0\.1:\d+$/);
-    const client = new OrderServiceClient(ready.address, credentials.createInsecure());
+    const client = await asGateway(OrderServiceClient, ready.address, 'order', tlsUnder(dir));
     const created = await callUnary(client.createOrder.bind(client), createReq(), { idempotencyKey: 'm1', timeoutMs: 5_000 });
     assert.equal(created.outcome, CreateOutcome.CREATE_OUTCOME_CREATED);
     client.close();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AppError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
-import { callUnary, startGrpcServer } from '../../src/platform/grpc.js';
+import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
 import {
   ChargeOutcome,
   PaymentServiceClient,
@@ -22,6 +22,7 @@ import {
 import { createPaymentStore, openPaymentDatabase, type PaymentStore } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
@@ -265,8 +266,8 @@ describe('payment service (in-process)', () => {
 describe('payment gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {
     const implementation = createPaymentService({ db: openTemp(), logger: silentLogger, chargeLimitCents: LIMIT });
-    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }]);
-    const client = new PaymentServiceClient(server.address, credentials.createInsecure());
+    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(await testTls(), 'payment'));
+    const client = await asGateway(PaymentServiceClient, server.address, 'payment');
     try {
       const opts = { idempotencyKey: 'rt-1:charge_payment', timeoutMs: 5_000 };
       const first = await callUnary(client.charge.bind(client), { orderId: 'rt-1', amountCents: 12_345 }, opts);
@@ -285,15 +286,16 @@ describe('payment gRPC', () => {
 
 describe('payment main', () => {
   test('reads PAYMENT_CHARGE_LIMIT_CENTS, reports ready, and stops cleanly on SIGTERM', async () => {
+    const dir = tempDir('payment-main');
     const proc = startMain('payment', {
-      DATA_DIR: tempDir('payment-main'),
+      DATA_DIR: dir,
       PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
       PAYMENT_CHARGE_LIMIT_CENTS: '1000',
       SERVICE_DB_SYNC: 'full',
     });
     const ready = await proc.ready;
     assert.equal(ready.service, 'payment');
-    const client = new PaymentServiceClient(ready.address, credentials.createInsecure());
+    const client = await asGateway(PaymentServiceClient, ready.address, 'payment', tlsUnder(dir));
     const declined = await callUnary(client.charge.bind(client), { orderId: 'm1', amountCents: 1_001 }, { idempotencyKey: 'm1', timeoutMs: 5_000 });
     assert.equal(declined.outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
     client.close();
@@ -305,7 +307,7 @@ describe('payment main', () => {
     const dir = tempDir('payment-main');
     const env = { DATA_DIR: dir, PAYMENT_SERVICE_ADDR: '127.0.0.1:0' };
     const withClient = async <T>(address: string, fn: (c: PaymentServiceClient) => Promise<T>): Promise<T> => {
-      const client = new PaymentServiceClient(address, credentials.createInsecure());
+      const client = await asGateway(PaymentServiceClient, address, 'payment', tlsUnder(dir));
       try {
         return await fn(client);
       } finally {
@@ -337,8 +339,9 @@ describe('payment main', () => {
   });
 
   test('an invalid PAYMENT_CHARGE_LIMIT_CENTS prints a clear message and exits 1', async () => {
+    const dir = tempDir('payment-main');
     const proc = startMain('payment', {
-      DATA_DIR: tempDir('payment-main'),
+      DATA_DIR: dir,
       PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
       PAYMENT_CHARGE_LIMIT_CENTS: '5.00',
     });

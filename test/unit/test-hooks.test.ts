@@ -14,6 +14,7 @@ import { configCommand } from '../../src/cli/commands/config.js';
 import { spawnService, type ManagedProcess } from '../../src/cli/supervisor.js';
 import { PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
 import { captureLogger, tempDir } from '../helpers/participants.js';
+import { asGateway, mtlsDir, testTls } from '../helpers/tls.js';
 
 const CONFIGS = { gateway: gatewayConfig, order: orderConfig, inventory: inventoryConfig, payment: paymentConfig };
 
@@ -78,14 +79,14 @@ describe('a real payment process with CRASH_AT', () => {
   const start = async (env: NodeJS.ProcessEnv) => {
     const lines: string[] = [];
     const p = await spawnService('payment', {
-      env: { PATH: process.env.PATH ?? '', DATA_DIR: tempDir('test-hooks'), PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...env },
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: tempDir('test-hooks'), TLS_DIR: mtlsDir(await testTls()), PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...env },
       onLine: (_n, line) => lines.push(line),
     });
     procs.push(p);
     return { p, lines };
   };
   const charge = async (address: string, orderId: string) => {
-    const client = new PaymentServiceClient(address, credentials.createInsecure());
+    const client = await asGateway(PaymentServiceClient, address, 'payment');
     try {
       return await callUnary(client.charge.bind(client), { orderId, amountCents: 700 }, { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 5_000 });
     } finally {

@@ -1,5 +1,7 @@
 import {
   DATA_VARIABLES,
+  grpcSecurityFrom,
+  GRPC_SECURITY_VARIABLES,
   metricsVariables,
   processFrom,
   processVariables,
@@ -12,6 +14,7 @@ import {
   type SyncLevel,
 } from '../../platform/config.js';
 import { duration, type Values } from '../../platform/config-schema.js';
+import type { GrpcSecurity } from '../../platform/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 
@@ -25,6 +28,7 @@ export const METRICS_PORTS = { order: 9464, inventory: 9465, payment: 9466 } as 
 export function participantVariables(service: ParticipantName) {
   return {
     ...DATA_VARIABLES,
+    ...GRPC_SECURITY_VARIABLES,
     SERVICE_DB_SYNC: syncVariable(),
     ...REDIS_VARIABLES,
     // Participants are retried within minutes; their durable inbox answers anything older.
@@ -37,6 +41,7 @@ export function participantVariables(service: ParticipantName) {
 export interface ParticipantConfig extends ProcessSettings {
   service: ParticipantName;
   listen: HostPort;
+  grpc: GrpcSecurity;
   dataDir: string;
   synchronous: SyncLevel;
   redis: RedisSettings;
@@ -48,6 +53,7 @@ export function participantFrom(service: ParticipantName, listen: HostPort, v: V
   return {
     service,
     listen,
+    grpc: grpcSecurityFrom(v),
     dataDir: v.DATA_DIR,
     synchronous: v.SERVICE_DB_SYNC,
     redis: redisFrom(v),

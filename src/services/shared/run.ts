@@ -7,7 +7,8 @@ import type { SyncLevel } from '../../platform/config.js';
 import { armCrashPoints } from '../../platform/crash.js';
 import { databaseId, type Db } from '../../platform/db.js';
 import { ConfigError } from '../../platform/errors.js';
-import { startGrpcServer } from '../../platform/grpc.js';
+import { serverCredentials, startGrpcServer } from '../../platform/grpc.js';
+import { prepareGrpcSecurity, TlsError } from '../../platform/tls.js';
 import { notifyReady, onShutdown } from '../../platform/lifecycle.js';
 import { createLogger, type Logger } from '../../platform/logger.js';
 import { METRICS_PORTS, type ParticipantConfig } from './config.js';
@@ -23,6 +24,8 @@ export function runMain(service: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${service}: invalid configuration: ${err.message}\n`);
+    } else if (err instanceof TlsError) {
+      process.stderr.write(`${service}: cannot start mutual TLS (${err.code}): ${err.message}\n`);
     } else {
       process.stderr.write(`${service}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
@@ -61,7 +64,8 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
   });
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
-    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }]);
+    await prepareGrpcSecurity(config.grpc, logger);
+    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service));
     const metricsServer = await startMetricsServer(telemetry, config.metrics);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
     // The stop handlers first: a supervisor may send SIGTERM the moment it reads `ready`.
