@@ -8,6 +8,7 @@ import { callUnary, channelCredentials, channelOptions, isServiceError, serverCr
 import { ensureTlsMaterial, loadTlsMaterial, TLS_IDENTITIES, TlsError, type GrpcSecurity } from '../../src/platform/tls.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
+import { ServiceStartError, spawnService } from '../../src/cli/supervisor.js';
 import { silentLogger, startMain, tempDir } from '../helpers/participants.js';
 import { foreignTls, mtlsDir, testTls } from '../helpers/tls.js';
 
@@ -174,7 +175,7 @@ describe('a participant over mutual TLS', () => {
   });
 });
 
-describe('a participant process', () => {
+describe('a process at start', () => {
   test('makes its certificates under DATA_DIR/tls on first start', async () => {
     const dir = tempDir('mtls-main');
     const proc = startMain('payment', { DATA_DIR: dir, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
@@ -213,5 +214,27 @@ describe('a participant process', () => {
     assert.equal((await proc.exit).code, 0);
     assert.equal(fs.existsSync(path.join(dir, 'tls')), false);
     assert.ok(proc.stdout().some((l) => /GRPC_INSECURE=1/.test(l)), 'the warning is logged');
+  });
+
+  test('the gateway refuses to start with a certificate of another CA, saying why', async () => {
+    const ours = mtlsDir(await testTls());
+    const theirs = mtlsDir(await foreignTls());
+    const dir = tempDir('mtls-gateway');
+    const tls = path.join(dir, 'tls');
+    fs.mkdirSync(tls);
+    for (const f of fs.readdirSync(ours)) fs.copyFileSync(path.join(ours, f), path.join(tls, f));
+    fs.copyFileSync(path.join(theirs, 'gateway.crt'), path.join(tls, 'gateway.crt'));
+    fs.copyFileSync(path.join(theirs, 'gateway.key'), path.join(tls, 'gateway.key'));
+    const err = await spawnService('gateway', {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, HTTP_ADDR: '127.0.0.1:0', LOG_FORMAT: 'json', REDIS_URL: '' },
+      readyTimeoutMs: 30_000,
+    }).then(
+      () => assert.fail('the gateway should not start'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ServiceStartError, String(err));
+    const fatal = err.output.map((l) => JSON.parse(l) as { level?: number | string; code?: string; msg?: string }).find((l) => l.code !== undefined);
+    assert.equal(fatal?.code, 'tls_material_invalid');
+    assert.match(fatal?.msg ?? '', /cannot start mutual TLS: .*gateway\.crt was not issued by/);
   });
 });
