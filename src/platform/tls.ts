@@ -84,7 +84,9 @@ async function makeCa(work: string, dir: string): Promise<void> {
 
 /**
  * A leaf for `identity`, signed by the CA in one openssl run: its common name and a DNS name are
- * the identity (a peer checks it), and it serves and dials, so one certificate per process does both.
+ * the identity (a peer checks it). The gateway's may only dial (clientAuth), a participant's may
+ * only serve (serverAuth): the TLS handshake itself then refuses a participant's certificate as
+ * a caller, so only the gateway calls the participants, at no cost per call.
  */
 async function makeLeaf(work: string, dir: string, identity: TlsIdentity): Promise<void> {
   await openssl([
@@ -93,7 +95,7 @@ async function makeLeaf(work: string, dir: string, identity: TlsIdentity): Promi
     '-subj', `/CN=${identity}`, '-CA', file(dir, 'ca.crt'), '-CAkey', file(dir, 'ca.key'),
     '-addext', 'basicConstraints=critical,CA:FALSE',
     '-addext', 'keyUsage=critical,digitalSignature',
-    '-addext', 'extendedKeyUsage=serverAuth,clientAuth',
+    '-addext', `extendedKeyUsage=${identity === 'gateway' ? 'clientAuth' : 'serverAuth'}`,
     '-addext', `subjectAltName=DNS:${identity},DNS:localhost,IP:127.0.0.1,IP:::1`,
   ]);
   place(work, dir, `${identity}.key`);

@@ -165,6 +165,15 @@ describe('a participant over mutual TLS', () => {
     assert.equal(await payment('tls-foreign-client'), PaymentStatus.PAYMENT_STATUS_NONE);
   });
 
+  test("a participant's certificate, of the same CA, cannot call another participant", async () => {
+    const before = charges;
+    const order = loadTlsMaterial(mtlsDir(ours), 'order');
+    const creds = credentials.createSsl(order.ca, order.key, order.cert, { checkServerIdentity: () => undefined });
+    assert.equal(await charge(creds, 'tls-order-as-caller'), status.UNAVAILABLE);
+    assert.equal(charges, before);
+    assert.equal(await payment('tls-order-as-caller'), PaymentStatus.PAYMENT_STATUS_NONE);
+  });
+
   test('the gateway refuses a server of another CA, or one with another participant\'s certificate', async () => {
     const before = charges;
     // Our CA only trusts our certificates: their CA's server is not ours.
