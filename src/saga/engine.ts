@@ -10,6 +10,7 @@ import type { Logger } from '../platform/logger.js';
 import { DEFAULT_POLICIES, isDefiniteError, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
 import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
 import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
+import { OperatorActionError, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
 import { idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
 
 /** How many sagas one process drives at most through recovery. */
@@ -210,6 +211,15 @@ export class SagaEngine {
       // The waiter's own timeout reads the saga again.
       this.logger.debug({ err, saga_id: id }, 'could not read a finished saga for its waiters');
     }
+  }
+
+  /**
+   * An operator's action on a saga (retry, compensate, resolve), as an engine transition recorded
+   * with an OPERATOR_ACTION event; idempotent by `req.actionId` within the saga. Refusals are
+   * OperatorActionError (saga_not_found, action_not_allowed, note_required, action_id_reused).
+   */
+  async act(req: OperatorActionRequest): Promise<OperatorActionResult> {
+    throw new OperatorActionError('action_not_allowed', `operator actions are not implemented yet (${req.action} on ${req.sagaId})`);
   }
 
   /**

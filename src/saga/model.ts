@@ -1,8 +1,12 @@
 import type { Json, SagaFailure } from './definition.js';
 
-export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'PARKED';
+/**
+ * RESOLVED: closed by an operator after a repair by hand (a PARKED saga, with a mandatory note);
+ * terminal like the others (DESIGN §6.1).
+ */
+export type SagaStatus = 'RUNNING' | 'COMPENSATING' | 'COMPLETED' | 'COMPENSATED' | 'PARKED' | 'RESOLVED';
 
-export const TERMINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'PARKED'];
+export const TERMINAL_STATUSES: readonly SagaStatus[] = ['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'];
 
 export const SAGA_STATUSES: readonly SagaStatus[] = ['RUNNING', 'COMPENSATING', ...TERMINAL_STATUSES];
 
@@ -21,7 +25,9 @@ export type SagaEventType =
   | 'COMPENSATION_FAILED'
   | 'SAGA_COMPLETED'
   | 'SAGA_COMPENSATED'
-  | 'SAGA_PARKED';
+  | 'SAGA_PARKED'
+  /** An operator's retry, compensate or resolve: data `{action, action_id, actor, note}`. */
+  | 'OPERATOR_ACTION';
 
 /** The current state of one saga: what recovery and listing read instead of replaying the log. */
 export interface SagaRecord {
