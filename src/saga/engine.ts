@@ -5,16 +5,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { context as otelContext, propagation, trace, isSpanContextValid } from '@opentelemetry/api';
+import { context as otelContext, propagation, trace, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.js';
 import { DEFAULT_POLICIES, isDefiniteError, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
 import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
 import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
-import { OperatorActionError, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
+import { decideAction, normalizeNote, OperatorActionError, priorActions, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
 import { idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
 
 /** How many sagas one process drives at most through recovery. */
 const MAX_DRIVEN = 1_000;
+
+/** How many times an operator's action is decided again when the saga changed under it. */
+const MAX_ACT_ROUNDS = 5;
+
+const tracer = trace.getTracer('ecommerce-sagas/saga');
 
 export interface EngineOptions {
   log: SagaLog;
@@ -214,12 +219,85 @@ export class SagaEngine {
   }
 
   /**
-   * An operator's action on a saga (retry, compensate, resolve), as an engine transition recorded
-   * with an OPERATOR_ACTION event; idempotent by `req.actionId` within the saga. Refusals are
-   * OperatorActionError (saga_not_found, action_not_allowed, note_required, action_id_reused).
+   * An operator's action on a saga (retry, compensate, resolve), as an engine transition: the
+   * pure decision (decideAction) written through the log's takeOver, conditional on the state it
+   * was decided on, with an OPERATOR_ACTION event `{action, action_id, actor, note}` carrying the
+   * ids of a `saga.operator_action` span (linked to the saga's own trace). A retried or
+   * compensated saga is then driven by this engine to a terminal state; whoever drove it before
+   * (this engine, or another sharing the log) stops at its next write. Idempotent by
+   * `req.actionId` within the saga. Refusals are OperatorActionError (saga_not_found,
+   * action_not_allowed, note_required, action_id_reused); nothing is written then.
    */
   async act(req: OperatorActionRequest): Promise<OperatorActionResult> {
-    throw new OperatorActionError('action_not_allowed', `operator actions are not implemented yet (${req.action} on ${req.sagaId})`);
+    if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
+    const first = await this.log.get(req.sagaId);
+    const stored = first?.traceparent ? trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: first.traceparent })) : undefined;
+    const links: Link[] = stored && isSpanContextValid(stored) ? [{ context: stored }] : [];
+    const attributes = { 'saga.id': req.sagaId, 'saga.operator.action': String(req.action), 'saga.operator.actor': req.actor, 'saga.operator.action_id': req.actionId };
+    return tracer.startActiveSpan('saga.operator_action', { links, attributes }, async (span) => {
+      const ids = activeSpanIds();
+      const fields = { saga_id: req.sagaId, action: req.action, actor: req.actor, action_id: req.actionId, trace_id: ids.traceId ?? undefined, span_id: ids.spanId ?? undefined };
+      let stopped: Driven | undefined;
+      try {
+        // A takeOver that finds the row changed (a driver moved it meanwhile, or a concurrent
+        // action) decides again on the new state: a replay of the same action id, or a refusal.
+        for (let round = 0; ; round++) {
+          const saga = round === 0 ? first : await this.log.get(req.sagaId);
+          const prior = saga ? priorActions(await this.log.events(saga.id)) : [];
+          const decision = decideAction(saga ? this.definitions.get(saga.definition) : undefined, saga, req, prior);
+          if (decision.kind === 'refused' || (decision.kind === 'apply' && round >= MAX_ACT_ROUNDS)) {
+            const code = decision.kind === 'refused' ? decision.code : 'action_not_allowed';
+            const message = decision.kind === 'refused' ? decision.message : `saga ${req.sagaId} kept changing; try again`;
+            span.setAttribute('saga.operator.outcome', code);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+            this.logger.info({ ...fields, status: saga?.status, code, reason: message }, 'operator action refused');
+            throw new OperatorActionError(code, message);
+          }
+          if (decision.kind === 'replayed') {
+            span.setAttribute('saga.operator.outcome', 'replayed');
+            this.logger.info({ ...fields, status: saga?.status, replayed: true }, 'operator action replayed; nothing done');
+            return { saga: saga as SagaRecord, replayed: true };
+          }
+          const current = saga as SagaRecord;
+          // This engine's own driver of the saga stops before the takeOver commits: its writes
+          // share our lease owner, so the log alone would not refuse them.
+          if (decision.drive) stopped ??= this.stopDriving(current.id);
+          const events = decision.transition.events.map((e) => ({ ...e, ...ids }));
+          const taken = await this.log.takeOver(current.id, decision.expect, this.owner, this.leaseMs, decision.transition.patch, events);
+          if (!taken) continue;
+          stopped = undefined;
+          span.setAttribute('saga.operator.outcome', 'applied');
+          span.setAttribute('saga.status', taken.status);
+          this.logger.info(
+            { ...fields, from_status: current.status, status: taken.status, step: events[0]?.step ?? undefined, note: normalizeNote(req.note) ?? undefined },
+            `operator action ${req.action}`,
+          );
+          for (const i of this.interceptors) i.onOperatorAction?.(taken, req);
+          if (decision.drive && !isTerminal(taken.status)) this.launch(taken, true);
+          else if (isTerminal(taken.status)) void this.wake(taken.id, taken);
+          return { saga: taken, replayed: false };
+        }
+      } finally {
+        // A driver stopped for an action that was then refused: the saga goes on here as it was.
+        if (stopped) await this.resumeOwn(req.sagaId);
+        span.end();
+      }
+    });
+  }
+
+  /** Stops this engine's driver of a saga, if any, quietly: its next write is refused. */
+  private stopDriving(id: string): Driven | undefined {
+    const d = this.driven.get(id);
+    if (!d || d.stop.signal.aborted) return undefined;
+    this.logger.debug({ saga_id: id }, 'an operator takes the saga over; its driver stops');
+    d.stop.abort(new Abandoned('an operator took the saga over'));
+    return d;
+  }
+
+  /** Drives again a saga whose driver was stopped for nothing, if it is still ours and unfinished. */
+  private async resumeOwn(id: string): Promise<void> {
+    const s = await this.log.get(id).catch(() => undefined);
+    if (s && !isTerminal(s.status) && s.leaseOwner === this.owner && !this.stopping) this.launch(s, true);
   }
 
   /**
@@ -321,7 +399,10 @@ export class SagaEngine {
         },
         (err: unknown) => this.stopped(saga.id, err, d, last),
       )
-      .finally(() => this.driven.delete(saga.id));
+      .finally(() => {
+        // An operator's action may have launched a new run of the saga meanwhile: that one stays.
+        if (this.driven.get(saga.id) === d) this.driven.delete(saga.id);
+      });
     this.driven.set(saga.id, d);
   }
 

@@ -7,6 +7,7 @@ import { context as otelContext, propagation, trace, isSpanContextValid, SpanSta
 import { crashPoint } from '../platform/crash.js';
 import type { SagaDefinition, StepDefinition } from './definition.js';
 import type { SagaRecord } from './model.js';
+import type { OperatorActionRequest } from './operator.js';
 import type { AttemptOutcome, Phase, Settlement } from './transitions.js';
 
 export type Tags = Readonly<Record<string, string | number | boolean>>;
@@ -47,6 +48,8 @@ export interface SagaInterceptor {
   at?(point: Checkpoint, ctx: AttemptContext): void;
   onStarted?(saga: SagaRecord): void;
   onRecovered?(saga: SagaRecord): void;
+  /** An operator's action was applied (not replayed, not refused); `saga` is its state right after. */
+  onOperatorAction?(saga: SagaRecord, req: OperatorActionRequest): void;
 }
 
 type Around<C, T> = (ctx: C, next: () => Promise<T>) => Promise<T>;

@@ -23,6 +23,7 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
     advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
   const recoveries = meter.createCounter('saga_recoveries', { description: 'Sagas resumed after their owner stopped or died' });
+  const operatorActions = meter.createCounter('saga_operator_actions', { description: 'Operator actions applied to sagas (retry, compensate, resolve)' });
   const retries = meter.createCounter('saga_step_retries', { description: 'Retries of a step or compensation after an uncertain outcome' });
 
   const inflight = meter.createObservableGauge('saga_inflight', { description: 'Sagas not yet terminal' });
@@ -44,6 +45,7 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
     name: 'metrics',
     onStarted: (s) => started.add(1, { definition: s.definition }),
     onRecovered: (s) => recoveries.add(1, { definition: s.definition }),
+    onOperatorAction: (_s, req) => operatorActions.add(1, { action: req.action }),
     async aroundSaga(ctx, next) {
       const final = await next();
       if (isTerminal(final.status)) {

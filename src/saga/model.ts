@@ -100,6 +100,13 @@ export interface ListPage {
   nextCursor: Cursor | null;
 }
 
+/** What a saga's row must still be for `takeOver` to commit. */
+export interface TakeOverExpectation {
+  status: SagaStatus;
+  /** When given, the row's stepIndex must be this too. */
+  stepIndex?: number;
+}
+
 export type CreateResult = { created: true; saga: SagaRecord } | { created: false; existingId: string };
 
 export interface LiveStats {
@@ -124,6 +131,15 @@ export interface SagaLog {
   create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult>;
   /** Applies `patch` and appends `events` atomically, if `owner` still holds the lease; else LeaseLostError. */
   append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void>;
+  /**
+   * An operator's transition: applies `patch` and appends `events` atomically if the saga's row
+   * still matches `expect`, whoever holds its lease, and leases the saga to `owner` for `leaseMs`
+   * by the log's clock (a patch that gives the lease up, e.g. a terminal one, leaves it unleased).
+   * Returns the saga as committed, or undefined when it does not exist or no longer matches
+   * (nothing is written then). The previous owner's next append fails with LeaseLostError.
+   * Serialized with the saga's other writes, as an append is.
+   */
+  takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined>;
   get(id: string): Promise<SagaRecord | undefined>;
   getByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
   /** The saga's events in order: those after `afterSeq` (default 0), at most `limit` (default all). */

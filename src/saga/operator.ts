@@ -3,7 +3,9 @@
  * against. Each action is an engine transition recorded as an OPERATOR_ACTION event
  * (`{action, action_id, actor, note}`), idempotent by its action id within the saga.
  */
-import type { SagaRecord } from './model.js';
+import { pivotIndex, type Json, type SagaDefinition, type SagaFailure } from './definition.js';
+import type { NewEvent, SagaEvent, SagaPatch, SagaRecord, TakeOverExpectation } from './model.js';
+import type { Transition } from './transitions.js';
 
 export type OperatorActionKind = 'retry' | 'compensate' | 'resolve';
 
@@ -37,5 +39,136 @@ export class OperatorActionError extends Error {
   ) {
     super(message);
     this.name = 'OperatorActionError';
+  }
+}
+
+/** The longest note kept with an action. */
+export const MAX_NOTE_LENGTH = 1_000;
+
+/** What an OPERATOR_ACTION event's data holds. */
+export interface OperatorActionData {
+  action: OperatorActionKind;
+  action_id: string;
+  actor: string;
+  note: string | null;
+}
+
+/** The OPERATOR_ACTION events' data among a saga's events, in order. */
+export function priorActions(events: readonly SagaEvent[]): OperatorActionData[] {
+  return events.flatMap((e) => (e.type === 'OPERATOR_ACTION' && isActionData(e.data) ? [e.data] : []));
+}
+
+function isActionData(d: Json): d is Json & OperatorActionData {
+  return typeof d === 'object' && d !== null && !Array.isArray(d) && typeof d.action === 'string' && typeof d.action_id === 'string';
+}
+
+/** A note as kept: trimmed, null when empty. */
+export function normalizeNote(note: string | undefined | null): string | null {
+  const t = note?.trim() ?? '';
+  return t === '' ? null : t;
+}
+
+/**
+ * What an operator's action does to a saga, decided from its state alone (no I/O, no clock):
+ * - `refused`: the action is not allowed (nothing is written);
+ * - `replayed`: the action id was used for this very action already (nothing is written);
+ * - `apply`: write `transition` (an OPERATOR_ACTION event and the patch) through the log's
+ *   takeOver, conditional on `expect`; then drive the saga when `drive` (it is not terminal).
+ */
+export type ActionDecision =
+  | { kind: 'refused'; code: OperatorActionErrorCode; message: string }
+  | { kind: 'replayed' }
+  | { kind: 'apply'; expect: TakeOverExpectation; transition: Transition; drive: boolean };
+
+const RELEASE: SagaPatch = { leaseOwner: null, leaseExpiresAt: 0 };
+
+/** The saga's current step (forward) or compensation, as the event's step column. */
+function stepName(def: SagaDefinition<unknown>, index: number): string | null {
+  return def.steps[index]?.name ?? null;
+}
+
+/**
+ * The pure decision behind `SagaEngine.act`. `def` is the saga's definition (undefined when this
+ * process does not know it), `prior` the saga's earlier actions (see priorActions). Checked in
+ * this order: the saga exists; the action id (a replay answers as before whatever the saga's
+ * state now, a reuse for another action or note is refused); the note; the saga's state.
+ */
+export function decideAction(
+  def: SagaDefinition<unknown> | undefined,
+  saga: SagaRecord | undefined,
+  req: OperatorActionRequest,
+  prior: readonly OperatorActionData[],
+): ActionDecision {
+  const refuse = (code: OperatorActionErrorCode, message: string): ActionDecision => ({ kind: 'refused', code, message });
+  if (!saga) return refuse('saga_not_found', `no saga ${req.sagaId}`);
+  if (!OPERATOR_ACTIONS.includes(req.action)) return refuse('action_not_allowed', `unknown action ${String(req.action)}`);
+  const note = normalizeNote(req.note);
+  const earlier = prior.find((p) => p.action_id === req.actionId);
+  if (earlier) {
+    if (earlier.action === req.action && (earlier.note ?? null) === note) return { kind: 'replayed' };
+    return refuse('action_id_reused', `action id ${req.actionId} was used for ${earlier.action}${earlier.note === null ? '' : ' with another note'} on this saga`);
+  }
+  if (req.action === 'resolve' && note === null) return refuse('note_required', 'resolve needs a note saying what was repaired by hand');
+  if (note !== null && note.length > MAX_NOTE_LENGTH) return refuse('note_required', `a note is at most ${MAX_NOTE_LENGTH} characters`);
+  const event = (step: string | null): NewEvent => ({
+    type: 'OPERATOR_ACTION',
+    step,
+    data: { action: req.action, action_id: req.actionId, actor: req.actor, note },
+  });
+  const notAllowed = (why: string) => refuse('action_not_allowed', `cannot ${req.action} saga ${saga.id} (${saga.status}): ${why}`);
+  if (req.action === 'resolve') {
+    if (saga.status !== 'PARKED') return notAllowed('only a PARKED saga is resolved');
+    const at = saga.compIndex >= 0 ? saga.compIndex : saga.stepIndex;
+    return {
+      kind: 'apply',
+      expect: { status: 'PARKED' },
+      drive: false,
+      transition: { patch: { status: 'RESOLVED', ...RELEASE }, events: [event(def ? stepName(def, at) : null)] },
+    };
+  }
+  // Retry and compensate drive the saga on: this process must know its definition.
+  if (!def) return notAllowed(`this gateway does not know the definition ${saga.definition}`);
+  const pivot = pivotIndex(def);
+  switch (req.action) {
+    case 'retry': {
+      if (saga.status !== 'PARKED') return notAllowed('only a PARKED saga is retried');
+      if (saga.compIndex >= 0) {
+        // Parked in compensation: resume the stuck compensation, with a fresh attempt budget.
+        return {
+          kind: 'apply',
+          expect: { status: 'PARKED' },
+          drive: true,
+          transition: { patch: { status: 'COMPENSATING', attempt: 0 }, events: [event(stepName(def, saga.compIndex))] },
+        };
+      }
+      if (pivot >= 0 && saga.stepIndex > pivot) {
+        // Parked after the pivot: resume its step forward, with a fresh attempt budget.
+        return {
+          kind: 'apply',
+          expect: { status: 'PARKED' },
+          drive: true,
+          transition: { patch: { status: 'RUNNING', attempt: 0, failure: null }, events: [event(stepName(def, saga.stepIndex))] },
+        };
+      }
+      return notAllowed('it was parked neither in compensation nor after its pivot');
+    }
+    case 'compensate': {
+      if (saga.status !== 'RUNNING') return notAllowed('only a RUNNING saga before its pivot is compensated');
+      if (pivot >= 0 && saga.stepIndex > pivot) return notAllowed('its pivot has succeeded, so it can only go forward');
+      if (saga.stepIndex >= def.steps.length) return notAllowed('all its steps have succeeded');
+      const step = def.steps[saga.stepIndex];
+      const failure: SagaFailure = { step: step?.name ?? '', code: 'operator_compensate', message: `compensation asked by ${req.actor}` };
+      // The current step may be in flight (its outcome unknown): it is compensated too, which is
+      // safe when its action never happened (DESIGN §2).
+      return {
+        kind: 'apply',
+        expect: { status: 'RUNNING', stepIndex: saga.stepIndex },
+        drive: true,
+        transition: {
+          patch: { status: 'COMPENSATING', compIndex: saga.stepIndex, attempt: 0, failure },
+          events: [event(stepName(def, saga.stepIndex))],
+        },
+      };
+    }
   }
 }

@@ -72,7 +72,15 @@ async function started(log: SagaLog, over: Partial<SagaRecord> = {}, leaseMs = 6
 /** Moves a saga to `status` with the event that says so. */
 async function finish(log: SagaLog, id: string, status: SagaStatus, owner = OWNER): Promise<void> {
   const type: NewEvent['type'] =
-    status === 'COMPLETED' ? 'SAGA_COMPLETED' : status === 'COMPENSATED' ? 'SAGA_COMPENSATED' : status === 'PARKED' ? 'SAGA_PARKED' : 'COMPENSATION_STARTED';
+    status === 'COMPLETED'
+      ? 'SAGA_COMPLETED'
+      : status === 'COMPENSATED'
+        ? 'SAGA_COMPENSATED'
+        : status === 'PARKED'
+          ? 'SAGA_PARKED'
+          : status === 'RESOLVED'
+            ? 'OPERATOR_ACTION'
+            : 'COMPENSATION_STARTED';
   await log.append(id, owner, { status }, [{ type }]);
 }
 
@@ -380,7 +388,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       await finish(log, (await started(log)).id, 'COMPENSATING');
       await finish(log, (await started(log)).id, 'PARKED');
       for (let i = 0; i < 2; i++) await finish(log, (await started(log, { createdAt: Date.now() - 60_000 })).id, 'COMPLETED');
-      assert.deepEqual(await log.countByStatus(), { RUNNING: 2, COMPENSATING: 1, COMPLETED: 2, COMPENSATED: 0, PARKED: 1 });
+      assert.deepEqual(await log.countByStatus(), { RUNNING: 2, COMPENSATING: 1, COMPLETED: 2, COMPENSATED: 0, PARKED: 1, RESOLVED: 0 });
       const stats = await log.liveStats();
       assert.equal(stats.inflight, 3);
       assert.equal(stats.parked, 1);
@@ -416,6 +424,87 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       // Notifications arrive in commit order: had an echo of `mine` come, it came before `theirs`.
       assert.deepEqual(here, [mine.id, theirs.id]);
       assert.deepEqual(there, [mine.id, theirs.id]);
+    });
+
+    it('takeOver applies a patch and events if the row still matches, whoever holds the lease, and moves the lease', async (open) => {
+      const log = await open();
+      const other = await open();
+      const saga = await started(log, {}, 60_000);
+      await log.append(saga.id, OWNER, { stepIndex: 1, attempt: 2 }, [{ type: 'STEP_STARTED', step: 'b', attempt: 2 }]);
+      const action: NewEvent = {
+        type: 'OPERATOR_ACTION',
+        step: 'b',
+        data: { action: 'compensate', action_id: 'act-1', actor: 'alice', note: null },
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+      };
+      const failure = { step: 'b', code: 'operator_compensate', message: 'asked' };
+      const patch = { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure } as const;
+      // Refused: another status, another step, no such saga. Nothing is written.
+      assert.equal(await other.takeOver(saga.id, { status: 'PARKED' }, 'owner-b', 30_000, patch, [action]), undefined);
+      assert.equal(await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 0 }, 'owner-b', 30_000, patch, [action]), undefined);
+      assert.equal(await other.takeOver('never-existed', { status: 'RUNNING' }, 'owner-b', 30_000, patch, [action]), undefined);
+      assert.equal((await log.events(saga.id)).length, 2, 'a refused takeOver writes no event');
+      assert.equal((await log.get(saga.id))?.leaseOwner, OWNER, 'nor moves the lease');
+
+      const before = Date.now();
+      const taken = await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 1 }, 'owner-b', 30_000, patch, [action]);
+      const after = Date.now();
+      assert.ok(taken);
+      assert.deepEqual(await log.get(saga.id), taken, 'returns the row as committed');
+      assert.deepEqual(
+        { status: taken.status, stepIndex: taken.stepIndex, compIndex: taken.compIndex, attempt: taken.attempt, failure: taken.failure, leaseOwner: taken.leaseOwner },
+        { status: 'COMPENSATING', stepIndex: 1, compIndex: 1, attempt: 0, failure, leaseOwner: 'owner-b' },
+      );
+      assert.ok(taken.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS && taken.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS, 'leased by the log clock');
+      const events = await log.events(saga.id);
+      assert.deepEqual(events.map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'STEP_STARTED'], [3, 'OPERATOR_ACTION']]);
+      assert.deepEqual(events[2], { sagaId: saga.id, seq: 3, type: 'OPERATOR_ACTION', step: 'b', attempt: null, error: null, retryable: null, data: action.data, traceId: TRACE_ID, spanId: SPAN_ID, at: events[2]?.at });
+      await assert.rejects(log.append(saga.id, OWNER, { attempt: 3 }, [{ type: 'STEP_FAILED', step: 'b', attempt: 3 }]), LeaseLostError, 'the previous owner is refused');
+      await other.append(saga.id, 'owner-b', { attempt: 1 }, [{ type: 'COMPENSATION_STARTED', step: 'b', attempt: 1 }]);
+      assert.deepEqual((await log.events(saga.id)).map((e) => e.seq), [1, 2, 3, 4]);
+      assert.deepEqual(await log.claimExpired('owner-c', 60_000, 10), [], 'the new lease is live');
+    });
+
+    it('takeOver to RESOLVED gives the lease up and counts as terminal: heard, counted, listed, never claimed', async (open) => {
+      const log = await open();
+      const heard: string[] = [];
+      log.onFinished((id) => heard.push(id));
+      const saga = await started(log, {}, 0);
+      await finish(log, saga.id, 'PARKED');
+      heard.length = 0;
+      const action: NewEvent = { type: 'OPERATOR_ACTION', data: { action: 'resolve', action_id: 'r-1', actor: 'bob', note: 'refunded by hand' } };
+      const taken = await log.takeOver(saga.id, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [action]);
+      assert.equal(taken?.status, 'RESOLVED');
+      assert.equal(taken?.leaseOwner, null);
+      assert.equal(taken?.leaseExpiresAt, 0);
+      await eventually('the end to be heard', async () => (heard.includes(saga.id) ? true : undefined));
+      assert.equal(await log.takeOver(saga.id, { status: 'PARKED' }, 'owner-c', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [action]), undefined, 'once only');
+      assert.equal((await log.events(saga.id)).filter((e) => e.type === 'OPERATOR_ACTION').length, 1);
+      const counts = await log.countByStatus();
+      assert.equal(counts.RESOLVED, 1);
+      assert.equal(counts.PARKED, 0);
+      assert.deepEqual({ ...(await log.liveStats()), oldestAgeSeconds: 0 }, { inflight: 0, parked: 0, oldestAgeSeconds: 0 });
+      assert.deepEqual((await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id), [saga.id]);
+      assert.deepEqual(await log.claimExpired('owner-d', 60_000, 10), [], 'recovery never claims a resolved saga');
+    });
+
+    it('takeOver: of two instances taking one saga over at once, exactly one wins', async (open) => {
+      const [a, b] = [await open(), await open()];
+      const ids = (await Promise.all(Array.from({ length: 10 }, () => started(a)))).map((s) => s.id);
+      for (const id of ids) await finish(a, id, 'PARKED');
+      const patch = { status: 'COMPENSATING', attempt: 0 } as const;
+      const ev = (who: string): NewEvent[] => [{ type: 'OPERATOR_ACTION', data: { action: 'retry', action_id: who, actor: who, note: null } }];
+      const results = await Promise.all(
+        ids.flatMap((id) => [a.takeOver(id, { status: 'PARKED' }, 'taker-a', 30_000, patch, ev('a')), b.takeOver(id, { status: 'PARKED' }, 'taker-b', 30_000, patch, ev('b'))]),
+      );
+      for (const [k, id] of ids.entries()) {
+        const pair = [results[2 * k], results[2 * k + 1]];
+        assert.equal(pair.filter((r) => r !== undefined).length, 1, `one winner for ${id}`);
+        const winner = pair[0] ? 'taker-a' : 'taker-b';
+        assert.equal((await a.get(id))?.leaseOwner, winner);
+        assert.equal((await a.events(id)).filter((e) => e.type === 'OPERATOR_ACTION').length, 1);
+      }
     });
 
     it('close() commits the writes still pending, and a reopened log has them', async (open, storage) => {

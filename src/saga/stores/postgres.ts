@@ -22,6 +22,7 @@ import {
   type SagaPatch,
   type SagaRecord,
   type SagaStatus,
+  type TakeOverExpectation,
 } from '../model.js';
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
@@ -553,6 +554,65 @@ export class PostgresSagaLog implements SagaLog {
       if ((rows[0]?.updated ?? 0) === 0) return { settle: () => done.reject(new LeaseLostError(id)), finished: null };
       return done(undefined, terminal ? id : null);
     });
+  }
+
+  async takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined> {
+    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined).sort();
+    const release = patch.leaseOwner === null;
+    const terminal = patch.status !== undefined && isTerminal(patch.status);
+    const values = [
+      id,
+      events.length,
+      ...eventArrays(events),
+      release ? null : owner,
+      leaseMs,
+      expect.status,
+      expect.stepIndex ?? null,
+      ...keys.map((k) => patchValue(k, patch[k])),
+    ];
+    const name = this.takeOverStatement(keys, terminal);
+    const sql = this.appendStatements.get(name) as string;
+    return this.write<SagaRecord | undefined>(id, `1:${id}`, async (c, done) => {
+      const { rows } = await c.query<Row>({ name, text: sql, values });
+      const row = rows[0];
+      return row ? done(record(row), terminal ? id : null) : done(undefined);
+    });
+  }
+
+  /**
+   * Like appendStatement, but conditional on the row's status (and step index) instead of its
+   * lease, which it moves to the caller (or gives up, for a patch that releases it); returns the
+   * row as committed, none when it did not match.
+   */
+  private takeOverStatement(keys: Array<keyof SagaPatch>, terminal: boolean): string {
+    const all = Object.keys(PATCH_COLUMNS);
+    const name = `take_over_${keys.map((k) => all.indexOf(k).toString(36)).join('')}${terminal ? '_end' : ''}`;
+    if (this.appendStatements.has(name)) return name;
+    const sets = [
+      'next_event_seq = next_event_seq + $2::integer',
+      `updated_at = ${NOW_MS}`,
+      'lease_owner = $11::text',
+      `lease_expires_at = CASE WHEN $11::text IS NULL THEN 0 ELSE ${NOW_MS} + $12::bigint END`,
+      ...keys.map((k, i) => `${PATCH_COLUMNS[k]} = $${15 + i}::${PATCH_TYPES[k]}`),
+    ];
+    const notify = terminal ? `, n AS (SELECT pg_notify('${FINISHED_CHANNEL}', u.id) FROM u)` : '';
+    const notified = terminal ? ', (SELECT count(*) FROM n) AS notified' : '';
+    this.appendStatements.set(
+      name,
+      `WITH u AS (
+         UPDATE sagas SET ${sets.join(', ')}
+         WHERE id = $1 AND status = $13::text AND ($14::integer IS NULL OR step_index = $14::integer)
+         RETURNING ${SAGA_COLUMNS}, next_event_seq - $2::integer AS first_seq
+       ), e AS (
+         INSERT INTO saga_events (${EVENT_COLUMNS})
+         SELECT u.id, u.first_seq + x.ord::integer - 1, x.type, x.step, x.attempt, x.error, x.retryable, x.data::json,
+           x.trace_id, x.span_id, u.updated_at
+         FROM u CROSS JOIN unnest($3::text[], $4::text[], $5::integer[], $6::text[], $7::boolean[], $8::text[], $9::text[], $10::text[])
+           WITH ORDINALITY AS x(type, step, attempt, error, retryable, data, trace_id, span_id, ord)
+       )${notify}
+       SELECT ${SAGA_COLUMNS}${notified} FROM u`,
+    );
+    return name;
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   type SagaPatch,
   type SagaRecord,
   type SagaStatus,
+  type TakeOverExpectation,
 } from '../model.js';
 
 const MIGRATIONS = [
@@ -258,6 +259,49 @@ export class SqliteSagaLog implements SagaLog {
       this.writeEvents(id, bump.next - events.length, events, at);
     });
     if (terminalOf(patch)) this.emitFinished(id);
+  }
+
+  private readonly takeOverStatements = new Map<string, Database.Statement<unknown[], Row & { next_event_seq: number }>>();
+
+  /** Like patchStatement, conditional on the row's status (and step index) instead of its lease, which it moves. */
+  private takeOverStatement(keys: Array<keyof SagaPatch>): Database.Statement<unknown[], Row & { next_event_seq: number }> {
+    const sig = keys.join(',');
+    let st = this.takeOverStatements.get(sig);
+    if (!st) {
+      const sets = ['next_event_seq = next_event_seq + ?', 'updated_at = ?', 'lease_owner = ?', 'lease_expires_at = ?', ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`)];
+      st = this.db.prepare<unknown[], Row & { next_event_seq: number }>(
+        `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND status = ? AND (? IS NULL OR step_index = ?) RETURNING *`,
+      );
+      this.takeOverStatements.set(sig, st);
+    }
+    return st;
+  }
+
+  async takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined> {
+    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined);
+    const release = patch.leaseOwner === null;
+    let taken: SagaRecord | undefined;
+    await this.enqueue(() => {
+      taken = undefined;
+      const at = this.now();
+      const step = expect.stepIndex ?? null;
+      const row = this.takeOverStatement(keys).get(
+        events.length,
+        at,
+        release ? null : owner,
+        release ? 0 : at + leaseMs,
+        ...keys.map((k) => patchValue(k, patch[k])),
+        id,
+        expect.status,
+        step,
+        step,
+      );
+      if (!row) return;
+      this.writeEvents(id, row.next_event_seq - events.length, events, at);
+      taken = record(row);
+    });
+    if (taken && isTerminal(taken.status)) this.emitFinished(id);
+    return taken;
   }
 
   /** A listener that throws must not turn a committed append into a failed one. */
