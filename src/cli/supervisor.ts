@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { addr, formatAddr, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
+import { hostPortOrOff, readVariables } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
@@ -84,6 +85,8 @@ export interface ManagedProcess {
   readonly address: string;
   /** Where its Prometheus metrics are served, when it reported one (`host:port`). */
   readonly metricsAddress: string | undefined;
+  /** A gateway's admin listener (`http://host:port`), when it reported one (ADMIN_ADDR not `off`). */
+  readonly adminAddress: string | undefined;
   readonly child: ChildProcess;
   /** Resolves (never rejects) once the child has exited and its output is drained. */
   readonly exited: Promise<ExitStatus>;
@@ -137,7 +140,7 @@ const ERROR_TAIL = 20;
 /** After 'exit', how long to wait for the pipes to drain (a grandchild could hold them open). */
 const DRAIN_GRACE_MS = 2_000;
 
-function isReadyMessage(m: unknown): m is { type: 'ready'; address: string; metrics?: unknown } {
+function isReadyMessage(m: unknown): m is { type: 'ready'; address: string; metrics?: unknown; admin?: unknown } {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready' && typeof (m as { address?: unknown }).address === 'string';
 }
 
@@ -227,6 +230,7 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
         pid: child.pid as number,
         address,
         metricsAddress: typeof m.metrics === 'string' ? m.metrics : undefined,
+        adminAddress: typeof m.admin === 'string' ? m.admin : undefined,
         child,
         exited,
         get exitStatus() {
@@ -304,6 +308,29 @@ export function planGateways(count: number, env: NodeJS.ProcessEnv, ports: 'defa
   return Array.from({ length: count }, (_, i) => formatAddr({ host: base.host, port: base.port === 0 ? 0 : base.port + i }));
 }
 
+/** The gateway's admin listener, where ADMIN_ADDR (default 127.0.0.1:8081) says, or `off`. */
+export const DEFAULT_ADMIN_ADDR = '127.0.0.1:8081';
+
+/**
+ * Where each of `count` gateways' admin listener goes: `undefined` = where env says (one gateway,
+ * or ADMIN_ADDR=off). 'ephemeral': 127.0.0.1:0 each, unless env sets ADMIN_ADDR. Several on
+ * default ports: ADMIN_ADDR's port + i, moved past the gateways' HTTP ports when the two ranges
+ * would meet (HTTP 8080..8082 and admin 8081.. → admin 8083..8085). Throws ConfigError for a bad
+ * ADMIN_ADDR or a port past 65535.
+ */
+export function planAdmins(count: number, env: NodeJS.ProcessEnv, ports: 'default' | 'ephemeral' = 'default'): (string | undefined)[] {
+  if (ports === 'ephemeral') return Array.from({ length: count }, () => (env.ADMIN_ADDR === undefined ? '127.0.0.1:0' : undefined));
+  if (count === 1) return [undefined];
+  const admin = readVariables({ ADMIN_ADDR: hostPortOrOff({ default: DEFAULT_ADMIN_ADDR }) }, env).ADMIN_ADDR;
+  if (admin === 'off') return Array.from({ length: count }, () => undefined);
+  if (admin.port === 0) return Array.from({ length: count }, () => formatAddr(admin));
+  const http = addr(env, 'HTTP_ADDR');
+  let base = admin.port;
+  if (http.port !== 0 && base <= http.port + count - 1 && http.port <= base + count - 1) base = http.port + count;
+  if (base + count - 1 > 65535) throw new ConfigError('ADMIN_ADDR', `${count} gateways' admin listeners need ports ${base}..${base + count - 1}, past 65535`);
+  return Array.from({ length: count }, (_, i) => formatAddr({ host: admin.host, port: base + i }));
+}
+
 export interface StartSystemOptions {
   /** DATA_DIR for every process (created if missing). */
   dataDir: string;
@@ -335,6 +362,10 @@ export interface RunningSystem {
   readonly url: string;
   /** Every gateway's base URL, in order (`urls[0] === url`). */
   readonly urls: readonly string[];
+  /** The first gateway's admin listener URL (e.g. http://127.0.0.1:8081); undefined when ADMIN_ADDR=off. */
+  readonly adminUrl: string | undefined;
+  /** Every gateway's admin listener URL, in order. */
+  readonly adminUrls: readonly (string | undefined)[];
   /** Where each process listens, as reported (the gateway's with http://; the first gateway's). */
   readonly addresses: Readonly<Record<ServiceName, string>>;
   /** The current process of each service (replaced by restart); `gateway` is the first gateway. */
@@ -392,6 +423,7 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.env, DATA_DIR: dataDir };
   const gatewayCount = opts.gateways ?? 1;
   const gatewayListen = planGateways(gatewayCount, baseEnv, ports);
+  const adminListen = planAdmins(gatewayCount, baseEnv, ports);
   mkdirSync(dataDir, { recursive: true });
   const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
 
@@ -408,7 +440,8 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s]);
     return { ...env, ...extra };
   };
-  const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv) => envFor('gateway', listen, { GATEWAY_INDEX: String(i), ...extra });
+  const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv, admin = adminListen[i]) =>
+    envFor('gateway', listen, { GATEWAY_INDEX: String(i), ...(admin === undefined ? {} : { ADMIN_ADDR: admin }), ...extra });
   const spawn = (role: ServiceName, name: string, env: NodeJS.ProcessEnv, signal?: AbortSignal) =>
     spawnService(name, {
       env,
@@ -473,6 +506,12 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     get urls() {
       return gatewayAddrs.map(gatewayUrl);
     },
+    get adminUrl() {
+      return gateways[0]?.adminAddress;
+    },
+    get adminUrls() {
+      return gateways.map((g) => g.adminAddress);
+    },
     addresses,
     procs,
     gateways,
@@ -504,7 +543,10 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
       // Where it was asked to listen (0.0.0.0:8081 stays all interfaces), unless the OS chose the port.
       const planned = gatewayListen[i];
       const listen = planned !== undefined && !planned.endsWith(':0') ? planned : listenAddr(gatewayAddrs[i] as string);
-      const p = await spawn('gateway', gatewayName(i, gateways.length), gatewayEnv(i, listen, extraEnv));
+      // The admin listener too: where it was planned, or the port the OS chose the first time.
+      const plannedAdmin = adminListen[i];
+      const admin = plannedAdmin !== undefined && !plannedAdmin.endsWith(':0') ? plannedAdmin : old.adminAddress ? listenAddr(old.adminAddress) : plannedAdmin;
+      const p = await spawn('gateway', gatewayName(i, gateways.length), gatewayEnv(i, listen, extraEnv, admin));
       gateways[i] = p;
       gatewayAddrs[i] = p.address;
       if (i === 0) {

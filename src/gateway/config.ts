@@ -15,7 +15,9 @@ import {
   type RedisSettings,
   type SagaLogSettings,
 } from '../platform/config.js';
-import { duration, integer, oneOf, readVariables } from '../platform/config-schema.js';
+import { duration, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
+import { ConfigError } from '../platform/errors.js';
+import { ADMIN_TOKENS_EXPECTED, ADMIN_TOKENS_FORM, parseAdminTokens, redactAdminTokens, type AdminToken } from './admin/tokens.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
@@ -27,6 +29,11 @@ const d = DEFAULT_POLICIES;
 /** Every variable the gateway reads: `sagas config gateway` lists them in this order. */
 export const GATEWAY_VARIABLES = {
   ...ADDRESS_VARIABLES,
+  // The operators' listener (saga list and actions, the console): loopback by default; `off` disables it.
+  ADMIN_ADDR: hostPortOrOff({ default: '127.0.0.1:8081', expected: 'host:port (or :port, [::1]:port) or off' }),
+  // A secret: shown as name:role:*** by `sagas config`, never logged.
+  ADMIN_TOKENS: { ...text({ expected: ADMIN_TOKENS_EXPECTED, redact: redactAdminTokens }), form: ADMIN_TOKENS_FORM },
+  TRACE_URL_TEMPLATE: text({ pattern: '^https?://.*\\{trace_id\\}', expected: 'an http(s):// URL with {trace_id} where the trace id goes (e.g. Grafana Explore on Tempo)' }),
   ...SAGA_LOG_VARIABLES,
   ...GRPC_SECURITY_VARIABLES,
   SAGA_LEASE_MS: integer({ min: 500, default: 15_000 }),
@@ -62,8 +69,18 @@ export const GATEWAY_VARIABLES = {
   ...processVariables('gateway'),
 };
 
+export interface AdminSettings {
+  /** Where the admin listener listens; `off`: no admin listener. */
+  listen: HostPort | 'off';
+  /** Empty: loopback clients only, as an operator named `local`. */
+  tokens: AdminToken[];
+  /** `{trace_id}` in it is replaced by a saga's trace id (the console's link to the trace). */
+  traceUrlTemplate: string | undefined;
+}
+
 export interface GatewayConfig extends ProcessSettings {
   http: HostPort;
+  admin: AdminSettings;
   participants: Record<ParticipantName, string>;
   grpc: GrpcSecurity;
   sagaLog: SagaLogSettings;
@@ -82,8 +99,16 @@ export interface GatewayConfig extends ProcessSettings {
 /** Every setting of the gateway, read once from the environment; a ConfigError names every bad variable. */
 export function gatewayConfig(env: Env): GatewayConfig {
   const v = readVariables(GATEWAY_VARIABLES, env);
+  let tokens: AdminToken[];
+  try {
+    tokens = parseAdminTokens(v.ADMIN_TOKENS);
+  } catch (err) {
+    // The message names an entry by name and role only (parseAdminTokens never prints a token).
+    throw new ConfigError([{ variable: 'ADMIN_TOKENS', expected: `${ADMIN_TOKENS_EXPECTED}: ${(err as Error).message}` }]);
+  }
   return {
     http: v.HTTP_ADDR,
+    admin: { listen: v.ADMIN_ADDR, tokens, traceUrlTemplate: v.TRACE_URL_TEMPLATE },
     participants: {
       order: formatAddr(v.ORDER_SERVICE_ADDR),
       inventory: formatAddr(v.INVENTORY_SERVICE_ADDR),

@@ -15,6 +15,13 @@ import { createIdempotencyGuard, observeUntrusted } from '../platform/idempotenc
 import { connectParticipants } from './participants.js';
 import { prepareGrpcSecurity, TlsError } from '../platform/tls.js';
 import { placeOrderSaga } from './place-order.js';
+import { buildAdmin } from './admin/app.js';
+import { recentSagas } from './admin/recent.js';
+
+/** A listener's URL one can dial: all interfaces (0.0.0.0, ::) as loopback. */
+function dialable(url: string): string {
+  return url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '[::1]');
+}
 
 export async function main(): Promise<void> {
   // The gateway's only read of the environment; a bad configuration (every bad variable named)
@@ -53,13 +60,15 @@ export async function main(): Promise<void> {
     await telemetry.shutdown();
     process.exit(1);
   }
+  // What this gateway finished in the last minute, for the console's overview.
+  const recent = recentSagas();
   const engine = new SagaEngine({
     log: store,
     logger,
     leaseMs: config.leaseMs,
     policies: config.policies,
     // Outermost first: the span is open while metrics and crash points run.
-    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), crashPoints()],
+    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), recent.interceptor, crashPoints()],
   });
   engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
@@ -85,20 +94,49 @@ export async function main(): Promise<void> {
     limits: config.limits,
     pricing: config.pricing,
   });
+  const admin =
+    config.admin.listen === 'off'
+      ? undefined
+      : await buildAdmin({
+          engine,
+          store,
+          participants,
+          logger: logger.child({ listener: 'admin' }),
+          meter: telemetry.meter,
+          tokens: config.admin.tokens,
+          traceUrlTemplate: config.admin.traceUrlTemplate,
+          recent,
+        });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
+  let adminUrl: string | undefined;
+  if (admin && config.admin.listen !== 'off') {
+    try {
+      adminUrl = dialable(await admin.listen({ host: config.admin.listen.host, port: config.admin.listen.port }));
+    } catch (err) {
+      logger.fatal({ err, admin_addr: config.admin.listen }, `cannot listen on ADMIN_ADDR: ${(err as Error).message}`);
+      await app.close();
+      await store.close();
+      await telemetry.shutdown();
+      process.exit(1);
+    }
+    if (admin.loopbackOnly) {
+      logger.warn({ admin: adminUrl }, 'no ADMIN_TOKENS configured: the admin listener serves loopback clients only, each as the operator "local"');
+    }
+  }
   engine.startBackground(config.recoveryIntervalMs);
-  logger.info({ url, saga_log: describeSagaLog(config.sagaLog), owner: engine.owner, participants: config.participants }, 'gateway listening');
+  logger.info({ url, admin: adminUrl ?? 'off', saga_log: describeSagaLog(config.sagaLog), owner: engine.owner, participants: config.participants }, 'gateway listening');
 
   // The stop handlers before `ready`: a supervisor may send SIGTERM the moment it reads it.
   onShutdown(logger, async () => {
-    await app.close(); // stops accepting; in-flight requests finish
+    // Both listeners stop accepting; in-flight requests finish.
+    await Promise.all([app.close(), admin?.close()]);
     await engine.shutdown(config.shutdownGraceMs);
     participants.close();
     await kv.close();
     await store.close();
     await telemetry.shutdown();
   }, config.shutdownGraceMs + 5_000);
-  notifyReady({ service: 'gateway', address: url.replace('0.0.0.0', '127.0.0.1') });
+  notifyReady({ service: 'gateway', address: dialable(url), ...(adminUrl ? { admin: adminUrl } : {}) });
 }
 
 main().catch((err: unknown) => {

@@ -42,7 +42,7 @@ after(async () => {
 });
 
 async function sagaCount(): Promise<number> {
-  return (await sys.api('GET', '/sagas?limit=500')).body.sagas.length;
+  return (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length;
 }
 
 test('50 concurrent identical POSTs make one order, one saga and one charge', async () => {

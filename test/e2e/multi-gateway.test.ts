@@ -46,15 +46,16 @@ test('any gateway answers for a saga another gateway drives: order, timeline, li
     assert.equal(o.body.status, 'CONFIRMED');
     assert.equal(o.body.saga_status, 'COMPLETED');
   }
-  const timeline = await http(g2, 'GET', `/sagas/${id}`);
+  const [, a1, a2] = sys.adminUrls as [string, string, string];
+  const timeline = await http(a2, 'GET', `/api/sagas/${id}`);
   assert.equal(timeline.status, 200);
   assert.equal(timeline.body.events.at(-1).type, 'SAGA_COMPLETED');
-  const listed = await http(g1, 'GET', '/sagas?limit=500');
+  const listed = await http(a1, 'GET', '/api/sagas?limit=500');
   assert.ok(listed.body.sagas.some((s: { id: string }) => s.id === id));
 });
 
 test('the same X-Idempotency-Key sent to three gateways at once gives one saga, and each waits for its end', async () => {
-  const before = (await http(sys.url, 'GET', '/sagas?limit=500')).body.sagas.length as number;
+  const before = (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length as number;
   const key = `multi-${Date.now()}`;
   const answers = await Promise.all(sys.urls.map((g) => http(g, 'POST', '/orders', HAPPY, { 'X-Idempotency-Key': key, Prefer: 'wait=10' })));
   for (const a of answers) assert.equal(a.status, 201, JSON.stringify(a.body));
@@ -63,7 +64,7 @@ test('the same X-Idempotency-Key sent to three gateways at once gives one saga, 
   // Those that found another gateway's saga waited for it through the log's notifications.
   for (const a of answers) assert.equal(a.body.status, 'CONFIRMED');
   assert.equal(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true').length, 2);
-  const after = (await http(sys.url, 'GET', '/sagas?limit=500')).body.sagas.length as number;
+  const after = (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length as number;
   assert.equal(after - before, 1);
 });
 
@@ -94,7 +95,7 @@ test(`kill -9 of one of three gateways under load: another resumes each of its s
   const exit = await died;
   assert.equal(exit.signal, 'SIGKILL');
   await Promise.all(clients);
-  await eventually('every saga to end', async () => ((await allTerminal(sys.api)) ? true : undefined), 20_000);
+  await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 20_000);
 
   // Read the takeovers from the log itself.
   const c = new pg.Client({ connectionString: db.url });
@@ -123,6 +124,6 @@ test(`kill -9 of one of three gateways under load: another resumes each of its s
   } finally {
     await c.end();
   }
-  await checkInvariants(sys.api, CATALOG);
+  await checkInvariants(sys, CATALOG);
   await sys.restartGateway(1);
 });

@@ -7,7 +7,7 @@ after(async () => {
   await sys?.stop();
 });
 
-test('a compensation that keeps failing parks the saga, listed by GET /sagas?status=PARKED', async () => {
+test('a compensation that keeps failing parks the saga, listed by the admin API: GET /api/sagas?status=PARKED', async () => {
   sys = await freshSystem({ SAGA_COMPENSATION_MAX_ATTEMPTS: '3', SAGA_COMPENSATION_MAX_BACKOFF_MS: '50' });
   // Inventory dies on the release that undoes the reservation of a declined order and stays down.
   const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
@@ -15,7 +15,7 @@ test('a compensation that keeps failing parks the saga, listed by GET /sagas?sta
   assert.equal(r.status, 201);
   assert.equal((await armed.exited).signal, 'SIGKILL');
   const parked = await eventually('the saga to park', async () => {
-    const list = await sys!.api('GET', '/sagas?status=PARKED');
+    const list = await sys!.admin('GET', '/api/sagas?status=PARKED');
     return list.body.sagas.length > 0 ? list.body.sagas : undefined;
   });
   assert.deepEqual(parked.map((s: { id: string }) => s.id), [r.body.id]);

@@ -108,28 +108,30 @@ test('the saga timeline lists every transition with its step, attempt and trace 
   assert.deepEqual(t.body.events.map((e: { seq: number }) => e.seq), steps.map((_: string, i: number) => i + 1));
   assert.equal(t.body.events[6].error, 'payment declined: amount_over_limit');
   assert.equal(t.body.events[3].display_name, 'Inventory_Reservation_Step');
-  assert.deepEqual((await sys.api('GET', `/sagas/${r.body.id}`)).body.events.length, steps.length);
+  assert.deepEqual((await sys.admin('GET', `/api/sagas/${r.body.id}`)).body.events.length, steps.length);
 });
 
-test('GET /sagas lists newest first, filters by status and pages with a cursor', async () => {
+test('the admin API\'s GET /api/sagas lists newest first, filters by status and pages with a cursor', async () => {
   for (let i = 0; i < 3; i++) await sys.api('POST', '/orders', NO_STOCK, { Prefer: 'wait=10' });
-  const page1 = await sys.api('GET', '/sagas?status=COMPENSATED&limit=2');
+  const page1 = await sys.admin('GET', '/api/sagas?status=COMPENSATED&limit=2');
   assert.equal(page1.status, 200);
   assert.equal(page1.body.sagas.length, 2);
   assert.ok(page1.body.sagas.every((s: { status: string }) => s.status === 'COMPENSATED'));
   assert.ok(page1.body.next_cursor);
-  const page2 = await sys.api('GET', `/sagas?status=COMPENSATED&limit=2&cursor=${page1.body.next_cursor}`);
+  const page2 = await sys.admin('GET', `/api/sagas?status=COMPENSATED&limit=2&cursor=${page1.body.next_cursor}`);
   assert.ok(page2.body.sagas.length >= 1);
   const ids = [...page1.body.sagas, ...page2.body.sagas].map((s: { id: string }) => s.id);
   assert.equal(new Set(ids).size, ids.length, 'pages do not overlap');
   assert.ok(page1.body.sagas[0].created_at >= page1.body.sagas[1].created_at);
-  assert.equal((await sys.api('GET', '/sagas?status=NOPE')).status, 400);
-  assert.equal((await sys.api('GET', '/sagas?limit=0')).status, 400);
-  assert.equal((await sys.api('GET', '/sagas?cursor=garbage')).body.error, 'invalid_cursor');
+  assert.equal((await sys.admin('GET', '/api/sagas?status=NOPE')).status, 400);
+  assert.equal((await sys.admin('GET', '/api/sagas?limit=0')).status, 400);
+  assert.equal((await sys.admin('GET', '/api/sagas?cursor=garbage')).body.error, 'invalid_cursor');
+  // The public port lists no sagas (DESIGN §6b): they moved to the admin listener.
+  for (const u of ['/sagas', '/sagas?status=COMPENSATED', `/sagas/${page1.body.sagas[0].id}`, '/api/sagas']) assert.equal((await sys.api('GET', u)).status, 404, u);
 });
 
 test('bad input gets a clear 400 with the original codes and stores nothing', async () => {
-  const before = (await sys.api('GET', '/sagas?limit=500')).body.sagas.length;
+  const before = (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length;
   const cases: Array<[unknown, string, Record<string, string>?]> = [
     ['{"customer_id": "c", ', 'invalid_json'],
     [{ items: HAPPY.items }, 'invalid_request'],
@@ -152,7 +154,7 @@ test('bad input gets a clear 400 with the original codes and stores nothing', as
   const big = await sys.api('POST', '/orders', JSON.stringify({ customer_id: 'c', items: [], pad: 'x'.repeat(70_000) }));
   assert.equal(big.status, 413);
   assert.equal(big.body.error, 'body_too_large');
-  assert.equal((await sys.api('GET', '/sagas?limit=500')).body.sagas.length, before);
+  assert.equal((await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length, before);
 });
 
 test('unknown orders and routes are 404 with a JSON error', async () => {

@@ -84,6 +84,6 @@ test('the saga log lost mid-run: /readyz 503, POST 503 saga_log_unavailable with
   assert.equal(retried.status, 201);
   assert.equal(retried.headers.get('idempotent-replayed'), null);
   assert.equal(retried.body.status, 'CONFIRMED');
-  const report = await checkInvariants(sys.api, CATALOG);
+  const report = await checkInvariants(sys, CATALOG);
   assert.equal(report.sagas, 3, `sagas: ${JSON.stringify(report.byStatus)}`);
 });

@@ -54,6 +54,6 @@ for (const refundPoint of ['payment.refund.before_commit', 'payment.refund.after
     assert.equal(order.status, 'CANCELLED');
     assert.equal(order.reason, 'participant_unavailable');
     assert.deepEqual(order.payment, { status: 'refunded', amount: order.total });
-    await checkInvariants(sys.api, CATALOG);
+    await checkInvariants(sys, CATALOG);
   });
 }

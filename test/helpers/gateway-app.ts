@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import { buildGateway, type StoredResponse } from '../../src/gateway/http/app.js';
+import { buildAdmin, type AdminApp } from '../../src/gateway/admin/app.js';
+import { recentSagas, type RecentSagas } from '../../src/gateway/admin/recent.js';
+import { parseAdminTokens } from '../../src/gateway/admin/tokens.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
 import { placeOrderSaga } from '../../src/gateway/place-order.js';
 import { MemoryKv, type FastKv } from '../../src/platform/fast-kv.js';
@@ -20,6 +23,9 @@ import { serveParticipants } from './grpc-participants.js';
 
 export interface GatewayApp {
   app: Awaited<ReturnType<typeof buildGateway>>;
+  /** The admin listener's app (not listening: inject), with `adminTokens` (default none: loopback only). */
+  admin: AdminApp;
+  recent: RecentSagas;
   engine: SagaEngine;
   log: SqliteSagaLog;
   idempotency: IdempotencyGuard<StoredResponse>;
@@ -44,6 +50,12 @@ export interface GatewayAppOptions {
   onUntrusted?: (key: string, why: UntrustedReason) => void;
   /** PRICING (default client). */
   pricing?: Pricing;
+  /** ADMIN_TOKENS as written (`name:role:token,...`); default none: loopback clients only. */
+  adminTokens?: string;
+  /** TRACE_URL_TEMPLATE. */
+  traceUrlTemplate?: string;
+  /** The admin app's clock (session expiry, ages). */
+  now?: () => number;
 }
 
 export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
@@ -63,13 +75,28 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   });
   const participants = served.participants;
   const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
-  const engine = new SagaEngine({ log, logger });
+  const recent = recentSagas();
+  const engine = new SagaEngine({ log, logger, interceptors: [recent.interceptor] });
   engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: opts.onUntrusted });
   const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits, pricing: opts.pricing });
   await app.ready();
+  const admin = await buildAdmin({
+    engine,
+    store: log,
+    participants,
+    logger,
+    meter: metrics.getMeter('test'),
+    tokens: parseAdminTokens(opts.adminTokens),
+    traceUrlTemplate: opts.traceUrlTemplate,
+    recent,
+    now: opts.now,
+  });
+  await admin.ready();
   return {
     app,
+    admin,
+    recent,
     engine,
     log,
     idempotency,
@@ -77,6 +104,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     stopParticipants: () => served.stopServer(),
     async close() {
       await app.close();
+      await admin.close();
       await engine.shutdown(1_000);
       await served.close();
       await log.close();

@@ -31,7 +31,13 @@ export async function http(base: string, method: string, url: string, body?: unk
 export async function freshSystem(
   env: NodeJS.ProcessEnv = {},
   opts: { gateways?: number } = {},
-): Promise<RunningSystem & { api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply> }> {
+): Promise<
+  RunningSystem & {
+    api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply>;
+    /** The first gateway's admin listener (no ADMIN_TOKENS by default: this test is a loopback operator). */
+    admin: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply>;
+  }
+> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-e2e-'));
   const sys = await startSystem({
     dataDir,
@@ -54,6 +60,10 @@ export async function freshSystem(
   const stop = sys.stop.bind(sys);
   return Object.assign(sys, {
     api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => http(sys.url, m, u, b, h),
+    admin: (m: string, u: string, b?: unknown, h?: Record<string, string>) => {
+      if (!sys.adminUrl) throw new Error('this system runs with ADMIN_ADDR=off');
+      return http(sys.adminUrl, m, u, b, h);
+    },
     stop: async () => {
       await stop();
       fs.rmSync(dataDir, { recursive: true, force: true });

@@ -114,8 +114,8 @@ async function oneRun(run: number) {
     chaos = false;
     await chaosLoop;
   }
-  await eventually('every saga to end', async () => ((await allTerminal(sys.api)) ? true : undefined), 120_000);
-  const report = await checkInvariants(sys.api, CATALOG);
+  await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
+  const report = await checkInvariants(sys, CATALOG);
   await sys.stop();
   const result = { run, seed, orders, concurrency, kills, client_retries: retries, seconds: (Date.now() - started) / 1000, ...report };
   if (report.sagas !== orders) throw new Error(`expected ${orders} sagas (one per key), found ${report.sagas}`);

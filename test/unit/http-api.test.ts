@@ -31,6 +31,8 @@ after(() => g.close());
 interface ErrorCase {
   name: string;
   code: HttpErrorCode;
+  /** Which listener: the public one (default) or the admin one (no ADMIN_TOKENS: loopback only). */
+  on?: 'admin';
   request: () => InjectOptions | Promise<InjectOptions>;
   message?: RegExp;
 }
@@ -71,19 +73,30 @@ const CASES: ErrorCase[] = [
   { name: 'a line that is not an object', code: 'invalid_item', request: () => post(order({ items: [3] })), message: /^items\[0\] must be a object|^items\[0\] must be an object/ },
   { name: 'a bad idempotency key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'a'.repeat(256) }), message: /X-Idempotency-Key must be 1-255 printable ASCII/ },
   { name: 'a control character in the key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }) },
-  { name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=DONE' }), message: /status must be one of/ },
-  { name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=abc' }), message: /limit must be an integer/ },
-  { name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
-  { name: 'a repeated limit', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=1&limit=2' }), message: /^limit must be given once$/ },
-  { name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas?limit=501' }), message: /limit must be at most 500/ },
-  { name: 'a negative after_seq', code: 'invalid_request', request: () => ({ method: 'GET', url: '/sagas/x?after_seq=-1' }), message: /after_seq must be at least 0/ },
+  { on: 'admin', name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=DONE' }), message: /status must be one of/ },
+  { on: 'admin', name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=abc' }), message: /limit must be an integer/ },
+  { on: 'admin', name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
+  { on: 'admin', name: 'a repeated limit', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=1&limit=2' }), message: /^limit must be given once$/ },
+  { on: 'admin', name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=501' }), message: /limit must be at most 500/ },
+  { on: 'admin', name: 'a negative after_seq', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas/x?after_seq=-1' }), message: /after_seq must be at least 0/ },
   { name: 'a timeline limit over 1000', code: 'invalid_request', request: () => ({ method: 'GET', url: '/orders/x/saga?limit=1001' }), message: /limit must be at most 1000/ },
-  { name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/sagas?cursor=zzz' }) },
+  { on: 'admin', name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/api/sagas?cursor=zzz' }) },
   { name: 'an unknown route', code: 'not_found', request: () => ({ method: 'GET', url: '/nothing' }) },
+  { name: 'the saga list on the public port (it moved to the admin listener)', code: 'not_found', request: () => ({ method: 'GET', url: '/sagas' }) },
+  { name: 'a saga on the public port (it moved to the admin listener)', code: 'not_found', request: () => ({ method: 'GET', url: '/sagas/x' }) },
+  { on: 'admin', name: 'an unknown admin route', code: 'not_found', request: () => ({ method: 'GET', url: '/api/nothing' }) },
+  { on: 'admin', name: 'a sign-in with no ADMIN_TOKENS configured', code: 'unauthenticated', request: () => ({ method: 'POST', url: '/api/session', payload: { token: 'x'.repeat(20) } }) },
+  { on: 'admin', name: 'no ADMIN_TOKENS and a client not on loopback', code: 'forbidden', request: () => ({ method: 'GET', url: '/api/sagas', remoteAddress: '10.1.2.3' }) },
+  {
+    on: 'admin',
+    name: 'an action from a foreign Origin (loopback mode)',
+    code: 'csrf_rejected',
+    request: () => ({ method: 'POST', url: '/api/sagas/x/actions', payload: { action: 'retry', action_id: 'a1' }, headers: { origin: 'http://evil.example' } }),
+  },
   { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
   { name: 'an unknown order', code: 'order_not_found', request: () => ({ method: 'GET', url: '/orders/nope' }) },
   { name: 'an order id no order can have', code: 'order_not_found', request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }) },
-  { name: 'an unknown saga', code: 'saga_not_found', request: () => ({ method: 'GET', url: '/sagas/nope' }) },
+  { on: 'admin', name: 'an unknown saga', code: 'saga_not_found', request: () => ({ method: 'GET', url: '/api/sagas/nope' }) },
   { name: "an unknown order's saga", code: 'saga_not_found', request: () => ({ method: 'GET', url: '/orders/nope/saga' }) },
   {
     name: 'a key whose first request is still in flight',
@@ -106,10 +119,12 @@ const CASES: ErrorCase[] = [
   },
 ];
 
+const appOf = (c: ErrorCase) => (c.on === 'admin' ? g.admin : g.app);
+
 describe('every documented error code and status', () => {
   for (const c of CASES) {
     test(`${c.code} (${HTTP_ERRORS[c.code].status}): ${c.name}`, async () => {
-      const res = await g.app.inject(await c.request());
+      const res = await appOf(c).inject(await c.request());
       const body = json(res);
       assert.equal(res.statusCode, HTTP_ERRORS[c.code].status, res.body);
       assert.equal(body.error, c.code, res.body);
@@ -123,7 +138,7 @@ describe('every documented error code and status', () => {
 
   test('a refused request stores nothing: no saga for any of the 4xx above', async () => {
     const before = (await g.log.list({ limit: 500 })).sagas.length;
-    for (const c of CASES.filter((x) => HTTP_ERRORS[x.code].status === 400)) await g.app.inject(await c.request());
+    for (const c of CASES.filter((x) => HTTP_ERRORS[x.code].status === 400)) await appOf(c).inject(await c.request());
     assert.equal((await g.log.list({ limit: 500 })).sagas.length, before);
   });
 
@@ -156,7 +171,8 @@ describe('every documented error code and status', () => {
   test('every code of the table is exercised here, and listed in the README', () => {
     // overloaded and rate_limited need a gateway built with other limits: test/unit/http-limits.test.ts;
     // price_mismatch one with PRICING=catalog: test/unit/http-pricing.test.ts.
-    const elsewhere = ['participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    // The operator actions' refusals (and the auth failures with ADMIN_TOKENS): test/unit/admin-*.test.ts.
+    const elsewhere = ['note_required', 'action_not_allowed', 'action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -187,7 +203,8 @@ describe('answers through the schemas', () => {
     assert.equal(events[0]?.type, 'SAGA_STARTED');
     assert.equal(events.at(-1)?.type, 'SAGA_COMPLETED');
     assert.ok(events.some((e) => e.step === 'reserve_stock' && typeof e.display_name === 'string'));
-    assert.deepEqual(json(await g.app.inject({ method: 'GET', url: `/sagas/${body.id as string}` })), timeline);
+    const admin = json(await g.admin.inject({ method: 'GET', url: `/api/sagas/${body.id as string}` }));
+    for (const [k, v] of Object.entries(timeline)) assert.deepEqual(admin[k], v, k);
   });
 
   test('a timeline is read in pages: after_seq and limit, next_after_seq until the last page', async () => {
@@ -225,12 +242,12 @@ describe('answers through the schemas', () => {
     assert.equal(json(again).id, json(first).id);
   });
 
-  test('GET /sagas pages with a cursor and takes any case of status', async () => {
+  test('the admin GET /api/sagas pages with a cursor and takes any case of status', async () => {
     for (let i = 0; i < 3; i++) await g.app.inject(post(order(), { prefer: 'wait=5' }));
-    const page = json(await g.app.inject({ method: 'GET', url: '/sagas?limit=2&status=completed' }));
+    const page = json(await g.admin.inject({ method: 'GET', url: '/api/sagas?limit=2&status=completed' }));
     assert.equal((page.sagas as unknown[]).length, 2);
     assert.equal(typeof page.next_cursor, 'string');
-    const next = json(await g.app.inject({ method: 'GET', url: `/sagas?limit=2&status=COMPLETED&cursor=${encodeURIComponent(page.next_cursor as string)}` }));
+    const next = json(await g.admin.inject({ method: 'GET', url: `/api/sagas?limit=2&status=COMPLETED&cursor=${encodeURIComponent(page.next_cursor as string)}` }));
     const ids = (p: Record<string, unknown>) => (p.sagas as Array<{ id: string }>).map((s) => s.id);
     assert.ok(ids(next).length >= 1);
     assert.ok(!ids(next).some((id) => ids(page).includes(id)));

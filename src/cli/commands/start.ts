@@ -16,6 +16,7 @@ import {
   gatewayName,
   isServiceName,
   parseGatewayCount,
+  planAdmins,
   planGateways,
   spawnService,
   startSystem,
@@ -56,6 +57,11 @@ Exit codes:
 
 Environment:
   HTTP_ADDR                  Gateway HTTP address            (default :8080)
+  ADMIN_ADDR                 Gateway admin listener (console, saga list, operator actions)
+                             (default 127.0.0.1:8081; off disables it); with --gateways N,
+                             its port + i, after the HTTP ports when the two would meet
+  ADMIN_TOKENS               name:role:token,... (role viewer or operator); unset: the admin
+                             listener serves loopback clients only
   ORDER_SERVICE_ADDR         Order service gRPC address      (default 127.0.0.1:9090)
   PAYMENT_SERVICE_ADDR       Payment service gRPC address    (default 127.0.0.1:9091)
   INVENTORY_SERVICE_ADDR     Inventory service gRPC address  (default 127.0.0.1:9092)
@@ -120,7 +126,10 @@ export const startCommand: Command<StartIo> = {
     const { target, json: jsonFlag, gateways = 1 } = parseStartArgs(argv);
     // Before anything starts: several gateways need a shared (PostgreSQL) saga log. Its
     // ConfigError is the router's exit 2.
-    if (target === undefined) planGateways(gateways, io.env);
+    if (target === undefined) {
+      planGateways(gateways, io.env);
+      planAdmins(gateways, io.env);
+    }
     const json = jsonFlag || (io.env.LOG_FORMAT ?? '').toLowerCase() === 'json';
     const plan = target === undefined ? systemPlan(io, gateways) : alonePlan(target, io);
     // One process in JSON mode (a container) prints its lines as they are, for a log collector.
@@ -242,6 +251,8 @@ function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: Run
       out.say('try:');
       for (const c of curlExamples(urls[0] as string)) out.raw(`  ${c}`);
       out.say(`the API, documented: ${urls[0] as string}/docs (OpenAPI: ${urls[0] as string}/openapi.json)`);
+      const admins = system.adminUrls.filter((u): u is string => u !== undefined).map(friendlyUrl);
+      if (admins.length) out.say(`the console and admin API (operators only): ${admins.join(' ')}${admins.length > 1 ? ' (one per gateway)' : ''}; sagas list|show|retry|compensate|resolve use it (SAGAS_ADMIN_URL)`);
       out.say('Ctrl-C stops everything.');
     },
   };
@@ -266,6 +277,7 @@ function alonePlan(name: ServiceName, io: StartIo): Plan {
       if (!p) return;
       const where = name === 'gateway' ? friendlyUrl(p.address) : p.address;
       out.say(`${name} is up at ${where} (pid ${p.pid}). Ctrl-C stops it.`);
+      if (p.adminAddress) out.say(`the console and admin API (operators only): ${friendlyUrl(p.adminAddress)}`);
       if (name === 'gateway') {
         out.say('try:');
         for (const c of curlExamples(where)) out.raw(`  ${c}`);

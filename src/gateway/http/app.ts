@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import { isRequestId } from '../../contracts/ids.js';
@@ -9,7 +10,6 @@ import { HttpError, retryAfterOf, toHttpError } from './errors.js';
 import { registerOpenApi } from './openapi.js';
 import { opsRoutes } from './ops.js';
 import { ordersRoutes } from './orders.js';
-import { sagasRoutes } from './sagas.js';
 import { instrumentHttp } from './tracing.js';
 
 export type { GatewayOptions, StoredResponse } from './deps.js';
@@ -34,15 +34,42 @@ const AJV_OPTIONS: AjvOptions = { allErrors: false, useDefaults: true, strict: f
  * Two validators: a JSON body is taken as typed (a quantity of "5" is an error, as it always
  * was), while params and query strings, which are text by nature, are coerced to their types.
  */
-function validatorCompilers() {
+export function validatorCompilers() {
   const body = new Ajv({ ...AJV_OPTIONS, coerceTypes: false });
   const text = new Ajv({ ...AJV_OPTIONS, coerceTypes: 'array' });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
 }
 
+/** `X-Request-Id` as given when it is one, else a fresh one. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && isRequestId(given) ? given : randomUUID();
+}
+
+/**
+ * What every listener of the gateway shares (the public API and the admin one): the validators,
+ * JSON only, the 404 and the one error handler over the error table.
+ */
+// FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
+export function installErrorHandling(app: FastifyInstance<any, any, any, any, any>): void {
+  app.setValidatorCompiler(validatorCompilers());
+  // The API speaks JSON only: anything else is 415, not a string handed to the validator.
+  app.removeContentTypeParser('text/plain');
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }));
+  app.setErrorHandler((err, req, reply) => {
+    const e = toHttpError(err);
+    // A 5xx body says what failed in the table's words; what the cause said is logged, not sent.
+    if (e.status >= 500) req.log.error({ err, error_code: e.code, detail: e.detail }, e.code === 'internal_error' ? 'unhandled error' : e.message);
+    const retryAfter = retryAfterOf(e.code);
+    // The rate limiter has already said when its window ends.
+    if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
+    return reply.code(e.status).send({ ...e.fields, error: e.code, message: e.message });
+  });
+}
+
 /**
  * The gateway's HTTP layer: tracing, one error handler over the error table, and the route
- * plugins (orders, sagas, ops, the OpenAPI document), each given the dependencies it uses.
+ * plugins (orders, ops, the OpenAPI document), each given the dependencies it uses.
  */
 export async function buildGateway(opts: GatewayOptions) {
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -58,10 +85,7 @@ export async function buildGateway(opts: GatewayOptions) {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Node looks for requests past their timeout every 30 s by default: look every second.
     http: { connectionsCheckingInterval: Math.min(1_000, limits.requestTimeoutMs) },
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && isRequestId(given) ? given : randomUUID();
-    },
+    genReqId: requestId,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Connections over the cap are closed by Node as they arrive.
   app.server.maxConnections = limits.maxConnections;
@@ -73,21 +97,8 @@ export async function buildGateway(opts: GatewayOptions) {
       if (method !== 'HEAD') routes.push({ method, url: r.url, documented: r.schema?.hide !== true && !r.url.startsWith('/docs') });
     }
   });
-  app.setValidatorCompiler(validatorCompilers());
   instrumentHttp(app, opts.meter);
-  // The API speaks JSON only: anything else is 415, not a string handed to the validator.
-  app.removeContentTypeParser('text/plain');
-
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }));
-  app.setErrorHandler((err, req, reply) => {
-    const e = toHttpError(err);
-    // A 5xx body says what failed in the table's words; what the cause said is logged, not sent.
-    if (e.status >= 500) req.log.error({ err, error_code: e.code, detail: e.detail }, e.code === 'internal_error' ? 'unhandled error' : e.message);
-    const retryAfter = retryAfterOf(e.code);
-    // The rate limiter has already said when its window ends.
-    if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
-    return reply.code(e.status).send({ ...e.fields, error: e.code, message: e.message });
-  });
+  installErrorHandling(app);
 
   if (limits.ratePerMinute > 0) {
     await app.register(rateLimit, {
@@ -99,7 +110,8 @@ export async function buildGateway(opts: GatewayOptions) {
   }
   await registerOpenApi(app);
   await app.register(ordersRoutes, { ...opts, limits });
-  await app.register(sagasRoutes, opts);
+  // GET /sagas and /sagas/:id moved to the admin listener (src/gateway/admin/, DESIGN §6b): they
+  // list every customer's orders, which the public port must not.
   await app.register(opsRoutes, opts);
   return app;
 }

@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { LIMITS } from '../../contracts/limits.js';
 import { SagaLogError } from '../../saga/model.js';
+import { OperatorActionError } from '../../saga/operator.js';
 
 /**
  * Every error the HTTP API answers: its status, and how many seconds a client should wait before
@@ -13,9 +14,15 @@ export const HTTP_ERRORS = {
   invalid_item: { status: 400, summary: 'an order line is invalid (product_id, quantity or price)' },
   invalid_idempotency_key: { status: 400, summary: 'X-Idempotency-Key is not 1-255 printable ASCII characters' },
   invalid_cursor: { status: 400, summary: 'the cursor is not one this API gave out' },
+  note_required: { status: 400, summary: 'admin: `resolve` needs a non-empty `note` (what was repaired by hand)' },
+  unauthenticated: { status: 401, summary: 'admin: no token or session, or one not known (Authorization: Bearer <token>, or sign in)' },
+  forbidden: { status: 403, summary: "admin: the token's role may not do this (a viewer acting), or, with no ADMIN_TOKENS, a client that is not on loopback" },
+  csrf_rejected: { status: 403, summary: 'admin: a state-changing request signed in by cookie without its X-CSRF-Token, or from another Origin' },
   not_found: { status: 404, summary: 'no such route' },
   order_not_found: { status: 404, summary: 'no order with this id' },
   saga_not_found: { status: 404, summary: 'no saga with this id' },
+  action_not_allowed: { status: 409, summary: "admin: the saga's status does not allow this action (e.g. retry of a saga that is not PARKED)" },
+  action_id_reused: { status: 409, summary: 'admin: this action_id was used for another action or note on this saga' },
   idempotency_in_flight: { status: 409, summary: 'the first request with this key is still being answered', retryAfterS: 1 },
   price_mismatch: { status: 409, summary: "with PRICING=catalog: a line's price is not its product's catalog price (or it has none); `prices` lists the current ones; nothing was stored" },
   body_too_large: { status: 413, summary: 'the body is over the size limit' },
@@ -158,6 +165,8 @@ export function validationError(context: string, errors: readonly AjvError[]): H
 /** Whatever a route threw, as the error the client gets. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  // The engine's refusals of an operator action keep their codes (saga_not_found, action_not_allowed...).
+  if (err instanceof OperatorActionError) return new HttpError(err.code, err.message);
   if (err instanceof SagaLogError) {
     const code = SAGA_LOG_ERRORS[err.code];
     return new HttpError(code, PUBLIC_MESSAGE[code] ?? err.message, err.message);

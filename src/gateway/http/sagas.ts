@@ -1,10 +1,8 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isOrderId } from '../../contracts/ids.js';
 import type { SagaEngine } from '../../saga/engine.js';
 import { SAGA_STATUSES, type SagaLog, type SagaStatus } from '../../saga/model.js';
-import type { GatewayOptions } from './deps.js';
 import { HttpError } from './errors.js';
-import { errorResponses, IdParams, SagaListQuery, SagaPage, SagaTimeline, TIMELINE_PAGE_MAX, TimelineQuery } from './schemas.js';
+import { TIMELINE_PAGE_MAX } from './schemas.js';
 import { eventView, sagaSummary } from './views.js';
 
 /**
@@ -25,42 +23,12 @@ export async function readTimeline(engine: SagaEngine, store: SagaLog, id: strin
   };
 }
 
-export type SagasDeps = Pick<GatewayOptions, 'engine' | 'store'>;
-
-/** The sagas themselves, of any definition: list them by status, read one's timeline. */
-export const sagasRoutes: FastifyPluginAsyncTypebox<SagasDeps> = async (app, { engine, store }) => {
-  app.get(
-    '/sagas',
-    {
-      schema: {
-        summary: 'List sagas, newest first',
-        tags: ['sagas'],
-        querystring: SagaListQuery,
-        response: { 200: SagaPage, ...errorResponses },
-      },
-    },
-    async (req) => {
-      const { status: given, limit = 50, cursor } = req.query;
-      const status = given?.toUpperCase();
-      if (status !== undefined && !SAGA_STATUSES.includes(status as SagaStatus)) {
-        throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
-      }
-      const page = await store.list({ status: status as SagaStatus | undefined, limit, cursor: cursor || undefined });
-      return { sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor };
-    },
-  );
-
-  app.get(
-    '/sagas/:id',
-    {
-      schema: {
-        summary: "A saga's timeline",
-        tags: ['sagas'],
-        params: IdParams,
-        querystring: TimelineQuery,
-        response: { 200: SagaTimeline, ...errorResponses },
-      },
-    },
-    async (req) => readTimeline(engine, store, req.params.id, req.query),
-  );
-};
+/** A page of sagas, newest first, of one status (any case) or all. */
+export async function listSagas(store: SagaLog, q: { status?: string; limit?: number; cursor?: string }) {
+  const status = q.status?.toUpperCase();
+  if (status !== undefined && !SAGA_STATUSES.includes(status as SagaStatus)) {
+    throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
+  }
+  const page = await store.list({ status: status as SagaStatus | undefined, limit: q.limit ?? 50, cursor: q.cursor || undefined });
+  return { sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor };
+}

@@ -1,0 +1,174 @@
+/**
+ * The admin API (JSON under /api, on the admin listener): sagas and their timelines, the PARKED
+ * queue, the overview strip, stock, the operator actions, and the console's session.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isOrderId } from '../../contracts/ids.js';
+import type { SagaEngine } from '../../saga/engine.js';
+import { SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
+import type { Participants } from '../participants.js';
+import { centsToDollars } from '../money.js';
+import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';
+import { HttpError } from '../http/errors.js';
+import { participantReads } from '../http/participant-reads.js';
+import { listSagas, readTimeline } from '../http/sagas.js';
+import { errorResponses } from '../http/schemas.js';
+import { sagaSummary } from '../http/views.js';
+import type { AdminAuth, Caller } from './auth.js';
+import type { RecentSagas } from './recent.js';
+import {
+  ActionBody,
+  ActionResult,
+  AdminSagaPage,
+  AdminSagaQuery,
+  AdminTimeline,
+  AdminTimelineQuery,
+  IdParams,
+  Overview,
+  ParkedPage,
+  ParkedQuery,
+  SessionBody,
+  SessionView,
+  Stock,
+} from './schemas.js';
+
+export interface AdminApiDeps {
+  engine: SagaEngine;
+  store: SagaLog;
+  participants: Participants;
+  auth: AdminAuth;
+  recent?: RecentSagas;
+  traceUrlTemplate?: string;
+  readTimeoutMs?: number;
+  now?: () => number;
+}
+
+/** The saga's trace: its traceparent's trace id (W3C: 00-<trace>-<span>-<flags>). */
+function traceIdOf(s: SagaRecord): string | null {
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(s.traceparent ?? '');
+  return m ? (m[1] as string) : null;
+}
+
+/** PARKED sagas read at most, walking the newest-first listing to its end to answer oldest first. */
+const PARKED_SCAN_MAX = 10_000;
+
+export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, deps) => {
+  const { engine, store, auth } = deps;
+  const now = deps.now ?? Date.now;
+  const reads = participantReads(deps.participants, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+
+  const sessionView = (c: Caller) => ({ name: c.name, role: c.role, csrf_token: c.session?.csrf ?? null });
+
+  // Every route here but the sign-in needs a caller.
+  app.addHook('preHandler', async (req) => {
+    if (req.method === 'POST' && req.routeOptions.url === '/api/session') return;
+    req.caller = auth.authenticate(req);
+  });
+
+  const caller = (req: { caller?: Caller }): Caller => {
+    if (!req.caller) throw new HttpError('unauthenticated', 'not signed in');
+    return req.caller;
+  };
+
+  app.post('/api/session', { schema: { body: SessionBody, response: { 200: SessionView, ...errorResponses } } }, async (req, reply) => {
+    const s = auth.signIn(req, reply, req.body.token);
+    req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
+    return { name: s.name, role: s.role, csrf_token: s.csrf };
+  });
+
+  app.get('/api/session', { schema: { response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));
+
+  app.delete('/api/session', { schema: { response: { ...errorResponses } } }, async (req, reply) => {
+    auth.signOut(caller(req), reply);
+    return reply.code(204).send(undefined as never);
+  });
+
+  app.get('/api/sagas', { schema: { querystring: AdminSagaQuery, response: { 200: AdminSagaPage, ...errorResponses } } }, async (req) => {
+    const { q, status, limit, cursor } = req.query;
+    const countsP = store.countByStatus();
+    let page: { sagas: ReturnType<typeof sagaSummary>[]; next_cursor: string | null };
+    if (q !== undefined && q.trim() !== '') {
+      // An exact saga (= order) id; the status filter still applies.
+      const wanted = status?.toUpperCase();
+      if (wanted !== undefined && !SAGA_STATUSES.includes(wanted as SagaStatus)) throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
+      const id = q.trim();
+      const saga = isOrderId(id) ? await store.get(id) : undefined;
+      page = { sagas: saga && (wanted === undefined || saga.status === wanted) ? [sagaSummary(saga)] : [], next_cursor: null };
+    } else {
+      page = await listSagas(store, { status, limit, cursor });
+    }
+    const raw = await countsP;
+    const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
+    return { ...page, counts };
+  });
+
+  app.get('/api/sagas/:id', { schema: { params: IdParams, querystring: AdminTimelineQuery, response: { 200: AdminTimeline, ...errorResponses } } }, async (req) => {
+    const timeline = await readTimeline(engine, store, req.params.id, req.query);
+    const saga = (await store.get(req.params.id)) as SagaRecord;
+    const traceId = traceIdOf(saga) ?? timeline.events.find((e) => e.trace_id)?.trace_id ?? null;
+    const template = deps.traceUrlTemplate;
+    return {
+      ...timeline,
+      input: saga.input,
+      results: saga.results,
+      trace_id: traceId,
+      trace_url: template && traceId ? template.replaceAll('{trace_id}', encodeURIComponent(traceId)) : null,
+    };
+  });
+
+  app.get('/api/parked', { schema: { querystring: ParkedQuery, response: { 200: ParkedPage, ...errorResponses } } }, async (req) => {
+    const limit = req.query.limit ?? 100;
+    const parked: SagaRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ status: 'PARKED', limit: 500, cursor });
+      parked.push(...page.sagas);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor && parked.length < PARKED_SCAN_MAX);
+    const t = now();
+    const oldest = parked.sort((a, b) => a.updatedAt - b.updatedAt || a.createdAt - b.createdAt).slice(0, limit);
+    return {
+      sagas: oldest.map((s) => ({
+        ...sagaSummary(s),
+        reason: s.failure ? `${s.failure.code}: ${s.failure.message}` : 'parked',
+        age_seconds: Math.max(0, Math.floor((t - s.updatedAt) / 1000)),
+      })),
+    };
+  });
+
+  app.get('/api/overview', { schema: { response: { 200: Overview, ...errorResponses } } }, async () => {
+    const live = await store.liveStats();
+    const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
+    return { in_flight: live.inflight, parked: live.parked, oldest_in_flight_age_seconds: live.oldestAgeSeconds, ...recent };
+  });
+
+  app.get('/api/stock', { schema: { response: { 200: Stock, ...errorResponses } } }, async (req) => {
+    const res = await reads.products(req.id);
+    return {
+      products: res.products.map((x) => ({
+        product_id: x.productId,
+        available: x.available,
+        reserved: x.reserved,
+        sold: x.sold,
+        ...(x.priceCents === undefined ? {} : { price: centsToDollars(x.priceCents) }),
+      })),
+    };
+  });
+
+  app.post(
+    '/api/sagas/:id/actions',
+    { schema: { params: IdParams, body: ActionBody, response: { 200: ActionResult, ...errorResponses } } },
+    async (req) => {
+      const who = caller(req);
+      if (who.role !== 'operator') throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${req.body.action} a saga`);
+      const { action, action_id: actionId, note } = req.body;
+      const id = req.params.id;
+      if (!isOrderId(id)) throw new HttpError('saga_not_found', `saga ${id} not found`);
+      const res = await engine.act({ sagaId: id, action, actionId, actor: who.name, ...(note === undefined ? {} : { note }) });
+      // saga_operator_actions_total{action} is counted by the engine's metrics interceptor
+      // (src/saga/metrics.ts, onOperatorAction) on this gateway's meter: applied actions, not replays.
+      req.log.info({ saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, replayed: res.replayed, status: res.saga.status }, `operator action: ${action}`);
+      return { saga: sagaSummary(res.saga), replayed: res.replayed };
+    },
+  );
+};

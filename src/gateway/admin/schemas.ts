@@ -1,0 +1,95 @@
+import { createRequire } from 'node:module';
+import type { Static } from '@sinclair/typebox';
+import { ID_CHARS } from '../../contracts/ids.js';
+import { SAGA_STATUSES } from '../../saga/model.js';
+import { OPERATOR_ACTIONS } from '../../saga/operator.js';
+import { SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
+
+// TypeBox's CommonJS build, as in http/schemas.ts (start-up time under tsx).
+const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
+
+/** The admin API's shapes: what the console (src/gateway/admin/ui/) and `sagas list|show|retry|…` read. */
+
+const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const Role = Type.Unsafe<'viewer' | 'operator'>({ type: 'string', enum: ['viewer', 'operator'] });
+
+export const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096, description: 'one of ADMIN_TOKENS' }) });
+
+export const SessionView = Type.Object({
+  name: Type.String(),
+  role: Role,
+  csrf_token: Nullable(Type.String({ description: 'send it as X-CSRF-Token with every POST/DELETE; null when not signed in by cookie' })),
+});
+
+export const AdminSagaQuery = Type.Object({
+  status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'a saga (= order) id' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
+});
+
+export const StatusCounts = Type.Object(Object.fromEntries(SAGA_STATUSES.map((s) => [s, Type.Integer()])));
+
+export const AdminSagaPage = Type.Object({
+  sagas: Type.Array(SagaSummary),
+  next_cursor: Nullable(Type.String()),
+  counts: StatusCounts,
+});
+
+export const AdminTimeline = Type.Object({
+  ...SagaTimeline.properties,
+  input: Type.Unknown({ description: "the saga's input (the order: customer_id, items, total_cents...)" }),
+  results: Type.Unknown({ description: "each finished step's result, by step name" }),
+  trace_id: Nullable(Type.String()),
+  trace_url: Nullable(Type.String({ description: 'TRACE_URL_TEMPLATE with the trace id; null when unset or no trace' })),
+});
+
+export const AdminTimelineQuery = Type.Object({
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: TIMELINE_PAGE_MAX, default: TIMELINE_PAGE_MAX })),
+});
+
+export const ParkedQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) });
+
+export const ParkedPage = Type.Object({
+  sagas: Type.Array(
+    Type.Object({
+      ...SagaSummary.properties,
+      reason: Type.String({ description: 'the failure that parked it: `code: message`' }),
+      age_seconds: Type.Integer({ description: 'seconds since it parked' }),
+    }),
+  ),
+});
+
+export const Overview = Type.Object({
+  in_flight: Type.Integer(),
+  parked: Type.Integer(),
+  oldest_in_flight_age_seconds: Type.Number(),
+  sagas_per_second: Type.Number({ description: 'sagas this gateway finished over the last minute, per second' }),
+  p50_ms: Nullable(Type.Integer()),
+  p99_ms: Nullable(Type.Integer()),
+});
+
+export const Stock = Type.Object({
+  products: Type.Array(
+    Type.Object({
+      product_id: Type.String(),
+      available: Type.Integer(),
+      reserved: Type.Integer(),
+      sold: Type.Integer(),
+      price: Type.Optional(Type.Number()),
+    }),
+  ),
+});
+
+export const ActionBody = Type.Object({
+  action: Type.Unsafe<(typeof OPERATOR_ACTIONS)[number]>({ type: 'string', enum: [...OPERATOR_ACTIONS] }),
+  action_id: Type.String({ minLength: 1, maxLength: 100, pattern: ID_CHARS, description: '1-100 printable ASCII characters without spaces' }),
+  note: Type.Optional(Type.String({ maxLength: 1000 })),
+});
+export type ActionBody = Static<typeof ActionBody>;
+
+export const ActionResult = Type.Object({ saga: SagaSummary, replayed: Type.Boolean() });
+
+export const IdParams = Type.Object({ id: Type.String() });
