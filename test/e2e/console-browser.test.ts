@@ -1,0 +1,277 @@
+/**
+ * The operator console in a real browser (issue 12 part 5): Debian's chromium driven by
+ * playwright-core (no browser download; .ci/run installs chromium when it is missing), against a
+ * whole system started with the test helpers and its admin listener. Screenshots of the list and
+ * of a detail at 1280×800 go to test-output/console/ (git-ignored).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { freshSystem, eventually } from '../helpers/system.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
+const OPERATOR_TOKEN = 'op-console-test-0123456789';
+const VIEWER_TOKEN = 'view-console-test-0123456789';
+const WAIT = { timeout: 20_000 };
+
+let sys: Awaited<ReturnType<typeof freshSystem>> | undefined;
+let browser: Browser | undefined;
+let admin = '';
+/** The sagas this file made: three completed, one declined (compensated), one parked. */
+const made = { completed: [] as string[], declined: '', parked: '' };
+/** What the pages said on their consoles that nobody expected. */
+const problems: string[] = [];
+
+interface TimelineEvent {
+  seq: number;
+  type: string;
+  step: string | null;
+  attempt: number | null;
+}
+
+/**
+ * A browser context whose console errors, warnings and page errors are collected. The only error
+ * expected is the 401 of `GET /api/session` that tells a signed-out console to show its sign-in.
+ */
+async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await browser!.newContext({ viewport, baseURL: admin });
+  const page = await ctx.newPage();
+  page.on('console', (m: ConsoleMessage) => {
+    if (m.type() !== 'error' && m.type() !== 'warning') return;
+    const at = m.location().url;
+    if (m.type() === 'error' && /status of 401/.test(m.text()) && new URL(at, admin).pathname === '/api/session') return;
+    problems.push(`console ${m.type()}: ${m.text()} (${at})`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  return { ctx, page };
+}
+
+async function signIn(page: Page, token: string) {
+  await page.goto('/');
+  await page.getByTestId('sign-in-form').waitFor(WAIT);
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByTestId('sign-in-submit').click();
+  await page.getByTestId('sagas-view').waitFor(WAIT);
+}
+
+async function timeline(id: string): Promise<{ status: string; events: TimelineEvent[] }> {
+  const r = await sys!.admin('GET', `/api/sagas/${id}`, undefined, { authorization: `Bearer ${OPERATOR_TOKEN}` });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
+/** The waterfall's rows as the page shows them, and as the API's events say they must be. */
+async function waterfallMatches(page: Page, id: string) {
+  const t = await timeline(id);
+  const expected = t.events
+    .filter((e) => e.type === 'STEP_STARTED' || e.type === 'COMPENSATION_STARTED')
+    .map((e) => ({ seq: String(e.seq), step: e.step, phase: e.type === 'STEP_STARTED' ? 'action' : 'compensation', attempt: String(e.attempt) }));
+  const rows = page.getByTestId('waterfall-row');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="waterfall-row"]').length === n, expected.length, WAIT);
+  const shown = await rows.evaluateAll((els) =>
+    els.map((el) => ({ seq: el.getAttribute('data-seq'), step: el.getAttribute('data-step'), phase: el.getAttribute('data-phase'), attempt: el.getAttribute('data-attempt') })),
+  );
+  assert.deepEqual(shown, expected);
+  return t;
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+  fs.mkdirSync(OUT, { recursive: true });
+  sys = await freshSystem({
+    ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN},victor:viewer:${VIEWER_TOKEN}`,
+    TRACE_URL_TEMPLATE: 'http://127.0.0.1:3000/explore?trace={trace_id}',
+    SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
+    SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
+  });
+  assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
+  admin = sys.adminUrl;
+  const order = (price: number, customer: string) =>
+    sys!.api('POST', '/orders', { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price }] }, { Prefer: 'wait=10' });
+  // In this order (the list is newest first): three confirmed, then one over
+  // PAYMENT_CHARGE_LIMIT_CENTS (500.00), declined and compensated.
+  for (let i = 0; i < 3; i++) {
+    const r = await order(12.5, `console_c${i}`);
+    assert.equal(r.body.status, 'CONFIRMED');
+    made.completed.push(r.body.id);
+  }
+  const declined = await order(600, 'console_declined');
+  assert.equal(declined.body.status, 'CANCELLED');
+  made.declined = declined.body.id;
+  // Parked as in parked.test.ts: the inventory dies on the release that undoes a declined
+  // order's reservation and stays down through every compensation attempt; then it comes back.
+  const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
+  const parked = await sys.api('POST', '/orders', { customer_id: 'console_parked', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] });
+  assert.equal(parked.status, 201);
+  made.parked = parked.body.id;
+  assert.equal((await armed.exited).signal, 'SIGKILL');
+  await eventually('the saga to park', async () => ((await timeline(made.parked)).status === 'PARKED' ? true : undefined));
+  await sys.restart('inventory');
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  await sys?.stop();
+});
+
+test('no session: the console shows its sign-in page, and a wrong token is refused there', async () => {
+  const { ctx, page } = await newContext();
+  await page.goto('/');
+  await page.getByTestId('sign-in-form').waitFor(WAIT);
+  assert.equal(await page.getByTestId('nav').isVisible(), false);
+  assert.equal(await page.getByTestId('saga-table').count(), 0);
+  await page.getByLabel('Admin token').fill('not-a-token-of-this-gateway');
+  await page.getByTestId('sign-in-submit').click();
+  await page.getByTestId('sign-in-error').waitFor(WAIT);
+  assert.equal(await page.getByTestId('sagas-view').count(), 0);
+  // The API agrees: nothing without a session.
+  const r = await ctx.request.get('/api/sagas');
+  assert.equal(r.status(), 401);
+  await ctx.close();
+});
+
+test('a viewer sees the parked saga but no action buttons, and a forced action is 403', async () => {
+  const { ctx, page } = await newContext();
+  await signIn(page, VIEWER_TOKEN);
+  assert.equal(await page.getByTestId('who-role').textContent(), 'viewer');
+  await page.goto(`/#/sagas/${made.parked}`);
+  await page.locator('[data-testid="detail-status"]', { hasText: 'PARKED' }).waitFor(WAIT);
+  await page.getByTestId('waterfall-row').first().waitFor(WAIT);
+  assert.equal(await page.getByTestId('actions').count(), 0);
+  assert.equal(await page.locator('[data-testid^="action-"]').count(), 0);
+  await page.getByTestId('nav-parked').click();
+  const row = page.locator(`[data-testid="parked-row"][data-id="${made.parked}"]`);
+  await row.waitFor(WAIT);
+  assert.match((await row.getByTestId('parked-reason').textContent()) ?? '', /payment_declined/);
+  assert.equal(await page.getByTestId('actions').count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Retry' }).count(), 0);
+
+  const session = await (await ctx.request.get('/api/session')).json();
+  assert.equal(session.role, 'viewer');
+  const forced = await ctx.request.post(`/api/sagas/${made.parked}/actions`, {
+    headers: { 'x-csrf-token': session.csrf_token },
+    data: { action: 'retry', action_id: 'viewer-forced-1' },
+  });
+  assert.equal(forced.status(), 403);
+  assert.equal((await forced.json()).error, 'forbidden');
+  assert.equal((await timeline(made.parked)).status, 'PARKED');
+  await ctx.close();
+});
+
+test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, retries a parked saga to COMPENSATED without a reload', async () => {
+  const { ctx, page } = await newContext();
+  await signIn(page, OPERATOR_TOKEN);
+  assert.equal(await page.getByTestId('who-name').textContent(), 'alice');
+  assert.equal(await page.getByTestId('who-role').textContent(), 'operator');
+
+  // The list shows every saga of this test, newest first.
+  const all = [...made.completed, made.declined, made.parked];
+  await page.waitForFunction(
+    (ids) => ids.every((id) => document.querySelector(`[data-testid="saga-row"][data-id="${id}"]`)),
+    all,
+    WAIT,
+  );
+  const order = await page.getByTestId('saga-row').evaluateAll((els) => els.map((el) => el.getAttribute('data-id')));
+  assert.deepEqual(order.slice(0, all.length), [...all].reverse());
+  await page.locator('[data-testid="count-PARKED"]', { hasText: '1' }).waitFor(WAIT);
+  await page.getByTestId('overview').locator('[data-testid="ov-parked"]', { hasText: '1' }).waitFor(WAIT);
+  await page.screenshot({ path: `${OUT}/list-1280x800.png` });
+
+  // Search by saga (= order) id, from the keyboard.
+  await page.getByLabel('Search').fill(made.declined);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
+    return rows.length === 1 && rows[0]!.dataset.id === id;
+  }, made.declined, WAIT);
+  await page.getByLabel('Search').fill('');
+  await page.keyboard.press('Enter');
+  await page.locator(`[data-testid="saga-row"][data-id="${made.parked}"]`).waitFor(WAIT);
+
+  // Filter PARKED: only the parked saga.
+  await page.getByTestId('filter-PARKED').click();
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
+    return rows.length === 1 && rows[0]!.dataset.status === 'PARKED';
+  }, undefined, WAIT);
+  assert.equal(await page.getByTestId('saga-row').getAttribute('data-id'), made.parked);
+  assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
+
+  // Its detail: the waterfall has one row per attempt of the API's timeline.
+  await page.getByTestId('saga-link').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`**/#/sagas/${made.parked}`);
+  await page.locator('[data-testid="detail-status"]', { hasText: 'PARKED' }).waitFor(WAIT);
+  const t = await waterfallMatches(page, made.parked);
+  assert.equal(t.events.filter((e) => e.type === 'COMPENSATION_STARTED' && e.step === 'reserve_stock').length, 3);
+  assert.match((await page.getByTestId('detail-failure').textContent()) ?? '', /payment_declined/);
+  assert.equal(await page.getByTestId('detail-customer').textContent(), 'console_parked');
+  assert.equal(await page.getByTestId('detail-total').textContent(), '$600.00');
+  assert.match((await page.getByTestId('trace-link').getAttribute('href')) ?? '', /^http:\/\/127\.0\.0\.1:3000\/explore\?trace=[0-9a-f]{32}$/);
+  const keys = await page.getByTestId('wf-key').allTextContents();
+  assert.ok(keys.includes(`${made.parked}:reserve_stock:undo`) && keys.includes(`${made.parked}:charge_payment`), keys.join(' '));
+  // Only what the status allows: retry and resolve a PARKED saga, not compensate it.
+  assert.equal(await page.getByTestId('action-retry').isEnabled(), true);
+  assert.equal(await page.getByTestId('action-resolve').isEnabled(), true);
+  assert.equal(await page.getByTestId('action-compensate').isEnabled(), false);
+  await page.screenshot({ path: `${OUT}/detail-1280x800.png`, fullPage: true });
+
+  // Retry (the inventory is back): the saga compensates and the page follows it live.
+  await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same document'));
+  await page.getByTestId('action-note').fill('inventory is back');
+  await page.getByTestId('action-retry').focus();
+  await page.keyboard.press('Enter');
+  await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
+  assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'same document', 'no reload');
+  const op = page.getByTestId('operator-action');
+  await op.waitFor(WAIT);
+  assert.equal(await op.getAttribute('data-action'), 'retry');
+  assert.equal(await op.getByTestId('operator-actor').textContent(), 'alice');
+  assert.equal(await op.getByTestId('operator-note').textContent(), 'inventory is back');
+  const after = await waterfallMatches(page, made.parked);
+  assert.equal(after.status, 'COMPENSATED');
+  assert.equal(await page.getByTestId('action-retry').isEnabled(), false);
+  const order2 = await sys!.api('GET', `/orders/${made.parked}`);
+  assert.equal(order2.body.status, 'CANCELLED');
+
+  // The list, still filtered on PARKED, empties by itself.
+  await page.getByTestId('back-to-list').click();
+  await page.getByTestId('sagas-empty').waitFor(WAIT);
+  assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
+
+  // The declined saga's waterfall: forward steps, then compensations in reverse order.
+  await page.goto(`/#/sagas/${made.declined}`);
+  await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
+  await waterfallMatches(page, made.declined);
+
+  // At phone width the list and a detail fit: no horizontal scrolling.
+  await page.setViewportSize({ width: 375, height: 800 });
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(await overflow(), 0, 'detail at 375 px');
+  await page.goto('/#/sagas');
+  await page.getByTestId('filter-ALL').click();
+  await page.locator(`[data-testid="saga-row"][data-id="${made.parked}"]`).waitFor(WAIT);
+  assert.equal(await overflow(), 0, 'list at 375 px');
+  await page.screenshot({ path: `${OUT}/list-375.png` });
+
+  // Stock: available / reserved / sold per product.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByTestId('nav-stock').click();
+  const stock = page.locator('[data-testid="stock-row"][data-product="prod_1"]');
+  await stock.waitFor(WAIT);
+  assert.equal(await stock.getByTestId('stock-sold').textContent(), '3');
+  assert.equal(await stock.getByTestId('stock-reserved').textContent(), '0');
+
+  // Sign out: back to the sign-in page.
+  await page.getByTestId('sign-out').click();
+  await page.getByTestId('sign-in-form').waitFor(WAIT);
+  await ctx.close();
+});
+
+test('no console errors or page errors in any page', () => {
+  assert.deepEqual(problems, []);
+});
