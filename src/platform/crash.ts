@@ -24,7 +24,41 @@ export function armCrashPoints(settings: CrashSettings, logger: Pick<Logger, 'wa
   points = new Set(settings.points);
   skip = settings.after;
   if (points.size > 0) logger.info({ CRASH_AT: settings.points, CRASH_AFTER: settings.after }, 'test hooks on: crash points armed');
+  if (settings.hooks) listenForArming(logger);
   return [...points];
+}
+
+/** What a test sends over the supervisor's IPC channel to arm points in a running process. */
+export interface ArmCrashMessage {
+  type: 'arm-crash';
+  points: string[];
+  after?: number;
+}
+
+function isArmMessage(m: unknown): m is ArmCrashMessage {
+  const o = m as Partial<ArmCrashMessage> | null;
+  return typeof o === 'object' && o !== null && o.type === 'arm-crash' && Array.isArray(o.points) && o.points.every((p) => typeof p === 'string');
+}
+
+let listening = false;
+
+/**
+ * With the test hooks on, a running process can be armed by its supervisor (a test) without a
+ * restart to pass CRASH_AT: a crash test then pays for one start per case, not two. It answers
+ * `{ type: 'crash-armed' }` once armed.
+ */
+function listenForArming(logger: Pick<Logger, 'info'>): void {
+  if (listening || !process.send) return;
+  listening = true;
+  process.on('message', (m: unknown) => {
+    if (!isArmMessage(m)) return;
+    points = new Set(m.points);
+    skip = m.after ?? 0;
+    logger.info({ CRASH_AT: m.points, CRASH_AFTER: skip }, 'test hooks on: crash points armed');
+    process.send?.({ type: 'crash-armed', points: m.points });
+  });
+  // The listener must not keep a process alive that has nothing else to do.
+  process.channel?.unref();
 }
 
 export function crashPoint(name: string): void {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ServiceName } from '../../src/cli/supervisor.js';
+import type { ManagedProcess, ServiceName } from '../../src/cli/supervisor.js';
+import type { ArmCrashMessage } from '../../src/platform/crash.js';
 import { freshSystem, eventually, type Reply } from './system.js';
 import { checkInvariants } from './invariants.js';
 
@@ -71,11 +72,31 @@ async function postUntilAnswered(sys: Sys, body: unknown, key: string): Promise<
 }
 
 /**
+ * Arms `point` in a running process (started with SAGAS_TEST_HOOKS=1) over its IPC channel, as
+ * CRASH_AT at its start would; resolves with the process once it says it is armed.
+ */
+export async function armCrash(proc: ManagedProcess, point: string): Promise<ManagedProcess> {
+  const acked = new Promise<void>((resolve, reject) => {
+    const onMessage = (m: { type?: string }) => {
+      if (m?.type !== 'crash-armed') return;
+      proc.child.off('message', onMessage);
+      resolve();
+    };
+    proc.child.on('message', onMessage);
+    void proc.exited.then(() => reject(new Error(`${proc.name} exited before it armed ${point}`)));
+  });
+  const message: ArmCrashMessage = { type: 'arm-crash', points: [point] };
+  proc.child.send(message);
+  await acked;
+  return proc;
+}
+
+/**
  * Arms a crash point in one process, sends an order, waits for the process to die there, restarts
  * it clean, and checks that the saga ends as expected and that every invariant holds.
  */
 export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
-  const armed = await sys.restart(c.process, { CRASH_AT: c.point, SAGAS_TEST_HOOKS: '1' });
+  const armed = await armCrash(sys.procs[c.process], c.point);
   const key = `crash-${c.point}-${c.order}`;
   let firstId: string | undefined;
   try {

@@ -15,6 +15,8 @@ import { spawnService, type ManagedProcess } from '../../src/cli/supervisor.js';
 import { PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
 import { captureLogger, tempDir } from '../helpers/participants.js';
 import { asGateway, mtlsDir, testTls } from '../helpers/tls.js';
+import { armCrash } from '../helpers/crash.js';
+import type { ArmCrashMessage } from '../../src/platform/crash.js';
 
 const CONFIGS = { gateway: gatewayConfig, order: orderConfig, inventory: inventoryConfig, payment: paymentConfig };
 
@@ -110,5 +112,24 @@ describe('a real payment process with CRASH_AT', () => {
     assert.equal(lines.filter((l) => l.includes('is ignored')).length, 0);
     await assert.rejects(charge(p.address, 'hooks-on'));
     assert.equal((await p.exited).signal, 'SIGKILL');
+  });
+
+  test('with SAGAS_TEST_HOOKS=1 a running process is armed over IPC, and dies at the point', async () => {
+    const { p } = await start({ SAGAS_TEST_HOOKS: '1' });
+    await charge(p.address, 'ipc-before-arming');
+    await armCrash(p, POINT);
+    await assert.rejects(charge(p.address, 'ipc-armed'));
+    assert.equal((await p.exited).signal, 'SIGKILL');
+  });
+
+  test('without SAGAS_TEST_HOOKS an arming message is ignored: the point passes', async () => {
+    const { p } = await start({});
+    const arm: ArmCrashMessage = { type: 'arm-crash', points: [POINT] };
+    p.child.send(arm);
+    // The message is in the child's IPC socket before the charge's connection is opened, so the
+    // child reads it first: armed, the charge would kill it.
+    await charge(p.address, 'ipc-hooks-off');
+    assert.ok(p.running, 'still running after the point');
+    assert.deepEqual(await p.stop(), { code: 0, signal: null });
   });
 });
