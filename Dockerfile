@@ -40,10 +40,11 @@ COPY --from=build /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
-RUN mkdir -p /data && chown node:node /data
-VOLUME ["/data"]
+# /tls: the mutual-TLS certificates, made at first start (docker-compose shares one volume there).
+RUN mkdir -p /data /tls && chown node:node /data /tls && chmod 700 /tls
+VOLUME ["/data", "/tls"]
 USER node
-# gateway HTTP; order, payment, inventory gRPC; their metrics ports
-EXPOSE 8080 9090 9091 9092 9464 9465 9466
+# gateway HTTP and admin (ADMIN_ADDR); order, payment, inventory gRPC; their metrics ports
+EXPOSE 8080 8081 9090 9091 9092 9464 9465 9466
 ENTRYPOINT ["node", "bin/sagas.js", "start"]
 CMD ["gateway"]
