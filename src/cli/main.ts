@@ -15,9 +15,23 @@ import { helpCommand } from './commands/help.js';
 import { configCommand } from './commands/config.js';
 import { inspectCommand } from './commands/inspect.js';
 import { startCommand, type StartIo } from './commands/start.js';
+import { listCommand } from './commands/list.js';
+import { showCommand } from './commands/show.js';
+import { retryCommand } from './commands/retry.js';
+import { compensateCommand } from './commands/compensate.js';
+import { resolveCommand } from './commands/resolve.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
-export const COMMANDS: readonly Command<StartIo>[] = [startCommand, inspectCommand, configCommand];
+export const COMMANDS: readonly Command<StartIo>[] = [
+  startCommand,
+  listCommand,
+  showCommand,
+  retryCommand,
+  compensateCommand,
+  resolveCommand,
+  inspectCommand,
+  configCommand,
+];
 
 const help = helpCommand(COMMANDS);
 const ROUTES: readonly Command<StartIo>[] = [...COMMANDS, help];

@@ -1,0 +1,107 @@
+/**
+ * What `sagas list|show|retry|compensate|resolve` share: the admin API's address and token from
+ * the environment, one request, and its refusals as the command prints them.
+ */
+import { ConfigError } from '../platform/errors.js';
+import { EXIT, type CommandIo } from './command.js';
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
+
+/** The environment part of these commands' usage. */
+export const ADMIN_ENV_USAGE = `Environment:
+  SAGAS_ADMIN_URL            The gateway's admin listener (default ${DEFAULT_ADMIN_URL}; sagas start
+                             prints it)
+  SAGAS_ADMIN_TOKEN          A token of the gateway's ADMIN_TOKENS, sent as a bearer token (not
+                             needed when the gateway has none and runs on this machine)
+`;
+
+export const ADMIN_EXIT_USAGE = `Exit codes:
+  0  done
+  1  refused or failed: the code and message are printed (saga_not_found, action_not_allowed,
+     action_id_reused, note_required, unauthenticated, forbidden...), or the admin API is
+     unreachable
+  2  a wrong command line, or a wrong SAGAS_ADMIN_URL
+`;
+
+export interface AdminReply {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the admin API's JSON, read field by field
+}
+
+export interface AdminClient {
+  readonly url: string;
+  request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply>;
+}
+
+/** The client for `env`; a ConfigError (exit 2) for a SAGAS_ADMIN_URL that is not an http(s) URL. */
+export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
+  const raw = (env.SAGAS_ADMIN_URL ?? '').trim() || DEFAULT_ADMIN_URL;
+  let base: URL;
+  try {
+    base = new URL(raw);
+  } catch {
+    throw new ConfigError([{ variable: 'SAGAS_ADMIN_URL', expected: 'an http(s):// URL of the admin listener, e.g. http://127.0.0.1:8081', got: raw }]);
+  }
+  if (!/^https?:$/.test(base.protocol) || base.username || base.password) {
+    throw new ConfigError([{ variable: 'SAGAS_ADMIN_URL', expected: 'an http(s):// URL of the admin listener (no user or password in it), e.g. http://127.0.0.1:8081', got: `${base.protocol}//${base.host}` }]);
+  }
+  const token = env.SAGAS_ADMIN_TOKEN?.trim();
+  const url = base.toString().replace(/\/+$/, '');
+  return {
+    url,
+    async request(method, path, body) {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON: kept as text */
+      }
+      return { status: res.status, body: parsed };
+    },
+  };
+}
+
+/**
+ * Runs `call`; an answer that is not 2xx is printed as `sagas <cmd>: <code> (<status>): <message>`
+ * on stderr (or the body on stdout with --json) and is exit 1, as is an unreachable API.
+ */
+export async function withAdmin(
+  command: string,
+  io: CommandIo,
+  json: boolean,
+  call: (client: AdminClient) => Promise<AdminReply>,
+  onOk: (body: AdminReply['body']) => void,
+): Promise<number> {
+  const client = adminClient(io.env);
+  let reply: AdminReply;
+  try {
+    reply = await call(client);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    io.stderr.write(`sagas ${command}: cannot reach the admin API at ${client.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`);
+    return EXIT.failure;
+  }
+  if (reply.status >= 200 && reply.status < 300) {
+    if (json) io.stdout.write(`${JSON.stringify(reply.body, null, 2)}\n`);
+    else onOk(reply.body);
+    return EXIT.ok;
+  }
+  const code = typeof reply.body === 'object' && reply.body && 'error' in reply.body ? String(reply.body.error) : `http_${reply.status}`;
+  const message = typeof reply.body === 'object' && reply.body && 'message' in reply.body ? String(reply.body.message) : String(reply.body).slice(0, 200);
+  if (json) io.stdout.write(`${JSON.stringify({ status: reply.status, error: code, message }, null, 2)}\n`);
+  io.stderr.write(`sagas ${command}: ${code} (${reply.status}): ${message}\n`);
+  if (code === 'unauthenticated' && !io.env.SAGAS_ADMIN_TOKEN) io.stderr.write(`sagas ${command}: set SAGAS_ADMIN_TOKEN to a token of the gateway's ADMIN_TOKENS\n`);
+  return EXIT.failure;
+}
+
+
+/** One saga summary as a line: id, status, step, attempt, created, failure. */
+export function summaryLine(s: { id: string; status: string; step_index: number; attempt: number; created_at: string; failure: { code: string; step: string } | null }): string {
+  const failure = s.failure ? `  ${s.failure.code} at ${s.failure.step}` : '';
+  return `${s.id}  ${s.status.padEnd(12)} step ${s.step_index}  attempt ${s.attempt}  ${s.created_at}${failure}`;
+}

@@ -1,0 +1,68 @@
+/**
+ * `sagas retry|compensate|resolve <id>`: an operator action through the admin API
+ * (POST /api/sagas/<id>/actions). Each invocation sends a fresh action id (or --action-id), so
+ * running the same command line again is a second action, and a repeat with --action-id a replay.
+ */
+import { randomUUID } from 'node:crypto';
+import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin } from '../admin-client.js';
+import { UsageError, parseCommandArgs, type Command } from '../command.js';
+
+type Action = 'retry' | 'compensate' | 'resolve';
+
+const WHAT: Record<Action, { summary: string; text: string }> = {
+  retry: {
+    summary: 'Retry a PARKED saga (its compensation, or its step after the pivot), through the admin API',
+    text: 'Retries a PARKED saga: its compensation, or its step after the pivot, resumes with a fresh\nattempt budget. Refused (action_not_allowed) for a saga that is not PARKED.',
+  },
+  compensate: {
+    summary: 'Compensate a saga still before its pivot now, through the admin API',
+    text: 'Stops a saga still before its pivot from going forward (e.g. retrying an unavailable\nparticipant) and compensates it now. Refused (action_not_allowed) past the pivot or once ended.',
+  },
+  resolve: {
+    summary: 'Close a PARKED saga repaired by hand as RESOLVED, with a note, through the admin API',
+    text: 'Closes a PARKED saga that an operator has repaired by hand: terminal RESOLVED, with the note\nsaying what was done (required). Refused (action_not_allowed) for a saga that is not PARKED.',
+  },
+};
+
+function usageOf(action: Action): string {
+  const note = action === 'resolve' ? ' --note "…"' : ' [--note "…"]';
+  return `Usage: sagas ${action} <saga_id>${note} [--action-id ID] [--json]
+
+${WHAT[action].text}
+Recorded in the saga's timeline with your token's name, logged and counted.
+  --note TEXT                ${action === 'resolve' ? 'what was repaired (required; at most 1000 characters)' : 'why (optional; at most 1000 characters)'}
+  --action-id ID             the action's id (1-100 characters; default: a new one each time):
+                             the same id again answers the first action's result (a replay)
+  --json                     the API's answer as JSON ({saga, replayed})
+  -h, --help                 show this text
+
+${ADMIN_ENV_USAGE}
+${ADMIN_EXIT_USAGE}`;
+}
+
+export function actionCommand(action: Action): Command {
+  return {
+    name: action,
+    summary: WHAT[action].summary,
+    usage: usageOf(action),
+    async run(argv, io) {
+      const { values, positionals } = parseCommandArgs(
+        argv,
+        { allowPositionals: true, options: { note: { type: 'string' }, 'action-id': { type: 'string' }, json: { type: 'boolean' } } },
+        { note: 'a note', 'action-id': 'an action id' },
+      );
+      if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which saga? give its id' : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
+      const note = values.note;
+      if (action === 'resolve' && (note === undefined || note.trim() === '')) throw new UsageError('resolve needs --note "what was repaired by hand"');
+      if (note !== undefined && note.length > 1000) throw new UsageError(`--note is at most 1000 characters, got ${note.length}`);
+      const actionId = values['action-id'] ?? `cli-${randomUUID()}`;
+      if (!/^[\x21-\x7e]{1,100}$/.test(actionId)) throw new UsageError(`--action-id must be 1-100 printable ASCII characters without spaces, got "${actionId}"`);
+      const id = positionals[0] as string;
+      const body = { action, action_id: actionId, ...(note === undefined ? {} : { note }) };
+      return withAdmin(action, io, values.json ?? false, (c) => c.request('POST', `/api/sagas/${encodeURIComponent(id)}/actions`, body), (r) => {
+        io.stdout.write(`${action} of ${id} ${r.replayed ? 'was already done (replayed: nothing new)' : 'done'}; the saga is now ${r.saga.status} (action id ${actionId})\n`);
+        io.stdout.write(`${summaryLine(r.saga)}\n`);
+      });
+    },
+  };
+}

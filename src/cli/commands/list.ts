@@ -1,0 +1,41 @@
+/** `sagas list`: the newest sagas and the counts per status, from the admin API. */
+import { SAGA_STATUSES } from '../../saga/model.js';
+import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin } from '../admin-client.js';
+import { UsageError, parseCommandArgs, type Command } from '../command.js';
+
+export const LIST_USAGE = `Usage: sagas list [--status S] [--limit N] [--json]
+
+Lists sagas, newest first, with the count of each status, through the gateway's admin API
+(GET /api/sagas). For a saga log with no gateway running: sagas inspect.
+  --status S                 only sagas in that status (${SAGA_STATUSES.join(', ')})
+  --limit N                  at most N sagas (1-500, default 20)
+  --json                     the API's answer as JSON ({sagas, next_cursor, counts})
+  -h, --help                 show this text
+
+${ADMIN_ENV_USAGE}
+${ADMIN_EXIT_USAGE}`;
+
+export const listCommand: Command = {
+  name: 'list',
+  summary: 'List sagas (newest first) and the counts per status, from the admin API',
+  usage: LIST_USAGE,
+  async run(argv, io) {
+    const { values } = parseCommandArgs(
+      argv,
+      { options: { status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } } },
+      { status: `a status (${SAGA_STATUSES.join(', ')})`, limit: 'a number of sagas, from 1 to 500' },
+    );
+    const status = values.status?.toUpperCase();
+    if (status !== undefined && !SAGA_STATUSES.includes(status as never)) throw new UsageError(`--status must be one of ${SAGA_STATUSES.join(', ')}, got "${values.status}"`);
+    const limit = values.limit === undefined ? 20 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError(`--limit must be a whole number from 1 to 500, got "${values.limit}"`);
+    const query = new URLSearchParams({ limit: String(limit), ...(status ? { status } : {}) });
+    return withAdmin('list', io, values.json ?? false, (c) => c.request('GET', `/api/sagas?${query}`), (body) => {
+      const counts = body.counts as Record<string, number>;
+      io.stdout.write(`${Object.entries(counts).map(([s, n]) => `${s} ${n}`).join(', ')}\n`);
+      if (body.sagas.length === 0) io.stdout.write(status ? `no ${status} saga\n` : 'no saga\n');
+      for (const s of body.sagas) io.stdout.write(`${summaryLine(s)}\n`);
+      if (body.next_cursor) io.stdout.write(`(more: --limit up to 500, or --json and the API's cursor)\n`);
+    });
+  },
+};
