@@ -162,6 +162,8 @@ function showChrome(on) {
   if (on && session) {
     $('[data-testid="who-name"]').textContent = session.name;
     $('[data-testid="who-role"]').textContent = session.role;
+    // No session cookie (a loopback operator when the gateway has no ADMIN_TOKENS): nothing to sign out of.
+    $('[data-testid="sign-out"]').hidden = session.csrf_token === null || session.csrf_token === undefined;
   }
 }
 
@@ -906,7 +908,7 @@ function stockView(token) {
           h('td', { 'data-label': 'Available', 'data-testid': 'stock-available' }, p.available),
           h('td', { 'data-label': 'Reserved', 'data-testid': 'stock-reserved' }, p.reserved),
           h('td', { 'data-label': 'Sold', 'data-testid': 'stock-sold' }, p.sold ?? '–'),
-          h('td', { 'data-label': 'Price' }, p.price ?? '–'),
+          h('td', { 'data-label': 'Price' }, typeof p.price === 'number' ? `$${p.price.toFixed(2)}` : '–'),
         ),
       ),
     );
