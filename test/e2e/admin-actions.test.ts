@@ -167,6 +167,8 @@ test('a system started by startSystem reports its admin listener, and the public
   assert.match(sys.adminUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.deepEqual(sys.adminUrls, [sys.adminUrl]);
   assert.notEqual(sys.adminUrl, sys.url);
+  // No ADMIN_TOKENS: the gateway said at start that it serves loopback clients only.
+  assert.ok(sys.procs.gateway.output().some((l) => l.includes('no ADMIN_TOKENS configured') && l.includes('loopback')), sys.procs.gateway.output().join('\n'));
   assert.equal((await sys.api('GET', '/sagas')).status, 404);
   const stock = await sys.admin('GET', '/api/stock');
   assert.equal(stock.status, 200);

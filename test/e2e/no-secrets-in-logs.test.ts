@@ -23,8 +23,11 @@ const OTLP_USER = 'otlpUs3r';
 const OTLP_PASSWORD = '0tlpS3cret';
 const HEADER_TOKEN = 'h3aderT0ken';
 const HEADER_KEY = 'k3yT0ken';
+const ADMIN_OPERATOR = 'adm1nOperat0rT0ken';
+const ADMIN_VIEWER = 'adm1nView3rT0ken00';
+const ADMIN_TOKENS = `ops:operator:${ADMIN_OPERATOR},watch:viewer:${ADMIN_VIEWER}`;
 /** Every spelling a secret could be logged in; a fragment is enough to fail. */
-const SECRETS = ['S3cr3t', REDIS_PASSWORD, ENCODED, 'Redis:pw', 'Redis%3Apw', OTLP_PASSWORD, HEADER_TOKEN, HEADER_KEY];
+const SECRETS = ['S3cr3t', REDIS_PASSWORD, ENCODED, 'Redis:pw', 'Redis%3Apw', OTLP_PASSWORD, HEADER_TOKEN, HEADER_KEY, ADMIN_OPERATOR, ADMIN_VIEWER, 'adm1n'];
 
 const lines: { name: string; line: string }[] = [];
 const collect = (name: string, line: string) => {
@@ -107,6 +110,7 @@ before(async () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       OTEL_METRIC_EXPORT_INTERVAL: '300',
+      ADMIN_TOKENS,
     },
     onLine: collect,
   });
@@ -154,6 +158,16 @@ test('with secrets in REDIS_URL (every form) and in the OTLP endpoint and header
   assert.match(redisLine('order'), /redis:\/\/:\*\*\*@127\.0\.0\.1:/);
   assert.match(redisLine('inventory'), /\?password=\*\*\*/);
   assert.match(redisLine('payment'), /redis:\/\/default:\*\*\*@127\.0\.0\.1:/);
+  // The admin listener, with every way a token is sent: sign-in, bearer, a wrong one, a viewer acting, an operator's action.
+  const admin = sys.adminUrl as string;
+  assert.equal((await http(admin, 'POST', '/api/session', { token: ADMIN_OPERATOR })).status, 200);
+  assert.equal((await http(admin, 'POST', '/api/session', { token: `${ADMIN_VIEWER}-wrong` })).status, 401);
+  assert.equal((await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_VIEWER}` })).status, 200);
+  assert.equal((await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_OPERATOR}x` })).status, 401);
+  const acting = { action: 'retry', action_id: 'secrets-act-1' };
+  assert.equal((await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, { authorization: `Bearer ${ADMIN_VIEWER}` })).status, 403);
+  assert.equal((await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, { authorization: `Bearer ${ADMIN_OPERATOR}` })).status, 409);
+  await eventually('the refused action to be logged', async () => (reached('gateway', /operator action refused/) ? true : undefined));
   assertNoSecret('running');
 
   // Redis dies: every process warns, naming the Redis URL.
@@ -177,6 +191,7 @@ test('a process refused for its configuration does not print the secrets either'
     REDIS_URL: `redis://:${REDIS_PASSWORD}@bad host:6379`,
     OTEL_EXPORTER_OTLP_ENDPOINT: `ftp://${OTLP_USER}:${OTLP_PASSWORD}@collector:4318`,
     OTEL_EXPORTER_OTLP_HEADERS: `${HEADER_TOKEN}`,
+    ADMIN_TOKENS: `ops:root:${ADMIN_OPERATOR},watch:viewer:${ADMIN_VIEWER}`,
   };
   const err = await spawnService('gateway', { env, onLine: collect, readyTimeoutMs: 20_000 }).then(
     (p) => (p.stop(), assert.fail('the gateway started with an invalid configuration')),
@@ -185,6 +200,7 @@ test('a process refused for its configuration does not print the secrets either'
   assert.ok(err instanceof ServiceStartError, String(err));
   const mine = lines.slice(before);
   assert.ok(mine.some((l) => /REDIS_URL/.test(l.line)), `the refusal names REDIS_URL:\n${mine.map((l) => l.line).join('\n')}`);
+  assert.ok(mine.some((l) => /ADMIN_TOKENS/.test(l.line)), `the refusal names ADMIN_TOKENS:\n${mine.map((l) => l.line).join('\n')}`);
   assert.ok(!SECRETS.some((s) => err.message.includes(s)), err.message);
   assertNoSecret('invalid configuration');
 });

@@ -19,6 +19,7 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
 import { silentLogger, tempDir } from './participants.js';
+import type { Logger } from '../../src/platform/logger.js';
 import { serveParticipants } from './grpc-participants.js';
 
 export interface GatewayApp {
@@ -56,11 +57,13 @@ export interface GatewayAppOptions {
   traceUrlTemplate?: string;
   /** The admin app's clock (session expiry, ages). */
   now?: () => number;
+  /** Where the gateway's (and the admin listener's) log lines go; default silent. */
+  logger?: Logger;
 }
 
 export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
   const dir = tempDir('gateway-app-');
-  const logger = silentLogger;
+  const logger = opts.logger ?? silentLogger;
   const kv = opts.kv ?? new MemoryKv();
   const guard = (name: string) => createIdempotencyGuard<unknown>(kv, { namespace: `${name}:`, ttlMs: 60_000, lockMs: 10_000 });
   const dbs = {

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isOrderId } from '../../contracts/ids.js';
 import type { SagaEngine } from '../../saga/engine.js';
+import { OperatorActionError } from '../../saga/operator.js';
 import { SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
 import type { Participants } from '../participants.js';
 import { centsToDollars } from '../money.js';
@@ -164,7 +165,13 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       const { action, action_id: actionId, note } = req.body;
       const id = req.params.id;
       if (!isOrderId(id)) throw new HttpError('saga_not_found', `saga ${id} not found`);
-      const res = await engine.act({ sagaId: id, action, actionId, actor: who.name, ...(note === undefined ? {} : { note }) });
+      let res;
+      try {
+        res = await engine.act({ sagaId: id, action, actionId, actor: who.name, ...(note === undefined ? {} : { note }) });
+      } catch (err) {
+        if (err instanceof OperatorActionError) req.log.info({ saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, refused: err.code }, `operator action refused: ${action}`);
+        throw err;
+      }
       // saga_operator_actions_total{action} is counted by the engine's metrics interceptor
       // (src/saga/metrics.ts, onOperatorAction) on this gateway's meter: applied actions, not replays.
       req.log.info({ saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, replayed: res.replayed, status: res.saga.status }, `operator action: ${action}`);
