@@ -559,10 +559,10 @@ describe('docker-compose.yml', () => {
     assert.equal(gw.depends_on.redis.condition, 'service_healthy');
   });
 
-  it('publishes only the gateways and Grafana, on 127.0.0.1 only; the participants publish nothing', () => {
+  it('publishes only the gateways (and the default one\'s admin listener) and Grafana, on 127.0.0.1 only; the participants publish nothing', () => {
     const c = composeWith(['multi']);
     const mappings = Object.entries<any>(c.services).flatMap(([name, s]) => (s.ports ?? []).map((p: any) => ({ name, ...portMapping(p) })));
-    assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'grafana:3000']);
+    assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'gateway:8090', 'grafana:3000']);
     for (const m of mappings) assert.equal(m.hostIp, '127.0.0.1', `${m.name}:${m.published} is bound to loopback`);
     for (const svc of ['order', 'inventory', 'payment', 'redis', 'postgres', 'prometheus', 'otel-collector', 'tempo']) {
       assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);

@@ -52,7 +52,7 @@ The benchmark is not part of sagas: npm run bench -- --help.
 Exit codes:
   ${EXIT.ok}  done
   ${EXIT.failure}  the command ran and failed (a process died or could not start, the saga log could
-     not be opened, no such saga)
+     not be opened, no such saga, the admin API refused or could not be reached)
   ${EXIT.usage}  a wrong command line or configuration (the message says which); nothing was done
   sagas start also exits 130 after a second Ctrl-C, and sagas start <service> with that
   process's own exit code.
