@@ -190,6 +190,8 @@ describe('sagas start (with fake services)', () => {
     assert.equal(new Set(urls).size, 3);
     assert.ok(r.lines.some((l) => l.includes(`any of them answers for any order: ${urls.join(' ')}`)), text);
     assert.ok(r.lines.some((l) => l.trim() === `curl -s ${urls[0]}/products`));
+    // Each gateway's admin listener, past the HTTP ports (ADMIN_ADDR's default 8081 is gateway-2's HTTP port).
+    assert.ok(r.lines.some((l) => /the console and admin API \(operators only\): http:\/\/localhost:\d+ http:\/\/localhost:\d+ http:\/\/localhost:\d+ \(one per gateway\)/.test(l)), text);
     for (const u of urls) assert.equal((await fetch(u.replace('localhost', '127.0.0.1'))).status, 200, u);
     for (const i of [1, 2, 3]) assert.equal(tagged(r.lines, `gateway-${i}`, / INFO  listening address=http:\/\/127\.0\.0\.1:\d+$/).length, 1, text);
     assert.ok(!tagged(r.lines, 'gateway', /./).length, 'no plain [gateway] tag with several');

@@ -12,6 +12,7 @@ import {
   ServiceStartError,
   dialableAddr,
   gatewayName,
+  planAdmins,
   planGateways,
   spawnService,
   startSystem,
@@ -308,6 +309,21 @@ async function consecutivePorts(n: number): Promise<{ first: number; servers: ne
 
 const PG_URL = 'postgres://sagas@127.0.0.1:5432/never_dialled_by_fakes';
 const pidOfLine = (line: string) => Number(/"pid":(\d+)/.exec(line)?.[1] ?? NaN);
+
+describe('planAdmins', () => {
+  it("one gateway: where ADMIN_ADDR says; ephemeral: 127.0.0.1:0 unless ADMIN_ADDR is set; several: its port + i, past the HTTP ports", () => {
+    assert.deepEqual(planAdmins(1, {}), [undefined]);
+    assert.deepEqual(planAdmins(2, {}, 'ephemeral'), ['127.0.0.1:0', '127.0.0.1:0']);
+    assert.deepEqual(planAdmins(1, { ADMIN_ADDR: 'off' }, 'ephemeral'), [undefined]);
+    // Default HTTP 8080..8082 and admin 8081: the admin listeners move to 8083..8085.
+    assert.deepEqual(planAdmins(3, {}), ['127.0.0.1:8083', '127.0.0.1:8084', '127.0.0.1:8085']);
+    assert.deepEqual(planAdmins(2, { ADMIN_ADDR: '127.0.0.1:9100' }), ['127.0.0.1:9100', '127.0.0.1:9101']);
+    assert.deepEqual(planAdmins(2, { ADMIN_ADDR: 'off' }), [undefined, undefined]);
+    assert.deepEqual(planAdmins(2, { ADMIN_ADDR: '127.0.0.1:0' }), ['127.0.0.1:0', '127.0.0.1:0']);
+    assert.throws(() => planAdmins(3, { ADMIN_ADDR: ':65534' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR');
+    assert.throws(() => planAdmins(2, { ADMIN_ADDR: 'nowhere' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR');
+  });
+});
 
 describe('planGateways', () => {
   const pg = { SAGA_LOG_URL: PG_URL };
