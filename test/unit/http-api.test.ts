@@ -96,6 +96,19 @@ const CASES: ErrorCase[] = [
   { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
   { name: 'an unknown order', code: 'order_not_found', request: () => ({ method: 'GET', url: '/orders/nope' }) },
   { name: 'an order id no order can have', code: 'order_not_found', request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }) },
+  {
+    on: 'admin',
+    name: 'resolve without a note',
+    code: 'note_required',
+    request: async () => ({ method: 'POST', url: `/api/sagas/${await finishedSaga()}/actions`, payload: { action: 'resolve', action_id: 'r-1', note: ' ' } }),
+  },
+  {
+    on: 'admin',
+    name: 'retry of a saga that is not PARKED',
+    code: 'action_not_allowed',
+    request: async () => ({ method: 'POST', url: `/api/sagas/${await finishedSaga()}/actions`, payload: { action: 'retry', action_id: 'r-2' } }),
+  },
+  { on: 'admin', name: 'an action on an unknown saga', code: 'saga_not_found', request: () => ({ method: 'POST', url: '/api/sagas/nope/actions', payload: { action: 'retry', action_id: 'r-3' } }) },
   { on: 'admin', name: 'an unknown saga', code: 'saga_not_found', request: () => ({ method: 'GET', url: '/api/sagas/nope' }) },
   { name: "an unknown order's saga", code: 'saga_not_found', request: () => ({ method: 'GET', url: '/orders/nope/saga' }) },
   {
@@ -118,6 +131,13 @@ const CASES: ErrorCase[] = [
     },
   },
 ];
+
+/** A saga that has ended (COMPLETED), placed once. */
+let finished: string | undefined;
+async function finishedSaga(): Promise<string> {
+  finished ??= (json(await g.app.inject(post(order(), { prefer: 'wait=5' }))).id as string);
+  return finished;
+}
 
 const appOf = (c: ErrorCase) => (c.on === 'admin' ? g.admin : g.app);
 
@@ -171,8 +191,9 @@ describe('every documented error code and status', () => {
   test('every code of the table is exercised here, and listed in the README', () => {
     // overloaded and rate_limited need a gateway built with other limits: test/unit/http-limits.test.ts;
     // price_mismatch one with PRICING=catalog: test/unit/http-pricing.test.ts.
-    // The operator actions' refusals (and the auth failures with ADMIN_TOKENS): test/unit/admin-*.test.ts.
-    const elsewhere = ['note_required', 'action_not_allowed', 'action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    // action_id_reused needs an action done on a PARKED saga: test/e2e/admin-actions.test.ts (and
+    // the auth failures with ADMIN_TOKENS: test/unit/admin-auth.test.ts).
+    const elsewhere = ['action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
