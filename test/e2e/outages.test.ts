@@ -15,7 +15,7 @@ after(async () => {
 test('a participant that is down is 503, never 404, and a POST then stores nothing', async () => {
   const confirmed = await sys.api('POST', '/orders', ORDER, { Prefer: 'wait=10' });
   assert.equal(confirmed.body.status, 'CONFIRMED');
-  const sagasBefore = (await sys.api('GET', '/sagas?limit=500')).body.sagas.length;
+  const sagasBefore = (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length;
 
   await sys.kill('payment');
   // The gateway learns of the death through its connection or its next probe.
@@ -29,7 +29,7 @@ test('a participant that is down is 503, never 404, and a POST then stores nothi
   assert.equal(post.status, 503);
   assert.equal(post.body.error, 'participant_unavailable');
   assert.match(post.body.message, /payment/);
-  assert.equal((await sys.api('GET', '/sagas?limit=500')).body.sagas.length, sagasBefore);
+  assert.equal((await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length, sagasBefore);
 
   await sys.kill('order');
   const get = await sys.api('GET', `/orders/${confirmed.body.id}`);
