@@ -48,6 +48,8 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
     name: PLACE_ORDER,
     version: 1,
     tags: ({ input }) => ({ 'order.id': input.order_id }),
+    // The console's search by customer.
+    subject: ({ input }) => input.customer_id,
     steps: [
       {
         name: 'create_order',

@@ -91,6 +91,36 @@ export interface SagaDefinition<I> {
    * dots as underscores, on its log lines. The engine itself names no business.
    */
   tags?(saga: { id: string; input: I }): Record<string, string | number | boolean>;
+  /**
+   * Whom a saga acts for, in its business's words (e.g. the customer's id): stored with the saga
+   * and indexed, so that an operator can list one customer's sagas. At most 200 characters.
+   */
+  subject?(saga: { id: string; input: I }): string | null | undefined;
+}
+
+/** Longest subject kept; a longer one is cut (it is a search key, not data). */
+export const SUBJECT_MAX = 200;
+
+/**
+ * The step a saga is at, by name: RUNNING, the step to run; COMPENSATING, the step to compensate;
+ * PARKED, the step it is stuck on (a compensation's when it parked compensating, else the step
+ * after the pivot that ran out of attempts); null for any other status.
+ */
+export function currentStepOf<I>(
+  def: Pick<SagaDefinition<I>, 'steps'>,
+  s: { status: string; stepIndex: number; compIndex: number },
+): string | null {
+  const at = (i: number) => def.steps[i]?.name ?? null;
+  switch (s.status) {
+    case 'RUNNING':
+      return at(s.stepIndex);
+    case 'COMPENSATING':
+      return at(s.compIndex);
+    case 'PARKED':
+      return at(s.compIndex >= 0 ? s.compIndex : s.stepIndex);
+    default:
+      return null;
+  }
 }
 
 export interface EnginePolicies {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { context as otelContext, propagation, trace, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.js';
-import { DEFAULT_POLICIES, isDefiniteError, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
+import { currentStepOf, DEFAULT_POLICIES, isDefiniteError, SUBJECT_MAX, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
 import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
 import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
 import { decideAction, normalizeNote, OperatorActionError, priorActions, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
@@ -70,6 +70,17 @@ interface Driven {
   stop: AbortController;
   /** A step's success held back to be committed with the saga's next transition. */
   deferred: Transition | undefined;
+  def: SagaDefinition<unknown>;
+}
+
+/**
+ * The patch with the saga's current step name when it changes (the log indexes it; it knows no
+ * step names). `s` is the row as the log holds it: a deferred patch is not written yet.
+ */
+function withCurrentStep(def: SagaDefinition<unknown> | undefined, s: SagaRecord, patch: SagaPatch): SagaPatch {
+  if (!def) return patch;
+  const step = currentStepOf(def, { ...s, ...patch });
+  return step === s.currentStep ? patch : { ...patch, currentStep: step };
 }
 
 export class SagaEngine {
@@ -163,7 +174,12 @@ export class SagaEngine {
       deadlineAt: now + this.policies.sagaDeadlineMs,
       createdAt: now,
       updatedAt: now,
+      subject: null,
+      currentStep: null,
     };
+    const subject = def.subject?.({ id: req.id, input: req.input });
+    saga.subject = typeof subject === 'string' && subject !== '' ? subject.slice(0, SUBJECT_MAX) : null;
+    saga.currentStep = currentStepOf(def, saga);
     const started: NewEvent = {
       type: 'SAGA_STARTED',
       data: { input: req.input, traceparent, definition: def.name, version: def.version },
@@ -263,7 +279,8 @@ export class SagaEngine {
           // share our lease owner, so the log alone would not refuse them.
           if (decision.drive) stopped ??= this.stopDriving(current.id);
           const events = decision.transition.events.map((e) => ({ ...e, ...ids }));
-          const taken = await this.log.takeOver(current.id, decision.expect, this.owner, this.leaseMs, decision.transition.patch, events);
+          const patch = withCurrentStep(this.definitions.get(current.definition), current, decision.transition.patch);
+          const taken = await this.log.takeOver(current.id, decision.expect, this.owner, this.leaseMs, patch, events);
           if (!taken) continue;
           stopped = undefined;
           span.setAttribute('saga.operator.outcome', 'applied');
@@ -389,7 +406,7 @@ export class SagaEngine {
   private launch(saga: SagaRecord, resumed: boolean): void {
     const def = this.definition(saga.definition);
     const tags: Tags = def.tags?.({ id: saga.id, input: saga.input }) ?? {};
-    const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined };
+    const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def };
     const ctx: SagaRunContext = { saga, definition: def, resumed, tags };
     let last = saga;
     d.run = runChain(this.chains.saga, ctx, async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))))
@@ -516,7 +533,7 @@ export class SagaEngine {
       return { ...s, ...t.patch };
     }
     if (d.stop.signal.reason instanceof Abandoned) throw d.stop.signal.reason;
-    const patch: SagaPatch = held ? { ...held.patch, ...t.patch } : t.patch;
+    const patch: SagaPatch = withCurrentStep(d.def, s, held ? { ...held.patch, ...t.patch } : t.patch);
     const all = held ? [...held.events, ...events] : events;
     d.deferred = undefined;
     await this.log.append(s.id, this.owner, patch, all);

@@ -14,6 +14,7 @@ import {
   SAGA_STATUSES,
   encodeCursor,
   type Cursor,
+  type ListQuery,
   type NewEvent,
   type SagaLog,
   type SagaRecord,
@@ -83,6 +84,8 @@ async function finish(log: SagaLog, id: string, status: SagaStatus, owner = OWNE
             : 'COMPENSATION_STARTED';
   await log.append(id, owner, { status }, [{ type }]);
 }
+
+const pick5 = (from: string[], ...is: number[]) => is.map((i) => from[i] as string);
 
 async function allPages(log: SagaLog, limit: number, status?: SagaStatus): Promise<{ ids: string[]; pages: number }> {
   const ids: string[] = [];
@@ -293,6 +296,95 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         });
       }
       assert.deepEqual((await log.list({ limit: 3, cursor: encodeCursor(1) })).sagas, [], 'before the first saga there is nothing');
+    });
+
+    it('list filters by subject, current step, creation time and id prefix, alone and together, newest first with cursors', async (open) => {
+      const log = await open();
+      const t0 = 1_700_000_000_000;
+      const ids: string[] = [];
+      // Twelve sagas a second apart: ord-00, ref-01, ord-02, …; subjects cust_a, cust_b, none in turn.
+      for (let i = 0; i < 12; i++) {
+        const id = `${i % 2 ? 'ref' : 'ord'}-${String(i).padStart(2, '0')}`;
+        const subject = i % 3 === 0 ? 'cust_a' : i % 3 === 1 ? 'cust_b' : null;
+        ids.push((await started(log, { id, subject, currentStep: i % 4 === 0 ? 'reserve' : 'charge', createdAt: t0 + i * 1000 })).id);
+      }
+      // Another gateway's clock: created last, stamped between the first two.
+      const late = (await started(log, { id: 'ord_late', subject: 'cust_a', currentStep: 'charge', createdAt: t0 + 500 })).id;
+      const byTimeDesc = [...ids.slice(1).reverse(), late, ids[0] as string];
+      const list = async (q: Omit<ListQuery, 'limit' | 'cursor'>, limit = 2) => {
+        const got: string[] = [];
+        let cursor: Cursor | undefined;
+        do {
+          const page = await log.list({ ...q, limit, cursor });
+          assert.ok(page.sagas.length <= limit);
+          got.push(...page.sagas.map((s) => s.id));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+        return got;
+      };
+      const pick = (from: string[], ...is: number[]) => is.map((i) => from[i] as string);
+
+      assert.deepEqual(await list({ subject: 'cust_a' }), [late, ...pick(ids, 9, 6, 3, 0)]);
+      assert.deepEqual(await list({ subject: 'cust_b' }, 100), pick(ids, 10, 7, 4, 1));
+      assert.deepEqual(await list({ subject: 'nobody' }), []);
+      assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 8, 4, 0));
+      assert.deepEqual(await list({ idPrefix: 'ord-' }), pick(ids, 10, 8, 6, 4, 2, 0), 'a prefix, not a pattern: ord_late does not match');
+      assert.deepEqual(await list({ idPrefix: 'ord' }, 3), [late, ...pick(ids, 10, 8, 6, 4, 2, 0)]);
+      assert.deepEqual(await list({ idPrefix: 'ord_' }), [late]);
+      assert.deepEqual(await list({ idPrefix: 'ref-1' }), pick(ids, 11));
+      assert.deepEqual(await list({ idPrefix: 'ORD-' }), [], 'case-sensitive');
+      assert.deepEqual(await list({ idPrefix: '%' }), []);
+
+      // A time range lists by creation time, newest first, whatever the creation order.
+      assert.deepEqual(await list({ createdFrom: t0 }, 5), byTimeDesc);
+      assert.deepEqual(await list({ createdTo: t0 + 1000 }), pick(ids, 1).concat(late, ids[0] as string));
+      assert.deepEqual(await list({ createdFrom: t0 + 2000, createdTo: t0 + 5000 }), pick(ids, 5, 4, 3, 2), 'both bounds included');
+      assert.deepEqual(await list({ createdFrom: t0 + 12_000 }), []);
+
+      // Together.
+      assert.deepEqual(await list({ subject: 'cust_a', createdTo: t0 + 3000 }), [ids[3] as string, late, ids[0] as string]);
+      assert.deepEqual(await list({ subject: 'cust_a', step: 'reserve' }), pick(ids, 0));
+      assert.deepEqual(await list({ idPrefix: 'ord-', step: 'reserve', createdFrom: t0 + 1 }), pick(ids, 8, 4));
+
+      // The step follows the saga: patched by append and takeOver, and cleared when it ends.
+      await log.append(ids[5] as string, OWNER, { currentStep: 'reserve', compIndex: 0 }, [{ type: 'COMPENSATION_STARTED', step: 'reserve' }]);
+      await log.append(ids[8] as string, OWNER, { status: 'COMPLETED', currentStep: null }, [{ type: 'SAGA_COMPLETED' }]);
+      await log.append(ids[4] as string, OWNER, { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_PARKED', step: 'reserve' }]);
+      assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 5, 4, 0));
+      assert.deepEqual(await list({ step: 'reserve', status: 'PARKED' }), pick(ids, 4));
+      assert.equal((await log.get(ids[5] as string))?.currentStep, 'reserve');
+      const taken = await log.takeOver(ids[4] as string, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'COMPENSATING', currentStep: 'charge' }, [{ type: 'OPERATOR_ACTION' }]);
+      assert.equal(taken?.currentStep, 'charge');
+      assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 5, 0));
+      assert.deepEqual(await list({ subject: 'cust_b', step: 'charge', status: 'COMPENSATING' }), pick(ids, 4));
+      assert.deepEqual((await log.get(late))?.subject, 'cust_a');
+
+      // A cursor is its listing's: one by creation order is refused by a listing by time, and back.
+      const bySeq = await log.list({ limit: 1 });
+      const byTime = await log.list({ limit: 1, createdFrom: t0 });
+      assert.ok(bySeq.nextCursor && byTime.nextCursor);
+      await assert.rejects(log.list({ limit: 1, createdFrom: t0, cursor: bySeq.nextCursor }), InvalidCursorError);
+      await assert.rejects(log.list({ limit: 1, cursor: byTime.nextCursor }), InvalidCursorError);
+      const next = await (await open()).list({ limit: 2, createdFrom: t0, cursor: byTime.nextCursor });
+      assert.deepEqual(next.sagas.map((s) => s.id), byTimeDesc.slice(1, 3));
+    });
+
+    it('parked: the PARKED queue, longest parked first, leaves the sagas an operator moved on', async (open) => {
+      const log = await open();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await started(log)).id);
+      assert.deepEqual(await log.parked(10), []);
+      // Parked in the order 3, 1, 4, 0 (the log's clock stamps updatedAt); 2 keeps running.
+      for (const i of [3, 1, 4, 0]) {
+        await finish(log, ids[i] as string, 'PARKED');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const queue = await log.parked(10);
+      assert.deepEqual(queue.map((s) => s.id), pick5(ids, 3, 1, 4, 0));
+      assert.ok(queue.every((s) => s.status === 'PARKED'));
+      assert.deepEqual((await log.parked(2)).map((s) => s.id), pick5(ids, 3, 1));
+      await log.takeOver(ids[1] as string, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'OPERATOR_ACTION' }]);
+      assert.deepEqual((await log.parked(10)).map((s) => s.id), pick5(ids, 3, 4, 0));
     });
 
     it('an expired lease is taken over; the previous owner’s writes are then refused', async (open) => {

@@ -37,6 +37,8 @@ export function newSaga(id: string, over: Partial<SagaRecord> = {}): SagaRecord 
     deadlineAt: now + 60_000,
     createdAt: now,
     updatedAt: now,
+    subject: null,
+    currentStep: null,
     ...over,
   };
 }

@@ -14,7 +14,7 @@ function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
   return {
     id, definition: 'place_order', version: 1, status: 'RUNNING', stepIndex: 0, compIndex: -1, attempt: 0,
     input: {}, results: {}, failure: null, traceparent: null, idempotencyKey: null, leaseOwner: 'me',
-    leaseExpiresAt: 0, deadlineAt: 0, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000, ...over,
+    leaseExpiresAt: 0, deadlineAt: 0, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000, subject: null, currentStep: null, ...over,
   };
 }
 

@@ -34,6 +34,8 @@ function saga(status: SagaStatus, over: Partial<SagaRecord> = {}): SagaRecord {
     deadlineAt: 0,
     createdAt: 0,
     updatedAt: 0,
+    subject: null,
+    currentStep: null,
     ...over,
   };
 }

@@ -378,6 +378,8 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
         deadlineAt: now + 60_000,
         createdAt: now,
         updatedAt: now,
+        subject: null,
+        currentStep: 'e',
       };
       assert.ok((await log.create(forward, { type: 'SAGA_STARTED' }, 60_000)).created);
 

@@ -46,6 +46,8 @@ function state(over: Partial<SagaRecord>): SagaRecord {
     deadlineAt: NOW + 60_000,
     createdAt: NOW,
     updatedAt: NOW,
+    subject: null,
+    currentStep: null,
     ...over,
   };
 }

@@ -9,8 +9,12 @@ import {
   SagaLogError,
   SagaLogUnavailableError,
   decodeCursor,
+  decodeTimeCursor,
   encodeCursor,
+  encodeTimeCursor,
   isTerminal,
+  listsByTime,
+  prefixUpperBound,
   type CreateResult,
   type ListPage,
   type ListQuery,
@@ -101,11 +105,23 @@ CREATE TABLE saga_events (
 );
 CREATE INDEX saga_events_trace ON saga_events (trace_id);
 `,
+  // The console's filters and the PARKED queue, each through its own index (bench/README.md,
+  // "Admin console at 100,000 sagas"). subject and current_step stay NULL on the rows written
+  // before this step until the engine's next write to each (a finished saga keeps NULL). The id
+  // prefix search compares ids in binary order (COLLATE "C"), whatever the database's collation.
+  `
+ALTER TABLE sagas ADD COLUMN subject text, ADD COLUMN current_step text;
+CREATE INDEX sagas_subject ON sagas (subject, seq) WHERE subject IS NOT NULL;
+CREATE INDEX sagas_step ON sagas (current_step, seq) WHERE current_step IS NOT NULL;
+CREATE INDEX sagas_created ON sagas (created_at, seq);
+CREATE INDEX sagas_parked ON sagas (updated_at, seq) WHERE status = 'PARKED';
+CREATE INDEX sagas_id_binary ON sagas ((id COLLATE "C"));
+`,
 ];
 
 /** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
 const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
-  traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at`;
+  traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step`;
 const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
 /** pg returns bigint columns as strings and json columns already parsed. */
@@ -124,6 +140,7 @@ const PATCH_TYPES: Record<keyof SagaPatch, string> = {
   failure: 'json',
   leaseOwner: 'text',
   leaseExpiresAt: 'bigint',
+  currentStep: 'text',
 };
 
 /** PostgreSQL's text refuses NUL; an error message carrying one must not make the saga unwritable. */
@@ -398,22 +415,54 @@ export class PostgresSagaLog implements SagaLog {
     return rows.map(event);
   }
 
+  /**
+   * One statement per combination of filters (named by it), each condition served by an index:
+   * status (status, seq), subject (subject, seq), step (current_step, seq), an id prefix the
+   * binary-order id index (a range, then an exact check), a time range (created_at, seq), which
+   * the listing then follows (newest first by creation time, the cursor a (createdAt, seq) position).
+   */
   async list(q: ListQuery): Promise<ListPage> {
     // The cursor is checked before anything is asked of the database.
-    const before = q.cursor !== undefined ? decodeCursor(q.cursor) : Number.MAX_SAFE_INTEGER;
-    const rows = q.status
-      ? await this.query<Row>(
-          'list_status',
-          `SELECT ${SAGA_COLUMNS} FROM sagas WHERE status = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-          [q.status, before, q.limit + 1],
-        )
-      : await this.query<Row>('list', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, [before, q.limit + 1]);
+    const byTime = listsByTime(q);
+    const cursor = q.cursor === undefined ? undefined : byTime ? decodeTimeCursor(q.cursor) : { seq: decodeCursor(q.cursor), createdAt: 0 };
+    const values: unknown[] = [];
+    const where: string[] = [];
+    let name = byTime ? 'list_t_' : 'list_';
+    const param = (v: unknown, type: string) => (values.push(v), `$${values.length}::${type}`);
+    if (q.status !== undefined) (where.push(`status = ${param(q.status, 'text')}`), (name += 'a'));
+    if (q.subject !== undefined) (where.push(`subject = ${param(text(q.subject), 'text')}`), (name += 'u'));
+    if (q.step !== undefined) (where.push(`current_step = ${param(text(q.step), 'text')}`), (name += 's'));
+    if (q.createdFrom !== undefined) (where.push(`created_at >= ${param(q.createdFrom, 'bigint')}`), (name += 'f'));
+    if (q.createdTo !== undefined) (where.push(`created_at <= ${param(q.createdTo, 'bigint')}`), (name += 'o'));
+    if (q.idPrefix !== undefined) {
+      const prefix = text(q.idPrefix) as string;
+      const p = param(prefix, 'text');
+      where.push(`id COLLATE "C" >= ${p} AND id COLLATE "C" < ${param(prefixUpperBound(prefix), 'text')} AND starts_with(id, ${p})`);
+      name += 'p';
+    }
+    if (cursor !== undefined) {
+      where.push(byTime ? `(created_at, seq) < (${param(cursor.createdAt, 'bigint')}, ${param(cursor.seq, 'bigint')})` : `seq < ${param(cursor.seq, 'bigint')}`);
+      name += 'c';
+    }
+    const sql = `SELECT ${SAGA_COLUMNS} FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${byTime ? 'created_at DESC, seq DESC' : 'seq DESC'} LIMIT ${param(q.limit + 1, 'integer')}`;
+    const rows = await this.query<Row>(name, sql, values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
       sagas: page.map(record),
-      nextCursor: rows.length > q.limit && last ? encodeCursor(Number(last.seq)) : null,
+      nextCursor:
+        rows.length > q.limit && last ? (byTime ? encodeTimeCursor(Number(last.created_at), Number(last.seq)) : encodeCursor(Number(last.seq))) : null,
     };
+  }
+
+  async parked(limit: number): Promise<SagaRecord[]> {
+    const rows = await this.query<Row>(
+      'parked',
+      `SELECT ${SAGA_COLUMNS} FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT $1`,
+      [limit],
+    );
+    return rows.map(record);
   }
 
   async countByStatus(): Promise<Record<SagaStatus, number>> {
@@ -511,6 +560,8 @@ export class PostgresSagaLog implements SagaLog {
       jsonText(started.data),
       started.traceId ?? null,
       started.spanId ?? null,
+      text(saga.subject),
+      text(saga.currentStep),
     ];
     return this.write<CreateResult>(saga.id, `0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
       // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
@@ -518,8 +569,10 @@ export class PostgresSagaLog implements SagaLog {
         name: 'create',
         text: `WITH s AS (
             INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
-              traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15, 2, $16, $17)
+              traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
+              subject, current_step)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15, 2, $16, $17,
+              $26::text, $27::text)
             ON CONFLICT DO NOTHING
             RETURNING ${SAGA_COLUMNS}
           ), e AS (

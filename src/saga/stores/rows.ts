@@ -26,6 +26,8 @@ export interface SagaRow<J, N> {
   deadline_at: N;
   created_at: N;
   updated_at: N;
+  subject: string | null;
+  current_step: string | null;
 }
 
 /** `B`: how a boolean column comes back. */
@@ -68,6 +70,8 @@ export function toRecord<J, N, B>(r: SagaRow<J, N>, c: RowCodec<J, N, B>): SagaR
     deadlineAt: c.num(r.deadline_at),
     createdAt: c.num(r.created_at),
     updatedAt: c.num(r.updated_at),
+    subject: r.subject,
+    currentStep: r.current_step,
   };
 }
 
@@ -97,6 +101,7 @@ export const PATCH_COLUMNS: Record<keyof SagaPatch, string> = {
   failure: 'failure',
   leaseOwner: 'lease_owner',
   leaseExpiresAt: 'lease_expires_at',
+  currentStep: 'current_step',
 };
 
 /** A patch value as a statement parameter: JSON fields as their text. */
