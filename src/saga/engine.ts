@@ -139,6 +139,11 @@ export class SagaEngine {
     return this.definitions.get(name);
   }
 
+  /** Every registered definition, in the order registered. */
+  registered(): SagaDefinition<unknown>[] {
+    return [...this.definitions.values()];
+  }
+
   get stopping(): boolean {
     return this.stopping_.signal.aborted;
   }

@@ -12,10 +12,11 @@ import { centsToDollars } from '../money.js';
 import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';
 import { HttpError } from '../http/errors.js';
 import { participantReads } from '../http/participant-reads.js';
-import { listSagas, readTimeline } from '../http/sagas.js';
+import { readTimeline } from '../http/sagas.js';
 import { errorResponses } from '../http/schemas.js';
 import { sagaSummary } from '../http/views.js';
 import type { AdminAuth, Caller } from './auth.js';
+import { sagaFilters } from './filters.js';
 import type { RecentSagas } from './recent.js';
 import {
   ActionBody,
@@ -50,9 +51,6 @@ function traceIdOf(s: SagaRecord): string | null {
   return m ? (m[1] as string) : null;
 }
 
-/** PARKED sagas read at most, walking the newest-first listing to its end to answer oldest first. */
-const PARKED_SCAN_MAX = 10_000;
-
 export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, deps) => {
   const { engine, store, auth } = deps;
   const now = deps.now ?? Date.now;
@@ -84,23 +82,22 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return reply.code(204).send(undefined as never);
   });
 
+  // Step names for the step filter: every registered definition's, in order, once each.
+  const stepNames = (): string[] => [...new Set(engine.registered().flatMap((d) => d.steps.map((s) => s.name)))];
+
   app.get('/api/sagas', { schema: { querystring: AdminSagaQuery, response: { 200: AdminSagaPage, ...errorResponses } } }, async (req) => {
-    const { q, status, limit, cursor } = req.query;
-    const countsP = store.countByStatus();
-    let page: { sagas: ReturnType<typeof sagaSummary>[]; next_cursor: string | null };
-    if (q !== undefined && q.trim() !== '') {
-      // An exact saga (= order) id; the status filter still applies.
-      const wanted = status?.toUpperCase();
-      if (wanted !== undefined && !SAGA_STATUSES.includes(wanted as SagaStatus)) throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
-      const id = q.trim();
-      const saga = isOrderId(id) ? await store.get(id) : undefined;
-      page = { sagas: saga && (wanted === undefined || saga.status === wanted) ? [sagaSummary(saga)] : [], next_cursor: null };
-    } else {
-      page = await listSagas(store, { status, limit, cursor });
-    }
-    const raw = await countsP;
+    const { limit, cursor, ...params } = req.query;
+    const steps = stepNames();
+    // Filters are checked (a clear 400) before anything is read.
+    const filters = sagaFilters(params, steps);
+    const [page, raw] = await Promise.all([store.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }), store.countByStatus()]);
     const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
-    return { ...page, counts };
+    return {
+      sagas: page.sagas.map((s) => ({ ...sagaSummary(s), customer_id: s.subject, current_step: s.currentStep })),
+      next_cursor: page.nextCursor,
+      counts,
+      steps,
+    };
   });
 
   app.get('/api/sagas/:id', { schema: { params: IdParams, querystring: AdminTimelineQuery, response: { 200: AdminTimeline, ...errorResponses } } }, async (req) => {
@@ -119,15 +116,9 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
 
   app.get('/api/parked', { schema: { querystring: ParkedQuery, response: { 200: ParkedPage, ...errorResponses } } }, async (req) => {
     const limit = req.query.limit ?? 100;
-    const parked: SagaRecord[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.list({ status: 'PARKED', limit: 500, cursor });
-      parked.push(...page.sagas);
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor && parked.length < PARKED_SCAN_MAX);
+    // Longest parked first, through the log's index of PARKED sagas.
+    const oldest = await store.parked(limit);
     const t = now();
-    const oldest = parked.sort((a, b) => a.updatedAt - b.updatedAt || a.createdAt - b.createdAt).slice(0, limit);
     return {
       sagas: oldest.map((s) => ({
         ...sagaSummary(s),

@@ -24,17 +24,28 @@ export const SessionView = Type.Object({
 
 export const AdminSagaQuery = Type.Object({
   status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),
-  q: Type.Optional(Type.String({ maxLength: 200, description: 'a saga (= order) id' })),
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'a saga (= order) id, or its beginning' })),
+  customer: Type.Optional(Type.String({ maxLength: 200, description: "the customer's id, exactly" })),
+  step: Type.Optional(Type.String({ maxLength: 200, description: 'the step a RUNNING or COMPENSATING saga is at, or a PARKED one is stuck on (one of `steps`)' })),
+  from: Type.Optional(Type.String({ maxLength: 40, description: 'created at or after: ISO 8601 time with its zone, a date (UTC), or epoch ms' })),
+  to: Type.Optional(Type.String({ maxLength: 40, description: 'created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page' })),
+  cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page, asked with the same filters' })),
 });
 
 export const StatusCounts = Type.Object(Object.fromEntries(SAGA_STATUSES.map((s) => [s, Type.Integer()])));
 
+export const AdminSagaItem = Type.Object({
+  ...SagaSummary.properties,
+  customer_id: Nullable(Type.String({ description: "whom the saga acts for (the order's customer)" })),
+  current_step: Nullable(Type.String({ description: 'the step it is at (RUNNING, COMPENSATING) or stuck on (PARKED)' })),
+});
+
 export const AdminSagaPage = Type.Object({
-  sagas: Type.Array(SagaSummary),
+  sagas: Type.Array(AdminSagaItem),
   next_cursor: Nullable(Type.String()),
-  counts: StatusCounts,
+  counts: Type.Object(StatusCounts.properties, { description: 'every saga in the log by status, whatever the filters' }),
+  steps: Type.Array(Type.String(), { description: 'the step names the step filter takes' }),
 });
 
 export const AdminTimeline = Type.Object({
