@@ -15,7 +15,7 @@ const banner = document.querySelector('[data-testid="banner"]');
 /** @type {{name: string, role: string, csrf_token: string} | null} */
 let session = null;
 /** The list's filter and page survive navigation to a detail and back. */
-const listState = { status: '', q: '', cursor: null, prev: [], page: 1 };
+const listState = { status: '', q: '', customer: '', step: '', from: '', to: '', cursor: null, prev: [], page: 1 };
 /** The view on screen: its refresh, and a token that turns stale answers away. */
 let current = { token: 0, refresh: async () => {} };
 let pollTimer = 0;
@@ -369,6 +369,47 @@ function sagasView(token) {
     clearTimeout(debounce);
     debounce = setTimeout(applySearch, 300);
   });
+  // Customer, step and creation time: applied as they change (the customer as one types, after a pause).
+  let filterDebounce = 0;
+  const field = (id, label, el) => h('span', { class: 'field' }, h('label', { for: id }, label), el);
+  const customer = h('input', {
+    id: 'saga-customer',
+    type: 'search',
+    value: listState.customer,
+    placeholder: 'customer id',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    'data-testid': 'filter-customer',
+  });
+  const stepSelect = h('select', { id: 'saga-step', 'data-testid': 'filter-step' }, h('option', { value: '' }, 'any step'));
+  if (listState.step) stepSelect.append(h('option', { value: listState.step }, listState.step));
+  stepSelect.value = listState.step;
+  const from = h('input', { id: 'saga-from', type: 'datetime-local', value: listState.from, 'data-testid': 'filter-from' });
+  const to = h('input', { id: 'saga-to', type: 'datetime-local', value: listState.to, 'data-testid': 'filter-to' });
+  const applyFilters = () => {
+    clearTimeout(filterDebounce);
+    const next = { customer: customer.value.trim(), step: stepSelect.value, from: from.value, to: to.value };
+    if (Object.entries(next).every(([k, v]) => listState[k] === v)) return;
+    Object.assign(listState, next);
+    resetPage();
+    tick();
+  };
+  customer.addEventListener('input', () => {
+    clearTimeout(filterDebounce);
+    filterDebounce = setTimeout(applyFilters, 300);
+  });
+  for (const el of [stepSelect, from, to]) el.addEventListener('change', applyFilters);
+  const clear = h('button', {
+    type: 'button',
+    'data-testid': 'filter-clear',
+    onclick: () => {
+      customer.value = '';
+      stepSelect.value = '';
+      from.value = '';
+      to.value = '';
+      applyFilters();
+    },
+  }, 'Clear');
   const tbody = h('tbody', { 'data-testid': 'saga-rows' });
   const empty = h('p', { class: 'muted', 'data-testid': 'sagas-empty', hidden: true }, 'No sagas match.');
   const prev = h('button', { type: 'button', 'data-testid': 'page-prev', disabled: true }, '← Newer');
@@ -402,6 +443,16 @@ function sagasView(token) {
         h('button', { type: 'submit' }, 'Search'),
       ),
       h(
+        'form',
+        { class: 'search refine', 'aria-label': 'More filters', 'data-testid': 'filters-more', onsubmit: (e) => (e.preventDefault(), applyFilters()) },
+        field('saga-customer', 'Customer', customer),
+        field('saga-step', 'Step', stepSelect),
+        field('saga-from', 'Created from', from),
+        field('saga-to', 'to', to),
+        h('button', { type: 'submit' }, 'Apply'),
+        clear,
+      ),
+      h(
         'div',
         { class: 'table-wrap' },
         h(
@@ -422,9 +473,23 @@ function sagasView(token) {
     const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (listState.status) qs.set('status', listState.status);
     if (listState.q) qs.set('q', listState.q);
+    if (listState.customer) qs.set('customer', listState.customer);
+    if (listState.step) qs.set('step', listState.step);
+    // datetime-local is the browser's local time: sent as an instant.
+    for (const k of ['from', 'to']) {
+      const t = listState[k] ? new Date(listState[k]) : null;
+      // "to" a minute means to its end.
+      if (t && !Number.isNaN(t.getTime())) qs.set(k, new Date(t.getTime() + (k === 'to' ? 59_999 : 0)).toISOString());
+    }
     if (listState.cursor) qs.set('cursor', listState.cursor);
     const page = await api('GET', `/api/sagas?${qs}`);
     if (token !== current.token) return;
+    const steps = Array.isArray(page.steps) ? page.steps : [];
+    if (stepSelect.options.length !== steps.length + 1 || steps.some((st, i) => stepSelect.options[i + 1]?.value !== st)) {
+      const chosen = stepSelect.value;
+      stepSelect.replaceChildren(h('option', { value: '' }, 'any step'), ...steps.map((st) => h('option', { value: st }, st)));
+      stepSelect.value = steps.includes(chosen) ? chosen : '';
+    }
     let total = 0;
     for (const st of STATUSES) {
       const n = page.counts?.[st] ?? 0;
@@ -461,7 +526,7 @@ function sagaRow(s) {
       h('a', { href: `#/sagas/${encodeURIComponent(s.id)}`, class: 'mono', 'data-focus': `saga-${s.id}`, 'data-testid': 'saga-link' }, s.id),
       o.customer || o.total ? h('div', { class: 'sub muted' }, [o.customer, o.total].filter(Boolean).join(' · ')) : null,
     ),
-    cell('Status', statusBadge(s.status, 'saga-status')),
+    cell('Status', statusBadge(s.status, 'saga-status'), s.current_step ? h('div', { class: 'sub muted', 'data-testid': 'saga-step' }, s.current_step) : null),
     cell('Definition', `${s.definition} v${s.version}`),
     cell('Created', h('time', { datetime: s.created_at }, fmtTime(s.created_at))),
     cell('Updated', h('time', { datetime: s.updated_at }, fmtTime(s.updated_at))),
