@@ -71,7 +71,7 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
   test('gateways opening at once migrate once, under the lock, and share one identity', async () => {
     const logs = await Promise.all(Array.from({ length: 6 }, (_, i) => open({ synchronousCommit: i % 2 ? 'off' : 'on' })));
     const versions = await sql<{ version: number }>(db.url, 'SELECT version FROM saga_log_migrations ORDER BY version');
-    assert.deepEqual(versions.map((v) => v.version), [1]);
+    assert.deepEqual(versions.map((v) => v.version), [1, 2, 3]);
     const ids = new Set(await Promise.all(logs.map((l) => l.identity())));
     assert.equal(ids.size, 1);
     assert.match([...ids][0] as string, /^[0-9a-f-]{36}$/);
@@ -93,6 +93,32 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
     assert.equal((await ro.list({ limit: 10 })).sagas.length >= 1, true);
     await assert.rejects(ro.create(newSaga(uniqueId()), STARTED, 1_000), /read-only/);
     await assert.rejects(ro.renewLeases('owner-a', [id], 1_000), /read-only/);
+  });
+
+  test('counts per status are kept by deltas: right under concurrent writers from two instances, folded as they are read', async () => {
+    const [a, b] = [await open(), await open()];
+    const truth = async () => {
+      const rows = await sql<{ status: string; n: number }>(db.url, 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
+      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    };
+    const nonZero = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).filter(([, n]) => n !== 0));
+    const ids = await Promise.all(Array.from({ length: 60 }, (_, i) => create(i % 2 ? a : b, 'owner-a')));
+    await Promise.all(
+      ids.map(async (id, i) => {
+        const log = i % 2 ? b : a;
+        await log.append(id, 'owner-a', { status: 'COMPENSATING' }, [{ type: 'STEP_FAILED' }]);
+        if (i % 3 === 0) await log.append(id, 'owner-a', { status: 'COMPENSATED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_COMPENSATED' }]);
+        else if (i % 3 === 1) await log.append(id, 'owner-a', { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_PARKED' }]);
+      }),
+    );
+    const [ca, cb] = await Promise.all([a.countByStatus(), b.countByStatus()]);
+    assert.deepEqual(nonZero(ca), await truth());
+    assert.deepEqual(ca, cb);
+    assert.deepEqual(await sql(db.url, 'SELECT * FROM saga_status_deltas'), [], 'folded');
+    await a.takeOver(ids[1] as string, { status: 'PARKED' }, 'op', 1_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'OPERATOR_ACTION' }]);
+    const ro = await open({ readonly: true });
+    assert.deepEqual(nonZero(await ro.countByStatus()), await truth(), 'a read-only session reads the deltas not folded yet');
+    assert.equal((await sql(db.url, 'SELECT * FROM saga_status_deltas')).length, 2);
   });
 
   test('leases are stamped by the database clock, whatever this process’s clock says', async () => {

@@ -51,6 +51,12 @@ const FINISHED_CHANNEL = 'saga_finished';
 /** pg_advisory_xact_lock key held while migrating, so that gateways starting together migrate one at a time. */
 const MIGRATION_LOCK = 4_711_560_339_201;
 
+/** pg_try_advisory_xact_lock key of the fold of status deltas: one process folds at a time, the others skip. */
+const FOLD_LOCK = 4_711_560_339_202;
+
+/** How often each process folds the status deltas into the counts, read or not: the deltas stay a few thousand rows. */
+const FOLD_EVERY_MS = 10_000;
+
 const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
 
 /**
@@ -116,6 +122,27 @@ CREATE INDEX sagas_step ON sagas (current_step, seq) WHERE current_step IS NOT N
 CREATE INDEX sagas_created ON sagas (created_at, seq);
 CREATE INDEX sagas_parked ON sagas (updated_at, seq) WHERE status = 'PARKED';
 CREATE INDEX sagas_id_binary ON sagas ((id COLLATE "C"));
+`,
+  // The counts per status without counting: every insert, status change and delete of a saga
+  // appends its +1/-1 to saga_status_deltas in the same transaction (a trigger; appends never
+  // wait on each other, unlike one counter row per status would), and countByStatus folds the
+  // deltas into saga_status_counts as it reads. Seeded here from the rows as they are (writers
+  // wait: CREATE TRIGGER locks the table until this commits).
+  `
+CREATE TABLE saga_status_counts (status text PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE saga_status_deltas (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, status text NOT NULL, n integer NOT NULL);
+CREATE FUNCTION saga_status_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.status IS DISTINCT FROM NEW.status) THEN
+    INSERT INTO saga_status_deltas (status, n) VALUES (OLD.status, -1);
+  END IF;
+  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM NEW.status) THEN
+    INSERT INTO saga_status_deltas (status, n) VALUES (NEW.status, 1);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE OR UPDATE OF status ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
+INSERT INTO saga_status_counts (status, n) SELECT status, count(*) FROM sagas GROUP BY status;
 `,
 ];
 
@@ -268,6 +295,7 @@ export class PostgresSagaLog implements SagaLog {
   private closed = false;
   private listener: pg.Client | undefined;
   private listenTimer: NodeJS.Timeout | undefined;
+  private foldTimer: NodeJS.Timeout | undefined;
   private listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
   private identity_: string | undefined;
   private readonly appendStatements = new Map<string, string>();
@@ -305,6 +333,10 @@ export class PostgresSagaLog implements SagaLog {
       if (opts.readonly) await log.pool.query('SELECT 1');
       else await log.migrate();
       await log.listen();
+      if (!opts.readonly) {
+        log.foldTimer = setInterval(() => void log.foldStatusDeltas().catch(() => undefined), FOLD_EVERY_MS);
+        log.foldTimer.unref();
+      }
     } catch (err) {
       await log.pool.end().catch(() => undefined);
       const message = `cannot open the saga log at ${log.where}: ${reason(err)}`;
@@ -465,10 +497,43 @@ export class PostgresSagaLog implements SagaLog {
     return rows.map(record);
   }
 
+  /**
+   * Folds the committed status deltas into the kept counts, in one statement: the deltas are
+   * deleted and added to their status's count atomically. Under a try-lock: while one process
+   * folds, another skips (it would only wait for rows that are then gone).
+   */
+  private async foldStatusDeltas(): Promise<void> {
+    await this.query(
+      'fold_status_deltas',
+      `WITH lock AS (SELECT pg_try_advisory_xact_lock(${FOLD_LOCK}) AS got),
+            moved AS (DELETE FROM saga_status_deltas WHERE (SELECT got FROM lock) RETURNING status, n),
+            sums AS (SELECT status, sum(n) AS n FROM moved GROUP BY status)
+       INSERT INTO saga_status_counts AS c (status, n) SELECT status, n FROM sums
+       ON CONFLICT (status) DO UPDATE SET n = c.n + EXCLUDED.n`,
+    );
+  }
+
+  /**
+   * The kept counts plus the deltas not folded in yet (folded first, unless read-only), so the
+   * read is a handful of rows whatever the size of the log. A log whose schema predates the
+   * counts (a read-only tool on an older log) is counted row by row instead.
+   */
   async countByStatus(): Promise<Record<SagaStatus, number>> {
     const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
-    const rows = await this.query<{ status: SagaStatus; n: number }>('counts', 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
-    for (const r of rows) counts[r.status] = r.n;
+    if (!this.opts.readonly) await this.foldStatusDeltas();
+    let rows: Array<{ status: SagaStatus; n: number }>;
+    try {
+      rows = await this.query<{ status: SagaStatus; n: number }>(
+        'counts',
+        `SELECT status, sum(n)::integer AS n FROM (
+           SELECT status, n FROM saga_status_counts UNION ALL SELECT status, n::bigint FROM saga_status_deltas
+         ) c GROUP BY status`,
+      );
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '42P01') throw err;
+      rows = await this.query<{ status: SagaStatus; n: number }>('counts_by_rows', 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
+    }
+    for (const r of rows) if (r.status in counts) counts[r.status] = r.n;
     return counts;
   }
 
@@ -896,6 +961,7 @@ export class PostgresSagaLog implements SagaLog {
     }
     this.closed = true;
     clearTimeout(this.listenTimer);
+    clearInterval(this.foldTimer);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
