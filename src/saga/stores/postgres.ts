@@ -149,6 +149,8 @@ INSERT INTO saga_status_counts (status, n) SELECT status, count(*) FROM sagas GR
 /** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
 const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
   traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step`;
+/** The same, for a read-only session on a log not yet migrated to the filter columns (a newer tool reading an older log). */
+const SAGA_COLUMNS_V1 = SAGA_COLUMNS.replace('subject, current_step', 'NULL::text AS subject, NULL::text AS current_step');
 const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
 /** pg returns bigint columns as strings and json columns already parsed. */
@@ -296,6 +298,8 @@ export class PostgresSagaLog implements SagaLog {
   private listener: pg.Client | undefined;
   private listenTimer: NodeJS.Timeout | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
+  /** The columns reads select: SAGA_COLUMNS, unless a read-only session finds an older schema. */
+  private readColumns = SAGA_COLUMNS;
   private listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
   private identity_: string | undefined;
   private readonly appendStatements = new Map<string, string>();
@@ -330,7 +334,10 @@ export class PostgresSagaLog implements SagaLog {
     if (!SYNCHRONOUS_COMMIT.includes(opts.synchronousCommit)) throw new Error(`synchronousCommit: unexpected ${String(opts.synchronousCommit)}`);
     const log = new PostgresSagaLog(opts);
     try {
-      if (opts.readonly) await log.pool.query('SELECT 1');
+      if (opts.readonly) {
+        const { rows } = await log.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'current_step'`);
+        if (rows.length === 0) log.readColumns = SAGA_COLUMNS_V1;
+      }
       else await log.migrate();
       await log.listen();
       if (!opts.readonly) {
@@ -428,12 +435,12 @@ export class PostgresSagaLog implements SagaLog {
   }
 
   async get(id: string): Promise<SagaRecord | undefined> {
-    const [r] = await this.query<Row>('get', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE id = $1`, [id]);
+    const [r] = await this.query<Row>('get', `SELECT ${this.readColumns} FROM sagas WHERE id = $1`, [id]);
     return r ? record(r) : undefined;
   }
 
   async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
-    const [r] = await this.query<Row>('get_by_key', `SELECT ${SAGA_COLUMNS} FROM sagas WHERE idempotency_key = $1`, [key]);
+    const [r] = await this.query<Row>('get_by_key', `SELECT ${this.readColumns} FROM sagas WHERE idempotency_key = $1`, [key]);
     return r ? record(r) : undefined;
   }
 
@@ -476,7 +483,7 @@ export class PostgresSagaLog implements SagaLog {
       where.push(byTime ? `(created_at, seq) < (${param(cursor.createdAt, 'bigint')}, ${param(cursor.seq, 'bigint')})` : `seq < ${param(cursor.seq, 'bigint')}`);
       name += 'c';
     }
-    const sql = `SELECT ${SAGA_COLUMNS} FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const sql = `SELECT ${this.readColumns} FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${byTime ? 'created_at DESC, seq DESC' : 'seq DESC'} LIMIT ${param(q.limit + 1, 'integer')}`;
     const rows = await this.query<Row>(name, sql, values);
     const page = rows.slice(0, q.limit);
@@ -491,7 +498,7 @@ export class PostgresSagaLog implements SagaLog {
   async parked(limit: number): Promise<SagaRecord[]> {
     const rows = await this.query<Row>(
       'parked',
-      `SELECT ${SAGA_COLUMNS} FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT $1`,
+      `SELECT ${this.readColumns} FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT $1`,
       [limit],
     );
     return rows.map(record);

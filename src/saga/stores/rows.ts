@@ -70,8 +70,9 @@ export function toRecord<J, N, B>(r: SagaRow<J, N>, c: RowCodec<J, N, B>): SagaR
     deadlineAt: c.num(r.deadline_at),
     createdAt: c.num(r.created_at),
     updatedAt: c.num(r.updated_at),
-    subject: r.subject,
-    currentStep: r.current_step,
+    // Absent from a row read by a read-only tool on a log not yet migrated: none.
+    subject: r.subject ?? null,
+    currentStep: r.current_step ?? null,
   };
 }
 

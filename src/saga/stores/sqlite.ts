@@ -121,12 +121,6 @@ export class SqliteSagaLog implements SagaLog {
     this.now = opts.now ?? Date.now;
     const db = this.db;
     this.stmt = {
-      insertSaga: db.prepare(`INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
-        results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
-        created_at, updated_at, subject, current_step) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
-        @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt,
-        @subject, @currentStep)
-        ON CONFLICT DO NOTHING`),
       insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
         span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: db.prepare<[string], Row>('SELECT * FROM sagas WHERE id = ?'),
@@ -158,6 +152,21 @@ export class SqliteSagaLog implements SagaLog {
       counts: db.prepare<[], { status: SagaStatus; n: number }>('SELECT status, COUNT(*) AS n FROM sagas INDEXED BY sagas_status GROUP BY status'),
       parked: db.prepare<[number], Row>(`SELECT * FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT ?`),
     };
+  }
+
+  private insertSagaStatement: Database.Statement | undefined;
+
+  /** Prepared at the first create: a read-only tool may open a log not yet migrated to the filter columns. */
+  private get insertSaga(): Database.Statement {
+    this.insertSagaStatement ??= this.db.prepare(
+      `INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
+        results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
+        created_at, updated_at, subject, current_step) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
+        @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt,
+        @subject, @currentStep)
+        ON CONFLICT DO NOTHING`,
+    );
+    return this.insertSagaStatement;
   }
 
   private readonly patchStatements = new Map<string, Database.Statement<unknown[], { next: number }>>();
@@ -250,7 +259,7 @@ export class SqliteSagaLog implements SagaLog {
     let result: CreateResult = { created: true, saga: stored };
     await this.enqueue(() => {
       // A taken key (or id: a create retried after an unknown outcome) inserts nothing.
-      const inserted = this.stmt.insertSaga.run({
+      const inserted = this.insertSaga.run({
         ...stored,
         input: JSON.stringify(saga.input),
         results: JSON.stringify(saga.results),
