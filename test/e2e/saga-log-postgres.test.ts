@@ -8,11 +8,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { LeaseLostError, SagaLogUnavailableError, type SagaLog } from '../../src/saga/model.js';
-import { PostgresSagaLog, type PostgresSagaLogOptions } from '../../src/saga/stores/postgres.js';
+import { MIGRATIONS, PostgresSagaLog, type PostgresSagaLogOptions } from '../../src/saga/stores/postgres.js';
 import { createTempDatabase, TestPostgres, type TempDatabase } from '../helpers/postgres.js';
 import { sagaLogConformance } from '../helpers/saga-log-conformance.js';
 import { STARTED, newSaga, uniqueId } from '../helpers/saga-log-work.js';
 import { eventually, freePort } from '../helpers/system.js';
+
+/** Two sagas as a gateway of schema 1 wrote them. */
+const OLD_ROWS = `INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure, traceparent,
+  idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at)
+  VALUES ('old-1', 'place_order', 1, 'PARKED', 4, -1, 0, '{"customer_id":"c1"}', '{}', NULL, NULL, NULL, NULL, 0, 0, 2, 1000, 2000),
+         ('old-2', 'place_order', 1, 'COMPLETED', 5, -1, 0, '{"customer_id":"c1"}', '{}', NULL, NULL, NULL, NULL, 0, 0, 2, 3000, 4000)`;
 
 function options(url: string, over: Partial<PostgresSagaLogOptions> = {}): PostgresSagaLogOptions {
   return { url, poolSize: 4, synchronousCommit: 'on', ...over };
@@ -119,6 +125,37 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
     const ro = await open({ readonly: true });
     assert.deepEqual(nonZero(await ro.countByStatus()), await truth(), 'a read-only session reads the deltas not folded yet');
     assert.equal((await sql(db.url, 'SELECT * FROM saga_status_deltas')).length, 2);
+  });
+
+  test('a log of schema 1 (before the filter columns): read by a read-only session, then migrated with its rows counted', async () => {
+    const old = await createTempDatabase('saga_log_v1');
+    try {
+      await sql(old.url, `${MIGRATIONS[0]}
+        CREATE TABLE saga_log_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO saga_log_migrations (version) VALUES (1);
+        ${OLD_ROWS}`);
+      const ro = await PostgresSagaLog.open(options(old.url, { readonly: true }));
+      try {
+        assert.deepEqual([(await ro.get('old-1'))?.subject, (await ro.get('old-1'))?.currentStep], [null, null]);
+        assert.deepEqual((await ro.list({ limit: 5 })).sagas.map((s) => s.id), ['old-2', 'old-1']);
+        assert.deepEqual((await ro.parked(5)).map((s) => s.id), ['old-1']);
+        assert.equal((await ro.countByStatus()).PARKED, 1);
+      } finally {
+        await ro.close();
+      }
+      const rw = await PostgresSagaLog.open(options(old.url));
+      try {
+        const counts = await rw.countByStatus();
+        assert.deepEqual([counts.PARKED, counts.COMPLETED, counts.RUNNING], [1, 1, 0], 'seeded from the rows');
+        await create(rw);
+        assert.equal((await rw.countByStatus()).RUNNING, 1);
+        assert.deepEqual((await rw.list({ limit: 5, step: 'commit_stock' })).sagas, [], 'old rows have no current step');
+      } finally {
+        await rw.close();
+      }
+    } finally {
+      await old.drop();
+    }
   });
 
   test('leases are stamped by the database clock, whatever this process’s clock says', async () => {

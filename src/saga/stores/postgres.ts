@@ -64,7 +64,7 @@ const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
  * SQLite store's. JSON columns are `json`, not `jsonb`: the text is kept as written (key order,
  * and a "\u0000" in a string, which jsonb refuses).
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
 CREATE TABLE saga_log_identity (
   singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),

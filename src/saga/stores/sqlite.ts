@@ -27,7 +27,7 @@ import {
   type TakeOverExpectation,
 } from '../model.js';
 
-const MIGRATIONS = [
+export const MIGRATIONS = [
   `
 CREATE TABLE sagas (
   seq              INTEGER PRIMARY KEY AUTOINCREMENT,
