@@ -276,3 +276,34 @@ test('writes issued in one turn are committed together and each caller learns it
   await Promise.all([...ids, 'g-new'].map((id) => engine.waitFor(id, 5_000)));
   assert.equal((await store.countByStatus()).COMPLETED, 51);
 });
+
+test('the saga row keeps its subject and current step: listed by them while it is at a step, none once it ends', async () => {
+  const store = tempStore();
+  const calls: string[] = [];
+  const engine = new SagaEngine({ log: store, logger, policies: fast });
+  const declined: StepOutcome = { ok: false, code: 'declined', message: 'no' };
+  // s-park: c is declined, then b's undo is refused: parked compensating b. s-fwd: e (after the pivot) refused: parked on e.
+  const script: Script = { c: [declined], 'b:undo': [declined], e: [{ ok: true }, declined] };
+  engine.register({ ...scripted(script, calls), subject: ({ input }) => `customer-${input.n}` });
+  await engine.start('test_saga', { id: 's-park', input: { n: 1 } });
+  assert.equal((await engine.waitFor('s-park', 5_000))?.status, 'PARKED');
+  await engine.start('test_saga', { id: 's-done', input: { n: 2 } });
+  assert.equal((await engine.waitFor('s-done', 5_000))?.status, 'COMPLETED');
+  await engine.start('test_saga', { id: 's-fwd', input: { n: 1 } });
+  assert.equal((await engine.waitFor('s-fwd', 5_000))?.status, 'PARKED');
+  const row = async (id: string) => {
+    const s = await store.get(id);
+    return [s?.subject, s?.currentStep];
+  };
+  assert.deepEqual(await row('s-park'), ['customer-1', 'b']);
+  assert.deepEqual(await row('s-done'), ['customer-2', null]);
+  assert.deepEqual(await row('s-fwd'), ['customer-1', 'e']);
+  assert.deepEqual((await store.list({ limit: 10, step: 'b' })).sagas.map((s) => s.id), ['s-park']);
+  assert.deepEqual((await store.list({ limit: 10, subject: 'customer-1' })).sagas.map((s) => s.id), ['s-fwd', 's-park']);
+  // An operator's retry moves it on: compensating b again, then compensated (no step).
+  await engine.act({ sagaId: 's-park', action: 'retry', actionId: 'r1', actor: 'op' });
+  assert.equal((await engine.waitFor('s-park', 5_000))?.status, 'COMPENSATED');
+  assert.deepEqual(await row('s-park'), ['customer-1', null]);
+  await engine.shutdown(1_000);
+  await store.close();
+});
