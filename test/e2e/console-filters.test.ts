@@ -1,0 +1,58 @@
+/**
+ * The console's saga filters in a real browser (Debian's chromium through playwright-core, as
+ * test/e2e/console-browser.test.ts): customer typed from the keyboard, the step list from the
+ * API, a time range, Clear; no horizontal overflow at 375 px and no console error. Over the
+ * inject harness's parts with its admin app listening on an ephemeral loopback port.
+ */
+import fs from 'node:fs';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { gatewayApp } from '../helpers/gateway-app.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('the saga list filters by customer, step and creation time, from the keyboard', { timeout: 90_000 }, async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+  const g = await gatewayApp();
+  const place = async (c: string, price = 10) => (await g.app.inject({ method: 'POST', url: '/orders', payload: { customer_id: c, items: [{ product_id: 'prod_1', quantity: 1, price }] }, headers: { prefer: 'wait=5' } })).json().id as string;
+  const a = await place('cust_ui_a');
+  await place('cust_ui_b', 600);
+  const addr = await g.admin.listen({ port: 0, host: '127.0.0.1' });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const errors: string[] = [];
+  try {
+    const page = await browser.newPage({ baseURL: addr, viewport: { width: 1280, height: 800 } });
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto('/#/sagas');
+    await page.getByTestId('saga-row').first().waitFor();
+    assert.equal(await page.getByTestId('saga-row').count(), 2);
+    await page.getByLabel('Customer').focus();
+    await page.keyboard.type('cust_ui_a');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 1);
+    assert.equal(await page.getByTestId('saga-row').getAttribute('data-id'), a);
+    const opts = await page.getByLabel('Step').locator('option').allTextContents();
+    assert.deepEqual(opts, ['any step', 'create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock']);
+    await page.getByLabel('Step').selectOption('charge_payment');
+    await page.getByTestId('sagas-empty').waitFor({ state: 'visible' });
+    await page.getByTestId('filter-clear').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 2);
+    await page.getByLabel('Created from').fill('2001-01-01T10:00');
+    await page.getByLabel('to', { exact: true }).fill('2001-01-02T10:00');
+    await page.getByLabel('to', { exact: true }).press('Enter');
+    await page.getByTestId('sagas-empty').waitFor({ state: 'visible' });
+    await page.getByLabel('Created from').fill('');
+    await page.getByLabel('to', { exact: true }).fill('');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 2);
+    await page.setViewportSize({ width: 375, height: 800 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert.equal(overflow, false, 'no horizontal overflow at 375 px');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await g.close();
+  }
+});
