@@ -8,13 +8,12 @@ import type { SagaEngine } from '../../saga/engine.js';
 import { OperatorActionError } from '../../saga/operator.js';
 import { SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
 import type { Participants } from '../participants.js';
-import { centsToDollars } from '../money.js';
 import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';
 import { HttpError } from '../http/errors.js';
 import { participantReads } from '../http/participant-reads.js';
 import { readTimeline } from '../http/sagas.js';
-import { errorResponses } from '../http/schemas.js';
-import { sagaSummary } from '../http/views.js';
+import { errorResponses, Products } from '../http/schemas.js';
+import { productsView, sagaSummary } from '../http/views.js';
 import type { AdminAuth, Caller } from './auth.js';
 import { sagaFilters } from './filters.js';
 import type { RecentSagas } from './recent.js';
@@ -31,7 +30,6 @@ import {
   ParkedQuery,
   SessionBody,
   SessionView,
-  Stock,
 } from './schemas.js';
 
 export interface AdminApiDeps {
@@ -134,17 +132,8 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return { in_flight: live.inflight, parked: live.parked, oldest_in_flight_age_seconds: live.oldestAgeSeconds, ...recent };
   });
 
-  app.get('/api/stock', { schema: { response: { 200: Stock, ...errorResponses } } }, async (req) => {
-    const res = await reads.products(req.id);
-    return {
-      products: res.products.map((x) => ({
-        product_id: x.productId,
-        available: x.available,
-        reserved: x.reserved,
-        sold: x.sold,
-        ...(x.priceCents === undefined ? {} : { price: centsToDollars(x.priceCents) }),
-      })),
-    };
+  app.get('/api/stock', { schema: { response: { 200: Products, ...errorResponses } } }, async (req) => {
+    return productsView(await reads.products(req.id));
   });
 
   app.post(

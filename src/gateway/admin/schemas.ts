@@ -82,18 +82,6 @@ export const Overview = Type.Object({
   p99_ms: Nullable(Type.Integer()),
 });
 
-export const Stock = Type.Object({
-  products: Type.Array(
-    Type.Object({
-      product_id: Type.String(),
-      available: Type.Integer(),
-      reserved: Type.Integer(),
-      sold: Type.Integer(),
-      price: Type.Optional(Type.Number()),
-    }),
-  ),
-});
-
 export const ActionBody = Type.Object({
   action: Type.Unsafe<(typeof OPERATOR_ACTIONS)[number]>({ type: 'string', enum: [...OPERATOR_ACTIONS] }),
   action_id: Type.String({ minLength: 1, maxLength: 100, pattern: ID_CHARS, description: '1-100 printable ASCII characters without spaces' }),

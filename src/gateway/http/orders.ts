@@ -14,7 +14,7 @@ import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions,
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
 import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline, TimelineQuery } from './schemas.js';
-import { PAYMENT_STATUS, orderView } from './views.js';
+import { PAYMENT_STATUS, orderView, productsView } from './views.js';
 import { readTimeline } from './sagas.js';
 
 export type OrdersDeps = Pick<
@@ -229,16 +229,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       },
     },
     async (req) => {
-      const res = await reads.products(req.id);
-      return {
-        products: res.products.map((x) => ({
-          product_id: x.productId,
-          available: x.available,
-          reserved: x.reserved,
-          sold: x.sold,
-          ...(x.priceCents === undefined ? {} : { price: centsToDollars(x.priceCents) }),
-        })),
-      };
+      return productsView(await reads.products(req.id));
     },
   );
 };

@@ -1,4 +1,5 @@
 import type { Order } from '../../gen/order/v1/order.js';
+import type { ListProductsResponse } from '../../gen/inventory/v1/inventory.js';
 import { OrderStatus } from '../../gen/order/v1/order.js';
 import { PaymentStatus } from '../../gen/payment/v1/payment.js';
 import type { SagaEvent, SagaRecord } from '../../saga/model.js';
@@ -78,5 +79,18 @@ export function eventView(e: SagaEvent, displayName: string | undefined) {
     data: e.data,
     trace_id: e.traceId,
     span_id: e.spanId,
+  };
+}
+
+/** The inventory's products as the API shows them (`GET /products`, and the console's stock). */
+export function productsView(res: ListProductsResponse) {
+  return {
+    products: res.products.map((x) => ({
+      product_id: x.productId,
+      available: x.available,
+      reserved: x.reserved,
+      sold: x.sold,
+      ...(x.priceCents === undefined ? {} : { price: centsToDollars(x.priceCents) }),
+    })),
   };
 }
