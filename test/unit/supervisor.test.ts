@@ -122,7 +122,9 @@ describe('spawnService', () => {
       entry: FAKE,
       args: ['payment'],
       env: { ...process.env, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', FAKE_NO_READY: 'payment' },
-      readyTimeoutMs: 1_000,
+      // Long enough for the fake to start under tsx and install its SIGTERM handler on a loaded
+      // machine (1 s was not), so the stop it gets is a graceful one.
+      readyTimeoutMs: 3_000,
       onLine: (_n, l) => {
         const m = /"pid":(\d+)/.exec(l);
         if (m) pids.push(Number(m[1]));
@@ -132,7 +134,7 @@ describe('spawnService', () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof ServiceStartError);
-    assert.match(err.message, /payment was not ready within 1000 ms and was stopped \(exited with code 0\)/);
+    assert.match(err.message, /payment was not ready within 3000 ms and was stopped \(exited with code 0\)/);
     assert.ok(err.output.some((l) => l.includes('"msg":"listening"')));
     assert.equal(pids.length, 1);
     assert.equal(isAlive(pids[0] as number), false);
