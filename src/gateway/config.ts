@@ -3,6 +3,7 @@ import {
   formatAddr,
   grpcSecurityFrom,
   GRPC_SECURITY_VARIABLES,
+  FAULTS_SWITCH,
   processFrom,
   processVariables,
   redisFrom,
@@ -15,7 +16,7 @@ import {
   type RedisSettings,
   type SagaLogSettings,
 } from '../platform/config.js';
-import { duration, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
+import { duration, filePath, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 import { ADMIN_TOKENS_EXPECTED, ADMIN_TOKENS_FORM, parseAdminTokens, redactAdminTokens, type AdminToken } from './admin/tokens.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
@@ -66,8 +67,17 @@ export const GATEWAY_VARIABLES = {
   ...REDIS_VARIABLES,
   IDEMPOTENCY_TTL: duration({ default: '24h' }),
   IDEMPOTENCY_LOCK_TTL: duration({ default: '10s' }),
+  // The fault switchboard (README: Fault injection): off unless 1; its plan read at start from FAULTS_FILE.
+  FAULTS_ENABLED: FAULTS_SWITCH,
+  FAULTS_FILE: filePath({ expected: 'a YAML or JSON fault plan file (read at start with FAULTS_ENABLED=1)' }),
   ...processVariables('gateway'),
 };
+
+export interface FaultSettings {
+  enabled: boolean;
+  /** The plan loaded at start; none: an empty plan (rules come through the admin API). */
+  file: string | undefined;
+}
 
 export interface AdminSettings {
   /** Where the admin listener listens; `off`: no admin listener. */
@@ -94,6 +104,7 @@ export interface GatewayConfig extends ProcessSettings {
   redis: RedisSettings;
   idempotencyTtlMs: number;
   idempotencyLockMs: number;
+  faults: FaultSettings;
 }
 
 /** Every setting of the gateway, read once from the environment; a ConfigError names every bad variable. */
@@ -144,6 +155,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
     redis: redisFrom(v),
     idempotencyTtlMs: v.IDEMPOTENCY_TTL,
     idempotencyLockMs: v.IDEMPOTENCY_LOCK_TTL,
+    faults: { enabled: v.FAULTS_ENABLED, file: v.FAULTS_FILE },
     ...processFrom(v),
   };
 }

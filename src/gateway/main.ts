@@ -4,7 +4,9 @@ import { armCrashPoints } from '../platform/crash.js';
 import { notifyReady, onShutdown } from '../platform/lifecycle.js';
 import { SagaEngine } from '../saga/engine.js';
 import { SagaLogError } from '../saga/model.js';
-import { crashPoints, tracing } from '../saga/interceptors.js';
+import { crashPoints, faults, tracing, type SagaInterceptor } from '../saga/interceptors.js';
+import { readFileSync } from 'node:fs';
+import { FaultBoard, FaultPlanError, parseFaultPlan } from '../faults/plan.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http/app.js';
@@ -14,7 +16,7 @@ import { sagaMetrics } from '../saga/metrics.js';
 import { createIdempotencyGuard, observeUntrusted } from '../platform/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { prepareGrpcSecurity, TlsError } from '../platform/tls.js';
-import { placeOrderSaga } from './place-order.js';
+import { placeOrderCallOf, placeOrderSaga, PLACE_ORDER_FAULT_VOCABULARY } from './place-order.js';
 import { buildAdmin } from './admin/app.js';
 import { recentSagas } from './admin/recent.js';
 
@@ -60,6 +62,22 @@ export async function main(): Promise<void> {
     await telemetry.shutdown();
     process.exit(1);
   }
+  // The fault switchboard: nothing at all unless FAULTS_ENABLED=1, and then one warning saying so.
+  let board: FaultBoard | undefined;
+  if (config.faults.enabled) {
+    try {
+      const rules = config.faults.file ? parseFaultPlan(readFileSync(config.faults.file, 'utf8'), PLACE_ORDER_FAULT_VOCABULARY) : [];
+      board = new FaultBoard(rules, { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+    } catch (err) {
+      const why = err instanceof FaultPlanError ? err.message : (err as Error).message;
+      logger.fatal({ FAULTS_FILE: config.faults.file }, `cannot load the fault plan FAULTS_FILE: ${why}`);
+      await store.close();
+      await telemetry.shutdown();
+      process.exit(1);
+    }
+    logger.warn({ FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size }, `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`);
+  }
+  const faultInterceptors: SagaInterceptor[] = board ? [faults(board, { logger, meter: telemetry.meter, callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase) })] : [];
   // What this gateway finished in the last minute, for the console's overview.
   const recent = recentSagas();
   const engine = new SagaEngine({
@@ -67,8 +85,9 @@ export async function main(): Promise<void> {
     logger,
     leaseMs: config.leaseMs,
     policies: config.policies,
-    // Outermost first: the span is open while metrics and crash points run.
-    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), recent.interceptor, crashPoints()],
+    // Outermost first: the span is open while metrics, crash points and faults run; an injected
+    // latency is inside the metrics' step duration.
+    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), recent.interceptor, crashPoints(), ...faultInterceptors],
   });
   engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
@@ -106,6 +125,7 @@ export async function main(): Promise<void> {
           tokens: config.admin.tokens,
           traceUrlTemplate: config.admin.traceUrlTemplate,
           recent,
+          faults: board,
         });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   let adminUrl: string | undefined;

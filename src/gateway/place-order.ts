@@ -6,6 +6,8 @@ import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
 import type { Participants } from './participants.js';
 import type { OrderLine } from '../contracts/order.js';
 import { isReasonCode } from '../contracts/ids.js';
+import type { FaultVocabulary } from '../faults/plan.js';
+import type { FaultCall } from '../saga/interceptors.js';
 
 export const PLACE_ORDER = 'place_order';
 
@@ -30,7 +32,28 @@ class UnexpectedOutcome extends Error {
 }
 
 function opts(ctx: StepContext<PlaceOrderInput>) {
-  return { idempotencyKey: ctx.idempotencyKey, timeoutMs: ctx.timeoutMs, requestId: ctx.input.request_id ?? undefined };
+  return { idempotencyKey: ctx.idempotencyKey, timeoutMs: ctx.timeoutMs, requestId: ctx.input.request_id ?? undefined, fault: ctx.fault };
+}
+
+/** Which participant method each step's action and compensation calls: what fault rules may target. */
+export const PLACE_ORDER_CALLS: Readonly<Record<string, { action: FaultCall; compensation?: FaultCall }>> = {
+  create_order: { action: { participant: 'order', method: 'CreateOrder' }, compensation: { participant: 'order', method: 'CancelOrder' } },
+  reserve_stock: { action: { participant: 'inventory', method: 'Reserve' }, compensation: { participant: 'inventory', method: 'Release' } },
+  charge_payment: { action: { participant: 'payment', method: 'Charge' }, compensation: { participant: 'payment', method: 'Refund' } },
+  confirm_order: { action: { participant: 'order', method: 'ConfirmOrder' } },
+  commit_stock: { action: { participant: 'inventory', method: 'Commit' } },
+};
+
+/** What a fault plan may name in the place-order saga: its steps and the methods they call. */
+export const PLACE_ORDER_FAULT_VOCABULARY: FaultVocabulary = {
+  steps: Object.keys(PLACE_ORDER_CALLS),
+  calls: Object.values(PLACE_ORDER_CALLS).flatMap((c) => [c.action, ...(c.compensation ? [c.compensation] : [])]),
+};
+
+/** The call of an attempt of the place-order saga, for the fault switchboard. */
+export function placeOrderCallOf(step: string, phase: 'action' | 'compensation'): FaultCall | undefined {
+  const c = PLACE_ORDER_CALLS[step];
+  return phase === 'action' ? c?.action : c?.compensation;
 }
 
 /** The cancellation reason the customer sees: the code of what made the saga compensate. */

@@ -251,6 +251,12 @@ export function crashFrom(v: Values<typeof CRASH_VARIABLES>): CrashSettings {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The fault switchboard (rehearsing failures; off unless switched on)
+
+/** `1` switches the fault switchboard on in this process (a warning at start says so); `0` or unset: nothing installed. */
+export const FAULTS_SWITCH = switch01('1 to switch the fault switchboard on (rehearsing failures), 0 or unset otherwise');
+
+// ---------------------------------------------------------------------------------------------
 // gRPC security: mutual TLS between the gateway and the participants, plaintext only when asked
 
 /** Read with DATA_VARIABLES (the default folder is under DATA_DIR). */

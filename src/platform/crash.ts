@@ -64,5 +64,10 @@ function listenForArming(logger: Pick<Logger, 'info'>): void {
 export function crashPoint(name: string): void {
   if (points.size === 0 || !points.has(name)) return;
   if (skip-- > 0) return;
+  crashNow();
+}
+
+/** Dies at once as with kill -9 (no flush, no cleanup): a crash point reached, or an injected `crash` fault. */
+export function crashNow(): void {
   process.kill(process.pid, 'SIGKILL');
 }

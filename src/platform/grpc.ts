@@ -28,6 +28,8 @@ import { formatAddr, type HostPort } from './config.js';
 import type { Logger } from './logger.js';
 import { loadTlsMaterial, type GrpcSecurity, type TlsIdentity } from './tls.js';
 import { refuseUndecodable } from './grpc-undecodable.js';
+import { crashNow } from './crash.js';
+import { FAULT_METADATA, parseDirective, type FaultDirective } from '../faults/plan.js';
 import {
   HealthService,
   HealthCheckResponse_ServingStatus,
@@ -185,11 +187,99 @@ export function channelOptions(security: GrpcSecurity, peer: TlsIdentity) {
   return security.kind === 'mtls' ? { ...CLIENT_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': peer } : { ...CLIENT_CHANNEL_OPTIONS };
 }
 
+/** A participant with FAULTS_ENABLED=1: it honours the gateway's `x-fault` directives. */
+export interface ServerFaults {
+  /** The participant's name (`payment`), the metric's target prefix. */
+  service: string;
+  logger: Logger;
+}
+
+export interface GrpcServerOptions {
+  /** Set (FAULTS_ENABLED=1): every method honours `x-fault` metadata; unset: it is ignored, nothing is installed. */
+  faults?: ServerFaults;
+}
+
+let faultsInjected: ReturnType<ReturnType<typeof metrics.getMeter>['createCounter']> | undefined;
+
+/** `grpc.ServerUnaryCall`'s callback, as a fault answers it. */
+function refusal(code: status, message: string, errorCode?: string) {
+  const metadata = new Metadata();
+  if (errorCode) metadata.set('x-error-code', errorCode);
+  return { code, details: message, metadata, name: 'Error', message };
+}
+
+/**
+ * The participant side of the fault switchboard: a wrapper of every unary method that does what
+ * the gateway's `x-fault` directive says — `latency` (sleep, then the handler), `error` (a
+ * definite refusal, FAILED_PRECONDITION with x-error-code fault_injected, handler not run),
+ * `uncertain` (UNAVAILABLE, handler not run), `after_effect` (the handler runs and its effect
+ * commits, then UNAVAILABLE instead of its answer), `crash` (SIGKILL before the handler). Only the
+ * gateway can send metadata here (mutual TLS). Each fault: a span with `fault.kind`,
+ * `fault.rule_id` and a `fault.injected` event, a warning line, `faults_injected_total{target,kind}`.
+ */
+export function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
+  const implementation: UntypedServiceImplementation = { ...binding.implementation };
+  for (const [name, method] of Object.entries(binding.definition)) {
+    const handler = binding.implementation[name] as handleUnaryCall<unknown, unknown> | undefined;
+    if (method.requestStream || method.responseStream || handler === undefined) continue;
+    implementation[name] = ((call, callback) => {
+      const raw = firstValue(call.metadata, FAULT_METADATA);
+      if (raw === undefined) return handler(call, callback);
+      const d: FaultDirective | undefined = parseDirective(raw);
+      const { name: path, service, method: rpcMethod } = splitPath(call.getPath());
+      const log = faults.logger.child({ rpc: path });
+      if (!d) {
+        log.warn({ x_fault: raw.slice(0, 100) }, 'an x-fault directive that is not one is ignored');
+        return handler(call, callback);
+      }
+      const rule = d.rule ?? 'unnamed';
+      const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
+      const attributes = { 'fault.kind': d.kind, 'fault.rule_id': rule, 'rpc.service': service, 'rpc.method': rpcMethod };
+      const span = tracer.startSpan(`fault ${d.kind}`, { attributes }, parent);
+      span.addEvent('fault.injected', { 'fault.kind': d.kind, 'fault.rule_id': rule, ...(d.latency_ms !== undefined ? { 'fault.latency_ms': d.latency_ms } : {}) });
+      log.warn({ kind: d.kind, rule_id: rule, latency_ms: d.latency_ms, idempotency_key: firstValue(call.metadata, IDEMPOTENCY_KEY_MD) }, `fault injected: ${d.kind}`);
+      faultsInjected ??= metrics.getMeter('ecommerce-sagas/faults').createCounter('faults_injected', { description: 'Faults injected by the fault switchboard, by target and kind' });
+      faultsInjected.add(1, { target: `${faults.service}.${rpcMethod}`, kind: d.kind });
+      const said = `fault injected by rule ${rule}`;
+      switch (d.kind) {
+        case 'crash':
+          span.end();
+          crashNow();
+          return;
+        case 'latency':
+          setTimeout(() => {
+            span.end();
+            handler(call, callback);
+          }, d.latency_ms ?? 0);
+          return;
+        case 'error':
+          span.end();
+          callback(refusal(status.FAILED_PRECONDITION, `${said}: ${rpcMethod} refused`, 'fault_injected'));
+          return;
+        case 'uncertain':
+          span.end();
+          callback(refusal(status.UNAVAILABLE, `${said}: ${rpcMethod} unavailable, not run`));
+          return;
+        case 'after_effect':
+          handler(call, (err, ...rest) => {
+            span.end();
+            if (err) callback(err, ...rest);
+            else callback(refusal(status.UNAVAILABLE, `${said}: ${rpcMethod} done, its answer lost`));
+          });
+          return;
+      }
+    }) satisfies handleUnaryCall<unknown, unknown>;
+  }
+  return { ...binding, implementation };
+}
+
 /** Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port. */
-export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials): Promise<RunningServer> {
+export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials, opts: GrpcServerOptions = {}): Promise<RunningServer> {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const { faults } = opts;
+  const bindings = faults ? services.map((s) => honourFaults(s, faults)) : services;
   // Bytes that do not decode are the caller's mistake: a definite refusal, not grpc-js's INTERNAL.
-  for (const s of services.map(refuseUndecodable)) server.addService(s.definition, s.implementation);
+  for (const s of bindings.map(refuseUndecodable)) server.addService(s.definition, s.implementation);
   let serving = true;
   const health: HealthServer = {
     check: (_call, cb) =>
@@ -223,6 +313,8 @@ export interface CallOpts {
   requestId?: string;
   /** Per-attempt deadline. */
   timeoutMs: number;
+  /** A fault directive for the participant (`x-fault` metadata), set by the gateway's fault switchboard only. */
+  fault?: string;
 }
 
 type UnaryMethod<Req, Res> = (
@@ -236,6 +328,7 @@ function callMetadata(opts: CallOpts): Metadata {
   const md = new Metadata();
   if (opts.idempotencyKey) md.set(IDEMPOTENCY_KEY_MD, opts.idempotencyKey);
   if (opts.requestId) md.set(REQUEST_ID_MD, opts.requestId);
+  if (opts.fault) md.set(FAULT_METADATA, opts.fault);
   return md;
 }
 
@@ -271,7 +364,8 @@ export function grpcFailureCode(code: status): string {
  * place: it stays the same ServiceError (code, details, metadata) for every other caller.
  */
 function classified(err: ServiceError): ServiceError {
-  if (DEFINITE_STATUSES.has(err.code)) Object.assign(err, { definite: true, failureCode: grpcFailureCode(err.code) });
+  // An injected fault's refusal is recorded as such (fault_injected), not as its status.
+  if (DEFINITE_STATUSES.has(err.code)) Object.assign(err, { definite: true, failureCode: errorCodeOf(err) === 'fault_injected' ? 'fault_injected' : grpcFailureCode(err.code) });
   return err;
 }
 

@@ -42,6 +42,11 @@ export interface StepContext<I> {
   /** Per-attempt deadline, also enforced by the engine. */
   timeoutMs: number;
   signal: AbortSignal;
+  /**
+   * A fault directive the step's transport carries to its participant (gRPC metadata `x-fault`),
+   * set only by the fault switchboard's interceptor; unset otherwise.
+   */
+  fault?: string;
 }
 
 /**

@@ -492,6 +492,8 @@ export class SagaEngine {
       attempt: a.attempt,
       idempotencyKey: idempotencyKey(s.id, a.step.name, a.phase),
       tags,
+      timeoutMs: a.step.timeoutMs ?? this.policies.stepTimeoutMs,
+      transport: {},
     };
     const at = (point: Checkpoint) => {
       for (const i of this.interceptors) i.at?.(point, ctx);
@@ -501,7 +503,7 @@ export class SagaEngine {
       await write(a.intent);
       at('after_intent');
       const current = { ...s, ...a.intent.patch };
-      const outcome = await runChain(this.chains.call, ctx, () => this.call(a, current, ctx.idempotencyKey, log));
+      const outcome = await runChain(this.chains.call, ctx, () => this.call(a, current, ctx.idempotencyKey, log, ctx.transport.fault));
       at('before_outcome');
       const settled = settle(def, current, a, outcome, this.now(), this.random);
       this.logSettlement(log, a, settled);
@@ -546,7 +548,7 @@ export class SagaEngine {
   }
 
   /** The participant call under the per-attempt deadline; anything but a definite answer or a DefiniteError is uncertain. */
-  private async call(a: PlannedAttempt, s: SagaRecord, key: string, log: Logger): Promise<AttemptOutcome> {
+  private async call(a: PlannedAttempt, s: SagaRecord, key: string, log: Logger, fault: string | undefined): Promise<AttemptOutcome> {
     const fn = a.phase === 'action' ? a.step.action : a.step.compensate;
     if (!fn) return { kind: 'ok', result: null };
     const timeoutMs = a.step.timeoutMs ?? this.policies.stepTimeoutMs;
@@ -561,6 +563,7 @@ export class SagaEngine {
       failure: s.failure ?? undefined,
       timeoutMs,
       signal: abort.signal,
+      ...(fault === undefined ? {} : { fault }),
     };
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<AttemptOutcome>((resolve) => {

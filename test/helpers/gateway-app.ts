@@ -5,7 +5,10 @@ import { buildAdmin, type AdminApp } from '../../src/gateway/admin/app.js';
 import { recentSagas, type RecentSagas } from '../../src/gateway/admin/recent.js';
 import { parseAdminTokens } from '../../src/gateway/admin/tokens.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
-import { placeOrderSaga } from '../../src/gateway/place-order.js';
+import { placeOrderCallOf, placeOrderSaga } from '../../src/gateway/place-order.js';
+import type { FaultBoard } from '../../src/faults/plan.js';
+import { faults, tracing } from '../../src/saga/interceptors.js';
+import type { EnginePolicies } from '../../src/saga/definition.js';
 import { MemoryKv, type FastKv } from '../../src/platform/fast-kv.js';
 import { createIdempotencyGuard, type IdempotencyGuard, type UntrustedReason } from '../../src/platform/idempotency.js';
 import { SagaEngine } from '../../src/saga/engine.js';
@@ -20,6 +23,7 @@ import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
 import { silentLogger, tempDir } from './participants.js';
 import type { Logger } from '../../src/platform/logger.js';
+import type { Db } from '../../src/platform/db.js';
 import { serveParticipants } from './grpc-participants.js';
 
 export interface GatewayApp {
@@ -30,6 +34,8 @@ export interface GatewayApp {
   engine: SagaEngine;
   log: SqliteSagaLog;
   idempotency: IdempotencyGuard<StoredResponse>;
+  /** The participants' databases (to look at what they hold). */
+  dbs: { order: Db; inventory: Db; payment: Db };
   /** Gives the products this catalog's prices, as a restart of the inventory service with it would. */
   setCatalogPrices(catalog: Catalog): void;
   /** Stops the participants' gRPC server (the gateway stays up). */
@@ -59,6 +65,14 @@ export interface GatewayAppOptions {
   now?: () => number;
   /** Where the gateway's (and the admin listener's) log lines go; default silent. */
   logger?: Logger;
+  /** The fault switchboard (as FAULTS_ENABLED=1 on the gateway): its interceptor and admin routes. */
+  faults?: FaultBoard;
+  /** Whether the participants honour `x-fault` (FAULTS_ENABLED=1 there); default: as `faults` is set. */
+  participantFaults?: boolean;
+  /** The engine's policies (e.g. shorter backoffs). */
+  policies?: Partial<EnginePolicies>;
+  /** Randomness of the fault interceptor (default Math.random). */
+  random?: () => number;
 }
 
 export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
@@ -75,11 +89,14 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     order: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }),
     inventory: createInventoryService({ db: dbs.inventory, logger, catalog: opts.catalog ?? DEFAULT_CATALOG, fastPath: guard('inventory') }),
     payment: createPaymentService({ db: dbs.payment, logger, chargeLimitCents: opts.chargeLimitCents ?? 50_000, fastPath: guard('payment') }),
-  });
+  }, undefined, { faults: opts.participantFaults ?? opts.faults !== undefined, logger });
   const participants = served.participants;
   const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
   const recent = recentSagas();
-  const engine = new SagaEngine({ log, logger, interceptors: [recent.interceptor] });
+  const faultInterceptors = opts.faults
+    ? [faults(opts.faults, { logger, meter: metrics.getMeter('test'), callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase), random: opts.random })]
+    : [];
+  const engine = new SagaEngine({ log, logger, interceptors: [...(opts.faults ? [tracing()] : []), recent.interceptor, ...faultInterceptors], policies: opts.policies });
   engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: opts.onUntrusted });
   const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits, pricing: opts.pricing });
@@ -94,6 +111,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     traceUrlTemplate: opts.traceUrlTemplate,
     recent,
     now: opts.now,
+    faults: opts.faults,
   });
   await admin.ready();
   return {
@@ -103,6 +121,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     engine,
     log,
     idempotency,
+    dbs,
     setCatalogPrices: (catalog) => applyCatalogPrices(dbs.inventory, catalog),
     stopParticipants: () => served.stopServer(),
     async close() {

@@ -6,6 +6,8 @@ import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
 import { serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
 import type { GrpcSecurity } from '../../src/platform/tls.js';
 import { testTls } from './tls.js';
+import { silentLogger } from './participants.js';
+import type { Logger } from '../../src/platform/logger.js';
 
 export interface ServedParticipants {
   participants: Participants;
@@ -27,10 +29,14 @@ export async function serveParticipants(
     payment: UntypedServiceImplementation;
   },
   security?: GrpcSecurity,
+  /** `faults`: the servers honour `x-fault` metadata, as with FAULTS_ENABLED=1 (default off). */
+  opts: { faults?: boolean; logger?: Logger } = {},
 ): Promise<ServedParticipants> {
   const sec = security ?? (await testTls());
   const serve = (name: 'order' | 'inventory' | 'payment', definition: ServiceDefinition) =>
-    startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition, implementation: impl[name] }], serverCredentials(sec, name));
+    startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition, implementation: impl[name] }], serverCredentials(sec, name), {
+      faults: opts.faults ? { service: name, logger: opts.logger ?? silentLogger } : undefined,
+    });
   const servers: RunningServer[] = await Promise.all([serve('order', OrderServiceService), serve('inventory', InventoryServiceService), serve('payment', PaymentServiceService)]);
   const [order, inventory, payment] = servers.map((s) => s.address);
   const participants = connectParticipants({ order: order ?? '', inventory: inventory ?? '', payment: payment ?? '' }, sec);

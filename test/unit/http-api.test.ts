@@ -93,6 +93,7 @@ const CASES: ErrorCase[] = [
     code: 'csrf_rejected',
     request: () => ({ method: 'POST', url: '/api/sagas/x/actions', payload: { action: 'retry', action_id: 'a1' }, headers: { origin: 'http://evil.example' } }),
   },
+  { on: 'admin', name: 'the fault switchboard when FAULTS_ENABLED is not 1', code: 'faults_disabled', request: () => ({ method: 'GET', url: '/api/faults' }) },
   { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
   { name: 'an unknown order', code: 'order_not_found', request: () => ({ method: 'GET', url: '/orders/nope' }) },
   { name: 'an order id no order can have', code: 'order_not_found', request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }) },
@@ -193,7 +194,8 @@ describe('every documented error code and status', () => {
     // price_mismatch one with PRICING=catalog: test/unit/http-pricing.test.ts.
     // action_id_reused needs an action done on a PARKED saga: test/e2e/admin-actions.test.ts (and
     // the auth failures with ADMIN_TOKENS: test/unit/admin-auth.test.ts).
-    const elsewhere = ['action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/unit/faults-admin.test.ts.
+    const elsewhere = ['invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

@@ -16,6 +16,7 @@ import { errorResponses, Products } from '../http/schemas.js';
 import { productsView, sagaSummary } from '../http/views.js';
 import type { AdminAuth, Caller } from './auth.js';
 import { sagaFilters } from './filters.js';
+import { FaultPlanError, type FaultBoard } from '../../faults/plan.js';
 import type { RecentSagas } from './recent.js';
 import {
   ActionBody,
@@ -24,6 +25,11 @@ import {
   AdminSagaQuery,
   AdminTimeline,
   AdminTimelineQuery,
+  FaultIdParams,
+  FaultsBody,
+  FaultsView,
+  FaultToggleBody,
+  FaultToggleResult,
   IdParams,
   Overview,
   ParkedPage,
@@ -38,6 +44,8 @@ export interface AdminApiDeps {
   participants: Participants;
   auth: AdminAuth;
   recent?: RecentSagas;
+  /** The fault switchboard (FAULTS_ENABLED=1); unset: its routes answer 404 faults_disabled. */
+  faults?: FaultBoard;
   traceUrlTemplate?: string;
   readTimeoutMs?: number;
   now?: () => number;
@@ -158,4 +166,40 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       return { saga: sagaSummary(res.saga), replayed: res.replayed };
     },
   );
+
+  // The fault switchboard: read by any caller, changed by an operator; absent unless FAULTS_ENABLED=1.
+  const board = (): FaultBoard => {
+    if (!deps.faults) throw new HttpError('faults_disabled', 'the fault switchboard is off (FAULTS_ENABLED=1 switches it on)');
+    return deps.faults;
+  };
+  const operator = (req: { caller?: Caller }, what: string): Caller => {
+    const who = caller(req);
+    if (who.role !== 'operator') throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${what}`);
+    return who;
+  };
+
+  app.get('/api/faults', { schema: { response: { 200: FaultsView, ...errorResponses } } }, async () => ({ enabled: true, rules: board().list() }));
+
+  app.put('/api/faults', { schema: { body: FaultsBody, response: { 200: FaultsView, ...errorResponses } } }, async (req) => {
+    const b = board();
+    const who = operator(req, 'change the fault plan');
+    let rules;
+    try {
+      rules = b.replace(req.body);
+    } catch (err) {
+      if (err instanceof FaultPlanError) throw new HttpError('invalid_fault_plan', err.message);
+      throw err;
+    }
+    req.log.warn({ actor: who.name, via: who.via, rules: rules.length, enabled: rules.filter((r) => r.enabled).length }, 'fault plan replaced');
+    return { enabled: true, rules };
+  });
+
+  app.post('/api/faults/:id', { schema: { params: FaultIdParams, body: FaultToggleBody, response: { 200: FaultToggleResult, ...errorResponses } } }, async (req) => {
+    const b = board();
+    const who = operator(req, 'switch a fault rule');
+    const rule = b.setEnabled(req.params.id, req.body.enabled);
+    if (!rule) throw new HttpError('fault_rule_not_found', `no fault rule ${req.params.id}`);
+    req.log.warn({ actor: who.name, via: who.via, rule_id: rule.id, enabled: rule.enabled }, `fault rule ${rule.enabled ? 'on' : 'off'}`);
+    return { rule };
+  });
 };

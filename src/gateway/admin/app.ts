@@ -17,6 +17,7 @@ import { adminApi } from './api.js';
 import { adminAuth } from './auth.js';
 import type { RecentSagas } from './recent.js';
 import type { AdminToken } from './tokens.js';
+import type { FaultBoard } from '../../faults/plan.js';
 import { adminUi } from './ui.js';
 
 export interface AdminOptions {
@@ -32,6 +33,8 @@ export interface AdminOptions {
   traceUrlTemplate?: string;
   /** What this gateway finished lately (the overview's rates and percentiles). */
   recent?: RecentSagas;
+  /** The fault switchboard (FAULTS_ENABLED=1); unset: /api/faults answers 404 faults_disabled. */
+  faults?: FaultBoard;
   readTimeoutMs?: number;
   /** Where the console's files are (default src/gateway/admin/ui/). */
   uiDir?: string;

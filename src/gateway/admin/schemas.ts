@@ -92,3 +92,29 @@ export type ActionBody = Static<typeof ActionBody>;
 export const ActionResult = Type.Object({ saga: SagaSummary, replayed: Type.Boolean() });
 
 export const IdParams = Type.Object({ id: Type.String() });
+
+/** A fault rule as the switchboard holds it (README: Fault injection), with how often it fired. */
+export const FaultRuleView = Type.Object({
+  id: Type.String(),
+  enabled: Type.Boolean(),
+  target: Type.Object({ step: Type.Optional(Type.String()), participant: Type.Optional(Type.String()), method: Type.Optional(Type.String()) }),
+  phase: Type.Optional(Type.String()),
+  kind: Type.String(),
+  latency_ms: Type.Optional(Type.Integer()),
+  jitter_ms: Type.Optional(Type.Integer()),
+  crash_point: Type.Optional(Type.String()),
+  probability: Type.Number(),
+  limit: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer()), until: Type.Optional(Type.String()) })),
+  fired: Type.Integer(),
+});
+
+export const FaultsView = Type.Object({ enabled: Type.Boolean(), rules: Type.Array(FaultRuleView) });
+
+/** `{rules: [...]}`: checked by the plan's own validation (400 invalid_fault_plan naming the rule and field). */
+export const FaultsBody = Type.Unknown({ description: '{rules: [...]}: the new plan, replacing the old one' });
+
+export const FaultIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const FaultToggleBody = Type.Object({ enabled: Type.Boolean() });
+
+export const FaultToggleResult = Type.Object({ rule: FaultRuleView });

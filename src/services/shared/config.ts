@@ -1,5 +1,6 @@
 import {
   DATA_VARIABLES,
+  FAULTS_SWITCH,
   grpcSecurityFrom,
   GRPC_SECURITY_VARIABLES,
   metricsVariables,
@@ -34,6 +35,8 @@ export function participantVariables(service: ParticipantName) {
     // Participants are retried within minutes; their durable inbox answers anything older.
     INBOX_FAST_PATH_TTL: duration({ default: '10m' }),
     ...metricsVariables(`127.0.0.1:${METRICS_PORTS[service]}`),
+    // 1: honour the gateway's `x-fault` directives (README: Fault injection); 0 or unset: ignore them.
+    FAULTS_ENABLED: FAULTS_SWITCH,
     ...processVariables(service),
   };
 }
@@ -47,6 +50,8 @@ export interface ParticipantConfig extends ProcessSettings {
   redis: RedisSettings;
   inboxFastPathTtlMs: number;
   metrics: HostPort | 'off';
+  /** FAULTS_ENABLED: honour `x-fault` metadata. */
+  faults: boolean;
 }
 
 export function participantFrom(service: ParticipantName, listen: HostPort, v: Values<ReturnType<typeof participantVariables>>): ParticipantConfig {
@@ -59,6 +64,7 @@ export function participantFrom(service: ParticipantName, listen: HostPort, v: V
     redis: redisFrom(v),
     inboxFastPathTtlMs: v.INBOX_FAST_PATH_TTL,
     metrics: v.METRICS_ADDR,
+    faults: v.FAULTS_ENABLED,
     ...processFrom(v),
   };
 }

@@ -65,7 +65,9 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     await prepareGrpcSecurity(config.grpc, logger);
-    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service));
+    const faults = config.faults ? { service: spec.service, logger } : undefined;
+    if (faults) logger.warn({ FAULTS_ENABLED: 1 }, 'fault switchboard on: this service honours the gateway\'s x-fault directives (latency, error, uncertain, after_effect, crash)');
+    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service), { faults });
     const metricsServer = await startMetricsServer(telemetry, config.metrics);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
     // The stop handlers first: a supervisor may send SIGTERM the moment it reads `ready`.

@@ -1,0 +1,33 @@
+/**
+ * A process for test/unit/faults-crash.test.ts to watch die of an injected `crash` fault.
+ * `participant`: a payment gRPC server (stub handler) honouring x-fault; it sends its address.
+ * `gateway <saga.db>`: a saga engine with the faults interceptor and a crash rule at
+ * `after_intent` of the one step of a one-step saga; it starts that saga.
+ */
+import { metrics } from '@opentelemetry/api';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { PaymentServiceService, ChargeOutcome } from '../../src/gen/payment/v1/payment.js';
+import { startGrpcServer, unary } from '../../src/platform/grpc.js';
+import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
+import { SagaEngine } from '../../src/saga/engine.js';
+import { faults } from '../../src/saga/interceptors.js';
+import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
+import { silentLogger } from './participants.js';
+
+const [mode, file] = process.argv.slice(2);
+
+if (mode === 'participant') {
+  const charge = unary('Charge', silentLogger, () => ({ outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, declineReason: '' }));
+  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }], ServerCredentials.createInsecure(), {
+    faults: { service: 'payment', logger: silentLogger },
+  });
+  process.send?.({ address: server.address });
+} else if (mode === 'gateway' && file) {
+  const board = new FaultBoard(validateFaultPlan({ rules: [{ id: 'die', target: { step: 'one' }, kind: 'crash', crash_point: 'after_intent' }] }));
+  const log = new SqliteSagaLog({ file, synchronous: 'full' });
+  const engine = new SagaEngine({ log, logger: silentLogger, interceptors: [faults(board, { logger: silentLogger, meter: metrics.getMeter('test') })] });
+  engine.register({ name: 'tiny', version: 1, steps: [{ name: 'one', kind: 'compensatable', action: async () => ({ ok: true }), compensate: async () => ({ ok: true }) }] });
+  await engine.start('tiny', { id: 'saga_crash_1', input: null });
+  // The crash comes at the step's after_intent checkpoint; if it does not, say so.
+  setTimeout(() => process.send?.({ alive: true }), 2_000);
+}
