@@ -11,22 +11,54 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
 import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Logger } from '../../src/platform/logger.js';
 
 const spans = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
 provider.register();
 after(() => provider.shutdown());
 
+/** Reads the metrics on demand. */
+class TestReader extends MetricReader {
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+const reader = new TestReader();
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+
+/** faults_injected (faults_injected_total in Prometheus) by meter scope, as `target/kind` → count. */
+async function injected(): Promise<Record<string, Record<string, number>>> {
+  const { resourceMetrics } = await reader.collect();
+  const out: Record<string, Record<string, number>> = {};
+  for (const sm of resourceMetrics.scopeMetrics) {
+    for (const m of sm.metrics) {
+      if (m.descriptor.name !== 'faults_injected') continue;
+      const byScope = (out[sm.scope.name] ??= {});
+      for (const p of m.dataPoints) byScope[`${String(p.attributes.target)}/${String(p.attributes.kind)}`] = p.value as number;
+    }
+  }
+  return out;
+}
+
 const FAST = { action: { maxAttempts: 5, initialBackoffMs: 10, maxBackoffMs: 20, multiplier: 2 }, compensation: { maxAttempts: 5, initialBackoffMs: 10, maxBackoffMs: 20, multiplier: 2 } };
 
-async function withApp(rules: unknown[], fn: (g: GatewayApp, board: FaultBoard) => Promise<void>, opts: { participantFaults?: boolean; stepTimeoutMs?: number } = {}): Promise<void> {
+async function withApp(rules: unknown[], fn: (g: GatewayApp, board: FaultBoard) => Promise<void>, opts: { participantFaults?: boolean; stepTimeoutMs?: number; logger?: Logger } = {}): Promise<void> {
   const board = new FaultBoard(validateFaultPlan({ rules }, PLACE_ORDER_FAULT_VOCABULARY), { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
   const g = await gatewayApp({
     faults: board,
     participantFaults: opts.participantFaults,
+    logger: opts.logger,
     policies: { ...FAST, ...(opts.stepTimeoutMs ? { stepTimeoutMs: opts.stepTimeoutMs } : {}) },
   });
   try {
@@ -63,6 +95,8 @@ function faultSpans(ruleId: string) {
 
 describe('gateway side', () => {
   test('error on reserve_stock: a definite refusal, not called, compensated with fault_injected', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), cb()) }));
     await withApp([{ id: 'no-stock', target: { step: 'reserve_stock' }, kind: 'error' }], async (g, board) => {
       const { order, saga, events } = await place(g);
       assert.equal(saga.status, 'COMPENSATED');
@@ -78,11 +112,16 @@ describe('gateway side', () => {
       assert.equal(count(g, 'inventory', 'SELECT count(*) AS n FROM reservations'), 0);
       assert.ok(events.some((e) => e.type === 'COMPENSATION_SUCCEEDED' && e.step === 'create_order'));
       assert.equal(board.list()[0]?.fired, 1);
+      assert.equal((await injected())['test']?.['reserve_stock/error'], 1);
       const [span] = faultSpans('no-stock');
       assert.equal(span?.name, 'saga.step reserve_stock');
       assert.equal(span?.attributes['fault.kind'], 'error');
       assert.ok(span?.events.some((e) => e.name === 'fault.injected'));
-    });
+      // One warning line with the saga, step, kind and rule.
+      const said = lines.filter((l) => l.msg === 'fault injected: error (rule no-stock)');
+      assert.equal(said.length, 1);
+      assert.deepEqual([said[0]?.saga_id, said[0]?.step, said[0]?.kind, said[0]?.rule_id], [order.id, 'reserve_stock', 'error', 'no-stock']);
+    }, { logger });
   });
 
   test('uncertain on charge_payment (twice): retried with the same key, then completed; one charge', async () => {
@@ -141,6 +180,10 @@ describe('participant side (x-fault over mutual TLS)', () => {
       assert.equal(board.list()[0]?.fired, 1);
       // The gateway's attempt span and the participant's own fault span both carry it.
       assert.deepEqual(faultSpans('lost-answer').map((s) => s.name).sort(), ['fault after_effect', 'saga.step charge_payment']);
+      // Counted by the gateway (its meter) and by the participant (its own).
+      const counts = await injected();
+      assert.equal(counts['test']?.['payment.Charge/after_effect'], 1);
+      assert.equal(counts['ecommerce-sagas/faults']?.['payment.Charge/after_effect'], 1);
     });
   });
 
