@@ -76,6 +76,8 @@ export async function main(): Promise<void> {
       process.exit(1);
     }
     logger.warn({ FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size }, `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`);
+  } else if (config.faults.file) {
+    logger.warn({ FAULTS_FILE: config.faults.file }, 'FAULTS_FILE is ignored: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)');
   }
   const faultInterceptors: SagaInterceptor[] = board ? [faults(board, { logger, meter: telemetry.meter, callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase) })] : [];
   // What this gateway finished in the last minute, for the console's overview.
