@@ -23,7 +23,12 @@ test('the saga list filters by customer, step and creation time, from the keyboa
   const errors: string[] = [];
   try {
     const page = await browser.newPage({ baseURL: addr, viewport: { width: 1280, height: 800 } });
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() !== 'error' && m.type() !== 'warning') return;
+      // The console asks GET /api/faults whether to show its Faults link: 404, the switchboard is off.
+      if (m.type() === 'error' && /status of 404/.test(m.text()) && new URL(m.location().url, addr).pathname === '/api/faults') return;
+      errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto('/#/sagas');
     await page.getByTestId('saga-row').first().waitFor();
@@ -46,6 +51,14 @@ test('the saga list filters by customer, step and creation time, from the keyboa
     await page.getByLabel('Created from').fill('');
     await page.getByLabel('to', { exact: true }).fill('');
     await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 2);
+    // No fault switchboard here: no Faults link, and its page says how to switch it on.
+    await page.goto('/#/faults');
+    await page.getByTestId('faults-off').waitFor({ state: 'visible' });
+    assert.match((await page.getByTestId('faults-off').textContent()) ?? '', /FAULTS_ENABLED=1/);
+    assert.equal(await page.getByTestId('nav-faults').isVisible(), false);
+    assert.equal(await page.getByTestId('fault-table').isVisible(), false);
+    await page.goto('/#/sagas');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 2);
     await page.setViewportSize({ width: 375, height: 800 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);

@@ -169,6 +169,7 @@ function showChrome(on) {
 
 function signedOut(message = '') {
   session = null;
+  $('[data-testid="nav-faults"]').hidden = true;
   stopPolling();
   showChrome(false);
   showBanner('');
@@ -239,6 +240,7 @@ function route() {
   if (m) return { name: 'detail', id: decodeURIComponent(m[1]) };
   if (hash.startsWith('/parked')) return { name: 'parked' };
   if (hash.startsWith('/stock')) return { name: 'stock' };
+  if (hash.startsWith('/faults')) return { name: 'faults' };
   return { name: 'sagas' };
 }
 
@@ -252,7 +254,8 @@ function render() {
   }
   showBanner('');
   const token = current.token + 1;
-  const refresh = r.name === 'detail' ? detailView(r.id, token) : r.name === 'parked' ? parkedView(token) : r.name === 'stock' ? stockView(token) : sagasView(token);
+  const views = { parked: parkedView, stock: stockView, faults: faultsView, sagas: sagasView };
+  const refresh = r.name === 'detail' ? detailView(r.id, token) : views[r.name](token);
   current = { token, refresh };
   tick();
 }
@@ -549,6 +552,31 @@ const OUTCOME = {
   COMPENSATION_FAILED: ['compensation', 'failed'],
 };
 
+const FAULT_RULE = /fault injected by rule ([A-Za-z0-9_.-]+)/;
+
+/**
+ * An attempt's failure injected by the fault switchboard (README: Fault injection): a STEP_FAILED
+ * or COMPENSATION_FAILED whose error names the rule (`fault injected by rule <id>: …`) or whose
+ * code is `fault_injected`. `{rule}` (null when the text does not name it), or null for any other
+ * event (the saga's own end carries the failure too, but it is not an attempt).
+ */
+export function faultOf(e) {
+  if (e?.type !== 'STEP_FAILED' && e?.type !== 'COMPENSATION_FAILED') return null;
+  const text = typeof e?.error === 'string' ? e.error : '';
+  const code = e?.data && typeof e.data === 'object' ? e.data.code : undefined;
+  if (code !== 'fault_injected' && !/fault[ _]injected/.test(text)) return null;
+  const m = FAULT_RULE.exec(text);
+  return { rule: m ? m[1] : null };
+}
+
+function faultBadge(fault, testid) {
+  return h(
+    'span',
+    { class: 'badge fault', 'data-testid': testid, 'data-rule': fault.rule ?? '', title: fault.rule ? `injected by the fault rule ${fault.rule}` : 'injected by the fault switchboard' },
+    fault.rule ? `fault ${fault.rule}` : 'fault',
+  );
+}
+
 /**
  * One bar per attempt: each STEP_STARTED / COMPENSATION_STARTED opens one, the next outcome of
  * the same step and phase closes it. An attempt never closed was cut short by a crash (a later
@@ -563,7 +591,7 @@ export function attemptsOf(events) {
       const key = `${phase}:${e.step}`;
       const stale = open.get(key);
       if (stale) stale.outcome = 'interrupted';
-      const bar = { seq: e.seq, step: e.step, display: e.display_name, phase, attempt: e.attempt, start: Date.parse(e.time), end: null, outcome: 'running', error: null, retryable: null, result: undefined };
+      const bar = { seq: e.seq, step: e.step, display: e.display_name, phase, attempt: e.attempt, start: Date.parse(e.time), end: null, outcome: 'running', error: null, retryable: null, result: undefined, fault: null };
       bars.push(bar);
       open.set(key, bar);
     } else if (OUTCOME[e.type]) {
@@ -574,6 +602,7 @@ export function attemptsOf(events) {
       bar.end = Date.parse(e.time);
       bar.outcome = outcome === 'failed' && e.retryable ? 'failed-retryable' : outcome;
       bar.error = e.error ?? null;
+      bar.fault = faultOf(e);
       bar.retryable = e.retryable ?? null;
       bar.result = e.data;
     } else if (e.type === 'SAGA_RESUMED') {
@@ -697,6 +726,7 @@ function renderDetail(shell, saga, events) {
         'data-phase': b.phase,
         'data-attempt': b.attempt,
         'data-outcome': b.outcome,
+        'data-fault': b.fault ? (b.fault.rule ?? '') : null,
       },
       h(
         'div',
@@ -705,6 +735,7 @@ function renderDetail(shell, saga, events) {
         b.display && b.display !== b.step ? h('span', { class: 'wf-display muted' }, b.display) : null,
         h('span', { class: `wf-phase ${b.phase}` }, b.phase === 'action' ? 'action' : 'compensation'),
         h('span', { class: 'wf-attempt' }, `attempt ${b.attempt}`),
+        b.fault ? faultBadge(b.fault, 'wf-fault') : null,
       ),
       h('div', { class: 'wf-track' }, bar),
       h(
@@ -780,19 +811,20 @@ function renderDetail(shell, saga, events) {
       h(
         'tbody',
         {},
-        events.map((e) =>
-          h(
+        events.map((e) => {
+          const fault = faultOf(e);
+          return h(
             'tr',
-            { 'data-testid': 'event-row', 'data-seq': e.seq, 'data-type': e.type },
+            { 'data-testid': 'event-row', 'data-seq': e.seq, 'data-type': e.type, 'data-fault': fault ? (fault.rule ?? '') : null },
             h('td', { 'data-label': '#' }, e.seq),
             h('td', { 'data-label': 'Event', class: 'nowrap' }, e.type),
             h('td', { 'data-label': 'Step' }, e.step ?? '–'),
             h('td', { 'data-label': 'Attempt' }, e.attempt ?? '–'),
             h('td', { 'data-label': 'Time', class: 'nowrap' }, h('time', { datetime: e.time }, fmtTime(e.time))),
-            h('td', { 'data-label': 'Error', class: e.error ? 'error' : '' }, e.error ?? '–'),
+            h('td', { 'data-label': 'Error', class: e.error ? 'error' : '' }, fault ? [faultBadge(fault, 'event-fault'), ' '] : null, e.error ?? '–'),
             h('td', { 'data-label': 'Span', class: 'mono nowrap' }, e.span_id ?? '–'),
-          ),
-        ),
+          );
+        }),
       ),
     ),
   );
@@ -981,11 +1013,366 @@ function stockView(token) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Faults (the switchboard; README: Fault injection)
+
+const FAULT_KINDS = ['error', 'latency', 'uncertain', 'after_effect', 'crash'];
+const FAULT_PARTICIPANTS = ['order', 'inventory', 'payment'];
+const FAULT_METHODS = ['CreateOrder', 'CancelOrder', 'ConfirmOrder', 'Reserve', 'Release', 'Commit', 'Charge', 'Refund'];
+const CRASH_POINTS = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
+
+/** Shows the Faults link when the gateway has a switchboard (GET /api/faults is not 404). */
+async function probeFaults() {
+  const link = $('[data-testid="nav-faults"]');
+  try {
+    await api('GET', '/api/faults');
+    link.hidden = false;
+  } catch (err) {
+    link.hidden = err.status === 404 || err.status === 401;
+  }
+}
+
+function fmtTarget(t = {}) {
+  const parts = [];
+  if (t.step) parts.push(`step ${t.step}`);
+  if (t.participant || t.method) parts.push([t.participant, t.method].filter(Boolean).join('.'));
+  return parts.length ? parts.join(' · ') : 'every step';
+}
+
+function fmtFaultParams(r) {
+  if (r.kind === 'latency') return `${r.latency_ms ?? 0} ms${r.jitter_ms ? ` + up to ${r.jitter_ms} ms` : ''}`;
+  if (r.kind === 'crash') return r.crash_point ? `at ${r.crash_point}` : r.target?.participant || r.target?.method ? 'before the handler' : 'at before_outcome';
+  return '–';
+}
+
+function fmtLimit(l) {
+  if (!l || (l.count === undefined && l.until === undefined)) return 'none';
+  return [l.count !== undefined ? `${l.count}×` : null, l.until ? `until ${fmtTime(l.until)}` : null].filter(Boolean).join(', ');
+}
+
+/** A rule as PUT takes it back: everything but its count. */
+function planRule(r) {
+  const { fired: _fired, ...rest } = r;
+  return rest;
+}
+
+function faultsView(token) {
+  const operator = isOperator();
+  const tbody = h('tbody', { 'data-testid': 'fault-rows' });
+  const empty = h('p', { class: 'muted', 'data-testid': 'faults-empty', hidden: true }, 'No rule: nothing is injected.');
+  const message = h('p', { class: 'action-message', role: 'status', 'aria-live': 'polite', 'data-testid': 'fault-message' });
+  const off = h(
+    'div',
+    { class: 'card notice', role: 'status', 'data-testid': 'faults-off', hidden: true },
+    h('strong', {}, 'The fault switchboard is off.'),
+    ' Start the gateway with ',
+    h('code', {}, 'FAULTS_ENABLED=1'),
+    ' (and the participants too, for faults that act there) to rehearse failures from here.',
+  );
+  const on = h('div', { 'data-testid': 'faults-on', hidden: true });
+  /** The plan as last read: what a PUT adds to or removes from. */
+  let rules = [];
+  let busy = false;
+
+  const say = (text, kind) => {
+    message.className = `action-message${kind ? ` ${kind}` : ''}`;
+    message.textContent = text;
+  };
+
+  const put = async (next, done) => {
+    busy = true;
+    try {
+      const body = await api('PUT', '/api/faults', { rules: next.map(planRule) });
+      rules = body.rules;
+      if (token === current.token) show(body);
+      say(done, 'ok');
+      return true;
+    } finally {
+      busy = false;
+    }
+  };
+
+  const toggle = async (id, enabled) => {
+    busy = true;
+    say(`Switching ${id} ${enabled ? 'on' : 'off'}…`);
+    try {
+      const r = await api('POST', `/api/faults/${encodeURIComponent(id)}`, { enabled });
+      say(`Rule ${r.rule.id} is ${r.rule.enabled ? 'on' : 'off'}.`, 'ok');
+    } catch (err) {
+      say(`Not switched: ${err.message}${err.code ? ` (${err.code})` : ''}`, 'error');
+    } finally {
+      busy = false;
+      tick();
+    }
+  };
+
+  const remove = async (id) => {
+    say(`Removing ${id}…`);
+    try {
+      await put(
+        rules.filter((r) => r.id !== id),
+        `Rule ${id} removed.`,
+      );
+    } catch (err) {
+      say(`Not removed: ${err.message}${err.code ? ` (${err.code})` : ''}`, 'error');
+    } finally {
+      tick();
+    }
+  };
+
+  /** Rows are kept by rule id, so the focus on a toggle survives the refresh. */
+  const rows = new Map();
+  const rowOf = (r) => {
+    const cells = {};
+    const cell = (label, testid, cls) => (cells[testid] = h('td', { 'data-label': label, 'data-testid': testid, class: cls }));
+    const toggleButton = operator
+      ? h('button', {
+          type: 'button',
+          role: 'switch',
+          class: 'toggle',
+          'data-testid': 'fault-toggle',
+          'data-focus': `fault-toggle-${r.id}`,
+          'aria-label': `Rule ${r.id}`,
+          onclick: (e) => toggle(r.id, e.currentTarget.getAttribute('aria-checked') !== 'true'),
+        })
+      : null;
+    const state = operator ? null : h('span', { class: 'badge', 'data-testid': 'fault-state' });
+    const removeButton = operator
+      ? h('button', { type: 'button', 'data-testid': 'fault-remove', 'data-focus': `fault-remove-${r.id}`, 'aria-label': `Remove rule ${r.id}`, onclick: () => remove(r.id) }, 'Remove')
+      : null;
+    const el = h(
+      'tr',
+      { 'data-testid': 'fault-row', 'data-id': r.id },
+      h('td', { 'data-label': 'On' }, toggleButton ?? state),
+      h('td', { 'data-label': 'Rule', class: 'mono', 'data-testid': 'fault-id' }, r.id),
+      cell('Target', 'fault-target'),
+      cell('Phase', 'fault-phase', 'nowrap'),
+      cell('Kind', 'fault-kind', 'nowrap'),
+      cell('Parameters', 'fault-params'),
+      cell('Probability', 'fault-probability', 'nowrap'),
+      cell('Limit', 'fault-limit'),
+      cell('Fired', 'fault-fired', 'nowrap'),
+      operator ? h('td', { 'data-label': 'Remove' }, removeButton) : null,
+    );
+    return {
+      el,
+      update(x) {
+        el.dataset.enabled = String(x.enabled);
+        if (toggleButton) {
+          toggleButton.setAttribute('aria-checked', String(x.enabled));
+          toggleButton.textContent = x.enabled ? 'On' : 'Off';
+        }
+        if (state) {
+          state.textContent = x.enabled ? 'on' : 'off';
+          state.className = `badge ${x.enabled ? 'st-parked' : 'st-resolved'}`;
+        }
+        cells['fault-target'].textContent = fmtTarget(x.target);
+        cells['fault-phase'].textContent = x.phase ?? 'both';
+        cells['fault-kind'].textContent = x.kind;
+        cells['fault-params'].textContent = fmtFaultParams(x);
+        cells['fault-probability'].textContent = typeof x.probability === 'number' ? `${Math.round(x.probability * 1000) / 10} %` : '–';
+        cells['fault-limit'].textContent = fmtLimit(x.limit);
+        cells['fault-fired'].textContent = String(x.fired ?? 0);
+      },
+    };
+  };
+
+  const show = (body) => {
+    off.hidden = true;
+    on.hidden = false;
+    const seen = new Set();
+    const ordered = body.rules.map((r) => {
+      seen.add(r.id);
+      let row = rows.get(r.id);
+      if (!row) {
+        row = rowOf(r);
+        rows.set(r.id, row);
+      }
+      row.update(r);
+      return row.el;
+    });
+    for (const id of rows.keys()) if (!seen.has(id)) rows.delete(id);
+    const same = ordered.length === tbody.children.length && ordered.every((el, i) => tbody.children[i] === el);
+    if (!same) keepFocus(tbody, () => tbody.replaceChildren(...ordered));
+    empty.hidden = body.rules.length > 0;
+  };
+
+  const form = operator ? faultForm((rule) => put([...rules, rule], `Rule ${rule.id} added; the plan was replaced (every count restarted at 0).`)) : null;
+
+  append(on, [
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'list faults', 'data-testid': 'fault-table' },
+        h('caption', { class: 'sr-only' }, 'Fault rules, in plan order (the first that matches an attempt fires)'),
+        h('thead', {}, h('tr', {}, ['On', 'Rule', 'Target', 'Phase', 'Kind', 'Parameters', 'Probability', 'Limit', 'Fired', operator ? 'Remove' : null].filter(Boolean).map((t) => h('th', { scope: 'col' }, t)))),
+        tbody,
+      ),
+    ),
+    empty,
+    message,
+    operator ? form.el : h('p', { class: 'muted', 'data-testid': 'faults-read-only' }, 'You are a viewer: only an operator changes the plan.'),
+  ]);
+  view.replaceChildren(
+    h(
+      'section',
+      { 'data-testid': 'faults-view' },
+      h('h1', {}, 'Faults'),
+      h('p', { class: 'muted' }, 'The fault switchboard: the first rule, in plan order, that is on, targets an attempt, is within its limit and passes its probability draw fires. Fired counts since the plan was last replaced.'),
+      off,
+      on,
+    ),
+  );
+  if (form) form.loadSteps();
+
+  return async () => {
+    if (busy) return;
+    let body;
+    try {
+      body = await api('GET', '/api/faults');
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      if (token !== current.token) return;
+      $('[data-testid="nav-faults"]').hidden = true;
+      off.hidden = false;
+      on.hidden = true;
+      return;
+    }
+    if (token !== current.token || busy) return;
+    $('[data-testid="nav-faults"]').hidden = false;
+    rules = body.rules;
+    show(body);
+  };
+}
+
+/** The operator's form to add a rule; `add(rule)` PUTs the plan with it (and throws the server's refusal). */
+function faultForm(add) {
+  const field = (id, label, el, hint) => h('div', { class: 'field', 'data-field': id }, h('label', { for: id }, label), el, hint ? h('span', { class: 'muted hint' }, hint) : null);
+  const select = (id, options, testid) => h('select', { id, name: id, 'data-testid': testid }, options.map(([v, t]) => h('option', { value: v }, t)));
+  const input = (id, attrs) => h('input', { id, name: id, autocomplete: 'off', spellcheck: 'false', ...attrs });
+
+  const id = input('fault-new-id', { required: true, maxlength: 64, pattern: '[A-Za-z0-9_.\\-]+', placeholder: 'e.g. refuse-reserve', 'data-testid': 'fault-new-id' });
+  const kind = select('fault-new-kind', FAULT_KINDS.map((k) => [k, k]), 'fault-new-kind');
+  const step = select('fault-new-step', [['', 'any step']], 'fault-new-step');
+  const participant = select('fault-new-participant', [['', 'any (in the gateway)'], ...FAULT_PARTICIPANTS.map((p) => [p, p])], 'fault-new-participant');
+  const method = input('fault-new-method', { list: 'fault-methods', maxlength: 64, placeholder: 'e.g. Charge', 'data-testid': 'fault-new-method' });
+  const methods = h('datalist', { id: 'fault-methods' }, FAULT_METHODS.map((m) => h('option', { value: m })));
+  const phase = select('fault-new-phase', [['', 'both'], ['action', 'action'], ['compensation', 'compensation']], 'fault-new-phase');
+  const latency = input('fault-new-latency', { type: 'number', min: 0, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-latency' });
+  const jitter = input('fault-new-jitter', { type: 'number', min: 0, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-jitter' });
+  const crashPoint = select('fault-new-crash-point', [['', 'default'], ...CRASH_POINTS.map((p) => [p, p])], 'fault-new-crash-point');
+  const probability = input('fault-new-probability', { type: 'number', min: 0, max: 1, step: 'any', value: '1', inputmode: 'decimal', 'data-testid': 'fault-new-probability' });
+  const count = input('fault-new-count', { type: 'number', min: 1, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-count' });
+  const until = input('fault-new-until', { type: 'datetime-local', 'data-testid': 'fault-new-until' });
+  const enabled = h('input', { id: 'fault-new-enabled', type: 'checkbox', checked: true, 'data-testid': 'fault-new-enabled' });
+  const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'fault-form-error', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'fault-add' }, 'Add rule');
+
+  const latencyFields = [field('fault-new-latency', 'Latency (ms)', latency), field('fault-new-jitter', 'Jitter (ms)', jitter)];
+  const crashField = field('fault-new-crash-point', 'Crash point', crashPoint, 'gateway crashes only');
+  const syncKind = () => {
+    for (const f of latencyFields) f.hidden = kind.value !== 'latency';
+    crashField.hidden = kind.value !== 'crash';
+  };
+  kind.addEventListener('change', syncKind);
+  syncKind();
+
+  /** A number field's value: a number, or the text as typed when it is not one (the server names it). */
+  const num = (el) => {
+    const v = el.value.trim();
+    if (v === '') return el.validity?.badInput ? 'not a number' : undefined;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : v;
+  };
+
+  const el = h(
+    'form',
+    {
+      class: 'card fault-form',
+      'data-testid': 'fault-form',
+      'aria-labelledby': 'fault-form-title',
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const rule = { id: id.value.trim(), kind: kind.value, enabled: enabled.checked, target: {} };
+        if (step.value) rule.target.step = step.value;
+        if (participant.value) rule.target.participant = participant.value;
+        if (method.value.trim()) rule.target.method = method.value.trim();
+        if (phase.value) rule.phase = phase.value;
+        if (kind.value === 'latency') {
+          const l = num(latency);
+          const j = num(jitter);
+          if (l !== undefined) rule.latency_ms = l;
+          if (j !== undefined) rule.jitter_ms = j;
+        }
+        if (kind.value === 'crash' && crashPoint.value) rule.crash_point = crashPoint.value;
+        const p = num(probability);
+        if (p !== undefined) rule.probability = p;
+        const c = num(count);
+        const u = until.value ? new Date(until.value) : null;
+        if (c !== undefined || u) rule.limit = {};
+        if (c !== undefined) rule.limit.count = c;
+        if (u) rule.limit.until = Number.isNaN(u.getTime()) ? until.value : u.toISOString();
+        submit.disabled = true;
+        error.hidden = true;
+        try {
+          await add(rule);
+          id.value = '';
+          id.focus();
+        } catch (err) {
+          error.textContent = `${err.message}${err.code ? ` (${err.code})` : ''}`;
+          error.hidden = false;
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h('h2', { id: 'fault-form-title' }, 'Add a rule'),
+    h('p', { class: 'muted' }, 'Adding or removing a rule replaces the whole plan: every rule’s fired count restarts at 0. Switching a rule on or off keeps the counts.'),
+    h(
+      'div',
+      { class: 'fault-fields' },
+      field('fault-new-id', 'Rule id', id),
+      field('fault-new-kind', 'Kind', kind),
+      field('fault-new-step', 'Step', step),
+      field('fault-new-participant', 'Participant', participant),
+      field('fault-new-method', 'Method', h('span', {}, method, methods)),
+      field('fault-new-phase', 'Phase', phase),
+      latencyFields,
+      crashField,
+      field('fault-new-probability', 'Probability (0–1)', probability),
+      field('fault-new-count', 'Limit: times', count),
+      field('fault-new-until', 'Limit: until', until),
+      h('div', { class: 'field check' }, enabled, h('label', { for: 'fault-new-enabled' }, 'On at once')),
+    ),
+    error,
+    h('div', { class: 'buttons' }, submit),
+  );
+  return {
+    el,
+    /** The saga steps a rule may name, as the saga list reports them. */
+    async loadSteps() {
+      try {
+        const page = await api('GET', '/api/sagas?limit=1');
+        const chosen = step.value;
+        const steps = Array.isArray(page.steps) ? page.steps : [];
+        step.replaceChildren(h('option', { value: '' }, 'any step'), ...steps.map((s) => h('option', { value: s }, s)));
+        step.value = steps.includes(chosen) ? chosen : '';
+      } catch {
+        /* the list stays "any step"; the refresh shows the problem */
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 function started() {
   showChrome(true);
   render();
+  probeFaults();
 }
 
 async function boot() {
