@@ -3,12 +3,22 @@
  * instants and restarted; then every invariant of DESIGN.md §6 is checked through the API.
  *
  *   npm run soak -- --runs 3 --orders 300 --concurrency 16 --kill-every-ms 400
+ *   npm run soak -- --scenario scenarios/payment-after-effect.yaml
+ *
+ * With --scenario, the scenario's fault rules are on during the load (FAULTS_ENABLED=1, the rules in
+ * FAULTS_FILE so that a gateway restarted after a kill has them again; its counts restart with it),
+ * its system.env and Redis setting apply, and they are removed (PUT /api/faults) before the wait for
+ * every saga to end; its operator fix (then: retry-parked) runs before the invariants are checked.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseScenario, type Scenario } from '../../src/chaos/scenario.js';
 import { SERVICE_NAMES, type ServiceName } from '../../src/cli/supervisor.js';
 import { crashSystem, CATALOG } from '../helpers/crash.js';
 import { allTerminal, checkInvariants } from '../helpers/invariants.js';
-import { eventually } from '../helpers/system.js';
+import { eventually, freePort } from '../helpers/system.js';
 
 const { values } = parseArgs({
   options: {
@@ -17,8 +27,19 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'kill-every-ms': { type: 'string', default: '500' },
     seed: { type: 'string' },
+    scenario: { type: 'string' },
   },
 });
+
+let scenario: Scenario | undefined;
+if (values.scenario !== undefined) {
+  try {
+    scenario = parseScenario(fs.readFileSync(values.scenario, 'utf8'), values.scenario);
+  } catch (err) {
+    console.error(`--scenario: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 
 const positive = (name: string, v: string | undefined): number => {
   const n = Number(v);
@@ -55,8 +76,21 @@ function orderBody(i: number) {
   return { kind, body: { customer_id: `soak_${i}`, items } };
 }
 
+async function scenarioEnv(dir: string): Promise<NodeJS.ProcessEnv> {
+  if (!scenario) return {};
+  const file = path.join(dir, 'faults.json');
+  fs.writeFileSync(file, JSON.stringify({ rules: scenario.rules.map(({ fired: _f, ...r }) => r) }));
+  return {
+    FAULTS_ENABLED: '1',
+    FAULTS_FILE: file,
+    ...(scenario.system.redis === 'down' ? { REDIS_URL: `redis://127.0.0.1:${await freePort()}` } : {}),
+    ...scenario.system.env,
+  };
+}
+
 async function oneRun(run: number) {
-  const sys = await crashSystem();
+  const faultDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-soak-faults-'));
+  const sys = await crashSystem(await scenarioEnv(faultDir));
   const started = Date.now();
   let kills = 0;
   let retries = 0;
@@ -70,6 +104,8 @@ async function oneRun(run: number) {
       kills++;
       await new Promise((r) => setTimeout(r, Math.floor(random() * 300)));
       await sys.restart(victim);
+      // A scenario's crash rule may have killed another one meanwhile.
+      for (const name of SERVICE_NAMES) if (!sys.procs[name].running) await sys.restart(name);
     }
   })();
 
@@ -114,10 +150,42 @@ async function oneRun(run: number) {
     chaos = false;
     await chaosLoop;
   }
+  let faultsFired: Array<{ id: string; fired: number }> = [];
+  let retriedParked = 0;
+  if (scenario) {
+    for (const name of SERVICE_NAMES) if (!sys.procs[name].running) await sys.restart(name);
+    // Until every saga has ended when the scenario says so (e.g. to let compensations park).
+    if (scenario.until === 'settled') await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
+    const got = await sys.admin('GET', '/api/faults');
+    faultsFired = (got.body.rules as Array<{ id: string; fired: number }>).map((r) => ({ id: r.id, fired: r.fired }));
+    const put = await sys.admin('PUT', '/api/faults', { rules: [] });
+    if (put.status !== 200) throw new Error(`PUT /api/faults answered ${put.status}`);
+  }
   await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
-  const report = await checkInvariants(sys, CATALOG);
+  if (scenario?.then === 'retry-parked') {
+    const parked = (await sys.admin('GET', '/api/sagas?status=PARKED&limit=500')).body.sagas as Array<{ id: string }>;
+    for (const s of parked) {
+      const r = await sys.admin('POST', `/api/sagas/${s.id}/actions`, { action: 'retry', action_id: `soak-${run}-${s.id}` });
+      if (r.status !== 200) throw new Error(`retry of ${s.id} answered ${r.status}`);
+    }
+    retriedParked = parked.length;
+    await eventually('every retried saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
+  }
+  const allowParked = scenario !== undefined && scenario.then === undefined && scenario.expect.parked !== undefined && scenario.expect.parked !== 0;
+  const report = await checkInvariants(sys, CATALOG, { allowParked });
   await sys.stop();
-  const result = { run, seed, orders, concurrency, kills, client_retries: retries, seconds: (Date.now() - started) / 1000, ...report };
+  fs.rmSync(faultDir, { recursive: true, force: true });
+  const result = {
+    run,
+    seed,
+    ...(scenario ? { scenario: scenario.name, faults_fired: faultsFired, retried_parked: retriedParked } : {}),
+    orders,
+    concurrency,
+    kills,
+    client_retries: retries,
+    seconds: (Date.now() - started) / 1000,
+    ...report,
+  };
   if (report.sagas !== orders) throw new Error(`expected ${orders} sagas (one per key), found ${report.sagas}`);
   return result;
 }
