@@ -33,9 +33,8 @@ interface TimelineEvent {
 }
 
 /**
- * A browser context whose console errors, warnings and page errors are collected. The only errors
- * expected are the 401 of `GET /api/session` that tells a signed-out console to show its sign-in,
- * and the 404 of `GET /api/faults` that tells it the fault switchboard is off (no Faults link).
+ * A browser context whose console errors, warnings and page errors are collected. The only error
+ * expected is the 401 of `GET /api/session` that tells a signed-out console to show its sign-in.
  */
 async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser!.newContext({ viewport, baseURL: admin });
@@ -44,7 +43,6 @@ async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ct
     if (m.type() !== 'error' && m.type() !== 'warning') return;
     const at = m.location().url;
     if (m.type() === 'error' && /status of 401/.test(m.text()) && new URL(at, admin).pathname === '/api/session') return;
-    if (m.type() === 'error' && /status of 404/.test(m.text()) && new URL(at, admin).pathname === '/api/faults') return;
     problems.push(`console ${m.type()}: ${m.text()} (${at})`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));

@@ -115,7 +115,7 @@ describe('every auth failure', () => {
 describe('the console session', () => {
   test('sign in sets an HttpOnly, SameSite=Strict cookie on / for 12 h; GET answers it; DELETE signs out', async () => {
     const s = await signIn(OPERATOR);
-    assert.deepEqual(Object.keys(s.body).sort(), ['csrf_token', 'name', 'role']);
+    assert.deepEqual(Object.keys(s.body).sort(), ['csrf_token', 'faults', 'name', 'role']);
     assert.equal(s.body.name, 'alice');
     assert.equal(s.body.role, 'operator');
     assert.ok(s.body.csrf_token.length >= 32);
@@ -133,7 +133,7 @@ describe('the console session', () => {
 
   test('a bearer caller has no CSRF token to show', async () => {
     const me = await g.admin.inject({ method: 'GET', url: '/api/session', headers: bearer(VIEWER) });
-    assert.deepEqual(json(me), { name: 'bob', role: 'viewer', csrf_token: null });
+    assert.deepEqual(json(me), { name: 'bob', role: 'viewer', csrf_token: null, faults: false });
   });
 
   test('a session ends after 12 h', async () => {
@@ -168,7 +168,7 @@ describe('without ADMIN_TOKENS: loopback only', () => {
   test('a loopback client is the operator "local", with no sign-in', async () => {
     for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
       const me = await local.admin.inject({ method: 'GET', url: '/api/session', remoteAddress });
-      assert.deepEqual(json(me), { name: 'local', role: 'operator', csrf_token: null }, remoteAddress);
+      assert.deepEqual(json(me), { name: 'local', role: 'operator', csrf_token: null, faults: false }, remoteAddress);
     }
     expectError(await local.admin.inject(act()), 404, 'saga_not_found');
   });

@@ -62,7 +62,9 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   const now = deps.now ?? Date.now;
   const reads = participantReads(deps.participants, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
 
-  const sessionView = (c: Caller) => ({ name: c.name, role: c.role, csrf_token: c.session?.csrf ?? null });
+  // `faults`: the console learns from its session whether to offer the switchboard, without
+  // asking GET /api/faults for a 404 (a browser logs every 4xx as a console error).
+  const sessionView = (c: Caller) => ({ name: c.name, role: c.role, csrf_token: c.session?.csrf ?? null, faults: deps.faults !== undefined });
 
   // Every route here but the sign-in needs a caller.
   app.addHook('preHandler', async (req) => {
@@ -78,7 +80,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   app.post('/api/session', { schema: { body: SessionBody, response: { 200: SessionView, ...errorResponses } } }, async (req, reply) => {
     const s = auth.signIn(req, reply, req.body.token);
     req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
-    return { name: s.name, role: s.role, csrf_token: s.csrf };
+    return sessionView({ name: s.name, role: s.role, via: 'session', session: s });
   });
 
   app.get('/api/session', { schema: { response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));

@@ -20,6 +20,7 @@ export const SessionView = Type.Object({
   name: Type.String(),
   role: Role,
   csrf_token: Nullable(Type.String({ description: 'send it as X-CSRF-Token with every POST/DELETE; null when not signed in by cookie' })),
+  faults: Type.Boolean({ description: 'whether the fault switchboard is on (FAULTS_ENABLED=1): the console shows its Faults page then' }),
 });
 
 export const AdminSagaQuery = Type.Object({

@@ -1020,15 +1020,9 @@ const FAULT_PARTICIPANTS = ['order', 'inventory', 'payment'];
 const FAULT_METHODS = ['CreateOrder', 'CancelOrder', 'ConfirmOrder', 'Reserve', 'Release', 'Commit', 'Charge', 'Refund'];
 const CRASH_POINTS = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
 
-/** Shows the Faults link when the gateway has a switchboard (GET /api/faults is not 404). */
-async function probeFaults() {
-  const link = $('[data-testid="nav-faults"]');
-  try {
-    await api('GET', '/api/faults');
-    link.hidden = false;
-  } catch (err) {
-    link.hidden = err.status === 404 || err.status === 401;
-  }
+/** Shows the Faults link when the gateway has a switchboard (the session says so). */
+function probeFaults() {
+  $('[data-testid="nav-faults"]').hidden = !session?.faults;
 }
 
 function fmtTarget(t = {}) {
@@ -1228,6 +1222,12 @@ function faultsView(token) {
 
   return async () => {
     if (busy) return;
+    if (!session?.faults) {
+      // Off (the session says so): no request whose 404 the browser would log as an error.
+      off.hidden = false;
+      on.hidden = true;
+      return;
+    }
     let body;
     try {
       body = await api('GET', '/api/faults');
