@@ -188,6 +188,9 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     const removeFaults = async () => {
       if (!faultsOn) return;
       faultsOn = false;
+      // Off one by one first (their counts kept), then counted, then the plan emptied: no firing
+      // between the count and the PUT is lost.
+      for (const r of scenario.rules) await patiently(() => apis.admin('POST', `/api/faults/${encodeURIComponent(r.id)}`, { enabled: false }), 'POST /api/faults/:id');
       await snapshotFaults();
       await patiently(() => apis.admin('PUT', '/api/faults', { rules: [] }), 'PUT /api/faults');
       log(`faults removed after ${((Date.now() - applied) / 1000).toFixed(1)} s`);

@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { parseScenario, ScenarioError } from '../../src/chaos/scenario.js';
 import { main } from '../../src/cli/main.js';
 import { REPO_ROOT } from '../../src/cli/supervisor.js';
+import { freshSystem, eventually } from '../helpers/system.js';
 
 const SCENARIOS = path.join(REPO_ROOT, 'scenarios');
 
@@ -121,5 +122,40 @@ describe('sagas chaos against a system it starts', () => {
     assert.deepEqual(report.fix, { action: 'retry', sagas: report.parked, outcomes: { COMPENSATED: report.parked } });
     assert.equal(report.faults[0].fired, report.parked);
     assert.deepEqual(report.invariants, { ok: true, violations: [] });
+  });
+});
+
+describe('sagas chaos against a running system (--url)', () => {
+  test('payment-after-effect on a system with orders of its own: only this run\'s sagas and stock deltas are judged', { timeout: 90_000 }, async () => {
+    const sys = await freshSystem({ FAULTS_ENABLED: '1' });
+    try {
+      const earlier = await sys.api('POST', '/orders', { customer_id: 'before', items: [{ product_id: 'prod_1', quantity: 2, price: 10 }] }, { 'Prefer': 'wait=10' });
+      assert.equal(earlier.status, 201);
+      await eventually('the earlier order to complete', async () => ((await sys.api('GET', `/orders/${earlier.body.id}`)).body.status === 'CONFIRMED' ? true : undefined));
+      const r = await sagas(['chaos', 'payment-after-effect', '--url', sys.adminUrl as string, '--api-url', sys.url, '--orders', '8', '--seed', '5', '--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.equal(report.system, 'running');
+      assert.equal(report.accepted, 8);
+      assert.deepEqual(report.invariants, { ok: true, violations: [] });
+      // The runner left the switchboard empty.
+      assert.deepEqual((await sys.admin('GET', '/api/faults')).body.rules, []);
+    } finally {
+      await sys.stop();
+    }
+  });
+
+  test('a scenario that takes Redis down needs a system the runner starts; a system without FAULTS_ENABLED is named', { timeout: 60_000 }, async () => {
+    const sys = await freshSystem();
+    try {
+      const redis = await sagas(['chaos', 'redis-down', '--url', sys.adminUrl as string, '--api-url', sys.url]);
+      assert.equal(redis.code, 1);
+      assert.match(redis.stderr, /takes Redis down: it needs a system the runner starts/);
+      const off = await sagas(['chaos', 'payment-after-effect', '--url', sys.adminUrl as string, '--api-url', sys.url, '--orders', '2']);
+      assert.equal(off.code, 1);
+      assert.match(off.stderr, /FAULTS_ENABLED=1/);
+    } finally {
+      await sys.stop();
+    }
   });
 });
