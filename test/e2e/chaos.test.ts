@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -86,7 +87,7 @@ describe('scenario files', () => {
     const unknown = await sagas(['chaos', 'no-such-scenario']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no scenario "no-such-scenario".*payment-after-effect/s);
-    const dir = fs.mkdtempSync(path.join(REPO_ROOT, 'test-output', 'chaos-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-chaos-test-'));
     try {
       const file = path.join(dir, 'bad.yaml');
       fs.writeFileSync(file, minimal('until: never'));
