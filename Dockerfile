@@ -40,6 +40,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
+# sagas chaos <name> finds the shipped fault scenarios here.
+COPY scenarios ./scenarios
 # /tls: the mutual-TLS certificates, made at first start (docker-compose shares one volume there).
 RUN mkdir -p /data /tls && chown node:node /data /tls && chmod 700 /tls
 VOLUME ["/data", "/tls"]
