@@ -1,3 +1,4 @@
+import type { JsonCall, JsonReply } from '../platform/json-client.js';
 /**
  * DESIGN.md §6's invariants, checked through the gateway's APIs (sagas from the admin API, orders
  * and stock from the public one): every saga terminal; CONFIRMED iff COMPLETED and CANCELLED iff
@@ -7,11 +8,8 @@
  * (test/helpers/invariants.ts). Returns the violations rather than throwing.
  */
 
-export interface ApiReply {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the APIs' JSON, read field by field
-}
-export type ApiCall = (method: string, url: string, body?: unknown, headers?: Record<string, string>) => Promise<ApiReply>;
+export type ApiReply = JsonReply;
+export type ApiCall = JsonCall;
 
 export interface Apis {
   /** The public API (orders, products). */

@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startSystem, type RunningSystem } from '../cli/supervisor.js';
+import { freePort, jsonClient } from '../platform/json-client.js';
 import type { FaultRule } from '../faults/plan.js';
 import { baselineFrom, baselineOf, checkInvariants, listSagas, readStock, TERMINAL_STATUSES, type ApiCall, type ApiReply, type Apis, type StockBaseline } from './invariants.js';
 import { CHAOS_CATALOG, chaosOrder, seededRandom } from './orders.js';
@@ -55,23 +55,6 @@ export interface ChaosReport {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function caller(base: string, token?: string): ApiCall {
-  return async (method, url, body, headers = {}) => {
-    const h: Record<string, string> = { accept: 'application/json', ...headers };
-    if (token) h.authorization = `Bearer ${token}`;
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(base + url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      /* text */
-    }
-    return { status: res.status, body: parsed };
-  };
-}
-
 /** Retries `call` while the process behind it restarts (connection refused). */
 async function patiently(call: () => Promise<ApiReply>, what: string, timeoutMs = 30_000): Promise<ApiReply> {
   const until = Date.now() + timeoutMs;
@@ -83,17 +66,6 @@ async function patiently(call: () => Promise<ApiReply>, what: string, timeoutMs 
       await sleep(200);
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -146,7 +118,7 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     log(`starting a system in ${dir} (FAULTS_ENABLED=1${redisUrl ? `, REDIS_URL=${redisUrl}: nothing listens there` : ''})`);
     sys = await startSystem({ dataDir: dir, ports: 'ephemeral', env: systemEnv(scenario, dir, redisUrl) });
     const running = sys;
-    apis = { api: (m, u, b, h) => caller(running.url)(m, u, b, h), admin: (m, u, b, h) => caller(running.adminUrl as string)(m, u, b, h) };
+    apis = { api: (m, u, b, h) => jsonClient(running.url)(m, u, b, h), admin: (m, u, b, h) => jsonClient(running.adminUrl as string)(m, u, b, h) };
     before = baselineOf(CHAOS_CATALOG);
     // A gateway that dies (a crash rule) is started again, as an orchestrator's supervisor would.
     const watch = async (): Promise<void> => {
@@ -163,7 +135,7 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
   } else {
     if (scenario.system.redis === 'down') throw new Error(`scenario ${scenario.name} takes Redis down: it needs a system the runner starts (no --url)`);
     if (Object.keys(scenario.system.env).length) log(`note: system.env (${Object.keys(scenario.system.env).join(', ')}) applies only to a system the runner starts`);
-    apis = { api: caller((opts.apiUrl as string).replace(/\/+$/, '')), admin: caller(opts.adminUrl!.replace(/\/+$/, ''), opts.token) };
+    apis = { api: jsonClient((opts.apiUrl as string).replace(/\/+$/, '')), admin: jsonClient(opts.adminUrl!.replace(/\/+$/, ''), opts.token) };
     before = baselineFrom(await readStock(apis));
   }
 

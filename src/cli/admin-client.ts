@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../platform/errors.js';
 import { EXIT, type CommandIo } from './command.js';
+import { jsonClient, type JsonReply } from '../platform/json-client.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 
@@ -23,10 +24,7 @@ export const ADMIN_EXIT_USAGE = `Exit codes:
   2  a wrong command line, or a wrong SAGAS_ADMIN_URL
 `;
 
-export interface AdminReply {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the admin API's JSON, read field by field
-}
+export type AdminReply = JsonReply;
 
 export interface AdminClient {
   readonly url: string;
@@ -47,22 +45,10 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
   }
   const token = env.SAGAS_ADMIN_TOKEN?.trim();
   const url = base.toString().replace(/\/+$/, '');
+  const call = jsonClient(url, token);
   return {
     url,
-    async request(method, path, body) {
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (token) headers.authorization = `Bearer ${token}`;
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        /* not JSON: kept as text */
-      }
-      return { status: res.status, body: parsed };
-    },
+    request: (method, path, body) => call(method, path, body),
   };
 }
 
