@@ -6,13 +6,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { CONSOLE_OUT as OUT, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
 const OPERATOR_TOKEN = 'op-console-test-0123456789';
 const VIEWER_TOKEN = 'view-console-test-0123456789';
 const WAIT = { timeout: 20_000 };
@@ -32,30 +29,14 @@ interface TimelineEvent {
   attempt: number | null;
 }
 
-/**
- * A browser context whose console errors, warnings and page errors are collected. The only error
- * expected is the 401 of `GET /api/session` that tells a signed-out console to show its sign-in.
- */
 async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser!.newContext({ viewport, baseURL: admin });
   const page = await ctx.newPage();
-  page.on('console', (m: ConsoleMessage) => {
-    if (m.type() !== 'error' && m.type() !== 'warning') return;
-    const at = m.location().url;
-    if (m.type() === 'error' && /status of 401/.test(m.text()) && new URL(at, admin).pathname === '/api/session') return;
-    problems.push(`console ${m.type()}: ${m.text()} (${at})`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  watchConsole(page, admin, problems);
   return { ctx, page };
 }
 
-async function signIn(page: Page, token: string) {
-  await page.goto('/');
-  await page.getByTestId('sign-in-form').waitFor(WAIT);
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByTestId('sign-in-submit').click();
-  await page.getByTestId('sagas-view').waitFor(WAIT);
-}
+const signIn = (page: Page, token: string) => signInAs(page, token, WAIT);
 
 async function timeline(id: string): Promise<{ status: string; events: TimelineEvent[] }> {
   const r = await sys!.admin('GET', `/api/sagas/${id}`, undefined, { authorization: `Bearer ${OPERATOR_TOKEN}` });
@@ -79,8 +60,6 @@ async function waterfallMatches(page: Page, id: string) {
 }
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-  fs.mkdirSync(OUT, { recursive: true });
   sys = await freshSystem({
     ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN},victor:viewer:${VIEWER_TOKEN}`,
     TRACE_URL_TEMPLATE: 'http://127.0.0.1:3000/explore?trace={trace_id}',
@@ -110,7 +89,7 @@ before(async () => {
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await eventually('the saga to park', async () => ((await timeline(made.parked)).status === 'PARKED' ? true : undefined));
   await sys.restart('inventory');
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -250,12 +229,11 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
 
   // At phone width the list and a detail fit: no horizontal scrolling.
   await page.setViewportSize({ width: 375, height: 800 });
-  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  assert.equal(await overflow(), 0, 'detail at 375 px');
+  assert.equal(await overflow(page), 0, 'detail at 375 px');
   await page.goto('/#/sagas');
   await page.getByTestId('filter-ALL').click();
   await page.locator(`[data-testid="saga-row"][data-id="${made.parked}"]`).waitFor(WAIT);
-  assert.equal(await overflow(), 0, 'list at 375 px');
+  assert.equal(await overflow(page), 0, 'list at 375 px');
   await page.screenshot({ path: `${OUT}/list-375.png` });
 
   // Stock: available / reserved / sold per product.

@@ -10,12 +10,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { CONSOLE_OUT as OUT, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = fileURLToPath(new URL('../../test-output/console/', import.meta.url));
 const OPERATOR_TOKEN = 'op-faults-test-0123456789';
 const VIEWER_TOKEN = 'view-faults-test-0123456789';
 const WAIT = { timeout: 15_000 };
@@ -28,34 +26,19 @@ const problems: string[] = [];
 let refusals = 0;
 const bearer = { authorization: `Bearer ${OPERATOR_TOKEN}` };
 
-/**
- * A context whose console errors and warnings are collected, but the signed-out 401 of GET
- * /api/session and the 400 of a bad rule's PUT /api/faults (counted: the test makes one).
- */
+/** A context whose console is watched; the 400 of a bad rule's PUT /api/faults is expected (counted: the test makes one). */
 async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser!.newContext({ viewport, baseURL: admin });
   const page = await ctx.newPage();
-  page.on('console', (m: ConsoleMessage) => {
-    if (m.type() !== 'error' && m.type() !== 'warning') return;
-    const at = m.location().url;
-    if (m.type() === 'error' && /status of 401/.test(m.text()) && new URL(at, admin).pathname === '/api/session') return;
-    if (m.type() === 'error' && /status of 400/.test(m.text()) && new URL(at, admin).pathname === '/api/faults') {
-      refusals += 1;
-      return;
-    }
-    problems.push(`console ${m.type()}: ${m.text()} (${at})`);
+  watchConsole(page, admin, problems, (m, path) => {
+    if (m.type() !== 'error' || !/status of 400/.test(m.text()) || path !== '/api/faults') return false;
+    refusals += 1;
+    return true;
   });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   return { ctx, page };
 }
 
-async function signIn(page: Page, token: string) {
-  await page.goto('/');
-  await page.getByTestId('sign-in-form').waitFor(WAIT);
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByTestId('sign-in-submit').click();
-  await page.getByTestId('sagas-view').waitFor(WAIT);
-}
+const signIn = (page: Page, token: string) => signInAs(page, token, WAIT);
 
 async function order(customer: string) {
   const r = await sys!.api('POST', '/orders', { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] }, { Prefer: 'wait=10' });
@@ -63,18 +46,15 @@ async function order(customer: string) {
   return r.body as { id: string; status: string };
 }
 
-const overflow = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 
 before(async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-  fs.mkdirSync(OUT, { recursive: true });
   const plan = fs.mkdtempSync(`${fs.realpathSync('/tmp')}/faults-plan-`);
   const file = `${plan}/plan.json`;
   // One rule from FAULTS_FILE, off: the page lists the plan the gateway started with.
   fs.writeFileSync(file, JSON.stringify({ rules: [{ id: 'slow-payment', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 50, jitter_ms: 10, probability: 0.5, enabled: false }] }));
   [sys, browser] = await Promise.all([
     freshSystem({ FAULTS_ENABLED: '1', FAULTS_FILE: file, ADMIN_TOKENS: `olga:operator:${OPERATOR_TOKEN},vic:viewer:${VIEWER_TOKEN}` }),
-    chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] }),
+    launchChromium(),
   ]);
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
   admin = sys.adminUrl;

@@ -4,30 +4,22 @@
  * API, a time range, Clear; no horizontal overflow at 375 px and no console error. Over the
  * inject harness's parts with its admin app listening on an ephemeral loopback port.
  */
-import fs from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium, overflow, watchConsole } from '../helpers/console-browser.js';
 import { gatewayApp } from '../helpers/gateway-app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
 test('the saga list filters by customer, step and creation time, from the keyboard', { timeout: 90_000 }, async () => {
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   const g = await gatewayApp();
   const place = async (c: string, price = 10) => (await g.app.inject({ method: 'POST', url: '/orders', payload: { customer_id: c, items: [{ product_id: 'prod_1', quantity: 1, price }] }, headers: { prefer: 'wait=5' } })).json().id as string;
   const a = await place('cust_ui_a');
   await place('cust_ui_b', 600);
   const addr = await g.admin.listen({ port: 0, host: '127.0.0.1' });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await launchChromium();
   const errors: string[] = [];
   try {
     const page = await browser.newPage({ baseURL: addr, viewport: { width: 1280, height: 800 } });
-    page.on('console', (m) => {
-      if (m.type() !== 'error' && m.type() !== 'warning') return;
-      errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
+    watchConsole(page, addr, errors);
     await page.goto('/#/sagas');
     await page.getByTestId('saga-row').first().waitFor();
     assert.equal(await page.getByTestId('saga-row').count(), 2);
@@ -59,8 +51,7 @@ test('the saga list filters by customer, step and creation time, from the keyboa
     await page.goto('/#/sagas');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 2);
     await page.setViewportSize({ width: 375, height: 800 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-    assert.equal(overflow, false, 'no horizontal overflow at 375 px');
+    assert.equal(await overflow(page), 0, 'no horizontal overflow at 375 px');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
