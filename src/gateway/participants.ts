@@ -3,7 +3,7 @@ import { OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
-import { callUnary, channelCredentials, channelOptions } from '../platform/grpc.js';
+import { callUnary, channelOptions, credentialsAs } from '../platform/grpc.js';
 import type { GrpcSecurity } from '../platform/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
@@ -26,11 +26,8 @@ export interface Participants {
  * gateway presents its certificate and accepts each participant only with that participant's.
  */
 export function connectParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
-  const creds = {
-    order: channelCredentials(security, 'gateway', 'order'),
-    inventory: channelCredentials(security, 'gateway', 'inventory'),
-    payment: channelCredentials(security, 'gateway', 'payment'),
-  };
+  const dial = credentialsAs(security, 'gateway');
+  const creds = { order: dial('order'), inventory: dial('inventory'), payment: dial('payment') };
   const order = new OrderServiceClient(addrs.order, creds.order, channelOptions(security, 'order'));
   const inventory = new InventoryServiceClient(addrs.inventory, creds.inventory, channelOptions(security, 'inventory'));
   const payment = new PaymentServiceClient(addrs.payment, creds.payment, channelOptions(security, 'payment'));

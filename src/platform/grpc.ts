@@ -166,17 +166,24 @@ export function serverCredentials(security: GrpcSecurity, identity: TlsIdentity)
 }
 
 /**
- * What a client of `identity` presents when it dials the server `peer`, and what it accepts: a
- * certificate from the deployment's CA naming `peer` (CN), whatever host name the address has —
- * so a server with another process's certificate, or another CA's, is refused.
+ * What a client of `identity` presents when it dials a server, and what it accepts: a certificate
+ * from the deployment's CA naming the `peer` it meant to reach (CN), whatever host name the address
+ * has — so a server with another process's certificate, or another CA's, is refused. The material
+ * is read and checked once, for every peer the returned function is asked for.
  */
-export function channelCredentials(security: GrpcSecurity, identity: TlsIdentity, peer: TlsIdentity): ChannelCredentials {
-  if (security.kind === 'insecure') return credentials.createInsecure();
+export function credentialsAs(security: GrpcSecurity, identity: TlsIdentity): (peer: TlsIdentity) => ChannelCredentials {
+  if (security.kind === 'insecure') return () => credentials.createInsecure();
   const m = loadTlsMaterial(security.dir, identity);
-  return credentials.createSsl(m.ca, m.key, m.cert, {
-    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-      cert.subject?.CN === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`),
-  });
+  return (peer) =>
+    credentials.createSsl(m.ca, m.key, m.cert, {
+      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+        cert.subject?.CN === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`),
+    });
+}
+
+/** `credentialsAs` for one peer. */
+export function channelCredentials(security: GrpcSecurity, identity: TlsIdentity, peer: TlsIdentity): ChannelCredentials {
+  return credentialsAs(security, identity)(peer);
 }
 
 /**
