@@ -48,16 +48,21 @@ export function notifyReady(msg: { service: string; address: string } & Record<s
  * `graceMs`, exits at once: the saga log is write-ahead, so nothing is lost by it. The death of
  * the supervisor (its IPC channel closes) is a SIGTERM with ORPHAN_GRACE_MS at most.
  *
- * Nothing on this path may throw before the exit timer is armed: the logger is synchronous and
- * drops its lines once stdout is a broken pipe (logger.ts), so a process whose log pipe is gone
+ * Nothing on this path may throw before the exit timer is armed: the logger never blocks and
+ * drops its lines once stdout is a broken pipe (log-sink.ts), so a process whose log pipe is gone
  * still stops.
  */
 export function onShutdown(logger: Logger, shutdown: (signal: string) => Promise<void>, graceMs = 10_000): void {
   let stopping = false;
+  let exiting = false;
+  // The log lines still queued towards stdout go first (LogSink.flush waits 1 s at most); a
+  // second exit, the second signal's, does not wait.
   const exit = (code: number) => {
+    if (exiting) process.exit(code);
+    exiting = true;
     try {
-      logger.flush?.();
-    } finally {
+      logger.flush(() => process.exit(code));
+    } catch {
       process.exit(code);
     }
   };

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { trace, isSpanContextValid } from '@opentelemetry/api';
 import type { LoggingSettings } from './config.js';
+import { LogSink } from './log-sink.js';
 
 export type { Logger };
 
@@ -9,15 +10,10 @@ export type { Logger };
  * a saga-log row and a trace meet on one id. The level comes from the process's configuration
  * (LOG_LEVEL, read with the rest of it).
  *
- * The destination is synchronous on purpose. pino's default (asynchronous) destination flushes
- * its buffer at process exit with sonic-boom's flushSync, which retries a failed write forever
- * unless the error is EAGAIN; when stdout is a pipe whose reader is gone (a supervisor killed
- * with -9) every write fails with EPIPE, so `process.exit` spun for ever and the process ignored
- * SIGTERM. A synchronous write meets the EPIPE at once, pino then turns the destination into a
- * no-op, and nothing is left to flush at exit.
+ * Lines go through one LogSink per process (log-sink.ts): batched per event-loop turn, never
+ * blocking, dropped once stdout is a broken pipe, and what is left written at exit.
  */
 export function createLogger(service: string, settings: LoggingSettings = { level: 'info' }): Logger {
-  ignoreBrokenPipes();
   return pino(
     {
       level: settings.level,
@@ -29,11 +25,24 @@ export function createLogger(service: string, settings: LoggingSettings = { leve
         return ctx && isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
       },
     },
-    pino.destination({ dest: 1, sync: true }),
+    stdoutSink(),
   );
 }
 
+let sink: LogSink | undefined;
+
+/** The process's one sink on stdout (every logger of the process shares it, so lines stay in order). */
+function stdoutSink(): LogSink {
+  if (sink) return sink;
+  const s = new LogSink(process.stdout);
+  sink = s;
+  ignoreBrokenPipes(() => s.markBroken());
+  process.once('exit', () => s.flushSync());
+  return s;
+}
+
 let pipesGuarded = false;
+let onStdoutBroken: (() => void) | undefined;
 
 /**
  * A write to process.stdout/stderr whose reader is gone emits EPIPE as an 'error' event, which
@@ -41,12 +50,14 @@ let pipesGuarded = false;
  * the middle of a graceful stop). The output has nowhere to go: drop it and keep running. Any
  * other error is thrown as before.
  */
-export function ignoreBrokenPipes(): void {
+export function ignoreBrokenPipes(stdoutBroken?: () => void): void {
+  onStdoutBroken ??= stdoutBroken;
   if (pipesGuarded) return;
   pipesGuarded = true;
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+      if (stream === process.stdout) onStdoutBroken?.();
     });
   }
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../../platform/ids.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { fingerprint as requestFingerprint } from '../../platform/inbox.js';
@@ -91,7 +91,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     if (down.length > 0) throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
     if (deps.pricing === 'catalog') await checkCatalogPrices(req, order);
     const input: PlaceOrderInput = {
-      order_id: randomUUID(),
+      order_id: uuidv7(),
       customer_id: order.customer_id,
       items: order.items,
       total_cents: order.total_cents,
