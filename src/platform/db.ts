@@ -27,6 +27,8 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  db.pragma('cache_size = -65536');
+  db.pragma('wal_autocheckpoint = 10000');
   migrate(db, opts.migrations);
   return db;
 }

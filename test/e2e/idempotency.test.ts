@@ -25,6 +25,9 @@ before(async () => {
   sys = await freshSystem({
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: PREFIX,
+    // The participants' Redis fast path is off by default (a SQLite inbox needs no lock); this
+    // file checks what it does when it is on.
+    INBOX_FAST_PATH: 'redis',
     INVENTORY_CATALOG: catalog,
     IDEMPOTENCY_LOCK_TTL: '2s',
     SAGA_LEASE_MS: '1000',
@@ -185,7 +188,7 @@ test('a client that retries with its key after the gateway died mid-request ends
 
 test('with Redis unreachable from the start every process serves from memory', async () => {
   const closedPort = await freePort();
-  const alone = await freshSystem({ REDIS_URL: `redis://127.0.0.1:${closedPort}` });
+  const alone = await freshSystem({ REDIS_URL: `redis://127.0.0.1:${closedPort}`, INBOX_FAST_PATH: 'redis' });
   try {
     const started = Date.now();
     const r = await alone.api('POST', '/orders', BODY, { 'X-Idempotency-Key': 'memory-only', Prefer: 'wait=10' });

@@ -14,7 +14,7 @@ import {
   type RedisSettings,
   type SyncLevel,
 } from '../../platform/config.js';
-import { duration, type Values } from '../../platform/config-schema.js';
+import { duration, oneOf, type Values } from '../../platform/config-schema.js';
 import type { GrpcSecurity } from '../../platform/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
@@ -32,6 +32,10 @@ export function participantVariables(service: ParticipantName) {
     ...GRPC_SECURITY_VARIABLES,
     SERVICE_DB_SYNC: syncVariable(),
     ...REDIS_VARIABLES,
+    // off: the inbox in the service's own database is the only check, in the write's transaction
+    // (one process owns a SQLite file, so there is nothing for a lock to serialise); redis: a
+    // SET NX lock and a cached answer in Redis in front of it, for replicas sharing one database.
+    INBOX_FAST_PATH: oneOf(['off', 'redis'] as const, { default: 'off' }),
     // Participants are retried within minutes; their durable inbox answers anything older.
     INBOX_FAST_PATH_TTL: duration({ default: '10m' }),
     ...metricsVariables(`127.0.0.1:${METRICS_PORTS[service]}`),
@@ -48,6 +52,8 @@ export interface ParticipantConfig extends ProcessSettings {
   dataDir: string;
   synchronous: SyncLevel;
   redis: RedisSettings;
+  /** INBOX_FAST_PATH: Redis in front of the inbox, or not. */
+  inboxFastPath: 'off' | 'redis';
   inboxFastPathTtlMs: number;
   metrics: HostPort | 'off';
   /** FAULTS_ENABLED: honour `x-fault` metadata. */
@@ -62,6 +68,7 @@ export function participantFrom(service: ParticipantName, listen: HostPort, v: V
     dataDir: v.DATA_DIR,
     synchronous: v.SERVICE_DB_SYNC,
     redis: redisFrom(v),
+    inboxFastPath: v.INBOX_FAST_PATH,
     inboxFastPathTtlMs: v.INBOX_FAST_PATH_TTL,
     metrics: v.METRICS_ADDR,
     faults: v.FAULTS_ENABLED,

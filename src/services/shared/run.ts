@@ -38,7 +38,7 @@ export interface ParticipantSpec {
   openDb(file: string, synchronous: SyncLevel): Db;
   definition: ServiceDefinition;
   /** Called with everything opened; returns the implementation and fields for the 'listening' line. */
-  build(deps: { db: Db; logger: Logger; fastPath: IdempotencyGuard<unknown> }): { implementation: UntypedServiceImplementation; logFields?: Record<string, unknown> };
+  build(deps: { db: Db; logger: Logger; fastPath: IdempotencyGuard<unknown> | undefined }): { implementation: UntypedServiceImplementation; logFields?: Record<string, unknown> };
 }
 
 /**
@@ -54,14 +54,17 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
   const file = path.join(config.dataDir, `${spec.service}.db`);
   const ttlMs = config.inboxFastPathTtlMs;
   const db = spec.openDb(file, synchronous);
-  const kv = new ResilientKv({ url: redis.url, logger });
-  observeFallback(telemetry.meter, kv);
-  const fastPath = createIdempotencyGuard<unknown>(kv, {
-    namespace: `${redis.keyPrefix}:${spec.service}:${databaseId(db)}:inbox:`,
-    ttlMs,
-    lockMs: 10_000,
-    onUntrusted: observeUntrusted(telemetry.meter, logger),
-  });
+  // Redis only when the inbox's fast path asks for it (INBOX_FAST_PATH=redis).
+  const kv = config.inboxFastPath === 'redis' ? new ResilientKv({ url: redis.url, logger }) : undefined;
+  if (kv) observeFallback(telemetry.meter, kv);
+  const fastPath = kv
+    ? createIdempotencyGuard<unknown>(kv, {
+        namespace: `${redis.keyPrefix}:${spec.service}:${databaseId(db)}:inbox:`,
+        ttlMs,
+        lockMs: 10_000,
+        onUntrusted: observeUntrusted(telemetry.meter, logger),
+      })
+    : undefined;
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
     await prepareGrpcSecurity(config.grpc, logger);
@@ -74,13 +77,13 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
     onShutdown(logger, async () => {
       await server.shutdown();
       await metricsServer?.close();
-      await kv.close();
+      await kv?.close();
       db.close();
       await telemetry.shutdown();
     });
     notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
   } catch (err) {
-    await kv.close();
+    await kv?.close();
     db.close();
     throw err;
   }
