@@ -27,7 +27,11 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
   db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // 64 MiB of page cache (2 MiB by default): the hot pages of a log of a few hundred thousand
+  // sagas stay in memory instead of being read back from the OS for every commit.
   db.pragma('cache_size = -65536');
+  // A checkpoint every 10,000 WAL pages (40 MiB) instead of 1,000: it runs inside a commit, on
+  // the event loop, and copies each page once however often the WAL holds it.
   db.pragma('wal_autocheckpoint = 10000');
   migrate(db, opts.migrations);
   return db;
