@@ -6,7 +6,7 @@
  * no saga log, no HTTP and no orchestrator. A step added to the saga is in the floor too. The
  * system's throughput over this one is the cost of the gateway and its write-ahead log.
  */
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../../src/platform/ids.js';
 import { connectParticipants, type ParticipantName, type Participants } from '../../src/gateway/participants.js';
 import { placeOrderSaga, type PlaceOrderInput } from '../../src/gateway/place-order.js';
 import type { GrpcSecurity } from '../../src/platform/tls.js';
@@ -45,7 +45,8 @@ export function floorJob(o: FloorJobOptions): Job {
   const saga = placeOrderSaga(o.participants);
   return async (seq): Promise<Attempt> => {
     const kind = pickKind(o.mix, o.random);
-    const id = randomUUID();
+    // The gateway's own id scheme (time-ordered), so the participants' stores see the same keys.
+    const id = uuidv7();
     const out = await runDirect(saga, id, sagaInput(id, makeOrder(kind, o.pool, seq, o.random)), o.timeoutMs);
     if (!out.ok) return out;
     // The order's status, as GET /orders/:id would show it; the reason is the failure's code.

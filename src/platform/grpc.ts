@@ -46,6 +46,7 @@ export const CLIENT_CHANNEL_OPTIONS = {
   // Reconnect quickly after a participant restarts: recovery waits on it.
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1_000,
+  'grpc.enable_retries': 0,
 } as const;
 
 export interface CallContext {

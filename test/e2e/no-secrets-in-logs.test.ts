@@ -104,6 +104,8 @@ before(async () => {
     env: {
       LOG_LEVEL: 'trace', // every line a process can write
       REDIS_URL: urls.gateway,
+      // The participants use Redis only with their fast path on: on, so their REDIS_URLs are used.
+      INBOX_FAST_PATH: 'redis',
       REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`,
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint.toString().replace(/\/$/, ''),
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${HEADER_TOKEN},x-api-key=${HEADER_KEY}`,

@@ -12,6 +12,7 @@ import type { SagaEngine } from '../../saga/engine.js';
 import type { SagaLog } from '../../saga/model.js';
 import type { Participants } from '../participants.js';
 import { installErrorHandling, requestId } from '../http/app.js';
+import { installRequestLogging } from '../http/request-log.js';
 import { instrumentHttp } from '../http/tracing.js';
 import { adminApi } from './api.js';
 import { adminAuth } from './auth.js';
@@ -45,6 +46,7 @@ export interface AdminOptions {
 export async function buildAdmin(opts: AdminOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
+    disableRequestLogging: true,
     bodyLimit: 16 * 1024,
     requestTimeout: 30_000,
     connectionTimeout: 31_000,
@@ -54,6 +56,7 @@ export async function buildAdmin(opts: AdminOptions) {
   app.server.maxConnections = 256;
   const auth = adminAuth(opts.tokens, { now: opts.now, ttlMs: opts.sessionTtlMs });
   instrumentHttp(app, opts.meter);
+  installRequestLogging(app);
   installErrorHandling(app);
   // Before routing's handlers, static files and 404s included: loopback-only mode refuses others.
   app.addHook('onRequest', async (req) => auth.gate(req));

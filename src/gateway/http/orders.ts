@@ -1,4 +1,5 @@
 import { uuidv7 } from '../../platform/ids.js';
+import { noteOnRequestLine } from './request-log.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { fingerprint as requestFingerprint } from '../../platform/inbox.js';
@@ -138,7 +139,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
 
       const send = (res: StoredResponse, replayed: boolean, sagaId: string): FastifyReply => {
-        req.log.info({ order_id: sagaId, saga_id: sagaId, replayed }, replayed ? 'order replayed' : 'order accepted');
+        noteOnRequestLine(req, { order_id: sagaId, saga_id: sagaId, replayed });
         if (replayed) {
           reply.header('idempotent-replayed', 'true');
           deps.onReplay?.();
