@@ -4,6 +4,7 @@ import { LIMITS } from '../contracts/limits.js';
 import type { Db } from './db.js';
 import { AppError } from './errors.js';
 import type { IdempotencyGuard } from './idempotency.js';
+import { GroupCommit } from './group-commit.js';
 
 /**
  * The participants' idempotency inbox: a write RPC's key, the fingerprint of its request and the
@@ -42,8 +43,9 @@ export interface Inbox {
    */
   run<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): Promise<{ response: Res; replayed: boolean }>;
   /**
-   * Runs `effect` at most once per key, atomically with its inbox record. `effect` must be
-   * synchronous database work so that it shares the transaction.
+   * Runs `effect` at most once per key, atomically with its inbox record, in a transaction of its
+   * own (`run` group-commits). `effect` must be synchronous database work so that it shares the
+   * transaction.
    */
   once<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): { response: Res; replayed: boolean };
 }
@@ -55,9 +57,10 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
   const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
   const reused = (key: string) => new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
 
-  /** The durable part, for a key already validated and a request already fingerprinted. */
-  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) =>
-    db.transaction(() => {
+  /** The durable part, for a key already validated and a request already fingerprinted: run inside a transaction. */
+  const applyOnce =
+    <Res>(key: string, method: string, fp: string, effect: () => Res) =>
+    (): { response: Res; replayed: boolean } => {
       const seen = get.get(key);
       if (seen) {
         if (seen.method !== method || seen.fingerprint !== fp) throw reused(key);
@@ -66,7 +69,11 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
       const response = effect();
       put.run(key, method, fp, JSON.stringify(response), now());
       return { response, replayed: false };
-    }).immediate();
+    };
+  // The writes of one event-loop turn commit together (group-commit.ts): the answer goes back
+  // once its own write is durable.
+  const commits = new GroupCommit(db);
+  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) => commits.run(applyOnce(key, method, fp, effect));
 
   const inbox: Inbox = {
     async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
@@ -85,7 +92,7 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
         if (seen.kind === 'replay') fastPath.untrusted(key, 'unbacked');
       }
       try {
-        const out = apply(key, method, fp, effect);
+        const out = await apply(key, method, fp, effect);
         // The answer is durable; the fast-path copy need not hold the caller up.
         fastPath.complete(key, fp, out.response).catch(() => undefined);
         return out;
@@ -96,7 +103,7 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
     },
     once<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
       const key = validateIdempotencyKey(rawKey);
-      return apply(key, method, fingerprint(method, request), effect);
+      return db.transaction(applyOnce(key, method, fingerprint(method, request), effect)).immediate();
     },
   };
   return inbox;

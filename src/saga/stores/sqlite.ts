@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { databaseId, openDatabase, type Db } from '../../platform/db.js';
+import { GroupCommit } from '../../platform/group-commit.js';
 import type { SyncLevel } from '../../platform/config.js';
 import type { Json } from '../definition.js';
 import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
@@ -102,30 +103,28 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
-type Op = { run: () => void; resolve: () => void; reject: (e: unknown) => void };
-
 /** The terminal status a patch moves a saga to, if any. */
 function terminalOf(patch: SagaPatch): boolean {
   return patch.status !== undefined && isTerminal(patch.status);
 }
 
 /**
- * The saga log on SQLite (WAL). Writes are group-committed: every write issued during one turn of
- * the event loop is committed in one transaction, so the fsync is shared; each caller's promise
- * settles when its own write is durable (or failed, alone, inside its own savepoint).
+ * The saga log on SQLite (WAL). Writes are group-committed (GroupCommit): every write issued
+ * during one turn of the event loop is committed in one transaction, so the fsync and the pages
+ * are shared; each caller's promise settles when its own write is durable (or failed, alone).
  */
 export class SqliteSagaLog implements SagaLog {
   private readonly db: Db;
   private readonly finished = new Set<(sagaId: string) => void>();
   private readonly now: () => number;
-  private queue: Op[] = [];
-  private scheduled = false;
+  private readonly commits: GroupCommit;
   private readonly stmt;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = openDatabase(opts.file, { synchronous: opts.synchronous, migrations: MIGRATIONS, readonly: opts.readonly });
     this.now = opts.now ?? Date.now;
     const db = this.db;
+    this.commits = new GroupCommit(db);
     this.stmt = {
       insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
         span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -196,50 +195,7 @@ export class SqliteSagaLog implements SagaLog {
   }
 
   private enqueue(run: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ run, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    // Fast path: the whole batch in one transaction. A write that throws (a lost lease, a broken
-    // constraint) rolls the batch back; then each write runs in its own savepoint so that only
-    // the failing one fails. IMMEDIATE: the write lock is taken (waiting out busy_timeout) before
-    // the first read, so another process's commit in between cannot make the transaction fail
-    // with SQLITE_BUSY when it comes to write.
-    try {
-      this.db.transaction(() => {
-        for (const op of batch) op.run();
-      }).immediate();
-      for (const op of batch) op.resolve();
-      return;
-    } catch {
-      // fall through to the careful path
-    }
-    const outcomes: Array<unknown> = [];
-    try {
-      this.db.transaction(() => {
-        for (const op of batch) {
-          try {
-            this.db.transaction(op.run)();
-            outcomes.push(undefined);
-          } catch (err) {
-            outcomes.push(err ?? new Error('write failed'));
-          }
-        }
-      }).immediate();
-    } catch (err) {
-      for (const op of batch) op.reject(err);
-      return;
-    }
-    batch.forEach((op, i) => (outcomes[i] === undefined ? op.resolve() : op.reject(outcomes[i])));
+    return this.commits.run(run);
   }
 
   private writeEvents(id: string, firstSeq: number, events: NewEvent[], at: number): void {
@@ -467,7 +423,7 @@ export class SqliteSagaLog implements SagaLog {
   }
 
   async close(): Promise<void> {
-    if (this.queue.length > 0) this.flush();
+    if (this.commits.pending > 0) this.commits.flush();
     this.finished.clear();
     this.db.close();
   }
