@@ -1,9 +1,10 @@
 import { connectivityState } from '@grpc/grpc-js';
-import { OrderServiceClient } from '../gen/order/v1/order.js';
-import { InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
-import { PaymentServiceClient } from '../gen/payment/v1/payment.js';
-import { HealthClient, HealthCheckResponse_ServingStatus } from '../gen/health/v1/health.js';
-import { callUnary, channelOptions, credentialsAs } from '../platform/grpc.js';
+import { OrderServiceService, type OrderServiceClient } from '../gen/order/v1/order.js';
+import { InventoryServiceService, type InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
+import { PaymentServiceService, type PaymentServiceClient } from '../gen/payment/v1/payment.js';
+import { HealthService, HealthCheckResponse_ServingStatus, type HealthClient } from '../gen/health/v1/health.js';
+import { callUnary } from '../platform/grpc.js';
+import { dialerAs, UnaryChannel, unaryClient } from '../platform/grpc-client.js';
 import type { GrpcSecurity } from '../platform/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
@@ -24,18 +25,23 @@ export interface Participants {
 /**
  * The gateway's clients of the three participants, dialled with `security`: under mutual TLS the
  * gateway presents its certificate and accepts each participant only with that participant's.
+ * One HTTP/2 session each (grpc-client.ts), shared by the service's client and its health check.
  */
 export function connectParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
-  const dial = credentialsAs(security, 'gateway');
-  const creds = { order: dial('order'), inventory: dial('inventory'), payment: dial('payment') };
-  const order = new OrderServiceClient(addrs.order, creds.order, channelOptions(security, 'order'));
-  const inventory = new InventoryServiceClient(addrs.inventory, creds.inventory, channelOptions(security, 'inventory'));
-  const payment = new PaymentServiceClient(addrs.payment, creds.payment, channelOptions(security, 'payment'));
-  // The health clients share the participants' channels, so a probe also warms them up.
+  const dial = dialerAs(security, 'gateway');
+  const channels: Record<ParticipantName, UnaryChannel> = {
+    order: new UnaryChannel(addrs.order, dial('order')),
+    inventory: new UnaryChannel(addrs.inventory, dial('inventory')),
+    payment: new UnaryChannel(addrs.payment, dial('payment')),
+  };
+  const order = unaryClient<OrderServiceClient>(OrderServiceService, channels.order);
+  const inventory = unaryClient<InventoryServiceClient>(InventoryServiceService, channels.inventory);
+  const payment = unaryClient<PaymentServiceClient>(PaymentServiceService, channels.payment);
+  // The health checks share the participants' sessions, so a probe also warms them up.
   const health: Record<ParticipantName, HealthClient> = {
-    order: new HealthClient(addrs.order, creds.order, { channelOverride: order.getChannel() }),
-    inventory: new HealthClient(addrs.inventory, creds.inventory, { channelOverride: inventory.getChannel() }),
-    payment: new HealthClient(addrs.payment, creds.payment, { channelOverride: payment.getChannel() }),
+    order: unaryClient<HealthClient>(HealthService, channels.order),
+    inventory: unaryClient<HealthClient>(HealthService, channels.inventory),
+    payment: unaryClient<HealthClient>(HealthService, channels.payment),
   };
   let cached: { at: number; value: Promise<Record<ParticipantName, boolean>> } | undefined;
 
@@ -56,7 +62,7 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, secu
     reachable(fresh = false) {
       const now = Date.now();
       // A channel that lost its connection (the participant died) invalidates the cached answer.
-      const connected = [order, inventory, payment].every((c) => c.getChannel().getConnectivityState(false) === connectivityState.READY);
+      const connected = PARTICIPANTS.every((n) => channels[n].getConnectivityState() === connectivityState.READY);
       if (fresh || !connected || !cached || now - cached.at > ttlMs) {
         const value = Promise.all(PARTICIPANTS.map(probe)).then(
           ([o, i, p]) => ({ order: o ?? false, inventory: i ?? false, payment: p ?? false }),
@@ -70,9 +76,7 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, secu
       return cached.value;
     },
     close() {
-      order.close();
-      inventory.close();
-      payment.close();
+      for (const n of PARTICIPANTS) channels[n].close();
     },
   };
 }

@@ -46,7 +46,11 @@ export const CLIENT_CHANNEL_OPTIONS = {
   // Reconnect quickly after a participant restarts: recovery waits on it.
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1_000,
+  // The saga engine retries with the same idempotency key; grpc-js's own retry layer only added
+  // a buffering call object per call.
   'grpc.enable_retries': 0,
+  // channelz (grpc-js's call counters and timestamps, on by default) is never queried here.
+  'grpc.enable_channelz': 0,
 } as const;
 
 export interface CallContext {
@@ -283,7 +287,7 @@ export function honourFaults<B extends ServiceBinding>(binding: B, faults: Serve
 
 /** Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port. */
 export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials, opts: GrpcServerOptions = {}): Promise<RunningServer> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0 });
   const { faults } = opts;
   const bindings = faults ? services.map((s) => honourFaults(s, faults)) : services;
   // Bytes that do not decode are the caller's mistake: a definite refusal, not grpc-js's INTERNAL.

@@ -11,6 +11,9 @@ import type { Logger } from '../../src/platform/logger.js';
 
 export interface ServedParticipants {
   participants: Participants;
+  /** Where each server listens, and the security they were served with (for clients of a test's own). */
+  addresses: Record<'order' | 'inventory' | 'payment', string>;
+  security: GrpcSecurity;
   /** Stops the server (the clients stay, and see the participants gone). */
   stopServer(): Promise<void>;
   close(): Promise<void>;
@@ -45,6 +48,8 @@ export async function serveParticipants(
   };
   return {
     participants,
+    addresses: { order: order ?? '', inventory: inventory ?? '', payment: payment ?? '' },
+    security: sec,
     stopServer: stopServers,
     async close() {
       participants.close();

@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
-import { Client, credentials, Metadata, status, type handleUnaryCall, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, status, type handleUnaryCall, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
 import type { ParticipantName } from '../../src/gateway/participants.js';
 import { LIMITS } from '../../src/contracts/limits.js';
 import { refuseUndecodable } from '../../src/platform/grpc-undecodable.js';
@@ -86,13 +87,12 @@ let raw: Record<ParticipantName, Client>;
 
 before(async () => {
   served = await serveParticipants(services);
-  const onChannelOf = (client: Client) =>
-    // With a channel override, the address and credentials given here are not used: the channel is the gateway client's.
-    new Client('unused', credentials.createInsecure(), { channelOverride: client.getChannel() });
-  raw = { order: onChannelOf(served.participants.order), inventory: onChannelOf(served.participants.inventory), payment: onChannelOf(served.participants.payment) };
+  // grpc-js clients dialled as the gateway dials (its certificate, each participant pinned by name).
+  const dial = (name: ParticipantName) => new Client(served.addresses[name], channelCredentials(served.security, 'gateway', name), channelOptions(served.security, name));
+  raw = { order: dial('order'), inventory: dial('inventory'), payment: dial('payment') };
 });
-// The raw clients share the participants' channels, which close() closes.
 after(async () => {
+  for (const c of Object.values(raw ?? {})) c.close();
   await served?.close();
   for (const db of Object.values(dbs)) db.close();
 });
