@@ -125,7 +125,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
         // a preloaded module runs the inspector's profiler instead.
-        childEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', process.env.BENCH_PRELOAD ?? 'cpu-profile.mjs')).href}`.trim();
+        childEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
         childEnv.BENCH_CPU_PROF_DIR = opts.profileDir;
       }
       const log = db ? `saga log ${db.name}` : `SAGA_LOG_SYNC=${opts.sync}`;
