@@ -60,6 +60,8 @@ export function onShutdown(logger: Logger, shutdown: (signal: string) => Promise
   const exit = (code: number) => {
     if (exiting) process.exit(code);
     exiting = true;
+    // Also the code of an exit on its own, should the loop run dry while the flush waits.
+    process.exitCode = code;
     try {
       logger.flush(() => process.exit(code));
     } catch {
