@@ -27,6 +27,8 @@ export interface UnaryChannelOptions {
   keepaliveTimeoutMs?: number;
   /** Largest response message accepted (RESOURCE_EXHAUSTED above it). */
   maxReceiveBytes?: number;
+  /** A connection attempt that has not completed after this long fails (and backs off). */
+  connectTimeoutMs?: number;
 }
 
 type Connect = (authority: string) => http2.ClientHttp2Session;
@@ -108,7 +110,7 @@ export class UnaryChannel {
     private readonly connect: Connect,
     opts: UnaryChannelOptions = {},
   ) {
-    this.opts = { initialBackoffMs: 100, maxBackoffMs: 1_000, keepaliveMs: 30_000, keepaliveTimeoutMs: 5_000, maxReceiveBytes: 4 * 1024 * 1024, ...opts };
+    this.opts = { initialBackoffMs: 100, maxBackoffMs: 1_000, keepaliveMs: 30_000, keepaliveTimeoutMs: 5_000, maxReceiveBytes: 4 * 1024 * 1024, connectTimeoutMs: 20_000, ...opts };
     this.backoffMs = this.opts.initialBackoffMs;
   }
 
@@ -133,7 +135,13 @@ export class UnaryChannel {
     this.state = connectivityState.CONNECTING;
     const attempt = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
       const s = this.connect(this.address);
+      // An address that swallows the handshake (a peer that hangs, packets dropped) must not keep
+      // the channel CONNECTING for the kernel's minutes.
+      const timeout = setTimeout(() => failed(new Error(`connection not established within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      timeout.unref();
       const failed = (err: Error) => {
+        clearTimeout(timeout);
+        if (this.connecting !== attempt) return;
         this.connecting = undefined;
         this.lastError = err.message;
         this.state = connectivityState.TRANSIENT_FAILURE;
@@ -144,6 +152,7 @@ export class UnaryChannel {
       };
       s.once('error', failed);
       s.once('connect', () => {
+        clearTimeout(timeout);
         s.off('error', failed);
         this.connecting = undefined;
         this.backoffMs = this.opts.initialBackoffMs;
@@ -186,7 +195,8 @@ export class UnaryChannel {
   async call(path: string, request: Buffer, metadata: Metadata, deadline: number): Promise<Buffer> {
     const left = deadline - Date.now();
     if (left <= 0) throw serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the call started');
-    const session = await this.open();
+    const live = this.session;
+    const session = live && !live.closed && !live.destroyed ? live : await withDeadline(this.open(), deadline);
     return new Promise<Buffer>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
@@ -271,6 +281,23 @@ export class UnaryChannel {
       stream.end(frame(request));
     });
   }
+}
+
+/** `p`, or DEADLINE_EXCEEDED at `deadline` if it has not settled by then (it goes on for others). */
+function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded while connecting')), Math.max(1, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** The 5-byte gRPC message prefix (not compressed, length) and the message. */

@@ -169,3 +169,28 @@ describe('the gateway gRPC client when things go wrong', () => {
     }
   });
 });
+
+describe('the gateway gRPC client and a peer that never completes the handshake', () => {
+  test('a call waits no longer than its deadline, and the attempt gives up after connectTimeoutMs', async () => {
+    // A TCP listener that accepts and then says nothing: TLS never completes.
+    const net = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const mute = net.createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+    const address = `127.0.0.1:${(mute.address() as import('node:net').AddressInfo).port}`;
+    const channel = new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment'), { connectTimeoutMs: 400 });
+    const c = unaryClient<HealthClient>(HealthService, channel);
+    try {
+      const started = performance.now();
+      assert.equal(await outcome(check(c, 150)), status.DEADLINE_EXCEEDED);
+      assert.ok(performance.now() - started < 350, 'the deadline, not the connection attempt, ends the call');
+      const until = Date.now() + 2_000;
+      while (channel.getConnectivityState() !== 3 /* TRANSIENT_FAILURE */ && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(channel.getConnectivityState(), 3, 'the attempt failed after connectTimeoutMs');
+    } finally {
+      c.close();
+      for (const s of sockets) s.destroy();
+      mute.close();
+    }
+  });
+});
