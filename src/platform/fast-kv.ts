@@ -116,9 +116,6 @@ export class ResilientKv implements FastKv {
       // Keep trying to reconnect, at most once a second.
       retryStrategy: (times) => Math.min(times * 100, 1_000),
       lazyConnect: false,
-      // The commands of one event-loop turn leave in one write (at 64 orders in flight the
-      // gateway's socket writes to Redis were ~5 % of its CPU, one syscall per command).
-      enableAutoPipelining: true,
     });
     this.redis.on('ready', () => this.switchTo('redis'));
     this.redis.on('error', (err: Error) => this.switchTo('memory', err));
