@@ -171,7 +171,10 @@ export class UnaryChannel {
         s.destroy();
         reject(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${err.message}`));
       };
-      s.once('error', failed);
+      // `on`, not `once`: a second error of a failed attempt must find a listener too (failed()
+      // ignores it), or it would be thrown.
+      s.on('error', failed);
+      s.once('close', () => failed(new Error('connection closed before it was established')));
       s.once('connect', () => {
         clearTimeout(timeout);
         s.off('error', failed);

@@ -170,6 +170,24 @@ describe('the gateway gRPC client when things go wrong', () => {
   });
 });
 
+describe('the gateway gRPC client and a peer that hangs up', () => {
+  test('a connection closed before it is established: UNAVAILABLE at once, not at the deadline', async () => {
+    const net = await import('node:net');
+    const rude = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', () => r()));
+    const address = `127.0.0.1:${(rude.address() as import('node:net').AddressInfo).port}`;
+    const c = unaryClient<HealthClient>(HealthService, new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment')));
+    try {
+      const started = performance.now();
+      assert.equal(await outcome(check(c, 3_000)), status.UNAVAILABLE);
+      assert.ok(performance.now() - started < 1_000, `took ${performance.now() - started} ms`);
+    } finally {
+      c.close();
+      rude.close();
+    }
+  });
+});
+
 describe('the gateway gRPC client and a peer that never completes the handshake', () => {
   test('a call waits no longer than its deadline, and the attempt gives up after connectTimeoutMs', async () => {
     // A TCP listener that accepts and then says nothing: TLS never completes.
