@@ -1,8 +1,8 @@
 import http2 from 'node:http2';
 import net from 'node:net';
-import tls, { type PeerCertificate } from 'node:tls';
+import tls from 'node:tls';
 import { connectivityState, Metadata, status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { loadTlsMaterial, type GrpcSecurity, type TlsIdentity } from './tls.js';
+import { loadTlsMaterial, pinnedPeer, type GrpcSecurity, type TlsIdentity } from './tls.js';
 
 /**
  * The gateway's gRPC client: unary calls over one HTTP/2 session per participant, written on
@@ -63,8 +63,7 @@ export function dialerAs(security: GrpcSecurity, identity: TlsIdentity): (peer: 
             ALPNProtocols: ['h2'],
             // The peer's identity is the name asked for and checked, whatever host the address has.
             servername: peer,
-            checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-              cert.subject?.CN === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`),
+            checkServerIdentity: pinnedPeer(peer),
           })
           .setNoDelay(true),
     });
@@ -147,8 +146,15 @@ export class UnaryChannel {
     this.state = connectivityState.SHUTDOWN;
   }
 
+  /** The session calls can use now, if there is one. */
+  private live(): http2.ClientHttp2Session | undefined {
+    const s = this.session;
+    return s && !s.closed && !s.destroyed ? s : undefined;
+  }
+
   private open(): Promise<http2.ClientHttp2Session> {
-    if (this.session && !this.session.closed && !this.session.destroyed) return Promise.resolve(this.session);
+    const live = this.live();
+    if (live) return Promise.resolve(live);
     if (this.connecting) return this.connecting;
     if (this.closed) return Promise.reject(serviceError(status.UNAVAILABLE, 'channel closed'));
     // Fail fast between attempts, as a grpc-js channel in TRANSIENT_FAILURE does.
@@ -219,8 +225,7 @@ export class UnaryChannel {
   async call(path: string, request: Buffer, metadata: Metadata, deadline: number): Promise<Buffer> {
     const left = deadline - Date.now();
     if (left <= 0) throw serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the call started');
-    const live = this.session;
-    const session = live && !live.closed && !live.destroyed ? live : await withDeadline(this.open(), deadline);
+    const session = this.live() ?? (await withDeadline(this.open(), deadline));
     return new Promise<Buffer>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {

@@ -3,6 +3,7 @@ import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { PeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppError } from './errors.js';
 
@@ -226,4 +227,12 @@ export async function prepareGrpcSecurity(security: GrpcSecurity, logger: { warn
   }
   const made = await ensureTlsMaterial(security.dir);
   if (made.length > 0) logger.info({ tls_dir: security.dir, issued: made }, 'made TLS certificates for mutual TLS between the services');
+}
+
+/**
+ * A TLS client's server check that pins the peer by identity: the certificate (already verified
+ * against the deployment's CA) must name `peer` as its CN, whatever host name the address has.
+ */
+export function pinnedPeer(peer: TlsIdentity): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => (cert.subject?.CN === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`));
 }

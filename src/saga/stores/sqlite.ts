@@ -194,10 +194,6 @@ export class SqliteSagaLog implements SagaLog {
     return st;
   }
 
-  private enqueue(run: () => void): Promise<void> {
-    return this.commits.run(run);
-  }
-
   private writeEvents(id: string, firstSeq: number, events: NewEvent[], at: number): void {
     events.forEach((e, i) => {
       this.stmt.insertEvent.run(
@@ -219,7 +215,7 @@ export class SqliteSagaLog implements SagaLog {
   async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
     const stored: SagaRecord = { ...saga, leaseExpiresAt: this.now() + leaseMs };
     let result: CreateResult = { created: true, saga: stored };
-    await this.enqueue(() => {
+    await this.commits.run(() => {
       // A taken key (or id: a create retried after an unknown outcome) inserts nothing.
       const inserted = this.insertSaga.run({
         ...stored,
@@ -242,7 +238,7 @@ export class SqliteSagaLog implements SagaLog {
   }
 
   async append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void> {
-    await this.enqueue(() => {
+    await this.commits.run(() => {
       const at = this.now();
       const keys = Object.keys(patch) as Array<keyof SagaPatch>;
       const bump = this.patchStatement(keys).get(events.length, at, ...keys.map((k) => patchValue(k, patch[k])), id, owner);
@@ -272,7 +268,7 @@ export class SqliteSagaLog implements SagaLog {
     const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined);
     const release = patch.leaseOwner === null;
     let taken: SagaRecord | undefined;
-    await this.enqueue(() => {
+    await this.commits.run(() => {
       taken = undefined;
       const at = this.now();
       const step = expect.stepIndex ?? null;
