@@ -126,7 +126,13 @@ export class SagaEngine {
     this.random = opts.random ?? Math.random;
     // Any process sharing the log may finish a saga somebody here waits for.
     this.unsubscribe = this.log.onFinished((id) => {
-      if (this.waiters.has(id)) void this.wake(id);
+      if (!this.waiters.has(id)) return;
+      // A saga driven here wakes its waiters with its final record when its run ends: read it
+      // only if that did not happen (the run stopped before the end another process wrote).
+      const d = this.driven.get(id);
+      const wake = () => void this.wake(id);
+      if (d) void d.run.then(wake, wake);
+      else wake();
     });
   }
 
@@ -220,16 +226,23 @@ export class SagaEngine {
       const timer = setTimeout(() => this.log.get(id).then(done, () => done(undefined)), timeoutMs);
       set.add(done);
       // Registered before this read: an end committed in between is seen by one or the other.
-      this.log.get(id).then(
-        (s) => {
-          if (!s || isTerminal(s.status)) done(s);
-        },
-        (err: unknown) => this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
-      );
+      const read = () =>
+        void this.log.get(id).then(
+          (s) => {
+            if (!s || isTerminal(s.status)) done(s);
+          },
+          (err: unknown) => this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
+        );
+      // A saga driven here wakes its waiters when its run ends: read it only if that did not.
+      const d = this.driven.get(id);
+      const unwoken = () => set.has(done) && read();
+      if (d) void d.run.then(unwoken, unwoken);
+      else read();
     });
   }
 
   private async wake(id: string, known?: SagaRecord): Promise<void> {
+    if (known === undefined && !this.waiters.has(id)) return;
     try {
       const s = known ?? (await this.log.get(id));
       if (s && isTerminal(s.status)) this.waiters.get(id)?.forEach((w) => w(s));

@@ -304,6 +304,27 @@ describe('a gateway whose parts are gone', () => {
     }
   });
 
+  test('participants down, and the fast path forgot a key: the order stored under it is replayed from the log, not refused', async () => {
+    const h = await gatewayApp();
+    try {
+      const req = { ...post(order()), headers: { 'x-idempotency-key': 'stored-then-down', prefer: 'wait=10' } };
+      const first = await h.app.inject(req);
+      assert.equal(first.statusCode, 201, first.body);
+      await h.stopParticipants();
+      await h.idempotency.abandon('stored-then-down');
+      const replay = await h.app.inject(req);
+      assert.equal(replay.statusCode, 201, replay.body);
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal(json(replay).id, json(first).id);
+      assert.equal(json(replay).status, json(first).status);
+      const fresh = await h.app.inject({ ...post(order()), headers: { 'x-idempotency-key': 'new-while-down' } });
+      assert.equal(fresh.statusCode, 503, fresh.body);
+      assert.equal((await h.log.list({ limit: 10 })).sagas.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('an engine shutting down refuses new orders with shutting_down', async () => {
     const h = await gatewayApp();
     try {

@@ -33,22 +33,33 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   const reads = participantReads(p, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
   let waiting = 0;
   // Closing answers every waiter with the order as it stands, so a stop ends within its grace
-  // period and the engine can give its leases back.
-  let closing: () => void = () => {};
-  const closed = new Promise<'closed'>((resolve) => (closing = () => resolve('closed')));
+  // period and the engine can give its leases back. Each waiter is held here only while it waits:
+  // racing every request against one promise that lives as long as the gateway left a reaction on
+  // that promise per request (with its result and async context) until shutdown.
+  let closed = false;
+  const waiters = new Set<() => void>();
   app.addHook('preClose', (done) => {
-    closing();
+    closed = true;
+    for (const stop of waiters) stop();
     done();
   });
 
   /** The saga once it ends, or after `seconds`, or as it stands when the gateway stops. */
   const waitForEnd = async (saga: SagaRecord, seconds: number): Promise<{ saga: SagaRecord; stopping: boolean }> => {
     waiting++;
+    let stop: (() => void) | undefined;
     try {
-      const ended = await Promise.race([engine.waitFor(saga.id, seconds * 1000), closed]);
+      const ended = closed
+        ? 'closed'
+        : await new Promise<SagaRecord | undefined | 'closed'>((resolve, reject) => {
+            stop = () => resolve('closed');
+            waiters.add(stop);
+            engine.waitFor(saga.id, seconds * 1000).then(resolve, reject);
+          });
       if (ended === 'closed') return { saga: (await store.get(saga.id)) ?? saga, stopping: true };
       return { saga: ended ?? saga, stopping: false };
     } finally {
+      if (stop) waiters.delete(stop);
       waiting--;
     }
   };
@@ -83,10 +94,23 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     if (mismatch) throw priceMismatchError(mismatch);
   };
 
-  /** Starts the saga, unless the durable log already has one for this key (Redis lost it). */
+  /**
+   * Starts the saga, unless the durable log already has one for this key (Redis lost it). The log
+   * is not read first: the saga's create finds the key taken and answers with its holder, and a
+   * refusal before the create (participants down, prices moved, stopping, overloaded) is checked
+   * against the log before it is given, so a stored order is replayed whatever the refusal.
+   */
   const placeOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
-    const existing = key ? await store.getByIdempotencyKey(key) : undefined;
-    if (existing) return { saga: existing, replayed: true };
+    try {
+      return await startOrder(req, order, fingerprint, key);
+    } catch (err) {
+      const existing = key !== undefined && err instanceof HttpError ? await store.getByIdempotencyKey(key) : undefined;
+      if (existing) return { saga: existing, replayed: true };
+      throw err;
+    }
+  };
+
+  const startOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
     const reach = await p.reachable();
     const down = PARTICIPANTS.filter((n) => !reach[n]);
     if (down.length > 0) throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);

@@ -3,6 +3,7 @@ import { redactPassword } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Json } from '../definition.js';
 import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
+import { PATCH_TYPES, batchResult, batchSql, batchValues, jsonText, text, type BatchResult, type BatchRow, type BatchRows } from './postgres-batch.js';
 import {
   LeaseLostError,
   SAGA_STATUSES,
@@ -149,6 +150,15 @@ INSERT INTO saga_status_counts (status, n) SELECT status, count(*) FROM sagas GR
   `
 DROP INDEX saga_events_trace;
 `,
+  // The batch statement sets status on every row it updates (to itself when unpatched): the
+  // trigger's WHEN decides, without a PL/pgSQL call or a queued trigger event per unchanged row,
+  // whether there is a delta to write.
+  `
+DROP TRIGGER sagas_status_delta ON sagas;
+CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
+CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
+  WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION saga_status_delta();
+`,
 ];
 
 /** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
@@ -158,33 +168,11 @@ const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_ind
 const SAGA_COLUMNS_V1 = SAGA_COLUMNS.replace('subject, current_step', 'NULL::text AS subject, NULL::text AS current_step');
 const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
-/** pg returns bigint columns as strings and json columns already parsed. */
-type Row = SagaRow<Json, string>;
-const CODEC: RowCodec<Json, string, boolean> = { json: (v) => v, num: (v) => Number(v), bool: (v) => v };
+/** pg returns bigint columns as strings (numbers inside the batch statement's json) and json columns already parsed. */
+type Row = SagaRow<Json, string | number>;
+const CODEC: RowCodec<Json, string | number, boolean> = { json: (v) => v, num: (v) => Number(v), bool: (v) => v };
 const record = (r: Row): SagaRecord => toRecord(r, CODEC);
 const event = (r: EventRow<Json, string, boolean>): SagaEvent => toEvent(r, CODEC);
-
-/** The SQL type each patchable field's parameter is cast to. */
-const PATCH_TYPES: Record<keyof SagaPatch, string> = {
-  status: 'text',
-  stepIndex: 'integer',
-  compIndex: 'integer',
-  attempt: 'integer',
-  results: 'json',
-  failure: 'json',
-  leaseOwner: 'text',
-  leaseExpiresAt: 'bigint',
-  currentStep: 'text',
-};
-
-/** PostgreSQL's text refuses NUL; an error message carrying one must not make the saga unwritable. */
-function text(s: string | null | undefined): string | null {
-  return s === undefined || s === null ? null : s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s;
-}
-
-function jsonText(v: Json | undefined): string | null {
-  return v === undefined ? null : JSON.stringify(v);
-}
 
 /** The events of one append as parallel arrays, for one INSERT … SELECT FROM unnest(…). */
 function eventArrays(events: NewEvent[]): unknown[] {
@@ -255,27 +243,36 @@ interface PendingWrite {
    * scratch when the batch is retried, so it keeps no state between runs.
    */
   run(c: pg.ClientBase): Promise<Settlement>;
+  /**
+   * The write as rows of the batch statement (creates and appends; a take-over has none), and how
+   * it settles from what that statement returned.
+   */
+  batched?: { rows: BatchRows; settle(c: pg.ClientBase, result: BatchResult): Promise<Settlement> };
   fail(err: unknown): void;
 }
 
 type Outcome = { ok: true; settlement: Settlement } | { ok: false; error: unknown };
 
+/** Builds a write's settlement once it has committed: its value, and the saga it ended, if any. */
+type Done<T> = ((value: T, finished?: string | null) => Settlement) & { reject: (err: unknown) => void };
+
 /**
  * The saga log on PostgreSQL, for several gateways sharing one log.
  *
- * Group commit: the writes (create, append) issued during one turn of the event loop form a batch,
- * run in one transaction (BEGIN … COMMIT; a lone write needs neither) on one pooled connection;
- * each caller's promise settles when that transaction has committed. Every write is one statement
- * (a create that meets a taken key reads the holder with a second one) that cannot fail on a lost
- * lease or a taken idempotency key: those are rows not returned, so one write's refusal never
- * aborts the others. A statement the database refuses (a value out of range) aborts the
- * transaction; then the batch runs again with a savepoint per write, and only that write fails. A
- * deadlock (or serialization failure) reruns the whole batch. Up to poolSize - 1 batches are in
- * flight at once, on as many connections; writes issued meanwhile wait for the next free slot and
- * go together. A saga with a write in a batch in flight has its next writes held for a later
- * batch, so one saga's writes commit in the order they were issued. Inside a batch, writes run
- * sorted by saga id (creates by idempotency key), the order renewLeases locks rows in too, so
- * concurrent transactions do not deadlock on each other.
+ * Group commit: the writes (create, append, take-over) issued during one turn of the event loop
+ * form a batch, committed at once on one pooled connection; each caller's promise settles when it
+ * has committed. The creates and appends of a batch are the rows of one statement
+ * (postgres-batch.ts): one round trip, and atomic without BEGIN/COMMIT. A lost lease or a taken
+ * idempotency key is a row not returned, never an error, so one write's refusal never aborts the
+ * others (a create that met a taken key then reads the holder). A batch with a take-over runs its
+ * writes one statement each in one transaction (a lone write needs no BEGIN/COMMIT). A statement
+ * the database refuses (a value out of range) aborts the batch; then it runs again with a
+ * savepoint per write, and only that write fails. A deadlock (or serialization failure) reruns
+ * the whole batch. Up to poolSize - 1 batches are in flight at once, on as many connections;
+ * writes issued meanwhile wait for the next free slot and go together. A batch holds one write of
+ * a saga at most: the saga's next writes wait for a later batch, so they commit in the order they
+ * were issued. Rows are locked in saga id order (creates insert by idempotency key), the order
+ * renewLeases locks rows in too, so concurrent transactions do not deadlock on each other.
  *
  * Notifications: a commit that moves a saga to a terminal status runs pg_notify('saga_finished', id)
  * in the same transaction (PostgreSQL delivers it only if, and once, it commits). A dedicated connection (not from the pool) LISTENs and calls the
@@ -659,18 +656,25 @@ export class PostgresSagaLog implements SagaLog {
           SELECT ${SAGA_COLUMNS} FROM s`,
         values,
       });
-      const row = rows[0];
-      if (row) return done({ created: true, saga: record(row) });
-      // The conflicting row is committed (or ours, earlier in this batch): a fresh statement sees it.
-      const existing = await c.query<{ id: string }>({
-        name: 'create_conflict',
-        text: `(SELECT id FROM sagas WHERE idempotency_key = $1) UNION ALL (SELECT id FROM sagas WHERE id = $2) LIMIT 1`,
-        values: [saga.idempotencyKey, saga.id],
-      });
-      const id = existing.rows[0]?.id;
-      if (id === undefined) throw new Error(`saga ${saga.id} conflicted with a row that cannot be found`);
-      return done({ created: false, existingId: id });
+      return this.created(c, saga, rows[0], done);
+    }, {
+      rows: { kind: 'create', values },
+      settle: (c, result, done) => this.created(c, saga, result.created.get(saga.id), done),
     });
+  }
+
+  /** A create's settlement: the saga as committed, or (nothing inserted) the saga holding its key or id. */
+  private async created(c: pg.ClientBase, saga: SagaRecord, row: Row | undefined, done: Done<CreateResult>): Promise<Settlement> {
+    if (row) return done({ created: true, saga: record(row) });
+    // The conflicting row is committed (or ours, earlier in this batch): a fresh statement sees it.
+    const existing = await c.query<{ id: string }>({
+      name: 'create_conflict',
+      text: `(SELECT id FROM sagas WHERE idempotency_key = $1) UNION ALL (SELECT id FROM sagas WHERE id = $2) LIMIT 1`,
+      values: [saga.idempotencyKey, saga.id],
+    });
+    const id = existing.rows[0]?.id;
+    if (id === undefined) throw new Error(`saga ${saga.id} conflicted with a row that cannot be found`);
+    return done({ created: false, existingId: id });
   }
 
   async append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void> {
@@ -679,11 +683,20 @@ export class PostgresSagaLog implements SagaLog {
     const values = [id, owner, events.length, ...eventArrays(events), ...keys.map((k) => patchValue(k, patch[k]))];
     const name = this.appendStatement(keys, terminal);
     const sql = this.appendStatements.get(name) as string;
-    return this.write<void>(id, `1:${id}`, async (c, done) => {
-      const { rows } = await c.query<{ updated: number }>({ name, text: sql, values });
-      if ((rows[0]?.updated ?? 0) === 0) return { settle: () => done.reject(new LeaseLostError(id)), finished: null };
-      return done(undefined, terminal ? id : null);
-    });
+    const appended = (updated: boolean, done: Done<void>): Settlement =>
+      updated ? done(undefined, terminal ? id : null) : { settle: () => done.reject(new LeaseLostError(id)), finished: null };
+    return this.write<void>(
+      id,
+      `1:${id}`,
+      async (c, done) => {
+        const { rows } = await c.query<{ updated: number }>({ name, text: sql, values });
+        return appended((rows[0]?.updated ?? 0) > 0, done);
+      },
+      {
+        rows: { kind: 'append', id, owner, patch, events, terminal },
+        settle: async (_c, result, done) => appended(result.updated.has(id), done),
+      },
+    );
   }
 
   async takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined> {
@@ -788,14 +801,21 @@ export class PostgresSagaLog implements SagaLog {
   private write<T>(
     sagaId: string,
     order: string,
-    run: (c: pg.ClientBase, done: ((value: T, finished?: string | null) => Settlement) & { reject: (err: unknown) => void }) => Promise<Settlement>,
+    run: (c: pg.ClientBase, done: Done<T>) => Promise<Settlement>,
+    batched?: { rows: BatchRows; settle(c: pg.ClientBase, result: BatchResult, done: Done<T>): Promise<Settlement> },
   ): Promise<T> {
     if (this.closed) return Promise.reject(this.closedError());
     return new Promise<T>((resolve, reject) => {
       const done = Object.assign((value: T, finished: string | null = null): Settlement => ({ settle: () => resolve(value), finished }), {
         reject,
       });
-      this.queue.push({ sagaId, order, run: (c) => run(c, done), fail: (err) => reject(this.wrap(err)) });
+      this.queue.push({
+        sagaId,
+        order,
+        run: (c) => run(c, done),
+        ...(batched && { batched: { rows: batched.rows, settle: (c, result) => batched.settle(c, result, done) } }),
+        fail: (err) => reject(this.wrap(err)),
+      });
       this.schedule();
     });
   }
@@ -813,10 +833,14 @@ export class PostgresSagaLog implements SagaLog {
     if (this.queue.length === 0 || this.batches.size >= this.maxBatches) return;
     const batch: PendingWrite[] = [];
     const later: PendingWrite[] = [];
-    for (const w of this.queue) (this.busy.has(w.sagaId) ? later : batch).push(w);
+    // One write per saga in a batch: its next one waits for the next batch (the batch statement
+    // sees one snapshot, so a second write of a saga could not see the first).
+    for (const w of this.queue) {
+      if (this.busy.has(w.sagaId)) later.push(w);
+      else (batch.push(w), this.busy.add(w.sagaId));
+    }
     this.queue = later;
     if (batch.length === 0) return; // the batch in flight reschedules when it ends
-    for (const w of batch) this.busy.add(w.sagaId);
     const p: Promise<void> = this.runBatch(batch)
       .catch((err: unknown) => batch.forEach((w) => w.fail(err)))
       .finally(() => {
@@ -856,11 +880,36 @@ export class PostgresSagaLog implements SagaLog {
     for (const id of ended) this.emitFinished(id);
   }
 
-  /** Runs a batch to its COMMIT; throws only when the connection is unusable. */
+  /**
+   * Runs a batch to its commit; throws only when the connection is unusable with the batch's fate
+   * unknown. Creates and appends go as one batch statement; a batch holding a take-over, or one
+   * whose statement the database refused, runs write by write.
+   */
   private async commit(c: pg.ClientBase, batch: PendingWrite[]): Promise<Outcome[]> {
+    const batched = batch.map((w) => w.batched).filter((b) => b !== undefined);
+    let lastError: unknown;
+    if (batched.length === batch.length) {
+      let result: BatchResult | undefined;
+      for (let attempt = 0; attempt < 3 && result === undefined; attempt++) {
+        try {
+          const { rows } = await c.query<BatchRow>({ name: 'batch', text: BATCH_SQL, values: batchValues(batched.map((b) => b.rows)) });
+          result = batchResult(rows[0]);
+        } catch (err) {
+          if (isConnectionError(err)) throw err;
+          lastError = err;
+          if (!isRetryable(err)) break;
+        }
+      }
+      // Committed: each write settles on its own (a create that met a taken key reads its
+      // holder, and only that create fails if the read does).
+      if (result !== undefined) return this.settleBatch(c, batched, result);
+      // A value the database refused (or a deadlock that kept coming back) aborted the whole
+      // statement: each write again on its own, so that only the culprit fails.
+      this.logger?.debug({ err: reason(lastError), writes: batch.length }, 'saga log: batch statement failed; writing one by one');
+      if (batch.length > 1) return this.oneByOne(c, batch);
+    }
     // A single write is one statement (or two, the second only reading): no BEGIN/COMMIT round trips.
     const single = batch.length === 1;
-    let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         if (!single) await c.query('BEGIN');
@@ -876,7 +925,23 @@ export class PostgresSagaLog implements SagaLog {
       }
     }
     if (single) return [{ ok: false, error: lastError }];
-    // The slow path: each write in its own savepoint, so that only the refused one fails.
+    return this.oneByOne(c, batch);
+  }
+
+  private async settleBatch(c: pg.ClientBase, batched: ReadonlyArray<NonNullable<PendingWrite['batched']>>, result: BatchResult): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    for (const b of batched) {
+      try {
+        outcomes.push({ ok: true, settlement: await b.settle(c, result) });
+      } catch (err) {
+        outcomes.push({ ok: false, error: err });
+      }
+    }
+    return outcomes;
+  }
+
+  /** The slow path: each write in its own savepoint, so that only the refused one fails. */
+  private async oneByOne(c: pg.ClientBase, batch: PendingWrite[]): Promise<Outcome[]> {
     await c.query('BEGIN');
     const outcomes: Outcome[] = [];
     for (const w of batch) {
@@ -981,6 +1046,8 @@ export class PostgresSagaLog implements SagaLog {
     await this.pool.end();
   }
 }
+
+const BATCH_SQL = batchSql({ now: NOW_MS, sagaColumns: SAGA_COLUMNS, eventColumns: EVENT_COLUMNS, finishedChannel: FINISHED_CHANNEL });
 
 const LISTEN_BACKOFF_MIN_MS = 100;
 const LISTEN_BACKOFF_MAX_MS = 5_000;
