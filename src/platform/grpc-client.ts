@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -111,6 +112,16 @@ function statusOfReset(rstCode: number): { code: status; details: string } {
 }
 
 const GRPC_HEADERS = { ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' } as const;
+
+/** A stream's error listener that holds nothing: 'error' is followed by 'close', which settles. */
+const ignore = () => undefined;
+
+/**
+ * Opens a stream in the async context this module was loaded in, not the caller's: node:http2
+ * keeps the context a request was made in (an AsyncResource on the stream) for as long as the
+ * stream lives, and the caller's holds its trace context and spans. Nothing below reads it.
+ */
+const requestDetached = AsyncResource.bind((session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders) => session.request(headers));
 
 /** One participant's connection: unary calls, connectivity, close. */
 export class UnaryChannel {
@@ -230,7 +241,7 @@ export class UnaryChannel {
       let stream: http2.ClientHttp2Stream;
       try {
         // grpc-timeout has at most 8 digits.
-        stream = session.request({ ...GRPC_HEADERS, ':path': path, 'grpc-timeout': `${Math.min(99_999_999, Math.max(1, deadline - Date.now()))}m`, ...metadata.toHttp2Headers() });
+        stream = requestDetached(session, { ...GRPC_HEADERS, ':path': path, 'grpc-timeout': `${Math.min(99_999_999, Math.max(1, deadline - Date.now()))}m`, ...metadata.toHttp2Headers() });
       } catch (err) {
         // The session was closing under us: nothing was sent.
         reject(serviceError(status.UNAVAILABLE, `could not start a call on ${this.address}: ${(err as Error).message}`));
@@ -259,9 +270,9 @@ export class UnaryChannel {
       let trailers: http2.IncomingHttpHeaders | undefined;
       const chunks: Buffer[] = [];
       let received = 0;
-      stream.on('response', (h) => (headers = h));
-      stream.on('trailers', (t) => (trailers = t));
-      stream.on('data', (d: Buffer) => {
+      const onResponse = (h: http2.IncomingHttpHeaders) => (headers = h);
+      const onTrailers = (t: http2.IncomingHttpHeaders) => (trailers = t);
+      const onData = (d: Buffer) => {
         received += d.length;
         if (received > this.opts.maxReceiveBytes + 5) {
           settle(serviceError(status.RESOURCE_EXHAUSTED, `response larger than ${this.opts.maxReceiveBytes} bytes`));
@@ -269,10 +280,18 @@ export class UnaryChannel {
           return;
         }
         chunks.push(d);
-      });
-      // 'error' is followed by 'close', which settles.
-      stream.on('error', () => undefined);
-      stream.on('close', () => {
+      };
+      stream.on('response', onResponse);
+      stream.on('trailers', onTrailers);
+      stream.on('data', onData);
+      stream.on('error', ignore);
+      const onClose = () => {
+        // A closed stream outlives its call until the next full GC: V8's scavenges keep it (and
+        // promote it), and with it this call's closures and what they hold, if it still lists them.
+        stream.off('response', onResponse);
+        stream.off('trailers', onTrailers);
+        stream.off('data', onData);
+        stream.off('close', onClose);
         if (settled) return;
         // A trailers-only answer carries its status in the headers.
         const end = trailers ?? (headers && headers['grpc-status'] !== undefined ? headers : undefined);
@@ -306,7 +325,8 @@ export class UnaryChannel {
           return;
         }
         settle(...message(Buffer.concat(chunks, received)));
-      });
+      };
+      stream.on('close', onClose);
       stream.end(frame(request));
     });
   }
