@@ -1,0 +1,73 @@
+/**
+ * `npm run bench:pg-log -- [server URL]`: what one group commit of the PostgreSQL saga log costs,
+ * by batch size. For each size n, n sagas each get one append (a patch and two events, as a step
+ * ending and the next starting) in one turn of the event loop — one batch — 100 times in a row,
+ * on a database of its own (created on the server, default the machine's, and dropped after).
+ * Prints the wall time per batch and per write: the round trip, the statement(s), the commit's
+ * WAL flush. Run it in a worktree of an older commit for that commit's figures: it only uses the
+ * SagaLog port.
+ */
+import { PostgresSagaLog } from '../../src/saga/stores/postgres.js';
+import type { NewEvent, SagaRecord } from '../../src/saga/model.js';
+import { uuidv7 } from '../../src/platform/ids.js';
+import { createBenchDatabase, DEFAULT_BENCH_SERVER_URL } from './postgres.js';
+
+const SIZES = [1, 2, 5, 15, 50];
+const ROUNDS = 100;
+
+function saga(id: string, now: number): SagaRecord {
+  return {
+    id,
+    definition: 'place-order',
+    version: 1,
+    status: 'RUNNING',
+    stepIndex: 0,
+    compIndex: -1,
+    attempt: 0,
+    input: { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }], total_cents: 2468 },
+    results: {},
+    failure: null,
+    traceparent: null,
+    idempotencyKey: `key-${id}`,
+    leaseOwner: 'bench',
+    leaseExpiresAt: now + 60_000,
+    deadlineAt: now + 600_000,
+    createdAt: now,
+    updatedAt: now,
+    subject: 'cust_1',
+    currentStep: null,
+  };
+}
+
+const STARTED: NewEvent = { type: 'SAGA_STARTED' };
+
+async function main(): Promise<void> {
+  const db = await createBenchDatabase(process.argv[2] ?? DEFAULT_BENCH_SERVER_URL);
+  const log = await PostgresSagaLog.open({ url: db.url, poolSize: 10, synchronousCommit: 'on' });
+  try {
+    console.log(`PostgreSQL saga log, one batch of n appends at a time, ${ROUNDS} batches per size (synchronous_commit on)`);
+    for (const n of SIZES) {
+      const ids = Array.from({ length: n }, () => uuidv7());
+      await Promise.all(ids.map((id) => log.create(saga(id, Date.now()), STARTED, 60_000)));
+      const t0 = performance.now();
+      for (let r = 0; r < ROUNDS; r++) {
+        const step = `step_${r % 5}`;
+        await Promise.all(
+          ids.map((id) =>
+            log.append(id, 'bench', { stepIndex: r + 1, currentStep: step, results: { [step]: { order_id: id, round: r } } }, [
+              { type: 'STEP_SUCCEEDED', step, attempt: 1, data: { round: r } },
+              { type: 'STEP_STARTED', step: `step_${(r + 1) % 5}`, attempt: 1 },
+            ]),
+          ),
+        );
+      }
+      const perBatch = (performance.now() - t0) / ROUNDS;
+      console.log(`  n = ${String(n).padStart(2)}  ${perBatch.toFixed(2).padStart(6)} ms per batch  ${((perBatch / n) * 1000).toFixed(0).padStart(5)} µs per write`);
+    }
+  } finally {
+    await log.close();
+    await db.drop();
+  }
+}
+
+await main();
