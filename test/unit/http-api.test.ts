@@ -10,6 +10,7 @@ import { toOrderRequest } from '../../src/gateway/order-request.js';
 import { InvalidCursorError, LeaseLostError, SagaLogUnavailableError } from '../../src/saga/model.js';
 import { LIMITS } from '../../src/contracts/limits.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
+import { captureLogger } from '../helpers/participants.js';
 
 /**
  * The gateway's HTTP layer through `app.inject()`: validation, the error table, serialisation.
@@ -283,6 +284,24 @@ describe('answers through the schemas', () => {
     const ready = await g.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200);
     assert.deepEqual(json(ready).checks, { order: 'ok', inventory: 'ok', payment: 'ok', saga_log: 'ok' });
+  });
+});
+
+describe('request log lines', () => {
+  test('one line per request on both listeners, when it is answered, with the order id on POST /orders; none of Fastify\'s own', async () => {
+    const { logger, lines } = captureLogger();
+    const h = await gatewayApp({ logger });
+    try {
+      const placed = await h.app.inject({ ...post(order()), headers: { prefer: 'wait=10' } });
+      assert.equal(placed.statusCode, 201, placed.body);
+      await h.admin.inject({ method: 'GET', url: '/api/sagas' });
+      const requestLines = lines.filter((l) => typeof l.msg === 'string' && /request/.test(l.msg) && typeof l.req === 'object');
+      assert.deepEqual(requestLines.map((l) => l.msg), ['request completed', 'request completed']);
+      assert.equal(requestLines[0]?.order_id, json(placed).id);
+      assert.deepEqual((requestLines[0]?.res as { statusCode: number }).statusCode, 201);
+    } finally {
+      await h.close();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import type { SagaEngine } from '../../saga/engine.js';
 import type { SagaLog } from '../../saga/model.js';
 import type { Participants } from '../participants.js';
 import { installErrorHandling, requestId } from '../http/app.js';
-import { installRequestLogging } from '../http/request-log.js';
+import { installRequestLogging, withoutFastifyRequestLogging } from '../http/request-log.js';
 import { instrumentHttp } from '../http/tracing.js';
 import { adminApi } from './api.js';
 import { adminAuth } from './auth.js';
@@ -46,7 +46,7 @@ export interface AdminOptions {
 export async function buildAdmin(opts: AdminOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    ...withoutFastifyRequestLogging(),
     bodyLimit: 16 * 1024,
     requestTimeout: 30_000,
     connectionTimeout: 31_000,

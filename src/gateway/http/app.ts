@@ -11,7 +11,7 @@ import { registerOpenApi } from './openapi.js';
 import { opsRoutes } from './ops.js';
 import { ordersRoutes } from './orders.js';
 import { instrumentHttp } from './tracing.js';
-import { installRequestLogging } from './request-log.js';
+import { installRequestLogging, withoutFastifyRequestLogging } from './request-log.js';
 
 export type { GatewayOptions, StoredResponse } from './deps.js';
 
@@ -76,7 +76,7 @@ export async function buildGateway(opts: GatewayOptions) {
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    ...withoutFastifyRequestLogging(),
     bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
     // A request (headers and body) must arrive within this long, and a silent connection is closed
     // after it: a slow client holds nothing for ever. Both exceed the longest Prefer: wait.
