@@ -1,16 +1,16 @@
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
+/** The Fastify options that turn its own two lines per request off (a top-level `disableRequestLogging` is deprecated in Fastify 5.12). */
+export function withoutFastifyRequestLogging(): { logController: LogController } {
+  return { logController: new LogController({ disableRequestLogging: true }) };
+}
+
 /**
  * One log line per request, when it is answered (Fastify's own logging writes two, one as it
  * arrives): method, URL, status, time, and what the route added with `noteOnRequestLine`
  * (POST /orders: the order id and whether it was a replay). Both listeners use it, with
  * `withoutFastifyRequestLogging()` in their Fastify options.
  */
-/** The Fastify options that turn its own two lines per request off (a top-level `disableRequestLogging` is deprecated in Fastify 5.12). */
-export function withoutFastifyRequestLogging(): { logController: LogController } {
-  return { logController: new LogController({ disableRequestLogging: true }) };
-}
-
 // FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
 export function installRequestLogging(app: FastifyInstance<any, any, any, any, any>): void {
   app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
