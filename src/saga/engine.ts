@@ -126,13 +126,8 @@ export class SagaEngine {
     this.random = opts.random ?? Math.random;
     // Any process sharing the log may finish a saga somebody here waits for.
     this.unsubscribe = this.log.onFinished((id) => {
-      if (!this.waiters.has(id)) return;
-      // A saga driven here wakes its waiters with its final record when its run ends: read it
-      // only if that did not happen (the run stopped before the end another process wrote).
-      const d = this.driven.get(id);
-      const wake = () => void this.wake(id);
-      if (d) void d.run.then(wake, wake);
-      else wake();
+      // Its waiters are woken by the run here, if any (with the final record), or read it.
+      if (this.waiters.has(id)) this.afterRun(id, () => void this.wake(id));
     });
   }
 
@@ -233,12 +228,19 @@ export class SagaEngine {
           },
           (err: unknown) => this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
         );
-      // A saga driven here wakes its waiters when its run ends: read it only if that did not.
-      const d = this.driven.get(id);
-      const unwoken = () => set.has(done) && read();
-      if (d) void d.run.then(unwoken, unwoken);
-      else read();
+      this.afterRun(id, () => set.has(done) && read());
     });
+  }
+
+  /**
+   * Runs `fn` now, or, for a saga this engine drives, once its run has ended: the run wakes the
+   * saga's waiters with its final record, so a read is needed only if it ended without doing so
+   * (it stopped before the end another process wrote).
+   */
+  private afterRun(id: string, fn: () => void): void {
+    const d = this.driven.get(id);
+    if (d) void d.run.then(fn, fn);
+    else fn();
   }
 
   private async wake(id: string, known?: SagaRecord): Promise<void> {

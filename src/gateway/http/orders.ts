@@ -33,9 +33,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   const reads = participantReads(p, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
   let waiting = 0;
   // Closing answers every waiter with the order as it stands, so a stop ends within its grace
-  // period and the engine can give its leases back. Each waiter is held here only while it waits:
-  // racing every request against one promise that lives as long as the gateway left a reaction on
-  // that promise per request (with its result and async context) until shutdown.
+  // period and the engine can give its leases back. Each waiter is held here only while it waits
+  // (racing every request against one promise living until shutdown left a reaction per request
+  // on it, with its result and async context, until then).
   let closed = false;
   const waiters = new Set<() => void>();
   app.addHook('preClose', (done) => {
