@@ -40,7 +40,8 @@ export const PLACE_ORDER_CALLS: Readonly<Record<string, { action: FaultCall; com
   create_order: { action: { participant: 'order', method: 'CreateOrder' }, compensation: { participant: 'order', method: 'CancelOrder' } },
   reserve_stock: { action: { participant: 'inventory', method: 'Reserve' }, compensation: { participant: 'inventory', method: 'Release' } },
   charge_payment: { action: { participant: 'payment', method: 'Charge' }, compensation: { participant: 'payment', method: 'Refund' } },
-  confirm_order: { action: { participant: 'order', method: 'ConfirmOrder' } },
+  // The pivot's compensation phase is its fence (a CancelOrder that settles an uncertain confirm).
+  confirm_order: { action: { participant: 'order', method: 'ConfirmOrder' }, compensation: { participant: 'order', method: 'CancelOrder' } },
   commit_stock: { action: { participant: 'inventory', method: 'Commit' } },
 };
 
@@ -166,6 +167,15 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND) return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
           throw new UnexpectedOutcome(`ConfirmOrder answered outcome ${res.outcome}`);
+        },
+        // When the confirm's outcome is unknown: cancel the order at the order service, which
+        // either cancels a PENDING order (a late ConfirmOrder then answers NOT_PENDING, so the
+        // charge and the stock may be given back) or finds it CONFIRMED (the saga goes forward).
+        async fence(ctx) {
+          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return { fenced: true };
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return { fenced: false };
+          throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
         },
       },
       {

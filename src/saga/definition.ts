@@ -7,8 +7,10 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 
 /**
  * compensatable: has an undo. pivot: the point of no return; once it succeeds the saga must
- * complete. retriable: after the pivot; retried while its outcome is unknown, up to the forward
- * policy's attempts (then the saga parks: only an operator can finish it).
+ * complete. It has no undo, so while its outcome is unknown nothing before it may be undone: an
+ * uncertain pivot is settled by its fence (see StepDefinition.fence) or, without one, retried
+ * forward until its outcome is known. retriable: after the pivot; retried while its outcome is
+ * unknown, up to the forward policy's attempts (then the saga parks: only an operator can finish it).
  */
 export type StepKind = 'compensatable' | 'pivot' | 'retriable';
 
@@ -74,14 +76,34 @@ export function isDefiniteError(err: unknown): err is DefiniteError {
   return e.definite === true && typeof e.failureCode === 'string' && e.failureCode !== '';
 }
 
+/**
+ * What a pivot's fence found at the pivot's participant. `fenced`: the pivot has not taken effect
+ * and now never will (a late attempt is refused): the steps before it may be compensated.
+ * `fenced: false`: the pivot had taken effect (with `result`, as its action would have returned):
+ * the saga goes forward.
+ */
+export type FenceOutcome = { fenced: true } | { fenced: false; result?: Json };
+
 export interface StepDefinition<I> {
   name: string;
   /** A name users of an older system know the step by. */
   displayName?: string;
   kind: StepKind;
   action(ctx: StepContext<I>): Promise<StepOutcome>;
-  /** Must be safe when the action never ran, and must then refuse a late action. */
+  /** Must be safe when the action never ran, and must then refuse a late action. Never on a pivot. */
   compensate?(ctx: StepContext<I>): Promise<StepOutcome>;
+  /**
+   * A pivot's only: settles its outcome definitively at its participant when it is unknown (its
+   * attempts ran out, a refusal was raised after an uncertain attempt, the saga's deadline, an
+   * operator's compensate). It is not an undo: it either makes the pivot impossible from now on
+   * (a tombstone, so that a late attempt is refused) and answers `fenced`, or finds that the
+   * pivot took effect. Idempotent by its key (`<saga>:<pivot>:undo`); safe whether or not the
+   * pivot ever ran. The engine runs it as the pivot's compensation phase, so the fault
+   * switchboard, retries and PARKED handling treat it like a compensation. A pivot with no fence
+   * is retried forward (the forward budget, no deadline) and parks at the pivot when that runs
+   * out: never compensated past.
+   */
+  fence?(ctx: StepContext<I>): Promise<FenceOutcome>;
   retry?: Partial<RetryPolicy>;
   compensationRetry?: Partial<RetryPolicy>;
   timeoutMs?: number;
@@ -149,8 +171,13 @@ export const DEFAULT_POLICIES: EnginePolicies = {
   sagaDeadlineMs: 120_000,
 };
 
-export function pivotIndex<I>(def: SagaDefinition<I>): number {
+export function pivotIndex<I>(def: Pick<SagaDefinition<I>, 'steps'>): number {
   return def.steps.findIndex((s) => s.kind === 'pivot');
+}
+
+/** Whether a step has a compensation phase: its undo, or, for a pivot, its fence. */
+export function hasCompensationPhase<I>(step: StepDefinition<I> | undefined): boolean {
+  return step !== undefined && (step.compensate !== undefined || step.fence !== undefined);
 }
 
 /** Checks a definition's shape once, at registration: a wrong one is a programming error. */
@@ -167,6 +194,8 @@ export function validateDefinition<I>(def: SagaDefinition<I>): void {
     if (s.kind === 'compensatable' && pivot >= 0 && i > pivot) {
       throw new Error(`saga ${def.name}: compensatable step ${s.name} after the pivot can never be compensated`);
     }
+    if (s.kind === 'pivot' && s.compensate) throw new Error(`saga ${def.name}: the pivot ${s.name} has no undo (give it a fence instead)`);
+    if (s.fence && s.kind !== 'pivot') throw new Error(`saga ${def.name}: only the pivot may have a fence, not ${s.name}`);
   });
 }
 

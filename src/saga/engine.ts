@@ -11,7 +11,7 @@ import { currentStepOf, DEFAULT_POLICIES, isDefiniteError, SUBJECT_MAX, validate
 import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
 import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
 import { decideAction, normalizeNote, OperatorActionError, priorActions, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
-import { idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
+import { fromFenceOutcome, fromStepOutcome, idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
 
 /** How many sagas one process drives at most through recovery. */
 const MAX_DRIVEN = 1_000;
@@ -533,6 +533,7 @@ export class SagaEngine {
     const what = a.phase === 'action' ? 'step' : 'compensation';
     if (st.verdict === 'retrying') log.warn({ ...f, backoff_ms: st.retryInMs }, `${what} outcome unknown; retrying`);
     else if (st.verdict === 'parked') log.error(f, `${what} cannot complete; parking the saga for an operator`);
+    else if (st.outcome.kind === 'took_effect') log.warn(f, 'the pivot had taken effect (its fence found it done); going forward');
     else if (st.verdict === 'compensating') {
       if (st.outcome.kind === 'uncertain') log.error(f, 'step retries exhausted; compensating it and the steps before it');
       else if (st.outcome.kind === 'failed' && st.outcome.raised) log.warn(f, 'step refused in a way no retry can change; compensating');
@@ -564,7 +565,7 @@ export class SagaEngine {
 
   /** The participant call under the per-attempt deadline; anything but a definite answer or a DefiniteError is uncertain. */
   private async call(a: PlannedAttempt, s: SagaRecord, key: string, log: Logger, fault: string | undefined): Promise<AttemptOutcome> {
-    const fn = a.phase === 'action' ? a.step.action : a.step.compensate;
+    const fn = invocationOf(a);
     if (!fn) return { kind: 'ok', result: null };
     const timeoutMs = a.step.timeoutMs ?? this.policies.stepTimeoutMs;
     const abort = new AbortController();
@@ -587,14 +588,11 @@ export class SagaEngine {
         resolve({ kind: 'uncertain', error: `no answer within ${timeoutMs} ms` });
       }, timeoutMs + 50);
     });
-    const call = fn(ctx).then(
-      (o: StepOutcome): AttemptOutcome => (o.ok ? { kind: 'ok', result: o.result ?? null } : { kind: 'failed', code: o.code, message: o.message }),
-      (err: unknown): AttemptOutcome => {
-        log.debug({ err, step: a.step.name, phase: a.phase }, 'attempt failed');
-        if (isDefiniteError(err)) return { kind: 'failed', code: err.failureCode, message: err.message, raised: true };
-        return { kind: 'uncertain', error: errorText(err) };
-      },
-    );
+    const call = fn(ctx).catch((err: unknown): AttemptOutcome => {
+      log.debug({ err, step: a.step.name, phase: a.phase }, 'attempt failed');
+      if (isDefiniteError(err)) return { kind: 'failed', code: err.failureCode, message: err.message, raised: true };
+      return { kind: 'uncertain', error: errorText(err) };
+    });
     const result = await Promise.race([call, deadline]);
     clearTimeout(timer);
     return result;
@@ -612,6 +610,16 @@ export class SagaEngine {
       signal.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/** What an attempt calls: the step's action, or in the compensation phase its undo or (a pivot) its fence. */
+function invocationOf(a: PlannedAttempt): ((ctx: StepContext<unknown>) => Promise<AttemptOutcome>) | undefined {
+  const { step } = a;
+  if (a.phase === 'action') return (ctx) => step.action(ctx).then(fromStepOutcome);
+  const { compensate, fence } = step;
+  if (compensate) return (ctx) => compensate(ctx).then(fromStepOutcome);
+  if (fence) return (ctx) => fence(ctx).then(fromFenceOutcome);
+  return undefined;
 }
 
 /** The W3C traceparent of the active context, stored with the saga so a resumption continues its trace. */

@@ -29,7 +29,12 @@ export interface OperatorActionResult {
   replayed: boolean;
 }
 
-export type OperatorActionErrorCode = 'saga_not_found' | 'action_not_allowed' | 'note_required' | 'action_id_reused';
+/**
+ * pivot_uncertain: `compensate` asked while the saga is at its pivot, whose outcome the engine is
+ * settling (retrying it, or fencing it before anything is undone); or at a parked pivot that has
+ * no fence, which only `retry` can settle.
+ */
+export type OperatorActionErrorCode = 'saga_not_found' | 'action_not_allowed' | 'note_required' | 'action_id_reused' | 'pivot_uncertain';
 
 /** A refused action (the admin API answers 404 for saga_not_found, 409 or 400 for the others). */
 export class OperatorActionError extends Error {
@@ -132,6 +137,16 @@ export function decideAction(
   switch (req.action) {
     case 'retry': {
       if (saga.status !== 'PARKED') return notAllowed('only a PARKED saga is retried');
+      if (pivot >= 0 && saga.compIndex === pivot) {
+        // Parked fencing its pivot (nothing undone yet): run the pivot again, with a fresh budget.
+        // A pivot the fence did settle answers so (a definite refusal), and compensation follows.
+        return {
+          kind: 'apply',
+          expect: { status: 'PARKED' },
+          drive: true,
+          transition: { patch: { status: 'RUNNING', stepIndex: pivot, compIndex: -1, attempt: 0, failure: null }, events: [event(stepName(def, pivot))] },
+        };
+      }
       if (saga.compIndex >= 0) {
         // Parked in compensation: resume the stuck compensation, with a fresh attempt budget.
         return {
@@ -141,8 +156,8 @@ export function decideAction(
           transition: { patch: { status: 'COMPENSATING', attempt: 0 }, events: [event(stepName(def, saga.compIndex))] },
         };
       }
-      if (pivot >= 0 && saga.stepIndex > pivot) {
-        // Parked after the pivot: resume its step forward, with a fresh attempt budget.
+      if (pivot >= 0 && saga.stepIndex >= pivot) {
+        // Parked after (or at a fence-less) pivot: resume its step forward, with a fresh attempt budget.
         return {
           kind: 'apply',
           expect: { status: 'PARKED' },
@@ -153,11 +168,33 @@ export function decideAction(
       return notAllowed('it was parked neither in compensation nor after its pivot');
     }
     case 'compensate': {
-      if (saga.status !== 'RUNNING') return notAllowed('only a RUNNING saga before its pivot is compensated');
+      if (saga.status !== 'RUNNING' && saga.status !== 'PARKED') return notAllowed('only a RUNNING saga before its pivot, or a PARKED one that has not passed it, is compensated');
+      const failure: SagaFailure = { step: stepName(def, saga.stepIndex) ?? '', code: 'operator_compensate', message: `compensation asked by ${req.actor}` };
+      if (saga.status === 'PARKED') {
+        const pivotStep = pivot >= 0 ? def.steps[pivot] : undefined;
+        // Parked at a fence-less pivot (compIndex -1): only the pivot's own retry can settle it.
+        const at = saga.compIndex >= 0 ? saga.compIndex : pivot >= 0 && saga.stepIndex === pivot && pivotStep?.fence ? pivot : -1;
+        if (at < 0) {
+          if (pivot >= 0 && saga.stepIndex === pivot) return refuse('pivot_uncertain', `cannot compensate saga ${saga.id}: its pivot ${pivotStep?.name} may have taken effect and has no fence; retry it`);
+          if (pivot >= 0 && saga.stepIndex > pivot) return notAllowed('its pivot has succeeded, so it can only go forward');
+          return notAllowed('it parked neither in compensation nor at its pivot');
+        }
+        // Resume compensating where it stopped (at the pivot: its fence first), with a fresh budget.
+        return {
+          kind: 'apply',
+          expect: { status: 'PARKED' },
+          drive: true,
+          transition: { patch: { status: 'COMPENSATING', compIndex: at, attempt: 0, failure: saga.failure ?? failure }, events: [event(stepName(def, at))] },
+        };
+      }
       if (pivot >= 0 && saga.stepIndex > pivot) return notAllowed('its pivot has succeeded, so it can only go forward');
+      if (pivot >= 0 && saga.stepIndex === pivot) {
+        return refuse(
+          'pivot_uncertain',
+          `cannot compensate saga ${saga.id} now: its pivot ${stepName(def, pivot)} may be in flight; the engine settles it (retried, or fenced before anything is undone), and a saga parked there can be compensated`,
+        );
+      }
       if (saga.stepIndex >= def.steps.length) return notAllowed('all its steps have succeeded');
-      const step = def.steps[saga.stepIndex];
-      const failure: SagaFailure = { step: step?.name ?? '', code: 'operator_compensate', message: `compensation asked by ${req.actor}` };
       // The current step may be in flight (its outcome unknown): it is compensated too, which is
       // safe when its action never happened (DESIGN §2).
       return {

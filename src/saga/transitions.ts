@@ -3,7 +3,7 @@
  * attempt returned), what the log must record next. No I/O, no clock of its own, no randomness of
  * its own: the driver passes `now` and `random` in, writes the result, and acts on it.
  */
-import { backoffMs, pivotIndex, type EnginePolicies, type Json, type RetryPolicy, type SagaDefinition, type SagaFailure, type StepDefinition } from './definition.js';
+import { backoffMs, hasCompensationPhase, pivotIndex, type EnginePolicies, type FenceOutcome, type Json, type RetryPolicy, type SagaDefinition, type SagaFailure, type StepDefinition, type StepOutcome } from './definition.js';
 import type { NewEvent, SagaPatch, SagaRecord } from './model.js';
 
 export type Phase = 'action' | 'compensation';
@@ -22,7 +22,19 @@ export type AttemptOutcome =
        */
       raised?: true;
     }
-  | { kind: 'uncertain'; error: string };
+  | { kind: 'uncertain'; error: string }
+  /** A pivot's fence found that the pivot had taken effect: the saga goes forward. */
+  | { kind: 'took_effect'; result: Json };
+
+/** A definite answer of an action or compensation, as an attempt's outcome. */
+export function fromStepOutcome(o: StepOutcome): AttemptOutcome {
+  return o.ok ? { kind: 'ok', result: o.result ?? null } : { kind: 'failed', code: o.code, message: o.message };
+}
+
+/** A fence's answer, as the outcome of the pivot's compensation-phase attempt. */
+export function fromFenceOutcome(f: FenceOutcome): AttemptOutcome {
+  return f.fenced ? { kind: 'ok', result: { fenced: true } } : { kind: 'took_effect', result: f.result ?? null };
+}
 
 /** A change of the saga row and the events that record it, written in one transaction. */
 export interface Transition {
@@ -81,10 +93,20 @@ export function isAfterPivot(def: SagaDefinition<unknown>, index: number): boole
   return pivot >= 0 && index > pivot;
 }
 
-/** The retry policy of a step in a phase: steps after the pivot have the (generous) forward budget. */
-export function policyFor(policies: EnginePolicies, step: StepDefinition<unknown>, phase: Phase, afterPivot: boolean): RetryPolicy {
+/**
+ * Whether the step at `index` can only go forward: every step after the pivot, and a pivot with
+ * no fence (its outcome can be learned only by retrying it). Such a step has the forward budget,
+ * ignores the saga's deadline, and parks when its budget runs out: it is never compensated past.
+ */
+export function isForwardOnly(def: SagaDefinition<unknown>, index: number): boolean {
+  const pivot = pivotIndex(def);
+  return pivot >= 0 && (index > pivot || (index === pivot && !def.steps[pivot]?.fence));
+}
+
+/** The retry policy of a step in a phase: steps that can only go forward have the (generous) forward budget. */
+export function policyFor(policies: EnginePolicies, step: StepDefinition<unknown>, phase: Phase, forwardOnly: boolean): RetryPolicy {
   if (phase === 'compensation') return { ...policies.compensation, ...step.compensationRetry };
-  if (afterPivot) return { ...policies.forward, ...step.retry };
+  if (forwardOnly) return { ...policies.forward, ...step.retry };
   return { ...policies.action, ...step.retry };
 }
 
@@ -99,15 +121,18 @@ function planForward(def: SagaDefinition<unknown>, s: SagaRecord, policies: Engi
   if (!step) {
     return { kind: 'transition', why: 'completed', transition: { patch: { status: 'COMPLETED', ...RELEASE }, events: [{ type: 'SAGA_COMPLETED' }] } };
   }
-  const afterPivot = isAfterPivot(def, i);
-  if (!afterPivot && now >= s.deadlineAt) {
+  const forwardOnly = isForwardOnly(def, i);
+  if (!forwardOnly && now >= s.deadlineAt) {
     const failure: SagaFailure = { step: step.name, code: 'saga_deadline_exceeded', message: 'the saga ran past its deadline' };
-    // An attempt already made may have had its effect: compensate the step too.
+    // An attempt already made may have had its effect: compensate the step too. At the pivot its
+    // fence runs first whatever the attempt count: an attempt before an operator's retry (which
+    // counts afresh) may have taken effect, and the fence is safe when none did.
+    const compIndex = i === pivotIndex(def) || s.attempt > 0 ? i : i - 1;
     return {
       kind: 'transition',
       why: 'deadline',
       transition: {
-        patch: { status: 'COMPENSATING', compIndex: s.attempt > 0 ? i : i - 1, attempt: 0, failure },
+        patch: { status: 'COMPENSATING', compIndex, attempt: 0, failure },
         events: [{ type: 'STEP_FAILED', step: step.name, attempt: s.attempt, error: failure.message, retryable: false, data: { code: failure.code } }],
       },
     };
@@ -119,14 +144,14 @@ function planForward(def: SagaDefinition<unknown>, s: SagaRecord, policies: Engi
     index: i,
     step,
     attempt,
-    policy: policyFor(policies, step, 'action', afterPivot),
+    policy: policyFor(policies, step, 'action', forwardOnly),
     intent: { patch: { attempt }, events: [{ type: 'STEP_STARTED', step: step.name, attempt }] },
   };
 }
 
 function planCompensation(def: SagaDefinition<unknown>, s: SagaRecord, policies: EnginePolicies): Plan {
   let j = s.compIndex;
-  while (j >= 0 && !def.steps[j]?.compensate) j--;
+  while (j >= 0 && !hasCompensationPhase(def.steps[j])) j--;
   const step = j >= 0 ? def.steps[j] : undefined;
   if (!step) {
     return {
@@ -155,7 +180,7 @@ function planCompensation(def: SagaDefinition<unknown>, s: SagaRecord, policies:
  * attempt's intent was written.
  */
 export function settle(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, now: number, random: () => number): Settlement {
-  const settled = a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(a, outcome, random);
+  const settled = a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(s, a, outcome, random);
   return { ...settled, outcome };
 }
 
@@ -173,22 +198,27 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
       },
     };
   }
+  if (outcome.kind === 'took_effect') throw new Error(`an action cannot answer took_effect (step ${step.name})`);
   const afterPivot = isAfterPivot(def, i);
+  const forwardOnly = isForwardOnly(def, i);
+  const atPivot = i === pivotIndex(def);
+  const park = (failure: SagaFailure, failed: NewEvent): Decision => ({
+    verdict: 'parked',
+    defer: false,
+    reason: failure.code,
+    transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: failure.message, data: { code: failure.code } }] },
+  });
   if (outcome.kind === 'failed') {
     const failure: SagaFailure = { step: step.name, code: outcome.code, message: outcome.message };
     const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.message, retryable: false, data: { code: outcome.code } };
-    if (afterPivot) {
-      return {
-        verdict: 'parked',
-        defer: false,
-        reason: outcome.code,
-        transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.message, data: { code: outcome.code } }] },
-      };
-    }
+    if (afterPivot) return park(failure, failed);
     // A definite failure had no effect: compensation starts with the step before it. A refusal
     // the call raised speaks for its own attempt only: after an earlier attempt whose outcome is
-    // unknown (which may have had its effect), the step is compensated too.
-    const compIndex = outcome.raised && attempt > 1 ? i : i - 1;
+    // unknown (which may have had its effect), the step is compensated too. At the pivot any
+    // raised refusal counts as unknown (attempts before an operator's retry are not counted), so
+    // its fence settles it first; a pivot with no fence cannot be settled, so the saga parks.
+    if (atPivot && outcome.raised && forwardOnly) return park(failure, failed);
+    const compIndex = outcome.raised && (attempt > 1 || atPivot) ? i : i - 1;
     return {
       verdict: 'compensating',
       defer: false,
@@ -199,21 +229,18 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
   const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.error, retryable: true };
   const delay = backoffMs(a.policy, attempt, random);
   const attemptsLeft = attempt < a.policy.maxAttempts;
-  const timeLeft = afterPivot || now + delay < s.deadlineAt;
+  const timeLeft = forwardOnly || now + delay < s.deadlineAt;
   if (attemptsLeft && timeLeft) {
     return { verdict: 'retrying', defer: false, retryInMs: delay, reason: outcome.error, transition: { patch: {}, events: [failed] } };
   }
-  if (afterPivot) {
-    // Past the pivot nothing can be undone, and the forward budget is spent: an operator must look.
-    const failure: SagaFailure = { step: step.name, code: 'forward_attempts_exhausted', message: outcome.error };
-    return {
-      verdict: 'parked',
-      defer: false,
-      reason: failure.code,
-      transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: outcome.error, data: { code: failure.code } }] },
-    };
+  if (forwardOnly) {
+    // Nothing before it may be undone while its outcome is unknown, and the forward budget is
+    // spent: an operator must look (a retry resumes the step).
+    const code = afterPivot ? 'forward_attempts_exhausted' : 'pivot_uncertain';
+    return park({ step: step.name, code, message: outcome.error }, failed);
   }
-  // The outcome is still unknown: the step may have had its effect, so it is compensated too.
+  // The outcome is still unknown: the step may have had its effect, so it is compensated too
+  // (a pivot: its fence settles it before anything earlier is undone).
   const failure: SagaFailure = { step: step.name, code: attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable', message: outcome.error };
   return {
     verdict: 'compensating',
@@ -223,8 +250,20 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
   };
 }
 
-function settleCompensation(a: PlannedAttempt, outcome: AttemptOutcome, random: () => number): Decision {
+function settleCompensation(s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, random: () => number): Decision {
   const { step, attempt, index: j } = a;
+  if (outcome.kind === 'took_effect') {
+    if (!step.fence) throw new Error(`only a pivot's fence can answer took_effect (step ${step.name})`);
+    // The pivot had taken effect: there is nothing to compensate, only the steps after it to run.
+    return {
+      verdict: 'succeeded',
+      defer: false,
+      transition: {
+        patch: { status: 'RUNNING', stepIndex: j + 1, compIndex: -1, attempt: 0, failure: null, results: { ...s.results, [step.name]: outcome.result } },
+        events: [{ type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result }],
+      },
+    };
+  }
   if (outcome.kind === 'ok') {
     return {
       verdict: 'succeeded',

@@ -193,10 +193,11 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   assert.match((await page.getByTestId('trace-link').getAttribute('href')) ?? '', /^http:\/\/127\.0\.0\.1:3000\/explore\?trace=[0-9a-f]{32}$/);
   const keys = await page.getByTestId('wf-key').allTextContents();
   assert.ok(keys.includes(`${made.parked}:reserve_stock:undo`) && keys.includes(`${made.parked}:charge_payment`), keys.join(' '));
-  // Only what the status allows: retry and resolve a PARKED saga, not compensate it.
+  // What the status allows: a PARKED saga is retried, compensated (it parked compensating: the
+  // compensation resumes) or resolved; nothing is offered for a terminal one (below).
   assert.equal(await page.getByTestId('action-retry').isEnabled(), true);
   assert.equal(await page.getByTestId('action-resolve').isEnabled(), true);
-  assert.equal(await page.getByTestId('action-compensate').isEnabled(), false);
+  assert.equal(await page.getByTestId('action-compensate').isEnabled(), true);
   await page.screenshot({ path: `${OUT}/detail-1280x800.png`, fullPage: true });
 
   // Retry (the inventory is back): the saga compensates and the page follows it live.

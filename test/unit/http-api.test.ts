@@ -196,7 +196,8 @@ describe('every documented error code and status', () => {
     // action_id_reused needs an action done on a PARKED saga: test/e2e/admin-actions.test.ts (and
     // the auth failures with ADMIN_TOKENS: test/unit/admin-auth.test.ts).
     // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/unit/faults-admin.test.ts.
-    const elsewhere = ['invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    // pivot_uncertain needs a saga held at its pivot: test/e2e/uncertain-pivot.test.ts.
+    const elsewhere = ['invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'pivot_uncertain', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

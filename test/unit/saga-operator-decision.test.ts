@@ -7,13 +7,16 @@ import { decideAction, OPERATOR_ACTIONS, priorActions, type ActionDecision, type
 
 const ok = async (): Promise<StepOutcome> => ({ ok: true });
 const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({ name, kind, action: ok, compensate: undo ? ok : undefined });
+const fence = async () => ({ fenced: true as const });
 
-/** a, b, c compensatable; d the pivot (index 3); e retriable. */
+/** a, b, c compensatable; d the pivot (index 3), with a fence, as place-order's; e retriable. */
 const def: SagaDefinition<unknown> = {
   name: 'table',
   version: 1,
-  steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), step('d', 'pivot', false), step('e', 'retriable', false)],
+  steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), { ...step('d', 'pivot', false), fence }, step('e', 'retriable', false)],
 };
+/** The same with a pivot that has no fence: only its own retry can settle it. */
+const unfenced: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.name === 'd' ? step('d', 'pivot', false) : s)) };
 
 function saga(status: SagaStatus, over: Partial<SagaRecord> = {}): SagaRecord {
   return {
@@ -41,6 +44,7 @@ function saga(status: SagaStatus, over: Partial<SagaRecord> = {}): SagaRecord {
 }
 
 const DECLINED = { step: 'c', code: 'declined', message: 'no' };
+const UNAVAILABLE = { step: 'd', code: 'participant_unavailable', message: 'no answer' };
 
 /** Every state a saga can be found in, by name. */
 const STATES: Record<string, SagaRecord> = {
@@ -52,13 +56,14 @@ const STATES: Record<string, SagaRecord> = {
   COMPLETED: saga('COMPLETED', { stepIndex: 5 }),
   COMPENSATED: saga('COMPENSATED', { stepIndex: 2, failure: DECLINED }),
   'PARKED in compensation': saga('PARKED', { stepIndex: 2, compIndex: 1, attempt: 3, failure: DECLINED }),
+  'PARKED fencing its pivot': saga('PARKED', { stepIndex: 3, compIndex: 3, attempt: 10, failure: UNAVAILABLE }),
   'PARKED after the pivot': saga('PARKED', { stepIndex: 4, attempt: 7, failure: { step: 'e', code: 'forward_attempts_exhausted', message: 'x' } }),
   'PARKED before the pivot, not compensating (no path leads there)': saga('PARKED', { stepIndex: 1 }),
   RESOLVED: saga('RESOLVED', { stepIndex: 2, compIndex: 1, failure: DECLINED }),
 };
 
 /** Refused as not allowed, or what is written: the patch, the row it expects, the event's step, and whether the saga is driven on. */
-type Expected = 'action_not_allowed' | { patch: Record<string, unknown>; expect: Record<string, unknown>; step: string | null; drive: boolean };
+type Expected = 'action_not_allowed' | 'pivot_uncertain' | { patch: Record<string, unknown>; expect: Record<string, unknown>; step: string | null; drive: boolean };
 
 const NOT = 'action_not_allowed' as const;
 const OPERATOR_FAILURE = (s: string) => ({ step: s, code: 'operator_compensate', message: 'compensation asked by alice' });
@@ -74,19 +79,22 @@ const TABLE: Record<string, Record<OperatorActionKind, Expected>> = {
     compensate: { patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: OPERATOR_FAILURE('b') }, expect: { status: 'RUNNING', stepIndex: 1 }, step: 'b', drive: true },
     resolve: NOT,
   },
-  'RUNNING at the pivot, in flight': {
-    retry: NOT,
-    compensate: { patch: { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: OPERATOR_FAILURE('d') }, expect: { status: 'RUNNING', stepIndex: 3 }, step: 'd', drive: true },
-    resolve: NOT,
-  },
+  // The engine is settling the pivot (retrying it, or fencing it): an operator waits for it.
+  'RUNNING at the pivot, in flight': { retry: NOT, compensate: 'pivot_uncertain', resolve: NOT },
   'RUNNING after the pivot': { retry: NOT, compensate: NOT, resolve: NOT },
   COMPENSATING: { retry: NOT, compensate: NOT, resolve: NOT },
   COMPLETED: { retry: NOT, compensate: NOT, resolve: NOT },
   COMPENSATED: { retry: NOT, compensate: NOT, resolve: NOT },
   'PARKED in compensation': {
     retry: { patch: { status: 'COMPENSATING', attempt: 0 }, expect: { status: 'PARKED' }, step: 'b', drive: true },
-    compensate: NOT,
+    compensate: { patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: DECLINED }, expect: { status: 'PARKED' }, step: 'b', drive: true },
     resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'b', drive: false },
+  },
+  // Nothing was undone yet: retry runs the pivot again (fresh budget), compensate its fence first.
+  'PARKED fencing its pivot': {
+    retry: { patch: { status: 'RUNNING', stepIndex: 3, compIndex: -1, attempt: 0, failure: null }, expect: { status: 'PARKED' }, step: 'd', drive: true },
+    compensate: { patch: { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: UNAVAILABLE }, expect: { status: 'PARKED' }, step: 'd', drive: true },
+    resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'd', drive: false },
   },
   'PARKED after the pivot': {
     retry: { patch: { status: 'RUNNING', attempt: 0, failure: null }, expect: { status: 'PARKED' }, step: 'e', drive: true },
@@ -118,14 +126,14 @@ test('the table covers every state and every action', () => {
 for (const [state, s] of Object.entries(STATES)) {
   for (const action of OPERATOR_ACTIONS) {
     const expected = (TABLE[state] as Record<OperatorActionKind, Expected>)[action];
-    const verdict = expected === NOT ? 'refused' : 'allowed';
+    const verdict = typeof expected === 'string' ? `refused (${expected})` : 'allowed';
     test(`${action} on ${state}: ${verdict}`, () => {
       const before = structuredClone(s);
       const d = decideAction(def, s, request(action), []);
       assert.deepEqual(s, before, 'the decision does not touch the saga');
-      if (expected === NOT) {
+      if (typeof expected === 'string') {
         assert.equal(d.kind, 'refused');
-        assert.equal((d as Extract<ActionDecision, { kind: 'refused' }>).code, 'action_not_allowed');
+        assert.equal((d as Extract<ActionDecision, { kind: 'refused' }>).code, expected);
         return;
       }
       assert.equal(d.kind, 'apply', JSON.stringify(d));
@@ -139,6 +147,18 @@ for (const [state, s] of Object.entries(STATES)) {
     });
   }
 }
+
+test('a pivot without a fence: parked there, only retry settles it (compensate is pivot_uncertain)', () => {
+  const at = saga('PARKED', { stepIndex: 3, attempt: 50, failure: { step: 'd', code: 'pivot_uncertain', message: 'x' } });
+  assert.equal(code(decideAction(unfenced, at, request('compensate'), [])), 'pivot_uncertain');
+  const retry = decideAction(unfenced, at, request('retry'), []);
+  assert.equal(retry.kind, 'apply');
+  assert.deepEqual((retry as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, { status: 'RUNNING', attempt: 0, failure: null });
+  assert.equal(code(decideAction(unfenced, saga('RUNNING', { stepIndex: 3, attempt: 1 }), request('compensate'), [])), 'pivot_uncertain');
+  // With a fence, a saga parked at the pivot before its fence ran (a raised refusal of an older rule) is fenced first.
+  const fencedAt = decideAction(def, at, request('compensate'), []);
+  assert.deepEqual((fencedAt as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: at.failure });
+});
 
 test('a saga that does not exist is saga_not_found, whatever the action', () => {
   for (const action of OPERATOR_ACTIONS) {

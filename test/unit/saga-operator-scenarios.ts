@@ -382,6 +382,9 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
         currentStep: 'e',
       };
       assert.ok((await log.create(forward, { type: 'SAGA_STARTED' }, 60_000)).created);
+      // One at its pivot, in flight elsewhere: its outcome is the engine's to settle first.
+      const atPivot: SagaRecord = { ...forward, id: newId(), stepIndex: 3, attempt: 1, currentStep: 'd' };
+      assert.ok((await log.create(atPivot, { type: 'SAGA_STARTED' }, 60_000)).created);
 
       const refusals: Array<[string, OperatorActionRequest['action'], OperatorActionErrorCode]> = [
         [completed, 'retry', 'action_not_allowed'],
@@ -390,7 +393,8 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
         [compensated, 'retry', 'action_not_allowed'],
         [compensated, 'compensate', 'action_not_allowed'],
         [compensated, 'resolve', 'action_not_allowed'],
-        [parked, 'compensate', 'action_not_allowed'],
+        [atPivot.id, 'compensate', 'pivot_uncertain'],
+        [atPivot.id, 'retry', 'action_not_allowed'],
         [forward.id, 'compensate', 'action_not_allowed'],
         [forward.id, 'retry', 'action_not_allowed'],
         [forward.id, 'resolve', 'action_not_allowed'],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_POLICIES, type EnginePolicies, type SagaDefinition, type StepOutcome } from '../../src/saga/definition.js';
+import { DEFAULT_POLICIES, validateDefinition, type EnginePolicies, type SagaDefinition, type StepOutcome } from '../../src/saga/definition.js';
 import type { SagaRecord, SagaStatus } from '../../src/saga/model.js';
 import { plan, settle, type AttemptOutcome, type PlannedAttempt, type Verdict } from '../../src/saga/transitions.js';
 
@@ -17,6 +17,13 @@ const def: SagaDefinition<unknown> = {
     { name: 'e', kind: 'retriable', action: ok },
   ],
 };
+
+// The same saga with a fence on its pivot d: an uncertain d is settled there before anything is undone.
+const fenced: SagaDefinition<unknown> = {
+  ...def,
+  steps: def.steps.map((s) => (s.kind === 'pivot' ? { ...s, fence: async () => ({ fenced: true as const }) } : s)),
+};
+const defs = { plain: def, fenced };
 
 const policies: EnginePolicies = {
   ...DEFAULT_POLICIES,
@@ -55,7 +62,7 @@ function state(over: Partial<SagaRecord>): SagaRecord {
 const types = (events: Array<{ type: string; step?: string | null }>) => events.map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
 
 test('plan: what a saga that is not terminal does next', async (t) => {
-  const rows: Array<{ name: string; s: Partial<SagaRecord>; now?: number; expect: { kind: string; step?: string; phase?: string; attempt?: number; status?: SagaStatus; compIndex?: number; events: string[] } }> = [
+  const rows: Array<{ name: string; s: Partial<SagaRecord>; def?: keyof typeof defs; now?: number; expect: { kind: string; step?: string; phase?: string; attempt?: number; status?: SagaStatus; compIndex?: number; events: string[] } }> = [
     { name: 'first step, first attempt', s: {}, expect: { kind: 'attempt', step: 'a', phase: 'action', attempt: 1, events: ['STEP_STARTED:a'] } },
     { name: 'a step being retried: next attempt number', s: { stepIndex: 1, attempt: 2 }, expect: { kind: 'attempt', step: 'b', phase: 'action', attempt: 3, events: ['STEP_STARTED:b'] } },
     { name: 'no step left: completed', s: { stepIndex: 5 }, expect: { kind: 'transition', status: 'COMPLETED', events: ['SAGA_COMPLETED'] } },
@@ -64,11 +71,15 @@ test('plan: what a saga that is not terminal does next', async (t) => {
     { name: 'deadline passed after the pivot: keep going forward', s: { stepIndex: 4, deadlineAt: NOW - 1 }, expect: { kind: 'attempt', step: 'e', phase: 'action', attempt: 1, events: ['STEP_STARTED:e'] } },
     { name: 'compensating: the step at compIndex is undone', s: { status: 'COMPENSATING', compIndex: 1 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, events: ['COMPENSATION_STARTED:b'] } },
     { name: 'compensating: a step without an undo is skipped', s: { status: 'COMPENSATING', compIndex: 2 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, compIndex: 1, events: ['COMPENSATION_STARTED:b'] } },
+    { name: 'deadline passed at a pivot without a fence, after an attempt: keep trying it (its outcome is unknown)', s: { stepIndex: 3, attempt: 1, deadlineAt: NOW - 1 }, expect: { kind: 'attempt', step: 'd', phase: 'action', attempt: 2, events: ['STEP_STARTED:d'] } },
+    { name: 'deadline passed at a fenced pivot, even before an attempt: its fence first', def: 'fenced', s: { stepIndex: 3, deadlineAt: NOW - 1 }, expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 3, events: ['STEP_FAILED:d'] } },
+    { name: 'compensating from a fenced pivot: its fence runs as its compensation', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3 }, expect: { kind: 'attempt', step: 'd', phase: 'compensation', attempt: 1, compIndex: 3, events: ['COMPENSATION_STARTED:d'] } },
+    { name: 'compensating from a pivot without a fence: skipped like any step without an undo', s: { status: 'COMPENSATING', compIndex: 3 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, compIndex: 1, events: ['COMPENSATION_STARTED:b'] } },
     { name: 'compensating: nothing left is compensated', s: { status: 'COMPENSATING', compIndex: -1, failure: { step: 'b', code: 'x', message: 'x' } }, expect: { kind: 'transition', status: 'COMPENSATED', events: ['SAGA_COMPENSATED'] } },
   ];
   for (const r of rows) {
     await t.test(r.name, () => {
-      const p = plan(def, state(r.s), policies, r.now ?? NOW);
+      const p = plan(defs[r.def ?? 'plain'], state(r.s), policies, r.now ?? NOW);
       assert.equal(p.kind, r.expect.kind);
       if (p.kind === 'attempt') {
         assert.equal(p.step.name, r.expect.step);
@@ -94,11 +105,14 @@ const UNKNOWN: AttemptOutcome = { kind: 'uncertain', error: 'unavailable' };
 /** A thrown DefiniteError (e.g. gRPC INVALID_ARGUMENT), as the driver reports it. */
 const REFUSED: AttemptOutcome = { kind: 'failed', code: 'grpc_invalid_argument', message: '3 INVALID_ARGUMENT: bad request', raised: true };
 const OK: AttemptOutcome = { kind: 'ok', result: { n: 1 } };
+/** A fence's answer: the pivot had taken effect. */
+const TOOK_EFFECT: AttemptOutcome = { kind: 'took_effect', result: { n: 2 } };
 
 test('settle: what an attempt outcome does to the saga', async (t) => {
   const rows: Array<{
     name: string;
     s: Partial<SagaRecord>;
+    def?: keyof typeof defs;
     outcome: AttemptOutcome;
     now?: number;
     expect: { verdict: Verdict; status?: SagaStatus; compIndex?: number; stepIndex?: number; code?: string; events: string[]; defer?: boolean; retry?: boolean };
@@ -115,7 +129,19 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
     { name: 'retriable step uncertain past the deadline: still retry', s: { stepIndex: 4, attempt: 2, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true } },
     { name: 'definite error raised on the first attempt: compensate from the step before, no retry', s: { stepIndex: 1, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 0, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
     { name: 'definite error raised after an uncertain attempt: that one may have had its effect, compensate the step too', s: { stepIndex: 1, attempt: 2 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 1, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
-    { name: 'definite error raised by the pivot: compensate the steps before it', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, code: 'grpc_invalid_argument', events: ['STEP_FAILED:d'] } },
+    // A raised refusal says nothing of earlier attempts (nor of those before an operator's retry,
+    // which counts afresh): at a pivot with no fence nothing can settle it, so the saga parks.
+    { name: 'definite error raised by a pivot without a fence: parked at the pivot, nothing undone', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', code: 'grpc_invalid_argument', events: ['STEP_FAILED:d', 'SAGA_PARKED:d'] } },
+    { name: 'pivot without a fence uncertain beyond the action budget: retried (the forward budget)', s: { stepIndex: 3, attempt: 3 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true } },
+    { name: 'pivot without a fence uncertain past the deadline: retried, not compensated', s: { stepIndex: 3, attempt: 2, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true } },
+    { name: 'pivot without a fence, forward budget spent: parked at the pivot (pivot_uncertain), nothing undone', s: { stepIndex: 3, attempt: 60 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'pivot_uncertain', events: ['STEP_FAILED:d', 'SAGA_PARKED:d'] } },
+    { name: 'fenced pivot refused (an answer): compensate the steps before it', def: 'fenced', s: { stepIndex: 3, attempt: 2 }, outcome: FAILED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, code: 'payment_declined', events: ['STEP_FAILED:d'] } },
+    { name: 'fenced pivot, definite error raised even on attempt 1: its fence first', def: 'fenced', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'grpc_invalid_argument', events: ['STEP_FAILED:d'] } },
+    { name: 'fenced pivot uncertain, attempts exhausted: its fence first, never a refund before it', def: 'fenced', s: { stepIndex: 3, attempt: 3 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'participant_unavailable', events: ['STEP_FAILED:d'] } },
+    { name: 'fenced pivot uncertain, the backoff would pass the deadline: its fence first', def: 'fenced', s: { stepIndex: 3, attempt: 1, deadlineAt: NOW + 1 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'saga_deadline_exceeded', events: ['STEP_FAILED:d'] } },
+    { name: 'fence: fenced, so the steps before the pivot are compensated', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', compIndex: 2, events: ['COMPENSATION_SUCCEEDED:d'], defer: true } },
+    { name: 'fence: the pivot had taken effect, so the saga goes forward', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 }, outcome: TOOK_EFFECT, expect: { verdict: 'succeeded', status: 'RUNNING', stepIndex: 4, compIndex: -1, events: ['STEP_SUCCEEDED:d'] } },
+    { name: 'fence uncertain, attempts exhausted: parked at the pivot, nothing undone', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 2 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:d', 'SAGA_PARKED:d'] } },
     { name: 'definite error raised after the pivot: parked at once, no retry', s: { stepIndex: 4, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', code: 'grpc_invalid_argument', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
     { name: 'retriable step uncertain, forward attempts exhausted: parked, not retried forever', s: { stepIndex: 4, attempt: 60 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
     { name: 'retriable step uncertain, exhausted even past the deadline: parked, not compensated', s: { stepIndex: 4, attempt: 60, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
@@ -131,10 +157,11 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
       const s = state(r.s);
       // The attempt planned from the state before its intent, as the driver does.
       const before = { ...s, attempt: s.attempt - 1 };
-      const p = plan(def, before, policies, NOW);
+      const d = defs[r.def ?? 'plain'];
+      const p = plan(d, { ...before, deadlineAt: NOW + 60_000 }, policies, NOW);
       assert.equal(p.kind, 'attempt');
       const a = p as PlannedAttempt;
-      const st = settle(def, s, a, r.outcome, r.now ?? NOW, () => 1);
+      const st = settle(d, s, a, r.outcome, r.now ?? NOW, () => 1);
       assert.equal(st.verdict, r.expect.verdict);
       assert.deepEqual(st.outcome, r.outcome);
       assert.equal(st.defer, r.expect.defer ?? false);
@@ -151,6 +178,21 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
       if (r.outcome.kind === 'failed') assert.deepEqual(failed?.data, { code: r.outcome.code }, 'the failure code is in the event');
     });
   }
+});
+
+test('settle: a fence that finds the pivot done records its result, clears the failure and leaves compensation', () => {
+  const s = state({ status: 'COMPENSATING', stepIndex: 3, compIndex: 3, attempt: 1, results: { a: 1 }, failure: { step: 'd', code: 'participant_unavailable', message: 'x' } });
+  const a = plan(fenced, { ...s, attempt: 0 }, policies, NOW) as PlannedAttempt;
+  const st = settle(fenced, s, a, TOOK_EFFECT, NOW, () => 0.5);
+  assert.deepEqual(st.transition.patch, { status: 'RUNNING', stepIndex: 4, compIndex: -1, attempt: 0, failure: null, results: { a: 1, d: { n: 2 } } });
+});
+
+test('a definition: a pivot has no undo, and only a pivot has a fence', () => {
+  const undoOnPivot: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.kind === 'pivot' ? { ...s, compensate: ok } : s)) };
+  assert.throws(() => validateDefinition(undoOnPivot), /the pivot d has no undo/);
+  const fenceOnStep: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.name === 'b' ? { ...s, fence: async () => ({ fenced: true as const }) } : s)) };
+  assert.throws(() => validateDefinition(fenceOnStep), /only the pivot may have a fence, not b/);
+  validateDefinition(fenced);
 });
 
 test('settle: a step result is kept with the results before it', () => {

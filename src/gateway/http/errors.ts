@@ -26,6 +26,7 @@ export const HTTP_ERRORS = {
   fault_rule_not_found: { status: 404, summary: 'admin: no fault rule with this id' },
   action_not_allowed: { status: 409, summary: "admin: the saga's status does not allow this action (e.g. retry of a saga that is not PARKED)" },
   action_id_reused: { status: 409, summary: 'admin: this action_id was used for another action or note on this saga' },
+  pivot_uncertain: { status: 409, summary: "admin: `compensate` while the saga is at its pivot (the engine settles the pivot's outcome first), or at a parked pivot with no fence (retry it)" },
   idempotency_in_flight: { status: 409, summary: 'the first request with this key is still being answered', retryAfterS: 1 },
   price_mismatch: { status: 409, summary: "with PRICING=catalog: a line's price is not its product's catalog price (or it has none); `prices` lists the current ones; nothing was stored" },
   body_too_large: { status: 413, summary: 'the body is over the size limit' },

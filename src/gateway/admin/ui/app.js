@@ -6,7 +6,8 @@ const POLL_MS = 1500;
 const PAGE_SIZE = 25;
 const STATUSES = ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'];
 /** Where an action is allowed (the server decides; this only spares a click that would be refused). */
-const ALLOWED = { retry: ['PARKED'], compensate: ['RUNNING'], resolve: ['PARKED'] };
+// The server decides (a compensate at the pivot is refused with pivot_uncertain); this only greys out what never applies.
+const ALLOWED = { retry: ['PARKED'], compensate: ['RUNNING', 'PARKED'], resolve: ['PARKED'] };
 const ACTION_LABEL = { retry: 'Retry', compensate: 'Compensate now', resolve: 'Resolve' };
 
 const view = document.getElementById('view');
@@ -880,7 +881,7 @@ function actionPanel(id, { compact = false } = {}) {
     message,
     compact
       ? null
-      : h('p', { class: 'muted' }, 'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (running sagas). Resolve: close a parked saga repaired by hand.'),
+      : h('p', { class: 'muted' }, 'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (a running saga before its pivot, or a parked one that has not passed it; at the pivot, its fence settles it first). Resolve: close a parked saga repaired by hand.'),
   );
   return {
     el,
