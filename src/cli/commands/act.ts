@@ -11,12 +11,12 @@ type Action = 'retry' | 'compensate' | 'resolve';
 
 const WHAT: Record<Action, { summary: string; text: string }> = {
   retry: {
-    summary: 'Retry a PARKED saga (its compensation, or its step after the pivot), through the admin API',
-    text: 'Retries a PARKED saga: its compensation, or its step after the pivot, resumes with a fresh\nattempt budget. Refused (action_not_allowed) for a saga that is not PARKED.',
+    summary: 'Retry a PARKED saga (its compensation, its pivot, or its step after the pivot), through the admin API',
+    text: 'Retries a PARKED saga: its compensation, its pivot (parked while fencing it), or its step\nafter the pivot resumes with a fresh attempt budget. Refused (action_not_allowed) for a saga\nthat is not PARKED.',
   },
   compensate: {
-    summary: 'Compensate a saga still before its pivot now, through the admin API',
-    text: 'Stops a saga still before its pivot from going forward (e.g. retrying an unavailable\nparticipant) and compensates it now. Refused (action_not_allowed) past the pivot or once ended.',
+    summary: 'Compensate a saga that has not passed its pivot, through the admin API',
+    text: 'Stops a RUNNING saga still before its pivot from going forward (e.g. retrying an unavailable\nparticipant) and compensates it now, or resumes a PARKED saga\'s compensation (parked at its\npivot: the pivot\'s fence runs first, and a pivot found done goes forward). Refused with\npivot_uncertain while the saga is at its pivot, and with action_not_allowed past it or once ended.',
   },
   resolve: {
     summary: 'Close a PARKED saga repaired by hand as RESOLVED, with a note, through the admin API',
