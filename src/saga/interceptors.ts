@@ -75,7 +75,17 @@ export function runChain<C, T>(arounds: ReadonlyArray<Around<C, T>>, ctx: C, las
 const tracer = trace.getTracer('ecommerce-sagas/saga');
 
 function outcomeLabel(o: AttemptOutcome): string {
-  return o.kind === 'ok' ? 'succeeded' : o.kind === 'failed' ? o.code : 'uncertain';
+  switch (o.kind) {
+    case 'ok':
+      return 'succeeded';
+    case 'failed':
+      return o.code;
+    case 'took_effect':
+      // A pivot's fence that found the pivot done.
+      return 'took_effect';
+    case 'uncertain':
+      return 'uncertain';
+  }
 }
 
 /**
@@ -111,7 +121,8 @@ export function tracing(): SagaInterceptor {
       );
     },
     aroundAttempt(ctx, next) {
-      const name = ctx.phase === 'action' ? `saga.step ${ctx.step.name}` : `saga.compensate ${ctx.step.name}`;
+      // A pivot's compensation phase is its fence, not an undo: named so in the trace.
+      const name = ctx.phase === 'action' ? `saga.step ${ctx.step.name}` : `${ctx.step.fence ? 'saga.fence' : 'saga.compensate'} ${ctx.step.name}`;
       const attributes = { 'saga.id': ctx.saga.id, 'saga.step': ctx.step.name, 'saga.phase': ctx.phase, 'saga.attempt': ctx.attempt, ...ctx.tags };
       return tracer.startActiveSpan(name, { attributes }, async (span) => {
         try {
