@@ -65,7 +65,8 @@ test('the parked queue, retry of a PARKED saga (allowed once, replayed, refused 
 
   expectRefused(await act(id, 'resolve', 'r-0'), 400, 'note_required');
   expectRefused(await act(id, 'resolve', 'r-0', '   '), 400, 'note_required');
-  expectRefused(await act(id, 'compensate', 'c-0'), 409, 'action_not_allowed');
+  // (compensate of a PARKED saga is allowed now: it resumes the compensation, like retry — issue 21,
+  // every PARKED saga is repairable by retry or compensate; test/unit/saga-operator-decision.test.ts.)
   expectRefused(await act('6d1c5f9e-0000-4000-8000-000000000000', 'retry', 'x-0'), 404, 'saga_not_found');
 
   const first = await act(id, 'retry', 'retry-1', 'inventory is back');
