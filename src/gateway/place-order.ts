@@ -57,7 +57,18 @@ export function placeOrderCallOf(step: string, phase: 'action' | 'compensation')
   return phase === 'action' ? c?.action : c?.compensation;
 }
 
-/** The cancellation reason the customer sees: the code of what made the saga compensate. */
+/**
+ * The cancellation reason of an order cancelled by the pivot's fence. Fixed, unlike a compensation's:
+ * a keyed request must be the same on every attempt, and the fence can run again after an
+ * operator's retry under another failure (the deadline, a refusal), where a reason taken from the
+ * failure would be a different request under the same key (refused as idempotency_key_reused).
+ */
+export const FENCE_CANCEL_REASON = 'confirmation_failed';
+
+/**
+ * The cancellation reason the customer sees: the code of what made the saga compensate. Stable
+ * for create_order's compensation: a saga's failure does not change once it compensates.
+ */
 function cancelReason(ctx: StepContext<PlaceOrderInput>): string {
   const code = ctx.failure?.code ?? 'cancelled';
   return isReasonCode(code) ? code : 'cancelled';
@@ -172,7 +183,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         // either cancels a PENDING order (a late ConfirmOrder then answers NOT_PENDING, so the
         // charge and the stock may be given back) or finds it CONFIRMED (the saga goes forward).
         async fence(ctx) {
-          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
+          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: FENCE_CANCEL_REASON }, opts(ctx));
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return { fenced: true };
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return { fenced: false };
           throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
