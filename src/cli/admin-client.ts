@@ -62,6 +62,8 @@ export async function withAdmin(
   json: boolean,
   call: (client: AdminClient) => Promise<AdminReply>,
   onOk: (body: AdminReply['body']) => void,
+  /** The exit code of an answer the API gave (default 0): `reconcile` exits 1 when the books disagree. */
+  exitOf: (body: AdminReply['body']) => number = () => EXIT.ok,
 ): Promise<number> {
   const client = adminClient(io.env);
   let reply: AdminReply;
@@ -75,7 +77,7 @@ export async function withAdmin(
   if (reply.status >= 200 && reply.status < 300) {
     if (json) io.stdout.write(`${JSON.stringify(reply.body, null, 2)}\n`);
     else onOk(reply.body);
-    return EXIT.ok;
+    return exitOf(reply.body);
   }
   const code = typeof reply.body === 'object' && reply.body && 'error' in reply.body ? String(reply.body.error) : `http_${reply.status}`;
   const message = typeof reply.body === 'object' && reply.body && 'message' in reply.body ? String(reply.body.message) : String(reply.body).slice(0, 200);

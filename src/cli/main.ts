@@ -20,6 +20,7 @@ import { showCommand } from './commands/show.js';
 import { retryCommand } from './commands/retry.js';
 import { compensateCommand } from './commands/compensate.js';
 import { resolveCommand } from './commands/resolve.js';
+import { reconcileCommand } from './commands/reconcile.js';
 import { chaosCommand } from './commands/chaos.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command<StartIo>[] = [
   retryCommand,
   compensateCommand,
   resolveCommand,
+  reconcileCommand,
   inspectCommand,
   chaosCommand,
   configCommand,

@@ -25,6 +25,7 @@ import { silentLogger, tempDir } from './participants.js';
 import type { Logger } from '../../src/platform/logger.js';
 import type { Db } from '../../src/platform/db.js';
 import { serveParticipants } from './grpc-participants.js';
+import type { Participants } from '../../src/gateway/participants.js';
 
 export interface GatewayApp {
   app: Awaited<ReturnType<typeof buildGateway>>;
@@ -36,6 +37,8 @@ export interface GatewayApp {
   idempotency: IdempotencyGuard<StoredResponse>;
   /** The participants' databases (to look at what they hold). */
   dbs: { order: Db; inventory: Db; payment: Db };
+  /** The gateway's own clients of the participants (to act on them behind the saga's back). */
+  participants: Participants;
   /** Gives the products this catalog's prices, as a restart of the inventory service with it would. */
   setCatalogPrices(catalog: Catalog): void;
   /** Stops the participants' gRPC server (the gateway stays up). */
@@ -122,6 +125,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     log,
     idempotency,
     dbs,
+    participants,
     setCatalogPrices: (catalog) => applyCatalogPrices(dbs.inventory, catalog),
     stopParticipants: () => served.stopServer(),
     async close() {

@@ -14,11 +14,12 @@ export async function allTerminal(sys: Apis): Promise<boolean> {
 }
 
 /**
- * Checks DESIGN.md §6 through the API with the one implementation (src/chaos/invariants.ts, also
- * `sagas chaos`'s): every saga terminal; CONFIRMED iff COMPLETED and CANCELLED iff COMPENSATED;
- * stock conserved (initial = available + reserved + sold, sold = Σ confirmed quantities, nothing
- * left reserved); money conserved (confirmed charged exactly their total, cancelled charged
- * nothing net). Fails with every violation found.
+ * Checks DESIGN.md §6 with the one implementation (src/chaos/invariants.ts, also `sagas chaos`'s):
+ * every saga terminal; the books reconciled against the participants' own records with
+ * `GET /api/reconcile?settled=1` (CONFIRMED iff COMPLETED and CANCELLED iff COMPENSATED, confirmed
+ * orders charged exactly their total and their stock sold, cancelled ones charged nothing net and
+ * holding no stock, every product's stock adding up, PARKED books repairable); the stock against
+ * the initial catalog (nothing invented, lost or left reserved). Fails with every violation found.
  */
 export async function checkInvariants(sys: Apis, initialStock: Record<string, number>, opts: { allowParked?: boolean } = {}): Promise<InvariantReport> {
   const r = await check(sys, baselineOf(initialStock), opts);

@@ -146,7 +146,7 @@ describe('the gateway gRPC client when things go wrong', () => {
   test('a response larger than allowed: RESOURCE_EXHAUSTED', async () => {
     const server = new Server();
     server.addService(InventoryServiceService, {
-      listProducts: (_c: unknown, cb: sendUnaryData<unknown>) => cb(null, { products: Array.from({ length: 100 }, (_, i) => ({ productId: `product-${i}`, available: 1, reserved: 0, sold: 0 })) }),
+      listProducts: (_c: unknown, cb: sendUnaryData<unknown>) => cb(null, { products: Array.from({ length: 100 }, (_, i) => ({ productId: `product-${i}`, available: 1, reserved: 0, sold: 0, total: 1 })) }),
     } as never);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
     const c = unaryClient<InventoryServiceClient>(InventoryServiceService, new UnaryChannel(`127.0.0.1:${port}`, dialerAs(insecure, 'gateway')('inventory'), { maxReceiveBytes: 1_000 }));

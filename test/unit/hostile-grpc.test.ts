@@ -184,6 +184,44 @@ const reason = fc.oneof(fc.constantFrom('payment_declined', 'insufficient_stock'
 const byOrderId = <Res>(participant: ParticipantName, def: MethodDefinition<{ orderId: string }, Res>, write: boolean, check: Rpc<{ orderId: string }, Res>['check']) =>
   rpc({ participant, def, write, valid: (req) => isOrderId(req.orderId), check, request: fc.record({ orderId }) });
 
+/** A page request of a List method: sizes in and out of range; tokens none, given out, or not. */
+const pageToken = (id: string) => Buffer.from(`o1:${id}`).toString('base64url');
+const pageRequest = fc.record({
+  pageSize: fc.oneof(fc.constantFrom(0, 1, 2, 1_000, 1_001, -1, 2 ** 31 - 1, -(2 ** 31)), int32),
+  pageToken: fc.oneof(
+    { weight: 3, arbitrary: fc.constant('') },
+    { weight: 2, arbitrary: orderId.map(pageToken) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 80 }) },
+  ),
+});
+/** The keyset token rule (src/services/shared/paging.ts), written out again. */
+const tokenOk = (t: string) => {
+  if (t === '') return true;
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(t)) return false;
+  const d = Buffer.from(t, 'base64url').toString();
+  return d.startsWith('o1:') && isOrderId(d.slice(3));
+};
+/** A read of a participant's books, a page at a time: read-only, ids in strict order, at most a page. */
+const listRpc = <Req extends { pageSize: number; pageToken: string }, Res extends { entries: Array<{ orderId: string }>; nextPageToken: string }>(
+  participant: ParticipantName,
+  def: MethodDefinition<Req, Res>,
+) =>
+  rpc<Req, Res>({
+    participant,
+    def,
+    write: false,
+    valid: (req) => inRange(req.pageSize, 0, 1_000) && tokenOk(req.pageToken),
+    check(res, req, before, after, what) {
+      const ids = res.entries.map((e) => e.orderId);
+      assert.ok(ids.length <= (req.pageSize || 500), 'at most a page');
+      assert.ok(ids.every((id, i) => isOrderId(id) && (i === 0 || id > (ids[i - 1] as string))), 'order ids, in strict order');
+      if (req.pageToken !== '') assert.ok(ids.every((id) => id > Buffer.from(req.pageToken, 'base64url').toString().slice(3)), 'after the token');
+      assertUnchanged(before, after, [...before.keys()], what);
+    },
+    // The generated request types are these two fields and nothing else.
+    request: pageRequest as fc.Arbitrary<unknown> as fc.Arbitrary<Req>,
+  });
+
 /** An outcome (or status) the enum defines, other than UNSPECIFIED (0) and ts-proto's UNRECOGNIZED (-1). */
 const known = (value: number, values: object) => assert.ok(value > 0 && Object.values(values).includes(value), `outcome ${value}`);
 const orderOf = (res: { order?: { id: string } | undefined }, req: { orderId: string }) => {
@@ -284,6 +322,9 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
     assert.ok(res.amountCents >= 0);
   }),
   byOrderId('payment', PaymentServiceService.getPayment, false, (res) => known(res.status, PaymentStatus)),
+  listRpc('order', OrderServiceService.listOrders),
+  listRpc('payment', PaymentServiceService.listPayments),
+  listRpc('inventory', InventoryServiceService.listReservations),
 ];
 
 // ---------------------------------------------------------------------------------------------

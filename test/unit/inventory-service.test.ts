@@ -231,9 +231,9 @@ describe('inventory store', () => {
     const db1 = openInventoryDatabase(file);
     const first = createInventoryStore(db1, { catalog: { apple: { stock: 10, priceCents: 250 }, banana: 5, cherry: { stock: 0, priceCents: 99 } } });
     assert.deepEqual(first.listProducts(), [
-      { productId: 'apple', available: 10, reserved: 0, sold: 0, priceCents: 250 },
-      { productId: 'banana', available: 5, reserved: 0, sold: 0 },
-      { productId: 'cherry', available: 0, reserved: 0, sold: 0, priceCents: 99 },
+      { productId: 'apple', available: 10, reserved: 0, sold: 0, total: 10, priceCents: 250 },
+      { productId: 'banana', available: 5, reserved: 0, sold: 0, total: 5 },
+      { productId: 'cherry', available: 0, reserved: 0, sold: 0, total: 0, priceCents: 99 },
     ]);
     assert.deepEqual(first.listProducts(['cherry', 'apple', 'durian']).map((p) => p.productId), ['apple', 'cherry'], 'only those asked for, sorted');
     reserve(first, 'o1', [{ productId: 'apple', quantity: 4 }]);
@@ -241,9 +241,9 @@ describe('inventory store', () => {
     // A restart with another catalog: its prices replace the old ones (a product it does not price has none), the stock stays.
     const reopened = createInventoryStore(openTemp(file), { catalog: { apple: { stock: 999, priceCents: 300 }, banana: { stock: 1, priceCents: 120 }, cherry: 0, durian: { stock: 1, priceCents: 1 } } });
     assert.deepEqual(reopened.listProducts(), [
-      { productId: 'apple', available: 6, reserved: 4, sold: 0, priceCents: 300 },
-      { productId: 'banana', available: 5, reserved: 0, sold: 0, priceCents: 120 },
-      { productId: 'cherry', available: 0, reserved: 0, sold: 0 },
+      { productId: 'apple', available: 6, reserved: 4, sold: 0, total: 10, priceCents: 300 },
+      { productId: 'banana', available: 5, reserved: 0, sold: 0, total: 5, priceCents: 120 },
+      { productId: 'cherry', available: 0, reserved: 0, sold: 0, total: 0 },
     ]);
   });
 
@@ -253,7 +253,7 @@ describe('inventory store', () => {
     old.exec("INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 0, 0); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')");
     old.close();
     const store = createInventoryStore(openTemp(file), { catalog: { apple: 1 } });
-    assert.deepEqual(store.listProducts(), [{ productId: 'apple', available: 7, reserved: 0, sold: 0 }]);
+    assert.deepEqual(store.listProducts(), [{ productId: 'apple', available: 7, reserved: 0, sold: 0, total: 7 }]);
   });
 
   test('seeding the default catalog', () => {
@@ -445,9 +445,9 @@ describe('inventory service (in-process)', () => {
     assert.equal(c.outcome, CommitOutcome.COMMIT_OUTCOME_COMMITTED);
     const list = await invoke(svc.listProducts, { productIds: [] });
     assert.deepEqual(list.products, [
-      { productId: 'prod_1', available: 10, reserved: 0, sold: 5 },
-      { productId: 'prod_2', available: 10, reserved: 0, sold: 0 },
-      { productId: 'prod_3', available: 0, reserved: 0, sold: 0 },
+      { productId: 'prod_1', available: 10, reserved: 0, sold: 5, total: 15 },
+      { productId: 'prod_2', available: 10, reserved: 0, sold: 0, total: 10 },
+      { productId: 'prod_3', available: 0, reserved: 0, sold: 0, total: 0 },
     ]);
   });
 
@@ -506,7 +506,7 @@ describe('inventory gRPC', () => {
       const replay = await callUnary(client.reserve.bind(client), req, opts);
       assert.deepEqual(replay, first);
       const list = await callUnary(client.listProducts.bind(client), { productIds: [] }, { timeoutMs: 5_000 });
-      assert.deepEqual(list.products.find((p) => p.productId === 'prod_2'), { productId: 'prod_2', available: 0, reserved: 10, sold: 0, priceCents: undefined });
+      assert.deepEqual(list.products.find((p) => p.productId === 'prod_2'), { productId: 'prod_2', available: 0, reserved: 10, sold: 0, total: 10, priceCents: undefined });
       const release = await callUnary(client.release.bind(client), { orderId: 'rt-1' }, { idempotencyKey: 'rt-1:reserve_stock:undo', timeoutMs: 5_000 });
       assert.equal(release.outcome, ReleaseOutcome.RELEASE_OUTCOME_RELEASED);
     } finally {
@@ -527,8 +527,8 @@ describe('inventory main', () => {
     const client = await asGateway(InventoryServiceClient, ready.address, 'inventory', tlsUnder(dir));
     const list = await callUnary(client.listProducts.bind(client), { productIds: [] }, { timeoutMs: 5_000 });
     assert.deepEqual(list.products, [
-      { productId: 'gadget', available: 3, reserved: 0, sold: 0, priceCents: undefined },
-      { productId: 'widget', available: 2, reserved: 0, sold: 0, priceCents: 1250 },
+      { productId: 'gadget', available: 3, reserved: 0, sold: 0, total: 3, priceCents: undefined },
+      { productId: 'widget', available: 2, reserved: 0, sold: 0, total: 2, priceCents: 1250 },
     ]);
     const one = await callUnary(client.listProducts.bind(client), { productIds: ['widget', 'nothing'] }, { timeoutMs: 5_000 });
     assert.deepEqual(one.products.map((p) => p.productId), ['widget'], 'only the products asked for; unknown ids are left out');

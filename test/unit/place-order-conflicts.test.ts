@@ -85,7 +85,7 @@ test('a charge of another amount already on the order: payment_conflict, the sag
   assert.equal(order?.status, OrderStatus.ORDER_STATUS_CANCELLED);
   assert.equal(order?.reason, 'payment_conflict');
   // The saga's own reservation was given back; the foreign charge is left for an operator to see.
-  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 100, reserved: 0, sold: 0, priceCents: undefined });
+  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 100, reserved: 0, sold: 0, total: 100, priceCents: undefined });
   assert.deepEqual(payment, { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 1 });
 });
 
@@ -120,5 +120,5 @@ test('the same content already there under other keys is no contradiction: the o
   assert.equal(final?.status, 'COMPLETED');
   assert.equal(order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
   assert.deepEqual(payment, { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 2_000 });
-  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 98, reserved: 0, sold: 2, priceCents: undefined });
+  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 98, reserved: 0, sold: 2, total: 100, priceCents: undefined });
 });

@@ -18,6 +18,7 @@ import type { AdminAuth, Caller } from './auth.js';
 import { sagaFilters } from './filters.js';
 import { FaultPlanError, type FaultBoard } from '../../faults/plan.js';
 import type { RecentSagas } from './recent.js';
+import { adminReconcile } from './reconcile.js';
 import {
   ActionBody,
   ActionResult,
@@ -141,6 +142,9 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
     return { in_flight: live.inflight, parked: live.parked, oldest_in_flight_age_seconds: live.oldestAgeSeconds, ...recent };
   });
+
+  // The books: the saga log against the participants' own records (viewer role and up).
+  await app.register(adminReconcile, { store, participants: deps.participants, readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS });
 
   app.get('/api/stock', { schema: { response: { 200: Products, ...errorResponses } } }, async (req) => {
     return productsView(await reads.products(req.id));

@@ -4,6 +4,8 @@ import { ID_CHARS } from '../../contracts/ids.js';
 import { SAGA_STATUSES } from '../../saga/model.js';
 import { OPERATOR_ACTIONS } from '../../saga/operator.js';
 import { SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
+import { DISAGREEMENT_KINDS, type DisagreementKind } from '../../reconcile/rules.js';
+import { RECONCILE_PAGE_SIZE_DEFAULT, RECONCILE_PAGE_SIZE_MAX } from '../../reconcile/read.js';
 
 // TypeBox's CommonJS build, as in http/schemas.ts (start-up time under tsx).
 const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
@@ -119,3 +121,41 @@ export const FaultIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLe
 export const FaultToggleBody = Type.Object({ enabled: Type.Boolean() });
 
 export const FaultToggleResult = Type.Object({ rule: FaultRuleView });
+
+/** `GET /api/reconcile`: the saga log against the participants' own books (src/reconcile/). */
+export const ReconcileQuery = Type.Object({
+  settled: Type.Optional(
+    Type.Unsafe<'true' | 'false' | '1' | '0'>({
+      type: 'string',
+      enum: ['true', 'false', '1', '0'],
+      description: 'true (or 1): every saga should have ended; one still in flight, or one that moved while the books were read, is a disagreement',
+    }),
+  ),
+  page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: RECONCILE_PAGE_SIZE_MAX, default: RECONCILE_PAGE_SIZE_DEFAULT, description: 'sagas and records read per page' })),
+});
+
+export const Disagreement = Type.Object({
+  kind: Type.Unsafe<DisagreementKind>({ type: 'string', enum: [...DISAGREEMENT_KINDS], description: 'a stable code; `sagas reconcile --help` says what each means' }),
+  saga_id: Type.Optional(Type.String()),
+  order_id: Type.Optional(Type.String()),
+  product_id: Type.Optional(Type.String()),
+  message: Type.String({ description: 'the disagreement in business words' }),
+});
+
+const Count = Type.Integer({ minimum: 0 });
+
+export const ReconcileView = Type.Object({
+  ok: Type.Boolean({ description: 'true when the books agree: no disagreement' }),
+  settled: Type.Boolean(),
+  checked: Type.Object(
+    { sagas: Count, orders: Count, payments: Count, reservations: Count, products: Count },
+    { description: 'records read: sagas of the log, and each participant\'s own records (tombstones alone not counted)' },
+  ),
+  by_status: Type.Object(StatusCounts.properties, { description: 'the sagas read, by status' }),
+  not_judged: Type.Object(
+    { in_flight: Count, resolved: Count, other_definition: Count, moved_while_reading: Count },
+    { description: 'sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled)' },
+  ),
+  stock_sums_compared: Type.Boolean({ description: 'whether reserved and sold stock were compared with the reservations (only when the saga log did not move while the books were read)' }),
+  disagreements: Type.Array(Disagreement, { description: 'most serious first' }),
+});

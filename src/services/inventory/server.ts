@@ -14,15 +14,19 @@ import {
   type CommitResponse,
   type InventoryServiceServer,
   type ListProductsRequest,
+  type ListReservationsRequest,
+  type ListReservationsResponse,
+  ReservationStatus,
   type ReleaseRequest,
   type ReleaseResponse,
   type ReserveRequest,
   type ReserveResponse,
 } from '../../gen/inventory/v1/inventory.js';
-import { validateReserve, type Catalog } from './domain.js';
+import { validateReserve, type Catalog, type ReservationStatus as DomainReservationStatus } from './domain.js';
 import { createInventoryStore, type ReserveResult } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
+import { pageOf, readPage } from '../shared/paging.js';
 
 export interface InventoryServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -46,6 +50,11 @@ const RELEASE: Record<'released' | 'already_committed' | 'nothing_reserved', Rel
   released: ReleaseOutcome.RELEASE_OUTCOME_RELEASED,
   already_committed: ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED,
   nothing_reserved: ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED,
+};
+const RESERVATION_STATUS: Record<DomainReservationStatus, ReservationStatus> = {
+  HELD: ReservationStatus.RESERVATION_STATUS_HELD,
+  COMMITTED: ReservationStatus.RESERVATION_STATUS_COMMITTED,
+  RELEASED: ReservationStatus.RESERVATION_STATUS_RELEASED,
 };
 const COMMIT: Record<'committed' | 'not_reserved', CommitOutcome> = {
   committed: CommitOutcome.COMMIT_OUTCOME_COMMITTED,
@@ -89,6 +98,21 @@ export function createInventoryService({ db, logger, catalog, now = Date.now, fa
       const products = store.listProducts(req.productIds);
       call.logger.debug({ count: products.length }, 'list products');
       return { products };
+    }),
+
+    listReservations: unary('ListReservations', logger, (req: ListReservationsRequest, call): ListReservationsResponse => {
+      const page = readPage(req);
+      const { rows, nextPageToken } = pageOf(store.listReservations(page.after, page.size + 1), page, (e) => e.orderId);
+      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list reservations');
+      return {
+        entries: rows.map(({ orderId, reservation, tombstoned }) => ({
+          orderId,
+          status: reservation ? RESERVATION_STATUS[reservation.status] : ReservationStatus.RESERVATION_STATUS_NONE,
+          items: reservation?.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })) ?? [],
+          tombstoned,
+        })),
+        nextPageToken,
+      };
     }),
   };
 }

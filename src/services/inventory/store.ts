@@ -13,6 +13,7 @@ import {
   type ValidReserve,
 } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
+import { pageIdsSql } from '../shared/paging.js';
 
 // CHECKs are a last line of defence: a bug that would drive a counter negative aborts the
 // transaction instead of corrupting the stock.
@@ -40,6 +41,11 @@ export const INVENTORY_MIGRATIONS: readonly string[] = [
   INBOX_MIGRATION,
   // The unit price INVENTORY_CATALOG gives a product (cents); NULL when it gives none.
   `ALTER TABLE products ADD COLUMN price_cents INTEGER CHECK (price_cents IS NULL OR price_cents > 0);`,
+  // The stock ever supplied (the catalog's initial stock), so that conservation, available +
+  // reserved + sold = total, can be checked against the inventory's own records. A database from
+  // before it never recorded its initial stock: what it holds now is the best it knows.
+  `ALTER TABLE products ADD COLUMN total INTEGER NOT NULL DEFAULT 0 CHECK (total >= 0);
+   UPDATE products SET total = available + reserved + sold;`,
 ];
 
 export const RELEASE_TOMBSTONE_REASON = 'released_before_reserved';
@@ -53,6 +59,8 @@ export interface ProductStock {
   available: number;
   reserved: number;
   sold: number;
+  /** The stock ever supplied: available + reserved + sold always equals it. */
+  total: number;
   /** The catalog's unit price in cents; undefined when the catalog gives none. */
   priceCents?: number;
 }
@@ -77,6 +85,17 @@ export interface InventoryStore {
   listProducts(productIds?: readonly string[]): ProductStock[];
   reservation(orderId: string): Reservation | undefined;
   isTombstoned(orderId: string): boolean;
+  /**
+   * The books for reconciliation: what is held for each order id after `after`, in id order, at
+   * most `limit` ids (a reservation, a tombstone, or both).
+   */
+  listReservations(after: string, limit: number): ReservationEntry[];
+}
+
+export interface ReservationEntry {
+  orderId: string;
+  reservation: Reservation | undefined;
+  tombstoned: boolean;
 }
 
 export interface InventoryStoreOptions {
@@ -88,7 +107,7 @@ export interface InventoryStoreOptions {
   now?: () => number;
 }
 
-const PRODUCT_COLUMNS = 'product_id AS productId, available, reserved, sold, price_cents AS priceCents';
+const PRODUCT_COLUMNS = 'product_id AS productId, available, reserved, sold, total, price_cents AS priceCents';
 type ProductRow = Omit<ProductStock, 'priceCents'> & { priceCents: number | null };
 
 const productOf = ({ priceCents, ...stock }: ProductRow): ProductStock => (priceCents === null ? stock : { ...stock, priceCents });
@@ -108,6 +127,16 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
   const selectProducts = db.prepare<[], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products ORDER BY product_id`);
   const selectSomeProducts = db.prepare<[string], ProductRow>(
     `SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_id IN (SELECT value FROM json_each(?)) ORDER BY product_id`,
+  );
+  // One statement, so a page is one consistent read even while stock is being reserved.
+  const selectReservationPage = db.prepare<
+    [{ after: string; limit: number }],
+    { entry_id: string; status: ReservationStatus | null; items: string | null; tombstoned: 0 | 1 }
+  >(
+    `WITH ids AS (${pageIdsSql('reservations', 'order_id')})
+     SELECT ids.order_id AS entry_id, r.status, r.items, (t.order_id IS NOT NULL) AS tombstoned
+     FROM ids LEFT JOIN reservations r ON r.order_id = ids.order_id LEFT JOIN tombstones t ON t.order_id = ids.order_id
+     ORDER BY ids.order_id`,
   );
   const insertReservation = db.prepare<[string, string, number, number]>(
     "INSERT INTO reservations (order_id, status, items, created_at, updated_at) VALUES (?, 'HELD', ?, ?, ?)",
@@ -137,6 +166,12 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
   return {
     reservation,
     isTombstoned,
+    listReservations: (after, limit) =>
+      selectReservationPage.all({ after, limit }).map((r) => ({
+        orderId: r.entry_id,
+        reservation: r.status === null ? undefined : { orderId: r.entry_id, status: r.status, lines: JSON.parse(r.items ?? '[]') as StockLine[] },
+        tombstoned: r.tombstoned === 1,
+      })),
     listProducts: (productIds = []) =>
       (productIds.length === 0 ? selectProducts.all() : selectSomeProducts.all(JSON.stringify(productIds))).map(productOf),
 
@@ -183,13 +218,16 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
 /** Seeds the catalog in the same transaction as the marker that says it was done, so it happens once. */
 function seedOnce(db: Db, catalog: Catalog, now: () => number): void {
   const seeded = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'seeded_at'");
-  const insertProduct = db.prepare<[string, number]>(
-    'INSERT INTO products (product_id, available, reserved, sold) VALUES (?, ?, 0, 0)',
+  const insertProduct = db.prepare<[string, number, number]>(
+    'INSERT INTO products (product_id, available, reserved, sold, total) VALUES (?, ?, 0, 0, ?)',
   );
   const mark = db.prepare<[string]>("INSERT INTO meta (key, value) VALUES ('seeded_at', ?)");
   db.transaction(() => {
     if (seeded.get()) return;
-    for (const [productId, entry] of Object.entries(catalog)) insertProduct.run(productId, catalogProduct(entry).stock);
+    for (const [productId, entry] of Object.entries(catalog)) {
+      const { stock } = catalogProduct(entry);
+      insertProduct.run(productId, stock, stock);
+    }
     mark.run(String(now()));
   }).immediate();
 }

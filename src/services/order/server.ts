@@ -18,6 +18,8 @@ import {
   type ConfirmOrderResponse,
   type CreateOrderRequest,
   type CreateOrderResponse,
+  type ListOrdersRequest,
+  type ListOrdersResponse,
   type Order,
   type OrderServiceServer,
 } from '../../gen/order/v1/order.js';
@@ -25,6 +27,7 @@ import { validateCreate, validateReason, type OrderRecord } from './domain.js';
 import { createOrderStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
+import { pageOf, readPage } from '../shared/paging.js';
 
 export interface OrderServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -97,6 +100,16 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
       call.logger.debug({ order_id: orderId, found: order !== undefined }, 'get order');
       if (!order) throw new AppError('not_found', `order ${orderId} not found`);
       return { order: toProtoOrder(order) };
+    }),
+
+    listOrders: unary('ListOrders', logger, (req: ListOrdersRequest, call): ListOrdersResponse => {
+      const page = readPage(req);
+      const { rows, nextPageToken } = pageOf(store.list(page.after, page.size + 1), page, (e) => e.orderId);
+      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list orders');
+      return {
+        entries: rows.map((e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned })),
+        nextPageToken,
+      };
     }),
 
     confirmOrder: write('ConfirmOrder', 'confirm', {

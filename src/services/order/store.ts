@@ -13,6 +13,7 @@ import {
   type ValidCreate,
 } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
+import { pageIdsSql } from '../shared/paging.js';
 
 export const ORDER_MIGRATIONS: readonly string[] = [
   `
@@ -45,6 +46,17 @@ export interface OrderStore {
     orderId: string,
     reason: string,
   ): { outcome: 'cancelled' | 'not_pending' | 'tombstoned'; order: OrderRecord | undefined };
+  /**
+   * The books for reconciliation: what is held for each order id after `after`, in id order, at
+   * most `limit` ids (an order, a tombstone, or both when a late create was born cancelled).
+   */
+  list(after: string, limit: number): OrderEntry[];
+}
+
+export interface OrderEntry {
+  orderId: string;
+  order: OrderRecord | undefined;
+  tombstoned: boolean;
 }
 
 interface OrderRow {
@@ -92,6 +104,14 @@ export function createOrderStore(db: Db, now: () => number = Date.now): OrderSto
     'INSERT OR IGNORE INTO tombstones (order_id, reason, created_at) VALUES (?, ?, ?)',
   );
 
+  // One statement, so a page is one consistent read even while orders are being written.
+  const selectPage = db.prepare<[{ after: string; limit: number }], { entry_id: string; tombstoned: 0 | 1 } & Partial<OrderRow>>(
+    `WITH ids AS (${pageIdsSql('orders', 'id')})
+     SELECT ids.order_id AS entry_id, o.*, (t.order_id IS NOT NULL) AS tombstoned
+     FROM ids LEFT JOIN orders o ON o.id = ids.order_id LEFT JOIN tombstones t ON t.order_id = ids.order_id
+     ORDER BY ids.order_id`,
+  );
+
   const get = (orderId: string) => {
     const row = selectOrder.get(orderId);
     return row ? fromRow(row) : undefined;
@@ -120,6 +140,12 @@ export function createOrderStore(db: Db, now: () => number = Date.now): OrderSto
   return {
     get,
     tombstone: (orderId) => selectTombstone.get(orderId),
+    list: (after, limit) =>
+      selectPage.all({ after, limit }).map(({ entry_id, tombstoned, ...row }) => ({
+        orderId: entry_id,
+        order: row.id === null || row.id === undefined ? undefined : fromRow(row as OrderRow),
+        tombstoned: tombstoned === 1,
+      })),
 
     create: db.transaction((input: ValidCreate) => {
       const decision = decideCreate(get(input.orderId), selectTombstone.get(input.orderId), input);

@@ -10,6 +10,8 @@ import {
   chargeOutcomeToJSON,
   refundOutcomeToJSON,
   type ChargeRequest,
+  type ListPaymentsRequest,
+  type ListPaymentsResponse,
   type ChargeResponse,
   type PaymentServiceServer,
   type RefundRequest,
@@ -19,6 +21,7 @@ import { validateCharge, type ChargeDecision, type PaymentStatus as DomainStatus
 import { createPaymentStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
+import { pageOf, readPage } from '../shared/paging.js';
 
 export interface PaymentServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -76,6 +79,22 @@ export function createPaymentService({ db, logger, chargeLimitCents, now = Date.
         return { outcome: REFUND[result.outcome], amountCents: result.amountCents };
       },
       log: (orderId, res) => ({ msg: 'refund', order_id: orderId, outcome: refundOutcomeToJSON(res.outcome), amount_cents: res.amountCents }),
+    }),
+
+    listPayments: unary('ListPayments', logger, (req: ListPaymentsRequest, call): ListPaymentsResponse => {
+      const page = readPage(req);
+      const { rows, nextPageToken } = pageOf(store.list(page.after, page.size + 1), page, (e) => e.orderId);
+      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list payments');
+      return {
+        entries: rows.map(({ orderId, payment, tombstoned }) => ({
+          orderId,
+          status: payment ? STATUS[payment.status] : PaymentStatus.PAYMENT_STATUS_NONE,
+          amountCents: payment?.amountCents ?? 0,
+          refundedCents: payment?.status === 'REFUNDED' ? payment.amountCents : 0,
+          tombstoned,
+        })),
+        nextPageToken,
+      };
     }),
 
     getPayment: unary('GetPayment', logger, (req, call) => {

@@ -3,6 +3,7 @@ import type { SyncLevel } from '../../platform/config.js';
 import { INBOX_MIGRATION } from '../../platform/inbox.js';
 import { decideCharge, decideRefund, type ChargeDecision, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
+import { pageIdsSql } from '../shared/paging.js';
 
 export const PAYMENT_MIGRATIONS: readonly string[] = [
   `
@@ -30,6 +31,17 @@ export interface PaymentStore {
   refund(orderId: string): { outcome: 'refunded' | 'nothing_charged'; amountCents: number };
   get(orderId: string): PaymentRecord | undefined;
   isTombstoned(orderId: string): boolean;
+  /**
+   * The books for reconciliation: what is held for each order id after `after`, in id order, at
+   * most `limit` ids (a payment, a tombstone, or both: a refund of a declined charge tombstones).
+   */
+  list(after: string, limit: number): PaymentEntry[];
+}
+
+export interface PaymentEntry {
+  orderId: string;
+  payment: PaymentRecord | undefined;
+  tombstoned: boolean;
 }
 
 export interface PaymentStoreOptions {
@@ -58,12 +70,30 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
     'INSERT OR IGNORE INTO tombstones (order_id, reason, created_at) VALUES (?, ?, ?)',
   );
 
+  // One statement, so a page is one consistent read even while payments are being written.
+  const selectPage = db.prepare<
+    [{ after: string; limit: number }],
+    { entry_id: string; status: PaymentStatus | null; amountCents: number | null; declineReason: string | null; tombstoned: 0 | 1 }
+  >(
+    `WITH ids AS (${pageIdsSql('payments', 'order_id')})
+     SELECT ids.order_id AS entry_id, p.status, p.amount_cents AS amountCents, p.decline_reason AS declineReason,
+            (t.order_id IS NOT NULL) AS tombstoned
+     FROM ids LEFT JOIN payments p ON p.order_id = ids.order_id LEFT JOIN tombstones t ON t.order_id = ids.order_id
+     ORDER BY ids.order_id`,
+  );
+
   const get = (orderId: string) => selectPayment.get(orderId);
   const isTombstoned = (orderId: string) => selectTombstone.get(orderId) !== undefined;
 
   return {
     get,
     isTombstoned,
+    list: (after, limit) =>
+      selectPage.all({ after, limit }).map((r) => ({
+        orderId: r.entry_id,
+        payment: r.status === null ? undefined : { status: r.status, amountCents: r.amountCents ?? 0, declineReason: r.declineReason ?? '' },
+        tombstoned: r.tombstoned === 1,
+      })),
 
     charge: db.transaction(({ orderId, amountCents }: ValidCharge) => {
       const decision = decideCharge({ tombstoned: isTombstoned(orderId), payment: get(orderId) }, amountCents, chargeLimitCents);

@@ -171,6 +171,61 @@ export function commitOutcomeToJSON(object: CommitOutcome): string {
   }
 }
 
+export enum ReservationStatus {
+  RESERVATION_STATUS_UNSPECIFIED = 0,
+  /** RESERVATION_STATUS_NONE - No reservation (the id holds only a tombstone). */
+  RESERVATION_STATUS_NONE = 1,
+  /** RESERVATION_STATUS_HELD - Held for the order: counted in its products' reserved stock. */
+  RESERVATION_STATUS_HELD = 2,
+  /** RESERVATION_STATUS_COMMITTED - Sold: counted in its products' sold stock. */
+  RESERVATION_STATUS_COMMITTED = 3,
+  /** RESERVATION_STATUS_RELEASED - Given back to available stock. */
+  RESERVATION_STATUS_RELEASED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function reservationStatusFromJSON(object: any): ReservationStatus {
+  switch (object) {
+    case 0:
+    case "RESERVATION_STATUS_UNSPECIFIED":
+      return ReservationStatus.RESERVATION_STATUS_UNSPECIFIED;
+    case 1:
+    case "RESERVATION_STATUS_NONE":
+      return ReservationStatus.RESERVATION_STATUS_NONE;
+    case 2:
+    case "RESERVATION_STATUS_HELD":
+      return ReservationStatus.RESERVATION_STATUS_HELD;
+    case 3:
+    case "RESERVATION_STATUS_COMMITTED":
+      return ReservationStatus.RESERVATION_STATUS_COMMITTED;
+    case 4:
+    case "RESERVATION_STATUS_RELEASED":
+      return ReservationStatus.RESERVATION_STATUS_RELEASED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ReservationStatus.UNRECOGNIZED;
+  }
+}
+
+export function reservationStatusToJSON(object: ReservationStatus): string {
+  switch (object) {
+    case ReservationStatus.RESERVATION_STATUS_UNSPECIFIED:
+      return "RESERVATION_STATUS_UNSPECIFIED";
+    case ReservationStatus.RESERVATION_STATUS_NONE:
+      return "RESERVATION_STATUS_NONE";
+    case ReservationStatus.RESERVATION_STATUS_HELD:
+      return "RESERVATION_STATUS_HELD";
+    case ReservationStatus.RESERVATION_STATUS_COMMITTED:
+      return "RESERVATION_STATUS_COMMITTED";
+    case ReservationStatus.RESERVATION_STATUS_RELEASED:
+      return "RESERVATION_STATUS_RELEASED";
+    case ReservationStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface StockItem {
   productId: string;
   quantity: number;
@@ -214,11 +269,48 @@ export interface Product {
   reserved: number;
   sold: number;
   /** The unit price INVENTORY_CATALOG gives the product, in cents; absent when it gives none. */
-  priceCents?: number | undefined;
+  priceCents?:
+    | number
+    | undefined;
+  /**
+   * The stock ever supplied (the catalog's initial stock): available + reserved + sold always
+   * equals it. A database from before this field counts what it held when it was upgraded.
+   */
+  total: number;
 }
 
 export interface ListProductsResponse {
   products: Product[];
+}
+
+export interface ListReservationsRequest {
+  /**
+   * At most this many entries, 1-1000; 0 asks for the default (500). Anything else is
+   * INVALID_ARGUMENT.
+   */
+  pageSize: number;
+  /**
+   * The previous page's next_page_token; empty: from the first order id. A token this service did
+   * not give out is INVALID_ARGUMENT.
+   */
+  pageToken: string;
+}
+
+/** What the inventory holds for one order id. */
+export interface ReservationEntry {
+  orderId: string;
+  status: ReservationStatus;
+  /** The reservation's lines, one per product, sorted by product id; empty for NONE. */
+  items: StockItem[];
+  /** A Release found nothing reserved and left a tombstone (a late Reserve is refused). */
+  tombstoned: boolean;
+}
+
+export interface ListReservationsResponse {
+  /** Sorted by order_id. */
+  entries: ReservationEntry[];
+  /** Empty on the last page. */
+  nextPageToken: string;
 }
 
 function createBaseStockItem(): StockItem {
@@ -842,7 +934,7 @@ export const ListProductsRequest: MessageFns<ListProductsRequest> = {
 };
 
 function createBaseProduct(): Product {
-  return { productId: "", available: 0, reserved: 0, sold: 0, priceCents: undefined };
+  return { productId: "", available: 0, reserved: 0, sold: 0, priceCents: undefined, total: 0 };
 }
 
 export const Product: MessageFns<Product> = {
@@ -861,6 +953,9 @@ export const Product: MessageFns<Product> = {
     }
     if (message.priceCents !== undefined) {
       writer.uint32(40).int64(message.priceCents);
+    }
+    if (message.total !== 0) {
+      writer.uint32(48).int64(message.total);
     }
     return writer;
   },
@@ -918,6 +1013,14 @@ export const Product: MessageFns<Product> = {
             message.priceCents = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.total = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -945,6 +1048,7 @@ export const Product: MessageFns<Product> = {
         : isSet(object.price_cents)
         ? globalThis.Number(object.price_cents)
         : undefined,
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
     };
   },
 
@@ -965,6 +1069,9 @@ export const Product: MessageFns<Product> = {
     if (message.priceCents !== undefined) {
       obj.priceCents = Math.round(message.priceCents);
     }
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
     return obj;
   },
 
@@ -978,6 +1085,7 @@ export const Product: MessageFns<Product> = {
     message.reserved = object.reserved ?? 0;
     message.sold = object.sold ?? 0;
     message.priceCents = object.priceCents ?? undefined;
+    message.total = object.total ?? 0;
     return message;
   },
 };
@@ -1051,6 +1159,311 @@ export const ListProductsResponse: MessageFns<ListProductsResponse> = {
   },
 };
 
+function createBaseListReservationsRequest(): ListReservationsRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListReservationsRequest: MessageFns<ListReservationsRequest> = {
+  encode(message: ListReservationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListReservationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListReservationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListReservationsRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListReservationsRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListReservationsRequest>, I>>(base?: I): ListReservationsRequest {
+    return ListReservationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListReservationsRequest>, I>>(object: I): ListReservationsRequest {
+    const message = createBaseListReservationsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseReservationEntry(): ReservationEntry {
+  return { orderId: "", status: 0, items: [], tombstoned: false };
+}
+
+export const ReservationEntry: MessageFns<ReservationEntry> = {
+  encode(message: ReservationEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.orderId !== "") {
+      writer.uint32(10).string(message.orderId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    for (const v of message.items) {
+      StockItem.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.tombstoned !== false) {
+      writer.uint32(32).bool(message.tombstoned);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReservationEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReservationEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.orderId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.items.push(StockItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tombstoned = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReservationEntry {
+    return {
+      orderId: isSet(object.orderId)
+        ? globalThis.String(object.orderId)
+        : isSet(object.order_id)
+        ? globalThis.String(object.order_id)
+        : "",
+      status: isSet(object.status) ? reservationStatusFromJSON(object.status) : 0,
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => StockItem.fromJSON(e)) : [],
+      tombstoned: isSet(object.tombstoned) ? globalThis.Boolean(object.tombstoned) : false,
+    };
+  },
+
+  toJSON(message: ReservationEntry): unknown {
+    const obj: any = {};
+    if (message.orderId !== "") {
+      obj.orderId = message.orderId;
+    }
+    if (message.status !== 0) {
+      obj.status = reservationStatusToJSON(message.status);
+    }
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => StockItem.toJSON(e));
+    }
+    if (message.tombstoned !== false) {
+      obj.tombstoned = message.tombstoned;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReservationEntry>, I>>(base?: I): ReservationEntry {
+    return ReservationEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReservationEntry>, I>>(object: I): ReservationEntry {
+    const message = createBaseReservationEntry();
+    message.orderId = object.orderId ?? "";
+    message.status = object.status ?? 0;
+    message.items = object.items?.map((e) => StockItem.fromPartial(e)) || [];
+    message.tombstoned = object.tombstoned ?? false;
+    return message;
+  },
+};
+
+function createBaseListReservationsResponse(): ListReservationsResponse {
+  return { entries: [], nextPageToken: "" };
+}
+
+export const ListReservationsResponse: MessageFns<ListReservationsResponse> = {
+  encode(message: ListReservationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      ReservationEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListReservationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListReservationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(ReservationEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListReservationsResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => ReservationEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListReservationsResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => ReservationEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListReservationsResponse>, I>>(base?: I): ListReservationsResponse {
+    return ListReservationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListReservationsResponse>, I>>(object: I): ListReservationsResponse {
+    const message = createBaseListReservationsResponse();
+    message.entries = object.entries?.map((e) => ReservationEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 export type InventoryServiceService = typeof InventoryServiceService;
 export const InventoryServiceService = {
   /**
@@ -1102,6 +1515,21 @@ export const InventoryServiceService = {
       Buffer.from(ListProductsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListProductsResponse => ListProductsResponse.decode(value),
   },
+  /**
+   * Every reservation, and every release tombstone, in order id order, a page at a time: the
+   * inventory's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listReservations: {
+    path: "/inventory.v1.InventoryService/ListReservations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListReservationsRequest): Buffer =>
+      Buffer.from(ListReservationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListReservationsRequest => ListReservationsRequest.decode(value),
+    responseSerialize: (value: ListReservationsResponse): Buffer =>
+      Buffer.from(ListReservationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListReservationsResponse => ListReservationsResponse.decode(value),
+  },
 } as const;
 
 export interface InventoryServiceServer extends UntypedServiceImplementation {
@@ -1121,6 +1549,11 @@ export interface InventoryServiceServer extends UntypedServiceImplementation {
   commit: handleUnaryCall<CommitRequest, CommitResponse>;
   /** Every product's stock and catalog price, sorted by product id. */
   listProducts: handleUnaryCall<ListProductsRequest, ListProductsResponse>;
+  /**
+   * Every reservation, and every release tombstone, in order id order, a page at a time: the
+   * inventory's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listReservations: handleUnaryCall<ListReservationsRequest, ListReservationsResponse>;
 }
 
 export interface InventoryServiceClient extends Client {
@@ -1195,6 +1628,25 @@ export interface InventoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListProductsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every reservation, and every release tombstone, in order id order, a page at a time: the
+   * inventory's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listReservations(
+    request: ListReservationsRequest,
+    callback: (error: ServiceError | null, response: ListReservationsResponse) => void,
+  ): ClientUnaryCall;
+  listReservations(
+    request: ListReservationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListReservationsResponse) => void,
+  ): ClientUnaryCall;
+  listReservations(
+    request: ListReservationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListReservationsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -198,6 +198,39 @@ export interface GetPaymentResponse {
   amountCents: number;
 }
 
+export interface ListPaymentsRequest {
+  /**
+   * At most this many entries, 1-1000; 0 asks for the default (500). Anything else is
+   * INVALID_ARGUMENT.
+   */
+  pageSize: number;
+  /**
+   * The previous page's next_page_token; empty: from the first order id. A token this service did
+   * not give out is INVALID_ARGUMENT.
+   */
+  pageToken: string;
+}
+
+/** What the payment service holds for one order id. */
+export interface PaymentEntry {
+  orderId: string;
+  /** NONE when the id holds only a tombstone. */
+  status: PaymentStatus;
+  /** The amount charged (CHARGED, REFUNDED) or asked for and declined (DECLINED); 0 for NONE. */
+  amountCents: number;
+  /** The amount given back: amount_cents when REFUNDED, else 0. */
+  refundedCents: number;
+  /** A Refund found nothing charged and left a tombstone (a late Charge is refused). */
+  tombstoned: boolean;
+}
+
+export interface ListPaymentsResponse {
+  /** Sorted by order_id. */
+  entries: PaymentEntry[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 function createBaseChargeRequest(): ChargeRequest {
   return { orderId: "", amountCents: 0 };
 }
@@ -704,6 +737,335 @@ export const GetPaymentResponse: MessageFns<GetPaymentResponse> = {
   },
 };
 
+function createBaseListPaymentsRequest(): ListPaymentsRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
+  encode(message: ListPaymentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPaymentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPaymentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPaymentsRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPaymentsRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPaymentsRequest>, I>>(base?: I): ListPaymentsRequest {
+    return ListPaymentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPaymentsRequest>, I>>(object: I): ListPaymentsRequest {
+    const message = createBaseListPaymentsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBasePaymentEntry(): PaymentEntry {
+  return { orderId: "", status: 0, amountCents: 0, refundedCents: 0, tombstoned: false };
+}
+
+export const PaymentEntry: MessageFns<PaymentEntry> = {
+  encode(message: PaymentEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.orderId !== "") {
+      writer.uint32(10).string(message.orderId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.amountCents !== 0) {
+      writer.uint32(24).int64(message.amountCents);
+    }
+    if (message.refundedCents !== 0) {
+      writer.uint32(32).int64(message.refundedCents);
+    }
+    if (message.tombstoned !== false) {
+      writer.uint32(40).bool(message.tombstoned);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.orderId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.amountCents = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.refundedCents = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tombstoned = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentEntry {
+    return {
+      orderId: isSet(object.orderId)
+        ? globalThis.String(object.orderId)
+        : isSet(object.order_id)
+        ? globalThis.String(object.order_id)
+        : "",
+      status: isSet(object.status) ? paymentStatusFromJSON(object.status) : 0,
+      amountCents: isSet(object.amountCents)
+        ? globalThis.Number(object.amountCents)
+        : isSet(object.amount_cents)
+        ? globalThis.Number(object.amount_cents)
+        : 0,
+      refundedCents: isSet(object.refundedCents)
+        ? globalThis.Number(object.refundedCents)
+        : isSet(object.refunded_cents)
+        ? globalThis.Number(object.refunded_cents)
+        : 0,
+      tombstoned: isSet(object.tombstoned) ? globalThis.Boolean(object.tombstoned) : false,
+    };
+  },
+
+  toJSON(message: PaymentEntry): unknown {
+    const obj: any = {};
+    if (message.orderId !== "") {
+      obj.orderId = message.orderId;
+    }
+    if (message.status !== 0) {
+      obj.status = paymentStatusToJSON(message.status);
+    }
+    if (message.amountCents !== 0) {
+      obj.amountCents = Math.round(message.amountCents);
+    }
+    if (message.refundedCents !== 0) {
+      obj.refundedCents = Math.round(message.refundedCents);
+    }
+    if (message.tombstoned !== false) {
+      obj.tombstoned = message.tombstoned;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PaymentEntry>, I>>(base?: I): PaymentEntry {
+    return PaymentEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PaymentEntry>, I>>(object: I): PaymentEntry {
+    const message = createBasePaymentEntry();
+    message.orderId = object.orderId ?? "";
+    message.status = object.status ?? 0;
+    message.amountCents = object.amountCents ?? 0;
+    message.refundedCents = object.refundedCents ?? 0;
+    message.tombstoned = object.tombstoned ?? false;
+    return message;
+  },
+};
+
+function createBaseListPaymentsResponse(): ListPaymentsResponse {
+  return { entries: [], nextPageToken: "" };
+}
+
+export const ListPaymentsResponse: MessageFns<ListPaymentsResponse> = {
+  encode(message: ListPaymentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      PaymentEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPaymentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPaymentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(PaymentEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPaymentsResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => PaymentEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPaymentsResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => PaymentEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPaymentsResponse>, I>>(base?: I): ListPaymentsResponse {
+    return ListPaymentsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPaymentsResponse>, I>>(object: I): ListPaymentsResponse {
+    const message = createBaseListPaymentsResponse();
+    message.entries = object.entries?.map((e) => PaymentEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {
   /**
@@ -739,6 +1101,20 @@ export const PaymentServiceService = {
     responseSerialize: (value: GetPaymentResponse): Buffer => Buffer.from(GetPaymentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetPaymentResponse => GetPaymentResponse.decode(value),
   },
+  /**
+   * Every payment, and every refund tombstone, in order id order, a page at a time: the payment
+   * service's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listPayments: {
+    path: "/payment.v1.PaymentService/ListPayments" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPaymentsRequest): Buffer => Buffer.from(ListPaymentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPaymentsRequest => ListPaymentsRequest.decode(value),
+    responseSerialize: (value: ListPaymentsResponse): Buffer =>
+      Buffer.from(ListPaymentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPaymentsResponse => ListPaymentsResponse.decode(value),
+  },
 } as const;
 
 export interface PaymentServiceServer extends UntypedServiceImplementation {
@@ -751,6 +1127,11 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
   /** Refunds an order's charge. Safe when nothing was charged: it then leaves a tombstone. */
   refund: handleUnaryCall<RefundRequest, RefundResponse>;
   getPayment: handleUnaryCall<GetPaymentRequest, GetPaymentResponse>;
+  /**
+   * Every payment, and every refund tombstone, in order id order, a page at a time: the payment
+   * service's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listPayments: handleUnaryCall<ListPaymentsRequest, ListPaymentsResponse>;
 }
 
 export interface PaymentServiceClient extends Client {
@@ -804,6 +1185,25 @@ export interface PaymentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPaymentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every payment, and every refund tombstone, in order id order, a page at a time: the payment
+   * service's own books, for reconciliation (`sagas reconcile`). Read-only (no idempotency key).
+   */
+  listPayments(
+    request: ListPaymentsRequest,
+    callback: (error: ServiceError | null, response: ListPaymentsResponse) => void,
+  ): ClientUnaryCall;
+  listPayments(
+    request: ListPaymentsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPaymentsResponse) => void,
+  ): ClientUnaryCall;
+  listPayments(
+    request: ListPaymentsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPaymentsResponse) => void,
   ): ClientUnaryCall;
 }
 
