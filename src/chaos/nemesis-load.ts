@@ -35,7 +35,8 @@ export interface LoadOptions {
 /** Statuses that mean "not now, the same request later": in flight, overloaded, down. */
 const RETRY_STATUSES = new Set([409, 429, 500, 502, 503, 504]);
 
-const pause = (ms: number, signal?: AbortSignal) =>
+/** Waits `ms`, or less when `signal` aborts. */
+export const pause = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted || ms <= 0) return resolve();
     const t = setTimeout(done, ms);

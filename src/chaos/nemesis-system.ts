@@ -169,7 +169,8 @@ export interface OwnDatabase {
   drop(): Promise<void>;
 }
 
-async function pgAdmin(serverUrl: string, sql: string): Promise<void> {
+/** One statement on a PostgreSQL server (CREATE or DROP DATABASE), on a connection of its own. */
+export async function pgAdmin(serverUrl: string, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: serverUrl });
   c.on('error', () => {}); // the query reports its own failure
   try {

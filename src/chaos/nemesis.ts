@@ -13,7 +13,7 @@ import type { JsonCall } from '../platform/json-client.js';
 import { listSagas, TERMINAL_STATUSES, type Apis, type SagaRow } from './invariants.js';
 import { BooksCheckError, checkBooks, sagaTimeline, type Disagreement } from './nemesis-books.js';
 import { carryOver, FaultTally } from './nemesis-faults.js';
-import { OrderLoad } from './nemesis-load.js';
+import { OrderLoad, pause } from './nemesis-load.js';
 import type { NemesisReport } from './nemesis-report.js';
 import { nemesisSchedule, type FaultRuleSpec, type NemesisEvent, type NemesisSchedule } from './nemesis-schedule.js';
 import { runningSystem, startNemesisSystem, stepBudgetMs, type NemesisEndpoints, type SagaLogKind, type StartedNemesisSystem } from './nemesis-system.js';
@@ -57,18 +57,6 @@ export class NemesisError extends Error {
 
 /** Orders a second: a light load for two shared cores, enough that kills and faults meet sagas. */
 export const DEFAULT_RATE = 10;
-
-const pause = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** Async work run one at a time, in order: the fault board's changes and its counts. */
 class Lane {

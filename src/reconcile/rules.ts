@@ -23,6 +23,7 @@
 import type { SagaStatus } from '../saga/model.js';
 import { SAGA_STATUSES } from '../saga/model.js';
 import { summedLines, type Books, type OrderBook, type PaymentBook, type ReservationBook, type SagaBook, type SagaOrder, type StockLine } from './books.js';
+import { sameContent } from '../services/order/domain.js';
 
 /** Every kind of disagreement, most serious first (money, then stock, then the records' agreement). */
 export const DISAGREEMENT_KINDS = [
@@ -160,16 +161,9 @@ function backwardMisfits(o: OrderBook | undefined, r: ReservationBook | undefine
   return why;
 }
 
+/** The order service's order is the one its saga placed: the order service's own rule (sameContent). */
 function sameOrder(o: OrderBook, order: SagaOrder): boolean {
-  return (
-    o.customerId === order.customerId &&
-    o.totalCents === order.totalCents &&
-    o.lines.length === order.lines.length &&
-    o.lines.every((l, i) => {
-      const s = order.lines[i];
-      return s !== undefined && l.productId === s.productId && l.quantity === s.quantity && l.unitPriceCents === s.unitPriceCents;
-    })
-  );
+  return sameContent({ customerId: o.customerId, totalCents: o.totalCents, items: o.lines }, { customerId: order.customerId, totalCents: order.totalCents, items: order.lines });
 }
 
 /** The records of one order id, judged against its saga (undefined: none placed it). */

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { freePort } from './system.js';
+import { pgAdmin } from '../../src/chaos/nemesis-system.js';
 
 const run = promisify(execFile);
 
@@ -121,10 +121,10 @@ export interface TempDatabase {
 export async function createTempDatabase(prefix = 'saga_log_test', serverUrl = MACHINE_POSTGRES_URL): Promise<TempDatabase> {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`bad database name prefix ${prefix}`);
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
-  await admin(serverUrl, `CREATE DATABASE ${name}`);
+  await pgAdmin(serverUrl, `CREATE DATABASE ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return { name, url: url.toString(), drop: () => admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { name, url: url.toString(), drop: () => pgAdmin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 /** Runs `fn` with the URL of a fresh database, dropped afterwards whatever happens. */
@@ -137,13 +137,3 @@ export async function withTempDatabase<T>(fn: (url: string) => Promise<T>, prefi
   }
 }
 
-async function admin(serverUrl: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  c.on('error', () => {}); // the query reports its own failure
-  try {
-    await c.connect();
-    await c.query(sql);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
