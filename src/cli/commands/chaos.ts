@@ -49,8 +49,8 @@ participant stays down longer than a step's attempt budget and the saga's deadli
 kill, a latency rule often holds sagas at a step so that the kill finds them in flight), and runs
 operator actions (retry, compensate) on PARKED sagas. At the end it clears the faults, starts
 whatever is down, waits for every saga to settle, retries (or compensates) each PARKED saga as
-an operator would, settles again, and checks the books: GET /api/reconcile?settled=true on the admin
-listener (the invariant checker above where the gateway has no such route). It prints the seed
+an operator would, settles again, and checks the books: GET /api/reconcile?settled=1 on the admin
+listener (what sagas reconcile --settled prints). It prints the seed
 first; the same seed replays the same schedule (the system's own timing varies). The report:
 orders by kind and outcome, kills by process, fault plans, faults fired, sagas seen PARKED,
 operator actions, and each disagreement with its saga's timeline.
