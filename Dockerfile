@@ -1,6 +1,6 @@
 # One image for the four processes; docker-compose.yml picks the process with `command`
-# (gateway | order | inventory | payment). The processes run their TypeScript through tsx
-# (a production dependency), so the image carries src/ and the production node_modules.
+# (gateway | order | inventory | payment). The processes run the compiled JavaScript (dist/, with
+# source maps), so the image carries dist/ and the production node_modules, no TypeScript.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -20,7 +20,10 @@ RUN cd /tmp \
 ENV npm_config_nodedir=/opt/node-headers \
     npm_config_build_from_source=better-sqlite3
 WORKDIR /app
-COPY package.json package-lock.json ./
+# npm ci builds dist/ (the `prepare` script: tsc, then the console's files), so the sources come first.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
 RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
@@ -30,16 +33,13 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     LOG_FORMAT=json
-# openssl: the services generate their TLS certificates with the openssl CLI at first start.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssl \
- && rm -rf /var/lib/apt/lists/*
+# Nothing but Node: the services make their TLS certificates in-process at first start (no openssl).
 WORKDIR /app
 # The code stays owned by root (read-only for the app); only /data is the app's.
 COPY --from=build /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
+COPY --from=build /app/dist ./dist
+COPY package.json package-lock.json ./
 COPY bin ./bin
-COPY src ./src
 # sagas chaos <name> finds the shipped fault scenarios here.
 COPY scenarios ./scenarios
 # /tls: the mutual-TLS certificates, made at first start (docker-compose shares one volume there).

@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// The `sagas` command: loads the TypeScript sources through tsx in this same process (no
-// re-executed child, so Ctrl-C reaches exactly one supervisor) and runs src/cli/main.ts.
-import { register } from 'tsx/esm/api';
+// The `sagas` command: the compiled JavaScript in dist/ (built by `npm run build`, which `npm ci`
+// runs as `prepare`), in this same process (no re-executed child, so Ctrl-C reaches exactly one
+// supervisor), with source maps so that stack traces name the TypeScript lines.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+process.setSourceMapsEnabled(true);
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('sagas: dist/ is missing: run `npm run build` (npm ci runs it) first\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 process.exit(await main(process.argv.slice(2)));

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { addr, formatAddr, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
+import { addr, DEFAULT_ADDRS, formatAddr, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
 import { hostPortOrOff, readVariables } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 
@@ -21,14 +21,23 @@ export function isServiceName(s: string): s is ServiceName {
   return (SERVICE_NAMES as readonly string[]).includes(s);
 }
 
-/** The repository root (this file is <root>/src/cli/supervisor.ts). */
+/** The repository root (this file is <root>/src/cli/supervisor.ts, or compiled <root>/dist/cli/supervisor.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * Whether this module runs compiled (dist/, `npm start` and `sagas`) or as TypeScript through tsx
+ * (the tests, the bench): the services it starts run the same way.
+ */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** A module of the product, beside this one: dist/…/x.js when compiled, src/…/x.ts otherwise. */
+const productModule = (rel: string) => fileURLToPath(new URL(`../${rel}.${COMPILED ? 'js' : 'ts'}`, import.meta.url));
+
 export const SERVICE_ENTRIES: Readonly<Record<ServiceName, string>> = {
-  order: path.join(REPO_ROOT, 'src/services/order/main.ts'),
-  inventory: path.join(REPO_ROOT, 'src/services/inventory/main.ts'),
-  payment: path.join(REPO_ROOT, 'src/services/payment/main.ts'),
-  gateway: path.join(REPO_ROOT, 'src/gateway/main.ts'),
+  order: productModule('services/order/main'),
+  inventory: productModule('services/inventory/main'),
+  payment: productModule('services/payment/main'),
+  gateway: productModule('gateway/main'),
 };
 
 /** The variable that tells each process where to listen (and the gateway where to dial). */
@@ -40,10 +49,14 @@ export const ADDR_VARS: Readonly<Record<ServiceName, AddrVar>> = {
 };
 
 /**
- * The tsx loader, resolved from here rather than from the child's working directory, so the
- * command works whatever directory it is run from.
+ * How a service's module is loaded: compiled, with source maps; as TypeScript, through the tsx
+ * loader (a dev dependency, resolved from here rather than from the child's working directory,
+ * so that it works whatever directory the command runs from). An entry of another kind than the
+ * product's (a test's fake service in TypeScript) is loaded as what it is.
  */
-const TSX_LOADER = import.meta.resolve('tsx');
+function loaderFlags(entry: string): string[] {
+  return entry.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : ['--enable-source-maps'];
+}
 
 /**
  * V8 flags of every service process. `--single-threaded-gc`: the four services (and Redis) share
@@ -161,7 +174,7 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
 
   const buffer = new RingBuffer(opts.outputLimit ?? 200);
   const child = fork(entry, opts.args ?? [], {
-    execArgv: ['--import', TSX_LOADER, ...SERVICE_V8_FLAGS],
+    execArgv: [...loaderFlags(entry), ...SERVICE_V8_FLAGS],
     env: opts.env,
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -420,8 +433,11 @@ function gatewayUrl(address: string): string {
 }
 
 /**
- * Starts order, inventory and payment in parallel, then the gateways (in parallel) pointed at them.
- * Throws (before starting anything) what `planGateways` throws.
+ * Starts order, inventory and payment in parallel, and the gateways pointed at them: together with
+ * them where their addresses are known beforehand (`ports: 'default'`: a gateway connects to a
+ * participant when it first needs it, and /readyz says when all answer), after them on ephemeral
+ * ports (a gateway needs the ports they got). Throws (before starting anything) what
+ * `planGateways` throws.
  */
 export async function startSystem(opts: StartSystemOptions): Promise<RunningSystem> {
   const dataDir = path.resolve(opts.dataDir);
@@ -445,7 +461,8 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     if (listen !== undefined) env[ADDR_VARS[name]] = listen;
     // Side by side systems (tests, benchmarks) must not fight over the default metrics ports.
     if (ephemeral && name !== 'gateway' && env.METRICS_ADDR === undefined) env.METRICS_ADDR = '127.0.0.1:0';
-    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s]);
+    // Where each participant listens: where it said it does, or, not started yet, where it will.
+    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s] ?? baseEnv[ADDR_VARS[s]] ?? DEFAULT_ADDRS[ADDR_VARS[s]]);
     return { ...env, ...extra };
   };
   const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv, admin = adminListen[i]) =>
@@ -485,12 +502,29 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     return results.map((r) => (r as PromiseFulfilledResult<ManagedProcess>).value);
   };
   try {
-    const ready = await startTogether(services.map((name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal)));
-    for (const p of ready) {
-      procs[p.name as ServiceName] = p;
-      addresses[p.name as ServiceName] = p.address;
+    const startServices = () => startTogether(services.map((name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal)));
+    const startGateways = () => startTogether(gatewayListen.map((listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal)));
+    let gws: ManagedProcess[];
+    if (ephemeral) {
+      for (const p of await startServices()) {
+        procs[p.name as ServiceName] = p;
+        addresses[p.name as ServiceName] = p.address;
+      }
+      gws = await startGateways();
+    } else {
+      // Both groups settle before anything is said: a process still starting when the other group
+      // failed is stopped by the abort, or is among `started` for the catch below to stop.
+      const [svc, gw] = await Promise.allSettled([startServices(), startGateways()]);
+      const failed = [svc, gw].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      if (failed.length) throw failed.find((e) => !(e instanceof ServiceStartError && e.aborted)) ?? failed[0];
+      const ready = (svc as PromiseFulfilledResult<ManagedProcess[]>).value;
+      const gs = (gw as PromiseFulfilledResult<ManagedProcess[]>).value;
+      for (const p of ready) {
+        procs[p.name as ServiceName] = p;
+        addresses[p.name as ServiceName] = p.address;
+      }
+      gws = gs;
     }
-    const gws = await startTogether(gatewayListen.map((listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal)));
     for (const p of gws) {
       gateways.push(p);
       gatewayAddrs.push(p.address);

@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
-import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { PeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
+import type * as X509 from '@peculiar/x509';
 import { AppError } from './errors.js';
 
 /**
@@ -13,8 +12,10 @@ import { AppError } from './errors.js';
  *
  *   ca.crt  ca.key  gateway.crt gateway.key  order.crt order.key  inventory.… payment.…
  *
- * A missing piece is made with the `openssl` CLI (Debian's, in the image too); an existing file is
- * never overwritten, so an operator may bring the CA (ca.crt + ca.key) or every file.
+ * A missing piece is made in-process (WebCrypto keys, @peculiar/x509 certificates), so a start
+ * needs nothing but Node: no `openssl` CLI, whose flags differ between OpenSSL versions and
+ * LibreSSL and which a slim image or Windows may lack. An existing file is never overwritten, so
+ * an operator may bring the CA (ca.crt + ca.key) or every file.
  */
 
 export const TLS_IDENTITIES = ['gateway', 'order', 'inventory', 'payment'] as const;
@@ -22,7 +23,7 @@ export type TlsIdentity = (typeof TLS_IDENTITIES)[number];
 
 /** A TLS failure at start; `code` says which (the message names the file and what to do). */
 export class TlsError extends AppError {
-  constructor(code: 'tls_material_invalid' | 'tls_material_incomplete' | 'tls_openssl_failed' | 'tls_init_timeout', message: string) {
+  constructor(code: 'tls_material_invalid' | 'tls_material_incomplete' | 'tls_generation_failed' | 'tls_init_timeout', message: string) {
     super(code, message);
     this.name = 'TlsError';
   }
@@ -40,12 +41,16 @@ export type GrpcSecurity = { kind: 'mtls'; dir: string } | { kind: 'insecure' };
 
 const CA_DAYS = 3650;
 const LEAF_DAYS = 825;
+const DAY_MS = 86_400_000;
 const LOCK = '.init.lock';
 /** A lock older than this was left by a process that died while it generated. */
 const STALE_LOCK_MS = 60_000;
 const INIT_WAIT_MS = 30_000;
 
-const run = promisify(execFile);
+/** Every key this module makes: ECDSA on P-256, as the openssl CLI made them before. */
+const LEAF_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+/** SHA-256 whatever the CA key: the digest openssl used by default for EC and RSA keys. */
+const SIGN_EC = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 const file = (dir: string, name: string) => path.join(dir, name);
 const pieces = (identity: TlsIdentity) => [`${identity}.crt`, `${identity}.key`];
@@ -54,53 +59,199 @@ function complete(dir: string): boolean {
   return existsSync(file(dir, 'ca.crt')) && TLS_IDENTITIES.every((id) => pieces(id).every((p) => existsSync(file(dir, p))));
 }
 
-async function openssl(args: string[]): Promise<void> {
-  try {
-    await run('openssl', args, { timeout: 30_000 });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
-    const why = e.code === 'ENOENT' ? 'the openssl command is not installed' : (e.stderr?.trim() || e.message);
-    throw new TlsError('tls_openssl_failed', `cannot create TLS certificates with openssl: ${why}`);
-  }
-}
+type X509Lib = typeof X509;
+let x509Lib: Promise<X509Lib> | undefined;
 
-/** Writes `name` into `dir` from a file made in `work`, atomically, private when it is a key. */
-function place(work: string, dir: string, name: string): void {
-  if (name.endsWith('.key')) chmodSync(file(work, name), 0o600);
-  renameSync(file(work, name), file(dir, name));
-}
-
-async function makeCa(work: string, dir: string): Promise<void> {
-  await openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', file(work, 'ca.key'), '-out', file(work, 'ca.crt'), '-days', String(CA_DAYS),
-    // A name of its own: two deployments' CAs are told apart in an error message.
-    '-subj', `/CN=ecommerce-sagas local CA ${randomBytes(4).toString('hex')}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  place(work, dir, 'ca.key');
-  place(work, dir, 'ca.crt');
+/**
+ * @peculiar/x509, loaded on first use: importing it took 0.1–0.3 s on this project's machine,
+ * which a start that finds every file in place should not pay. Its dependency tsyringe needs a Reflect metadata polyfill
+ * installed before it loads (its README says so), hence reflect-metadata first.
+ */
+function x509(): Promise<X509Lib> {
+  x509Lib ??= (async () => {
+    await import('reflect-metadata');
+    return import('@peculiar/x509');
+  })();
+  return x509Lib;
 }
 
 /**
- * A leaf for `identity`, signed by the CA in one openssl run: its common name and a DNS name are
- * the identity (a peer checks it). The gateway's may only dial (clientAuth), a participant's may
- * only serve (serverAuth): the TLS handshake itself then refuses a participant's certificate as
- * a caller, so only the gateway calls the participants, at no cost per call.
+ * WebCrypto as the library's Crypto. Node's `webcrypto` is that interface; its declared type
+ * (node:crypto's) and the DOM lib's `Crypto` the library is typed with differ only in typing.
  */
-async function makeLeaf(work: string, dir: string, identity: TlsIdentity): Promise<void> {
-  await openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', file(work, `${identity}.key`), '-out', file(work, `${identity}.crt`), '-days', String(LEAF_DAYS),
-    '-subj', `/CN=${identity}`, '-CA', file(dir, 'ca.crt'), '-CAkey', file(dir, 'ca.key'),
-    '-addext', 'basicConstraints=critical,CA:FALSE',
-    '-addext', 'keyUsage=critical,digitalSignature',
-    '-addext', `extendedKeyUsage=${identity === 'gateway' ? 'clientAuth' : 'serverAuth'}`,
-    '-addext', `subjectAltName=DNS:${identity},DNS:localhost,IP:127.0.0.1,IP:::1`,
-  ]);
-  place(work, dir, `${identity}.key`);
-  place(work, dir, `${identity}.crt`);
+const crypto = webcrypto as unknown as Crypto;
+
+/** A positive serial of 20 random bytes (RFC 5280's maximum), as openssl makes them. */
+function serialNumber(): string {
+  const bytes = randomBytes(20);
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  return bytes.toString('hex');
+}
+
+/** Validity from now, to the second (X.509 times have no fractions), for `days` days. */
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + days * DAY_MS) };
+}
+
+/** A common name as a UTF8String, the encoding openssl gives it (a name is compared as encoded by some verifiers). */
+function commonNameOf(lib: X509Lib, cn: string): X509.Name {
+  return new lib.Name([{ CN: [{ utf8String: cn }] }]);
+}
+
+async function newKeyPair(): Promise<CryptoKeyPair> {
+  return (await crypto.subtle.generateKey(LEAF_KEY, true, ['sign', 'verify'])) as CryptoKeyPair;
+}
+
+/** The private key as unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"), as `openssl req -nodes` wrote it. */
+function privateKeyPem(key: CryptoKey): string {
+  return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** Writes `name` into `dir` through a file made in `work`, atomically, private (0600) when it is a key. */
+function place(work: string, dir: string, name: string, pem: string): void {
+  const key = name.endsWith('.key');
+  writeFileSync(file(work, name), pem, { mode: key ? 0o600 : 0o644, flag: 'wx' });
+  // The mode above is filtered by the umask; a key is 0600 whatever the umask says.
+  if (key) chmodSync(file(work, name), 0o600);
+  renameSync(file(work, name), file(dir, name));
+}
+
+/** Turns an unexpected failure while making `what` into a TlsError; a TlsError passes as it is. */
+async function generating<T>(what: string, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    if (err instanceof TlsError) throw err;
+    throw new TlsError('tls_generation_failed', `cannot create ${what}: ${(err as Error).message}`);
+  }
+}
+
+async function makeCa(work: string, dir: string): Promise<void> {
+  const lib = await x509();
+  const keys = await newKeyPair();
+  const cert = await lib.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: serialNumber(),
+      // A name of its own: two deployments' CAs are told apart in an error message.
+      name: commonNameOf(lib, `ecommerce-sagas local CA ${randomBytes(4).toString('hex')}`),
+      ...validity(CA_DAYS),
+      signingAlgorithm: SIGN_EC,
+      keys,
+      extensions: [
+        await lib.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        await lib.AuthorityKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        new lib.BasicConstraintsExtension(true, 0, true),
+        new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
+      ],
+    },
+    crypto,
+  );
+  place(work, dir, 'ca.key', privateKeyPem(keys.privateKey));
+  place(work, dir, 'ca.crt', cert.toString('pem'));
+}
+
+/** The CA that issues the missing leaves: its certificate, and its key as WebCrypto signs with it. */
+interface Issuer {
+  cert: X509.X509Certificate;
+  signingKey: CryptoKey;
+  signingAlgorithm: Algorithm | EcdsaParams;
+}
+
+/**
+ * How WebCrypto signs with a CA key of this type. The CA this module makes is P-256; one an
+ * operator brings may be any type the openssl CLI took, but WebCrypto signs with these only.
+ */
+function signingFor(key: KeyObject): { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; sign: Algorithm | EcdsaParams } | undefined {
+  const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+  switch (key.asymmetricKeyType) {
+    case 'ec': {
+      const namedCurve = curves[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      return namedCurve ? { importAs: { name: 'ECDSA', namedCurve }, sign: SIGN_EC } : undefined;
+    }
+    case 'rsa':
+      return { importAs: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } };
+    case 'ed25519':
+      return { importAs: { name: 'Ed25519' }, sign: { name: 'Ed25519' } };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Reads the CA from `dir` for issuing, checked first so that a wrong ca.key is named as such
+ * instead of yielding certificates that every process then refuses.
+ */
+async function readIssuer(dir: string): Promise<Issuer> {
+  const lib = await x509();
+  const certPem = readPem(dir, 'ca.crt');
+  const keyPem = readPem(dir, 'ca.key');
+  let nodeCert: X509Certificate;
+  try {
+    nodeCert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new TlsError('tls_material_invalid', `${file(dir, 'ca.crt')} is not a PEM certificate (${(err as Error).message})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new TlsError('tls_material_invalid', `${file(dir, 'ca.key')} is not an unencrypted PEM private key (${(err as Error).message})`);
+  }
+  if (!nodeCert.checkPrivateKey(key)) throw new TlsError('tls_material_invalid', `${file(dir, 'ca.key')} is not the key of ${file(dir, 'ca.crt')}`);
+  const signing = signingFor(key);
+  if (!signing) {
+    const type = key.asymmetricKeyType === 'ec' ? `EC ${key.asymmetricKeyDetails?.namedCurve ?? '?'}` : String(key.asymmetricKeyType);
+    throw new TlsError('tls_material_invalid', `${file(dir, 'ca.key')} is a key of type ${type}: certificates are issued with WebCrypto, which signs with EC P-256/P-384/P-521, RSA or Ed25519 CA keys; issue the certificates yourself, or bring a CA with such a key`);
+  }
+  const der = key.export({ type: 'pkcs8', format: 'der' });
+  return {
+    // The certificate node read (the first, should the file hold a chain), copied out of its Buffer.
+    cert: new lib.X509Certificate(new Uint8Array(nodeCert.raw)),
+    signingKey: await crypto.subtle.importKey('pkcs8', der, signing.importAs, false, ['sign']),
+    signingAlgorithm: signing.sign,
+  };
+}
+
+/**
+ * A leaf for `identity`, signed by the CA: its common name and a DNS name are the identity (a
+ * peer checks it). The gateway's may only dial (clientAuth), a participant's may only serve
+ * (serverAuth): the TLS handshake itself then refuses a participant's certificate as a caller, so
+ * only the gateway calls the participants, at no cost per call.
+ */
+async function makeLeaf(work: string, dir: string, issuer: Issuer, identity: TlsIdentity): Promise<void> {
+  const lib = await x509();
+  const keys = await newKeyPair();
+  // The CA's own key identifier when it states one (a CA an operator brings may use another method than SHA-1 of the key).
+  const caKeyId = issuer.cert.getExtension(lib.SubjectKeyIdentifierExtension)?.keyId;
+  const cert = await lib.X509CertificateGenerator.create(
+    {
+      serialNumber: serialNumber(),
+      subject: commonNameOf(lib, identity),
+      // The CA's subject as it is encoded, so that a name compared byte for byte still matches.
+      issuer: issuer.cert.subjectName,
+      ...validity(LEAF_DAYS),
+      publicKey: keys.publicKey,
+      signingKey: issuer.signingKey,
+      signingAlgorithm: issuer.signingAlgorithm,
+      extensions: [
+        await lib.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        caKeyId ? new lib.AuthorityKeyIdentifierExtension(caKeyId) : await lib.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey, false, crypto),
+        new lib.BasicConstraintsExtension(false, undefined, true),
+        new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
+        new lib.ExtendedKeyUsageExtension([identity === 'gateway' ? lib.ExtendedKeyUsage.clientAuth : lib.ExtendedKeyUsage.serverAuth]),
+        new lib.SubjectAlternativeNameExtension([
+          { type: 'dns', value: identity },
+          { type: 'dns', value: 'localhost' },
+          { type: 'ip', value: '127.0.0.1' },
+          { type: 'ip', value: '::1' },
+        ]),
+      ],
+    },
+    crypto,
+  );
+  place(work, dir, `${identity}.key`, privateKeyPem(keys.privateKey));
+  place(work, dir, `${identity}.crt`, cert.toString('pem'));
 }
 
 async function generateMissing(dir: string): Promise<TlsIdentity[]> {
@@ -112,7 +263,7 @@ async function generateMissing(dir: string): Promise<TlsIdentity[]> {
       if (leaves.length > 0) {
         throw new TlsError('tls_material_incomplete', `${dir} has certificates (${leaves.join(', ')}) but no ca.crt: add the CA that issued them, or empty the folder to start over`);
       }
-      await makeCa(work, dir);
+      await generating(`a CA in ${dir}`, () => makeCa(work, dir));
     }
     const missing = TLS_IDENTITIES.filter((id) => {
       const [crt = '', key = ''] = pieces(id);
@@ -125,7 +276,10 @@ async function generateMissing(dir: string): Promise<TlsIdentity[]> {
       }
       return true;
     });
-    await Promise.all(missing.map((id) => makeLeaf(work, dir, id)));
+    if (missing.length > 0) {
+      const issuer = await generating(`certificates in ${dir}`, () => readIssuer(dir));
+      await Promise.all(missing.map((id) => generating(`${id}.crt in ${dir}`, () => makeLeaf(work, dir, issuer, id))));
+    }
     return missing;
   } finally {
     rmSync(work, { recursive: true, force: true });

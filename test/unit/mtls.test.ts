@@ -1,15 +1,19 @@
+import 'reflect-metadata'; // before @peculiar/x509, whose tsyringe needs it (see src/platform/tls.ts)
 import assert from 'node:assert/strict';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate as AsnCertificate } from '@peculiar/x509';
 import { credentials, status, type ChannelCredentials } from '@grpc/grpc-js';
 import { PaymentServiceClient, PaymentServiceService, PaymentStatus } from '../../src/gen/payment/v1/payment.js';
 import { callUnary, channelCredentials, channelOptions, isServiceError, serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
 import { ensureTlsMaterial, loadTlsMaterial, TLS_IDENTITIES, TlsError, type GrpcSecurity } from '../../src/platform/tls.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
-import { ServiceStartError, spawnService } from '../../src/cli/supervisor.js';
+import { ServiceStartError, spawnService, startSystem } from '../../src/cli/supervisor.js';
 import { silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { http } from '../helpers/system.js';
 import { foreignTls, mtlsDir, testTls } from '../helpers/tls.js';
 
 /**
@@ -28,6 +32,61 @@ function codeOfTls(fn: () => unknown): string {
   throw new Error('expected a TlsError');
 }
 
+const DAY_MS = 86_400_000;
+const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'tls');
+
+/** A folder holding only the CA of a fixture (made by the openssl CLI, test/fixtures/tls/README.md). */
+function withFixtureCa(fixture: string): string {
+  const dir = tempDir(`tls-${fixture}`);
+  for (const f of ['ca.crt', 'ca.key']) fs.copyFileSync(path.join(FIXTURES, fixture, f), path.join(dir, f));
+  return dir;
+}
+
+/** What a payment server with `dir`'s payment certificate answers the gateway's certificate in `dir`: a real mTLS handshake, then a call. */
+async function handshake(dir: string): Promise<PaymentStatus> {
+  const security: GrpcSecurity = { kind: 'mtls', dir };
+  const db = openPaymentDatabase(path.join(tempDir('mtls-handshake'), 'payment.db'), 'normal');
+  const implementation = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 1_000_000 });
+  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(security, 'payment'));
+  const client = new PaymentServiceClient(server.address, channelCredentials(security, 'gateway', 'payment'), channelOptions(security, 'payment'));
+  try {
+    return (await callUnary(client.getPayment.bind(client), { orderId: 'handshake' }, { timeoutMs: 3_000 })).status;
+  } finally {
+    client.close();
+    server.shutdown(0);
+  }
+}
+
+/** Checks, with node's own X509Certificate, that `dir`'s leaves are what the product issues, by the CA in `dir`. */
+function assertLeaves(dir: string): void {
+  const ca = new X509Certificate(fs.readFileSync(path.join(dir, 'ca.crt')));
+  for (const id of TLS_IDENTITIES) {
+    const pem = fs.readFileSync(path.join(dir, `${id}.crt`));
+    const leaf = new X509Certificate(pem);
+    assert.equal(leaf.subject, `CN=${id}`);
+    assert.equal(leaf.issuer, ca.subject, `${id}.crt names its CA as issuer`);
+    assert.ok(leaf.checkIssued(ca), `${id}.crt is issued by ca.crt`);
+    assert.ok(leaf.verify(ca.publicKey), `${id}.crt is signed by ca.key`);
+    assert.equal(leaf.ca, false);
+    assert.equal(leaf.subjectAltName, `DNS:${id}, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1`);
+    // Node's keyUsage is the extended key usage: clientAuth for the gateway, serverAuth for the others.
+    assert.deepEqual(leaf.keyUsage, [id === 'gateway' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'], `${id}'s extended key usage`);
+    assert.equal(new Date(leaf.validTo).getTime() - new Date(leaf.validFrom).getTime(), 825 * DAY_MS);
+    assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', `${id}.key is P-256`);
+    const key = fs.readFileSync(path.join(dir, `${id}.key`), 'utf8');
+    assert.match(key, /^-----BEGIN PRIVATE KEY-----\n/, `${id}.key is unencrypted PKCS#8`);
+    assert.ok(leaf.checkPrivateKey(createPrivateKey(key)));
+    // The bits node does not show: key usage digitalSignature only, critical; not a CA, critical.
+    const asn = new AsnCertificate(new Uint8Array(leaf.raw));
+    const ku = asn.getExtension(KeyUsagesExtension);
+    assert.equal(ku?.usages, KeyUsageFlags.digitalSignature);
+    assert.equal(ku?.critical, true);
+    const bc = asn.getExtension(BasicConstraintsExtension);
+    assert.equal(bc?.ca, false);
+    assert.equal(bc?.critical, true);
+  }
+}
+
 describe('TLS material', () => {
   test('first start makes a CA and the four identities, keys private; a second start changes nothing', async () => {
     const dir = path.join(tempDir('tls-new'), 'tls');
@@ -42,6 +101,49 @@ describe('TLS material', () => {
     assert.deepEqual(await ensureTlsMaterial(dir), []);
     assert.deepEqual(fs.readFileSync(path.join(dir, 'order.crt')), before);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['ca.crt', 'ca.key', ...TLS_IDENTITIES.flatMap((id) => [`${id}.crt`, `${id}.key`])].sort(), 'no lock or work folder left');
+  });
+
+  test('the certificates are those the openssl CLI made: P-256 keys in PKCS#8, names, usages, alternative names and validity', async () => {
+    const dir = path.join(tempDir('tls-content'), 'tls');
+    await ensureTlsMaterial(dir);
+    const ca = new X509Certificate(fs.readFileSync(path.join(dir, 'ca.crt')));
+    assert.match(ca.subject, /^CN=ecommerce-sagas local CA [0-9a-f]{8}$/);
+    assert.equal(ca.issuer, ca.subject);
+    assert.equal(ca.ca, true);
+    assert.ok(ca.checkIssued(ca) && ca.verify(ca.publicKey), 'self-signed');
+    assert.equal(new Date(ca.validTo).getTime() - new Date(ca.validFrom).getTime(), 3650 * DAY_MS);
+    assert.ok(Math.abs(new Date(ca.validFrom).getTime() - Date.now()) < 60_000, 'valid from now');
+    assert.equal(ca.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.ok(ca.checkPrivateKey(createPrivateKey(fs.readFileSync(path.join(dir, 'ca.key')))));
+    const asn = new AsnCertificate(new Uint8Array(ca.raw));
+    assert.equal(asn.getExtension(KeyUsagesExtension)?.usages, KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign);
+    const bc = asn.getExtension(BasicConstraintsExtension);
+    assert.deepEqual([bc?.ca, bc?.pathLength, bc?.critical], [true, 0, true], 'a CA of leaves only, critical');
+    assertLeaves(dir);
+    // Files as the openssl path wrote them: keys private whatever the umask, certificates readable.
+    const certMode = 0o644 & ~process.umask();
+    for (const f of fs.readdirSync(dir)) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, f.endsWith('.key') ? 0o600 : certMode, f);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, 'the gateway is served by the payment service');
+  });
+
+  test('a CA that the openssl CLI made (EC as this project made it, or an RSA CA with a PKCS#1 key) issues the missing identities', async () => {
+    for (const fixture of ['openssl-ec-ca', 'openssl-rsa-ca']) {
+      const dir = withFixtureCa(fixture);
+      assert.deepEqual(await ensureTlsMaterial(dir), [...TLS_IDENTITIES], fixture);
+      assertLeaves(dir);
+      for (const id of TLS_IDENTITIES) loadTlsMaterial(dir, id);
+      assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, `${fixture}: the gateway is served`);
+    }
+  });
+
+  test('a ca.key that is not the key of ca.crt is refused naming it, and nothing is issued', async () => {
+    const dir = withFixtureCa('openssl-ec-ca');
+    fs.copyFileSync(path.join(FIXTURES, 'openssl-rsa-ca', 'ca.key'), path.join(dir, 'ca.key'));
+    await assert.rejects(ensureTlsMaterial(dir), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_invalid' && /ca\.key is not the key of .*ca\.crt/.test(err.message));
+    fs.writeFileSync(path.join(dir, 'ca.key'), 'not a key');
+    await assert.rejects(ensureTlsMaterial(dir), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_invalid' && /ca\.key is not an unencrypted PEM private key/.test(err.message));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['ca.crt', 'ca.key']);
   });
 
   test('processes that start together make one CA between them', async () => {
@@ -192,6 +294,31 @@ describe('a process at start', () => {
     proc.stop();
     assert.equal((await proc.exit).code, 0);
     for (const id of TLS_IDENTITIES) loadTlsMaterial(path.join(dir, 'tls'), id);
+  });
+
+  test('a whole system with nothing but node on its PATH (no openssl) makes its certificates on first start and serves an order', async () => {
+    const dataDir = tempDir('mtls-node-only');
+    // A folder with the node binary alone: whatever else sits beside node on this machine, no openssl.
+    const bin = tempDir('node-only-bin');
+    fs.symlinkSync(process.execPath, path.join(bin, path.basename(process.execPath)));
+    const tlsDir = path.join(dataDir, 'tls');
+    const sys = await startSystem({
+      dataDir,
+      ports: 'ephemeral',
+      env: { PATH: bin, TLS_DIR: tlsDir, LOG_LEVEL: 'warn', REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`, ADMIN_ADDR: 'off' },
+      readyTimeoutMs: 60_000,
+    });
+    try {
+      const r = await http(sys.url, 'POST', '/orders', { customer_id: 'cust_node_only', items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] }, { Prefer: 'wait=5' });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.status, 'CONFIRMED', JSON.stringify(r.body));
+    } finally {
+      await sys.stop();
+    }
+    assert.deepEqual(fs.readdirSync(tlsDir).sort(), ['ca.crt', 'ca.key', ...TLS_IDENTITIES.flatMap((id) => [`${id}.crt`, `${id}.key`])].sort());
+    const certMode = 0o644 & ~process.umask();
+    for (const f of fs.readdirSync(tlsDir)) assert.equal(fs.statSync(path.join(tlsDir, f)).mode & 0o777, f.endsWith('.key') ? 0o600 : certMode, f);
+    assertLeaves(tlsDir);
   });
 
   test('refuses to start with a certificate that is not its own, saying why', async () => {
