@@ -434,9 +434,9 @@ function gatewayUrl(address: string): string {
 
 /**
  * Starts order, inventory and payment in parallel, and the gateways pointed at them: together with
- * them where their addresses are known beforehand (`ports: 'default'`: a gateway connects to a
- * participant when it first needs it, and /readyz says when all answer), after them on ephemeral
- * ports (a gateway needs the ports they got). Throws (before starting anything) what
+ * them where their addresses are known beforehand (`ports: 'default'` and no port 0: a gateway
+ * connects to a participant when it first needs it, and /readyz says when all answer), after them
+ * otherwise (a gateway needs the ports they got). Throws (before starting anything) what
  * `planGateways` throws.
  */
 export async function startSystem(opts: StartSystemOptions): Promise<RunningSystem> {
@@ -456,13 +456,15 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   const gateways: ManagedProcess[] = [];
   const gatewayAddrs: string[] = [];
 
+  /** Where a participant is told to listen (its variable, else the default). */
+  const listenOf = (s: ServiceName) => baseEnv[ADDR_VARS[s]] || DEFAULT_ADDRS[ADDR_VARS[s]];
   const envFor = (name: ServiceName, listen: string | undefined, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
     const env: NodeJS.ProcessEnv = { ...baseEnv };
     if (listen !== undefined) env[ADDR_VARS[name]] = listen;
     // Side by side systems (tests, benchmarks) must not fight over the default metrics ports.
     if (ephemeral && name !== 'gateway' && env.METRICS_ADDR === undefined) env.METRICS_ADDR = '127.0.0.1:0';
     // Where each participant listens: where it said it does, or, not started yet, where it will.
-    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s] ?? baseEnv[ADDR_VARS[s]] ?? DEFAULT_ADDRS[ADDR_VARS[s]]);
+    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s] ?? listenOf(s));
     return { ...env, ...extra };
   };
   const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv, admin = adminListen[i]) =>
@@ -505,7 +507,9 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     const startServices = () => startTogether(services.map((name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal)));
     const startGateways = () => startTogether(gatewayListen.map((listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal)));
     let gws: ManagedProcess[];
-    if (ephemeral) {
+    // Known beforehand: no participant listens on port 0 (the kernel's choice, known once it listens).
+    const knownBeforehand = !ephemeral && services.every((s) => !/:0$/.test(listenOf(s)));
+    if (!knownBeforehand) {
       for (const p of await startServices()) {
         procs[p.name as ServiceName] = p;
         addresses[p.name as ServiceName] = p.address;

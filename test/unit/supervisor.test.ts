@@ -484,6 +484,30 @@ describe('startSystem with several gateways (fake services)', () => {
     await sys.stop();
   });
 
+  it('with every port known beforehand, the gateway starts with the participants and is told where they will listen', async () => {
+    const { first, servers } = await consecutivePorts(4);
+    await Promise.all(servers.map(close));
+    const sys = await startSystem({
+      dataDir: path.join(tmp, 'together'),
+      ports: 'default',
+      entries: fakeEntries,
+      env: {
+        HTTP_ADDR: `127.0.0.1:${first}`,
+        // An unspecified host is dialled on loopback; the others as given.
+        ORDER_SERVICE_ADDR: `0.0.0.0:${first + 1}`,
+        INVENTORY_SERVICE_ADDR: `127.0.0.1:${first + 2}`,
+        PAYMENT_SERVICE_ADDR: `127.0.0.1:${first + 3}`,
+      },
+    });
+    cleanups.push(() => sys.stop());
+    const told = (await (await fetch(sys.url)).json()) as Record<string, string>;
+    assert.deepEqual(
+      { order: told.ORDER_SERVICE_ADDR, inventory: told.INVENTORY_SERVICE_ADDR, payment: told.PAYMENT_SERVICE_ADDR },
+      { order: `127.0.0.1:${first + 1}`, inventory: `127.0.0.1:${first + 2}`, payment: `127.0.0.1:${first + 3}` },
+    );
+    await sys.stop();
+  });
+
   it('a gateway that cannot start fails the start, named, and everything started is stopped', async () => {
     const { first, servers } = await consecutivePorts(2);
     await close(servers[0] as net.Server); // the second port stays taken
