@@ -26,6 +26,7 @@ import type { Json } from '../../src/saga/definition.js';
 import type { ListQuery, NewEvent, SagaLog, SagaRecord, SagaStatus } from '../../src/saga/model.js';
 import { PostgresSagaLog } from '../../src/saga/stores/postgres.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
+import { prng } from '../../src/chaos/nemesis-schedule.js';
 import { createBenchDatabase, DEFAULT_BENCH_SERVER_URL, type BenchDatabase } from './postgres.js';
 
 const USAGE = `Usage: node --import tsx bench/src/admin-scale.ts [--sagas N] [--saga-log sqlite|postgres] [--runs R]
@@ -44,17 +45,6 @@ const CUSTOMERS = 5_000;
 const DAY = 86_400_000;
 const SPAN_MS = 30 * DAY;
 
-/** A small deterministic generator (mulberry32), so every run seeds the same log. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const customer = (n: number) => `cust_${String(n).padStart(5, '0')}`;
 
@@ -197,7 +187,7 @@ async function openStore(kind: 'sqlite' | 'postgres'): Promise<Opened> {
 }
 
 async function seed(log: SagaLog, n: number, out: NodeJS.WriteStream): Promise<{ ids: string[]; ms: number }> {
-  const rand = rng(12);
+  const rand = prng(12);
   const end = Date.now() - 60_000;
   const ids: string[] = [];
   const t0 = performance.now();

@@ -15,7 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { describeExit, gatewayName, startSystem, type ExitStatus, type ManagedProcess, type RunningSystem, type ServiceName } from '../cli/supervisor.js';
 import { freePort, jsonClient, type JsonCall } from '../platform/json-client.js';
-import { CHAOS_CATALOG } from './orders.js';
+import { chaosSystemEnv } from './run.js';
 
 /** The machine's PostgreSQL, where a run on a PostgreSQL saga log creates (and drops) its database. */
 export const DEFAULT_POSTGRES_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -345,14 +345,9 @@ export interface StartNemesisSystemOptions {
 
 /** The environment of a started system: the switchboard on, NEMESIS_BUDGETS, its own Redis and saga log. */
 export function nemesisSystemEnv(dir: string, redisUrl: string, sagaLogUrl: string | undefined): NodeJS.ProcessEnv {
-  const catalog = path.join(dir, 'catalog.json');
-  fs.writeFileSync(catalog, JSON.stringify(CHAOS_CATALOG));
   return {
-    FAULTS_ENABLED: '1',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    INVENTORY_CATALOG: catalog,
+    ...chaosSystemEnv(dir, 'nemesis'),
     REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: `nemesis-${path.basename(dir)}`,
     // Nothing of the caller's environment decides where this system's state goes or who may act.
     SAGA_LOG_URL: sagaLogUrl,
     ADMIN_TOKENS: undefined,

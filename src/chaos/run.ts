@@ -73,15 +73,25 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-/** The environment of a system the runner starts: the switchboard on, patient retries, quick recovery. */
-function systemEnv(scenario: Scenario, dir: string, redisUrl: string | undefined): NodeJS.ProcessEnv {
+/**
+ * What every system a chaos run starts in `dir` has (`sagas chaos`, the nemesis): the fault
+ * switchboard on, quiet logs, the chaos catalog (written into `dir`), Redis keys of its own.
+ */
+export function chaosSystemEnv(dir: string, keyPrefix: string): NodeJS.ProcessEnv {
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CHAOS_CATALOG));
   return {
     FAULTS_ENABLED: '1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     INVENTORY_CATALOG: catalog,
-    REDIS_KEY_PREFIX: `chaos-${path.basename(dir)}`,
+    REDIS_KEY_PREFIX: `${keyPrefix}-${path.basename(dir)}`,
+  };
+}
+
+/** The environment of a system the runner starts: the switchboard on, patient retries, quick recovery. */
+function systemEnv(scenario: Scenario, dir: string, redisUrl: string | undefined): NodeJS.ProcessEnv {
+  return {
+    ...chaosSystemEnv(dir, 'chaos'),
     SAGA_LEASE_MS: '1000',
     SAGA_RECOVERY_INTERVAL_MS: '200',
     SAGA_STEP_MAX_ATTEMPTS: '1000',

@@ -20,4 +20,7 @@ export const LIMITS = {
   idempotencyKeyMax: 255,
   /** An `X-Request-Id` longer than this is replaced by a generated one. */
   requestIdMax: 128,
+  /** A page of the participants' List RPCs and of `sagas reconcile` (0 or unset: the default). */
+  listPageSizeDefault: 500,
+  listPageSizeMax: 1_000,
 } as const;

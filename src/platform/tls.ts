@@ -158,15 +158,17 @@ interface Issuer {
   signingAlgorithm: Algorithm | EcdsaParams;
 }
 
+/** node:crypto's names of the curves WebCrypto signs on, and WebCrypto's. */
+const WEBCRYPTO_CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
 /**
  * How WebCrypto signs with a CA key of this type. The CA this module makes is P-256; one an
  * operator brings may be any type the openssl CLI took, but WebCrypto signs with these only.
  */
 function signingFor(key: KeyObject): { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; sign: Algorithm | EcdsaParams } | undefined {
-  const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
   switch (key.asymmetricKeyType) {
     case 'ec': {
-      const namedCurve = curves[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      const namedCurve = WEBCRYPTO_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
       return namedCurve ? { importAs: { name: 'ECDSA', namedCurve }, sign: SIGN_EC } : undefined;
     }
     case 'rsa':

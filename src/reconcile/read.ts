@@ -11,14 +11,12 @@
  * only when the saga log did not move at all while the books were read.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { LIMITS } from '../contracts/limits.js';
 import type { Cursor, SagaLog, SagaStatus } from '../saga/model.js';
 import { sagaBookOf, type Books, type SagaBook } from './books.js';
 import { BooksReadError, type BookPage, type ParticipantBooks } from './participant-books.js';
 import { judge, sortDisagreements, type Disagreement } from './rules.js';
 import type { ParticipantName } from '../gateway/participants.js';
-
-export const RECONCILE_PAGE_SIZE_DEFAULT = 500;
-export const RECONCILE_PAGE_SIZE_MAX = 1_000;
 
 export interface ReconcileSources {
   log: Pick<SagaLog, 'list' | 'get' | 'countByStatus'>;
@@ -79,7 +77,7 @@ async function allSagas(log: ReconcileSources['log'], pageSize: number): Promise
 
 export async function reconcile(sources: ReconcileSources, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
   const settled = opts.settled ?? false;
-  const pageSize = opts.pageSize ?? RECONCILE_PAGE_SIZE_DEFAULT;
+  const pageSize = opts.pageSize ?? LIMITS.listPageSizeDefault;
   const { log, books: participants } = sources;
 
   const countsBefore = await log.countByStatus();

@@ -23,7 +23,9 @@ import { validateCharge } from '../../src/services/payment/domain.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase } from '../../src/services/inventory/store.js';
 import { validateReserve } from '../../src/services/inventory/domain.js';
-import { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '../../src/services/shared/paging.js';
+import { LIMITS } from '../../src/contracts/limits.js';
+
+const { listPageSizeDefault: PAGE_SIZE_DEFAULT, listPageSizeMax: PAGE_SIZE_MAX } = LIMITS;
 import { grpcParticipantBooks } from '../../src/reconcile/participant-books.js';
 import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
 import { silentLogger, tempDir } from '../helpers/participants.js';

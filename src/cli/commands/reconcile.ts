@@ -2,7 +2,8 @@
 import { ADMIN_ENV_USAGE, withAdmin } from '../admin-client.js';
 import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 import { DISAGREEMENT_KINDS, DISAGREEMENT_TITLES, type Disagreement } from '../../reconcile/rules.js';
-import { RECONCILE_PAGE_SIZE_MAX, type ReconcileReport } from '../../reconcile/read.js';
+import { type ReconcileReport } from '../../reconcile/read.js';
+import { LIMITS } from '../../contracts/limits.js';
 
 const KINDS_USAGE = DISAGREEMENT_KINDS.map((k) => `  ${k.padEnd(31)} ${DISAGREEMENT_TITLES[k]}`).join('\n');
 
@@ -20,7 +21,7 @@ Sagas still in flight are counted, not judged (their books are moving); RESOLVED
 an operator after a repair by hand, are counted, not judged.
   --settled                  every saga should have ended: one still in flight is a disagreement
                              (after a test, a chaos run, a soak)
-  --page-size N              sagas and records read per page (1-${RECONCILE_PAGE_SIZE_MAX}, default 500)
+  --page-size N              sagas and records read per page (1-${LIMITS.listPageSizeMax}, default ${LIMITS.listPageSizeDefault})
   --json                     the API's answer as JSON ({ok, checked, by_status, disagreements, ...})
   -h, --help                 show this text
 
@@ -84,12 +85,12 @@ export const reconcileCommand: Command = {
     const { values } = parseCommandArgs(
       argv,
       { options: { settled: { type: 'boolean' }, 'page-size': { type: 'string' }, json: { type: 'boolean' } } },
-      { 'page-size': `a number of records, from 1 to ${RECONCILE_PAGE_SIZE_MAX}` },
+      { 'page-size': `a number of records, from 1 to ${LIMITS.listPageSizeMax}` },
     );
     const raw = values['page-size'];
     const pageSize = raw === undefined ? undefined : Number(raw);
-    if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > RECONCILE_PAGE_SIZE_MAX)) {
-      throw new UsageError(`--page-size must be a whole number from 1 to ${RECONCILE_PAGE_SIZE_MAX}, got "${raw}"`);
+    if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > LIMITS.listPageSizeMax)) {
+      throw new UsageError(`--page-size must be a whole number from 1 to ${LIMITS.listPageSizeMax}, got "${raw}"`);
     }
     const query = new URLSearchParams({ ...(values.settled ? { settled: 'true' } : {}), ...(pageSize === undefined ? {} : { page_size: String(pageSize) }) });
     const path = `/api/reconcile${query.size > 0 ? `?${query}` : ''}`;

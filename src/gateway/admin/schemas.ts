@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import type { Static } from '@sinclair/typebox';
 import { ID_CHARS } from '../../contracts/ids.js';
+import { LIMITS } from '../../contracts/limits.js';
 import { SAGA_STATUSES } from '../../saga/model.js';
 import { OPERATOR_ACTIONS } from '../../saga/operator.js';
 import { SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from '../../reconcile/rules.js';
-import { RECONCILE_PAGE_SIZE_DEFAULT, RECONCILE_PAGE_SIZE_MAX } from '../../reconcile/read.js';
 
 // TypeBox's CommonJS build, as in http/schemas.ts (start-up time under tsx).
 const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
@@ -131,7 +131,7 @@ export const ReconcileQuery = Type.Object({
       description: 'true (or 1): every saga should have ended; one still in flight, or one that moved while the books were read, is a disagreement',
     }),
   ),
-  page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: RECONCILE_PAGE_SIZE_MAX, default: RECONCILE_PAGE_SIZE_DEFAULT, description: 'sagas and records read per page' })),
+  page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.listPageSizeMax, default: LIMITS.listPageSizeDefault, description: 'sagas and records read per page' })),
 });
 
 export const Disagreement = Type.Object({

@@ -26,7 +26,7 @@ import { validateReserve, type Catalog, type ReservationStatus as DomainReservat
 import { createInventoryStore, type ReserveResult } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
-import { pageOf, readPage } from '../shared/paging.js';
+import { listPage } from '../shared/paging.js';
 
 export interface InventoryServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -101,18 +101,14 @@ export function createInventoryService({ db, logger, catalog, now = Date.now, fa
     }),
 
     listReservations: unary('ListReservations', logger, (req: ListReservationsRequest, call): ListReservationsResponse => {
-      const page = readPage(req);
-      const { rows, nextPageToken } = pageOf(store.listReservations(page.after, page.size + 1), page, (e) => e.orderId);
-      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list reservations');
-      return {
-        entries: rows.map(({ orderId, reservation, tombstoned }) => ({
-          orderId,
-          status: reservation ? RESERVATION_STATUS[reservation.status] : ReservationStatus.RESERVATION_STATUS_NONE,
-          items: reservation?.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })) ?? [],
-          tombstoned,
-        })),
-        nextPageToken,
-      };
+      const res = listPage(req, store.listReservations, (e) => e.orderId, ({ orderId, reservation, tombstoned }) => ({
+        orderId,
+        status: reservation ? RESERVATION_STATUS[reservation.status] : ReservationStatus.RESERVATION_STATUS_NONE,
+        items: reservation?.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })) ?? [],
+        tombstoned,
+      }));
+      call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list reservations');
+      return res;
     }),
   };
 }

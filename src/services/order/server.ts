@@ -27,7 +27,7 @@ import { validateCreate, validateReason, type OrderRecord } from './domain.js';
 import { createOrderStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
-import { pageOf, readPage } from '../shared/paging.js';
+import { listPage } from '../shared/paging.js';
 
 export interface OrderServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -103,13 +103,9 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
     }),
 
     listOrders: unary('ListOrders', logger, (req: ListOrdersRequest, call): ListOrdersResponse => {
-      const page = readPage(req);
-      const { rows, nextPageToken } = pageOf(store.list(page.after, page.size + 1), page, (e) => e.orderId);
-      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list orders');
-      return {
-        entries: rows.map((e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned })),
-        nextPageToken,
-      };
+      const res = listPage(req, store.list, (e) => e.orderId, (e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned }));
+      call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list orders');
+      return res;
     }),
 
     confirmOrder: write('ConfirmOrder', 'confirm', {

@@ -21,7 +21,7 @@ import { validateCharge, type ChargeDecision, type PaymentStatus as DomainStatus
 import { createPaymentStore } from './store.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
-import { pageOf, readPage } from '../shared/paging.js';
+import { listPage } from '../shared/paging.js';
 
 export interface PaymentServiceDeps {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
@@ -82,19 +82,15 @@ export function createPaymentService({ db, logger, chargeLimitCents, now = Date.
     }),
 
     listPayments: unary('ListPayments', logger, (req: ListPaymentsRequest, call): ListPaymentsResponse => {
-      const page = readPage(req);
-      const { rows, nextPageToken } = pageOf(store.list(page.after, page.size + 1), page, (e) => e.orderId);
-      call.logger.debug({ count: rows.length, more: nextPageToken !== '' }, 'list payments');
-      return {
-        entries: rows.map(({ orderId, payment, tombstoned }) => ({
-          orderId,
-          status: payment ? STATUS[payment.status] : PaymentStatus.PAYMENT_STATUS_NONE,
-          amountCents: payment?.amountCents ?? 0,
-          refundedCents: payment?.status === 'REFUNDED' ? payment.amountCents : 0,
-          tombstoned,
-        })),
-        nextPageToken,
-      };
+      const res = listPage(req, store.list, (e) => e.orderId, ({ orderId, payment, tombstoned }) => ({
+        orderId,
+        status: payment ? STATUS[payment.status] : PaymentStatus.PAYMENT_STATUS_NONE,
+        amountCents: payment?.amountCents ?? 0,
+        refundedCents: payment?.status === 'REFUNDED' ? payment.amountCents : 0,
+        tombstoned,
+      }));
+      call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list payments');
+      return res;
     }),
 
     getPayment: unary('GetPayment', logger, (req, call) => {

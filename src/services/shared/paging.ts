@@ -1,4 +1,5 @@
 import { isOrderId } from '../../contracts/ids.js';
+import { LIMITS } from '../../contracts/limits.js';
 import { invalid } from './validate.js';
 
 /**
@@ -8,8 +9,7 @@ import { invalid } from './validate.js';
  * range scan however deep into the books it is.
  */
 
-export const PAGE_SIZE_DEFAULT = 500;
-export const PAGE_SIZE_MAX = 1_000;
+const { listPageSizeDefault: PAGE_SIZE_DEFAULT, listPageSizeMax: PAGE_SIZE_MAX } = LIMITS;
 
 export interface PageRequest {
   pageSize: number;
@@ -48,6 +48,21 @@ export function pageOf<T>(rows: readonly T[], page: Page, idOf: (row: T) => stri
   const kept = rows.slice(0, page.size);
   const last = kept.at(-1) as T;
   return { rows: kept, nextPageToken: Buffer.from(`${TOKEN_PREFIX}${idOf(last)}`).toString('base64url') };
+}
+
+/**
+ * One List RPC's answer: the page `req` asks for, read from `list` (the store's rows after an id,
+ * at most a limit), each row as its entry, and the next page's token.
+ */
+export function listPage<R, E>(
+  req: PageRequest,
+  list: (after: string, limit: number) => readonly R[],
+  idOf: (row: R) => string,
+  entryOf: (row: R) => E,
+): { entries: E[]; nextPageToken: string } {
+  const page = readPage(req);
+  const { rows, nextPageToken } = pageOf(list(page.after, page.size + 1), page, idOf);
+  return { entries: rows.map(entryOf), nextPageToken };
 }
 
 /**
