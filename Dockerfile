@@ -36,5 +36,8 @@ VOLUME ["/data", "/tls"]
 USER node
 # gateway HTTP and admin (ADMIN_ADDR); order, payment, inventory gRPC; their metrics ports
 EXPOSE 8080 8081 9090 9091 9092 9464 9465 9466
+# Ready, not only alive: the gateway's /readyz (every participant and the saga log answer), or a
+# participant's /readyz on its METRICS_ADDR; `sagas health` asks whichever of them this container runs.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 CMD ["node", "bin/sagas.js", "health"]
 ENTRYPOINT ["node", "bin/sagas.js", "start"]
 CMD ["gateway"]

@@ -22,6 +22,7 @@ import { compensateCommand } from './commands/compensate.js';
 import { resolveCommand } from './commands/resolve.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { chaosCommand } from './commands/chaos.js';
+import { healthCommand } from './commands/health.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
 export const COMMANDS: readonly Command<StartIo>[] = [
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command<StartIo>[] = [
   reconcileCommand,
   inspectCommand,
   chaosCommand,
+  healthCommand,
   configCommand,
 ];
 

@@ -69,13 +69,21 @@ export interface MetricsServer {
 
 /**
  * The Prometheus endpoint of a process without an HTTP API of its own: GET /metrics on
- * `METRICS_ADDR` (loopback by default; `off` disables it).
+ * `METRICS_ADDR` (loopback by default; `off` disables it), and GET /readyz, 200 while `ready()`
+ * says so and 503 once it does not (a participant that is stopping), for `sagas health` and an
+ * orchestrator's probe.
  */
-export async function startMetricsServer(telemetry: Telemetry, where: HostPort | 'off'): Promise<MetricsServer | undefined> {
+export async function startMetricsServer(telemetry: Telemetry, where: HostPort | 'off', ready: () => boolean = () => true): Promise<MetricsServer | undefined> {
   if (where === 'off') return undefined;
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') return telemetry.serveMetrics(req, res);
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only GET /metrics is served here"}\n');
+    const route = req.method === 'GET' ? req.url?.split('?')[0] : undefined;
+    if (route === '/metrics') return telemetry.serveMetrics(req, res);
+    if (route === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return res.end(`{"status":"${ok ? 'ready' : 'not_ready'}"}\n`);
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only GET /metrics and GET /readyz are served here"}\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -123,8 +123,8 @@ function validCreate(req: CreateOrderRequest): boolean {
 function snapshot(): Map<string, string> {
   const tables = new Map<string, string>();
   for (const [name, db] of Object.entries(dbs)) {
-    const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
-    for (const t of names) tables.set(`${name}.${t}`, JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).raw().all()));
+    const names = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+    for (const { name: t } of names) tables.set(`${name}.${t}`, JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).all()));
   }
   return tables;
 }

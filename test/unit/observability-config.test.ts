@@ -545,7 +545,7 @@ describe('docker-compose.yml', () => {
       assert.ok(name in c.volumes, `${svc}: /data is a named volume`);
       assert.ok(!volumes.has(name), `${svc} shares its data volume`);
       volumes.add(name);
-      assert.ok(s.healthcheck?.test?.length, `${svc} healthcheck`);
+      assert.deepEqual(s.healthcheck?.test, ['CMD', 'node', 'bin/sagas.js', 'health'], `${svc}: the healthcheck asks its process's /readyz`);
     }
     const gw = c.services.gateway;
     assert.equal(gw.environment.ORDER_SERVICE_ADDR, 'order:9090');
@@ -612,6 +612,7 @@ describe('docker-compose.yml', () => {
     const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
     assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/sagas\.js", "start"\]$/m);
     assert.match(dockerfile, /^USER node$/m);
+    assert.match(dockerfile, /^HEALTHCHECK .*CMD \["node", "bin\/sagas\.js", "health"\]$/m, 'ready, not only alive: sagas health');
     const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     for (const p of ['node_modules', 'data', '.git']) assert.ok(ignored.includes(p), `.dockerignore: ${p}`);
   });

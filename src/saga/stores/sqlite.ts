@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { databaseId, openDatabase, type Db } from '../../platform/db.js';
+import { databaseId, openDatabase, type Db, type Statement } from '../../platform/db.js';
 import { GroupCommit } from '../../platform/group-commit.js';
 import type { SyncLevel } from '../../platform/config.js';
 import type { Json } from '../definition.js';
@@ -159,10 +158,10 @@ export class SqliteSagaLog implements SagaLog {
     };
   }
 
-  private insertSagaStatement: Database.Statement | undefined;
+  private insertSagaStatement: Statement | undefined;
 
   /** Prepared at the first create: a read-only tool may open a log not yet migrated to the filter columns. */
-  private get insertSaga(): Database.Statement {
+  private get insertSaga(): Statement {
     this.insertSagaStatement ??= this.db.prepare(
       `INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
         results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
@@ -174,14 +173,14 @@ export class SqliteSagaLog implements SagaLog {
     return this.insertSagaStatement;
   }
 
-  private readonly patchStatements = new Map<string, Database.Statement<unknown[], { next: number }>>();
+  private readonly patchStatements = new Map<string, Statement<unknown[], { next: number }>>();
 
   /**
    * One UPDATE per combination of patched columns (a handful exist): it checks the lease,
    * reserves the events' sequence numbers and applies the patch in a single statement, returning
    * the sequence number after the reserved range.
    */
-  private patchStatement(keys: Array<keyof SagaPatch>): Database.Statement<unknown[], { next: number }> {
+  private patchStatement(keys: Array<keyof SagaPatch>): Statement<unknown[], { next: number }> {
     const sig = keys.join(',');
     let st = this.patchStatements.get(sig);
     if (!st) {
@@ -248,10 +247,10 @@ export class SqliteSagaLog implements SagaLog {
     if (terminalOf(patch)) this.emitFinished(id);
   }
 
-  private readonly takeOverStatements = new Map<string, Database.Statement<unknown[], Row & { next_event_seq: number }>>();
+  private readonly takeOverStatements = new Map<string, Statement<unknown[], Row & { next_event_seq: number }>>();
 
   /** Like patchStatement, conditional on the row's status (and step index) instead of its lease, which it moves. */
-  private takeOverStatement(keys: Array<keyof SagaPatch>): Database.Statement<unknown[], Row & { next_event_seq: number }> {
+  private takeOverStatement(keys: Array<keyof SagaPatch>): Statement<unknown[], Row & { next_event_seq: number }> {
     const sig = keys.join(',');
     let st = this.takeOverStatements.get(sig);
     if (!st) {
@@ -326,7 +325,7 @@ export class SqliteSagaLog implements SagaLog {
     return () => this.finished.delete(listener);
   }
 
-  private readonly listStatements = new Map<string, Database.Statement<Record<string, unknown>, Row>>();
+  private readonly listStatements = new Map<string, Statement<Record<string, unknown>, Row>>();
 
   /**
    * One statement per combination of filters, each condition served by an index: status (status,

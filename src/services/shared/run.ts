@@ -71,10 +71,12 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
     const faults = config.faults ? { service: spec.service, logger } : undefined;
     if (faults) logger.warn({ FAULTS_ENABLED: 1 }, 'fault switchboard on: this service honours the gateway\'s x-fault directives (latency, error, uncertain, after_effect, crash)');
     const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service), { faults });
-    const metricsServer = await startMetricsServer(telemetry, config.metrics);
+    let stopping = false;
+    const metricsServer = await startMetricsServer(telemetry, config.metrics, () => !stopping);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
     // The stop handlers first: a supervisor may send SIGTERM the moment it reads `ready`.
     onShutdown(logger, async () => {
+      stopping = true;
       await server.shutdown();
       await metricsServer?.close();
       await kv?.close();

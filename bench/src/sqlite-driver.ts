@@ -1,0 +1,162 @@
+/**
+ * `npm run bench:sqlite -- [--rounds 3] [--sagas 6000]`: the two SQLite drivers side by side
+ * (better-sqlite3 and node:sqlite, SQLITE_DRIVER), through the product's own store code, without
+ * gRPC, HTTP or other processes in the way. Each measurement runs in a fresh child process on a
+ * fresh file (WAL, synchronous=NORMAL), the drivers alternated, and reports the CPU (user+system)
+ * and wall time per item:
+ *
+ * - saga log: sagas created 64 per turn of the event loop (one group commit), then 6 appends each,
+ *   64 per turn (a patch and two events, as a step ending and the next starting);
+ * - payment inbox: charges through the inbox (`Inbox.run`: the idempotency record and the effect in
+ *   one transaction, group-committed), 64 per turn.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const DRIVERS = ['better-sqlite3', 'node:sqlite'] as const;
+const WORKLOADS = ['saga-log', 'payment-inbox'] as const;
+type Workload = (typeof WORKLOADS)[number];
+const BATCH = 64;
+const APPENDS = 6;
+
+interface Figure {
+  items: number;
+  cpuMs: number;
+  wallMs: number;
+}
+
+async function runWorkload(workload: Workload, n: number, dir: string): Promise<Figure> {
+  const { uuidv7 } = await import('../../src/platform/ids.js');
+  if (workload === 'saga-log') {
+    const { SqliteSagaLog } = await import('../../src/saga/stores/sqlite.js');
+    const log = new SqliteSagaLog({ file: path.join(dir, 'sagas.db'), synchronous: 'normal' });
+    const now = Date.now();
+    const started = process.cpuUsage();
+    const t0 = performance.now();
+    for (let done = 0; done < n; done += BATCH) {
+      const ids = Array.from({ length: Math.min(BATCH, n - done) }, () => uuidv7());
+      await Promise.all(
+        ids.map((id) =>
+          log.create(
+            {
+              id,
+              definition: 'place-order',
+              version: 1,
+              status: 'RUNNING',
+              stepIndex: 0,
+              compIndex: -1,
+              attempt: 0,
+              input: { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }] },
+              results: {},
+              failure: null,
+              traceparent: null,
+              idempotencyKey: `key-${id}`,
+              leaseOwner: 'bench',
+              leaseExpiresAt: now + 600_000,
+              deadlineAt: now + 600_000,
+              createdAt: now,
+              updatedAt: now,
+              subject: 'cust_1',
+              currentStep: null,
+            },
+            { type: 'SAGA_STARTED' },
+            600_000,
+          ),
+        ),
+      );
+      for (let r = 0; r < APPENDS; r++) {
+        const step = `step_${r}`;
+        await Promise.all(
+          ids.map((id) =>
+            log.append(id, 'bench', { stepIndex: r + 1, currentStep: step, results: { [step]: { order_id: id } } }, [
+              { type: 'STEP_SUCCEEDED', step, attempt: 1, data: { round: r } },
+              { type: 'STEP_STARTED', step: `step_${r + 1}`, attempt: 1 },
+            ]),
+          ),
+        );
+      }
+    }
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(started);
+    await log.close();
+    return { items: n, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
+  }
+  const { openPaymentDatabase, createPaymentStore } = await import('../../src/services/payment/store.js');
+  const { createInbox } = await import('../../src/platform/inbox.js');
+  const { validateCharge } = await import('../../src/services/payment/domain.js');
+  const db = openPaymentDatabase(path.join(dir, 'payment.db'));
+  const store = createPaymentStore(db, { chargeLimitCents: 50_000 });
+  const inbox = createInbox(db);
+  const started = process.cpuUsage();
+  const t0 = performance.now();
+  for (let done = 0; done < n; done += BATCH) {
+    const orders = Array.from({ length: Math.min(BATCH, n - done) }, () => uuidv7());
+    await Promise.all(
+      orders.map((orderId) => {
+        const req = validateCharge({ orderId, amountCents: 2468 });
+        return inbox.run(`${orderId}:charge`, 'Charge', req, () => store.charge(req));
+      }),
+    );
+  }
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(started);
+  db.close();
+  return { items: n, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  // The child: one workload, one driver (SQLITE_DRIVER), one fresh folder; prints its Figure.
+  if (process.env.BENCH_SQLITE_CHILD) {
+    const [workload, n] = process.env.BENCH_SQLITE_CHILD.split(':') as [Workload, string];
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-sqlite-'));
+    try {
+      process.stdout.write(JSON.stringify(await runWorkload(workload, Number(n), dir)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, sagas: { type: 'string', default: '6000' } } });
+  const rounds = Number(values.rounds);
+  const n = Number(values.sagas);
+  if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(n) || n < BATCH) {
+    console.error('usage: npm run bench:sqlite -- [--rounds <n ≥ 1>] [--sagas <n ≥ 64>]');
+    process.exit(2);
+  }
+  const self = fileURLToPath(import.meta.url);
+  const results = new Map<string, Figure[]>();
+  console.log(`Node ${process.version}; ${n} items per run, ${BATCH} per turn, ${rounds} alternated rounds; CPU and wall ms per item`);
+  for (let r = 1; r <= rounds; r++) {
+    for (const workload of WORKLOADS) {
+      for (const driver of DRIVERS) {
+        const child = spawnSync(process.execPath, [...process.execArgv, self], {
+          env: { ...process.env, SQLITE_DRIVER: driver, BENCH_SQLITE_CHILD: `${workload}:${n}` },
+          encoding: 'utf8',
+        });
+        if (child.status !== 0) throw new Error(`${driver} ${workload} failed: ${child.stderr}`);
+        const f = JSON.parse(child.stdout) as Figure;
+        const key = `${workload} ${driver}`;
+        results.set(key, [...(results.get(key) ?? []), f]);
+        console.log(`round ${r}  ${key.padEnd(30)} cpu ${(f.cpuMs / f.items).toFixed(4)} ms  wall ${(f.wallMs / f.items).toFixed(4)} ms`);
+      }
+    }
+  }
+  console.log('\nmedians (ms per item)          cpu      wall');
+  for (const [key, fs] of results) {
+    const cpu = median(fs.map((f) => f.cpuMs / f.items));
+    const wall = median(fs.map((f) => f.wallMs / f.items));
+    console.log(`${key.padEnd(30)} ${cpu.toFixed(4)}   ${wall.toFixed(4)}`);
+  }
+}
+
+await main();
