@@ -4,8 +4,8 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# ---- build: install everything (no compiler: better-sqlite3 13 ships prebuilt Node-API binaries),
-# build dist/, then drop dev deps
+# ---- build: install everything (nothing native: the stores use node:sqlite, so no compiler or
+# Python), build dist/, then drop dev deps
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # npm ci builds dist/ (the `prepare` script: tsc, then the console's files), so the sources come first.

@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { SyncLevel } from './config.js';
-import { ConfigError } from './errors.js';
 
 /** What a prepared statement's run() reports. */
 export interface RunResult {
-  changes: number; // never a bigint: neither driver is asked for safe integers
+  changes: number; // never a bigint: readBigInts stays off
   lastInsertRowid: number | bigint;
 }
 
@@ -20,7 +18,7 @@ export interface Statement<P extends unknown[] | object = unknown[], R = unknown
   all(...params: Bind<P>): R[];
 }
 
-// `any`: a transaction wraps functions of any signature, as better-sqlite3's own type does.
+// `any`: a transaction wraps functions of any signature (`unknown[]` parameters would refuse them).
 type AnyFn = (...args: any[]) => unknown;
 
 /** A function run in a transaction: BEGIN (DEFERRED) by default, or BEGIN IMMEDIATE; nested, a savepoint. */
@@ -30,8 +28,8 @@ export interface Transaction<F extends AnyFn> {
 }
 
 /**
- * The SQLite connection every store uses: the few calls they make, so that the driver behind it
- * is one choice made here (better-sqlite3, or node:sqlite through an adapter; SQLITE_DRIVER).
+ * The SQLite connection every store uses: the few calls they make, on Node's own SQLite
+ * (node:sqlite: no native addon to install; bench/README.md has it measured against better-sqlite3).
  */
 export interface Db {
   prepare<P extends unknown[] | object = unknown[], R = unknown>(sql: string): Statement<P, R>;
@@ -47,36 +45,42 @@ export interface OpenOptions {
   migrations: readonly string[];
   /** Open an existing database for reading only (no migrations, no writes). */
   readonly?: boolean;
-  /** Default: SQLITE_DRIVER's (sqliteDriver()). */
-  driver?: SqliteDriver;
 }
 
-export type SqliteDriver = 'better-sqlite3' | 'node:sqlite';
+type NodeSqlite = typeof import('node:sqlite');
+let nodeSqlite: NodeSqlite | undefined;
 
-/** The driver (SQLITE_DRIVER; better-sqlite3 unless told): both were measured side by side, bench/README.md. */
-export function sqliteDriver(env: NodeJS.ProcessEnv = process.env): SqliteDriver {
-  const v = env.SQLITE_DRIVER;
-  if (v === undefined || v === '' || v === 'better-sqlite3') return 'better-sqlite3';
-  if (v === 'node:sqlite') return v;
-  throw new ConfigError([{ variable: 'SQLITE_DRIVER', expected: 'better-sqlite3 or node:sqlite', got: v }]);
-}
-
-function connect(file: string, readonly: boolean, driver: SqliteDriver = sqliteDriver()): Db {
-  if (driver === 'node:sqlite') return openNodeSqlite(file, readonly);
-  // better-sqlite3's Database is a superset of Db; its prepare() types a named-parameter
-  // statement as taking a one-element tuple, which is what Bind<P> spells out.
-  return (readonly ? new Database(file, { readonly: true, fileMustExist: true }) : new Database(file)) as unknown as Db;
+/**
+ * node:sqlite, loaded once. Node 22 still calls it experimental and prints an ExperimentalWarning
+ * the first time a process loads it, a line in every service's output at every start; that one
+ * warning is dropped here (Node 24 prints none), every other passes through.
+ */
+function loadNodeSqlite(): NodeSqlite {
+  if (nodeSqlite) return nodeSqlite;
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown } | undefined)?.type;
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (type === 'ExperimentalWarning' && text.startsWith('SQLite is an experimental feature')) return;
+    return Reflect.apply(emit, this, [warning, ...rest]);
+  } as NodeJS.Process['emitWarning'];
+  try {
+    nodeSqlite = process.getBuiltinModule('node:sqlite');
+  } finally {
+    process.emitWarning = emit;
+  }
+  return nodeSqlite;
 }
 
 /** Opens (creating the folder) a SQLite database in WAL mode and brings its schema up to date. */
 export function openDatabase(file: string, opts: OpenOptions): Db {
   if (opts.readonly) {
-    const ro = connect(file, true, opts.driver);
+    const ro = connect(file, true);
     ro.exec('PRAGMA busy_timeout = 5000');
     return ro;
   }
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = connect(file, false, opts.driver);
+  const db = connect(file, false);
   db.exec('PRAGMA journal_mode = WAL');
   db.exec(`PRAGMA synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.exec('PRAGMA busy_timeout = 5000');
@@ -102,11 +106,12 @@ function migrate(db: Db, migrations: readonly string[]): void {
 }
 
 /**
- * node:sqlite (Node >= 22.13) behind Db: transactions as better-sqlite3 runs them (BEGIN, or
- * BEGIN IMMEDIATE; a nested one is a savepoint; an exception rolls back and is rethrown).
+ * node:sqlite behind Db. A transaction is a function run between BEGIN (or BEGIN IMMEDIATE) and
+ * COMMIT; an exception rolls it back and is rethrown; one begun inside another is a savepoint,
+ * so a failed inner one undoes only itself (group-commit.ts relies on it).
  */
-function openNodeSqlite(file: string, readonly: boolean): Db {
-  const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
+function connect(file: string, readonly: boolean): Db {
+  const { DatabaseSync } = loadNodeSqlite();
   const raw = new DatabaseSync(file, { readOnly: readonly });
   const sql = (s: string) => {
     const st = raw.prepare(s);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openDatabase } from '../../src/platform/db.js';
 import { MIGRATIONS, SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { sagaLogConformance } from '../helpers/saga-log-conformance.js';
 import { STARTED, newSaga } from '../helpers/saga-log-work.js';
@@ -28,10 +28,7 @@ sagaLogConformance('SQLite', {
 
 test('a log of schema 1 (before the filter columns): read by a read-only tool, then migrated by a gateway', async () => {
   const file = path.join(root, 'v1', 'saga.db');
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.exec(MIGRATIONS[0] as string);
-  db.pragma('user_version = 1');
+  const db = openDatabase(file, { migrations: MIGRATIONS.slice(0, 1) });
   db.exec(`INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure, traceparent,
   idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at)
   VALUES ('old-1', 'place_order', 1, 'PARKED', 4, -1, 0, '{"customer_id":"c1"}', '{}', NULL, NULL, NULL, NULL, 0, 0, 2, 1000, 2000),

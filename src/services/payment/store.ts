@@ -82,7 +82,11 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
      ORDER BY ids.order_id`,
   );
 
-  const get = (orderId: string) => selectPayment.get(orderId);
+  // A record of its own, not the driver's row (which has no prototype).
+  const get = (orderId: string): PaymentRecord | undefined => {
+    const r = selectPayment.get(orderId);
+    return r && { status: r.status, amountCents: r.amountCents, declineReason: r.declineReason };
+  };
   const isTombstoned = (orderId: string) => selectTombstone.get(orderId) !== undefined;
 
   return {
