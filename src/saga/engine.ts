@@ -39,10 +39,20 @@ export interface StartRequest<I> {
   id: string;
   input: I;
   idempotencyKey?: string;
+  /**
+   * Refuse (EngineOverloadedError, nothing stored) when this engine already drives or is starting
+   * this many sagas. The slot is taken when `start` is called, before its first await, so
+   * concurrent starts cannot overshoot the cap.
+   */
+  maxInFlight?: number;
 }
 
 export class EngineStoppingError extends Error {
   readonly code = 'engine_stopping';
+}
+
+export class EngineOverloadedError extends Error {
+  readonly code = 'engine_overloaded';
 }
 
 /** This process no longer holds the saga's lease: another process drives it now. */
@@ -149,9 +159,12 @@ export class SagaEngine {
     return this.stopping_.signal.aborted;
   }
 
+  /** Sagas this engine drives, and those being started (their create not yet committed). */
   get inFlight(): number {
-    return this.driven.size;
+    return this.driven.size + this.starting;
   }
+
+  private starting = 0;
 
   /**
    * Makes the saga durable (SAGA_STARTED with its input and traceparent) and runs it in the
@@ -160,6 +173,18 @@ export class SagaEngine {
   async start<I extends Json>(defName: string, req: StartRequest<I>): Promise<{ saga: SagaRecord; created: boolean }> {
     if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
     const def = this.definition(defName);
+    if (req.maxInFlight !== undefined && this.inFlight >= req.maxInFlight) {
+      throw new EngineOverloadedError(`this engine drives ${this.inFlight} sagas already (cap ${req.maxInFlight})`);
+    }
+    this.starting++;
+    try {
+      return await this.create(def, req);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private async create<I extends Json>(def: SagaDefinition<unknown>, req: StartRequest<I>): Promise<{ saga: SagaRecord; created: boolean }> {
     const now = this.now();
     const traceparent = currentTraceparent();
     const saga: SagaRecord = {

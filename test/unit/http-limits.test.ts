@@ -8,6 +8,8 @@ import { toOrderRequest } from '../../src/gateway/order-request.js';
 import { PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order.js';
 import { WAIT_NOT_APPLIED } from '../../src/gateway/http/orders.js';
 import { gatewayApp } from '../helpers/gateway-app.js';
+import { FaultBoard } from '../../src/faults/plan.js';
+import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 
 /** Bounded load (DESIGN.md §6b): every limit answers at once instead of queueing. */
 
@@ -35,6 +37,41 @@ test('over the in-flight cap a POST is 503 overloaded with Retry-After, and noth
     assert.equal(res.json().error, 'overloaded');
     assert.equal(res.headers['retry-after'], '1');
     assert.equal((await g.log.list({ limit: 10 })).sagas.length, 0);
+  } finally {
+    await g.close();
+  }
+});
+
+/** Every charge_payment attempt held back 300 ms: the sagas of a burst are all still in flight when the burst ends. */
+const slowCharges = () => new FaultBoard([{ id: 'slow-pay', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 300, enabled: true, probability: 1, fired: 0 }], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+
+test('the caps hold under concurrency: 50 POSTs at once against an in-flight cap of 3 start 3 sagas, the rest 503', async () => {
+  const g = await gatewayApp({ limits: { maxInFlight: 3 }, faults: slowCharges() });
+  try {
+    let most = 0;
+    const sample = setInterval(() => (most = Math.max(most, g.engine.inFlight)), 1);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => g.app.inject(post())));
+    clearInterval(sample);
+    const created = answers.filter((r) => r.statusCode === 201);
+    const refused = answers.filter((r) => r.statusCode === 503 && r.json().error === 'overloaded');
+    assert.equal(created.length + refused.length, 50, answers.map((r) => r.statusCode).join(','));
+    assert.ok(created.length >= 1 && created.length <= 3, `${created.length} sagas started`);
+    assert.equal((await g.log.list({ limit: 100 })).sagas.length, created.length, 'the log holds only the admitted sagas');
+    assert.ok(most <= 3, `the engine drove ${most} at once`);
+  } finally {
+    await g.close();
+  }
+});
+
+test('the waiter cap holds under concurrency: 20 POSTs with Prefer: wait against a cap of 2, 2 wait', async () => {
+  const g = await gatewayApp({ limits: { maxWaiters: 2 }, faults: slowCharges() });
+  try {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => g.app.inject(post({ prefer: 'wait=5' }))));
+    assert.ok(answers.every((r) => r.statusCode === 201), answers.map((r) => r.statusCode).join(','));
+    const waited = answers.filter((r) => r.headers['preference-applied'] === 'wait=5');
+    assert.equal(waited.length, 2, 'two waited');
+    assert.equal(answers.filter((r) => r.headers[WAIT_NOT_APPLIED] === 'too-many-waiters').length, 18);
+    assert.ok(waited.every((r) => r.json().status === 'CONFIRMED'), 'the two that waited saw the end');
   } finally {
     await g.close();
   }

@@ -17,6 +17,7 @@ import { participantReads } from './participant-reads.js';
 import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline, TimelineQuery } from './schemas.js';
 import { PAYMENT_STATUS, orderView, productsView } from './views.js';
 import { readTimeline } from './sagas.js';
+import { EngineOverloadedError } from '../../saga/engine.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
@@ -46,7 +47,6 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
 
   /** The saga once it ends, or after `seconds`, or as it stands when the gateway stops. */
   const waitForEnd = async (saga: SagaRecord, seconds: number): Promise<{ saga: SagaRecord; stopping: boolean }> => {
-    waiting++;
     let stop: (() => void) | undefined;
     try {
       const ended = closed
@@ -60,7 +60,6 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       return { saga: ended ?? saga, stopping: false };
     } finally {
       if (stop) waiters.delete(stop);
-      waiting--;
     }
   };
 
@@ -125,16 +124,71 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       request_id: req.id,
     };
     if (engine.stopping) throw new HttpError('shutting_down', 'the gateway is shutting down; retry');
-    if (engine.inFlight >= deps.limits.maxInFlight) {
+    try {
+      const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key, maxInFlight: deps.limits.maxInFlight });
+      return { saga: started.saga, replayed: !started.created };
+    } catch (err) {
+      if (!(err instanceof EngineOverloadedError)) throw err;
       throw new HttpError('overloaded', `this gateway drives ${engine.inFlight} sagas already; nothing was stored, retry shortly`);
     }
-    const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key });
-    return { saga: started.saga, replayed: !started.created };
   };
 
   const checkFingerprint = (saga: SagaRecord, fingerprint: string) => {
     if ((saga.input as PlaceOrderInput).fingerprint !== fingerprint) {
       throw new HttpError('idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
+    }
+  };
+
+  /** Starts (or finds, by its key) the order's saga and answers with it, replayed or not. */
+  const placeAndAnswer = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    order: OrderRequest,
+    fingerprint: string,
+    key: string | undefined,
+    wait: number | undefined,
+  ): Promise<FastifyReply> => {
+    const send = (res: StoredResponse, replayed: boolean, sagaId: string): FastifyReply => {
+      noteOnRequestLine(req, { order_id: sagaId, saga_id: sagaId, replayed });
+      if (replayed) {
+        reply.header('idempotent-replayed', 'true');
+        deps.onReplay?.();
+      }
+      return reply.code(res.status).send(res.body);
+    };
+
+    if (key === undefined) {
+      const { saga } = await placeOrder(req, order, fingerprint, undefined);
+      return send(await answer(saga, false, wait, req.id), false, saga.id);
+    }
+
+    const claim = await idempotency.begin(key, fingerprint);
+    if (claim.kind !== 'acquired') {
+      // Redis is a cache of what the saga log holds, never the truth: whatever it says (a replay,
+      // another request's fingerprint, a request in flight), the answer comes from the log.
+      const saga = await store.getByIdempotencyKey(key);
+      if (saga) {
+        checkFingerprint(saga, fingerprint);
+        return send(await answer(saga, true, wait, req.id), true, saga.id);
+      }
+      if (claim.kind === 'replay') {
+        // A finished answer the log does not back: forged, or from another deployment. Ignored.
+        idempotency.untrusted(key, 'unbacked');
+      } else {
+        // The first request still holds the key and its saga is not durable yet: come back.
+        throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
+      }
+    }
+    try {
+      const { saga, replayed } = await placeOrder(req, order, fingerprint, key);
+      if (replayed) checkFingerprint(saga, fingerprint);
+      const res = await answer(saga, replayed, wait, req.id);
+      await idempotency.complete(key, fingerprint, res);
+      return send(res, replayed, saga.id);
+    } catch (err) {
+      // Nothing durable was promised under this key that the log does not hold: free it for a retry.
+      await idempotency.abandon(key);
+      throw err;
     }
   };
 
@@ -160,49 +214,14 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
         wait = undefined;
         reply.header(WAIT_NOT_APPLIED, 'too-many-waiters');
       }
-      if (wait !== undefined) reply.header('preference-applied', `wait=${wait}`);
-
-      const send = (res: StoredResponse, replayed: boolean, sagaId: string): FastifyReply => {
-        noteOnRequestLine(req, { order_id: sagaId, saga_id: sagaId, replayed });
-        if (replayed) {
-          reply.header('idempotent-replayed', 'true');
-          deps.onReplay?.();
-        }
-        return reply.code(res.status).send(res.body);
-      };
-
-      if (key === undefined) {
-        const { saga } = await placeOrder(req, order, fingerprint, undefined);
-        return send(await answer(saga, false, wait, req.id), false, saga.id);
-      }
-
-      const claim = await idempotency.begin(key, fingerprint);
-      if (claim.kind !== 'acquired') {
-        // Redis is a cache of what the saga log holds, never the truth: whatever it says (a replay,
-        // another request's fingerprint, a request in flight), the answer comes from the log.
-        const saga = await store.getByIdempotencyKey(key);
-        if (saga) {
-          checkFingerprint(saga, fingerprint);
-          return send(await answer(saga, true, wait, req.id), true, saga.id);
-        }
-        if (claim.kind === 'replay') {
-          // A finished answer the log does not back: forged, or from another deployment. Ignored.
-          idempotency.untrusted(key, 'unbacked');
-        } else {
-          // The first request still holds the key and its saga is not durable yet: come back.
-          throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
-        }
-      }
+      if (wait === undefined) return placeAndAnswer(req, reply, order, fingerprint, key, undefined);
+      // The waiter's slot is taken now, before the first await, and held until the answer.
+      waiting++;
+      reply.header('preference-applied', `wait=${wait}`);
       try {
-        const { saga, replayed } = await placeOrder(req, order, fingerprint, key);
-        if (replayed) checkFingerprint(saga, fingerprint);
-        const res = await answer(saga, replayed, wait, req.id);
-        await idempotency.complete(key, fingerprint, res);
-        return send(res, replayed, saga.id);
-      } catch (err) {
-        // Nothing durable was promised under this key that the log does not hold: free it for a retry.
-        await idempotency.abandon(key);
-        throw err;
+        return await placeAndAnswer(req, reply, order, fingerprint, key, wait);
+      } finally {
+        waiting--;
       }
     },
   );
