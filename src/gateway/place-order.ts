@@ -23,8 +23,25 @@ export type PlaceOrderInput = {
   request_id: string | null;
 };
 
+/** Every code a place-order step fails with: the public timeline shows these (and the engine's) and no other. */
+export const PLACE_ORDER_FAILURE_CODES = [
+  'order_cancelled',
+  'order_conflict',
+  'order_not_pending',
+  'order_not_found',
+  'insufficient_stock',
+  'unknown_product',
+  'reservation_released',
+  'stock_conflict',
+  'stock_already_committed',
+  'stock_not_reserved',
+  'payment_declined',
+  'payment_refunded',
+  'payment_conflict',
+] as const;
+
 const OK: StepOutcome = { ok: true };
-const fail = (code: string, message: string): StepOutcome => ({ ok: false, code, message });
+const fail = (code: (typeof PLACE_ORDER_FAILURE_CODES)[number], message: string): StepOutcome => ({ ok: false, code, message });
 
 /** A response whose outcome this gateway does not know (a newer participant?) is not a decision. */
 class UnexpectedOutcome extends Error {

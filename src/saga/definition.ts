@@ -59,6 +59,12 @@ export interface StepContext<I> {
 export type StepOutcome = { ok: true; result?: Json } | { ok: false; code: string; message: string };
 
 /**
+ * The failure codes the engine itself records in a saga's failure and events (a definition's
+ * steps add their own). A public view shows these and the definition's, nothing else.
+ */
+export const ENGINE_FAILURE_CODES = ['saga_deadline_exceeded', 'participant_unavailable', 'pivot_uncertain', 'forward_attempts_exhausted', 'operator_compensate'] as const;
+
+/**
  * A thrown error that is nonetheless definite: the call was refused in a way no retry can change
  * (a malformed request, a missing permission, an unimplemented method). Retrying it would only
  * delay the saga's end (forever, after the pivot), so it is settled at once like `ok: false`, with

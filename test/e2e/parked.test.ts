@@ -24,7 +24,7 @@ test('a compensation that keeps failing parks the saga, listed by the admin API:
   assert.equal(t.body.status, 'PARKED');
   const failures = t.body.events.filter((e: { type: string }) => e.type === 'COMPENSATION_FAILED');
   assert.equal(failures.length, 3);
-  assert.ok(failures.every((e: { step: string; retryable: boolean }) => e.step === 'reserve_stock' && e.retryable));
+  assert.ok(failures.every((e: { step: string; code: string }) => e.step === 'reserve_stock' && e.code === 'unavailable'));
   assert.equal(t.body.events.at(-1).type, 'SAGA_PARKED');
   // Parked is terminal: the order was not cancelled behind the operator's back.
   await sys.restart('inventory');

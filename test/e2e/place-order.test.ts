@@ -83,9 +83,9 @@ test('without Prefer the order comes back PENDING at once and the saga finishes 
   assert.equal(final.status, 'CONFIRMED');
 });
 
-test('the saga timeline lists every transition with its step, attempt and trace columns', async () => {
+test('the saga timeline lists every transition with its step and attempt; the admin one adds error text and trace columns', async () => {
   const r = await sys.api('POST', '/orders', DECLINED, { Prefer: 'wait=10' });
-  const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
+  const t = await sys.admin('GET', `/api/sagas/${r.body.id}`);
   assert.equal(t.status, 200);
   assert.equal(t.body.status, 'COMPENSATED');
   const steps = t.body.events.map((e: { type: string; step: string | null }) => (e.step ? `${e.type}:${e.step}` : e.type));
@@ -108,7 +108,13 @@ test('the saga timeline lists every transition with its step, attempt and trace 
   assert.deepEqual(t.body.events.map((e: { seq: number }) => e.seq), steps.map((_: string, i: number) => i + 1));
   assert.equal(t.body.events[6].error, 'payment declined: amount_over_limit');
   assert.equal(t.body.events[3].display_name, 'Inventory_Reservation_Step');
-  assert.deepEqual((await sys.admin('GET', `/api/sagas/${r.body.id}`)).body.events.length, steps.length);
+  const pub = await sys.api('GET', `/orders/${r.body.id}/saga`);
+  assert.equal(pub.status, 200);
+  assert.deepEqual(pub.body.events.map((e: { type: string; step: string | null }) => (e.step ? `${e.type}:${e.step}` : e.type)), steps);
+  for (const e of pub.body.events) assert.deepEqual(Object.keys(e).sort(), [...(e.display_name ? ['display_name'] : []), 'attempt', 'code', 'seq', 'step', 'time', 'type'].sort());
+  assert.equal(pub.body.events[6].code, 'payment_declined', 'the failure as a code, not its text');
+  assert.equal(pub.body.events.at(-1).code, 'payment_declined');
+  assert.deepEqual(pub.body.failure, { step: 'charge_payment', code: 'payment_declined' });
 });
 
 test('the admin API\'s GET /api/sagas lists newest first, filters by status and pages with a cursor', async () => {

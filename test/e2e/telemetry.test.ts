@@ -36,7 +36,7 @@ function assertNoOrphans(spans: ReceivedSpan[]): void {
 test('one POST /orders is one trace across the four services, and the saga log points at it', async () => {
   const r = await sys.api('POST', '/orders', ORDER, { Prefer: 'wait=10', 'X-Request-Id': 'otel-req-1' });
   assert.equal(r.body.status, 'CONFIRMED');
-  const timeline = (await sys.api('GET', `/orders/${r.body.id}/saga`)).body;
+  const timeline = (await sys.admin('GET', `/api/sagas/${r.body.id}`)).body;
   const traceId: string = timeline.events[0].trace_id;
   assert.match(traceId, /^[0-9a-f]{32}$/);
   assert.ok(timeline.events.every((e: { trace_id: string; span_id: string }) => e.trace_id === traceId && /^[0-9a-f]{16}$/.test(e.span_id)));
@@ -91,7 +91,7 @@ test('a saga resumed after a crash continues its original trace and links to the
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await sys.restart('gateway');
   const timeline = await eventually('the saga to complete', async () => {
-    const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
+    const t = await sys.admin('GET', `/api/sagas/${r.body.id}`);
     return t.body.status === 'COMPLETED' ? t.body : undefined;
   });
   const traceId: string = timeline.events[0].trace_id;

@@ -7,22 +7,26 @@ import { isOrderId } from '../../contracts/ids.js';
 import type { OrderRequest } from '../../contracts/order.js';
 import type { SagaRecord } from '../../saga/model.js';
 import { PARTICIPANTS } from '../participants.js';
-import { PLACE_ORDER, type PlaceOrderInput } from '../place-order.js';
+import { PLACE_ORDER, PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput } from '../place-order.js';
+import { ENGINE_FAILURE_CODES } from '../../saga/definition.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
 import { comparePrices, priceMismatchError } from '../pricing.js';
 import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type HttpLimits, type StoredResponse } from './deps.js';
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
-import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, SagaTimeline, TimelineQuery } from './schemas.js';
+import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, PublicSagaTimeline, TimelineQuery } from './schemas.js';
 import { PAYMENT_STATUS, orderView, productsView } from './views.js';
-import { readTimeline } from './sagas.js';
+import { readPublicTimeline } from './sagas.js';
 import { EngineOverloadedError } from '../../saga/engine.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
   'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs' | 'pricing'
 > & { limits: Pick<HttpLimits, 'maxWaiters' | 'maxInFlight'> };
+
+/** The failure codes an order's public timeline may show. */
+const PUBLIC_CODES: ReadonlySet<string> = new Set([...PLACE_ORDER_FAILURE_CODES, ...ENGINE_FAILURE_CODES]);
 
 /** The header that says a `Prefer: wait` was not honoured, and why (RFC 7240 lets a server ignore it). */
 export const WAIT_NOT_APPLIED = 'wait-not-applied';
@@ -253,14 +257,15 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     {
       schema: {
         summary: "An order's saga timeline",
-        description: 'Every event of the saga with its step, time, attempt, error, trace_id and span_id.',
+        description:
+          "Every event of the order's saga with its type, step, time, attempt and, for a failure, a code. The inputs, error text, operators' notes and trace context are on the admin API (GET /api/sagas/{id}).",
         tags: ['orders'],
         params: IdParams,
         querystring: TimelineQuery,
-        response: { 200: SagaTimeline, ...errorResponses },
+        response: { 200: PublicSagaTimeline, ...errorResponses },
       },
     },
-    async (req) => readTimeline(engine, store, req.params.id, req.query),
+    async (req) => readPublicTimeline(engine, store, req.params.id, PUBLIC_CODES, req.query),
   );
 
   app.get(

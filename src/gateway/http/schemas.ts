@@ -124,6 +124,30 @@ export const SagaTimeline = Type.Object({
   next_after_seq: Nullable(Type.Integer({ description: 'after_seq of the next page; null on the last one' })),
 });
 
+/** A failure as a customer sees it: where, and a code (README: the public failure codes). */
+const PublicFailure = Type.Object({ step: Type.String(), code: Type.String() });
+
+export const PublicSagaEvent = Type.Object({
+  seq: Type.Integer(),
+  type: Type.String(),
+  step: Nullable(Type.String()),
+  display_name: Type.Optional(Type.String()),
+  time: Timestamp,
+  attempt: Nullable(Type.Integer()),
+  code: Nullable(Type.String({ description: "a failure's code: a step's own (payment_declined…), the engine's (saga_deadline_exceeded…), `unavailable` (no answer yet) or `failed`" })),
+});
+
+/** The public timeline: no inputs, error text, operators' names or notes, or trace context (those are on the admin API). */
+export const PublicSagaTimeline = Type.Object({
+  id: Type.String(),
+  status: SagaStatus,
+  failure: Nullable(PublicFailure),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  events: Type.Array(PublicSagaEvent),
+  next_after_seq: Nullable(Type.Integer({ description: 'after_seq of the next page; null on the last one' })),
+});
+
 export const SagaListQuery = Type.Object({
   status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),

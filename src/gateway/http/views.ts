@@ -65,6 +65,51 @@ export function sagaSummary(s: SagaRecord) {
   };
 }
 
+/** Failure codes a public answer may show: a definition's own and the engine's. */
+export type PublicCodes = ReadonlySet<string>;
+
+/**
+ * The code a customer may see for a failure: one of `codes`; another definite failure (a
+ * transport's refusal, an injected fault) is `failed`, and one still without an answer is
+ * `unavailable`. Never the error's text, which names addresses, rules and operators.
+ */
+export function publicFailureCode(code: unknown, retryable: boolean | null, codes: PublicCodes): string {
+  if (typeof code === 'string' && codes.has(code)) return code;
+  return retryable ? 'unavailable' : 'failed';
+}
+
+const FAILURE_EVENTS = new Set(['STEP_FAILED', 'COMPENSATION_FAILED', 'SAGA_PARKED']);
+
+/**
+ * A saga as the public API shows it (DESIGN §6b): its status and times, and what failed as a
+ * step and a code. Operators' names and notes, error text, inputs and trace context stay on the
+ * admin API.
+ */
+export function publicSagaSummary(s: SagaRecord, codes: PublicCodes) {
+  return {
+    id: s.id,
+    status: s.status,
+    failure: s.failure ? { step: s.failure.step, code: publicFailureCode(s.failure.code, false, codes) } : null,
+    created_at: iso(s.createdAt),
+    updated_at: iso(s.updatedAt),
+  };
+}
+
+/** One event of the public timeline: its type, step, time, attempt, and a code when it is a failure. */
+export function publicEventView(e: SagaEvent, displayName: string | undefined, codes: PublicCodes) {
+  const data = e.data as { code?: unknown } | null | undefined;
+  return {
+    seq: e.seq,
+    type: e.type,
+    step: e.step,
+    ...(displayName ? { display_name: displayName } : {}),
+    time: iso(e.at),
+    attempt: e.attempt,
+    // A compensated saga's end event carries the failure that made it compensate.
+    code: FAILURE_EVENTS.has(e.type) || (e.type === 'SAGA_COMPENSATED' && data?.code !== undefined) ? publicFailureCode(data?.code, e.retryable, codes) : null,
+  };
+}
+
 /** One event of a timeline; `displayName` is the step's name for people, when it has one. */
 export function eventView(e: SagaEvent, displayName: string | undefined) {
   return {
