@@ -20,6 +20,8 @@ export interface FastKv {
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<string | null>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
   get(key: string): Promise<string | null>;
+  /** PTTL: the ms `key` has left, `null` when it never expires, `undefined` when it is absent. */
+  ttlMs(key: string): Promise<number | null | undefined>;
   del(key: string): Promise<void>;
   /** 'redis' while Redis answers, 'memory' while the fallback serves. */
   mode(): 'redis' | 'memory';
@@ -73,6 +75,11 @@ export class MemoryKv implements FastKv {
 
   async get(key: string): Promise<string | null> {
     return this.live(key);
+  }
+
+  async ttlMs(key: string): Promise<number | null | undefined> {
+    const e = this.live(key) === null ? undefined : this.entries.get(key);
+    return e && e.expiresAt - this.now();
   }
 
   async del(key: string): Promise<void> {
@@ -179,6 +186,16 @@ export class ResilientKv implements FastKv {
 
   async get(key: string): Promise<string | null> {
     return this.use((r) => r.get(key), (m) => m.get(key));
+  }
+
+  async ttlMs(key: string): Promise<number | null | undefined> {
+    return this.use(
+      async (r) => {
+        const ms = await r.pttl(key);
+        return ms === -2 ? undefined : ms === -1 ? null : ms;
+      },
+      (m) => m.ttlMs(key),
+    );
   }
 
   async del(key: string): Promise<void> {

@@ -24,8 +24,12 @@ export interface IdempotencyGuard<T> {
   untrusted(key: string, why: UntrustedReason): void;
 }
 
-/** Why a fast-store value was ignored: not a value this guard writes, or one the database does not back. */
-export type UntrustedReason = 'malformed' | 'unbacked';
+/**
+ * Why a fast-store value was ignored: not of the shape this guard writes (`malformed`), set to
+ * outlive anything this guard sets (`no_expiry`: without an expiry it would hold its key forever),
+ * or not backed by the database (`unbacked`).
+ */
+export type UntrustedReason = 'malformed' | 'no_expiry' | 'unbacked';
 
 export interface GuardOptions {
   /** Key prefix, e.g. `ecommerce-sagas:gateway:idem:`. */
@@ -61,18 +65,29 @@ function parseHeld<T>(text: string): Held<T> | undefined {
 
 export function createIdempotencyGuard<T>(kv: FastKv, opts: GuardOptions): IdempotencyGuard<T> {
   const k = (key: string) => opts.namespace + key;
+  /**
+   * This guard sets every value with an expiry (lockMs in flight, ttlMs done): one with none, or
+   * longer, was put there by someone else, and would answer "in flight" or "another request" for
+   * its key forever. Read only when the key is taken, which a first request never finds.
+   */
+  const outlivesThisGuard = async (key: string, held: Held<T>): Promise<boolean> => {
+    const left = await kv.ttlMs(k(key));
+    return left === null || (left !== undefined && left > (held.s === 'done' ? opts.ttlMs : opts.lockMs));
+  };
   return {
     async begin(key, fingerprint) {
       const claim: Held<T> = { s: 'in_flight', fp: fingerprint };
       const current = await kv.setIfAbsent(k(key), JSON.stringify(claim), opts.lockMs);
       if (current === null) return { kind: 'acquired' };
-      const held = parseHeld<T>(current);
-      if (!held) {
-        // Not ours (or corrupted): ignored, and the durable store decides.
-        opts.onUntrusted?.(key, 'malformed');
+      // Not ours (corrupted, or planted to pin the key): ignored, and the durable store decides.
+      const ignore = async (why: UntrustedReason): Promise<Begin<T>> => {
+        opts.onUntrusted?.(key, why);
         await kv.del(k(key));
         return { kind: 'acquired' };
-      }
+      };
+      const held = parseHeld<T>(current);
+      if (!held) return ignore('malformed');
+      if (await outlivesThisGuard(key, held)) return ignore('no_expiry');
       if (held.fp !== fingerprint) return { kind: 'mismatch' };
       return held.s === 'done' ? { kind: 'replay', response: held.r } : { kind: 'in_flight' };
     },
