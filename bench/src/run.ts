@@ -118,6 +118,8 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         SAGA_LOG_SYNC: opts.sync,
         // Its own keys in the shared Redis, gone soon after the run.
         REDIS_KEY_PREFIX: `bench-${path.basename(tmpDir)}`,
+        // The load generator is one client address: the default per-address limit would measure itself.
+        RATE_LIMIT_PER_MINUTE: '0',
         IDEMPOTENCY_TTL: '10m',
         INBOX_FAST_PATH_TTL: '1m',
       };

@@ -19,18 +19,23 @@ import {
 import { duration, filePath, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 import { ADMIN_TOKENS_EXPECTED, ADMIN_TOKENS_FORM, parseAdminTokens, redactAdminTokens, type AdminToken } from './admin/tokens.js';
+import { isLoopbackHost } from './admin/loopback.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
 import { PRICING_MODES, type Pricing } from './pricing.js';
 import type { GrpcSecurity } from '../platform/tls.js';
 
+/** RATE_LIMIT_PER_MINUTE's default: what one client address may send to the public API a minute. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
+
 const d = DEFAULT_POLICIES;
 
 /** Every variable the gateway reads: `sagas config gateway` lists them in this order. */
 export const GATEWAY_VARIABLES = {
   ...ADDRESS_VARIABLES,
-  // The operators' listener (saga list and actions, the console): loopback by default; `off` disables it.
+  // The operators' listener (saga list and actions, the console): loopback by default; `off` disables
+  // it; an address that is not loopback needs ADMIN_TOKENS (gatewayConfig refuses to start without).
   ADMIN_ADDR: hostPortOrOff({ default: '127.0.0.1:8081', expected: 'host:port (or :port, [::1]:port) or off' }),
   // A secret: shown as name:role:*** by `sagas config`, never logged.
   ADMIN_TOKENS: { ...text({ expected: ADMIN_TOKENS_EXPECTED, redact: redactAdminTokens }), form: ADMIN_TOKENS_FORM },
@@ -60,7 +65,9 @@ export const GATEWAY_VARIABLES = {
   // A request must arrive whole within this long; a wait of PREFER_WAIT_MAX_SECONDS fits in it.
   HTTP_REQUEST_TIMEOUT_MS: integer({ min: 100, default: (v) => ((v.PREFER_WAIT_MAX_SECONDS as number) + 30) * 1_000, expected: 'an integer >= 100 (default PREFER_WAIT_MAX_SECONDS + 30 s)' }),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: integer({ min: 100, default: 5_000 }),
-  RATE_LIMIT_PER_MINUTE: integer({ min: 0, default: 0, expected: 'an integer >= 0 (requests per client address a minute; 0: off)' }),
+  // On by default: 600 a minute per client address is ten orders a second, far above what a
+  // person's curls or a shop's one customer send, and bounds one address's flood.
+  RATE_LIMIT_PER_MINUTE: integer({ min: 0, default: DEFAULT_RATE_LIMIT_PER_MINUTE, expected: 'an integer >= 0 (requests per client address a minute; 0: off)' }),
   SHUTDOWN_GRACE_MS: integer({ min: 0, default: 5_000 }),
   // client: the original's behaviour, the line's price is taken as sent.
   PRICING: oneOf(PRICING_MODES, { default: 'client' }),
@@ -116,6 +123,20 @@ export function gatewayConfig(env: Env): GatewayConfig {
   } catch (err) {
     // The message names an entry by name and role only (parseAdminTokens never prints a token).
     throw new ConfigError([{ variable: 'ADMIN_TOKENS', expected: `${ADMIN_TOKENS_EXPECTED}: ${(err as Error).message}` }]);
+  }
+  // Without tokens every loopback connection is an operator. That is only safe on a loopback
+  // listener nobody put a proxy in front of; one open to other machines is that proxy's door
+  // (review N4), so it must have tokens.
+  if (tokens.length === 0 && v.ADMIN_ADDR !== 'off' && !isLoopbackHost(v.ADMIN_ADDR.host)) {
+    throw new ConfigError([
+      {
+        variable: 'ADMIN_TOKENS',
+        expected:
+          `${ADMIN_TOKENS_EXPECTED}, because ADMIN_ADDR ${formatAddr(v.ADMIN_ADDR)} is not a loopback address ` +
+          '(without ADMIN_TOKENS the admin listener takes every loopback connection, a proxy\'s included, for an operator); ' +
+          'or set ADMIN_ADDR to a loopback address (127.0.0.1:8081) or off',
+      },
+    ]);
   }
   return {
     http: v.HTTP_ADDR,

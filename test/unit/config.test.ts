@@ -45,6 +45,8 @@ describe('defaults per process', () => {
     assert.deepEqual(c.logging, { level: 'info' });
     assert.deepEqual(c.telemetry, { serviceName: 'gateway', resourceAttributes: {}, headers: {} });
     assert.deepEqual(c.crash, { points: [], after: 0, hooks: false });
+    assert.equal(c.limits.ratePerMinute, 600, 'a rate limit per client address, on by default');
+    assert.equal(gatewayConfig({ RATE_LIMIT_PER_MINUTE: '0' }).limits.ratePerMinute, 0, '0 turns it off');
   });
 
   test('order, inventory, payment', () => {
