@@ -6,9 +6,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
-import { CONSOLE_OUT as OUT, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
+import { CONSOLE_OUT as OUT, csrfOf, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
 
 const OPERATOR_TOKEN = 'op-console-test-0123456789';
 const VIEWER_TOKEN = 'view-console-test-0123456789';
@@ -129,16 +131,101 @@ test('a viewer sees the parked saga but no action buttons, and a forced action i
   assert.equal(await page.getByTestId('actions').count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Retry' }).count(), 0);
 
-  const session = await (await ctx.request.get('/api/session')).json();
-  assert.equal(session.role, 'viewer');
-  const forced = await ctx.request.post(`/api/sagas/${made.parked}/actions`, {
-    headers: { 'x-csrf-token': session.csrf_token },
-    data: { action: 'retry', action_id: 'viewer-forced-1' },
-  });
+  // The cookie alone (what ctx.request sends) reads nothing; with the page's token, the role decides.
+  const cookieOnly = await ctx.request.get('/api/session');
+  assert.equal(cookieOnly.status(), 403);
+  assert.equal((await cookieOnly.json()).error, 'csrf_rejected');
+  const headers = { 'x-csrf-token': await csrfOf(page) };
+  const session = await (await ctx.request.get('/api/session', { headers })).json();
+  assert.deepEqual([session.role, session.via, session.csrf_token], ['viewer', 'session', null]);
+  const forced = await ctx.request.post(`/api/sagas/${made.parked}/actions`, { headers, data: { action: 'retry', action_id: 'viewer-forced-1' } });
   assert.equal(forced.status(), 403);
   assert.equal((await forced.json()).error, 'forbidden');
   assert.equal((await timeline(made.parked)).status, 'PARKED');
   await ctx.close();
+});
+
+test('a signed-in console survives a reload, opens in a new tab without signing in again, and its tabs sign out and in together', async () => {
+  const { ctx, page } = await newContext();
+  await signIn(page, OPERATOR_TOKEN);
+  await page.reload();
+  await page.getByTestId('sagas-view').waitFor(WAIT);
+  assert.equal(await page.getByTestId('who-name').textContent(), 'alice');
+  assert.equal(await page.getByTestId('sign-out').isVisible(), true);
+  // What the page asked on its reload: who it is, never the token.
+  const asked = await page.evaluate(async () => (await fetch('/api/session', { headers: { 'x-csrf-token': localStorage.getItem('sagas-console.csrf') ?? '' } })).json());
+  assert.deepEqual([asked.name, asked.via, asked.csrf_token], ['alice', 'session', null]);
+  // A second tab (a saga opened with a middle click) finds the session and its token.
+  const tab = await ctx.newPage();
+  watchConsole(tab, admin, problems);
+  await tab.goto(`/#/sagas/${made.parked}`);
+  await tab.locator('[data-testid="detail-status"]', { hasText: 'PARKED' }).waitFor(WAIT);
+  assert.equal(await tab.getByTestId('action-retry').isEnabled(), true);
+  assert.equal(await tab.getByTestId('sign-in-form').count(), 0);
+  // Signing out in one tab signs the other out too (it hears the token go), and signing in again
+  // in one brings the other back.
+  await tab.getByTestId('sign-out').click();
+  await tab.getByTestId('sign-in-form').waitFor(WAIT);
+  await page.getByTestId('sign-in-form').waitFor(WAIT);
+  await signIn(tab, VIEWER_TOKEN);
+  await page.locator('[data-testid="who-role"]', { hasText: 'viewer' }).waitFor(WAIT);
+  await page.getByTestId('sagas-view').waitFor(WAIT);
+  await ctx.close();
+});
+
+test('a web server on another port of the host receives the session cookie, and can neither read the CSRF token nor act (review N2)', async () => {
+  // The other port: it logs the cookies it is sent, and serves a page that tries the admin API from the browser.
+  const cookies: string[] = [];
+  const evil = http.createServer((req, res) => {
+    if (req.headers.cookie) cookies.push(req.headers.cookie);
+    res.setHeader('content-type', 'text/html');
+    res.end(`<!doctype html><script>
+      window.results = (async () => {
+        const out = {};
+        for (const [name, init] of Object.entries({
+          session: { credentials: 'include' },
+          act: { method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'retry', action_id: 'evil-page-1' }) },
+          blind: { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ action: 'retry', action_id: 'evil-page-2' }) },
+        })) {
+          const url = name === 'session' ? '${admin}/api/session' : '${admin}/api/sagas/${made.parked}/actions';
+          try { const r = await fetch(url, init); out[name] = r.type === 'opaque' ? 'opaque' : await r.text(); } catch (e) { out[name] = 'failed: ' + e.message; }
+        }
+        return out;
+      })();
+    </script>`);
+  });
+  await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+  const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`;
+  try {
+    const { ctx, page } = await newContext();
+    await signIn(page, OPERATOR_TOKEN);
+    const csrf = await csrfOf(page);
+    const visit = await ctx.newPage();
+    await visit.goto(evilUrl);
+    const tried = await visit.evaluate(() => (window as unknown as { results: Promise<Record<string, string>> }).results);
+    // Cookies are not scoped by port: the other server got it...
+    const stolen = cookies.map((c) => /sagas_session=[^;\s]+/.exec(c)?.[0]).find(Boolean);
+    assert.ok(stolen, `the other port got no session cookie: ${cookies.join(' | ')}`);
+    // ...but its page could read nothing (no CORS), and its requests were refused.
+    for (const [name, outcome] of Object.entries(tried)) assert.ok(outcome === 'opaque' || outcome.startsWith('failed'), `${name}: ${outcome}`);
+    // Replayed from the server: no token to be had, no read, no action.
+    const replays: Array<Record<string, string>> = [{ cookie: stolen }, { cookie: stolen, origin: new URL(admin).origin, 'sec-fetch-site': 'same-origin' }];
+    for (const headers of replays) {
+      const who = await sys!.admin('GET', '/api/session', undefined, headers);
+      assert.equal(who.status, 403, JSON.stringify(who.body));
+      assert.equal(who.body.error, 'csrf_rejected');
+      assert.ok(!JSON.stringify(who.body).includes(csrf));
+      assert.equal((await sys!.admin('GET', '/api/sagas', undefined, headers)).status, 403);
+      const act = await sys!.admin('POST', `/api/sagas/${made.parked}/actions`, { action: 'retry', action_id: 'stolen-1' }, headers);
+      assert.equal(act.status, 403, JSON.stringify(act.body));
+    }
+    const t = await timeline(made.parked);
+    assert.equal(t.status, 'PARKED');
+    assert.equal(t.events.filter((e) => e.type === 'OPERATOR_ACTION').length, 0, 'no operator action reached the saga');
+    await ctx.close();
+  } finally {
+    evil.close();
+  }
 });
 
 test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, retries a parked saga to COMPENSATED without a reload', async () => {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
-import { CONSOLE_OUT as OUT, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
+import { CONSOLE_OUT as OUT, csrfOf, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
 
 const OPERATOR_TOKEN = 'op-faults-test-0123456789';
 const VIEWER_TOKEN = 'view-faults-test-0123456789';
@@ -169,9 +169,10 @@ test('a viewer sees the switchboard read-only, and a forced change is 403', asyn
   assert.equal(await page.getByTestId('fault-form').count(), 0);
   await page.getByTestId('faults-read-only').waitFor(WAIT);
 
-  const session = await (await ctx.request.get('/api/session')).json();
+  // The request context sends the cookie; the token is the page's (given by its sign-in).
+  const headers = { 'x-csrf-token': await csrfOf(page) };
+  const session = await (await ctx.request.get('/api/session', { headers })).json();
   assert.equal(session.role, 'viewer');
-  const headers = { 'x-csrf-token': session.csrf_token };
   const put = await ctx.request.put('/api/faults', { headers, data: { rules: [] } });
   assert.equal(put.status(), 403);
   assert.equal((await put.json()).error, 'forbidden');

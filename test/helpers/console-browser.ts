@@ -43,6 +43,16 @@ export async function signIn(page: Page, token: string, wait = { timeout: 20_000
   await page.getByTestId('sagas-view').waitFor(wait);
 }
 
+/**
+ * The CSRF token the console keeps after its sign-in (in its origin's localStorage, under the key
+ * src/gateway/admin/ui/app.js names): what a request signed in by the cookie must carry.
+ */
+export async function csrfOf(page: Page): Promise<string> {
+  const token = await page.evaluate(() => localStorage.getItem('sagas-console.csrf'));
+  assert.ok(token, 'the console holds no CSRF token: not signed in?');
+  return token;
+}
+
 /** How far the page is wider than its viewport (0: no horizontal scrolling). */
 export function overflow(page: Page): Promise<number> {
   return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -74,6 +74,7 @@ const CASES: ErrorCase[] = [
   { name: 'a line that is not an object', code: 'invalid_item', request: () => post(order({ items: [3] })), message: /^items\[0\] must be a object|^items\[0\] must be an object/ },
   { name: 'a bad idempotency key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'a'.repeat(256) }), message: /X-Idempotency-Key must be 1-255 printable ASCII/ },
   { name: 'a control character in the key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }) },
+  { on: 'admin', name: 'a request through a proxy with no ADMIN_TOKENS', code: 'forwarded_refused', request: () => ({ method: 'GET', url: '/api/sagas', headers: { 'x-forwarded-for': '203.0.113.9' } }) },
   { on: 'admin', name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=DONE' }), message: /status must be one of/ },
   { on: 'admin', name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=abc' }), message: /limit must be an integer/ },
   { on: 'admin', name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
@@ -197,7 +198,8 @@ describe('every documented error code and status', () => {
     // the auth failures with ADMIN_TOKENS: test/unit/admin-auth.test.ts).
     // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/unit/faults-admin.test.ts.
     // pivot_uncertain needs a saga held at its pivot: test/e2e/uncertain-pivot.test.ts.
-    const elsewhere = ['invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'pivot_uncertain', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    // too_many_sign_ins needs 10 wrong tokens from one address: test/unit/admin-auth.test.ts.
+    const elsewhere = ['too_many_sign_ins', 'invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'pivot_uncertain', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

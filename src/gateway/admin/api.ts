@@ -65,12 +65,17 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
 
   // `faults`: the console learns from its session whether to offer the switchboard, without
   // asking GET /api/faults for a 404 (a browser logs every 4xx as a console error).
-  const sessionView = (c: Caller) => ({ name: c.name, role: c.role, csrf_token: c.session?.csrf ?? null, faults: deps.faults !== undefined });
+  // `csrf_token`: given by the sign-in's answer only. Were it in GET's answer, whoever holds the
+  // cookie alone (another port of this host receives it: review N2) could read it, then act.
+  const sessionView = (c: Caller, csrf: string | null = null) => ({ name: c.name, role: c.role, via: c.via, csrf_token: csrf, faults: deps.faults !== undefined });
 
-  // Every route here but the sign-in needs a caller.
-  app.addHook('preHandler', async (req) => {
-    if (req.method === 'POST' && req.routeOptions.url === '/api/session') return;
-    req.caller = auth.authenticate(req);
+  // Every route here but the sign-in needs a caller, found in onRequest: before the body is parsed
+  // and validated (preValidation), so an unauthenticated request learns nothing from a 400 about
+  // what a body should be, and costs no parsing (review N9). The sign-in is screened there too
+  // (origin, throttle); its token is checked with the body.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method === 'POST' && req.routeOptions.url === '/api/session') return auth.screenSignIn(req, reply);
+    req.caller = auth.authenticate(req, reply);
   });
 
   const caller = (req: { caller?: Caller }): Caller => {
@@ -81,7 +86,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   app.post('/api/session', { schema: { body: SessionBody, response: { 200: SessionView, ...errorResponses } } }, async (req, reply) => {
     const s = auth.signIn(req, reply, req.body.token);
     req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
-    return sessionView({ name: s.name, role: s.role, via: 'session', session: s });
+    return sessionView({ name: s.name, role: s.role, via: 'session', session: s }, s.csrf);
   });
 
   app.get('/api/session', { schema: { response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));

@@ -60,6 +60,13 @@ export async function buildAdmin(opts: AdminOptions) {
   installErrorHandling(app);
   // Before routing's handlers, static files and 404s included: loopback-only mode refuses others.
   app.addHook('onRequest', async (req) => auth.gate(req));
+  // Nothing this listener answers may be kept by a browser or a proxy cache: saga inputs,
+  // customers, sessions, errors. Set on every answer (errors and 404s run onSend too); the
+  // console's static files carry no data but are cheap to send again.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
   await app.register(adminApi, { ...opts, auth });
   await app.register(adminUi, { dir: opts.uiDir });
   return Object.assign(app, { loopbackOnly: auth.loopbackOnly });

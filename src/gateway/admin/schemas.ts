@@ -21,7 +21,16 @@ export const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxL
 export const SessionView = Type.Object({
   name: Type.String(),
   role: Role,
-  csrf_token: Nullable(Type.String({ description: 'send it as X-CSRF-Token with every POST/DELETE; null when not signed in by cookie' })),
+  via: Type.Unsafe<'bearer' | 'session' | 'loopback'>({
+    type: 'string',
+    enum: ['bearer', 'session', 'loopback'],
+    description: 'how the caller is signed in: a bearer token, the session cookie, or a loopback client with no ADMIN_TOKENS',
+  }),
+  csrf_token: Nullable(
+    Type.String({
+      description: 'only in the answer to the sign-in (POST): send it as X-CSRF-Token with every request signed in by the cookie, reads included; null in every other answer (the cookie alone never gets it back)',
+    }),
+  ),
   faults: Type.Boolean({ description: 'whether the fault switchboard is on (FAULTS_ENABLED=1): the console shows its Faults page then' }),
 });
 

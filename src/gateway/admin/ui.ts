@@ -1,8 +1,9 @@
 /**
  * The console's static files, from src/gateway/admin/ui/ (shipped with the package: nothing is
  * fetched from the internet). `GET /` is index.html; `GET /ui/<file>` any file of that folder
- * (no sub-folders) with a known extension. Files are read at each request with `no-cache`, so a
- * new build is seen at once; a folder without index.html serves a placeholder page.
+ * (no sub-folders) with a known extension. Files are read at each request and sent `no-store`
+ * (as everything on the admin listener: app.ts), so a new build is seen at once; a folder without
+ * index.html serves a placeholder page.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -38,7 +39,7 @@ The admin API answers under <code>/api</code>, e.g. <code>/api/sagas</code>; or 
 function secure(reply: FastifyReply, type: string): FastifyReply {
   return reply
     .header('content-type', type)
-    .header('cache-control', 'no-cache')
+    .header('cache-control', 'no-store')
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
     .header('x-frame-options', 'DENY')

@@ -13,8 +13,52 @@ const ACTION_LABEL = { retry: 'Retry', compensate: 'Compensate now', resolve: 'R
 const view = document.getElementById('view');
 const banner = document.querySelector('[data-testid="banner"]');
 
-/** @type {{name: string, role: string, csrf_token: string} | null} */
+/** @type {{name: string, role: string, via: 'session' | 'bearer' | 'loopback', faults: boolean} | null} */
 let session = null;
+
+// The session's CSRF token: the sign-in's answer is the only one that carries it (a cookie alone
+// gets it from nowhere, review N2), and every request signed in by the cookie must send it, reads
+// included. It is kept in this origin's localStorage: a reload and the console's other tabs find
+// it, the browser never sends it by itself, and no other origin (another port of this host) can
+// read it. (Not sessionStorage: a second tab would have to sign in again, and its new cookie
+// would orphan the first tab's token.) Sign-out and a 401 forget it.
+const CSRF_KEY = 'sagas-console.csrf';
+
+function storedCsrf() {
+  try {
+    return localStorage.getItem(CSRF_KEY);
+  } catch {
+    return null; // storage refused (a privacy setting): the console then works for one page only
+  }
+}
+
+/** The token this tab last sent (or got from its sign-in). */
+let pageCsrf = null;
+
+function keepCsrf(token) {
+  pageCsrf = token;
+  try {
+    localStorage.setItem(CSRF_KEY, token);
+  } catch {
+    /* kept in the page only */
+  }
+}
+
+/** Forgets this tab's token; a newer one another tab stored after signing in stays. */
+function forgetCsrf() {
+  try {
+    if (localStorage.getItem(CSRF_KEY) === pageCsrf) localStorage.removeItem(CSRF_KEY);
+  } catch {
+    /* nothing stored */
+  }
+  pageCsrf = null;
+}
+
+// Another tab signed in or out: its cookie is this tab's too, so start again with it.
+window.addEventListener('storage', (e) => {
+  if (e.key === CSRF_KEY || e.key === null) boot();
+});
+
 /** The list's filter and page survive navigation to a detail and back. */
 const listState = { status: '', q: '', customer: '', step: '', from: '', to: '', cursor: null, prev: [], page: 1 };
 /** The view on screen: its refresh, and a token that turns stale answers away. */
@@ -121,7 +165,11 @@ class ApiError extends Error {
 async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET' && session?.csrf_token) headers['x-csrf-token'] = session.csrf_token;
+  const csrf = storedCsrf() ?? pageCsrf;
+  if (csrf) {
+    headers['x-csrf-token'] = csrf;
+    pageCsrf = csrf;
+  }
   let res;
   try {
     res = await fetch(path, {
@@ -146,6 +194,9 @@ async function api(method, path, body) {
   if (!res.ok) {
     const err = new ApiError(res.status, data?.error, data?.message);
     if (res.status === 401 && !path.startsWith('/api/session')) signedOut('Your session has ended: sign in again.');
+    // The cookie without its token (storage cleared, or the cookie is another tab's newer
+    // session, whose token the storage event brings): only a new sign-in gives one.
+    else if (data?.error === 'csrf_rejected' && session?.via === 'session' && (storedCsrf() ?? pageCsrf) === csrf) signedOut('Sign in again to continue.');
     throw err;
   }
   return data;
@@ -164,12 +215,13 @@ function showChrome(on) {
     $('[data-testid="who-name"]').textContent = session.name;
     $('[data-testid="who-role"]').textContent = session.role;
     // No session cookie (a loopback operator when the gateway has no ADMIN_TOKENS): nothing to sign out of.
-    $('[data-testid="sign-out"]').hidden = session.csrf_token === null || session.csrf_token === undefined;
+    $('[data-testid="sign-out"]').hidden = session.via !== 'session';
   }
 }
 
 function signedOut(message = '') {
   session = null;
+  forgetCsrf();
   $('[data-testid="nav-faults"]').hidden = true;
   stopPolling();
   showChrome(false);
@@ -200,7 +252,9 @@ function renderSignIn(message) {
         button.disabled = true;
         error.hidden = true;
         try {
-          session = await api('POST', '/api/session', { token: input.value });
+          const answer = await api('POST', '/api/session', { token: input.value });
+          keepCsrf(answer.csrf_token);
+          session = answer;
           input.value = '';
           started();
         } catch (err) {
@@ -215,7 +269,7 @@ function renderSignIn(message) {
     h('h1', {}, 'Sign in'),
     h('label', { for: 'token' }, 'Admin token'),
     input,
-    h('p', { id: 'token-help', class: 'muted' }, 'A token from the gateway’s ADMIN_TOKENS. The console keeps a session cookie, never the token.'),
+    h('p', { id: 'token-help', class: 'muted' }, 'A token from the gateway’s ADMIN_TOKENS. The console keeps a session, never the token.'),
     error,
     button,
   );
@@ -1381,6 +1435,7 @@ async function boot() {
     session = await api('GET', '/api/session');
   } catch (err) {
     if (err.status === 401) return signedOut();
+    if (err.code === 'csrf_rejected') return signedOut('Sign in again to continue.');
     view.replaceChildren(h('p', { class: 'error', role: 'alert', 'data-testid': 'boot-error' }, `The console cannot start: ${err.message}`));
     return;
   }
