@@ -21,7 +21,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     LOG_FORMAT=json
-# Nothing but Node: the services make their TLS certificates in-process at first start (no openssl).
+# Nothing but Node: `sagas certs` makes the TLS certificates in-process (no openssl).
 WORKDIR /app
 # The code stays owned by root (read-only for the app); only /data is the app's.
 COPY --from=build /app/node_modules ./node_modules
@@ -30,9 +30,15 @@ COPY package.json package-lock.json ./
 COPY bin ./bin
 # sagas chaos <name> finds the shipped fault scenarios here.
 COPY scenarios ./scenarios
-# /tls: the mutual-TLS certificates, made at first start (docker-compose shares one volume there).
-RUN mkdir -p /data /tls && chown node:node /data /tls && chmod 700 /tls
-VOLUME ["/data", "/tls"]
+# /tls/<identity>/: each process's mutual-TLS identity (TLS_DIR=/tls), one folder per process so
+# that docker-compose mounts each its own volume there, and its "certs" service writes them. A new
+# named volume takes the mount point's owner and mode from the image: node, 0700. /data likewise
+# (the databases; 0700, their files 0600). /tls is no VOLUME: a container mounts the folder(s) it
+# needs, and an anonymous volume over all of /tls would only hold empty folders.
+RUN mkdir -p /data /tls/gateway /tls/order /tls/inventory /tls/payment \
+ && chown -R node:node /data /tls \
+ && chmod 700 /data /tls /tls/gateway /tls/order /tls/inventory /tls/payment
+VOLUME ["/data"]
 USER node
 # gateway HTTP and admin (ADMIN_ADDR); order, payment, inventory gRPC; their metrics ports
 EXPOSE 8080 8081 9090 9091 9092 9464 9465 9466

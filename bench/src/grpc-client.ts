@@ -14,7 +14,7 @@ import { HealthClient, HealthCheckRequest, HealthCheckResponse, HealthService } 
 import { spawnService } from '../../src/cli/supervisor.js';
 import { callUnary, CLIENT_CHANNEL_OPTIONS, channelCredentials, channelOptions } from '../../src/platform/grpc.js';
 import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc-client.js';
-import type { GrpcSecurity } from '../../src/platform/tls.js';
+import { issueIdentities, type GrpcSecurity } from '../../src/platform/tls.js';
 
 const CALLS = 20_000;
 const IN_FLIGHT = 32;
@@ -57,6 +57,8 @@ async function clients(address: string, security: GrpcSecurity): Promise<Array<[
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-grpc-'));
 try {
   for (const security of [{ kind: 'insecure' }, { kind: 'mtls', dir: path.join(dataDir, 'tls') }] as GrpcSecurity[]) {
+    // A participant issues nothing: its identity comes first, as from `sagas certs`.
+    if (security.kind === 'mtls') await issueIdentities(security.dir);
     const env = { ...process.env, DATA_DIR: dataDir, PAYMENT_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', ...(security.kind === 'insecure' ? { GRPC_INSECURE: '1' } : { GRPC_INSECURE: '0', TLS_DIR: security.dir }) };
     const payment = await spawnService('payment', { env });
     try {

@@ -8,38 +8,13 @@
  * SagaLog port.
  */
 import { PostgresSagaLog } from '../../src/saga/stores/postgres.js';
-import type { NewEvent, SagaRecord } from '../../src/saga/model.js';
+import { benchSaga as saga, STARTED } from './saga-record.js';
 import { uuidv7 } from '../../src/platform/ids.js';
 import { createBenchDatabase, DEFAULT_BENCH_SERVER_URL } from './postgres.js';
 
 const SIZES = [1, 2, 5, 15, 50];
 const ROUNDS = 100;
 
-function saga(id: string, now: number): SagaRecord {
-  return {
-    id,
-    definition: 'place-order',
-    version: 1,
-    status: 'RUNNING',
-    stepIndex: 0,
-    compIndex: -1,
-    attempt: 0,
-    input: { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }], total_cents: 2468 },
-    results: {},
-    failure: null,
-    traceparent: null,
-    idempotencyKey: `key-${id}`,
-    leaseOwner: 'bench',
-    leaseExpiresAt: now + 60_000,
-    deadlineAt: now + 600_000,
-    createdAt: now,
-    updatedAt: now,
-    subject: 'cust_1',
-    currentStep: null,
-  };
-}
-
-const STARTED: NewEvent = { type: 'SAGA_STARTED' };
 
 async function main(): Promise<void> {
   const db = await createBenchDatabase(process.argv[2] ?? DEFAULT_BENCH_SERVER_URL);

@@ -30,6 +30,7 @@ interface Figure {
 
 async function runWorkload(workload: Workload, n: number, dir: string): Promise<Figure> {
   const { uuidv7 } = await import('../../src/platform/ids.js');
+  const { benchSaga, STARTED } = await import('./saga-record.js');
   if (workload === 'saga-log') {
     const { SqliteSagaLog } = await import('../../src/saga/stores/sqlite.js');
     const log = new SqliteSagaLog({ file: path.join(dir, 'sagas.db'), synchronous: 'normal' });
@@ -40,31 +41,7 @@ async function runWorkload(workload: Workload, n: number, dir: string): Promise<
       const ids = Array.from({ length: Math.min(BATCH, n - done) }, () => uuidv7());
       await Promise.all(
         ids.map((id) =>
-          log.create(
-            {
-              id,
-              definition: 'place-order',
-              version: 1,
-              status: 'RUNNING',
-              stepIndex: 0,
-              compIndex: -1,
-              attempt: 0,
-              input: { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }] },
-              results: {},
-              failure: null,
-              traceparent: null,
-              idempotencyKey: `key-${id}`,
-              leaseOwner: 'bench',
-              leaseExpiresAt: now + 600_000,
-              deadlineAt: now + 600_000,
-              createdAt: now,
-              updatedAt: now,
-              subject: 'cust_1',
-              currentStep: null,
-            },
-            { type: 'SAGA_STARTED' },
-            600_000,
-          ),
+          log.create(benchSaga(id, now), STARTED, 600_000),
         ),
       );
       for (let r = 0; r < APPENDS; r++) {

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, spawnService } from '../../src/cli/supervisor.js';
 import { freePort } from '../../src/platform/json-client.js';
+import { issueIdentities } from '../../src/platform/tls.js';
 
 const argRuns = process.argv.indexOf('--runs');
 const RUNS = argRuns > 0 ? Number(process.argv[argRuns + 1]) : 5;
@@ -74,6 +75,8 @@ const ENTRIES = {
 };
 
 async function processOnce(dataDir: string, entry: string): Promise<number> {
+  // A participant issues nothing (issue 23): its identity is there before it starts, as after `sagas certs`.
+  await issueIdentities(path.join(dataDir, 'tls'));
   const t0 = performance.now();
   const p = await spawnService('order', { entry, env: { ...process.env, DATA_DIR: dataDir, ORDER_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', TLS_DIR: path.join(dataDir, 'tls') } });
   const ms = performance.now() - t0;

@@ -23,6 +23,7 @@ import { resolveCommand } from './commands/resolve.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { chaosCommand } from './commands/chaos.js';
 import { healthCommand } from './commands/health.js';
+import { certsCommand } from './commands/certs.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
 export const COMMANDS: readonly Command<StartIo>[] = [
@@ -36,6 +37,7 @@ export const COMMANDS: readonly Command<StartIo>[] = [
   inspectCommand,
   chaosCommand,
   healthCommand,
+  certsCommand,
   configCommand,
 ];
 

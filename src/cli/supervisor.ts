@@ -6,13 +6,14 @@
  * with the address it really listens on, so port 0 (OS-chosen) works everywhere.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { addr, DEFAULT_ADDRS, formatAddr, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
+import { addr, DEFAULT_ADDRS, formatAddr, grpcSecurity, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
 import { hostPortOrOff, readVariables } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
+import { issueIdentities, MIGRATED_CA_FOLDER } from '../platform/tls.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -410,6 +411,46 @@ export interface RunningSystem {
   restartGateway(index: number, extraEnv?: NodeJS.ProcessEnv): Promise<ManagedProcess>;
 }
 
+/** The supervisor's own lines, shaped as the children's log lines, so `sagas start` shows them alike, tagged [sagas]. */
+function supervisorLine(level: 'info' | 'warn', msg: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({ level, time: new Date().toISOString(), service: 'sagas', msg, ...fields });
+}
+
+/**
+ * DATA_DIR private to this user (0700): made so, and tightened when it exists and is ours (it
+ * holds every database, and by default TLS_DIR). One of another user's is left alone.
+ */
+function privateDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    return;
+  }
+  const st = statSync(dataDir);
+  if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(dataDir, 0o700);
+}
+
+/**
+ * The supervisor is the issuer of `sagas start`: before any child starts it makes sure TLS_DIR
+ * holds the four identities, one folder each (on a first start from a CA whose key is dropped
+ * once they are signed), moving a TLS_DIR of the old one-folder layout first. Each child then
+ * reads its own folder only. What it did is said once, through `onLine`.
+ */
+async function prepareIdentities(tlsDir: string, say: (line: string) => void): Promise<void> {
+  const report = await issueIdentities(tlsDir);
+  if (report.migrated) {
+    say(supervisorLine('warn', `moved ${tlsDir} from the old one-folder layout to one folder per identity (${report.migrated.identities.join(', ')}): each process now reads only its own`, { tls_dir: tlsDir }));
+  }
+  if (report.issued.length > 0) {
+    say(supervisorLine('info', `issued the mutual-TLS identities ${report.issued.join(', ')} in ${tlsDir}, one folder each; the CA's key was used for this only and not kept`, { tls_dir: tlsDir, issued: report.issued }));
+  }
+  // Said at every start while it stays: whoever reads it can mint a gateway certificate.
+  const caKey = path.join(tlsDir, MIGRATED_CA_FOLDER, 'ca.key');
+  if (existsSync(caKey)) {
+    say(supervisorLine('warn', `${caKey} is the CA's key (moved there from the old layout): any process of this user can read it and mint a gateway certificate; move it off this machine (\`sagas certs --ca <its folder>\` issues with it later) or delete it`, { ca_key: caKey }));
+  }
+}
+
 const UNSPECIFIED_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
 
 /** `host:port` as reported by a listener → an address one can dial (0.0.0.0 / :: → loopback). */
@@ -437,7 +478,7 @@ function gatewayUrl(address: string): string {
  * them where their addresses are known beforehand (`ports: 'default'` and no port 0: a gateway
  * connects to a participant when it first needs it, and /readyz says when all answer), after them
  * otherwise (a gateway needs the ports they got). Throws (before starting anything) what
- * `planGateways` throws.
+ * `planGateways` throws, and a TlsError when TLS_DIR's identities cannot be completed.
  */
 export async function startSystem(opts: StartSystemOptions): Promise<RunningSystem> {
   const dataDir = path.resolve(opts.dataDir);
@@ -448,7 +489,9 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   const gatewayCount = opts.gateways ?? 1;
   const gatewayListen = planGateways(gatewayCount, baseEnv, ports);
   const adminListen = planAdmins(gatewayCount, baseEnv, ports);
-  mkdirSync(dataDir, { recursive: true });
+  const security = grpcSecurity(baseEnv);
+  privateDataDir(dataDir);
+  if (security.kind === 'mtls') await prepareIdentities(security.dir, (line) => opts.onLine?.('sagas', line, 'stdout'));
   const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
 
   const procs = {} as Record<ServiceName, ManagedProcess>;

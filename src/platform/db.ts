@@ -79,7 +79,7 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
     ro.exec('PRAGMA busy_timeout = 5000');
     return ro;
   }
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') makePrivate(file);
   const db = connect(file, false);
   db.exec('PRAGMA journal_mode = WAL');
   db.exec(`PRAGMA synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -93,6 +93,29 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
   db.exec('PRAGMA wal_autocheckpoint = 10000');
   migrate(db, opts.migrations);
   return db;
+}
+
+/**
+ * The database's folder 0700 when made here, and the file 0600 — also one made before under a
+ * looser umask. SQLite creates a new file 0644 less the umask, and gives its -wal and -shm files
+ * the database file's own permissions, so making the file first, 0600, covers all three.
+ */
+function makePrivate(file: string): void {
+  const dir = path.dirname(file);
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
+  }
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  fs.chmodSync(file, 0o600);
+  // Left by a run before this rule, with the looser mode they were made with.
+  for (const extra of ['-wal', '-shm', '-journal']) {
+    try {
+      fs.chmodSync(file + extra, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 function migrate(db: Db, migrations: readonly string[]): void {

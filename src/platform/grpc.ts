@@ -21,11 +21,13 @@ import {
   type UntypedServiceImplementation,
   type CallOptions,
   type ClientUnaryCall,
+  ServerInterceptingCall,
+  type ServerInterceptor,
 } from '@grpc/grpc-js';
 import { AppError } from './errors.js';
 import { formatAddr, type HostPort } from './config.js';
 import type { Logger } from './logger.js';
-import { loadTlsMaterial, pinnedPeer, type GrpcSecurity, type TlsIdentity } from './tls.js';
+import { loadTlsMaterial, peerName, pinnedPeer, type GrpcSecurity, type TlsIdentity } from './tls.js';
 import { refuseUndecodable } from './grpc-undecodable.js';
 import { crashNow } from './crash.js';
 import { FAULT_METADATA, parseDirective, type FaultDirective } from '../faults/plan.js';
@@ -159,14 +161,84 @@ export interface ServiceBinding {
   implementation: UntypedServiceImplementation;
 }
 
+/** What grpc-js knows of a call's transport (its AuthContext, which the package does not export by name). */
+type AuthContext = ReturnType<ServerInterceptingCall['getAuthContext']>;
+
+/** The one identity a participant serves: it calls them, they call no one. */
+const CALLER: TlsIdentity = 'gateway';
+
+/** Server credentials made by `serverCredentials` under mutual TLS: `startGrpcServer` checks their callers' names. */
+const checkedCredentials = new WeakSet<ServerCredentials>();
+
 /**
  * What a server of `identity` presents and demands: its certificate, and a client certificate
  * issued by the deployment's CA (a caller without one fails the handshake, before any RPC).
+ * The CA alone is not enough — any certificate it issued would do — so `startGrpcServer` also
+ * serves only a caller whose certificate names the gateway (`onlyTheGateway`).
  */
 export function serverCredentials(security: GrpcSecurity, identity: TlsIdentity): ServerCredentials {
   if (security.kind === 'insecure') return ServerCredentials.createInsecure();
   const m = loadTlsMaterial(security.dir, identity);
-  return ServerCredentials.createSsl(m.ca, [{ private_key: m.key, cert_chain: m.cert }], true);
+  const creds = ServerCredentials.createSsl(m.ca, [{ private_key: m.key, cert_chain: m.cert }], true);
+  checkedCredentials.add(creds);
+  return creds;
+}
+
+/**
+ * The identity the caller of a call proved with its TLS certificate (CN), or undefined: plaintext,
+ * or no certificate. grpc-js gives a peer certificate only once the handshake verified it against
+ * the CA, so a name here is one the deployment's CA vouched for.
+ */
+export function callerIdentity(auth: AuthContext): string | undefined {
+  return auth.transportSecurityType === 'ssl' ? peerName(auth.sslPeerCertificate) : undefined;
+}
+
+/**
+ * A warning said at most once per `intervalMs`, with the count of those not said in between: a
+ * caller that repeats a refused call every millisecond must not fill the disk with log lines.
+ */
+function throttledWarning(logger: Logger, msg: string, intervalMs = 60_000): (fields: Record<string, unknown>) => void {
+  let lastAt = -Infinity;
+  let unsaid = 0;
+  return (fields) => {
+    const now = performance.now();
+    if (now - lastAt < intervalMs) {
+      unsaid++;
+      return;
+    }
+    logger.warn({ ...fields, ...(unsaid > 0 ? { not_logged_since_last: unsaid } : {}) }, msg);
+    lastAt = now;
+    unsaid = 0;
+  };
+}
+
+/**
+ * A server interceptor that serves only a caller whose certificate names the gateway, refusing
+ * every other with PERMISSION_DENIED when its call's metadata arrives — before the request is
+ * read and before any handler (health included) runs. The handshake has already refused callers
+ * without a certificate of the deployment's CA, or with a participant's (serverAuth only); this
+ * refuses the rest: a certificate the CA issued to anyone else.
+ */
+function onlyTheGateway(logger: Logger | undefined): ServerInterceptor {
+  const warn = logger ? throttledWarning(logger, 'a caller that is not the gateway was refused') : undefined;
+  return (method, call) =>
+    new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, forward) => {
+            const who = callerIdentity(call.getAuthContext());
+            if (who === CALLER) {
+              forward(metadata);
+              return;
+            }
+            warn?.({ rpc: method.path, caller: who ?? null, peer: call.getPeer() });
+            const details = `only the ${CALLER} may call this service; the caller's certificate names ${who === undefined ? 'no single identity' : `CN=${who}`}`;
+            const md = new Metadata();
+            md.set('x-error-code', 'caller_not_allowed');
+            call.sendStatus({ code: status.PERMISSION_DENIED, details, metadata: md });
+          },
+        }),
+    });
 }
 
 /**
@@ -205,8 +277,10 @@ export interface ServerFaults {
 }
 
 export interface GrpcServerOptions {
-  /** Set (FAULTS_ENABLED=1): every method honours `x-fault` metadata; unset: it is ignored, nothing is installed. */
+  /** Set (FAULTS_ENABLED=1): every method honours `x-fault` metadata from the gateway; unset: it is ignored, nothing is installed. */
   faults?: ServerFaults;
+  /** Where refused callers are logged (a warning, at most once a minute). */
+  logger?: Logger;
 }
 
 let faultsInjected: ReturnType<ReturnType<typeof metrics.getMeter>['createCounter']> | undefined;
@@ -223,20 +297,30 @@ function refusal(code: status, message: string, errorCode?: string) {
  * the gateway's `x-fault` directive says — `latency` (sleep, then the handler), `error` (a
  * definite refusal, FAILED_PRECONDITION with x-error-code fault_injected, handler not run),
  * `uncertain` (UNAVAILABLE, handler not run), `after_effect` (the handler runs and its effect
- * commits, then UNAVAILABLE instead of its answer), `crash` (SIGKILL before the handler). Only the
- * gateway can send metadata here (mutual TLS). Each fault: a span with `fault.kind`,
- * `fault.rule_id` and a `fault.injected` event, a warning line, `faults_injected_total{target,kind}`.
+ * commits, then UNAVAILABLE instead of its answer), `crash` (SIGKILL before the handler). Each
+ * fault: a span with `fault.kind`, `fault.rule_id` and a `fault.injected` event, a warning line,
+ * `faults_injected_total{target,kind}`.
+ * A directive is obeyed only from a caller authenticated as the gateway (mutual TLS, its
+ * certificate's CN). In plaintext (GRPC_INSECURE=1) no caller is authenticated, so every
+ * directive is ignored — with a warning, at most once a minute: anyone who reaches the port could
+ * otherwise crash the service.
  */
 export function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
   const implementation: UntypedServiceImplementation = { ...binding.implementation };
+  const ignored = throttledWarning(faults.logger, 'an x-fault directive from a caller not authenticated as the gateway is ignored');
   for (const [name, method] of Object.entries(binding.definition)) {
     const handler = binding.implementation[name] as handleUnaryCall<unknown, unknown> | undefined;
     if (method.requestStream || method.responseStream || handler === undefined) continue;
     implementation[name] = ((call, callback) => {
       const raw = firstValue(call.metadata, FAULT_METADATA);
       if (raw === undefined) return handler(call, callback);
-      const d: FaultDirective | undefined = parseDirective(raw);
       const { name: path, service, method: rpcMethod } = splitPath(call.getPath());
+      const caller = callerIdentity(call.getAuthContext());
+      if (caller !== CALLER) {
+        ignored({ rpc: path, caller: caller ?? null, peer: call.getPeer(), x_fault: raw.slice(0, 100) });
+        return handler(call, callback);
+      }
+      const d: FaultDirective | undefined = parseDirective(raw);
       const log = faults.logger.child({ rpc: path });
       if (!d) {
         log.warn({ x_fault: raw.slice(0, 100) }, 'an x-fault directive that is not one is ignored');
@@ -283,9 +367,19 @@ export function honourFaults<B extends ServiceBinding>(binding: B, faults: Serve
   return { ...binding, implementation };
 }
 
-/** Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port. */
+/**
+ * Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port.
+ * Under mutual TLS (`creds` from `serverCredentials`) it serves the gateway alone (`onlyTheGateway`).
+ */
 export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials, opts: GrpcServerOptions = {}): Promise<RunningServer> {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+  const checked = checkedCredentials.has(creds);
+  // Fail closed: TLS credentials made elsewhere would serve any certificate of the CA.
+  if (creds._isSecure() && !checked) throw new TypeError('startGrpcServer: TLS credentials must come from serverCredentials(), which checks the caller is the gateway');
+  const server = new Server({
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.enable_channelz': 0,
+    interceptors: checked ? [onlyTheGateway(opts.logger ?? opts.faults?.logger)] : [],
+  });
   const { faults } = opts;
   const bindings = faults ? services.map((s) => honourFaults(s, faults)) : services;
   // Bytes that do not decode are the caller's mistake: a definite refusal, not grpc-js's INTERNAL.

@@ -12,8 +12,13 @@ import { STARTED, newSaga } from './saga-log-work.js';
  * admin request could change.
  */
 
-/** A saga left PARKED (as another gateway would leave it in the shared log): `resolve` acts on it at once, with no participant call. */
-export async function parkedSaga(g: GatewayApp, customer = 'cust_parked'): Promise<string> {
+/**
+ * A saga left PARKED (as another gateway would leave it in the shared log), parked a minute ago:
+ * `resolve` acts on it at once, with no participant call. By default parked in compensation at
+ * reserve_stock; `at: 'commit_stock'` parks it after the pivot.
+ */
+export async function parkedSaga(g: GatewayApp, customer = 'cust_parked', opts: { at?: 'reserve_stock' | 'commit_stock' } = {}): Promise<string> {
+  const afterPivot = opts.at === 'commit_stock';
   const id = randomUUID();
   const at = Date.now() - 60_000;
   const res = await g.log.create(
@@ -25,8 +30,8 @@ export async function parkedSaga(g: GatewayApp, customer = 'cust_parked'): Promi
       leaseOwner: null,
       input: { order_id: id, customer_id: customer },
       subject: customer,
-      currentStep: 'reserve_stock',
-      compIndex: 1,
+      currentStep: afterPivot ? 'commit_stock' : 'reserve_stock',
+      compIndex: afterPivot ? -1 : 1,
       failure: { step: 'charge_payment', code: 'payment_declined', message: 'declined' },
       createdAt: at,
       updatedAt: at,

@@ -1,13 +1,13 @@
 /**
  * A process for test/unit/faults-crash.test.ts to watch die of an injected `crash` fault.
- * `participant`: a payment gRPC server (stub handler) honouring x-fault; it sends its address.
+ * `participant <TLS_DIR>`: a payment gRPC server (stub handler) under mutual TLS, honouring the
+ * gateway's x-fault; it sends its address.
  * `gateway <saga.db>`: a saga engine with the faults interceptor and a crash rule at
  * `after_intent` of the one step of a one-step saga; it starts that saga.
  */
 import { metrics } from '@opentelemetry/api';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { PaymentServiceService, ChargeOutcome } from '../../src/gen/payment/v1/payment.js';
-import { startGrpcServer, unary } from '../../src/platform/grpc.js';
+import { serverCredentials, startGrpcServer, unary } from '../../src/platform/grpc.js';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { faults } from '../../src/saga/interceptors.js';
@@ -16,9 +16,9 @@ import { silentLogger } from './participants.js';
 
 const [mode, file] = process.argv.slice(2);
 
-if (mode === 'participant') {
+if (mode === 'participant' && file) {
   const charge = unary('Charge', silentLogger, () => ({ outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, declineReason: '' }));
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }], ServerCredentials.createInsecure(), {
+  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }], serverCredentials({ kind: 'mtls', dir: file }, 'payment'), {
     faults: { service: 'payment', logger: silentLogger },
   });
   process.send?.({ address: server.address });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
-import { STARTED, newSaga } from '../helpers/saga-log-work.js';
+import { parkedSaga } from '../helpers/admin-attack.js';
 import { eventually } from '../helpers/system.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -44,30 +44,7 @@ before(async () => {
   b1 = await place(order(B, 600)); // declined: COMPENSATED
   a2 = await place(order(A));
   // Three PARKED sagas as another gateway left them (the log is shared), parked a minute ago.
-  for (let i = 0; i < 3; i++) {
-    const id = randomUUID();
-    parked.push(id);
-    const at = Date.now() - 60_000;
-    const res = await g.log.create(
-      newSaga(id, {
-        definition: 'place_order',
-        version: 1,
-        status: 'PARKED',
-        stepIndex: 4,
-        leaseOwner: null,
-        input: { order_id: id, customer_id: 'cust_parked' },
-        subject: 'cust_parked',
-        currentStep: i === 0 ? 'commit_stock' : 'reserve_stock',
-        compIndex: i === 0 ? -1 : 1,
-        failure: { step: 'charge_payment', code: 'payment_declined', message: 'declined' },
-        createdAt: at,
-        updatedAt: at,
-      }),
-      STARTED,
-      0,
-    );
-    assert.ok(res.created);
-  }
+  for (let i = 0; i < 3; i++) parked.push(await parkedSaga(g, 'cust_parked', { at: i === 0 ? 'commit_stock' : 'reserve_stock' }));
 });
 after(() => g.close());
 

@@ -6,13 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { EXIT, UsageError } from '../../src/cli/command.js';
 import { curlExamples, friendlyUrl, parseStartArgs } from '../../src/cli/commands/start.js';
 import { COMMANDS, main } from '../../src/cli/main.js';
 import { redactPassword } from '../../src/platform/config.js';
 import { formatLine, tagWidthFor } from '../../src/cli/format.js';
+import { sagasInProcess as sagas } from '../helpers/cli.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(root, 'bin/sagas.js');
@@ -295,25 +295,6 @@ describe('sagas start (with fake services)', () => {
   });
 });
 
-/** `main` in this process, with its output captured. */
-async function sagas(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const sink = () => {
-    const s = Object.assign(
-      new Writable({
-        write(chunk, _enc, cb) {
-          s.text += String(chunk);
-          cb();
-        },
-      }),
-      { text: '' },
-    );
-    return s;
-  };
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main(argv, { env: { NO_COLOR: '1', ...env }, stdout, stderr });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
 
 describe('the router (main, in process)', () => {
   const names = [...COMMANDS.map((c) => c.name), 'help'];

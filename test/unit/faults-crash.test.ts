@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { credentials } from '@grpc/grpc-js';
 import { PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
 import { callRpc, isUnavailable } from '../../src/platform/grpc.js';
 import { encodeDirective } from '../../src/faults/plan.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { tempDir } from '../helpers/participants.js';
+import { asGateway, mtlsDir, testTls } from '../helpers/tls.js';
 
 const CHILD = new URL('../helpers/fault-crash-child.ts', import.meta.url).pathname;
 
@@ -26,10 +26,12 @@ function start(args: string[]): { child: ChildProcess; exit: Promise<NodeJS.Sign
 
 describe('crash', () => {
   test('at the participant: SIGKILL before the handler; the gateway sees UNAVAILABLE', async () => {
-    const { child, exit, message } = start(['participant']);
+    // Only the gateway's directives are obeyed (mutual TLS, its certificate): the test calls as it.
+    const security = await testTls();
+    const { child, exit, message } = start(['participant', mtlsDir(security)]);
     try {
       const { address } = (await message) as { address: string };
-      const client = new PaymentServiceClient(address, credentials.createInsecure());
+      const client = await asGateway(PaymentServiceClient, address, 'payment', security);
       const err = await callRpc(client, 'charge', { orderId: 'ord_1', amountCents: 100 }, { timeoutMs: 5_000, idempotencyKey: 'k1', fault: encodeDirective({ kind: 'crash', rule: 'die' }) }).then(
         () => undefined,
         (e: unknown) => e,

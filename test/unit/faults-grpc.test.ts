@@ -6,6 +6,8 @@
  * uncertain, latency, after_effect (the effect commits, the answer is lost, the retry replays it:
  * one charge), and a participant with FAULTS_ENABLED=0 ignoring x-fault. Every fault is on the
  * attempt's span (fault.kind, fault.rule_id, a fault.injected event) and on the saga's timeline.
+ * And who may send x-fault: only a caller authenticated as the gateway; in plaintext
+ * (GRPC_INSECURE=1) nobody, so an anonymous `x-fault: crash` crashes nothing (review N5).
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -19,6 +21,13 @@ import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from '../../src/platform/logger.js';
+import { credentials, Metadata, ServerCredentials } from '@grpc/grpc-js';
+import { PaymentServiceClient, PaymentServiceService, PaymentStatus, ChargeOutcome } from '../../src/gen/payment/v1/payment.js';
+import { callUnary, startGrpcServer } from '../../src/platform/grpc.js';
+import { createPaymentService } from '../../src/services/payment/server.js';
+import { openPaymentDatabase } from '../../src/services/payment/store.js';
+import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import path from 'node:path';
 
 const spans = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
@@ -241,5 +250,60 @@ describe('participant side (x-fault over mutual TLS)', () => {
       assert.equal(saga.status, 'COMPLETED');
       assert.equal(board.list()[0]?.fired, 0);
     });
+  });
+});
+
+describe('who may send x-fault', () => {
+  /** A Charge with `x-fault: <directive>` metadata, on a raw grpc-js call (what any client can send). */
+  function chargeWithFault(client: PaymentServiceClient, orderId: string, directive: string) {
+    const md = new Metadata();
+    md.set('x-fault', directive);
+    md.set('x-idempotency-key', `${orderId}:charge_payment`);
+    return new Promise<{ code: number | null; outcome?: ChargeOutcome }>((resolve) =>
+      client.charge({ orderId, amountCents: 100 }, md, { deadline: Date.now() + 3_000 }, (err, res) => resolve(err ? { code: err.code } : { code: null, outcome: res.outcome })),
+    );
+  }
+
+  test('plaintext (GRPC_INSECURE=1) with FAULTS_ENABLED=1: every directive is ignored (the call runs as if none was sent), with one warning for many', async () => {
+    const { logger, lines } = captureLogger();
+    const db = openPaymentDatabase(path.join(tempDir('faults-insecure'), 'payment.db'), 'normal');
+    const implementation = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 1_000_000 });
+    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], ServerCredentials.createInsecure(), { faults: { service: 'payment', logger } });
+    const client = new PaymentServiceClient(server.address, credentials.createInsecure());
+    try {
+      for (const [i, d] of ['error;rule=anon', 'uncertain', 'after_effect', 'latency;latency_ms=5000'].entries()) {
+        assert.deepEqual(await chargeWithFault(client, `anon-${i}`, d), { code: null, outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED }, d);
+      }
+      const said = lines.filter((l) => l.msg === 'an x-fault directive from a caller not authenticated as the gateway is ignored');
+      assert.equal(said.length, 1, 'one line for four ignored directives');
+      assert.deepEqual([said[0]?.level, said[0]?.caller, said[0]?.x_fault], ['warn', null, 'error;rule=anon']);
+      assert.equal(lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('fault injected')).length, 0, 'nothing injected');
+    } finally {
+      client.close();
+      await server.shutdown(0);
+      db.close();
+    }
+  });
+
+  test("review N5: a participant with GRPC_INSECURE=1 FAULTS_ENABLED=1 survives an anonymous caller's x-fault: crash, and says at start that it ignores x-fault", async () => {
+    const proc = startMain('payment', { DATA_DIR: tempDir('faults-n5'), GRPC_INSECURE: '1', FAULTS_ENABLED: '1', PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' });
+    const ready = await proc.ready;
+    const client = new PaymentServiceClient(ready.address, credentials.createInsecure());
+    try {
+      for (const i of [1, 2, 3]) assert.deepEqual(await chargeWithFault(client, `n5-${i}`, 'crash;rule=from-me'), { code: null, outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED }, `crash #${i}`);
+      // Still the same process, still serving.
+      const res = await callUnary(client.getPayment.bind(client), { orderId: 'n5-3' }, { timeoutMs: 3_000 });
+      assert.equal(res.status, PaymentStatus.PAYMENT_STATUS_CHARGED);
+    } finally {
+      client.close();
+    }
+    proc.stop();
+    const { code } = await proc.exit;
+    assert.equal(code, 0, 'stopped by SIGTERM, not killed by a fault');
+    const logged = proc.stdout().map((l) => JSON.parse(l) as { level: string; msg: string; caller?: unknown });
+    assert.ok(logged.some((l) => l.level === 'warn' && /x-fault directives are ignored: with GRPC_INSECURE=1 no caller is authenticated as the gateway/.test(l.msg)), 'said at start');
+    const ignored = logged.filter((l) => l.msg === 'an x-fault directive from a caller not authenticated as the gateway is ignored');
+    assert.equal(ignored.length, 1, 'one warning for three directives');
+    assert.equal(ignored[0]?.level, 'warn');
   });
 });

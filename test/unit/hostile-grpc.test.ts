@@ -2,8 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
-import { Client, Metadata, status, type handleUnaryCall, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, status, type ChannelCredentials, type handleUnaryCall, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
+import { loadTlsMaterial } from '../../src/platform/tls.js';
+import { HealthService } from '../../src/gen/health/v1/health.js';
 import type { ParticipantName } from '../../src/gateway/participants.js';
 import { LIMITS } from '../../src/contracts/limits.js';
 import { refuseUndecodable } from '../../src/platform/grpc-undecodable.js';
@@ -40,6 +42,7 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { errorCode, invoke, silentLogger, tempDir } from '../helpers/participants.js';
 import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
+import { callerCredentials, foreignTls, mintCertificate, mtlsDir } from '../helpers/tls.js';
 
 /**
  * Hostile input over gRPC, generated, against the three real participants (their services, inboxes
@@ -64,6 +67,8 @@ import { serveParticipants, type ServedParticipants } from '../helpers/grpc-part
  * (src/platform/grpc-undecodable.ts), which answers INVALID_ARGUMENT instead.
  * What the transport changes is judged as the service receives it: HTTP/2 drops a header value
  * with whitespace at either end, and joins a header given twice into one value ("a, b").
+ * And whoever calls: every method, with the client certificate of every identity and of a few
+ * insiders and strangers, serves the gateway alone (the last test).
  */
 
 const CATALOG = { prod_1: 1_000_000, prod_2: 5, prod_3: 0 };
@@ -554,5 +559,85 @@ test('over the limits: a message over 4 MiB, a flood of metadata, an unknown met
     md.set('x-idempotency-key', `after:${r.def.path}`);
     const { err } = await callRaw(r.participant, r.def.path, r.def.requestSerialize(req), md);
     assert.equal(err, null, `${r.def.path} answers after the hostile calls`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Who may call: every identity against every method.
+
+interface Caller {
+  name: string;
+  /** Credentials presenting this caller's certificate, to reach `participant`. */
+  creds(participant: ParticipantName): Promise<ChannelCredentials>;
+  /** How a call is answered: served, refused by the TLS handshake (UNAVAILABLE), or by the caller's name (PERMISSION_DENIED). */
+  expect: 'served' | 'handshake' | 'name';
+}
+
+test('every method, with a client certificate of every identity and of insiders and strangers: only the gateway is served, the rest are refused before anything is stored', async () => {
+  const ours = mtlsDir(served.security);
+  const stranger = loadTlsMaterial(mtlsDir(await foreignTls()), 'gateway');
+  const insider = (cn: string) => mintCertificate(cn, 'clientAuth');
+  const [mallory, orderAsClient, gatewayServing] = await Promise.all([insider('mallory'), insider('order'), mintCertificate('gateway', 'serverAuth')]);
+  const callers: Caller[] = [
+    { name: 'gateway', creds: async (p) => channelCredentials(served.security, 'gateway', p), expect: 'served' },
+    // The participants' own certificates may only serve (serverAuth): the handshake refuses them as callers.
+    ...(['order', 'inventory', 'payment'] as const).map((id): Caller => ({ name: id, creds: () => callerCredentials(loadTlsMaterial(ours, id)), expect: 'handshake' })),
+    // Certificates of our CA, for calling, under another name: refused by name.
+    { name: 'CA-signed CN=mallory', creds: () => callerCredentials(mallory), expect: 'name' },
+    { name: 'CA-signed CN=order (clientAuth)', creds: () => callerCredentials(orderAsClient), expect: 'name' },
+    { name: 'CA-signed CN=gateway for serving only', creds: () => callerCredentials(gatewayServing), expect: 'handshake' },
+    // The gateway's name, from another CA.
+    { name: "another CA's CN=gateway", creds: () => callerCredentials(stranger), expect: 'handshake' },
+  ];
+  const healthCheck = HealthService.check as MethodDefinition<unknown, unknown>;
+  /** A valid request of each method, for an order of its own: served, a write would store something. */
+  const validRequest = (r: Rpc<unknown, unknown>, orderId: string): unknown => {
+    const line = { productId: 'prod_1', quantity: 1 };
+    const byName: Record<string, unknown> = {
+      CreateOrder: { orderId, customerId: 'cust_1', items: [{ ...line, unitPriceCents: 100 }], createdAtMs: 0 },
+      CancelOrder: { orderId, reason: 'payment_declined' },
+      Reserve: { orderId, items: [line] },
+      Charge: { orderId, amountCents: 100 },
+      ListProducts: r.def.requestDeserialize(Buffer.alloc(0)),
+    };
+    const name = r.def.path.split('/').at(-1) as string;
+    const req = byName[name] ?? (name.startsWith('List') ? { pageSize: 10, pageToken: '' } : { orderId });
+    assert.equal(r.valid(req) === false, false, `a valid ${r.def.path}`);
+    return req;
+  };
+  const methods = (caller: number): Array<{ participant: ParticipantName; path: string; bytes: Buffer }> => [
+    ...RPCS.map((r) => ({ participant: r.participant, path: r.def.path, bytes: r.def.requestSerialize(validRequest(r, `who-${caller}`)) })),
+    ...(['order', 'inventory', 'payment'] as const).map((participant) => ({ participant, path: healthCheck.path, bytes: healthCheck.requestSerialize({ service: '' }) })),
+  ];
+  for (const [i, caller] of callers.entries()) {
+    const clients = new Map<ParticipantName, Client>();
+    try {
+      for (const m of methods(i)) {
+        let client = clients.get(m.participant);
+        if (!client) {
+          client = new Client(served.addresses[m.participant], await caller.creds(m.participant), channelOptions(served.security, m.participant));
+          clients.set(m.participant, client);
+        }
+        const md = new Metadata();
+        md.set('x-idempotency-key', `who-${fresh++}`);
+        const what = `${caller.name} → ${m.path}`;
+        const before = snapshot();
+        const { err } = await new Promise<{ err: ServiceError | null }>((resolve) => {
+          (client as Client).makeUnaryRequest(m.path, identity, identity, m.bytes, md, { deadline: Date.now() + DEADLINE_MS }, (e) => resolve({ err: e }));
+        });
+        if (caller.expect === 'served') {
+          // Served: an answer, or a definite refusal of the request itself, never of the caller.
+          assert.ok(err === null || REFUSALS.has(err.code), `${what}: ${err ? `${status[err.code]} ${err.details}` : 'OK'}`);
+          if (/\/(CreateOrder|Reserve|Charge|Check)$/.test(m.path)) assert.equal(err, null, `${what} is served`);
+          continue;
+        }
+        assert.ok(err, `${what} was served`);
+        assert.equal(err.code, caller.expect === 'name' ? status.PERMISSION_DENIED : status.UNAVAILABLE, `${what}: ${status[err.code]} ${err.details}`);
+        if (caller.expect === 'name') assert.equal(err.metadata.get('x-error-code')[0], 'caller_not_allowed', what);
+        assertUnchanged(before, snapshot(), [...before.keys()], `a refused ${what}`);
+      }
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
   }
 });

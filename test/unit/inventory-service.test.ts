@@ -32,7 +32,7 @@ import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase, type
 import { openDatabase } from '../../src/platform/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
-import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
+import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
 const CATALOG: Catalog = { apple: 10, banana: 5, cherry: 0 };
 
@@ -519,6 +519,7 @@ describe('inventory gRPC', () => {
 describe('inventory main', () => {
   test('seeds from INVENTORY_CATALOG, reports ready, and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('inventory-main');
+    await issuedUnder(dir);
     const catalogFile = path.join(dir, 'catalog.json');
     fs.writeFileSync(catalogFile, '{"gadget": 3, "widget": {"stock": 2, "price": 12.50}}');
     const proc = startMain('inventory', { DATA_DIR: dir, INVENTORY_SERVICE_ADDR: '127.0.0.1:0', INVENTORY_CATALOG: catalogFile });

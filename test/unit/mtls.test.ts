@@ -5,29 +5,32 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate as AsnCertificate } from '@peculiar/x509';
-import { credentials, status, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { PaymentServiceClient, PaymentServiceService, PaymentStatus } from '../../src/gen/payment/v1/payment.js';
-import { callUnary, channelCredentials, channelOptions, isServiceError, serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
-import { ensureTlsMaterial, loadTlsMaterial, TLS_IDENTITIES, TlsError, type GrpcSecurity } from '../../src/platform/tls.js';
+import { HealthClient } from '../../src/gen/health/v1/health.js';
+import { callUnary, channelCredentials, channelOptions, errorCodeOf, isServiceError, serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
+import { identityDir, issueIdentities, loadTlsMaterial, TLS_IDENTITIES, TlsError, type GrpcSecurity, type TlsIdentity } from '../../src/platform/tls.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { ServiceStartError, spawnService, startSystem } from '../../src/cli/supervisor.js';
-import { silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 import { http } from '../helpers/system.js';
-import { foreignTls, mtlsDir, testTls } from '../helpers/tls.js';
+import { callerCredentials, foreignTls, mintCertificate, mtlsDir, testTls } from '../helpers/tls.js';
 
 /**
- * Mutual TLS between the gateway and the participants (issue 11, part 1): every process presents a
- * certificate of the deployment's CA; a participant refuses a caller without one, and the gateway
- * refuses a server with a wrong one. The whole suite runs over TLS; these tests prove the refusals.
+ * Mutual TLS between the gateway and the participants (issue 11 part 1, issue 23): one CA, and one
+ * folder per identity holding only ca.crt and that process's key and certificate; the CA's key in
+ * none of them. A participant serves only a caller whose certificate, of the deployment's CA,
+ * names the gateway; the gateway accepts a participant only with that participant's certificate.
+ * The whole suite runs over TLS; these tests prove the layout and the refusals.
  */
 
-function codeOfTls(fn: () => unknown): string {
+async function tlsErrorOf(p: Promise<unknown> | (() => unknown)): Promise<TlsError> {
   try {
-    fn();
+    await (typeof p === 'function' ? p() : p);
   } catch (err) {
     assert.ok(err instanceof TlsError, `expected a TlsError, got ${String(err)}`);
-    return err.code;
+    return err;
   }
   throw new Error('expected a TlsError');
 }
@@ -42,7 +45,32 @@ function withFixtureCa(fixture: string): string {
   return dir;
 }
 
-/** What a payment server with `dir`'s payment certificate answers the gateway's certificate in `dir`: a real mTLS handshake, then a call. */
+/** Every file under `dir`, relative to it, sorted. */
+function filesUnder(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+}
+
+const ownFiles = (id: TlsIdentity) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`];
+const LAYOUT = TLS_IDENTITIES.flatMap(ownFiles).sort();
+const mode = (f: string) => fs.statSync(f).mode & 0o777;
+
+/** Checks the layout: one folder per identity (0700) with its three files, keys 0600, one CA for all, and no CA key in it. */
+function assertLayout(tlsDir: string): void {
+  assert.deepEqual(filesUnder(tlsDir), LAYOUT, 'only the four identities, each its own three files: no lock, no work file, no ca.key');
+  const ca = fs.readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'ca.crt'));
+  const caCert = new X509Certificate(ca);
+  for (const id of TLS_IDENTITIES) {
+    const dir = identityDir(tlsDir, id);
+    assert.equal(mode(dir), 0o700, `${id}/ is private`);
+    assert.equal(mode(path.join(dir, `${id}.key`)), 0o600, `${id}.key is private`);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'ca.crt')), ca, `${id}/ca.crt is the one CA`);
+    const key = createPrivateKey(fs.readFileSync(path.join(dir, `${id}.key`)));
+    assert.equal(caCert.checkPrivateKey(key), false, `${id}.key is not the CA's key`);
+    assert.equal(loadTlsMaterial(tlsDir, id).identity, id);
+  }
+}
+
+/** What a payment server with `dir`'s payment identity answers the gateway's identity in `dir`: a real mTLS handshake, then a call. */
 async function handshake(dir: string): Promise<PaymentStatus> {
   const security: GrpcSecurity = { kind: 'mtls', dir };
   const db = openPaymentDatabase(path.join(tempDir('mtls-handshake'), 'payment.db'), 'normal');
@@ -53,16 +81,17 @@ async function handshake(dir: string): Promise<PaymentStatus> {
     return (await callUnary(client.getPayment.bind(client), { orderId: 'handshake' }, { timeoutMs: 3_000 })).status;
   } finally {
     client.close();
-    server.shutdown(0);
+    await server.shutdown(0);
+    db.close();
   }
 }
 
-/** Checks, with node's own X509Certificate, that `dir`'s leaves are what the product issues, by the CA in `dir`. */
-function assertLeaves(dir: string): void {
-  const ca = new X509Certificate(fs.readFileSync(path.join(dir, 'ca.crt')));
+/** Checks, with node's own X509Certificate, that `tlsDir`'s leaves are what the product issues, by the CA in `caDir`. */
+function assertLeaves(tlsDir: string, caDir: string): void {
+  const ca = new X509Certificate(fs.readFileSync(path.join(caDir, 'ca.crt')));
   for (const id of TLS_IDENTITIES) {
-    const pem = fs.readFileSync(path.join(dir, `${id}.crt`));
-    const leaf = new X509Certificate(pem);
+    const dir = identityDir(tlsDir, id);
+    const leaf = new X509Certificate(fs.readFileSync(path.join(dir, `${id}.crt`)));
     assert.equal(leaf.subject, `CN=${id}`);
     assert.equal(leaf.issuer, ca.subject, `${id}.crt names its CA as issuer`);
     assert.ok(leaf.checkIssued(ca), `${id}.crt is issued by ca.crt`);
@@ -87,26 +116,43 @@ function assertLeaves(dir: string): void {
   }
 }
 
-describe('TLS material', () => {
-  test('first start makes a CA and the four identities, keys private; a second start changes nothing', async () => {
+/** An old one-folder TLS_DIR (before issue 23): ca.crt, ca.key and every identity's files side by side. */
+async function oldLayout(): Promise<{ dir: string; keys: Record<TlsIdentity, Buffer>; caKey: Buffer }> {
+  const made = path.join(tempDir('tls-old-src'), 'tls');
+  const caDir = tempDir('tls-old-ca');
+  await issueIdentities(made, { ca: caDir });
+  const dir = tempDir('tls-old');
+  fs.copyFileSync(path.join(caDir, 'ca.crt'), path.join(dir, 'ca.crt'));
+  fs.copyFileSync(path.join(caDir, 'ca.key'), path.join(dir, 'ca.key'));
+  for (const id of TLS_IDENTITIES) for (const f of [`${id}.crt`, `${id}.key`]) fs.copyFileSync(path.join(identityDir(made, id), f), path.join(dir, f));
+  const keys = Object.fromEntries(TLS_IDENTITIES.map((id) => [id, fs.readFileSync(path.join(dir, `${id}.key`))])) as Record<TlsIdentity, Buffer>;
+  return { dir, keys, caKey: fs.readFileSync(path.join(dir, 'ca.key')) };
+}
+
+describe('TLS material (sagas certs, or a first sagas start)', () => {
+  test('a first issue makes a CA and the four identities, one private folder each with only its own key; the CA key is written nowhere; a second issue changes nothing', async () => {
     const dir = path.join(tempDir('tls-new'), 'tls');
-    const made = await ensureTlsMaterial(dir);
-    assert.deepEqual(made, [...TLS_IDENTITIES]);
-    for (const id of TLS_IDENTITIES) {
-      assert.equal(fs.statSync(path.join(dir, `${id}.key`)).mode & 0o777, 0o600, `${id}.key is private`);
-      assert.equal(loadTlsMaterial(dir, id).identity, id);
-    }
-    assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
-    const before = fs.readFileSync(path.join(dir, 'order.crt'));
-    assert.deepEqual(await ensureTlsMaterial(dir), []);
-    assert.deepEqual(fs.readFileSync(path.join(dir, 'order.crt')), before);
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['ca.crt', 'ca.key', ...TLS_IDENTITIES.flatMap((id) => [`${id}.crt`, `${id}.key`])].sort(), 'no lock or work folder left');
+    const report = await issueIdentities(dir);
+    assert.deepEqual(report.issued, [...TLS_IDENTITIES]);
+    assert.equal(report.newCa, true);
+    assert.equal(mode(dir), 0o700);
+    assertLayout(dir);
+    const before = fs.readFileSync(path.join(identityDir(dir, 'order'), 'order.crt'));
+    assert.deepEqual((await issueIdentities(dir)).issued, []);
+    assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, 'order'), 'order.crt')), before);
+    assertLayout(dir);
+    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, 'the gateway is served by the payment service');
   });
 
-  test('the certificates are those the openssl CLI made: P-256 keys in PKCS#8, names, usages, alternative names and validity', async () => {
+  test('the certificates are those the openssl CLI made: P-256 keys in PKCS#8, names, usages, alternative names and validity; --ca with an empty folder keeps the new CA there', async () => {
     const dir = path.join(tempDir('tls-content'), 'tls');
-    await ensureTlsMaterial(dir);
-    const ca = new X509Certificate(fs.readFileSync(path.join(dir, 'ca.crt')));
+    const caDir = path.join(tempDir('tls-content-ca'), 'ca');
+    const report = await issueIdentities(dir, { ca: caDir });
+    assert.equal(report.newCa, true);
+    assert.deepEqual(fs.readdirSync(caDir).sort(), ['ca.crt', 'ca.key']);
+    assert.equal(mode(caDir), 0o700);
+    assert.equal(mode(path.join(caDir, 'ca.key')), 0o600);
+    const ca = new X509Certificate(fs.readFileSync(path.join(caDir, 'ca.crt')));
     assert.match(ca.subject, /^CN=ecommerce-sagas local CA [0-9a-f]{8}$/);
     assert.equal(ca.issuer, ca.subject);
     assert.equal(ca.ca, true);
@@ -114,86 +160,135 @@ describe('TLS material', () => {
     assert.equal(new Date(ca.validTo).getTime() - new Date(ca.validFrom).getTime(), 3650 * DAY_MS);
     assert.ok(Math.abs(new Date(ca.validFrom).getTime() - Date.now()) < 60_000, 'valid from now');
     assert.equal(ca.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
-    assert.ok(ca.checkPrivateKey(createPrivateKey(fs.readFileSync(path.join(dir, 'ca.key')))));
+    assert.ok(ca.checkPrivateKey(createPrivateKey(fs.readFileSync(path.join(caDir, 'ca.key')))));
     const asn = new AsnCertificate(new Uint8Array(ca.raw));
     assert.equal(asn.getExtension(KeyUsagesExtension)?.usages, KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign);
     const bc = asn.getExtension(BasicConstraintsExtension);
     assert.deepEqual([bc?.ca, bc?.pathLength, bc?.critical], [true, 0, true], 'a CA of leaves only, critical');
-    assertLeaves(dir);
-    // Files as the openssl path wrote them: keys private whatever the umask, certificates readable.
+    assertLeaves(dir, caDir);
+    assertLayout(dir);
+    // Certificates readable as the openssl path wrote them; keys private whatever the umask.
     const certMode = 0o644 & ~process.umask();
-    for (const f of fs.readdirSync(dir)) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, f.endsWith('.key') ? 0o600 : certMode, f);
-    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
-    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, 'the gateway is served by the payment service');
+    for (const f of filesUnder(dir)) assert.equal(mode(path.join(dir, f)), f.endsWith('.key') ? 0o600 : certMode, f);
   });
 
-  test('a CA that the openssl CLI made (EC as this project made it, or an RSA CA with a PKCS#1 key) issues the missing identities', async () => {
+  test('a CA that the openssl CLI made (EC as this project made it, or an RSA CA with a PKCS#1 key) issues the identities (--ca)', async () => {
     for (const fixture of ['openssl-ec-ca', 'openssl-rsa-ca']) {
-      const dir = withFixtureCa(fixture);
-      assert.deepEqual(await ensureTlsMaterial(dir), [...TLS_IDENTITIES], fixture);
-      assertLeaves(dir);
-      for (const id of TLS_IDENTITIES) loadTlsMaterial(dir, id);
+      const caDir = withFixtureCa(fixture);
+      const dir = path.join(tempDir(`tls-${fixture}-out`), 'tls');
+      const report = await issueIdentities(dir, { ca: caDir });
+      assert.deepEqual(report.issued, [...TLS_IDENTITIES], fixture);
+      assert.equal(report.newCa, false);
+      assertLeaves(dir, caDir);
+      assertLayout(dir);
+      assert.deepEqual(fs.readdirSync(caDir).sort(), ['ca.crt', 'ca.key'], 'the CA folder is left as it was');
       assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, `${fixture}: the gateway is served`);
     }
   });
 
   test('a ca.key that is not the key of ca.crt is refused naming it, and nothing is issued', async () => {
-    const dir = withFixtureCa('openssl-ec-ca');
-    fs.copyFileSync(path.join(FIXTURES, 'openssl-rsa-ca', 'ca.key'), path.join(dir, 'ca.key'));
-    await assert.rejects(ensureTlsMaterial(dir), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_invalid' && /ca\.key is not the key of .*ca\.crt/.test(err.message));
-    fs.writeFileSync(path.join(dir, 'ca.key'), 'not a key');
-    await assert.rejects(ensureTlsMaterial(dir), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_invalid' && /ca\.key is not an unencrypted PEM private key/.test(err.message));
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['ca.crt', 'ca.key']);
+    const caDir = withFixtureCa('openssl-ec-ca');
+    const dir = path.join(tempDir('tls-wrong-ca-key'), 'tls');
+    fs.copyFileSync(path.join(FIXTURES, 'openssl-rsa-ca', 'ca.key'), path.join(caDir, 'ca.key'));
+    let err = await tlsErrorOf(issueIdentities(dir, { ca: caDir }));
+    assert.equal(err.code, 'tls_material_invalid');
+    assert.match(err.message, /ca\.key is not the key of .*ca\.crt/);
+    fs.writeFileSync(path.join(caDir, 'ca.key'), 'not a key');
+    err = await tlsErrorOf(issueIdentities(dir, { ca: caDir }));
+    assert.match(err.message, /ca\.key is not an unencrypted PEM private key/);
+    fs.rmSync(path.join(caDir, 'ca.key'));
+    err = await tlsErrorOf(issueIdentities(dir, { ca: caDir }));
+    assert.equal(err.code, 'tls_material_incomplete');
+    assert.match(err.message, /has ca\.crt but no ca\.key/);
+    assert.deepEqual(filesUnder(dir), [], 'no identity issued');
   });
 
-  test('processes that start together make one CA between them', async () => {
+  test('issuers that start together make one CA between them', async () => {
     const dir = path.join(tempDir('tls-race'), 'tls');
-    const made = await Promise.all([1, 2, 3, 4].map(() => ensureTlsMaterial(dir)));
-    assert.deepEqual(made.flat().sort(), [...TLS_IDENTITIES].sort(), 'each identity issued once');
-    const ca = fs.readFileSync(path.join(dir, 'ca.crt'));
-    for (const id of TLS_IDENTITIES) assert.deepEqual(loadTlsMaterial(dir, id).ca, ca);
+    const reports = await Promise.all([1, 2, 3, 4].map(() => issueIdentities(dir)));
+    assert.deepEqual(reports.flatMap((r) => r.issued).sort(), [...TLS_IDENTITIES].sort(), 'each identity issued once');
+    assertLayout(dir);
   });
 
-  test("an operator's own CA is used to issue the missing identities", async () => {
-    const own = mtlsDir(await foreignTls());
-    const dir = tempDir('tls-own-ca');
-    fs.copyFileSync(path.join(own, 'ca.crt'), path.join(dir, 'ca.crt'));
-    fs.copyFileSync(path.join(own, 'ca.key'), path.join(dir, 'ca.key'));
-    fs.copyFileSync(path.join(own, 'payment.crt'), path.join(dir, 'payment.crt'));
-    fs.copyFileSync(path.join(own, 'payment.key'), path.join(dir, 'payment.key'));
-    assert.deepEqual(await ensureTlsMaterial(dir), ['gateway', 'order', 'inventory']);
-    assert.deepEqual(fs.readFileSync(path.join(dir, 'ca.crt')), fs.readFileSync(path.join(own, 'ca.crt')), 'the CA is kept');
-    assert.deepEqual(fs.readFileSync(path.join(dir, 'payment.crt')), fs.readFileSync(path.join(own, 'payment.crt')), 'a given certificate is kept');
-    loadTlsMaterial(dir, 'order');
+  test("an operator's own CA issues the missing identities and keeps those given", async () => {
+    const caDir = tempDir('tls-own-ca');
+    const own = path.join(tempDir('tls-own-src'), 'tls');
+    await issueIdentities(own, { ca: caDir });
+    const dir = path.join(tempDir('tls-own'), 'tls');
+    fs.cpSync(identityDir(own, 'payment'), identityDir(dir, 'payment'), { recursive: true });
+    const report = await issueIdentities(dir, { ca: caDir });
+    assert.deepEqual(report.issued, ['gateway', 'order', 'inventory']);
+    assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, 'payment'), 'payment.crt')), fs.readFileSync(path.join(identityDir(own, 'payment'), 'payment.crt')), 'a given identity is kept');
+    assertLayout(dir);
+    // Another CA than the one of the identities there does not complete the folder.
+    fs.rmSync(identityDir(dir, 'order'), { recursive: true });
+    const other = withFixtureCa('openssl-ec-ca');
+    const err = await tlsErrorOf(issueIdentities(dir, { ca: other }));
+    assert.equal(err.code, 'tls_material_invalid');
+    assert.match(err.message, /issued by another CA/);
   });
 
-  test('a folder that cannot be completed is refused with the reason, and nothing is made', async () => {
-    const own = mtlsDir(await foreignTls());
-    const noCa = tempDir('tls-no-ca');
-    fs.copyFileSync(path.join(own, 'order.crt'), path.join(noCa, 'order.crt'));
-    await assert.rejects(ensureTlsMaterial(noCa), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_incomplete' && /no ca\.crt/.test(err.message));
-    assert.deepEqual(fs.readdirSync(noCa), ['order.crt']);
+  test('a folder whose CA key was not kept cannot be completed, saying what to do; --renew issues all four again from a new CA', async () => {
+    const dir = path.join(tempDir('tls-incomplete'), 'tls');
+    await issueIdentities(dir);
+    fs.rmSync(identityDir(dir, 'order'), { recursive: true });
+    const gateway = fs.readFileSync(path.join(identityDir(dir, 'gateway'), 'gateway.crt'));
+    const err = await tlsErrorOf(issueIdentities(dir));
+    assert.equal(err.code, 'tls_material_incomplete');
+    assert.match(err.message, /has gateway, inventory, payment but not order, and the key of the CA that issued them is not kept here .*--ca DIR.*--renew/);
+    assert.deepEqual(filesUnder(identityDir(dir, 'order')), [], 'nothing issued');
+    // Half an identity (an interrupted copy) is named, not completed.
+    fs.writeFileSync(path.join(identityDir(dir, 'order'), 'order.crt'), 'x');
+    assert.match((await tlsErrorOf(issueIdentities(dir))).message, /order has order\.crt but no ca\.crt or order\.key/);
 
-    const noCaKey = tempDir('tls-no-ca-key');
-    fs.copyFileSync(path.join(own, 'ca.crt'), path.join(noCaKey, 'ca.crt'));
-    await assert.rejects(ensureTlsMaterial(noCaKey), (err: unknown) => err instanceof TlsError && err.code === 'tls_material_incomplete' && /no ca\.key/.test(err.message));
+    const renewed = await issueIdentities(dir, { renew: true });
+    assert.deepEqual(renewed.issued, [...TLS_IDENTITIES]);
+    assert.equal(renewed.newCa, true);
+    assert.notDeepEqual(fs.readFileSync(path.join(identityDir(dir, 'gateway'), 'gateway.crt')), gateway, 'replaced');
+    assertLayout(dir);
+    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE);
+  });
+
+  test('an old one-folder TLS_DIR: a process refuses it saying how to move it; issuing moves each identity into its folder (the same keys) and the CA key out of them', async () => {
+    const { dir, keys, caKey } = await oldLayout();
+    const refused = await tlsErrorOf(() => loadTlsMaterial(dir, 'order'));
+    assert.equal(refused.code, 'tls_old_layout');
+    assert.match(refused.message, /old one-folder layout .*`sagas certs` moves it/);
+
+    const report = await issueIdentities(dir);
+    assert.deepEqual(report.issued, []);
+    assert.deepEqual(report.migrated, { identities: [...TLS_IDENTITIES], caKeyMovedTo: path.join(dir, 'ca', 'ca.key') });
+    assert.deepEqual(filesUnder(dir), ['ca/ca.crt', 'ca/ca.key', ...LAYOUT].sort(), 'nothing left at the top');
+    for (const id of TLS_IDENTITIES) assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, id), `${id}.key`)), keys[id], `${id}.key moved, not made anew`);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'ca', 'ca.key')), caKey);
+    assert.equal(mode(path.join(dir, 'ca')), 0o700);
+    assert.equal(mode(path.join(dir, 'ca', 'ca.key')), 0o600);
+    for (const id of TLS_IDENTITIES) assert.equal(mode(identityDir(dir, id)), 0o700);
+    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, 'the moved identities still work together');
+    assert.deepEqual((await issueIdentities(dir)).migrated, undefined, 'moved once');
   });
 
   test('a certificate of another CA, of another identity, or with a foreign key is refused at start', async () => {
     const ours = mtlsDir(await testTls());
     const theirs = mtlsDir(await foreignTls());
     const mixed = tempDir('tls-mixed');
-    for (const f of fs.readdirSync(ours)) fs.copyFileSync(path.join(ours, f), path.join(mixed, f));
-    fs.copyFileSync(path.join(theirs, 'order.crt'), path.join(mixed, 'order.crt'));
-    fs.copyFileSync(path.join(theirs, 'order.key'), path.join(mixed, 'order.key'));
-    assert.equal(codeOfTls(() => loadTlsMaterial(mixed, 'order')), 'tls_material_invalid');
-    fs.copyFileSync(path.join(ours, 'payment.crt'), path.join(mixed, 'order.crt'));
-    fs.copyFileSync(path.join(ours, 'payment.key'), path.join(mixed, 'order.key'));
-    assert.match(String((() => { try { loadTlsMaterial(mixed, 'order'); } catch (e) { return (e as Error).message; } })()), /CN=payment/);
-    fs.copyFileSync(path.join(ours, 'order.crt'), path.join(mixed, 'order.crt'));
-    assert.equal(codeOfTls(() => loadTlsMaterial(mixed, 'order')), 'tls_material_invalid', 'order.crt with payment.key');
-    fs.writeFileSync(path.join(mixed, 'order.key'), 'not a key');
-    assert.equal(codeOfTls(() => loadTlsMaterial(mixed, 'order')), 'tls_material_invalid');
+    fs.cpSync(ours, mixed, { recursive: true });
+    const order = identityDir(mixed, 'order');
+    const code = async () => (await tlsErrorOf(() => loadTlsMaterial(mixed, 'order'))).code;
+    fs.copyFileSync(path.join(identityDir(theirs, 'order'), 'order.crt'), path.join(order, 'order.crt'));
+    fs.copyFileSync(path.join(identityDir(theirs, 'order'), 'order.key'), path.join(order, 'order.key'));
+    assert.equal(await code(), 'tls_material_invalid');
+    fs.copyFileSync(path.join(identityDir(ours, 'payment'), 'payment.crt'), path.join(order, 'order.crt'));
+    fs.copyFileSync(path.join(identityDir(ours, 'payment'), 'payment.key'), path.join(order, 'order.key'));
+    assert.match((await tlsErrorOf(() => loadTlsMaterial(mixed, 'order'))).message, /CN=payment/);
+    fs.copyFileSync(path.join(identityDir(ours, 'order'), 'order.crt'), path.join(order, 'order.crt'));
+    assert.equal(await code(), 'tls_material_invalid', 'order.crt with payment.key');
+    fs.writeFileSync(path.join(order, 'order.key'), 'not a key');
+    assert.equal(await code(), 'tls_material_invalid');
+    fs.rmSync(order, { recursive: true });
+    const missing = await tlsErrorOf(() => loadTlsMaterial(mixed, 'order'));
+    assert.equal(missing.code, 'tls_material_incomplete');
+    assert.match(missing.message, /no order identity: .* does not exist; issue the identities with `sagas certs`/);
   });
 });
 
@@ -202,6 +297,7 @@ describe('a participant over mutual TLS', () => {
   let theirs: GrpcSecurity;
   let server: RunningServer;
   let charges = 0;
+  const captured = captureLogger();
 
   before(async () => {
     ours = await testTls();
@@ -213,23 +309,27 @@ describe('a participant over mutual TLS', () => {
       charges++;
       charge.call(implementation, call, cb);
     };
-    server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(ours, 'payment'));
+    server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(ours, 'payment'), { logger: captured.logger });
   });
   after(() => server.shutdown(0));
 
-  /** A Charge through `creds`: the status code it failed with, or 'OK'. */
-  async function charge(creds: ChannelCredentials, orderId: string): Promise<string | number> {
+  /** A Charge through `creds`: the error it failed with, or 'OK'. */
+  async function chargeAs(creds: ChannelCredentials, orderId: string): Promise<'OK' | ServiceError> {
     const client = new PaymentServiceClient(server.address, creds, channelOptions(ours, 'payment'));
     try {
       await callUnary(client.charge.bind(client), { orderId, amountCents: 100 }, { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 3_000 });
       return 'OK';
     } catch (err) {
       assert.ok(isServiceError(err), String(err));
-      return err.code;
+      return err;
     } finally {
       client.close();
     }
   }
+  const charge = async (creds: ChannelCredentials, orderId: string) => {
+    const r = await chargeAs(creds, orderId);
+    return r === 'OK' ? r : r.code;
+  };
 
   /** What the service holds for `orderId`, asked as the gateway. */
   async function payment(orderId: string): Promise<PaymentStatus> {
@@ -259,24 +359,50 @@ describe('a participant over mutual TLS', () => {
   test('a caller with a certificate from another CA is refused', async () => {
     const before = charges;
     const stranger = loadTlsMaterial(mtlsDir(theirs), 'gateway');
-    const server = loadTlsMaterial(mtlsDir(ours), 'gateway');
-    // Trusts our server, presents their client certificate: only the client side is foreign.
-    const creds = credentials.createSsl(server.ca, stranger.key, stranger.cert, { checkServerIdentity: () => undefined });
-    assert.equal(await charge(creds, 'tls-foreign-client'), status.UNAVAILABLE);
+    // Trusts our server, presents their client certificate (CN=gateway): only the CA differs.
+    assert.equal(await charge(await callerCredentials(stranger), 'tls-foreign-client'), status.UNAVAILABLE);
     assert.equal(charges, before);
     assert.equal(await payment('tls-foreign-client'), PaymentStatus.PAYMENT_STATUS_NONE);
   });
 
   test("a participant's certificate, of the same CA, cannot call another participant", async () => {
     const before = charges;
-    const order = loadTlsMaterial(mtlsDir(ours), 'order');
-    const creds = credentials.createSsl(order.ca, order.key, order.cert, { checkServerIdentity: () => undefined });
-    assert.equal(await charge(creds, 'tls-order-as-caller'), status.UNAVAILABLE);
+    for (const id of ['order', 'inventory', 'payment'] as const) {
+      // serverAuth only: the handshake itself refuses it as a client certificate.
+      assert.equal(await charge(await callerCredentials(loadTlsMaterial(mtlsDir(ours), id)), `tls-${id}-as-caller`), status.UNAVAILABLE, id);
+      assert.equal(await payment(`tls-${id}-as-caller`), PaymentStatus.PAYMENT_STATUS_NONE);
+    }
     assert.equal(charges, before);
-    assert.equal(await payment('tls-order-as-caller'), PaymentStatus.PAYMENT_STATUS_NONE);
   });
 
-  test('the gateway refuses a server of another CA, or one with another participant\'s certificate', async () => {
+  test('a client certificate of our own CA that does not name the gateway is refused before any handler runs: PERMISSION_DENIED, logged once', async () => {
+    const before = charges;
+    for (const cn of ['mallory', 'order', 'Gateway', 'gateway.evil']) {
+      const refused = await chargeAs(await callerCredentials(await mintCertificate(cn, 'clientAuth')), `tls-cn-${cn}`);
+      assert.notEqual(refused, 'OK', cn);
+      assert.equal((refused as ServiceError).code, status.PERMISSION_DENIED, cn);
+      assert.equal(errorCodeOf(refused), 'caller_not_allowed');
+      assert.match((refused as ServiceError).details, new RegExp(`only the gateway may call this service; the caller's certificate names CN=${cn.replace('.', '\\.')}`));
+      assert.equal(await payment(`tls-cn-${cn}`), PaymentStatus.PAYMENT_STATUS_NONE, `${cn}: nothing stored`);
+    }
+    assert.equal(charges, before, 'the handler ran for none of them');
+    // The health service too: there is no method a non-gateway caller is served.
+    const health = new HealthClient(server.address, await callerCredentials(await mintCertificate('mallory')), channelOptions(ours, 'payment'));
+    try {
+      await assert.rejects(callUnary(health.check.bind(health), { service: '' }, { timeoutMs: 3_000 }), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+    } finally {
+      health.close();
+    }
+    // Callers repeating refused calls make one line a minute, not one a call: the first is said.
+    const said = captured.lines.filter((l) => l.msg === 'a caller that is not the gateway was refused');
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.deepEqual([said[0]?.level, said[0]?.caller, said[0]?.rpc], ['warn', 'mallory', '/payment.v1.PaymentService/Charge']);
+    // A certificate named gateway but for serving only (serverAuth): refused by the handshake.
+    assert.equal(await charge(await callerCredentials(await mintCertificate('gateway', 'serverAuth')), 'tls-gateway-server-usage'), status.UNAVAILABLE);
+    assert.equal(charges, before);
+  });
+
+  test("the gateway refuses a server of another CA, or one with another participant's certificate", async () => {
     const before = charges;
     // Our CA only trusts our certificates: their CA's server is not ours.
     assert.equal(await charge(channelCredentials(theirs, 'gateway', 'payment'), 'tls-foreign-server'), status.UNAVAILABLE);
@@ -284,50 +410,72 @@ describe('a participant over mutual TLS', () => {
     assert.equal(await charge(channelCredentials(ours, 'gateway', 'order'), 'tls-wrong-identity'), status.UNAVAILABLE);
     assert.equal(charges, before);
   });
+
+  test('TLS credentials not made by serverCredentials (no check of the caller\'s name) are refused by startGrpcServer', async () => {
+    const m = loadTlsMaterial(mtlsDir(ours), 'payment');
+    const { ServerCredentials } = await import('@grpc/grpc-js');
+    const bare = ServerCredentials.createSsl(m.ca, [{ private_key: m.key, cert_chain: m.cert }], true);
+    await assert.rejects(startGrpcServer({ host: '127.0.0.1', port: 0 }, [], bare), /must come from serverCredentials/);
+  });
 });
 
 describe('a process at start', () => {
-  test('makes its certificates under DATA_DIR/tls on first start', async () => {
+  test('a participant alone issues nothing: with no identities it refuses to start, saying to run sagas certs', async () => {
     const dir = tempDir('mtls-main');
     const proc = startMain('payment', { DATA_DIR: dir, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
-    await proc.ready;
-    proc.stop();
-    assert.equal((await proc.exit).code, 0);
-    for (const id of TLS_IDENTITIES) loadTlsMaterial(path.join(dir, 'tls'), id);
+    const { code, stderr } = await proc.exit;
+    assert.equal(code, 1);
+    assert.match(stderr, /payment: cannot start mutual TLS \(tls_material_incomplete\): no payment identity: .*tls\/payment does not exist; issue the identities with `sagas certs`/);
+    assert.equal(fs.existsSync(path.join(dir, 'tls')), false, 'nothing made');
   });
 
-  test('a whole system with nothing but node on its PATH (no openssl) makes its certificates on first start and serves an order', async () => {
-    const dataDir = tempDir('mtls-node-only');
+  test('a participant given an old one-folder TLS_DIR refuses to start, saying how to move it', async () => {
+    const { dir: tls } = await oldLayout();
+    const proc = startMain('payment', { DATA_DIR: tempDir('mtls-old'), TLS_DIR: tls, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
+    const { code, stderr } = await proc.exit;
+    assert.equal(code, 1);
+    assert.match(stderr, /payment: cannot start mutual TLS \(tls_old_layout\): .*`sagas certs` moves it/);
+  });
+
+  test('a whole system with nothing but node on its PATH (no openssl): the supervisor issues the identities on first start, keeps no CA key, and the data is private', async () => {
+    const dataDir = path.join(tempDir('mtls-node-only'), 'data');
     // A folder with the node binary alone: whatever else sits beside node on this machine, no openssl.
     const bin = tempDir('node-only-bin');
     fs.symlinkSync(process.execPath, path.join(bin, path.basename(process.execPath)));
     const tlsDir = path.join(dataDir, 'tls');
+    const said: string[] = [];
     const sys = await startSystem({
       dataDir,
       ports: 'ephemeral',
-      env: { PATH: bin, TLS_DIR: tlsDir, LOG_LEVEL: 'warn', REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`, ADMIN_ADDR: 'off' },
+      env: { PATH: bin, LOG_LEVEL: 'warn', REDIS_KEY_PREFIX: `test-${path.basename(path.dirname(dataDir))}`, ADMIN_ADDR: 'off', TLS_DIR: tlsDir },
       readyTimeoutMs: 60_000,
+      onLine: (name, line) => {
+        if (name === 'sagas') said.push(line);
+      },
     });
     try {
       const r = await http(sys.url, 'POST', '/orders', { customer_id: 'cust_node_only', items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] }, { Prefer: 'wait=5' });
       assert.equal(r.status, 201, JSON.stringify(r.body));
       assert.equal(r.body.status, 'CONFIRMED', JSON.stringify(r.body));
+      // N11: the data folder and every database file (with its -wal and -shm) private, under this test's umask.
+      assert.equal(mode(dataDir), 0o700, 'DATA_DIR');
+      const dbFiles = fs.readdirSync(dataDir).filter((f) => /\.db(-wal|-shm)?$/.test(f));
+      for (const db of ['order', 'inventory', 'payment', 'saga']) for (const ext of ['.db', '.db-wal', '.db-shm']) assert.ok(dbFiles.includes(`${db}${ext}`), `${db}${ext} exists`);
+      for (const f of dbFiles) assert.equal(mode(path.join(dataDir, f)), 0o600, f);
     } finally {
       await sys.stop();
     }
-    assert.deepEqual(fs.readdirSync(tlsDir).sort(), ['ca.crt', 'ca.key', ...TLS_IDENTITIES.flatMap((id) => [`${id}.crt`, `${id}.key`])].sort());
-    const certMode = 0o644 & ~process.umask();
-    for (const f of fs.readdirSync(tlsDir)) assert.equal(fs.statSync(path.join(tlsDir, f)).mode & 0o777, f.endsWith('.key') ? 0o600 : certMode, f);
-    assertLeaves(tlsDir);
+    assertLayout(tlsDir);
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(JSON.parse(said[0] as string).msg, /issued the mutual-TLS identities gateway, order, inventory, payment in .*; the CA's key was used for this only and not kept/);
   });
 
   test('refuses to start with a certificate that is not its own, saying why', async () => {
     const ours = mtlsDir(await testTls());
     const dir = tempDir('mtls-bad');
     const tls = path.join(dir, 'certs');
-    fs.mkdirSync(tls);
-    for (const f of fs.readdirSync(ours)) fs.copyFileSync(path.join(ours, f), path.join(tls, f));
-    fs.copyFileSync(path.join(ours, 'order.crt'), path.join(tls, 'payment.crt'));
+    fs.cpSync(ours, tls, { recursive: true });
+    fs.copyFileSync(path.join(identityDir(ours, 'order'), 'order.crt'), path.join(identityDir(tls, 'payment'), 'payment.crt'));
     const proc = startMain('payment', { DATA_DIR: dir, TLS_DIR: tls, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
     const { code, stderr } = await proc.exit;
     assert.equal(code, 1);
@@ -357,10 +505,8 @@ describe('a process at start', () => {
     const theirs = mtlsDir(await foreignTls());
     const dir = tempDir('mtls-gateway');
     const tls = path.join(dir, 'tls');
-    fs.mkdirSync(tls);
-    for (const f of fs.readdirSync(ours)) fs.copyFileSync(path.join(ours, f), path.join(tls, f));
-    fs.copyFileSync(path.join(theirs, 'gateway.crt'), path.join(tls, 'gateway.crt'));
-    fs.copyFileSync(path.join(theirs, 'gateway.key'), path.join(tls, 'gateway.key'));
+    fs.cpSync(ours, tls, { recursive: true });
+    for (const f of ['gateway.crt', 'gateway.key']) fs.copyFileSync(path.join(identityDir(theirs, 'gateway'), f), path.join(identityDir(tls, 'gateway'), f));
     const err = await spawnService('gateway', {
       env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, HTTP_ADDR: '127.0.0.1:0', LOG_FORMAT: 'json', REDIS_URL: '' },
       readyTimeoutMs: 30_000,

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gatewayConfig } from '../../src/gateway/config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OBS = path.join(ROOT, 'observability');
@@ -41,7 +42,9 @@ const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_a
 /** The gateways of the default setup and of the "multi" profile. */
 const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2'];
 /** The services `docker compose up` (no profile) runs: the same as before the profiles. */
-const DEFAULT_SERVICES = ['gateway', 'grafana', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus', 'redis', 'tempo', 'tempo-init'];
+const DEFAULT_SERVICES = ['certs', 'gateway', 'grafana', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus', 'redis', 'tempo', 'tempo-init'];
+/** The processes of the app image, each with its own mutual-TLS identity (the gateways share the gateway's). */
+const IDENTITY_OF: Record<string, string> = { gateway: 'gateway', 'gateway-1': 'gateway', 'gateway-2': 'gateway', order: 'order', inventory: 'inventory', payment: 'payment' };
 
 // ---------------------------------------------------------------------------------------------
 // tools
@@ -58,13 +61,21 @@ interface Run {
   stderr: string;
 }
 
-/** The variables compose interpolates secrets from (docker-compose.yml, top comment). */
-const COMPOSE_SECRETS = ['GRAFANA_ADMIN_PASSWORD', 'REDIS_PASSWORD'];
+/**
+ * The secrets compose requires (docker-compose.yml, top comment; README: an .env file), and the
+ * values the checks below run it with, as an operator's .env would give them.
+ */
+const COMPOSE_SECRETS = { GRAFANA_ADMIN_PASSWORD: 'test-grafana', REDIS_PASSWORD: 'test-redis', POSTGRES_PASSWORD: 'test-postgres' } as const;
+type ComposeSecret = keyof typeof COMPOSE_SECRETS;
 
-function run(tool: Tool, args: string[], input?: string, extraEnv: Record<string, string> = {}): Run {
-  // Without the compose secrets of whoever runs the tests: the file is checked as a fresh machine sees it.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !COMPOSE_SECRETS.includes(k)));
-  const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000, env: { ...env, ...extraEnv } });
+/**
+ * Runs `tool` with the compose secrets of COMPOSE_SECRETS (not those of whoever runs the tests, so
+ * that the file is checked alike everywhere), `extraEnv` on top, and without the `unset` ones.
+ */
+function run(tool: Tool, args: string[], input?: string, extraEnv: Record<string, string> = {}, unset: readonly ComposeSecret[] = []): Run {
+  const env: Record<string, string | undefined> = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in COMPOSE_SECRETS))), ...COMPOSE_SECRETS, ...extraEnv };
+  for (const k of unset) delete env[k];
+  const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000, env });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
     assert.fail(
       `${tool} is not installed: it comes with ${TOOLS[tool]}, which .ci/run installs. ` +
@@ -501,6 +512,7 @@ describe('docker-compose.yml', () => {
     const pgEnv = c.services.postgres.environment;
     const expectedUrl = `postgres://${pgEnv.POSTGRES_USER}:${pgEnv.POSTGRES_PASSWORD}@postgres:5432/${pgEnv.POSTGRES_DB}`;
     assert.equal(pgEnv.POSTGRES_DB, 'sagas');
+    assert.equal(pgEnv.POSTGRES_PASSWORD, COMPOSE_SECRETS.POSTGRES_PASSWORD, 'the password of POSTGRES_PASSWORD, in the server and in SAGA_LOG_URL');
     const published = new Set<number>([8080]);
     const volumes = new Set<string>((c.services.gateway.volumes as string[]).map((v) => v.split(':')[0] as string));
     ['gateway-1', 'gateway-2'].forEach((name, i) => {
@@ -538,7 +550,7 @@ describe('docker-compose.yml', () => {
       assert.equal(path.resolve(s.build.context), path.resolve(ROOT), `${svc} build context`);
       assert.deepEqual(s.command, [svc]);
       assert.equal(s.environment.DATA_DIR, '/data');
-      assert.equal(s.environment.REDIS_URL, 'redis://:sagas-redis@redis:6379', `${svc} authenticates to Redis`);
+      assert.equal(s.environment.REDIS_URL, `redis://:${COMPOSE_SECRETS.REDIS_PASSWORD}@redis:6379`, `${svc} authenticates to Redis`);
       const data = (s.volumes as string[]).find((v) => v.split(':')[1] === '/data');
       assert.ok(data, `${svc} mounts a volume at /data`);
       const name = data.split(':')[0] as string;
@@ -577,14 +589,15 @@ describe('docker-compose.yml', () => {
     assert.equal(env.GF_AUTH_ANONYMOUS_ENABLED, 'true');
     assert.equal(env.GF_AUTH_ANONYMOUS_ORG_ROLE, 'Viewer');
     assert.notEqual(env.GF_AUTH_DISABLE_LOGIN_FORM, 'true', 'the admin can sign in');
-    assert.equal(env.GF_SECURITY_ADMIN_PASSWORD, 'admin', 'the documented default, so compose starts with no set-up');
+    assert.equal(env.GF_SECURITY_ADMIN_PASSWORD, COMPOSE_SECRETS.GRAFANA_ADMIN_PASSWORD);
     const set = composeWith([], { GRAFANA_ADMIN_PASSWORD: 'gr4f-secret' }).services.grafana.environment;
     assert.equal(set.GF_SECURITY_ADMIN_PASSWORD, 'gr4f-secret');
-    assert.match(yaml({ file: COMPOSE_YML }).services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD, /^\$\{GRAFANA_ADMIN_PASSWORD(:-[^}]*)?\}$/);
+    // Required, no default: no Grafana with a password everyone knows (review N12).
+    assert.match(yaml({ file: COMPOSE_YML }).services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD, /^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$/);
   });
 
   it('Redis requires a password (REDIS_PASSWORD), and every process authenticates with it', () => {
-    for (const [password, c] of [['sagas-redis', composeWith(['multi'])], ['r3dis-S3cret', composeWith(['multi'], { REDIS_PASSWORD: 'r3dis-S3cret' })]] as const) {
+    for (const [password, c] of [[COMPOSE_SECRETS.REDIS_PASSWORD, composeWith(['multi'])], ['r3dis-S3cret', composeWith(['multi'], { REDIS_PASSWORD: 'r3dis-S3cret' })]] as const) {
       const redis = c.services.redis;
       const cmd = redis.command as string[];
       assert.equal(cmd[0], 'redis-server');
@@ -596,6 +609,88 @@ describe('docker-compose.yml', () => {
       assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, 'inventory', 'order', 'payment'].sort());
       for (const [name, s] of withRedis) assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
     }
+  });
+
+  it('the secrets are required: without any one of them (unset or empty) compose refuses to run, naming it and the .env file', () => {
+    for (const secret of Object.keys(COMPOSE_SECRETS) as ComposeSecret[]) {
+      for (const r of [run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, {}, [secret]), run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, { [secret]: '' })]) {
+        assert.notEqual(r.status, 0, `${secret} missing, yet accepted`);
+        assert.match(r.stderr, new RegExp(`${secret} is required, set it in \\.env \\(see \\.env\\.example\\)`), r.stderr);
+      }
+    }
+    // .env.example names each, empty: copied unchanged, it is refused rather than run with a known password.
+    const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    for (const secret of Object.keys(COMPOSE_SECRETS)) assert.match(example, new RegExp(`^${secret}=$`, 'm'), secret);
+    const r = run('docker-compose', ['-f', COMPOSE_YML, '--env-file', path.join(ROOT, '.env.example'), 'config', '-q'], undefined, {}, Object.keys(COMPOSE_SECRETS) as ComposeSecret[]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /is required, set it in \.env/);
+    // Nothing of the old defaults is left.
+    assert.doesNotMatch(fs.readFileSync(COMPOSE_YML, 'utf8'), /sagas-redis|:-admin\}|POSTGRES_PASSWORD: sagas|sagas:sagas@/);
+  });
+
+  it('the admin listener leaves the container only with ADMIN_TOKENS: unset, it stays on loopback and the gateway starts', () => {
+    const token = 'ops:operator:compose-check-0123456789';
+    for (const [env, expected] of [[{}, '127.0.0.1:8081'], [{ ADMIN_TOKENS: token, ADMIN_ADDR: ':8081' }, ':8081']] as const) {
+      const gw = composeWith([], env).services.gateway;
+      assert.equal(gw.environment.ADMIN_ADDR, expected, JSON.stringify(env));
+      // What the gateway makes of it: no ConfigError (a non-loopback ADMIN_ADDR needs tokens).
+      const admin = gatewayConfig({ ADMIN_ADDR: gw.environment.ADMIN_ADDR, ADMIN_TOKENS: gw.environment.ADMIN_TOKENS ?? '' }).admin;
+      assert.deepEqual(admin.listen, expected === ':8081' ? { host: '0.0.0.0', port: 8081 } : { host: '127.0.0.1', port: 8081 });
+    }
+  });
+
+  it('mutual TLS: a one-shot "certs" issues each identity into its own volume; each process mounts only its own, read-only, and starts once it succeeded; no volume holds a CA key', () => {
+    const c = composeWith(['multi']);
+    const certs = c.services.certs;
+    assert.deepEqual(certs.entrypoint, ['node', 'bin/sagas.js', 'certs']);
+    assert.equal(certs.environment.TLS_DIR, '/tls');
+    assert.equal(certs.restart, 'no');
+    assert.equal(path.resolve(certs.build.context), path.resolve(ROOT), 'the app image');
+    const identities = ['gateway', 'order', 'inventory', 'payment'];
+    assert.deepEqual([...(certs.volumes as string[])].sort(), identities.map((id) => `tls-${id}:/tls/${id}:rw`).sort(), 'certs writes the four, and mounts nothing else (no CA folder)');
+    for (const id of identities) assert.ok(`tls-${id}` in c.volumes, `volume tls-${id}`);
+    assert.equal(c.volumes.tls, undefined, 'the old shared volume is gone');
+    for (const [name, s] of Object.entries<any>(c.services)) {
+      if (name === 'certs') continue;
+      const tls = ((s.volumes ?? []) as string[]).filter((v) => /^tls/.test(v) || /:\/tls(\/|:|$)/.test(v));
+      const id = IDENTITY_OF[name];
+      if (id === undefined) {
+        assert.deepEqual(tls, [], `${name} mounts no identity`);
+        continue;
+      }
+      assert.deepEqual(tls, [`tls-${id}:/tls/${id}:ro`], `${name} mounts its own identity only, read-only`);
+      assert.equal(s.environment.TLS_DIR, '/tls', name);
+      assert.equal(s.environment.GRPC_INSECURE, undefined, `${name}: mutual TLS`);
+      assert.equal(s.depends_on.certs.condition, 'service_completed_successfully', `${name} starts after certs`);
+    }
+    const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    // The image makes the mount points, owned by the app's user and private: a new volume takes both.
+    assert.match(dockerfile, /mkdir -p \/data \/tls\/gateway \/tls\/order \/tls\/inventory \/tls\/payment/);
+    assert.match(dockerfile, /chown -R node:node \/data \/tls/);
+    assert.match(dockerfile, /chmod 700 \/data \/tls \/tls\/gateway \/tls\/order \/tls\/inventory \/tls\/payment/);
+  });
+
+  it('every container is hardened: read-only root, no capabilities, no-new-privileges; only the one-shot chown runs as root, with its two capabilities', () => {
+    const c = composeWith(['multi']);
+    for (const [name, s] of Object.entries<any>(c.services)) {
+      assert.equal(s.read_only, true, `${name}: read_only`);
+      assert.deepEqual(s.cap_drop, ['ALL'], `${name}: cap_drop`);
+      assert.ok((s.security_opt as string[] | undefined)?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      if (name === 'tempo-init') {
+        assert.equal(s.user, 'root');
+        assert.deepEqual(s.cap_add, ['CHOWN', 'DAC_READ_SEARCH']);
+      } else {
+        assert.equal(s.cap_add, undefined, `${name}: no capability added`);
+        assert.ok(s.user === undefined || !/^(root|0)(:|$)/.test(String(s.user)), `${name} is not run as root`);
+      }
+    }
+    // Images whose default user is root are run as their own unprivileged user.
+    assert.equal(c.services.redis.user, 'redis');
+    assert.equal(c.services.postgres.user, 'postgres');
+    // Where a process writes outside its volumes, a tmpfs.
+    assert.ok((c.services.postgres.tmpfs as string[]).includes('/var/run/postgresql'));
+    assert.ok((c.services.grafana.tmpfs as string[]).includes('/var/lib/grafana'));
+    assert.equal(c.services.grafana.environment.GF_LOG_MODE, 'console', 'Grafana writes no log file on its read-only root');
   });
 
   it('every bind-mounted file exists', () => {

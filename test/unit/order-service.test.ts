@@ -29,7 +29,7 @@ import {
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
 import { captureLogger, codeOf, errorCode, invoke, manualClock, silentLogger, startMain, tempDir } from '../helpers/participants.js';
-import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
+import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -433,6 +433,7 @@ describe('order gRPC', () => {
 describe('order main', () => {
   test('starts on port 0, reports ready, and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('order-main');
+    await issuedUnder(dir);
     const proc = startMain('order', { DATA_DIR: dir, ORDER_SERVICE_ADDR: '127.0.0.1:0' });
     const ready = await proc.ready;
     assert.equal(ready.service, 'order');

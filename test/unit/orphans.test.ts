@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { spawnService, type ManagedProcess } from '../../src/cli/supervisor.js';
+import { issuedUnder } from '../helpers/tls.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(root, 'bin/sagas.js');
@@ -118,6 +119,8 @@ describe('no orphans', () => {
 
   it('a service whose stdout and stderr pipes are gone stops gracefully on SIGTERM (exit 0 within its grace)', async () => {
     let p: ManagedProcess | undefined;
+    // Its identity, as `sagas certs` issues it before a process started on its own.
+    await issuedUnder(path.join(tmp, 'payment'));
     try {
       p = await spawnService('payment', {
         env: { ...process.env, DATA_DIR: path.join(tmp, 'payment'), PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: '127.0.0.1:0', LOG_LEVEL: 'debug' },

@@ -22,7 +22,7 @@ import {
 import { createPaymentStore, openPaymentDatabase, type PaymentStore } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, startMain, tempDir } from '../helpers/participants.js';
-import { asGateway, testTls, tlsUnder } from '../helpers/tls.js';
+import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
@@ -287,6 +287,7 @@ describe('payment gRPC', () => {
 describe('payment main', () => {
   test('reads PAYMENT_CHARGE_LIMIT_CENTS, reports ready, and stops cleanly on SIGTERM', async () => {
     const dir = tempDir('payment-main');
+    await issuedUnder(dir);
     const proc = startMain('payment', {
       DATA_DIR: dir,
       PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
@@ -305,6 +306,7 @@ describe('payment main', () => {
 
   test('a kill -9 before commit loses the charge whole; after commit, the retry replays it', async () => {
     const dir = tempDir('payment-main');
+    await issuedUnder(dir);
     const env = { DATA_DIR: dir, PAYMENT_SERVICE_ADDR: '127.0.0.1:0' };
     const withClient = async <T>(address: string, fn: (c: PaymentServiceClient) => Promise<T>): Promise<T> => {
       const client = await asGateway(PaymentServiceClient, address, 'payment', tlsUnder(dir));

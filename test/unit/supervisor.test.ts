@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import {
   type ServiceName,
 } from '../../src/cli/supervisor.js';
 import { ConfigError } from '../../src/platform/errors.js';
+import { identityDir, issueIdentities, loadTlsMaterial, TLS_IDENTITIES, TlsError } from '../../src/platform/tls.js';
 
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/${f}`, import.meta.url));
 const READY_CHILD = fixture('ready-child.ts');
@@ -554,5 +555,86 @@ describe('startSystem with several gateways (fake services)', () => {
     await assert.rejects(startSystem({ dataDir, ports: 'ephemeral', gateways: 0, entries: fakeEntries }), RangeError);
     assert.deepEqual(lines, [], 'no process was started');
     assert.equal(existsSync(dataDir), false, 'not even the data folder was made');
+  });
+});
+
+describe('startSystem: DATA_DIR and the mutual-TLS identities (fake services)', () => {
+  /** The supervisor's own lines ([sagas]), parsed. */
+  const said = (lines: Array<[string, string]>) => lines.filter(([n]) => n === 'sagas').map(([, l]) => JSON.parse(l) as { level: string; msg: string });
+
+  it('a first start issues the four identities into TLS_DIR, one folder each, and makes DATA_DIR private; the next start issues nothing; GRPC_INSECURE=1 makes none', async () => {
+    const dataDir = path.join(tmp, 'tls-first', 'data');
+    const lines: Array<[string, string]> = [];
+    let sys = await startSystem({ dataDir, ports: 'ephemeral', entries: fakeEntries, onLine: (n, l) => lines.push([n, l]) });
+    await sys.stop();
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'DATA_DIR is 0700');
+    const tlsDir = path.join(dataDir, 'tls');
+    assert.deepEqual(readdirSync(tlsDir).sort(), [...TLS_IDENTITIES].sort(), 'one folder per identity, nothing else (no CA key)');
+    for (const id of TLS_IDENTITIES) {
+      assert.deepEqual(readdirSync(identityDir(tlsDir, id)).sort(), ['ca.crt', `${id}.crt`, `${id}.key`].sort(), id);
+      loadTlsMaterial(tlsDir, id);
+    }
+    const first = said(lines);
+    assert.equal(first.length, 1, JSON.stringify(first));
+    assert.equal(first[0]?.level, 'info');
+    assert.match(first[0]?.msg ?? '', /^issued the mutual-TLS identities gateway, order, inventory, payment in .*tls, one folder each; the CA's key was used for this only and not kept$/);
+
+    const gatewayCrt = readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'gateway.crt'));
+    lines.length = 0;
+    sys = await startSystem({ dataDir, ports: 'ephemeral', entries: fakeEntries, onLine: (n, l) => lines.push([n, l]) });
+    await sys.stop();
+    assert.deepEqual(said(lines), [], 'nothing to say the second time');
+    assert.deepEqual(readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'gateway.crt')), gatewayCrt);
+
+    // An existing DATA_DIR of this user made under a looser umask is tightened.
+    const loose = path.join(tmp, 'tls-insecure');
+    mkdirSync(loose);
+    chmodSync(loose, 0o755);
+    sys = await startSystem({ dataDir: loose, ports: 'ephemeral', entries: fakeEntries, env: { GRPC_INSECURE: '1' } });
+    await sys.stop();
+    assert.equal(existsSync(path.join(loose, 'tls')), false, 'plaintext: no certificates');
+    assert.equal(statSync(loose).mode & 0o777, 0o700);
+  });
+
+  it('a TLS_DIR of the old one-folder layout is moved before any child starts, said once; the CA key moved aside is warned about at every start', async () => {
+    const made = path.join(tmp, 'tls-old-src');
+    const caDir = path.join(tmp, 'tls-old-ca');
+    await issueIdentities(made, { ca: caDir });
+    const tlsDir = path.join(tmp, 'tls-old');
+    mkdirSync(tlsDir, { mode: 0o700 });
+    for (const f of ['ca.crt', 'ca.key']) copyFileSync(path.join(caDir, f), path.join(tlsDir, f));
+    for (const id of TLS_IDENTITIES) for (const f of [`${id}.crt`, `${id}.key`]) copyFileSync(path.join(identityDir(made, id), f), path.join(tlsDir, f));
+
+    const lines: Array<[string, string]> = [];
+    let sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    await sys.stop();
+    const first = said(lines);
+    assert.deepEqual(first.map((l) => l.level), ['warn', 'warn']);
+    assert.match(first[0]?.msg ?? '', /^moved .*tls-old from the old one-folder layout to one folder per identity \(gateway, order, inventory, payment\): each process now reads only its own$/);
+    assert.match(first[1]?.msg ?? '', /tls-old\/ca\/ca\.key is the CA's key .*move it off this machine .*or delete it/);
+    assert.deepEqual(readdirSync(tlsDir).sort(), ['ca', ...TLS_IDENTITIES].sort());
+    for (const id of TLS_IDENTITIES) loadTlsMaterial(tlsDir, id);
+
+    lines.length = 0;
+    sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    await sys.stop();
+    assert.deepEqual(said(lines).map((l) => l.msg.replace(/ .*/, '')), [path.join(tlsDir, 'ca', 'ca.key')], 'the CA key warning again, nothing else');
+    rmSync(path.join(tlsDir, 'ca'), { recursive: true });
+    lines.length = 0;
+    sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    await sys.stop();
+    assert.deepEqual(said(lines), [], 'once the key is gone, nothing');
+  });
+
+  it('identities that cannot be completed stop the start before any child, with the reason', async () => {
+    const tlsDir = path.join(tmp, 'tls-broken');
+    await issueIdentities(tlsDir);
+    rmSync(identityDir(tlsDir, 'payment'), { recursive: true });
+    const lines: Array<[string, string]> = [];
+    await assert.rejects(
+      startSystem({ dataDir: path.join(tmp, 'tls-broken-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) }),
+      (e: unknown) => e instanceof TlsError && e.code === 'tls_material_incomplete' && /but not payment, .*--renew/.test(e.message),
+    );
+    assert.deepEqual(lines, [], 'no process was started');
   });
 });

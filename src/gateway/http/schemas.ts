@@ -97,13 +97,18 @@ export const SagaSummary = Type.Object({
   updated_at: Timestamp,
 });
 
-export const SagaEvent = Type.Object({
+/** What every view of an event shows: the public timeline's, and the admin one's with more. */
+const EventFacts = {
   seq: Type.Integer(),
   type: Type.String(),
   step: Nullable(Type.String()),
   display_name: Type.Optional(Type.String()),
   time: Timestamp,
   attempt: Nullable(Type.Integer()),
+};
+
+export const SagaEvent = Type.Object({
+  ...EventFacts,
   error: Nullable(Type.String()),
   retryable: Nullable(Type.Boolean()),
   data: Type.Unknown({ description: "the step's result or the event's details" }),
@@ -128,12 +133,7 @@ export const SagaTimeline = Type.Object({
 const PublicFailure = Type.Object({ step: Type.String(), code: Type.String() });
 
 export const PublicSagaEvent = Type.Object({
-  seq: Type.Integer(),
-  type: Type.String(),
-  step: Nullable(Type.String()),
-  display_name: Type.Optional(Type.String()),
-  time: Timestamp,
-  attempt: Nullable(Type.Integer()),
+  ...EventFacts,
   code: Nullable(Type.String({ description: "a failure's code: a step's own (payment_declined…), the engine's (saga_deadline_exceeded…), `unavailable` (no answer yet) or `failed`" })),
 });
 

@@ -95,30 +95,25 @@ export function publicSagaSummary(s: SagaRecord, codes: PublicCodes) {
   };
 }
 
+/** What every view of an event shows; `displayName` is the step's name for people, when it has one. */
+function eventFacts(e: SagaEvent, displayName: string | undefined) {
+  return { seq: e.seq, type: e.type, step: e.step, ...(displayName ? { display_name: displayName } : {}), time: iso(e.at), attempt: e.attempt };
+}
+
 /** One event of the public timeline: its type, step, time, attempt, and a code when it is a failure. */
 export function publicEventView(e: SagaEvent, displayName: string | undefined, codes: PublicCodes) {
   const data = e.data as { code?: unknown } | null | undefined;
   return {
-    seq: e.seq,
-    type: e.type,
-    step: e.step,
-    ...(displayName ? { display_name: displayName } : {}),
-    time: iso(e.at),
-    attempt: e.attempt,
+    ...eventFacts(e, displayName),
     // A compensated saga's end event carries the failure that made it compensate.
     code: FAILURE_EVENTS.has(e.type) || (e.type === 'SAGA_COMPENSATED' && data?.code !== undefined) ? publicFailureCode(data?.code, e.retryable, codes) : null,
   };
 }
 
-/** One event of a timeline; `displayName` is the step's name for people, when it has one. */
+/** One event of the admin timeline: the facts, and its error text, data and trace context. */
 export function eventView(e: SagaEvent, displayName: string | undefined) {
   return {
-    seq: e.seq,
-    type: e.type,
-    step: e.step,
-    ...(displayName ? { display_name: displayName } : {}),
-    time: iso(e.at),
-    attempt: e.attempt,
+    ...eventFacts(e, displayName),
     error: e.error,
     retryable: e.retryable,
     data: e.data,

@@ -67,10 +67,16 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
     : undefined;
   try {
     const { implementation, logFields } = spec.build({ db, logger, fastPath });
-    await prepareGrpcSecurity(config.grpc, logger);
+    // Its own identity only (TLS_DIR/<service>/), read and checked before it listens.
+    await prepareGrpcSecurity(config.grpc, logger, spec.service);
     const faults = config.faults ? { service: spec.service, logger } : undefined;
-    if (faults) logger.warn({ FAULTS_ENABLED: 1 }, 'fault switchboard on: this service honours the gateway\'s x-fault directives (latency, error, uncertain, after_effect, crash)');
-    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service), { faults });
+    if (faults && config.grpc.kind === 'insecure') {
+      // Without mutual TLS no caller can prove it is the gateway, so no directive is obeyed.
+      logger.warn({ FAULTS_ENABLED: 1, GRPC_INSECURE: 1 }, 'fault switchboard on, but x-fault directives are ignored: with GRPC_INSECURE=1 no caller is authenticated as the gateway');
+    } else if (faults) {
+      logger.warn({ FAULTS_ENABLED: 1 }, 'fault switchboard on: this service honours the gateway\'s x-fault directives (latency, error, uncertain, after_effect, crash)');
+    }
+    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service), { faults, logger });
     let stopping = false;
     const metricsServer = await startMetricsServer(telemetry, config.metrics, () => !stopping);
     logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
