@@ -20,7 +20,7 @@ import { duration, filePath, hostPortOrOff, integer, oneOf, readVariables, text 
 import { ConfigError } from '../platform/errors.js';
 import { ADMIN_TOKENS_EXPECTED, ADMIN_TOKENS_FORM, parseAdminTokens, redactAdminTokens, type AdminToken } from './admin/tokens.js';
 import { isLoopbackHost } from './admin/loopback.js';
-import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/definition.js';
+import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/index.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
 import { PRICING_MODES, type Pricing } from './pricing.js';

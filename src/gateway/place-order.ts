@@ -1,5 +1,5 @@
 import { callRpc } from '../platform/grpc.js';
-import type { SagaDefinition, StepContext, StepOutcome } from '../saga/definition.js';
+import type { SagaDefinition, StepContext, StepOutcome, FaultCall } from '../saga/index.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
 import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
@@ -7,7 +7,6 @@ import type { Participants } from './participants.js';
 import type { OrderLine } from '../contracts/order.js';
 import { isReasonCode } from '../contracts/ids.js';
 import type { FaultVocabulary } from '../faults/plan.js';
-import type { FaultCall } from '../saga/interceptors.js';
 
 export const PLACE_ORDER = 'place_order';
 

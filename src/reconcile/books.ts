@@ -3,8 +3,7 @@
  * participant holds by its own account (orders, payments, reservations, products). Built from the
  * saga log (sagaBookOf) and the participants' List RPCs (participant-books.ts); judged by rules.ts.
  */
-import type { Json } from '../saga/definition.js';
-import type { SagaRecord, SagaStatus } from '../saga/model.js';
+import type { Json, SagaRecord, SagaStatus } from '../saga/index.js';
 import { PLACE_ORDER } from '../gateway/place-order.js';
 
 export interface StockLine {

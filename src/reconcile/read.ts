@@ -12,7 +12,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { LIMITS } from '../contracts/limits.js';
-import type { Cursor, SagaLog, SagaStatus } from '../saga/model.js';
+import type { Cursor, SagaLog, SagaStatus } from '../saga/index.js';
 import { sagaBookOf, type Books, type SagaBook } from './books.js';
 import { BooksReadError, type BookPage, type ParticipantBooks } from './participant-books.js';
 import { judge, sortDisagreements, type Disagreement } from './rules.js';

@@ -20,8 +20,7 @@
  * - every product: available + reserved + sold = the stock ever supplied, and, when the books were
  *   read as of one moment, reserved = Σ held reservations and sold = Σ committed ones.
  */
-import type { SagaStatus } from '../saga/model.js';
-import { SAGA_STATUSES } from '../saga/model.js';
+import { type SagaStatus, SAGA_STATUSES } from '../saga/index.js';
 import { summedLines, type Books, type OrderBook, type PaymentBook, type ReservationBook, type SagaBook, type SagaOrder, type StockLine } from './books.js';
 import { sameContent } from '../services/order/domain.js';
 

@@ -4,7 +4,7 @@
  */
 import { sagaLogSettings } from '../../platform/config.js';
 import { describeSagaLog, openSagaLog } from '../../saga/stores/open.js';
-import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
+import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/index.js';
 import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 
 export const INSPECT_USAGE = `Usage: sagas inspect [<saga_id>] [--status S] [--limit N] [--json]

@@ -1,5 +1,5 @@
 /** `sagas list`: the newest sagas and the counts per status, from the admin API. */
-import { SAGA_STATUSES } from '../../saga/model.js';
+import { SAGA_STATUSES } from '../../saga/index.js';
 import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin } from '../admin-client.js';
 import { UsageError, parseCommandArgs, type Command } from '../command.js';
 

@@ -4,9 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isOrderId } from '../../contracts/ids.js';
-import type { SagaEngine } from '../../saga/engine.js';
-import { OperatorActionError } from '../../saga/operator.js';
-import { SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/model.js';
+import { type SagaEngine, OperatorActionError, SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';
 import { HttpError } from '../http/errors.js';

@@ -5,7 +5,7 @@
  */
 import { isCustomerId, isOrderId } from '../../contracts/ids.js';
 import { LIMITS } from '../../contracts/limits.js';
-import { SAGA_STATUSES, type ListQuery, type SagaStatus } from '../../saga/model.js';
+import { SAGA_STATUSES, type ListQuery, type SagaStatus } from '../../saga/index.js';
 import { HttpError } from '../http/errors.js';
 
 export interface SagaFilterParams {

@@ -5,8 +5,7 @@
  * terminal state here, in a window pruned as it goes; bounded, so a burst costs no more than
  * MAX_KEPT entries.
  */
-import type { SagaInterceptor } from '../../saga/interceptors.js';
-import { isTerminal } from '../../saga/model.js';
+import { type SagaInterceptor, isTerminal } from '../../saga/index.js';
 
 const WINDOW_MS = 60_000;
 const MAX_KEPT = 100_000;

@@ -4,7 +4,7 @@
  * `sagas reconcile`, `sagas chaos`, the soak and the tests check the books with.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { SagaLog } from '../../saga/model.js';
+import type { SagaLog } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { HttpError } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';

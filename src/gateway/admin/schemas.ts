@@ -2,8 +2,7 @@ import { createRequire } from 'node:module';
 import type { Static } from '@sinclair/typebox';
 import { ID_CHARS } from '../../contracts/ids.js';
 import { LIMITS } from '../../contracts/limits.js';
-import { SAGA_STATUSES } from '../../saga/model.js';
-import { OPERATOR_ACTIONS } from '../../saga/operator.js';
+import { SAGA_STATUSES, OPERATOR_ACTIONS } from '../../saga/index.js';
 import { SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from '../../reconcile/rules.js';
 

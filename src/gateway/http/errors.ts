@@ -1,7 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { LIMITS } from '../../contracts/limits.js';
-import { SagaLogError } from '../../saga/model.js';
-import { OperatorActionError } from '../../saga/operator.js';
+import { SagaLogError, OperatorActionError } from '../../saga/index.js';
 
 /**
  * Every error the HTTP API answers: its status, and how many seconds a client should wait before

@@ -5,10 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { fingerprint as requestFingerprint } from '../../platform/inbox.js';
 import { isOrderId } from '../../contracts/ids.js';
 import type { OrderRequest } from '../../contracts/order.js';
-import type { SagaRecord } from '../../saga/model.js';
+import { type SagaRecord, ENGINE_FAILURE_CODES, EngineOverloadedError } from '../../saga/index.js';
 import { PARTICIPANTS } from '../participants.js';
 import { PLACE_ORDER, PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput } from '../place-order.js';
-import { ENGINE_FAILURE_CODES } from '../../saga/definition.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
 import { comparePrices, priceMismatchError } from '../pricing.js';
@@ -18,7 +17,6 @@ import { participantReads } from './participant-reads.js';
 import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, PublicSagaTimeline, TimelineQuery } from './schemas.js';
 import { PAYMENT_STATUS, orderView, productsView } from './views.js';
 import { readPublicTimeline } from './sagas.js';
-import { EngineOverloadedError } from '../../saga/engine.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,

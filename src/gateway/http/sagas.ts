@@ -1,6 +1,5 @@
 import { isOrderId } from '../../contracts/ids.js';
-import type { SagaEngine } from '../../saga/engine.js';
-import { SAGA_STATUSES, type SagaLog, type SagaStatus } from '../../saga/model.js';
+import { type SagaEngine, SAGA_STATUSES, type SagaLog, type SagaStatus } from '../../saga/index.js';
 import { HttpError } from './errors.js';
 import { TIMELINE_PAGE_MAX } from './schemas.js';
 import { eventView, publicEventView, publicSagaSummary, sagaSummary, type PublicCodes } from './views.js';

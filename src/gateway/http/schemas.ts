@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { LIMITS } from '../../contracts/limits.js';
 import { HEADER_KEY_CHARS, ID_CHARS } from '../../contracts/ids.js';
-import { SAGA_STATUSES, type SagaStatus } from '../../saga/model.js';
+import { SAGA_STATUSES, type SagaStatus } from '../../saga/index.js';
 
 // TypeBox's CommonJS build, on purpose. Where tsx runs its ESM hooks on their own thread (Node 20,
 // 22 before 22.22.3, 24 before 24.11.1) each of TypeBox's ~266 ESM files is a round trip to it:

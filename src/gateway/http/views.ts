@@ -2,7 +2,7 @@ import type { Order } from '../../gen/order/v1/order.js';
 import type { ListProductsResponse } from '../../gen/inventory/v1/inventory.js';
 import { OrderStatus } from '../../gen/order/v1/order.js';
 import { PaymentStatus } from '../../gen/payment/v1/payment.js';
-import type { SagaEvent, SagaRecord } from '../../saga/model.js';
+import type { SagaEvent, SagaRecord } from '../../saga/index.js';
 import { centsToDollars } from '../money.js';
 import type { PlaceOrderInput } from '../place-order.js';
 import type { OrderView } from './schemas.js';

@@ -1,0 +1,81 @@
+/**
+ * The saga engine's only door: everything outside `src/saga` imports from here (test/unit/
+ * architecture.test.ts holds them to it). What is not exported here — the pure transitions, the
+ * stores' internals, the interceptor chain's plumbing — may change without notice. A composition
+ * root (the gateway's main, the CLI's inspect) may also import the store factory,
+ * `src/saga/stores/open.ts`, which loads a database driver.
+ */
+
+// Saga records, their log (the storage port) and its errors.
+export {
+  SAGA_STATUSES,
+  TERMINAL_STATUSES,
+  isTerminal,
+  SagaLogError,
+  LeaseLostError,
+  InvalidCursorError,
+  SagaLogUnavailableError,
+  type SagaStatus,
+  type SagaEventType,
+  type SagaRecord,
+  type SagaEvent,
+  type NewEvent,
+  type EventPage,
+  type SagaPatch,
+  type ListQuery,
+  type ListPage,
+  type Cursor,
+  type CreateResult,
+  type LiveStats,
+  type TakeOverExpectation,
+  type SagaLog,
+} from './model.js';
+
+// Defining a saga: its steps, their outcomes, the retry policies.
+export {
+  DEFAULT_POLICIES,
+  ENGINE_FAILURE_CODES,
+  SUBJECT_MAX,
+  isDefiniteError,
+  type Json,
+  type StepKind,
+  type RetryPolicy,
+  type SagaFailure,
+  type StepContext,
+  type StepOutcome,
+  type FenceOutcome,
+  type DefiniteError,
+  type StepDefinition,
+  type SagaDefinition,
+  type EnginePolicies,
+} from './definition.js';
+
+// Running sagas.
+export { SagaEngine, EngineStoppingError, EngineOverloadedError, type EngineOptions, type StartRequest } from './engine.js';
+
+// What an operator may do to a saga, and why a request is refused.
+export {
+  OPERATOR_ACTIONS,
+  MAX_NOTE_LENGTH,
+  OperatorActionError,
+  type OperatorActionKind,
+  type OperatorActionRequest,
+  type OperatorActionResult,
+  type OperatorActionErrorCode,
+  type OperatorActionData,
+} from './operator.js';
+
+// Around every saga, attempt and call: the interceptors the engine ships, and the contract of one.
+export {
+  tracing,
+  crashPoints,
+  faults,
+  type SagaInterceptor,
+  type SagaRunContext,
+  type AttemptContext,
+  type Checkpoint,
+  type Tags,
+  type FaultCall,
+  type FaultsOptions,
+} from './interceptors.js';
+export { sagaMetrics } from './metrics.js';
