@@ -5,6 +5,7 @@
 import { ConfigError } from '../platform/errors.js';
 import { EXIT, type CommandIo } from './command.js';
 import { jsonClient, type JsonReply } from '../platform/json-client.js';
+import type { operations } from './admin-api-types.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8081';
 
@@ -24,11 +25,44 @@ export const ADMIN_EXIT_USAGE = `Exit codes:
   2  a wrong command line, or a wrong SAGAS_ADMIN_URL
 `;
 
-export type AdminReply = JsonReply;
+/** The admin API's operations, by operationId (src/cli/admin-api-types.ts, generated from its OpenAPI document). */
+export type AdminOperation = keyof operations;
 
+/** The JSON body of an operation's 200 answer (undefined for an answer without one). */
+export type AdminOk<Op extends AdminOperation> = operations[Op]['responses'] extends { 200: { content: { 'application/json': infer B } } } ? B : undefined;
+
+/** An operation's JSON request body. */
+export type AdminRequestBody<Op extends AdminOperation> = NonNullable<operations[Op]['requestBody']> extends { content: { 'application/json': infer B } } ? B : never;
+
+/** An operation's query parameters. */
+export type AdminQuery<Op extends AdminOperation> = NonNullable<operations[Op]['parameters']['query']>;
+
+/** Every error answer of the API: `{error, message}` (the error table). */
+export type AdminErrorBody = operations['listSagas']['responses']['4XX']['content']['application/json'];
+
+/**
+ * One answer: a 2xx with the operation's body, or anything else, whose body is the API's error
+ * (AdminErrorBody) when the admin API answered, but may be any text from something else (a proxy).
+ */
+export type AdminReply<T> = { ok: true; status: number; body: T } | { ok: false; status: number; body: unknown };
+
+/** The calls the CLI makes, each typed by its operation in the admin API's OpenAPI document. */
 export interface AdminClient {
   readonly url: string;
-  request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply>;
+  /** `GET /api/sagas` (listSagas). */
+  listSagas(query: AdminQuery<'listSagas'>): Promise<AdminReply<AdminOk<'listSagas'>>>;
+  /** `GET /api/sagas/{id}` (getSaga). */
+  getSaga(id: string, query?: AdminQuery<'getSaga'>): Promise<AdminReply<AdminOk<'getSaga'>>>;
+  /** `POST /api/sagas/{id}/actions` (actOnSaga). */
+  actOnSaga(id: string, body: AdminRequestBody<'actOnSaga'>): Promise<AdminReply<AdminOk<'actOnSaga'>>>;
+  /** `GET /api/reconcile` (reconcileBooks). */
+  reconcileBooks(query: AdminQuery<'reconcileBooks'>): Promise<AdminReply<AdminOk<'reconcileBooks'>>>;
+}
+
+/** `path`, with the query's parameters that are set, in their order. */
+function withQuery(path: string, query: Readonly<Record<string, string | number | boolean | undefined>> = {}): string {
+  const q = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+  return q.size > 0 ? `${path}?${q}` : path;
 }
 
 /** The client for `env`; a ConfigError (exit 2) for a SAGAS_ADMIN_URL that is not an http(s) URL. */
@@ -46,9 +80,19 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
   const token = env.SAGAS_ADMIN_TOKEN?.trim();
   const url = base.toString().replace(/\/+$/, '');
   const call = jsonClient(url, token);
+  /** The answer, its body taken as the operation's when 2xx (the API's contract; not checked again here). */
+  const send = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply<T>> => {
+    const reply: JsonReply = await call(method, path, body);
+    const parsed: unknown = reply.body;
+    return reply.status >= 200 && reply.status < 300 ? { ok: true, status: reply.status, body: parsed as T } : { ok: false, status: reply.status, body: parsed };
+  };
+  const saga = (id: string) => `/api/sagas/${encodeURIComponent(id)}`;
   return {
     url,
-    request: (method, path, body) => call(method, path, body),
+    listSagas: (query) => send('GET', withQuery('/api/sagas', query)),
+    getSaga: (id, query) => send('GET', withQuery(saga(id), query)),
+    actOnSaga: (id, body) => send('POST', `${saga(id)}/actions`, body),
+    reconcileBooks: (query) => send('GET', withQuery('/api/reconcile', query)),
   };
 }
 
@@ -56,17 +100,17 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
  * Runs `call`; an answer that is not 2xx is printed as `sagas <cmd>: <code> (<status>): <message>`
  * on stderr (or the body on stdout with --json) and is exit 1, as is an unreachable API.
  */
-export async function withAdmin(
+export async function withAdmin<T>(
   command: string,
   io: CommandIo,
   json: boolean,
-  call: (client: AdminClient) => Promise<AdminReply>,
-  onOk: (body: AdminReply['body']) => void,
+  call: (client: AdminClient) => Promise<AdminReply<T>>,
+  onOk: (body: T) => void,
   /** The exit code of an answer the API gave (default 0): `reconcile` exits 1 when the books disagree. */
-  exitOf: (body: AdminReply['body']) => number = () => EXIT.ok,
+  exitOf: (body: T) => number = () => EXIT.ok,
 ): Promise<number> {
   const client = adminClient(io.env);
-  let reply: AdminReply;
+  let reply: AdminReply<T>;
   try {
     reply = await call(client);
   } catch (err) {
@@ -74,13 +118,14 @@ export async function withAdmin(
     io.stderr.write(`sagas ${command}: cannot reach the admin API at ${client.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`);
     return EXIT.failure;
   }
-  if (reply.status >= 200 && reply.status < 300) {
+  if (reply.ok) {
     if (json) io.stdout.write(`${JSON.stringify(reply.body, null, 2)}\n`);
     else onOk(reply.body);
     return exitOf(reply.body);
   }
-  const code = typeof reply.body === 'object' && reply.body && 'error' in reply.body ? String(reply.body.error) : `http_${reply.status}`;
-  const message = typeof reply.body === 'object' && reply.body && 'message' in reply.body ? String(reply.body.message) : String(reply.body).slice(0, 200);
+  const err: Partial<Record<keyof AdminErrorBody, unknown>> | undefined = typeof reply.body === 'object' && reply.body !== null ? reply.body : undefined;
+  const code = err && 'error' in err ? String(err.error) : `http_${reply.status}`;
+  const message = err && 'message' in err ? String(err.message) : String(reply.body).slice(0, 200);
   if (json) io.stdout.write(`${JSON.stringify({ status: reply.status, error: code, message }, null, 2)}\n`);
   io.stderr.write(`sagas ${command}: ${code} (${reply.status}): ${message}\n`);
   if (code === 'unauthenticated' && !io.env.SAGAS_ADMIN_TOKEN) io.stderr.write(`sagas ${command}: set SAGAS_ADMIN_TOKEN to a token of the gateway's ADMIN_TOKENS\n`);

@@ -59,7 +59,7 @@ export function actionCommand(action: Action): Command {
       if (!/^[\x21-\x7e]{1,100}$/.test(actionId)) throw new UsageError(`--action-id must be 1-100 printable ASCII characters without spaces, got "${actionId}"`);
       const id = positionals[0] as string;
       const body = { action, action_id: actionId, ...(note === undefined ? {} : { note }) };
-      return withAdmin(action, io, values.json ?? false, (c) => c.request('POST', `/api/sagas/${encodeURIComponent(id)}/actions`, body), (r) => {
+      return withAdmin(action, io, values.json ?? false, (c) => c.actOnSaga(id, body), (r) => {
         io.stdout.write(`${action} of ${id} ${r.replayed ? 'was already done (replayed: nothing new)' : 'done'}; the saga is now ${r.saga.status} (action id ${actionId})\n`);
         io.stdout.write(`${summaryLine(r.saga)}\n`);
       });

@@ -92,15 +92,13 @@ export const reconcileCommand: Command = {
     if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > LIMITS.listPageSizeMax)) {
       throw new UsageError(`--page-size must be a whole number from 1 to ${LIMITS.listPageSizeMax}, got "${raw}"`);
     }
-    const query = new URLSearchParams({ ...(values.settled ? { settled: 'true' } : {}), ...(pageSize === undefined ? {} : { page_size: String(pageSize) }) });
-    const path = `/api/reconcile${query.size > 0 ? `?${query}` : ''}`;
     return withAdmin(
       'reconcile',
       io,
       values.json ?? false,
-      (c) => c.request('GET', path),
-      (body) => io.stdout.write(formatReconcile(body as ReconcileReport)),
-      (body) => ((body as ReconcileReport).ok === true ? EXIT.ok : EXIT.failure),
+      (c) => c.reconcileBooks({ ...(values.settled ? { settled: 'true' } : {}), ...(pageSize === undefined ? {} : { page_size: pageSize }) }),
+      (body) => io.stdout.write(formatReconcile(body)),
+      (body) => (body.ok ? EXIT.ok : EXIT.failure),
     );
   },
 };

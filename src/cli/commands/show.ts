@@ -44,7 +44,7 @@ export const showCommand: Command = {
     const { values, positionals } = parseCommandArgs(argv, { allowPositionals: true, options: { json: { type: 'boolean' } } });
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which saga? give its id' : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
     const id = positionals[0] as string;
-    return withAdmin('show', io, values.json ?? false, (c) => c.request('GET', `/api/sagas/${encodeURIComponent(id)}`), (s) => {
+    return withAdmin('show', io, values.json ?? false, (c) => c.getSaga(id), (s) => {
       io.stdout.write(`${summaryLine(s)}\n`);
       io.stdout.write(`  ${s.definition} v${s.version}, updated ${s.updated_at}\n`);
       if (s.failure) io.stdout.write(`  failure: ${s.failure.code} at ${s.failure.step}: ${s.failure.message}\n`);

@@ -35,6 +35,7 @@ import {
   ParkedQuery,
   SessionBody,
   SessionView,
+  SignedOut,
 } from './schemas.js';
 
 export interface AdminApiDeps {
@@ -81,15 +82,28 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return req.caller;
   };
 
-  app.post('/api/session', { schema: { body: SessionBody, response: { 200: SessionView, ...errorResponses } } }, async (req, reply) => {
+  app.post('/api/session', {
+    schema: {
+      operationId: 'signIn',
+      summary: 'Sign in with a token: a session cookie, and the X-CSRF-Token to send with it',
+      tags: ['session'],
+      // The one call without a caller: it is how the console becomes one.
+      security: [],
+      body: SessionBody,
+      response: { 200: SessionView, ...errorResponses },
+    },
+  }, async (req, reply) => {
     const s = auth.signIn(req, reply, req.body.token);
     req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
     return sessionView({ name: s.name, role: s.role, via: 'session', session: s }, s.csrf);
   });
 
-  app.get('/api/session', { schema: { response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));
+  // This API's OpenAPI document (./openapi.ts), behind the same authentication as the rest of /api.
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.delete('/api/session', { schema: { response: { ...errorResponses } } }, async (req, reply) => {
+  app.get('/api/session', { schema: { operationId: 'getSession', summary: 'Who the caller is, and how signed in', tags: ['session'], response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));
+
+  app.delete('/api/session', { schema: { operationId: 'signOut', summary: "End the caller's session and clear its cookie", tags: ['session'], response: { 204: SignedOut, ...errorResponses } } }, async (req, reply) => {
     auth.signOut(caller(req), reply);
     return reply.code(204).send(undefined as never);
   });
@@ -97,7 +111,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   // Step names for the step filter: every registered definition's, in order, once each.
   const stepNames = (): string[] => [...new Set(engine.registered().flatMap((d) => d.steps.map((s) => s.name)))];
 
-  app.get('/api/sagas', { schema: { querystring: AdminSagaQuery, response: { 200: AdminSagaPage, ...errorResponses } } }, async (req) => {
+  app.get('/api/sagas', { schema: { operationId: 'listSagas', summary: 'Sagas, newest first, filtered, with the count of each status', tags: ['sagas'], querystring: AdminSagaQuery, response: { 200: AdminSagaPage, ...errorResponses } } }, async (req) => {
     const { limit, cursor, ...params } = req.query;
     const steps = stepNames();
     // Filters are checked (a clear 400) before anything is read.
@@ -112,7 +126,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     };
   });
 
-  app.get('/api/sagas/:id', { schema: { params: IdParams, querystring: AdminTimelineQuery, response: { 200: AdminTimeline, ...errorResponses } } }, async (req) => {
+  app.get('/api/sagas/:id', { schema: { operationId: 'getSaga', summary: 'A saga: its state, input, results, trace and timeline (operator actions included)', tags: ['sagas'], params: IdParams, querystring: AdminTimelineQuery, response: { 200: AdminTimeline, ...errorResponses } } }, async (req) => {
     const timeline = await readTimeline(engine, store, req.params.id, req.query);
     const saga = (await store.get(req.params.id)) as SagaRecord;
     const traceId = traceIdOf(saga) ?? timeline.events.find((e) => e.trace_id)?.trace_id ?? null;
@@ -126,7 +140,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     };
   });
 
-  app.get('/api/parked', { schema: { querystring: ParkedQuery, response: { 200: ParkedPage, ...errorResponses } } }, async (req) => {
+  app.get('/api/parked', { schema: { operationId: 'listParked', summary: 'The PARKED queue, longest parked first', tags: ['sagas'], querystring: ParkedQuery, response: { 200: ParkedPage, ...errorResponses } } }, async (req) => {
     const limit = req.query.limit ?? 100;
     // Longest parked first, through the log's index of PARKED sagas.
     const oldest = await store.parked(limit);
@@ -140,7 +154,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     };
   });
 
-  app.get('/api/overview', { schema: { response: { 200: Overview, ...errorResponses } } }, async () => {
+  app.get('/api/overview', { schema: { operationId: 'getOverview', summary: 'In flight, parked, throughput and latency percentiles', tags: ['ops'], response: { 200: Overview, ...errorResponses } } }, async () => {
     const live = await store.liveStats();
     const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
     return { in_flight: live.inflight, parked: live.parked, oldest_in_flight_age_seconds: live.oldestAgeSeconds, ...recent };
@@ -149,13 +163,13 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   // The books: the saga log against the participants' own records (viewer role and up).
   await app.register(adminReconcile, { store, participants: deps.participants, readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS });
 
-  app.get('/api/stock', { schema: { response: { 200: Products, ...errorResponses } } }, async (req) => {
+  app.get('/api/stock', { schema: { operationId: 'getStock', summary: 'Stock of every product', tags: ['ops'], response: { 200: Products, ...errorResponses } } }, async (req) => {
     return productsView(await reads.products(req.id));
   });
 
   app.post(
     '/api/sagas/:id/actions',
-    { schema: { params: IdParams, body: ActionBody, response: { 200: ActionResult, ...errorResponses } } },
+    { schema: { operationId: 'actOnSaga', summary: 'An operator action on a saga: retry, compensate or resolve (operator role)', tags: ['sagas'], params: IdParams, body: ActionBody, response: { 200: ActionResult, ...errorResponses } } },
     async (req) => {
       const who = caller(req);
       if (who.role !== 'operator') throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${req.body.action} a saga`);
@@ -187,9 +201,9 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return who;
   };
 
-  app.get('/api/faults', { schema: { response: { 200: FaultsView, ...errorResponses } } }, async () => ({ enabled: true, rules: board().list() }));
+  app.get('/api/faults', { schema: { operationId: 'getFaultPlan', summary: 'The fault plan, with how often each rule fired', tags: ['faults'], response: { 200: FaultsView, ...errorResponses } } }, async () => ({ enabled: true, rules: board().list() }));
 
-  app.put('/api/faults', { schema: { body: FaultsBody, response: { 200: FaultsView, ...errorResponses } } }, async (req) => {
+  app.put('/api/faults', { schema: { operationId: 'replaceFaultPlan', summary: 'Replace the fault plan (operator role)', tags: ['faults'], body: FaultsBody, response: { 200: FaultsView, ...errorResponses } } }, async (req) => {
     const b = board();
     const who = operator(req, 'change the fault plan');
     let rules;
@@ -203,7 +217,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return { enabled: true, rules };
   });
 
-  app.post('/api/faults/:id', { schema: { params: FaultIdParams, body: FaultToggleBody, response: { 200: FaultToggleResult, ...errorResponses } } }, async (req) => {
+  app.post('/api/faults/:id', { schema: { operationId: 'switchFaultRule', summary: 'Switch one fault rule on or off (operator role)', tags: ['faults'], params: FaultIdParams, body: FaultToggleBody, response: { 200: FaultToggleResult, ...errorResponses } } }, async (req) => {
     const b = board();
     const who = operator(req, 'switch a fault rule');
     const rule = b.setEnabled(req.params.id, req.body.enabled);

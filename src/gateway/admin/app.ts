@@ -5,6 +5,7 @@
  * Who may call it: auth.ts.
  */
 import Fastify from 'fastify';
+import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Meter } from '@opentelemetry/api';
 import type { Logger } from '../../platform/logger.js';
@@ -15,6 +16,7 @@ import { installRequestLogging, withoutFastifyRequestLogging } from '../http/req
 import { instrumentHttp } from '../http/tracing.js';
 import { adminApi } from './api.js';
 import { adminAuth } from './auth.js';
+import { adminOpenApiOptions } from './openapi.js';
 import type { RecentSagas } from './recent.js';
 import type { AdminToken } from './tokens.js';
 import type { FaultBoard } from '../../faults/plan.js';
@@ -66,6 +68,8 @@ export async function buildAdmin(opts: AdminOptions) {
     reply.header('cache-control', 'no-store');
     return payload;
   });
+  // The OpenAPI document collects the routes registered after it (served at /api/openapi.json).
+  await app.register(swagger, adminOpenApiOptions({ loopbackOnly: auth.loopbackOnly }));
   await app.register(adminApi, { ...opts, auth });
   await app.register(adminUi, { dir: opts.uiDir });
   return Object.assign(app, { loopbackOnly: auth.loopbackOnly });

@@ -49,7 +49,7 @@ export const adminReconcile: FastifyPluginAsyncTypebox<AdminReconcileDeps> = asy
     return queued;
   };
 
-  app.get('/api/reconcile', { schema: { querystring: ReconcileQuery, response: { 200: ReconcileView, ...errorResponses } } }, async (req) => {
+  app.get('/api/reconcile', { schema: { operationId: 'reconcileBooks', summary: "The saga log against the participants' own books: every disagreement", tags: ['ops'], querystring: ReconcileQuery, response: { 200: ReconcileView, ...errorResponses } } }, async (req) => {
     if (!req.caller) throw new HttpError('unauthenticated', 'not signed in');
     const settled = req.query.settled === 'true' || req.query.settled === '1';
     const pageSize = req.query.page_size;

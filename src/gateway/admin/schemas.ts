@@ -17,6 +17,9 @@ export const Role = Type.Unsafe<'viewer' | 'operator'>({ type: 'string', enum: [
 
 export const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096, description: 'one of ADMIN_TOKENS' }) });
 
+/** `DELETE /api/session`: 204, no body. */
+export const SignedOut = Type.Null({ description: 'signed out: the session is ended and its cookie cleared' });
+
 export const SessionView = Type.Object({
   name: Type.String(),
   role: Role,
@@ -104,7 +107,7 @@ export const ActionResult = Type.Object({ saga: SagaSummary, replayed: Type.Bool
 
 export const IdParams = Type.Object({ id: Type.String() });
 
-/** A fault rule as the switchboard holds it (README: Fault injection), with how often it fired. */
+/** A fault rule as the switchboard holds it (docs/faults-and-chaos.md), with how often it fired. */
 export const FaultRuleView = Type.Object({
   id: Type.String(),
   enabled: Type.Boolean(),

@@ -11,6 +11,9 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** Every route, probes included, counts against RATE_LIMIT_PER_MINUTE when it is set. */
+const rateLimited = { ...errorResponses['4xx'], description: '`rate_limited`: more than RATE_LIMIT_PER_MINUTE requests from this client in a minute' };
+
 export type OpsDeps = Pick<GatewayOptions, 'engine' | 'store' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'>;
 
 /** What orchestrators and Prometheus ask: liveness, readiness, metrics. */
@@ -18,16 +21,21 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) =
   const { engine, store, participants: p } = deps;
   const readTimeoutMs = deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
 
-  app.get('/healthz', { schema: { summary: 'Alive', tags: ['ops'], response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    { schema: { operationId: 'health', summary: 'Alive', tags: ['ops'], response: { 200: Health, 429: rateLimited } } },
+    async () => ({ status: 'ok' as const }),
+  );
 
   app.get(
     '/readyz',
     {
       schema: {
+        operationId: 'ready',
         summary: 'Ready: every participant and the saga log reachable',
         description: '503 with the same body when not. The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
         tags: ['ops'],
-        response: { 200: Readiness, 503: Readiness },
+        response: { 200: Readiness, 429: rateLimited, 503: Readiness },
       },
     },
     async (_req, reply) => {
@@ -45,7 +53,22 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) =
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['ops'], response: { 404: errorResponses['4xx'] } } },
+    {
+      schema: {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        description: '404 `not_found` when this gateway serves no metrics here.',
+        tags: ['ops'],
+        response: {
+          200: {
+            description: 'the metrics, in the Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+          404: errorResponses['4xx'],
+          429: rateLimited,
+        },
+      },
+    },
     (req, reply) => {
       if (!deps.serveMetrics) throw new HttpError('not_found', 'metrics are not enabled');
       reply.hijack();

@@ -198,6 +198,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     '/orders',
     {
       schema: {
+        operationId: 'placeOrder',
         summary: 'Place an order',
         description: 'Starts the place-order saga and answers 201 with the order (PENDING unless `Prefer: wait=N` let it finish).',
         tags: ['orders'],
@@ -232,6 +233,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     '/orders/:id',
     {
       schema: {
+        operationId: 'getOrder',
         summary: 'Read an order',
         description: 'The order, its payment and its saga status. A participant that is down is 503, never 404.',
         tags: ['orders'],
@@ -254,6 +256,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     '/orders/:id/saga',
     {
       schema: {
+        operationId: 'getOrderSaga',
         summary: "An order's saga timeline",
         description:
           "Every event of the order's saga with its type, step, time, attempt and, for a failure, a code. The inputs, error text, operators' notes and trace context are on the admin API (GET /api/sagas/{id}).",
@@ -270,6 +273,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     '/products',
     {
       schema: {
+        operationId: 'listProducts',
         summary: 'Stock of every product',
         tags: ['orders'],
         response: { 200: Products, ...errorResponses },
