@@ -1,5 +1,5 @@
 /**
- * A process for test/unit/faults-crash.test.ts to watch die of an injected `crash` fault.
+ * A process for test/integration/faults-crash.test.ts to watch die of an injected `crash` fault.
  * `participant <TLS_DIR>`: a payment gRPC server (stub handler) under mutual TLS, honouring the
  * gateway's x-fault; it sends its address.
  * `gateway <saga.db>`: a saga engine with the faults interceptor and a crash rule at

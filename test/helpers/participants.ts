@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc.js';
 import type { ReadyMessage } from '../../src/platform/lifecycle.js';
 
-/** Helpers for the participant service tests (test/unit/{order,inventory,payment}-service.test.ts). */
+/** Helpers for the participant service tests (test/{unit,integration}/{order,inventory,payment}-service.test.ts). */
 
 export const silentLogger = pino({ level: 'silent' });
 

@@ -48,11 +48,11 @@ export async function freshSystem(
       REDIS_KEY_PREFIX: `test-${path.basename(dataDir)}`,
       IDEMPOTENCY_TTL: '10m',
       // Tests drive load from one address, faster than a customer: the default limit is off
-      // (test/unit/http-limits.test.ts and test/unit/config.test.ts hold the limiter and its default).
+      // (test/integration/http-limits.test.ts and test/unit/config.test.ts hold the limiter and its default).
       RATE_LIMIT_PER_MINUTE: '0',
       // A test deployment: its tests arm crash points (restart with CRASH_AT), honoured only with this.
       SAGAS_TEST_HOOKS: '1',
-      // Mutual TLS with this test process's certificates, made once (test/unit/mtls.test.ts covers
+      // Mutual TLS with this test process's certificates, made once (test/integration/mtls.test.ts covers
       // a system making its own on first start).
       TLS_DIR: mtlsDir(await testTls()),
       ...env,

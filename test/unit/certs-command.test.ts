@@ -1,16 +1,13 @@
-// `sagas certs`: the one-shot issuer of the mutual-TLS identities (docker-compose's `certs` service).
+// `sagas certs`: the one-shot issuer of the mutual-TLS identities (docker-compose's `certs` service),
+// in this process; from the compiled CLI: test/integration/certs-command.test.ts.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EXIT } from '../../src/cli/command.js';
 import { identityDir, loadTlsMaterial, TLS_IDENTITIES } from '../../src/platform/tls.js';
 import { tempDir } from '../helpers/participants.js';
 import { sagasInProcess as sagas } from '../helpers/cli.js';
-
-const BIN = fileURLToPath(new URL('../../bin/sagas.js', import.meta.url));
 
 
 const files = (dir: string) => (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
@@ -64,12 +61,5 @@ describe('sagas certs', () => {
       assert.equal(r.code, EXIT.usage, argv.join(' '));
       assert.match(r.stderr, /^sagas certs: .*\n\nUsage: sagas certs/, r.stderr);
     }
-  });
-
-  it('runs from the compiled CLI (bin/sagas.js), as the compose `certs` service does', () => {
-    const dataDir = tempDir('certs-bin');
-    const r = spawnSync(process.execPath, [BIN, 'certs'], { env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir }, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(files(path.join(dataDir, 'tls')), LAYOUT);
   });
 });

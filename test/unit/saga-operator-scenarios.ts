@@ -1,8 +1,8 @@
 /**
  * Operator actions driven through SagaEngine.act on a real saga log, as node:test tests:
  * `operatorScenarios('SQLite', factory)` registers them (saga-operator.test.ts, and
- * saga-operator-postgres.test.ts for PostgreSQL). Fake participants follow a mode per step that a
- * test changes while the saga runs (a participant that "now works").
+ * test/integration/saga-operator-postgres.test.ts for PostgreSQL). Fake participants follow a
+ * mode per step that a test changes while the saga runs (a participant that "now works").
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

@@ -191,19 +191,19 @@ describe('every documented error code and status', () => {
     assert.equal(toHttpError(new SagaLogUnavailableError('ECONNREFUSED 10.0.0.7:5432')).message, 'the saga log is unavailable; retry shortly');
   });
 
-  test('every code of the table is exercised here, and listed in the README', () => {
-    // overloaded and rate_limited need a gateway built with other limits: test/unit/http-limits.test.ts;
-    // price_mismatch one with PRICING=catalog: test/unit/http-pricing.test.ts.
+  test('every code of the table is exercised here, and listed in docs/http-api.md', () => {
+    // overloaded and rate_limited need a gateway built with other limits: test/integration/http-limits.test.ts;
+    // price_mismatch one with PRICING=catalog: test/integration/http-pricing.test.ts.
     // action_id_reused needs an action done on a PARKED saga: test/e2e/admin-actions.test.ts (and
-    // the auth failures with ADMIN_TOKENS: test/unit/admin-auth.test.ts).
-    // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/unit/faults-admin.test.ts.
+    // the auth failures with ADMIN_TOKENS: test/integration/admin-auth.test.ts).
+    // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/integration/faults-admin.test.ts.
     // pivot_uncertain needs a saga held at its pivot: test/e2e/uncertain-pivot.test.ts.
-    // too_many_sign_ins needs 10 wrong tokens from one address: test/unit/admin-auth.test.ts.
+    // too_many_sign_ins needs 10 wrong tokens from one address: test/integration/admin-auth.test.ts.
     const elsewhere = ['too_many_sign_ins', 'invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'pivot_uncertain', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
-    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    for (const [code, e] of Object.entries(HTTP_ERRORS)) assert.ok(readme.includes(`| \`${code}\` | ${e.status}`), `README lists ${code} as ${e.status}`);
+    const doc = fs.readFileSync(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
+    for (const [code, e] of Object.entries(HTTP_ERRORS)) assert.ok(doc.includes(`| \`${code}\` | ${e.status}`), `docs/http-api.md lists ${code} as ${e.status}`);
   });
 });
 

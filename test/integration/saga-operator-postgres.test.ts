@@ -1,7 +1,7 @@
 import type { SagaLog } from '../../src/saga/model.js';
 import { PostgresSagaLog } from '../../src/saga/stores/postgres.js';
 import { createTempDatabase } from '../helpers/postgres.js';
-import { operatorScenarios } from './saga-operator-scenarios.js';
+import { operatorScenarios } from '../unit/saga-operator-scenarios.js';
 
 // The same scenarios on PostgreSQL (the machine's server; a database per test). Two engines get
 // two log instances, each with its own pool and LISTEN connection: two gateways sharing the log.
