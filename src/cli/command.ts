@@ -6,7 +6,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** Documented exit codes of every command (README, `sagas help`). */
+/** Documented exit codes of every command (docs/cli.md, `sagas help`). */
 export const EXIT = {
   ok: 0,
   /** The command ran and failed (a process died, a saga log unreachable, a saga not found...). */

@@ -74,7 +74,7 @@ export const GATEWAY_VARIABLES = {
   ...REDIS_VARIABLES,
   IDEMPOTENCY_TTL: duration({ default: '24h' }),
   IDEMPOTENCY_LOCK_TTL: duration({ default: '10s' }),
-  // The fault switchboard (README: Fault injection): off unless 1; its plan read at start from FAULTS_FILE.
+  // The fault switchboard (docs/faults-and-chaos.md): off unless 1; its plan read at start from FAULTS_FILE.
   FAULTS_ENABLED: FAULTS_SWITCH,
   FAULTS_FILE: filePath({ expected: 'a YAML or JSON fault plan file (read at start with FAULTS_ENABLED=1)' }),
   ...processVariables('gateway'),

@@ -42,7 +42,7 @@ const MAX_SESSIONS = 10_000;
 /**
  * Request headers a proxy adds. In loopback-only mode a request carrying one is refused: it came
  * from somewhere else, through a proxy that made it look local. (nginx adds none by default, so
- * this catches the common cases, not all: the README says a proxy needs ADMIN_TOKENS.)
+ * this catches the common cases, not all: docs/http-api.md says a proxy needs ADMIN_TOKENS.)
  */
 export const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'] as const;
 

@@ -4,8 +4,8 @@ import { SagaLogError, OperatorActionError } from '../../saga/index.js';
 
 /**
  * Every error the HTTP API answers: its status, and how many seconds a client should wait before
- * retrying when retrying can help. One table, as platform/grpc.ts has one for gRPC; README's
- * error table and test/unit/http-api.test.ts are checked against it.
+ * retrying when retrying can help. One table, as platform/grpc.ts has one for gRPC; docs/http-api.md's
+ * error table and test/integration/http-api.test.ts are checked against it.
  */
 export const HTTP_ERRORS = {
   invalid_json: { status: 400, summary: 'the body is not a JSON object' },

@@ -129,7 +129,7 @@ export const SagaTimeline = Type.Object({
   next_after_seq: Nullable(Type.Integer({ description: 'after_seq of the next page; null on the last one' })),
 });
 
-/** A failure as a customer sees it: where, and a code (README: the public failure codes). */
+/** A failure as a customer sees it: where, and a code (docs/http-api.md: the public failure codes). */
 const PublicFailure = Type.Object({ step: Type.String(), code: Type.String() });
 
 export const PublicSagaEvent = Type.Object({

@@ -319,7 +319,7 @@ export class SqliteSagaLog implements SagaLog {
     return this.stmt.events.all({ id, afterSeq: page.afterSeq ?? 0, limit: page.limit ?? -1 }).map(event);
   }
 
-  /** In-process only: a SQLite log has one writing process (the gateway); see the README. */
+  /** In-process only: a SQLite log has one writing process (the gateway); see docs/scale-out.md. */
   onFinished(listener: (sagaId: string) => void): () => void {
     this.finished.add(listener);
     return () => this.finished.delete(listener);

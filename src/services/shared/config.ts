@@ -39,7 +39,7 @@ export function participantVariables(service: ParticipantName) {
     // Participants are retried within minutes; their durable inbox answers anything older.
     INBOX_FAST_PATH_TTL: duration({ default: '10m' }),
     ...metricsVariables(`127.0.0.1:${METRICS_PORTS[service]}`),
-    // 1: honour the gateway's `x-fault` directives (README: Fault injection); 0 or unset: ignore them.
+    // 1: honour the gateway's `x-fault` directives (docs/faults-and-chaos.md); 0 or unset: ignore them.
     FAULTS_ENABLED: FAULTS_SWITCH,
     ...processVariables(service),
   };

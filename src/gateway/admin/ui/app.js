@@ -610,7 +610,7 @@ const OUTCOME = {
 const FAULT_RULE = /fault injected by rule ([A-Za-z0-9_.-]+)/;
 
 /**
- * An attempt's failure injected by the fault switchboard (README: Fault injection): a STEP_FAILED
+ * An attempt's failure injected by the fault switchboard (docs/faults-and-chaos.md): a STEP_FAILED
  * or COMPENSATION_FAILED whose error names the rule (`fault injected by rule <id>: …`) or whose
  * code is `fault_injected`. `{rule}` (null when the text does not name it), or null for any other
  * event (the saga's own end carries the failure too, but it is not an attempt).
@@ -1068,7 +1068,7 @@ function stockView(token) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Faults (the switchboard; README: Fault injection)
+// Faults (the switchboard; docs/faults-and-chaos.md)
 
 const FAULT_KINDS = ['error', 'latency', 'uncertain', 'after_effect', 'crash'];
 const FAULT_PARTICIPANTS = ['order', 'inventory', 'payment'];
