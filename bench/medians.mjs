@@ -22,7 +22,9 @@ for (const file of files) {
   if (!groups.has(key)) groups.set(key, []);
   groups.get(key).push(JSON.parse(fs.readFileSync(file, 'utf8')));
 }
-console.log('| runs | command | sagas/s | p50 ms | p99 ms | CPU/saga | gateway ms/saga | floor sagas/s | system/floor | others |');
+console.log(
+  '| runs | command | sagas/s | p50 ms | p99 ms | CPU/saga | gateway ms/saga | floor sagas/s | system/floor | others |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [key, runs] of groups) {
   const perSaga = (r, name) => {
@@ -33,6 +35,21 @@ for (const [key, runs] of groups) {
   const m = (pick) => median(runs.map(pick));
   const cmd = '`' + runs[0].command.replace(/^sagas bench/, 'npm run bench --').replace(/ --out \S+/, '') + '`';
   console.log(
-    `| ${key} ×${runs.length} | ${cmd} | ${fmt(m((r) => r.summary.sagas_per_s))} | ${fmt(m((r) => r.summary.p50_ms), 1)} | ${fmt(m((r) => r.summary.p99_ms), 1)} | ${fmt(m((r) => r.summary.cpu_ms_per_saga), 2)} ms | ${fmt(m((r) => perSaga(r, 'gateway')), 2)} ms | ${fmt(m((r) => r.summary.floor_sagas_per_s))} | ${fmt(m((r) => r.summary.ratio_system_to_floor), 2)} | ${fmt(m((r) => r.summary.other_processes_pct_of_core))} % |`,
+    `| ${key} ×${runs.length} | ${cmd} | ${fmt(m((r) => r.summary.sagas_per_s))} | ${fmt(
+      m((r) => r.summary.p50_ms),
+      1,
+    )} | ${fmt(
+      m((r) => r.summary.p99_ms),
+      1,
+    )} | ${fmt(
+      m((r) => r.summary.cpu_ms_per_saga),
+      2,
+    )} ms | ${fmt(
+      m((r) => perSaga(r, 'gateway')),
+      2,
+    )} ms | ${fmt(m((r) => r.summary.floor_sagas_per_s))} | ${fmt(
+      m((r) => r.summary.ratio_system_to_floor),
+      2,
+    )} | ${fmt(m((r) => r.summary.other_processes_pct_of_core))} % |`,
   );
 }

@@ -10,7 +10,12 @@ const args = process.argv.slice(2);
 const topIdx = args.indexOf('--top');
 const top = topIdx >= 0 ? Number(args.splice(topIdx, 2)[1]) : 25;
 const files = args.flatMap((a) =>
-  fs.statSync(a).isDirectory() ? fs.readdirSync(a).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(a, f)) : [a],
+  fs.statSync(a).isDirectory()
+    ? fs
+        .readdirSync(a)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => path.join(a, f))
+    : [a],
 );
 if (files.length === 0) {
   console.error('usage: node bench/profile-summary.mjs <dir or .cpuprofile>... [--top N]');
@@ -27,7 +32,13 @@ function area(url) {
   }
   if (u.startsWith('node:')) return 'node:' + u.slice(5).split('/')[0];
   const src = u.indexOf('/src/');
-  if (src >= 0) return u.slice(src + 1).split('/').slice(0, 3).join('/').replace(/\.ts$/, '');
+  if (src >= 0)
+    return u
+      .slice(src + 1)
+      .split('/')
+      .slice(0, 3)
+      .join('/')
+      .replace(/\.ts$/, '');
   return u;
 }
 

@@ -45,10 +45,14 @@ const CUSTOMERS = 5_000;
 const DAY = 86_400_000;
 const SPAN_MS = 30 * DAY;
 
-
 const customer = (n: number) => `cust_${String(n).padStart(5, '0')}`;
 
-function seedSaga(i: number, n: number, end: number, rand: () => number): { saga: SagaRecord; started: NewEvent; leaseMs: number } {
+function seedSaga(
+  i: number,
+  n: number,
+  end: number,
+  rand: () => number,
+): { saga: SagaRecord; started: NewEvent; leaseMs: number } {
   const id = randomUUID();
   const createdAt = Math.round(end - SPAN_MS + (i / n) * SPAN_MS + rand() * 2_000);
   const r = rand();
@@ -86,14 +90,18 @@ function seedSaga(i: number, n: number, end: number, rand: () => number): { saga
   let currentStep: string | null = null;
   const results: Record<string, Json> = {};
   const done = (k: number) => {
-    for (let s = 0; s < k; s++) results[STEPS[s] as string] = s === 2 ? { payment_id: randomUUID(), amount_cents: 1234 } : null;
+    for (let s = 0; s < k; s++)
+      results[STEPS[s] as string] = s === 2 ? { payment_id: randomUUID(), amount_cents: 1234 } : null;
   };
   if (status === 'COMPLETED' || status === 'RESOLVED') {
     stepIndex = 5;
     done(5);
   } else if (status === 'COMPENSATED') {
     const failedAt = rand() < 0.6 ? 2 : 1;
-    failure = failedAt === 2 ? { step: 'charge_payment', code: 'payment_declined', message: 'card declined' } : { step: 'reserve_stock', code: 'insufficient_stock', message: 'not enough stock' };
+    failure =
+      failedAt === 2
+        ? { step: 'charge_payment', code: 'payment_declined', message: 'card declined' }
+        : { step: 'reserve_stock', code: 'insufficient_stock', message: 'not enough stock' };
     stepIndex = failedAt;
     done(failedAt);
   } else if (status === 'RUNNING') {
@@ -144,7 +152,10 @@ function seedSaga(i: number, n: number, end: number, rand: () => number): { saga
     subject: cust,
     currentStep,
   };
-  const started: NewEvent = { type: 'SAGA_STARTED', data: { input, traceparent, definition: 'place_order', version: 1 } };
+  const started: NewEvent = {
+    type: 'SAGA_STARTED',
+    data: { input, traceparent, definition: 'place_order', version: 1 },
+  };
   return { saga, started, leaseMs: live ? 24 * 3_600_000 : 0 };
 }
 
@@ -161,7 +172,12 @@ async function openStore(kind: 'sqlite' | 'postgres'): Promise<Opened> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-admin-scale-'));
     const file = path.join(dir, 'saga.db');
     const log = new SqliteSagaLog({ file, synchronous: 'normal' });
-    return { log, where: file, settle: async () => undefined, cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+    return {
+      log,
+      where: file,
+      settle: async () => undefined,
+      cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const db: BenchDatabase = await createBenchDatabase(process.env.SAGA_LOG_URL ?? DEFAULT_BENCH_SERVER_URL);
   try {
@@ -229,7 +245,14 @@ async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: { sagas: { type: 'string', default: '100000' }, 'saga-log': { type: 'string', default: 'sqlite' }, runs: { type: 'string', default: '20' }, 'no-vacuum': { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        sagas: { type: 'string', default: '100000' },
+        'saga-log': { type: 'string', default: 'sqlite' },
+        runs: { type: 'string', default: '20' },
+        'no-vacuum': { type: 'boolean' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }).values;
   } catch (err) {
@@ -243,8 +266,16 @@ async function main(): Promise<number> {
   const n = Number(args.sagas);
   const runs = Number(args.runs);
   const kind = args['saga-log'];
-  if (!Number.isInteger(n) || n < 1_000 || !Number.isInteger(runs) || runs < 1 || (kind !== 'sqlite' && kind !== 'postgres')) {
-    process.stderr.write(`admin-scale: --sagas must be an integer >= 1000, --runs >= 1, --saga-log sqlite or postgres\n\n${USAGE}`);
+  if (
+    !Number.isInteger(n) ||
+    n < 1_000 ||
+    !Number.isInteger(runs) ||
+    runs < 1 ||
+    (kind !== 'sqlite' && kind !== 'postgres')
+  ) {
+    process.stderr.write(
+      `admin-scale: --sagas must be an integer >= 1000, --runs >= 1, --saga-log sqlite or postgres\n\n${USAGE}`,
+    );
     return 2;
   }
   const store = await openStore(kind);
@@ -258,7 +289,9 @@ async function main(): Promise<number> {
     process.stdout.write(
       `admin-scale: ${n} sagas in ${kind} (${store.where}), seeded in ${(seeded.ms / 1000).toFixed(1)} s` +
         `${kind === 'postgres' ? (args['no-vacuum'] ? ', no VACUUM ANALYZE' : `, VACUUM ANALYZE ${(settleMs / 1000).toFixed(1)} s`) : ''}\n` +
-        `statuses: ${Object.entries(counts).map(([s, c]) => `${s} ${c}`).join(', ')}\n` +
+        `statuses: ${Object.entries(counts)
+          .map(([s, c]) => `${s} ${c}`)
+          .join(', ')}\n` +
         `${runs} runs of each query, in a row; median and max in ms (the first, cold, run included)\n\n`,
     );
     const newest = await log.list({ limit: 1 });
@@ -298,14 +331,22 @@ async function main(): Promise<number> {
     if (!newest.sagas[0]) throw new Error('the seeded log lists nothing');
     const results: Timing[] = [];
     for (const [name, detail, fn] of queries) results.push(await time(name, detail, runs, fn));
-    const w = [Math.max(...results.map((r) => r.name.length)), Math.max(...results.map((r) => r.detail.length))] as const;
-    const line = (a: string, b: string, c: string, d: string, e: string) => `| ${a.padEnd(w[0])} | ${b.padEnd(w[1])} | ${c.padStart(4)} | ${d.padStart(9)} | ${e.padStart(6)} |\n`;
+    const w = [
+      Math.max(...results.map((r) => r.name.length)),
+      Math.max(...results.map((r) => r.detail.length)),
+    ] as const;
+    const line = (a: string, b: string, c: string, d: string, e: string) =>
+      `| ${a.padEnd(w[0])} | ${b.padEnd(w[1])} | ${c.padStart(4)} | ${d.padStart(9)} | ${e.padStart(6)} |\n`;
     let table = line('query', 'what', 'rows', 'median ms', 'max ms');
     table += `|${'-'.repeat(w[0] + 2)}|${'-'.repeat(w[1] + 2)}|-----:|----------:|-------:|\n`;
     for (const r of results) table += line(r.name, r.detail, String(r.rows), r.median.toFixed(2), r.max.toFixed(2));
     process.stdout.write(table);
     const slow = results.filter((r) => r.max >= 100);
-    process.stdout.write(slow.length ? `\nover 100 ms: ${slow.map((r) => `${r.name} ${r.detail}`).join('; ')}\n` : '\nevery query under 100 ms (max)\n');
+    process.stdout.write(
+      slow.length
+        ? `\nover 100 ms: ${slow.map((r) => `${r.name} ${r.detail}`).join('; ')}\n`
+        : '\nevery query under 100 ms (max)\n',
+    );
     await log.close();
     return slow.length ? 1 : 0;
   } finally {

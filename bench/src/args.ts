@@ -69,17 +69,27 @@ export interface BenchOptions {
 /** A command line the bench refuses: the entry prints it with the usage and exits 2. */
 export class UsageError extends Error {}
 
-function num(name: string, v: string | undefined, { integer = false, min = 0, exclusive = true } = {}): number | undefined {
+function num(
+  name: string,
+  v: string | undefined,
+  { integer = false, min = 0, exclusive = true } = {},
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || (exclusive ? n <= min : n < min)) {
-    throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ${exclusive ? '>' : '>='} ${min}, got "${v}"`);
+    throw new UsageError(
+      `--${name} must be a ${integer ? 'whole ' : ''}number ${exclusive ? '>' : '>='} ${min}, got "${v}"`,
+    );
   }
   return n;
 }
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '').replace('T', '-');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '')
+    .replace('T', '-');
 }
 
 /** Parses the command line; throws UsageError. `now` names the default output file. */
@@ -126,7 +136,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   const sync = (str('sync') ?? 'normal').toLowerCase();
   if (sync !== 'normal' && sync !== 'full') throw new UsageError(`--sync must be normal or full, got "${sync}"`);
   const sagaLog = (str('saga-log') ?? 'sqlite').toLowerCase();
-  if (sagaLog !== 'sqlite' && sagaLog !== 'postgres') throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
+  if (sagaLog !== 'sqlite' && sagaLog !== 'postgres')
+    throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
   const gatewaysRaw = str('gateways');
   let gateways = 1;
   try {
@@ -134,9 +145,11 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (gateways > 1 && sagaLog !== 'postgres') throw new UsageError(`--gateways ${gateways} needs --saga-log postgres: the SQLite saga log is one gateway's file`);
+  if (gateways > 1 && sagaLog !== 'postgres')
+    throw new UsageError(`--gateways ${gateways} needs --saga-log postgres: the SQLite saga log is one gateway's file`);
   const logLevel = (str('log-level') ?? 'info').toLowerCase();
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new UsageError(`--log-level must be a pino level, got "${logLevel}"`);
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel))
+    throw new UsageError(`--log-level must be a pino level, got "${logLevel}"`);
   const url = str('url');
   if (url !== undefined) {
     let u: URL;
@@ -149,7 +162,12 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   }
   const loop = rate !== undefined ? 'open' : 'closed';
   const target = url ? 'url' : sagaLog === 'postgres' ? 'pg' : sync;
-  const mode = [loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`, target, !url && gateways > 1 ? `g${gateways}` : undefined, mix === 'mixed' ? 'mixed' : undefined]
+  const mode = [
+    loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`,
+    target,
+    !url && gateways > 1 ? `g${gateways}` : undefined,
+    mix === 'mixed' ? 'mixed' : undefined,
+  ]
     .filter(Boolean)
     .join('-');
   const out = path.resolve(str('out') ?? path.join(REPO_ROOT, 'bench', 'results', `${stamp(now)}-${mode}.json`));

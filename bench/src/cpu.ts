@@ -68,17 +68,28 @@ export interface CpuSnapshot {
 }
 
 /** A snapshot now; `done` resolves once the PostgreSQL part (if any) is in. */
-export function snapshot(system: RunningSystem | undefined, db: BenchDatabase | undefined): { snap: CpuSnapshot; done: Promise<void> } {
+export function snapshot(
+  system: RunningSystem | undefined,
+  db: BenchDatabase | undefined,
+): { snap: CpuSnapshot; done: Promise<void> } {
   const procs: CpuSnapshot['procs'] = {};
   const list = system ? everyProcess(system) : [];
   for (const p of list) {
     const c = procCpu(p.pid);
     if (c) procs[p.name] = c;
   }
-  const snap: CpuSnapshot = { at: performance.now(), procs, gateways: system ? system.gateways.map((g) => g.name) : [], self: process.cpuUsage(), machine: machineCpu() };
+  const snap: CpuSnapshot = {
+    at: performance.now(),
+    procs,
+    gateways: system ? system.gateways.map((g) => g.name) : [],
+    self: process.cpuUsage(),
+    machine: machineCpu(),
+  };
   const done = db
     ? db.backends().then((r) => {
-        snap.pg = Array.isArray(r) ? new Map(r.flatMap((pid) => ((c) => (c ? [[pid, c] as const] : []))(procCpu(pid)))) : r;
+        snap.pg = Array.isArray(r)
+          ? new Map(r.flatMap((pid) => ((c) => (c ? [[pid, c] as const] : []))(procCpu(pid))))
+          : r;
       })
     : Promise.resolve();
   return { snap, done };
@@ -152,7 +163,11 @@ export function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): Cp
     processes.postgres = fig(pu, ps);
     u += pu;
     s += ps;
-    postgres = { measured: true, backends: b.pg.size, note: 'the server backends connected to the bench database at the end of the window (not the WAL writer, checkpointer or other server processes)' };
+    postgres = {
+      measured: true,
+      backends: b.pg.size,
+      note: 'the server backends connected to the bench database at the end of the window (not the WAL writer, checkpointer or other server processes)',
+    };
   } else if (a.pg || b.pg) {
     const why = [a.pg, b.pg].find((p): p is { notMeasured: string } => p !== undefined && !(p instanceof Map));
     postgres = { measured: false, reason: why?.notMeasured ?? 'not measured' };
@@ -172,5 +187,12 @@ export function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): Cp
       others_core_s: r3(Math.max(0, busy - (u + s))),
     };
   }
-  return { window_s: r3(wall), processes, total: fig(u, s), postgres, cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null, machine };
+  return {
+    window_s: r3(wall),
+    processes,
+    total: fig(u, s),
+    postgres,
+    cpu_ms_per_saga: completed > 0 ? r3(((u + s) * 1000) / completed) : null,
+    machine,
+  };
 }

@@ -8,7 +8,15 @@
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { isServiceError } from '../../src/platform/grpc.js';
-import { DEFAULT_POLICIES, pivotIndex, type Json, type SagaDefinition, type SagaFailure, type StepContext, type StepDefinition } from '../../src/saga/definition.js';
+import {
+  DEFAULT_POLICIES,
+  pivotIndex,
+  type Json,
+  type SagaDefinition,
+  type SagaFailure,
+  type StepContext,
+  type StepDefinition,
+} from '../../src/saga/definition.js';
 import { idempotencyKey, type Phase } from '../../src/saga/transitions.js';
 
 export type DirectOutcome =
@@ -26,7 +34,12 @@ class Stop extends Error {
   }
 }
 
-export async function runDirect<I>(def: SagaDefinition<I>, sagaId: string, input: I, defaultTimeoutMs = DEFAULT_POLICIES.stepTimeoutMs): Promise<DirectOutcome> {
+export async function runDirect<I>(
+  def: SagaDefinition<I>,
+  sagaId: string,
+  input: I,
+  defaultTimeoutMs = DEFAULT_POLICIES.stepTimeoutMs,
+): Promise<DirectOutcome> {
   const results: Record<string, Json> = {};
   const pivot = pivotIndex(def);
   const attempt = async (step: StepDefinition<I>, phase: Phase, failure: SagaFailure | undefined) => {

@@ -33,7 +33,11 @@ function sagaInput(id: string, order: BenchOrder): PlaceOrderInput {
   return {
     order_id: id,
     customer_id: order.customerId,
-    items: order.items.map((l) => ({ product_id: l.productId, quantity: l.quantity, unit_price_cents: l.unitPriceCents })),
+    items: order.items.map((l) => ({
+      product_id: l.productId,
+      quantity: l.quantity,
+      unit_price_cents: l.unitPriceCents,
+    })),
     total_cents: order.totalCents,
     created_at_ms: Date.now(),
     fingerprint: '',
@@ -54,6 +58,10 @@ export function floorJob(o: FloorJobOptions): Job {
     const reason = out.status === 'COMPENSATED' ? out.failure.code : undefined;
     const e = EXPECTED[kind];
     const asExpected = e.status === status && (e.reason === undefined || e.reason === reason);
-    return { ok: true, status, label: `${kind} → ${status}${reason ? ` ${reason}` : ''}${asExpected ? '' : ' (unexpected)'}` };
+    return {
+      ok: true,
+      status,
+      label: `${kind} → ${status}${reason ? ` ${reason}` : ''}${asExpected ? '' : ' (unexpected)'}`,
+    };
   };
 }

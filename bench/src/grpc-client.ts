@@ -10,7 +10,12 @@ import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
-import { HealthClient, HealthCheckRequest, HealthCheckResponse, HealthService } from '../../src/gen/health/v1/health.js';
+import {
+  HealthClient,
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthService,
+} from '../../src/gen/health/v1/health.js';
 import { spawnService } from '../../src/cli/supervisor.js';
 import { callUnary, CLIENT_CHANNEL_OPTIONS, channelCredentials, channelOptions } from '../../src/platform/grpc.js';
 import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc-client.js';
@@ -24,15 +29,23 @@ async function measure(call: () => Promise<unknown>): Promise<{ cpuUs: number; p
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let left = CALLS;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (left-- > 0) await call();
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (left-- > 0) await call();
+    }),
+  );
   const cpu = process.cpuUsage(cpu0);
   return { cpuUs: (cpu.user + cpu.system) / CALLS, perSecond: CALLS / ((performance.now() - t0) / 1000) };
 }
 
-async function clients(address: string, security: GrpcSecurity): Promise<Array<[string, () => Promise<unknown>, () => void]>> {
-  const grpcJs = new HealthClient(address, channelCredentials(security, 'gateway', 'payment'), { ...CLIENT_CHANNEL_OPTIONS, ...channelOptions(security, 'payment') });
+async function clients(
+  address: string,
+  security: GrpcSecurity,
+): Promise<Array<[string, () => Promise<unknown>, () => void]>> {
+  const grpcJs = new HealthClient(address, channelCredentials(security, 'gateway', 'payment'), {
+    ...CLIENT_CHANNEL_OPTIONS,
+    ...channelOptions(security, 'payment'),
+  });
   const channel = new UnaryChannel(address, dialerAs(security, 'gateway')('payment'));
   const lean = unaryClient<HealthClient>(HealthService, channel);
   const raw = dialerAs(security, 'gateway')('payment')(address);
@@ -40,7 +53,12 @@ async function clients(address: string, security: GrpcSecurity): Promise<Array<[
   const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
   const bare = () =>
     new Promise((resolve, reject) => {
-      const s = raw.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' });
+      const s = raw.request({
+        ':method': 'POST',
+        ':path': '/grpc.health.v1.Health/Check',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       const chunks: Buffer[] = [];
       s.on('data', (d: Buffer) => chunks.push(d));
       s.on('end', () => resolve(HealthCheckResponse.decode(Buffer.concat(chunks).subarray(5))));
@@ -48,8 +66,16 @@ async function clients(address: string, security: GrpcSecurity): Promise<Array<[
       s.end(frame);
     });
   return [
-    ['grpc-js client', () => callUnary(grpcJs.check.bind(grpcJs), { service: '' }, { timeoutMs: 5_000 }), () => grpcJs.close()],
-    ['gateway client (grpc-client.ts)', () => callUnary(lean.check.bind(lean), { service: '' }, { timeoutMs: 5_000 }), () => lean.close()],
+    [
+      'grpc-js client',
+      () => callUnary(grpcJs.check.bind(grpcJs), { service: '' }, { timeoutMs: 5_000 }),
+      () => grpcJs.close(),
+    ],
+    [
+      'gateway client (grpc-client.ts)',
+      () => callUnary(lean.check.bind(lean), { service: '' }, { timeoutMs: 5_000 }),
+      () => lean.close(),
+    ],
     ['bare node:http2 request', bare, () => raw.close()],
   ];
 }
@@ -59,7 +85,14 @@ try {
   for (const security of [{ kind: 'insecure' }, { kind: 'mtls', dir: path.join(dataDir, 'tls') }] as GrpcSecurity[]) {
     // A participant issues nothing: its identity comes first, as from `sagas certs`.
     if (security.kind === 'mtls') await issueIdentities(security.dir);
-    const env = { ...process.env, DATA_DIR: dataDir, PAYMENT_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', ...(security.kind === 'insecure' ? { GRPC_INSECURE: '1' } : { GRPC_INSECURE: '0', TLS_DIR: security.dir }) };
+    const env = {
+      ...process.env,
+      DATA_DIR: dataDir,
+      PAYMENT_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: 'off',
+      LOG_LEVEL: 'warn',
+      ...(security.kind === 'insecure' ? { GRPC_INSECURE: '1' } : { GRPC_INSECURE: '0', TLS_DIR: security.dir }),
+    };
     const payment = await spawnService('payment', { env });
     try {
       const list = await clients(payment.address, security);
@@ -70,8 +103,11 @@ try {
           (rows[name] ??= []).push(`${r.cpuUs.toFixed(1)} µs CPU/call (${Math.round(r.perSecond)} calls/s)`);
         }
       }
-      process.stdout.write(`${security.kind === 'insecure' ? 'plaintext' : 'mutual TLS'}, ${CALLS} health checks, ${IN_FLIGHT} in flight, Node ${process.version}\n`);
-      for (const [name, figures] of Object.entries(rows)) process.stdout.write(`  ${name.padEnd(34)} ${figures.join('; ')}\n`);
+      process.stdout.write(
+        `${security.kind === 'insecure' ? 'plaintext' : 'mutual TLS'}, ${CALLS} health checks, ${IN_FLIGHT} in flight, Node ${process.version}\n`,
+      );
+      for (const [name, figures] of Object.entries(rows))
+        process.stdout.write(`  ${name.padEnd(34)} ${figures.join('; ')}\n`);
       for (const [, , close] of list) close();
     } finally {
       await payment.stop();

@@ -13,7 +13,12 @@ import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { metrics, trace, SpanKind, type Span } from '@opentelemetry/api';
-import { BatchSpanProcessor, NodeTracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-node';
+import {
+  BatchSpanProcessor,
+  NodeTracerProvider,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-node';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
@@ -31,7 +36,9 @@ class DiscardExporter implements SpanExporter {
   readonly names = new Set<string>();
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
     this.spans += spans.length;
-    for (const s of spans) if (this.names.size < 20) this.names.add(`${s.name} (${SpanKind[s.kind]}${s.parentSpanContext ? ', with parent' : ''})`);
+    for (const s of spans)
+      if (this.names.size < 20)
+        this.names.add(`${s.name} (${SpanKind[s.kind]}${s.parentSpanContext ? ', with parent' : ''})`);
     done({ code: ExportResultCode.SUCCESS });
   }
   async shutdown(): Promise<void> {}
@@ -51,7 +58,8 @@ async function serve(variant: Variant): Promise<void> {
     const minimal = variant === 'fastify-otel';
     const otel = new FastifyOtelInstrumentation({
       // The span names the gateway's traces have always had: `POST /orders`.
-      requestHook: (span: Span, req: { method: string; routeOptions: { url?: string } }) => span.updateName(`${req.method} ${req.routeOptions.url ?? ''}`),
+      requestHook: (span: Span, req: { method: string; routeOptions: { url?: string } }) =>
+        span.updateName(`${req.method} ${req.routeOptions.url ?? ''}`),
       ...(minimal ? { instrumentHandler: false, instrumentHooks: false } : {}),
     });
     otel.setTracerProvider(provider);
@@ -59,26 +67,34 @@ async function serve(variant: Variant): Promise<void> {
     // @fastify/otel makes spans only; the request-duration histogram stays a hook of ours.
     const duration = meter.createHistogram('http.server.request.duration', { unit: 's' });
     app.addHook('onResponse', (req, reply, done) => {
-      duration.record(reply.elapsedTime / 1000, { 'http.request.method': req.method, 'http.route': req.routeOptions.url ?? '', 'http.response.status_code': reply.statusCode });
+      duration.record(reply.elapsedTime / 1000, {
+        'http.request.method': req.method,
+        'http.route': req.routeOptions.url ?? '',
+        'http.response.status_code': reply.statusCode,
+      });
       done();
     });
   }
-  app.post('/orders', { schema: { body: OrderBody, response: { 201: OrderView, ...errorResponses } } }, async (req, reply) => {
-    // The trace context must be the request's inside the handler, as the saga's spans need it.
-    const traceId = trace.getActiveSpan()?.spanContext().traceId;
-    if (traceId) seen.add(traceId);
-    const now = new Date().toISOString();
-    return reply.code(201).send({
-      id: 'o1',
-      customer_id: req.body.customer_id,
-      status: 'PENDING',
-      total: 25,
-      items: req.body.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: i.price })),
-      created_at: now,
-      updated_at: now,
-      saga_status: 'RUNNING',
-    });
-  });
+  app.post(
+    '/orders',
+    { schema: { body: OrderBody, response: { 201: OrderView, ...errorResponses } } },
+    async (req, reply) => {
+      // The trace context must be the request's inside the handler, as the saga's spans need it.
+      const traceId = trace.getActiveSpan()?.spanContext().traceId;
+      if (traceId) seen.add(traceId);
+      const now = new Date().toISOString();
+      return reply.code(201).send({
+        id: 'o1',
+        customer_id: req.body.customer_id,
+        status: 'PENDING',
+        total: 25,
+        items: req.body.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: i.price })),
+        created_at: now,
+        updated_at: now,
+        saga_status: 'RUNNING',
+      });
+    },
+  );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let mark = process.cpuUsage();
   process.on('message', (m: string) => {
@@ -90,7 +106,9 @@ async function serve(variant: Variant): Promise<void> {
       const d = process.cpuUsage(mark);
       process.send?.({ cpuUs: d.user + d.system, traces: seen.size });
     } else if (m === 'stop') {
-      void provider.forceFlush().then(() => process.send?.({ exported: exporter.spans, names: [...exporter.names] }, () => process.exit(0)));
+      void provider
+        .forceFlush()
+        .then(() => process.send?.({ exported: exporter.spans, names: [...exporter.names] }, () => process.exit(0)));
     }
   });
   process.send?.({ url });
@@ -108,7 +126,9 @@ async function load(url: string, requests: number, concurrency: number): Promise
     while (next < requests) {
       next++;
       // A caller's trace, as a traced client sends it: the server must continue it.
-      const traceId = Math.floor(Math.random() * 2 ** 52).toString(16).padStart(32, '0');
+      const traceId = Math.floor(Math.random() * 2 ** 52)
+        .toString(16)
+        .padStart(32, '0');
       const res = await fetch(`${url}/orders`, {
         method: 'POST',
         body,
@@ -131,7 +151,14 @@ async function measure(variant: Variant, requests: number, concurrency: number) 
   const seconds = (performance.now() - t0) / 1000;
   const { cpuUs, traces } = await ask<{ cpuUs: number; traces: number }>(child, 'report');
   const { exported, names } = await ask<{ exported: number; names: string[] }>(child, 'stop');
-  return { variant, cpuUsPerRequest: cpuUs / requests, rps: requests / seconds, tracesContinued: traces, exported, names };
+  return {
+    variant,
+    cpuUsPerRequest: cpuUs / requests,
+    rps: requests / seconds,
+    tracesContinued: traces,
+    exported,
+    names,
+  };
 }
 
 async function main(): Promise<void> {
@@ -155,7 +182,9 @@ async function main(): Promise<void> {
     for (const v of VARIANTS) {
       const m = await measure(v, requests, concurrency);
       results.set(v, [...(results.get(v) ?? []), m.cpuUsPerRequest]);
-      console.log(`round ${r + 1} ${v.padEnd(21)} ${m.cpuUsPerRequest.toFixed(1).padStart(6)} µs CPU/request  ${m.rps.toFixed(0).padStart(5)} req/s  traces continued ${m.tracesContinued}  spans exported ${m.exported}`);
+      console.log(
+        `round ${r + 1} ${v.padEnd(21)} ${m.cpuUsPerRequest.toFixed(1).padStart(6)} µs CPU/request  ${m.rps.toFixed(0).padStart(5)} req/s  traces continued ${m.tracesContinued}  spans exported ${m.exported}`,
+      );
       if (r === 0) console.log(`        spans: ${m.names.join('; ') || 'none'}`);
     }
   }

@@ -32,7 +32,15 @@ export function httpClient(baseUrl: string, maxSockets: number, timeoutMs = 35_0
           h['content-length'] = Buffer.byteLength(body);
         }
         const req = http.request(
-          { agent, host: url.hostname, port: url.port || 80, method, path: prefix + path, headers: h, timeout: timeoutMs },
+          {
+            agent,
+            host: url.hostname,
+            port: url.port || 80,
+            method,
+            path: prefix + path,
+            headers: h,
+            timeout: timeoutMs,
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
@@ -102,12 +110,16 @@ export function httpJob(o: HttpJobOptions): Job {
     const order = makeOrder(kind, o.pool, seq, o.random);
     let reply: HttpReply;
     try {
-      reply = await o.client.request('POST', '/orders', httpBody(order), { prefer, 'x-idempotency-key': `bench-${o.runId}-${seq}` });
+      reply = await o.client.request('POST', '/orders', httpBody(order), {
+        prefer,
+        'x-idempotency-key': `bench-${o.runId}-${seq}`,
+      });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       return { ok: false, kind: `network:${code ?? (err instanceof Error ? err.message : String(err))}` };
     }
-    if (reply.status !== 201) return { ok: false, kind: `http_${reply.status}${errorCodeOf(reply.body) ? `:${errorCodeOf(reply.body)}` : ''}` };
+    if (reply.status !== 201)
+      return { ok: false, kind: `http_${reply.status}${errorCodeOf(reply.body) ? `:${errorCodeOf(reply.body)}` : ''}` };
     let view: { status?: unknown; reason?: unknown };
     try {
       view = JSON.parse(reply.body) as typeof view;
@@ -119,6 +131,10 @@ export function httpJob(o: HttpJobOptions): Job {
     const reason = typeof view.reason === 'string' ? view.reason : undefined;
     const expected = EXPECTED[kind];
     const asExpected = expected.status === status && (expected.reason === undefined || expected.reason === reason);
-    return { ok: true, status, label: `${kind} → ${status}${reason ? ` ${reason}` : ''}${asExpected ? '' : ' (unexpected)'}` };
+    return {
+      ok: true,
+      status,
+      label: `${kind} → ${status}${reason ? ` ${reason}` : ''}${asExpected ? '' : ' (unexpected)'}`,
+    };
   };
 }

@@ -83,14 +83,26 @@ const inc = (m: Record<string, number>, k: string) => {
 };
 
 export function newLiveState(): LiveState {
-  return { stage: 'warmup', measureStart: undefined, completed: 0, errors: 0, answered: 0, inFlight: 0, hist: new LogHistogram() };
+  return {
+    stage: 'warmup',
+    measureStart: undefined,
+    completed: 0,
+    errors: 0,
+    answered: 0,
+    inFlight: 0,
+    hist: new LogHistogram(),
+  };
 }
 
-export async function runLoad(job: Job, plan: LoadPlan, opts: { signal: AbortSignal; hooks?: LoadHooks; live?: LiveState }): Promise<LoadResult> {
+export async function runLoad(
+  job: Job,
+  plan: LoadPlan,
+  opts: { signal: AbortSignal; hooks?: LoadHooks; live?: LiveState },
+): Promise<LoadResult> {
   const { signal, hooks = {} } = opts;
   const live = opts.live ?? newLiveState();
   const durationMs = plan.durationS !== undefined ? plan.durationS * 1000 : undefined;
-  const count = durationMs === undefined ? plan.count ?? 1 : undefined;
+  const count = durationMs === undefined ? (plan.count ?? 1) : undefined;
   const warmupMs = plan.warmupS * 1000;
 
   const t0 = performance.now();
@@ -129,10 +141,13 @@ export async function runLoad(job: Job, plan: LoadPlan, opts: { signal: AbortSig
   const timers: NodeJS.Timeout[] = [];
   if (warmupMs > 0) timers.push(setTimeout(openWindow, warmupMs));
   else openWindow();
-  if (durationMs !== undefined) timers.push(setTimeout(() => {
-    closeWindow();
-    live.stage = 'drain';
-  }, warmupMs + durationMs));
+  if (durationMs !== undefined)
+    timers.push(
+      setTimeout(() => {
+        closeWindow();
+        live.stage = 'drain';
+      }, warmupMs + durationMs),
+    );
 
   /** May this order (sent or scheduled at `at`) go, and is it measured? */
   const admit = (at: number): 'stop' | 'warmup' | 'measured' => {

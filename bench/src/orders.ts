@@ -60,8 +60,16 @@ export function ownPool(catalog: Record<string, number>): ProductPool {
  */
 export function poolFromProducts(products: readonly { product_id: string; available: number }[]): ProductPool {
   const byStock = [...products].sort((a, b) => b.available - a.available);
-  const stocked = byStock.filter((p) => p.available >= 1000).slice(0, 1000).map((p) => p.product_id);
-  const fallback = stocked.length ? stocked : byStock.filter((p) => p.available > 0).slice(0, 10).map((p) => p.product_id);
+  const stocked = byStock
+    .filter((p) => p.available >= 1000)
+    .slice(0, 1000)
+    .map((p) => p.product_id);
+  const fallback = stocked.length
+    ? stocked
+    : byStock
+        .filter((p) => p.available > 0)
+        .slice(0, 10)
+        .map((p) => p.product_id);
   const low = [...byStock].reverse().find((p) => p.available < 10_000);
   return {
     stocked: fallback,
@@ -89,10 +97,16 @@ export function makeOrder(kind: OrderKind, pool: ProductPool, seq: number, rando
   const items: BenchLine[] = [];
   const lines = 1 + Math.floor(random() * 3);
   for (let i = 0; i < lines; i++) {
-    items.push({ productId: pick(pool.stocked, random), quantity: 1 + Math.floor(random() * 3), unitPriceCents: 100 + Math.floor(random() * 4901) });
+    items.push({
+      productId: pick(pool.stocked, random),
+      quantity: 1 + Math.floor(random() * 3),
+      unitPriceCents: 100 + Math.floor(random() * 4901),
+    });
   }
-  if (kind === 'declined') items.splice(0, items.length, { productId: pick(pool.stocked, random), quantity: 1, unitPriceCents: 60_000 });
-  if (kind === 'no_stock' && pool.short) items.push({ productId: pool.short.productId, quantity: pool.short.quantity, unitPriceCents: 500 });
+  if (kind === 'declined')
+    items.splice(0, items.length, { productId: pick(pool.stocked, random), quantity: 1, unitPriceCents: 60_000 });
+  if (kind === 'no_stock' && pool.short)
+    items.push({ productId: pool.short.productId, quantity: pool.short.quantity, unitPriceCents: 500 });
   const totalCents = items.reduce((s, l) => s + l.quantity * l.unitPriceCents, 0);
   return { kind, customerId: `bench_${seq % 1000}`, items, totalCents };
 }

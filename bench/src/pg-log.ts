@@ -15,12 +15,13 @@ import { createBenchDatabase, DEFAULT_BENCH_SERVER_URL } from './postgres.js';
 const SIZES = [1, 2, 5, 15, 50];
 const ROUNDS = 100;
 
-
 async function main(): Promise<void> {
   const db = await createBenchDatabase(process.argv[2] ?? DEFAULT_BENCH_SERVER_URL);
   const log = await PostgresSagaLog.open({ url: db.url, poolSize: 10, synchronousCommit: 'on' });
   try {
-    console.log(`PostgreSQL saga log, one batch of n appends at a time, ${ROUNDS} batches per size (synchronous_commit on)`);
+    console.log(
+      `PostgreSQL saga log, one batch of n appends at a time, ${ROUNDS} batches per size (synchronous_commit on)`,
+    );
     for (const n of SIZES) {
       const ids = Array.from({ length: n }, () => uuidv7());
       await Promise.all(ids.map((id) => log.create(saga(id, Date.now()), STARTED, 60_000)));
@@ -29,15 +30,22 @@ async function main(): Promise<void> {
         const step = `step_${r % 5}`;
         await Promise.all(
           ids.map((id) =>
-            log.append(id, 'bench', { stepIndex: r + 1, currentStep: step, results: { [step]: { order_id: id, round: r } } }, [
-              { type: 'STEP_SUCCEEDED', step, attempt: 1, data: { round: r } },
-              { type: 'STEP_STARTED', step: `step_${(r + 1) % 5}`, attempt: 1 },
-            ]),
+            log.append(
+              id,
+              'bench',
+              { stepIndex: r + 1, currentStep: step, results: { [step]: { order_id: id, round: r } } },
+              [
+                { type: 'STEP_SUCCEEDED', step, attempt: 1, data: { round: r } },
+                { type: 'STEP_STARTED', step: `step_${(r + 1) % 5}`, attempt: 1 },
+              ],
+            ),
           ),
         );
       }
       const perBatch = (performance.now() - t0) / ROUNDS;
-      console.log(`  n = ${String(n).padStart(2)}  ${perBatch.toFixed(2).padStart(6)} ms per batch  ${((perBatch / n) * 1000).toFixed(0).padStart(5)} µs per write`);
+      console.log(
+        `  n = ${String(n).padStart(2)}  ${perBatch.toFixed(2).padStart(6)} ms per batch  ${((perBatch / n) * 1000).toFixed(0).padStart(5)} µs per write`,
+      );
     }
   } finally {
     await log.close();

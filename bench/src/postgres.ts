@@ -12,7 +12,11 @@ export const DEFAULT_BENCH_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/post
 
 /** A database name: `sagas_bench_20261127_164830_3fa9` (UTC time of the run, and a random tail for runs side by side). */
 export function benchDatabaseName(now: Date, tail = randomBytes(2).toString('hex')): string {
-  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '_');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[-:]/g, '')
+    .replace('T', '_');
   return `sagas_bench_${stamp}_${tail}`.toLowerCase();
 }
 
@@ -73,7 +77,10 @@ export async function createBenchDatabase(serverUrl: string, now = new Date()): 
       if (!local) return { notMeasured: 'the server is not on this machine' };
       let pids: number[];
       try {
-        const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        const r = await admin.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
         pids = r.rows.map((row) => Number(row.pid));
       } catch (err) {
         return { notMeasured: `pg_stat_activity: ${err instanceof Error ? err.message : String(err)}` };

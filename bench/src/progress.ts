@@ -28,7 +28,10 @@ export function progress(stderr: Terminal, label: string, plan: LoadPlan, live: 
     } else if (plan.durationS !== undefined) {
       const el = live.measureStart !== undefined ? (now - live.measureStart) / 1000 : 0;
       frac = Math.min(1, el / plan.durationS);
-      where = live.stage === 'drain' ? `draining ${live.inFlight}` : `${Math.min(el, plan.durationS).toFixed(1)}/${plan.durationS} s`;
+      where =
+        live.stage === 'drain'
+          ? `draining ${live.inFlight}`
+          : `${Math.min(el, plan.durationS).toFixed(1)}/${plan.durationS} s`;
     } else {
       frac = Math.min(1, (live.completed + live.errors) / (plan.count ?? 1));
       where = `${live.completed + live.errors}/${plan.count}`;

@@ -20,7 +20,11 @@ export function describePlan(o: BenchOptions): string {
   const length = o.durationS !== undefined ? `${o.durationS} s` : `${o.count} orders`;
   const warm = o.warmupS > 0 ? ` (+${o.warmupS} s warm-up)` : '';
   const gateways = o.gateways > 1 ? `, ${o.gateways} gateways` : '';
-  const target = o.url ? `target ${o.url}` : o.sagaLog === 'postgres' ? `saga log PostgreSQL${gateways}` : `saga log sync ${o.sync}${gateways}`;
+  const target = o.url
+    ? `target ${o.url}`
+    : o.sagaLog === 'postgres'
+      ? `saga log PostgreSQL${gateways}`
+      : `saga log sync ${o.sync}${gateways}`;
   return `${load}, ${length}${warm}, mix ${o.mix}, ${target}`;
 }
 
@@ -29,14 +33,32 @@ function phaseLines(r: LoadResult, timed: boolean): string[] {
   const lines = [
     `  completed      ${r.completed} of ${r.sent} sent; ${r.sagas_per_s} sagas/s over ${r.window_s} s${r.drain_s > 0 ? ` (then ${r.drain_s} s draining)` : ''}`,
     `  latency ms     p50 ${ms(l.p50)}  p95 ${ms(l.p95)}  p99 ${ms(l.p99)}  max ${ms(l.max)}  (mean ${ms(l.mean)})`,
-    `  outcomes       ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `  outcomes       ${
+      Object.entries(r.outcomes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
   ];
   const detail = Object.entries(r.outcome_detail);
-  if (detail.length > 1 || detail.some(([k]) => k.includes('unexpected'))) for (const [k, v] of detail) lines.push(`                   ${k}: ${v}`);
-  lines.push(`  errors         ${r.errors.total}${r.errors.total ? ` (${Object.entries(r.errors.by_kind).map(([k, v]) => `${k} ×${v}`).join(', ')})` : ''}`);
-  if (r.max_send_lag_ms !== null) lines.push(`  sender lag     at worst ${ms(r.max_send_lag_ms)} ms behind the timetable; ${r.max_in_flight} in flight at most`);
+  if (detail.length > 1 || detail.some(([k]) => k.includes('unexpected')))
+    for (const [k, v] of detail) lines.push(`                   ${k}: ${v}`);
+  lines.push(
+    `  errors         ${r.errors.total}${
+      r.errors.total
+        ? ` (${Object.entries(r.errors.by_kind)
+            .map(([k, v]) => `${k} ×${v}`)
+            .join(', ')})`
+        : ''
+    }`,
+  );
+  if (r.max_send_lag_ms !== null)
+    lines.push(
+      `  sender lag     at worst ${ms(r.max_send_lag_ms)} ms behind the timetable; ${r.max_in_flight} in flight at most`,
+    );
   if (timed && r.rate !== null && r.sagas_per_s < 0.95 * r.rate) {
-    lines.push(`  saturated      ${r.sagas_per_s} sagas/s < ${r.rate} offered: orders queued, and the latency above is mostly that queue`);
+    lines.push(
+      `  saturated      ${r.sagas_per_s} sagas/s < ${r.rate} offered: orders queued, and the latency above is mostly that queue`,
+    );
   }
   return lines;
 }
@@ -46,12 +68,21 @@ function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
   // The rows in the order the reports have them, `bench` last.
   const keys = [...new Set([...Object.keys(system?.processes ?? {}), ...Object.keys(floor?.processes ?? {})])];
   const names = [...keys.filter((k) => k !== 'bench'), 'bench'];
-  const LABELS: Record<string, string> = { bench: 'bench (load gen.)', gateways: 'gateways (sum)', postgres: 'postgres backends' };
+  const LABELS: Record<string, string> = {
+    bench: 'bench (load gen.)',
+    gateways: 'gateways (sum)',
+    postgres: 'postgres backends',
+  };
   const cell = (c: CpuReport | null, n: string) => {
     const f = n === 'total' ? c?.total : c?.processes[n];
-    return f ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %` : '         -    ';
+    return f
+      ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %`
+      : '         -    ';
   };
-  const lines = ['CPU (user+system seconds over the window, and % of one core)', `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`];
+  const lines = [
+    'CPU (user+system seconds over the window, and % of one core)',
+    `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`,
+  ];
   const onlyBench = !names.some((n) => n !== 'bench' && (system?.processes[n] || floor?.processes[n]));
   for (const n of onlyBench ? names : [...names, 'total']) {
     if (!system?.processes[n] && !floor?.processes[n] && n !== 'total') continue;
@@ -62,19 +93,34 @@ function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
   if (pgNote && !pgNote.measured) lines.push(`  ${'postgres backends'.padEnd(20)}not measured: ${pgNote.reason}`);
   const per = (c: CpuReport | null) => (c?.cpu_ms_per_saga != null ? `${c.cpu_ms_per_saga.toFixed(2)} ms` : '-');
   if (!onlyBench) lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
-  const others = (c: CpuReport | null) => (c?.machine ? `${c.machine.others_core_s.toFixed(2).padStart(6)} s ${String(Math.round((c.machine.others_core_s / c.window_s) * 100)).padStart(4)} %` : '-');
-  const busy = (c: CpuReport | null) => (c?.machine ? `${String(Math.round(c.machine.busy_pct_of_all_cores)).padStart(13)} %` : '-');
+  const others = (c: CpuReport | null) =>
+    c?.machine
+      ? `${c.machine.others_core_s.toFixed(2).padStart(6)} s ${String(Math.round((c.machine.others_core_s / c.window_s) * 100)).padStart(4)} %`
+      : '-';
+  const busy = (c: CpuReport | null) =>
+    c?.machine ? `${String(Math.round(c.machine.busy_pct_of_all_cores)).padStart(13)} %` : '-';
   if (system?.machine || floor?.machine) {
     lines.push(`  ${'other processes'.padEnd(20)}${others(system).padEnd(18)}${floor ? others(floor) : ''}`);
-    lines.push(`  ${`machine busy (${system?.machine?.cores ?? floor?.machine?.cores} cores)`.padEnd(20)}${busy(system).padEnd(18)}${floor ? busy(floor) : ''}`);
+    lines.push(
+      `  ${`machine busy (${system?.machine?.cores ?? floor?.machine?.cores} cores)`.padEnd(20)}${busy(system).padEnd(18)}${floor ? busy(floor) : ''}`,
+    );
   }
   return lines;
 }
 
 function gitInfo(): { commit: string | null; dirty: boolean | null } {
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     return { commit, dirty };
   } catch {
     return { commit: null, dirty: null };
@@ -158,7 +204,9 @@ export function resultJson(f: RunFacts) {
       gateway_cpu_pct_of_core: (sys.cpu?.processes.gateways ?? sys.cpu?.processes.gateway)?.pct_of_core ?? null,
       postgres_cpu_pct_of_core: sys.cpu?.processes.postgres?.pct_of_core ?? null,
       machine_busy_pct: sys.cpu?.machine?.busy_pct_of_all_cores ?? null,
-      other_processes_pct_of_core: sys.cpu?.machine ? r1((sys.cpu.machine.others_core_s / sys.cpu.window_s) * 100) : null,
+      other_processes_pct_of_core: sys.cpu?.machine
+        ? r1((sys.cpu.machine.others_core_s / sys.cpu.window_s) * 100)
+        : null,
     },
     // `completed` and `sagas_per_s` of the system phase, at the top for quick checks.
     completed: sys.result.completed,
@@ -184,7 +232,8 @@ export function chartTitles(f: RunFacts, r: BenchResult): { title: string; subti
 export function reportText(f: RunFacts, r: BenchResult, files: { json: string; svg: string }): string {
   const { opts, system: sys, floor } = f;
   const timed = opts.durationS !== undefined;
-  const rel = (file: string) => (path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file));
+  const rel = (file: string) =>
+    path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file);
   const lines = [
     `sagas bench — ${describePlan(opts)}`,
     `machine: ${r.machine.cpu_model} ×${r.machine.nproc}, ${r.machine.total_memory_gib} GiB, Node ${process.version}; ${f.startedAt.toISOString()}`,
@@ -193,13 +242,23 @@ export function reportText(f: RunFacts, r: BenchResult, files: { json: string; s
     ...phaseLines(sys.result, timed),
   ];
   if (floor) {
-    lines.push('', `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`, ...phaseLines(floor.result, timed));
-    lines.push(`  system / floor ${r.ratio_system_to_floor ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s)`);
+    lines.push(
+      '',
+      `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`,
+      ...phaseLines(floor.result, timed),
+    );
+    lines.push(
+      `  system / floor ${r.ratio_system_to_floor ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s)`,
+    );
   }
   const cpu = cpuLines(sys.cpu, floor?.cpu ?? null);
   if (cpu.length) lines.push('', ...cpu);
   const noisy = Object.entries(f.logLines).filter(([, v]) => v.count > 0);
-  if (noisy.length) lines.push('', `log lines at LOG_LEVEL=${opts.logLevel}: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`);
+  if (noisy.length)
+    lines.push(
+      '',
+      `log lines at LOG_LEVEL=${opts.logLevel}: ${noisy.map(([k, v]) => `${k} ${v.count}`).join(', ')} (last ones in the JSON)`,
+    );
   lines.push('', `results: ${rel(files.json)}`, `chart:   ${rel(files.svg)}`, '');
   return lines.map((l) => l.trimEnd()).join('\n');
 }

@@ -19,7 +19,15 @@ import { progress, type Terminal } from './progress.js';
 import { chartTitles, describePlan, reportText, resultJson, type Phase } from './report.js';
 import { renderSvg } from './svg.js';
 import { grpcSecurity, redactPassword } from '../../src/platform/config.js';
-import { REPO_ROOT, SERVICE_NAMES, describeExit, dialableAddr, everyProcess, startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
+import {
+  REPO_ROOT,
+  SERVICE_NAMES,
+  describeExit,
+  dialableAddr,
+  everyProcess,
+  startSystem,
+  type RunningSystem,
+} from '../../src/cli/supervisor.js';
 
 export interface BenchDeps {
   stdout?: NodeJS.WritableStream;
@@ -85,12 +93,15 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     if (opts.url) {
       url = opts.url;
       for (const flag of ['--sync', '--saga-log', '--gateways']) {
-        if (argv.some((a) => a === flag || a.startsWith(`${flag}=`))) say(`${flag} is ignored with --url: it applies to the system the bench starts`);
+        if (argv.some((a) => a === flag || a.startsWith(`${flag}=`)))
+          say(`${flag} is ignored with --url: it applies to the system the bench starts`);
       }
       say(`target ${url}; reading its products`);
       pool = await fetchPool(url);
       if (pool.warning) stderr.write(`[bench] warning: ${pool.warning}\n`);
-      say(`${pool.stocked.length} products with stock${pool.short ? `; short of stock: ${pool.short.productId} × ${pool.short.quantity}` : '; none short of stock (mixed "no stock" orders will confirm)'}`);
+      say(
+        `${pool.stocked.length} products with stock${pool.short ? `; short of stock: ${pool.short.productId} × ${pool.short.quantity}` : '; none short of stock (mixed "no stock" orders will confirm)'}`,
+      );
     } else {
       tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-'));
       const catalog = ownCatalog(1000, 1_000_000_000);
@@ -127,11 +138,14 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
         // a preloaded module runs the inspector's profiler instead.
-        childEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
+        childEnv.NODE_OPTIONS =
+          `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(REPO_ROOT, 'bench', 'cpu-profile.mjs')).href}`.trim();
         childEnv.BENCH_CPU_PROF_DIR = opts.profileDir;
       }
       const log = db ? `saga log ${db.name}` : `SAGA_LOG_SYNC=${opts.sync}`;
-      say(`starting a fresh system (${log}${opts.gateways > 1 ? `, ${opts.gateways} gateways` : ''}, data in ${tmpDir})`);
+      say(
+        `starting a fresh system (${log}${opts.gateways > 1 ? `, ${opts.gateways} gateways` : ''}, data in ${tmpDir})`,
+      );
       system = await startSystem({
         dataDir: path.join(tmpDir, 'data'),
         ports: 'ephemeral',
@@ -146,7 +160,13 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         },
       });
       url = system.url;
-      say(`up: ${system.gateways.map((g, i) => `${g.name} ${system!.urls[i]}`).join(', ')}; ${SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => `${n} ${system!.addresses[n]}`).join(', ')}`);
+      say(
+        `up: ${system.gateways.map((g, i) => `${g.name} ${system!.urls[i]}`).join(', ')}; ${SERVICE_NAMES.filter(
+          (n) => n !== 'gateway',
+        )
+          .map((n) => `${n} ${system!.addresses[n]}`)
+          .join(', ')}`,
+      );
       for (const p of everyProcess(system)) {
         void p.exited.then((s) => {
           if (stopping || abort.signal.aborted) return;
@@ -200,7 +220,9 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     say(`system phase: ${describePlan(opts)}`);
     let sys: Phase;
     try {
-      sys = await measure('system', httpJob({ client, pool, mix: opts.mix, random: Math.random, runId }), plan, () => client.destroy());
+      sys = await measure('system', httpJob({ client, pool, mix: opts.mix, random: Math.random, runId }), plan, () =>
+        client.destroy(),
+      );
     } finally {
       client.destroy();
     }
@@ -210,14 +232,21 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     let floor: Phase | undefined;
     if (opts.floor && system) {
       const floorPlan: LoadPlan = { ...plan, loop: 'closed', rate: undefined };
-      const participants = floorParticipants({
-        order: dialableAddr(system.addresses.order),
-        inventory: dialableAddr(system.addresses.inventory),
-        payment: dialableAddr(system.addresses.payment),
-      }, grpcSecurity({ ...process.env, DATA_DIR: system.dataDir }));
+      const participants = floorParticipants(
+        {
+          order: dialableAddr(system.addresses.order),
+          inventory: dialableAddr(system.addresses.inventory),
+          payment: dialableAddr(system.addresses.payment),
+        },
+        grpcSecurity({ ...process.env, DATA_DIR: system.dataDir }),
+      );
       say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
       try {
-        floor = await measure('floor ', floorJob({ participants, pool, mix: opts.mix, random: Math.random }), floorPlan);
+        floor = await measure(
+          'floor ',
+          floorJob({ participants, pool, mix: opts.mix, random: Math.random }),
+          floorPlan,
+        );
       } finally {
         participants.close();
       }
@@ -242,7 +271,9 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       finishedAt,
       system: sys,
       floor,
-      requestsPerGateway: system ? Object.fromEntries(system.gateways.map((g, i) => [g.name, client.sent[i] ?? 0])) : null,
+      requestsPerGateway: system
+        ? Object.fromEntries(system.gateways.map((g, i) => [g.name, client.sent[i] ?? 0]))
+        : null,
       logLines,
     };
     const result = resultJson(facts);
@@ -271,7 +302,10 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       const name = db.name;
       await db.drop().then(
         () => say(`dropped database ${name}`),
-        (err: unknown) => stderr.write(`[bench] warning: could not drop database ${name} on ${db!.server}: ${err instanceof Error ? err.message : String(err)}\n`),
+        (err: unknown) =>
+          stderr.write(
+            `[bench] warning: could not drop database ${name} on ${db!.server}: ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
       );
     }
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });

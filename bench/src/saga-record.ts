@@ -11,7 +11,11 @@ export function benchSaga(id: string, now: number): SagaRecord {
     stepIndex: 0,
     compIndex: -1,
     attempt: 0,
-    input: { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }], total_cents: 2468 },
+    input: {
+      customer_id: 'cust_1',
+      items: [{ product_id: 'prod_1', quantity: 2, price_cents: 1234 }],
+      total_cents: 2468,
+    },
     results: {},
     failure: null,
     traceparent: null,

@@ -39,11 +39,7 @@ async function runWorkload(workload: Workload, n: number, dir: string): Promise<
     const t0 = performance.now();
     for (let done = 0; done < n; done += BATCH) {
       const ids = Array.from({ length: Math.min(BATCH, n - done) }, () => uuidv7());
-      await Promise.all(
-        ids.map((id) =>
-          log.create(benchSaga(id, now), STARTED, 600_000),
-        ),
-      );
+      await Promise.all(ids.map((id) => log.create(benchSaga(id, now), STARTED, 600_000)));
       for (let r = 0; r < APPENDS; r++) {
         const step = `step_${r}`;
         await Promise.all(
@@ -102,7 +98,9 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, sagas: { type: 'string', default: '6000' } } });
+  const { values } = parseArgs({
+    options: { rounds: { type: 'string', default: '3' }, sagas: { type: 'string', default: '6000' } },
+  });
   const rounds = Number(values.rounds);
   const n = Number(values.sagas);
   if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(n) || n < BATCH) {
@@ -111,7 +109,9 @@ async function main(): Promise<void> {
   }
   const self = fileURLToPath(import.meta.url);
   const results = new Map<string, Figure[]>();
-  console.log(`Node ${process.version}, node:sqlite; ${n} items per run, ${BATCH} per turn, ${rounds} rounds; CPU and wall ms per item`);
+  console.log(
+    `Node ${process.version}, node:sqlite; ${n} items per run, ${BATCH} per turn, ${rounds} rounds; CPU and wall ms per item`,
+  );
   for (let r = 1; r <= rounds; r++) {
     for (const workload of WORKLOADS) {
       const child = spawnSync(process.execPath, [...process.execArgv, self], {
@@ -121,7 +121,9 @@ async function main(): Promise<void> {
       if (child.status !== 0) throw new Error(`${workload} failed: ${child.stderr}`);
       const f = JSON.parse(child.stdout) as Figure;
       results.set(workload, [...(results.get(workload) ?? []), f]);
-      console.log(`round ${r}  ${workload.padEnd(14)} cpu ${(f.cpuMs / f.items).toFixed(4)} ms  wall ${(f.wallMs / f.items).toFixed(4)} ms`);
+      console.log(
+        `round ${r}  ${workload.padEnd(14)} cpu ${(f.cpuMs / f.items).toFixed(4)} ms  wall ${(f.wallMs / f.items).toFixed(4)} ms`,
+      );
     }
   }
   console.log('\nmedians (ms per item)  cpu      wall');

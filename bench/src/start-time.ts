@@ -42,7 +42,13 @@ async function readyz(port: number, deadline: number): Promise<void> {
 
 /** One `sagas start` on `dataDir` until /readyz is 200, then SIGTERM and wait for its exit. */
 async function startSystemOnce(dataDir: string): Promise<number> {
-  const [http, admin, order, inventory, payment] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [http, admin, order, inventory, payment] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const env = {
     ...process.env,
     DATA_DIR: dataDir,
@@ -56,12 +62,18 @@ async function startSystemOnce(dataDir: string): Promise<number> {
     REDIS_KEY_PREFIX: `bench-start-${path.basename(dataDir)}`,
   };
   const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/sagas.js'), 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/sagas.js'), 'start'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await Promise.race([readyz(http, Date.now() + 60_000), exited.then(() => Promise.reject(new Error(`sagas start exited: ${err.slice(-500)}`)))]);
+    await Promise.race([
+      readyz(http, Date.now() + 60_000),
+      exited.then(() => Promise.reject(new Error(`sagas start exited: ${err.slice(-500)}`))),
+    ]);
     return performance.now() - t0;
   } finally {
     child.kill('SIGTERM');
@@ -78,7 +90,17 @@ async function processOnce(dataDir: string, entry: string): Promise<number> {
   // A participant issues nothing (issue 23): its identity is there before it starts, as after `sagas certs`.
   await issueIdentities(path.join(dataDir, 'tls'));
   const t0 = performance.now();
-  const p = await spawnService('order', { entry, env: { ...process.env, DATA_DIR: dataDir, ORDER_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', TLS_DIR: path.join(dataDir, 'tls') } });
+  const p = await spawnService('order', {
+    entry,
+    env: {
+      ...process.env,
+      DATA_DIR: dataDir,
+      ORDER_SERVICE_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: 'off',
+      LOG_LEVEL: 'warn',
+      TLS_DIR: path.join(dataDir, 'tls'),
+    },
+  });
   const ms = performance.now() - t0;
   await p.stop('SIGTERM', 5_000);
   return ms;
@@ -110,11 +132,19 @@ try {
   if (JSON_OUT) console.log(JSON.stringify(result, null, 2));
   else {
     console.log(`node ${result.node}, ${RUNS} run(s); medians (every run in brackets)`);
-    console.log(`  npm start → first /readyz 200, first start (TLS material made): ${result.system_first_start_ms.median} ms [${result.system_first_start_ms.all.join(', ')}]`);
-    console.log(`  npm start → first /readyz 200, later starts:                     ${result.system_start_ms.median} ms [${result.system_start_ms.all.join(', ')}]`);
+    console.log(
+      `  npm start → first /readyz 200, first start (TLS material made): ${result.system_first_start_ms.median} ms [${result.system_first_start_ms.all.join(', ')}]`,
+    );
+    console.log(
+      `  npm start → first /readyz 200, later starts:                     ${result.system_start_ms.median} ms [${result.system_start_ms.all.join(', ')}]`,
+    );
     const c = result.order_process_start_ms;
-    console.log(`  one process (order service), fork → ready, compiled:            ${c ? `${c.median} ms [${c.all.join(', ')}]` : 'no dist/'}`);
-    console.log(`  one process (order service), fork → ready, TypeScript via tsx:  ${result.order_process_start_tsx_ms.median} ms [${result.order_process_start_tsx_ms.all.join(', ')}]`);
+    console.log(
+      `  one process (order service), fork → ready, compiled:            ${c ? `${c.median} ms [${c.all.join(', ')}]` : 'no dist/'}`,
+    );
+    console.log(
+      `  one process (order service), fork → ready, TypeScript via tsx:  ${result.order_process_start_tsx_ms.median} ms [${result.order_process_start_tsx_ms.all.join(', ')}]`,
+    );
   }
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -85,7 +85,10 @@ export class LogHistogram {
   private n = 0;
 
   record(ms: number): void {
-    const i = ms <= LogHistogram.MIN_MS ? 0 : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LogHistogram.MIN_MS) / LogHistogram.GROWTH));
+    const i =
+      ms <= LogHistogram.MIN_MS
+        ? 0
+        : Math.min(this.buckets.length - 1, Math.ceil(Math.log(ms / LogHistogram.MIN_MS) / LogHistogram.GROWTH));
     this.buckets[i] = (this.buckets[i] as number) + 1;
     this.n++;
   }
@@ -130,7 +133,13 @@ export interface SeriesPoint {
  * end falls in the bucket, and their latency percentiles. `doneAt` are ms since the start of the
  * measurement; negative ones (warm-up) are left out.
  */
-export function perSecondSeries(doneAt: ArrayLike<number>, latency: ArrayLike<number>, errorsAt: ArrayLike<number>, windowMs: number, endMs: number): SeriesPoint[] {
+export function perSecondSeries(
+  doneAt: ArrayLike<number>,
+  latency: ArrayLike<number>,
+  errorsAt: ArrayLike<number>,
+  windowMs: number,
+  endMs: number,
+): SeriesPoint[] {
   const edges: number[] = [];
   for (let t = 0; t < windowMs; t += 1000) edges.push(t);
   if (edges.length === 0) edges.push(0);

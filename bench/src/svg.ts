@@ -17,7 +17,12 @@ const PLOT_RIGHT = 200; // room for the legend
 const PLOT_H = 230;
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (v: number) => (Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(2).replace(/0$/, ''));
+const fmt = (v: number) =>
+  Math.abs(v) >= 100 || Number.isInteger(v)
+    ? String(Math.round(v))
+    : v >= 10
+      ? v.toFixed(1)
+      : v.toFixed(2).replace(/0$/, '');
 
 /** Round tick step (1, 2 or 5 × 10^k) giving about `n` ticks up to `max`. */
 export function niceTicks(max: number, n = 5): number[] {
@@ -27,7 +32,7 @@ export function niceTicks(max: number, n = 5): number[] {
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const ticks: number[] = [];
   for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(Math.round(v / step) * step);
-  if ((ticks[ticks.length - 1] ?? 0) < max) ticks.push((ticks.length) * step);
+  if ((ticks[ticks.length - 1] ?? 0) < max) ticks.push(ticks.length * step);
   return ticks;
 }
 
@@ -38,7 +43,14 @@ interface Line {
   points: { x: number; y: number }[];
 }
 
-function chart(top: number, title: string, yLabel: string, xMax: number, lines: Line[], marks: { x: number; label: string }[]): string {
+function chart(
+  top: number,
+  title: string,
+  yLabel: string,
+  xMax: number,
+  lines: Line[],
+  marks: { x: number; label: string }[],
+): string {
   const left = PLOT_LEFT;
   const width = W - PLOT_LEFT - PLOT_RIGHT;
   const yMaxData = Math.max(0, ...lines.flatMap((l) => l.points.map((p) => p.y)));
@@ -60,8 +72,12 @@ function chart(top: number, title: string, yLabel: string, xMax: number, lines: 
   }
   out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + PLOT_H}" class="axis"/>`);
   out.push(`<line x1="${left}" x2="${left + width}" y1="${top + PLOT_H}" y2="${top + PLOT_H}" class="axis"/>`);
-  out.push(`<text x="${left + width / 2}" y="${top + PLOT_H + 36}" text-anchor="middle">seconds since the start of the measurement</text>`);
-  out.push(`<text transform="translate(${left - 52},${top + PLOT_H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  out.push(
+    `<text x="${left + width / 2}" y="${top + PLOT_H + 36}" text-anchor="middle">seconds since the start of the measurement</text>`,
+  );
+  out.push(
+    `<text transform="translate(${left - 52},${top + PLOT_H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
+  );
   for (const m of marks) {
     out.push(`<line x1="${X(m.x)}" x2="${X(m.x)}" y1="${top}" y2="${top + PLOT_H}" class="mark"/>`);
     out.push(`<text x="${X(m.x) + 4}" y="${top + PLOT_H - 6}" class="small">${esc(m.label)}</text>`);
@@ -69,7 +85,9 @@ function chart(top: number, title: string, yLabel: string, xMax: number, lines: 
   lines.forEach((l, i) => {
     if (l.points.length) {
       const d = l.points.map((p, j) => `${j ? 'L' : 'M'}${X(p.x).toFixed(1)},${Y(p.y).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
+      out.push(
+        `<path d="${d}" fill="none" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`,
+      );
       if (l.points.length === 1) {
         const p = l.points[0] as { x: number; y: number };
         out.push(`<circle cx="${X(p.x)}" cy="${Y(p.y)}" r="3" fill="${l.color}"/>`);
@@ -77,7 +95,9 @@ function chart(top: number, title: string, yLabel: string, xMax: number, lines: 
     }
     const ly = top + 10 + i * 20;
     const lx = left + width + 20;
-    out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
+    out.push(
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`,
+    );
     out.push(`<text x="${lx + 30}" y="${ly + 4}">${esc(l.label)}</text>`);
   });
   return out.join('\n');
@@ -93,15 +113,36 @@ export function renderSvg(input: ChartInput): string {
   // The drain after a timed window has no new load: its rate is not a throughput.
   const inWindow = (s: SeriesPoint[]) => s.filter((p) => !p.drain);
 
-  const throughput: Line[] = [{ label: 'system sagas/s', color: '#1f6feb', points: inWindow(system.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })) }];
+  const throughput: Line[] = [
+    {
+      label: 'system sagas/s',
+      color: '#1f6feb',
+      points: inWindow(system.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })),
+    },
+  ];
   const latency: Line[] = [
     { label: 'system p50', color: '#1f6feb', points: withData(system.series).map((p) => ({ x: mid(p), y: p.p50_ms })) },
     { label: 'system p99', color: '#d1242f', points: withData(system.series).map((p) => ({ x: mid(p), y: p.p99_ms })) },
   ];
   if (floor) {
-    throughput.push({ label: 'floor sagas/s', color: '#8c959f', dash: '6 4', points: inWindow(floor.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })) });
-    latency.push({ label: 'floor p50', color: '#8c959f', dash: '2 3', points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p50_ms })) });
-    latency.push({ label: 'floor p99', color: '#57606a', dash: '6 4', points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p99_ms })) });
+    throughput.push({
+      label: 'floor sagas/s',
+      color: '#8c959f',
+      dash: '6 4',
+      points: inWindow(floor.series).map((p) => ({ x: mid(p), y: p.sagas_per_s })),
+    });
+    latency.push({
+      label: 'floor p50',
+      color: '#8c959f',
+      dash: '2 3',
+      points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p50_ms })),
+    });
+    latency.push({
+      label: 'floor p99',
+      color: '#57606a',
+      dash: '6 4',
+      points: withData(floor.series).map((p) => ({ x: mid(p), y: p.p99_ms })),
+    });
   }
   const marks = system.windowS < xMax - 0.05 ? [{ x: system.windowS, label: 'end of window' }] : [];
   const top1 = 90;

@@ -49,8 +49,12 @@ export async function listSagas(apis: Pick<Apis, 'admin'>, ids?: ReadonlySet<str
   const out: SagaRow[] = [];
   let cursor: string | null = null;
   do {
-    const r: ApiReply = await apis.admin('GET', `/api/sagas?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    if (r.status !== 200) throw new Error(`GET /api/sagas answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+    const r: ApiReply = await apis.admin(
+      'GET',
+      `/api/sagas?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+    if (r.status !== 200)
+      throw new Error(`GET /api/sagas answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
     out.push(...(r.body.sagas as SagaRow[]));
     cursor = r.body.next_cursor as string | null;
   } while (cursor);
@@ -82,13 +86,16 @@ export function baselineOf(initial: Record<string, number>): StockBaseline {
 
 /** A baseline from the stock as it is now (a running system, before a run). */
 export function baselineFrom(stock: readonly ProductStock[]): StockBaseline {
-  return Object.fromEntries(stock.map((p) => [p.product_id, { total: p.available + p.reserved + p.sold, sold: p.sold, reserved: p.reserved }]));
+  return Object.fromEntries(
+    stock.map((p) => [p.product_id, { total: p.available + p.reserved + p.sold, sold: p.sold, reserved: p.reserved }]),
+  );
 }
 
 /** The books, reconciled through the admin API: every disagreement between the saga log and the participants' own records. */
 export async function reconcileBooks(apis: Pick<Apis, 'admin'>, opts: { settled: boolean }): Promise<ReconcileReport> {
   const r: ApiReply = await apis.admin('GET', `/api/reconcile${opts.settled ? '?settled=1' : ''}`);
-  if (r.status !== 200) throw new Error(`GET /api/reconcile answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+  if (r.status !== 200)
+    throw new Error(`GET /api/reconcile answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
   return r.body as ReconcileReport;
 }
 
@@ -104,7 +111,11 @@ export function concerns(d: Disagreement, ids: ReadonlySet<string>): boolean {
  * count, and the books are not required to be settled as a whole). `allowParked`: a PARKED saga
  * (and the stock it still holds reserved) is not a violation; its books must still fit a way out.
  */
-export async function checkInvariants(apis: Apis, before: StockBaseline, opts: { ids?: ReadonlySet<string>; allowParked?: boolean } = {}): Promise<InvariantResult> {
+export async function checkInvariants(
+  apis: Apis,
+  before: StockBaseline,
+  opts: { ids?: ReadonlySet<string>; allowParked?: boolean } = {},
+): Promise<InvariantResult> {
   const violations: string[] = [];
   const sagas = await listSagas(apis, opts.ids);
   const byStatus: Record<string, number> = {};
@@ -115,7 +126,8 @@ export async function checkInvariants(apis: Apis, before: StockBaseline, opts: {
   }
 
   const books = await reconcileBooks(apis, { settled: opts.ids === undefined });
-  for (const d of books.disagreements) if (!opts.ids || concerns(d, opts.ids)) violations.push(`${d.kind}: ${d.message}`);
+  for (const d of books.disagreements)
+    if (!opts.ids || concerns(d, opts.ids)) violations.push(`${d.kind}: ${d.message}`);
 
   const parked = (byStatus.PARKED ?? 0) > 0;
   for (const p of await readStock(apis)) {
@@ -124,8 +136,14 @@ export async function checkInvariants(apis: Apis, before: StockBaseline, opts: {
       violations.push(`unexpected product ${p.product_id}`);
       continue;
     }
-    if (!(opts.allowParked && parked) && p.reserved !== b.reserved) violations.push(`${p.product_id}: ${p.reserved - b.reserved} reserved by sagas that ended (a reservation outlived its saga)`);
-    if (p.available + p.reserved + p.sold !== b.total) violations.push(`${p.product_id}: stock not conserved (${p.available} available + ${p.reserved} reserved + ${p.sold} sold, was ${b.total})`);
+    if (!(opts.allowParked && parked) && p.reserved !== b.reserved)
+      violations.push(
+        `${p.product_id}: ${p.reserved - b.reserved} reserved by sagas that ended (a reservation outlived its saga)`,
+      );
+    if (p.available + p.reserved + p.sold !== b.total)
+      violations.push(
+        `${p.product_id}: stock not conserved (${p.available} available + ${p.reserved} reserved + ${p.sold} sold, was ${b.total})`,
+      );
   }
   return { sagas: sagas.length, byStatus, violations };
 }

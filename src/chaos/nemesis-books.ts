@@ -9,7 +9,9 @@ import type { Disagreement as BooksDisagreement } from '../reconcile/rules.js';
 import { concerns, reconcileBooks, type Apis } from './invariants.js';
 
 /** A disagreement of the books, or one the nemesis sees from the customers' side (e.g. one key, two orders). */
-export type Disagreement = Omit<BooksDisagreement, 'kind'> & { kind: BooksDisagreement['kind'] | 'one_key_two_orders' | 'accepted_order_without_saga' | 'saga_without_order' };
+export type Disagreement = Omit<BooksDisagreement, 'kind'> & {
+  kind: BooksDisagreement['kind'] | 'one_key_two_orders' | 'accepted_order_without_saga' | 'saga_without_order';
+};
 
 export interface BooksResult {
   ok: boolean;
@@ -31,7 +33,10 @@ export class BooksCheckError extends Error {
  * The books, checked once every saga has settled. `ids`: only these sagas (a running system with
  * sagas of its own, maybe in flight: only the disagreements about these count).
  */
-export async function checkBooks(apis: Pick<Apis, 'admin'>, opts: { ids?: ReadonlySet<string> } = {}): Promise<BooksResult> {
+export async function checkBooks(
+  apis: Pick<Apis, 'admin'>,
+  opts: { ids?: ReadonlySet<string> } = {},
+): Promise<BooksResult> {
   const { ids } = opts;
   let books;
   try {
@@ -55,7 +60,10 @@ export interface TimelineEvent {
 }
 
 /** A saga's status and events from the admin API (GET /api/sagas/:id), for a disagreement's report. */
-export async function sagaTimeline(admin: JsonCall, id: string): Promise<{ status: string; failure: unknown; events: TimelineEvent[] } | undefined> {
+export async function sagaTimeline(
+  admin: JsonCall,
+  id: string,
+): Promise<{ status: string; failure: unknown; events: TimelineEvent[] } | undefined> {
   const r = await admin('GET', `/api/sagas/${encodeURIComponent(id)}`);
   if (r.status !== 200) return undefined;
   const events = (r.body.events as Array<Record<string, unknown>>).map((e) => ({

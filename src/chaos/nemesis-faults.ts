@@ -74,7 +74,11 @@ export class FaultTally {
  * are then left out, since the crash that killed it may have fired after the last count was read,
  * and installing it again could kill it again without end.
  */
-export function carryOver(rules: readonly FaultRuleSpec[], firedOn: (id: string) => number, fresh: boolean): FaultRuleSpec[] {
+export function carryOver(
+  rules: readonly FaultRuleSpec[],
+  firedOn: (id: string) => number,
+  fresh: boolean,
+): FaultRuleSpec[] {
   const out: FaultRuleSpec[] = [];
   for (const r of rules) {
     const gatewayCrash = r.kind === 'crash' && r.target.participant === undefined && r.target.method === undefined;

@@ -72,7 +72,8 @@ export class OrderLoad {
       const due = t0 + i * gap;
       if (due - t0 >= durationMs) break;
       await pause(due - Date.now(), signal);
-      while (this.inFlight >= this.opts.maxInFlight && !signal?.aborted) await new Promise<void>((r) => this.slotFreed.push(r));
+      while (this.inFlight >= this.opts.maxInFlight && !signal?.aborted)
+        await new Promise<void>((r) => this.slotFreed.push(r));
       if (signal?.aborted || Date.now() - t0 >= durationMs) break;
       const o: SentOrder = { ...nemesisOrder(this.opts.seed, i), key: '' };
       o.key = this.keyOf(o);
@@ -123,7 +124,10 @@ export class OrderLoad {
           o.answer = r.status;
           // 422: this key was used with another body — expected for a conflict, and for an
           // original whose conflicting repeat came first. Anything else is not ours to get.
-          if (r.status !== 422) this.unexpected.push(`order ${o.index} (${o.kind}, key ${o.key}): POST /orders answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+          if (r.status !== 422)
+            this.unexpected.push(
+              `order ${o.index} (${o.kind}, key ${o.key}): POST /orders answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`,
+            );
           return;
         }
       } catch {
@@ -151,12 +155,24 @@ export class OrderLoad {
     }
     return [...byKey.entries()]
       .filter(([, ids]) => ids.size > 1)
-      .map(([key, ids]) => ({ kind: 'one_key_two_orders', order_id: [...ids][0], message: `idempotency key ${key} was answered with ${ids.size} different orders: ${[...ids].join(', ')}` }));
+      .map(([key, ids]) => ({
+        kind: 'one_key_two_orders',
+        order_id: [...ids][0],
+        message: `idempotency key ${key} was answered with ${ids.size} different orders: ${[...ids].join(', ')}`,
+      }));
   }
 
   /** Per kind of order: how many were sent, answered 201, answered 422, unanswered, and what their sagas ended as. */
-  byKind(statusOf: (id: string) => string | undefined): Record<NemesisOrderKind, { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }> {
-    const out = {} as Record<NemesisOrderKind, { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }>;
+  byKind(
+    statusOf: (id: string) => string | undefined,
+  ): Record<
+    NemesisOrderKind,
+    { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }
+  > {
+    const out = {} as Record<
+      NemesisOrderKind,
+      { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }
+    >;
     for (const o of this.orders) {
       const k = (out[o.kind] ??= { sent: 0, accepted: 0, refused: 0, unanswered: 0, outcomes: {} });
       k.sent++;

@@ -16,7 +16,12 @@ export interface NemesisReport {
     accepted: number;
     /** Distinct orders (sagas) the 201s named. */
     distinct: number;
-    by_kind: Partial<Record<NemesisOrderKind, { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }>>;
+    by_kind: Partial<
+      Record<
+        NemesisOrderKind,
+        { sent: number; accepted: number; refused: number; unanswered: number; outcomes: Record<string, number> }
+      >
+    >;
     /** Answers retried with the same key, by status and error code (`503 participant_unavailable`, `no connection`). */
     retried: Record<string, number>;
     unanswered: number;
@@ -57,7 +62,14 @@ export interface NemesisReport {
     refused_codes: Record<string, number>;
   };
   /** The end: faults cleared, everything restarted, every saga settled, the PARKED ones retried or compensated. */
-  repair: { parked: number; retried: number; compensated: number; refused: number; still_parked: number; settled: boolean };
+  repair: {
+    parked: number;
+    retried: number;
+    compensated: number;
+    refused: number;
+    still_parked: number;
+    settled: boolean;
+  };
   books: { ok: boolean; checked: number; by_status: Record<string, number> };
   disagreements: Array<Disagreement & { timeline?: { status: string; failure: unknown; events: TimelineEvent[] } }>;
   /** Problems of the run itself (an answer no order should get, a process that would not start): they do not fail the run but deserve a look. */
@@ -76,7 +88,10 @@ const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b
 function timelineLines(t: NonNullable<NemesisReport['disagreements'][number]['timeline']>): string[] {
   return [
     `      saga ${t.status}${t.failure ? `, failure ${JSON.stringify(t.failure)}` : ''}`,
-    ...t.events.map((e) => `      #${e.seq} ${e.time} ${e.type}${e.step ? ` ${e.step}` : ''}${e.attempt ? ` attempt ${e.attempt}` : ''}${e.error ? ` — ${e.error.slice(0, 160)}` : ''}`),
+    ...t.events.map(
+      (e) =>
+        `      #${e.seq} ${e.time} ${e.type}${e.step ? ` ${e.step}` : ''}${e.attempt ? ` attempt ${e.attempt}` : ''}${e.error ? ` — ${e.error.slice(0, 160)}` : ''}`,
+    ),
   ];
 }
 
@@ -87,7 +102,10 @@ export function formatNemesisReport(r: NemesisReport): string {
     `nemesis seed ${r.seed}: ${r.ok ? 'the books agree' : `${r.disagreements.length} DISAGREEMENT(S)`} (${formatDuration(r.duration_ms)} of nemesis, ${formatDuration(r.ran_ms)} in all)`,
     `  system      ${r.system.mode === 'started' ? 'started for the run' : 'a running system'}: ${r.system.gateways} gateway(s), saga log ${r.system.saga_log}`,
     `  orders      ${o.sent} sent, ${o.accepted} answered 201 (${o.distinct} distinct orders), ${o.unanswered} unanswered; retried: ${kv(o.retried)}`,
-    ...Object.entries(o.by_kind).map(([k, v]) => `    ${k.padEnd(10)} ${v.sent} sent, ${v.accepted} accepted, ${v.refused} refused${v.unanswered ? `, ${v.unanswered} unanswered` : ''} → ${kv(v.outcomes)}`),
+    ...Object.entries(o.by_kind).map(
+      ([k, v]) =>
+        `    ${k.padEnd(10)} ${v.sent} sent, ${v.accepted} accepted, ${v.refused} refused${v.unanswered ? `, ${v.unanswered} unanswered` : ''} → ${kv(v.outcomes)}`,
+    ),
     `  sagas       ${kv(r.sagas.by_status)}`,
     `  kills       ${sum(r.kills.by_target)}: ${kv(r.kills.by_target)}; long outages ${r.kills.long_outages}${sum(r.kills.skipped) ? `; skipped (target not up) ${kv(r.kills.skipped)}` : ''}`,
     ...(sum(r.kills.outages) ? [`  outages     through the switchboard: ${kv(r.kills.outages)}`] : []),
@@ -99,13 +117,21 @@ export function formatNemesisReport(r: NemesisReport): string {
     `  books       GET /api/reconcile: ${r.books.checked} sagas checked, ${r.books.ok ? 'they agree' : 'DISAGREEMENTS'}`,
   ];
   for (const d of r.disagreements) {
-    const where = [d.saga_id && `saga ${d.saga_id}`, d.product_id && `product ${d.product_id}`].filter(Boolean).join(', ');
+    const where = [d.saga_id && `saga ${d.saga_id}`, d.product_id && `product ${d.product_id}`]
+      .filter(Boolean)
+      .join(', ');
     lines.push(`    - [${d.kind}]${where ? ` ${where}:` : ''} ${d.message}`);
     if (d.timeline) lines.push(...timelineLines(d.timeline));
   }
   for (const n of r.notes) lines.push(`  note        ${n}`);
-  for (const u of r.kills.unexpected_exits) lines.push(`  exit        ${u.target} ${u.exit}`, ...u.output.slice(-5).map((l) => `      ${l.slice(0, 200)}`));
-  const system = r.system.mode === 'running' ? ' --url <admin url> --api-url <url>' : `${r.system.gateways > 1 ? ` --gateways ${r.system.gateways}` : ''}${r.system.saga_log === 'postgres' ? ' --saga-log postgres' : ''}`;
-  lines.push(`  replay      sagas chaos --nemesis --seed ${r.seed} --duration ${formatDuration(r.duration_ms)}${system}`);
+  for (const u of r.kills.unexpected_exits)
+    lines.push(`  exit        ${u.target} ${u.exit}`, ...u.output.slice(-5).map((l) => `      ${l.slice(0, 200)}`));
+  const system =
+    r.system.mode === 'running'
+      ? ' --url <admin url> --api-url <url>'
+      : `${r.system.gateways > 1 ? ` --gateways ${r.system.gateways}` : ''}${r.system.saga_log === 'postgres' ? ' --saga-log postgres' : ''}`;
+  lines.push(
+    `  replay      sagas chaos --nemesis --seed ${r.seed} --duration ${formatDuration(r.duration_ms)}${system}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -5,7 +5,14 @@
  * same seed and options give the same schedule: a run that found a violation can be replayed
  * (the system's own timing differs, the nemesis's actions and their parameters do not).
  */
-import { CRASH_POINTS, type FaultKind, type FaultParticipant, type FaultPhase, type FaultRule, type FaultTarget } from '../faults/plan.js';
+import {
+  CRASH_POINTS,
+  type FaultKind,
+  type FaultParticipant,
+  type FaultPhase,
+  type FaultRule,
+  type FaultTarget,
+} from '../faults/plan.js';
 import { PLACE_ORDER_CALLS } from '../gateway/place-order.js';
 import type { OrderBody } from './orders.js';
 
@@ -82,8 +89,15 @@ export function parseDuration(text: string): number | undefined {
 /** 90000 → `1m30s`, for the report. */
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
-  const parts = [[Math.floor(s / 3600), 'h'], [Math.floor((s % 3600) / 60), 'm'], [s % 60, 's']] as const;
-  const text = parts.filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`).join('');
+  const parts = [
+    [Math.floor(s / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'm'],
+    [s % 60, 's'],
+  ] as const;
+  const text = parts
+    .filter(([n]) => n > 0)
+    .map(([n, u]) => `${n}${u}`)
+    .join('');
   return text || `${ms}ms`;
 }
 
@@ -143,19 +157,39 @@ export interface NemesisSchedule {
 }
 
 /** Every (participant, method, step, phase) a fault may target: the place-order saga's calls. */
-const CALL_SITES: ReadonlyArray<{ step: string; phase: FaultPhase; participant: FaultParticipant; method: string }> = Object.entries(PLACE_ORDER_CALLS).flatMap(([step, c]) => [
-  { step, phase: 'action' as const, participant: c.action.participant as FaultParticipant, method: c.action.method },
-  ...(c.compensation ? [{ step, phase: 'compensation' as const, participant: c.compensation.participant as FaultParticipant, method: c.compensation.method }] : []),
-]);
+const CALL_SITES: ReadonlyArray<{ step: string; phase: FaultPhase; participant: FaultParticipant; method: string }> =
+  Object.entries(PLACE_ORDER_CALLS).flatMap(([step, c]) => [
+    { step, phase: 'action' as const, participant: c.action.participant as FaultParticipant, method: c.action.method },
+    ...(c.compensation
+      ? [
+          {
+            step,
+            phase: 'compensation' as const,
+            participant: c.compensation.participant as FaultParticipant,
+            method: c.compensation.method,
+          },
+        ]
+      : []),
+  ]);
 
 /** One random transient rule: a kind, a place, a probability and a count limit (never unlimited). */
 function faultRule(r: Random, id: string, crashes: boolean): FaultRuleSpec {
-  const kinds: Array<readonly [FaultKind, number]> = [['after_effect', 3], ['uncertain', 3], ['latency', 2], ['error', 2], ['crash', crashes ? 1 : 0]];
+  const kinds: Array<readonly [FaultKind, number]> = [
+    ['after_effect', 3],
+    ['uncertain', 3],
+    ['latency', 2],
+    ['error', 2],
+    ['crash', crashes ? 1 : 0],
+  ];
   const kind = weighted(r, kinds);
   const site = pick(r, CALL_SITES);
   // Where it strikes: the gateway around the step (step + phase), or the participant (its method,
   // or every method of it). after_effect always acts at the participant, whatever names it.
-  const style = weighted(r, [['step', 4], ['method', 4], ['participant', kind === 'crash' ? 0 : 1]] as const);
+  const style = weighted(r, [
+    ['step', 4],
+    ['method', 4],
+    ['participant', kind === 'crash' ? 0 : 1],
+  ] as const);
   let target: FaultTarget;
   let phase: FaultPhase | undefined;
   if (style === 'step') {
@@ -185,7 +219,7 @@ function faultEvents(seed: number, durationMs: number, crashes: boolean): Nemesi
   const r = prng(deriveSeed(seed, STREAM.faults));
   const out: NemesisEvent[] = [];
   let plan = 0;
-  for (let t = between(r, 1000, 4000); t < durationMs; ) {
+  for (let t = between(r, 1000, 4000); t < durationMs;) {
     plan++;
     const n = between(r, 1, 3);
     const rules = Array.from({ length: n }, (_, k) => faultRule(r, `p${plan}-${k + 1}`, crashes));
@@ -202,13 +236,19 @@ function faultEvents(seed: number, durationMs: number, crashes: boolean): Nemesi
  * run has each kind; after that targets are drawn at random. A target is never killed again
  * while it is (or may still be) down.
  */
-function killEvents(seed: number, durationMs: number, killable: readonly string[], longOutageMs: number): NemesisEvent[] {
+function killEvents(
+  seed: number,
+  durationMs: number,
+  killable: readonly string[],
+  longOutageMs: number,
+): NemesisEvent[] {
   const r = prng(deriveSeed(seed, STREAM.kills));
   const running = killable.length === 0;
   const targets: readonly string[] = running ? PARTICIPANTS : killable;
   const isParticipant = (t: string) => (PARTICIPANTS as readonly string[]).includes(t);
   const firstRound = shuffled(r, targets);
-  const stepsOf = (participant: string) => CALL_SITES.filter((c) => c.phase === 'action' && c.participant === participant).map((c) => c.step);
+  const stepsOf = (participant: string) =>
+    CALL_SITES.filter((c) => c.phase === 'action' && c.participant === participant).map((c) => c.step);
   const allSteps = [...new Set(CALL_SITES.map((c) => c.step))];
   const firstLong = firstRound.find(isParticipant);
   // What a restart may take on a loaded machine, so the next kill of a target finds it up.
@@ -234,11 +274,23 @@ function killEvents(seed: number, durationMs: number, killable: readonly string[
     const long = isParticipant(target) && (round < firstRound.length ? target === firstLong : longDraw < 0.25);
     const downMs = long ? longDown : shortDown;
     busyUntil.set(target, t + downMs + restartAllowanceMs);
-    out.push(running ? { at: t, kind: 'outage', participant: target as FaultParticipant, downMs, long } : { at: t, kind: 'kill', target, downMs, long });
+    out.push(
+      running
+        ? { at: t, kind: 'outage', participant: target as FaultParticipant, downMs, long }
+        : { at: t, kind: 'kill', target, downMs, long },
+    );
     if (dragDraw < 0.6) {
       const step = dragOwnStep ? dragOwn(stepsOf(target)) : dragAny;
       // Below the attempt's timeout (1.5 s under NEMESIS_BUDGETS): the call is late, not abandoned.
-      const rule: FaultRuleSpec = { id: `drag-${round + 1}`, target: { step }, phase: 'action', kind: 'latency', latency_ms: dragLatency, probability: 1, limit: { count: 200 } };
+      const rule: FaultRuleSpec = {
+        id: `drag-${round + 1}`,
+        target: { step },
+        phase: 'action',
+        kind: 'latency',
+        latency_ms: dragLatency,
+        probability: 1,
+        limit: { count: 200 },
+      };
       out.push({ at: Math.max(0, t - dragLead), kind: 'drag', rule, holdMs: dragLead + Math.min(downMs, 3000) });
     }
   }
@@ -251,7 +303,12 @@ function operatorEvents(seed: number, durationMs: number): NemesisEvent[] {
   let sweep = 0;
   for (let t = between(r, 3000, 8000); t < durationMs; t += between(r, 4000, 12_000)) {
     sweep++;
-    const actions = Array.from({ length: 5 }, () => weighted<OperatorChoice>(r, [['retry', 7], ['compensate', 3]]));
+    const actions = Array.from({ length: 5 }, () =>
+      weighted<OperatorChoice>(r, [
+        ['retry', 7],
+        ['compensate', 3],
+      ]),
+    );
     const runningDraw = between(r, 0, 999);
     out.push({ at: t, kind: 'operator', sweep, actions, running: r() < 0.3 ? runningDraw : null });
   }
@@ -294,7 +351,13 @@ const HAPPY_PRODUCTS = ['prod_1', 'prod_2'] as const;
 /** Order `index` of the run with `seed`: computed alone (its own stream), so the load can be replayed. */
 export function nemesisOrder(seed: number, index: number): NemesisOrder {
   const r = prng(deriveSeed(seed, STREAM.orders, index));
-  const kind = weighted<NemesisOrderKind>(r, [['happy', 55], ['declined', 12], ['no_stock', 8], ['duplicate', 18], ['conflict', 7]]);
+  const kind = weighted<NemesisOrderKind>(r, [
+    ['happy', 55],
+    ['declined', 12],
+    ['no_stock', 8],
+    ['duplicate', 18],
+    ['conflict', 7],
+  ]);
   const customer_id = `nemesis_${index}`;
   if ((kind === 'duplicate' || kind === 'conflict') && index > 0) {
     // A recent order (within the last 30), so repeats meet their original in flight and after.
@@ -305,8 +368,28 @@ export function nemesisOrder(seed: number, index: number): NemesisOrder {
     const items = root.body.items.map((it, k) => (k === 0 ? { ...it, quantity: it.quantity + 1 } : it));
     return { index, kind, root: root.index, body: { ...root.body, items } };
   }
-  if (kind === 'declined') return { index, kind, root: index, body: { customer_id, items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] } };
-  if (kind === 'no_stock') return { index, kind, root: index, body: { customer_id, items: [{ product_id: 'prod_3', quantity: 1, price: 5 }] } };
+  if (kind === 'declined')
+    return {
+      index,
+      kind,
+      root: index,
+      body: { customer_id, items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] },
+    };
+  if (kind === 'no_stock')
+    return {
+      index,
+      kind,
+      root: index,
+      body: { customer_id, items: [{ product_id: 'prod_3', quantity: 1, price: 5 }] },
+    };
   const product = pick(r, HAPPY_PRODUCTS);
-  return { index, kind: 'happy', root: index, body: { customer_id, items: [{ product_id: product, quantity: between(r, 1, 3), price: pick(r, [9.99, 19.99, 45.5]) }] } };
+  return {
+    index,
+    kind: 'happy',
+    root: index,
+    body: {
+      customer_id,
+      items: [{ product_id: product, quantity: between(r, 1, 3), price: pick(r, [9.99, 19.99, 45.5]) }],
+    },
+  };
 }

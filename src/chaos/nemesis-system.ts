@@ -13,7 +13,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { describeExit, gatewayName, startSystem, type ExitStatus, type ManagedProcess, type RunningSystem, type ServiceName } from '../cli/supervisor.js';
+import {
+  describeExit,
+  gatewayName,
+  startSystem,
+  type ExitStatus,
+  type ManagedProcess,
+  type RunningSystem,
+  type ServiceName,
+} from '../cli/supervisor.js';
 import { freePort, jsonClient, type JsonCall } from '../platform/json-client.js';
 import { chaosSystemEnv } from './run.js';
 
@@ -48,7 +56,8 @@ export const NEMESIS_BUDGETS = {
  * retry rides out.
  */
 export function stepBudgetMs(b: typeof NEMESIS_BUDGETS = NEMESIS_BUDGETS): number {
-  const attempts = b.SAGA_STEP_MAX_ATTEMPTS * b.SAGA_STEP_TIMEOUT_MS + (b.SAGA_STEP_MAX_ATTEMPTS - 1) * b.SAGA_RETRY_MAX_BACKOFF_MS;
+  const attempts =
+    b.SAGA_STEP_MAX_ATTEMPTS * b.SAGA_STEP_TIMEOUT_MS + (b.SAGA_STEP_MAX_ATTEMPTS - 1) * b.SAGA_RETRY_MAX_BACKOFF_MS;
   return Math.max(attempts, b.SAGA_DEADLINE_MS);
 }
 
@@ -113,7 +122,11 @@ export class OwnRedis {
   }
 
   async restart(): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore', detached: true });
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      { stdio: 'ignore', detached: true },
+    );
     this.proc = proc;
     // In its own process group, as the services are, so a terminal's Ctrl-C reaches only the
     // nemesis, which then stops everything in order. Unlike the services (they leave when their
@@ -130,7 +143,10 @@ export class OwnRedis {
     });
     const until = Date.now() + 10_000;
     for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`redis-server on port ${this.port} exited (${proc.exitCode ?? proc.signalCode}) before it answered; is it installed?`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(
+          `redis-server on port ${this.port} exited (${proc.exitCode ?? proc.signalCode}) before it answered; is it installed?`,
+        );
       if (await pingRedis(this.port)) return;
       if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not answer PING within 10 s`);
       await new Promise((r) => setTimeout(r, 50));
@@ -241,7 +257,10 @@ class ProcessKeeper implements ProcessControl {
   /** Runs `fn` after whatever is queued for `target`: a kill waits for a restart in progress. */
   private serial<T>(target: string, fn: () => Promise<T>): Promise<T> {
     const p = (this.queue.get(target) ?? Promise.resolve()).then(fn, fn);
-    this.queue.set(target, p.catch(() => undefined));
+    this.queue.set(
+      target,
+      p.catch(() => undefined),
+    );
     return p;
   }
 
@@ -267,9 +286,12 @@ class ProcessKeeper implements ProcessControl {
         this.state.set(target, 'down');
         this.deaths[target] = (this.deaths[target] ?? 0) + 1;
         // A crash fault kills with SIGKILL; any other death is the process falling over by itself.
-        if (!how.includes('SIGKILL')) this.unexpectedExits.push({ target, exit: how, output: this.proc(target).output().slice(-20) });
+        if (!how.includes('SIGKILL'))
+          this.unexpectedExits.push({ target, exit: how, output: this.proc(target).output().slice(-20) });
         this.log(`${target} died (${how}), not by the nemesis: starting it again`);
-        void this.serial(target, () => this.startNow(target)).catch((err: unknown) => this.log(`${target} could not be started again: ${(err as Error).message}`));
+        void this.serial(target, () => this.startNow(target)).catch((err: unknown) =>
+          this.log(`${target} could not be started again: ${(err as Error).message}`),
+        );
       });
   }
 
@@ -367,7 +389,10 @@ export async function startNemesisSystem(opts: StartNemesisSystemOptions): Promi
   const cleanup = async () => {
     if (sys) await sys.stop().catch(() => undefined);
     if (redis) await redis.kill().catch(() => undefined);
-    if (db) await db.drop().catch((err: unknown) => opts.log(`could not drop database ${db?.name}: ${(err as Error).message}`));
+    if (db)
+      await db
+        .drop()
+        .catch((err: unknown) => opts.log(`could not drop database ${db?.name}: ${(err as Error).message}`));
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -376,7 +401,9 @@ export async function startNemesisSystem(opts: StartNemesisSystemOptions): Promi
       db = await createOwnDatabase(opts.postgresServer ?? DEFAULT_POSTGRES_SERVER);
       opts.log(`saga log: PostgreSQL database ${db.name} (dropped at the end)`);
     }
-    opts.log(`starting a system in ${dir}: ${opts.gateways} gateway(s), saga log ${opts.sagaLog}, its own redis-server on port ${redis.port}`);
+    opts.log(
+      `starting a system in ${dir}: ${opts.gateways} gateway(s), saga log ${opts.sagaLog}, its own redis-server on port ${redis.port}`,
+    );
     sys = await startSystem({
       dataDir: dir,
       ports: 'ephemeral',
@@ -393,12 +420,25 @@ export async function startNemesisSystem(opts: StartNemesisSystemOptions): Promi
   const count = opts.gateways;
   const procs: Record<string, Killable> = {};
   for (let i = 0; i < count; i++) {
-    procs[gatewayName(i, count)] = managed(() => running.gateways[i] as ManagedProcess, () => running.restartGateway(i), () => running.killGateway(i));
+    procs[gatewayName(i, count)] = managed(
+      () => running.gateways[i] as ManagedProcess,
+      () => running.restartGateway(i),
+      () => running.killGateway(i),
+    );
   }
   for (const name of ['order', 'inventory', 'payment'] as const satisfies readonly ServiceName[]) {
-    procs[name] = managed(() => running.procs[name], () => running.restart(name), () => running.kill(name));
+    procs[name] = managed(
+      () => running.procs[name],
+      () => running.restart(name),
+      () => running.kill(name),
+    );
   }
-  procs.redis = { start: () => own.restart(), kill: () => own.kill(), exited: () => own.exited().then(() => 'redis-server exited'), output: () => [] };
+  procs.redis = {
+    start: () => own.restart(),
+    kill: () => own.kill(),
+    exited: () => own.exited().then(() => 'redis-server exited'),
+    output: () => [],
+  };
   // redis-server's exit tells no signal here: only its kills by the nemesis are expected.
   const keeper = new ProcessKeeper(procs, opts.log);
   const urls = { api: running.urls, admin: running.adminUrls };
@@ -409,7 +449,13 @@ export async function startNemesisSystem(opts: StartNemesisSystemOptions): Promi
     gateways: () =>
       Array.from({ length: count }, (_, i) => {
         const name = gatewayName(i, count);
-        return { index: i, name, api: jsonClient(urls.api[i] as string), admin: jsonClient(urls.admin[i] as string), up: keeper.isUp(name) };
+        return {
+          index: i,
+          name,
+          api: jsonClient(urls.api[i] as string),
+          admin: jsonClient(urls.admin[i] as string),
+          up: keeper.isUp(name),
+        };
       }),
     async stop() {
       await keeper.quiesce(70_000);

@@ -16,7 +16,14 @@ import { carryOver, FaultTally } from './nemesis-faults.js';
 import { OrderLoad, pause } from './nemesis-load.js';
 import type { NemesisReport } from './nemesis-report.js';
 import { nemesisSchedule, type FaultRuleSpec, type NemesisEvent, type NemesisSchedule } from './nemesis-schedule.js';
-import { runningSystem, startNemesisSystem, stepBudgetMs, type NemesisEndpoints, type SagaLogKind, type StartedNemesisSystem } from './nemesis-system.js';
+import {
+  runningSystem,
+  startNemesisSystem,
+  stepBudgetMs,
+  type NemesisEndpoints,
+  type SagaLogKind,
+  type StartedNemesisSystem,
+} from './nemesis-system.js';
 
 export interface NemesisOptions {
   /** Unset: a random one (printed first, to replay the run). */
@@ -94,7 +101,13 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   let started: StartedNemesisSystem | undefined;
   let sys: NemesisEndpoints;
   if (own) {
-    started = await startNemesisSystem({ gateways: gatewayCount, sagaLog, postgresServer: opts.postgresServer, log, onLine: opts.onLine });
+    started = await startNemesisSystem({
+      gateways: gatewayCount,
+      sagaLog,
+      postgresServer: opts.postgresServer,
+      log,
+      onLine: opts.onLine,
+    });
     sys = started;
   } else {
     sys = runningSystem(opts.apiUrl ?? 'http://127.0.0.1:8080', opts.adminUrl as string, opts.token);
@@ -103,11 +116,20 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   const schedule = scheduleFor(seed, opts.durationMs, control?.targets ?? []);
 
   // Figures of the report.
-  const kills = { by_target: {} as Record<string, number>, skipped: {} as Record<string, number>, long_outages: 0, outages: {} as Record<string, number> };
+  const kills = {
+    by_target: {} as Record<string, number>,
+    skipped: {} as Record<string, number>,
+    long_outages: 0,
+    outages: {} as Record<string, number>,
+  };
   const faultsFig = { plans_installed: 0, reinstalls: 0, rules: 0, drags: 0 };
   /** Every rule installed, by id: its kind, for the figures. */
   const rulesKind = new Map<string, FaultKind>();
-  const operator = { applied: {} as Record<string, number>, refused: {} as Record<string, number>, refused_codes: {} as Record<string, number> };
+  const operator = {
+    applied: {} as Record<string, number>,
+    refused: {} as Record<string, number>,
+    refused_codes: {} as Record<string, number>,
+  };
   const parkedSeen = new Set<string>();
   const notes: string[] = [];
   const tally = new FaultTally();
@@ -130,8 +152,16 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     } catch (err) {
       throw new NemesisError('system_unreachable', `the admin API cannot be reached: ${(err as Error).message}`);
     }
-    if (probe.status === 404) throw new NemesisError('faults_disabled', 'the admin API answers 404 for /api/faults: start the system with FAULTS_ENABLED=1');
-    if (probe.status !== 200) throw new NemesisError('system_unreachable', `GET /api/faults answered ${probe.status}: ${JSON.stringify(probe.body).slice(0, 200)}`);
+    if (probe.status === 404)
+      throw new NemesisError(
+        'faults_disabled',
+        'the admin API answers 404 for /api/faults: start the system with FAULTS_ENABLED=1',
+      );
+    if (probe.status !== 200)
+      throw new NemesisError(
+        'system_unreachable',
+        `GET /api/faults answered ${probe.status}: ${JSON.stringify(probe.body).slice(0, 200)}`,
+      );
 
     // ----- The fault board: one plan of the schedule at a time, plus switchboard outages.
     let plan: { id: number; rules: FaultRuleSpec[] } | null = null;
@@ -142,7 +172,8 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     const observe = async (g: { index: number; admin: JsonCall }) => {
       try {
         const r = await g.admin('GET', '/api/faults');
-        if (r.status === 200) tally.observe(g.index, r.body.rules as Array<{ id: string; kind: FaultKind; fired: number }>);
+        if (r.status === 200)
+          tally.observe(g.index, r.body.rules as Array<{ id: string; kind: FaultKind; fired: number }>);
       } catch {
         /* down or restarting: its counts were read before, or are lost with it */
       }
@@ -154,12 +185,21 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
       const rules = carryOver(desired(), (id) => tally.firedOn(g.index, id), fresh);
       try {
         const r = await g.admin('PUT', '/api/faults', { rules });
-        if (r.status !== 200) notes.push(`PUT /api/faults on gateway ${g.index + 1} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+        if (r.status !== 200)
+          notes.push(
+            `PUT /api/faults on gateway ${g.index + 1} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`,
+          );
       } catch {
         /* it went down: its restart installs the plan */
       }
     };
-    const installEverywhere = () => Promise.all(sys.gateways().filter((g) => g.up).map((g) => install(g, false)));
+    const installEverywhere = () =>
+      Promise.all(
+        sys
+          .gateways()
+          .filter((g) => g.up)
+          .map((g) => install(g, false)),
+      );
     if (control) {
       control.onUp = (target) => {
         const g = sys.gateways().find((x) => x.name === target);
@@ -188,16 +228,33 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
       monitorBusy = true;
       const parkedToo = tick++ % 2 === 0;
       void lane
-        .run(() => Promise.all(sys.gateways().filter((g) => g.up).map(observe)))
+        .run(() =>
+          Promise.all(
+            sys
+              .gateways()
+              .filter((g) => g.up)
+              .map(observe),
+          ),
+        )
         .then(() => (parkedToo ? watchParked() : undefined))
         .finally(() => (monitorBusy = false));
     }, 1000);
 
     // ----- Operator sweeps.
     /** An operator action; `counted`: a sweep's (the end's repair has figures of its own). Resolves with the answer's status (0: no answer). */
-    const act = async (id: string, action: 'retry' | 'compensate', actionId: string, note: string, counted = true): Promise<number> => {
+    const act = async (
+      id: string,
+      action: 'retry' | 'compensate',
+      actionId: string,
+      note: string,
+      counted = true,
+    ): Promise<number> => {
       try {
-        const r = await anyGateway().admin('POST', `/api/sagas/${encodeURIComponent(id)}/actions`, { action, action_id: actionId, note });
+        const r = await anyGateway().admin('POST', `/api/sagas/${encodeURIComponent(id)}/actions`, {
+          action,
+          action_id: actionId,
+          note,
+        });
         if (!counted) return r.status;
         if (r.status === 200) inc(operator.applied, action);
         else {
@@ -219,13 +276,24 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           const sagas = parked.body.sagas as Array<{ id: string }>;
           for (const s of sagas) parkedSeen.add(s.id);
           for (let k = 0; k < Math.min(e.actions.length, sagas.length); k++) {
-            await act((sagas[k] as { id: string }).id, e.actions[k] as 'retry' | 'compensate', `nemesis-${runId}-${e.sweep}-${k}`, `nemesis sweep ${e.sweep}`);
+            await act(
+              (sagas[k] as { id: string }).id,
+              e.actions[k] as 'retry' | 'compensate',
+              `nemesis-${runId}-${e.sweep}-${k}`,
+              `nemesis sweep ${e.sweep}`,
+            );
           }
         }
         if (e.running !== null) {
           const running = await anyGateway().admin('GET', '/api/sagas?status=RUNNING&limit=50');
           const sagas = running.status === 200 ? (running.body.sagas as Array<{ id: string }>) : [];
-          if (sagas.length) await act((sagas[e.running % sagas.length] as { id: string }).id, 'compensate', `nemesis-${runId}-${e.sweep}-running`, `nemesis sweep ${e.sweep}: stuck too long`);
+          if (sagas.length)
+            await act(
+              (sagas[e.running % sagas.length] as { id: string }).id,
+              'compensate',
+              `nemesis-${runId}-${e.sweep}-running`,
+              `nemesis sweep ${e.sweep}: stuck too long`,
+            );
         }
       } catch {
         /* the gateway went down mid-sweep */
@@ -245,7 +313,9 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
             faultsFig.plans_installed++;
             faultsFig.rules += e.rules.length;
             for (const r of e.rules) rulesKind.set(r.id, r.kind);
-            log(`plan ${e.plan}: ${e.rules.map((r) => `${r.kind} at ${r.target.step ?? ''}${r.target.participant ?? ''}${r.target.method ? `.${r.target.method}` : ''}${r.phase ? ` (${r.phase})` : ''} ×${r.limit?.count}`).join('; ')}`);
+            log(
+              `plan ${e.plan}: ${e.rules.map((r) => `${r.kind} at ${r.target.step ?? ''}${r.target.participant ?? ''}${r.target.method ? `.${r.target.method}` : ''}${r.phase ? ` (${r.phase})` : ''} ×${r.limit?.count}`).join('; ')}`,
+            );
             await installEverywhere();
           });
           return;
@@ -257,7 +327,12 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           });
           return;
         case 'outage': {
-          const rule: FaultRuleSpec = { id: `outage-${e.participant}-${Math.round(e.at)}`, target: { participant: e.participant }, kind: 'uncertain', probability: 1 };
+          const rule: FaultRuleSpec = {
+            id: `outage-${e.participant}-${Math.round(e.at)}`,
+            target: { participant: e.participant },
+            kind: 'uncertain',
+            probability: 1,
+          };
           await lane.run(async () => {
             outages.set(e.participant, rule);
             rulesKind.set(rule.id, rule.kind);
@@ -298,9 +373,14 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
           }
           inc(kills.by_target, e.target);
           if (e.long) kills.long_outages++;
-          log(`killed ${e.target} (SIGKILL); down for ${e.downMs} ms${e.long ? ', past a step\'s attempt budget' : ''}`);
+          log(`killed ${e.target} (SIGKILL); down for ${e.downMs} ms${e.long ? ", past a step's attempt budget" : ''}`);
           await pause(e.downMs, endSignal);
-          await control.restart(e.target).catch((err: unknown) => void notes.push(`${e.target} could not be started again: ${(err as Error).message.split('\n')[0]}`));
+          await control
+            .restart(e.target)
+            .catch(
+              (err: unknown) =>
+                void notes.push(`${e.target} could not be started again: ${(err as Error).message.split('\n')[0]}`),
+            );
           return;
         }
         case 'operator':
@@ -309,15 +389,26 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
       }
     };
 
-    const load = new OrderLoad({ seed, runId, ratePerSecond: opts.ratePerSecond ?? DEFAULT_RATE, maxInFlight: 64, gateways: () => sys.gateways().map((g) => ({ api: g.api, up: g.up })), log });
-    log(`${schedule.events.length} nemesis events over ${Math.round(opts.durationMs / 1000)} s; orders at ${opts.ratePerSecond ?? DEFAULT_RATE}/s`);
+    const load = new OrderLoad({
+      seed,
+      runId,
+      ratePerSecond: opts.ratePerSecond ?? DEFAULT_RATE,
+      maxInFlight: 64,
+      gateways: () => sys.gateways().map((g) => ({ api: g.api, up: g.up })),
+      log,
+    });
+    log(
+      `${schedule.events.length} nemesis events over ${Math.round(opts.durationMs / 1000)} s; orders at ${opts.ratePerSecond ?? DEFAULT_RATE}/s`,
+    );
     const runStart = Date.now();
     const loading = load.run(opts.durationMs, signal);
     const playing: Promise<void>[] = [];
     for (const e of schedule.events) {
       await pause(runStart + e.at - Date.now(), signal);
       if (signal.aborted) break;
-      playing.push(play(e).catch((err: unknown) => void notes.push(`event ${e.kind} at ${e.at} ms: ${(err as Error).message}`)));
+      playing.push(
+        play(e).catch((err: unknown) => void notes.push(`event ${e.kind} at ${e.at} ms: ${(err as Error).message}`)),
+      );
     }
     await pause(runStart + opts.durationMs - Date.now(), signal);
     await loading;
@@ -334,7 +425,13 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     });
     await Promise.all(playing);
     if (control) {
-      for (const t of control.down()) await control.restart(t).catch((err: unknown) => void notes.push(`${t} could not be started again at the end: ${(err as Error).message.split('\n')[0]}`));
+      for (const t of control.down())
+        await control
+          .restart(t)
+          .catch(
+            (err: unknown) =>
+              void notes.push(`${t} could not be started again at the end: ${(err as Error).message.split('\n')[0]}`),
+          );
     }
     // A gateway that came back after the plan was cleared installs an empty plan: nothing to wait for.
     await load.finish(Date.now() + 60_000, signal);
@@ -357,13 +454,21 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     // The operator's pass: each PARKED saga retried (the faults are gone), or compensated when a retry is refused.
     const repair = { parked: 0, retried: 0, compensated: 0, refused: 0, still_parked: 0, settled: allSettled };
     for (let round = 1; round <= 2; round++) {
-      const parked = (await listSagas(apis(), own ? undefined : load.acceptedIds())).filter((s) => s.status === 'PARKED');
+      const parked = (await listSagas(apis(), own ? undefined : load.acceptedIds())).filter(
+        (s) => s.status === 'PARKED',
+      );
       if (parked.length === 0) break;
       for (const s of parked) parkedSeen.add(s.id);
       if (round === 1) repair.parked = parked.length;
       log(`repair round ${round}: ${parked.length} PARKED saga(s), retried (or compensated) as an operator would`);
       for (const s of parked) {
-        const retry = await act(s.id, 'retry', `nemesis-${runId}-repair${round}`, 'nemesis: faults cleared, every process up', false);
+        const retry = await act(
+          s.id,
+          'retry',
+          `nemesis-${runId}-repair${round}`,
+          'nemesis: faults cleared, every process up',
+          false,
+        );
         if (retry === 200) {
           repair.retried++;
           continue;
@@ -377,7 +482,14 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     repair.settled = allSettled;
     clearInterval(monitor);
     monitor = undefined;
-    await lane.run(() => Promise.all(sys.gateways().filter((g) => g.up).map(observe)));
+    await lane.run(() =>
+      Promise.all(
+        sys
+          .gateways()
+          .filter((g) => g.up)
+          .map(observe),
+      ),
+    );
 
     // ----- The books.
     log('checking the books');
@@ -396,10 +508,23 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
     repair.still_parked = byStatus.PARKED ?? 0;
     const disagreements: Disagreement[] = [...books.disagreements, ...load.keyDisagreements()];
     // Every 201 names a saga of the log (an accepted order the log lost would be invisible to the books).
-    for (const id of accepted) if (!statusOf.has(id)) disagreements.push({ kind: 'accepted_order_without_saga', order_id: id, saga_id: id, message: `order ${id} was answered 201 but the saga log has no saga for it` });
+    for (const id of accepted)
+      if (!statusOf.has(id))
+        disagreements.push({
+          kind: 'accepted_order_without_saga',
+          order_id: id,
+          saga_id: id,
+          message: `order ${id} was answered 201 but the saga log has no saga for it`,
+        });
     const unanswered = load.orders.filter((o) => o.answer === undefined).length;
     if (own && unanswered === 0) {
-      for (const s of sagas) if (!accepted.has(s.id)) disagreements.push({ kind: 'saga_without_order', saga_id: s.id, message: `saga ${s.id} (${s.status}) is no order any customer was answered` });
+      for (const s of sagas)
+        if (!accepted.has(s.id))
+          disagreements.push({
+            kind: 'saga_without_order',
+            saga_id: s.id,
+            message: `saga ${s.id} (${s.status}) is no order any customer was answered`,
+          });
     }
     if (unanswered) notes.push(`${unanswered} order(s) never got an answer, even once every process was up again`);
     notes.push(...load.unexpected);
@@ -428,7 +553,11 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
         unanswered,
       },
       sagas: { by_status: byStatus },
-      kills: { ...kills, deaths: { ...(control?.deaths ?? {}) }, unexpected_exits: [...(control?.unexpectedExits ?? [])] },
+      kills: {
+        ...kills,
+        deaths: { ...(control?.deaths ?? {}) },
+        unexpected_exits: [...(control?.unexpectedExits ?? [])],
+      },
       faults: { ...faultsFig, ...firedFigures(fired.byRule, rulesKind) },
       parked_seen: parkedSeen.size,
       operator,
@@ -461,7 +590,10 @@ async function settled(apis: Apis, ids: ReadonlySet<string> | undefined): Promis
  * Firings of the plans' rules and the outages (by kind), apart from the drags' latency (a
  * helper of the kills, firing at every saga it holds).
  */
-function firedFigures(byRule: Record<string, number>, kinds: ReadonlyMap<string, FaultKind>): { fired: number; fired_by_kind: Record<string, number>; drag_fired: number } {
+function firedFigures(
+  byRule: Record<string, number>,
+  kinds: ReadonlyMap<string, FaultKind>,
+): { fired: number; fired_by_kind: Record<string, number>; drag_fired: number } {
   const out = { fired: 0, fired_by_kind: {} as Record<string, number>, drag_fired: 0 };
   for (const [id, n] of Object.entries(byRule)) {
     const kind = kinds.get(id);

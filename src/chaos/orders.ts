@@ -27,7 +27,17 @@ export function chaosOrder(i: number, random: () => number): { kind: OrderKind; 
   const r = random();
   const kind: OrderKind = r < 0.6 ? 'happy' : r < 0.8 ? 'declined' : 'no_stock';
   const customer_id = `chaos_${i}`;
-  if (kind === 'happy') return { kind, body: { customer_id, items: [{ product_id: random() < 0.5 ? 'prod_1' : 'prod_2', quantity: 1 + Math.floor(random() * 3), price: 19.99 }] } };
-  if (kind === 'declined') return { kind, body: { customer_id, items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] } };
+  if (kind === 'happy')
+    return {
+      kind,
+      body: {
+        customer_id,
+        items: [
+          { product_id: random() < 0.5 ? 'prod_1' : 'prod_2', quantity: 1 + Math.floor(random() * 3), price: 19.99 },
+        ],
+      },
+    };
+  if (kind === 'declined')
+    return { kind, body: { customer_id, items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] } };
   return { kind, body: { customer_id, items: [{ product_id: 'prod_3', quantity: 1, price: 5 }] } };
 }

@@ -11,7 +11,18 @@ import path from 'node:path';
 import { startSystem, type RunningSystem } from '../cli/supervisor.js';
 import { freePort, jsonClient } from '../platform/json-client.js';
 import type { FaultRule } from '../faults/plan.js';
-import { baselineFrom, baselineOf, checkInvariants, listSagas, readStock, TERMINAL_STATUSES, type ApiCall, type ApiReply, type Apis, type StockBaseline } from './invariants.js';
+import {
+  baselineFrom,
+  baselineOf,
+  checkInvariants,
+  listSagas,
+  readStock,
+  TERMINAL_STATUSES,
+  type ApiCall,
+  type ApiReply,
+  type Apis,
+  type StockBaseline,
+} from './invariants.js';
 import { CHAOS_CATALOG, chaosOrder, seededRandom } from './orders.js';
 import type { Scenario } from './scenario.js';
 
@@ -127,10 +138,15 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
   if (own) {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-chaos-'));
     const redisUrl = scenario.system.redis === 'down' ? `redis://127.0.0.1:${await freePort()}` : undefined;
-    log(`starting a system in ${dir} (FAULTS_ENABLED=1${redisUrl ? `, REDIS_URL=${redisUrl}: nothing listens there` : ''})`);
+    log(
+      `starting a system in ${dir} (FAULTS_ENABLED=1${redisUrl ? `, REDIS_URL=${redisUrl}: nothing listens there` : ''})`,
+    );
     sys = await startSystem({ dataDir: dir, ports: 'ephemeral', env: systemEnv(scenario, dir, redisUrl) });
     const running = sys;
-    apis = { api: (m, u, b, h) => jsonClient(running.url)(m, u, b, h), admin: (m, u, b, h) => jsonClient(running.adminUrl as string)(m, u, b, h) };
+    apis = {
+      api: (m, u, b, h) => jsonClient(running.url)(m, u, b, h),
+      admin: (m, u, b, h) => jsonClient(running.adminUrl as string)(m, u, b, h),
+    };
     before = baselineOf(CHAOS_CATALOG);
     // A gateway that dies (a crash rule) is started again, as an orchestrator's supervisor would.
     const watch = async (): Promise<void> => {
@@ -145,9 +161,16 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     };
     watcher = watch();
   } else {
-    if (scenario.system.redis === 'down') throw new Error(`scenario ${scenario.name} takes Redis down: it needs a system the runner starts (no --url)`);
-    if (Object.keys(scenario.system.env).length) log(`note: system.env (${Object.keys(scenario.system.env).join(', ')}) applies only to a system the runner starts`);
-    apis = { api: jsonClient((opts.apiUrl as string).replace(/\/+$/, '')), admin: jsonClient(opts.adminUrl!.replace(/\/+$/, ''), opts.token) };
+    if (scenario.system.redis === 'down')
+      throw new Error(`scenario ${scenario.name} takes Redis down: it needs a system the runner starts (no --url)`);
+    if (Object.keys(scenario.system.env).length)
+      log(
+        `note: system.env (${Object.keys(scenario.system.env).join(', ')}) applies only to a system the runner starts`,
+      );
+    apis = {
+      api: jsonClient((opts.apiUrl as string).replace(/\/+$/, '')),
+      admin: jsonClient(opts.adminUrl!.replace(/\/+$/, ''), opts.token),
+    };
     before = baselineFrom(await readStock(apis));
   }
 
@@ -155,7 +178,9 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
   const snapshotFaults = async (): Promise<void> => {
     try {
       const r = await apis.admin('GET', '/api/faults');
-      if (r.status === 200) for (const rule of r.body.rules as FaultRule[]) firedTotal.set(rule.id, Math.max(firedTotal.get(rule.id) ?? 0, rule.fired));
+      if (r.status === 200)
+        for (const rule of r.body.rules as FaultRule[])
+          firedTotal.set(rule.id, Math.max(firedTotal.get(rule.id) ?? 0, rule.fired));
     } catch {
       /* restarting */
     }
@@ -163,8 +188,12 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
 
   try {
     // Apply the faults.
-    const put = await patiently(() => apis.admin('PUT', '/api/faults', { rules: scenario.rules.map(({ fired: _f, ...r }) => r) }), 'PUT /api/faults');
-    if (put.status === 404) throw new Error('the admin API answers 404 for /api/faults: start the system with FAULTS_ENABLED=1');
+    const put = await patiently(
+      () => apis.admin('PUT', '/api/faults', { rules: scenario.rules.map(({ fired: _f, ...r }) => r) }),
+      'PUT /api/faults',
+    );
+    if (put.status === 404)
+      throw new Error('the admin API answers 404 for /api/faults: start the system with FAULTS_ENABLED=1');
     if (put.status !== 200) throw new Error(`PUT /api/faults answered ${put.status}: ${JSON.stringify(put.body)}`);
     log(`${scenario.rules.length} fault rule(s) applied; sending ${orders} orders (${concurrency} at a time)`);
     const applied = Date.now();
@@ -174,12 +203,17 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
       faultsOn = false;
       // Off one by one first (their counts kept), then counted, then the plan emptied: no firing
       // between the count and the PUT is lost.
-      for (const r of scenario.rules) await patiently(() => apis.admin('POST', `/api/faults/${encodeURIComponent(r.id)}`, { enabled: false }), 'POST /api/faults/:id');
+      for (const r of scenario.rules)
+        await patiently(
+          () => apis.admin('POST', `/api/faults/${encodeURIComponent(r.id)}`, { enabled: false }),
+          'POST /api/faults/:id',
+        );
       await snapshotFaults();
       await patiently(() => apis.admin('PUT', '/api/faults', { rules: [] }), 'PUT /api/faults');
       log(`faults removed after ${((Date.now() - applied) / 1000).toFixed(1)} s`);
     };
-    const timer = scenario.duration_s !== undefined ? setTimeout(() => void removeFaults(), scenario.duration_s * 1000) : undefined;
+    const timer =
+      scenario.duration_s !== undefined ? setTimeout(() => void removeFaults(), scenario.duration_s * 1000) : undefined;
 
     // Drive the load.
     const run = randomUUID().slice(0, 8);
@@ -200,7 +234,8 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
               ids.add(r.body.id as string);
               break;
             }
-            if (r.status !== 503 && r.status !== 409 && r.status !== 429) throw new Error(`order ${i}: POST /orders answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+            if (r.status !== 503 && r.status !== 409 && r.status !== 429)
+              throw new Error(`order ${i}: POST /orders answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
           } catch (err) {
             if (status !== 0) throw err;
           }
@@ -216,7 +251,10 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     // Wait for every saga to end; the faults go when the scenario says.
     if (scenario.until === 'load' && scenario.duration_s === undefined) await removeFaults();
     const settleBy = Date.now() + (opts.settleTimeoutMs ?? 120_000);
-    let rows = await patiently(() => listSagas(apis, ids).then((sagas) => ({ status: 200, body: sagas })), 'GET /api/sagas');
+    let rows = await patiently(
+      () => listSagas(apis, ids).then((sagas) => ({ status: 200, body: sagas })),
+      'GET /api/sagas',
+    );
     for (;;) {
       const sagas = rows.body as Awaited<ReturnType<typeof listSagas>>;
       const ended = sagas.length === ids.size && sagas.every((s) => TERMINAL_STATUSES.has(s.status));
@@ -231,7 +269,10 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     await removeFaults();
     // Let a saga whose faults just went finish (the duration case), within the same bound.
     while (Date.now() < settleBy) {
-      const sagas = await patiently(() => listSagas(apis, ids).then((s) => ({ status: 200, body: s })), 'GET /api/sagas');
+      const sagas = await patiently(
+        () => listSagas(apis, ids).then((s) => ({ status: 200, body: s })),
+        'GET /api/sagas',
+      );
       if ((sagas.body as Array<{ status: string }>).every((s) => TERMINAL_STATUSES.has(s.status))) break;
       await sleep(250);
     }
@@ -240,7 +281,10 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     const outcomes: Record<string, number> = {};
     for (const s of sagas) outcomes[s.status] = (outcomes[s.status] ?? 0) + 1;
     const parkedIds = sagas.filter((s) => s.status === 'PARKED').map((s) => s.id);
-    const durations = sagas.filter((s) => TERMINAL_STATUSES.has(s.status)).map((s) => Date.parse(s.updated_at) - Date.parse(s.created_at)).sort((a, b) => a - b);
+    const durations = sagas
+      .filter((s) => TERMINAL_STATUSES.has(s.status))
+      .map((s) => Date.parse(s.updated_at) - Date.parse(s.created_at))
+      .sort((a, b) => a - b);
 
     // Retries, from the timelines (before the fix, so the fix's attempts are not counted).
     let retries = 0;
@@ -255,17 +299,26 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
     const failures: string[] = [];
     const exp = scenario.expect;
     if (exp.parked === 'some' && parkedIds.length === 0) failures.push('expected some PARKED sagas, found none');
-    if (typeof exp.parked === 'number' && parkedIds.length !== exp.parked) failures.push(`expected ${exp.parked} PARKED sagas, found ${parkedIds.length}`);
-    for (const [id, n] of Object.entries(exp.fired ?? {})) if ((firedTotal.get(id) ?? 0) < n) failures.push(`expected rule ${id} to fire at least ${n} time(s), it fired ${firedTotal.get(id) ?? 0}`);
-    if (exp.gateway_restarts !== undefined && gatewayRestarts < exp.gateway_restarts) failures.push(`expected at least ${exp.gateway_restarts} gateway restart(s), saw ${gatewayRestarts}`);
+    if (typeof exp.parked === 'number' && parkedIds.length !== exp.parked)
+      failures.push(`expected ${exp.parked} PARKED sagas, found ${parkedIds.length}`);
+    for (const [id, n] of Object.entries(exp.fired ?? {}))
+      if ((firedTotal.get(id) ?? 0) < n)
+        failures.push(`expected rule ${id} to fire at least ${n} time(s), it fired ${firedTotal.get(id) ?? 0}`);
+    if (exp.gateway_restarts !== undefined && gatewayRestarts < exp.gateway_restarts)
+      failures.push(`expected at least ${exp.gateway_restarts} gateway restart(s), saw ${gatewayRestarts}`);
 
     // The operator's fix: the console's retry on every PARKED saga, faults gone.
     let fix: ChaosReport['fix'] = null;
     if (scenario.then === 'retry-parked' && parkedIds.length > 0) {
       log(`retrying ${parkedIds.length} PARKED saga(s) through the admin API`);
       for (const id of parkedIds) {
-        const r = await apis.admin('POST', `/api/sagas/${id}/actions`, { action: 'retry', action_id: `chaos-${run}-${id}`, note: `sagas chaos ${scenario.name}: fault removed` });
-        if (r.status !== 200) failures.push(`retry of ${id} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+        const r = await apis.admin('POST', `/api/sagas/${id}/actions`, {
+          action: 'retry',
+          action_id: `chaos-${run}-${id}`,
+          note: `sagas chaos ${scenario.name}: fault removed`,
+        });
+        if (r.status !== 200)
+          failures.push(`retry of ${id} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
       }
       const fixBy = Date.now() + (opts.settleTimeoutMs ?? 120_000);
       const parkedSet = new Set(parkedIds);
@@ -284,13 +337,15 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
 
     const allowParked = scenario.then === undefined && exp.parked !== 0 && exp.parked !== undefined;
     const inv = await checkInvariants(apis, before, { ids: own ? undefined : ids, allowParked });
-    if (inv.sagas !== ids.size) inv.violations.push(`one saga per idempotency key: ${ids.size} orders accepted, ${inv.sagas} sagas`);
+    if (inv.sagas !== ids.size)
+      inv.violations.push(`one saga per idempotency key: ${ids.size} orders accepted, ${inv.sagas} sagas`);
 
     let recoveries = 0;
     if (sys) {
       try {
         const m = await (await fetch(`${sys.url}/metrics`)).text();
-        for (const line of m.split('\n')) if (line.startsWith('saga_recoveries_total')) recoveries += Number(line.split(' ').at(-1)) || 0;
+        for (const line of m.split('\n'))
+          if (line.startsWith('saga_recoveries_total')) recoveries += Number(line.split(' ').at(-1)) || 0;
       } catch {
         /* no metrics */
       }
@@ -309,7 +364,12 @@ export async function runChaos(scenario: Scenario, opts: ChaosOptions = {}): Pro
       gateway_restarts: gatewayRestarts,
       parked: parkedIds.length,
       fix,
-      duration_ms: { p50: percentile(durations, 50), p95: percentile(durations, 95), p99: percentile(durations, 99), max: durations.at(-1) ?? 0 },
+      duration_ms: {
+        p50: percentile(durations, 50),
+        p95: percentile(durations, 95),
+        p99: percentile(durations, 99),
+        max: durations.at(-1) ?? 0,
+      },
       faults: scenario.rules.map((r) => ({ id: r.id, kind: r.kind, fired: firedTotal.get(r.id) ?? 0 })),
       invariants: { ok: inv.violations.length === 0, violations: inv.violations },
       expectations: { ok: failures.length === 0, failures },
@@ -332,10 +392,20 @@ export function formatReport(r: ChaosReport): string {
   const lines = [
     `scenario ${r.scenario} (${r.system === 'started' ? 'a system started for it' : 'a running system'}, seed ${r.seed}): ${r.ok ? 'PASSED' : 'FAILED'} in ${r.seconds} s`,
     `  orders      ${r.accepted} accepted of ${r.orders} (${r.client_retries} client retries on 503/409)`,
-    `  outcomes    ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `  outcomes    ${
+      Object.entries(r.outcomes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }`,
     `  retries     ${r.retries} attempts after the first (steps and compensations)`,
     `  recoveries  ${r.recoveries} sagas resumed by recovery; gateway restarts ${r.gateway_restarts}`,
-    `  parked      ${r.parked}${r.fix ? `; fix: ${r.fix.action} of ${r.fix.sagas} → ${Object.entries(r.fix.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`,
+    `  parked      ${r.parked}${
+      r.fix
+        ? `; fix: ${r.fix.action} of ${r.fix.sagas} → ${Object.entries(r.fix.outcomes)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`
+        : ''
+    }`,
     `  duration    p50 ${r.duration_ms.p50} ms, p95 ${r.duration_ms.p95} ms, p99 ${r.duration_ms.p99} ms, max ${r.duration_ms.max} ms`,
     `  faults      ${r.faults.map((f) => `${f.id} (${f.kind}) fired ${f.fired}`).join('; ') || 'none'}${r.gateway_restarts ? ' (as counted by the gateway now running: a restart loses the plan and its counts)' : ''}`,
     `  invariants  ${r.invariants.ok ? 'hold' : 'VIOLATED'}`,

@@ -49,7 +49,18 @@ export class ScenarioError extends Error {
   }
 }
 
-const FIELDS = ['name', 'description', 'rules', 'duration_s', 'until', 'orders', 'concurrency', 'system', 'expect', 'then'];
+const FIELDS = [
+  'name',
+  'description',
+  'rules',
+  'duration_s',
+  'until',
+  'orders',
+  'concurrency',
+  'system',
+  'expect',
+  'then',
+];
 const EXPECT_FIELDS = ['parked', 'fired', 'gateway_restarts'];
 const SYSTEM_FIELDS = ['redis', 'env'];
 
@@ -64,10 +75,14 @@ function int(v: unknown, min: number, max: number): v is number {
 /** A parsed document, checked; `where` (the file's name) starts every message. */
 export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
   const fail = (field: string, what: string) => new ScenarioError(`${where}: ${field} ${what}`);
-  if (!isObject(doc)) throw new ScenarioError(`${where}: a scenario is a mapping (name, description, rules, expect...)`);
-  for (const k of Object.keys(doc)) if (!FIELDS.includes(k)) throw fail(k, `is not a field of a scenario (${FIELDS.join(', ')})`);
-  if (typeof doc.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(doc.name)) throw fail('name', 'must be 1-64 lowercase letters, digits or -');
-  if (typeof doc.description !== 'string' || doc.description.trim() === '') throw fail('description', 'must say what the scenario rehearses');
+  if (!isObject(doc))
+    throw new ScenarioError(`${where}: a scenario is a mapping (name, description, rules, expect...)`);
+  for (const k of Object.keys(doc))
+    if (!FIELDS.includes(k)) throw fail(k, `is not a field of a scenario (${FIELDS.join(', ')})`);
+  if (typeof doc.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(doc.name))
+    throw fail('name', 'must be 1-64 lowercase letters, digits or -');
+  if (typeof doc.description !== 'string' || doc.description.trim() === '')
+    throw fail('description', 'must say what the scenario rehearses');
   let rules: FaultRule[];
   try {
     rules = validateFaultPlan({ rules: doc.rules ?? [] });
@@ -75,13 +90,26 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
     if (err instanceof FaultPlanError) throw fail('rules', `: ${err.message}`);
     throw err;
   }
-  const s: Scenario = { name: doc.name, description: doc.description.trim(), rules, until: 'load', orders: 40, concurrency: 4, system: { redis: 'up', env: {} }, expect: {} };
+  const s: Scenario = {
+    name: doc.name,
+    description: doc.description.trim(),
+    rules,
+    until: 'load',
+    orders: 40,
+    concurrency: 4,
+    system: { redis: 'up', env: {} },
+    expect: {},
+  };
   if (doc.duration_s !== undefined) {
     if (!int(doc.duration_s, 1, 3600)) throw fail('duration_s', 'must be a whole number of seconds from 1 to 3600');
     s.duration_s = doc.duration_s;
   }
   if (doc.until !== undefined) {
-    if (!(UNTIL as readonly unknown[]).includes(doc.until)) throw fail('until', `must be one of ${UNTIL.join(', ')} (load: removed once the orders are sent; settled: once every saga has ended)`);
+    if (!(UNTIL as readonly unknown[]).includes(doc.until))
+      throw fail(
+        'until',
+        `must be one of ${UNTIL.join(', ')} (load: removed once the orders are sent; settled: once every saga has ended)`,
+      );
     s.until = doc.until as Until;
   }
   if (doc.orders !== undefined) {
@@ -94,7 +122,9 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
   }
   if (doc.system !== undefined) {
     if (!isObject(doc.system)) throw fail('system', 'must be a mapping (redis, env)');
-    for (const k of Object.keys(doc.system)) if (!SYSTEM_FIELDS.includes(k)) throw fail(`system.${k}`, `is not a field of system (${SYSTEM_FIELDS.join(', ')})`);
+    for (const k of Object.keys(doc.system))
+      if (!SYSTEM_FIELDS.includes(k))
+        throw fail(`system.${k}`, `is not a field of system (${SYSTEM_FIELDS.join(', ')})`);
     if (doc.system.redis !== undefined) {
       if (doc.system.redis !== 'up' && doc.system.redis !== 'down') throw fail('system.redis', 'must be up or down');
       s.system.redis = doc.system.redis;
@@ -103,24 +133,32 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
       if (!isObject(doc.system.env)) throw fail('system.env', 'must be a mapping of variable names to values');
       for (const [k, v] of Object.entries(doc.system.env)) {
         if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw fail(`system.env.${k}`, 'is not an environment variable name');
-        if (typeof v !== 'string' && typeof v !== 'number') throw fail(`system.env.${k}`, 'must be a string or a number');
+        if (typeof v !== 'string' && typeof v !== 'number')
+          throw fail(`system.env.${k}`, 'must be a string or a number');
         s.system.env[k] = String(v);
       }
     }
   }
   if (doc.expect !== undefined) {
     if (!isObject(doc.expect)) throw fail('expect', `must be a mapping (${EXPECT_FIELDS.join(', ')})`);
-    for (const k of Object.keys(doc.expect)) if (!EXPECT_FIELDS.includes(k)) throw fail(`expect.${k}`, `is not a field of expect (${EXPECT_FIELDS.join(', ')})`);
+    for (const k of Object.keys(doc.expect))
+      if (!EXPECT_FIELDS.includes(k))
+        throw fail(`expect.${k}`, `is not a field of expect (${EXPECT_FIELDS.join(', ')})`);
     const { parked, fired, gateway_restarts: restarts } = doc.expect;
     if (parked !== undefined) {
-      if (parked !== 'some' && !int(parked, 0, 1_000_000)) throw fail('expect.parked', 'must be a number of sagas or "some"');
+      if (parked !== 'some' && !int(parked, 0, 1_000_000))
+        throw fail('expect.parked', 'must be a number of sagas or "some"');
       s.expect.parked = parked as number | 'some';
     }
     if (fired !== undefined) {
       if (!isObject(fired)) throw fail('expect.fired', 'must map rule ids to a least number of firings');
       s.expect.fired = {};
       for (const [id, n] of Object.entries(fired)) {
-        if (!rules.some((r) => r.id === id)) throw fail(`expect.fired.${id}`, `names no rule of this scenario (${rules.map((r) => r.id).join(', ') || 'none'})`);
+        if (!rules.some((r) => r.id === id))
+          throw fail(
+            `expect.fired.${id}`,
+            `names no rule of this scenario (${rules.map((r) => r.id).join(', ') || 'none'})`,
+          );
         if (!int(n, 0, 1_000_000)) throw fail(`expect.fired.${id}`, 'must be a whole number');
         s.expect.fired[id] = n;
       }
@@ -134,7 +172,8 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
     if (!(THEN as readonly unknown[]).includes(doc.then)) throw fail('then', `must be one of ${THEN.join(', ')}`);
     s.then = doc.then as Then;
   }
-  if (s.then === 'retry-parked' && s.expect.parked === 0) throw fail('then', 'retry-parked needs parked sagas: expect.parked is 0');
+  if (s.then === 'retry-parked' && s.expect.parked === 0)
+    throw fail('then', 'retry-parked needs parked sagas: expect.parked is 0');
   return s;
 }
 

@@ -29,10 +29,15 @@ export const ADMIN_EXIT_USAGE = `Exit codes:
 export type AdminOperation = keyof operations;
 
 /** The JSON body of an operation's 200 answer (undefined for an answer without one). */
-export type AdminOk<Op extends AdminOperation> = operations[Op]['responses'] extends { 200: { content: { 'application/json': infer B } } } ? B : undefined;
+export type AdminOk<Op extends AdminOperation> = operations[Op]['responses'] extends {
+  200: { content: { 'application/json': infer B } };
+}
+  ? B
+  : undefined;
 
 /** An operation's JSON request body. */
-export type AdminRequestBody<Op extends AdminOperation> = NonNullable<operations[Op]['requestBody']> extends { content: { 'application/json': infer B } } ? B : never;
+export type AdminRequestBody<Op extends AdminOperation> =
+  NonNullable<operations[Op]['requestBody']> extends { content: { 'application/json': infer B } } ? B : never;
 
 /** An operation's query parameters. */
 export type AdminQuery<Op extends AdminOperation> = NonNullable<operations[Op]['parameters']['query']>;
@@ -72,10 +77,22 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
   try {
     base = new URL(raw);
   } catch {
-    throw new ConfigError([{ variable: 'SAGAS_ADMIN_URL', expected: 'an http(s):// URL of the admin listener, e.g. http://127.0.0.1:8081', got: raw }]);
+    throw new ConfigError([
+      {
+        variable: 'SAGAS_ADMIN_URL',
+        expected: 'an http(s):// URL of the admin listener, e.g. http://127.0.0.1:8081',
+        got: raw,
+      },
+    ]);
   }
   if (!/^https?:$/.test(base.protocol) || base.username || base.password) {
-    throw new ConfigError([{ variable: 'SAGAS_ADMIN_URL', expected: 'an http(s):// URL of the admin listener (no user or password in it), e.g. http://127.0.0.1:8081', got: `${base.protocol}//${base.host}` }]);
+    throw new ConfigError([
+      {
+        variable: 'SAGAS_ADMIN_URL',
+        expected: 'an http(s):// URL of the admin listener (no user or password in it), e.g. http://127.0.0.1:8081',
+        got: `${base.protocol}//${base.host}`,
+      },
+    ]);
   }
   const token = env.SAGAS_ADMIN_TOKEN?.trim();
   const url = base.toString().replace(/\/+$/, '');
@@ -84,7 +101,9 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
   const send = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<AdminReply<T>> => {
     const reply: JsonReply = await call(method, path, body);
     const parsed: unknown = reply.body;
-    return reply.status >= 200 && reply.status < 300 ? { ok: true, status: reply.status, body: parsed as T } : { ok: false, status: reply.status, body: parsed };
+    return reply.status >= 200 && reply.status < 300
+      ? { ok: true, status: reply.status, body: parsed as T }
+      : { ok: false, status: reply.status, body: parsed };
   };
   const saga = (id: string) => `/api/sagas/${encodeURIComponent(id)}`;
   return {
@@ -115,7 +134,9 @@ export async function withAdmin<T>(
     reply = await call(client);
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    io.stderr.write(`sagas ${command}: cannot reach the admin API at ${client.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`);
+    io.stderr.write(
+      `sagas ${command}: cannot reach the admin API at ${client.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}\n`,
+    );
     return EXIT.failure;
   }
   if (reply.ok) {
@@ -123,18 +144,26 @@ export async function withAdmin<T>(
     else onOk(reply.body);
     return exitOf(reply.body);
   }
-  const err: Partial<Record<keyof AdminErrorBody, unknown>> | undefined = typeof reply.body === 'object' && reply.body !== null ? reply.body : undefined;
+  const err: Partial<Record<keyof AdminErrorBody, unknown>> | undefined =
+    typeof reply.body === 'object' && reply.body !== null ? reply.body : undefined;
   const code = err && 'error' in err ? String(err.error) : `http_${reply.status}`;
   const message = err && 'message' in err ? String(err.message) : String(reply.body).slice(0, 200);
   if (json) io.stdout.write(`${JSON.stringify({ status: reply.status, error: code, message }, null, 2)}\n`);
   io.stderr.write(`sagas ${command}: ${code} (${reply.status}): ${message}\n`);
-  if (code === 'unauthenticated' && !io.env.SAGAS_ADMIN_TOKEN) io.stderr.write(`sagas ${command}: set SAGAS_ADMIN_TOKEN to a token of the gateway's ADMIN_TOKENS\n`);
+  if (code === 'unauthenticated' && !io.env.SAGAS_ADMIN_TOKEN)
+    io.stderr.write(`sagas ${command}: set SAGAS_ADMIN_TOKEN to a token of the gateway's ADMIN_TOKENS\n`);
   return EXIT.failure;
 }
 
-
 /** One saga summary as a line: id, status, step, attempt, created, failure. */
-export function summaryLine(s: { id: string; status: string; step_index: number; attempt: number; created_at: string; failure: { code: string; step: string } | null }): string {
+export function summaryLine(s: {
+  id: string;
+  status: string;
+  step_index: number;
+  attempt: number;
+  created_at: string;
+  failure: { code: string; step: string } | null;
+}): string {
   const failure = s.failure ? `  ${s.failure.code} at ${s.failure.step}` : '';
   return `${s.id}  ${s.status.padEnd(12)} step ${s.step_index}  attempt ${s.attempt}  ${s.created_at}${failure}`;
 }

@@ -81,12 +81,19 @@ export function parseCommandArgs<T extends ParseArgsConfig & { strict?: true; to
  * and what was expected. Re-reads the line leniently to find the culprit: undefined when it
  * cannot (the caller then uses Node's message).
  */
-function describeParseError(code: string, argv: readonly string[], config: ParseArgsConfig, hints: ValueHints): string | undefined {
+function describeParseError(
+  code: string,
+  argv: readonly string[],
+  config: ParseArgsConfig,
+  hints: ValueHints,
+): string | undefined {
   const options = config.options ?? {};
   const { tokens } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: false, tokens: true });
   for (const t of tokens) {
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && t.kind === 'option' && !Object.hasOwn(options, t.name)) return `unknown option "${t.rawName}"`;
-    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && t.kind === 'positional') return `unexpected argument "${t.value}"`;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && t.kind === 'option' && !Object.hasOwn(options, t.name))
+      return `unknown option "${t.rawName}"`;
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && t.kind === 'positional')
+      return `unexpected argument "${t.value}"`;
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && t.kind === 'option') {
       const type = options[t.name]?.type;
       if (type === 'boolean' && t.value !== undefined) return `${t.rawName} takes no value, got "${t.value}"`;

@@ -50,8 +50,22 @@ export function formatTag(name: string, opts: Pick<FormatOptions, 'color' | 'tag
   return `${paint(tagColor(name), `[${name.padEnd(opts.tagWidth ?? DEFAULT_TAG_WIDTH)}]`, opts.color)} `;
 }
 
-const NUMERIC_LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
-const LEVEL_COLORS: Record<string, string> = { trace: '90', debug: '34', info: '32', warn: '33', error: '31', fatal: '1;41;97' };
+const NUMERIC_LEVELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+const LEVEL_COLORS: Record<string, string> = {
+  trace: '90',
+  debug: '34',
+  info: '32',
+  warn: '33',
+  error: '31',
+  fatal: '1;41;97',
+};
 
 const SKIPPED_KEYS = new Set(['service', 'time', 'level', 'msg', 'pid', 'hostname', 'err']);
 
@@ -115,10 +129,12 @@ export function formatLogLine(line: string, color: boolean): string {
     const type = typeof err.type === 'string' ? err.type : 'Error';
     const errLines: string[] = [];
     // A stack starts with "Type: message" already; print the message alone only when it does not.
-    if (message !== undefined && !(stack && stack.split('\n', 1)[0]?.includes(message))) errLines.push(`${type}: ${message}`);
+    if (message !== undefined && !(stack && stack.split('\n', 1)[0]?.includes(message)))
+      errLines.push(`${type}: ${message}`);
     if (stack) errLines.push(...stack.split('\n'));
     const errColor = level === 'warn' ? '33' : '31';
-    for (const [i, l] of errLines.entries()) out.push(`    ${i === 0 ? paint(errColor, l, color) : paint('2', l, color)}`);
+    for (const [i, l] of errLines.entries())
+      out.push(`    ${i === 0 ? paint(errColor, l, color) : paint('2', l, color)}`);
   }
   return out.join('\n');
 }

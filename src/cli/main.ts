@@ -70,7 +70,12 @@ export async function main(argv: readonly string[], deps: MainDeps = {}): Promis
   }
   const command = ROUTES.find((c) => c.name === name);
   if (!command) {
-    const why = name === undefined ? 'no command given' : name.startsWith('-') ? `the command comes first, got "${name}"` : `unknown command "${name}"`;
+    const why =
+      name === undefined
+        ? 'no command given'
+        : name.startsWith('-')
+          ? `the command comes first, got "${name}"`
+          : `unknown command "${name}"`;
     io.stderr.write(`sagas: ${why}\n\n${OVERVIEW}`);
     return EXIT.usage;
   }

@@ -10,7 +10,15 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { addr, DEFAULT_ADDRS, formatAddr, grpcSecurity, isPostgresUrl, redactPassword, type AddrVar } from '../platform/config.js';
+import {
+  addr,
+  DEFAULT_ADDRS,
+  formatAddr,
+  grpcSecurity,
+  isPostgresUrl,
+  redactPassword,
+  type AddrVar,
+} from '../platform/config.js';
 import { hostPortOrOff, readVariables } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 import { issueIdentities, MIGRATED_CA_FOLDER } from '../platform/tls.js';
@@ -136,7 +144,9 @@ export class ServiceStartError extends Error {
     /** It was stopped because startup was aborted (another process failed, or Ctrl-C). */
     readonly aborted = false,
   ) {
-    const tail = output.length ? `\n--- last ${output.length} lines of ${service} ---\n${output.join('\n')}` : ` (${service} printed nothing)`;
+    const tail = output.length
+      ? `\n--- last ${output.length} lines of ${service} ---\n${output.join('\n')}`
+      : ` (${service} printed nothing)`;
     super(`${service} ${reason}${tail}`);
     this.name = 'ServiceStartError';
   }
@@ -163,7 +173,12 @@ const ERROR_TAIL = 20;
 const DRAIN_GRACE_MS = 2_000;
 
 function isReadyMessage(m: unknown): m is { type: 'ready'; address: string; metrics?: unknown; admin?: unknown } {
-  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready' && typeof (m as { address?: unknown }).address === 'string';
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    (m as { type?: unknown }).type === 'ready' &&
+    typeof (m as { address?: unknown }).address === 'string'
+  );
 }
 
 /** Forks one process and resolves once it reports ready. */
@@ -171,7 +186,8 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
   const entry = opts.entry ?? (isServiceName(name) ? SERVICE_ENTRIES[name] : undefined);
   if (!entry) return Promise.reject(new Error(`spawnService: no entry file for "${name}"`));
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
-  if (opts.signal?.aborted) return Promise.reject(new ServiceStartError(name, 'was not started: startup aborted', undefined, [], true));
+  if (opts.signal?.aborted)
+    return Promise.reject(new ServiceStartError(name, 'was not started: startup aborted', undefined, [], true));
 
   const buffer = new RingBuffer(opts.outputLimit ?? 200);
   const child = fork(entry, opts.args ?? [], {
@@ -269,14 +285,18 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
     const onAbort = () => {
       if (done) return;
       done = true;
-      void stop('SIGTERM', 5_000).then((s) => fail(`was stopped before it was ready: startup aborted (${describeExit(s)})`, s, true));
+      void stop('SIGTERM', 5_000).then((s) =>
+        fail(`was stopped before it was ready: startup aborted (${describeExit(s)})`, s, true),
+      );
     };
     child.on('message', onMessage);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     timer = setTimeout(() => {
       if (done) return;
       done = true;
-      void stop('SIGTERM', 2_000).then((s) => fail(`was not ready within ${readyTimeoutMs} ms and was stopped (${describeExit(s)})`, s));
+      void stop('SIGTERM', 2_000).then((s) =>
+        fail(`was not ready within ${readyTimeoutMs} ms and was stopped (${describeExit(s)})`, s),
+      );
     }, readyTimeoutMs);
     void exited.then((s) => {
       if (done) return;
@@ -296,7 +316,8 @@ export function gatewayName(index: number, count: number): string {
 /** A gateway count as typed (`--gateways 3`); a RangeError names what is expected. */
 export function parseGatewayCount(raw: string): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_GATEWAYS) throw new RangeError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_GATEWAYS)
+    throw new RangeError(`--gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got "${raw}"`);
   return n;
 }
 
@@ -312,22 +333,33 @@ export function everyProcess(sys: RunningSystem): ManagedProcess[] {
  * need a shared PostgreSQL saga log; HTTP_ADDR: a port past 65535) and RangeError (a count that
  * is not 1..MAX_GATEWAYS), before anything is started.
  */
-export function planGateways(count: number, env: NodeJS.ProcessEnv, ports: 'default' | 'ephemeral' = 'default'): (string | undefined)[] {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_GATEWAYS) throw new RangeError(`gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got ${count}`);
+export function planGateways(
+  count: number,
+  env: NodeJS.ProcessEnv,
+  ports: 'default' | 'ephemeral' = 'default',
+): (string | undefined)[] {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GATEWAYS)
+    throw new RangeError(`gateways must be a whole number from 1 to ${MAX_GATEWAYS}, got ${count}`);
   if (count > 1 && !isPostgresUrl(env.SAGA_LOG_URL)) {
     const had = env.SAGA_LOG_URL ? ` (it is "${redactPassword(env.SAGA_LOG_URL)}", not a postgres:// URL)` : '';
     throw new ConfigError(
       'SAGA_LOG_URL',
       `${count} gateways need one PostgreSQL saga log to share${had}: set SAGA_LOG_URL=postgres://user:password@host:5432/database ` +
-        '(the default saga log, a SQLite file under DATA_DIR, is one gateway\'s)',
+        "(the default saga log, a SQLite file under DATA_DIR, is one gateway's)",
     );
   }
   if (ports === 'ephemeral') return Array.from({ length: count }, () => '127.0.0.1:0');
   if (count === 1) return [undefined];
   const base = addr(env, 'HTTP_ADDR');
-  if (base.port !== 0 && base.port + count - 1 > 65535) throw new ConfigError('HTTP_ADDR', `${count} gateways listen on ports ${base.port}..${base.port + count - 1}, past 65535`);
+  if (base.port !== 0 && base.port + count - 1 > 65535)
+    throw new ConfigError(
+      'HTTP_ADDR',
+      `${count} gateways listen on ports ${base.port}..${base.port + count - 1}, past 65535`,
+    );
   // Port 0 stays 0 for each: the OS picks a free port per gateway.
-  return Array.from({ length: count }, (_, i) => formatAddr({ host: base.host, port: base.port === 0 ? 0 : base.port + i }));
+  return Array.from({ length: count }, (_, i) =>
+    formatAddr({ host: base.host, port: base.port === 0 ? 0 : base.port + i }),
+  );
 }
 
 /** The gateway's admin listener, where ADMIN_ADDR (default 127.0.0.1:8081) says, or `off`. */
@@ -340,8 +372,13 @@ export const DEFAULT_ADMIN_ADDR = '127.0.0.1:8081';
  * would meet (HTTP 8080..8082 and admin 8081.. → admin 8083..8085). Throws ConfigError for a bad
  * ADMIN_ADDR or a port past 65535.
  */
-export function planAdmins(count: number, env: NodeJS.ProcessEnv, ports: 'default' | 'ephemeral' = 'default'): (string | undefined)[] {
-  if (ports === 'ephemeral') return Array.from({ length: count }, () => (env.ADMIN_ADDR === undefined ? '127.0.0.1:0' : undefined));
+export function planAdmins(
+  count: number,
+  env: NodeJS.ProcessEnv,
+  ports: 'default' | 'ephemeral' = 'default',
+): (string | undefined)[] {
+  if (ports === 'ephemeral')
+    return Array.from({ length: count }, () => (env.ADMIN_ADDR === undefined ? '127.0.0.1:0' : undefined));
   if (count === 1) return [undefined];
   const admin = readVariables({ ADMIN_ADDR: hostPortOrOff({ default: DEFAULT_ADMIN_ADDR }) }, env).ADMIN_ADDR;
   if (admin === 'off') return Array.from({ length: count }, () => undefined);
@@ -349,7 +386,11 @@ export function planAdmins(count: number, env: NodeJS.ProcessEnv, ports: 'defaul
   const http = addr(env, 'HTTP_ADDR');
   let base = admin.port;
   if (http.port !== 0 && base <= http.port + count - 1 && http.port <= base + count - 1) base = http.port + count;
-  if (base + count - 1 > 65535) throw new ConfigError('ADMIN_ADDR', `${count} gateways' admin listeners need ports ${base}..${base + count - 1}, past 65535`);
+  if (base + count - 1 > 65535)
+    throw new ConfigError(
+      'ADMIN_ADDR',
+      `${count} gateways' admin listeners need ports ${base}..${base + count - 1}, past 65535`,
+    );
   return Array.from({ length: count }, (_, i) => formatAddr({ host: admin.host, port: base + i }));
 }
 
@@ -439,15 +480,33 @@ function privateDataDir(dataDir: string): void {
 async function prepareIdentities(tlsDir: string, say: (line: string) => void): Promise<void> {
   const report = await issueIdentities(tlsDir);
   if (report.migrated) {
-    say(supervisorLine('warn', `moved ${tlsDir} from the old one-folder layout to one folder per identity (${report.migrated.identities.join(', ')}): each process now reads only its own`, { tls_dir: tlsDir }));
+    say(
+      supervisorLine(
+        'warn',
+        `moved ${tlsDir} from the old one-folder layout to one folder per identity (${report.migrated.identities.join(', ')}): each process now reads only its own`,
+        { tls_dir: tlsDir },
+      ),
+    );
   }
   if (report.issued.length > 0) {
-    say(supervisorLine('info', `issued the mutual-TLS identities ${report.issued.join(', ')} in ${tlsDir}, one folder each; the CA's key was used for this only and not kept`, { tls_dir: tlsDir, issued: report.issued }));
+    say(
+      supervisorLine(
+        'info',
+        `issued the mutual-TLS identities ${report.issued.join(', ')} in ${tlsDir}, one folder each; the CA's key was used for this only and not kept`,
+        { tls_dir: tlsDir, issued: report.issued },
+      ),
+    );
   }
   // Said at every start while it stays: whoever reads it can mint a gateway certificate.
   const caKey = path.join(tlsDir, MIGRATED_CA_FOLDER, 'ca.key');
   if (existsSync(caKey)) {
-    say(supervisorLine('warn', `${caKey} is the CA's key (moved there from the old layout): any process of this user can read it and mint a gateway certificate; move it off this machine (\`sagas certs --ca <its folder>\` issues with it later) or delete it`, { ca_key: caKey }));
+    say(
+      supervisorLine(
+        'warn',
+        `${caKey} is the CA's key (moved there from the old layout): any process of this user can read it and mint a gateway certificate; move it off this machine (\`sagas certs --ca <its folder>\` issues with it later) or delete it`,
+        { ca_key: caKey },
+      ),
+    );
   }
 }
 
@@ -511,7 +570,11 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     return { ...env, ...extra };
   };
   const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv, admin = adminListen[i]) =>
-    envFor('gateway', listen, { GATEWAY_INDEX: String(i), ...(admin === undefined ? {} : { ADMIN_ADDR: admin }), ...extra });
+    envFor('gateway', listen, {
+      GATEWAY_INDEX: String(i),
+      ...(admin === undefined ? {} : { ADMIN_ADDR: admin }),
+      ...extra,
+    });
   const spawn = (role: ServiceName, name: string, env: NodeJS.ProcessEnv, signal?: AbortSignal) =>
     spawnService(name, {
       env,
@@ -542,13 +605,25 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
       }),
     );
     // Report the failure that caused the abort, not the aborted ones.
-    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    const failures = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as unknown);
     if (failures.length) throw failures.find((e) => !(e instanceof ServiceStartError && e.aborted)) ?? failures[0];
     return results.map((r) => (r as PromiseFulfilledResult<ManagedProcess>).value);
   };
   try {
-    const startServices = () => startTogether(services.map((name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal)));
-    const startGateways = () => startTogether(gatewayListen.map((listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal)));
+    const startServices = () =>
+      startTogether(
+        services.map(
+          (name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal),
+        ),
+      );
+    const startGateways = () =>
+      startTogether(
+        gatewayListen.map(
+          (listen, i) => () => spawn('gateway', gatewayName(i, gatewayCount), gatewayEnv(i, listen), abort.signal),
+        ),
+      );
     let gws: ManagedProcess[];
     // Known beforehand: no participant listens on port 0 (the kernel's choice, known once it listens).
     const knownBeforehand = !ephemeral && services.every((s) => !/:0$/.test(listenOf(s)));
@@ -586,7 +661,8 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   }
 
   const checkIndex = (i: number) => {
-    if (!Number.isInteger(i) || i < 0 || i >= gateways.length) throw new RangeError(`no gateway ${i}: there are ${gateways.length} (0..${gateways.length - 1})`);
+    if (!Number.isInteger(i) || i < 0 || i >= gateways.length)
+      throw new RangeError(`no gateway ${i}: there are ${gateways.length} (0..${gateways.length - 1})`);
   };
   const system: RunningSystem = {
     get url() {
@@ -634,7 +710,12 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
       const listen = planned !== undefined && !planned.endsWith(':0') ? planned : listenAddr(gatewayAddrs[i] as string);
       // The admin listener too: where it was planned, or the port the OS chose the first time.
       const plannedAdmin = adminListen[i];
-      const admin = plannedAdmin !== undefined && !plannedAdmin.endsWith(':0') ? plannedAdmin : old.adminAddress ? listenAddr(old.adminAddress) : plannedAdmin;
+      const admin =
+        plannedAdmin !== undefined && !plannedAdmin.endsWith(':0')
+          ? plannedAdmin
+          : old.adminAddress
+            ? listenAddr(old.adminAddress)
+            : plannedAdmin;
       const p = await spawn('gateway', gatewayName(i, gateways.length), gatewayEnv(i, listen, extraEnv, admin));
       gateways[i] = p;
       gatewayAddrs[i] = p.address;

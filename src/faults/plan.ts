@@ -88,7 +88,19 @@ export function sideOf(rule: Pick<FaultRule, 'kind' | 'target'>): FaultSide {
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_RULES = 200;
 const MAX_LATENCY_MS = 600_000;
-const RULE_FIELDS = new Set(['id', 'enabled', 'target', 'phase', 'kind', 'latency_ms', 'jitter_ms', 'crash_point', 'probability', 'limit', 'fired']);
+const RULE_FIELDS = new Set([
+  'id',
+  'enabled',
+  'target',
+  'phase',
+  'kind',
+  'latency_ms',
+  'jitter_ms',
+  'crash_point',
+  'probability',
+  'limit',
+  'fired',
+]);
 const TARGET_FIELDS = new Set(['step', 'participant', 'method']);
 const LIMIT_FIELDS = new Set(['count', 'until']);
 
@@ -102,12 +114,17 @@ function oneOfText(words: readonly string[]): string {
 
 /** One rule, checked; `fired` starts at 0 whatever was sent. */
 function validateRule(raw: unknown, index: number, vocabulary: FaultVocabulary | undefined): FaultRule {
-  const at = (field: string, what: string) => new FaultPlanError(`rule ${index + 1}${isObject(raw) && typeof raw.id === 'string' ? ` (${raw.id})` : ''}: ${field} ${what}`);
+  const at = (field: string, what: string) =>
+    new FaultPlanError(
+      `rule ${index + 1}${isObject(raw) && typeof raw.id === 'string' ? ` (${raw.id})` : ''}: ${field} ${what}`,
+    );
   if (!isObject(raw)) throw new FaultPlanError(`rule ${index + 1}: must be an object`);
-  for (const k of Object.keys(raw)) if (!RULE_FIELDS.has(k)) throw at(k, `is not a field of a rule (${[...RULE_FIELDS].join(', ')})`);
+  for (const k of Object.keys(raw))
+    if (!RULE_FIELDS.has(k)) throw at(k, `is not a field of a rule (${[...RULE_FIELDS].join(', ')})`);
   const { id } = raw;
   if (typeof id !== 'string' || !ID.test(id)) throw at('id', 'must be 1-64 letters, digits, _ . or -');
-  if (!(FAULT_KINDS as readonly unknown[]).includes(raw.kind)) throw at('kind', `must be one of ${oneOfText(FAULT_KINDS)}`);
+  if (!(FAULT_KINDS as readonly unknown[]).includes(raw.kind))
+    throw at('kind', `must be one of ${oneOfText(FAULT_KINDS)}`);
   const kind = raw.kind as FaultKind;
   const rule: FaultRule = { id, enabled: true, target: {}, kind, probability: 1, fired: 0 };
   if (raw.enabled !== undefined) {
@@ -116,32 +133,43 @@ function validateRule(raw: unknown, index: number, vocabulary: FaultVocabulary |
   }
   const target = raw.target ?? {};
   if (!isObject(target)) throw at('target', 'must be an object with step, participant and/or method');
-  for (const k of Object.keys(target)) if (!TARGET_FIELDS.has(k)) throw at(`target.${k}`, 'is not a field of a target (step, participant, method)');
+  for (const k of Object.keys(target))
+    if (!TARGET_FIELDS.has(k)) throw at(`target.${k}`, 'is not a field of a target (step, participant, method)');
   if (target.step !== undefined) {
     if (typeof target.step !== 'string' || target.step === '') throw at('target.step', 'must be a step name');
-    if (vocabulary && !vocabulary.steps.includes(target.step)) throw at('target.step', `"${target.step}" is not a step (${oneOfText(vocabulary.steps)})`);
+    if (vocabulary && !vocabulary.steps.includes(target.step))
+      throw at('target.step', `"${target.step}" is not a step (${oneOfText(vocabulary.steps)})`);
     rule.target.step = target.step;
   }
   if (target.participant !== undefined) {
-    if (!(FAULT_PARTICIPANTS as readonly unknown[]).includes(target.participant)) throw at('target.participant', `must be one of ${oneOfText(FAULT_PARTICIPANTS)}`);
+    if (!(FAULT_PARTICIPANTS as readonly unknown[]).includes(target.participant))
+      throw at('target.participant', `must be one of ${oneOfText(FAULT_PARTICIPANTS)}`);
     rule.target.participant = target.participant as FaultParticipant;
   }
   if (target.method !== undefined) {
-    if (typeof target.method !== 'string' || !/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(target.method)) throw at('target.method', 'must be a gRPC method name (e.g. Charge)');
+    if (typeof target.method !== 'string' || !/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(target.method))
+      throw at('target.method', 'must be a gRPC method name (e.g. Charge)');
     if (vocabulary) {
-      const known = vocabulary.calls.filter((c) => rule.target.participant === undefined || c.participant === rule.target.participant);
+      const known = vocabulary.calls.filter(
+        (c) => rule.target.participant === undefined || c.participant === rule.target.participant,
+      );
       if (!known.some((c) => c.method === target.method)) {
-        throw at('target.method', `"${target.method}" is not a method the sagas call${rule.target.participant ? ` on ${rule.target.participant}` : ''} (${oneOfText([...new Set(known.map((c) => c.method))])})`);
+        throw at(
+          'target.method',
+          `"${target.method}" is not a method the sagas call${rule.target.participant ? ` on ${rule.target.participant}` : ''} (${oneOfText([...new Set(known.map((c) => c.method))])})`,
+        );
       }
     }
     rule.target.method = target.method;
   }
   if (raw.phase !== undefined) {
-    if (!(FAULT_PHASES as readonly unknown[]).includes(raw.phase)) throw at('phase', `must be one of ${oneOfText(FAULT_PHASES)} (or unset: both)`);
+    if (!(FAULT_PHASES as readonly unknown[]).includes(raw.phase))
+      throw at('phase', `must be one of ${oneOfText(FAULT_PHASES)} (or unset: both)`);
     rule.phase = raw.phase as FaultPhase;
   }
   const intIn = (field: 'latency_ms' | 'jitter_ms', v: unknown): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_LATENCY_MS) throw at(field, `must be an integer from 0 to ${MAX_LATENCY_MS}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_LATENCY_MS)
+      throw at(field, `must be an integer from 0 to ${MAX_LATENCY_MS}`);
     return v;
   };
   if (kind === 'latency') {
@@ -154,27 +182,33 @@ function validateRule(raw: unknown, index: number, vocabulary: FaultVocabulary |
   }
   if (raw.crash_point !== undefined) {
     if (kind !== 'crash') throw at('crash_point', 'is only for a crash rule');
-    if (sideOf(rule) !== 'gateway') throw at('crash_point', 'is only for a crash of the gateway (a participant crashes before its handler runs)');
-    if (!(CRASH_POINTS as readonly unknown[]).includes(raw.crash_point)) throw at('crash_point', `must be one of ${oneOfText(CRASH_POINTS)}`);
+    if (sideOf(rule) !== 'gateway')
+      throw at('crash_point', 'is only for a crash of the gateway (a participant crashes before its handler runs)');
+    if (!(CRASH_POINTS as readonly unknown[]).includes(raw.crash_point))
+      throw at('crash_point', `must be one of ${oneOfText(CRASH_POINTS)}`);
     rule.crash_point = raw.crash_point as string;
   }
   if (raw.probability !== undefined) {
-    if (typeof raw.probability !== 'number' || !(raw.probability >= 0 && raw.probability <= 1)) throw at('probability', 'must be a number from 0 to 1');
+    if (typeof raw.probability !== 'number' || !(raw.probability >= 0 && raw.probability <= 1))
+      throw at('probability', 'must be a number from 0 to 1');
     rule.probability = raw.probability;
   }
   if (raw.limit !== undefined) {
     if (!isObject(raw.limit)) throw at('limit', 'must be an object with count and/or until');
-    for (const k of Object.keys(raw.limit)) if (!LIMIT_FIELDS.has(k)) throw at(`limit.${k}`, 'is not a field of a limit (count, until)');
+    for (const k of Object.keys(raw.limit))
+      if (!LIMIT_FIELDS.has(k)) throw at(`limit.${k}`, 'is not a field of a limit (count, until)');
     const { count, until } = raw.limit;
     const limit: { count?: number; until?: string } = {};
     if (count !== undefined) {
-      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw at('limit.count', 'must be an integer >= 1');
+      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
+        throw at('limit.count', 'must be an integer >= 1');
       limit.count = count;
     }
     if (until !== undefined) {
       // YAML reads an unquoted timestamp as a Date.
       const text = until instanceof Date ? until.toISOString() : until;
-      if (typeof text !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(Date.parse(text))) throw at('limit.until', 'must be an ISO 8601 time (e.g. 2026-11-27T23:00:00Z)');
+      if (typeof text !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(Date.parse(text)))
+        throw at('limit.until', 'must be an ISO 8601 time (e.g. 2026-11-27T23:00:00Z)');
       limit.until = new Date(Date.parse(text)).toISOString();
     }
     rule.limit = limit;
@@ -188,9 +222,12 @@ function validateRule(raw: unknown, index: number, vocabulary: FaultVocabulary |
  */
 export function validateFaultPlan(plan: unknown, vocabulary?: FaultVocabulary): FaultRule[] {
   const list = Array.isArray(plan) ? plan : isObject(plan) ? plan.rules : undefined;
-  if (isObject(plan)) for (const k of Object.keys(plan)) if (k !== 'rules') throw new FaultPlanError(`${k} is not a field of a fault plan (rules)`);
+  if (isObject(plan))
+    for (const k of Object.keys(plan))
+      if (k !== 'rules') throw new FaultPlanError(`${k} is not a field of a fault plan (rules)`);
   if (!Array.isArray(list)) throw new FaultPlanError('a fault plan is {rules: [...]}: rules must be a list');
-  if (list.length > MAX_RULES) throw new FaultPlanError(`a fault plan has at most ${MAX_RULES} rules, not ${list.length}`);
+  if (list.length > MAX_RULES)
+    throw new FaultPlanError(`a fault plan has at most ${MAX_RULES} rules, not ${list.length}`);
   const rules = list.map((r, i) => validateRule(r, i, vocabulary));
   const seen = new Set<string>();
   rules.forEach((r, i) => {
@@ -292,7 +329,11 @@ export interface FaultDirective {
 }
 
 export function encodeDirective(d: FaultDirective): string {
-  return [d.kind, ...(d.latency_ms !== undefined ? [`latency_ms=${d.latency_ms}`] : []), ...(d.rule !== undefined ? [`rule=${d.rule}`] : [])].join(';');
+  return [
+    d.kind,
+    ...(d.latency_ms !== undefined ? [`latency_ms=${d.latency_ms}`] : []),
+    ...(d.rule !== undefined ? [`rule=${d.rule}`] : []),
+  ].join(';');
 }
 
 /** The directive in an `x-fault` value, or undefined when it is not one. */

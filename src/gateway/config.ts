@@ -18,7 +18,13 @@ import {
 } from '../platform/config.js';
 import { duration, filePath, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
-import { ADMIN_TOKENS_EXPECTED, ADMIN_TOKENS_FORM, parseAdminTokens, redactAdminTokens, type AdminToken } from './admin/tokens.js';
+import {
+  ADMIN_TOKENS_EXPECTED,
+  ADMIN_TOKENS_FORM,
+  parseAdminTokens,
+  redactAdminTokens,
+  type AdminToken,
+} from './admin/tokens.js';
 import { isLoopbackHost } from './admin/loopback.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/index.js';
 import type { ParticipantName } from './participants.js';
@@ -39,12 +45,19 @@ export const GATEWAY_VARIABLES = {
   ADMIN_ADDR: hostPortOrOff({ default: '127.0.0.1:8081', expected: 'host:port (or :port, [::1]:port) or off' }),
   // A secret: shown as name:role:*** by `sagas config`, never logged.
   ADMIN_TOKENS: { ...text({ expected: ADMIN_TOKENS_EXPECTED, redact: redactAdminTokens }), form: ADMIN_TOKENS_FORM },
-  TRACE_URL_TEMPLATE: text({ pattern: '^https?://.*\\{trace_id\\}', expected: 'an http(s):// URL with {trace_id} where the trace id goes (e.g. Grafana Explore on Tempo)' }),
+  TRACE_URL_TEMPLATE: text({
+    pattern: '^https?://.*\\{trace_id\\}',
+    expected: 'an http(s):// URL with {trace_id} where the trace id goes (e.g. Grafana Explore on Tempo)',
+  }),
   ...SAGA_LOG_VARIABLES,
   ...GRPC_SECURITY_VARIABLES,
   SAGA_LEASE_MS: integer({ min: 500, default: 15_000 }),
   // Claims are an indexed read: look often, so a dead gateway's sagas wait little past their lease.
-  SAGA_RECOVERY_INTERVAL_MS: integer({ min: 100, default: (v) => Math.max(250, Math.floor((v.SAGA_LEASE_MS as number) / 6)), expected: 'an integer >= 100 (default lease / 6, at least 250)' }),
+  SAGA_RECOVERY_INTERVAL_MS: integer({
+    min: 100,
+    default: (v) => Math.max(250, Math.floor((v.SAGA_LEASE_MS as number) / 6)),
+    expected: 'an integer >= 100 (default lease / 6, at least 250)',
+  }),
   SAGA_STEP_MAX_ATTEMPTS: integer({ min: 1, default: d.action.maxAttempts }),
   SAGA_RETRY_INITIAL_BACKOFF_MS: integer({ min: 0, default: d.action.initialBackoffMs }),
   SAGA_RETRY_MAX_BACKOFF_MS: integer({ min: 0, default: d.action.maxBackoffMs }),
@@ -63,11 +76,19 @@ export const GATEWAY_VARIABLES = {
   SAGA_MAX_IN_FLIGHT: integer({ min: 0, default: 1_000 }),
   HTTP_MAX_CONNECTIONS: integer({ min: 1, default: 1_024 }),
   // A request must arrive whole within this long; a wait of PREFER_WAIT_MAX_SECONDS fits in it.
-  HTTP_REQUEST_TIMEOUT_MS: integer({ min: 100, default: (v) => ((v.PREFER_WAIT_MAX_SECONDS as number) + 30) * 1_000, expected: 'an integer >= 100 (default PREFER_WAIT_MAX_SECONDS + 30 s)' }),
+  HTTP_REQUEST_TIMEOUT_MS: integer({
+    min: 100,
+    default: (v) => ((v.PREFER_WAIT_MAX_SECONDS as number) + 30) * 1_000,
+    expected: 'an integer >= 100 (default PREFER_WAIT_MAX_SECONDS + 30 s)',
+  }),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: integer({ min: 100, default: 5_000 }),
   // On by default: 600 a minute per client address is ten orders a second, far above what a
   // person's curls or a shop's one customer send, and bounds one address's flood.
-  RATE_LIMIT_PER_MINUTE: integer({ min: 0, default: DEFAULT_RATE_LIMIT_PER_MINUTE, expected: 'an integer >= 0 (requests per client address a minute; 0: off)' }),
+  RATE_LIMIT_PER_MINUTE: integer({
+    min: 0,
+    default: DEFAULT_RATE_LIMIT_PER_MINUTE,
+    expected: 'an integer >= 0 (requests per client address a minute; 0: off)',
+  }),
   SHUTDOWN_GRACE_MS: integer({ min: 0, default: 5_000 }),
   // client: the original's behaviour, the line's price is taken as sent.
   PRICING: oneOf(PRICING_MODES, { default: 'client' }),
@@ -122,7 +143,9 @@ export function gatewayConfig(env: Env): GatewayConfig {
     tokens = parseAdminTokens(v.ADMIN_TOKENS);
   } catch (err) {
     // The message names an entry by name and role only (parseAdminTokens never prints a token).
-    throw new ConfigError([{ variable: 'ADMIN_TOKENS', expected: `${ADMIN_TOKENS_EXPECTED}: ${(err as Error).message}` }]);
+    throw new ConfigError([
+      { variable: 'ADMIN_TOKENS', expected: `${ADMIN_TOKENS_EXPECTED}: ${(err as Error).message}` },
+    ]);
   }
   // Without tokens every loopback connection is an operator. That is only safe on a loopback
   // listener nobody put a proxy in front of; one open to other machines is that proxy's door
@@ -133,7 +156,7 @@ export function gatewayConfig(env: Env): GatewayConfig {
         variable: 'ADMIN_TOKENS',
         expected:
           `${ADMIN_TOKENS_EXPECTED}, because ADMIN_ADDR ${formatAddr(v.ADMIN_ADDR)} is not a loopback address ` +
-          '(without ADMIN_TOKENS the admin listener takes every loopback connection, a proxy\'s included, for an operator); ' +
+          "(without ADMIN_TOKENS the admin listener takes every loopback connection, a proxy's included, for an operator); " +
           'or set ADMIN_ADDR to a loopback address (127.0.0.1:8081) or off',
       },
     ]);
@@ -151,7 +174,12 @@ export function gatewayConfig(env: Env): GatewayConfig {
     leaseMs: v.SAGA_LEASE_MS,
     recoveryIntervalMs: v.SAGA_RECOVERY_INTERVAL_MS,
     policies: {
-      action: { ...d.action, maxAttempts: v.SAGA_STEP_MAX_ATTEMPTS, initialBackoffMs: v.SAGA_RETRY_INITIAL_BACKOFF_MS, maxBackoffMs: v.SAGA_RETRY_MAX_BACKOFF_MS },
+      action: {
+        ...d.action,
+        maxAttempts: v.SAGA_STEP_MAX_ATTEMPTS,
+        initialBackoffMs: v.SAGA_RETRY_INITIAL_BACKOFF_MS,
+        maxBackoffMs: v.SAGA_RETRY_MAX_BACKOFF_MS,
+      },
       compensation: {
         ...d.compensation,
         maxAttempts: v.SAGA_COMPENSATION_MAX_ATTEMPTS,

@@ -2,7 +2,15 @@ import { createLogger } from '../platform/logger.js';
 import { ConfigError } from '../platform/errors.js';
 import { armCrashPoints } from '../platform/crash.js';
 import { notifyReady, onShutdown } from '../platform/lifecycle.js';
-import { SagaEngine, SagaLogError, crashPoints, faults, tracing, type SagaInterceptor, sagaMetrics } from '../saga/index.js';
+import {
+  SagaEngine,
+  SagaLogError,
+  crashPoints,
+  faults,
+  tracing,
+  type SagaInterceptor,
+  sagaMetrics,
+} from '../saga/index.js';
 import { readFileSync } from 'node:fs';
 import { FaultBoard, FaultPlanError, parseFaultPlan } from '../faults/plan.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
@@ -43,7 +51,10 @@ export async function main(): Promise<void> {
     store = await openSagaLog(config.sagaLog, { logger });
   } catch (err) {
     // A SagaLogError already names the log (without its password) and the reason.
-    const message = err instanceof SagaLogError ? err.message : `cannot open the saga log ${describeSagaLog(config.sagaLog)}: ${(err as Error).message}`;
+    const message =
+      err instanceof SagaLogError
+        ? err.message
+        : `cannot open the saga log ${describeSagaLog(config.sagaLog)}: ${(err as Error).message}`;
     logger.fatal({ err, saga_log: describeSagaLog(config.sagaLog) }, message);
     await telemetry.shutdown();
     process.exit(1);
@@ -63,7 +74,9 @@ export async function main(): Promise<void> {
   let board: FaultBoard | undefined;
   if (config.faults.enabled) {
     try {
-      const rules = config.faults.file ? parseFaultPlan(readFileSync(config.faults.file, 'utf8'), PLACE_ORDER_FAULT_VOCABULARY) : [];
+      const rules = config.faults.file
+        ? parseFaultPlan(readFileSync(config.faults.file, 'utf8'), PLACE_ORDER_FAULT_VOCABULARY)
+        : [];
       board = new FaultBoard(rules, { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
     } catch (err) {
       const why = err instanceof FaultPlanError ? err.message : (err as Error).message;
@@ -72,11 +85,19 @@ export async function main(): Promise<void> {
       await telemetry.shutdown();
       process.exit(1);
     }
-    logger.warn({ FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size }, `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`);
+    logger.warn(
+      { FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size },
+      `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`,
+    );
   } else if (config.faults.file) {
-    logger.warn({ FAULTS_FILE: config.faults.file }, 'FAULTS_FILE is ignored: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)');
+    logger.warn(
+      { FAULTS_FILE: config.faults.file },
+      'FAULTS_FILE is ignored: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)',
+    );
   }
-  const faultInterceptors: SagaInterceptor[] = board ? [faults(board, { logger, meter: telemetry.meter, callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase) })] : [];
+  const faultInterceptors: SagaInterceptor[] = board
+    ? [faults(board, { logger, meter: telemetry.meter, callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase) })]
+    : [];
   // What this gateway finished in the last minute, for the console's overview.
   const recent = recentSagas();
   const engine = new SagaEngine({
@@ -86,12 +107,20 @@ export async function main(): Promise<void> {
     policies: config.policies,
     // Outermost first: the span is open while metrics, crash points and faults run; an injected
     // latency is inside the metrics' step duration.
-    interceptors: [tracing(), sagaMetrics(telemetry.meter, store), recent.interceptor, crashPoints(), ...faultInterceptors],
+    interceptors: [
+      tracing(),
+      sagaMetrics(telemetry.meter, store),
+      recent.interceptor,
+      crashPoints(),
+      ...faultInterceptors,
+    ],
   });
   engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
   observeFallback(telemetry.meter, kv);
-  const replays = telemetry.meter.createCounter('idempotency_replays', { description: 'Requests answered from an earlier one with the same idempotency key' });
+  const replays = telemetry.meter.createCounter('idempotency_replays', {
+    description: 'Requests answered from an earlier one with the same idempotency key',
+  });
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
     onUntrusted: observeUntrusted(telemetry.meter, logger),
     namespace: `${config.redis.keyPrefix}:gateway:${await store.identity()}:idem:`,
@@ -139,22 +168,38 @@ export async function main(): Promise<void> {
       process.exit(1);
     }
     if (admin.loopbackOnly) {
-      logger.warn({ admin: adminUrl }, 'no ADMIN_TOKENS configured: the admin listener serves loopback clients only, each as the operator "local"');
+      logger.warn(
+        { admin: adminUrl },
+        'no ADMIN_TOKENS configured: the admin listener serves loopback clients only, each as the operator "local"',
+      );
     }
   }
   engine.startBackground(config.recoveryIntervalMs);
-  logger.info({ url, admin: adminUrl ?? 'off', saga_log: describeSagaLog(config.sagaLog), owner: engine.owner, participants: config.participants }, 'gateway listening');
+  logger.info(
+    {
+      url,
+      admin: adminUrl ?? 'off',
+      saga_log: describeSagaLog(config.sagaLog),
+      owner: engine.owner,
+      participants: config.participants,
+    },
+    'gateway listening',
+  );
 
   // The stop handlers before `ready`: a supervisor may send SIGTERM the moment it reads it.
-  onShutdown(logger, async () => {
-    // Both listeners stop accepting; in-flight requests finish.
-    await Promise.all([app.close(), admin?.close()]);
-    await engine.shutdown(config.shutdownGraceMs);
-    participants.close();
-    await kv.close();
-    await store.close();
-    await telemetry.shutdown();
-  }, config.shutdownGraceMs + 5_000);
+  onShutdown(
+    logger,
+    async () => {
+      // Both listeners stop accepting; in-flight requests finish.
+      await Promise.all([app.close(), admin?.close()]);
+      await engine.shutdown(config.shutdownGraceMs);
+      participants.close();
+      await kv.close();
+      await store.close();
+      await telemetry.shutdown();
+    },
+    config.shutdownGraceMs + 5_000,
+  );
   notifyReady({ service: 'gateway', address: dialable(url), ...(adminUrl ? { admin: adminUrl } : {}) });
 }
 

@@ -18,7 +18,8 @@ export function toOrderRequest(body: OrderBody): OrderRequest {
     total += cents * item.quantity;
     items.push({ product_id: item.product_id, quantity: item.quantity, unit_price_cents: cents });
   }
-  if (total > LIMITS.orderTotalMaxCents) throw new HttpError('invalid_request', `the order total must be at most ${LIMITS.orderTotalMaxCents / 100}`);
+  if (total > LIMITS.orderTotalMaxCents)
+    throw new HttpError('invalid_request', `the order total must be at most ${LIMITS.orderTotalMaxCents / 100}`);
   return { customer_id: body.customer_id, items, total_cents: total };
 }
 

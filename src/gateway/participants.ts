@@ -27,7 +27,12 @@ export interface Participants {
  * gateway presents its certificate and accepts each participant only with that participant's.
  * One HTTP/2 session each (grpc-client.ts), shared by the service's client and its health check.
  */
-export function connectParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity, ttlMs = 1_000, probeTimeoutMs = 500): Participants {
+export function connectParticipants(
+  addrs: Record<ParticipantName, string>,
+  security: GrpcSecurity,
+  ttlMs = 1_000,
+  probeTimeoutMs = 500,
+): Participants {
   const dial = dialerAs(security, 'gateway');
   const channels: Record<ParticipantName, UnaryChannel> = {
     order: new UnaryChannel(addrs.order, dial('order')),
@@ -48,7 +53,11 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, secu
   const probe = async (name: ParticipantName): Promise<boolean> => {
     try {
       // Untraced: a probe is not part of the order whose request happened to trigger it.
-      const res = await callUnary(health[name].check.bind(health[name]), { service: '' }, { timeoutMs: probeTimeoutMs });
+      const res = await callUnary(
+        health[name].check.bind(health[name]),
+        { service: '' },
+        { timeoutMs: probeTimeoutMs },
+      );
       return res.status === HealthCheckResponse_ServingStatus.SERVING;
     } catch {
       return false;
@@ -64,9 +73,11 @@ export function connectParticipants(addrs: Record<ParticipantName, string>, secu
       // A channel that lost its connection (the participant died) invalidates the cached answer.
       const connected = PARTICIPANTS.every((n) => channels[n].getConnectivityState() === connectivityState.READY);
       if (fresh || !connected || !cached || now - cached.at > ttlMs) {
-        const value = Promise.all(PARTICIPANTS.map(probe)).then(
-          ([o, i, p]) => ({ order: o ?? false, inventory: i ?? false, payment: p ?? false }),
-        );
+        const value = Promise.all(PARTICIPANTS.map(probe)).then(([o, i, p]) => ({
+          order: o ?? false,
+          inventory: i ?? false,
+          payment: p ?? false,
+        }));
         cached = { at: now, value };
         // A failed probe is not cached: the next request probes again.
         void value.then((r) => {

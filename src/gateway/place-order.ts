@@ -40,7 +40,11 @@ export const PLACE_ORDER_FAILURE_CODES = [
 ] as const;
 
 const OK: StepOutcome = { ok: true };
-const fail = (code: (typeof PLACE_ORDER_FAILURE_CODES)[number], message: string): StepOutcome => ({ ok: false, code, message });
+const fail = (code: (typeof PLACE_ORDER_FAILURE_CODES)[number], message: string): StepOutcome => ({
+  ok: false,
+  code,
+  message,
+});
 
 /** A response whose outcome this gateway does not know (a newer participant?) is not a decision. */
 class UnexpectedOutcome extends Error {
@@ -48,16 +52,33 @@ class UnexpectedOutcome extends Error {
 }
 
 function opts(ctx: StepContext<PlaceOrderInput>) {
-  return { idempotencyKey: ctx.idempotencyKey, timeoutMs: ctx.timeoutMs, requestId: ctx.input.request_id ?? undefined, fault: ctx.fault };
+  return {
+    idempotencyKey: ctx.idempotencyKey,
+    timeoutMs: ctx.timeoutMs,
+    requestId: ctx.input.request_id ?? undefined,
+    fault: ctx.fault,
+  };
 }
 
 /** Which participant method each step's action and compensation calls: what fault rules may target. */
 export const PLACE_ORDER_CALLS: Readonly<Record<string, { action: FaultCall; compensation?: FaultCall }>> = {
-  create_order: { action: { participant: 'order', method: 'CreateOrder' }, compensation: { participant: 'order', method: 'CancelOrder' } },
-  reserve_stock: { action: { participant: 'inventory', method: 'Reserve' }, compensation: { participant: 'inventory', method: 'Release' } },
-  charge_payment: { action: { participant: 'payment', method: 'Charge' }, compensation: { participant: 'payment', method: 'Refund' } },
+  create_order: {
+    action: { participant: 'order', method: 'CreateOrder' },
+    compensation: { participant: 'order', method: 'CancelOrder' },
+  },
+  reserve_stock: {
+    action: { participant: 'inventory', method: 'Reserve' },
+    compensation: { participant: 'inventory', method: 'Release' },
+  },
+  charge_payment: {
+    action: { participant: 'payment', method: 'Charge' },
+    compensation: { participant: 'payment', method: 'Refund' },
+  },
   // The pivot's compensation phase is its fence (a CancelOrder that settles an uncertain confirm).
-  confirm_order: { action: { participant: 'order', method: 'ConfirmOrder' }, compensation: { participant: 'order', method: 'CancelOrder' } },
+  confirm_order: {
+    action: { participant: 'order', method: 'ConfirmOrder' },
+    compensation: { participant: 'order', method: 'CancelOrder' },
+  },
   commit_stock: { action: { participant: 'inventory', method: 'Commit' } },
 };
 
@@ -108,21 +129,45 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         kind: 'compensatable',
         async action(ctx) {
           const { input } = ctx;
-          const res = await callRpc(p.order, 'createOrder', {
-            orderId: input.order_id,
-            customerId: input.customer_id,
-            items: input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity, unitPriceCents: i.unit_price_cents })),
-            createdAtMs: input.created_at_ms,
-          }, opts(ctx));
+          const res = await callRpc(
+            p.order,
+            'createOrder',
+            {
+              orderId: input.order_id,
+              customerId: input.customer_id,
+              items: input.items.map((i) => ({
+                productId: i.product_id,
+                quantity: i.quantity,
+                unitPriceCents: i.unit_price_cents,
+              })),
+              createdAtMs: input.created_at_ms,
+            },
+            opts(ctx),
+          );
           if (res.outcome === CreateOutcome.CREATE_OUTCOME_CREATED) return OK;
-          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CANCELLED) return fail('order_cancelled', `order ${input.order_id} was cancelled before it was created`);
-          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CONFLICT) return fail('order_conflict', `an order ${input.order_id} exists with another customer, lines or total`);
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CANCELLED)
+            return fail('order_cancelled', `order ${input.order_id} was cancelled before it was created`);
+          if (res.outcome === CreateOutcome.CREATE_OUTCOME_CONFLICT)
+            return fail('order_conflict', `an order ${input.order_id} exists with another customer, lines or total`);
           throw new UnexpectedOutcome(`CreateOrder answered outcome ${res.outcome}`);
         },
         async compensate(ctx) {
-          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: cancelReason(ctx) }, opts(ctx));
-          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return OK;
-          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is no longer pending; it cannot be cancelled`);
+          const res = await callRpc(
+            p.order,
+            'cancelOrder',
+            { orderId: ctx.input.order_id, reason: cancelReason(ctx) },
+            opts(ctx),
+          );
+          if (
+            res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED ||
+            res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED
+          )
+            return OK;
+          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING)
+            return fail(
+              'order_not_pending',
+              `order ${ctx.input.order_id} is no longer pending; it cannot be cancelled`,
+            );
           throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
         },
       },
@@ -131,10 +176,15 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         displayName: 'Inventory_Reservation_Step',
         kind: 'compensatable',
         async action(ctx) {
-          const res = await callRpc(p.inventory, 'reserve', {
-            orderId: ctx.input.order_id,
-            items: ctx.input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity })),
-          }, opts(ctx));
+          const res = await callRpc(
+            p.inventory,
+            'reserve',
+            {
+              orderId: ctx.input.order_id,
+              items: ctx.input.items.map((i) => ({ productId: i.product_id, quantity: i.quantity })),
+            },
+            opts(ctx),
+          );
           switch (res.outcome) {
             case ReserveOutcome.RESERVE_OUTCOME_RESERVED:
               return OK;
@@ -143,7 +193,10 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
             case ReserveOutcome.RESERVE_OUTCOME_UNKNOWN_PRODUCT:
               return fail('unknown_product', `unknown product ${res.productIds.join(', ')}`);
             case ReserveOutcome.RESERVE_OUTCOME_RELEASED:
-              return fail('reservation_released', `the reservation for order ${ctx.input.order_id} was already released`);
+              return fail(
+                'reservation_released',
+                `the reservation for order ${ctx.input.order_id} was already released`,
+              );
             case ReserveOutcome.RESERVE_OUTCOME_CONFLICT:
               // Someone else's reservation under this order id: ours was not made, nothing to release.
               return fail('stock_conflict', `order ${ctx.input.order_id} already holds a reservation of other items`);
@@ -153,8 +206,13 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         },
         async compensate(ctx) {
           const res = await callRpc(p.inventory, 'release', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED || res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED) return OK;
-          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED) return fail('stock_already_committed', `stock of order ${ctx.input.order_id} was already committed`);
+          if (
+            res.outcome === ReleaseOutcome.RELEASE_OUTCOME_RELEASED ||
+            res.outcome === ReleaseOutcome.RELEASE_OUTCOME_NOTHING_RESERVED
+          )
+            return OK;
+          if (res.outcome === ReleaseOutcome.RELEASE_OUTCOME_ALREADY_COMMITTED)
+            return fail('stock_already_committed', `stock of order ${ctx.input.order_id} was already committed`);
           throw new UnexpectedOutcome(`Release answered outcome ${res.outcome}`);
         },
       },
@@ -163,7 +221,12 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         displayName: 'Payment_Charge_Step',
         kind: 'compensatable',
         async action(ctx) {
-          const res = await callRpc(p.payment, 'charge', { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents }, opts(ctx));
+          const res = await callRpc(
+            p.payment,
+            'charge',
+            { orderId: ctx.input.order_id, amountCents: ctx.input.total_cents },
+            opts(ctx),
+          );
           switch (res.outcome) {
             case ChargeOutcome.CHARGE_OUTCOME_CHARGED:
               return { ok: true, result: { amount_cents: ctx.input.total_cents } };
@@ -180,7 +243,11 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         },
         async compensate(ctx) {
           const res = await callRpc(p.payment, 'refund', { orderId: ctx.input.order_id }, opts(ctx));
-          if (res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED || res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED) return OK;
+          if (
+            res.outcome === RefundOutcome.REFUND_OUTCOME_REFUNDED ||
+            res.outcome === RefundOutcome.REFUND_OUTCOME_NOTHING_CHARGED
+          )
+            return OK;
           throw new UnexpectedOutcome(`Refund answered outcome ${res.outcome}`);
         },
       },
@@ -191,16 +258,27 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         async action(ctx) {
           const res = await callRpc(p.order, 'confirmOrder', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return OK;
-          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING) return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
-          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND) return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_PENDING)
+            return fail('order_not_pending', `order ${ctx.input.order_id} is not pending`);
+          if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_NOT_FOUND)
+            return fail('order_not_found', `order ${ctx.input.order_id} does not exist`);
           throw new UnexpectedOutcome(`ConfirmOrder answered outcome ${res.outcome}`);
         },
         // When the confirm's outcome is unknown: cancel the order at the order service, which
         // either cancels a PENDING order (a late ConfirmOrder then answers NOT_PENDING, so the
         // charge and the stock may be given back) or finds it CONFIRMED (the saga goes forward).
         async fence(ctx) {
-          const res = await callRpc(p.order, 'cancelOrder', { orderId: ctx.input.order_id, reason: FENCE_CANCEL_REASON }, opts(ctx));
-          if (res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED || res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED) return { fenced: true };
+          const res = await callRpc(
+            p.order,
+            'cancelOrder',
+            { orderId: ctx.input.order_id, reason: FENCE_CANCEL_REASON },
+            opts(ctx),
+          );
+          if (
+            res.outcome === CancelOutcome.CANCEL_OUTCOME_CANCELLED ||
+            res.outcome === CancelOutcome.CANCEL_OUTCOME_TOMBSTONED
+          )
+            return { fenced: true };
           if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) return { fenced: false };
           throw new UnexpectedOutcome(`CancelOrder answered outcome ${res.outcome}`);
         },
@@ -211,7 +289,8 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         async action(ctx) {
           const res = await callRpc(p.inventory, 'commit', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return OK;
-          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED) return fail('stock_not_reserved', `no reservation to commit for order ${ctx.input.order_id}`);
+          if (res.outcome === CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED)
+            return fail('stock_not_reserved', `no reservation to commit for order ${ctx.input.order_id}`);
           throw new UnexpectedOutcome(`Commit answered outcome ${res.outcome}`);
         },
       },

@@ -29,13 +29,17 @@ export interface PriceMismatch {
  * matches: under catalog pricing nothing is sold at a price the catalog does not state.
  * Undefined when every line matches. Pure.
  */
-export function comparePrices(items: readonly OrderLine[], catalog: ReadonlyMap<string, number>): PriceMismatch | undefined {
+export function comparePrices(
+  items: readonly OrderLine[],
+  catalog: ReadonlyMap<string, number>,
+): PriceMismatch | undefined {
   const lines: PriceMismatch['lines'] = [];
   const prices = new Map<string, number | null>();
   for (const [index, { product_id, unit_price_cents }] of items.entries()) {
     const current = catalog.get(product_id) ?? null;
     prices.set(product_id, current);
-    if (current !== unit_price_cents) lines.push({ index, product_id, sent_cents: unit_price_cents, catalog_cents: current });
+    if (current !== unit_price_cents)
+      lines.push({ index, product_id, sent_cents: unit_price_cents, catalog_cents: current });
   }
   if (lines.length === 0) return undefined;
   return { lines, prices: [...prices].map(([product_id, price_cents]) => ({ product_id, price_cents })) };
@@ -48,7 +52,15 @@ export function priceMismatchError({ lines, prices }: PriceMismatch): HttpError 
       ? `items[${index}]: ${product_id} has no catalog price`
       : `items[${index}].price is ${centsToDollars(sent_cents)}, ${product_id} costs ${centsToDollars(catalog_cents)}`,
   );
-  return new HttpError('price_mismatch', `prices differ from the catalog (${differences.join('; ')}); nothing was stored`, undefined, {
-    prices: prices.map(({ product_id, price_cents }) => ({ product_id, price: price_cents === null ? null : centsToDollars(price_cents) })),
-  });
+  return new HttpError(
+    'price_mismatch',
+    `prices differ from the catalog (${differences.join('; ')}); nothing was stored`,
+    undefined,
+    {
+      prices: prices.map(({ product_id, price_cents }) => ({
+        product_id,
+        price: price_cents === null ? null : centsToDollars(price_cents),
+      })),
+    },
+  );
 }

@@ -146,9 +146,16 @@ function bounds(min: number | undefined, max: number | undefined): string {
   return 'an integer';
 }
 
-export function integer(o: Common & { min?: number; max?: number; default: number | ((v: Readonly<Record<string, unknown>>) => number) }): Variable<number> {
+export function integer(
+  o: Common & { min?: number; max?: number; default: number | ((v: Readonly<Record<string, unknown>>) => number) },
+): Variable<number> {
   return {
-    schema: { type: 'integer', ...(o.min === undefined ? {} : { minimum: o.min }), ...(o.max === undefined ? {} : { maximum: o.max }), ...(typeof o.default === 'number' ? { default: o.default } : {}) },
+    schema: {
+      type: 'integer',
+      ...(o.min === undefined ? {} : { minimum: o.min }),
+      ...(o.max === undefined ? {} : { maximum: o.max }),
+      ...(typeof o.default === 'number' ? { default: o.default } : {}),
+    },
     expected: o.expected ?? bounds(o.min, o.max),
     default: o.default,
     form: /^-?\d+$/,
@@ -185,7 +192,10 @@ export function hostPortOrOff(o: Common & { default: string }): Variable<HostPor
   };
 }
 
-export function oneOf<const T extends string>(words: readonly T[], o: Common & { default: T | ((v: Readonly<Record<string, unknown>>) => T) }): Variable<T> {
+export function oneOf<const T extends string>(
+  words: readonly T[],
+  o: Common & { default: T | ((v: Readonly<Record<string, unknown>>) => T) },
+): Variable<T> {
   return {
     schema: { type: 'string', enum: [...words], ...(typeof o.default === 'string' ? { default: o.default } : {}) },
     expected: o.expected ?? `one of ${words.join(', ')}`,
@@ -206,9 +216,21 @@ export function flag(o: Common & { default: boolean }): Variable<boolean> {
 }
 
 /** A string with a given pattern (or any non-empty one); optional when it has no default. */
-export function text(o: Common & { default: string | ((v: Readonly<Record<string, unknown>>) => string); pattern?: string; format?: string }): Variable<string>;
+export function text(
+  o: Common & {
+    default: string | ((v: Readonly<Record<string, unknown>>) => string);
+    pattern?: string;
+    format?: string;
+  },
+): Variable<string>;
 export function text(o: Common & { pattern?: string; format?: string }): Variable<string | undefined>;
-export function text(o: Common & { default?: string | ((v: Readonly<Record<string, unknown>>) => string); pattern?: string; format?: string }): Variable<string | undefined> {
+export function text(
+  o: Common & {
+    default?: string | ((v: Readonly<Record<string, unknown>>) => string);
+    pattern?: string;
+    format?: string;
+  },
+): Variable<string | undefined> {
   return {
     schema: {
       type: 'string',
@@ -224,9 +246,13 @@ export function text(o: Common & { default?: string | ((v: Readonly<Record<strin
 }
 
 /** A path, made absolute against the working directory as the process sees it. */
-export function filePath(o: Common & { default: string | ((v: Readonly<Record<string, unknown>>) => string) }): Variable<string>;
+export function filePath(
+  o: Common & { default: string | ((v: Readonly<Record<string, unknown>>) => string) },
+): Variable<string>;
 export function filePath(o: Common): Variable<string | undefined>;
-export function filePath(o: Common & { default?: string | ((v: Readonly<Record<string, unknown>>) => string) }): Variable<string | undefined> {
+export function filePath(
+  o: Common & { default?: string | ((v: Readonly<Record<string, unknown>>) => string) },
+): Variable<string | undefined> {
   return {
     schema: { type: 'string', ...(typeof o.default === 'string' ? { default: o.default } : {}) },
     expected: o.expected ?? 'a path',
@@ -250,7 +276,13 @@ export function list(o: Common): Variable<string[]> {
   return {
     schema: { type: 'string' },
     expected: o.expected ?? 'words separated by commas',
-    convert: (raw) => (raw === undefined ? [] : String(raw).split(',').map((s) => s.trim()).filter(Boolean)),
+    convert: (raw) =>
+      raw === undefined
+        ? []
+        : String(raw)
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
   };
 }
 
@@ -282,7 +314,9 @@ export function redactPassword(url: string): string {
     const slashes = url.indexOf('//');
     const start = slashes === -1 ? 0 : slashes + 2; // no `//`: the whole head is masked
     const masked = at >= start ? `${url.slice(0, start)}***${url.slice(at)}` : url;
-    return masked.replace(/([?&;]([^=&;#]*)=)([^&;#]*)/g, (all, head: string, key: string) => (SECRET_PARAM.test(key) ? `${head}***` : all));
+    return masked.replace(/([?&;]([^=&;#]*)=)([^&;#]*)/g, (all, head: string, key: string) =>
+      SECRET_PARAM.test(key) ? `${head}***` : all,
+    );
   }
 }
 
@@ -386,7 +420,11 @@ export function resolveVariables<V extends Variables>(variables: V, env: Env): R
       const name = decodeURIComponent(e.instancePath.split('/')[1] ?? '');
       const variable = variables[name];
       if (!variable || invalid.has(name)) continue;
-      invalid.set(name, { variable: name, expected: variable.expected, got: shown(variable, present(env, name) ?? '') });
+      invalid.set(name, {
+        variable: name,
+        expected: variable.expected,
+        got: shown(variable, present(env, name) ?? ''),
+      });
     }
     if (invalid.size === 0) throw err;
   }
@@ -401,14 +439,19 @@ export function resolveVariables<V extends Variables>(variables: V, env: Env): R
       computed.push(name);
       continue;
     }
-    const raw = invalid.has(name) ? undefined : (validated[name] ?? (typeof variable.default === 'function' ? undefined : variable.default));
+    const raw = invalid.has(name)
+      ? undefined
+      : (validated[name] ?? (typeof variable.default === 'function' ? undefined : variable.default));
     if (!invalid.has(name)) values[name] = variable.convert(raw);
     settings.push(setting(name, variable, env, invalid.has(name) ? present(env, name) : raw));
   }
   // Computed defaults read other variables' typed values: only when those are valid.
   for (const name of computed) {
     const variable = variables[name] as Variable<unknown>;
-    const raw = list.length === 0 ? (variable.default as (v: Readonly<Record<string, unknown>>) => string | number)(values) : undefined;
+    const raw =
+      list.length === 0
+        ? (variable.default as (v: Readonly<Record<string, unknown>>) => string | number)(values)
+        : undefined;
     if (raw !== undefined) values[name] = variable.convert(raw);
     settings.push(setting(name, variable, env, raw));
   }

@@ -95,8 +95,15 @@ const PG_SYNCHRONOUS_COMMIT = ['on', 'off', 'local', 'remote_write', 'remote_app
 
 export const SAGA_LOG_VARIABLES = {
   ...DATA_VARIABLES,
-  SAGA_LOG_URL: text({ format: 'postgres-url', expected: 'postgres://user[:password]@host[:port]/database', redact: redactPassword }),
-  SAGA_LOG_DB_PATH: filePath({ default: (v) => path.join(v.DATA_DIR as string, 'saga.db'), expected: 'a file path (default $DATA_DIR/saga.db)' }),
+  SAGA_LOG_URL: text({
+    format: 'postgres-url',
+    expected: 'postgres://user[:password]@host[:port]/database',
+    redact: redactPassword,
+  }),
+  SAGA_LOG_DB_PATH: filePath({
+    default: (v) => path.join(v.DATA_DIR as string, 'saga.db'),
+    expected: 'a file path (default $DATA_DIR/saga.db)',
+  }),
   SAGA_LOG_SYNC: syncVariable(),
   SAGA_LOG_POOL_SIZE: integer({ min: 1, max: 200, default: 10 }),
   SAGA_LOG_PG_SYNCHRONOUS_COMMIT: oneOf(PG_SYNCHRONOUS_COMMIT, { default: 'on' }),
@@ -109,7 +116,12 @@ export type SagaLogSettings =
 /** Where the saga log lives: SQLite under DATA_DIR by default, PostgreSQL when SAGA_LOG_URL says so. */
 export function sagaLogFrom(v: Values<typeof SAGA_LOG_VARIABLES>): SagaLogSettings {
   if (v.SAGA_LOG_URL === undefined) return { kind: 'sqlite', file: v.SAGA_LOG_DB_PATH, synchronous: v.SAGA_LOG_SYNC };
-  return { kind: 'postgres', url: v.SAGA_LOG_URL, poolSize: v.SAGA_LOG_POOL_SIZE, synchronousCommit: v.SAGA_LOG_PG_SYNCHRONOUS_COMMIT };
+  return {
+    kind: 'postgres',
+    url: v.SAGA_LOG_URL,
+    poolSize: v.SAGA_LOG_POOL_SIZE,
+    synchronousCommit: v.SAGA_LOG_PG_SYNCHRONOUS_COMMIT,
+  };
 }
 
 export function sagaLogSettings(env: Env): SagaLogSettings {
@@ -120,8 +132,17 @@ export function sagaLogSettings(env: Env): SagaLogSettings {
 // Redis: the idempotency fast path all four processes share
 
 export const REDIS_VARIABLES = {
-  REDIS_URL: text({ default: 'redis://127.0.0.1:6379', format: 'redis-url', expected: 'redis://[user:password@]host:port (or rediss://)', redact: redactPassword }),
-  REDIS_KEY_PREFIX: text({ default: 'ecommerce-sagas', pattern: '^[A-Za-z0-9_.:-]{1,64}$', expected: '1-64 characters of [A-Za-z0-9_.:-]' }),
+  REDIS_URL: text({
+    default: 'redis://127.0.0.1:6379',
+    format: 'redis-url',
+    expected: 'redis://[user:password@]host:port (or rediss://)',
+    redact: redactPassword,
+  }),
+  REDIS_KEY_PREFIX: text({
+    default: 'ecommerce-sagas',
+    pattern: '^[A-Za-z0-9_.:-]{1,64}$',
+    expected: '1-64 characters of [A-Za-z0-9_.:-]',
+  }),
 };
 
 export interface RedisSettings {
@@ -175,8 +196,12 @@ export function telemetryVariables(service: string) {
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: endpoint('an http(s):// URL (used as is) for metrics'),
     OTEL_EXPORTER_OTLP_PROTOCOL: oneOf(OTLP_PROTOCOLS, { default: 'http/protobuf' }),
     // Each signal's protocol defaults to the general one.
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: oneOf(OTLP_PROTOCOLS, { default: (v) => v.OTEL_EXPORTER_OTLP_PROTOCOL as OtlpProtocol }),
-    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: oneOf(OTLP_PROTOCOLS, { default: (v) => v.OTEL_EXPORTER_OTLP_PROTOCOL as OtlpProtocol }),
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: oneOf(OTLP_PROTOCOLS, {
+      default: (v) => v.OTEL_EXPORTER_OTLP_PROTOCOL as OtlpProtocol,
+    }),
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: oneOf(OTLP_PROTOCOLS, {
+      default: (v) => v.OTEL_EXPORTER_OTLP_PROTOCOL as OtlpProtocol,
+    }),
     OTEL_EXPORTER_OTLP_HEADERS: keyValues({ expected: 'key=value pairs separated by commas', redact: redactValues }),
     OTEL_METRIC_EXPORT_INTERVAL: integer({ min: 100, default: 60_000, expected: 'an integer >= 100 (milliseconds)' }),
     OTEL_BSP_SCHEDULE_DELAY: integer({ min: 0, default: 5_000, expected: 'an integer >= 0 (milliseconds)' }),
@@ -199,20 +224,44 @@ export interface TelemetrySettings {
 }
 
 /** The general endpoint takes the signal's path; a signal's own endpoint is used as written (as in the OTel spec). */
-function signalUrl(general: string | undefined, own: string | undefined, signal: 'traces' | 'metrics'): string | undefined {
+function signalUrl(
+  general: string | undefined,
+  own: string | undefined,
+  signal: 'traces' | 'metrics',
+): string | undefined {
   if (own !== undefined) return own;
   return general === undefined ? undefined : `${general.replace(/\/+$/, '')}/v1/${signal}`;
 }
 
 export function telemetryFrom(v: Values<ReturnType<typeof telemetryVariables>>): TelemetrySettings {
   const on = !v.OTEL_SDK_DISABLED;
-  const traces = on ? signalUrl(v.OTEL_EXPORTER_OTLP_ENDPOINT, v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, 'traces') : undefined;
-  const metrics = on ? signalUrl(v.OTEL_EXPORTER_OTLP_ENDPOINT, v.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, 'metrics') : undefined;
+  const traces = on
+    ? signalUrl(v.OTEL_EXPORTER_OTLP_ENDPOINT, v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, 'traces')
+    : undefined;
+  const metrics = on
+    ? signalUrl(v.OTEL_EXPORTER_OTLP_ENDPOINT, v.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, 'metrics')
+    : undefined;
   return {
     serviceName: v.OTEL_SERVICE_NAME,
     resourceAttributes: v.OTEL_RESOURCE_ATTRIBUTES,
-    ...(traces ? { traces: { url: traces, protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, scheduleDelayMs: v.OTEL_BSP_SCHEDULE_DELAY } } : {}),
-    ...(metrics ? { metrics: { url: metrics, protocol: v.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, intervalMs: v.OTEL_METRIC_EXPORT_INTERVAL } } : {}),
+    ...(traces
+      ? {
+          traces: {
+            url: traces,
+            protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            scheduleDelayMs: v.OTEL_BSP_SCHEDULE_DELAY,
+          },
+        }
+      : {}),
+    ...(metrics
+      ? {
+          metrics: {
+            url: metrics,
+            protocol: v.OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+            intervalMs: v.OTEL_METRIC_EXPORT_INTERVAL,
+          },
+        }
+      : {}),
     headers: v.OTEL_EXPORTER_OTLP_HEADERS,
   };
 }
@@ -254,15 +303,22 @@ export function crashFrom(v: Values<typeof CRASH_VARIABLES>): CrashSettings {
 // The fault switchboard (rehearsing failures; off unless switched on)
 
 /** `1` switches the fault switchboard on in this process (a warning at start says so); `0` or unset: nothing installed. */
-export const FAULTS_SWITCH = switch01('1 to switch the fault switchboard on (rehearsing failures), 0 or unset otherwise');
+export const FAULTS_SWITCH = switch01(
+  '1 to switch the fault switchboard on (rehearsing failures), 0 or unset otherwise',
+);
 
 // ---------------------------------------------------------------------------------------------
 // gRPC security: mutual TLS between the gateway and the participants, plaintext only when asked
 
 /** Read with DATA_VARIABLES (the default folder is under DATA_DIR). */
 export const GRPC_SECURITY_VARIABLES = {
-  TLS_DIR: filePath({ default: (v) => path.join(v.DATA_DIR as string, 'tls'), expected: 'a folder path (default $DATA_DIR/tls; made on first start)' }),
-  GRPC_INSECURE: switch01('1 for plaintext gRPC between the services (not for a deployment), 0 or unset for mutual TLS'),
+  TLS_DIR: filePath({
+    default: (v) => path.join(v.DATA_DIR as string, 'tls'),
+    expected: 'a folder path (default $DATA_DIR/tls; made on first start)',
+  }),
+  GRPC_INSECURE: switch01(
+    '1 for plaintext gRPC between the services (not for a deployment), 0 or unset for mutual TLS',
+  ),
 };
 
 export function grpcSecurityFrom(v: Values<typeof GRPC_SECURITY_VARIABLES>): GrpcSecurity {

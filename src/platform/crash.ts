@@ -16,14 +16,18 @@ let skip = 0;
 /** Arms the points `settings` names, or ignores them (one warning line) when the test hooks are off. Returns what was armed. */
 export function armCrashPoints(settings: CrashSettings, logger: Pick<Logger, 'warn' | 'info'>): readonly string[] {
   if (settings.points.length > 0 && !settings.hooks) {
-    logger.warn({ CRASH_AT: settings.points }, 'CRASH_AT is ignored: crash points are a test hook, honoured only with SAGAS_TEST_HOOKS=1');
+    logger.warn(
+      { CRASH_AT: settings.points },
+      'CRASH_AT is ignored: crash points are a test hook, honoured only with SAGAS_TEST_HOOKS=1',
+    );
     points = new Set();
     skip = 0;
     return [];
   }
   points = new Set(settings.points);
   skip = settings.after;
-  if (points.size > 0) logger.info({ CRASH_AT: settings.points, CRASH_AFTER: settings.after }, 'test hooks on: crash points armed');
+  if (points.size > 0)
+    logger.info({ CRASH_AT: settings.points, CRASH_AFTER: settings.after }, 'test hooks on: crash points armed');
   if (settings.hooks) listenForArming(logger);
   return [...points];
 }
@@ -37,7 +41,13 @@ export interface ArmCrashMessage {
 
 function isArmMessage(m: unknown): m is ArmCrashMessage {
   const o = m as Partial<ArmCrashMessage> | null;
-  return typeof o === 'object' && o !== null && o.type === 'arm-crash' && Array.isArray(o.points) && o.points.every((p) => typeof p === 'string');
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    o.type === 'arm-crash' &&
+    Array.isArray(o.points) &&
+    o.points.every((p) => typeof p === 'string')
+  );
 }
 
 let listening = false;

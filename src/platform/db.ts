@@ -172,7 +172,8 @@ function connect(file: string, readonly: boolean): Db {
   return {
     prepare: <P extends unknown[] | object, R>(s: string) => raw.prepare(s) as unknown as Statement<P, R>,
     exec: (s: string) => raw.exec(s),
-    transaction: <F extends AnyFn>(fn: F): Transaction<F> => Object.assign(wrap(fn, false), { immediate: wrap(fn, true) }),
+    transaction: <F extends AnyFn>(fn: F): Transaction<F> =>
+      Object.assign(wrap(fn, false), { immediate: wrap(fn, true) }),
     get open() {
       return raw.isOpen;
     },

@@ -27,11 +27,17 @@ export class ConfigError extends AppError {
   constructor(variable: string, message: string);
   constructor(variables: readonly InvalidVariable[]);
   constructor(first: string | readonly InvalidVariable[], message?: string) {
-    const variables: InvalidVariable[] = typeof first === 'string' ? [{ variable: first, expected: message ?? '' }] : [...first];
+    const variables: InvalidVariable[] =
+      typeof first === 'string' ? [{ variable: first, expected: message ?? '' }] : [...first];
     const text =
       typeof first === 'string'
         ? `${first}: ${message ?? ''}`
-        : variables.map((v) => `${v.variable}: expected ${v.expected}${v.got === undefined ? '' : `, got ${JSON.stringify(v.got)}`}`).join('; ');
+        : variables
+            .map(
+              (v) =>
+                `${v.variable}: expected ${v.expected}${v.got === undefined ? '' : `, got ${JSON.stringify(v.got)}`}`,
+            )
+            .join('; ');
     super('invalid_config', text, { variable: variables[0]?.variable ?? '', variables });
     this.name = 'ConfigError';
   }

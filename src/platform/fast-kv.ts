@@ -6,7 +6,9 @@ import { redactPassword } from './config-schema.js';
 /** 1 while the in-process fallback serves instead of Redis. */
 export function observeFallback(meter: Meter, kv: FastKv): void {
   meter
-    .createObservableGauge('idempotency_fallback_active', { description: '1 while idempotency falls back to process memory because Redis is unreachable' })
+    .createObservableGauge('idempotency_fallback_active', {
+      description: '1 while idempotency falls back to process memory because Redis is unreachable',
+    })
     .addCallback((r) => r.observe(kv.mode() === 'memory' ? 1 : 0));
 }
 
@@ -33,7 +35,10 @@ export class MemoryKv implements FastKv {
   private readonly entries = new Map<string, { value: string; expiresAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly maxEntries = 100_000, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly maxEntries = 100_000,
+    private readonly now: () => number = Date.now,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), 10_000);
     this.sweeper.unref();
   }
@@ -140,7 +145,10 @@ export class ResilientKv implements FastKv {
     if (this.announced === mode) return;
     this.announced = mode;
     if (mode === 'memory') {
-      this.logger.warn({ redis_url: redact(this.opts.url), error: err?.message }, 'redis unreachable: idempotency fast path falls back to process memory');
+      this.logger.warn(
+        { redis_url: redact(this.opts.url), error: err?.message },
+        'redis unreachable: idempotency fast path falls back to process memory',
+      );
     } else {
       this.logger.info({ redis_url: redact(this.opts.url) }, 'redis reachable: idempotency fast path uses redis');
     }
@@ -185,7 +193,10 @@ export class ResilientKv implements FastKv {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.use((r) => r.get(key), (m) => m.get(key));
+    return this.use(
+      (r) => r.get(key),
+      (m) => m.get(key),
+    );
   }
 
   async ttlMs(key: string): Promise<number | null | undefined> {

@@ -50,9 +50,11 @@ export class GroupCommit {
     if (batch.length === 0) return;
     const results: unknown[] = new Array(batch.length);
     try {
-      this.db.transaction(() => {
-        for (let i = 0; i < batch.length; i++) results[i] = batch[i]!.run();
-      }).immediate();
+      this.db
+        .transaction(() => {
+          for (let i = 0; i < batch.length; i++) results[i] = batch[i]!.run();
+        })
+        .immediate();
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
       return;
     } catch {
@@ -61,16 +63,18 @@ export class GroupCommit {
     const failures: unknown[] = new Array(batch.length);
     const failed: boolean[] = new Array(batch.length).fill(false);
     try {
-      this.db.transaction(() => {
-        batch.forEach((op, i) => {
-          try {
-            results[i] = this.db.transaction(op.run)();
-          } catch (err) {
-            failed[i] = true;
-            failures[i] = err ?? new Error('write failed');
-          }
-        });
-      }).immediate();
+      this.db
+        .transaction(() => {
+          batch.forEach((op, i) => {
+            try {
+              results[i] = this.db.transaction(op.run)();
+            } catch (err) {
+              failed[i] = true;
+              failures[i] = err ?? new Error('write failed');
+            }
+          });
+        })
+        .immediate();
     } catch (err) {
       for (const op of batch) op.reject(err);
       return;

@@ -49,7 +49,10 @@ function hostPort(address: string): { host: string; port: number } {
  */
 export function dialerAs(security: GrpcSecurity, identity: TlsIdentity): (peer: TlsIdentity) => Connect {
   if (security.kind === 'insecure') {
-    return () => (address) => http2.connect(`http://${address}`, { createConnection: () => net.connect({ ...hostPort(address), noDelay: true }) });
+    return () => (address) =>
+      http2.connect(`http://${address}`, {
+        createConnection: () => net.connect({ ...hostPort(address), noDelay: true }),
+      });
   }
   const m = loadTlsMaterial(security.dir, identity);
   return (peer) => (address) =>
@@ -121,7 +124,9 @@ const ignore = () => undefined;
  * keeps the context a request was made in (an AsyncResource on the stream) for as long as the
  * stream lives, and the caller's holds its trace context and spans. Nothing below reads it.
  */
-const requestDetached = AsyncResource.bind((session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders) => session.request(headers));
+const requestDetached = AsyncResource.bind((session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders) =>
+  session.request(headers),
+);
 
 /** One participant's connection: unary calls, connectivity, close. */
 export class UnaryChannel {
@@ -141,7 +146,15 @@ export class UnaryChannel {
     private readonly connect: Connect,
     opts: UnaryChannelOptions = {},
   ) {
-    this.opts = { initialBackoffMs: 100, maxBackoffMs: 1_000, keepaliveMs: 30_000, keepaliveTimeoutMs: 5_000, maxReceiveBytes: 4 * 1024 * 1024, connectTimeoutMs: 20_000, ...opts };
+    this.opts = {
+      initialBackoffMs: 100,
+      maxBackoffMs: 1_000,
+      keepaliveMs: 30_000,
+      keepaliveTimeoutMs: 5_000,
+      maxReceiveBytes: 4 * 1024 * 1024,
+      connectTimeoutMs: 20_000,
+      ...opts,
+    };
     this.backoffMs = this.opts.initialBackoffMs;
   }
 
@@ -169,13 +182,17 @@ export class UnaryChannel {
     if (this.connecting) return this.connecting;
     if (this.closed) return Promise.reject(serviceError(status.UNAVAILABLE, 'channel closed'));
     // Fail fast between attempts, as a grpc-js channel in TRANSIENT_FAILURE does.
-    if (Date.now() < this.retryAt) return Promise.reject(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${this.lastError}`));
+    if (Date.now() < this.retryAt)
+      return Promise.reject(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${this.lastError}`));
     this.state = connectivityState.CONNECTING;
     const attempt = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
       const s = this.connect(this.address);
       // An address that swallows the handshake (a peer that hangs, packets dropped) must not keep
       // the channel CONNECTING for the kernel's minutes.
-      const timeout = setTimeout(() => failed(new Error(`connection not established within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      const timeout = setTimeout(
+        () => failed(new Error(`connection not established within ${this.opts.connectTimeoutMs} ms`)),
+        this.opts.connectTimeoutMs,
+      );
       timeout.unref();
       const failed = (err: Error) => {
         clearTimeout(timeout);
@@ -241,10 +258,17 @@ export class UnaryChannel {
       let stream: http2.ClientHttp2Stream;
       try {
         // grpc-timeout has at most 8 digits.
-        stream = requestDetached(session, { ...GRPC_HEADERS, ':path': path, 'grpc-timeout': `${Math.min(99_999_999, Math.max(1, deadline - Date.now()))}m`, ...metadata.toHttp2Headers() });
+        stream = requestDetached(session, {
+          ...GRPC_HEADERS,
+          ':path': path,
+          'grpc-timeout': `${Math.min(99_999_999, Math.max(1, deadline - Date.now()))}m`,
+          ...metadata.toHttp2Headers(),
+        });
       } catch (err) {
         // The session was closing under us: nothing was sent.
-        reject(serviceError(status.UNAVAILABLE, `could not start a call on ${this.address}: ${(err as Error).message}`));
+        reject(
+          serviceError(status.UNAVAILABLE, `could not start a call on ${this.address}: ${(err as Error).message}`),
+        );
         return;
       }
       let settled = false;
@@ -261,10 +285,13 @@ export class UnaryChannel {
         if (err) reject(err);
         else resolve(body as Buffer);
       };
-      const timer = setTimeout(() => {
-        settle(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded'));
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          settle(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded'));
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+        },
+        Math.max(1, deadline - Date.now()),
+      );
 
       let headers: http2.IncomingHttpHeaders | undefined;
       let trailers: http2.IncomingHttpHeaders | undefined;
@@ -301,7 +328,10 @@ export class UnaryChannel {
           return;
         }
         if (!end) {
-          const r = session.destroyed || session.closed ? { code: status.UNAVAILABLE, details: `connection to ${this.address} dropped` } : statusOfReset(stream.rstCode ?? 0);
+          const r =
+            session.destroyed || session.closed
+              ? { code: status.UNAVAILABLE, details: `connection to ${this.address} dropped` }
+              : statusOfReset(stream.rstCode ?? 0);
           settle(serviceError(r.code, r.details));
           return;
         }
@@ -335,7 +365,10 @@ export class UnaryChannel {
 /** `p`, or DEADLINE_EXCEEDED at `deadline` if it has not settled by then (it goes on for others). */
 function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded while connecting')), Math.max(1, deadline - Date.now()));
+    const timer = setTimeout(
+      () => reject(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded while connecting')),
+      Math.max(1, deadline - Date.now()),
+    );
     p.then(
       (v) => {
         clearTimeout(timer);
@@ -363,18 +396,32 @@ function message(body: Buffer): [ServiceError | undefined, Buffer?] {
   if (body.length < 5) return [serviceError(status.UNIMPLEMENTED, 'no response message for a unary call')];
   if (body[0] !== 0) return [serviceError(status.INTERNAL, 'compressed response without a negotiated encoding')];
   const length = body.readUInt32BE(1);
-  if (body.length !== 5 + length) return [serviceError(status.INTERNAL, body.length < 5 + length ? 'truncated response message' : 'more than one response message for a unary call')];
+  if (body.length !== 5 + length)
+    return [
+      serviceError(
+        status.INTERNAL,
+        body.length < 5 + length ? 'truncated response message' : 'more than one response message for a unary call',
+      ),
+    ];
   return [undefined, body.subarray(5)];
 }
 
 /** A generated client's unary method, as callRpc and callUnary call it. */
-type UnaryFn = ((req: unknown, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res?: unknown) => void) => void) & { path: string };
+type UnaryFn = ((
+  req: unknown,
+  md: Metadata,
+  opts: { deadline: number },
+  cb: (err: ServiceError | null, res?: unknown) => void,
+) => void) & { path: string };
 
 /**
  * An object with the unary methods of `definition`, shaped like the ts-proto client's (same
  * names, `(request, metadata, { deadline }, callback)`, `path`), over `channel`.
  */
-export function unaryClient<C>(definition: ServiceDefinition, channel: UnaryChannel): C & { close(): void; channel: UnaryChannel } {
+export function unaryClient<C>(
+  definition: ServiceDefinition,
+  channel: UnaryChannel,
+): C & { close(): void; channel: UnaryChannel } {
   const client: Record<string, unknown> = { close: () => channel.close(), channel };
   for (const [name, m] of Object.entries(definition)) {
     if (m.requestStream || m.responseStream) continue;

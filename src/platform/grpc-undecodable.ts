@@ -28,10 +28,14 @@ function isUndecodable(request: unknown): request is Undecodable {
   return typeof request === 'object' && request !== null && UNDECODABLE in request;
 }
 
-export function refuseUndecodable<B extends { definition: ServiceDefinition; implementation: UntypedServiceImplementation }>(binding: B): B {
+export function refuseUndecodable<
+  B extends { definition: ServiceDefinition; implementation: UntypedServiceImplementation },
+>(binding: B): B {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   const implementation: UntypedServiceImplementation = { ...binding.implementation };
-  for (const [name, method] of Object.entries(binding.definition) as Array<[string, MethodDefinition<unknown, unknown>]>) {
+  for (const [name, method] of Object.entries(binding.definition) as Array<
+    [string, MethodDefinition<unknown, unknown>]
+  >) {
     const handler = binding.implementation[name] as handleUnaryCall<unknown, unknown> | undefined;
     if (method.requestStream || method.responseStream || handler === undefined) {
       definition[name] = method;

@@ -31,11 +31,7 @@ import { loadTlsMaterial, peerName, pinnedPeer, type GrpcSecurity, type TlsIdent
 import { refuseUndecodable } from './grpc-undecodable.js';
 import { crashNow } from './crash.js';
 import { FAULT_METADATA, parseDirective, type FaultDirective } from '../faults/plan.js';
-import {
-  HealthService,
-  HealthCheckResponse_ServingStatus,
-  type HealthServer,
-} from '../gen/health/v1/health.js';
+import { HealthService, HealthCheckResponse_ServingStatus, type HealthServer } from '../gen/health/v1/health.js';
 
 export const IDEMPOTENCY_KEY_MD = 'x-idempotency-key';
 export const REQUEST_ID_MD = 'x-request-id';
@@ -115,7 +111,11 @@ export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req,
     const started = performance.now();
     const { name, service, method: rpcMethod } = splitPath(call.getPath());
     const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
-    const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod } }, parent);
+    const span = tracer.startSpan(
+      name,
+      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod } },
+      parent,
+    );
     const ctx: CallContext = {
       method,
       idempotencyKey: firstValue(call.metadata, IDEMPOTENCY_KEY_MD),
@@ -126,14 +126,23 @@ export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req,
       span.setAttribute('rpc.grpc.status_code', code);
       if (code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
-      serverDuration().record(performance.now() - started, { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod, 'rpc.grpc.status_code': code });
+      serverDuration().record(performance.now() - started, {
+        'rpc.system': 'grpc',
+        'rpc.service': service,
+        'rpc.method': rpcMethod,
+        'rpc.grpc.status_code': code,
+      });
     };
     if (ctx.idempotencyKey) span.setAttribute('idempotency.key', ctx.idempotencyKey);
     const fail = (err: unknown) => {
       const code = err instanceof AppError ? (STATUS_OF_CODE[err.code] ?? status.INTERNAL) : status.INTERNAL;
       const message = err instanceof Error ? err.message : String(err);
       if (code === status.INTERNAL) ctx.logger.error({ err, idempotency_key: ctx.idempotencyKey }, 'rpc failed');
-      else ctx.logger.warn({ code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message }, 'rpc refused');
+      else
+        ctx.logger.warn(
+          { code: (err as AppError).code, idempotency_key: ctx.idempotencyKey, error: message },
+          'rpc refused',
+        );
       const md = new Metadata();
       if (err instanceof AppError) md.set('x-error-code', err.code);
       finish(code);
@@ -247,7 +256,10 @@ function onlyTheGateway(logger: Logger | undefined): ServerInterceptor {
  * has — so a server with another process's certificate, or another CA's, is refused. The material
  * is read and checked once, for every peer the returned function is asked for.
  */
-export function credentialsAs(security: GrpcSecurity, identity: TlsIdentity): (peer: TlsIdentity) => ChannelCredentials {
+export function credentialsAs(
+  security: GrpcSecurity,
+  identity: TlsIdentity,
+): (peer: TlsIdentity) => ChannelCredentials {
   if (security.kind === 'insecure') return () => credentials.createInsecure();
   const m = loadTlsMaterial(security.dir, identity);
   return (peer) =>
@@ -257,7 +269,11 @@ export function credentialsAs(security: GrpcSecurity, identity: TlsIdentity): (p
 }
 
 /** `credentialsAs` for one peer. */
-export function channelCredentials(security: GrpcSecurity, identity: TlsIdentity, peer: TlsIdentity): ChannelCredentials {
+export function channelCredentials(
+  security: GrpcSecurity,
+  identity: TlsIdentity,
+  peer: TlsIdentity,
+): ChannelCredentials {
   return credentialsAs(security, identity)(peer);
 }
 
@@ -266,7 +282,9 @@ export function channelCredentials(security: GrpcSecurity, identity: TlsIdentity
  * the peer's identity, not the address's host (an IP address is no TLS server name).
  */
 export function channelOptions(security: GrpcSecurity, peer: TlsIdentity) {
-  return security.kind === 'mtls' ? { ...CLIENT_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': peer } : { ...CLIENT_CHANNEL_OPTIONS };
+  return security.kind === 'mtls'
+    ? { ...CLIENT_CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': peer }
+    : { ...CLIENT_CHANNEL_OPTIONS };
 }
 
 /** A participant with FAULTS_ENABLED=1: it honours the gateway's `x-fault` directives. */
@@ -307,7 +325,10 @@ function refusal(code: status, message: string, errorCode?: string) {
  */
 export function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
   const implementation: UntypedServiceImplementation = { ...binding.implementation };
-  const ignored = throttledWarning(faults.logger, 'an x-fault directive from a caller not authenticated as the gateway is ignored');
+  const ignored = throttledWarning(
+    faults.logger,
+    'an x-fault directive from a caller not authenticated as the gateway is ignored',
+  );
   for (const [name, method] of Object.entries(binding.definition)) {
     const handler = binding.implementation[name] as handleUnaryCall<unknown, unknown> | undefined;
     if (method.requestStream || method.responseStream || handler === undefined) continue;
@@ -328,11 +349,32 @@ export function honourFaults<B extends ServiceBinding>(binding: B, faults: Serve
       }
       const rule = d.rule ?? 'unnamed';
       const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
-      const attributes = { 'fault.kind': d.kind, 'fault.rule_id': rule, 'rpc.service': service, 'rpc.method': rpcMethod };
+      const attributes = {
+        'fault.kind': d.kind,
+        'fault.rule_id': rule,
+        'rpc.service': service,
+        'rpc.method': rpcMethod,
+      };
       const span = tracer.startSpan(`fault ${d.kind}`, { attributes }, parent);
-      span.addEvent('fault.injected', { 'fault.kind': d.kind, 'fault.rule_id': rule, ...(d.latency_ms !== undefined ? { 'fault.latency_ms': d.latency_ms } : {}) });
-      log.warn({ kind: d.kind, rule_id: rule, latency_ms: d.latency_ms, idempotency_key: firstValue(call.metadata, IDEMPOTENCY_KEY_MD) }, `fault injected: ${d.kind}`);
-      faultsInjected ??= metrics.getMeter('ecommerce-sagas/faults').createCounter('faults_injected', { description: 'Faults injected by the fault switchboard, by target and kind' });
+      span.addEvent('fault.injected', {
+        'fault.kind': d.kind,
+        'fault.rule_id': rule,
+        ...(d.latency_ms !== undefined ? { 'fault.latency_ms': d.latency_ms } : {}),
+      });
+      log.warn(
+        {
+          kind: d.kind,
+          rule_id: rule,
+          latency_ms: d.latency_ms,
+          idempotency_key: firstValue(call.metadata, IDEMPOTENCY_KEY_MD),
+        },
+        `fault injected: ${d.kind}`,
+      );
+      faultsInjected ??= metrics
+        .getMeter('ecommerce-sagas/faults')
+        .createCounter('faults_injected', {
+          description: 'Faults injected by the fault switchboard, by target and kind',
+        });
       faultsInjected.add(1, { target: `${faults.service}.${rpcMethod}`, kind: d.kind });
       const said = `fault injected by rule ${rule}`;
       switch (d.kind) {
@@ -371,10 +413,18 @@ export function honourFaults<B extends ServiceBinding>(binding: B, faults: Serve
  * Starts a gRPC server with the given services plus grpc.health.v1. Port 0 picks a free port.
  * Under mutual TLS (`creds` from `serverCredentials`) it serves the gateway alone (`onlyTheGateway`).
  */
-export async function startGrpcServer(addr: HostPort, services: ServiceBinding[], creds: ServerCredentials, opts: GrpcServerOptions = {}): Promise<RunningServer> {
+export async function startGrpcServer(
+  addr: HostPort,
+  services: ServiceBinding[],
+  creds: ServerCredentials,
+  opts: GrpcServerOptions = {},
+): Promise<RunningServer> {
   const checked = checkedCredentials.has(creds);
   // Fail closed: TLS credentials made elsewhere would serve any certificate of the CA.
-  if (creds._isSecure() && !checked) throw new TypeError('startGrpcServer: TLS credentials must come from serverCredentials(), which checks the caller is the gateway');
+  if (creds._isSecure() && !checked)
+    throw new TypeError(
+      'startGrpcServer: TLS credentials must come from serverCredentials(), which checks the caller is the gateway',
+    );
   const server = new Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     'grpc.enable_channelz': 0,
@@ -469,7 +519,11 @@ export function grpcFailureCode(code: status): string {
  */
 function classified(err: ServiceError): ServiceError {
   // An injected fault's refusal is recorded as such (fault_injected), not as its status.
-  if (DEFINITE_STATUSES.has(err.code)) Object.assign(err, { definite: true, failureCode: errorCodeOf(err) === 'fault_injected' ? 'fault_injected' : grpcFailureCode(err.code) });
+  if (DEFINITE_STATUSES.has(err.code))
+    Object.assign(err, {
+      definite: true,
+      failureCode: errorCodeOf(err) === 'fault_injected' ? 'fault_injected' : grpcFailureCode(err.code),
+    });
   return err;
 }
 
@@ -477,7 +531,9 @@ function classified(err: ServiceError): ServiceError {
 export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, opts: CallOpts): Promise<Res> {
   const md = callMetadata(opts);
   return new Promise((resolve, reject) => {
-    method(req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) => (err ? reject(classified(err)) : resolve(res)));
+    method(req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) =>
+      err ? reject(classified(err)) : resolve(res),
+    );
   });
 }
 
@@ -489,12 +545,22 @@ type ResponseOf<F> = F extends UnaryMethod<infer _Req, infer Res> ? Res : never;
  * (`order.v1.OrderService/CreateOrder`), its context sent as `traceparent` metadata. Any client
  * shaped like the generated ones serves: grpc-js's, or the gateway's own (grpc-client.ts).
  */
-export function callRpc<C, K extends keyof C & string>(client: C, method: K, req: RequestOf<C[K]>, opts: CallOpts): Promise<ResponseOf<C[K]>> {
+export function callRpc<C, K extends keyof C & string>(
+  client: C,
+  method: K,
+  req: RequestOf<C[K]>,
+  opts: CallOpts,
+): Promise<ResponseOf<C[K]>> {
   const fn = client[method] as unknown as UnaryMethod<RequestOf<C[K]>, ResponseOf<C[K]>> & { path?: string };
   const { name, service, method: rpcMethod } = splitPath(fn.path ?? method);
-  const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod } });
+  const span = tracer.startSpan(name, {
+    kind: SpanKind.CLIENT,
+    attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpcMethod },
+  });
   const md = callMetadata(opts);
-  propagation.inject(trace.setSpan(context.active(), span), md, { set: (carrier, key, value) => carrier.set(key, value) });
+  propagation.inject(trace.setSpan(context.active(), span), md, {
+    set: (carrier, key, value) => carrier.set(key, value),
+  });
   return new Promise((resolve, reject) => {
     fn.call(client, req, md, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
       span.setAttribute('rpc.grpc.status_code', err ? err.code : status.OK);

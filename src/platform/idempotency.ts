@@ -10,10 +10,7 @@ import type { Logger } from './logger.js';
 type Held<T> = { s: 'in_flight'; fp: string } | { s: 'done'; fp: string; r: T };
 
 export type Begin<T> =
-  | { kind: 'acquired' }
-  | { kind: 'replay'; response: T }
-  | { kind: 'in_flight' }
-  | { kind: 'mismatch' };
+  { kind: 'acquired' } | { kind: 'replay'; response: T } | { kind: 'in_flight' } | { kind: 'mismatch' };
 
 export interface IdempotencyGuard<T> {
   begin(key: string, fingerprint: string): Promise<Begin<T>>;
@@ -110,14 +107,18 @@ export function createIdempotencyGuard<T>(kv: FastKv, opts: GuardOptions): Idemp
  */
 export function observeUntrusted(meter: Meter, logger: Logger): (key: string, why: UntrustedReason) => void {
   const ignored = meter.createCounter('idempotency_fast_path_ignored', {
-    description: 'Values in the idempotency fast path (Redis) that were ignored: malformed, or not backed by the database',
+    description:
+      'Values in the idempotency fast path (Redis) that were ignored: malformed, or not backed by the database',
   });
   let logged = false;
   return (key, why) => {
     ignored.add(1, { reason: why });
     if (!logged) {
       logged = true;
-      logger.warn({ idempotency_key: key, reason: why }, 'ignored a fast-path (Redis) value the database does not back; counted from now on in idempotency_fast_path_ignored');
+      logger.warn(
+        { idempotency_key: key, reason: why },
+        'ignored a fast-path (Redis) value the database does not back; counted from now on in idempotency_fast_path_ignored',
+      );
     }
   };
 }

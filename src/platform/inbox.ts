@@ -30,7 +30,10 @@ export function validateIdempotencyKey(key: string | undefined): string {
     throw new AppError('idempotency_key_required', 'metadata x-idempotency-key is required on write calls');
   }
   if (!isParticipantKey(key)) {
-    throw new AppError('invalid_idempotency_key', `idempotency key must be 1-${LIMITS.idempotencyKeyMax} printable ASCII characters without spaces`);
+    throw new AppError(
+      'invalid_idempotency_key',
+      `idempotency key must be 1-${LIMITS.idempotencyKeyMax} printable ASCII characters without spaces`,
+    );
   }
   return key;
 }
@@ -41,13 +44,23 @@ export interface Inbox {
    * database, and a fresh answer is left there for the next repeat. The database transaction stays
    * the only guard; two replicas racing on one key are serialised by it.
    */
-  run<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): Promise<{ response: Res; replayed: boolean }>;
+  run<Res>(
+    key: string | undefined,
+    method: string,
+    request: unknown,
+    effect: () => Res,
+  ): Promise<{ response: Res; replayed: boolean }>;
   /**
    * Runs `effect` at most once per key, atomically with its inbox record, in a transaction of its
    * own (`run` group-commits). `effect` must be synchronous database work so that it shares the
    * transaction.
    */
-  once<Res>(key: string | undefined, method: string, request: unknown, effect: () => Res): { response: Res; replayed: boolean };
+  once<Res>(
+    key: string | undefined,
+    method: string,
+    request: unknown,
+    effect: () => Res,
+  ): { response: Res; replayed: boolean };
 }
 
 export function createInbox(db: Db, now: () => number = Date.now, fastPath?: IdempotencyGuard<unknown>): Inbox {
@@ -55,7 +68,8 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
     'SELECT method, fingerprint, response FROM inbox WHERE key = ?',
   );
   const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
-  const reused = (key: string) => new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+  const reused = (key: string) =>
+    new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
 
   /** The durable part, for a key already validated and a request already fingerprinted: run inside a transaction. */
   const applyOnce =
@@ -73,7 +87,8 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
   // The writes of one event-loop turn commit together (group-commit.ts): the answer goes back
   // once its own write is durable.
   const commits = new GroupCommit(db);
-  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) => commits.run(applyOnce(key, method, fp, effect));
+  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) =>
+    commits.run(applyOnce(key, method, fp, effect));
 
   const inbox: Inbox = {
     async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {

@@ -6,7 +6,12 @@ export interface JsonReply {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- an API's JSON, read field by field by the caller
 }
 
-export type JsonCall = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<JsonReply>;
+export type JsonCall = (
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<JsonReply>;
 
 /**
  * Calls of the API at `base` (the CLI's admin commands, `sagas chaos`): JSON in and out, a bearer
@@ -17,7 +22,12 @@ export function jsonClient(base: string, token?: string): JsonCall {
     const h: Record<string, string> = { accept: 'application/json', ...headers };
     if (token) h.authorization = `Bearer ${token}`;
     if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(base + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(base + path, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {

@@ -116,7 +116,8 @@ export class LogSink {
    */
   flushSync(): void {
     // With bytes still queued in process.stdout, a direct write would land before them.
-    if (this.broken || this.pending.length === 0 || this.target.fd === undefined || this.target.writableLength > 0) return;
+    if (this.broken || this.pending.length === 0 || this.target.fd === undefined || this.target.writableLength > 0)
+      return;
     const chunk = this.pending.join('');
     this.pending = [];
     try {

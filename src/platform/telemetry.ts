@@ -1,7 +1,17 @@
 import http from 'node:http';
 import { metrics, type Meter } from '@opentelemetry/api';
-import { AlwaysOffSampler, NodeTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-node';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type MetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  NodeTracerProvider,
+  BatchSpanProcessor,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-node';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+  type MetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPTraceJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceProto } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -33,25 +43,39 @@ export function initTelemetry(logger: Logger, settings: TelemetrySettings): Tele
   const spanProcessors = [];
   if (traces) {
     const options = { url: traces.url, headers };
-    const exporter: SpanExporter = traces.protocol === 'http/json' ? new OTLPTraceJson(options) : new OTLPTraceProto(options);
+    const exporter: SpanExporter =
+      traces.protocol === 'http/json' ? new OTLPTraceJson(options) : new OTLPTraceProto(options);
     spanProcessors.push(new BatchSpanProcessor(exporter, { scheduledDelayMillis: traces.scheduleDelayMs }));
   }
   // With nowhere to send spans, none is recorded: the SDK still makes and propagates real trace
   // and span ids (log lines and saga-log rows carry them), but a span is a bare context, with no
   // attributes, events or timings built only to be dropped (bench/README.md: ~3 % of the CPU).
-  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors, ...(traces ? {} : { sampler: new AlwaysOffSampler() }) });
+  const tracerProvider = new NodeTracerProvider({
+    resource,
+    spanProcessors,
+    ...(traces ? {} : { sampler: new AlwaysOffSampler() }),
+  });
   tracerProvider.register();
 
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const readers: MetricReader[] = [prometheus];
   if (push) {
     const options = { url: push.url, headers };
-    const exporter: PushMetricExporter = push.protocol === 'http/json' ? new OTLPMetricJson(options) : new OTLPMetricProto(options);
+    const exporter: PushMetricExporter =
+      push.protocol === 'http/json' ? new OTLPMetricJson(options) : new OTLPMetricProto(options);
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: push.intervalMs }));
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
-  if (traces || push) logger.info({ traces: traces && redactPassword(traces.url), metrics: push && redactPassword(push.url), service_name: serviceName }, 'exporting over OTLP');
+  if (traces || push)
+    logger.info(
+      {
+        traces: traces && redactPassword(traces.url),
+        metrics: push && redactPassword(push.url),
+        service_name: serviceName,
+      },
+      'exporting over OTLP',
+    );
 
   return {
     meter: meterProvider.getMeter('ecommerce-sagas'),
@@ -73,7 +97,11 @@ export interface MetricsServer {
  * says so and 503 once it does not (a participant that is stopping), for `sagas health` and an
  * orchestrator's probe.
  */
-export async function startMetricsServer(telemetry: Telemetry, where: HostPort | 'off', ready: () => boolean = () => true): Promise<MetricsServer | undefined> {
+export async function startMetricsServer(
+  telemetry: Telemetry,
+  where: HostPort | 'off',
+  ready: () => boolean = () => true,
+): Promise<MetricsServer | undefined> {
   if (where === 'off') return undefined;
   const server = http.createServer((req, res) => {
     const route = req.method === 'GET' ? req.url?.split('?')[0] : undefined;
@@ -83,7 +111,9 @@ export async function startMetricsServer(telemetry: Telemetry, where: HostPort |
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       return res.end(`{"status":"${ok ? 'ready' : 'not_ready'}"}\n`);
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"only GET /metrics and GET /readyz are served here"}\n');
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end('{"error":"not_found","message":"only GET /metrics and GET /readyz are served here"}\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,5 +1,18 @@
 import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -206,13 +219,19 @@ async function makeCa(): Promise<{ issuer: Issuer; keyPem: string }> {
 }
 
 /** node:crypto's names of the curves WebCrypto signs on, and WebCrypto's. */
-const WEBCRYPTO_CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+const WEBCRYPTO_CURVES: Readonly<Record<string, string>> = {
+  prime256v1: 'P-256',
+  secp384r1: 'P-384',
+  secp521r1: 'P-521',
+};
 
 /**
  * How WebCrypto signs with a CA key of this type. The CA this module makes is P-256; one an
  * operator brings may be any type the openssl CLI took, but WebCrypto signs with these only.
  */
-function signingFor(key: KeyObject): { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; sign: Algorithm | EcdsaParams } | undefined {
+function signingFor(
+  key: KeyObject,
+): { importAs: Algorithm | EcKeyImportParams | RsaHashedImportParams; sign: Algorithm | EcdsaParams } | undefined {
   switch (key.asymmetricKeyType) {
     case 'ec': {
       const namedCurve = WEBCRYPTO_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
@@ -255,13 +274,23 @@ async function readIssuer(dir: string): Promise<Issuer> {
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new TlsError('tls_material_invalid', `${keyFile} is not an unencrypted PEM private key (${(err as Error).message})`);
+    throw new TlsError(
+      'tls_material_invalid',
+      `${keyFile} is not an unencrypted PEM private key (${(err as Error).message})`,
+    );
   }
-  if (!nodeCert.checkPrivateKey(key)) throw new TlsError('tls_material_invalid', `${keyFile} is not the key of ${crtFile}`);
+  if (!nodeCert.checkPrivateKey(key))
+    throw new TlsError('tls_material_invalid', `${keyFile} is not the key of ${crtFile}`);
   const signing = signingFor(key);
   if (!signing) {
-    const type = key.asymmetricKeyType === 'ec' ? `EC ${key.asymmetricKeyDetails?.namedCurve ?? '?'}` : String(key.asymmetricKeyType);
-    throw new TlsError('tls_material_invalid', `${keyFile} is a key of type ${type}: certificates are issued with WebCrypto, which signs with EC P-256/P-384/P-521, RSA or Ed25519 CA keys; issue the certificates yourself, or bring a CA with such a key`);
+    const type =
+      key.asymmetricKeyType === 'ec'
+        ? `EC ${key.asymmetricKeyDetails?.namedCurve ?? '?'}`
+        : String(key.asymmetricKeyType);
+    throw new TlsError(
+      'tls_material_invalid',
+      `${keyFile} is a key of type ${type}: certificates are issued with WebCrypto, which signs with EC P-256/P-384/P-521, RSA or Ed25519 CA keys; issue the certificates yourself, or bring a CA with such a key`,
+    );
   }
   const der = key.export({ type: 'pkcs8', format: 'der' });
   return {
@@ -282,7 +311,11 @@ export type CertificateUsage = 'clientAuth' | 'serverAuth';
  * peer checks it). `clientAuth` may only dial, `serverAuth` may only serve: the TLS handshake
  * itself then refuses a participant's certificate as a caller.
  */
-async function makeLeaf(issuer: Issuer, commonName: string, usage: CertificateUsage): Promise<{ keyPem: string; certPem: string }> {
+async function makeLeaf(
+  issuer: Issuer,
+  commonName: string,
+  usage: CertificateUsage,
+): Promise<{ keyPem: string; certPem: string }> {
   const lib = await x509();
   const keys = await newKeyPair();
   // The CA's own key identifier when it states one (a CA an operator brings may use another method than SHA-1 of the key).
@@ -299,10 +332,14 @@ async function makeLeaf(issuer: Issuer, commonName: string, usage: CertificateUs
       signingAlgorithm: issuer.signingAlgorithm,
       extensions: [
         await lib.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-        caKeyId ? new lib.AuthorityKeyIdentifierExtension(caKeyId) : await lib.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey, false, crypto),
+        caKeyId
+          ? new lib.AuthorityKeyIdentifierExtension(caKeyId)
+          : await lib.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey, false, crypto),
         new lib.BasicConstraintsExtension(false, undefined, true),
         new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
-        new lib.ExtendedKeyUsageExtension([usage === 'clientAuth' ? lib.ExtendedKeyUsage.clientAuth : lib.ExtendedKeyUsage.serverAuth]),
+        new lib.ExtendedKeyUsageExtension([
+          usage === 'clientAuth' ? lib.ExtendedKeyUsage.clientAuth : lib.ExtendedKeyUsage.serverAuth,
+        ]),
         new lib.SubjectAlternativeNameExtension([
           { type: 'dns', value: commonName },
           { type: 'dns', value: 'localhost' },
@@ -323,7 +360,11 @@ const usageOf = (identity: TlsIdentity): CertificateUsage => (identity === 'gate
  * module issues the identities. For an operator's own tooling and for tests that need a
  * certificate of the deployment's CA under a name that is not one of the four.
  */
-export async function issueCertificate(caDir: string, commonName: string, usage: CertificateUsage): Promise<{ key: Buffer; cert: Buffer }> {
+export async function issueCertificate(
+  caDir: string,
+  commonName: string,
+  usage: CertificateUsage,
+): Promise<{ key: Buffer; cert: Buffer }> {
   const issuer = await generating(`a certificate with the CA in ${caDir}`, () => readIssuer(caDir));
   const leaf = await generating(`a certificate for CN=${commonName}`, () => makeLeaf(issuer, commonName, usage));
   return { key: Buffer.from(leaf.keyPem), cert: Buffer.from(leaf.certPem) };
@@ -365,15 +406,24 @@ function migrateOldLayout(tlsDir: string): Migration | undefined {
   for (const id of toMove) {
     const missing = [`${id}.crt`, `${id}.key`, ...(caCrt ? [] : ['ca.crt'])].filter((f) => !existsSync(top(f)));
     if (missing.length > 0) {
-      throw new TlsError('tls_material_incomplete', `${tlsDir} has the old one-folder layout, with ${id}'s files but no ${missing.join(' or ')}: add them, or remove ${id}.crt and ${id}.key`);
+      throw new TlsError(
+        'tls_material_incomplete',
+        `${tlsDir} has the old one-folder layout, with ${id}'s files but no ${missing.join(' or ')}: add them, or remove ${id}.crt and ${id}.key`,
+      );
     }
     if (stateOf(tlsDir, id).kind !== 'absent') {
-      throw new TlsError('tls_material_incomplete', `${tlsDir} holds ${id} twice: ${id}.crt and ${id}.key of the old one-folder layout, and the folder ${id}/: remove one of them`);
+      throw new TlsError(
+        'tls_material_incomplete',
+        `${tlsDir} holds ${id} twice: ${id}.crt and ${id}.key of the old one-folder layout, and the folder ${id}/: remove one of them`,
+      );
     }
   }
   const caFolder = top(MIGRATED_CA_FOLDER);
   if (existsSync(top('ca.key')) && existsSync(path.join(caFolder, 'ca.key'))) {
-    throw new TlsError('tls_material_incomplete', `${tlsDir} has a ca.key of the old one-folder layout and another in ${caFolder}: remove one of them`);
+    throw new TlsError(
+      'tls_material_incomplete',
+      `${tlsDir} has a ca.key of the old one-folder layout and another in ${caFolder}: remove one of them`,
+    );
   }
   for (const id of toMove) {
     const dir = identityDir(tlsDir, id);
@@ -408,9 +458,13 @@ function removeLeftovers(tlsDir: string): void {
 async function caFrom(caDir: string): Promise<{ issuer: Issuer; made: boolean }> {
   const crt = existsSync(path.join(caDir, 'ca.crt'));
   const key = existsSync(path.join(caDir, 'ca.key'));
-  if (crt && key) return { issuer: await generating(`certificates with the CA in ${caDir}`, () => readIssuer(caDir)), made: false };
+  if (crt && key)
+    return { issuer: await generating(`certificates with the CA in ${caDir}`, () => readIssuer(caDir)), made: false };
   if (crt || key) {
-    throw new TlsError('tls_material_incomplete', `${caDir} has ${crt ? 'ca.crt but no ca.key' : 'ca.key but no ca.crt'}: a CA to issue with needs both (a folder with neither gets a new CA)`);
+    throw new TlsError(
+      'tls_material_incomplete',
+      `${caDir} has ${crt ? 'ca.crt but no ca.key' : 'ca.key but no ca.crt'}: a CA to issue with needs both (a folder with neither gets a new CA)`,
+    );
   }
   const { issuer, keyPem } = await generating(`a CA in ${caDir}`, makeCa);
   privateFolder(caDir);
@@ -435,7 +489,10 @@ function checkIdentities(tlsDir: string): void {
   const [first, ...rest] = TLS_IDENTITIES.map((id) => loadTlsMaterial(tlsDir, id));
   for (const m of rest) {
     if (first && !sameCertificate(first.ca, m.ca)) {
-      throw new TlsError('tls_material_invalid', `${identityDir(tlsDir, m.identity)}/ca.crt is not the CA of ${identityDir(tlsDir, first.identity)}/ca.crt: the identities come from different CAs, so they refuse each other; \`sagas certs --renew\` issues all four again from one`);
+      throw new TlsError(
+        'tls_material_invalid',
+        `${identityDir(tlsDir, m.identity)}/ca.crt is not the CA of ${identityDir(tlsDir, first.identity)}/ca.crt: the identities come from different CAs, so they refuse each other; \`sagas certs --renew\` issues all four again from one`,
+      );
     }
   }
 }
@@ -471,7 +528,10 @@ async function withIssueLock<T>(tlsDir: string, fn: () => Promise<T>): Promise<T
       rmSync(lock, { force: true });
     }
   }
-  throw new TlsError('tls_init_timeout', `another process has held ${lock} for ${INIT_WAIT_MS / 1000} s while issuing certificates; remove it if no process is issuing`);
+  throw new TlsError(
+    'tls_init_timeout',
+    `another process has held ${lock} for ${INIT_WAIT_MS / 1000} s while issuing certificates; remove it if no process is issuing`,
+  );
 }
 
 export interface IssueOptions {
@@ -522,28 +582,40 @@ export async function issueIdentities(tlsDir: string, opts: IssueOptions = {}): 
       for (const [id, s] of states) {
         if (s.kind !== 'partial') continue;
         const missing = identityFiles(id).filter((f) => !s.present.includes(f));
-        throw new TlsError('tls_material_incomplete', `${identityDir(tlsDir, id)} has ${s.present.join(' and ')} but no ${missing.join(' or ')}: add them, or \`sagas certs --renew\` to issue all four identities again`);
+        throw new TlsError(
+          'tls_material_incomplete',
+          `${identityDir(tlsDir, id)} has ${s.present.join(' and ')} but no ${missing.join(' or ')}: add them, or \`sagas certs --renew\` to issue all four identities again`,
+        );
       }
     }
     if (targets.length === 0) return { issued: [], newCa: false, migrated };
     const keptCa = opts.ca;
     if (!keptCa && !opts.renew && present.length > 0) {
-      const hint = migrated?.caKeyMovedTo ? `\`sagas certs --ca ${path.dirname(migrated.caKeyMovedTo)}\` (the CA this folder had)` : '`sagas certs --ca DIR` with the CA that issued them';
+      const hint = migrated?.caKeyMovedTo
+        ? `\`sagas certs --ca ${path.dirname(migrated.caKeyMovedTo)}\` (the CA this folder had)`
+        : '`sagas certs --ca DIR` with the CA that issued them';
       throw new TlsError(
         'tls_material_incomplete',
         `${tlsDir} has ${present.join(', ')} but not ${targets.join(', ')}, and the key of the CA that issued them is not kept here (by design): ${hint}, or \`sagas certs --renew\` to issue all four from a new CA (then restart every process)`,
       );
     }
-    const { issuer, made } = keptCa ? await caFrom(keptCa) : { issuer: (await generating(`a CA for ${tlsDir}`, makeCa)).issuer, made: true };
+    const { issuer, made } = keptCa
+      ? await caFrom(keptCa)
+      : { issuer: (await generating(`a CA for ${tlsDir}`, makeCa)).issuer, made: true };
     if (!opts.renew) {
       for (const id of present) {
         const ca = readPem(path.join(identityDir(tlsDir, id), 'ca.crt'));
         if (!sameCertificate(ca, issuer.certPem)) {
-          throw new TlsError('tls_material_invalid', `${identityDir(tlsDir, id)} was issued by another CA than ${keptCa ?? 'the one given'}: give the CA that issued it, or \`--renew\` to issue all four from this one`);
+          throw new TlsError(
+            'tls_material_invalid',
+            `${identityDir(tlsDir, id)} was issued by another CA than ${keptCa ?? 'the one given'}: give the CA that issued it, or \`--renew\` to issue all four from this one`,
+          );
         }
       }
     }
-    const leaves = await Promise.all(targets.map((id) => generating(`the ${id} identity in ${tlsDir}`, () => makeLeaf(issuer, id, usageOf(id)))));
+    const leaves = await Promise.all(
+      targets.map((id) => generating(`the ${id} identity in ${tlsDir}`, () => makeLeaf(issuer, id, usageOf(id)))),
+    );
     targets.forEach((id, i) => {
       const dir = identityDir(tlsDir, id);
       const leaf = leaves[i] as { keyPem: string; certPem: string };
@@ -567,9 +639,15 @@ export function loadTlsMaterial(tlsDir: string, identity: TlsIdentity, now = new
   const dir = identityDir(tlsDir, identity);
   if (!existsSync(dir)) {
     if (hasOldLayout(tlsDir)) {
-      throw new TlsError('tls_old_layout', `${tlsDir} has the old one-folder layout (every identity's key and the CA key side by side, readable by every process): \`sagas certs\` moves it to one folder per identity (\`sagas start\` does it on its next start)`);
+      throw new TlsError(
+        'tls_old_layout',
+        `${tlsDir} has the old one-folder layout (every identity's key and the CA key side by side, readable by every process): \`sagas certs\` moves it to one folder per identity (\`sagas start\` does it on its next start)`,
+      );
     }
-    throw new TlsError('tls_material_incomplete', `no ${identity} identity: ${dir} does not exist; issue the identities with \`sagas certs\` (a first \`sagas start\` does it)`);
+    throw new TlsError(
+      'tls_material_incomplete',
+      `no ${identity} identity: ${dir} does not exist; issue the identities with \`sagas certs\` (a first \`sagas start\` does it)`,
+    );
   }
   const file = (name: string) => path.join(dir, name);
   const ca = readPem(file('ca.crt'));
@@ -581,24 +659,36 @@ export function loadTlsMaterial(tlsDir: string, identity: TlsIdentity, now = new
     caCert = new X509Certificate(ca);
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw new TlsError('tls_material_invalid', `${dir}: ca.crt or ${identity}.crt is not a PEM certificate (${(err as Error).message})`);
+    throw new TlsError(
+      'tls_material_invalid',
+      `${dir}: ca.crt or ${identity}.crt is not a PEM certificate (${(err as Error).message})`,
+    );
   }
   const invalid = (why: string) => new TlsError('tls_material_invalid', `${file(`${identity}.crt`)} ${why}`);
-  if (!leaf.verify(caCert.publicKey)) throw invalid(`was not issued by ${file('ca.crt')} (${caCert.subject.replace(/\n/g, ', ')})`);
-  if (new Date(leaf.validTo) < now) throw invalid(`expired on ${leaf.validTo}: \`sagas certs --renew\` issues new identities`);
+  if (!leaf.verify(caCert.publicKey))
+    throw invalid(`was not issued by ${file('ca.crt')} (${caCert.subject.replace(/\n/g, ', ')})`);
+  if (new Date(leaf.validTo) < now)
+    throw invalid(`expired on ${leaf.validTo}: \`sagas certs --renew\` issues new identities`);
   if (new Date(leaf.validFrom) > now) throw invalid(`is not valid before ${leaf.validFrom}`);
-  if (commonName(leaf.subject) !== identity) throw invalid(`names ${leaf.subject.replace(/\n/g, ', ')}, not CN=${identity}`);
+  if (commonName(leaf.subject) !== identity)
+    throw invalid(`names ${leaf.subject.replace(/\n/g, ', ')}, not CN=${identity}`);
   try {
     if (!leaf.checkPrivateKey(createPrivateKey(key))) throw invalid(`does not match ${identity}.key`);
   } catch (err) {
     if (err instanceof TlsError) throw err;
-    throw new TlsError('tls_material_invalid', `${file(`${identity}.key`)} is not a PEM private key (${(err as Error).message})`);
+    throw new TlsError(
+      'tls_material_invalid',
+      `${file(`${identity}.key`)} is not a PEM private key (${(err as Error).message})`,
+    );
   }
   return { identity, ca, key, cert };
 }
 
 function commonName(subject: string): string | undefined {
-  return subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+  return subject
+    .split('\n')
+    .find((l) => l.startsWith('CN='))
+    ?.slice(3);
 }
 
 /**
@@ -613,7 +703,10 @@ export async function prepareGrpcSecurity(
   identity?: TlsIdentity,
 ): Promise<void> {
   if (security.kind === 'insecure') {
-    logger.warn({ GRPC_INSECURE: '1' }, 'gRPC between the services is plaintext and unauthenticated (GRPC_INSECURE=1): anyone who reaches a participant can call it');
+    logger.warn(
+      { GRPC_INSECURE: '1' },
+      'gRPC between the services is plaintext and unauthenticated (GRPC_INSECURE=1): anyone who reaches a participant can call it',
+    );
     return;
   }
   if (identity) loadTlsMaterial(security.dir, identity);
@@ -631,5 +724,8 @@ export function peerName(cert: PeerCertificate | undefined): string | undefined 
  * against the deployment's CA) must name `peer` as its CN, whatever host name the address has.
  */
 export function pinnedPeer(peer: TlsIdentity): (host: string, cert: PeerCertificate) => Error | undefined {
-  return (_host, cert) => (peerName(cert) === peer ? undefined : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`));
+  return (_host, cert) =>
+    peerName(cert) === peer
+      ? undefined
+      : new Error(`the server at this address presented CN=${String(cert.subject?.CN)}, not CN=${peer}`);
 }

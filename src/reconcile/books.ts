@@ -93,14 +93,16 @@ export interface Books {
   products: readonly ProductBook[];
 }
 
-const isObject = (v: Json | undefined): v is { [key: string]: Json } => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: Json | undefined): v is { [key: string]: Json } =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: Json | undefined): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** The order a place-order saga's input describes, or undefined when it does not describe one. */
 export function sagaOrderOf(input: Json): SagaOrder | undefined {
   if (!isObject(input)) return undefined;
   const { order_id: orderId, customer_id: customerId, total_cents: totalCents, items } = input;
-  if (typeof orderId !== 'string' || typeof customerId !== 'string' || !isCount(totalCents) || !Array.isArray(items)) return undefined;
+  if (typeof orderId !== 'string' || typeof customerId !== 'string' || !isCount(totalCents) || !Array.isArray(items))
+    return undefined;
   const lines: SagaOrder['lines'] = [];
   for (const item of items) {
     if (!isObject(item)) return undefined;
@@ -128,5 +130,7 @@ export function sagaBookOf(s: SagaRecord): SagaBook {
 export function summedLines(lines: readonly StockLine[]): StockLine[] {
   const sums = new Map<string, number>();
   for (const { productId, quantity } of lines) sums.set(productId, (sums.get(productId) ?? 0) + quantity);
-  return [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
+  return [...sums.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([productId, quantity]) => ({ productId, quantity }));
 }

@@ -37,8 +37,17 @@ export class BooksReadError extends Error {
 }
 
 function readFailed(err: unknown, participant: ParticipantName): BooksReadError {
-  if (isUnavailable(err)) return new BooksReadError('participant_unavailable', participant, `the ${participant} service is unavailable: its books cannot be read`);
-  return new BooksReadError('participant_error', participant, `the ${participant} service failed to list its books: ${err instanceof Error ? err.message : String(err)}`);
+  if (isUnavailable(err))
+    return new BooksReadError(
+      'participant_unavailable',
+      participant,
+      `the ${participant} service is unavailable: its books cannot be read`,
+    );
+  return new BooksReadError(
+    'participant_error',
+    participant,
+    `the ${participant} service failed to list its books: ${err instanceof Error ? err.message : String(err)}`,
+  );
 }
 
 const ORDER_STATUS: Partial<Record<OrderStatus, OrderBook['status']>> = {
@@ -63,10 +72,21 @@ const RESERVATION_STATUS: Partial<Record<ReservationStatus, ReservationBook['sta
  * A status this gateway does not know (a newer participant) is not silently read as "none": it
  * would hide a charge or a sale. The read fails instead, naming it.
  */
-function known<S extends number, T>(map: Partial<Record<S, T>>, value: S, none: S, what: string, participant: ParticipantName): T | undefined {
+function known<S extends number, T>(
+  map: Partial<Record<S, T>>,
+  value: S,
+  none: S,
+  what: string,
+  participant: ParticipantName,
+): T | undefined {
   if (value === none) return undefined;
   const v = map[value];
-  if (v === undefined) throw new BooksReadError('participant_error', participant, `the ${participant} service listed an unknown ${what} (${value})`);
+  if (v === undefined)
+    throw new BooksReadError(
+      'participant_error',
+      participant,
+      `the ${participant} service listed an unknown ${what} (${value})`,
+    );
   return v;
 }
 
@@ -74,10 +94,16 @@ export function orderBookOf(e: OrderEntry): OrderBook {
   const o = e.order;
   return {
     orderId: e.orderId,
-    status: o ? known(ORDER_STATUS, o.status, OrderStatus.ORDER_STATUS_UNSPECIFIED, 'order status', 'order') : undefined,
+    status: o
+      ? known(ORDER_STATUS, o.status, OrderStatus.ORDER_STATUS_UNSPECIFIED, 'order status', 'order')
+      : undefined,
     customerId: o?.customerId ?? '',
     totalCents: o?.totalCents ?? 0,
-    lines: (o?.items ?? []).map((i) => ({ productId: i.productId, quantity: i.quantity, unitPriceCents: i.unitPriceCents })),
+    lines: (o?.items ?? []).map((i) => ({
+      productId: i.productId,
+      quantity: i.quantity,
+      unitPriceCents: i.unitPriceCents,
+    })),
     reason: o?.reason ?? '',
     tombstoned: e.tombstoned,
   };
@@ -96,7 +122,13 @@ export function paymentBookOf(e: PaymentEntry): PaymentBook {
 export function reservationBookOf(e: ReservationEntry): ReservationBook {
   return {
     orderId: e.orderId,
-    status: known(RESERVATION_STATUS, e.status, ReservationStatus.RESERVATION_STATUS_NONE, 'reservation status', 'inventory'),
+    status: known(
+      RESERVATION_STATUS,
+      e.status,
+      ReservationStatus.RESERVATION_STATUS_NONE,
+      'reservation status',
+      'inventory',
+    ),
     lines: e.items.map((i) => ({ productId: i.productId, quantity: i.quantity })),
     tombstoned: e.tombstoned,
   };
@@ -133,6 +165,8 @@ export function grpcParticipantBooks(p: Participants, timeoutMs: number): Partic
         return { entries: res.entries.map(reservationBookOf), nextPageToken: res.nextPageToken };
       }),
     products: () =>
-      read('inventory', async () => (await callRpc(p.inventory, 'listProducts', { productIds: [] }, { timeoutMs })).products.map(productBookOf)),
+      read('inventory', async () =>
+        (await callRpc(p.inventory, 'listProducts', { productIds: [] }, { timeoutMs })).products.map(productBookOf),
+      ),
   };
 }

@@ -45,7 +45,11 @@ export interface ReconcileReport {
 }
 
 /** Every record of a participant's books, page after page; a page that does not advance is its failure. */
-async function allPages<T extends { orderId: string }>(participant: ParticipantName, pageSize: number, page: (token: string, size: number) => Promise<BookPage<T>>): Promise<T[]> {
+async function allPages<T extends { orderId: string }>(
+  participant: ParticipantName,
+  pageSize: number,
+  page: (token: string, size: number) => Promise<BookPage<T>>,
+): Promise<T[]> {
   const out: T[] = [];
   let token = '';
   let last: string | undefined;
@@ -53,11 +57,21 @@ async function allPages<T extends { orderId: string }>(participant: ParticipantN
     const p = await page(token, pageSize);
     for (const e of p.entries) {
       // Keyset pages are in strictly increasing id order: anything else would loop or double count.
-      if (last !== undefined && !(e.orderId > last)) throw new BooksReadError('participant_error', participant, `the ${participant} service listed ${e.orderId} after ${last}: its pages are not in order`);
+      if (last !== undefined && !(e.orderId > last))
+        throw new BooksReadError(
+          'participant_error',
+          participant,
+          `the ${participant} service listed ${e.orderId} after ${last}: its pages are not in order`,
+        );
       last = e.orderId;
       out.push(e);
     }
-    if (p.nextPageToken !== '' && p.entries.length === 0) throw new BooksReadError('participant_error', participant, `the ${participant} service answered an empty page that is not the last`);
+    if (p.nextPageToken !== '' && p.entries.length === 0)
+      throw new BooksReadError(
+        'participant_error',
+        participant,
+        `the ${participant} service answered an empty page that is not the last`,
+      );
     token = p.nextPageToken;
   } while (token !== '');
   return out;
@@ -103,7 +117,9 @@ export async function reconcile(sources: ReconcileSources, opts: ReconcileOption
     if (!moved.has(id)) {
       const before = seen.get(id);
       const now = await log.get(before?.id ?? id);
-      const changed = now !== undefined && (before === undefined || before.status !== now.status || before.updatedAt !== now.updatedAt);
+      const changed =
+        now !== undefined &&
+        (before === undefined || before.status !== now.status || before.updatedAt !== now.updatedAt);
       moved.set(id, changed ? now.status : undefined);
     }
     return moved.get(id) !== undefined;
@@ -125,10 +141,18 @@ export async function reconcile(sources: ReconcileSources, opts: ReconcileOption
     if (inFlightNoted.has(id)) continue;
     inFlightNoted.add(id);
     const status = moved.get(id) as SagaStatus;
-    kept.push({ kind: 'saga_in_flight', saga_id: seen.get(id)?.id ?? id, order_id: id, message: `saga ${seen.get(id)?.id ?? id} moved while the books were read (it is ${status} now)` });
+    kept.push({
+      kind: 'saga_in_flight',
+      saga_id: seen.get(id)?.id ?? id,
+      order_id: id,
+      message: `saga ${seen.get(id)?.id ?? id} moved while the books were read (it is ${status} now)`,
+    });
   }
   if (settled && !stable) {
-    kept.push({ kind: 'saga_in_flight', message: `the saga log changed while the books were read (sagas by status before: ${countsText(countsBefore)}; after: ${countsText(countsAfter)})` });
+    kept.push({
+      kind: 'saga_in_flight',
+      message: `the saga log changed while the books were read (sagas by status before: ${countsText(countsBefore)}; after: ${countsText(countsAfter)})`,
+    });
   }
 
   return {
@@ -143,5 +167,10 @@ export async function reconcile(sources: ReconcileSources, opts: ReconcileOption
 }
 
 function countsText(counts: Record<SagaStatus, number>): string {
-  return Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ') || 'none';
+  return (
+    Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ') || 'none'
+  );
 }

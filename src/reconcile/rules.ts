@@ -21,7 +21,16 @@
  *   read as of one moment, reserved = Σ held reservations and sold = Σ committed ones.
  */
 import { type SagaStatus, SAGA_STATUSES } from '../saga/index.js';
-import { summedLines, type Books, type OrderBook, type PaymentBook, type ReservationBook, type SagaBook, type SagaOrder, type StockLine } from './books.js';
+import {
+  summedLines,
+  type Books,
+  type OrderBook,
+  type PaymentBook,
+  type ReservationBook,
+  type SagaBook,
+  type SagaOrder,
+  type StockLine,
+} from './books.js';
 import { sameContent } from '../services/order/domain.js';
 
 /** Every kind of disagreement, most serious first (money, then stock, then the records' agreement). */
@@ -101,7 +110,8 @@ export function isLive(status: SagaStatus): boolean {
 }
 
 const money = (cents: number) => `$${(cents / 100).toFixed(2)}`;
-const linesText = (lines: readonly StockLine[]) => lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ') || 'nothing';
+const linesText = (lines: readonly StockLine[]) =>
+  lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ') || 'nothing';
 const sameLines = (a: readonly StockLine[], b: readonly StockLine[]) =>
   a.length === b.length && a.every((l, i) => l.productId === b[i]?.productId && l.quantity === b[i]?.quantity);
 const stepText = (s: SagaBook) => (s.currentStep ? ` at ${s.currentStep}` : '');
@@ -138,14 +148,23 @@ function reservationText(r: ReservationBook | undefined): string {
 }
 
 /** Why `retry` could not finish a PARKED saga with these books (empty: it could). */
-function forwardMisfits(order: SagaOrder, o: OrderBook | undefined, p: PaymentBook | undefined, r: ReservationBook | undefined): string[] {
+function forwardMisfits(
+  order: SagaOrder,
+  o: OrderBook | undefined,
+  p: PaymentBook | undefined,
+  r: ReservationBook | undefined,
+): string[] {
   const why: string[] = [];
   const confirmed = o?.status === 'CONFIRMED';
   if (o?.status !== 'PENDING' && !confirmed) why.push(`the order is ${orderText(o)}`);
   const chargedTotal = p?.status === 'CHARGED' && p.amountCents === order.totalCents;
   const nothingCharged = p?.status === undefined && !p?.tombstoned;
   if (!chargedTotal && !(nothingCharged && !confirmed)) {
-    why.push(confirmed && nothingCharged ? 'the order is CONFIRMED with nothing charged' : `the payment is ${paymentText(p)}${p?.status === 'CHARGED' ? `, not the total ${money(order.totalCents)}` : ''}`);
+    why.push(
+      confirmed && nothingCharged
+        ? 'the order is CONFIRMED with nothing charged'
+        : `the payment is ${paymentText(p)}${p?.status === 'CHARGED' ? `, not the total ${money(order.totalCents)}` : ''}`,
+    );
   }
   if (r?.status !== 'HELD' && r?.status !== 'COMMITTED') why.push(`the stock was ${reservationText(r)}`);
   if (r?.status === 'COMMITTED' && !confirmed) why.push('the stock was sold before the order was confirmed');
@@ -162,7 +181,10 @@ function backwardMisfits(o: OrderBook | undefined, r: ReservationBook | undefine
 
 /** The order service's order is the one its saga placed: the order service's own rule (sameContent). */
 function sameOrder(o: OrderBook, order: SagaOrder): boolean {
-  return sameContent({ customerId: o.customerId, totalCents: o.totalCents, items: o.lines }, { customerId: order.customerId, totalCents: order.totalCents, items: order.lines });
+  return sameContent(
+    { customerId: o.customerId, totalCents: o.totalCents, items: o.lines },
+    { customerId: order.customerId, totalCents: order.totalCents, items: order.lines },
+  );
 }
 
 /** The records of one order id, judged against its saga (undefined: none placed it). */
@@ -174,18 +196,31 @@ function judgeOrder(
   r: ReservationBook | undefined,
   out: Disagreement[],
 ): void {
-  const push = (kind: DisagreementKind, message: string) => out.push({ kind, ...(saga ? { saga_id: saga.id } : {}), order_id: id, message });
+  const push = (kind: DisagreementKind, message: string) =>
+    out.push({ kind, ...(saga ? { saga_id: saga.id } : {}), order_id: id, message });
   const confirmed = o?.status === 'CONFIRMED';
   const total = saga?.order.totalCents ?? o?.totalCents;
   const sagaText = saga ? `its saga ${saga.status}` : 'no saga placed it';
 
   // Whatever the saga: what a confirmed order must have, and what only a confirmed order may have.
-  if (confirmed && p?.status === 'REFUNDED') push('refund_on_confirmed_order', `order ${id} is CONFIRMED but its payment of ${money(p.amountCents)} was refunded`);
-  if (confirmed && p?.status !== 'CHARGED' && p?.status !== 'REFUNDED') push('confirmed_without_charge', `order ${id} is CONFIRMED but has ${paymentText(p)}`);
+  if (confirmed && p?.status === 'REFUNDED')
+    push(
+      'refund_on_confirmed_order',
+      `order ${id} is CONFIRMED but its payment of ${money(p.amountCents)} was refunded`,
+    );
+  if (confirmed && p?.status !== 'CHARGED' && p?.status !== 'REFUNDED')
+    push('confirmed_without_charge', `order ${id} is CONFIRMED but has ${paymentText(p)}`);
   if (confirmed && p?.status === 'CHARGED' && total !== undefined && p.amountCents !== total) {
-    push('charge_amount_mismatch', `order ${id} is CONFIRMED for ${money(total)} but was charged ${money(p.amountCents)}`);
+    push(
+      'charge_amount_mismatch',
+      `order ${id} is CONFIRMED for ${money(total)} but was charged ${money(p.amountCents)}`,
+    );
   }
-  if (r?.status === 'COMMITTED' && !confirmed) push('sold_without_confirmed_order', `${linesText(r.lines)} sold for order ${id}, which is ${orderText(o)} (${sagaText})`);
+  if (r?.status === 'COMMITTED' && !confirmed)
+    push(
+      'sold_without_confirmed_order',
+      `${linesText(r.lines)} sold for order ${id}, which is ${orderText(o)} (${sagaText})`,
+    );
   // A PARKED saga past its pivot may still have to commit its stock (retry does it).
   if (confirmed && r?.status !== 'COMMITTED' && !(saga?.status === 'PARKED' && r?.status === 'HELD')) {
     push('confirmed_without_sold_stock', `order ${id} is CONFIRMED but its stock was ${reservationText(r)}, not sold`);
@@ -202,15 +237,28 @@ function judgeOrder(
     }
   } else {
     // An ended saga, or none: no money and no held stock for an order that is not confirmed.
-    if (p?.status === 'CHARGED' && !confirmed) push('charge_without_confirmed_order', `${money(p.amountCents)} is charged for order ${id}, which is ${orderText(o)} (${sagaText})`);
-    if (r?.status === 'HELD' && !confirmed) push('reservation_without_saga', `${linesText(r.lines)} held for order ${id}, which is ${orderText(o)}, but ${sagaText}`);
+    if (p?.status === 'CHARGED' && !confirmed)
+      push(
+        'charge_without_confirmed_order',
+        `${money(p.amountCents)} is charged for order ${id}, which is ${orderText(o)} (${sagaText})`,
+      );
+    if (r?.status === 'HELD' && !confirmed)
+      push(
+        'reservation_without_saga',
+        `${linesText(r.lines)} held for order ${id}, which is ${orderText(o)}, but ${sagaText}`,
+      );
   }
 
   if (!saga) {
-    if (o?.status) push('order_without_saga', `the order service holds order ${id} (${orderText(o)}, ${money(o.totalCents)}) but no saga placed it`);
+    if (o?.status)
+      push(
+        'order_without_saga',
+        `the order service holds order ${id} (${orderText(o)}, ${money(o.totalCents)}) but no saga placed it`,
+      );
     return;
   }
-  if (saga.status === 'COMPLETED' && !confirmed) push('order_status_mismatch', `saga ${saga.id} COMPLETED but its order is ${orderText(o)}, not CONFIRMED`);
+  if (saga.status === 'COMPLETED' && !confirmed)
+    push('order_status_mismatch', `saga ${saga.id} COMPLETED but its order is ${orderText(o)}, not CONFIRMED`);
   if (saga.status === 'COMPENSATED' && (o?.status === 'PENDING' || confirmed)) {
     push('order_status_mismatch', `saga ${saga.id} COMPENSATED but its order is ${orderText(o)}, not CANCELLED`);
   }
@@ -222,7 +270,10 @@ function judgeOrder(
   }
   const wanted = summedLines(saga.order.lines);
   if ((r?.status === 'HELD' || r?.status === 'COMMITTED') && !sameLines(r.lines, wanted)) {
-    push('reservation_lines_mismatch', `the stock ${reservationText(r)} for order ${id} is not its order's ${linesText(wanted)}`);
+    push(
+      'reservation_lines_mismatch',
+      `the stock ${reservationText(r)} for order ${id} is not its order's ${linesText(wanted)}`,
+    );
   }
 }
 
@@ -235,7 +286,10 @@ const kindRank = new Map<DisagreementKind, number>(DISAGREEMENT_KINDS.map((k, i)
 /** Most serious kind first, then by order id, product id and message: the same books, the same list. */
 export function sortDisagreements(list: Disagreement[]): Disagreement[] {
   const key = (d: Disagreement) => `${d.order_id ?? ''}\u0000${d.product_id ?? ''}\u0000${d.message}`;
-  return list.sort((a, b) => (kindRank.get(a.kind) ?? 0) - (kindRank.get(b.kind) ?? 0) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return list.sort(
+    (a, b) =>
+      (kindRank.get(a.kind) ?? 0) - (kindRank.get(b.kind) ?? 0) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0),
+  );
 }
 
 /** Every disagreement between the saga log and the participants' books. */
@@ -255,14 +309,24 @@ export function judge(books: Books, opts: JudgeOptions): Judgement {
     if (isLive(s.status)) {
       notJudged.in_flight += 1;
       skipped.add(orderId);
-      if (opts.settled) out.push({ kind: 'saga_in_flight', saga_id: s.id, order_id: orderId, message: `saga ${s.id} is still ${s.status}${stepText(s)}` });
+      if (opts.settled)
+        out.push({
+          kind: 'saga_in_flight',
+          saga_id: s.id,
+          order_id: orderId,
+          message: `saga ${s.id} is still ${s.status}${stepText(s)}`,
+        });
     } else if (s.status === 'RESOLVED') {
       notJudged.resolved += 1;
       skipped.add(orderId);
     } else if (!s.order) {
       skipped.add(orderId);
       if (s.placesOrder) {
-        out.push({ kind: 'saga_unreadable', saga_id: s.id, message: `saga ${s.id} (${s.status}) has an input that is not an order: its books cannot be judged` });
+        out.push({
+          kind: 'saga_unreadable',
+          saga_id: s.id,
+          message: `saga ${s.id} (${s.status}) has an input that is not an order: its books cannot be judged`,
+        });
       } else {
         notJudged.other_definition += 1;
       }
@@ -308,14 +372,22 @@ function judgeStock(books: Books, compareSums: boolean, out: Disagreement[]): vo
     for (const l of r.lines) {
       sums.set(l.productId, (sums.get(l.productId) ?? 0) + l.quantity);
       if (!known.has(l.productId)) {
-        out.push({ kind: 'stock_not_conserved', order_id: r.orderId, product_id: l.productId, message: `${l.quantity} × ${l.productId} ${r.status === 'HELD' ? 'held' : 'sold'} for order ${r.orderId}, a product the inventory does not have` });
+        out.push({
+          kind: 'stock_not_conserved',
+          order_id: r.orderId,
+          product_id: l.productId,
+          message: `${l.quantity} × ${l.productId} ${r.status === 'HELD' ? 'held' : 'sold'} for order ${r.orderId}, a product the inventory does not have`,
+        });
       }
     }
   }
   for (const p of books.products) {
     const push = (message: string) => out.push({ kind: 'stock_not_conserved', product_id: p.productId, message });
     const sum = p.available + p.reserved + p.sold;
-    if (sum !== p.total) push(`${p.productId}: ${p.available} available + ${p.reserved} reserved + ${p.sold} sold = ${sum}, but ${p.total} were ever supplied`);
+    if (sum !== p.total)
+      push(
+        `${p.productId}: ${p.available} available + ${p.reserved} reserved + ${p.sold} sold = ${sum}, but ${p.total} were ever supplied`,
+      );
     if (!compareSums) continue;
     const h = held.get(p.productId) ?? 0;
     const s = sold.get(p.productId) ?? 0;

@@ -62,7 +62,13 @@ export type StepOutcome = { ok: true; result?: Json } | { ok: false; code: strin
  * The failure codes the engine itself records in a saga's failure and events (a definition's
  * steps add their own). A public view shows these and the definition's, nothing else.
  */
-export const ENGINE_FAILURE_CODES = ['saga_deadline_exceeded', 'participant_unavailable', 'pivot_uncertain', 'forward_attempts_exhausted', 'operator_compensate'] as const;
+export const ENGINE_FAILURE_CODES = [
+  'saga_deadline_exceeded',
+  'participant_unavailable',
+  'pivot_uncertain',
+  'forward_attempts_exhausted',
+  'operator_compensate',
+] as const;
 
 /**
  * A thrown error that is nonetheless definite: the call was refused in a way no retry can change
@@ -200,13 +206,18 @@ export function validateDefinition<I>(def: SagaDefinition<I>): void {
     if (s.kind === 'compensatable' && pivot >= 0 && i > pivot) {
       throw new Error(`saga ${def.name}: compensatable step ${s.name} after the pivot can never be compensated`);
     }
-    if (s.kind === 'pivot' && s.compensate) throw new Error(`saga ${def.name}: the pivot ${s.name} has no undo (give it a fence instead)`);
-    if (s.fence && s.kind !== 'pivot') throw new Error(`saga ${def.name}: only the pivot may have a fence, not ${s.name}`);
+    if (s.kind === 'pivot' && s.compensate)
+      throw new Error(`saga ${def.name}: the pivot ${s.name} has no undo (give it a fence instead)`);
+    if (s.fence && s.kind !== 'pivot')
+      throw new Error(`saga ${def.name}: only the pivot may have a fence, not ${s.name}`);
   });
 }
 
 /** Exponential backoff with full jitter: uniformly random in [0, min(max, initial·mult^(n-1))]. */
 export function backoffMs(policy: RetryPolicy, failedAttempts: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** Math.max(0, failedAttempts - 1));
+  const ceiling = Math.min(
+    policy.maxBackoffMs,
+    policy.initialBackoffMs * policy.multiplier ** Math.max(0, failedAttempts - 1),
+  );
   return Math.round(random() * ceiling);
 }

@@ -5,13 +5,64 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { context as otelContext, propagation, trace, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, type Link } from '@opentelemetry/api';
+import {
+  context as otelContext,
+  propagation,
+  trace,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  type Link,
+} from '@opentelemetry/api';
 import type { Logger } from '../platform/logger.js';
-import { currentStepOf, DEFAULT_POLICIES, isDefiniteError, SUBJECT_MAX, validateDefinition, type EnginePolicies, type Json, type SagaDefinition, type StepContext, type StepOutcome } from './definition.js';
-import { runChain, type AttemptContext, type Checkpoint, type SagaInterceptor, type SagaRunContext, type Tags } from './interceptors.js';
-import { isTerminal, LeaseLostError, SagaLogError, type NewEvent, type SagaLog, type SagaPatch, type SagaRecord } from './model.js';
-import { decideAction, normalizeNote, OperatorActionError, priorActions, type OperatorActionRequest, type OperatorActionResult } from './operator.js';
-import { fromFenceOutcome, fromStepOutcome, idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Settlement, type Transition } from './transitions.js';
+import {
+  currentStepOf,
+  DEFAULT_POLICIES,
+  isDefiniteError,
+  SUBJECT_MAX,
+  validateDefinition,
+  type EnginePolicies,
+  type Json,
+  type SagaDefinition,
+  type StepContext,
+  type StepOutcome,
+} from './definition.js';
+import {
+  runChain,
+  type AttemptContext,
+  type Checkpoint,
+  type SagaInterceptor,
+  type SagaRunContext,
+  type Tags,
+} from './interceptors.js';
+import {
+  isTerminal,
+  LeaseLostError,
+  SagaLogError,
+  type NewEvent,
+  type SagaLog,
+  type SagaPatch,
+  type SagaRecord,
+} from './model.js';
+import {
+  decideAction,
+  normalizeNote,
+  OperatorActionError,
+  priorActions,
+  type OperatorActionRequest,
+  type OperatorActionResult,
+} from './operator.js';
+import {
+  fromFenceOutcome,
+  fromStepOutcome,
+  idempotencyKey,
+  plan,
+  settle,
+  type AttemptOutcome,
+  type PlannedAttempt,
+  type Settlement,
+  type Transition,
+} from './transitions.js';
 
 /** How many sagas one process drives at most through recovery. */
 const MAX_DRIVEN = 1_000;
@@ -184,7 +235,10 @@ export class SagaEngine {
     }
   }
 
-  private async create<I extends Json>(def: SagaDefinition<unknown>, req: StartRequest<I>): Promise<{ saga: SagaRecord; created: boolean }> {
+  private async create<I extends Json>(
+    def: SagaDefinition<unknown>,
+    req: StartRequest<I>,
+  ): Promise<{ saga: SagaRecord; created: boolean }> {
     const now = this.now();
     const traceparent = currentTraceparent();
     const saga: SagaRecord = {
@@ -251,7 +305,8 @@ export class SagaEngine {
           (s) => {
             if (!s || isTerminal(s.status)) done(s);
           },
-          (err: unknown) => this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
+          (err: unknown) =>
+            this.logger.debug({ err, saga_id: id }, 'could not read a saga being waited for; waiting on'),
         );
       this.afterRun(id, () => set.has(done) && read());
     });
@@ -292,12 +347,26 @@ export class SagaEngine {
   async act(req: OperatorActionRequest): Promise<OperatorActionResult> {
     if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
     const first = await this.log.get(req.sagaId);
-    const stored = first?.traceparent ? trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: first.traceparent })) : undefined;
+    const stored = first?.traceparent
+      ? trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: first.traceparent }))
+      : undefined;
     const links: Link[] = stored && isSpanContextValid(stored) ? [{ context: stored }] : [];
-    const attributes = { 'saga.id': req.sagaId, 'saga.operator.action': String(req.action), 'saga.operator.actor': req.actor, 'saga.operator.action_id': req.actionId };
+    const attributes = {
+      'saga.id': req.sagaId,
+      'saga.operator.action': String(req.action),
+      'saga.operator.actor': req.actor,
+      'saga.operator.action_id': req.actionId,
+    };
     return tracer.startActiveSpan('saga.operator_action', { links, attributes }, async (span) => {
       const ids = activeSpanIds();
-      const fields = { saga_id: req.sagaId, action: req.action, actor: req.actor, action_id: req.actionId, trace_id: ids.traceId ?? undefined, span_id: ids.spanId ?? undefined };
+      const fields = {
+        saga_id: req.sagaId,
+        action: req.action,
+        actor: req.actor,
+        action_id: req.actionId,
+        trace_id: ids.traceId ?? undefined,
+        span_id: ids.spanId ?? undefined,
+      };
       let stopped: Driven | undefined;
       try {
         // A takeOver that finds the row changed (a driver moved it meanwhile, or a concurrent
@@ -308,7 +377,8 @@ export class SagaEngine {
           const decision = decideAction(saga ? this.definitions.get(saga.definition) : undefined, saga, req, prior);
           if (decision.kind === 'refused' || (decision.kind === 'apply' && round >= MAX_ACT_ROUNDS)) {
             const code = decision.kind === 'refused' ? decision.code : 'action_not_allowed';
-            const message = decision.kind === 'refused' ? decision.message : `saga ${req.sagaId} kept changing; try again`;
+            const message =
+              decision.kind === 'refused' ? decision.message : `saga ${req.sagaId} kept changing; try again`;
             span.setAttribute('saga.operator.outcome', code);
             span.setStatus({ code: SpanStatusCode.ERROR, message: code });
             this.logger.info({ ...fields, status: saga?.status, code, reason: message }, 'operator action refused');
@@ -316,7 +386,10 @@ export class SagaEngine {
           }
           if (decision.kind === 'replayed') {
             span.setAttribute('saga.operator.outcome', 'replayed');
-            this.logger.info({ ...fields, status: saga?.status, replayed: true }, 'operator action replayed; nothing done');
+            this.logger.info(
+              { ...fields, status: saga?.status, replayed: true },
+              'operator action replayed; nothing done',
+            );
             return { saga: saga as SagaRecord, replayed: true };
           }
           const current = saga as SagaRecord;
@@ -331,7 +404,13 @@ export class SagaEngine {
           span.setAttribute('saga.operator.outcome', 'applied');
           span.setAttribute('saga.status', taken.status);
           this.logger.info(
-            { ...fields, from_status: current.status, status: taken.status, step: events[0]?.step ?? undefined, note: normalizeNote(req.note) ?? undefined },
+            {
+              ...fields,
+              from_status: current.status,
+              status: taken.status,
+              step: events[0]?.step ?? undefined,
+              note: normalizeNote(req.note) ?? undefined,
+            },
             `operator action ${req.action}`,
           );
           for (const i of this.interceptors) i.onOperatorAction?.(taken, req);
@@ -369,11 +448,16 @@ export class SagaEngine {
    */
   async recoverOnce(limit = Math.max(0, MAX_DRIVEN - this.driven.size)): Promise<number> {
     if (this.stopping || limit === 0) return 0;
-    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit, [...this.definitions.keys()])).filter((s) => !this.driven.has(s.id));
+    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit, [...this.definitions.keys()])).filter(
+      (s) => !this.driven.has(s.id),
+    );
     if (claimed.length === 0) return 0;
     const launchAll = () => {
       for (const saga of claimed) {
-        this.logger.warn({ saga_id: saga.id, status: saga.status, step_index: saga.stepIndex, comp_index: saga.compIndex }, 'resuming saga');
+        this.logger.warn(
+          { saga_id: saga.id, status: saga.status, step_index: saga.stepIndex, comp_index: saga.compIndex },
+          'resuming saga',
+        );
         for (const i of this.interceptors) i.onRecovered?.(saga);
         this.launch(saga, true);
       }
@@ -402,7 +486,8 @@ export class SagaEngine {
       } catch (err) {
         // Said once per outage, not every tick.
         if (err instanceof SagaLogError && err.code === 'saga_log_unavailable') {
-          if (!this.logUnavailable) this.logger.error({ err }, 'saga log unavailable; recovery and lease renewal wait for it');
+          if (!this.logUnavailable)
+            this.logger.error({ err }, 'saga log unavailable; recovery and lease renewal wait for it');
           this.logUnavailable = true;
         } else {
           this.logger.error({ err }, 'saga recovery tick failed');
@@ -429,7 +514,8 @@ export class SagaEngine {
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     const left = [...this.driven.keys()];
-    if (left.length > 0) this.logger.warn({ sagas: left.length }, 'sagas still in a call at shutdown; their leases will expire');
+    if (left.length > 0)
+      this.logger.warn({ sagas: left.length }, 'sagas still in a call at shutdown; their leases will expire');
     this.unsubscribe();
     for (const [id, set] of this.waiters) for (const w of set) void this.log.get(id).then(w, () => w(undefined));
   }
@@ -454,7 +540,11 @@ export class SagaEngine {
     const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def };
     const ctx: SagaRunContext = { saga, definition: def, resumed, tags };
     let last = saga;
-    d.run = runChain(this.chains.saga, ctx, async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))))
+    d.run = runChain(
+      this.chains.saga,
+      ctx,
+      async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))),
+    )
       .then(
         (final) => {
           if (isTerminal(final.status)) void this.wake(final.id, final);
@@ -472,7 +562,8 @@ export class SagaEngine {
   private async stopped(id: string, err: unknown, d: Driven, last: SagaRecord): Promise<void> {
     const reason = d.stop.signal.reason as unknown;
     if (err instanceof LeaseLostError || reason instanceof Abandoned) {
-      if (!(reason instanceof Abandoned)) this.logger.warn({ saga_id: id }, 'lost the lease; another process drives this saga now');
+      if (!(reason instanceof Abandoned))
+        this.logger.warn({ saga_id: id }, 'lost the lease; another process drives this saga now');
       return;
     }
     if (err instanceof EngineStoppingError) {
@@ -481,13 +572,23 @@ export class SagaEngine {
       return;
     }
     if (err instanceof SagaLogError && err.code === 'saga_log_unavailable') {
-      this.logger.error({ saga_id: id, err }, 'saga log unavailable; the saga resumes once it is back and its lease has expired');
+      this.logger.error(
+        { saga_id: id, err },
+        'saga log unavailable; the saga resumes once it is back and its lease has expired',
+      );
       return;
     }
     this.logger.error({ err, saga_id: id }, 'saga driver failed; it will be recovered');
   }
 
-  private async drive(def: SagaDefinition<unknown>, initial: SagaRecord, d: Driven, resumed: boolean, tags: Tags, track: (s: SagaRecord) => void): Promise<SagaRecord> {
+  private async drive(
+    def: SagaDefinition<unknown>,
+    initial: SagaRecord,
+    d: Driven,
+    resumed: boolean,
+    tags: Tags,
+    track: (s: SagaRecord) => void,
+  ): Promise<SagaRecord> {
     let s = initial;
     const log = this.logger.child({ saga_id: s.id, ...logFields(tags) });
     const write = async (t: Transition, defer = false) => {
@@ -498,11 +599,14 @@ export class SagaEngine {
     while (!isTerminal(s.status)) {
       if (d.stop.signal.aborted) {
         if (d.deferred && !(d.stop.signal.reason instanceof Abandoned)) await write({ patch: {}, events: [] });
-        throw d.stop.signal.reason instanceof Abandoned ? d.stop.signal.reason : new EngineStoppingError('checkpointed for shutdown');
+        throw d.stop.signal.reason instanceof Abandoned
+          ? d.stop.signal.reason
+          : new EngineStoppingError('checkpointed for shutdown');
       }
       const next = plan(def, s, this.policies, this.now());
       if (next.kind === 'transition') {
-        if (next.why === 'deadline') log.warn({ step: s.failure?.step ?? def.steps[s.stepIndex]?.name }, 'saga deadline exceeded; compensating');
+        if (next.why === 'deadline')
+          log.warn({ step: s.failure?.step ?? def.steps[s.stepIndex]?.name }, 'saga deadline exceeded; compensating');
         await write(next.transition);
         continue;
       }
@@ -543,7 +647,9 @@ export class SagaEngine {
       await write(a.intent);
       at('after_intent');
       const current = { ...s, ...a.intent.patch };
-      const outcome = await runChain(this.chains.call, ctx, () => this.call(a, current, ctx.idempotencyKey, log, ctx.transport.fault));
+      const outcome = await runChain(this.chains.call, ctx, () =>
+        this.call(a, current, ctx.idempotencyKey, log, ctx.transport.fault),
+      );
       at('before_outcome');
       const settled = settle(def, current, a, outcome, this.now(), this.random);
       this.logSettlement(log, a, settled);
@@ -558,10 +664,13 @@ export class SagaEngine {
     const what = a.phase === 'action' ? 'step' : 'compensation';
     if (st.verdict === 'retrying') log.warn({ ...f, backoff_ms: st.retryInMs }, `${what} outcome unknown; retrying`);
     else if (st.verdict === 'parked') log.error(f, `${what} cannot complete; parking the saga for an operator`);
-    else if (st.outcome.kind === 'took_effect') log.warn(f, 'the pivot had taken effect (its fence found it done); going forward');
+    else if (st.outcome.kind === 'took_effect')
+      log.warn(f, 'the pivot had taken effect (its fence found it done); going forward');
     else if (st.verdict === 'compensating') {
-      if (st.outcome.kind === 'uncertain') log.error(f, 'step retries exhausted; compensating it and the steps before it');
-      else if (st.outcome.kind === 'failed' && st.outcome.raised) log.warn(f, 'step refused in a way no retry can change; compensating');
+      if (st.outcome.kind === 'uncertain')
+        log.error(f, 'step retries exhausted; compensating it and the steps before it');
+      else if (st.outcome.kind === 'failed' && st.outcome.raised)
+        log.warn(f, 'step refused in a way no retry can change; compensating');
       else log.info(f, 'step failed; compensating');
     }
   }
@@ -589,7 +698,13 @@ export class SagaEngine {
   }
 
   /** The participant call under the per-attempt deadline; anything but a definite answer or a DefiniteError is uncertain. */
-  private async call(a: PlannedAttempt, s: SagaRecord, key: string, log: Logger, fault: string | undefined): Promise<AttemptOutcome> {
+  private async call(
+    a: PlannedAttempt,
+    s: SagaRecord,
+    key: string,
+    log: Logger,
+    fault: string | undefined,
+  ): Promise<AttemptOutcome> {
     const fn = invocationOf(a);
     if (!fn) return { kind: 'ok', result: null };
     const timeoutMs = a.step.timeoutMs ?? this.policies.stepTimeoutMs;

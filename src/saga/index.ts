@@ -51,7 +51,13 @@ export {
 } from './definition.js';
 
 // Running sagas.
-export { SagaEngine, EngineStoppingError, EngineOverloadedError, type EngineOptions, type StartRequest } from './engine.js';
+export {
+  SagaEngine,
+  EngineStoppingError,
+  EngineOverloadedError,
+  type EngineOptions,
+  type StartRequest,
+} from './engine.js';
 
 // What an operator may do to a saga, and why a request is refused.
 export {

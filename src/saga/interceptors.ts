@@ -3,7 +3,15 @@
  * step attempt and each participant call (the shape of Temporal's interceptors). Tracing, metrics
  * and crash points are interceptors; so are operator hooks and fault injection to come.
  */
-import { context as otelContext, propagation, trace, isSpanContextValid, SpanStatusCode, type Link, type Meter } from '@opentelemetry/api';
+import {
+  context as otelContext,
+  propagation,
+  trace,
+  isSpanContextValid,
+  SpanStatusCode,
+  type Link,
+  type Meter,
+} from '@opentelemetry/api';
 import { crashNow, crashPoint } from '../platform/crash.js';
 import type { Logger } from '../platform/logger.js';
 import { encodeDirective, latencyOf, type FaultBoard, type FaultRule } from '../faults/plan.js';
@@ -99,11 +107,22 @@ export function tracing(): SagaInterceptor {
     aroundSaga(ctx, next) {
       const active = otelContext.active();
       const current = trace.getSpanContext(active);
-      const parent = ctx.resumed && ctx.saga.traceparent ? propagation.extract(active, { traceparent: ctx.saga.traceparent }) : active;
+      const parent =
+        ctx.resumed && ctx.saga.traceparent
+          ? propagation.extract(active, { traceparent: ctx.saga.traceparent })
+          : active;
       const links: Link[] = ctx.resumed && current && isSpanContextValid(current) ? [{ context: current }] : [];
       const span = tracer.startSpan(
         `saga ${ctx.definition.name}`,
-        { links, attributes: { 'saga.id': ctx.saga.id, 'saga.definition': ctx.definition.name, 'saga.resumed': ctx.resumed, ...ctx.tags } },
+        {
+          links,
+          attributes: {
+            'saga.id': ctx.saga.id,
+            'saga.definition': ctx.definition.name,
+            'saga.resumed': ctx.resumed,
+            ...ctx.tags,
+          },
+        },
         parent,
       );
       return otelContext.with(trace.setSpan(parent, span), next).then(
@@ -122,8 +141,17 @@ export function tracing(): SagaInterceptor {
     },
     aroundAttempt(ctx, next) {
       // A pivot's compensation phase is its fence, not an undo: named so in the trace.
-      const name = ctx.phase === 'action' ? `saga.step ${ctx.step.name}` : `${ctx.step.fence ? 'saga.fence' : 'saga.compensate'} ${ctx.step.name}`;
-      const attributes = { 'saga.id': ctx.saga.id, 'saga.step': ctx.step.name, 'saga.phase': ctx.phase, 'saga.attempt': ctx.attempt, ...ctx.tags };
+      const name =
+        ctx.phase === 'action'
+          ? `saga.step ${ctx.step.name}`
+          : `${ctx.step.fence ? 'saga.fence' : 'saga.compensate'} ${ctx.step.name}`;
+      const attributes = {
+        'saga.id': ctx.saga.id,
+        'saga.step': ctx.step.name,
+        'saga.phase': ctx.phase,
+        'saga.attempt': ctx.attempt,
+        ...ctx.tags,
+      };
       return tracer.startActiveSpan(name, { attributes }, async (span) => {
         try {
           const settled = await next();
@@ -185,17 +213,36 @@ export interface FaultsOptions {
 export function faults(board: FaultBoard, opts: FaultsOptions): SagaInterceptor {
   const random = opts.random ?? Math.random;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const injected = opts.meter.createCounter('faults_injected', { description: 'Faults injected by the fault switchboard, by target and kind' });
+  const injected = opts.meter.createCounter('faults_injected', {
+    description: 'Faults injected by the fault switchboard, by target and kind',
+  });
   const pointOf = (ctx: AttemptContext) => {
     const call = opts.callOf?.(ctx);
-    return { call, point: { step: ctx.step.name, phase: ctx.phase, participant: call?.participant, method: call?.method } };
+    return {
+      call,
+      point: { step: ctx.step.name, phase: ctx.phase, participant: call?.participant, method: call?.method },
+    };
   };
   const mark = (ctx: AttemptContext, rule: FaultRule, target: string, extra: Record<string, number | string> = {}) => {
     const span = trace.getActiveSpan();
     span?.setAttributes({ 'fault.kind': rule.kind, 'fault.rule_id': rule.id });
-    span?.addEvent('fault.injected', { 'fault.kind': rule.kind, 'fault.rule_id': rule.id, 'fault.target': target, ...extra });
+    span?.addEvent('fault.injected', {
+      'fault.kind': rule.kind,
+      'fault.rule_id': rule.id,
+      'fault.target': target,
+      ...extra,
+    });
     opts.logger.warn(
-      { saga_id: ctx.saga.id, step: ctx.step.name, phase: ctx.phase, attempt: ctx.attempt, kind: rule.kind, rule_id: rule.id, target, ...extra },
+      {
+        saga_id: ctx.saga.id,
+        step: ctx.step.name,
+        phase: ctx.phase,
+        attempt: ctx.attempt,
+        kind: rule.kind,
+        rule_id: rule.id,
+        target,
+        ...extra,
+      },
       `fault injected: ${rule.kind} (rule ${rule.id})`,
     );
     injected.add(1, { target, kind: rule.kind });
@@ -235,8 +282,17 @@ export function faults(board: FaultBoard, opts: FaultsOptions): SagaInterceptor 
       const there = call ? board.match({ side: 'participant', ...point }, random) : undefined;
       if (!there || !call) return next();
       const latency = there.kind === 'latency' ? latencyOf(there, random) : undefined;
-      mark(ctx, there, `${call.participant}.${call.method}`, latency === undefined ? {} : { 'fault.latency_ms': latency });
-      ctx.transport.fault = encodeDirective({ kind: there.kind, rule: there.id, ...(latency === undefined ? {} : { latency_ms: latency }) });
+      mark(
+        ctx,
+        there,
+        `${call.participant}.${call.method}`,
+        latency === undefined ? {} : { 'fault.latency_ms': latency },
+      );
+      ctx.transport.fault = encodeDirective({
+        kind: there.kind,
+        rule: there.id,
+        ...(latency === undefined ? {} : { latency_ms: latency }),
+      });
       try {
         return await next();
       } finally {

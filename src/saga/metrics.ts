@@ -11,7 +11,9 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
  */
 export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date.now): SagaInterceptor {
   const started = meter.createCounter('saga_started', { description: 'Sagas started' });
-  const finished = meter.createCounter('saga_finished', { description: 'Sagas that reached a terminal state, by outcome' });
+  const finished = meter.createCounter('saga_finished', {
+    description: 'Sagas that reached a terminal state, by outcome',
+  });
   const duration = meter.createHistogram('saga_duration_seconds', {
     unit: 's',
     description: 'Time from a saga start to its terminal state',
@@ -22,13 +24,22 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
     description: 'Duration of one attempt of a step (phase=action) or of its compensation (phase=compensation)',
     advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
   });
-  const recoveries = meter.createCounter('saga_recoveries', { description: 'Sagas resumed after their owner stopped or died' });
-  const operatorActions = meter.createCounter('saga_operator_actions', { description: 'Operator actions applied to sagas (retry, compensate, resolve)' });
-  const retries = meter.createCounter('saga_step_retries', { description: 'Retries of a step or compensation after an uncertain outcome' });
+  const recoveries = meter.createCounter('saga_recoveries', {
+    description: 'Sagas resumed after their owner stopped or died',
+  });
+  const operatorActions = meter.createCounter('saga_operator_actions', {
+    description: 'Operator actions applied to sagas (retry, compensate, resolve)',
+  });
+  const retries = meter.createCounter('saga_step_retries', {
+    description: 'Retries of a step or compensation after an uncertain outcome',
+  });
 
   const inflight = meter.createObservableGauge('saga_inflight', { description: 'Sagas not yet terminal' });
   const parked = meter.createObservableGauge('saga_parked', { description: 'Sagas parked for an operator' });
-  const oldest = meter.createObservableGauge('saga_oldest_inflight_age_seconds', { unit: 's', description: 'Age of the oldest saga not yet terminal' });
+  const oldest = meter.createObservableGauge('saga_oldest_inflight_age_seconds', {
+    unit: 's',
+    description: 'Age of the oldest saga not yet terminal',
+  });
   // One read of the log per collection for the three gauges; none observed while it is unreachable.
   meter.addBatchObservableCallback(
     async (r) => {
@@ -63,7 +74,11 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
     async aroundCall(ctx, next) {
       const t0 = performance.now();
       const outcome = await next();
-      stepDuration.record((performance.now() - t0) / 1000, { step: ctx.step.name, phase: ctx.phase, outcome: outcome.kind });
+      stepDuration.record((performance.now() - t0) / 1000, {
+        step: ctx.step.name,
+        phase: ctx.phase,
+        outcome: outcome.kind,
+      });
       return outcome;
     },
   };

@@ -91,7 +91,9 @@ export interface EventPage {
 }
 
 /** The fields an event may change on the saga row, written in the same transaction. */
-export type SagaPatch = Partial<Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure' | 'currentStep'>> & {
+export type SagaPatch = Partial<
+  Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure' | 'currentStep'>
+> & {
   /** A patch can only give the lease up (a terminal saga); taking and extending it is the log's, on its clock. */
   leaseOwner?: null;
   leaseExpiresAt?: 0;
@@ -166,7 +168,14 @@ export interface SagaLog {
    * (nothing is written then). The previous owner's next append fails with LeaseLostError.
    * Serialized with the saga's other writes, as an append is.
    */
-  takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined>;
+  takeOver(
+    id: string,
+    expect: TakeOverExpectation,
+    owner: string,
+    leaseMs: number,
+    patch: SagaPatch,
+    events: NewEvent[],
+  ): Promise<SagaRecord | undefined>;
   get(id: string): Promise<SagaRecord | undefined>;
   getByIdempotencyKey(key: string): Promise<SagaRecord | undefined>;
   /** The saga's events in order: those after `afterSeq` (default 0), at most `limit` (default all). */

@@ -34,7 +34,8 @@ export interface OperatorActionResult {
  * settling (retrying it, or fencing it before anything is undone); or at a parked pivot that has
  * no fence, which only `retry` can settle.
  */
-export type OperatorActionErrorCode = 'saga_not_found' | 'action_not_allowed' | 'note_required' | 'action_id_reused' | 'pivot_uncertain';
+export type OperatorActionErrorCode =
+  'saga_not_found' | 'action_not_allowed' | 'note_required' | 'action_id_reused' | 'pivot_uncertain';
 
 /** A refused action (the admin API answers 404 for saga_not_found, 409 or 400 for the others). */
 export class OperatorActionError extends Error {
@@ -64,7 +65,13 @@ export function priorActions(events: readonly SagaEvent[]): OperatorActionData[]
 }
 
 function isActionData(d: Json): d is Json & OperatorActionData {
-  return typeof d === 'object' && d !== null && !Array.isArray(d) && typeof d.action === 'string' && typeof d.action_id === 'string';
+  return (
+    typeof d === 'object' &&
+    d !== null &&
+    !Array.isArray(d) &&
+    typeof d.action === 'string' &&
+    typeof d.action_id === 'string'
+  );
 }
 
 /** A note as kept: trimmed, null when empty. */
@@ -104,23 +111,34 @@ export function decideAction(
   req: OperatorActionRequest,
   prior: readonly OperatorActionData[],
 ): ActionDecision {
-  const refuse = (code: OperatorActionErrorCode, message: string): ActionDecision => ({ kind: 'refused', code, message });
+  const refuse = (code: OperatorActionErrorCode, message: string): ActionDecision => ({
+    kind: 'refused',
+    code,
+    message,
+  });
   if (!saga) return refuse('saga_not_found', `no saga ${req.sagaId}`);
-  if (!OPERATOR_ACTIONS.includes(req.action)) return refuse('action_not_allowed', `unknown action ${String(req.action)}`);
+  if (!OPERATOR_ACTIONS.includes(req.action))
+    return refuse('action_not_allowed', `unknown action ${String(req.action)}`);
   const note = normalizeNote(req.note);
   const earlier = prior.find((p) => p.action_id === req.actionId);
   if (earlier) {
     if (earlier.action === req.action && (earlier.note ?? null) === note) return { kind: 'replayed' };
-    return refuse('action_id_reused', `action id ${req.actionId} was used for ${earlier.action}${earlier.note === null ? '' : ' with another note'} on this saga`);
+    return refuse(
+      'action_id_reused',
+      `action id ${req.actionId} was used for ${earlier.action}${earlier.note === null ? '' : ' with another note'} on this saga`,
+    );
   }
-  if (req.action === 'resolve' && note === null) return refuse('note_required', 'resolve needs a note saying what was repaired by hand');
-  if (note !== null && note.length > MAX_NOTE_LENGTH) return refuse('note_required', `a note is at most ${MAX_NOTE_LENGTH} characters`);
+  if (req.action === 'resolve' && note === null)
+    return refuse('note_required', 'resolve needs a note saying what was repaired by hand');
+  if (note !== null && note.length > MAX_NOTE_LENGTH)
+    return refuse('note_required', `a note is at most ${MAX_NOTE_LENGTH} characters`);
   const event = (step: string | null): NewEvent => ({
     type: 'OPERATOR_ACTION',
     step,
     data: { action: req.action, action_id: req.actionId, actor: req.actor, note },
   });
-  const notAllowed = (why: string) => refuse('action_not_allowed', `cannot ${req.action} saga ${saga.id} (${saga.status}): ${why}`);
+  const notAllowed = (why: string) =>
+    refuse('action_not_allowed', `cannot ${req.action} saga ${saga.id} (${saga.status}): ${why}`);
   if (req.action === 'resolve') {
     if (saga.status !== 'PARKED') return notAllowed('only a PARKED saga is resolved');
     const at = saga.compIndex >= 0 ? saga.compIndex : saga.stepIndex;
@@ -144,7 +162,10 @@ export function decideAction(
           kind: 'apply',
           expect: { status: 'PARKED' },
           drive: true,
-          transition: { patch: { status: 'RUNNING', stepIndex: pivot, compIndex: -1, attempt: 0, failure: null }, events: [event(stepName(def, pivot))] },
+          transition: {
+            patch: { status: 'RUNNING', stepIndex: pivot, compIndex: -1, attempt: 0, failure: null },
+            events: [event(stepName(def, pivot))],
+          },
         };
       }
       if (saga.compIndex >= 0) {
@@ -162,21 +183,41 @@ export function decideAction(
           kind: 'apply',
           expect: { status: 'PARKED' },
           drive: true,
-          transition: { patch: { status: 'RUNNING', attempt: 0, failure: null }, events: [event(stepName(def, saga.stepIndex))] },
+          transition: {
+            patch: { status: 'RUNNING', attempt: 0, failure: null },
+            events: [event(stepName(def, saga.stepIndex))],
+          },
         };
       }
       return notAllowed('it was parked neither in compensation nor after its pivot');
     }
     case 'compensate': {
-      if (saga.status !== 'RUNNING' && saga.status !== 'PARKED') return notAllowed('only a RUNNING saga before its pivot, or a PARKED one that has not passed it, is compensated');
-      const failure: SagaFailure = { step: stepName(def, saga.stepIndex) ?? '', code: 'operator_compensate', message: `compensation asked by ${req.actor}` };
+      if (saga.status !== 'RUNNING' && saga.status !== 'PARKED')
+        return notAllowed(
+          'only a RUNNING saga before its pivot, or a PARKED one that has not passed it, is compensated',
+        );
+      const failure: SagaFailure = {
+        step: stepName(def, saga.stepIndex) ?? '',
+        code: 'operator_compensate',
+        message: `compensation asked by ${req.actor}`,
+      };
       if (saga.status === 'PARKED') {
         const pivotStep = pivot >= 0 ? def.steps[pivot] : undefined;
         // Parked at a fence-less pivot (compIndex -1): only the pivot's own retry can settle it.
-        const at = saga.compIndex >= 0 ? saga.compIndex : pivot >= 0 && saga.stepIndex === pivot && pivotStep?.fence ? pivot : -1;
+        const at =
+          saga.compIndex >= 0
+            ? saga.compIndex
+            : pivot >= 0 && saga.stepIndex === pivot && pivotStep?.fence
+              ? pivot
+              : -1;
         if (at < 0) {
-          if (pivot >= 0 && saga.stepIndex === pivot) return refuse('pivot_uncertain', `cannot compensate saga ${saga.id}: its pivot ${pivotStep?.name} may have taken effect and has no fence; retry it`);
-          if (pivot >= 0 && saga.stepIndex > pivot) return notAllowed('its pivot has succeeded, so it can only go forward');
+          if (pivot >= 0 && saga.stepIndex === pivot)
+            return refuse(
+              'pivot_uncertain',
+              `cannot compensate saga ${saga.id}: its pivot ${pivotStep?.name} may have taken effect and has no fence; retry it`,
+            );
+          if (pivot >= 0 && saga.stepIndex > pivot)
+            return notAllowed('its pivot has succeeded, so it can only go forward');
           return notAllowed('it parked neither in compensation nor at its pivot');
         }
         // Resume compensating where it stopped (at the pivot: its fence first), with a fresh budget.
@@ -184,7 +225,10 @@ export function decideAction(
           kind: 'apply',
           expect: { status: 'PARKED' },
           drive: true,
-          transition: { patch: { status: 'COMPENSATING', compIndex: at, attempt: 0, failure: saga.failure ?? failure }, events: [event(stepName(def, at))] },
+          transition: {
+            patch: { status: 'COMPENSATING', compIndex: at, attempt: 0, failure: saga.failure ?? failure },
+            events: [event(stepName(def, at))],
+          },
         };
       }
       if (pivot >= 0 && saga.stepIndex > pivot) return notAllowed('its pivot has succeeded, so it can only go forward');

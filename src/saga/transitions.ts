@@ -3,7 +3,19 @@
  * attempt returned), what the log must record next. No I/O, no clock of its own, no randomness of
  * its own: the driver passes `now` and `random` in, writes the result, and acts on it.
  */
-import { backoffMs, hasCompensationPhase, pivotIndex, type EnginePolicies, type FenceOutcome, type Json, type RetryPolicy, type SagaDefinition, type SagaFailure, type StepDefinition, type StepOutcome } from './definition.js';
+import {
+  backoffMs,
+  hasCompensationPhase,
+  pivotIndex,
+  type EnginePolicies,
+  type FenceOutcome,
+  type Json,
+  type RetryPolicy,
+  type SagaDefinition,
+  type SagaFailure,
+  type StepDefinition,
+  type StepOutcome,
+} from './definition.js';
 import type { NewEvent, SagaPatch, SagaRecord } from './model.js';
 
 export type Phase = 'action' | 'compensation';
@@ -104,7 +116,12 @@ export function isForwardOnly(def: SagaDefinition<unknown>, index: number): bool
 }
 
 /** The retry policy of a step in a phase: steps that can only go forward have the (generous) forward budget. */
-export function policyFor(policies: EnginePolicies, step: StepDefinition<unknown>, phase: Phase, forwardOnly: boolean): RetryPolicy {
+export function policyFor(
+  policies: EnginePolicies,
+  step: StepDefinition<unknown>,
+  phase: Phase,
+  forwardOnly: boolean,
+): RetryPolicy {
   if (phase === 'compensation') return { ...policies.compensation, ...step.compensationRetry };
   if (forwardOnly) return { ...policies.forward, ...step.retry };
   return { ...policies.action, ...step.retry };
@@ -119,11 +136,19 @@ function planForward(def: SagaDefinition<unknown>, s: SagaRecord, policies: Engi
   const i = s.stepIndex;
   const step = def.steps[i];
   if (!step) {
-    return { kind: 'transition', why: 'completed', transition: { patch: { status: 'COMPLETED', ...RELEASE }, events: [{ type: 'SAGA_COMPLETED' }] } };
+    return {
+      kind: 'transition',
+      why: 'completed',
+      transition: { patch: { status: 'COMPLETED', ...RELEASE }, events: [{ type: 'SAGA_COMPLETED' }] },
+    };
   }
   const forwardOnly = isForwardOnly(def, i);
   if (!forwardOnly && now >= s.deadlineAt) {
-    const failure: SagaFailure = { step: step.name, code: 'saga_deadline_exceeded', message: 'the saga ran past its deadline' };
+    const failure: SagaFailure = {
+      step: step.name,
+      code: 'saga_deadline_exceeded',
+      message: 'the saga ran past its deadline',
+    };
     // An attempt already made may have had its effect: compensate the step too. At the pivot its
     // fence runs first whatever the attempt count: an attempt before an operator's retry (which
     // counts afresh) may have taken effect, and the fence is safe when none did.
@@ -133,7 +158,16 @@ function planForward(def: SagaDefinition<unknown>, s: SagaRecord, policies: Engi
       why: 'deadline',
       transition: {
         patch: { status: 'COMPENSATING', compIndex, attempt: 0, failure },
-        events: [{ type: 'STEP_FAILED', step: step.name, attempt: s.attempt, error: failure.message, retryable: false, data: { code: failure.code } }],
+        events: [
+          {
+            type: 'STEP_FAILED',
+            step: step.name,
+            attempt: s.attempt,
+            error: failure.message,
+            retryable: false,
+            data: { code: failure.code },
+          },
+        ],
       },
     };
   }
@@ -179,14 +213,29 @@ function planCompensation(def: SagaDefinition<unknown>, s: SagaRecord, policies:
  * What the log records after an attempt, and what the saga does next. `s` is the state after the
  * attempt's intent was written.
  */
-export function settle(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, now: number, random: () => number): Settlement {
-  const settled = a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(s, a, outcome, random);
+export function settle(
+  def: SagaDefinition<unknown>,
+  s: SagaRecord,
+  a: PlannedAttempt,
+  outcome: AttemptOutcome,
+  now: number,
+  random: () => number,
+): Settlement {
+  const settled =
+    a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(s, a, outcome, random);
   return { ...settled, outcome };
 }
 
 type Decision = Omit<Settlement, 'outcome'>;
 
-function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, now: number, random: () => number): Decision {
+function settleAction(
+  def: SagaDefinition<unknown>,
+  s: SagaRecord,
+  a: PlannedAttempt,
+  outcome: AttemptOutcome,
+  now: number,
+  random: () => number,
+): Decision {
   const { step, attempt, index: i } = a;
   if (outcome.kind === 'ok') {
     return {
@@ -206,11 +255,21 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
     verdict: 'parked',
     defer: false,
     reason: failure.code,
-    transition: { patch: { status: 'PARKED', failure, ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error: failure.message, data: { code: failure.code } }] },
+    transition: {
+      patch: { status: 'PARKED', failure, ...RELEASE },
+      events: [failed, { type: 'SAGA_PARKED', step: step.name, error: failure.message, data: { code: failure.code } }],
+    },
   });
   if (outcome.kind === 'failed') {
     const failure: SagaFailure = { step: step.name, code: outcome.code, message: outcome.message };
-    const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.message, retryable: false, data: { code: outcome.code } };
+    const failed: NewEvent = {
+      type: 'STEP_FAILED',
+      step: step.name,
+      attempt,
+      error: outcome.message,
+      retryable: false,
+      data: { code: outcome.code },
+    };
     if (afterPivot) return park(failure, failed);
     // A definite failure had no effect: compensation starts with the step before it. A refusal
     // the call raised speaks for its own attempt only: after an earlier attempt whose outcome is
@@ -231,7 +290,13 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
   const attemptsLeft = attempt < a.policy.maxAttempts;
   const timeLeft = forwardOnly || now + delay < s.deadlineAt;
   if (attemptsLeft && timeLeft) {
-    return { verdict: 'retrying', defer: false, retryInMs: delay, reason: outcome.error, transition: { patch: {}, events: [failed] } };
+    return {
+      verdict: 'retrying',
+      defer: false,
+      retryInMs: delay,
+      reason: outcome.error,
+      transition: { patch: {}, events: [failed] },
+    };
   }
   if (forwardOnly) {
     // Nothing before it may be undone while its outcome is unknown, and the forward budget is
@@ -241,7 +306,11 @@ function settleAction(def: SagaDefinition<unknown>, s: SagaRecord, a: PlannedAtt
   }
   // The outcome is still unknown: the step may have had its effect, so it is compensated too
   // (a pivot: its fence settles it before anything earlier is undone).
-  const failure: SagaFailure = { step: step.name, code: attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable', message: outcome.error };
+  const failure: SagaFailure = {
+    step: step.name,
+    code: attemptsLeft ? 'saga_deadline_exceeded' : 'participant_unavailable',
+    message: outcome.error,
+  };
   return {
     verdict: 'compensating',
     defer: false,
@@ -259,7 +328,14 @@ function settleCompensation(s: SagaRecord, a: PlannedAttempt, outcome: AttemptOu
       verdict: 'succeeded',
       defer: false,
       transition: {
-        patch: { status: 'RUNNING', stepIndex: j + 1, compIndex: -1, attempt: 0, failure: null, results: { ...s.results, [step.name]: outcome.result } },
+        patch: {
+          status: 'RUNNING',
+          stepIndex: j + 1,
+          compIndex: -1,
+          attempt: 0,
+          failure: null,
+          results: { ...s.results, [step.name]: outcome.result },
+        },
         events: [{ type: 'STEP_SUCCEEDED', step: step.name, attempt, data: outcome.result }],
       },
     };
@@ -268,20 +344,39 @@ function settleCompensation(s: SagaRecord, a: PlannedAttempt, outcome: AttemptOu
     return {
       verdict: 'succeeded',
       defer: true,
-      transition: { patch: { compIndex: j - 1, attempt: 0 }, events: [{ type: 'COMPENSATION_SUCCEEDED', step: step.name, attempt, data: outcome.result }] },
+      transition: {
+        patch: { compIndex: j - 1, attempt: 0 },
+        events: [{ type: 'COMPENSATION_SUCCEEDED', step: step.name, attempt, data: outcome.result }],
+      },
     };
   }
   const error = outcome.kind === 'failed' ? outcome.message : outcome.error;
   // A definite refusal of a compensation, answered or raised, cannot succeed on retry: parked at once.
   const retryable = outcome.kind === 'uncertain';
-  const failed: NewEvent = { type: 'COMPENSATION_FAILED', step: step.name, attempt, error, retryable, ...(outcome.kind === 'failed' ? { data: { code: outcome.code } } : {}) };
+  const failed: NewEvent = {
+    type: 'COMPENSATION_FAILED',
+    step: step.name,
+    attempt,
+    error,
+    retryable,
+    ...(outcome.kind === 'failed' ? { data: { code: outcome.code } } : {}),
+  };
   if (retryable && attempt < a.policy.maxAttempts) {
-    return { verdict: 'retrying', defer: false, retryInMs: backoffMs(a.policy, attempt, random), reason: error, transition: { patch: {}, events: [failed] } };
+    return {
+      verdict: 'retrying',
+      defer: false,
+      retryInMs: backoffMs(a.policy, attempt, random),
+      reason: error,
+      transition: { patch: {}, events: [failed] },
+    };
   }
   return {
     verdict: 'parked',
     defer: false,
     reason: error,
-    transition: { patch: { status: 'PARKED', ...RELEASE }, events: [failed, { type: 'SAGA_PARKED', step: step.name, error }] },
+    transition: {
+      patch: { status: 'PARKED', ...RELEASE },
+      events: [failed, { type: 'SAGA_PARKED', step: step.name, error }],
+    },
   };
 }

@@ -31,15 +31,25 @@ async function parkedSaga(): Promise<string> {
   const r = await sys.api('POST', '/orders', DECLINED);
   assert.equal(r.status, 201);
   assert.equal((await armed.exited).signal, 'SIGKILL');
-  await eventually('the saga to park', async () => ((await sys.admin('GET', `/api/sagas/${r.body.id}`)).body.status === 'PARKED' ? true : undefined), 30_000);
+  await eventually(
+    'the saga to park',
+    async () => ((await sys.admin('GET', `/api/sagas/${r.body.id}`)).body.status === 'PARKED' ? true : undefined),
+    30_000,
+  );
   await sys.restart('inventory');
   // The gateway sees inventory again (its gRPC channel reconnected) before an operator acts.
-  await eventually('the gateway to be ready again', async () => ((await sys.api('GET', '/readyz')).status === 200 ? true : undefined));
+  await eventually('the gateway to be ready again', async () =>
+    (await sys.api('GET', '/readyz')).status === 200 ? true : undefined,
+  );
   return r.body.id as string;
 }
 
 const act = (id: string, action: string, actionId: string, note?: string) =>
-  sys.admin('POST', `/api/sagas/${id}/actions`, { action, action_id: actionId, ...(note === undefined ? {} : { note }) });
+  sys.admin('POST', `/api/sagas/${id}/actions`, {
+    action,
+    action_id: actionId,
+    ...(note === undefined ? {} : { note }),
+  });
 
 function expectRefused(r: { status: number; body: { error: string } }, status: number, code: string) {
   assert.equal(r.status, status, JSON.stringify(r.body));
@@ -50,7 +60,11 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
   let out = '';
   let err = '';
   const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-  const code = await main(argv, { env: { SAGAS_ADMIN_URL: sys.adminUrl, ...env }, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  const code = await main(argv, {
+    env: { SAGAS_ADMIN_URL: sys.adminUrl, ...env },
+    stdout: sink((s) => (out += s)),
+    stderr: sink((s) => (err += s)),
+  });
   return { code, out, err };
 }
 
@@ -114,10 +128,14 @@ test('compensate a saga still before its pivot, retrying a participant that is d
   assert.ok(['COMPENSATING', 'COMPENSATED', 'PARKED'].includes(c.body.saga.status), c.body.saga.status);
   expectRefused(await act(id, 'compensate', 'comp-2'), 409, 'action_not_allowed');
   await sys.restart('payment');
-  await eventually('the compensated saga to end', async () => {
-    const s = (await sys.admin('GET', `/api/sagas/${id}`)).body;
-    return s.status === 'COMPENSATED' || s.status === 'PARKED' ? s.status : undefined;
-  }, 30_000);
+  await eventually(
+    'the compensated saga to end',
+    async () => {
+      const s = (await sys.admin('GET', `/api/sagas/${id}`)).body;
+      return s.status === 'COMPENSATED' || s.status === 'PARKED' ? s.status : undefined;
+    },
+    30_000,
+  );
   const o = await sys.api('GET', `/orders/${id}`);
   assert.notEqual(o.body.status, 'CONFIRMED');
 });
@@ -136,10 +154,25 @@ test('the CLI: resolve a PARKED saga, list and show it, refusals exit 1, usage e
   assert.ok(readable.out.includes(id));
 
   assert.equal((await cli(['resolve', id])).code, 2, 'resolve without --note is a usage error');
-  const resolved = await cli(['resolve', id, '--note', 'released the reservation by hand', '--action-id', 'cli-resolve-1']);
+  const resolved = await cli([
+    'resolve',
+    id,
+    '--note',
+    'released the reservation by hand',
+    '--action-id',
+    'cli-resolve-1',
+  ]);
   assert.equal(resolved.code, 0, resolved.err);
   assert.match(resolved.out, /resolve of .* done; the saga is now RESOLVED/);
-  const replay = await cli(['resolve', id, '--note', 'released the reservation by hand', '--action-id', 'cli-resolve-1', '--json']);
+  const replay = await cli([
+    'resolve',
+    id,
+    '--note',
+    'released the reservation by hand',
+    '--action-id',
+    'cli-resolve-1',
+    '--json',
+  ]);
   assert.equal(replay.code, 0, replay.err);
   assert.equal(JSON.parse(replay.out).replayed, true);
 
@@ -169,7 +202,10 @@ test('a system started by startSystem reports its admin listener, and the public
   assert.deepEqual(sys.adminUrls, [sys.adminUrl]);
   assert.notEqual(sys.adminUrl, sys.url);
   // No ADMIN_TOKENS: the gateway said at start that it serves loopback clients only.
-  assert.ok(sys.procs.gateway.output().some((l) => l.includes('no ADMIN_TOKENS configured') && l.includes('loopback')), sys.procs.gateway.output().join('\n'));
+  assert.ok(
+    sys.procs.gateway.output().some((l) => l.includes('no ADMIN_TOKENS configured') && l.includes('loopback')),
+    sys.procs.gateway.output().join('\n'),
+  );
   assert.equal((await sys.api('GET', '/sagas')).status, 404);
   const stock = await sys.admin('GET', '/api/stock');
   assert.equal(stock.status, 200);

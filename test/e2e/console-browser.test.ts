@@ -10,7 +10,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
-import { CONSOLE_OUT as OUT, csrfOf, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
+import {
+  CONSOLE_OUT as OUT,
+  csrfOf,
+  launchChromium,
+  overflow,
+  signIn as signInAs,
+  watchConsole,
+} from '../helpers/console-browser.js';
 
 const OPERATOR_TOKEN = 'op-console-test-0123456789';
 const VIEWER_TOKEN = 'view-console-test-0123456789';
@@ -51,11 +58,25 @@ async function waterfallMatches(page: Page, id: string) {
   const t = await timeline(id);
   const expected = t.events
     .filter((e) => e.type === 'STEP_STARTED' || e.type === 'COMPENSATION_STARTED')
-    .map((e) => ({ seq: String(e.seq), step: e.step, phase: e.type === 'STEP_STARTED' ? 'action' : 'compensation', attempt: String(e.attempt) }));
+    .map((e) => ({
+      seq: String(e.seq),
+      step: e.step,
+      phase: e.type === 'STEP_STARTED' ? 'action' : 'compensation',
+      attempt: String(e.attempt),
+    }));
   const rows = page.getByTestId('waterfall-row');
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="waterfall-row"]').length === n, expected.length, WAIT);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="waterfall-row"]').length === n,
+    expected.length,
+    WAIT,
+  );
   const shown = await rows.evaluateAll((els) =>
-    els.map((el) => ({ seq: el.getAttribute('data-seq'), step: el.getAttribute('data-step'), phase: el.getAttribute('data-phase'), attempt: el.getAttribute('data-attempt') })),
+    els.map((el) => ({
+      seq: el.getAttribute('data-seq'),
+      step: el.getAttribute('data-step'),
+      phase: el.getAttribute('data-phase'),
+      attempt: el.getAttribute('data-attempt'),
+    })),
   );
   assert.deepEqual(shown, expected);
   return t;
@@ -71,7 +92,12 @@ before(async () => {
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
   admin = sys.adminUrl;
   const order = (price: number, customer: string) =>
-    sys!.api('POST', '/orders', { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price }] }, { Prefer: 'wait=10' });
+    sys!.api(
+      'POST',
+      '/orders',
+      { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price }] },
+      { Prefer: 'wait=10' },
+    );
   // In this order (the list is newest first): three confirmed, then one over
   // PAYMENT_CHARGE_LIMIT_CENTS (500.00), declined and compensated.
   for (let i = 0; i < 3; i++) {
@@ -85,11 +111,16 @@ before(async () => {
   // Parked as in parked.test.ts: the inventory dies on the release that undoes a declined
   // order's reservation and stays down through every compensation attempt; then it comes back.
   const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
-  const parked = await sys.api('POST', '/orders', { customer_id: 'console_parked', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] });
+  const parked = await sys.api('POST', '/orders', {
+    customer_id: 'console_parked',
+    items: [{ product_id: 'prod_1', quantity: 1, price: 600 }],
+  });
   assert.equal(parked.status, 201);
   made.parked = parked.body.id;
   assert.equal((await armed.exited).signal, 'SIGKILL');
-  await eventually('the saga to park', async () => ((await timeline(made.parked)).status === 'PARKED' ? true : undefined));
+  await eventually('the saga to park', async () =>
+    (await timeline(made.parked)).status === 'PARKED' ? true : undefined,
+  );
   await sys.restart('inventory');
   browser = await launchChromium();
 });
@@ -138,7 +169,10 @@ test('a viewer sees the parked saga but no action buttons, and a forced action i
   const headers = { 'x-csrf-token': await csrfOf(page) };
   const session = await (await ctx.request.get('/api/session', { headers })).json();
   assert.deepEqual([session.role, session.via, session.csrf_token], ['viewer', 'session', null]);
-  const forced = await ctx.request.post(`/api/sagas/${made.parked}/actions`, { headers, data: { action: 'retry', action_id: 'viewer-forced-1' } });
+  const forced = await ctx.request.post(`/api/sagas/${made.parked}/actions`, {
+    headers,
+    data: { action: 'retry', action_id: 'viewer-forced-1' },
+  });
   assert.equal(forced.status(), 403);
   assert.equal((await forced.json()).error, 'forbidden');
   assert.equal((await timeline(made.parked)).status, 'PARKED');
@@ -153,7 +187,11 @@ test('a signed-in console survives a reload, opens in a new tab without signing 
   assert.equal(await page.getByTestId('who-name').textContent(), 'alice');
   assert.equal(await page.getByTestId('sign-out').isVisible(), true);
   // What the page asked on its reload: who it is, never the token.
-  const asked = await page.evaluate(async () => (await fetch('/api/session', { headers: { 'x-csrf-token': localStorage.getItem('sagas-console.csrf') ?? '' } })).json());
+  const asked = await page.evaluate(async () =>
+    (
+      await fetch('/api/session', { headers: { 'x-csrf-token': localStorage.getItem('sagas-console.csrf') ?? '' } })
+    ).json(),
+  );
   assert.deepEqual([asked.name, asked.via, asked.csrf_token], ['alice', 'session', null]);
   // A second tab (a saga opened with a middle click) finds the session and its token.
   const tab = await ctx.newPage();
@@ -202,21 +240,32 @@ test('a web server on another port of the host receives the session cookie, and 
     const csrf = await csrfOf(page);
     const visit = await ctx.newPage();
     await visit.goto(evilUrl);
-    const tried = await visit.evaluate(() => (window as unknown as { results: Promise<Record<string, string>> }).results);
+    const tried = await visit.evaluate(
+      () => (window as unknown as { results: Promise<Record<string, string>> }).results,
+    );
     // Cookies are not scoped by port: the other server got it...
     const stolen = cookies.map((c) => /sagas_session=[^;\s]+/.exec(c)?.[0]).find(Boolean);
     assert.ok(stolen, `the other port got no session cookie: ${cookies.join(' | ')}`);
     // ...but its page could read nothing (no CORS), and its requests were refused.
-    for (const [name, outcome] of Object.entries(tried)) assert.ok(outcome === 'opaque' || outcome.startsWith('failed'), `${name}: ${outcome}`);
+    for (const [name, outcome] of Object.entries(tried))
+      assert.ok(outcome === 'opaque' || outcome.startsWith('failed'), `${name}: ${outcome}`);
     // Replayed from the server: no token to be had, no read, no action.
-    const replays: Array<Record<string, string>> = [{ cookie: stolen }, { cookie: stolen, origin: new URL(admin).origin, 'sec-fetch-site': 'same-origin' }];
+    const replays: Array<Record<string, string>> = [
+      { cookie: stolen },
+      { cookie: stolen, origin: new URL(admin).origin, 'sec-fetch-site': 'same-origin' },
+    ];
     for (const headers of replays) {
       const who = await sys!.admin('GET', '/api/session', undefined, headers);
       assert.equal(who.status, 403, JSON.stringify(who.body));
       assert.equal(who.body.error, 'csrf_rejected');
       assert.ok(!JSON.stringify(who.body).includes(csrf));
       assert.equal((await sys!.admin('GET', '/api/sagas', undefined, headers)).status, 403);
-      const act = await sys!.admin('POST', `/api/sagas/${made.parked}/actions`, { action: 'retry', action_id: 'stolen-1' }, headers);
+      const act = await sys!.admin(
+        'POST',
+        `/api/sagas/${made.parked}/actions`,
+        { action: 'retry', action_id: 'stolen-1' },
+        headers,
+      );
       assert.equal(act.status, 403, JSON.stringify(act.body));
     }
     const t = await timeline(made.parked);
@@ -250,20 +299,28 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   // Search by saga (= order) id, from the keyboard.
   await page.getByLabel('Search').fill(made.declined);
   await page.keyboard.press('Enter');
-  await page.waitForFunction((id) => {
-    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
-    return rows.length === 1 && rows[0]!.dataset.id === id;
-  }, made.declined, WAIT);
+  await page.waitForFunction(
+    (id) => {
+      const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
+      return rows.length === 1 && rows[0]!.dataset.id === id;
+    },
+    made.declined,
+    WAIT,
+  );
   await page.getByLabel('Search').fill('');
   await page.keyboard.press('Enter');
   await page.locator(`[data-testid="saga-row"][data-id="${made.parked}"]`).waitFor(WAIT);
 
   // Filter PARKED: only the parked saga.
   await page.getByTestId('filter-PARKED').click();
-  await page.waitForFunction(() => {
-    const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
-    return rows.length === 1 && rows[0]!.dataset.status === 'PARKED';
-  }, undefined, WAIT);
+  await page.waitForFunction(
+    () => {
+      const rows = [...document.querySelectorAll<HTMLElement>('[data-testid="saga-row"]')];
+      return rows.length === 1 && rows[0]!.dataset.status === 'PARKED';
+    },
+    undefined,
+    WAIT,
+  );
   assert.equal(await page.getByTestId('saga-row').getAttribute('data-id'), made.parked);
   assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
 
@@ -277,9 +334,15 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   assert.match((await page.getByTestId('detail-failure').textContent()) ?? '', /payment_declined/);
   assert.equal(await page.getByTestId('detail-customer').textContent(), 'console_parked');
   assert.equal(await page.getByTestId('detail-total').textContent(), '$600.00');
-  assert.match((await page.getByTestId('trace-link').getAttribute('href')) ?? '', /^http:\/\/127\.0\.0\.1:3000\/explore\?trace=[0-9a-f]{32}$/);
+  assert.match(
+    (await page.getByTestId('trace-link').getAttribute('href')) ?? '',
+    /^http:\/\/127\.0\.0\.1:3000\/explore\?trace=[0-9a-f]{32}$/,
+  );
   const keys = await page.getByTestId('wf-key').allTextContents();
-  assert.ok(keys.includes(`${made.parked}:reserve_stock:undo`) && keys.includes(`${made.parked}:charge_payment`), keys.join(' '));
+  assert.ok(
+    keys.includes(`${made.parked}:reserve_stock:undo`) && keys.includes(`${made.parked}:charge_payment`),
+    keys.join(' '),
+  );
   // What the status allows: a PARKED saga is retried, compensated (it parked compensating: the
   // compensation resumes) or resolved; nothing is offered for a terminal one (below).
   assert.equal(await page.getByTestId('action-retry').isEnabled(), true);
@@ -293,7 +356,11 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   await page.getByTestId('action-retry').focus();
   await page.keyboard.press('Enter');
   await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
-  assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'same document', 'no reload');
+  assert.equal(
+    await page.evaluate(() => (window as unknown as { marker?: string }).marker),
+    'same document',
+    'no reload',
+  );
   const op = page.getByTestId('operator-action');
   await op.waitFor(WAIT);
   assert.equal(await op.getAttribute('data-action'), 'retry');

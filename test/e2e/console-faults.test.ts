@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
-import { CONSOLE_OUT as OUT, csrfOf, launchChromium, overflow, signIn as signInAs, watchConsole } from '../helpers/console-browser.js';
+import {
+  CONSOLE_OUT as OUT,
+  csrfOf,
+  launchChromium,
+  overflow,
+  signIn as signInAs,
+  watchConsole,
+} from '../helpers/console-browser.js';
 
 const OPERATOR_TOKEN = 'op-faults-test-0123456789';
 const VIEWER_TOKEN = 'view-faults-test-0123456789';
@@ -41,19 +48,42 @@ async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ct
 const signIn = (page: Page, token: string) => signInAs(page, token, WAIT);
 
 async function order(customer: string) {
-  const r = await sys!.api('POST', '/orders', { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] }, { Prefer: 'wait=10' });
+  const r = await sys!.api(
+    'POST',
+    '/orders',
+    { customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] },
+    { Prefer: 'wait=10' },
+  );
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body as { id: string; status: string };
 }
-
 
 before(async () => {
   const plan = fs.mkdtempSync(`${fs.realpathSync('/tmp')}/faults-plan-`);
   const file = `${plan}/plan.json`;
   // One rule from FAULTS_FILE, off: the page lists the plan the gateway started with.
-  fs.writeFileSync(file, JSON.stringify({ rules: [{ id: 'slow-payment', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 50, jitter_ms: 10, probability: 0.5, enabled: false }] }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      rules: [
+        {
+          id: 'slow-payment',
+          target: { step: 'charge_payment' },
+          kind: 'latency',
+          latency_ms: 50,
+          jitter_ms: 10,
+          probability: 0.5,
+          enabled: false,
+        },
+      ],
+    }),
+  );
   [sys, browser] = await Promise.all([
-    freshSystem({ FAULTS_ENABLED: '1', FAULTS_FILE: file, ADMIN_TOKENS: `olga:operator:${OPERATOR_TOKEN},vic:viewer:${VIEWER_TOKEN}` }),
+    freshSystem({
+      FAULTS_ENABLED: '1',
+      FAULTS_FILE: file,
+      ADMIN_TOKENS: `olga:operator:${OPERATOR_TOKEN},vic:viewer:${VIEWER_TOKEN}`,
+    }),
     launchChromium(),
   ]);
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
@@ -65,97 +95,119 @@ after(async () => {
   await sys?.stop();
 });
 
-test('an operator adds an error rule from the Faults page, sees it fire and mark the timeline, switches it off', { timeout: 60_000 }, async () => {
-  const { ctx, page } = await newContext();
-  await signIn(page, OPERATOR_TOKEN);
-  // The link shows because the switchboard answers; the page lists the plan from FAULTS_FILE.
-  await page.getByTestId('nav-faults').click();
-  await page.getByTestId('faults-view').waitFor(WAIT);
-  const slow = page.locator('[data-testid="fault-row"][data-id="slow-payment"]');
-  await slow.waitFor(WAIT);
-  assert.equal(await slow.getByTestId('fault-kind').textContent(), 'latency');
-  assert.equal(await slow.getByTestId('fault-target').textContent(), 'step charge_payment');
-  assert.equal(await slow.getByTestId('fault-params').textContent(), '50 ms + up to 10 ms');
-  assert.equal(await slow.getByTestId('fault-probability').textContent(), '50 %');
-  assert.equal(await slow.getByTestId('fault-toggle').getAttribute('aria-checked'), 'false');
+test(
+  'an operator adds an error rule from the Faults page, sees it fire and mark the timeline, switches it off',
+  { timeout: 60_000 },
+  async () => {
+    const { ctx, page } = await newContext();
+    await signIn(page, OPERATOR_TOKEN);
+    // The link shows because the switchboard answers; the page lists the plan from FAULTS_FILE.
+    await page.getByTestId('nav-faults').click();
+    await page.getByTestId('faults-view').waitFor(WAIT);
+    const slow = page.locator('[data-testid="fault-row"][data-id="slow-payment"]');
+    await slow.waitFor(WAIT);
+    assert.equal(await slow.getByTestId('fault-kind').textContent(), 'latency');
+    assert.equal(await slow.getByTestId('fault-target').textContent(), 'step charge_payment');
+    assert.equal(await slow.getByTestId('fault-params').textContent(), '50 ms + up to 10 ms');
+    assert.equal(await slow.getByTestId('fault-probability').textContent(), '50 %');
+    assert.equal(await slow.getByTestId('fault-toggle').getAttribute('aria-checked'), 'false');
 
-  // A bad rule: the server's 400 is shown, the plan unchanged.
-  await page.getByLabel('Rule id').fill('too-slow');
-  await page.getByLabel('Kind').selectOption('latency');
-  await page.getByTestId('fault-add').click();
-  const formError = page.getByTestId('fault-form-error');
-  await formError.waitFor(WAIT);
-  assert.match((await formError.textContent()) ?? '', /too-slow.*latency_ms is required.*invalid_fault_plan/);
-  assert.equal(await page.getByTestId('fault-row').count(), 1);
+    // A bad rule: the server's 400 is shown, the plan unchanged.
+    await page.getByLabel('Rule id').fill('too-slow');
+    await page.getByLabel('Kind').selectOption('latency');
+    await page.getByTestId('fault-add').click();
+    const formError = page.getByTestId('fault-form-error');
+    await formError.waitFor(WAIT);
+    assert.match((await formError.textContent()) ?? '', /too-slow.*latency_ms is required.*invalid_fault_plan/);
+    assert.equal(await page.getByTestId('fault-row').count(), 1);
 
-  // An error rule on reserve_stock, from the keyboard.
-  await page.getByLabel('Rule id').fill('refuse-reserve');
-  await page.getByLabel('Kind').selectOption('error');
-  await page.getByLabel('Step', { exact: true }).selectOption('reserve_stock');
-  await page.getByLabel('Phase').selectOption('action');
-  await page.getByLabel('Rule id').press('Enter');
-  const rule = page.locator('[data-testid="fault-row"][data-id="refuse-reserve"]');
-  await rule.waitFor(WAIT);
-  assert.equal(await formError.isVisible(), false);
-  assert.equal(await rule.getByTestId('fault-toggle').getAttribute('aria-checked'), 'true');
-  assert.equal(await rule.getByTestId('fault-fired').textContent(), '0');
-  const plan = await sys!.admin('GET', '/api/faults', undefined, bearer);
-  assert.deepEqual(plan.body.rules.map((r: { id: string }) => r.id), ['slow-payment', 'refuse-reserve']);
-  assert.deepEqual(plan.body.rules[1], { id: 'refuse-reserve', enabled: true, target: { step: 'reserve_stock' }, phase: 'action', kind: 'error', probability: 1, fired: 0 });
+    // An error rule on reserve_stock, from the keyboard.
+    await page.getByLabel('Rule id').fill('refuse-reserve');
+    await page.getByLabel('Kind').selectOption('error');
+    await page.getByLabel('Step', { exact: true }).selectOption('reserve_stock');
+    await page.getByLabel('Phase').selectOption('action');
+    await page.getByLabel('Rule id').press('Enter');
+    const rule = page.locator('[data-testid="fault-row"][data-id="refuse-reserve"]');
+    await rule.waitFor(WAIT);
+    assert.equal(await formError.isVisible(), false);
+    assert.equal(await rule.getByTestId('fault-toggle').getAttribute('aria-checked'), 'true');
+    assert.equal(await rule.getByTestId('fault-fired').textContent(), '0');
+    const plan = await sys!.admin('GET', '/api/faults', undefined, bearer);
+    assert.deepEqual(
+      plan.body.rules.map((r: { id: string }) => r.id),
+      ['slow-payment', 'refuse-reserve'],
+    );
+    assert.deepEqual(plan.body.rules[1], {
+      id: 'refuse-reserve',
+      enabled: true,
+      target: { step: 'reserve_stock' },
+      phase: 'action',
+      kind: 'error',
+      probability: 1,
+      fired: 0,
+    });
 
-  // An order: reserve_stock refused by the rule, the saga compensated; the count updates live.
-  const refused = await order('faults_refused');
-  assert.equal(refused.status, 'CANCELLED');
-  await rule.locator('[data-testid="fault-fired"]', { hasText: '1' }).waitFor(WAIT);
-  await page.screenshot({ path: `${OUT}/faults-1280x800.png`, fullPage: true });
+    // An order: reserve_stock refused by the rule, the saga compensated; the count updates live.
+    const refused = await order('faults_refused');
+    assert.equal(refused.status, 'CANCELLED');
+    await rule.locator('[data-testid="fault-fired"]', { hasText: '1' }).waitFor(WAIT);
+    await page.screenshot({ path: `${OUT}/faults-1280x800.png`, fullPage: true });
 
-  // At phone width the page fits.
-  await page.setViewportSize({ width: 375, height: 800 });
-  assert.equal(await overflow(page), 0, 'faults at 375 px');
-  await page.screenshot({ path: `${OUT}/faults-375.png`, fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 800 });
+    // At phone width the page fits.
+    await page.setViewportSize({ width: 375, height: 800 });
+    assert.equal(await overflow(page), 0, 'faults at 375 px');
+    await page.screenshot({ path: `${OUT}/faults-375.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
 
-  // Its detail: the reserve_stock attempt carries the fault badge naming the rule, in the waterfall and the events.
-  await page.goto(`/#/sagas/${refused.id}`);
-  await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
-  const attempt = page.locator('[data-testid="waterfall-row"][data-step="reserve_stock"][data-phase="action"]');
-  await attempt.waitFor(WAIT);
-  assert.equal(await attempt.getAttribute('data-outcome'), 'failed');
-  assert.equal(await attempt.getByTestId('wf-fault').textContent(), 'fault refuse-reserve');
-  assert.equal(await page.getByTestId('wf-fault').count(), 1, 'only the refused attempt is marked');
-  const failed = page.locator('[data-testid="event-row"][data-type="STEP_FAILED"]');
-  assert.equal(await failed.getByTestId('event-fault').textContent(), 'fault refuse-reserve');
-  assert.equal(await page.getByTestId('event-fault').count(), 1, 'only the refused attempt\'s event is marked');
-  assert.match((await page.getByTestId('detail-failure').textContent()) ?? '', /fault_injected at reserve_stock/);
-  // What the badge reads: the engine's STEP_FAILED names the rule and carries the code.
-  const t = await sys!.admin('GET', `/api/sagas/${refused.id}`, undefined, bearer);
-  const event = t.body.events.find((e: { type: string }) => e.type === 'STEP_FAILED');
-  assert.equal(event.step, 'reserve_stock');
-  assert.match(event.error, /^fault injected by rule refuse-reserve: reserve_stock refused$/);
-  assert.deepEqual(event.data, { code: 'fault_injected' });
-  await page.screenshot({ path: `${OUT}/fault-detail-1280x800.png`, fullPage: true });
+    // Its detail: the reserve_stock attempt carries the fault badge naming the rule, in the waterfall and the events.
+    await page.goto(`/#/sagas/${refused.id}`);
+    await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
+    const attempt = page.locator('[data-testid="waterfall-row"][data-step="reserve_stock"][data-phase="action"]');
+    await attempt.waitFor(WAIT);
+    assert.equal(await attempt.getAttribute('data-outcome'), 'failed');
+    assert.equal(await attempt.getByTestId('wf-fault').textContent(), 'fault refuse-reserve');
+    assert.equal(await page.getByTestId('wf-fault').count(), 1, 'only the refused attempt is marked');
+    const failed = page.locator('[data-testid="event-row"][data-type="STEP_FAILED"]');
+    assert.equal(await failed.getByTestId('event-fault').textContent(), 'fault refuse-reserve');
+    assert.equal(await page.getByTestId('event-fault').count(), 1, "only the refused attempt's event is marked");
+    assert.match((await page.getByTestId('detail-failure').textContent()) ?? '', /fault_injected at reserve_stock/);
+    // What the badge reads: the engine's STEP_FAILED names the rule and carries the code.
+    const t = await sys!.admin('GET', `/api/sagas/${refused.id}`, undefined, bearer);
+    const event = t.body.events.find((e: { type: string }) => e.type === 'STEP_FAILED');
+    assert.equal(event.step, 'reserve_stock');
+    assert.match(event.error, /^fault injected by rule refuse-reserve: reserve_stock refused$/);
+    assert.deepEqual(event.data, { code: 'fault_injected' });
+    await page.screenshot({ path: `${OUT}/fault-detail-1280x800.png`, fullPage: true });
 
-  // Switched off from the page (the keyboard: focus, Space): the next order confirms; the count stays.
-  await page.getByTestId('nav-faults').click();
-  await rule.waitFor(WAIT);
-  await rule.getByTestId('fault-toggle').focus();
-  await page.keyboard.press('Space');
-  await rule.locator('[data-testid="fault-toggle"][aria-checked="false"]').waitFor(WAIT);
-  assert.equal(await rule.getByTestId('fault-toggle').evaluate((el) => el === document.activeElement), true, 'the focus stays on the toggle');
-  const confirmed = await order('faults_confirmed');
-  assert.equal(confirmed.status, 'CONFIRMED');
-  await eventually('the plan to show the rule off', async () => {
-    const r = await sys!.admin('GET', '/api/faults', undefined, bearer);
-    return r.body.rules[1].enabled === false && r.body.rules[1].fired === 1 ? true : undefined;
-  });
-  assert.equal(await rule.getByTestId('fault-fired').textContent(), '1');
+    // Switched off from the page (the keyboard: focus, Space): the next order confirms; the count stays.
+    await page.getByTestId('nav-faults').click();
+    await rule.waitFor(WAIT);
+    await rule.getByTestId('fault-toggle').focus();
+    await page.keyboard.press('Space');
+    await rule.locator('[data-testid="fault-toggle"][aria-checked="false"]').waitFor(WAIT);
+    assert.equal(
+      await rule.getByTestId('fault-toggle').evaluate((el) => el === document.activeElement),
+      true,
+      'the focus stays on the toggle',
+    );
+    const confirmed = await order('faults_confirmed');
+    assert.equal(confirmed.status, 'CONFIRMED');
+    await eventually('the plan to show the rule off', async () => {
+      const r = await sys!.admin('GET', '/api/faults', undefined, bearer);
+      return r.body.rules[1].enabled === false && r.body.rules[1].fired === 1 ? true : undefined;
+    });
+    assert.equal(await rule.getByTestId('fault-fired').textContent(), '1');
 
-  // Remove it (a PUT of the plan without it).
-  await rule.getByTestId('fault-remove').click();
-  await rule.waitFor({ state: 'detached', ...WAIT });
-  assert.deepEqual((await sys!.admin('GET', '/api/faults', undefined, bearer)).body.rules.map((r: { id: string }) => r.id), ['slow-payment']);
-  await ctx.close();
-});
+    // Remove it (a PUT of the plan without it).
+    await rule.getByTestId('fault-remove').click();
+    await rule.waitFor({ state: 'detached', ...WAIT });
+    assert.deepEqual(
+      (await sys!.admin('GET', '/api/faults', undefined, bearer)).body.rules.map((r: { id: string }) => r.id),
+      ['slow-payment'],
+    );
+    await ctx.close();
+  },
+);
 
 test('a viewer sees the switchboard read-only, and a forced change is 403', async () => {
   const { ctx, page } = await newContext();

@@ -11,7 +11,15 @@ import { gatewayApp } from '../helpers/gateway-app.js';
 
 test('the saga list filters by customer, step and creation time, from the keyboard', { timeout: 90_000 }, async () => {
   const g = await gatewayApp();
-  const place = async (c: string, price = 10) => (await g.app.inject({ method: 'POST', url: '/orders', payload: { customer_id: c, items: [{ product_id: 'prod_1', quantity: 1, price }] }, headers: { prefer: 'wait=5' } })).json().id as string;
+  const place = async (c: string, price = 10) =>
+    (
+      await g.app.inject({
+        method: 'POST',
+        url: '/orders',
+        payload: { customer_id: c, items: [{ product_id: 'prod_1', quantity: 1, price }] },
+        headers: { prefer: 'wait=5' },
+      })
+    ).json().id as string;
   const a = await place('cust_ui_a');
   await place('cust_ui_b', 600);
   const addr = await g.admin.listen({ port: 0, host: '127.0.0.1' });
@@ -29,7 +37,14 @@ test('the saga list filters by customer, step and creation time, from the keyboa
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="saga-row"]').length === 1);
     assert.equal(await page.getByTestId('saga-row').getAttribute('data-id'), a);
     const opts = await page.getByLabel('Step').locator('option').allTextContents();
-    assert.deepEqual(opts, ['any step', 'create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock']);
+    assert.deepEqual(opts, [
+      'any step',
+      'create_order',
+      'reserve_stock',
+      'charge_payment',
+      'confirm_order',
+      'commit_stock',
+    ]);
     await page.getByLabel('Step').selectOption('charge_payment');
     await page.getByTestId('sagas-empty').waitFor({ state: 'visible' });
     await page.getByTestId('filter-clear').click();

@@ -16,5 +16,6 @@ after(async () => {
 });
 
 for (const c of GATEWAY_CRASH_CASES) {
-  test(`PostgreSQL saga log: gateway killed at ${c.point} (${c.order} order) ends ${c.expect} with every invariant`, () => runCrashCase(sys, c));
+  test(`PostgreSQL saga log: gateway killed at ${c.point} (${c.order} order) ends ${c.expect} with every invariant`, () =>
+    runCrashCase(sys, c));
 }

@@ -11,5 +11,6 @@ after(async () => {
 });
 
 for (const c of GATEWAY_CRASH_CASES) {
-  test(`gateway killed at ${c.point} (${c.order} order) ends ${c.expect} with every invariant`, () => runCrashCase(sys, c));
+  test(`gateway killed at ${c.point} (${c.order} order) ends ${c.expect} with every invariant`, () =>
+    runCrashCase(sys, c));
 }

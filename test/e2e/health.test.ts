@@ -19,11 +19,19 @@ after(async () => {
 });
 
 /** Runs bin/sagas.js health (the compiled CLI, as the image runs it) with only these variables set. */
-function health(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function health(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [SAGAS, 'health', ...args], { env: { PATH: process.env.PATH ?? '', ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [SAGAS, 'health', ...args],
+      { env: { PATH: process.env.PATH ?? '', ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

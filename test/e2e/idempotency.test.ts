@@ -86,7 +86,12 @@ test('the same key with a different body is 422 and changes nothing', async () =
   const first = await sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': 'reuse-1', Prefer: 'wait=10' });
   assert.equal(first.status, 201);
   const before = await sagaCount();
-  const other = await sys.api('POST', '/orders', { ...BODY, customer_id: 'someone_else' }, { 'X-Idempotency-Key': 'reuse-1' });
+  const other = await sys.api(
+    'POST',
+    '/orders',
+    { ...BODY, customer_id: 'someone_else' },
+    { 'X-Idempotency-Key': 'reuse-1' },
+  );
   assert.equal(other.status, 422);
   assert.equal(other.body.error, 'idempotency_key_reused');
   assert.equal(await sagaCount(), before);
@@ -105,7 +110,12 @@ test('when Redis loses its data the saga log still guarantees one order per key'
   assert.equal(again.status, 201);
   assert.equal(again.body.id, first.body.id);
   assert.equal(again.headers.get('idempotent-replayed'), 'true');
-  const mismatch = await sys.api('POST', '/orders', { ...BODY, customer_id: 'x' }, { 'X-Idempotency-Key': 'flushed-1' });
+  const mismatch = await sys.api(
+    'POST',
+    '/orders',
+    { ...BODY, customer_id: 'x' },
+    { 'X-Idempotency-Key': 'flushed-1' },
+  );
   assert.equal(mismatch.status, 422);
   assert.equal(await sagaCount(), before);
 });
@@ -113,7 +123,9 @@ test('when Redis loses its data the saga log still guarantees one order per key'
 test('Redis killed mid-run: orders keep succeeding from memory; Redis back: it is used again', async () => {
   // Killed while a burst of orders is in flight: none of them may fail because of the switch.
   const burst = Promise.all(
-    Array.from({ length: 30 }, (_, i) => sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': `mid-kill-${i}`, Prefer: 'wait=10' })),
+    Array.from({ length: 30 }, (_, i) =>
+      sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': `mid-kill-${i}`, Prefer: 'wait=10' }),
+    ),
   );
   await redis.kill();
   for (const r of await burst) {
@@ -154,14 +166,32 @@ test('Redis killed mid-run: orders keep succeeding from memory; Redis back: it i
 test('the same participant call sent twice at once has one effect', async () => {
   const client = await asGateway(InventoryServiceClient, sys.addresses.inventory, 'inventory');
   try {
-    const stockBefore = (await sys.api('GET', '/products')).body.products.find((p: { product_id: string }) => p.product_id === 'prod_1');
+    const stockBefore = (await sys.api('GET', '/products')).body.products.find(
+      (p: { product_id: string }) => p.product_id === 'prod_1',
+    );
     const req = { orderId: 'direct-order-1', items: [{ productId: 'prod_1', quantity: 3 }] };
-    const both = await Promise.all([1, 2].map(() => callUnary(client.reserve.bind(client), req, { idempotencyKey: 'direct-order-1:reserve_stock', timeoutMs: 5_000 })));
-    assert.deepEqual(both.map((r) => r.outcome), [ReserveOutcome.RESERVE_OUTCOME_RESERVED, ReserveOutcome.RESERVE_OUTCOME_RESERVED]);
-    const stockAfter = (await sys.api('GET', '/products')).body.products.find((p: { product_id: string }) => p.product_id === 'prod_1');
+    const both = await Promise.all(
+      [1, 2].map(() =>
+        callUnary(client.reserve.bind(client), req, {
+          idempotencyKey: 'direct-order-1:reserve_stock',
+          timeoutMs: 5_000,
+        }),
+      ),
+    );
+    assert.deepEqual(
+      both.map((r) => r.outcome),
+      [ReserveOutcome.RESERVE_OUTCOME_RESERVED, ReserveOutcome.RESERVE_OUTCOME_RESERVED],
+    );
+    const stockAfter = (await sys.api('GET', '/products')).body.products.find(
+      (p: { product_id: string }) => p.product_id === 'prod_1',
+    );
     assert.equal(stockAfter.available, stockBefore.available - 3);
     assert.equal(stockAfter.reserved, stockBefore.reserved + 3);
-    await callUnary(client.release.bind(client), { orderId: 'direct-order-1' }, { idempotencyKey: 'direct-order-1:reserve_stock:undo', timeoutMs: 5_000 });
+    await callUnary(
+      client.release.bind(client),
+      { orderId: 'direct-order-1' },
+      { idempotencyKey: 'direct-order-1:reserve_stock:undo', timeoutMs: 5_000 },
+    );
   } finally {
     client.close();
   }
@@ -170,7 +200,10 @@ test('the same participant call sent twice at once has one effect', async () => 
 test('a client that retries with its key after the gateway died mid-request ends up with one order', async () => {
   const before = await sagaCount();
   const armed = await sys.restart('gateway', { CRASH_AT: 'saga.create_order.before_intent', SAGAS_TEST_HOOKS: '1' });
-  await assert.rejects(sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': 'died-1' }), 'the gateway dies before it answers');
+  await assert.rejects(
+    sys.api('POST', '/orders', BODY, { 'X-Idempotency-Key': 'died-1' }),
+    'the gateway dies before it answers',
+  );
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await sys.restart('gateway');
   const answered = await eventually('the retried POST to be answered', async () => {

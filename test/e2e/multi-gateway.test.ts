@@ -57,7 +57,9 @@ test('any gateway answers for a saga another gateway drives: order, timeline, li
 test('the same X-Idempotency-Key sent to three gateways at once gives one saga, and each waits for its end', async () => {
   const before = (await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length as number;
   const key = `multi-${Date.now()}`;
-  const answers = await Promise.all(sys.urls.map((g) => http(g, 'POST', '/orders', HAPPY, { 'X-Idempotency-Key': key, Prefer: 'wait=10' })));
+  const answers = await Promise.all(
+    sys.urls.map((g) => http(g, 'POST', '/orders', HAPPY, { 'X-Idempotency-Key': key, Prefer: 'wait=10' })),
+  );
   for (const a of answers) assert.equal(a.status, 201, JSON.stringify(a.body));
   const ids = new Set(answers.map((a) => a.body.id as string));
   assert.equal(ids.size, 1, `one key, one order: ${[...ids].join(', ')}`);
@@ -75,7 +77,9 @@ async function client(n: number, stop: () => boolean): Promise<void> {
     let r: Reply | undefined;
     for (let g = (n + i) % 3, tries = 0; r?.status !== 201; g = (g + 1) % 3, tries++) {
       if (tries > 30) throw new Error(`order ${key} was never accepted: ${JSON.stringify(r?.body)}`);
-      r = await http(sys.urls[g] as string, 'POST', '/orders', HAPPY, { 'X-Idempotency-Key': key }).catch(() => undefined);
+      r = await http(sys.urls[g] as string, 'POST', '/orders', HAPPY, { 'X-Idempotency-Key': key }).catch(
+        () => undefined,
+      );
       if (r?.status !== 201) await new Promise((res) => setTimeout(res, 20));
     }
   }
@@ -83,7 +87,11 @@ async function client(n: number, stop: () => boolean): Promise<void> {
 
 test(`kill -9 of one of three gateways under load: another resumes each of its sagas within 5 s (lease ${LEASE_MS} ms)`, async () => {
   // Gateway 1 dies (SIGKILL) with a charge in flight, after letting 40 charges pass.
-  const armed = await sys.restartGateway(1, { CRASH_AT: 'saga.charge_payment.after_intent', CRASH_AFTER: '40', SAGAS_TEST_HOOKS: '1' });
+  const armed = await sys.restartGateway(1, {
+    CRASH_AT: 'saga.charge_payment.after_intent',
+    CRASH_AFTER: '40',
+    SAGAS_TEST_HOOKS: '1',
+  });
   let diedAt = 0;
   const died = armed.exited.then((s) => {
     diedAt = Date.now();
@@ -117,9 +125,14 @@ test(`kill -9 of one of three gateways under load: another resumes each of its s
       // The kill came after the dead owner's last write: this bounds the takeover from above.
       worst = Math.max(worst, resumedAt - lastBefore);
       worstSinceExitSeen = Math.max(worstSinceExitSeen, resumedAt - diedAt);
-      assert.ok(['SAGA_COMPLETED', 'SAGA_COMPENSATED'].includes(events.at(-1)?.type ?? ''), `saga ${id} ended ${events.at(-1)?.type}`);
+      assert.ok(
+        ['SAGA_COMPLETED', 'SAGA_COMPENSATED'].includes(events.at(-1)?.type ?? ''),
+        `saga ${id} ended ${events.at(-1)?.type}`,
+      );
     }
-    console.log(`takeover: ${bySaga.size} sagas of the killed gateway resumed; worst ${worst} ms after its last write (${worstSinceExitSeen} ms after its exit was seen)`);
+    console.log(
+      `takeover: ${bySaga.size} sagas of the killed gateway resumed; worst ${worst} ms after its last write (${worstSinceExitSeen} ms after its exit was seen)`,
+    );
     assert.ok(worst < 5_000, `a saga was resumed ${worst} ms after its owner's last write`);
   } finally {
     await c.end();

@@ -37,40 +37,73 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-test('a one-minute nemesis on one gateway and SQLite: the books agree, and every kind of harm was done', { timeout: 240_000 }, async () => {
-  const r = await sagas(['chaos', '--nemesis', '--duration', `${DURATION_MS / 1000}s`, '--seed', String(SEED), '--rate', '5', '--json']);
-  assert.match(r.stderr.split('\n')[0] ?? '', new RegExp(`^nemesis: seed ${SEED}`), 'the seed is printed first');
-  let report: NemesisReport;
-  try {
-    report = JSON.parse(r.stdout) as NemesisReport;
-  } catch {
-    assert.fail(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-  const why = `${JSON.stringify({ disagreements: report.disagreements, notes: report.notes }, null, 2)}\n${r.stderr}`;
-  assert.deepEqual(report.disagreements, [], why);
-  assert.equal(report.ok, true);
-  assert.equal(r.code, 0, why);
-  assert.equal(report.seed, SEED);
+test(
+  'a one-minute nemesis on one gateway and SQLite: the books agree, and every kind of harm was done',
+  { timeout: 240_000 },
+  async () => {
+    const r = await sagas([
+      'chaos',
+      '--nemesis',
+      '--duration',
+      `${DURATION_MS / 1000}s`,
+      '--seed',
+      String(SEED),
+      '--rate',
+      '5',
+      '--json',
+    ]);
+    assert.match(r.stderr.split('\n')[0] ?? '', new RegExp(`^nemesis: seed ${SEED}`), 'the seed is printed first');
+    let report: NemesisReport;
+    try {
+      report = JSON.parse(r.stdout) as NemesisReport;
+    } catch {
+      assert.fail(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+    const why = `${JSON.stringify({ disagreements: report.disagreements, notes: report.notes }, null, 2)}\n${r.stderr}`;
+    assert.deepEqual(report.disagreements, [], why);
+    assert.equal(report.ok, true);
+    assert.equal(r.code, 0, why);
+    assert.equal(report.seed, SEED);
 
-  // Every kind of process the schedule kills was killed at least once.
-  const scheduled = new Set(scheduleFor(SEED, DURATION_MS, ['gateway', 'order', 'inventory', 'payment', 'redis']).events.flatMap((e) => (e.kind === 'kill' ? [e.target] : [])));
-  assert.deepEqual(scheduled, new Set(['gateway', 'order', 'inventory', 'payment', 'redis']));
-  for (const target of scheduled) assert.ok((report.kills.by_target[target] ?? 0) >= 1, `${target} was never killed: ${JSON.stringify(report.kills)}`);
-  assert.ok(report.kills.long_outages >= 1, 'a participant stayed down past its budget');
-  assert.ok(report.faults.plans_installed >= 1 && report.faults.fired >= 1, `fault plans fired: ${JSON.stringify(report.faults)}`);
+    // Every kind of process the schedule kills was killed at least once.
+    const scheduled = new Set(
+      scheduleFor(SEED, DURATION_MS, ['gateway', 'order', 'inventory', 'payment', 'redis']).events.flatMap((e) =>
+        e.kind === 'kill' ? [e.target] : [],
+      ),
+    );
+    assert.deepEqual(scheduled, new Set(['gateway', 'order', 'inventory', 'payment', 'redis']));
+    for (const target of scheduled)
+      assert.ok(
+        (report.kills.by_target[target] ?? 0) >= 1,
+        `${target} was never killed: ${JSON.stringify(report.kills)}`,
+      );
+    assert.ok(report.kills.long_outages >= 1, 'a participant stayed down past its budget');
+    assert.ok(
+      report.faults.plans_installed >= 1 && report.faults.fired >= 1,
+      `fault plans fired: ${JSON.stringify(report.faults)}`,
+    );
 
-  // Load of every kind went through, and every saga ended.
-  assert.ok(report.orders.accepted > 100, JSON.stringify(report.orders));
-  assert.equal(report.orders.unanswered, 0);
-  for (const kind of ['happy', 'declined', 'no_stock', 'duplicate', 'conflict'] as const) assert.ok((report.orders.by_kind[kind]?.sent ?? 0) > 0, kind);
-  assert.ok(report.repair.settled, 'every saga settled');
-  assert.ok(Object.keys(report.sagas.by_status).every((s) => TERMINAL.has(s)), JSON.stringify(report.sagas));
-  assert.equal(Object.values(report.sagas.by_status).reduce((a, b) => a + b, 0), report.orders.distinct, 'one saga per accepted order');
+    // Load of every kind went through, and every saga ended.
+    assert.ok(report.orders.accepted > 100, JSON.stringify(report.orders));
+    assert.equal(report.orders.unanswered, 0);
+    for (const kind of ['happy', 'declined', 'no_stock', 'duplicate', 'conflict'] as const)
+      assert.ok((report.orders.by_kind[kind]?.sent ?? 0) > 0, kind);
+    assert.ok(report.repair.settled, 'every saga settled');
+    assert.ok(
+      Object.keys(report.sagas.by_status).every((s) => TERMINAL.has(s)),
+      JSON.stringify(report.sagas),
+    );
+    assert.equal(
+      Object.values(report.sagas.by_status).reduce((a, b) => a + b, 0),
+      report.orders.distinct,
+      'one saga per accepted order',
+    );
 
-  // Nothing left behind: its data folder, its redis-server.
-  const dir = /starting a system in (\S+):/.exec(r.stderr)?.[1];
-  const redisPort = Number(/redis-server on port (\d+)/.exec(r.stderr)?.[1]);
-  assert.ok(dir && redisPort, r.stderr);
-  assert.equal(fs.existsSync(dir), false, `${dir} removed`);
-  assert.equal(await listening(redisPort), false, 'its redis-server stopped');
-});
+    // Nothing left behind: its data folder, its redis-server.
+    const dir = /starting a system in (\S+):/.exec(r.stderr)?.[1];
+    const redisPort = Number(/redis-server on port (\d+)/.exec(r.stderr)?.[1]);
+    assert.ok(dir && redisPort, r.stderr);
+    assert.equal(fs.existsSync(dir), false, `${dir} removed`);
+    assert.equal(await listening(redisPort), false, 'its redis-server stopped');
+  },
+);

@@ -13,7 +13,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { startSystem, spawnService, ServiceStartError, type RunningSystem, type ServiceName } from '../../src/cli/supervisor.js';
+import {
+  startSystem,
+  spawnService,
+  ServiceStartError,
+  type RunningSystem,
+  type ServiceName,
+} from '../../src/cli/supervisor.js';
 import { eventually, freePort, http } from '../helpers/system.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 
@@ -27,7 +33,19 @@ const ADMIN_OPERATOR = 'adm1nOperat0rT0ken';
 const ADMIN_VIEWER = 'adm1nView3rT0ken00';
 const ADMIN_TOKENS = `ops:operator:${ADMIN_OPERATOR},watch:viewer:${ADMIN_VIEWER}`;
 /** Every spelling a secret could be logged in; a fragment is enough to fail. */
-const SECRETS = ['S3cr3t', REDIS_PASSWORD, ENCODED, 'Redis:pw', 'Redis%3Apw', OTLP_PASSWORD, HEADER_TOKEN, HEADER_KEY, ADMIN_OPERATOR, ADMIN_VIEWER, 'adm1n'];
+const SECRETS = [
+  'S3cr3t',
+  REDIS_PASSWORD,
+  ENCODED,
+  'Redis:pw',
+  'Redis%3Apw',
+  OTLP_PASSWORD,
+  HEADER_TOKEN,
+  HEADER_KEY,
+  ADMIN_OPERATOR,
+  ADMIN_VIEWER,
+  'adm1n',
+];
 
 const lines: { name: string; line: string }[] = [];
 const collect = (name: string, line: string) => {
@@ -44,13 +62,39 @@ let dataDir: string;
 /** A private redis-server that requires REDIS_PASSWORD; nothing on disk. */
 async function startRedis(): Promise<void> {
   redisPort = await freePort();
-  const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', REDIS_PASSWORD], { stdio: 'ignore' });
+  const proc = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--requirepass',
+      REDIS_PASSWORD,
+    ],
+    { stdio: 'ignore' },
+  );
   redisProc = proc;
-  const failed = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}; is it installed?`))));
-  const c = new Redis({ port: redisPort, host: '127.0.0.1', password: REDIS_PASSWORD, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+  const failed = new Promise<never>((_, reject) =>
+    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}; is it installed?`))),
+  );
+  const c = new Redis({
+    port: redisPort,
+    host: '127.0.0.1',
+    password: REDIS_PASSWORD,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 50,
+  });
   c.on('error', () => {}); // refused until it listens
   try {
-    await eventually('the private Redis to answer', async () => (await Promise.race([c.ping(), failed])) === 'PONG' || undefined);
+    await eventually(
+      'the private Redis to answer',
+      async () => (await Promise.race([c.ping(), failed])) === 'PONG' || undefined,
+    );
   } finally {
     c.disconnect();
   }
@@ -118,7 +162,9 @@ before(async () => {
   });
   // One form per process: the participants start again with theirs (the gateway keeps the first).
   const running = sys;
-  await Promise.all((['order', 'inventory', 'payment'] as const).map((name) => running.restart(name, { REDIS_URL: urls[name] })));
+  await Promise.all(
+    (['order', 'inventory', 'payment'] as const).map((name) => running.restart(name, { REDIS_URL: urls[name] })),
+  );
 });
 
 after(async () => {
@@ -134,14 +180,20 @@ function reached(name: string, message: RegExp): boolean {
 
 function assertNoSecret(where: string): void {
   const leaks = lines.filter((l) => SECRETS.some((s) => l.line.includes(s)));
-  assert.deepEqual(leaks.map((l) => `[${l.name}] ${l.line}`), [], `a secret in a log line (${where})`);
+  assert.deepEqual(
+    leaks.map((l) => `[${l.name}] ${l.line}`),
+    [],
+    `a secret in a log line (${where})`,
+  );
 }
 
 test('with secrets in REDIS_URL (every form) and in the OTLP endpoint and headers, no log line of any process carries one', async () => {
   assert.ok(sys);
   // Every form authenticates: each process says it uses Redis.
   for (const name of ['gateway', 'order', 'inventory', 'payment']) {
-    await eventually(`${name} to reach the password-protected Redis`, async () => (reached(name, /redis reachable/) ? true : undefined));
+    await eventually(`${name} to reach the password-protected Redis`, async () =>
+      reached(name, /redis reachable/) ? true : undefined,
+    );
   }
   const order = { customer_id: 'cust_secrets', items: [{ product_id: 'prod_1', quantity: 1, price: 12.5 }] };
   const r = await http(sys.url, 'POST', '/orders', order, { Prefer: 'wait=10', 'X-Idempotency-Key': 'secrets-1' });
@@ -151,11 +203,17 @@ test('with secrets in REDIS_URL (every form) and in the OTLP endpoint and header
   const again = await http(sys.url, 'POST', '/orders', order, { Prefer: 'wait=10', 'X-Idempotency-Key': 'secrets-1' });
   assert.equal(again.body.id, r.body.id);
   // The endpoint with user info is the one in use: spans arrive.
-  await eventually('spans at the OTLP receiver', async () => (receiver.spans.some((s) => s.service === 'gateway') ? true : undefined));
+  await eventually('spans at the OTLP receiver', async () =>
+    receiver.spans.some((s) => s.service === 'gateway') ? true : undefined,
+  );
   // The redacted URL is what is logged: the user info's user, no password.
-  assert.ok(lines.some((l) => l.line.includes(`${OTLP_USER}:***@`)), 'the OTLP endpoint is logged, redacted');
+  assert.ok(
+    lines.some((l) => l.line.includes(`${OTLP_USER}:***@`)),
+    'the OTLP endpoint is logged, redacted',
+  );
   // What is logged is the redacted URL: the lines that would leak are there, masked.
-  const redisLine = (name: string) => lines.filter((l) => l.name === name && /redis reachable/.test(l.line)).at(-1)?.line ?? ''; // the last: after the restart
+  const redisLine = (name: string) =>
+    lines.filter((l) => l.name === name && /redis reachable/.test(l.line)).at(-1)?.line ?? ''; // the last: after the restart
   assert.match(redisLine('gateway'), /redis:\/\/:\*\*\*@127\.0\.0\.1:/);
   assert.match(redisLine('order'), /redis:\/\/:\*\*\*@127\.0\.0\.1:/);
   assert.match(redisLine('inventory'), /\?password=\*\*\*/);
@@ -164,23 +222,54 @@ test('with secrets in REDIS_URL (every form) and in the OTLP endpoint and header
   const admin = sys.adminUrl as string;
   assert.equal((await http(admin, 'POST', '/api/session', { token: ADMIN_OPERATOR })).status, 200);
   assert.equal((await http(admin, 'POST', '/api/session', { token: `${ADMIN_VIEWER}-wrong` })).status, 401);
-  assert.equal((await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_VIEWER}` })).status, 200);
-  assert.equal((await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_OPERATOR}x` })).status, 401);
+  assert.equal(
+    (await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_VIEWER}` })).status,
+    200,
+  );
+  assert.equal(
+    (await http(admin, 'GET', '/api/sagas', undefined, { authorization: `Bearer ${ADMIN_OPERATOR}x` })).status,
+    401,
+  );
   const acting = { action: 'retry', action_id: 'secrets-act-1' };
-  assert.equal((await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, { authorization: `Bearer ${ADMIN_VIEWER}` })).status, 403);
-  assert.equal((await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, { authorization: `Bearer ${ADMIN_OPERATOR}` })).status, 409);
-  await eventually('the refused action to be logged', async () => (reached('gateway', /operator action refused/) ? true : undefined));
+  assert.equal(
+    (await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, { authorization: `Bearer ${ADMIN_VIEWER}` }))
+      .status,
+    403,
+  );
+  assert.equal(
+    (
+      await http(admin, 'POST', `/api/sagas/${r.body.id}/actions`, acting, {
+        authorization: `Bearer ${ADMIN_OPERATOR}`,
+      })
+    ).status,
+    409,
+  );
+  await eventually('the refused action to be logged', async () =>
+    reached('gateway', /operator action refused/) ? true : undefined,
+  );
   assertNoSecret('running');
 
   // Redis dies: every process warns, naming the Redis URL.
   await killRedis();
-  await http(sys.url, 'POST', '/orders', { ...order, customer_id: 'cust_secrets_2' }, { Prefer: 'wait=10', 'X-Idempotency-Key': 'secrets-2' });
+  await http(
+    sys.url,
+    'POST',
+    '/orders',
+    { ...order, customer_id: 'cust_secrets_2' },
+    { Prefer: 'wait=10', 'X-Idempotency-Key': 'secrets-2' },
+  );
   for (const name of ['gateway', 'order', 'inventory', 'payment']) {
-    await eventually(`${name} to notice Redis is gone`, async () => (reached(name, /redis unreachable/) ? true : undefined));
+    await eventually(`${name} to notice Redis is gone`, async () =>
+      reached(name, /redis unreachable/) ? true : undefined,
+    );
   }
   await sys.stop();
   assert.ok(lines.length > 20, `only ${lines.length} log lines: is the output collected?`);
-  for (const name of ['gateway', 'order', 'inventory', 'payment']) assert.ok(lines.some((l) => l.name === name), `no line from ${name}`);
+  for (const name of ['gateway', 'order', 'inventory', 'payment'])
+    assert.ok(
+      lines.some((l) => l.name === name),
+      `no line from ${name}`,
+    );
   assertNoSecret('after Redis died and the system stopped');
 });
 
@@ -201,8 +290,14 @@ test('a process refused for its configuration does not print the secrets either'
   );
   assert.ok(err instanceof ServiceStartError, String(err));
   const mine = lines.slice(before);
-  assert.ok(mine.some((l) => /REDIS_URL/.test(l.line)), `the refusal names REDIS_URL:\n${mine.map((l) => l.line).join('\n')}`);
-  assert.ok(mine.some((l) => /ADMIN_TOKENS/.test(l.line)), `the refusal names ADMIN_TOKENS:\n${mine.map((l) => l.line).join('\n')}`);
+  assert.ok(
+    mine.some((l) => /REDIS_URL/.test(l.line)),
+    `the refusal names REDIS_URL:\n${mine.map((l) => l.line).join('\n')}`,
+  );
+  assert.ok(
+    mine.some((l) => /ADMIN_TOKENS/.test(l.line)),
+    `the refusal names ADMIN_TOKENS:\n${mine.map((l) => l.line).join('\n')}`,
+  );
   assert.ok(!SECRETS.some((s) => err.message.includes(s)), err.message);
   assertNoSecret('invalid configuration');
 });

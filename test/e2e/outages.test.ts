@@ -70,7 +70,11 @@ test('a saga running when the gateway gets SIGTERM is checkpointed and resumed a
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await eventually('the saga to be retrying the charge', async () => {
     const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
-    return t.body.events.some((e: { type: string; step: string }) => e.type === 'STEP_FAILED' && e.step === 'charge_payment') ? true : undefined;
+    return t.body.events.some(
+      (e: { type: string; step: string }) => e.type === 'STEP_FAILED' && e.step === 'charge_payment',
+    )
+      ? true
+      : undefined;
   });
   await sys.procs.gateway.stop('SIGTERM');
   const exit = await sys.procs.gateway.exited;
@@ -78,10 +82,14 @@ test('a saga running when the gateway gets SIGTERM is checkpointed and resumed a
   await sys.restart('payment');
   await sys.restart('gateway');
   // The lease (15 s by default) was given back at shutdown, so this resumes well before it would expire.
-  const saga = await eventually('the saga to complete after the restart', async () => {
-    const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
-    return t.body.status === 'COMPLETED' ? t.body : undefined;
-  }, 8_000);
+  const saga = await eventually(
+    'the saga to complete after the restart',
+    async () => {
+      const t = await sys.api('GET', `/orders/${r.body.id}/saga`);
+      return t.body.status === 'COMPLETED' ? t.body : undefined;
+    },
+    8_000,
+  );
   assert.ok(saga.events.some((e: { type: string }) => e.type === 'SAGA_RESUMED'));
   assert.equal((await sys.api('GET', `/orders/${r.body.id}`)).body.status, 'CONFIRMED');
 });

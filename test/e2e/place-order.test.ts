@@ -23,7 +23,12 @@ after(async () => {
 async function stock() {
   const r = await sys.api('GET', '/products');
   assert.equal(r.status, 200);
-  return Object.fromEntries(r.body.products.map((p: { product_id: string; available: number; reserved: number }) => [p.product_id, { available: p.available, reserved: p.reserved }]));
+  return Object.fromEntries(
+    r.body.products.map((p: { product_id: string; available: number; reserved: number }) => [
+      p.product_id,
+      { available: p.available, reserved: p.reserved },
+    ]),
+  );
 }
 
 test("the original's curls: confirmed, declined, out of stock, with stock where it should be", async () => {
@@ -53,7 +58,10 @@ test("the original's curls: confirmed, declined, out of stock, with stock where 
   assert.deepEqual(got.body.payment, { status: 'charged', amount: 130 });
   assert.equal(got.body.reason, undefined);
 
-  const declined = await sys.api('POST', '/orders', DECLINED, { 'X-Idempotency-Key': 'unique-key-fail-002', Prefer: 'wait=10' });
+  const declined = await sys.api('POST', '/orders', DECLINED, {
+    'X-Idempotency-Key': 'unique-key-fail-002',
+    Prefer: 'wait=10',
+  });
   assert.equal(declined.status, 201);
   assert.equal(declined.body.status, 'CANCELLED');
   assert.equal(declined.body.reason, 'payment_declined');
@@ -70,7 +78,10 @@ test("the original's curls: confirmed, declined, out of stock, with stock where 
 });
 
 test('without Prefer the order comes back PENDING at once and the saga finishes in the background', async () => {
-  const r = await sys.api('POST', '/orders', { customer_id: 'c-bg', items: [{ product_id: 'prod_2', quantity: 1, price: 1.25 }] });
+  const r = await sys.api('POST', '/orders', {
+    customer_id: 'c-bg',
+    items: [{ product_id: 'prod_2', quantity: 1, price: 1.25 }],
+  });
   assert.equal(r.status, 201);
   assert.equal(r.body.status, 'PENDING');
   assert.equal(r.body.total, 1.25);
@@ -88,7 +99,9 @@ test('the saga timeline lists every transition with its step and attempt; the ad
   const t = await sys.admin('GET', `/api/sagas/${r.body.id}`);
   assert.equal(t.status, 200);
   assert.equal(t.body.status, 'COMPENSATED');
-  const steps = t.body.events.map((e: { type: string; step: string | null }) => (e.step ? `${e.type}:${e.step}` : e.type));
+  const steps = t.body.events.map((e: { type: string; step: string | null }) =>
+    e.step ? `${e.type}:${e.step}` : e.type,
+  );
   assert.deepEqual(steps, [
     'SAGA_STARTED',
     'STEP_STARTED:create_order',
@@ -104,20 +117,31 @@ test('the saga timeline lists every transition with its step and attempt; the ad
     'SAGA_COMPENSATED',
   ]);
   const first = t.body.events[0];
-  for (const key of ['seq', 'type', 'step', 'time', 'attempt', 'error', 'trace_id', 'span_id']) assert.ok(key in first, key);
-  assert.deepEqual(t.body.events.map((e: { seq: number }) => e.seq), steps.map((_: string, i: number) => i + 1));
+  for (const key of ['seq', 'type', 'step', 'time', 'attempt', 'error', 'trace_id', 'span_id'])
+    assert.ok(key in first, key);
+  assert.deepEqual(
+    t.body.events.map((e: { seq: number }) => e.seq),
+    steps.map((_: string, i: number) => i + 1),
+  );
   assert.equal(t.body.events[6].error, 'payment declined: amount_over_limit');
   assert.equal(t.body.events[3].display_name, 'Inventory_Reservation_Step');
   const pub = await sys.api('GET', `/orders/${r.body.id}/saga`);
   assert.equal(pub.status, 200);
-  assert.deepEqual(pub.body.events.map((e: { type: string; step: string | null }) => (e.step ? `${e.type}:${e.step}` : e.type)), steps);
-  for (const e of pub.body.events) assert.deepEqual(Object.keys(e).sort(), [...(e.display_name ? ['display_name'] : []), 'attempt', 'code', 'seq', 'step', 'time', 'type'].sort());
+  assert.deepEqual(
+    pub.body.events.map((e: { type: string; step: string | null }) => (e.step ? `${e.type}:${e.step}` : e.type)),
+    steps,
+  );
+  for (const e of pub.body.events)
+    assert.deepEqual(
+      Object.keys(e).sort(),
+      [...(e.display_name ? ['display_name'] : []), 'attempt', 'code', 'seq', 'step', 'time', 'type'].sort(),
+    );
   assert.equal(pub.body.events[6].code, 'payment_declined', 'the failure as a code, not its text');
   assert.equal(pub.body.events.at(-1).code, 'payment_declined');
   assert.deepEqual(pub.body.failure, { step: 'charge_payment', code: 'payment_declined' });
 });
 
-test('the admin API\'s GET /api/sagas lists newest first, filters by status and pages with a cursor', async () => {
+test("the admin API's GET /api/sagas lists newest first, filters by status and pages with a cursor", async () => {
   for (let i = 0; i < 3; i++) await sys.api('POST', '/orders', NO_STOCK, { Prefer: 'wait=10' });
   const page1 = await sys.admin('GET', '/api/sagas?status=COMPENSATED&limit=2');
   assert.equal(page1.status, 200);
@@ -133,7 +157,8 @@ test('the admin API\'s GET /api/sagas lists newest first, filters by status and 
   assert.equal((await sys.admin('GET', '/api/sagas?limit=0')).status, 400);
   assert.equal((await sys.admin('GET', '/api/sagas?cursor=garbage')).body.error, 'invalid_cursor');
   // The public port lists no sagas (DESIGN §6b): they moved to the admin listener.
-  for (const u of ['/sagas', '/sagas?status=COMPENSATED', `/sagas/${page1.body.sagas[0].id}`, '/api/sagas']) assert.equal((await sys.api('GET', u)).status, 404, u);
+  for (const u of ['/sagas', '/sagas?status=COMPENSATED', `/sagas/${page1.body.sagas[0].id}`, '/api/sagas'])
+    assert.equal((await sys.api('GET', u)).status, 404, u);
 });
 
 test('bad input gets a clear 400 with the original codes and stores nothing', async () => {
@@ -154,10 +179,18 @@ test('bad input gets a clear 400 with the original codes and stores nothing', as
     assert.equal(r.body.error, code);
     assert.equal(typeof r.body.message, 'string');
   }
-  const text = await fetch(`${sys.url}/orders`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(HAPPY) });
+  const text = await fetch(`${sys.url}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: JSON.stringify(HAPPY),
+  });
   assert.equal(text.status, 415);
   assert.equal(((await text.json()) as { error: string }).error, 'unsupported_media_type');
-  const big = await sys.api('POST', '/orders', JSON.stringify({ customer_id: 'c', items: [], pad: 'x'.repeat(70_000) }));
+  const big = await sys.api(
+    'POST',
+    '/orders',
+    JSON.stringify({ customer_id: 'c', items: [], pad: 'x'.repeat(70_000) }),
+  );
   assert.equal(big.status, 413);
   assert.equal(big.body.error, 'body_too_large');
   assert.equal((await sys.admin('GET', '/api/sagas?limit=500')).body.sagas.length, before);
@@ -185,9 +218,7 @@ test('X-Request-Id is echoed back', async () => {
 
 test('with no OTLP endpoint nothing is exported and no process logged an error', async () => {
   for (const name of ['gateway', 'order', 'inventory', 'payment'] as const) {
-    const bad = sys.procs[name]
-      .output()
-      .filter((l) => /"level":"(error|fatal)"/.test(l) || /otlp|export/i.test(l));
+    const bad = sys.procs[name].output().filter((l) => /"level":"(error|fatal)"/.test(l) || /otlp|export/i.test(l));
     assert.deepEqual(bad, [], `${name} logged: ${bad.join('\n')}`);
   }
 });

@@ -34,8 +34,18 @@ before(async () => {
   fs.writeFileSync(path.join(tmp, 'prometheus.yml'), JSON.stringify(config)); // JSON is YAML
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn('prometheus', [`--config.file=${path.join(tmp, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(tmp, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  prometheus.once('error', (err) => assert.fail(`prometheus could not start (.ci/run installs Debian's prometheus): ${err.message}`));
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${path.join(tmp, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(tmp, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  prometheus.once('error', (err) =>
+    assert.fail(`prometheus could not start (.ci/run installs Debian's prometheus): ${err.message}`),
+  );
 });
 
 after(async () => {
@@ -54,18 +64,37 @@ async function query(expr: string): Promise<{ status: string; data?: { result: u
 }
 
 test("Debian's Prometheus scrapes the saga, HTTP and gRPC metrics of all four processes", async () => {
-  const r = await sys.api('POST', '/orders', { customer_id: 'prom', items: [{ product_id: 'prod_1', quantity: 1, price: 5 }] }, { Prefer: 'wait=10' });
+  const r = await sys.api(
+    'POST',
+    '/orders',
+    { customer_id: 'prom', items: [{ product_id: 'prod_1', quantity: 1, price: 5 }] },
+    { Prefer: 'wait=10' },
+  );
   assert.equal(r.body.status, 'CONFIRMED');
-  const finished = await eventually('saga_finished_total in Prometheus', async () => {
-    const q = await query('saga_finished_total{outcome="completed"}');
-    return q.status === 'success' && (q.data?.result.length ?? 0) > 0 ? q.data!.result : undefined;
-  }, 30_000);
+  const finished = await eventually(
+    'saga_finished_total in Prometheus',
+    async () => {
+      const q = await query('saga_finished_total{outcome="completed"}');
+      return q.status === 'success' && (q.data?.result.length ?? 0) > 0 ? q.data!.result : undefined;
+    },
+    30_000,
+  );
   assert.equal(finished.length, 1);
-  for (const expr of ['up{job="order"} == 1', 'rpc_server_duration_count{job="payment"}', 'http_server_request_duration_count{http_route="/orders"}', 'saga_inflight', 'idempotency_fallback_active']) {
-    const q = await eventually(expr, async () => {
-      const res = await query(expr);
-      return res.status === 'success' && (res.data?.result.length ?? 0) > 0 ? res : undefined;
-    }, 10_000);
+  for (const expr of [
+    'up{job="order"} == 1',
+    'rpc_server_duration_count{job="payment"}',
+    'http_server_request_duration_count{http_route="/orders"}',
+    'saga_inflight',
+    'idempotency_fallback_active',
+  ]) {
+    const q = await eventually(
+      expr,
+      async () => {
+        const res = await query(expr);
+        return res.status === 'success' && (res.data?.result.length ?? 0) > 0 ? res : undefined;
+      },
+      10_000,
+    );
     assert.equal(q.status, 'success');
   }
 });
@@ -74,10 +103,15 @@ test('every PromQL expression of the dashboards and alert rules is accepted by P
   const exprs: string[] = [];
   const dashDir = path.join(ROOT, 'observability/grafana/dashboards');
   for (const f of fs.readdirSync(dashDir).filter((n) => n.endsWith('.json'))) {
-    const dash = JSON.parse(fs.readFileSync(path.join(dashDir, f), 'utf8')) as { panels?: Array<{ targets?: Array<{ expr?: string }> }> };
-    for (const p of dash.panels ?? []) for (const t of p.targets ?? []) if (t.expr) exprs.push(t.expr.replaceAll('$__rate_interval', '1m'));
+    const dash = JSON.parse(fs.readFileSync(path.join(dashDir, f), 'utf8')) as {
+      panels?: Array<{ targets?: Array<{ expr?: string }> }>;
+    };
+    for (const p of dash.panels ?? [])
+      for (const t of p.targets ?? []) if (t.expr) exprs.push(t.expr.replaceAll('$__rate_interval', '1m'));
   }
-  const alerts = parseYaml(fs.readFileSync(path.join(ROOT, 'observability/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ expr: string }> }> };
+  const alerts = parseYaml(fs.readFileSync(path.join(ROOT, 'observability/prometheus/alerts.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ expr: string }> }>;
+  };
   for (const g of alerts.groups) for (const rule of g.rules) exprs.push(String(rule.expr));
   assert.ok(exprs.length >= 15, `found ${exprs.length} expressions`);
   for (const expr of exprs) {

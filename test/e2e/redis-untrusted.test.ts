@@ -46,7 +46,12 @@ const FORGED_TTL_MS = 30_000;
 
 const body = { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 1, price: 25 }] };
 const fp = fingerprint('POST /orders', toOrderRequest(body));
-const post = (key: string): InjectOptions => ({ method: 'POST', url: '/orders', payload: body, headers: { 'x-idempotency-key': key } });
+const post = (key: string): InjectOptions => ({
+  method: 'POST',
+  url: '/orders',
+  payload: body,
+  headers: { 'x-idempotency-key': key },
+});
 
 describe('the gateway', () => {
   let g: GatewayApp;
@@ -57,14 +62,21 @@ describe('the gateway', () => {
   after(() => g.close());
 
   test('a forged finished answer is not replayed: the order is placed for real, and the forgery reported', async () => {
-    const forged = { s: 'done', fp, r: { status: 201, body: { id: 'forged-order', status: 'CONFIRMED', total: 0.01 } } };
+    const forged = {
+      s: 'done',
+      fp,
+      r: { status: 201, body: { id: 'forged-order', status: 'CONFIRMED', total: 0.01 } },
+    };
     await forge.set('gateway:forged-key', JSON.stringify(forged), 'PX', FORGED_TTL_MS);
     const res = await g.app.inject(post('forged-key'));
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.headers['idempotent-replayed'], undefined);
     assert.notEqual(res.json().id, 'forged-order');
     assert.ok(await g.log.get(res.json().id as string), 'a real saga');
-    assert.deepEqual(reports.filter(([k]) => k === 'forged-key'), [['forged-key', 'unbacked']]);
+    assert.deepEqual(
+      reports.filter(([k]) => k === 'forged-key'),
+      [['forged-key', 'unbacked']],
+    );
     // Its real answer replaces the forgery: the next repeat is a replay of the real order.
     const again = await g.app.inject(post('forged-key'));
     assert.equal(again.headers['idempotent-replayed'], 'true');
@@ -86,19 +98,32 @@ describe('the gateway', () => {
       assert.equal(res.statusCode, 201, res.body);
       assert.equal(res.headers['idempotent-replayed'], undefined);
       assert.ok(await g.log.get(res.json().id as string));
-      assert.deepEqual(reports.filter(([k]) => k === key), [[key, 'malformed']]);
+      assert.deepEqual(
+        reports.filter(([k]) => k === key),
+        [[key, 'malformed']],
+      );
     });
   }
 
   test('a stale or foreign "other request" or "in flight" mark does not refuse an order the log never saw', async () => {
-    await forge.set('gateway:foreign-mismatch', JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } }), 'PX', FORGED_TTL_MS);
+    await forge.set(
+      'gateway:foreign-mismatch',
+      JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } }),
+      'PX',
+      FORGED_TTL_MS,
+    );
     const refused = await g.app.inject(post('foreign-mismatch'));
     // No saga holds the key: the mark says another request is in flight, so the client retries…
     assert.equal(refused.statusCode, 409, refused.body);
     // …and a real order under a key makes the log the judge of a mismatch from then on.
     const real = await g.app.inject(post('real-key'));
     assert.equal(real.statusCode, 201);
-    await forge.set('gateway:real-key', JSON.stringify({ s: 'done', fp: 'forged-fp', r: { status: 201, body: { id: 'x' } } }), 'PX', FORGED_TTL_MS);
+    await forge.set(
+      'gateway:real-key',
+      JSON.stringify({ s: 'done', fp: 'forged-fp', r: { status: 201, body: { id: 'x' } } }),
+      'PX',
+      FORGED_TTL_MS,
+    );
     const replay = await g.app.inject(post('real-key'));
     assert.equal(replay.statusCode, 201, replay.body);
     assert.equal(replay.json().id, real.json().id, 'answered from the saga log, not from Redis');
@@ -106,10 +131,13 @@ describe('the gateway', () => {
 
   for (const [name, value] of [
     ['an "in flight" mark', JSON.stringify({ s: 'in_flight', fp })],
-    ['another request\'s answer', JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } })],
+    ["another request's answer", JSON.stringify({ s: 'done', fp: 'another-request', r: { status: 201, body: {} } })],
   ] as const) {
     test(`${name} with no expiry, or one longer than the gateway ever sets, cannot pin its key: ignored, reported, the order placed`, async () => {
-      for (const [suffix, ttl] of [['forever', undefined], ['a-year', 365 * 24 * 3_600_000]] as const) {
+      for (const [suffix, ttl] of [
+        ['forever', undefined],
+        ['a-year', 365 * 24 * 3_600_000],
+      ] as const) {
         const key = `pinned-${name.replace(/\W+/g, '-')}-${suffix}`;
         if (ttl === undefined) await forge.set(`gateway:${key}`, value);
         else await forge.set(`gateway:${key}`, value, 'PX', ttl);
@@ -117,7 +145,10 @@ describe('the gateway', () => {
         assert.equal(res.statusCode, 201, res.body);
         assert.equal(res.headers['idempotent-replayed'], undefined);
         assert.ok(await g.log.get(res.json().id as string), 'a real saga');
-        assert.deepEqual(reports.filter(([k]) => k === key), [[key, 'no_expiry']]);
+        assert.deepEqual(
+          reports.filter(([k]) => k === key),
+          [[key, 'no_expiry']],
+        );
         const held = await forge.pttl(`gateway:${key}`);
         assert.ok(held > 0 && held <= 60_000, `the key now expires like any the gateway sets (${held} ms)`);
       }
@@ -131,18 +162,30 @@ describe('a participant', () => {
     const db = openPaymentDatabase(path.join(dir, 'payment.db'));
     const kv = await connectedKv();
     const reports: UntrustedReason[] = [];
-    const fastPath = createIdempotencyGuard<unknown>(kv, { namespace: 'payment:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: (_k, why) => reports.push(why) });
+    const fastPath = createIdempotencyGuard<unknown>(kv, {
+      namespace: 'payment:',
+      ttlMs: 60_000,
+      lockMs: 10_000,
+      onUntrusted: (_k, why) => reports.push(why),
+    });
     const service = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 50_000, fastPath });
     try {
       // Over the limit: the real answer is DECLINED. Redis is made to say CHARGED.
       const request = { orderId: 'o-forged', amountCents: 60_000 };
-      const forged = { s: 'done', fp: fingerprint('Charge', request), r: { outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, amountCents: 60_000 } };
+      const forged = {
+        s: 'done',
+        fp: fingerprint('Charge', request),
+        r: { outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, amountCents: 60_000 },
+      };
       await forge.set('payment:o-forged:charge_payment', JSON.stringify(forged), 'PX', FORGED_TTL_MS);
       const res = await invoke(service.charge, request, 'o-forged:charge_payment');
       assert.equal(res.outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
       assert.deepEqual(reports, ['unbacked']);
       // A repeat is answered from the database's inbox: still DECLINED.
-      assert.equal((await invoke(service.charge, request, 'o-forged:charge_payment')).outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
+      assert.equal(
+        (await invoke(service.charge, request, 'o-forged:charge_payment')).outcome,
+        ChargeOutcome.CHARGE_OUTCOME_DECLINED,
+      );
       // Malformed values do not throw either.
       await forge.set('payment:o-null:charge_payment', 'null');
       const fresh = await invoke(service.charge, { orderId: 'o-null', amountCents: 100 }, 'o-null:charge_payment');

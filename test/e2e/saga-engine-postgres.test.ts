@@ -21,11 +21,13 @@ const fast = {
 
 /** Two steps; `gate` holds step b of the listed sagas until released. */
 function definition(calls: string[], gate: Map<string, Promise<void>>): SagaDefinition<{ n: number }> {
-  const run = (name: string) => async (ctx: StepContext<{ n: number }>): Promise<StepOutcome> => {
-    calls.push(`${name}#${ctx.idempotencyKey}`);
-    if (name === 'b') await gate.get(ctx.sagaId);
-    return { ok: true, result: { step: name } };
-  };
+  const run =
+    (name: string) =>
+    async (ctx: StepContext<{ n: number }>): Promise<StepOutcome> => {
+      calls.push(`${name}#${ctx.idempotencyKey}`);
+      if (name === 'b') await gate.get(ctx.sagaId);
+      return { ok: true, result: { step: name } };
+    };
   return {
     name: 'two_steps',
     version: 1,
@@ -79,7 +81,10 @@ test('a waiter on one engine hears the end of a saga another engine drives (NOTI
   release();
   const final = await waited;
   assert.equal(final?.status, 'COMPLETED');
-  assert.ok(Date.now() - t0 < 5_000, `B heard of the end after ${Date.now() - t0} ms; its own 30 s timeout would have been polling`);
+  assert.ok(
+    Date.now() - t0 < 5_000,
+    `B heard of the end after ${Date.now() - t0} ms; its own 30 s timeout would have been polling`,
+  );
 });
 
 test('a saga whose owner stopped answering is taken over; the old owner stops at its next write, says so once, and never writes again', async () => {
@@ -124,17 +129,33 @@ test('claims from two engines at once never give one saga to both', async () => 
   for (const id of ids) await a.start('two_steps', { id, input: { n: 1 } });
   const calls1: string[] = [];
   const calls2: string[] = [];
-  const e1 = new SagaEngine({ log: await log(), logger: pino({ level: 'silent' }), policies: fast, owner: 'D1', leaseMs: 60_000 });
-  const e2 = new SagaEngine({ log: await log(), logger: pino({ level: 'silent' }), policies: fast, owner: 'D2', leaseMs: 60_000 });
+  const e1 = new SagaEngine({
+    log: await log(),
+    logger: pino({ level: 'silent' }),
+    policies: fast,
+    owner: 'D1',
+    leaseMs: 60_000,
+  });
+  const e2 = new SagaEngine({
+    log: await log(),
+    logger: pino({ level: 'silent' }),
+    policies: fast,
+    owner: 'D2',
+    leaseMs: 60_000,
+  });
   engines.push(e1, e2);
   e1.register(definition(calls1, new Map()));
   e2.register(definition(calls2, new Map()));
   let claimed = 0;
-  await eventually('every saga to be claimed', async () => {
-    const [n1, n2] = await Promise.all([e1.recoverOnce(), e2.recoverOnce()]);
-    claimed += n1 + n2;
-    return claimed >= ids.length ? true : undefined;
-  }, 10_000);
+  await eventually(
+    'every saga to be claimed',
+    async () => {
+      const [n1, n2] = await Promise.all([e1.recoverOnce(), e2.recoverOnce()]);
+      claimed += n1 + n2;
+      return claimed >= ids.length ? true : undefined;
+    },
+    10_000,
+  );
   assert.equal(claimed, ids.length, 'each saga claimed exactly once');
   const both = calls1.filter((c) => calls2.includes(c));
   assert.deepEqual(both, [], 'no step called by both engines');

@@ -73,14 +73,23 @@ test('the saga log lost mid-run: /readyz 503, POST 503 saga_log_unavailable with
 
   await pgServer.restart();
   await sys.restart('payment');
-  await eventually('readyz to recover', async () => ((await sys.api('GET', '/readyz')).status === 200 ? true : undefined));
-  const s = await eventually('the saga in flight through the outage to end', async () => {
-    const r = await sys.api('GET', `/orders/${inFlightId}`);
-    return r.status === 200 && r.body.saga_status === 'COMPLETED' ? r : undefined;
-  }, 20_000);
+  await eventually('readyz to recover', async () =>
+    (await sys.api('GET', '/readyz')).status === 200 ? true : undefined,
+  );
+  const s = await eventually(
+    'the saga in flight through the outage to end',
+    async () => {
+      const r = await sys.api('GET', `/orders/${inFlightId}`);
+      return r.status === 200 && r.body.saga_status === 'COMPLETED' ? r : undefined;
+    },
+    20_000,
+  );
   assert.equal(s.body.status, 'CONFIRMED');
   // The refused request stored nothing: its key is free, and a retry makes one new order.
-  const retried = await sys.api('POST', '/orders', ORDERS.happy, { 'X-Idempotency-Key': 'outage-refused', Prefer: 'wait=10' });
+  const retried = await sys.api('POST', '/orders', ORDERS.happy, {
+    'X-Idempotency-Key': 'outage-refused',
+    Prefer: 'wait=10',
+  });
   assert.equal(retried.status, 201);
   assert.equal(retried.headers.get('idempotent-replayed'), null);
   assert.equal(retried.body.status, 'CONFIRMED');

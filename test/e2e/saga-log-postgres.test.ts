@@ -75,9 +75,14 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
   });
 
   test('gateways opening at once migrate once, under the lock, and share one identity', async () => {
-    const logs = await Promise.all(Array.from({ length: 6 }, (_, i) => open({ synchronousCommit: i % 2 ? 'off' : 'on' })));
+    const logs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => open({ synchronousCommit: i % 2 ? 'off' : 'on' })),
+    );
     const versions = await sql<{ version: number }>(db.url, 'SELECT version FROM saga_log_migrations ORDER BY version');
-    assert.deepEqual(versions.map((v) => v.version), MIGRATIONS.map((_, i) => i + 1));
+    assert.deepEqual(
+      versions.map((v) => v.version),
+      MIGRATIONS.map((_, i) => i + 1),
+    );
     const ids = new Set(await Promise.all(logs.map((l) => l.identity())));
     assert.equal(ids.size, 1);
     assert.match([...ids][0] as string, /^[0-9a-f-]{36}$/);
@@ -104,7 +109,10 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
   test('counts per status are kept by deltas: right under concurrent writers from two instances, folded as they are read', async () => {
     const [a, b] = [await open(), await open()];
     const truth = async () => {
-      const rows = await sql<{ status: string; n: number }>(db.url, 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
+      const rows = await sql<{ status: string; n: number }>(
+        db.url,
+        'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status',
+      );
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     };
     const nonZero = (c: Record<string, number>) => Object.fromEntries(Object.entries(c).filter(([, n]) => n !== 0));
@@ -113,32 +121,58 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
       ids.map(async (id, i) => {
         const log = i % 2 ? b : a;
         await log.append(id, 'owner-a', { status: 'COMPENSATING' }, [{ type: 'STEP_FAILED' }]);
-        if (i % 3 === 0) await log.append(id, 'owner-a', { status: 'COMPENSATED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_COMPENSATED' }]);
-        else if (i % 3 === 1) await log.append(id, 'owner-a', { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_PARKED' }]);
+        if (i % 3 === 0)
+          await log.append(id, 'owner-a', { status: 'COMPENSATED', leaseOwner: null, leaseExpiresAt: 0 }, [
+            { type: 'SAGA_COMPENSATED' },
+          ]);
+        else if (i % 3 === 1)
+          await log.append(id, 'owner-a', { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [
+            { type: 'SAGA_PARKED' },
+          ]);
       }),
     );
     const [ca, cb] = await Promise.all([a.countByStatus(), b.countByStatus()]);
     assert.deepEqual(nonZero(ca), await truth());
     assert.deepEqual(ca, cb);
     assert.deepEqual(await sql(db.url, 'SELECT * FROM saga_status_deltas'), [], 'folded');
-    await a.takeOver(ids[1] as string, { status: 'PARKED' }, 'op', 1_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'OPERATOR_ACTION' }]);
+    await a.takeOver(
+      ids[1] as string,
+      { status: 'PARKED' },
+      'op',
+      1_000,
+      { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+      [{ type: 'OPERATOR_ACTION' }],
+    );
     const ro = await open({ readonly: true });
-    assert.deepEqual(nonZero(await ro.countByStatus()), await truth(), 'a read-only session reads the deltas not folded yet');
+    assert.deepEqual(
+      nonZero(await ro.countByStatus()),
+      await truth(),
+      'a read-only session reads the deltas not folded yet',
+    );
     assert.equal((await sql(db.url, 'SELECT * FROM saga_status_deltas')).length, 2);
   });
 
   test('a log of schema 1 (before the filter columns): read by a read-only session, then migrated with its rows counted', async () => {
     const old = await createTempDatabase('saga_log_v1');
     try {
-      await sql(old.url, `${MIGRATIONS[0]}
+      await sql(
+        old.url,
+        `${MIGRATIONS[0]}
         CREATE TABLE saga_log_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
         INSERT INTO saga_log_migrations (version) VALUES (1);
-        ${OLD_ROWS}`);
+        ${OLD_ROWS}`,
+      );
       const ro = await PostgresSagaLog.open(options(old.url, { readonly: true }));
       try {
         assert.deepEqual([(await ro.get('old-1'))?.subject, (await ro.get('old-1'))?.currentStep], [null, null]);
-        assert.deepEqual((await ro.list({ limit: 5 })).sagas.map((s) => s.id), ['old-2', 'old-1']);
-        assert.deepEqual((await ro.parked(5)).map((s) => s.id), ['old-1']);
+        assert.deepEqual(
+          (await ro.list({ limit: 5 })).sagas.map((s) => s.id),
+          ['old-2', 'old-1'],
+        );
+        assert.deepEqual(
+          (await ro.parked(5)).map((s) => s.id),
+          ['old-1'],
+        );
         assert.equal((await ro.countByStatus()).PARKED, 1);
       } finally {
         await ro.close();
@@ -149,7 +183,11 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
         assert.deepEqual([counts.PARKED, counts.COMPLETED, counts.RUNNING], [1, 1, 0], 'seeded from the rows');
         await create(rw);
         assert.equal((await rw.countByStatus()).RUNNING, 1);
-        assert.deepEqual((await rw.list({ limit: 5, step: 'commit_stock' })).sagas, [], 'old rows have no current step');
+        assert.deepEqual(
+          (await rw.list({ limit: 5, step: 'commit_stock' })).sagas,
+          [],
+          'old rows have no current step',
+        );
       } finally {
         await rw.close();
       }
@@ -166,10 +204,16 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
     try {
       const id = await create(log, 'owner-a', 30_000);
       const stored = await log.get(id);
-      assert.ok(stored && Math.abs(stored.leaseExpiresAt - (realNow() + 30_000)) < 2_000, 'create: database now + leaseMs');
+      assert.ok(
+        stored && Math.abs(stored.leaseExpiresAt - (realNow() + 30_000)) < 2_000,
+        'create: database now + leaseMs',
+      );
       assert.deepEqual(await log.claimExpired('owner-b', 30_000, 100), [], 'not expired by the database clock');
       assert.deepEqual(await log.renewLeases('owner-a', [id], 120_000), []);
-      assert.ok(Math.abs(((await log.get(id))?.leaseExpiresAt ?? 0) - (realNow() + 120_000)) < 2_000, 'renew: database now + leaseMs');
+      assert.ok(
+        Math.abs(((await log.get(id))?.leaseExpiresAt ?? 0) - (realNow() + 120_000)) < 2_000,
+        'renew: database now + leaseMs',
+      );
       await log.append(id, 'owner-a', {}, [{ type: 'STEP_STARTED', step: 's' }]);
       const [, event] = await log.events(id);
       assert.ok(event && Math.abs(event.at - realNow()) < 2_000, 'an event is stamped by the database clock');
@@ -186,10 +230,15 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
       ...ids.map((id) => log.append(id, 'owner-a', { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }])),
       log.append(bad, 'owner-a', { attempt: 2 ** 31 }, [{ type: 'STEP_STARTED', step: 's' }]),
       log.append(ids[0] as string, 'owner-b', {}, [{ type: 'STEP_STARTED', step: 's' }]),
-      log.append(ids[1] as string, 'owner-a', { attempt: 2 }, [{ type: 'STEP_SUCCEEDED', step: 's', error: 'a NUL \u0000 in a message' }]),
+      log.append(ids[1] as string, 'owner-a', { attempt: 2 }, [
+        { type: 'STEP_SUCCEEDED', step: 's', error: 'a NUL \u0000 in a message' },
+      ]),
     ];
     const settled = await Promise.allSettled(writes);
-    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled'],
+    );
     const refused = settled[5] as PromiseRejectedResult;
     assert.equal((refused.reason as { code?: string }).code, '22003', 'integer out of range');
     assert.ok((settled[6] as PromiseRejectedResult).reason instanceof LeaseLostError);
@@ -250,7 +299,9 @@ describe('PostgreSQL saga log: faults', () => {
           }
         }
       });
-      await eventually('appends to commit', async () => ([...acked.values()].reduce((a, b) => a + b, 0) >= 200 ? true : undefined));
+      await eventually('appends to commit', async () =>
+        [...acked.values()].reduce((a, b) => a + b, 0) >= 200 ? true : undefined,
+      );
       await server.kill();
       await Promise.all(writers);
       assert.equal(failures.length, ids.length);
@@ -266,7 +317,11 @@ describe('PostgreSQL saga log: faults', () => {
         assert.ok(saga);
         const events = await log.events(id);
         // Whole appends or none: 1 + 3 events per committed round, numbered without a gap.
-        assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 1 + 3 * saga.attempt }, (_, i) => i + 1), `events of ${id}`);
+        assert.deepEqual(
+          events.map((e) => e.seq),
+          Array.from({ length: 1 + 3 * saga.attempt }, (_, i) => i + 1),
+          `events of ${id}`,
+        );
         const ack = acked.get(id) ?? 0;
         assert.ok(saga.attempt === ack || saga.attempt === ack + 1, `acknowledged ${ack}, stored ${saga.attempt}`);
         await log.append(id, 'owner-a', { attempt: saga.attempt + 1 }, [{ type: 'SAGA_RESUMED' }]);

@@ -29,7 +29,11 @@ after(async () => {
 function assertNoOrphans(spans: ReceivedSpan[]): void {
   const ids = new Set(spans.map((s) => s.spanId));
   const orphans = spans.filter((s) => s.parentSpanId && !ids.has(s.parentSpanId));
-  assert.deepEqual(orphans.map((s) => `${s.service}:${s.name}`), [], 'every parent is in the trace');
+  assert.deepEqual(
+    orphans.map((s) => `${s.service}:${s.name}`),
+    [],
+    'every parent is in the trace',
+  );
   assert.equal(spans.filter((s) => !s.parentSpanId).length, 1, 'one root');
 }
 
@@ -39,9 +43,22 @@ test('one POST /orders is one trace across the four services, and the saga log p
   const timeline = (await sys.admin('GET', `/api/sagas/${r.body.id}`)).body;
   const traceId: string = timeline.events[0].trace_id;
   assert.match(traceId, /^[0-9a-f]{32}$/);
-  assert.ok(timeline.events.every((e: { trace_id: string; span_id: string }) => e.trace_id === traceId && /^[0-9a-f]{16}$/.test(e.span_id)));
+  assert.ok(
+    timeline.events.every(
+      (e: { trace_id: string; span_id: string }) => e.trace_id === traceId && /^[0-9a-f]{16}$/.test(e.span_id),
+    ),
+  );
 
-  const expected = ['POST /orders', 'saga place_order', ...STEPS.map((s) => `saga.step ${s}`), 'order.v1.OrderService/CreateOrder', 'inventory.v1.InventoryService/Reserve', 'payment.v1.PaymentService/Charge', 'order.v1.OrderService/ConfirmOrder', 'inventory.v1.InventoryService/Commit'];
+  const expected = [
+    'POST /orders',
+    'saga place_order',
+    ...STEPS.map((s) => `saga.step ${s}`),
+    'order.v1.OrderService/CreateOrder',
+    'inventory.v1.InventoryService/Reserve',
+    'payment.v1.PaymentService/Charge',
+    'order.v1.OrderService/ConfirmOrder',
+    'inventory.v1.InventoryService/Commit',
+  ];
   // Each process exports in its own batches: wait until every expected span has arrived.
   const spans = await eventually('the whole trace to arrive', async () => {
     const t = receiver.trace(traceId);
@@ -60,26 +77,47 @@ test('one POST /orders is one trace across the four services, and the saga log p
   assert.equal(step?.attributes['saga.id'], r.body.id);
   assert.equal(step?.attributes['saga.outcome'], 'succeeded');
   // The saga-log rows of a step carry that step's span.
-  const stepEvent = timeline.events.find((e: { type: string; step: string }) => e.type === 'STEP_SUCCEEDED' && e.step === 'charge_payment');
+  const stepEvent = timeline.events.find(
+    (e: { type: string; step: string }) => e.type === 'STEP_SUCCEEDED' && e.step === 'charge_payment',
+  );
   assert.equal(stepEvent.span_id, step?.spanId);
   const sagaSpan = spans.find((s) => s.name === 'saga place_order');
   assert.equal(sagaSpan?.attributes['saga.id'], r.body.id);
   assert.equal(sagaSpan?.attributes['order.id'], r.body.id);
 
   // Log lines carry the same trace, and the request id.
-  const gatewayLog = sys.procs.gateway.output().filter((l) => l.includes(r.body.id)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const gatewayLog = sys.procs.gateway
+    .output()
+    .filter((l) => l.includes(r.body.id))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.ok(gatewayLog.length > 0);
-  assert.ok(gatewayLog.some((l) => l.trace_id === traceId && l.reqId === 'otel-req-1'), 'the accept line carries trace and request ids');
-  const orderLog = sys.procs.order.output().filter((l) => l.includes(r.body.id)).map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(
+    gatewayLog.some((l) => l.trace_id === traceId && l.reqId === 'otel-req-1'),
+    'the accept line carries trace and request ids',
+  );
+  const orderLog = sys.procs.order
+    .output()
+    .filter((l) => l.includes(r.body.id))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.ok(orderLog.length > 0 && orderLog.every((l) => l.trace_id === traceId && typeof l.span_id === 'string'));
   assert.equal(r.headers.get('x-request-id'), 'otel-req-1');
 });
 
 test('metrics go out over OTLP from every process', async () => {
   await eventually('the saga and rpc metrics', async () =>
-    receiver.metrics.get('saga_finished')?.has('gateway') && ['order', 'inventory', 'payment'].every((s) => receiver.metrics.get('rpc.server.duration')?.has(s)) ? true : undefined,
+    receiver.metrics.get('saga_finished')?.has('gateway') &&
+    ['order', 'inventory', 'payment'].every((s) => receiver.metrics.get('rpc.server.duration')?.has(s))
+      ? true
+      : undefined,
   );
-  for (const m of ['saga_started', 'saga_duration_seconds', 'saga_step_duration_seconds', 'saga_inflight', 'http.server.request.duration', 'idempotency_fallback_active']) {
+  for (const m of [
+    'saga_started',
+    'saga_duration_seconds',
+    'saga_step_duration_seconds',
+    'saga_inflight',
+    'http.server.request.duration',
+    'idempotency_fallback_active',
+  ]) {
     assert.ok(receiver.metrics.has(m), `metric ${m}`);
   }
 });

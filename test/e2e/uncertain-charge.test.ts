@@ -34,13 +34,18 @@ type Timeline = { status: string; events: Array<{ type: string; step: string | n
 
 for (const refundPoint of ['payment.refund.before_commit', 'payment.refund.after_commit']) {
   test(`an uncertain charge is refunded, with payment killed at ${refundPoint}`, async () => {
-    const chargeCrash = await sys.restart('payment', { CRASH_AT: 'payment.charge.after_commit', SAGAS_TEST_HOOKS: '1' });
+    const chargeCrash = await sys.restart('payment', {
+      CRASH_AT: 'payment.charge.after_commit',
+      SAGAS_TEST_HOOKS: '1',
+    });
     const r = await sys.api('POST', '/orders', ORDERS.happy);
     assert.equal(r.status, 201);
     assert.equal((await chargeCrash.exited).signal, 'SIGKILL', 'payment died after committing the charge');
     const timeline = async () => (await sys.api('GET', `/orders/${r.body.id}/saga`)).body as Timeline;
     await eventually('the engine to give up on the charge and compensate it', async () =>
-      (await timeline()).events.some((e) => e.type === 'COMPENSATION_STARTED' && e.step === 'charge_payment') ? true : undefined,
+      (await timeline()).events.some((e) => e.type === 'COMPENSATION_STARTED' && e.step === 'charge_payment')
+        ? true
+        : undefined,
     );
     const refundCrash = await sys.restart('payment', { CRASH_AT: refundPoint, SAGAS_TEST_HOOKS: '1' });
     assert.equal((await refundCrash.exited).signal, 'SIGKILL', `payment died at ${refundPoint}`);

@@ -42,14 +42,20 @@ const PIVOT = 3;
 
 const timeline = async (id: string) => (await sys.admin('GET', `/api/sagas/${id}`)).body as Timeline;
 const ended = (id: string, timeoutMs = 30_000) =>
-  eventually(`saga ${id} to end`, async () => {
-    const t = await timeline(id);
-    return TERMINAL.includes(t.status) ? t : undefined;
-  }, timeoutMs);
+  eventually(
+    `saga ${id} to end`,
+    async () => {
+      const t = await timeline(id);
+      return TERMINAL.includes(t.status) ? t : undefined;
+    },
+    timeoutMs,
+  );
 
 /** Nothing was given back: no refund, no release, at any point of the saga. */
 function assertNothingUndone(t: Timeline): void {
-  const undone = t.events.filter((e) => e.type === 'COMPENSATION_STARTED' && e.step !== 'confirm_order').map((e) => e.step);
+  const undone = t.events
+    .filter((e) => e.type === 'COMPENSATION_STARTED' && e.step !== 'confirm_order')
+    .map((e) => e.step);
   assert.deepEqual(undone, [], 'no compensation before the pivot was settled');
 }
 
@@ -64,7 +70,15 @@ test('the confirm answered lost 8 times: the fence finds the order CONFIRMED and
   // The issue's reproduction: ConfirmOrder commits, then its answer is lost, more often than the
   // pivot has attempts.
   const put = await sys.admin('PUT', '/api/faults', {
-    rules: [{ id: 'lost-confirm', target: { participant: 'order', method: 'ConfirmOrder' }, phase: 'action', kind: 'after_effect', limit: { count: 8 } }],
+    rules: [
+      {
+        id: 'lost-confirm',
+        target: { participant: 'order', method: 'ConfirmOrder' },
+        phase: 'action',
+        kind: 'after_effect',
+        limit: { count: 8 },
+      },
+    ],
   });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   const stockBefore = (await sys.api('GET', '/products')).body.products as Array<{ product_id: string; sold: number }>;
@@ -110,7 +124,11 @@ test('the order service down after committing a confirm, longer than the pivot a
   // Compensate would be allowed here (its fence first, which would find the order confirmed);
   // the operator retries: the confirm is answered from the order service's inbox, the stock committed.
   const retry = await eventually('the retry to be accepted', async () => {
-    const a = await sys.admin('POST', `/api/sagas/${r.body.id}/actions`, { action: 'retry', action_id: 'order-service-back', note: 'order service restored' });
+    const a = await sys.admin('POST', `/api/sagas/${r.body.id}/actions`, {
+      action: 'retry',
+      action_id: 'order-service-back',
+      note: 'order service restored',
+    });
     return a.status === 200 ? a : undefined;
   });
   assert.equal(retry.body.saga.status, 'RUNNING');
@@ -121,7 +139,7 @@ test('the order service down after committing a confirm, longer than the pivot a
   await checkInvariants(sys, CATALOG);
 });
 
-test('the order service down after committing a confirm, back within the fence\'s budget: COMPLETED without an operator', async () => {
+test("the order service down after committing a confirm, back within the fence's budget: COMPLETED without an operator", async () => {
   const crash = await sys.restart('order', { CRASH_AT: 'order.confirm.after_commit', SAGAS_TEST_HOOKS: '1' });
   // A patient fence: the gateway's compensation budget far beyond the outage.
   await sys.restart('gateway', { SAGA_COMPENSATION_MAX_ATTEMPTS: '1000', SAGA_COMPENSATION_MAX_BACKOFF_MS: '100' });
@@ -129,7 +147,9 @@ test('the order service down after committing a confirm, back within the fence\'
   assert.equal(r.status, 201);
   assert.equal((await crash.exited).signal, 'SIGKILL');
   await eventually('the fence to be tried against the dead order service', async () =>
-    (await timeline(r.body.id)).events.some((e) => e.type === 'COMPENSATION_FAILED' && e.step === 'confirm_order') ? true : undefined,
+    (await timeline(r.body.id)).events.some((e) => e.type === 'COMPENSATION_FAILED' && e.step === 'confirm_order')
+      ? true
+      : undefined,
   );
   await sys.restart('order');
   const done = await ended(r.body.id);
@@ -142,14 +162,31 @@ test('the order service down after committing a confirm, back within the fence\'
 
 test('operator compensate is refused (409 pivot_uncertain) while the pivot is in flight, and changes nothing', async () => {
   const put = await sys.admin('PUT', '/api/faults', {
-    rules: [{ id: 'slow-confirm', target: { participant: 'order', method: 'ConfirmOrder' }, phase: 'action', kind: 'latency', latency_ms: 800, limit: { count: 1 } }],
+    rules: [
+      {
+        id: 'slow-confirm',
+        target: { participant: 'order', method: 'ConfirmOrder' },
+        phase: 'action',
+        kind: 'latency',
+        latency_ms: 800,
+        limit: { count: 1 },
+      },
+    ],
   });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   const r = await sys.api('POST', '/orders', ORDERS.happy);
   assert.equal(r.status, 201);
-  await eventually('the saga to reach its pivot', async () => ((await timeline(r.body.id)).events.some((e) => e.type === 'STEP_STARTED' && e.step === 'confirm_order') ? true : undefined));
+  await eventually('the saga to reach its pivot', async () =>
+    (await timeline(r.body.id)).events.some((e) => e.type === 'STEP_STARTED' && e.step === 'confirm_order')
+      ? true
+      : undefined,
+  );
   const before = await timeline(r.body.id);
-  const refused = await sys.admin('POST', `/api/sagas/${r.body.id}/actions`, { action: 'compensate', action_id: 'undo-at-pivot', note: 'customer asked' });
+  const refused = await sys.admin('POST', `/api/sagas/${r.body.id}/actions`, {
+    action: 'compensate',
+    action_id: 'undo-at-pivot',
+    note: 'customer asked',
+  });
   assert.equal(refused.status, 409, JSON.stringify(refused.body));
   assert.equal(refused.body.error, 'pivot_uncertain');
   assert.match(refused.body.message, /confirm_order may be in flight/);

@@ -17,7 +17,11 @@ import { STARTED, newSaga } from './saga-log-work.js';
  * `resolve` acts on it at once, with no participant call. By default parked in compensation at
  * reserve_stock; `at: 'commit_stock'` parks it after the pivot.
  */
-export async function parkedSaga(g: GatewayApp, customer = 'cust_parked', opts: { at?: 'reserve_stock' | 'commit_stock' } = {}): Promise<string> {
+export async function parkedSaga(
+  g: GatewayApp,
+  customer = 'cust_parked',
+  opts: { at?: 'reserve_stock' | 'commit_stock' } = {},
+): Promise<string> {
   const afterPivot = opts.at === 'commit_stock';
   const id = randomUUID();
   const at = Date.now() - 60_000;
@@ -58,7 +62,12 @@ export interface SignedIn {
 type Injectable = Pick<FastifyInstance, 'inject'>;
 
 /** `POST /api/session {token}` as the console sends it (its own Origin), from `remoteAddress`. */
-export async function signIn(admin: Injectable, token: string, headers: Record<string, string> = {}, remoteAddress = '127.0.0.1'): Promise<SignedIn> {
+export async function signIn(
+  admin: Injectable,
+  token: string,
+  headers: Record<string, string> = {},
+  remoteAddress = '127.0.0.1',
+): Promise<SignedIn> {
   const r = await admin.inject({ method: 'POST', url: '/api/session', payload: { token }, headers, remoteAddress });
   assert.equal(r.statusCode, 200, r.body);
   const setCookie = String(r.headers['set-cookie']);
@@ -74,8 +83,14 @@ export async function signIn(admin: Injectable, token: string, headers: Record<s
  * update (leaving out `settled`: sagas an operator legitimately acted on earlier, which the engine
  * may still be moving), and the fault plan's rules (not their fired counts, which sagas move).
  */
-export async function adminState(g: GatewayApp, board?: FaultBoard, settled: ReadonlySet<string> = new Set()): Promise<string> {
-  const sagas = (await g.log.list({ limit: 500 })).sagas.filter((s) => !settled.has(s.id)).map((s) => `${s.id}:${s.status}:${s.updatedAt}`);
+export async function adminState(
+  g: GatewayApp,
+  board?: FaultBoard,
+  settled: ReadonlySet<string> = new Set(),
+): Promise<string> {
+  const sagas = (await g.log.list({ limit: 500 })).sagas
+    .filter((s) => !settled.has(s.id))
+    .map((s) => `${s.id}:${s.status}:${s.updatedAt}`);
   const rules = (board?.list() ?? []).map((r) => `${r.id}:${r.enabled}:${r.kind}`);
   return JSON.stringify({ sagas, rules });
 }

@@ -16,7 +16,10 @@ function sink(): Writable & { text: string } {
 }
 
 /** The `sagas` command's `main` in this process, with its output captured (no colours unless `env` asks). */
-export async function sagasInProcess(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function sagasInProcess(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = sink();
   const stderr = sink();
   const code = await main(argv, { env: { NO_COLOR: '1', ...env }, stdout, stderr });

@@ -22,7 +22,12 @@ export async function launchChromium(): Promise<Browser> {
  * left out: the 401 of `GET /api/session` that tells a signed-out console to show its sign-in, and
  * whatever `expected` accepts (given the message and the path it came from).
  */
-export function watchConsole(page: Page, base: string, problems: string[], expected?: (m: ConsoleMessage, path: string) => boolean): void {
+export function watchConsole(
+  page: Page,
+  base: string,
+  problems: string[],
+  expected?: (m: ConsoleMessage, path: string) => boolean,
+): void {
   page.on('console', (m: ConsoleMessage) => {
     if (m.type() !== 'error' && m.type() !== 'warning') return;
     const at = m.location().url;

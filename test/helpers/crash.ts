@@ -10,7 +10,13 @@ import { checkInvariants } from './invariants.js';
 export const CATALOG = { prod_1: 1_000, prod_2: 1_000, prod_3: 0 };
 
 export const ORDERS = {
-  happy: { customer_id: 'cust_crash', items: [{ product_id: 'prod_1', quantity: 2, price: 50 }, { product_id: 'prod_2', quantity: 1, price: 30 }] },
+  happy: {
+    customer_id: 'cust_crash',
+    items: [
+      { product_id: 'prod_1', quantity: 2, price: 50 },
+      { product_id: 'prod_2', quantity: 1, price: 30 },
+    ],
+  },
   declined: { customer_id: 'cust_crash', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] },
 } as const;
 
@@ -25,10 +31,27 @@ export interface CrashCase {
 const STEPS = ['create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock'];
 const PHASES = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
 export const GATEWAY_CRASH_CASES: readonly CrashCase[] = [
-  ...STEPS.flatMap((s) => PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.${p}`, order: 'happy', expect: 'COMPLETED' }))),
-  ...PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.charge_payment.${p}`, order: 'declined', expect: 'COMPENSATED' })),
+  ...STEPS.flatMap((s) =>
+    PHASES.map((p): CrashCase => ({
+      process: 'gateway',
+      point: `saga.${s}.${p}`,
+      order: 'happy',
+      expect: 'COMPLETED',
+    })),
+  ),
+  ...PHASES.map((p): CrashCase => ({
+    process: 'gateway',
+    point: `saga.charge_payment.${p}`,
+    order: 'declined',
+    expect: 'COMPENSATED',
+  })),
   ...['reserve_stock', 'create_order'].flatMap((s) =>
-    PHASES.map((p): CrashCase => ({ process: 'gateway', point: `saga.${s}.undo.${p}`, order: 'declined', expect: 'COMPENSATED' })),
+    PHASES.map((p): CrashCase => ({
+      process: 'gateway',
+      point: `saga.${s}.undo.${p}`,
+      order: 'declined',
+      expect: 'COMPENSATED',
+    })),
   ),
 ];
 
@@ -37,22 +60,25 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
-  const sys = await freshSystem({
-    INVENTORY_CATALOG: catalog,
-    SAGA_LEASE_MS: '500',
-    SAGA_RECOVERY_INTERVAL_MS: '100',
-    // A participant restarted on a loaded machine can take several seconds: every step and
-    // compensation must outlast that (1000 attempts, 200 ms apart at most) rather than give up,
-    // or a case expecting COMPLETED sees a saga compensated for nothing but the machine's load.
-    SAGA_STEP_MAX_ATTEMPTS: '1000',
-    SAGA_RETRY_MAX_BACKOFF_MS: '200',
-    SAGA_COMPENSATION_MAX_ATTEMPTS: '1000',
-    SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
-    SAGA_FORWARD_MAX_BACKOFF_MS: '200',
-    SAGA_FORWARD_MAX_ATTEMPTS: '1000',
-    IDEMPOTENCY_LOCK_TTL: '2s',
-    ...env,
-  }, opts);
+  const sys = await freshSystem(
+    {
+      INVENTORY_CATALOG: catalog,
+      SAGA_LEASE_MS: '500',
+      SAGA_RECOVERY_INTERVAL_MS: '100',
+      // A participant restarted on a loaded machine can take several seconds: every step and
+      // compensation must outlast that (1000 attempts, 200 ms apart at most) rather than give up,
+      // or a case expecting COMPLETED sees a saga compensated for nothing but the machine's load.
+      SAGA_STEP_MAX_ATTEMPTS: '1000',
+      SAGA_RETRY_MAX_BACKOFF_MS: '200',
+      SAGA_COMPENSATION_MAX_ATTEMPTS: '1000',
+      SAGA_COMPENSATION_MAX_BACKOFF_MS: '200',
+      SAGA_FORWARD_MAX_BACKOFF_MS: '200',
+      SAGA_FORWARD_MAX_ATTEMPTS: '1000',
+      IDEMPOTENCY_LOCK_TTL: '2s',
+      ...env,
+    },
+    opts,
+  );
   const stop = sys.stop;
   return Object.assign(sys, {
     stop: async () => {
@@ -125,6 +151,10 @@ export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
     const r = await sys.api('GET', `/orders/${id}/saga`);
     return r.status === 200 && ['COMPLETED', 'COMPENSATED', 'PARKED'].includes(r.body.status) ? r.body : undefined;
   });
-  assert.equal(saga.status, c.expect, `saga after a crash at ${c.point}: ${JSON.stringify(saga.events.map((e: { type: string; step: string }) => `${e.type}:${e.step ?? ''}`))}`);
+  assert.equal(
+    saga.status,
+    c.expect,
+    `saga after a crash at ${c.point}: ${JSON.stringify(saga.events.map((e: { type: string; step: string }) => `${e.type}:${e.step ?? ''}`))}`,
+  );
   await checkInvariants(sys, CATALOG);
 }

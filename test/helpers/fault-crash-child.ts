@@ -17,16 +17,41 @@ import { silentLogger } from './participants.js';
 const [mode, file] = process.argv.slice(2);
 
 if (mode === 'participant' && file) {
-  const charge = unary('Charge', silentLogger, () => ({ outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED, declineReason: '' }));
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }], serverCredentials({ kind: 'mtls', dir: file }, 'payment'), {
-    faults: { service: 'payment', logger: silentLogger },
-  });
+  const charge = unary('Charge', silentLogger, () => ({
+    outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED,
+    declineReason: '',
+  }));
+  const server = await startGrpcServer(
+    { host: '127.0.0.1', port: 0 },
+    [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }],
+    serverCredentials({ kind: 'mtls', dir: file }, 'payment'),
+    {
+      faults: { service: 'payment', logger: silentLogger },
+    },
+  );
   process.send?.({ address: server.address });
 } else if (mode === 'gateway' && file) {
-  const board = new FaultBoard(validateFaultPlan({ rules: [{ id: 'die', target: { step: 'one' }, kind: 'crash', crash_point: 'after_intent' }] }));
+  const board = new FaultBoard(
+    validateFaultPlan({ rules: [{ id: 'die', target: { step: 'one' }, kind: 'crash', crash_point: 'after_intent' }] }),
+  );
   const log = new SqliteSagaLog({ file, synchronous: 'full' });
-  const engine = new SagaEngine({ log, logger: silentLogger, interceptors: [faults(board, { logger: silentLogger, meter: metrics.getMeter('test') })] });
-  engine.register({ name: 'tiny', version: 1, steps: [{ name: 'one', kind: 'compensatable', action: async () => ({ ok: true }), compensate: async () => ({ ok: true }) }] });
+  const engine = new SagaEngine({
+    log,
+    logger: silentLogger,
+    interceptors: [faults(board, { logger: silentLogger, meter: metrics.getMeter('test') })],
+  });
+  engine.register({
+    name: 'tiny',
+    version: 1,
+    steps: [
+      {
+        name: 'one',
+        kind: 'compensatable',
+        action: async () => ({ ok: true }),
+        compensate: async () => ({ ok: true }),
+      },
+    ],
+  });
   await engine.start('tiny', { id: 'saga_crash_1', input: null });
   // The crash comes at the step's after_intent checkpoint; if it does not, say so.
   setTimeout(() => process.send?.({ alive: true }), 2_000);

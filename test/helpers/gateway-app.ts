@@ -82,27 +82,68 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   const dir = tempDir('gateway-app-');
   const logger = opts.logger ?? silentLogger;
   const kv = opts.kv ?? new MemoryKv();
-  const guard = (name: string) => createIdempotencyGuard<unknown>(kv, { namespace: `${name}:`, ttlMs: 60_000, lockMs: 10_000 });
+  const guard = (name: string) =>
+    createIdempotencyGuard<unknown>(kv, { namespace: `${name}:`, ttlMs: 60_000, lockMs: 10_000 });
   const dbs = {
     order: openOrderDatabase(path.join(dir, 'order.db')),
     inventory: openInventoryDatabase(path.join(dir, 'inventory.db')),
     payment: openPaymentDatabase(path.join(dir, 'payment.db')),
   };
-  const served = await serveParticipants({
-    order: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }),
-    inventory: createInventoryService({ db: dbs.inventory, logger, catalog: opts.catalog ?? DEFAULT_CATALOG, fastPath: guard('inventory') }),
-    payment: createPaymentService({ db: dbs.payment, logger, chargeLimitCents: opts.chargeLimitCents ?? 50_000, fastPath: guard('payment') }),
-  }, undefined, { faults: opts.participantFaults ?? opts.faults !== undefined, logger });
+  const served = await serveParticipants(
+    {
+      order: createOrderService({ db: dbs.order, logger, fastPath: guard('order') }),
+      inventory: createInventoryService({
+        db: dbs.inventory,
+        logger,
+        catalog: opts.catalog ?? DEFAULT_CATALOG,
+        fastPath: guard('inventory'),
+      }),
+      payment: createPaymentService({
+        db: dbs.payment,
+        logger,
+        chargeLimitCents: opts.chargeLimitCents ?? 50_000,
+        fastPath: guard('payment'),
+      }),
+    },
+    undefined,
+    { faults: opts.participantFaults ?? opts.faults !== undefined, logger },
+  );
   const participants = served.participants;
   const log = new SqliteSagaLog({ file: path.join(dir, 'saga.db'), synchronous: 'normal' });
   const recent = recentSagas();
   const faultInterceptors = opts.faults
-    ? [faults(opts.faults, { logger, meter: metrics.getMeter('test'), callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase), random: opts.random })]
+    ? [
+        faults(opts.faults, {
+          logger,
+          meter: metrics.getMeter('test'),
+          callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase),
+          random: opts.random,
+        }),
+      ]
     : [];
-  const engine = new SagaEngine({ log, logger, interceptors: [...(opts.faults ? [tracing()] : []), recent.interceptor, ...faultInterceptors], policies: opts.policies });
+  const engine = new SagaEngine({
+    log,
+    logger,
+    interceptors: [...(opts.faults ? [tracing()] : []), recent.interceptor, ...faultInterceptors],
+    policies: opts.policies,
+  });
   engine.register(placeOrderSaga(participants));
-  const idempotency = createIdempotencyGuard<StoredResponse>(kv, { namespace: 'gateway:', ttlMs: 60_000, lockMs: 10_000, onUntrusted: opts.onUntrusted });
-  const app = await buildGateway({ engine, store: log, participants, logger, meter: metrics.getMeter('test'), idempotency, limits: opts.limits, pricing: opts.pricing });
+  const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
+    namespace: 'gateway:',
+    ttlMs: 60_000,
+    lockMs: 10_000,
+    onUntrusted: opts.onUntrusted,
+  });
+  const app = await buildGateway({
+    engine,
+    store: log,
+    participants,
+    logger,
+    meter: metrics.getMeter('test'),
+    idempotency,
+    limits: opts.limits,
+    pricing: opts.pricing,
+  });
   await app.ready();
   const admin = await buildAdmin({
     engine,

@@ -37,12 +37,24 @@ export async function serveParticipants(
 ): Promise<ServedParticipants> {
   const sec = security ?? (await testTls());
   const serve = (name: 'order' | 'inventory' | 'payment', definition: ServiceDefinition) =>
-    startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition, implementation: impl[name] }], serverCredentials(sec, name), {
-      faults: opts.faults ? { service: name, logger: opts.logger ?? silentLogger } : undefined,
-    });
-  const servers: RunningServer[] = await Promise.all([serve('order', OrderServiceService), serve('inventory', InventoryServiceService), serve('payment', PaymentServiceService)]);
+    startGrpcServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ definition, implementation: impl[name] }],
+      serverCredentials(sec, name),
+      {
+        faults: opts.faults ? { service: name, logger: opts.logger ?? silentLogger } : undefined,
+      },
+    );
+  const servers: RunningServer[] = await Promise.all([
+    serve('order', OrderServiceService),
+    serve('inventory', InventoryServiceService),
+    serve('payment', PaymentServiceService),
+  ]);
   const [order, inventory, payment] = servers.map((s) => s.address);
-  const participants = connectParticipants({ order: order ?? '', inventory: inventory ?? '', payment: payment ?? '' }, sec);
+  const participants = connectParticipants(
+    { order: order ?? '', inventory: inventory ?? '', payment: payment ?? '' },
+    sec,
+  );
   const stopServers = async () => {
     await Promise.all(servers.map((s) => s.shutdown(0)));
   };

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { allTerminal as allEnded, baselineOf, checkInvariants as check, type Apis } from '../../src/chaos/invariants.js';
+import {
+  allTerminal as allEnded,
+  baselineOf,
+  checkInvariants as check,
+  type Apis,
+} from '../../src/chaos/invariants.js';
 
 export type { Apis };
 
@@ -21,7 +26,11 @@ export async function allTerminal(sys: Apis): Promise<boolean> {
  * holding no stock, every product's stock adding up, PARKED books repairable); the stock against
  * the initial catalog (nothing invented, lost or left reserved). Fails with every violation found.
  */
-export async function checkInvariants(sys: Apis, initialStock: Record<string, number>, opts: { allowParked?: boolean } = {}): Promise<InvariantReport> {
+export async function checkInvariants(
+  sys: Apis,
+  initialStock: Record<string, number>,
+  opts: { allowParked?: boolean } = {},
+): Promise<InvariantReport> {
   const r = await check(sys, baselineOf(initialStock), opts);
   assert.deepEqual(r.violations, [], `invariants violated:\n${r.violations.join('\n')}`);
   return { sagas: r.sagas, byStatus: r.byStatus };

@@ -19,7 +19,12 @@ export class KeyedCalls {
   constructor(private readonly prefix: string) {}
 
   /** The fresh answer, or undefined when the call was a replay or a refused key reuse (both checked here). */
-  async send<Req, Res>(method: string, handler: handleUnaryCall<Req, Res>, request: Req, poolKey: string): Promise<Res | undefined> {
+  async send<Req, Res>(
+    method: string,
+    handler: handleUnaryCall<Req, Res>,
+    request: Req,
+    poolKey: string,
+  ): Promise<Res | undefined> {
     const key = `${this.prefix}:${poolKey}`;
     const fp = `${method} ${JSON.stringify(request)}`;
     const prev = this.seen.get(key);

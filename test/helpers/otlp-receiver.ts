@@ -53,7 +53,10 @@ export class OtlpReceiver {
             name: String(s.name),
             kind: Number(s.kind),
             attributes: attrs(s.attributes as KeyValue[]),
-            links: ((s.links as Array<{ traceId: string; spanId: string }>) ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId })),
+            links: ((s.links as Array<{ traceId: string; spanId: string }>) ?? []).map((l) => ({
+              traceId: l.traceId,
+              spanId: l.spanId,
+            })),
           });
         }
       }

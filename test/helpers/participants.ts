@@ -46,7 +46,11 @@ export function manualClock(start = 1_700_000_000_000): { now: () => number; adv
  * Calls a service handler in-process, as grpc-js would: with the key in metadata, through the
  * same `unary()` adapter, so errors arrive as ServiceErrors carrying x-error-code.
  */
-export function invoke<Req, Res>(handler: handleUnaryCall<Req, Res>, request: Req, idempotencyKey?: string): Promise<Res> {
+export function invoke<Req, Res>(
+  handler: handleUnaryCall<Req, Res>,
+  request: Req,
+  idempotencyKey?: string,
+): Promise<Res> {
   const metadata = new Metadata();
   if (idempotencyKey !== undefined) metadata.set(IDEMPOTENCY_KEY_MD, idempotencyKey);
   // The adapter reads only `request`, `metadata` and the method path; a full ServerUnaryCall needs a live stream.

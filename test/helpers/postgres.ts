@@ -16,7 +16,12 @@ export const MACHINE_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres:/
 function binDir(): string {
   if (process.env.PG_BIN) return process.env.PG_BIN;
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   for (const v of versions) if (fs.existsSync(path.join(root, v, 'bin', 'initdb'))) return path.join(root, v, 'bin');
   throw new Error('PostgreSQL server binaries not found (install the Debian postgresql package, or set PG_BIN)');
 }
@@ -55,7 +60,19 @@ export class TestPostgres {
         const { stdout: gid } = await run('id', ['-g', 'postgres']);
         fs.chownSync(dir, Number(stdout.trim()), Number(gid.trim()));
       }
-      await pgTool('initdb', ['-D', path.join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+      await pgTool('initdb', [
+        '-D',
+        path.join(dir, 'data'),
+        '-U',
+        'postgres',
+        '-A',
+        'trust',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-sync',
+        '--no-instructions',
+      ]);
       const p = new TestPostgres(await freePort(), dir);
       await p.restart();
       return p;
@@ -78,9 +95,22 @@ export class TestPostgres {
   async restart(): Promise<void> {
     const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=50`;
     try {
-      await pgTool('pg_ctl', ['-D', path.join(this.dir, 'data'), '-l', path.join(this.dir, 'server.log'), '-o', opts, '-w', '-t', '30', 'start']);
+      await pgTool('pg_ctl', [
+        '-D',
+        path.join(this.dir, 'data'),
+        '-l',
+        path.join(this.dir, 'server.log'),
+        '-o',
+        opts,
+        '-w',
+        '-t',
+        '30',
+        'start',
+      ]);
     } catch (err) {
-      const log = fs.existsSync(path.join(this.dir, 'server.log')) ? fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-2000) : '';
+      const log = fs.existsSync(path.join(this.dir, 'server.log'))
+        ? fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-2000)
+        : '';
       throw new Error(`${(err as Error).message}\n${log}`);
     }
   }
@@ -118,7 +148,10 @@ export interface TempDatabase {
  * Creates a database with a random name on a server (the machine's by default) for one test:
  * `const db = await createTempDatabase(); … await db.drop()`.
  */
-export async function createTempDatabase(prefix = 'saga_log_test', serverUrl = MACHINE_POSTGRES_URL): Promise<TempDatabase> {
+export async function createTempDatabase(
+  prefix = 'saga_log_test',
+  serverUrl = MACHINE_POSTGRES_URL,
+): Promise<TempDatabase> {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`bad database name prefix ${prefix}`);
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   await pgAdmin(serverUrl, `CREATE DATABASE ${name}`);
@@ -128,7 +161,11 @@ export async function createTempDatabase(prefix = 'saga_log_test', serverUrl = M
 }
 
 /** Runs `fn` with the URL of a fresh database, dropped afterwards whatever happens. */
-export async function withTempDatabase<T>(fn: (url: string) => Promise<T>, prefix?: string, serverUrl?: string): Promise<T> {
+export async function withTempDatabase<T>(
+  fn: (url: string) => Promise<T>,
+  prefix?: string,
+  serverUrl?: string,
+): Promise<T> {
   const db = await createTempDatabase(prefix, serverUrl);
   try {
     return await fn(db.url);
@@ -136,4 +173,3 @@ export async function withTempDatabase<T>(fn: (url: string) => Promise<T>, prefi
     await db.drop();
   }
 }
-

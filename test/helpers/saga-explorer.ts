@@ -27,12 +27,43 @@
  * invariant and per minimal set of fault kinds used.
  */
 import { performance } from 'node:perf_hooks';
-import { pivotIndex, type EnginePolicies, type Json, type SagaDefinition, type StepDefinition } from '../../src/saga/definition.js';
+import {
+  pivotIndex,
+  type EnginePolicies,
+  type Json,
+  type SagaDefinition,
+  type StepDefinition,
+} from '../../src/saga/definition.js';
 import { isTerminal, type SagaRecord, type SagaStatus } from '../../src/saga/model.js';
-import { decideAction, OPERATOR_ACTIONS, type OperatorActionKind, type OperatorActionRequest } from '../../src/saga/operator.js';
-import { idempotencyKey, plan, settle, type AttemptOutcome, type PlannedAttempt, type Transition } from '../../src/saga/transitions.js';
+import {
+  decideAction,
+  OPERATOR_ACTIONS,
+  type OperatorActionKind,
+  type OperatorActionRequest,
+} from '../../src/saga/operator.js';
+import {
+  idempotencyKey,
+  plan,
+  settle,
+  type AttemptOutcome,
+  type PlannedAttempt,
+  type Transition,
+} from '../../src/saga/transitions.js';
 import { alwaysViolations, endViolations, type Violation } from './saga-invariants.js';
-import { formatBooks, initialBooks, outcomeOf, requestOf, serve, totalOf, type Books, type CallRole, type InboxEntry, type ModelOutcome, type Request, type Scenario } from './saga-model.js';
+import {
+  formatBooks,
+  initialBooks,
+  outcomeOf,
+  requestOf,
+  serve,
+  totalOf,
+  type Books,
+  type CallRole,
+  type InboxEntry,
+  type ModelOutcome,
+  type Request,
+  type Scenario,
+} from './saga-model.js';
 
 /** The kinds of fault a path may use; a counterexample is reported per minimal set of them. */
 export const FAULT = { uncertain: 1, raised: 2, delayed: 4, crash: 8, deadline: 16, operator: 32 } as const;
@@ -169,7 +200,19 @@ function initialWorld(def: SagaDefinition<unknown>, policies: EnginePolicies, sc
     subject: null,
     currentStep: null,
   };
-  return { sc, durable, pending: null, driver: { phase: 'idle' }, past: false, books: initialBooks(sc), inflight: null, crashes: 0, operatorActions: 0, delayed: 0, faults: 0 };
+  return {
+    sc,
+    durable,
+    pending: null,
+    driver: { phase: 'idle' },
+    past: false,
+    books: initialBooks(sc),
+    inflight: null,
+    crashes: 0,
+    operatorActions: 0,
+    delayed: 0,
+    faults: 0,
+  };
 }
 
 function outcomeText(o: ModelOutcome): string {
@@ -259,12 +302,14 @@ class Explorer {
   /** The system state's identity (saga row, driver, clock, books, what is in flight), without the path's budget. */
   baseKey(w: World): string {
     const json = (part: object) => this.code(part, (p) => String(this.id(JSON.stringify(p))));
-    const drv = w.driver.phase === 'idle' ? '-' : `${w.driver.attempt.phase},${w.driver.attempt.index},${w.driver.attempt.attempt},${json(w.driver.outcome)}`;
+    const drv =
+      w.driver.phase === 'idle'
+        ? '-'
+        : `${w.driver.attempt.phase},${w.driver.attempt.index},${w.driver.attempt.attempt},${json(w.driver.outcome)}`;
     const pending = w.pending ? json(w.pending.patch) : '-';
     const inflight = w.inflight ? json(w.inflight) : '-';
     return `${this.id(w.sc.name)}|${this.rowCode(w.durable)}|${pending}|${drv}|${w.past ? 1 : 0}|${this.booksCode(w.books)}|${inflight}`;
   }
-
 
   /** decideAction, memoized on the row's fields it may read (status, indexes, attempt, results, failure) and the request. */
   private decide(w: World, action: OperatorActionKind): ReturnType<typeof decideAction> {
@@ -285,7 +330,10 @@ class Explorer {
     const role = roleOf(a);
     if (role === null) {
       // The engine's call() answers ok at once for a phase the step has no function for.
-      return { world: { ...w, driver: { phase: 'called', attempt: a, outcome: { kind: 'ok', result: null } } }, label: `call ${attemptText(a)}: the step has no function for it; the engine answers ok` };
+      return {
+        world: { ...w, driver: { phase: 'called', attempt: a, outcome: { kind: 'ok', result: null } } },
+        label: `call ${attemptText(a)}: the step has no function for it; the engine answers ok`,
+      };
     }
     const key = idempotencyKey(w.durable.id, a.step.name, a.phase);
     const req = requestOf(a.step.name, role, key, w.sc, mem(w).failure);
@@ -324,7 +372,10 @@ class Explorer {
         faults |= FAULT.delayed;
         break;
     }
-    return { world: { ...w, books, inflight, delayed, faults, driver: { phase: 'called', attempt: a, outcome } }, label: `${what}: ${how}${answerText} ${outcomeText(outcome)}` };
+    return {
+      world: { ...w, books, inflight, delayed, faults, driver: { phase: 'called', attempt: a, outcome } },
+      label: `${what}: ${how}${answerText} ${outcomeText(outcome)}`,
+    };
   }
 
   private settleCalled(w: World): { world: World; label: string } {
@@ -333,7 +384,10 @@ class Explorer {
     // The newer rules' AttemptOutcome has took_effect; the model only makes it from a fence's answer.
     const st = settle(this.o.def, mem(w), a, outcome as AttemptOutcome, nowOf(w), random);
     const next = write({ ...w, driver: { phase: 'idle' } }, st.transition, st.defer);
-    return { world: next, label: `settle ${attemptText(a)} (${outcomeText(outcome)}): ${st.verdict}${st.defer ? ' (deferred: not durable until the next write)' : ''}` };
+    return {
+      world: next,
+      label: `settle ${attemptText(a)} (${outcomeText(outcome)}): ${st.verdict}${st.defer ? ' (deferred: not durable until the next write)' : ''}`,
+    };
   }
 
   /** Every event of the driver from this state (no fault budget spent when `faultFree`). */
@@ -341,25 +395,47 @@ class Explorer {
     if (isTerminal(w.durable.status)) return [];
     const b = this.o.bounds;
     const canCrash = !faultFree && w.crashes < b.crashes;
-    const crash = (from: World, label: string) => ({ world: { ...from, pending: null, driver: { phase: 'idle' } as Driver, crashes: from.crashes + 1, faults: from.faults | FAULT.crash }, label });
+    const crash = (from: World, label: string) => ({
+      world: {
+        ...from,
+        pending: null,
+        driver: { phase: 'idle' } as Driver,
+        crashes: from.crashes + 1,
+        faults: from.faults | FAULT.crash,
+      },
+      label,
+    });
     if (w.driver.phase === 'called') {
       const out = [this.settleCalled(w)];
-      if (canCrash) out.push(crash(w, `crash after the call of ${attemptText(w.driver.attempt)}, before its outcome is durable; recovery resumes from the log`));
+      if (canCrash)
+        out.push(
+          crash(
+            w,
+            `crash after the call of ${attemptText(w.driver.attempt)}, before its outcome is durable; recovery resumes from the log`,
+          ),
+        );
       return out;
     }
     const p = plan(this.o.def, mem(w), this.o.policies, nowOf(w));
     if (p.kind === 'transition') {
-      const out = [{ world: write(w, p.transition, false), label: `plan: ${p.why} → ${p.transition.patch.status ?? 'written'}` }];
+      const out = [
+        { world: write(w, p.transition, false), label: `plan: ${p.why} → ${p.transition.patch.status ?? 'written'}` },
+      ];
       if (canCrash && w.pending) out.push(crash(w, 'crash before the next write (the deferred success is lost)'));
       return out;
     }
     const out: Array<{ world: World; label: string }> = [];
-    if (canCrash && w.pending) out.push(crash(w, `crash before the intent of ${attemptText(p)} (the deferred success is lost)`));
+    if (canCrash && w.pending)
+      out.push(crash(w, `crash before the intent of ${attemptText(p)} (the deferred success is lost)`));
     const intent = write(w, p.intent, false);
     if (canCrash) out.push(crash(intent, `intent of ${attemptText(p)} written; crash before the call`));
     out.push(this.call(intent, p, 'answered'));
     if (faultFree || roleOf(p) === null) return out;
-    out.push(this.call(intent, p, 'answer lost'), this.call(intent, p, 'never arrived'), this.call(intent, p, 'refused in transport'));
+    out.push(
+      this.call(intent, p, 'answer lost'),
+      this.call(intent, p, 'never arrived'),
+      this.call(intent, p, 'refused in transport'),
+    );
     if (w.inflight === null && w.delayed < b.delayed) out.push(this.call(intent, p, 'delayed'));
     return out;
   }
@@ -370,18 +446,31 @@ class Explorer {
     if (!w.inflight) throw new Error('nothing in flight');
     const r = serve(w.books, w.sc, w.inflight);
     const answer = r.answer.kind === 'response' ? r.answer.outcome : `raised ${r.answer.code}`;
-    return { world: { ...w, books: r.books, inflight: null }, label: `late arrival of ${w.inflight.participant}.${w.inflight.method} [${w.inflight.key}]: ${answer} (nobody hears the answer)` };
+    return {
+      world: { ...w, books: r.books, inflight: null },
+      label: `late arrival of ${w.inflight.participant}.${w.inflight.method} [${w.inflight.key}]: ${answer} (nobody hears the answer)`,
+    };
   }
 
   private request(w: World, action: OperatorActionKind): OperatorActionRequest {
-    return { sagaId: w.durable.id, action, actionId: `op-${w.operatorActions + 1}`, actor: 'model-checker', ...(action === 'resolve' ? { note: 'repaired by hand' } : {}) };
+    return {
+      sagaId: w.durable.id,
+      action,
+      actionId: `op-${w.operatorActions + 1}`,
+      actor: 'model-checker',
+      ...(action === 'resolve' ? { note: 'repaired by hand' } : {}),
+    };
   }
 
   /** An operator's action through decideAction and the log's takeOver; undefined when refused. */
   private act(w: World, action: OperatorActionKind): { world: World; label: string } | undefined {
     const d = this.decide(w, action);
     if (d.kind !== 'apply') return undefined;
-    if (d.expect.status !== w.durable.status || (d.expect.stepIndex !== undefined && d.expect.stepIndex !== w.durable.stepIndex)) return undefined;
+    if (
+      d.expect.status !== w.durable.status ||
+      (d.expect.stepIndex !== undefined && d.expect.stepIndex !== w.durable.stepIndex)
+    )
+      return undefined;
     const world: World = {
       ...w,
       durable: { ...w.durable, ...d.transition.patch },
@@ -391,13 +480,17 @@ class Explorer {
       operatorActions: w.operatorActions + 1,
       faults: w.faults | FAULT.operator,
     };
-    return { world, label: `operator ${action}${action === 'resolve' ? ' (note: repaired by hand)' : ''} on ${w.durable.status} → ${world.durable.status}` };
+    return {
+      world,
+      label: `operator ${action}${action === 'resolve' ? ' (note: repaired by hand)' : ''} on ${w.durable.status} → ${world.durable.status}`,
+    };
   }
 
   edges(w: World): Array<{ world: World; label: string }> {
     const out = this.driverEdges(w, false);
     const b = this.o.bounds;
-    if (!w.past && !ENDED.includes(w.durable.status)) out.push({ world: { ...w, past: true, faults: w.faults | FAULT.deadline }, label: "the saga's deadline passes" });
+    if (!w.past && !ENDED.includes(w.durable.status))
+      out.push({ world: { ...w, past: true, faults: w.faults | FAULT.deadline }, label: "the saga's deadline passes" });
     if (w.inflight) out.push(this.arrive(w));
     if (w.operatorActions < b.operatorActions) {
       for (const action of OPERATOR_ACTIONS) {
@@ -420,16 +513,29 @@ class Explorer {
     for (const action of OPERATOR_ACTIONS) {
       const d = this.decide(w, action);
       if (d.kind !== 'apply') continue;
-      const pivotUnsettled = this.pivot >= 0 && (s.stepIndex > this.pivot || (s.stepIndex === this.pivot && (s.status === 'RUNNING' || !hasFence(this.o.def.steps[this.pivot]))));
+      const pivotUnsettled =
+        this.pivot >= 0 &&
+        (s.stepIndex > this.pivot ||
+          (s.stepIndex === this.pivot && (s.status === 'RUNNING' || !hasFence(this.o.def.steps[this.pivot]))));
       const mustRefuse =
         ENDED.includes(s.status) ||
         (action !== 'compensate' && s.status !== 'PARKED') ||
         // Compensating past a pivot that may have taken effect: RUNNING at or after it; PARKED
         // outside compensation after it, or at it with no fence to settle it first.
-        (action === 'compensate' && (s.status === 'RUNNING' || (s.status === 'PARKED' && s.compIndex < 0)) && pivotUnsettled);
+        (action === 'compensate' &&
+          (s.status === 'RUNNING' || (s.status === 'PARKED' && s.compIndex < 0)) &&
+          pivotUnsettled);
       if (mustRefuse) {
-        const where = s.stepIndex === this.pivot && s.compIndex < 0 ? ' at the pivot (its outcome may be unknown)' : s.stepIndex > this.pivot && s.compIndex < 0 ? ' after the pivot' : '';
-        v.push({ invariant: `operator ${action} allowed on ${s.status}${where}`, detail: `decideAction applied ${action} on ${s.status} step ${s.stepIndex} comp ${s.compIndex} → ${JSON.stringify(d.transition.patch)}` });
+        const where =
+          s.stepIndex === this.pivot && s.compIndex < 0
+            ? ' at the pivot (its outcome may be unknown)'
+            : s.stepIndex > this.pivot && s.compIndex < 0
+              ? ' after the pivot'
+              : '';
+        v.push({
+          invariant: `operator ${action} allowed on ${s.status}${where}`,
+          detail: `decideAction applied ${action} on ${s.status} step ${s.stepIndex} comp ${s.compIndex} → ${JSON.stringify(d.transition.patch)}`,
+        });
       }
     }
     return v;
@@ -452,7 +558,17 @@ class Explorer {
       trail.push(e.label);
       w = e.world;
     }
-    return { world: w, violations: [{ invariant: 'does not end with the faults gone', detail: `still ${w.durable.status} after ${FAULT_FREE_LIMIT} fault-free events` }], steps: FAULT_FREE_LIMIT, trail };
+    return {
+      world: w,
+      violations: [
+        {
+          invariant: 'does not end with the faults gone',
+          detail: `still ${w.durable.status} after ${FAULT_FREE_LIMIT} fault-free events`,
+        },
+      ],
+      steps: FAULT_FREE_LIMIT,
+      trail,
+    };
   }
 
   /**
@@ -472,7 +588,12 @@ class Explorer {
       k = this.baseKey(w);
     }
     if (!this.live.has(k) && !isTerminal(w.durable.status)) {
-      return [{ invariant: 'does not end with the faults gone', detail: `still ${w.durable.status} after ${FAULT_FREE_LIMIT} fault-free events` }];
+      return [
+        {
+          invariant: 'does not end with the faults gone',
+          detail: `still ${w.durable.status} after ${FAULT_FREE_LIMIT} fault-free events`,
+        },
+      ];
     }
     for (const t of through) this.live.add(t);
     return [];
@@ -489,9 +610,14 @@ class Explorer {
       }
       const r = this.runFaultFree(acted.world);
       const end = r.world.durable.status;
-      const bad = [...r.violations, ...(end === 'COMPLETED' || end === 'COMPENSATED' ? endViolations(end, r.world.books, w.sc) : [])];
+      const bad = [
+        ...r.violations,
+        ...(end === 'COMPLETED' || end === 'COMPENSATED' ? endViolations(end, r.world.books, w.sc) : []),
+      ];
       if ((end === 'COMPLETED' || end === 'COMPENSATED') && bad.length === 0) return [];
-      tried.push(`${action}: ${r.trail.join('; ')} ⇒ ${end}${bad.length ? ` [${bad.map((x) => x.invariant).join(', ')}]` : ''} — ${formatBooks(r.world.books)}`);
+      tried.push(
+        `${action}: ${r.trail.join('; ')} ⇒ ${end}${bad.length ? ` [${bad.map((x) => x.invariant).join(', ')}]` : ''} — ${formatBooks(r.world.books)}`,
+      );
     }
     return [{ invariant: 'PARKED and not repairable by one operator action', detail: tried.join('\n      ') }];
   }
@@ -524,7 +650,12 @@ class Explorer {
     const step = (i: number) => this.o.def.steps[i]?.name ?? '-';
     const pending = w.pending ? ` | not yet durable: ${JSON.stringify(w.pending.patch)}` : '';
     const failure = d.failure ? ` failure=${d.failure.step}/${d.failure.code}` : '';
-    const flags = [w.past ? 'past deadline' : '', w.inflight ? `in flight: ${w.inflight.method} [${w.inflight.key}]` : ''].filter(Boolean).join(', ');
+    const flags = [
+      w.past ? 'past deadline' : '',
+      w.inflight ? `in flight: ${w.inflight.method} [${w.inflight.key}]` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     return (
       `saga: ${d.status} stepIndex=${d.stepIndex}(${step(d.stepIndex)}) compIndex=${d.compIndex}${d.compIndex >= 0 ? `(${step(d.compIndex)})` : ''} attempt=${d.attempt}${failure}${pending}${flags ? ` | ${flags}` : ''}\n` +
       `      books: ${formatBooks(w.books)}`
@@ -552,7 +683,16 @@ export function explore(o: ExploreOptions): Report {
   const seen = new Map<string, World[]>();
   const dominated = (base: string, w: World): boolean => {
     const kept = seen.get(base);
-    if (kept?.some((k) => k.crashes <= w.crashes && k.operatorActions <= w.operatorActions && k.delayed <= w.delayed && (k.faults & w.faults) === k.faults)) return true;
+    if (
+      kept?.some(
+        (k) =>
+          k.crashes <= w.crashes &&
+          k.operatorActions <= w.operatorActions &&
+          k.delayed <= w.delayed &&
+          (k.faults & w.faults) === k.faults,
+      )
+    )
+      return true;
     seen.set(base, [...(kept ?? []), w]);
     return false;
   };
@@ -561,7 +701,10 @@ export function explore(o: ExploreOptions): Report {
     dominated(ex.baseKey(world), world);
     queue.push({ world, parent: null, label: `start (${world.sc.name})`, depth: 0 });
   }
-  const ends = { RUNNING: 0, COMPENSATING: 0, COMPLETED: 0, COMPENSATED: 0, PARKED: 0, RESOLVED: 0 } satisfies Record<SagaStatus, number>;
+  const ends = { RUNNING: 0, COMPENSATING: 0, COMPLETED: 0, COMPENSATED: 0, PARKED: 0, RESOLVED: 0 } satisfies Record<
+    SagaStatus,
+    number
+  >;
   // Per invariant, the shortest counterexample of each minimal set of fault kinds.
   const found = new Map<string, Array<{ mask: number; node: Node; violation: Violation }>>();
   let maxDepth = 0;
@@ -577,7 +720,10 @@ export function explore(o: ExploreOptions): Report {
     for (const violation of [...broken, ...refused]) {
       const list = found.get(violation.invariant) ?? [];
       if (list.some((f) => (f.mask & w.faults) === f.mask)) continue;
-      found.set(violation.invariant, [...list.filter((f) => (f.mask & w.faults) !== w.faults), { mask: w.faults, node, violation }]);
+      found.set(violation.invariant, [
+        ...list.filter((f) => (f.mask & w.faults) !== w.faults),
+        { mask: w.faults, node, violation },
+      ]);
     }
     // A broken state's descendants only repeat it.
     if (broken.length > 0) continue;
@@ -590,10 +736,27 @@ export function explore(o: ExploreOptions): Report {
   }
   // Grouped by invariant (the group with the shortest counterexample first); within a group, the
   // fewest fault kinds first, then the shortest.
-  const groups = [...found.values()].map((list) => [...list].sort((a, b) => faultNames(a.mask).length - faultNames(b.mask).length || a.node.depth - b.node.depth));
+  const groups = [...found.values()].map((list) =>
+    [...list].sort((a, b) => faultNames(a.mask).length - faultNames(b.mask).length || a.node.depth - b.node.depth),
+  );
   groups.sort((a, b) => Math.min(...a.map((f) => f.node.depth)) - Math.min(...b.map((f) => f.node.depth)));
-  const counterexamples = groups.flat().map(({ mask, node, violation }) => ({ violation, faults: faultNames(mask), trace: traceOf(ex, node), steps: node.depth }));
-  return { definition: `${o.def.name} v${o.def.version}`, nodes: queue.length, states: seen.size, ms: performance.now() - started, ends, maxDepth, counterexamples };
+  const counterexamples = groups
+    .flat()
+    .map(({ mask, node, violation }) => ({
+      violation,
+      faults: faultNames(mask),
+      trace: traceOf(ex, node),
+      steps: node.depth,
+    }));
+  return {
+    definition: `${o.def.name} v${o.def.version}`,
+    nodes: queue.length,
+    states: seen.size,
+    ms: performance.now() - started,
+    ends,
+    maxDepth,
+    counterexamples,
+  };
 }
 
 /** The report for humans: the counts, and each counterexample as a readable trace. */
@@ -606,11 +769,17 @@ export function formatReport(r: Report, o: ExploreOptions): string {
     `  scenarios: ${o.scenarios.map((s) => s.name).join('; ')}`,
     `  explored ${r.nodes} nodes, ${r.states} distinct states (saga row × driver × books), depth ≤ ${r.maxDepth}, in ${(r.ms / 1000).toFixed(2)} s`,
     `  terminal nodes: ${(['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'] as const).map((s) => `${s} ${r.ends[s]}`).join(', ')}`,
-    r.counterexamples.length === 0 ? '  no violation' : `  ${r.counterexamples.length} counterexample(s), the shortest per invariant and per minimal set of fault kinds:`,
-    ...r.counterexamples.map((c, i) => `    ${String(i + 1).padStart(2)}. ${c.violation.invariant} — ${c.steps} events; fault kinds: ${c.faults.join(', ') || 'none'}`),
+    r.counterexamples.length === 0
+      ? '  no violation'
+      : `  ${r.counterexamples.length} counterexample(s), the shortest per invariant and per minimal set of fault kinds:`,
+    ...r.counterexamples.map(
+      (c, i) =>
+        `    ${String(i + 1).padStart(2)}. ${c.violation.invariant} — ${c.steps} events; fault kinds: ${c.faults.join(', ') || 'none'}`,
+    ),
   ];
   const bodies = r.counterexamples.map(
-    (c, i) => `\nCOUNTEREXAMPLE ${i + 1}: ${c.violation.invariant} — ${c.steps} events; fault kinds used: ${c.faults.join(', ') || 'none'}\n  ${c.violation.detail}\n${c.trace}`,
+    (c, i) =>
+      `\nCOUNTEREXAMPLE ${i + 1}: ${c.violation.invariant} — ${c.steps} events; fault kinds used: ${c.faults.join(', ') || 'none'}\n  ${c.violation.detail}\n${c.trace}`,
   );
   return [...head, ...bodies].join('\n');
 }

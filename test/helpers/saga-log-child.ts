@@ -41,7 +41,11 @@ const [, starts, claimed] = await Promise.all([
   appendRounds(log, spec.owner, spec.appendTo, spec.appends).catch((err: unknown) => note(err)),
   Promise.all(
     spec.keys.map(async (key): Promise<StartOutcome> => {
-      const res = await log.create(newSaga(`child-${key}`, { idempotencyKey: key, leaseOwner: spec.owner }), STARTED, 60_000);
+      const res = await log.create(
+        newSaga(`child-${key}`, { idempotencyKey: key, leaseOwner: spec.owner }),
+        STARTED,
+        60_000,
+      );
       return { key, id: res.created ? res.saga.id : res.existingId, created: res.created };
     }),
   ).catch((err: unknown) => (note(err), [] as StartOutcome[])),

@@ -23,7 +23,16 @@ import {
 import type { SagaLogConfig } from '../../src/saga/stores/open.js';
 import type { ChildReport, ChildSpec } from './saga-log-child.js';
 import { eventually } from './system.js';
-import { SPAN_ID, STARTED, TRACE_ID, appendRounds, claimAll, newSaga, uniqueId, type StartOutcome } from './saga-log-work.js';
+import {
+  SPAN_ID,
+  STARTED,
+  TRACE_ID,
+  appendRounds,
+  claimAll,
+  newSaga,
+  uniqueId,
+  type StartOutcome,
+} from './saga-log-work.js';
 
 /** One empty log's storage (a file, a database). */
 export interface SagaLogStorage {
@@ -47,7 +56,10 @@ const CLOCK_SLACK_MS = 2_000;
 const OWNER = 'owner-a';
 
 /** Runs `fn` on fresh storage, closing every instance it opened and removing the storage after. */
-async function withStorage(factory: SagaLogFactory, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>): Promise<void> {
+async function withStorage(
+  factory: SagaLogFactory,
+  fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>,
+): Promise<void> {
   const storage = await factory.fresh();
   const opened: SagaLog[] = [];
   const open = async () => {
@@ -114,7 +126,11 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const after = Date.now();
       assert.ok(res.created);
       const stored = res.saga;
-      assert.ok(stored.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS && stored.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS, 'lease = now + leaseMs');
+      assert.ok(
+        stored.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS &&
+          stored.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS,
+        'lease = now + leaseMs',
+      );
       assert.deepEqual({ ...stored, leaseExpiresAt: saga.leaseExpiresAt }, saga, 'everything else as given');
       assert.deepEqual(await log.get(saga.id), stored);
       assert.deepEqual(await log.getByIdempotencyKey(saga.idempotencyKey as string), stored);
@@ -143,10 +159,15 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const other = await open();
       const a = await started(log);
       const b = await started(log);
-      await log.append(a.id, OWNER, { stepIndex: 1, attempt: 1, results: { create_order: { orderId: 'o-1', lines: [1, 2] } } }, [
-        { type: 'STEP_STARTED', step: 'create_order', attempt: 1, traceId: TRACE_ID, spanId: SPAN_ID },
-        { type: 'STEP_SUCCEEDED', step: 'create_order', attempt: 1, data: { orderId: 'o-1' } },
-      ]);
+      await log.append(
+        a.id,
+        OWNER,
+        { stepIndex: 1, attempt: 1, results: { create_order: { orderId: 'o-1', lines: [1, 2] } } },
+        [
+          { type: 'STEP_STARTED', step: 'create_order', attempt: 1, traceId: TRACE_ID, spanId: SPAN_ID },
+          { type: 'STEP_SUCCEEDED', step: 'create_order', attempt: 1, data: { orderId: 'o-1' } },
+        ],
+      );
       // Resolved means committed: another instance reads it at once.
       assert.equal((await other.get(a.id))?.stepIndex, 1);
       await log.append(b.id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 'create_order', attempt: 1 }]);
@@ -156,23 +177,67 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         { type: 'COMPENSATION_STARTED', step: 'create_order', attempt: 1 },
       ]);
       await log.append(a.id, OWNER, { attempt: 2 }, []);
-      await log.append(a.id, OWNER, {}, [{ type: 'COMPENSATION_FAILED', step: 'create_order', attempt: 2, error: 'timeout', retryable: true }]);
+      await log.append(a.id, OWNER, {}, [
+        { type: 'COMPENSATION_FAILED', step: 'create_order', attempt: 2, error: 'timeout', retryable: true },
+      ]);
 
       const eventsA = await other.events(a.id);
-      assert.deepEqual(eventsA.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
-      assert.deepEqual(eventsA.map((e) => e.type), ['SAGA_STARTED', 'STEP_STARTED', 'STEP_SUCCEEDED', 'STEP_FAILED', 'COMPENSATION_STARTED', 'COMPENSATION_FAILED']);
-      assert.deepEqual(eventsA[1], { sagaId: a.id, seq: 2, type: 'STEP_STARTED', step: 'create_order', attempt: 1, error: null, retryable: null, data: null, traceId: TRACE_ID, spanId: SPAN_ID, at: eventsA[1]?.at });
+      assert.deepEqual(
+        eventsA.map((e) => e.seq),
+        [1, 2, 3, 4, 5, 6],
+      );
+      assert.deepEqual(
+        eventsA.map((e) => e.type),
+        [
+          'SAGA_STARTED',
+          'STEP_STARTED',
+          'STEP_SUCCEEDED',
+          'STEP_FAILED',
+          'COMPENSATION_STARTED',
+          'COMPENSATION_FAILED',
+        ],
+      );
+      assert.deepEqual(eventsA[1], {
+        sagaId: a.id,
+        seq: 2,
+        type: 'STEP_STARTED',
+        step: 'create_order',
+        attempt: 1,
+        error: null,
+        retryable: null,
+        data: null,
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+        at: eventsA[1]?.at,
+      });
       assert.deepEqual(eventsA[2]?.data, { orderId: 'o-1' });
       assert.equal(eventsA[3]?.retryable, false);
       assert.equal(eventsA[5]?.retryable, true);
       assert.equal(eventsA[5]?.error, 'timeout');
-      assert.deepEqual((await log.events(b.id)).map((e) => e.seq), [1, 2]);
+      assert.deepEqual(
+        (await log.events(b.id)).map((e) => e.seq),
+        [1, 2],
+      );
 
       const got = await other.get(a.id);
       assert.ok(got);
       assert.deepEqual(
-        { status: got.status, stepIndex: got.stepIndex, compIndex: got.compIndex, attempt: got.attempt, results: got.results, failure: got.failure },
-        { status: 'COMPENSATING', stepIndex: 1, compIndex: 0, attempt: 2, results: { create_order: { orderId: 'o-1', lines: [1, 2] } }, failure },
+        {
+          status: got.status,
+          stepIndex: got.stepIndex,
+          compIndex: got.compIndex,
+          attempt: got.attempt,
+          results: got.results,
+          failure: got.failure,
+        },
+        {
+          status: 'COMPENSATING',
+          stepIndex: 1,
+          compIndex: 0,
+          attempt: 2,
+          results: { create_order: { orderId: 'o-1', lines: [1, 2] } },
+          failure,
+        },
       );
       assert.ok(got.updatedAt >= a.createdAt - CLOCK_SLACK_MS);
       assert.equal(got.leaseOwner, OWNER);
@@ -185,20 +250,31 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const newcomer = newSaga(uniqueId());
       // All issued in this one turn.
       const writes = [
-        ...ids.map((id, i) => log.append(id, OWNER, { attempt: 1, stepIndex: i % 3 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }])),
+        ...ids.map((id, i) =>
+          log.append(id, OWNER, { attempt: 1, stepIndex: i % 3 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]),
+        ),
         log.append(stolen.id, OWNER, { attempt: 9 }, [{ type: 'STEP_STARTED', step: 's', attempt: 9 }]),
         log.create(newcomer, STARTED, 60_000),
         ...ids.map((id) => log.append(id, 'owner-b', { attempt: 7 }, [{ type: 'STEP_FAILED', step: 's' }])),
       ];
       const settled = await Promise.allSettled(writes);
       const rejected = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ i, reason: s.reason as unknown }] : []));
-      assert.deepEqual(rejected.map((r) => r.i), [ids.length, ...ids.map((_, k) => ids.length + 2 + k)]);
+      assert.deepEqual(
+        rejected.map((r) => r.i),
+        [ids.length, ...ids.map((_, k) => ids.length + 2 + k)],
+      );
       for (const r of rejected) {
         assert.ok(r.reason instanceof LeaseLostError);
         assert.equal(r.reason.code, 'lease_lost');
       }
       for (const id of ids) {
-        assert.deepEqual((await log.events(id)).map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'STEP_STARTED']]);
+        assert.deepEqual(
+          (await log.events(id)).map((e) => [e.seq, e.type]),
+          [
+            [1, 'SAGA_STARTED'],
+            [2, 'STEP_STARTED'],
+          ],
+        );
         assert.equal((await log.get(id))?.attempt, 1);
       }
       assert.equal((await log.events(stolen.id)).length, 1, 'the refused append wrote nothing');
@@ -221,7 +297,17 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       }
       await Promise.all(writes);
       const events = await log.events(fresh.id);
-      assert.deepEqual(events.map((e) => [e.seq, e.attempt]), [[1, null], [2, 1], [3, 2], [4, 3], [5, 4], [6, 5]]);
+      assert.deepEqual(
+        events.map((e) => [e.seq, e.attempt]),
+        [
+          [1, null],
+          [2, 1],
+          [3, 2],
+          [4, 3],
+          [5, 4],
+          [6, 5],
+        ],
+      );
       assert.equal((await log.get(fresh.id))?.attempt, 5);
     });
 
@@ -229,7 +315,9 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const [a, b] = [await open(), await open()];
       const key = uniqueId('order-key');
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).create(newSaga(`dup-${i}-${uniqueId()}`, { idempotencyKey: key }), STARTED, 60_000)),
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 === 0 ? a : b).create(newSaga(`dup-${i}-${uniqueId()}`, { idempotencyKey: key }), STARTED, 60_000),
+        ),
       );
       const winners = results.flatMap((r) => (r.created ? [r.saga.id] : []));
       assert.equal(winners.length, 1, 'exactly one saga is created');
@@ -243,7 +331,10 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const again = await a.create(newSaga(winner, { idempotencyKey: key }), STARTED, 60_000);
       assert.deepEqual(again, { created: false, existingId: winner });
       const keyless = await started(a);
-      assert.deepEqual(await b.create(newSaga(keyless.id), STARTED, 60_000), { created: false, existingId: keyless.id });
+      assert.deepEqual(await b.create(newSaga(keyless.id), STARTED, 60_000), {
+        created: false,
+        existingId: keyless.id,
+      });
       assert.equal((await a.events(keyless.id)).length, 1);
     });
 
@@ -258,8 +349,13 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
     it('events page: after a seq, at most a limit, in order', async (open) => {
       const log = await open();
       const saga = await started(log, { leaseOwner: OWNER });
-      await log.append(saga.id, OWNER, {}, [{ type: 'STEP_STARTED', step: 'a' }, { type: 'STEP_SUCCEEDED', step: 'a' }, { type: 'STEP_STARTED', step: 'b' }]);
-      const seqs = async (page: { afterSeq?: number; limit?: number }) => (await log.events(saga.id, page)).map((e) => e.seq);
+      await log.append(saga.id, OWNER, {}, [
+        { type: 'STEP_STARTED', step: 'a' },
+        { type: 'STEP_SUCCEEDED', step: 'a' },
+        { type: 'STEP_STARTED', step: 'b' },
+      ]);
+      const seqs = async (page: { afterSeq?: number; limit?: number }) =>
+        (await log.events(saga.id, page)).map((e) => e.seq);
       assert.deepEqual(await seqs({}), [1, 2, 3, 4]);
       assert.deepEqual(await seqs({ limit: 2 }), [1, 2]);
       assert.deepEqual(await seqs({ afterSeq: 2, limit: 1 }), [3]);
@@ -276,7 +372,10 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const newestFirst = [...ids].reverse();
 
       const first = await log.list({ limit: 3 });
-      assert.deepEqual(first.sagas.map((s) => s.id), newestFirst.slice(0, 3));
+      assert.deepEqual(
+        first.sagas.map((s) => s.id),
+        newestFirst.slice(0, 3),
+      );
       assert.ok(first.nextCursor);
       assert.deepEqual(await allPages(log, 3), { ids: newestFirst, pages: 3 });
       assert.deepEqual(await allPages(log, 7), { ids: newestFirst, pages: 1 }, 'no cursor when nothing is left');
@@ -286,16 +385,28 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.deepEqual((await log.list({ limit: 5, status: 'COMPENSATED' })).sagas, []);
       // A page read through a cursor is the same from another instance (the cursor is the log's, not the instance's).
       const second = await (await open()).list({ limit: 3, cursor: first.nextCursor });
-      assert.deepEqual(second.sagas.map((s) => s.id), newestFirst.slice(3, 6));
+      assert.deepEqual(
+        second.sagas.map((s) => s.id),
+        newestFirst.slice(3, 6),
+      );
 
-      for (const bad of ['not-a-cursor', Buffer.from('s1 OR 1=1').toString('base64url'), Buffer.from('x5').toString('base64url'), '']) {
+      for (const bad of [
+        'not-a-cursor',
+        Buffer.from('s1 OR 1=1').toString('base64url'),
+        Buffer.from('x5').toString('base64url'),
+        '',
+      ]) {
         await assert.rejects(log.list({ limit: 3, cursor: bad as Cursor }), (err: unknown) => {
           assert.ok(err instanceof InvalidCursorError, `${bad}: ${String(err)}`);
           assert.equal(err.code, 'invalid_cursor');
           return true;
         });
       }
-      assert.deepEqual((await log.list({ limit: 3, cursor: encodeCursor(1) })).sagas, [], 'before the first saga there is nothing');
+      assert.deepEqual(
+        (await log.list({ limit: 3, cursor: encodeCursor(1) })).sagas,
+        [],
+        'before the first saga there is nothing',
+      );
     });
 
     it('list filters by subject, current step, creation time and id prefix, alone and together, newest first with cursors', async (open) => {
@@ -306,10 +417,21 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       for (let i = 0; i < 12; i++) {
         const id = `${i % 2 ? 'ref' : 'ord'}-${String(i).padStart(2, '0')}`;
         const subject = i % 3 === 0 ? 'cust_a' : i % 3 === 1 ? 'cust_b' : null;
-        ids.push((await started(log, { id, subject, currentStep: i % 4 === 0 ? 'reserve' : 'charge', createdAt: t0 + i * 1000 })).id);
+        ids.push(
+          (
+            await started(log, {
+              id,
+              subject,
+              currentStep: i % 4 === 0 ? 'reserve' : 'charge',
+              createdAt: t0 + i * 1000,
+            })
+          ).id,
+        );
       }
       // Another gateway's clock: created last, stamped between the first two.
-      const late = (await started(log, { id: 'ord_late', subject: 'cust_a', currentStep: 'charge', createdAt: t0 + 500 })).id;
+      const late = (
+        await started(log, { id: 'ord_late', subject: 'cust_a', currentStep: 'charge', createdAt: t0 + 500 })
+      ).id;
       const byTimeDesc = [...ids.slice(1).reverse(), late, ids[0] as string];
       const list = async (q: Omit<ListQuery, 'limit' | 'cursor'>, limit = 2) => {
         const got: string[] = [];
@@ -328,7 +450,11 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.deepEqual(await list({ subject: 'cust_b' }, 100), pick(ids, 10, 7, 4, 1));
       assert.deepEqual(await list({ subject: 'nobody' }), []);
       assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 8, 4, 0));
-      assert.deepEqual(await list({ idPrefix: 'ord-' }), pick(ids, 10, 8, 6, 4, 2, 0), 'a prefix, not a pattern: ord_late does not match');
+      assert.deepEqual(
+        await list({ idPrefix: 'ord-' }),
+        pick(ids, 10, 8, 6, 4, 2, 0),
+        'a prefix, not a pattern: ord_late does not match',
+      );
       assert.deepEqual(await list({ idPrefix: 'ord' }, 3), [late, ...pick(ids, 10, 8, 6, 4, 2, 0)]);
       assert.deepEqual(await list({ idPrefix: 'ord_' }), [late]);
       assert.deepEqual(await list({ idPrefix: 'ref-1' }), pick(ids, 11));
@@ -338,22 +464,43 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       // A time range lists by creation time, newest first, whatever the creation order.
       assert.deepEqual(await list({ createdFrom: t0 }, 5), byTimeDesc);
       assert.deepEqual(await list({ createdTo: t0 + 1000 }), pick(ids, 1).concat(late, ids[0] as string));
-      assert.deepEqual(await list({ createdFrom: t0 + 2000, createdTo: t0 + 5000 }), pick(ids, 5, 4, 3, 2), 'both bounds included');
+      assert.deepEqual(
+        await list({ createdFrom: t0 + 2000, createdTo: t0 + 5000 }),
+        pick(ids, 5, 4, 3, 2),
+        'both bounds included',
+      );
       assert.deepEqual(await list({ createdFrom: t0 + 12_000 }), []);
 
       // Together.
-      assert.deepEqual(await list({ subject: 'cust_a', createdTo: t0 + 3000 }), [ids[3] as string, late, ids[0] as string]);
+      assert.deepEqual(await list({ subject: 'cust_a', createdTo: t0 + 3000 }), [
+        ids[3] as string,
+        late,
+        ids[0] as string,
+      ]);
       assert.deepEqual(await list({ subject: 'cust_a', step: 'reserve' }), pick(ids, 0));
       assert.deepEqual(await list({ idPrefix: 'ord-', step: 'reserve', createdFrom: t0 + 1 }), pick(ids, 8, 4));
 
       // The step follows the saga: patched by append and takeOver, and cleared when it ends.
-      await log.append(ids[5] as string, OWNER, { currentStep: 'reserve', compIndex: 0 }, [{ type: 'COMPENSATION_STARTED', step: 'reserve' }]);
-      await log.append(ids[8] as string, OWNER, { status: 'COMPLETED', currentStep: null }, [{ type: 'SAGA_COMPLETED' }]);
-      await log.append(ids[4] as string, OWNER, { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'SAGA_PARKED', step: 'reserve' }]);
+      await log.append(ids[5] as string, OWNER, { currentStep: 'reserve', compIndex: 0 }, [
+        { type: 'COMPENSATION_STARTED', step: 'reserve' },
+      ]);
+      await log.append(ids[8] as string, OWNER, { status: 'COMPLETED', currentStep: null }, [
+        { type: 'SAGA_COMPLETED' },
+      ]);
+      await log.append(ids[4] as string, OWNER, { status: 'PARKED', leaseOwner: null, leaseExpiresAt: 0 }, [
+        { type: 'SAGA_PARKED', step: 'reserve' },
+      ]);
       assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 5, 4, 0));
       assert.deepEqual(await list({ step: 'reserve', status: 'PARKED' }), pick(ids, 4));
       assert.equal((await log.get(ids[5] as string))?.currentStep, 'reserve');
-      const taken = await log.takeOver(ids[4] as string, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'COMPENSATING', currentStep: 'charge' }, [{ type: 'OPERATOR_ACTION' }]);
+      const taken = await log.takeOver(
+        ids[4] as string,
+        { status: 'PARKED' },
+        'owner-b',
+        30_000,
+        { status: 'COMPENSATING', currentStep: 'charge' },
+        [{ type: 'OPERATOR_ACTION' }],
+      );
       assert.equal(taken?.currentStep, 'charge');
       assert.deepEqual(await list({ step: 'reserve' }), pick(ids, 5, 0));
       assert.deepEqual(await list({ subject: 'cust_b', step: 'charge', status: 'COMPENSATING' }), pick(ids, 4));
@@ -366,7 +513,10 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       await assert.rejects(log.list({ limit: 1, createdFrom: t0, cursor: bySeq.nextCursor }), InvalidCursorError);
       await assert.rejects(log.list({ limit: 1, cursor: byTime.nextCursor }), InvalidCursorError);
       const next = await (await open()).list({ limit: 2, createdFrom: t0, cursor: byTime.nextCursor });
-      assert.deepEqual(next.sagas.map((s) => s.id), byTimeDesc.slice(1, 3));
+      assert.deepEqual(
+        next.sagas.map((s) => s.id),
+        byTimeDesc.slice(1, 3),
+      );
     });
 
     it('parked: the PARKED queue, longest parked first, leaves the sagas an operator moved on', async (open) => {
@@ -380,11 +530,27 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         await new Promise((r) => setTimeout(r, 5));
       }
       const queue = await log.parked(10);
-      assert.deepEqual(queue.map((s) => s.id), pick5(ids, 3, 1, 4, 0));
+      assert.deepEqual(
+        queue.map((s) => s.id),
+        pick5(ids, 3, 1, 4, 0),
+      );
       assert.ok(queue.every((s) => s.status === 'PARKED'));
-      assert.deepEqual((await log.parked(2)).map((s) => s.id), pick5(ids, 3, 1));
-      await log.takeOver(ids[1] as string, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [{ type: 'OPERATOR_ACTION' }]);
-      assert.deepEqual((await log.parked(10)).map((s) => s.id), pick5(ids, 3, 4, 0));
+      assert.deepEqual(
+        (await log.parked(2)).map((s) => s.id),
+        pick5(ids, 3, 1),
+      );
+      await log.takeOver(
+        ids[1] as string,
+        { status: 'PARKED' },
+        'owner-b',
+        30_000,
+        { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+        [{ type: 'OPERATOR_ACTION' }],
+      );
+      assert.deepEqual(
+        (await log.parked(10)).map((s) => s.id),
+        pick5(ids, 3, 4, 0),
+      );
     });
 
     it('an expired lease is taken over; the previous owner’s writes are then refused', async (open) => {
@@ -397,17 +563,29 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         return got.length > 0 ? got : undefined;
       });
       const now = Date.now();
-      assert.deepEqual(claimed.map((s) => s.id), [saga.id]);
+      assert.deepEqual(
+        claimed.map((s) => s.id),
+        [saga.id],
+      );
       assert.equal(claimed[0]?.leaseOwner, 'owner-b');
       assert.ok((claimed[0]?.leaseExpiresAt ?? 0) > now + 60_000 - CLOCK_SLACK_MS);
       assert.deepEqual(await log.get(saga.id), claimed[0]);
-      await assert.rejects(log.append(saga.id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's' }]), (err: unknown) => {
-        assert.ok(err instanceof LeaseLostError);
-        assert.equal(err.code, 'lease_lost');
-        return true;
-      });
+      await assert.rejects(
+        log.append(saga.id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's' }]),
+        (err: unknown) => {
+          assert.ok(err instanceof LeaseLostError);
+          assert.equal(err.code, 'lease_lost');
+          return true;
+        },
+      );
       await log.append(saga.id, 'owner-b', { attempt: 1 }, [{ type: 'SAGA_RESUMED' }]);
-      assert.deepEqual((await log.events(saga.id)).map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'SAGA_RESUMED']]);
+      assert.deepEqual(
+        (await log.events(saga.id)).map((e) => [e.seq, e.type]),
+        [
+          [1, 'SAGA_STARTED'],
+          [2, 'SAGA_RESUMED'],
+        ],
+      );
       assert.deepEqual(await log.claimExpired('owner-c', 60_000, 10), []);
       assert.equal((await log.get(live.id))?.leaseOwner, OWNER, 'the live lease stayed where it was');
     });
@@ -416,9 +594,18 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const log = await open();
       const kept = await started(log, {}, 30_000);
       const lost = await started(log, {}, 0);
-      assert.deepEqual((await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id), [lost.id]);
-      assert.deepEqual(await log.renewLeases(OWNER, [kept.id, lost.id, 'never-existed'], 120_000), [lost.id, 'never-existed']);
-      assert.ok(((await log.get(kept.id))?.leaseExpiresAt ?? 0) > kept.leaseExpiresAt + 60_000, 'the held lease is extended by the log clock');
+      assert.deepEqual(
+        (await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id),
+        [lost.id],
+      );
+      assert.deepEqual(await log.renewLeases(OWNER, [kept.id, lost.id, 'never-existed'], 120_000), [
+        lost.id,
+        'never-existed',
+      ]);
+      assert.ok(
+        ((await log.get(kept.id))?.leaseExpiresAt ?? 0) > kept.leaseExpiresAt + 60_000,
+        'the held lease is extended by the log clock',
+      );
       assert.equal((await log.get(lost.id))?.leaseOwner, 'owner-b', 'the lost lease is not taken back');
       assert.deepEqual(await log.renewLeases(OWNER, [], 120_000), []);
     });
@@ -431,13 +618,21 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.deepEqual(await log.claimExpired('owner-b', 60_000, 10), []);
       await log.releaseLeases(OWNER, [saga.id]);
       assert.equal((await log.get(saga.id))?.leaseOwner, null);
-      assert.deepEqual((await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id), [saga.id]);
+      assert.deepEqual(
+        (await log.claimExpired('owner-b', 60_000, 10)).map((s) => s.id),
+        [saga.id],
+      );
     });
 
     it('claimExpired never hands a saga to two claimers, even from two instances at once', async (open) => {
       const [a, b] = [await open(), await open()];
       const ids = (await Promise.all(Array.from({ length: 30 }, () => started(a, {}, 0)))).map((s) => s.id);
-      const got = await Promise.all([claimAll(a, 'claimer-1', 3), claimAll(b, 'claimer-2', 3), claimAll(a, 'claimer-3', 4), claimAll(b, 'claimer-4', 2)]);
+      const got = await Promise.all([
+        claimAll(a, 'claimer-1', 3),
+        claimAll(b, 'claimer-2', 3),
+        claimAll(a, 'claimer-3', 4),
+        claimAll(b, 'claimer-4', 2),
+      ]);
       const all = got.flat();
       assert.equal(new Set(all).size, all.length, 'no saga claimed twice');
       assert.deepEqual([...all].sort(), [...ids].sort(), 'every expired saga claimed');
@@ -451,10 +646,17 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const running = await started(log, {}, 0);
       const compensating = await started(log, {}, 0);
       await finish(log, compensating.id, 'COMPENSATING');
-      for (const status of ['COMPLETED', 'COMPENSATED', 'PARKED'] as const) await finish(log, (await started(log, {}, 0)).id, status);
+      for (const status of ['COMPLETED', 'COMPENSATED', 'PARKED'] as const)
+        await finish(log, (await started(log, {}, 0)).id, status);
       const live = await started(log, {}, 60_000);
       const claimed = await log.claimExpired('owner-b', 60_000, 100);
-      assert.deepEqual(claimed.map((s) => [s.id, s.status]), [[running.id, 'RUNNING'], [compensating.id, 'COMPENSATING']]);
+      assert.deepEqual(
+        claimed.map((s) => [s.id, s.status]),
+        [
+          [running.id, 'RUNNING'],
+          [compensating.id, 'COMPENSATING'],
+        ],
+      );
       assert.deepEqual(await log.claimExpired('owner-c', 60_000, 0), []);
       assert.equal((await log.get(live.id))?.leaseOwner, OWNER);
     });
@@ -465,10 +667,16 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const other = await log.create(newSaga(uniqueId(), { definition: 'newer_saga' }), STARTED, 0);
       assert.ok(other.created);
       const mine = await log.claimExpired('owner-old', 60_000, 100, ['conformance', 'absent']);
-      assert.deepEqual(mine.map((s) => s.id), [known.id]);
+      assert.deepEqual(
+        mine.map((s) => s.id),
+        [known.id],
+      );
       assert.deepEqual(await log.claimExpired('owner-none', 60_000, 100, []), []);
       const rest = await log.claimExpired('owner-new', 60_000, 100, ['newer_saga']);
-      assert.deepEqual(rest.map((s) => s.id), [other.saga.id]);
+      assert.deepEqual(
+        rest.map((s) => s.id),
+        [other.saga.id],
+      );
     });
 
     it('countByStatus counts every status; liveStats counts in-flight and parked sagas and ages the oldest', async (open) => {
@@ -479,12 +687,23 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       await started(log);
       await finish(log, (await started(log)).id, 'COMPENSATING');
       await finish(log, (await started(log)).id, 'PARKED');
-      for (let i = 0; i < 2; i++) await finish(log, (await started(log, { createdAt: Date.now() - 60_000 })).id, 'COMPLETED');
-      assert.deepEqual(await log.countByStatus(), { RUNNING: 2, COMPENSATING: 1, COMPLETED: 2, COMPENSATED: 0, PARKED: 1, RESOLVED: 0 });
+      for (let i = 0; i < 2; i++)
+        await finish(log, (await started(log, { createdAt: Date.now() - 60_000 })).id, 'COMPLETED');
+      assert.deepEqual(await log.countByStatus(), {
+        RUNNING: 2,
+        COMPENSATING: 1,
+        COMPLETED: 2,
+        COMPENSATED: 0,
+        PARKED: 1,
+        RESOLVED: 0,
+      });
       const stats = await log.liveStats();
       assert.equal(stats.inflight, 3);
       assert.equal(stats.parked, 1);
-      assert.ok(stats.oldestAgeSeconds >= 5 - CLOCK_SLACK_MS / 1000 && stats.oldestAgeSeconds < 30, `oldest ${stats.oldestAgeSeconds}s`);
+      assert.ok(
+        stats.oldestAgeSeconds >= 5 - CLOCK_SLACK_MS / 1000 && stats.oldestAgeSeconds < 30,
+        `oldest ${stats.oldestAgeSeconds}s`,
+      );
     });
 
     it(`onFinished hears every saga that ends${factory.sharedNotifications ? ', in this instance and in the others, once each' : ''}`, async (open) => {
@@ -509,10 +728,14 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       other.onFinished((id) => there.push(id));
       const mine = await started(log);
       await finish(log, mine.id, 'COMPLETED');
-      await eventually('the other instance to hear of a saga finished here', async () => (there.includes(mine.id) ? true : undefined));
+      await eventually('the other instance to hear of a saga finished here', async () =>
+        there.includes(mine.id) ? true : undefined,
+      );
       const theirs = await started(other, { leaseOwner: 'owner-b' });
       await finish(other, theirs.id, 'COMPENSATED', 'owner-b');
-      await eventually('this instance to hear of a saga finished there', async () => (here.includes(theirs.id) ? true : undefined));
+      await eventually('this instance to hear of a saga finished there', async () =>
+        here.includes(theirs.id) ? true : undefined,
+      );
       // Notifications arrive in commit order: had an echo of `mine` come, it came before `theirs`.
       assert.deepEqual(here, [mine.id, theirs.id]);
       assert.deepEqual(there, [mine.id, theirs.id]);
@@ -534,27 +757,72 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const patch = { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure } as const;
       // Refused: another status, another step, no such saga. Nothing is written.
       assert.equal(await other.takeOver(saga.id, { status: 'PARKED' }, 'owner-b', 30_000, patch, [action]), undefined);
-      assert.equal(await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 0 }, 'owner-b', 30_000, patch, [action]), undefined);
-      assert.equal(await other.takeOver('never-existed', { status: 'RUNNING' }, 'owner-b', 30_000, patch, [action]), undefined);
+      assert.equal(
+        await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 0 }, 'owner-b', 30_000, patch, [action]),
+        undefined,
+      );
+      assert.equal(
+        await other.takeOver('never-existed', { status: 'RUNNING' }, 'owner-b', 30_000, patch, [action]),
+        undefined,
+      );
       assert.equal((await log.events(saga.id)).length, 2, 'a refused takeOver writes no event');
       assert.equal((await log.get(saga.id))?.leaseOwner, OWNER, 'nor moves the lease');
 
       const before = Date.now();
-      const taken = await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 1 }, 'owner-b', 30_000, patch, [action]);
+      const taken = await other.takeOver(saga.id, { status: 'RUNNING', stepIndex: 1 }, 'owner-b', 30_000, patch, [
+        action,
+      ]);
       const after = Date.now();
       assert.ok(taken);
       assert.deepEqual(await log.get(saga.id), taken, 'returns the row as committed');
       assert.deepEqual(
-        { status: taken.status, stepIndex: taken.stepIndex, compIndex: taken.compIndex, attempt: taken.attempt, failure: taken.failure, leaseOwner: taken.leaseOwner },
+        {
+          status: taken.status,
+          stepIndex: taken.stepIndex,
+          compIndex: taken.compIndex,
+          attempt: taken.attempt,
+          failure: taken.failure,
+          leaseOwner: taken.leaseOwner,
+        },
         { status: 'COMPENSATING', stepIndex: 1, compIndex: 1, attempt: 0, failure, leaseOwner: 'owner-b' },
       );
-      assert.ok(taken.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS && taken.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS, 'leased by the log clock');
+      assert.ok(
+        taken.leaseExpiresAt >= before + 30_000 - CLOCK_SLACK_MS &&
+          taken.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS,
+        'leased by the log clock',
+      );
       const events = await log.events(saga.id);
-      assert.deepEqual(events.map((e) => [e.seq, e.type]), [[1, 'SAGA_STARTED'], [2, 'STEP_STARTED'], [3, 'OPERATOR_ACTION']]);
-      assert.deepEqual(events[2], { sagaId: saga.id, seq: 3, type: 'OPERATOR_ACTION', step: 'b', attempt: null, error: null, retryable: null, data: action.data, traceId: TRACE_ID, spanId: SPAN_ID, at: events[2]?.at });
-      await assert.rejects(log.append(saga.id, OWNER, { attempt: 3 }, [{ type: 'STEP_FAILED', step: 'b', attempt: 3 }]), LeaseLostError, 'the previous owner is refused');
+      assert.deepEqual(
+        events.map((e) => [e.seq, e.type]),
+        [
+          [1, 'SAGA_STARTED'],
+          [2, 'STEP_STARTED'],
+          [3, 'OPERATOR_ACTION'],
+        ],
+      );
+      assert.deepEqual(events[2], {
+        sagaId: saga.id,
+        seq: 3,
+        type: 'OPERATOR_ACTION',
+        step: 'b',
+        attempt: null,
+        error: null,
+        retryable: null,
+        data: action.data,
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+        at: events[2]?.at,
+      });
+      await assert.rejects(
+        log.append(saga.id, OWNER, { attempt: 3 }, [{ type: 'STEP_FAILED', step: 'b', attempt: 3 }]),
+        LeaseLostError,
+        'the previous owner is refused',
+      );
       await other.append(saga.id, 'owner-b', { attempt: 1 }, [{ type: 'COMPENSATION_STARTED', step: 'b', attempt: 1 }]);
-      assert.deepEqual((await log.events(saga.id)).map((e) => e.seq), [1, 2, 3, 4]);
+      assert.deepEqual(
+        (await log.events(saga.id)).map((e) => e.seq),
+        [1, 2, 3, 4],
+      );
       assert.deepEqual(await log.claimExpired('owner-c', 60_000, 10), [], 'the new lease is live');
     });
 
@@ -565,19 +833,46 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const saga = await started(log, {}, 0);
       await finish(log, saga.id, 'PARKED');
       heard.length = 0;
-      const action: NewEvent = { type: 'OPERATOR_ACTION', data: { action: 'resolve', action_id: 'r-1', actor: 'bob', note: 'refunded by hand' } };
-      const taken = await log.takeOver(saga.id, { status: 'PARKED' }, 'owner-b', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [action]);
+      const action: NewEvent = {
+        type: 'OPERATOR_ACTION',
+        data: { action: 'resolve', action_id: 'r-1', actor: 'bob', note: 'refunded by hand' },
+      };
+      const taken = await log.takeOver(
+        saga.id,
+        { status: 'PARKED' },
+        'owner-b',
+        30_000,
+        { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+        [action],
+      );
       assert.equal(taken?.status, 'RESOLVED');
       assert.equal(taken?.leaseOwner, null);
       assert.equal(taken?.leaseExpiresAt, 0);
       await eventually('the end to be heard', async () => (heard.includes(saga.id) ? true : undefined));
-      assert.equal(await log.takeOver(saga.id, { status: 'PARKED' }, 'owner-c', 30_000, { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, [action]), undefined, 'once only');
+      assert.equal(
+        await log.takeOver(
+          saga.id,
+          { status: 'PARKED' },
+          'owner-c',
+          30_000,
+          { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+          [action],
+        ),
+        undefined,
+        'once only',
+      );
       assert.equal((await log.events(saga.id)).filter((e) => e.type === 'OPERATOR_ACTION').length, 1);
       const counts = await log.countByStatus();
       assert.equal(counts.RESOLVED, 1);
       assert.equal(counts.PARKED, 0);
-      assert.deepEqual({ ...(await log.liveStats()), oldestAgeSeconds: 0 }, { inflight: 0, parked: 0, oldestAgeSeconds: 0 });
-      assert.deepEqual((await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id), [saga.id]);
+      assert.deepEqual(
+        { ...(await log.liveStats()), oldestAgeSeconds: 0 },
+        { inflight: 0, parked: 0, oldestAgeSeconds: 0 },
+      );
+      assert.deepEqual(
+        (await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id),
+        [saga.id],
+      );
       assert.deepEqual(await log.claimExpired('owner-d', 60_000, 10), [], 'recovery never claims a resolved saga');
     });
 
@@ -586,9 +881,14 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const ids = (await Promise.all(Array.from({ length: 10 }, () => started(a)))).map((s) => s.id);
       for (const id of ids) await finish(a, id, 'PARKED');
       const patch = { status: 'COMPENSATING', attempt: 0 } as const;
-      const ev = (who: string): NewEvent[] => [{ type: 'OPERATOR_ACTION', data: { action: 'retry', action_id: who, actor: who, note: null } }];
+      const ev = (who: string): NewEvent[] => [
+        { type: 'OPERATOR_ACTION', data: { action: 'retry', action_id: who, actor: who, note: null } },
+      ];
       const results = await Promise.all(
-        ids.flatMap((id) => [a.takeOver(id, { status: 'PARKED' }, 'taker-a', 30_000, patch, ev('a')), b.takeOver(id, { status: 'PARKED' }, 'taker-b', 30_000, patch, ev('b'))]),
+        ids.flatMap((id) => [
+          a.takeOver(id, { status: 'PARKED' }, 'taker-a', 30_000, patch, ev('a')),
+          b.takeOver(id, { status: 'PARKED' }, 'taker-b', 30_000, patch, ev('b')),
+        ]),
       );
       for (const [k, id] of ids.entries()) {
         const pair = [results[2 * k], results[2 * k + 1]];
@@ -602,7 +902,9 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
     it('close() commits the writes still pending, and a reopened log has them', async (open, storage) => {
       const log = await open();
       const ids = (await Promise.all(Array.from({ length: 5 }, () => started(log)))).map((s) => s.id);
-      const pending = ids.map((id) => log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]));
+      const pending = ids.map((id) =>
+        log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]),
+      );
       const newcomer = newSaga(uniqueId());
       const creating = log.create(newcomer, STARTED, 60_000);
       await log.close();
@@ -620,15 +922,32 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
     it('two processes append, start and claim at once: nothing lost, nothing twice', async (open, storage) => {
       const log = await open();
       const ROUNDS = 12;
-      const mine = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'parent' })))).map((s) => s.id);
-      const theirs = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'child' })))).map((s) => s.id);
-      const expired = (await Promise.all(Array.from({ length: 40 }, () => started(log, { leaseOwner: 'dead' }, 0)))).map((s) => s.id);
+      const mine = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'parent' })))).map(
+        (s) => s.id,
+      );
+      const theirs = (await Promise.all(Array.from({ length: 15 }, () => started(log, { leaseOwner: 'child' })))).map(
+        (s) => s.id,
+      );
+      const expired = (
+        await Promise.all(Array.from({ length: 40 }, () => started(log, { leaseOwner: 'dead' }, 0)))
+      ).map((s) => s.id);
       const keys = Array.from({ length: 20 }, () => uniqueId('key'));
-      const spec: ChildSpec = { config: storage.config, owner: 'child', appendTo: theirs, appends: ROUNDS, keys, claimLimit: 3 };
+      const spec: ChildSpec = {
+        config: storage.config,
+        owner: 'child',
+        appendTo: theirs,
+        appends: ROUNDS,
+        keys,
+        claimLimit: 3,
+      };
 
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./saga-log-child.ts', import.meta.url)), JSON.stringify(spec)], {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', fileURLToPath(new URL('./saga-log-child.ts', import.meta.url)), JSON.stringify(spec)],
+        {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        },
+      );
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const lines = readline.createInterface({ input: child.stdout });
       const output: string[] = [];
@@ -646,7 +965,11 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
           appendRounds(log, 'parent', mine, ROUNDS),
           Promise.all(
             keys.map(async (key): Promise<StartOutcome> => {
-              const res = await log.create(newSaga(`parent-${key}`, { idempotencyKey: key, leaseOwner: 'parent' }), STARTED, 60_000);
+              const res = await log.create(
+                newSaga(`parent-${key}`, { idempotencyKey: key, leaseOwner: 'parent' }),
+                STARTED,
+                60_000,
+              );
               return { key, id: res.created ? res.saga.id : res.existingId, created: res.created };
             }),
           ),
@@ -658,8 +981,15 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
 
         for (const id of [...mine, ...theirs]) {
           const events = await log.events(id);
-          assert.deepEqual(events.map((e) => e.seq), Array.from({ length: 1 + 2 * ROUNDS }, (_, i) => i + 1), `events of ${id}`);
-          assert.deepEqual(events.slice(1).map((e) => e.attempt), Array.from({ length: 2 * ROUNDS }, (_, i) => Math.floor(i / 2) + 1));
+          assert.deepEqual(
+            events.map((e) => e.seq),
+            Array.from({ length: 1 + 2 * ROUNDS }, (_, i) => i + 1),
+            `events of ${id}`,
+          );
+          assert.deepEqual(
+            events.slice(1).map((e) => e.attempt),
+            Array.from({ length: 2 * ROUNDS }, (_, i) => Math.floor(i / 2) + 1),
+          );
           assert.equal((await log.get(id))?.attempt, ROUNDS);
         }
         for (const key of keys) {

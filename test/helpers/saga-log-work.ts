@@ -27,7 +27,11 @@ export function newSaga(id: string, over: Partial<SagaRecord> = {}): SagaRecord 
     stepIndex: 0,
     compIndex: -1,
     attempt: 0,
-    input: { zeta: 1, alpha: { list: [1, 2.5, 'três', null, true], text: 'line\nbreak, tab\t, nul \u0000 here' }, big: 12345678901234 },
+    input: {
+      zeta: 1,
+      alpha: { list: [1, 2.5, 'três', null, true], text: 'line\nbreak, tab\t, nul \u0000 here' },
+      big: 12345678901234,
+    },
     results: {},
     failure: null,
     traceparent: `00-${TRACE_ID}-${SPAN_ID}-01`,

@@ -18,9 +18,27 @@ import type { Json, SagaFailure } from '../../src/saga/definition.js';
 import type { AttemptOutcome } from '../../src/saga/transitions.js';
 import { isReasonCode } from '../../src/contracts/ids.js';
 import { FENCE_CANCEL_REASON } from '../../src/gateway/place-order.js';
-import { decideCancel, decideConfirm, decideCreate, type OrderContent, type OrderRecord, type OrderStatus } from '../../src/services/order/domain.js';
-import { decideCommit, decideRelease, decideReserve, type ReservationStatus, type StockLine } from '../../src/services/inventory/domain.js';
-import { decideCharge, decideRefund, type PaymentRecord, type PaymentStatus } from '../../src/services/payment/domain.js';
+import {
+  decideCancel,
+  decideConfirm,
+  decideCreate,
+  type OrderContent,
+  type OrderRecord,
+  type OrderStatus,
+} from '../../src/services/order/domain.js';
+import {
+  decideCommit,
+  decideRelease,
+  decideReserve,
+  type ReservationStatus,
+  type StockLine,
+} from '../../src/services/inventory/domain.js';
+import {
+  decideCharge,
+  decideRefund,
+  type PaymentRecord,
+  type PaymentStatus,
+} from '../../src/services/payment/domain.js';
 
 /** The world a saga runs in: one order line, the product's stock, the card's limit. */
 export interface Scenario {
@@ -38,7 +56,8 @@ export interface Scenario {
 export const totalOf = (sc: Scenario): number => sc.quantity * sc.unitPriceCents;
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
-export type Method = 'CreateOrder' | 'ConfirmOrder' | 'CancelOrder' | 'Reserve' | 'Release' | 'Commit' | 'Charge' | 'Refund';
+export type Method =
+  'CreateOrder' | 'ConfirmOrder' | 'CancelOrder' | 'Reserve' | 'Release' | 'Commit' | 'Charge' | 'Refund';
 
 /** One write RPC: where it goes, its idempotency key, and the request (what the inbox fingerprints). */
 export interface Request {
@@ -103,13 +122,22 @@ const content = (sc: Scenario): OrderContent => ({
 
 function orderRecord(b: Books, sc: Scenario): OrderRecord | undefined {
   if (b.order.status === null) return undefined;
-  return { id: sc.orderId, ...content(sc), status: b.order.status, reason: b.order.reason, createdAtMs: 0, updatedAtMs: 0 };
+  return {
+    id: sc.orderId,
+    ...content(sc),
+    status: b.order.status,
+    reason: b.order.reason,
+    createdAtMs: 0,
+    updatedAtMs: 0,
+  };
 }
 
 const lines = (sc: Scenario): StockLine[] => [{ productId: sc.productId, quantity: sc.quantity }];
 
 function paymentRecord(b: Books): PaymentRecord | undefined {
-  return b.payment.status === null ? undefined : { status: b.payment.status, amountCents: b.payment.amountCents, declineReason: '' };
+  return b.payment.status === null
+    ? undefined
+    : { status: b.payment.status, amountCents: b.payment.amountCents, declineReason: '' };
 }
 
 /** The effect of a request the inbox has not seen: the store's transaction, decided by the domain's rule. */
@@ -120,27 +148,40 @@ function effect(b: Books, sc: Scenario, req: Request): { books: Books; outcome: 
       const tomb = b.order.tombstone === null ? undefined : { reason: b.order.tombstone, createdAt: 0 };
       const d = decideCreate(orderRecord(b, sc), tomb, content(sc));
       if (d.action === 'none') return { books: b, outcome: d.outcome };
-      if (d.action === 'insert_pending') return { books: { ...b, order: { ...b.order, status: 'PENDING' } }, outcome: 'created' };
+      if (d.action === 'insert_pending')
+        return { books: { ...b, order: { ...b.order, status: 'PENDING' } }, outcome: 'created' };
       return { books: { ...b, order: { ...b.order, status: 'CANCELLED', reason: d.reason } }, outcome: 'cancelled' };
     }
     case 'ConfirmOrder': {
       const d = decideConfirm(orderRecord(b, sc));
-      return { books: d.transition ? { ...b, order: { ...b.order, status: 'CONFIRMED', reason: '' } } : b, outcome: d.outcome };
+      return {
+        books: d.transition ? { ...b, order: { ...b.order, status: 'CONFIRMED', reason: '' } } : b,
+        outcome: d.outcome,
+      };
     }
     case 'CancelOrder': {
       const reason = String(req.body.reason);
       const d = decideCancel(orderRecord(b, sc));
-      if (d.action === 'cancel') return { books: { ...b, order: { ...b.order, status: 'CANCELLED', reason } }, outcome: d.outcome };
+      if (d.action === 'cancel')
+        return { books: { ...b, order: { ...b.order, status: 'CANCELLED', reason } }, outcome: d.outcome };
       // INSERT OR IGNORE: a repeated cancel of an unknown order keeps the first reason.
-      if (d.action === 'tombstone') return { books: { ...b, order: { ...b.order, tombstone: b.order.tombstone ?? reason } }, outcome: d.outcome };
+      if (d.action === 'tombstone')
+        return { books: { ...b, order: { ...b.order, tombstone: b.order.tombstone ?? reason } }, outcome: d.outcome };
       return { books: b, outcome: d.outcome };
     }
     case 'Reserve': {
       const s = b.stock;
-      const state = { tombstoned: s.tombstoned, status: s.reservation ?? undefined, lines: s.reservation === null ? [] : lines(sc) };
+      const state = {
+        tombstoned: s.tombstoned,
+        status: s.reservation ?? undefined,
+        lines: s.reservation === null ? [] : lines(sc),
+      };
       const d = decideReserve(state, lines(sc), new Map([[sc.productId, s.available]]));
       if (d.outcome === 'reserved' && d.hold) {
-        return { books: { ...b, stock: { ...s, available: s.available - q, reserved: s.reserved + q, reservation: 'HELD' } }, outcome: d.outcome };
+        return {
+          books: { ...b, stock: { ...s, available: s.available - q, reserved: s.reserved + q, reservation: 'HELD' } },
+          outcome: d.outcome,
+        };
       }
       return { books: b, outcome: d.outcome };
     }
@@ -148,16 +189,26 @@ function effect(b: Books, sc: Scenario, req: Request): { books: Books; outcome: 
       const s = b.stock;
       const d = decideRelease(s.reservation ?? undefined);
       if (d.outcome === 'released' && d.giveBack) {
-        return { books: { ...b, stock: { ...s, available: s.available + q, reserved: s.reserved - q, reservation: 'RELEASED' } }, outcome: d.outcome };
+        return {
+          books: {
+            ...b,
+            stock: { ...s, available: s.available + q, reserved: s.reserved - q, reservation: 'RELEASED' },
+          },
+          outcome: d.outcome,
+        };
       }
-      if (d.outcome === 'nothing_reserved') return { books: { ...b, stock: { ...s, tombstoned: true } }, outcome: d.outcome };
+      if (d.outcome === 'nothing_reserved')
+        return { books: { ...b, stock: { ...s, tombstoned: true } }, outcome: d.outcome };
       return { books: b, outcome: d.outcome };
     }
     case 'Commit': {
       const s = b.stock;
       const d = decideCommit(s.reservation ?? undefined);
       if (d.outcome === 'committed' && d.sell) {
-        return { books: { ...b, stock: { ...s, reserved: s.reserved - q, sold: s.sold + q, reservation: 'COMMITTED' } }, outcome: d.outcome };
+        return {
+          books: { ...b, stock: { ...s, reserved: s.reserved - q, sold: s.sold + q, reservation: 'COMMITTED' } },
+          outcome: d.outcome,
+        };
       }
       return { books: b, outcome: d.outcome };
     }
@@ -166,14 +217,20 @@ function effect(b: Books, sc: Scenario, req: Request): { books: Books; outcome: 
       const amount = Number(req.body.amount_cents);
       const d = decideCharge({ tombstoned: p.tombstoned, payment: paymentRecord(b) }, amount, sc.chargeLimitCents);
       // One row per order: a charge or a decline overwrites an earlier decline.
-      if (d.action === 'charge') return { books: { ...b, payment: { ...p, status: 'CHARGED', amountCents: amount, charges: p.charges + 1 } }, outcome: d.outcome };
-      if (d.action === 'decline') return { books: { ...b, payment: { ...p, status: 'DECLINED', amountCents: amount } }, outcome: d.outcome };
+      if (d.action === 'charge')
+        return {
+          books: { ...b, payment: { ...p, status: 'CHARGED', amountCents: amount, charges: p.charges + 1 } },
+          outcome: d.outcome,
+        };
+      if (d.action === 'decline')
+        return { books: { ...b, payment: { ...p, status: 'DECLINED', amountCents: amount } }, outcome: d.outcome };
       return { books: b, outcome: d.outcome };
     }
     case 'Refund': {
       const p = b.payment;
       const d = decideRefund(paymentRecord(b));
-      if (d.action === 'refund') return { books: { ...b, payment: { ...p, status: 'REFUNDED', refunds: p.refunds + 1 } }, outcome: d.outcome };
+      if (d.action === 'refund')
+        return { books: { ...b, payment: { ...p, status: 'REFUNDED', refunds: p.refunds + 1 } }, outcome: d.outcome };
       if (d.action === 'tombstone') return { books: { ...b, payment: { ...p, tombstoned: true } }, outcome: d.outcome };
       return { books: b, outcome: d.outcome };
     }
@@ -190,13 +247,24 @@ export function serve(b: Books, sc: Scenario, req: Request): { books: Books; ans
   const fingerprint = JSON.stringify(req.body);
   const seen = box[req.key];
   if (seen) {
-    if (seen.method === req.method && seen.fingerprint === fingerprint) return { books: b, answer: { kind: 'response', outcome: seen.outcome } };
+    if (seen.method === req.method && seen.fingerprint === fingerprint)
+      return { books: b, answer: { kind: 'response', outcome: seen.outcome } };
     // AppError idempotency_key_reused → gRPC FAILED_PRECONDITION → a DefiniteError at the gateway.
-    return { books: b, answer: { kind: 'raised', code: 'grpc_failed_precondition', message: `idempotency key ${req.key} was used for a different request` } };
+    return {
+      books: b,
+      answer: {
+        kind: 'raised',
+        code: 'grpc_failed_precondition',
+        message: `idempotency key ${req.key} was used for a different request`,
+      },
+    };
   }
   const done = effect(b, sc, req);
   const entry: InboxEntry = { method: req.method, fingerprint, outcome: done.outcome };
-  return { books: { ...done.books, inbox: { ...done.books.inbox, [req.participant]: { ...box, [req.key]: entry } } }, answer: { kind: 'response', outcome: done.outcome } };
+  return {
+    books: { ...done.books, inbox: { ...done.books.inbox, [req.participant]: { ...box, [req.key]: entry } } },
+    answer: { kind: 'response', outcome: done.outcome },
+  };
 }
 
 /**
@@ -219,7 +287,10 @@ interface CallModel {
 const OK: ModelOutcome = { kind: 'ok', result: null };
 const failed = (code: string, message: string): ModelOutcome => ({ kind: 'failed', code, message });
 /** place-order.ts throws UnexpectedOutcome for an outcome it does not know: the engine takes it as uncertain. */
-const unexpected = (method: Method, outcome: string): ModelOutcome => ({ kind: 'uncertain', error: `${method} answered outcome ${outcome}` });
+const unexpected = (method: Method, outcome: string): ModelOutcome => ({
+  kind: 'uncertain',
+  error: `${method} answered outcome ${outcome}`,
+});
 
 /** place-order.ts's cancelReason: the code of what made the saga compensate, when it is a valid reason. */
 export function cancelReason(failure: SagaFailure | null): string {
@@ -248,11 +319,28 @@ export const PLACE_ORDER_MODEL: Readonly<Record<string, Partial<Record<CallRole,
     action: {
       participant: 'order',
       method: 'CreateOrder',
-      body: (sc) => ({ orderId: sc.orderId, customerId: sc.customerId, items: [{ productId: sc.productId, quantity: sc.quantity, unitPriceCents: sc.unitPriceCents }], createdAtMs: 1 }),
+      body: (sc) => ({
+        orderId: sc.orderId,
+        customerId: sc.customerId,
+        items: [{ productId: sc.productId, quantity: sc.quantity, unitPriceCents: sc.unitPriceCents }],
+        createdAtMs: 1,
+      }),
       read: (o) =>
-        o === 'created' ? OK : o === 'cancelled' ? failed('order_cancelled', 'the order was cancelled before it was created') : o === 'conflict' ? failed('order_conflict', 'another order exists under this id') : unexpected('CreateOrder', o),
+        o === 'created'
+          ? OK
+          : o === 'cancelled'
+            ? failed('order_cancelled', 'the order was cancelled before it was created')
+            : o === 'conflict'
+              ? failed('order_conflict', 'another order exists under this id')
+              : unexpected('CreateOrder', o),
     },
-    compensation: cancelOrder((o) => (o === 'cancelled' || o === 'tombstoned' ? OK : o === 'not_pending' ? failed('order_not_pending', 'the order is no longer pending') : unexpected('CancelOrder', o))),
+    compensation: cancelOrder((o) =>
+      o === 'cancelled' || o === 'tombstoned'
+        ? OK
+        : o === 'not_pending'
+          ? failed('order_not_pending', 'the order is no longer pending')
+          : unexpected('CancelOrder', o),
+    ),
   },
   reserve_stock: {
     action: {
@@ -280,7 +368,12 @@ export const PLACE_ORDER_MODEL: Readonly<Record<string, Partial<Record<CallRole,
       participant: 'inventory',
       method: 'Release',
       body: (sc) => ({ orderId: sc.orderId }),
-      read: (o) => (o === 'released' || o === 'nothing_reserved' ? OK : o === 'already_committed' ? failed('stock_already_committed', 'stock already committed') : unexpected('Release', o)),
+      read: (o) =>
+        o === 'released' || o === 'nothing_reserved'
+          ? OK
+          : o === 'already_committed'
+            ? failed('stock_already_committed', 'stock already committed')
+            : unexpected('Release', o),
     },
   },
   charge_payment: {
@@ -316,12 +409,22 @@ export const PLACE_ORDER_MODEL: Readonly<Record<string, Partial<Record<CallRole,
       method: 'ConfirmOrder',
       body: (sc) => ({ orderId: sc.orderId }),
       read: (o) =>
-        o === 'confirmed' ? OK : o === 'not_pending' ? failed('order_not_pending', 'the order is not pending') : o === 'not_found' ? failed('order_not_found', 'the order does not exist') : unexpected('ConfirmOrder', o),
+        o === 'confirmed'
+          ? OK
+          : o === 'not_pending'
+            ? failed('order_not_pending', 'the order is not pending')
+            : o === 'not_found'
+              ? failed('order_not_found', 'the order does not exist')
+              : unexpected('ConfirmOrder', o),
     },
     // The fence: CANCELLED/TOMBSTONED → {fenced: true}, NOT_PENDING (confirmed) → {fenced: false};
     // the engine makes them ok {fenced: true} and took_effect (fromFenceOutcome).
     fence: fenceCancel((o) =>
-      o === 'cancelled' || o === 'tombstoned' ? { kind: 'ok', result: { fenced: true } } : o === 'not_pending' ? { kind: 'took_effect', result: null } : unexpected('CancelOrder', o),
+      o === 'cancelled' || o === 'tombstoned'
+        ? { kind: 'ok', result: { fenced: true } }
+        : o === 'not_pending'
+          ? { kind: 'took_effect', result: null }
+          : unexpected('CancelOrder', o),
     ),
   },
   commit_stock: {
@@ -329,13 +432,24 @@ export const PLACE_ORDER_MODEL: Readonly<Record<string, Partial<Record<CallRole,
       participant: 'inventory',
       method: 'Commit',
       body: (sc) => ({ orderId: sc.orderId }),
-      read: (o) => (o === 'committed' ? OK : o === 'not_reserved' ? failed('stock_not_reserved', 'no reservation to commit') : unexpected('Commit', o)),
+      read: (o) =>
+        o === 'committed'
+          ? OK
+          : o === 'not_reserved'
+            ? failed('stock_not_reserved', 'no reservation to commit')
+            : unexpected('Commit', o),
     },
   },
 };
 
 /** The request an attempt sends: its participant, method, key (`<saga>:<step>[:undo]`) and body. */
-export function requestOf(step: string, role: CallRole, key: string, sc: Scenario, failure: SagaFailure | null): Request {
+export function requestOf(
+  step: string,
+  role: CallRole,
+  key: string,
+  sc: Scenario,
+  failure: SagaFailure | null,
+): Request {
   const call = PLACE_ORDER_MODEL[step]?.[role];
   if (!call) throw new Error(`the participant model has no ${role} call for step ${step}`);
   return { participant: call.participant, method: call.method, key, body: call.body(sc, failure) };

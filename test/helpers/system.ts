@@ -10,7 +10,13 @@ export interface Reply {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON of the API under test, asserted field by field
 }
 
-export async function http(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+export async function http(
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   const res = await fetch(base + url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

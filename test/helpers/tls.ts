@@ -1,7 +1,14 @@
 import path from 'node:path';
 import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
-import { issueCertificate, issueIdentities, loadTlsMaterial, type CertificateUsage, type GrpcSecurity, type TlsIdentity } from '../../src/platform/tls.js';
+import {
+  issueCertificate,
+  issueIdentities,
+  loadTlsMaterial,
+  type CertificateUsage,
+  type GrpcSecurity,
+  type TlsIdentity,
+} from '../../src/platform/tls.js';
 import { tempDir } from './participants.js';
 
 interface TestDeployment {
@@ -59,7 +66,10 @@ export async function issuedUnder(dataDir: string): Promise<GrpcSecurity> {
 }
 
 /** A key and certificate named `commonName`, issued by `testTls()`'s own CA: an insider's certificate. */
-export async function mintCertificate(commonName: string, usage: CertificateUsage = 'clientAuth'): Promise<{ key: Buffer; cert: Buffer }> {
+export async function mintCertificate(
+  commonName: string,
+  usage: CertificateUsage = 'clientAuth',
+): Promise<{ key: Buffer; cert: Buffer }> {
   return issueCertificate(await testCaDir(), commonName, usage);
 }
 

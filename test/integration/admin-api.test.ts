@@ -36,7 +36,9 @@ before(async () => {
     traceUrlTemplate: 'http://grafana.local/explore?traceId={trace_id}&x=1',
     logger: pino({ level: 'debug' }, sink),
   });
-  const place = async (body: unknown) => json(await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } })).id as string;
+  const place = async (body: unknown) =>
+    json(await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } }))
+      .id as string;
   completed = await place(HAPPY);
   compensated = await place(DECLINED);
 });
@@ -52,9 +54,19 @@ describe('reads', () => {
   test('GET /api/sagas: newest first, with every status counted, and search by saga (= order) id', async () => {
     const page = await get('/api/sagas');
     assert.deepEqual(page.sagas.map((s: { id: string }) => s.id).slice(0, 2), [compensated, completed]);
-    assert.deepEqual(Object.keys(page.counts).sort(), ['COMPENSATED', 'COMPENSATING', 'COMPLETED', 'PARKED', 'RESOLVED', 'RUNNING']);
+    assert.deepEqual(Object.keys(page.counts).sort(), [
+      'COMPENSATED',
+      'COMPENSATING',
+      'COMPLETED',
+      'PARKED',
+      'RESOLVED',
+      'RUNNING',
+    ]);
     assert.ok(page.counts.COMPLETED >= 1 && page.counts.COMPENSATED >= 1);
-    assert.deepEqual((await get(`/api/sagas?q=${completed}`)).sagas.map((s: { id: string }) => s.id), [completed]);
+    assert.deepEqual(
+      (await get(`/api/sagas?q=${completed}`)).sagas.map((s: { id: string }) => s.id),
+      [completed],
+    );
     assert.deepEqual((await get(`/api/sagas?q=${completed}&status=compensated`)).sagas, []);
     assert.deepEqual((await get('/api/sagas?q=no-such-saga')).sagas, []);
     assert.equal((await get('/api/sagas?q=no-such-saga')).next_cursor, null);
@@ -70,7 +82,9 @@ describe('reads', () => {
     assert.equal(t.trace_url, `http://grafana.local/explore?traceId=${t.trace_id}&x=1`);
     const none = await gatewayApp();
     try {
-      const id = json(await none.app.inject({ method: 'POST', url: '/orders', payload: HAPPY, headers: { prefer: 'wait=5' } })).id;
+      const id = json(
+        await none.app.inject({ method: 'POST', url: '/orders', payload: HAPPY, headers: { prefer: 'wait=5' } }),
+      ).id;
       assert.equal(json(await none.admin.inject({ method: 'GET', url: `/api/sagas/${id}` })).trace_url, null);
     } finally {
       await none.close();
@@ -80,14 +94,26 @@ describe('reads', () => {
   test('GET /api/parked, /api/overview, /api/stock', async () => {
     assert.deepEqual(await get('/api/parked'), { sagas: [] });
     const o = await get('/api/overview');
-    assert.deepEqual(Object.keys(o).sort(), ['in_flight', 'oldest_in_flight_age_seconds', 'p50_ms', 'p99_ms', 'parked', 'sagas_per_second']);
+    assert.deepEqual(Object.keys(o).sort(), [
+      'in_flight',
+      'oldest_in_flight_age_seconds',
+      'p50_ms',
+      'p99_ms',
+      'parked',
+      'sagas_per_second',
+    ]);
     assert.equal(o.parked, 0);
     assert.ok(o.sagas_per_second > 0, JSON.stringify(o));
     assert.equal(typeof o.p50_ms, 'number');
     assert.ok(o.p99_ms >= o.p50_ms);
     const stock = await get('/api/stock');
     const p1 = stock.products.find((p: { product_id: string }) => p.product_id === 'prod_1');
-    assert.deepEqual(Object.keys(p1).filter((k) => k !== 'price').sort(), ['available', 'product_id', 'reserved', 'sold']);
+    assert.deepEqual(
+      Object.keys(p1)
+        .filter((k) => k !== 'price')
+        .sort(),
+      ['available', 'product_id', 'reserved', 'sold'],
+    );
     assert.ok(p1.sold >= 1);
   });
 
@@ -107,7 +133,12 @@ describe('actions', () => {
     g.admin.inject({ method: 'POST', url: `/api/sagas/${id}/actions`, payload: body, headers });
 
   test('refused transitions: retry or resolve of a saga that is not PARKED, compensate past its end', async () => {
-    for (const [id, action] of [[completed, 'retry'], [compensated, 'retry'], [completed, 'compensate'], [compensated, 'compensate']] as const) {
+    for (const [id, action] of [
+      [completed, 'retry'],
+      [compensated, 'retry'],
+      [completed, 'compensate'],
+      [compensated, 'compensate'],
+    ] as const) {
       const r = await act(id, { action, action_id: `${action}-${id}` });
       assert.equal(r.statusCode, 409, r.body);
       assert.equal(json(r).error, 'action_not_allowed');
@@ -117,7 +148,13 @@ describe('actions', () => {
   });
 
   test('the body is checked: an unknown action, an action id out of bounds, an over-long note', async () => {
-    for (const body of [{ action: 'delete', action_id: 'a' }, { action: 'retry', action_id: '' }, { action: 'retry', action_id: 'x'.repeat(101) }, { action: 'retry' }, { action: 'resolve', action_id: 'a', note: 'n'.repeat(1001) }]) {
+    for (const body of [
+      { action: 'delete', action_id: 'a' },
+      { action: 'retry', action_id: '' },
+      { action: 'retry', action_id: 'x'.repeat(101) },
+      { action: 'retry' },
+      { action: 'resolve', action_id: 'a', note: 'n'.repeat(1001) },
+    ]) {
       const r = await act(completed, body);
       assert.equal(r.statusCode, 400, `${JSON.stringify(body)}: ${r.body}`);
       assert.equal(json(r).error, 'invalid_request');
@@ -132,9 +169,17 @@ describe('actions', () => {
     await act(completed, { action: 'retry', action_id: 'logged-1' });
     const all = logLines.join('');
     assert.ok(all.length > 0);
-    for (const secret of ['S3cretToken', OPERATOR, VIEWER]) assert.ok(!all.includes(secret), `a log line carries ${secret}`);
+    for (const secret of ['S3cretToken', OPERATOR, VIEWER])
+      assert.ok(!all.includes(secret), `a log line carries ${secret}`);
     assert.ok(logLines.some((l) => l.includes('admin signed in') && l.includes('"admin":"ops"')));
-    assert.ok(logLines.some((l) => l.includes('operator action refused: retry') && l.includes('"actor":"ops"') && l.includes('"action_id":"logged-1"')));
+    assert.ok(
+      logLines.some(
+        (l) =>
+          l.includes('operator action refused: retry') &&
+          l.includes('"actor":"ops"') &&
+          l.includes('"action_id":"logged-1"'),
+      ),
+    );
   });
 });
 
@@ -148,7 +193,11 @@ describe('the CLI with ADMIN_TOKENS', () => {
     let out = '';
     let err = '';
     const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-    const code = await main(argv, { env: { SAGAS_ADMIN_URL: url, ...env }, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+    const code = await main(argv, {
+      env: { SAGAS_ADMIN_URL: url, ...env },
+      stdout: sink((s) => (out += s)),
+      stderr: sink((s) => (err += s)),
+    });
     return { code, out, err };
   }
 

@@ -66,19 +66,37 @@ async function signIn(token: string, headers: Record<string, string> = { origin:
 describe('ADMIN_TOKENS', () => {
   test('parsed into names, roles and digests; a bad entry is a ConfigError naming the variable without the token', () => {
     const tokens = parseAdminTokens(TOKENS);
-    assert.deepEqual(tokens.map((t) => [t.name, t.role]), [['alice', 'operator'], ['bob', 'viewer']]);
+    assert.deepEqual(
+      tokens.map((t) => [t.name, t.role]),
+      [
+        ['alice', 'operator'],
+        ['bob', 'viewer'],
+      ],
+    );
     assert.deepEqual(findToken(tokens, VIEWER), { name: 'bob', role: 'viewer' });
     assert.equal(findToken(tokens, `${VIEWER}x`), undefined);
     assert.equal(redactAdminTokens(TOKENS), 'alice:operator:***, bob:viewer:***'.replace(', ', ','));
     const secret = 'sup3r-secret-token-value';
-    for (const bad of [`alice:admin:${secret}`, `alice:operator:short`, `alice:${secret}`, `alice:operator:${secret},alice:viewer:${secret}x`, `a b:viewer:${secret}`]) {
+    for (const bad of [
+      `alice:admin:${secret}`,
+      `alice:operator:short`,
+      `alice:${secret}`,
+      `alice:operator:${secret},alice:viewer:${secret}x`,
+      `a b:viewer:${secret}`,
+    ]) {
       assert.throws(
         () => gatewayConfig({ ADMIN_TOKENS: bad }),
-        (err: unknown) => err instanceof ConfigError && err.message.includes('ADMIN_TOKENS') && !err.message.includes(secret) && !err.message.includes('short'),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.message.includes('ADMIN_TOKENS') &&
+          !err.message.includes(secret) &&
+          !err.message.includes('short'),
         bad,
       );
     }
-    const shown = resolveVariables(GATEWAY_VARIABLES, { ADMIN_TOKENS: TOKENS }).settings.find((s) => s.variable === 'ADMIN_TOKENS');
+    const shown = resolveVariables(GATEWAY_VARIABLES, { ADMIN_TOKENS: TOKENS }).settings.find(
+      (s) => s.variable === 'ADMIN_TOKENS',
+    );
     assert.equal(shown?.secret, true);
     assert.ok(!shown?.value?.includes(OPERATOR) && !shown?.value?.includes(VIEWER), shown?.value);
   });
@@ -87,7 +105,10 @@ describe('ADMIN_TOKENS', () => {
     for (const addr of [':8081', '0.0.0.0:8081', '[::]:8081', '192.0.2.2:8081', 'admin.example:8081']) {
       assert.throws(
         () => gatewayConfig({ ADMIN_ADDR: addr }),
-        (err: unknown) => err instanceof ConfigError && err.details.variable === 'ADMIN_TOKENS' && /not a loopback address/.test(err.message),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.details.variable === 'ADMIN_TOKENS' &&
+          /not a loopback address/.test(err.message),
         addr,
       );
       assert.doesNotThrow(() => gatewayConfig({ ADMIN_ADDR: addr, ADMIN_TOKENS: TOKENS }), addr);
@@ -100,17 +121,46 @@ describe('ADMIN_TOKENS', () => {
 
 describe('every auth failure', () => {
   test('no token: 401 unauthenticated, on every API route', async () => {
-    for (const url of ['/api/sagas', '/api/sagas/x', '/api/parked', '/api/overview', '/api/stock', '/api/session', '/api/faults', '/api/reconcile']) {
+    for (const url of [
+      '/api/sagas',
+      '/api/sagas/x',
+      '/api/parked',
+      '/api/overview',
+      '/api/stock',
+      '/api/session',
+      '/api/faults',
+      '/api/reconcile',
+    ]) {
       expectError(await g.admin.inject({ method: 'GET', url }), 401, 'unauthenticated');
     }
     expectError(await g.admin.inject(act()), 401, 'unauthenticated');
   });
 
   test('a wrong token, a malformed header, an unknown session: 401', async () => {
-    expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: bearer(`${OPERATOR}x`) }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: { authorization: `Basic ${OPERATOR}` } }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: { cookie: 'sagas_session=forged', 'x-csrf-token': 'forged' } }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'POST', url: '/api/session', payload: { token: 'not-a-token-at-all' } }), 401, 'unauthenticated');
+    expectError(
+      await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: bearer(`${OPERATOR}x`) }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: { authorization: `Basic ${OPERATOR}` } }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({
+        method: 'GET',
+        url: '/api/sagas',
+        headers: { cookie: 'sagas_session=forged', 'x-csrf-token': 'forged' },
+      }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({ method: 'POST', url: '/api/session', payload: { token: 'not-a-token-at-all' } }),
+      401,
+      'unauthenticated',
+    );
     expectError(await g.admin.inject(act(bearer('nope'))), 401, 'unauthenticated');
   });
 
@@ -132,15 +182,47 @@ describe('every auth failure', () => {
     }
     expectError(await g.admin.inject(act({ ...s.headers, 'x-csrf-token': 'guess' })), 403, 'csrf_rejected');
     // With its token, from another origin (another port of the host is same-site, not same-origin).
-    const foreigns: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'http://localhost:8090' }, { origin: 'null' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }];
+    const foreigns: Array<Record<string, string>> = [
+      { origin: 'http://evil.example' },
+      { origin: 'http://localhost:8090' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
     for (const foreign of foreigns) {
       expectError(await g.admin.inject(act({ ...s.page, ...foreign })), 403, 'csrf_rejected');
-      expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: { ...s.page, ...foreign } }), 403, 'csrf_rejected');
+      expectError(
+        await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: { ...s.page, ...foreign } }),
+        403,
+        'csrf_rejected',
+      );
     }
-    expectError(await g.admin.inject({ method: 'DELETE', url: '/api/session', headers: s.headers }), 403, 'csrf_rejected');
+    expectError(
+      await g.admin.inject({ method: 'DELETE', url: '/api/session', headers: s.headers }),
+      403,
+      'csrf_rejected',
+    );
     // A sign-in from another site is refused too (login CSRF).
-    expectError(await g.admin.inject({ method: 'POST', url: '/api/session', payload: { token: OPERATOR }, headers: { origin: 'http://evil.example' } }), 403, 'csrf_rejected');
-    expectError(await g.admin.inject({ method: 'POST', url: '/api/session', payload: { token: OPERATOR }, headers: { 'sec-fetch-site': 'same-site' } }), 403, 'csrf_rejected');
+    expectError(
+      await g.admin.inject({
+        method: 'POST',
+        url: '/api/session',
+        payload: { token: OPERATOR },
+        headers: { origin: 'http://evil.example' },
+      }),
+      403,
+      'csrf_rejected',
+    );
+    expectError(
+      await g.admin.inject({
+        method: 'POST',
+        url: '/api/session',
+        payload: { token: OPERATOR },
+        headers: { 'sec-fetch-site': 'same-site' },
+      }),
+      403,
+      'csrf_rejected',
+    );
     // Cookie and token, from its own origin: through to the engine (no such saga), and reads answer.
     expectError(await g.admin.inject(act({ ...s.page, origin: OWN_ORIGIN })), 404, 'saga_not_found');
     assert.equal((await g.admin.inject({ method: 'GET', url: '/api/sagas', headers: s.page })).statusCode, 200);
@@ -152,22 +234,46 @@ describe('every auth failure', () => {
 
   test('a bearer request needs no CSRF token, Origin or Sec-Fetch-Site (curl, the CLI); from another origin it is refused', async () => {
     expectError(await g.admin.inject(act(bearer(OPERATOR))), 404, 'saga_not_found');
-    expectError(await g.admin.inject(act({ ...bearer(OPERATOR), origin: 'http://evil.example' })), 403, 'csrf_rejected');
+    expectError(
+      await g.admin.inject(act({ ...bearer(OPERATOR), origin: 'http://evil.example' })),
+      403,
+      'csrf_rejected',
+    );
   });
 
   test('authentication comes before the body: an unauthenticated bad body is 401, not 400 (review N9)', async () => {
     const bad = { customer_id: 'x' };
     const url = '/api/sagas/6d1c5f9e-0000-4000-8000-000000000000/actions';
     expectError(await g.admin.inject({ method: 'POST', url, payload: bad }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'POST', url, payload: 'not json', headers: { 'content-type': 'text/plain' } }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'POST', url, payload: '{', headers: { 'content-type': 'application/json' } }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'PUT', url: '/api/faults', payload: { rules: 'x' } }), 401, 'unauthenticated');
-    expectError(await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', payload: { enabled: 'no' } }), 401, 'unauthenticated');
+    expectError(
+      await g.admin.inject({ method: 'POST', url, payload: 'not json', headers: { 'content-type': 'text/plain' } }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({ method: 'POST', url, payload: '{', headers: { 'content-type': 'application/json' } }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({ method: 'PUT', url: '/api/faults', payload: { rules: 'x' } }),
+      401,
+      'unauthenticated',
+    );
+    expectError(
+      await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', payload: { enabled: 'no' } }),
+      401,
+      'unauthenticated',
+    );
     expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas?limit=abc' }), 401, 'unauthenticated');
     const s = await signIn(OPERATOR);
     expectError(await g.admin.inject({ method: 'POST', url, payload: bad, headers: s.headers }), 403, 'csrf_rejected');
     // Once authenticated, the body is checked as before.
-    expectError(await g.admin.inject({ method: 'POST', url, payload: bad, headers: bearer(OPERATOR) }), 400, 'invalid_request');
+    expectError(
+      await g.admin.inject({ method: 'POST', url, payload: bad, headers: bearer(OPERATOR) }),
+      400,
+      'invalid_request',
+    );
   });
 });
 
@@ -178,15 +284,24 @@ describe('a stolen session cookie (review N2)', () => {
   });
 
   /** A request over real HTTP, with exactly these headers (as a server that captured the cookie would send it). */
-  function send(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  function send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: unknown,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request(new URL(path, base), { method, headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      });
+      const req = http.request(
+        new URL(path, base),
+        { method, headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -196,7 +311,12 @@ describe('a stolen session cookie (review N2)', () => {
     const parked = await parkedSaga(g);
     const own = `http://${base.host}`;
     // The operator signs in from the console (a browser at `own`).
-    const signedIn = await send('POST', '/api/session', { origin: own, 'sec-fetch-site': 'same-origin' }, { token: OPERATOR });
+    const signedIn = await send(
+      'POST',
+      '/api/session',
+      { origin: own, 'sec-fetch-site': 'same-origin' },
+      { token: OPERATOR },
+    );
     assert.equal(signedIn.status, 200, signedIn.text);
     const csrf = (JSON.parse(signedIn.text) as { csrf_token: string }).csrf_token;
     const stolen = /^(sagas_session=[^;]+);/.exec(String(signedIn.headers['set-cookie']))?.[1] as string;
@@ -214,7 +334,12 @@ describe('a stolen session cookie (review N2)', () => {
         { cookie: stolen, origin: evilOrigin, 'sec-fetch-site': 'same-site' },
         // Forging the console's own headers from curl.
         { cookie: stolen, origin: own, 'sec-fetch-site': 'same-origin' },
-        { cookie: stolen, origin: own, 'sec-fetch-site': 'same-origin', 'x-csrf-token': 'guessed-0123456789abcdef0123456789abcdef' },
+        {
+          cookie: stolen,
+          origin: own,
+          'sec-fetch-site': 'same-origin',
+          'x-csrf-token': 'guessed-0123456789abcdef0123456789abcdef',
+        },
       ];
       for (const headers of replays) {
         const who = await send('GET', '/api/session', headers);
@@ -238,7 +363,13 @@ describe('a stolen session cookie (review N2)', () => {
     const page = { cookie: stolen, 'x-csrf-token': csrf, origin: own, 'sec-fetch-site': 'same-origin' };
     const who = await send('GET', '/api/session', page);
     assert.equal(who.status, 200, who.text);
-    assert.deepEqual(JSON.parse(who.text), { name: 'alice', role: 'operator', via: 'session', csrf_token: null, faults: true });
+    assert.deepEqual(JSON.parse(who.text), {
+      name: 'alice',
+      role: 'operator',
+      via: 'session',
+      csrf_token: null,
+      faults: true,
+    });
     const resolved = await send('POST', `/api/sagas/${parked}/actions`, page, resolveBody('page-1'));
     assert.equal(resolved.status, 200, resolved.text);
     assert.equal((await g.log.get(parked))?.status, 'RESOLVED');
@@ -256,34 +387,54 @@ describe('the console session', () => {
     assert.ok(s.id.length >= 32);
     const attrs = s.setCookie.split(';').map((a) => a.trim());
     assert.equal(attrs[0], `sagas_session=${s.id}`);
-    for (const a of ['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=43200']) assert.ok(attrs.includes(a), `${a} in ${s.setCookie}`);
+    for (const a of ['HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=43200'])
+      assert.ok(attrs.includes(a), `${a} in ${s.setCookie}`);
     // Plain HTTP: a Secure cookie would not be kept by the browser.
     assert.ok(!attrs.includes('Secure') && !attrs.some((a) => a.startsWith('Domain')), s.setCookie);
     assert.ok(!s.setCookie.includes(OPERATOR));
     const me = await g.admin.inject({ method: 'GET', url: '/api/session', headers: s.page });
     assert.equal(me.statusCode, 200, me.body);
     assert.deepEqual(json(me), { ...s.body, csrf_token: null });
-    const bye = await g.admin.inject({ method: 'DELETE', url: '/api/session', headers: { ...s.page, origin: OWN_ORIGIN } });
+    const bye = await g.admin.inject({
+      method: 'DELETE',
+      url: '/api/session',
+      headers: { ...s.page, origin: OWN_ORIGIN },
+    });
     assert.equal(bye.statusCode, 204);
     assert.match(String(bye.headers['set-cookie']), /^sagas_session=; .*Max-Age=0/);
     expectError(await g.admin.inject({ method: 'GET', url: '/api/session', headers: s.page }), 401, 'unauthenticated');
   });
 
   test('over TLS the cookie is __Host-sagas_session, Secure, host-only; it works, and sign-out clears it', async () => {
-    const overTls: Array<Record<string, string>> = [{ origin: 'https://localhost:80' }, { 'x-forwarded-proto': 'https' }];
+    const overTls: Array<Record<string, string>> = [
+      { origin: 'https://localhost:80' },
+      { 'x-forwarded-proto': 'https' },
+    ];
     for (const headers of overTls) {
       const s = await signIn(OPERATOR, headers);
       const attrs = s.setCookie.split(';').map((a) => a.trim());
       assert.equal(attrs[0], `__Host-sagas_session=${s.id}`, s.setCookie);
-      for (const a of ['Secure', 'HttpOnly', 'SameSite=Strict', 'Path=/']) assert.ok(attrs.includes(a), `${a} in ${s.setCookie}`);
+      for (const a of ['Secure', 'HttpOnly', 'SameSite=Strict', 'Path=/'])
+        assert.ok(attrs.includes(a), `${a} in ${s.setCookie}`);
       assert.ok(!attrs.some((a) => a.startsWith('Domain')), s.setCookie);
       const me = await g.admin.inject({ method: 'GET', url: '/api/session', headers: s.page });
       assert.equal(json(me).name, 'alice', me.body);
       // The plain name does not stand in for it.
-      expectError(await g.admin.inject({ method: 'GET', url: '/api/session', headers: { ...s.page, cookie: `sagas_session=${s.id}x` } }), 401, 'unauthenticated');
+      expectError(
+        await g.admin.inject({
+          method: 'GET',
+          url: '/api/session',
+          headers: { ...s.page, cookie: `sagas_session=${s.id}x` },
+        }),
+        401,
+        'unauthenticated',
+      );
       const bye = await g.admin.inject({ method: 'DELETE', url: '/api/session', headers: s.page });
       assert.equal(bye.statusCode, 204);
-      assert.match(String(bye.headers['set-cookie']), /^__Host-sagas_session=; Path=\/; HttpOnly; SameSite=Strict; Secure; Max-Age=0$/);
+      assert.match(
+        String(bye.headers['set-cookie']),
+        /^__Host-sagas_session=; Path=\/; HttpOnly; SameSite=Strict; Secure; Max-Age=0$/,
+      );
     }
   });
 
@@ -315,13 +466,16 @@ describe('the console session', () => {
 });
 
 describe('wrong tokens are throttled per client address (review N8)', () => {
-  const signInFrom = (remoteAddress: string, token: string) => g.admin.inject({ method: 'POST', url: '/api/session', payload: { token }, remoteAddress });
-  const readFrom = (remoteAddress: string, token: string) => g.admin.inject({ method: 'GET', url: '/api/overview', headers: bearer(token), remoteAddress });
+  const signInFrom = (remoteAddress: string, token: string) =>
+    g.admin.inject({ method: 'POST', url: '/api/session', payload: { token }, remoteAddress });
+  const readFrom = (remoteAddress: string, token: string) =>
+    g.admin.inject({ method: 'GET', url: '/api/overview', headers: bearer(token), remoteAddress });
 
   test('10 wrong tokens a minute; then every token from that address is 429 with Retry-After, until the window passes', async () => {
     const t0 = clock;
     try {
-      for (let i = 0; i < 10; i++) expectError(await signInFrom('10.1.0.1', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
+      for (let i = 0; i < 10; i++)
+        expectError(await signInFrom('10.1.0.1', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
       // Even the right token: were it let through, a guesser would learn which guess was right.
       const refused = await signInFrom('10.1.0.1', OPERATOR);
       expectError(refused, 429, 'too_many_sign_ins');
@@ -344,16 +498,28 @@ describe('wrong tokens are throttled per client address (review N8)', () => {
 
   test('right tokens and requests without a token are not counted; wrong bearer tokens are', async () => {
     for (let i = 0; i < 20; i++) assert.equal((await signInFrom('10.1.0.3', VIEWER)).statusCode, 200);
-    for (let i = 0; i < 20; i++) expectError(await g.admin.inject({ method: 'GET', url: '/api/sagas', remoteAddress: '10.1.0.3' }), 401, 'unauthenticated');
-    for (let i = 0; i < 9; i++) expectError(await signInFrom('10.1.0.3', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
+    for (let i = 0; i < 20; i++)
+      expectError(
+        await g.admin.inject({ method: 'GET', url: '/api/sagas', remoteAddress: '10.1.0.3' }),
+        401,
+        'unauthenticated',
+      );
+    for (let i = 0; i < 9; i++)
+      expectError(await signInFrom('10.1.0.3', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
     assert.equal((await signInFrom('10.1.0.3', VIEWER)).statusCode, 200, 'nine wrong ones: still allowed');
     // Bearer guesses count the same as sign-in guesses.
-    for (let i = 0; i < 10; i++) expectError(await readFrom('10.1.0.4', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
+    for (let i = 0; i < 10; i++)
+      expectError(await readFrom('10.1.0.4', `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
     expectError(await signInFrom('10.1.0.4', OPERATOR), 429, 'too_many_sign_ins');
   });
 
   test('an IPv6 client is counted by its /64', async () => {
-    for (let i = 1; i <= 10; i++) expectError(await signInFrom(`2001:db8::${i.toString(16)}`, `wrong-token-${i}-0123456789`), 401, 'unauthenticated');
+    for (let i = 1; i <= 10; i++)
+      expectError(
+        await signInFrom(`2001:db8::${i.toString(16)}`, `wrong-token-${i}-0123456789`),
+        401,
+        'unauthenticated',
+      );
     expectError(await signInFrom('2001:db8:0:0:ffff::1', OPERATOR), 429, 'too_many_sign_ins');
     assert.equal((await signInFrom('2001:db8:0:1::1', OPERATOR)).statusCode, 200);
     assert.equal(clientKey('2001:0db8:0000:0000:1:2:3:4'), '2001:db8:0:0::/64');
@@ -379,7 +545,8 @@ describe('no admin answer may be cached (review N13)', () => {
       await g.admin.inject({ method: 'GET', url: '/ui/app.js' }),
       await g.admin.inject({ method: 'HEAD', url: '/api/overview', headers: bearer(VIEWER) }),
     ];
-    for (const r of answers) assert.equal(r.headers['cache-control'], 'no-store', `${r.statusCode} ${r.body.slice(0, 80)}`);
+    for (const r of answers)
+      assert.equal(r.headers['cache-control'], 'no-store', `${r.statusCode} ${r.body.slice(0, 80)}`);
   });
 });
 
@@ -393,7 +560,11 @@ describe('without ADMIN_TOKENS: loopback only', () => {
   test('a loopback client is the operator "local", with no sign-in', async () => {
     for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
       const me = await local.admin.inject({ method: 'GET', url: '/api/session', remoteAddress, headers: SAME_ORIGIN });
-      assert.deepEqual(json(me), { name: 'local', role: 'operator', via: 'loopback', csrf_token: null, faults: false }, remoteAddress);
+      assert.deepEqual(
+        json(me),
+        { name: 'local', role: 'operator', via: 'loopback', csrf_token: null, faults: false },
+        remoteAddress,
+      );
       assert.equal(me.headers['cache-control'], 'no-store');
     }
     expectError(await local.admin.inject(act()), 404, 'saga_not_found');
@@ -409,28 +580,59 @@ describe('without ADMIN_TOKENS: loopback only', () => {
   test('a request that came through a proxy is refused, and changes nothing (review N4)', async () => {
     const parked = await parkedSaga(local);
     for (const header of FORWARDING_HEADERS) {
-      const headers = { [header]: header === 'forwarded' ? 'for=203.0.113.9' : header === 'via' ? '1.1 proxy' : '203.0.113.9' };
+      const headers = {
+        [header]: header === 'forwarded' ? 'for=203.0.113.9' : header === 'via' ? '1.1 proxy' : '203.0.113.9',
+      };
       for (const url of ['/api/session', '/api/sagas', '/', '/ui/app.js']) {
         expectError(await local.admin.inject({ method: 'GET', url, headers }), 403, 'forwarded_refused');
       }
-      expectError(await local.admin.inject({ method: 'POST', url: `/api/sagas/${parked}/actions`, payload: resolveBody(`via-${header}`), headers }), 403, 'forwarded_refused');
+      expectError(
+        await local.admin.inject({
+          method: 'POST',
+          url: `/api/sagas/${parked}/actions`,
+          payload: resolveBody(`via-${header}`),
+          headers,
+        }),
+        403,
+        'forwarded_refused',
+      );
     }
     // The review's reproduction: an nginx-like proxy on the same host rewriting Host.
-    const proxied = await local.admin.inject({ method: 'GET', url: '/api/session', headers: { 'x-forwarded-for': '203.0.113.9', host: 'console.example.com' } });
+    const proxied = await local.admin.inject({
+      method: 'GET',
+      url: '/api/session',
+      headers: { 'x-forwarded-for': '203.0.113.9', host: 'console.example.com' },
+    });
     expectError(proxied, 403, 'forwarded_refused');
     assert.ok(!proxied.body.includes('local'));
     assert.equal((await local.log.get(parked))?.status, 'PARKED');
     // The same request straight from loopback acts: the forwarding header is what was refused.
-    const direct = await local.admin.inject({ method: 'POST', url: `/api/sagas/${parked}/actions`, payload: resolveBody('direct-1') });
+    const direct = await local.admin.inject({
+      method: 'POST',
+      url: `/api/sagas/${parked}/actions`,
+      payload: resolveBody('direct-1'),
+    });
     assert.equal(direct.statusCode, 200, direct.body);
     assert.equal((await local.log.get(parked))?.status, 'RESOLVED');
   });
 
   test('a page from another site or another host name (DNS rebinding) may not act or read', async () => {
     expectError(await local.admin.inject(act({ origin: 'http://evil.example' })), 403, 'csrf_rejected');
-    expectError(await local.admin.inject(act({ origin: 'http://127.0.0.1:8090', 'sec-fetch-site': 'same-site' })), 403, 'csrf_rejected');
-    expectError(await local.admin.inject({ method: 'GET', url: '/api/sagas', headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'csrf_rejected');
-    expectError(await local.admin.inject({ method: 'GET', url: '/api/sagas', headers: { host: 'evil.example:8081' } }), 403, 'forbidden');
+    expectError(
+      await local.admin.inject(act({ origin: 'http://127.0.0.1:8090', 'sec-fetch-site': 'same-site' })),
+      403,
+      'csrf_rejected',
+    );
+    expectError(
+      await local.admin.inject({ method: 'GET', url: '/api/sagas', headers: { 'sec-fetch-site': 'cross-site' } }),
+      403,
+      'csrf_rejected',
+    );
+    expectError(
+      await local.admin.inject({ method: 'GET', url: '/api/sagas', headers: { host: 'evil.example:8081' } }),
+      403,
+      'forbidden',
+    );
   });
 });
 

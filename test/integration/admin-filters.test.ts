@@ -13,7 +13,10 @@ import { eventually } from '../helpers/system.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const json = (r: LightMyRequestResponse) => r.json() as Json;
-const order = (customer: string, price = 10) => ({ customer_id: customer, items: [{ product_id: 'prod_1', quantity: 1, price }] });
+const order = (customer: string, price = 10) => ({
+  customer_id: customer,
+  items: [{ product_id: 'prod_1', quantity: 1, price }],
+});
 const ids = (page: Json) => (page.sagas as Array<{ id: string }>).map((s) => s.id);
 
 let g: GatewayApp;
@@ -39,12 +42,15 @@ const refused = async (url: string, code = 'invalid_request') => {
 before(async () => {
   // No ADMIN_TOKENS: the loopback operator (inject comes from 127.0.0.1).
   g = await gatewayApp();
-  const place = async (body: unknown) => json(await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } })).id as string;
+  const place = async (body: unknown) =>
+    json(await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } }))
+      .id as string;
   a1 = await place(order(A));
   b1 = await place(order(B, 600)); // declined: COMPENSATED
   a2 = await place(order(A));
   // Three PARKED sagas as another gateway left them (the log is shared), parked a minute ago.
-  for (let i = 0; i < 3; i++) parked.push(await parkedSaga(g, 'cust_parked', { at: i === 0 ? 'commit_stock' : 'reserve_stock' }));
+  for (let i = 0; i < 3; i++)
+    parked.push(await parkedSaga(g, 'cust_parked', { at: i === 0 ? 'commit_stock' : 'reserve_stock' }));
 });
 after(() => g.close());
 
@@ -52,7 +58,13 @@ describe('GET /api/sagas filters', () => {
   test('customer: exactly that customer’s sagas, newest first, with the customer and current step on each', async () => {
     const page = await get(`/api/sagas?customer=${A}`);
     assert.deepEqual(ids(page), [a2, a1]);
-    assert.deepEqual(page.sagas.map((s: Json) => [s.customer_id, s.current_step, s.status]), [[A, null, 'COMPLETED'], [A, null, 'COMPLETED']]);
+    assert.deepEqual(
+      page.sagas.map((s: Json) => [s.customer_id, s.current_step, s.status]),
+      [
+        [A, null, 'COMPLETED'],
+        [A, null, 'COMPLETED'],
+      ],
+    );
     assert.deepEqual(ids(await get(`/api/sagas?customer=${B}`)), [b1]);
     assert.deepEqual(ids(await get(`/api/sagas?customer=${B}&status=compensated`)), [b1]);
     assert.deepEqual(ids(await get(`/api/sagas?customer=${A}&status=COMPENSATED`)), []);
@@ -94,7 +106,10 @@ describe('GET /api/sagas filters', () => {
     assert.deepEqual(ids(await get('/api/sagas?step=commit_stock&status=running')), []);
     assert.deepEqual(ids(await get('/api/sagas?step=commit_stock&customer=cust_parked')), [parked[0]]);
     assert.deepEqual(ids(await get('/api/sagas?step=charge_payment')), [], 'finished sagas are at no step');
-    assert.match(await refused('/api/sagas?step=Charge_Payment_Step'), /step must be one of create_order, reserve_stock, charge_payment, confirm_order, commit_stock/);
+    assert.match(
+      await refused('/api/sagas?step=Charge_Payment_Step'),
+      /step must be one of create_order, reserve_stock, charge_payment, confirm_order, commit_stock/,
+    );
   });
 
   test('from and to: ISO 8601 times with a zone, dates (UTC) or epoch ms; listed newest first by creation time', async () => {
@@ -103,7 +118,14 @@ describe('GET /api/sagas filters', () => {
     assert.deepEqual(ids(await get(`/api/sagas?from=${since}`)), [a2, b1, a1]);
     assert.deepEqual(ids(await get(`/api/sagas?from=${created}&customer=${A}`)), [a2, a1], 'epoch ms');
     assert.deepEqual(ids(await get(`/api/sagas?to=${created}&customer=${A}`)), [a1], 'both ends included');
-    assert.deepEqual(ids(await get(`/api/sagas?from=${encodeURIComponent(new Date(created).toISOString().replace('Z', '+00:00'))}&to=${created}`)), [a1]);
+    assert.deepEqual(
+      ids(
+        await get(
+          `/api/sagas?from=${encodeURIComponent(new Date(created).toISOString().replace('Z', '+00:00'))}&to=${created}`,
+        ),
+      ),
+      [a1],
+    );
     assert.deepEqual(ids(await get(`/api/sagas?to=${created - 1}&status=PARKED`)), [parked[2], parked[1], parked[0]]);
     assert.deepEqual(ids(await get(`/api/sagas?from=${new Date(Date.now() + 3_600_000).toISOString()}`)), []);
     assert.deepEqual(ids(await get('/api/sagas?to=2000-01-01')), []);
@@ -142,13 +164,24 @@ describe('a saga the engine drives', () => {
     // The gateway refuses new orders while the participants are down: the engine is asked directly,
     // as for an order accepted just before they went.
     const id = randomUUID();
-    const input = { order_id: id, customer_id: 'cust_live', items: [{ product_id: 'prod_1', quantity: 1, unit_price_cents: 1000 }], total_cents: 1000, created_at_ms: Date.now(), fingerprint: 'f', request_id: null };
+    const input = {
+      order_id: id,
+      customer_id: 'cust_live',
+      items: [{ product_id: 'prod_1', quantity: 1, unit_price_cents: 1000 }],
+      total_cents: 1000,
+      created_at_ms: Date.now(),
+      fingerprint: 'f',
+      request_id: null,
+    };
     await g.engine.start('place_order', { id, input });
     const page = await eventually('the running saga to be listed at create_order', async () => {
       const p = await get('/api/sagas?step=create_order&customer=cust_live');
       return ids(p).includes(id) ? p : undefined;
     });
-    assert.deepEqual(page.sagas.map((s: Json) => [s.status, s.current_step, s.customer_id]), [['RUNNING', 'create_order', 'cust_live']]);
+    assert.deepEqual(
+      page.sagas.map((s: Json) => [s.status, s.current_step, s.customer_id]),
+      [['RUNNING', 'create_order', 'cust_live']],
+    );
     assert.equal((await g.log.get(id))?.subject, 'cust_live');
   });
 });

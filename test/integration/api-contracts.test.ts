@@ -66,7 +66,11 @@ before(async () => {
   const pub = await g.app.inject({ method: 'GET', url: '/openapi.json' });
   assert.equal(pub.statusCode, 200);
   publicDoc = pub.json();
-  const adm = await g.admin.inject({ method: 'GET', url: '/api/openapi.json', headers: { authorization: `Bearer ${TOKEN}` } });
+  const adm = await g.admin.inject({
+    method: 'GET',
+    url: '/api/openapi.json',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   assert.equal(adm.statusCode, 200, adm.body);
   assert.match(String(adm.headers['content-type']), /^application\/json/);
   adminDoc = adm.json();
@@ -78,7 +82,9 @@ after(async () => {
 
 function operations(doc: Doc): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => [op.operationId ?? `(none) ${m} ${p}`, `${m.toUpperCase()} ${p}`])),
+    Object.entries(doc.paths).flatMap(([p, ops]) =>
+      Object.entries(ops).map(([m, op]) => [op.operationId ?? `(none) ${m} ${p}`, `${m.toUpperCase()} ${p}`]),
+    ),
   );
 }
 
@@ -91,7 +97,12 @@ test('the admin listener serves its OpenAPI document at /api/openapi.json, behin
   assert.deepEqual(result.errors ?? [], []);
   assert.equal(validator.version, '3.1');
   // The credentials auth.ts takes; the sign-in alone needs none.
-  assert.deepEqual(Object.keys(adminDoc.components?.securitySchemes ?? {}).sort(), ['bearer', 'csrf', 'secureSession', 'session']);
+  assert.deepEqual(Object.keys(adminDoc.components?.securitySchemes ?? {}).sort(), [
+    'bearer',
+    'csrf',
+    'secureSession',
+    'session',
+  ]);
   assert.deepEqual(adminDoc.components?.securitySchemes?.session, {
     type: 'apiKey',
     in: 'cookie',
@@ -114,14 +125,30 @@ test('every operation of both documents has its stable operationId', () => {
 
 test('both documents pass `redocly lint` (recommended rules) with 0 errors and 0 warnings', async () => {
   fs.writeFileSync(path.join(dir, 'redocly.yaml'), 'extends:\n  - recommended\n');
-  const docs = { 'public.json': publicDoc, 'admin.json': adminDoc, 'admin-loopback.json': await adminOpenApiDocument({ loopbackOnly: true }) };
+  const docs = {
+    'public.json': publicDoc,
+    'admin.json': adminDoc,
+    'admin-loopback.json': await adminOpenApiDocument({ loopbackOnly: true }),
+  };
   for (const [name, doc] of Object.entries(docs)) {
     fs.writeFileSync(path.join(dir, name), JSON.stringify(doc, null, 2));
     // No network: no telemetry, no update check (it would try both otherwise, and wait for DNS).
     const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
-    const args = [path.join(root, 'node_modules/@redocly/cli/bin/cli.js'), 'lint', '--format=json', '--config', path.join(dir, 'redocly.yaml'), path.join(dir, name)];
-    const out = await run(process.execPath, args, { cwd: dir, env }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }));
-    const report = JSON.parse(out.stdout) as { totals: { errors: number; warnings: number }; problems: Array<{ ruleId: string; message: string; location: Array<{ pointer: string }> }> };
+    const args = [
+      path.join(root, 'node_modules/@redocly/cli/bin/cli.js'),
+      'lint',
+      '--format=json',
+      '--config',
+      path.join(dir, 'redocly.yaml'),
+      path.join(dir, name),
+    ];
+    const out = await run(process.execPath, args, { cwd: dir, env }).catch(
+      (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+    );
+    const report = JSON.parse(out.stdout) as {
+      totals: { errors: number; warnings: number };
+      problems: Array<{ ruleId: string; message: string; location: Array<{ pointer: string }> }>;
+    };
     const problems = report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`);
     assert.deepEqual(problems, [], `${name}: ${out.stderr}`);
     assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 }, name);
@@ -130,7 +157,11 @@ test('both documents pass `redocly lint` (recommended rules) with 0 errors and 0
 
 test("the CLI's admin types (src/cli/admin-api-types.ts) are what the served document generates (`npm run generate:api-types`)", async () => {
   const fresh = await apiTypes(adminDoc);
-  assert.equal(fs.readFileSync(ADMIN_API_TYPES, 'utf8'), fresh, 'src/cli/admin-api-types.ts is stale: run `npm run generate:api-types`');
+  assert.equal(
+    fs.readFileSync(ADMIN_API_TYPES, 'utf8'),
+    fresh,
+    'src/cli/admin-api-types.ts is stale: run `npm run generate:api-types`',
+  );
   // The script builds the document without a listener: the same document as served.
   assert.deepEqual(await adminOpenApiDocument(), adminDoc);
 });
@@ -240,6 +271,8 @@ test('a client generated from each document (openapi-typescript + openapi-fetch)
   };
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
   const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
-  const out = await run(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch((err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }));
+  const out = await run(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch(
+    (err: Error & { stdout?: string }) => ({ stdout: err.stdout || err.message }),
+  );
   assert.equal(out.stdout.trim(), '', 'the calls do not compile against the generated types');
 });

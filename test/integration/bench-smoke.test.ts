@@ -17,9 +17,17 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // What `npm run bench --` runs.
 const BENCH = ['--import', 'tsx', path.join(ROOT, 'bench/src/main.ts')];
 
-function run(args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...BENCH, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...BENCH, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -72,55 +80,85 @@ describe('bench', () => {
     }
   });
 
-  it('--saga-log postgres --gateways 2: a fresh database shared by both gateways, orders in turn, CPU of each and of PostgreSQL; the database is dropped', { timeout: 60_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-test-'));
-    try {
-      const out = path.join(dir, 'result.json');
-      // SAGA_LOG_URL names the server the bench creates its database on.
-      const r = await run(['--saga-log', 'postgres', '--gateways', '2', '--count', '6', '--concurrency', '2', '--no-floor', '--quiet', '--out', out], 55_000, {
-        SAGA_LOG_URL: MACHINE_POSTGRES_URL,
-      });
-      assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-      assert.equal(r.stderr, '', '--quiet writes nothing on stderr');
-      assert.match(r.stdout, /saga log PostgreSQL, 2 gateways/);
-      assert.match(r.stdout, /gateways \(sum\)/);
-
-      const result = JSON.parse(fs.readFileSync(out, 'utf8'));
-      assert.equal(result.options.saga_log, 'postgres');
-      assert.equal(result.options.gateways, 2);
-      assert.equal(result.options.saga_log_sync, null);
-      const name = result.options.saga_log_database.name as string;
-      assert.match(name, /^sagas_bench_\d{8}_\d{6}_[0-9a-f]{4}$/);
-      assert.equal(result.completed, 6);
-      assert.deepEqual(result.system.outcomes, { CONFIRMED: 6 });
-      assert.equal(result.system.errors.total, 0);
-      assert.deepEqual(result.system.requests_per_gateway, { 'gateway-1': 3, 'gateway-2': 3 });
-
-      const cpu = result.system.cpu;
-      const g1 = cpu.processes['gateway-1'].total_s as number;
-      const g2 = cpu.processes['gateway-2'].total_s as number;
-      assert.ok(Math.abs(cpu.processes.gateways.total_s - (g1 + g2)) <= 0.002, `gateways ${cpu.processes.gateways.total_s} = ${g1} + ${g2}`);
-      assert.equal(cpu.processes.gateway, undefined);
-      // The gateways really used the database: the server has backends for it.
-      assert.equal(cpu.postgres.measured, true, JSON.stringify(cpu.postgres));
-      assert.ok(cpu.postgres.backends > 0);
-      assert.ok(cpu.processes.postgres.total_s >= 0);
-      const parts = ['order', 'inventory', 'payment', 'gateway-1', 'gateway-2', 'postgres', 'bench'].reduce((t, n) => t + (cpu.processes[n].total_s as number), 0);
-      assert.ok(Math.abs(cpu.total.total_s - parts) <= 0.01, `the total counts the gateways once: ${cpu.total.total_s} vs ${parts}`);
-      assert.equal(result.floor, null);
-
-      const admin = new pg.Client({ connectionString: MACHINE_POSTGRES_URL });
-      await admin.connect();
+  it(
+    '--saga-log postgres --gateways 2: a fresh database shared by both gateways, orders in turn, CPU of each and of PostgreSQL; the database is dropped',
+    { timeout: 60_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-test-'));
       try {
-        const left = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-        assert.equal(left.rowCount, 0, `database ${name} was dropped`);
+        const out = path.join(dir, 'result.json');
+        // SAGA_LOG_URL names the server the bench creates its database on.
+        const r = await run(
+          [
+            '--saga-log',
+            'postgres',
+            '--gateways',
+            '2',
+            '--count',
+            '6',
+            '--concurrency',
+            '2',
+            '--no-floor',
+            '--quiet',
+            '--out',
+            out,
+          ],
+          55_000,
+          {
+            SAGA_LOG_URL: MACHINE_POSTGRES_URL,
+          },
+        );
+        assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        assert.equal(r.stderr, '', '--quiet writes nothing on stderr');
+        assert.match(r.stdout, /saga log PostgreSQL, 2 gateways/);
+        assert.match(r.stdout, /gateways \(sum\)/);
+
+        const result = JSON.parse(fs.readFileSync(out, 'utf8'));
+        assert.equal(result.options.saga_log, 'postgres');
+        assert.equal(result.options.gateways, 2);
+        assert.equal(result.options.saga_log_sync, null);
+        const name = result.options.saga_log_database.name as string;
+        assert.match(name, /^sagas_bench_\d{8}_\d{6}_[0-9a-f]{4}$/);
+        assert.equal(result.completed, 6);
+        assert.deepEqual(result.system.outcomes, { CONFIRMED: 6 });
+        assert.equal(result.system.errors.total, 0);
+        assert.deepEqual(result.system.requests_per_gateway, { 'gateway-1': 3, 'gateway-2': 3 });
+
+        const cpu = result.system.cpu;
+        const g1 = cpu.processes['gateway-1'].total_s as number;
+        const g2 = cpu.processes['gateway-2'].total_s as number;
+        assert.ok(
+          Math.abs(cpu.processes.gateways.total_s - (g1 + g2)) <= 0.002,
+          `gateways ${cpu.processes.gateways.total_s} = ${g1} + ${g2}`,
+        );
+        assert.equal(cpu.processes.gateway, undefined);
+        // The gateways really used the database: the server has backends for it.
+        assert.equal(cpu.postgres.measured, true, JSON.stringify(cpu.postgres));
+        assert.ok(cpu.postgres.backends > 0);
+        assert.ok(cpu.processes.postgres.total_s >= 0);
+        const parts = ['order', 'inventory', 'payment', 'gateway-1', 'gateway-2', 'postgres', 'bench'].reduce(
+          (t, n) => t + (cpu.processes[n].total_s as number),
+          0,
+        );
+        assert.ok(
+          Math.abs(cpu.total.total_s - parts) <= 0.01,
+          `the total counts the gateways once: ${cpu.total.total_s} vs ${parts}`,
+        );
+        assert.equal(result.floor, null);
+
+        const admin = new pg.Client({ connectionString: MACHINE_POSTGRES_URL });
+        await admin.connect();
+        try {
+          const left = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+          assert.equal(left.rowCount, 0, `database ${name} was dropped`);
+        } finally {
+          await admin.end();
+        }
       } finally {
-        await admin.end();
+        fs.rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   it('refuses bad options with exit 2', async () => {
     const cases: Array<[string[], RegExp]> = [
@@ -145,7 +183,23 @@ describe('bench', () => {
     const r = await run(['--help'], 15_000);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^Usage: npm run bench -- \[options\]/);
-    for (const option of ['--url', '--saga-log', '--gateways', '--sync', '--log-level', '--concurrency', '--rate', '--duration', '--count', '--warmup', '--mix', '--no-floor', '--out', '--quiet', '--profile']) {
+    for (const option of [
+      '--url',
+      '--saga-log',
+      '--gateways',
+      '--sync',
+      '--log-level',
+      '--concurrency',
+      '--rate',
+      '--duration',
+      '--count',
+      '--warmup',
+      '--mix',
+      '--no-floor',
+      '--out',
+      '--quiet',
+      '--profile',
+    ]) {
       assert.ok(r.stdout.includes(option), option);
     }
     assert.equal(r.stderr, '');

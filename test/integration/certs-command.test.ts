@@ -11,13 +11,18 @@ import { tempDir } from '../helpers/participants.js';
 
 const BIN = fileURLToPath(new URL('../../bin/sagas.js', import.meta.url));
 
-const files = (dir: string) => (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+const files = (dir: string) =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
 const LAYOUT = TLS_IDENTITIES.flatMap((id) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`]).sort();
 
 describe('sagas certs', () => {
   it('runs from the compiled CLI (bin/sagas.js), as the compose `certs` service does', () => {
     const dataDir = tempDir('certs-bin');
-    const r = spawnSync(process.execPath, [BIN, 'certs'], { env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, 'certs'], {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(files(path.join(dataDir, 'tls')), LAYOUT);
   });

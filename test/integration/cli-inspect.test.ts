@@ -12,9 +12,26 @@ import { main } from '../../src/cli/main.js';
 
 function saga(id: string, over: Partial<SagaRecord> = {}): SagaRecord {
   return {
-    id, definition: 'place_order', version: 1, status: 'RUNNING', stepIndex: 0, compIndex: -1, attempt: 0,
-    input: {}, results: {}, failure: null, traceparent: null, idempotencyKey: null, leaseOwner: 'me',
-    leaseExpiresAt: 0, deadlineAt: 0, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_000, subject: null, currentStep: null, ...over,
+    id,
+    definition: 'place_order',
+    version: 1,
+    status: 'RUNNING',
+    stepIndex: 0,
+    compIndex: -1,
+    attempt: 0,
+    input: {},
+    results: {},
+    failure: null,
+    traceparent: null,
+    idempotencyKey: null,
+    leaseOwner: 'me',
+    leaseExpiresAt: 0,
+    deadlineAt: 0,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_000,
+    subject: null,
+    currentStep: null,
+    ...over,
   };
 }
 
@@ -33,10 +50,22 @@ async function inspect(args: string[], env: NodeJS.ProcessEnv) {
 async function checkInspect(log: SagaLog, env: NodeJS.ProcessEnv): Promise<void> {
   await log.create(saga('s-ok'), { type: 'SAGA_STARTED' }, 60_000);
   await log.create(saga('s-parked'), { type: 'SAGA_STARTED' }, 60_000);
-  await log.append('s-parked', 'me', { status: 'PARKED', failure: { step: 'reserve_stock', code: 'payment_declined', message: 'declined' } }, [
-    { type: 'COMPENSATION_FAILED', step: 'reserve_stock', attempt: 3, error: 'unavailable', retryable: true, traceId: 'a'.repeat(32) },
-    { type: 'SAGA_PARKED', step: 'reserve_stock' },
-  ]);
+  await log.append(
+    's-parked',
+    'me',
+    { status: 'PARKED', failure: { step: 'reserve_stock', code: 'payment_declined', message: 'declined' } },
+    [
+      {
+        type: 'COMPENSATION_FAILED',
+        step: 'reserve_stock',
+        attempt: 3,
+        error: 'unavailable',
+        retryable: true,
+        traceId: 'a'.repeat(32),
+      },
+      { type: 'SAGA_PARKED', step: 'reserve_stock' },
+    ],
+  );
   const all = await inspect([], env);
   assert.equal(all.code, 0, all.stderr);
   assert.match(all.stdout, /PARKED 1/);
@@ -51,10 +80,16 @@ async function checkInspect(log: SagaLog, env: NodeJS.ProcessEnv): Promise<void>
   assert.equal(JSON.parse(json.stdout).events.length, 3);
   assert.equal((await inspect(['nope'], env)).code, 1);
   const limited = await inspect(['--limit', '1', '--json'], env);
-  assert.deepEqual(JSON.parse(limited.stdout).map((s: SagaRecord) => s.id), ['s-parked']);
+  assert.deepEqual(
+    JSON.parse(limited.stdout).map((s: SagaRecord) => s.id),
+    ['s-parked'],
+  );
   const badStatus = await inspect(['--status', 'NOPE'], env);
   assert.equal(badStatus.code, 2);
-  assert.match(badStatus.stderr, /^sagas inspect: --status must be one of RUNNING, .*, got "NOPE"\n\nUsage: sagas inspect/);
+  assert.match(
+    badStatus.stderr,
+    /^sagas inspect: --status must be one of RUNNING, .*, got "NOPE"\n\nUsage: sagas inspect/,
+  );
   assert.equal((await inspect(['s-ok', 's-parked'], env)).code, 2);
 }
 

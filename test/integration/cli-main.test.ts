@@ -50,11 +50,13 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
     });
     closed.push(new Promise((r) => rl.once('close', r)));
   }
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))).then(async (code) => {
-    await Promise.all(closed);
-    for (const w of waiters) w.resolve(`<exited before a line matched ${w.re}>\n${lines.join('\n')}`);
-    return code;
-  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))).then(
+    async (code) => {
+      await Promise.all(closed);
+      for (const w of waiters) w.resolve(`<exited before a line matched ${w.re}>\n${lines.join('\n')}`);
+      return code;
+    },
+  );
   return {
     child,
     lines,
@@ -81,14 +83,16 @@ const fakes = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   });
 
 const pidOf = (line: string) => Number(/\(pid (\d+)\)/.exec(line)?.[1]);
-const tagged = (lines: string[], name: string, re: RegExp) => lines.filter((l) => l.startsWith(`[${name.padEnd(9)}]`) && re.test(l));
+const tagged = (lines: string[], name: string, re: RegExp) =>
+  lines.filter((l) => l.startsWith(`[${name.padEnd(9)}]`) && re.test(l));
 
 describe('sagas (bin/sagas.js)', () => {
   it('help prints the commands and the exit codes, and exits 0', async () => {
     const r = run([BIN, 'help']);
     assert.equal(await r.exit, 0);
     const text = r.lines.join('\n');
-    for (const word of ['start', 'inspect', 'help', '--help', 'Exit codes:', 'npm run bench']) assert.ok(text.includes(word), word);
+    for (const word of ['start', 'inspect', 'help', '--help', 'Exit codes:', 'npm run bench'])
+      assert.ok(text.includes(word), word);
     assert.ok(!/^ {2}bench /m.test(text), 'bench is not a command of the product');
   });
 
@@ -99,7 +103,15 @@ describe('sagas (bin/sagas.js)', () => {
     assert.match(text, /start \[--gateways N\]/);
     assert.match(text, /--gateways N +Run N gateways \(1-16, default 1\)/);
     assert.match(text, /^ {2}130 +A second Ctrl-C killed the processes/m);
-    for (const word of ['HTTP_ADDR', 'ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'DATA_DIR', 'LOG_LEVEL']) assert.ok(text.includes(word), word);
+    for (const word of [
+      'HTTP_ADDR',
+      'ORDER_SERVICE_ADDR',
+      'PAYMENT_SERVICE_ADDR',
+      'INVENTORY_SERVICE_ADDR',
+      'DATA_DIR',
+      'LOG_LEVEL',
+    ])
+      assert.ok(text.includes(word), word);
     assert.match(text, /SAGA_LOG_URL +PostgreSQL saga log[^]*required for more than one\s+gateway/);
     assert.match(text, /SAGA_LOG_POOL_SIZE .*\(default 10\)/);
     assert.match(text, /SAGA_LEASE_MS [^]*\(default 15000\)/);
@@ -107,21 +119,38 @@ describe('sagas (bin/sagas.js)', () => {
   });
 
   it('a bad --gateways is a usage error (exit 2) and starts nothing', async () => {
-    const bad = ['0', '-1', 'abc', '17', '2.5'].map((n) => ({ n, r: fakes(['start', '--gateways', n], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' }) }));
+    const bad = ['0', '-1', 'abc', '17', '2.5'].map((n) => ({
+      n,
+      r: fakes(['start', '--gateways', n], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' }),
+    }));
     const missing = fakes(['start', '--gateways'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
     const withService = fakes(['start', 'order', '--gateways=2'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
     for (const { n, r } of bad) {
       assert.equal(await r.exit, 2, n);
       // A value starting with "-" reads as an option unless written --gateways=-1.
-      const said = n.startsWith('-') ? `sagas start: --gateways needs a number of gateways, from 1 to 16, got "${n}"` : `sagas start: --gateways must be a whole number from 1 to 16, got "${n}"`;
-      assert.ok(r.lines.some((l) => l === said), r.lines.join('\n'));
-      assert.ok(r.lines.some((l) => l.startsWith('Usage: sagas')), n);
+      const said = n.startsWith('-')
+        ? `sagas start: --gateways needs a number of gateways, from 1 to 16, got "${n}"`
+        : `sagas start: --gateways must be a whole number from 1 to 16, got "${n}"`;
+      assert.ok(
+        r.lines.some((l) => l === said),
+        r.lines.join('\n'),
+      );
+      assert.ok(
+        r.lines.some((l) => l.startsWith('Usage: sagas')),
+        n,
+      );
       assert.ok(!r.lines.some((l) => l.startsWith('[')), `${n}: nothing started`);
     }
     assert.equal(await missing.exit, 2);
-    assert.ok(missing.lines.some((l) => l.includes('--gateways needs a number of gateways, from 1 to 16')), missing.lines.join('\n'));
+    assert.ok(
+      missing.lines.some((l) => l.includes('--gateways needs a number of gateways, from 1 to 16')),
+      missing.lines.join('\n'),
+    );
     assert.equal(await withService.exit, 2);
-    assert.ok(withService.lines.some((l) => l.includes('--gateways starts the whole system')), withService.lines.join('\n'));
+    assert.ok(
+      withService.lines.some((l) => l.includes('--gateways starts the whole system')),
+      withService.lines.join('\n'),
+    );
   });
 
   it('several gateways without a PostgreSQL SAGA_LOG_URL: exit 2, saying how to set it, nothing started', async () => {
@@ -129,7 +158,10 @@ describe('sagas (bin/sagas.js)', () => {
       const r = fakes(['start', '--gateways', '2'], { SAGA_LOG_URL: url });
       assert.equal(await r.exit, 2);
       const text = r.lines.join('\n');
-      assert.match(text, /^sagas start: SAGA_LOG_URL: 2 gateways need one PostgreSQL saga log to share.*set SAGA_LOG_URL=postgres:\/\/user:password@host:5432\/database/m);
+      assert.match(
+        text,
+        /^sagas start: SAGA_LOG_URL: 2 gateways need one PostgreSQL saga log to share.*set SAGA_LOG_URL=postgres:\/\/user:password@host:5432\/database/m,
+      );
       assert.ok(!r.lines.some((l) => l.startsWith('[')), 'nothing started');
     }
   });
@@ -160,14 +192,24 @@ describe('sagas start (with fake services)', () => {
       `curl -s -X POST http://localhost:${port}/orders -H 'Content-Type: application/json' -H 'Prefer: wait=5' -d '{"customer_id":"cust_123","items":[{"product_id":"prod_1","quantity":2,"price":50.00},{"product_id":"prod_2","quantity":1,"price":30.00}]}'`,
     );
     // the children's JSON lines are pretty-printed with a tag
-    assert.ok(tagged(r.lines, 'payment', /^\[payment  \] \d\d:\d\d:\d\d\.\d{3} INFO  listening address=127\.0\.0\.1:\d+$/).length === 1, r.lines.join('\n'));
+    assert.ok(
+      tagged(r.lines, 'payment', /^\[payment  \] \d\d:\d\d:\d\d\.\d{3} INFO  listening address=127\.0\.0\.1:\d+$/)
+        .length === 1,
+      r.lines.join('\n'),
+    );
 
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0, r.lines.join('\n'));
     const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
     assert.equal(byes.length, 4, r.lines.join('\n'));
     assert.equal(byes[0], 'gateway');
-    assert.ok(r.lines.some((l) => l.includes('stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway exited with code 0')));
+    assert.ok(
+      r.lines.some((l) =>
+        l.includes(
+          'stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway exited with code 0',
+        ),
+      ),
+    );
   });
 
   it('--gateways 3 starts three gateways on their own ports, lists every URL, tags each, and stops them first', async () => {
@@ -177,17 +219,34 @@ describe('sagas start (with fake services)', () => {
     assert.ok(!text.includes('s3cret'), 'the password is not printed');
     assert.match(text, /saga log postgres:\/\/sagas:\*\*\*@127\.0\.0\.1:5432\/sagas/);
     const urls = [1, 2, 3].map((i) => {
-      const line = r.lines.find((l) => new RegExp(`^\\[sagas    \\]\\s+gateway-${i}\\s+http://localhost:\\d+\\s+\\(pid \\d+\\)$`).test(l));
+      const line = r.lines.find((l) =>
+        new RegExp(`^\\[sagas    \\]\\s+gateway-${i}\\s+http://localhost:\\d+\\s+\\(pid \\d+\\)$`).test(l),
+      );
       assert.ok(line, `gateway-${i} in the banner:\n${text}`);
       return /http:\/\/localhost:\d+/.exec(line)?.[0] as string;
     });
     assert.equal(new Set(urls).size, 3);
-    assert.ok(r.lines.some((l) => l.includes(`any of them answers for any order: ${urls.join(' ')}`)), text);
+    assert.ok(
+      r.lines.some((l) => l.includes(`any of them answers for any order: ${urls.join(' ')}`)),
+      text,
+    );
     assert.ok(r.lines.some((l) => l.trim() === `curl -s ${urls[0]}/products`));
     // Each gateway's admin listener, past the HTTP ports (ADMIN_ADDR's default 8081 is gateway-2's HTTP port).
-    assert.ok(r.lines.some((l) => /the console and admin API \(operators only\): http:\/\/localhost:\d+ http:\/\/localhost:\d+ http:\/\/localhost:\d+ \(one per gateway\)/.test(l)), text);
+    assert.ok(
+      r.lines.some((l) =>
+        /the console and admin API \(operators only\): http:\/\/localhost:\d+ http:\/\/localhost:\d+ http:\/\/localhost:\d+ \(one per gateway\)/.test(
+          l,
+        ),
+      ),
+      text,
+    );
     for (const u of urls) assert.equal((await fetch(u.replace('localhost', '127.0.0.1'))).status, 200, u);
-    for (const i of [1, 2, 3]) assert.equal(tagged(r.lines, `gateway-${i}`, / INFO  listening address=http:\/\/127\.0\.0\.1:\d+$/).length, 1, text);
+    for (const i of [1, 2, 3])
+      assert.equal(
+        tagged(r.lines, `gateway-${i}`, / INFO  listening address=http:\/\/127\.0\.0\.1:\d+$/).length,
+        1,
+        text,
+      );
     assert.ok(!tagged(r.lines, 'gateway', /./).length, 'no plain [gateway] tag with several');
 
     r.child.kill('SIGINT');
@@ -196,7 +255,13 @@ describe('sagas start (with fake services)', () => {
     const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
     assert.deepEqual(byes.slice(0, 3).sort(), ['gateway-1', 'gateway-2', 'gateway-3'], r.lines.join('\n'));
     assert.deepEqual(byes.slice(3).sort(), ['inventory', 'order', 'payment']);
-    assert.ok(r.lines.some((l) => l.includes('stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway-1 exited with code 0, gateway-2 exited with code 0, gateway-3 exited with code 0')));
+    assert.ok(
+      r.lines.some((l) =>
+        l.includes(
+          'stopped: order exited with code 0, inventory exited with code 0, payment exited with code 0, gateway-1 exited with code 0, gateway-2 exited with code 0, gateway-3 exited with code 0',
+        ),
+      ),
+    );
   });
 
   it('when one of several gateways dies, says which, stops the others and exits 1', async () => {
@@ -212,7 +277,11 @@ describe('sagas start (with fake services)', () => {
   it('--json passes the raw JSON lines with the tag', async () => {
     const r = fakes(['start', '--json']);
     await r.waitFor(/Ctrl-C stops everything|exited before/);
-    assert.ok(tagged(r.lines, 'order', /^\[order    \] \{"level":"info","time":"[^"]+","service":"order","msg":"listening"/).length === 1, r.lines.join('\n'));
+    assert.ok(
+      tagged(r.lines, 'order', /^\[order    \] \{"level":"info","time":"[^"]+","service":"order","msg":"listening"/)
+        .length === 1,
+      r.lines.join('\n'),
+    );
     r.child.kill('SIGTERM');
     assert.equal(await r.exit, 0);
   });
@@ -234,7 +303,10 @@ describe('sagas start (with fake services)', () => {
     const text = r.lines.join('\n');
     assert.match(text, /✖ inventory failed to start: it exited with code 3 before it was ready/);
     assert.match(text, /\[sagas {4}\] {5}failed to start: listen EADDRINUSE: address already in use/);
-    assert.ok(!r.lines.some((l) => l.startsWith('[sagas') && /^\s+at /.test(l.slice(12))), 'no stack frames in the summary');
+    assert.ok(
+      !r.lines.some((l) => l.startsWith('[sagas') && /^\s+at /.test(l.slice(12))),
+      'no stack frames in the summary',
+    );
     assert.ok(!tagged(r.lines, 'gateway', /./).length, 'the gateway was not started');
   });
 
@@ -254,7 +326,10 @@ describe('sagas start (with fake services)', () => {
     assert.match(up, /payment is up at 127\.0\.0\.1:\d+ \(pid \d+\)/);
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0);
-    assert.ok(r.lines.some((l) => l.includes('SIGINT: stopping payment (again to kill)')), r.lines.join('\n'));
+    assert.ok(
+      r.lines.some((l) => l.includes('SIGINT: stopping payment (again to kill)')),
+      r.lines.join('\n'),
+    );
     assert.ok(r.lines.some((l) => l.includes('payment exited with code 0')));
     assert.ok(!tagged(r.lines, 'order', /./).length);
 
@@ -283,7 +358,10 @@ describe('sagas start (with fake services)', () => {
   it('start <service> --json prints the process lines untagged, as a log collector wants them', async () => {
     const r = fakes(['start', 'order', '--json']);
     await r.waitFor(/order is up at|exited before/);
-    assert.ok(r.lines.some((l) => /^\{"level":"info","time":"[^"]+","service":"order","msg":"listening"/.test(l)), r.lines.join('\n'));
+    assert.ok(
+      r.lines.some((l) => /^\{"level":"info","time":"[^"]+","service":"order","msg":"listening"/.test(l)),
+      r.lines.join('\n'),
+    );
     r.child.kill('SIGTERM');
     assert.equal(await r.exit, 0);
   });

@@ -27,12 +27,30 @@ describe('admin API with the switchboard on', () => {
   after(() => g.close());
 
   test('PUT replaces the plan (operator), GET lists it with fired counts (viewer too)', async () => {
-    const put = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: { rules: [RULE] } });
+    const put = await g.admin.inject({
+      method: 'PUT',
+      url: '/api/faults',
+      headers: asOperator,
+      payload: { rules: [RULE] },
+    });
     assert.equal(put.statusCode, 200, put.body);
-    const expected = { id: 'slow-pay', enabled: true, target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 50, probability: 1, fired: 0 };
+    const expected = {
+      id: 'slow-pay',
+      enabled: true,
+      target: { step: 'charge_payment' },
+      kind: 'latency',
+      latency_ms: 50,
+      probability: 1,
+      fired: 0,
+    };
     assert.deepEqual(put.json(), { enabled: true, rules: [expected] });
     // It acts: an order's charge is delayed, and the rule counts it.
-    const order = await g.app.inject({ method: 'POST', url: '/orders', headers: { prefer: 'wait=10' }, payload: { customer_id: 'c', items: [{ product_id: 'prod_1', quantity: 1, price: 5 }] } });
+    const order = await g.app.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: { prefer: 'wait=10' },
+      payload: { customer_id: 'c', items: [{ product_id: 'prod_1', quantity: 1, price: 5 }] },
+    });
     assert.equal((order.json() as { status: string }).status, 'CONFIRMED');
     const get = await g.admin.inject({ method: 'GET', url: '/api/faults', headers: asViewer });
     assert.equal(get.statusCode, 200);
@@ -40,31 +58,67 @@ describe('admin API with the switchboard on', () => {
   });
 
   test('POST /api/faults/:id switches a rule off and on', async () => {
-    const off = await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', headers: asOperator, payload: { enabled: false } });
+    const off = await g.admin.inject({
+      method: 'POST',
+      url: '/api/faults/slow-pay',
+      headers: asOperator,
+      payload: { enabled: false },
+    });
     assert.equal(off.statusCode, 200, off.body);
     assert.equal((off.json() as { rule: { enabled: boolean } }).rule.enabled, false);
     assert.equal(board.list()[0]?.enabled, false);
-    const on = await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', headers: asOperator, payload: { enabled: true } });
+    const on = await g.admin.inject({
+      method: 'POST',
+      url: '/api/faults/slow-pay',
+      headers: asOperator,
+      payload: { enabled: true },
+    });
     assert.equal((on.json() as { rule: { enabled: boolean } }).rule.enabled, true);
   });
 
   test('an invalid plan: 400 invalid_fault_plan naming the rule and field; the old plan stays', async () => {
-    const res = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: { rules: [{ id: 'bad', kind: 'latency', target: { step: 'charge_payment' } }] } });
+    const res = await g.admin.inject({
+      method: 'PUT',
+      url: '/api/faults',
+      headers: asOperator,
+      payload: { rules: [{ id: 'bad', kind: 'latency', target: { step: 'charge_payment' } }] },
+    });
     assert.equal(res.statusCode, 400);
-    assert.deepEqual(res.json(), { error: 'invalid_fault_plan', message: 'rule 1 (bad): latency_ms is required for a latency rule' });
-    const unknownStep = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: { rules: [{ id: 'x', kind: 'error', target: { step: 'pay' } }] } });
+    assert.deepEqual(res.json(), {
+      error: 'invalid_fault_plan',
+      message: 'rule 1 (bad): latency_ms is required for a latency rule',
+    });
+    const unknownStep = await g.admin.inject({
+      method: 'PUT',
+      url: '/api/faults',
+      headers: asOperator,
+      payload: { rules: [{ id: 'x', kind: 'error', target: { step: 'pay' } }] },
+    });
     assert.equal(unknownStep.statusCode, 400);
     assert.match((unknownStep.json() as { message: string }).message, /target\.step "pay" is not a step/);
     const noRules = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: {} });
     assert.equal((noRules.json() as { error: string }).error, 'invalid_fault_plan');
-    assert.deepEqual(board.list().map((r) => r.id), ['slow-pay']);
+    assert.deepEqual(
+      board.list().map((r) => r.id),
+      ['slow-pay'],
+    );
   });
 
   test('an unknown rule: 404 fault_rule_not_found; a bad toggle body: 400', async () => {
-    const res = await g.admin.inject({ method: 'POST', url: '/api/faults/nope', headers: asOperator, payload: { enabled: false } });
+    const res = await g.admin.inject({
+      method: 'POST',
+      url: '/api/faults/nope',
+      headers: asOperator,
+      payload: { enabled: false },
+    });
     assert.equal(res.statusCode, 404);
     assert.equal((res.json() as { error: string }).error, 'fault_rule_not_found');
-    const bad = await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', headers: asOperator, payload: { enabled: 'no' } });
+    const bad = await g.admin.inject({
+      method: 'POST',
+      url: '/api/faults/slow-pay',
+      headers: asOperator,
+      payload: { enabled: 'no' },
+    });
     assert.equal(bad.statusCode, 400);
   });
 
@@ -72,7 +126,12 @@ describe('admin API with the switchboard on', () => {
     const put = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asViewer, payload: { rules: [] } });
     assert.equal(put.statusCode, 403);
     assert.equal((put.json() as { error: string }).error, 'forbidden');
-    const toggle = await g.admin.inject({ method: 'POST', url: '/api/faults/slow-pay', headers: asViewer, payload: { enabled: false } });
+    const toggle = await g.admin.inject({
+      method: 'POST',
+      url: '/api/faults/slow-pay',
+      headers: asViewer,
+      payload: { enabled: false },
+    });
     assert.equal(toggle.statusCode, 403);
     assert.equal(board.list()[0]?.enabled, true);
     const anon = await g.admin.inject({ method: 'GET', url: '/api/faults' });

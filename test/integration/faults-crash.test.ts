@@ -17,9 +17,15 @@ import { asGateway, mtlsDir, testTls } from '../helpers/tls.js';
 
 const CHILD = new URL('../helpers/fault-crash-child.ts', import.meta.url).pathname;
 
-function start(args: string[]): { child: ChildProcess; exit: Promise<NodeJS.Signals | number | null>; message: Promise<unknown> } {
+function start(args: string[]): {
+  child: ChildProcess;
+  exit: Promise<NodeJS.Signals | number | null>;
+  message: Promise<unknown>;
+} {
   const child = fork(CHILD, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const exit = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+  const exit = new Promise<NodeJS.Signals | number | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(signal ?? code)),
+  );
   const message = new Promise<unknown>((resolve) => child.once('message', resolve));
   return { child, exit, message };
 }
@@ -32,7 +38,12 @@ describe('crash', () => {
     try {
       const { address } = (await message) as { address: string };
       const client = await asGateway(PaymentServiceClient, address, 'payment', security);
-      const err = await callRpc(client, 'charge', { orderId: 'ord_1', amountCents: 100 }, { timeoutMs: 5_000, idempotencyKey: 'k1', fault: encodeDirective({ kind: 'crash', rule: 'die' }) }).then(
+      const err = await callRpc(
+        client,
+        'charge',
+        { orderId: 'ord_1', amountCents: 100 },
+        { timeoutMs: 5_000, idempotencyKey: 'k1', fault: encodeDirective({ kind: 'crash', rule: 'die' }) },
+      ).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -44,7 +55,7 @@ describe('crash', () => {
     }
   });
 
-  test('in the gateway: SIGKILL at the rule\'s checkpoint (after_intent): the intent is logged, no outcome', async () => {
+  test("in the gateway: SIGKILL at the rule's checkpoint (after_intent): the intent is logged, no outcome", async () => {
     const file = path.join(tempDir('fault-crash-'), 'saga.db');
     const { child, exit } = start(['gateway', file]);
     try {
@@ -55,7 +66,10 @@ describe('crash', () => {
     const log = new SqliteSagaLog({ file, synchronous: 'full' });
     try {
       const events = await log.events('saga_crash_1');
-      assert.deepEqual(events.map((e) => e.type), ['SAGA_STARTED', 'STEP_STARTED']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['SAGA_STARTED', 'STEP_STARTED'],
+      );
       assert.equal((await log.get('saga_crash_1'))?.status, 'RUNNING');
     } finally {
       await log.close();

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
 }
 
 test('the generated gRPC code matches proto/ (run `npm run generate` after editing a .proto)', () => {
@@ -20,7 +23,11 @@ test('the generated gRPC code matches proto/ (run `npm run generate` after editi
   assert.deepEqual(files(committed), files(fresh), 'the set of generated files differs');
   try {
     for (const f of files(fresh)) {
-      assert.equal(fs.readFileSync(path.join(committed, f), 'utf8'), fs.readFileSync(path.join(fresh, f), 'utf8'), `src/gen/${f} is stale`);
+      assert.equal(
+        fs.readFileSync(path.join(committed, f), 'utf8'),
+        fs.readFileSync(path.join(fresh, f), 'utf8'),
+        `src/gen/${f} is stale`,
+      );
     }
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

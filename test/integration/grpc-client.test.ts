@@ -2,10 +2,24 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { HealthService, HealthCheckResponse_ServingStatus, type HealthCheckRequest, type HealthCheckResponse, type HealthClient } from '../../src/gen/health/v1/health.js';
+import {
+  HealthService,
+  HealthCheckResponse_ServingStatus,
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+  type HealthClient,
+} from '../../src/gen/health/v1/health.js';
 import { ChargeOutcome, PaymentServiceService, type PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
 import { InventoryServiceService, type InventoryServiceClient } from '../../src/gen/inventory/v1/inventory.js';
-import { callUnary, errorCodeOf, isDefiniteGrpcError, isServiceError, serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
+import {
+  callUnary,
+  errorCodeOf,
+  isDefiniteGrpcError,
+  isServiceError,
+  serverCredentials,
+  startGrpcServer,
+  type RunningServer,
+} from '../../src/platform/grpc.js';
 import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc-client.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
@@ -26,20 +40,33 @@ async function outcome(p: Promise<unknown>): Promise<number | 'OK'> {
 }
 
 /** A health service whose answer waits `delayMs` (or never comes, with Infinity). */
-async function slowHealth(delayMs: number, creds = ServerCredentials.createInsecure()): Promise<{ address: string; server: Server }> {
+async function slowHealth(
+  delayMs: number,
+  creds = ServerCredentials.createInsecure(),
+): Promise<{ address: string; server: Server }> {
   const server = new Server();
   server.addService(HealthService, {
-    check: (_call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, cb: sendUnaryData<HealthCheckResponse>) => {
-      if (Number.isFinite(delayMs)) setTimeout(() => cb(null, { status: HealthCheckResponse_ServingStatus.SERVING }), delayMs);
+    check: (
+      _call: ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>,
+      cb: sendUnaryData<HealthCheckResponse>,
+    ) => {
+      if (Number.isFinite(delayMs))
+        setTimeout(() => cb(null, { status: HealthCheckResponse_ServingStatus.SERVING }), delayMs);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return { address: `127.0.0.1:${port}`, server };
 }
 
 const insecure: GrpcSecurity = { kind: 'insecure' };
-const healthOver = (address: string, security: GrpcSecurity = insecure, peer: 'payment' | 'order' = 'payment', opts = {}) =>
-  unaryClient<HealthClient>(HealthService, new UnaryChannel(address, dialerAs(security, 'gateway')(peer), opts));
+const healthOver = (
+  address: string,
+  security: GrpcSecurity = insecure,
+  peer: 'payment' | 'order' = 'payment',
+  opts = {},
+) => unaryClient<HealthClient>(HealthService, new UnaryChannel(address, dialerAs(security, 'gateway')(peer), opts));
 const check = (c: HealthClient, timeoutMs = 2_000) => callUnary(c.check.bind(c), { service: '' }, { timeoutMs });
 
 describe('the gateway gRPC client against a real payment service over mutual TLS', () => {
@@ -50,8 +77,15 @@ describe('the gateway gRPC client against a real payment service over mutual TLS
     tls = await testTls();
     const db = openPaymentDatabase(path.join(tempDir('grpc-client-payment'), 'payment.db'), 'normal');
     const implementation = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 1_000 });
-    server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(tls, 'payment'));
-    client = unaryClient<PaymentServiceClient>(PaymentServiceService, new UnaryChannel(server.address, dialerAs(tls, 'gateway')('payment')));
+    server = await startGrpcServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ definition: PaymentServiceService, implementation }],
+      serverCredentials(tls, 'payment'),
+    );
+    client = unaryClient<PaymentServiceClient>(
+      PaymentServiceService,
+      new UnaryChannel(server.address, dialerAs(tls, 'gateway')('payment')),
+    );
   });
   after(async () => {
     client?.close();
@@ -59,7 +93,12 @@ describe('the gateway gRPC client against a real payment service over mutual TLS
   });
 
   test('a call answers with the decoded response, and the same key replays it', async () => {
-    const charge = () => callUnary(client.charge.bind(client), { orderId: 'gc-1', amountCents: 500 }, { idempotencyKey: 'gc-1:charge_payment', timeoutMs: 3_000 });
+    const charge = () =>
+      callUnary(
+        client.charge.bind(client),
+        { orderId: 'gc-1', amountCents: 500 },
+        { idempotencyKey: 'gc-1:charge_payment', timeoutMs: 3_000 },
+      );
     const first = await charge();
     assert.equal(first.outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
     assert.deepEqual(await charge(), first);
@@ -67,7 +106,11 @@ describe('the gateway gRPC client against a real payment service over mutual TLS
   });
 
   test('a refusal keeps its status, its details and its x-error-code, and is definite', async () => {
-    const err = await callUnary(client.charge.bind(client), { orderId: 'gc-2', amountCents: 500 }, { timeoutMs: 3_000 }).catch((e: unknown) => e);
+    const err = await callUnary(
+      client.charge.bind(client),
+      { orderId: 'gc-2', amountCents: 500 },
+      { timeoutMs: 3_000 },
+    ).catch((e: unknown) => e);
     assert.ok(isServiceError(err));
     assert.equal(err.code, status.INVALID_ARGUMENT);
     assert.equal(errorCodeOf(err), 'idempotency_key_required');
@@ -98,11 +141,18 @@ describe('the gateway gRPC client when things go wrong', () => {
       assert.equal(await outcome(check(c)), status.UNAVAILABLE);
       assert.ok(performance.now() - started < 100, 'fails fast between attempts');
       const server = new Server();
-      server.addService(HealthService, { check: (_c: unknown, cb: sendUnaryData<HealthCheckResponse>) => cb(null, { status: HealthCheckResponse_ServingStatus.SERVING }) });
-      await new Promise<void>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+      server.addService(HealthService, {
+        check: (_c: unknown, cb: sendUnaryData<HealthCheckResponse>) =>
+          cb(null, { status: HealthCheckResponse_ServingStatus.SERVING }),
+      });
+      await new Promise<void>((resolve, reject) =>
+        server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
       try {
         let last: number | 'OK' = status.UNAVAILABLE;
-        for (const until = Date.now() + 5_000; last !== 'OK' && Date.now() < until; ) {
+        for (const until = Date.now() + 5_000; last !== 'OK' && Date.now() < until;) {
           last = await outcome(check(c));
           if (last !== 'OK') await new Promise((r) => setTimeout(r, 50));
         }
@@ -146,12 +196,29 @@ describe('the gateway gRPC client when things go wrong', () => {
   test('a response larger than allowed: RESOURCE_EXHAUSTED', async () => {
     const server = new Server();
     server.addService(InventoryServiceService, {
-      listProducts: (_c: unknown, cb: sendUnaryData<unknown>) => cb(null, { products: Array.from({ length: 100 }, (_, i) => ({ productId: `product-${i}`, available: 1, reserved: 0, sold: 0, total: 1 })) }),
+      listProducts: (_c: unknown, cb: sendUnaryData<unknown>) =>
+        cb(null, {
+          products: Array.from({ length: 100 }, (_, i) => ({
+            productId: `product-${i}`,
+            available: 1,
+            reserved: 0,
+            sold: 0,
+            total: 1,
+          })),
+        }),
     } as never);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    const c = unaryClient<InventoryServiceClient>(InventoryServiceService, new UnaryChannel(`127.0.0.1:${port}`, dialerAs(insecure, 'gateway')('inventory'), { maxReceiveBytes: 1_000 }));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const c = unaryClient<InventoryServiceClient>(
+      InventoryServiceService,
+      new UnaryChannel(`127.0.0.1:${port}`, dialerAs(insecure, 'gateway')('inventory'), { maxReceiveBytes: 1_000 }),
+    );
     try {
-      assert.equal(await outcome(callUnary(c.listProducts.bind(c), { productIds: [] }, { timeoutMs: 2_000 })), status.RESOURCE_EXHAUSTED);
+      assert.equal(
+        await outcome(callUnary(c.listProducts.bind(c), { productIds: [] }, { timeoutMs: 2_000 })),
+        status.RESOURCE_EXHAUSTED,
+      );
     } finally {
       c.close();
       server.forceShutdown();
@@ -160,9 +227,15 @@ describe('the gateway gRPC client when things go wrong', () => {
 
   test('an unknown method: UNIMPLEMENTED from the server, definite', async () => {
     const { address, server } = await slowHealth(0);
-    const c = unaryClient<PaymentServiceClient>(PaymentServiceService, new UnaryChannel(address, dialerAs(insecure, 'gateway')('payment')));
+    const c = unaryClient<PaymentServiceClient>(
+      PaymentServiceService,
+      new UnaryChannel(address, dialerAs(insecure, 'gateway')('payment')),
+    );
     try {
-      assert.equal(await outcome(callUnary(c.getPayment.bind(c), { orderId: 'o' }, { timeoutMs: 2_000 })), status.UNIMPLEMENTED);
+      assert.equal(
+        await outcome(callUnary(c.getPayment.bind(c), { orderId: 'o' }, { timeoutMs: 2_000 })),
+        status.UNIMPLEMENTED,
+      );
     } finally {
       c.close();
       server.forceShutdown();
@@ -176,7 +249,10 @@ describe('the gateway gRPC client and a peer that hangs up', () => {
     const rude = net.createServer((s) => s.destroy());
     await new Promise<void>((r) => rude.listen(0, '127.0.0.1', () => r()));
     const address = `127.0.0.1:${(rude.address() as import('node:net').AddressInfo).port}`;
-    const c = unaryClient<HealthClient>(HealthService, new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment')));
+    const c = unaryClient<HealthClient>(
+      HealthService,
+      new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment')),
+    );
     try {
       const started = performance.now();
       assert.equal(await outcome(check(c, 3_000)), status.UNAVAILABLE);
@@ -196,14 +272,17 @@ describe('the gateway gRPC client and a peer that never completes the handshake'
     const mute = net.createServer((s) => sockets.add(s));
     await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
     const address = `127.0.0.1:${(mute.address() as import('node:net').AddressInfo).port}`;
-    const channel = new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment'), { connectTimeoutMs: 400 });
+    const channel = new UnaryChannel(address, dialerAs(await testTls(), 'gateway')('payment'), {
+      connectTimeoutMs: 400,
+    });
     const c = unaryClient<HealthClient>(HealthService, channel);
     try {
       const started = performance.now();
       assert.equal(await outcome(check(c, 150)), status.DEADLINE_EXCEEDED);
       assert.ok(performance.now() - started < 350, 'the deadline, not the connection attempt, ends the call');
       const until = Date.now() + 2_000;
-      while (channel.getConnectivityState() !== 3 /* TRANSIENT_FAILURE */ && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while (channel.getConnectivityState() !== 3 /* TRANSIENT_FAILURE */ && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       assert.equal(channel.getConnectivityState(), 3, 'the attempt failed after connectTimeoutMs');
     } finally {
       c.close();

@@ -2,7 +2,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fc from 'fast-check';
-import { Client, Metadata, status, type ChannelCredentials, type handleUnaryCall, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import {
+  Client,
+  Metadata,
+  status,
+  type ChannelCredentials,
+  type handleUnaryCall,
+  type MethodDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
 import { loadTlsMaterial } from '../../src/platform/tls.js';
 import { HealthService } from '../../src/gen/health/v1/health.js';
@@ -93,7 +101,12 @@ let raw: Record<ParticipantName, Client>;
 before(async () => {
   served = await serveParticipants(services);
   // grpc-js clients dialled as the gateway dials (its certificate, each participant pinned by name).
-  const dial = (name: ParticipantName) => new Client(served.addresses[name], channelCredentials(served.security, 'gateway', name), channelOptions(served.security, name));
+  const dial = (name: ParticipantName) =>
+    new Client(
+      served.addresses[name],
+      channelCredentials(served.security, 'gateway', name),
+      channelOptions(served.security, name),
+    );
   raw = { order: dial('order'), inventory: dial('inventory'), payment: dial('payment') };
 });
 after(async () => {
@@ -111,12 +124,15 @@ const isPrintable = (max: number) => chars(/^[\x21-\x7e]+$/, max);
 const isReason = chars(/^[a-z0-9_]+$/, LIMITS.reasonMax);
 const isKey = isPrintable(LIMITS.idempotencyKeyMax);
 const inRange = (v: number, min: number, max: number) => Number.isSafeInteger(v) && v >= min && v <= max;
-const linesOk = <L>(items: readonly L[], ok: (l: L) => boolean) => items.length >= 1 && items.length <= LIMITS.itemsMax && items.every(ok);
-const isStockLine = (l: StockItem) => isPrintable(LIMITS.productIdMax)(l.productId) && inRange(l.quantity, 1, LIMITS.quantityMax);
+const linesOk = <L>(items: readonly L[], ok: (l: L) => boolean) =>
+  items.length >= 1 && items.length <= LIMITS.itemsMax && items.every(ok);
+const isStockLine = (l: StockItem) =>
+  isPrintable(LIMITS.productIdMax)(l.productId) && inRange(l.quantity, 1, LIMITS.quantityMax);
 
 function validCreate(req: CreateOrderRequest): boolean {
   const line = (l: OrderItem) => isStockLine(l) && inRange(l.unitPriceCents, 1, LIMITS.unitPriceMaxCents);
-  if (!isOrderId(req.orderId) || !isPrintable(LIMITS.customerIdMax)(req.customerId) || !linesOk(req.items, line)) return false;
+  if (!isOrderId(req.orderId) || !isPrintable(LIMITS.customerIdMax)(req.customerId) || !linesOk(req.items, line))
+    return false;
   const total = req.items.reduce((sum, l) => sum + l.quantity * l.unitPriceCents, 0);
   return total <= LIMITS.orderTotalMaxCents && inRange(req.createdAtMs, 0, Number.MAX_SAFE_INTEGER);
 }
@@ -128,13 +144,21 @@ function validCreate(req: CreateOrderRequest): boolean {
 function snapshot(): Map<string, string> {
   const tables = new Map<string, string>();
   for (const [name, db] of Object.entries(dbs)) {
-    const names = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-    for (const { name: t } of names) tables.set(`${name}.${t}`, JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).all()));
+    const names = db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all();
+    for (const { name: t } of names)
+      tables.set(`${name}.${t}`, JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).all()));
   }
   return tables;
 }
 
-function assertUnchanged(before: Map<string, string>, after: Map<string, string>, tables: readonly string[], what: string): void {
+function assertUnchanged(
+  before: Map<string, string>,
+  after: Map<string, string>,
+  tables: readonly string[],
+  what: string,
+): void {
   for (const t of tables) assert.equal(after.get(t), before.get(t), `${t} changed by ${what}`);
 }
 
@@ -157,7 +181,22 @@ interface Rpc<Req, Res> {
 const rpc = <Req, Res>(r: Rpc<Req, Res>): Rpc<unknown, unknown> =>
   Object.assign(r as unknown as Rpc<unknown, unknown>, { [fc.toStringMethod]: () => r.def.path });
 
-const BAD_IDS = ['', ' ', 'a b', ' o-1', 'o-1 ', 'é', 'ordre-é', '\u{1F600}', 'nul\u0000', 'tab\t', 'a/b', '%20', 'x'.repeat(LIMITS.orderIdMax + 1), 'x'.repeat(100_000)];
+const BAD_IDS = [
+  '',
+  ' ',
+  'a b',
+  ' o-1',
+  'o-1 ',
+  'é',
+  'ordre-é',
+  '\u{1F600}',
+  'nul\u0000',
+  'tab\t',
+  'a/b',
+  '%20',
+  'x'.repeat(LIMITS.orderIdMax + 1),
+  'x'.repeat(100_000),
+];
 /** Ids: a few valid ones (shared by the runs, so orders meet their own history), bad ones, any string. */
 const id = (valid: readonly string[]) =>
   fc.oneof(
@@ -174,20 +213,49 @@ const int32 = fc.oneof(
 );
 /** int64 values a JS number carries exactly (the others do not decode: see the raw-bytes tests). */
 const int64 = (...edges: number[]) =>
-  fc.oneof(fc.constantFrom(0, -1, 1, ...edges, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER), fc.maxSafeInteger(), fc.integer({ min: 1, max: 100_000 }));
+  fc.oneof(
+    fc.constantFrom(0, -1, 1, ...edges, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER),
+    fc.maxSafeInteger(),
+    fc.integer({ min: 1, max: 100_000 }),
+  );
 /** Line lists: none, a few (duplicates common), one too many, or the most there may be. */
 const lines = <L>(line: fc.Arbitrary<L>, good: L) =>
   fc.oneof(
     { weight: 4, arbitrary: fc.array(line, { maxLength: 4 }) },
     { weight: 1, arbitrary: line.map((l) => [l, l]) },
-    { weight: 1, arbitrary: fc.constantFrom(LIMITS.itemsMax, LIMITS.itemsMax + 1, 10 * LIMITS.itemsMax).map((n) => Array.from({ length: n }, () => good)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(LIMITS.itemsMax, LIMITS.itemsMax + 1, 10 * LIMITS.itemsMax)
+        .map((n) => Array.from({ length: n }, () => good)),
+    },
   );
 const stockLine = fc.record({ productId, quantity: int32 });
-const orderLine = fc.record({ productId, quantity: int32, unitPriceCents: int64(LIMITS.unitPriceMaxCents, LIMITS.unitPriceMaxCents + 1) });
-const reason = fc.oneof(fc.constantFrom('payment_declined', 'insufficient_stock', '', 'A', 'a b', 'é', 'r'.repeat(LIMITS.reasonMax), 'r'.repeat(LIMITS.reasonMax + 1)), fc.string({ maxLength: 70 }));
+const orderLine = fc.record({
+  productId,
+  quantity: int32,
+  unitPriceCents: int64(LIMITS.unitPriceMaxCents, LIMITS.unitPriceMaxCents + 1),
+});
+const reason = fc.oneof(
+  fc.constantFrom(
+    'payment_declined',
+    'insufficient_stock',
+    '',
+    'A',
+    'a b',
+    'é',
+    'r'.repeat(LIMITS.reasonMax),
+    'r'.repeat(LIMITS.reasonMax + 1),
+  ),
+  fc.string({ maxLength: 70 }),
+);
 /** A method whose request is an order id alone. */
-const byOrderId = <Res>(participant: ParticipantName, def: MethodDefinition<{ orderId: string }, Res>, write: boolean, check: Rpc<{ orderId: string }, Res>['check']) =>
-  rpc({ participant, def, write, valid: (req) => isOrderId(req.orderId), check, request: fc.record({ orderId }) });
+const byOrderId = <Res>(
+  participant: ParticipantName,
+  def: MethodDefinition<{ orderId: string }, Res>,
+  write: boolean,
+  check: Rpc<{ orderId: string }, Res>['check'],
+) => rpc({ participant, def, write, valid: (req) => isOrderId(req.orderId), check, request: fc.record({ orderId }) });
 
 /** A page request of a List method: sizes in and out of range; tokens none, given out, or not. */
 const pageToken = (id: string) => Buffer.from(`o1:${id}`).toString('base64url');
@@ -207,7 +275,10 @@ const tokenOk = (t: string) => {
   return d.startsWith('o1:') && isOrderId(d.slice(3));
 };
 /** A read of a participant's books, a page at a time: read-only, ids in strict order, at most a page. */
-const listRpc = <Req extends { pageSize: number; pageToken: string }, Res extends { entries: Array<{ orderId: string }>; nextPageToken: string }>(
+const listRpc = <
+  Req extends { pageSize: number; pageToken: string },
+  Res extends { entries: Array<{ orderId: string }>; nextPageToken: string },
+>(
   participant: ParticipantName,
   def: MethodDefinition<Req, Res>,
 ) =>
@@ -219,8 +290,15 @@ const listRpc = <Req extends { pageSize: number; pageToken: string }, Res extend
     check(res, req, before, after, what) {
       const ids = res.entries.map((e) => e.orderId);
       assert.ok(ids.length <= (req.pageSize || 500), 'at most a page');
-      assert.ok(ids.every((id, i) => isOrderId(id) && (i === 0 || id > (ids[i - 1] as string))), 'order ids, in strict order');
-      if (req.pageToken !== '') assert.ok(ids.every((id) => id > Buffer.from(req.pageToken, 'base64url').toString().slice(3)), 'after the token');
+      assert.ok(
+        ids.every((id, i) => isOrderId(id) && (i === 0 || id > (ids[i - 1] as string))),
+        'order ids, in strict order',
+      );
+      if (req.pageToken !== '')
+        assert.ok(
+          ids.every((id) => id > Buffer.from(req.pageToken, 'base64url').toString().slice(3)),
+          'after the token',
+        );
       assertUnchanged(before, after, [...before.keys()], what);
     },
     // The generated request types are these two fields and nothing else.
@@ -228,7 +306,8 @@ const listRpc = <Req extends { pageSize: number; pageToken: string }, Res extend
   });
 
 /** An outcome (or status) the enum defines, other than UNSPECIFIED (0) and ts-proto's UNRECOGNIZED (-1). */
-const known = (value: number, values: object) => assert.ok(value > 0 && Object.values(values).includes(value), `outcome ${value}`);
+const known = (value: number, values: object) =>
+  assert.ok(value > 0 && Object.values(values).includes(value), `outcome ${value}`);
 const orderOf = (res: { order?: { id: string } | undefined }, req: { orderId: string }) => {
   if (res.order !== undefined) assert.equal(res.order.id, req.orderId);
 };
@@ -247,7 +326,10 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
     },
     request: fc.record({
       orderId,
-      customerId: fc.oneof(id(['cust_1', '~', 'c'.repeat(LIMITS.customerIdMax)]), fc.constant('c'.repeat(LIMITS.customerIdMax + 1))),
+      customerId: fc.oneof(
+        id(['cust_1', '~', 'c'.repeat(LIMITS.customerIdMax)]),
+        fc.constant('c'.repeat(LIMITS.customerIdMax + 1)),
+      ),
       items: lines(orderLine, { productId: 'prod_1', quantity: 1, unitPriceCents: 100 }),
       createdAtMs: int64(1_700_000_000_000),
     }),
@@ -256,7 +338,8 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
   byOrderId('order', OrderServiceService.confirmOrder, true, (res, req, before, after, what) => {
     known(res.outcome, ConfirmOutcome);
     orderOf(res, req);
-    if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) assert.equal(res.order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
+    if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED)
+      assert.equal(res.order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
     else assertUnchanged(before, after, ['order.orders', 'order.tombstones'], what);
   }),
   rpc({
@@ -267,7 +350,8 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
     check(res, req, before, after, what) {
       known(res.outcome, CancelOutcome);
       orderOf(res, req);
-      if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING) assertUnchanged(before, after, ['order.orders', 'order.tombstones'], what);
+      if (res.outcome === CancelOutcome.CANCEL_OUTCOME_NOT_PENDING)
+        assertUnchanged(before, after, ['order.orders', 'order.tombstones'], what);
     },
     request: fc.record({ orderId, reason }),
   }),
@@ -279,11 +363,18 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
     check(res, req, before, after, what) {
       known(res.outcome, ReserveOutcome);
       const asked = new Set(req.items.map((l) => l.productId));
-      assert.ok(res.productIds.every((p) => asked.has(p)), 'only products asked for');
+      assert.ok(
+        res.productIds.every((p) => asked.has(p)),
+        'only products asked for',
+      );
       if (res.outcome === ReserveOutcome.RESERVE_OUTCOME_UNKNOWN_PRODUCT) {
-        assert.ok(res.productIds.length > 0 && res.productIds.every((p) => !Object.hasOwn(CATALOG, p)), 'unknown products named');
+        assert.ok(
+          res.productIds.length > 0 && res.productIds.every((p) => !Object.hasOwn(CATALOG, p)),
+          'unknown products named',
+        );
       }
-      if (res.outcome !== ReserveOutcome.RESERVE_OUTCOME_RESERVED) assertUnchanged(before, after, ['inventory.products', 'inventory.reservations'], what);
+      if (res.outcome !== ReserveOutcome.RESERVE_OUTCOME_RESERVED)
+        assertUnchanged(before, after, ['inventory.products', 'inventory.reservations'], what);
     },
     request: fc.record({ orderId, items: lines(stockLine, { productId: 'prod_1', quantity: 1 }) }),
   }),
@@ -315,12 +406,24 @@ const RPCS: Array<Rpc<unknown, unknown>> = [
     valid: (req: ChargeRequest) => isOrderId(req.orderId) && inRange(req.amountCents, 1, LIMITS.orderTotalMaxCents),
     check(res, req, before, after, what) {
       known(res.outcome, ChargeOutcome);
-      if (res.outcome === ChargeOutcome.CHARGE_OUTCOME_DECLINED) assert.ok(req.amountCents > CHARGE_LIMIT_CENTS, 'declined only over the limit');
-      if (res.outcome === ChargeOutcome.CHARGE_OUTCOME_CONFLICT || res.outcome === ChargeOutcome.CHARGE_OUTCOME_REFUNDED) {
+      if (res.outcome === ChargeOutcome.CHARGE_OUTCOME_DECLINED)
+        assert.ok(req.amountCents > CHARGE_LIMIT_CENTS, 'declined only over the limit');
+      if (
+        res.outcome === ChargeOutcome.CHARGE_OUTCOME_CONFLICT ||
+        res.outcome === ChargeOutcome.CHARGE_OUTCOME_REFUNDED
+      ) {
         assertUnchanged(before, after, ['payment.payments', 'payment.tombstones'], what);
       }
     },
-    request: fc.record({ orderId, amountCents: int64(CHARGE_LIMIT_CENTS, CHARGE_LIMIT_CENTS + 1, LIMITS.orderTotalMaxCents, LIMITS.orderTotalMaxCents + 1) }),
+    request: fc.record({
+      orderId,
+      amountCents: int64(
+        CHARGE_LIMIT_CENTS,
+        CHARGE_LIMIT_CENTS + 1,
+        LIMITS.orderTotalMaxCents,
+        LIMITS.orderTotalMaxCents + 1,
+      ),
+    }),
   }),
   byOrderId('payment', PaymentServiceService.refund, true, (res) => {
     known(res.outcome, RefundOutcome);
@@ -340,7 +443,20 @@ const FRESH = '<fresh>';
 let fresh = 0;
 const keyValue = fc.oneof(
   { weight: 4, arbitrary: fc.constant(FRESH) },
-  { weight: 2, arbitrary: fc.constantFrom('', ' ', 'a b', ' lead', 'trail ', '"', 'k'.repeat(LIMITS.idempotencyKeyMax), 'k'.repeat(LIMITS.idempotencyKeyMax + 1), 'k'.repeat(20_000)) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      'a b',
+      ' lead',
+      'trail ',
+      '"',
+      'k'.repeat(LIMITS.idempotencyKeyMax),
+      'k'.repeat(LIMITS.idempotencyKeyMax + 1),
+      'k'.repeat(20_000),
+    ),
+  },
   // grpc-js sends only printable ASCII in a text header (it refuses the rest before sending).
   { weight: 1, arbitrary: fc.string({ maxLength: 300 }).filter((s) => /^[ -~]*$/.test(s)) },
 );
@@ -353,7 +469,10 @@ const keys = fc.oneof(
 /** Other metadata the services read or pass on, garbled. */
 const otherMetadata = fc.dictionary(
   fc.constantFrom('x-request-id', 'traceparent', 'tracestate', 'x-error-code'),
-  fc.oneof(fc.string({ maxLength: 200 }).filter((s) => /^[ -~]*$/.test(s)), fc.constant('00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff')),
+  fc.oneof(
+    fc.string({ maxLength: 200 }).filter((s) => /^[ -~]*$/.test(s)),
+    fc.constant('00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-ff'),
+  ),
   { maxKeys: 2 },
 );
 
@@ -367,16 +486,32 @@ interface Sent {
 }
 
 const show = (s: Sent, request: unknown) => {
-  const body = request === undefined ? `bytes ${s.bytes.subarray(0, 40).toString('hex')}${s.bytes.length > 40 ? `…(${s.bytes.length})` : ''}` : JSON.stringify(request);
+  const body =
+    request === undefined
+      ? `bytes ${s.bytes.subarray(0, 40).toString('hex')}${s.bytes.length > 40 ? `…(${s.bytes.length})` : ''}`
+      : JSON.stringify(request);
   return `${s.rpc.def.path} ${body.length > 300 ? `${body.slice(0, 300)}…` : body} keys=${JSON.stringify(s.keys.map((k) => (k.length > 40 ? `${k.slice(0, 40)}…(${k.length})` : k)))}`;
 };
 
 const identity = (b: Buffer) => b;
 
 /** One call of raw bytes on a participant's channel, with the call's deadline. */
-function callRaw(participant: ParticipantName, path: string, bytes: Buffer, md: Metadata): Promise<{ err: ServiceError | null; res: Buffer | undefined }> {
+function callRaw(
+  participant: ParticipantName,
+  path: string,
+  bytes: Buffer,
+  md: Metadata,
+): Promise<{ err: ServiceError | null; res: Buffer | undefined }> {
   return new Promise((resolve) => {
-    raw[participant].makeUnaryRequest(path, identity, identity, bytes, md, { deadline: Date.now() + DEADLINE_MS }, (err, res) => resolve({ err, res }));
+    raw[participant].makeUnaryRequest(
+      path,
+      identity,
+      identity,
+      bytes,
+      md,
+      { deadline: Date.now() + DEADLINE_MS },
+      (err, res) => resolve({ err, res }),
+    );
   });
 }
 
@@ -422,7 +557,10 @@ async function judge(s: Sent): Promise<void> {
     // A valid request is refused only for what the database holds: its key used for another
     // request, or (a read) an order that does not exist.
     const why = `${status[err.code]}/${String(code)}`;
-    assert.ok(why === 'FAILED_PRECONDITION/idempotency_key_reused' || why === 'NOT_FOUND/not_found', `${why} (${err.details}) for a valid ${what}`);
+    assert.ok(
+      why === 'FAILED_PRECONDITION/idempotency_key_reused' || why === 'NOT_FOUND/not_found',
+      `${why} (${err.details}) for a valid ${what}`,
+    );
   }
 }
 
@@ -452,20 +590,37 @@ function double(x: number): number[] {
  * holds exactly, for the fields 1-4 every request here uses.
  */
 const hostileField = fc.oneof(
-  fc.tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(1.5, Number.NaN, -0, Infinity, 1e300, -1e-300)).map(([f, x]) => [...tag(f, 1), ...double(x)]),
-  fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 0xffffffff })).map(([f, x]) => [...tag(f, 5), x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24]),
-  fc.tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(1n, -1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 31n, -(2n ** 31n) - 1n)).map(([f, x]) => [...tag(f, 0), ...varint(x)]),
-  fc.tuple(fc.integer({ min: 1, max: 4 }), fc.uint8Array({ maxLength: 12 })).map(([f, b]) => [...tag(f, 2), ...varint(BigInt(b.length)), ...b]),
+  fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(1.5, Number.NaN, -0, Infinity, 1e300, -1e-300))
+    .map(([f, x]) => [...tag(f, 1), ...double(x)]),
+  fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 0xffffffff }))
+    .map(([f, x]) => [...tag(f, 5), x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24]),
+  fc
+    .tuple(
+      fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(1n, -1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 31n, -(2n ** 31n) - 1n),
+    )
+    .map(([f, x]) => [...tag(f, 0), ...varint(x)]),
+  fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.uint8Array({ maxLength: 12 }))
+    .map(([f, b]) => [...tag(f, 2), ...varint(BigInt(b.length)), ...b]),
 );
 
 /** Bytes for a method: garbage, a valid-looking encoding with garbage after it, or with hostile fields. */
 const rawBytes = (r: Rpc<unknown, unknown>) =>
   fc.oneof(
     fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
-    fc.tuple(r.request, fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([req, tail]) => Buffer.concat([r.def.requestSerialize(req), tail])),
-    fc.tuple(r.request, fc.array(hostileField, { minLength: 1, maxLength: 3 })).map(([req, fields]) => Buffer.concat([r.def.requestSerialize(req), Buffer.from(fields.flat())])),
+    fc
+      .tuple(r.request, fc.uint8Array({ minLength: 1, maxLength: 16 }))
+      .map(([req, tail]) => Buffer.concat([r.def.requestSerialize(req), tail])),
+    fc
+      .tuple(r.request, fc.array(hostileField, { minLength: 1, maxLength: 3 }))
+      .map(([req, fields]) => Buffer.concat([r.def.requestSerialize(req), Buffer.from(fields.flat())])),
     // A field's length claiming more bytes than follow.
-    r.request.map((req) => Buffer.concat([r.def.requestSerialize(req), Buffer.from([...tag(1, 2), ...varint(1000n), 1, 2, 3])])),
+    r.request.map((req) =>
+      Buffer.concat([r.def.requestSerialize(req), Buffer.from([...tag(1, 2), ...varint(1000n), 1, 2, 3])]),
+    ),
   );
 
 const anyRpc = fc.constantFrom(...RPCS);
@@ -487,33 +642,31 @@ test('every method, nearly-valid and hostile requests: OK only when valid (and w
 
 test('every method, raw bytes that decode (wrong wire types, trailing fields, garbage that parses): judged as the request they decode to', async () => {
   await fc.assert(
-    fc.asyncProperty(
-      sent(rawBytes).filter(decodes),
-      (s) => judge(s),
-    ),
+    fc.asyncProperty(sent(rawBytes).filter(decodes), (s) => judge(s)),
     { numRuns: 250, includeErrorInReport: true },
   );
 });
 
-test(
-  'every method, bytes that do not decode (not protobuf, truncated, an int64 beyond 2^53): INVALID_ARGUMENT, nothing stored',
-  async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        sent(rawBytes).filter((s) => !decodes(s)),
-        (s) => judge(s),
-      ),
-      { numRuns: 100, includeErrorInReport: true },
-    );
-  },
-);
+test('every method, bytes that do not decode (not protobuf, truncated, an int64 beyond 2^53): INVALID_ARGUMENT, nothing stored', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      sent(rawBytes).filter((s) => !decodes(s)),
+      (s) => judge(s),
+    ),
+    { numRuns: 100, includeErrorInReport: true },
+  );
+});
 
 test('refuseUndecodable: a request that does not decode reaches no handler and is refused with INVALID_ARGUMENT', async () => {
   const bound = refuseUndecodable({ definition: PaymentServiceService, implementation: services.payment });
   const { requestDeserialize } = bound.definition.charge as MethodDefinition<unknown, unknown>;
   const charge = bound.implementation.charge as handleUnaryCall<unknown, ChargeResponse>;
   const before = snapshot();
-  for (const bytes of [Buffer.from([0xff, 0xff, 0xff]), Buffer.from([...tag(2, 0), ...varint(2n ** 53n + 1n)]), Buffer.from([...tag(1, 2), 50, 1])]) {
+  for (const bytes of [
+    Buffer.from([0xff, 0xff, 0xff]),
+    Buffer.from([...tag(2, 0), ...varint(2n ** 53n + 1n)]),
+    Buffer.from([...tag(1, 2), 50, 1]),
+  ]) {
     const refused = invoke(charge, requestDeserialize(bytes), `undecodable:${bytes.toString('hex')}`);
     await assert.rejects(refused, (err: ServiceError) => err.code === status.INVALID_ARGUMENT);
     assert.equal(await errorCode(refused), 'invalid_argument');
@@ -521,7 +674,10 @@ test('refuseUndecodable: a request that does not decode reaches no handler and i
   assertUnchanged(before, snapshot(), [...before.keys()], 'undecodable charges');
   // What decodes goes to the service as before.
   const bytes = PaymentServiceService.charge.requestSerialize({ orderId: 'decodable-1', amountCents: 5 });
-  assert.equal((await invoke(charge, requestDeserialize(bytes), 'decodable-1:charge')).outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
+  assert.equal(
+    (await invoke(charge, requestDeserialize(bytes), 'decodable-1:charge')).outcome,
+    ChargeOutcome.CHARGE_OUTCOME_CHARGED,
+  );
 });
 
 test('over the limits: a message over 4 MiB, a flood of metadata, an unknown method — refused, nothing stored, and the services answer after', async () => {
@@ -532,14 +688,30 @@ test('over the limits: a message over 4 MiB, a flood of metadata, an unknown met
   const cases: Sent[] = [
     {
       rpc: create,
-      bytes: create.def.requestSerialize({ orderId: 'big-1', customerId: 'c'.repeat(5 * 1024 * 1024), items: [], createdAtMs: 0 }),
+      bytes: create.def.requestSerialize({
+        orderId: 'big-1',
+        customerId: 'c'.repeat(5 * 1024 * 1024),
+        items: [],
+        createdAtMs: 0,
+      }),
       keys: [FRESH],
       metadata: {},
       oversized: true,
     },
     // 20 000 lines fit in a message, and are refused as too many.
-    { rpc: reserve, bytes: reserve.def.requestSerialize({ orderId: 'big-2', items: Array.from({ length: 20_000 }, () => line) }), keys: [FRESH], metadata: {} },
-    { rpc: reserve, bytes: reserve.def.requestSerialize({ orderId: 'big-3', items: [line] }), keys: Array.from({ length: 3_000 }, () => FRESH), metadata: {}, oversized: true },
+    {
+      rpc: reserve,
+      bytes: reserve.def.requestSerialize({ orderId: 'big-2', items: Array.from({ length: 20_000 }, () => line) }),
+      keys: [FRESH],
+      metadata: {},
+    },
+    {
+      rpc: reserve,
+      bytes: reserve.def.requestSerialize({ orderId: 'big-3', items: [line] }),
+      keys: Array.from({ length: 3_000 }, () => FRESH),
+      metadata: {},
+      oversized: true,
+    },
   ];
   for (const s of cases) await judge(s);
 
@@ -577,15 +749,27 @@ test('every method, with a client certificate of every identity and of insiders 
   const ours = mtlsDir(served.security);
   const stranger = loadTlsMaterial(mtlsDir(await foreignTls()), 'gateway');
   const insider = (cn: string) => mintCertificate(cn, 'clientAuth');
-  const [mallory, orderAsClient, gatewayServing] = await Promise.all([insider('mallory'), insider('order'), mintCertificate('gateway', 'serverAuth')]);
+  const [mallory, orderAsClient, gatewayServing] = await Promise.all([
+    insider('mallory'),
+    insider('order'),
+    mintCertificate('gateway', 'serverAuth'),
+  ]);
   const callers: Caller[] = [
     { name: 'gateway', creds: async (p) => channelCredentials(served.security, 'gateway', p), expect: 'served' },
     // The participants' own certificates may only serve (serverAuth): the handshake refuses them as callers.
-    ...(['order', 'inventory', 'payment'] as const).map((id): Caller => ({ name: id, creds: () => callerCredentials(loadTlsMaterial(ours, id)), expect: 'handshake' })),
+    ...(['order', 'inventory', 'payment'] as const).map((id): Caller => ({
+      name: id,
+      creds: () => callerCredentials(loadTlsMaterial(ours, id)),
+      expect: 'handshake',
+    })),
     // Certificates of our CA, for calling, under another name: refused by name.
     { name: 'CA-signed CN=mallory', creds: () => callerCredentials(mallory), expect: 'name' },
     { name: 'CA-signed CN=order (clientAuth)', creds: () => callerCredentials(orderAsClient), expect: 'name' },
-    { name: 'CA-signed CN=gateway for serving only', creds: () => callerCredentials(gatewayServing), expect: 'handshake' },
+    {
+      name: 'CA-signed CN=gateway for serving only',
+      creds: () => callerCredentials(gatewayServing),
+      expect: 'handshake',
+    },
     // The gateway's name, from another CA.
     { name: "another CA's CN=gateway", creds: () => callerCredentials(stranger), expect: 'handshake' },
   ];
@@ -606,8 +790,16 @@ test('every method, with a client certificate of every identity and of insiders 
     return req;
   };
   const methods = (caller: number): Array<{ participant: ParticipantName; path: string; bytes: Buffer }> => [
-    ...RPCS.map((r) => ({ participant: r.participant, path: r.def.path, bytes: r.def.requestSerialize(validRequest(r, `who-${caller}`)) })),
-    ...(['order', 'inventory', 'payment'] as const).map((participant) => ({ participant, path: healthCheck.path, bytes: healthCheck.requestSerialize({ service: '' }) })),
+    ...RPCS.map((r) => ({
+      participant: r.participant,
+      path: r.def.path,
+      bytes: r.def.requestSerialize(validRequest(r, `who-${caller}`)),
+    })),
+    ...(['order', 'inventory', 'payment'] as const).map((participant) => ({
+      participant,
+      path: healthCheck.path,
+      bytes: healthCheck.requestSerialize({ service: '' }),
+    })),
   ];
   for (const [i, caller] of callers.entries()) {
     const clients = new Map<ParticipantName, Client>();
@@ -615,7 +807,11 @@ test('every method, with a client certificate of every identity and of insiders 
       for (const m of methods(i)) {
         let client = clients.get(m.participant);
         if (!client) {
-          client = new Client(served.addresses[m.participant], await caller.creds(m.participant), channelOptions(served.security, m.participant));
+          client = new Client(
+            served.addresses[m.participant],
+            await caller.creds(m.participant),
+            channelOptions(served.security, m.participant),
+          );
           clients.set(m.participant, client);
         }
         const md = new Metadata();
@@ -623,16 +819,31 @@ test('every method, with a client certificate of every identity and of insiders 
         const what = `${caller.name} → ${m.path}`;
         const before = snapshot();
         const { err } = await new Promise<{ err: ServiceError | null }>((resolve) => {
-          (client as Client).makeUnaryRequest(m.path, identity, identity, m.bytes, md, { deadline: Date.now() + DEADLINE_MS }, (e) => resolve({ err: e }));
+          (client as Client).makeUnaryRequest(
+            m.path,
+            identity,
+            identity,
+            m.bytes,
+            md,
+            { deadline: Date.now() + DEADLINE_MS },
+            (e) => resolve({ err: e }),
+          );
         });
         if (caller.expect === 'served') {
           // Served: an answer, or a definite refusal of the request itself, never of the caller.
-          assert.ok(err === null || REFUSALS.has(err.code), `${what}: ${err ? `${status[err.code]} ${err.details}` : 'OK'}`);
+          assert.ok(
+            err === null || REFUSALS.has(err.code),
+            `${what}: ${err ? `${status[err.code]} ${err.details}` : 'OK'}`,
+          );
           if (/\/(CreateOrder|Reserve|Charge|Check)$/.test(m.path)) assert.equal(err, null, `${what} is served`);
           continue;
         }
         assert.ok(err, `${what} was served`);
-        assert.equal(err.code, caller.expect === 'name' ? status.PERMISSION_DENIED : status.UNAVAILABLE, `${what}: ${status[err.code]} ${err.details}`);
+        assert.equal(
+          err.code,
+          caller.expect === 'name' ? status.PERMISSION_DENIED : status.UNAVAILABLE,
+          `${what}: ${status[err.code]} ${err.details}`,
+        );
         if (caller.expect === 'name') assert.equal(err.metadata.get('x-error-code')[0], 'caller_not_allowed', what);
         assertUnchanged(before, snapshot(), [...before.keys()], `a refused ${what}`);
       }

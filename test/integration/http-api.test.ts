@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { HTTP_ERRORS, HttpError, retryAfterOf, toHttpError, type HttpErrorCode } from '../../src/gateway/http/errors.js';
+import {
+  HTTP_ERRORS,
+  HttpError,
+  retryAfterOf,
+  toHttpError,
+  type HttpErrorCode,
+} from '../../src/gateway/http/errors.js';
 import { participantError } from '../../src/gateway/http/participant-reads.js';
 import { fingerprint } from '../../src/platform/inbox.js';
 import { toOrderRequest } from '../../src/gateway/order-request.js';
@@ -20,7 +26,12 @@ import { captureLogger } from '../helpers/participants.js';
 
 const line = (over: Record<string, unknown> = {}) => ({ product_id: 'prod_1', quantity: 1, price: 25, ...over });
 const order = (over: Record<string, unknown> = {}) => ({ customer_id: 'cust_1', items: [line()], ...over });
-const post = (payload: unknown, headers: Record<string, string> = {}): InjectOptions => ({ method: 'POST', url: '/orders', payload: payload as string, headers });
+const post = (payload: unknown, headers: Record<string, string> = {}): InjectOptions => ({
+  method: 'POST',
+  url: '/orders',
+  payload: payload as string,
+  headers,
+});
 const json = (r: LightMyRequestResponse) => r.json() as Record<string, unknown>;
 
 let g: GatewayApp;
@@ -41,79 +52,319 @@ interface ErrorCase {
 /** Errors one gateway can be made to give through HTTP; the 5xx of broken parts are below. */
 const CASES: ErrorCase[] = [
   { name: 'a body that is an array', code: 'invalid_json', request: () => post([1]) },
-  { name: 'a JSON null body', code: 'invalid_json', request: () => post('null', { 'content-type': 'application/json' }) },
+  {
+    name: 'a JSON null body',
+    code: 'invalid_json',
+    request: () => post('null', { 'content-type': 'application/json' }),
+  },
   { name: 'malformed JSON', code: 'invalid_json', request: () => post('{bad', { 'content-type': 'application/json' }) },
   { name: 'an empty JSON body', code: 'invalid_json', request: () => post('', { 'content-type': 'application/json' }) },
-  { name: 'no customer_id', code: 'invalid_request', request: () => post({ items: [line()] }), message: /^customer_id and items are required$/ },
-  { name: 'an empty customer_id', code: 'invalid_request', request: () => post(order({ customer_id: '' })), message: /^customer_id and items are required$/ },
-  { name: 'no items', code: 'invalid_request', request: () => post({ customer_id: 'c' }), message: /^customer_id and items are required$/ },
-  { name: 'zero items', code: 'invalid_request', request: () => post(order({ items: [] })), message: /^customer_id and items are required$/ },
-  { name: 'items not an array', code: 'invalid_request', request: () => post(order({ items: 'x' })), message: /items must be a array|items must be an array/ },
-  { name: 'a customer_id with a space', code: 'invalid_request', request: () => post(order({ customer_id: 'a b' })), message: /customer_id must be 1-128 printable/ },
-  { name: 'too many items', code: 'invalid_request', request: () => post(order({ items: Array.from({ length: LIMITS.itemsMax + 1 }, () => line()) })), message: /at most 100/ },
+  {
+    name: 'no customer_id',
+    code: 'invalid_request',
+    request: () => post({ items: [line()] }),
+    message: /^customer_id and items are required$/,
+  },
+  {
+    name: 'an empty customer_id',
+    code: 'invalid_request',
+    request: () => post(order({ customer_id: '' })),
+    message: /^customer_id and items are required$/,
+  },
+  {
+    name: 'no items',
+    code: 'invalid_request',
+    request: () => post({ customer_id: 'c' }),
+    message: /^customer_id and items are required$/,
+  },
+  {
+    name: 'zero items',
+    code: 'invalid_request',
+    request: () => post(order({ items: [] })),
+    message: /^customer_id and items are required$/,
+  },
+  {
+    name: 'items not an array',
+    code: 'invalid_request',
+    request: () => post(order({ items: 'x' })),
+    message: /items must be a array|items must be an array/,
+  },
+  {
+    name: 'a customer_id with a space',
+    code: 'invalid_request',
+    request: () => post(order({ customer_id: 'a b' })),
+    message: /customer_id must be 1-128 printable/,
+  },
+  {
+    name: 'too many items',
+    code: 'invalid_request',
+    request: () => post(order({ items: Array.from({ length: LIMITS.itemsMax + 1 }, () => line()) })),
+    message: /at most 100/,
+  },
   {
     name: 'a total over the cap',
     code: 'invalid_request',
-    request: () => post(order({ items: Array.from({ length: LIMITS.itemsMax }, () => line({ quantity: LIMITS.quantityMax, price: 1_000_000 })) })),
+    request: () =>
+      post(
+        order({
+          items: Array.from({ length: LIMITS.itemsMax }, () =>
+            line({ quantity: LIMITS.quantityMax, price: 1_000_000 }),
+          ),
+        }),
+      ),
     message: /total must be at most/,
   },
-  { name: 'an empty product_id', code: 'invalid_item', request: () => post(order({ items: [line({ product_id: '' })] })), message: /^items\[0\]\.product_id must be 1-64/ },
-  { name: 'a product_id with a space', code: 'invalid_item', request: () => post(order({ items: [line({ product_id: 'a b' })] })), message: /product_id/ },
-  { name: 'quantity 0', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 0 })] })), message: /^items\[0\]\.quantity must be at least 1$/ },
-  { name: 'a fractional quantity', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 1.5 })] })), message: /quantity must be an integer/ },
-  { name: 'a quantity as a string', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: '2' })] })), message: /quantity must be an integer/ },
-  { name: 'a quantity over the cap', code: 'invalid_item', request: () => post(order({ items: [line({ quantity: 10_001 })] })), message: /quantity must be at most 10000/ },
-  { name: 'price 0', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0 })] })), message: /price must be at least 0\.01/ },
-  { name: 'a negative price', code: 'invalid_item', request: () => post(order({ items: [line({ price: -5 })] })), message: /price must be at least 0\.01/ },
-  { name: 'a price under a cent (1e-9)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 1e-9 })] })), message: /price must be at least 0\.01/ },
-  { name: 'a tiny third decimal (10.000000001)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 10.000000001 })] })), message: /two decimals/ },
-  { name: 'a third decimal on a cent (0.011)', code: 'invalid_item', request: () => post(order({ items: [line({ price: 0.011 })] })), message: /two decimals/ },
-  { name: 'a price as a string', code: 'invalid_item', request: () => post(order({ items: [line({ price: '5' })] })), message: /price must be a number/ },
-  { name: 'a third decimal', code: 'invalid_item', request: () => post(order({ items: [line({ price: 10.001 })] })), message: /two decimals/ },
-  { name: 'an absurd price', code: 'invalid_item', request: () => post(order({ items: [line({ price: 1e308 })] })), message: /price must be at most 1000000/ },
-  { name: 'a line that is not an object', code: 'invalid_item', request: () => post(order({ items: [3] })), message: /^items\[0\] must be a object|^items\[0\] must be an object/ },
-  { name: 'a bad idempotency key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'a'.repeat(256) }), message: /X-Idempotency-Key must be 1-255 printable ASCII/ },
-  { name: 'a control character in the key', code: 'invalid_idempotency_key', request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }) },
-  { on: 'admin', name: 'a request through a proxy with no ADMIN_TOKENS', code: 'forwarded_refused', request: () => ({ method: 'GET', url: '/api/sagas', headers: { 'x-forwarded-for': '203.0.113.9' } }) },
-  { on: 'admin', name: 'a bad saga status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=DONE' }), message: /status must be one of/ },
-  { on: 'admin', name: 'a limit that is not a number', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=abc' }), message: /limit must be an integer/ },
-  { on: 'admin', name: 'a repeated status', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?status=RUNNING&status=PARKED' }), message: /^status must be given once$/ },
-  { on: 'admin', name: 'a repeated limit', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=1&limit=2' }), message: /^limit must be given once$/ },
-  { on: 'admin', name: 'a limit over 500', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas?limit=501' }), message: /limit must be at most 500/ },
-  { on: 'admin', name: 'a negative after_seq', code: 'invalid_request', request: () => ({ method: 'GET', url: '/api/sagas/x?after_seq=-1' }), message: /after_seq must be at least 0/ },
-  { name: 'a timeline limit over 1000', code: 'invalid_request', request: () => ({ method: 'GET', url: '/orders/x/saga?limit=1001' }), message: /limit must be at most 1000/ },
-  { on: 'admin', name: 'a forged cursor', code: 'invalid_cursor', request: () => ({ method: 'GET', url: '/api/sagas?cursor=zzz' }) },
+  {
+    name: 'an empty product_id',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ product_id: '' })] })),
+    message: /^items\[0\]\.product_id must be 1-64/,
+  },
+  {
+    name: 'a product_id with a space',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ product_id: 'a b' })] })),
+    message: /product_id/,
+  },
+  {
+    name: 'quantity 0',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ quantity: 0 })] })),
+    message: /^items\[0\]\.quantity must be at least 1$/,
+  },
+  {
+    name: 'a fractional quantity',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ quantity: 1.5 })] })),
+    message: /quantity must be an integer/,
+  },
+  {
+    name: 'a quantity as a string',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ quantity: '2' })] })),
+    message: /quantity must be an integer/,
+  },
+  {
+    name: 'a quantity over the cap',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ quantity: 10_001 })] })),
+    message: /quantity must be at most 10000/,
+  },
+  {
+    name: 'price 0',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 0 })] })),
+    message: /price must be at least 0\.01/,
+  },
+  {
+    name: 'a negative price',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: -5 })] })),
+    message: /price must be at least 0\.01/,
+  },
+  {
+    name: 'a price under a cent (1e-9)',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 1e-9 })] })),
+    message: /price must be at least 0\.01/,
+  },
+  {
+    name: 'a tiny third decimal (10.000000001)',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 10.000000001 })] })),
+    message: /two decimals/,
+  },
+  {
+    name: 'a third decimal on a cent (0.011)',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 0.011 })] })),
+    message: /two decimals/,
+  },
+  {
+    name: 'a price as a string',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: '5' })] })),
+    message: /price must be a number/,
+  },
+  {
+    name: 'a third decimal',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 10.001 })] })),
+    message: /two decimals/,
+  },
+  {
+    name: 'an absurd price',
+    code: 'invalid_item',
+    request: () => post(order({ items: [line({ price: 1e308 })] })),
+    message: /price must be at most 1000000/,
+  },
+  {
+    name: 'a line that is not an object',
+    code: 'invalid_item',
+    request: () => post(order({ items: [3] })),
+    message: /^items\[0\] must be a object|^items\[0\] must be an object/,
+  },
+  {
+    name: 'a bad idempotency key',
+    code: 'invalid_idempotency_key',
+    request: () => post(order(), { 'x-idempotency-key': 'a'.repeat(256) }),
+    message: /X-Idempotency-Key must be 1-255 printable ASCII/,
+  },
+  {
+    name: 'a control character in the key',
+    code: 'invalid_idempotency_key',
+    request: () => post(order(), { 'x-idempotency-key': 'bad\u0001key' }),
+  },
+  {
+    on: 'admin',
+    name: 'a request through a proxy with no ADMIN_TOKENS',
+    code: 'forwarded_refused',
+    request: () => ({ method: 'GET', url: '/api/sagas', headers: { 'x-forwarded-for': '203.0.113.9' } }),
+  },
+  {
+    on: 'admin',
+    name: 'a bad saga status',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas?status=DONE' }),
+    message: /status must be one of/,
+  },
+  {
+    on: 'admin',
+    name: 'a limit that is not a number',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas?limit=abc' }),
+    message: /limit must be an integer/,
+  },
+  {
+    on: 'admin',
+    name: 'a repeated status',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas?status=RUNNING&status=PARKED' }),
+    message: /^status must be given once$/,
+  },
+  {
+    on: 'admin',
+    name: 'a repeated limit',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas?limit=1&limit=2' }),
+    message: /^limit must be given once$/,
+  },
+  {
+    on: 'admin',
+    name: 'a limit over 500',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas?limit=501' }),
+    message: /limit must be at most 500/,
+  },
+  {
+    on: 'admin',
+    name: 'a negative after_seq',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/api/sagas/x?after_seq=-1' }),
+    message: /after_seq must be at least 0/,
+  },
+  {
+    name: 'a timeline limit over 1000',
+    code: 'invalid_request',
+    request: () => ({ method: 'GET', url: '/orders/x/saga?limit=1001' }),
+    message: /limit must be at most 1000/,
+  },
+  {
+    on: 'admin',
+    name: 'a forged cursor',
+    code: 'invalid_cursor',
+    request: () => ({ method: 'GET', url: '/api/sagas?cursor=zzz' }),
+  },
   { name: 'an unknown route', code: 'not_found', request: () => ({ method: 'GET', url: '/nothing' }) },
-  { name: 'the saga list on the public port (it moved to the admin listener)', code: 'not_found', request: () => ({ method: 'GET', url: '/sagas' }) },
-  { name: 'a saga on the public port (it moved to the admin listener)', code: 'not_found', request: () => ({ method: 'GET', url: '/sagas/x' }) },
-  { on: 'admin', name: 'an unknown admin route', code: 'not_found', request: () => ({ method: 'GET', url: '/api/nothing' }) },
-  { on: 'admin', name: 'a sign-in with no ADMIN_TOKENS configured', code: 'unauthenticated', request: () => ({ method: 'POST', url: '/api/session', payload: { token: 'x'.repeat(20) } }) },
-  { on: 'admin', name: 'no ADMIN_TOKENS and a client not on loopback', code: 'forbidden', request: () => ({ method: 'GET', url: '/api/sagas', remoteAddress: '10.1.2.3' }) },
+  {
+    name: 'the saga list on the public port (it moved to the admin listener)',
+    code: 'not_found',
+    request: () => ({ method: 'GET', url: '/sagas' }),
+  },
+  {
+    name: 'a saga on the public port (it moved to the admin listener)',
+    code: 'not_found',
+    request: () => ({ method: 'GET', url: '/sagas/x' }),
+  },
+  {
+    on: 'admin',
+    name: 'an unknown admin route',
+    code: 'not_found',
+    request: () => ({ method: 'GET', url: '/api/nothing' }),
+  },
+  {
+    on: 'admin',
+    name: 'a sign-in with no ADMIN_TOKENS configured',
+    code: 'unauthenticated',
+    request: () => ({ method: 'POST', url: '/api/session', payload: { token: 'x'.repeat(20) } }),
+  },
+  {
+    on: 'admin',
+    name: 'no ADMIN_TOKENS and a client not on loopback',
+    code: 'forbidden',
+    request: () => ({ method: 'GET', url: '/api/sagas', remoteAddress: '10.1.2.3' }),
+  },
   {
     on: 'admin',
     name: 'an action from a foreign Origin (loopback mode)',
     code: 'csrf_rejected',
-    request: () => ({ method: 'POST', url: '/api/sagas/x/actions', payload: { action: 'retry', action_id: 'a1' }, headers: { origin: 'http://evil.example' } }),
+    request: () => ({
+      method: 'POST',
+      url: '/api/sagas/x/actions',
+      payload: { action: 'retry', action_id: 'a1' },
+      headers: { origin: 'http://evil.example' },
+    }),
   },
-  { on: 'admin', name: 'the fault switchboard when FAULTS_ENABLED is not 1', code: 'faults_disabled', request: () => ({ method: 'GET', url: '/api/faults' }) },
+  {
+    on: 'admin',
+    name: 'the fault switchboard when FAULTS_ENABLED is not 1',
+    code: 'faults_disabled',
+    request: () => ({ method: 'GET', url: '/api/faults' }),
+  },
   { name: 'metrics when not enabled', code: 'not_found', request: () => ({ method: 'GET', url: '/metrics' }) },
   { name: 'an unknown order', code: 'order_not_found', request: () => ({ method: 'GET', url: '/orders/nope' }) },
-  { name: 'an order id no order can have', code: 'order_not_found', request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }) },
+  {
+    name: 'an order id no order can have',
+    code: 'order_not_found',
+    request: () => ({ method: 'GET', url: `/orders/${'x'.repeat(65)}` }),
+  },
   {
     on: 'admin',
     name: 'resolve without a note',
     code: 'note_required',
-    request: async () => ({ method: 'POST', url: `/api/sagas/${await finishedSaga()}/actions`, payload: { action: 'resolve', action_id: 'r-1', note: ' ' } }),
+    request: async () => ({
+      method: 'POST',
+      url: `/api/sagas/${await finishedSaga()}/actions`,
+      payload: { action: 'resolve', action_id: 'r-1', note: ' ' },
+    }),
   },
   {
     on: 'admin',
     name: 'retry of a saga that is not PARKED',
     code: 'action_not_allowed',
-    request: async () => ({ method: 'POST', url: `/api/sagas/${await finishedSaga()}/actions`, payload: { action: 'retry', action_id: 'r-2' } }),
+    request: async () => ({
+      method: 'POST',
+      url: `/api/sagas/${await finishedSaga()}/actions`,
+      payload: { action: 'retry', action_id: 'r-2' },
+    }),
   },
-  { on: 'admin', name: 'an action on an unknown saga', code: 'saga_not_found', request: () => ({ method: 'POST', url: '/api/sagas/nope/actions', payload: { action: 'retry', action_id: 'r-3' } }) },
-  { on: 'admin', name: 'an unknown saga', code: 'saga_not_found', request: () => ({ method: 'GET', url: '/api/sagas/nope' }) },
-  { name: "an unknown order's saga", code: 'saga_not_found', request: () => ({ method: 'GET', url: '/orders/nope/saga' }) },
+  {
+    on: 'admin',
+    name: 'an action on an unknown saga',
+    code: 'saga_not_found',
+    request: () => ({ method: 'POST', url: '/api/sagas/nope/actions', payload: { action: 'retry', action_id: 'r-3' } }),
+  },
+  {
+    on: 'admin',
+    name: 'an unknown saga',
+    code: 'saga_not_found',
+    request: () => ({ method: 'GET', url: '/api/sagas/nope' }),
+  },
+  {
+    name: "an unknown order's saga",
+    code: 'saga_not_found',
+    request: () => ({ method: 'GET', url: '/orders/nope/saga' }),
+  },
   {
     name: 'a key whose first request is still in flight',
     code: 'idempotency_in_flight',
@@ -122,8 +373,16 @@ const CASES: ErrorCase[] = [
       return post(order(), { 'x-idempotency-key': 'in-flight-key' });
     },
   },
-  { name: 'a body over 64 KiB', code: 'body_too_large', request: () => post(order({ customer_id: 'c', pad: 'x'.repeat(70_000) })) },
-  { name: 'a text/plain body', code: 'unsupported_media_type', request: () => post('hello', { 'content-type': 'text/plain' }) },
+  {
+    name: 'a body over 64 KiB',
+    code: 'body_too_large',
+    request: () => post(order({ customer_id: 'c', pad: 'x'.repeat(70_000) })),
+  },
+  {
+    name: 'a text/plain body',
+    code: 'unsupported_media_type',
+    request: () => post('hello', { 'content-type': 'text/plain' }),
+  },
   {
     name: 'a key reused with another body',
     code: 'idempotency_key_reused',
@@ -138,7 +397,7 @@ const CASES: ErrorCase[] = [
 /** A saga that has ended (COMPLETED), placed once. */
 let finished: string | undefined;
 async function finishedSaga(): Promise<string> {
-  finished ??= (json(await g.app.inject(post(order(), { prefer: 'wait=5' }))).id as string);
+  finished ??= json(await g.app.inject(post(order(), { prefer: 'wait=5' }))).id as string;
   return finished;
 }
 
@@ -166,8 +425,16 @@ describe('every documented error code and status', () => {
   });
 
   test('the 5xx of broken parts map through the table too', () => {
-    const unavailable = Object.assign(new Error('14 UNAVAILABLE: no connection'), { code: grpcStatus.UNAVAILABLE, details: '', metadata: new Metadata() }) as ServiceError;
-    const internal = Object.assign(new Error('13 INTERNAL: boom'), { code: grpcStatus.INTERNAL, details: 'boom', metadata: new Metadata() }) as ServiceError;
+    const unavailable = Object.assign(new Error('14 UNAVAILABLE: no connection'), {
+      code: grpcStatus.UNAVAILABLE,
+      details: '',
+      metadata: new Metadata(),
+    }) as ServiceError;
+    const internal = Object.assign(new Error('13 INTERNAL: boom'), {
+      code: grpcStatus.INTERNAL,
+      details: 'boom',
+      metadata: new Metadata(),
+    }) as ServiceError;
     const cases: Array<[unknown, HttpErrorCode]> = [
       [participantError(unavailable, 'payment'), 'participant_unavailable'],
       [participantError(internal, 'payment'), 'participant_error'],
@@ -188,7 +455,10 @@ describe('every documented error code and status', () => {
     const failed = participantError(internal, 'payment');
     assert.equal(failed.message, 'the payment service failed');
     assert.match(failed.detail ?? '', /boom/);
-    assert.equal(toHttpError(new SagaLogUnavailableError('ECONNREFUSED 10.0.0.7:5432')).message, 'the saga log is unavailable; retry shortly');
+    assert.equal(
+      toHttpError(new SagaLogUnavailableError('ECONNREFUSED 10.0.0.7:5432')).message,
+      'the saga log is unavailable; retry shortly',
+    );
   });
 
   test('every code of the table is exercised here, and listed in docs/http-api.md', () => {
@@ -199,22 +469,51 @@ describe('every documented error code and status', () => {
     // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/integration/faults-admin.test.ts.
     // pivot_uncertain needs a saga held at its pivot: test/e2e/uncertain-pivot.test.ts.
     // too_many_sign_ins needs 10 wrong tokens from one address: test/integration/admin-auth.test.ts.
-    const elsewhere = ['too_many_sign_ins', 'invalid_fault_plan', 'fault_rule_not_found', 'action_id_reused', 'pivot_uncertain', 'participant_unavailable', 'participant_error', 'saga_log_unavailable', 'internal_error', 'shutting_down', 'overloaded', 'rate_limited', 'price_mismatch'];
+    const elsewhere = [
+      'too_many_sign_ins',
+      'invalid_fault_plan',
+      'fault_rule_not_found',
+      'action_id_reused',
+      'pivot_uncertain',
+      'participant_unavailable',
+      'participant_error',
+      'saga_log_unavailable',
+      'internal_error',
+      'shutting_down',
+      'overloaded',
+      'rate_limited',
+      'price_mismatch',
+    ];
     const exercised = new Set<string>([...CASES.map((c) => c.code), ...elsewhere]);
     assert.deepEqual([...exercised].sort(), Object.keys(HTTP_ERRORS).sort());
     const doc = fs.readFileSync(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
-    for (const [code, e] of Object.entries(HTTP_ERRORS)) assert.ok(doc.includes(`| \`${code}\` | ${e.status}`), `docs/http-api.md lists ${code} as ${e.status}`);
+    for (const [code, e] of Object.entries(HTTP_ERRORS))
+      assert.ok(doc.includes(`| \`${code}\` | ${e.status}`), `docs/http-api.md lists ${code} as ${e.status}`);
   });
 });
 
 describe('answers through the schemas', () => {
   test('POST /orders with Prefer: wait answers the finished order, its shape exactly', async () => {
-    const res = await g.app.inject(post(order({ items: [line({ quantity: 2, price: 19.99 })], ignored: true }), { prefer: 'wait=5', 'x-request-id': 'req-1' }));
+    const res = await g.app.inject(
+      post(order({ items: [line({ quantity: 2, price: 19.99 })], ignored: true }), {
+        prefer: 'wait=5',
+        'x-request-id': 'req-1',
+      }),
+    );
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.headers['preference-applied'], 'wait=5');
     assert.equal(res.headers['x-request-id'], 'req-1');
     const body = json(res);
-    assert.deepEqual(Object.keys(body).sort(), ['created_at', 'customer_id', 'id', 'items', 'saga_status', 'status', 'total', 'updated_at']);
+    assert.deepEqual(Object.keys(body).sort(), [
+      'created_at',
+      'customer_id',
+      'id',
+      'items',
+      'saga_status',
+      'status',
+      'total',
+      'updated_at',
+    ]);
     assert.equal(body.status, 'CONFIRMED');
     assert.equal(body.saga_status, 'COMPLETED');
     assert.equal(body.total, 39.98);
@@ -232,11 +531,13 @@ describe('answers through the schemas', () => {
     assert.ok(events.some((e) => e.step === 'reserve_stock' && typeof e.display_name === 'string'));
     // The public timeline is the admin one's events, each cut to the customer's facts.
     const admin = json(await g.admin.inject({ method: 'GET', url: `/api/sagas/${body.id as string}` }));
-    for (const k of ['id', 'status', 'created_at', 'updated_at', 'next_after_seq']) assert.deepEqual(timeline[k], admin[k], k);
+    for (const k of ['id', 'status', 'created_at', 'updated_at', 'next_after_seq'])
+      assert.deepEqual(timeline[k], admin[k], k);
     const adminEvents = admin.events as Array<Record<string, unknown>>;
     assert.equal(events.length, adminEvents.length);
     events.forEach((e, i) => {
-      for (const k of ['seq', 'type', 'step', 'time', 'attempt']) assert.deepEqual(e[k], adminEvents[i]?.[k], `${i}.${k}`);
+      for (const k of ['seq', 'type', 'step', 'time', 'attempt'])
+        assert.deepEqual(e[k], adminEvents[i]?.[k], `${i}.${k}`);
       assert.equal(e.code, null, 'no failure in a completed saga');
     });
   });
@@ -281,7 +582,12 @@ describe('answers through the schemas', () => {
     const page = json(await g.admin.inject({ method: 'GET', url: '/api/sagas?limit=2&status=completed' }));
     assert.equal((page.sagas as unknown[]).length, 2);
     assert.equal(typeof page.next_cursor, 'string');
-    const next = json(await g.admin.inject({ method: 'GET', url: `/api/sagas?limit=2&status=COMPLETED&cursor=${encodeURIComponent(page.next_cursor as string)}` }));
+    const next = json(
+      await g.admin.inject({
+        method: 'GET',
+        url: `/api/sagas?limit=2&status=COMPLETED&cursor=${encodeURIComponent(page.next_cursor as string)}`,
+      }),
+    );
     const ids = (p: Record<string, unknown>) => (p.sagas as Array<{ id: string }>).map((s) => s.id);
     assert.ok(ids(next).length >= 1);
     assert.ok(!ids(next).some((id) => ids(page).includes(id)));
@@ -289,7 +595,12 @@ describe('answers through the schemas', () => {
 
   test('products, health and readiness', async () => {
     const products = json(await g.app.inject({ method: 'GET', url: '/products' }));
-    assert.deepEqual(Object.keys((products.products as object[])[0] as object).sort(), ['available', 'product_id', 'reserved', 'sold']);
+    assert.deepEqual(Object.keys((products.products as object[])[0] as object).sort(), [
+      'available',
+      'product_id',
+      'reserved',
+      'sold',
+    ]);
     assert.deepEqual(json(await g.app.inject({ method: 'GET', url: '/healthz' })), { status: 'ok' });
     const ready = await g.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200);
@@ -298,15 +609,20 @@ describe('answers through the schemas', () => {
 });
 
 describe('request log lines', () => {
-  test('one line per request on both listeners, when it is answered, with the order id on POST /orders; none of Fastify\'s own', async () => {
+  test("one line per request on both listeners, when it is answered, with the order id on POST /orders; none of Fastify's own", async () => {
     const { logger, lines } = captureLogger();
     const h = await gatewayApp({ logger });
     try {
       const placed = await h.app.inject({ ...post(order()), headers: { prefer: 'wait=10' } });
       assert.equal(placed.statusCode, 201, placed.body);
       await h.admin.inject({ method: 'GET', url: '/api/sagas' });
-      const requestLines = lines.filter((l) => typeof l.msg === 'string' && /request/.test(l.msg) && typeof l.req === 'object');
-      assert.deepEqual(requestLines.map((l) => l.msg), ['request completed', 'request completed']);
+      const requestLines = lines.filter(
+        (l) => typeof l.msg === 'string' && /request/.test(l.msg) && typeof l.req === 'object',
+      );
+      assert.deepEqual(
+        requestLines.map((l) => l.msg),
+        ['request completed', 'request completed'],
+      );
       assert.equal(requestLines[0]?.order_id, json(placed).id);
       assert.deepEqual((requestLines[0]?.res as { statusCode: number }).statusCode, 201);
     } finally {

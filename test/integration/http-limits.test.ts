@@ -14,7 +14,12 @@ import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 /** Bounded load (DESIGN.md §6b): every limit answers at once instead of queueing. */
 
 const body = { customer_id: 'cust_1', items: [{ product_id: 'prod_1', quantity: 1, price: 25 }] };
-const post = (headers: Record<string, string> = {}): InjectOptions => ({ method: 'POST', url: '/orders', payload: body, headers });
+const post = (headers: Record<string, string> = {}): InjectOptions => ({
+  method: 'POST',
+  url: '/orders',
+  payload: body,
+  headers,
+});
 
 test('over the waiter cap a Prefer: wait is answered at once, PENDING, with a header saying why', async () => {
   const g = await gatewayApp({ limits: { maxWaiters: 0 } });
@@ -43,7 +48,21 @@ test('over the in-flight cap a POST is 503 overloaded with Retry-After, and noth
 });
 
 /** Every charge_payment attempt held back 300 ms: the sagas of a burst are all still in flight when the burst ends. */
-const slowCharges = () => new FaultBoard([{ id: 'slow-pay', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 300, enabled: true, probability: 1, fired: 0 }], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+const slowCharges = () =>
+  new FaultBoard(
+    [
+      {
+        id: 'slow-pay',
+        target: { step: 'charge_payment' },
+        kind: 'latency',
+        latency_ms: 300,
+        enabled: true,
+        probability: 1,
+        fired: 0,
+      },
+    ],
+    { vocabulary: PLACE_ORDER_FAULT_VOCABULARY },
+  );
 
 test('the caps hold under concurrency: 50 POSTs at once against an in-flight cap of 3 start 3 sagas, the rest 503', async () => {
   const g = await gatewayApp({ limits: { maxInFlight: 3 }, faults: slowCharges() });
@@ -56,7 +75,11 @@ test('the caps hold under concurrency: 50 POSTs at once against an in-flight cap
     const refused = answers.filter((r) => r.statusCode === 503 && r.json().error === 'overloaded');
     assert.equal(created.length + refused.length, 50, answers.map((r) => r.statusCode).join(','));
     assert.ok(created.length >= 1 && created.length <= 3, `${created.length} sagas started`);
-    assert.equal((await g.log.list({ limit: 100 })).sagas.length, created.length, 'the log holds only the admitted sagas');
+    assert.equal(
+      (await g.log.list({ limit: 100 })).sagas.length,
+      created.length,
+      'the log holds only the admitted sagas',
+    );
     assert.ok(most <= 3, `the engine drove ${most} at once`);
   } finally {
     await g.close();
@@ -67,11 +90,17 @@ test('the waiter cap holds under concurrency: 20 POSTs with Prefer: wait against
   const g = await gatewayApp({ limits: { maxWaiters: 2 }, faults: slowCharges() });
   try {
     const answers = await Promise.all(Array.from({ length: 20 }, () => g.app.inject(post({ prefer: 'wait=5' }))));
-    assert.ok(answers.every((r) => r.statusCode === 201), answers.map((r) => r.statusCode).join(','));
+    assert.ok(
+      answers.every((r) => r.statusCode === 201),
+      answers.map((r) => r.statusCode).join(','),
+    );
     const waited = answers.filter((r) => r.headers['preference-applied'] === 'wait=5');
     assert.equal(waited.length, 2, 'two waited');
     assert.equal(answers.filter((r) => r.headers[WAIT_NOT_APPLIED] === 'too-many-waiters').length, 18);
-    assert.ok(waited.every((r) => r.json().status === 'CONFIRMED'), 'the two that waited saw the end');
+    assert.ok(
+      waited.every((r) => r.json().status === 'CONFIRMED'),
+      'the two that waited saw the end',
+    );
   } finally {
     await g.close();
   }
@@ -96,7 +125,13 @@ test('a gateway that stops answers its waiters at once with the order as it stan
     // A saga that cannot end: its participants are gone (it retries), started under a key.
     await g.stopParticipants();
     const order = toOrderRequest(body);
-    const input: PlaceOrderInput = { order_id: 'stuck-1', ...order, created_at_ms: Date.now(), fingerprint: fingerprint('POST /orders', order), request_id: null };
+    const input: PlaceOrderInput = {
+      order_id: 'stuck-1',
+      ...order,
+      created_at_ms: Date.now(),
+      fingerprint: fingerprint('POST /orders', order),
+      request_id: null,
+    };
     await g.engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: 'stuck-key' });
     // The same key again, waiting up to 30 s for the end that will not come.
     const waiting = g.app.inject(post({ 'x-idempotency-key': 'stuck-key', prefer: 'wait=30' }));
@@ -104,7 +139,10 @@ test('a gateway that stops answers its waiters at once with the order as it stan
     const started = performance.now();
     const closing = g.app.close();
     const res = await waiting;
-    assert.ok(performance.now() - started < 2_000, `answered ${Math.round(performance.now() - started)} ms after close`);
+    assert.ok(
+      performance.now() - started < 2_000,
+      `answered ${Math.round(performance.now() - started)} ms after close`,
+    );
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.json().id, 'stuck-1');
     assert.equal(res.json().status, 'PENDING');
@@ -126,7 +164,9 @@ test('a request that does not arrive whole within HTTP_REQUEST_TIMEOUT_MS is cut
     // A body that never ends (100 bytes promised, one sent): the connection is closed.
     const slowBody = net.connect(port, '127.0.0.1');
     await once(slowBody, 'connect');
-    slowBody.write('POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    slowBody.write(
+      'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
     const answer = await readUntilClosed(slowBody, 5_000);
     assert.ok(answer === '' || /^HTTP\/1\.1 408/.test(answer), answer);
     assert.equal((await g.log.list({ limit: 10 })).sagas.length, 0, 'nothing stored');
@@ -139,11 +179,13 @@ test('connections over HTTP_MAX_CONNECTIONS are closed as they arrive', async ()
   const g = await gatewayApp({ limits: { maxConnections: 2 } });
   try {
     const port = await listen(g.app);
-    const held = await Promise.all([0, 1].map(async () => {
-      const s = net.connect(port, '127.0.0.1');
-      await once(s, 'connect');
-      return s;
-    }));
+    const held = await Promise.all(
+      [0, 1].map(async () => {
+        const s = net.connect(port, '127.0.0.1');
+        await once(s, 'connect');
+        return s;
+      }),
+    );
     await waitUntil(async () => (await new Promise<number>((r) => g.app.server.getConnections((_e, n) => r(n)))) === 2);
     const third = net.connect(port, '127.0.0.1');
     third.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -9,7 +9,11 @@ import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
  * catalog prices; a refusal stores nothing and leaves its idempotency key free.
  */
 
-const CATALOG: Catalog = { prod_1: { stock: 15, priceCents: 2500 }, prod_2: { stock: 10, priceCents: 1999 }, prod_3: 5 };
+const CATALOG: Catalog = {
+  prod_1: { stock: 15, priceCents: 2500 },
+  prod_2: { stock: 10, priceCents: 1999 },
+  prod_3: 5,
+};
 
 const line = (product_id: string, price: number, quantity = 1) => ({ product_id, quantity, price });
 const post = (items: unknown[], headers: Record<string, string> = {}): InjectOptions => ({
@@ -48,7 +52,10 @@ describe('PRICING=catalog', () => {
     const res = await g.app.inject(post([line('prod_1', 25), line('prod_3', 1), line('nope', 1)]));
     assert.equal(res.statusCode, 409, res.body);
     assert.equal(json(res).error, 'price_mismatch');
-    assert.match(json(res).message as string, /items\[1\]: prod_3 has no catalog price; items\[2\]: nope has no catalog price/);
+    assert.match(
+      json(res).message as string,
+      /items\[1\]: prod_3 has no catalog price; items\[2\]: nope has no catalog price/,
+    );
     assert.deepEqual(json(res).prices, [
       { product_id: 'prod_1', price: 25 },
       { product_id: 'prod_3', price: null },
@@ -64,7 +71,9 @@ describe('PRICING=catalog', () => {
   });
 
   test('GET /products shows the catalog prices (none for an unpriced product)', async () => {
-    const { products } = json(await g.app.inject({ method: 'GET', url: '/products' })) as { products: Array<Record<string, unknown>> };
+    const { products } = json(await g.app.inject({ method: 'GET', url: '/products' })) as {
+      products: Array<Record<string, unknown>>;
+    };
     assert.deepEqual(
       products.map((p) => [p.product_id, p.price]),
       [

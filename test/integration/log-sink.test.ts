@@ -27,5 +27,8 @@ test('a process logging into a pipe nobody reads keeps its event loop running, a
   await closed;
   assert.equal(code, 0);
   assert.equal(seen.length, 20_000, 'every line arrives');
-  assert.ok(seen.every((v, i) => v === i), 'in order');
+  assert.ok(
+    seen.every((v, i) => v === i),
+    'in order',
+  );
 });

@@ -4,12 +4,34 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate as AsnCertificate } from '@peculiar/x509';
+import {
+  BasicConstraintsExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  X509Certificate as AsnCertificate,
+} from '@peculiar/x509';
 import { credentials, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { PaymentServiceClient, PaymentServiceService, PaymentStatus } from '../../src/gen/payment/v1/payment.js';
 import { HealthClient } from '../../src/gen/health/v1/health.js';
-import { callUnary, channelCredentials, channelOptions, errorCodeOf, isServiceError, serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
-import { identityDir, issueIdentities, loadTlsMaterial, TLS_IDENTITIES, TlsError, type GrpcSecurity, type TlsIdentity } from '../../src/platform/tls.js';
+import {
+  callUnary,
+  channelCredentials,
+  channelOptions,
+  errorCodeOf,
+  isServiceError,
+  serverCredentials,
+  startGrpcServer,
+  type RunningServer,
+} from '../../src/platform/grpc.js';
+import {
+  identityDir,
+  issueIdentities,
+  loadTlsMaterial,
+  TLS_IDENTITIES,
+  TlsError,
+  type GrpcSecurity,
+  type TlsIdentity,
+} from '../../src/platform/tls.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { ServiceStartError, spawnService, startSystem } from '../../src/cli/supervisor.js';
@@ -47,7 +69,9 @@ function withFixtureCa(fixture: string): string {
 
 /** Every file under `dir`, relative to it, sorted. */
 function filesUnder(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
 }
 
 const ownFiles = (id: TlsIdentity) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`];
@@ -56,7 +80,11 @@ const mode = (f: string) => fs.statSync(f).mode & 0o777;
 
 /** Checks the layout: one folder per identity (0700) with its three files, keys 0600, one CA for all, and no CA key in it. */
 function assertLayout(tlsDir: string): void {
-  assert.deepEqual(filesUnder(tlsDir), LAYOUT, 'only the four identities, each its own three files: no lock, no work file, no ca.key');
+  assert.deepEqual(
+    filesUnder(tlsDir),
+    LAYOUT,
+    'only the four identities, each its own three files: no lock, no work file, no ca.key',
+  );
   const ca = fs.readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'ca.crt'));
   const caCert = new X509Certificate(ca);
   for (const id of TLS_IDENTITIES) {
@@ -75,8 +103,16 @@ async function handshake(dir: string): Promise<PaymentStatus> {
   const security: GrpcSecurity = { kind: 'mtls', dir };
   const db = openPaymentDatabase(path.join(tempDir('mtls-handshake'), 'payment.db'), 'normal');
   const implementation = createPaymentService({ db, logger: silentLogger, chargeLimitCents: 1_000_000 });
-  const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(security, 'payment'));
-  const client = new PaymentServiceClient(server.address, channelCredentials(security, 'gateway', 'payment'), channelOptions(security, 'payment'));
+  const server = await startGrpcServer(
+    { host: '127.0.0.1', port: 0 },
+    [{ definition: PaymentServiceService, implementation }],
+    serverCredentials(security, 'payment'),
+  );
+  const client = new PaymentServiceClient(
+    server.address,
+    channelCredentials(security, 'gateway', 'payment'),
+    channelOptions(security, 'payment'),
+  );
   try {
     return (await callUnary(client.getPayment.bind(client), { orderId: 'handshake' }, { timeoutMs: 3_000 })).status;
   } finally {
@@ -99,7 +135,11 @@ function assertLeaves(tlsDir: string, caDir: string): void {
     assert.equal(leaf.ca, false);
     assert.equal(leaf.subjectAltName, `DNS:${id}, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1`);
     // Node's keyUsage is the extended key usage: clientAuth for the gateway, serverAuth for the others.
-    assert.deepEqual(leaf.keyUsage, [id === 'gateway' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'], `${id}'s extended key usage`);
+    assert.deepEqual(
+      leaf.keyUsage,
+      [id === 'gateway' ? '1.3.6.1.5.5.7.3.2' : '1.3.6.1.5.5.7.3.1'],
+      `${id}'s extended key usage`,
+    );
     assert.equal(new Date(leaf.validTo).getTime() - new Date(leaf.validFrom).getTime(), 825 * DAY_MS);
     assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', `${id}.key is P-256`);
     const key = fs.readFileSync(path.join(dir, `${id}.key`), 'utf8');
@@ -124,8 +164,11 @@ async function oldLayout(): Promise<{ dir: string; keys: Record<TlsIdentity, Buf
   const dir = tempDir('tls-old');
   fs.copyFileSync(path.join(caDir, 'ca.crt'), path.join(dir, 'ca.crt'));
   fs.copyFileSync(path.join(caDir, 'ca.key'), path.join(dir, 'ca.key'));
-  for (const id of TLS_IDENTITIES) for (const f of [`${id}.crt`, `${id}.key`]) fs.copyFileSync(path.join(identityDir(made, id), f), path.join(dir, f));
-  const keys = Object.fromEntries(TLS_IDENTITIES.map((id) => [id, fs.readFileSync(path.join(dir, `${id}.key`))])) as Record<TlsIdentity, Buffer>;
+  for (const id of TLS_IDENTITIES)
+    for (const f of [`${id}.crt`, `${id}.key`]) fs.copyFileSync(path.join(identityDir(made, id), f), path.join(dir, f));
+  const keys = Object.fromEntries(
+    TLS_IDENTITIES.map((id) => [id, fs.readFileSync(path.join(dir, `${id}.key`))]),
+  ) as Record<TlsIdentity, Buffer>;
   return { dir, keys, caKey: fs.readFileSync(path.join(dir, 'ca.key')) };
 }
 
@@ -141,7 +184,11 @@ describe('TLS material (sagas certs, or a first sagas start)', () => {
     assert.deepEqual((await issueIdentities(dir)).issued, []);
     assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, 'order'), 'order.crt')), before);
     assertLayout(dir);
-    assert.equal(await handshake(dir), PaymentStatus.PAYMENT_STATUS_NONE, 'the gateway is served by the payment service');
+    assert.equal(
+      await handshake(dir),
+      PaymentStatus.PAYMENT_STATUS_NONE,
+      'the gateway is served by the payment service',
+    );
   });
 
   test('the certificates are those the openssl CLI made: P-256 keys in PKCS#8, names, usages, alternative names and validity; --ca with an empty folder keeps the new CA there', async () => {
@@ -218,7 +265,11 @@ describe('TLS material (sagas certs, or a first sagas start)', () => {
     fs.cpSync(identityDir(own, 'payment'), identityDir(dir, 'payment'), { recursive: true });
     const report = await issueIdentities(dir, { ca: caDir });
     assert.deepEqual(report.issued, ['gateway', 'order', 'inventory']);
-    assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, 'payment'), 'payment.crt')), fs.readFileSync(path.join(identityDir(own, 'payment'), 'payment.crt')), 'a given identity is kept');
+    assert.deepEqual(
+      fs.readFileSync(path.join(identityDir(dir, 'payment'), 'payment.crt')),
+      fs.readFileSync(path.join(identityDir(own, 'payment'), 'payment.crt')),
+      'a given identity is kept',
+    );
     assertLayout(dir);
     // Another CA than the one of the identities there does not complete the folder.
     fs.rmSync(identityDir(dir, 'order'), { recursive: true });
@@ -235,7 +286,10 @@ describe('TLS material (sagas certs, or a first sagas start)', () => {
     const gateway = fs.readFileSync(path.join(identityDir(dir, 'gateway'), 'gateway.crt'));
     const err = await tlsErrorOf(issueIdentities(dir));
     assert.equal(err.code, 'tls_material_incomplete');
-    assert.match(err.message, /has gateway, inventory, payment but not order, and the key of the CA that issued them is not kept here .*--ca DIR.*--renew/);
+    assert.match(
+      err.message,
+      /has gateway, inventory, payment but not order, and the key of the CA that issued them is not kept here .*--ca DIR.*--renew/,
+    );
     assert.deepEqual(filesUnder(identityDir(dir, 'order')), [], 'nothing issued');
     // Half an identity (an interrupted copy) is named, not completed.
     fs.writeFileSync(path.join(identityDir(dir, 'order'), 'order.crt'), 'x');
@@ -257,9 +311,17 @@ describe('TLS material (sagas certs, or a first sagas start)', () => {
 
     const report = await issueIdentities(dir);
     assert.deepEqual(report.issued, []);
-    assert.deepEqual(report.migrated, { identities: [...TLS_IDENTITIES], caKeyMovedTo: path.join(dir, 'ca', 'ca.key') });
+    assert.deepEqual(report.migrated, {
+      identities: [...TLS_IDENTITIES],
+      caKeyMovedTo: path.join(dir, 'ca', 'ca.key'),
+    });
     assert.deepEqual(filesUnder(dir), ['ca/ca.crt', 'ca/ca.key', ...LAYOUT].sort(), 'nothing left at the top');
-    for (const id of TLS_IDENTITIES) assert.deepEqual(fs.readFileSync(path.join(identityDir(dir, id), `${id}.key`)), keys[id], `${id}.key moved, not made anew`);
+    for (const id of TLS_IDENTITIES)
+      assert.deepEqual(
+        fs.readFileSync(path.join(identityDir(dir, id), `${id}.key`)),
+        keys[id],
+        `${id}.key moved, not made anew`,
+      );
     assert.deepEqual(fs.readFileSync(path.join(dir, 'ca', 'ca.key')), caKey);
     assert.equal(mode(path.join(dir, 'ca')), 0o700);
     assert.equal(mode(path.join(dir, 'ca', 'ca.key')), 0o600);
@@ -309,7 +371,12 @@ describe('a participant over mutual TLS', () => {
       charges++;
       charge.call(implementation, call, cb);
     };
-    server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(ours, 'payment'), { logger: captured.logger });
+    server = await startGrpcServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ definition: PaymentServiceService, implementation }],
+      serverCredentials(ours, 'payment'),
+      { logger: captured.logger },
+    );
   });
   after(() => server.shutdown(0));
 
@@ -317,7 +384,11 @@ describe('a participant over mutual TLS', () => {
   async function chargeAs(creds: ChannelCredentials, orderId: string): Promise<'OK' | ServiceError> {
     const client = new PaymentServiceClient(server.address, creds, channelOptions(ours, 'payment'));
     try {
-      await callUnary(client.charge.bind(client), { orderId, amountCents: 100 }, { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 3_000 });
+      await callUnary(
+        client.charge.bind(client),
+        { orderId, amountCents: 100 },
+        { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 3_000 },
+      );
       return 'OK';
     } catch (err) {
       assert.ok(isServiceError(err), String(err));
@@ -333,7 +404,11 @@ describe('a participant over mutual TLS', () => {
 
   /** What the service holds for `orderId`, asked as the gateway. */
   async function payment(orderId: string): Promise<PaymentStatus> {
-    const client = new PaymentServiceClient(server.address, channelCredentials(ours, 'gateway', 'payment'), channelOptions(ours, 'payment'));
+    const client = new PaymentServiceClient(
+      server.address,
+      channelCredentials(ours, 'gateway', 'payment'),
+      channelOptions(ours, 'payment'),
+    );
     try {
       return (await callUnary(client.getPayment.bind(client), { orderId }, { timeoutMs: 3_000 })).status;
     } finally {
@@ -349,7 +424,10 @@ describe('a participant over mutual TLS', () => {
   test('a caller without a client certificate, or in plaintext, is refused before any call', async () => {
     const before = charges;
     const m = loadTlsMaterial(mtlsDir(ours), 'gateway');
-    assert.equal(await charge(credentials.createSsl(m.ca, null, null, { checkServerIdentity: () => undefined }), 'tls-no-cert'), status.UNAVAILABLE);
+    assert.equal(
+      await charge(credentials.createSsl(m.ca, null, null, { checkServerIdentity: () => undefined }), 'tls-no-cert'),
+      status.UNAVAILABLE,
+    );
     assert.equal(await charge(credentials.createInsecure(), 'tls-plain'), status.UNAVAILABLE);
     assert.equal(charges, before, 'the service saw no call');
     assert.equal(await payment('tls-no-cert'), PaymentStatus.PAYMENT_STATUS_NONE);
@@ -369,7 +447,11 @@ describe('a participant over mutual TLS', () => {
     const before = charges;
     for (const id of ['order', 'inventory', 'payment'] as const) {
       // serverAuth only: the handshake itself refuses it as a client certificate.
-      assert.equal(await charge(await callerCredentials(loadTlsMaterial(mtlsDir(ours), id)), `tls-${id}-as-caller`), status.UNAVAILABLE, id);
+      assert.equal(
+        await charge(await callerCredentials(loadTlsMaterial(mtlsDir(ours), id)), `tls-${id}-as-caller`),
+        status.UNAVAILABLE,
+        id,
+      );
       assert.equal(await payment(`tls-${id}-as-caller`), PaymentStatus.PAYMENT_STATUS_NONE);
     }
     assert.equal(charges, before);
@@ -382,36 +464,57 @@ describe('a participant over mutual TLS', () => {
       assert.notEqual(refused, 'OK', cn);
       assert.equal((refused as ServiceError).code, status.PERMISSION_DENIED, cn);
       assert.equal(errorCodeOf(refused), 'caller_not_allowed');
-      assert.match((refused as ServiceError).details, new RegExp(`only the gateway may call this service; the caller's certificate names CN=${cn.replace('.', '\\.')}`));
+      assert.match(
+        (refused as ServiceError).details,
+        new RegExp(
+          `only the gateway may call this service; the caller's certificate names CN=${cn.replace('.', '\\.')}`,
+        ),
+      );
       assert.equal(await payment(`tls-cn-${cn}`), PaymentStatus.PAYMENT_STATUS_NONE, `${cn}: nothing stored`);
     }
     assert.equal(charges, before, 'the handler ran for none of them');
     // The health service too: there is no method a non-gateway caller is served.
-    const health = new HealthClient(server.address, await callerCredentials(await mintCertificate('mallory')), channelOptions(ours, 'payment'));
+    const health = new HealthClient(
+      server.address,
+      await callerCredentials(await mintCertificate('mallory')),
+      channelOptions(ours, 'payment'),
+    );
     try {
-      await assert.rejects(callUnary(health.check.bind(health), { service: '' }, { timeoutMs: 3_000 }), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+      await assert.rejects(
+        callUnary(health.check.bind(health), { service: '' }, { timeoutMs: 3_000 }),
+        (e: ServiceError) => e.code === status.PERMISSION_DENIED,
+      );
     } finally {
       health.close();
     }
     // Callers repeating refused calls make one line a minute, not one a call: the first is said.
     const said = captured.lines.filter((l) => l.msg === 'a caller that is not the gateway was refused');
     assert.equal(said.length, 1, JSON.stringify(said));
-    assert.deepEqual([said[0]?.level, said[0]?.caller, said[0]?.rpc], ['warn', 'mallory', '/payment.v1.PaymentService/Charge']);
+    assert.deepEqual(
+      [said[0]?.level, said[0]?.caller, said[0]?.rpc],
+      ['warn', 'mallory', '/payment.v1.PaymentService/Charge'],
+    );
     // A certificate named gateway but for serving only (serverAuth): refused by the handshake.
-    assert.equal(await charge(await callerCredentials(await mintCertificate('gateway', 'serverAuth')), 'tls-gateway-server-usage'), status.UNAVAILABLE);
+    assert.equal(
+      await charge(await callerCredentials(await mintCertificate('gateway', 'serverAuth')), 'tls-gateway-server-usage'),
+      status.UNAVAILABLE,
+    );
     assert.equal(charges, before);
   });
 
   test("the gateway refuses a server of another CA, or one with another participant's certificate", async () => {
     const before = charges;
     // Our CA only trusts our certificates: their CA's server is not ours.
-    assert.equal(await charge(channelCredentials(theirs, 'gateway', 'payment'), 'tls-foreign-server'), status.UNAVAILABLE);
+    assert.equal(
+      await charge(channelCredentials(theirs, 'gateway', 'payment'), 'tls-foreign-server'),
+      status.UNAVAILABLE,
+    );
     // The server at this address presents CN=payment: a gateway dialling "order" there refuses it.
     assert.equal(await charge(channelCredentials(ours, 'gateway', 'order'), 'tls-wrong-identity'), status.UNAVAILABLE);
     assert.equal(charges, before);
   });
 
-  test('TLS credentials not made by serverCredentials (no check of the caller\'s name) are refused by startGrpcServer', async () => {
+  test("TLS credentials not made by serverCredentials (no check of the caller's name) are refused by startGrpcServer", async () => {
     const m = loadTlsMaterial(mtlsDir(ours), 'payment');
     const { ServerCredentials } = await import('@grpc/grpc-js');
     const bare = ServerCredentials.createSsl(m.ca, [{ private_key: m.key, cert_chain: m.cert }], true);
@@ -425,13 +528,21 @@ describe('a process at start', () => {
     const proc = startMain('payment', { DATA_DIR: dir, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
     const { code, stderr } = await proc.exit;
     assert.equal(code, 1);
-    assert.match(stderr, /payment: cannot start mutual TLS \(tls_material_incomplete\): no payment identity: .*tls\/payment does not exist; issue the identities with `sagas certs`/);
+    assert.match(
+      stderr,
+      /payment: cannot start mutual TLS \(tls_material_incomplete\): no payment identity: .*tls\/payment does not exist; issue the identities with `sagas certs`/,
+    );
     assert.equal(fs.existsSync(path.join(dir, 'tls')), false, 'nothing made');
   });
 
   test('a participant given an old one-folder TLS_DIR refuses to start, saying how to move it', async () => {
     const { dir: tls } = await oldLayout();
-    const proc = startMain('payment', { DATA_DIR: tempDir('mtls-old'), TLS_DIR: tls, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
+    const proc = startMain('payment', {
+      DATA_DIR: tempDir('mtls-old'),
+      TLS_DIR: tls,
+      PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: 'off',
+    });
     const { code, stderr } = await proc.exit;
     assert.equal(code, 1);
     assert.match(stderr, /payment: cannot start mutual TLS \(tls_old_layout\): .*`sagas certs` moves it/);
@@ -447,27 +558,44 @@ describe('a process at start', () => {
     const sys = await startSystem({
       dataDir,
       ports: 'ephemeral',
-      env: { PATH: bin, LOG_LEVEL: 'warn', REDIS_KEY_PREFIX: `test-${path.basename(path.dirname(dataDir))}`, ADMIN_ADDR: 'off', TLS_DIR: tlsDir },
+      env: {
+        PATH: bin,
+        LOG_LEVEL: 'warn',
+        REDIS_KEY_PREFIX: `test-${path.basename(path.dirname(dataDir))}`,
+        ADMIN_ADDR: 'off',
+        TLS_DIR: tlsDir,
+      },
       readyTimeoutMs: 60_000,
       onLine: (name, line) => {
         if (name === 'sagas') said.push(line);
       },
     });
     try {
-      const r = await http(sys.url, 'POST', '/orders', { customer_id: 'cust_node_only', items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] }, { Prefer: 'wait=5' });
+      const r = await http(
+        sys.url,
+        'POST',
+        '/orders',
+        { customer_id: 'cust_node_only', items: [{ product_id: 'prod_1', quantity: 1, price: 10 }] },
+        { Prefer: 'wait=5' },
+      );
       assert.equal(r.status, 201, JSON.stringify(r.body));
       assert.equal(r.body.status, 'CONFIRMED', JSON.stringify(r.body));
       // N11: the data folder and every database file (with its -wal and -shm) private, under this test's umask.
       assert.equal(mode(dataDir), 0o700, 'DATA_DIR');
       const dbFiles = fs.readdirSync(dataDir).filter((f) => /\.db(-wal|-shm)?$/.test(f));
-      for (const db of ['order', 'inventory', 'payment', 'saga']) for (const ext of ['.db', '.db-wal', '.db-shm']) assert.ok(dbFiles.includes(`${db}${ext}`), `${db}${ext} exists`);
+      for (const db of ['order', 'inventory', 'payment', 'saga'])
+        for (const ext of ['.db', '.db-wal', '.db-shm'])
+          assert.ok(dbFiles.includes(`${db}${ext}`), `${db}${ext} exists`);
       for (const f of dbFiles) assert.equal(mode(path.join(dataDir, f)), 0o600, f);
     } finally {
       await sys.stop();
     }
     assertLayout(tlsDir);
     assert.equal(said.length, 1, said.join('\n'));
-    assert.match(JSON.parse(said[0] as string).msg, /issued the mutual-TLS identities gateway, order, inventory, payment in .*; the CA's key was used for this only and not kept/);
+    assert.match(
+      JSON.parse(said[0] as string).msg,
+      /issued the mutual-TLS identities gateway, order, inventory, payment in .*; the CA's key was used for this only and not kept/,
+    );
   });
 
   test('refuses to start with a certificate that is not its own, saying why', async () => {
@@ -475,8 +603,16 @@ describe('a process at start', () => {
     const dir = tempDir('mtls-bad');
     const tls = path.join(dir, 'certs');
     fs.cpSync(ours, tls, { recursive: true });
-    fs.copyFileSync(path.join(identityDir(ours, 'order'), 'order.crt'), path.join(identityDir(tls, 'payment'), 'payment.crt'));
-    const proc = startMain('payment', { DATA_DIR: dir, TLS_DIR: tls, PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off' });
+    fs.copyFileSync(
+      path.join(identityDir(ours, 'order'), 'order.crt'),
+      path.join(identityDir(tls, 'payment'), 'payment.crt'),
+    );
+    const proc = startMain('payment', {
+      DATA_DIR: dir,
+      TLS_DIR: tls,
+      PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: 'off',
+    });
     const { code, stderr } = await proc.exit;
     assert.equal(code, 1);
     assert.match(stderr, /payment: cannot start mutual TLS \(tls_material_invalid\): .*payment\.crt names CN=order/);
@@ -485,7 +621,14 @@ describe('a process at start', () => {
 
   test('GRPC_INSECURE=1 serves plaintext, with a warning at start, and makes no certificates', async () => {
     const dir = tempDir('mtls-insecure');
-    const proc = startMain('payment', { DATA_DIR: dir, GRPC_INSECURE: '1', PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' });
+    const proc = startMain('payment', {
+      DATA_DIR: dir,
+      GRPC_INSECURE: '1',
+      PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: 'off',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+    });
     const ready = await proc.ready;
     const client = new PaymentServiceClient(ready.address, credentials.createInsecure());
     try {
@@ -497,7 +640,10 @@ describe('a process at start', () => {
     proc.stop();
     assert.equal((await proc.exit).code, 0);
     assert.equal(fs.existsSync(path.join(dir, 'tls')), false);
-    assert.ok(proc.stdout().some((l) => /GRPC_INSECURE=1/.test(l)), 'the warning is logged');
+    assert.ok(
+      proc.stdout().some((l) => /GRPC_INSECURE=1/.test(l)),
+      'the warning is logged',
+    );
   });
 
   test('the gateway refuses to start with a certificate of another CA, saying why', async () => {
@@ -506,7 +652,8 @@ describe('a process at start', () => {
     const dir = tempDir('mtls-gateway');
     const tls = path.join(dir, 'tls');
     fs.cpSync(ours, tls, { recursive: true });
-    for (const f of ['gateway.crt', 'gateway.key']) fs.copyFileSync(path.join(identityDir(theirs, 'gateway'), f), path.join(identityDir(tls, 'gateway'), f));
+    for (const f of ['gateway.crt', 'gateway.key'])
+      fs.copyFileSync(path.join(identityDir(theirs, 'gateway'), f), path.join(identityDir(tls, 'gateway'), f));
     const err = await spawnService('gateway', {
       env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, HTTP_ADDR: '127.0.0.1:0', LOG_FORMAT: 'json', REDIS_URL: '' },
       readyTimeoutMs: 30_000,
@@ -515,7 +662,9 @@ describe('a process at start', () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof ServiceStartError, String(err));
-    const fatal = err.output.map((l) => JSON.parse(l) as { level?: number | string; code?: string; msg?: string }).find((l) => l.code !== undefined);
+    const fatal = err.output
+      .map((l) => JSON.parse(l) as { level?: number | string; code?: string; msg?: string })
+      .find((l) => l.code !== undefined);
     assert.equal(fatal?.code, 'tls_material_invalid');
     assert.match(fatal?.msg ?? '', /cannot start mutual TLS: .*gateway\.crt was not issued by/);
   });

@@ -33,18 +33,52 @@ const DASHBOARD_JSON = path.join(OBS, 'grafana', 'dashboards', 'sagas.json');
 const COMPOSE_YML = path.join(ROOT, 'docker-compose.yml');
 
 /** The metrics the four processes export, by their Prometheus names. */
-const COUNTERS = ['saga_started_total', 'saga_finished_total', 'saga_recoveries_total', 'saga_step_retries_total', 'idempotency_replays_total'];
+const COUNTERS = [
+  'saga_started_total',
+  'saga_finished_total',
+  'saga_recoveries_total',
+  'saga_step_retries_total',
+  'idempotency_replays_total',
+];
 const GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds', 'idempotency_fallback_active'];
-const HISTOGRAMS = ['saga_duration_seconds', 'saga_step_duration_seconds', 'http_server_request_duration', 'rpc_server_duration'];
-const EXPORTED = new Set([...COUNTERS, ...GAUGES, ...HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`])]);
+const HISTOGRAMS = [
+  'saga_duration_seconds',
+  'saga_step_duration_seconds',
+  'http_server_request_duration',
+  'rpc_server_duration',
+];
+const EXPORTED = new Set([
+  ...COUNTERS,
+  ...GAUGES,
+  ...HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`]),
+]);
 /** Gauges read from the saga log: every gateway sharing one log reports the same value. */
 const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds'];
 /** The gateways of the default setup and of the "multi" profile. */
 const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2'];
 /** The services `docker compose up` (no profile) runs: the same as before the profiles. */
-const DEFAULT_SERVICES = ['certs', 'gateway', 'grafana', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus', 'redis', 'tempo', 'tempo-init'];
+const DEFAULT_SERVICES = [
+  'certs',
+  'gateway',
+  'grafana',
+  'inventory',
+  'order',
+  'otel-collector',
+  'payment',
+  'prometheus',
+  'redis',
+  'tempo',
+  'tempo-init',
+];
 /** The processes of the app image, each with its own mutual-TLS identity (the gateways share the gateway's). */
-const IDENTITY_OF: Record<string, string> = { gateway: 'gateway', 'gateway-1': 'gateway', 'gateway-2': 'gateway', order: 'order', inventory: 'inventory', payment: 'payment' };
+const IDENTITY_OF: Record<string, string> = {
+  gateway: 'gateway',
+  'gateway-1': 'gateway',
+  'gateway-2': 'gateway',
+  order: 'order',
+  inventory: 'inventory',
+  payment: 'payment',
+};
 
 // ---------------------------------------------------------------------------------------------
 // tools
@@ -65,15 +99,29 @@ interface Run {
  * The secrets compose requires (docker-compose.yml, top comment; README: an .env file), and the
  * values the checks below run it with, as an operator's .env would give them.
  */
-const COMPOSE_SECRETS = { GRAFANA_ADMIN_PASSWORD: 'test-grafana', REDIS_PASSWORD: 'test-redis', POSTGRES_PASSWORD: 'test-postgres' } as const;
+const COMPOSE_SECRETS = {
+  GRAFANA_ADMIN_PASSWORD: 'test-grafana',
+  REDIS_PASSWORD: 'test-redis',
+  POSTGRES_PASSWORD: 'test-postgres',
+} as const;
 type ComposeSecret = keyof typeof COMPOSE_SECRETS;
 
 /**
  * Runs `tool` with the compose secrets of COMPOSE_SECRETS (not those of whoever runs the tests, so
  * that the file is checked alike everywhere), `extraEnv` on top, and without the `unset` ones.
  */
-function run(tool: Tool, args: string[], input?: string, extraEnv: Record<string, string> = {}, unset: readonly ComposeSecret[] = []): Run {
-  const env: Record<string, string | undefined> = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in COMPOSE_SECRETS))), ...COMPOSE_SECRETS, ...extraEnv };
+function run(
+  tool: Tool,
+  args: string[],
+  input?: string,
+  extraEnv: Record<string, string> = {},
+  unset: readonly ComposeSecret[] = [],
+): Run {
+  const env: Record<string, string | undefined> = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !(k in COMPOSE_SECRETS))),
+    ...COMPOSE_SECRETS,
+    ...extraEnv,
+  };
   for (const k of unset) delete env[k];
   const r = spawnSync(tool, args, { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000, env });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -106,7 +154,12 @@ function compose(): any {
 
 /** The compose file resolved with `profiles` and the variables of `env` set (nothing else of the compose secrets). */
 function composeWith(profiles: string[], env: Record<string, string> = {}): any {
-  const r = run('docker-compose', ['-f', COMPOSE_YML, ...profiles.flatMap((p) => ['--profile', p]), 'config'], undefined, env);
+  const r = run(
+    'docker-compose',
+    ['-f', COMPOSE_YML, ...profiles.flatMap((p) => ['--profile', p]), 'config'],
+    undefined,
+    env,
+  );
   assertOk(r, 'docker-compose config');
   return yaml({ text: r.stdout });
 }
@@ -120,9 +173,15 @@ interface PortMapping {
 /** A `ports` entry in either form docker-compose prints: `[ip:]published:target[/proto]` or the long form. */
 function portMapping(p: any): PortMapping {
   if (typeof p === 'object') return { hostIp: p.host_ip, published: Number(p.published), target: Number(p.target) };
-  const parts = String(p).replace(/\/\w+$/, '').split(':');
+  const parts = String(p)
+    .replace(/\/\w+$/, '')
+    .split(':');
   assert.ok(parts.length === 2 || parts.length === 3, `port mapping ${p}`);
-  return { hostIp: parts.length === 3 ? parts[0] : undefined, published: Number(parts.at(-2)), target: Number(parts.at(-1)) };
+  return {
+    hostIp: parts.length === 3 ? parts[0] : undefined,
+    published: Number(parts.at(-2)),
+    target: Number(parts.at(-1)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,7 +260,9 @@ function dataPanels(): Panel[] {
 }
 
 function dashboardExprs(): { where: string; expr: string }[] {
-  return dataPanels().flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId ?? ''}`, expr: t.expr ?? '' })));
+  return dataPanels().flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId ?? ''}`, expr: t.expr ?? '' })),
+  );
 }
 
 interface Rule {
@@ -233,15 +294,21 @@ describe('Prometheus', () => {
   });
 
   it('promtool accepts alerts.yml', () => {
-    assertOk(run('promtool', ['check', 'rules', ALERTS_YML]), 'promtool check rules observability/prometheus/alerts.yml');
+    assertOk(
+      run('promtool', ['check', 'rules', ALERTS_YML]),
+      'promtool check rules observability/prometheus/alerts.yml',
+    );
   });
 
   it('alerts.yml has the five alerts, each with a severity, a summary and a description', () => {
     const rules = alertRules();
-    assert.deepEqual(
-      rules.map((r) => r.alert).sort(),
-      ['HighCompensationRate', 'HighHttpErrorRate', 'RedisFallbackActive', 'SagaParked', 'SagasStuck'],
-    );
+    assert.deepEqual(rules.map((r) => r.alert).sort(), [
+      'HighCompensationRate',
+      'HighHttpErrorRate',
+      'RedisFallbackActive',
+      'SagaParked',
+      'SagasStuck',
+    ]);
     for (const r of rules) {
       assert.ok(['critical', 'warning', 'info'].includes(r.labels?.severity ?? ''), `${r.alert}: severity label`);
       assert.ok(r.annotations?.summary?.trim(), `${r.alert}: summary annotation`);
@@ -253,14 +320,20 @@ describe('Prometheus', () => {
   });
 
   it('every alert fires on its condition and stays quiet otherwise (promtool test rules alerts.test.yml)', () => {
-    assertOk(run('promtool', ['test', 'rules', ALERTS_TEST_YML]), 'promtool test rules observability/prometheus/alerts.test.yml');
-    const tested = new Set([...fs.readFileSync(ALERTS_TEST_YML, 'utf8').matchAll(/alertname:\s*(\S+)/g)].map((m) => m[1]));
+    assertOk(
+      run('promtool', ['test', 'rules', ALERTS_TEST_YML]),
+      'promtool test rules observability/prometheus/alerts.test.yml',
+    );
+    const tested = new Set(
+      [...fs.readFileSync(ALERTS_TEST_YML, 'utf8').matchAll(/alertname:\s*(\S+)/g)].map((m) => m[1]),
+    );
     for (const r of alertRules()) assert.ok(tested.has(r.alert), `alerts.test.yml has no test of ${r.alert}`);
   });
 
   it('alert expressions use only the metrics the processes export', () => {
     for (const r of alertRules()) {
-      for (const name of metricNames(r.expr)) assert.ok(EXPORTED.has(name), `${r.alert} uses ${name}, which no process exports`);
+      for (const name of metricNames(r.expr))
+        assert.ok(EXPORTED.has(name), `${r.alert} uses ${name}, which no process exports`);
     }
   });
 
@@ -283,9 +356,19 @@ describe('Prometheus', () => {
     const prom = yaml({ file: PROMETHEUS_YML });
     assert.deepEqual(prom.rule_files, ['alerts.yml']);
     const jobs = new Map<string, { targets: string[]; path: string }>(
-      prom.scrape_configs.map((c: any) => [c.job_name, { targets: (c.static_configs ?? []).flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' }]),
+      prom.scrape_configs.map((c: any) => [
+        c.job_name,
+        { targets: (c.static_configs ?? []).flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' },
+      ]),
     );
-    assert.deepEqual([...jobs.keys()].sort(), ['gateway', 'inventory', 'order', 'otel-collector', 'payment', 'prometheus']);
+    assert.deepEqual([...jobs.keys()].sort(), [
+      'gateway',
+      'inventory',
+      'order',
+      'otel-collector',
+      'payment',
+      'prometheus',
+    ]);
     assert.deepEqual(jobs.get('prometheus')?.targets, ['localhost:9090']);
 
     const services = compose().services;
@@ -306,13 +389,23 @@ describe('Prometheus', () => {
     assert.deepEqual(withAlias, GATEWAYS, 'exactly the gateways are "gateways" on the network');
     for (const gw of GATEWAYS) assert.equal(port(env(gw).HTTP_ADDR), sd.port, `${gw} listens where Prometheus scrapes`);
     assert.ok(!(sd.names as string[]).some((n) => services[n]), 'the name is an alias, not one service');
-    for (const [svc, metricsPort] of [['order', 9464], ['inventory', 9465], ['payment', 9466]] as const) {
+    for (const [svc, metricsPort] of [
+      ['order', 9464],
+      ['inventory', 9465],
+      ['payment', 9466],
+    ] as const) {
       assert.equal(port(env(svc).METRICS_ADDR), metricsPort, `${svc} METRICS_ADDR`);
-      assert.match(env(svc).METRICS_ADDR ?? '', /^0\.0\.0\.0:/, `${svc} METRICS_ADDR must listen on all interfaces in a container`);
+      assert.match(
+        env(svc).METRICS_ADDR ?? '',
+        /^0\.0\.0\.0:/,
+        `${svc} METRICS_ADDR must listen on all interfaces in a container`,
+      );
       assert.deepEqual(jobs.get(svc), { targets: [`${svc}:${metricsPort}`], path: '/metrics' });
     }
     const collector = yaml({ file: COLLECTOR_YAML });
-    assert.deepEqual(jobs.get('otel-collector')?.targets, [`otel-collector:${port(collector.exporters.prometheus.endpoint)}`]);
+    assert.deepEqual(jobs.get('otel-collector')?.targets, [
+      `otel-collector:${port(collector.exporters.prometheus.endpoint)}`,
+    ]);
     for (const t of [...jobs.values()].flatMap((j) => j.targets)) {
       const host = t.split(':')[0] as string;
       if (host !== 'localhost') assert.ok(services[host], `scrape target ${t}: no compose service "${host}"`);
@@ -357,17 +450,31 @@ describe('Grafana dashboard', () => {
 
   it('has the panels the issue asks for', () => {
     const exprs = dashboardExprs().map((e) => e.expr.replace(/\s+/g, ' '));
-    const has = (what: string, re: RegExp) => assert.ok(exprs.some((e) => re.test(e)), `no panel for ${what}`);
+    const has = (what: string, re: RegExp) =>
+      assert.ok(
+        exprs.some((e) => re.test(e)),
+        `no panel for ${what}`,
+      );
     has('throughput by outcome', /sum by \(outcome\) \(rate\(saga_finished_total\[/);
-    for (const q of ['0.50', '0.95', '0.99']) has(`saga duration p${q.slice(2)}`, new RegExp(`histogram_quantile\\(${q}, sum by \\(le\\) \\(rate\\(saga_duration_seconds_bucket`));
-    has('step latency p95 by step and phase', /histogram_quantile\(0\.95, sum by \(le, step, phase\) \(rate\(saga_step_duration_seconds_bucket/);
+    for (const q of ['0.50', '0.95', '0.99'])
+      has(
+        `saga duration p${q.slice(2)}`,
+        new RegExp(`histogram_quantile\\(${q}, sum by \\(le\\) \\(rate\\(saga_duration_seconds_bucket`),
+      );
+    has(
+      'step latency p95 by step and phase',
+      /histogram_quantile\(0\.95, sum by \(le, step, phase\) \(rate\(saga_step_duration_seconds_bucket/,
+    );
     has('compensations', /saga_finished_total\{outcome="compensated"\}/);
     has('in flight', /saga_inflight/);
     has('parked', /saga_parked/);
     has('oldest in-flight age', /saga_oldest_inflight_age_seconds/);
     has('Redis fallback', /idempotency_fallback_active/);
     has('HTTP rate by route', /sum by \([^)]*http_route[^)]*\) \(rate\(http_server_request_duration_count/);
-    has('HTTP p95 by route', /histogram_quantile\(0\.95, sum by \(le, http_route\) \(rate\(http_server_request_duration_bucket/);
+    has(
+      'HTTP p95 by route',
+      /histogram_quantile\(0\.95, sum by \(le, http_route\) \(rate\(http_server_request_duration_bucket/,
+    );
     has('gRPC rate by method', /sum by \([^)]*rpc_method[^)]*\) \(rate\(rpc_server_duration_count/);
   });
 });
@@ -390,11 +497,13 @@ describe('Grafana provisioning', () => {
     for (const e of prom.jsonData.exemplarTraceIdDestinations) assert.equal(e.datasourceUid, 'tempo');
   });
 
-  it("the trace-to-metrics queries are valid PromQL", () => {
+  it('the trace-to-metrics queries are valid PromQL', () => {
     const tempo = (yaml({ file: DATASOURCES_YAML }).datasources as any[]).find((d) => d.uid === 'tempo');
     const queries = tempo.jsonData.tracesToMetrics.queries as { name: string; query: string }[];
     assert.ok(queries.length > 0);
-    assertPromqlParses(queries.map((q) => ({ where: `tracesToMetrics "${q.name}"`, expr: expandGrafanaMacros(q.query) })));
+    assertPromqlParses(
+      queries.map((q) => ({ where: `tracesToMetrics "${q.name}"`, expr: expandGrafanaMacros(q.query) })),
+    );
   });
 
   it('loads dashboards from the folder compose mounts the dashboards into', () => {
@@ -434,9 +543,11 @@ describe('OTel Collector and Tempo', () => {
     assert.ok(metrics.exporters.includes('prometheus'));
     // every component a pipeline names is defined
     for (const [name, p] of Object.entries<any>(c.service.pipelines)) {
-      for (const r of p.receivers) assert.ok(r in (c.receivers ?? {}) || r in (c.connectors ?? {}), `${name}: receiver ${r} undefined`);
+      for (const r of p.receivers)
+        assert.ok(r in (c.receivers ?? {}) || r in (c.connectors ?? {}), `${name}: receiver ${r} undefined`);
       for (const x of p.processors ?? []) assert.ok(x in (c.processors ?? {}), `${name}: processor ${x} undefined`);
-      for (const e of p.exporters) assert.ok(e in (c.exporters ?? {}) || e in (c.connectors ?? {}), `${name}: exporter ${e} undefined`);
+      for (const e of p.exporters)
+        assert.ok(e in (c.exporters ?? {}) || e in (c.connectors ?? {}), `${name}: exporter ${e} undefined`);
     }
   });
 
@@ -463,10 +574,16 @@ describe('OTel Collector and Tempo', () => {
     assert.match(t.storage.trace.local.path, /^\/var\/tempo\//);
     assert.match(t.storage.trace.wal.path, /^\/var\/tempo\//);
     assert.equal(port(t.distributor.receivers.otlp.protocols.grpc.endpoint), 4317);
-    assert.deepEqual(t.metrics_generator.storage.remote_write.map((w: any) => w.url), ['http://prometheus:9090/api/v1/write']);
+    assert.deepEqual(
+      t.metrics_generator.storage.remote_write.map((w: any) => w.url),
+      ['http://prometheus:9090/api/v1/write'],
+    );
     assert.deepEqual([...t.overrides.defaults.metrics_generator.processors].sort(), ['service-graphs', 'span-metrics']);
     const prom = compose().services.prometheus;
-    assert.ok((prom.command as string[]).includes('--web.enable-remote-write-receiver'), 'Prometheus must accept remote write');
+    assert.ok(
+      (prom.command as string[]).includes('--web.enable-remote-write-receiver'),
+      'Prometheus must accept remote write',
+    );
     assert.ok((prom.command as string[]).includes('--enable-feature=exemplar-storage'));
     // The receiver shares Prometheus' one port: with no host port, only the compose network writes to it.
     assert.equal(prom.ports, undefined, 'Prometheus (and so its remote-write receiver) publishes no host port');
@@ -475,8 +592,14 @@ describe('OTel Collector and Tempo', () => {
 
 describe('docker-compose.yml', () => {
   it('docker-compose accepts it (docker-compose config -q), with and without the "multi" profile', () => {
-    assertOk(run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q']), 'docker-compose -f docker-compose.yml config -q');
-    assertOk(run('docker-compose', ['-f', COMPOSE_YML, '--profile', 'multi', 'config', '-q']), 'docker-compose -f docker-compose.yml --profile multi config -q');
+    assertOk(
+      run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q']),
+      'docker-compose -f docker-compose.yml config -q',
+    );
+    assertOk(
+      run('docker-compose', ['-f', COMPOSE_YML, '--profile', 'multi', 'config', '-q']),
+      'docker-compose -f docker-compose.yml --profile multi config -q',
+    );
   });
 
   it('without a profile it runs what it always did: one gateway on its SQLite saga log', () => {
@@ -487,7 +610,8 @@ describe('docker-compose.yml', () => {
       .sort();
     assert.deepEqual(always, DEFAULT_SERVICES);
     for (const name of always) {
-      for (const dep of Object.keys(c.services[name].depends_on ?? {})) assert.ok(always.includes(dep), `${name} depends on ${dep}, which only a profile starts`);
+      for (const dep of Object.keys(c.services[name].depends_on ?? {}))
+        assert.ok(always.includes(dep), `${name} depends on ${dep}, which only a profile starts`);
     }
     assert.equal(c.services.gateway.environment.SAGA_LOG_URL, undefined);
   });
@@ -502,7 +626,8 @@ describe('docker-compose.yml', () => {
     assert.ok(data, 'a volume at /var/lib/postgresql/data');
     assert.ok((data.split(':')[0] as string) in c.volumes, 'a named volume');
     for (const p of pgs.ports ?? []) {
-      const ip = typeof p === 'object' ? p.host_ip : String(p).split(':').length === 3 ? String(p).split(':')[0] : undefined;
+      const ip =
+        typeof p === 'object' ? p.host_ip : String(p).split(':').length === 3 ? String(p).split(':')[0] : undefined;
       assert.equal(ip, '127.0.0.1', 'PostgreSQL is published on loopback only, if at all');
     }
   });
@@ -512,7 +637,11 @@ describe('docker-compose.yml', () => {
     const pgEnv = c.services.postgres.environment;
     const expectedUrl = `postgres://${pgEnv.POSTGRES_USER}:${pgEnv.POSTGRES_PASSWORD}@postgres:5432/${pgEnv.POSTGRES_DB}`;
     assert.equal(pgEnv.POSTGRES_DB, 'sagas');
-    assert.equal(pgEnv.POSTGRES_PASSWORD, COMPOSE_SECRETS.POSTGRES_PASSWORD, 'the password of POSTGRES_PASSWORD, in the server and in SAGA_LOG_URL');
+    assert.equal(
+      pgEnv.POSTGRES_PASSWORD,
+      COMPOSE_SECRETS.POSTGRES_PASSWORD,
+      'the password of POSTGRES_PASSWORD, in the server and in SAGA_LOG_URL',
+    );
     const published = new Set<number>([8080]);
     const volumes = new Set<string>((c.services.gateway.volumes as string[]).map((v) => v.split(':')[0] as string));
     ['gateway-1', 'gateway-2'].forEach((name, i) => {
@@ -523,8 +652,16 @@ describe('docker-compose.yml', () => {
       assert.equal(s.environment.SAGA_LOG_URL, expectedUrl, `${name} SAGA_LOG_URL`);
       assert.equal(s.environment.GATEWAY_INDEX, String(i), `${name} GATEWAY_INDEX`);
       assert.equal(s.depends_on.postgres.condition, 'service_healthy', `${name} waits for PostgreSQL`);
-      for (const dep of ['order', 'inventory', 'payment', 'redis']) assert.equal(s.depends_on[dep].condition, 'service_healthy', `${name} → ${dep}`);
-      for (const v of ['ORDER_SERVICE_ADDR', 'PAYMENT_SERVICE_ADDR', 'INVENTORY_SERVICE_ADDR', 'HTTP_ADDR', 'REDIS_URL', 'DATA_DIR']) {
+      for (const dep of ['order', 'inventory', 'payment', 'redis'])
+        assert.equal(s.depends_on[dep].condition, 'service_healthy', `${name} → ${dep}`);
+      for (const v of [
+        'ORDER_SERVICE_ADDR',
+        'PAYMENT_SERVICE_ADDR',
+        'INVENTORY_SERVICE_ADDR',
+        'HTTP_ADDR',
+        'REDIS_URL',
+        'DATA_DIR',
+      ]) {
         assert.equal(s.environment[v], c.services.gateway.environment[v], `${name} ${v} as the gateway's`);
       }
       assert.ok(s.healthcheck?.test?.length, `${name} healthcheck`);
@@ -550,20 +687,32 @@ describe('docker-compose.yml', () => {
       assert.equal(path.resolve(s.build.context), path.resolve(ROOT), `${svc} build context`);
       assert.deepEqual(s.command, [svc]);
       assert.equal(s.environment.DATA_DIR, '/data');
-      assert.equal(s.environment.REDIS_URL, `redis://:${COMPOSE_SECRETS.REDIS_PASSWORD}@redis:6379`, `${svc} authenticates to Redis`);
+      assert.equal(
+        s.environment.REDIS_URL,
+        `redis://:${COMPOSE_SECRETS.REDIS_PASSWORD}@redis:6379`,
+        `${svc} authenticates to Redis`,
+      );
       const data = (s.volumes as string[]).find((v) => v.split(':')[1] === '/data');
       assert.ok(data, `${svc} mounts a volume at /data`);
       const name = data.split(':')[0] as string;
       assert.ok(name in c.volumes, `${svc}: /data is a named volume`);
       assert.ok(!volumes.has(name), `${svc} shares its data volume`);
       volumes.add(name);
-      assert.deepEqual(s.healthcheck?.test, ['CMD', 'node', 'bin/sagas.js', 'health'], `${svc}: the healthcheck asks its process's /readyz`);
+      assert.deepEqual(
+        s.healthcheck?.test,
+        ['CMD', 'node', 'bin/sagas.js', 'health'],
+        `${svc}: the healthcheck asks its process's /readyz`,
+      );
     }
     const gw = c.services.gateway;
     assert.equal(gw.environment.ORDER_SERVICE_ADDR, 'order:9090');
     assert.equal(gw.environment.PAYMENT_SERVICE_ADDR, 'payment:9091');
     assert.equal(gw.environment.INVENTORY_SERVICE_ADDR, 'inventory:9092');
-    for (const [svc, v, p] of [['order', 'ORDER_SERVICE_ADDR', 9090], ['payment', 'PAYMENT_SERVICE_ADDR', 9091], ['inventory', 'INVENTORY_SERVICE_ADDR', 9092]] as const) {
+    for (const [svc, v, p] of [
+      ['order', 'ORDER_SERVICE_ADDR', 9090],
+      ['payment', 'PAYMENT_SERVICE_ADDR', 9091],
+      ['inventory', 'INVENTORY_SERVICE_ADDR', 9092],
+    ] as const) {
       assert.equal(c.services[svc].environment[v], `0.0.0.0:${p}`);
       assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);
       assert.equal(gw.depends_on[svc].condition, 'service_healthy');
@@ -571,17 +720,26 @@ describe('docker-compose.yml', () => {
     assert.equal(gw.depends_on.redis.condition, 'service_healthy');
   });
 
-  it('publishes only the gateways (and the default one\'s admin listener) and Grafana, on 127.0.0.1 only; the participants publish nothing', () => {
+  it("publishes only the gateways (and the default one's admin listener) and Grafana, on 127.0.0.1 only; the participants publish nothing", () => {
     const c = composeWith(['multi']);
-    const mappings = Object.entries<any>(c.services).flatMap(([name, s]) => (s.ports ?? []).map((p: any) => ({ name, ...portMapping(p) })));
-    assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), ['gateway-1:8081', 'gateway-2:8082', 'gateway:8080', 'gateway:8090', 'grafana:3000']);
+    const mappings = Object.entries<any>(c.services).flatMap(([name, s]) =>
+      (s.ports ?? []).map((p: any) => ({ name, ...portMapping(p) })),
+    );
+    assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), [
+      'gateway-1:8081',
+      'gateway-2:8082',
+      'gateway:8080',
+      'gateway:8090',
+      'grafana:3000',
+    ]);
     for (const m of mappings) assert.equal(m.hostIp, '127.0.0.1', `${m.name}:${m.published} is bound to loopback`);
     for (const svc of ['order', 'inventory', 'payment', 'redis', 'postgres', 'prometheus', 'otel-collector', 'tempo']) {
       assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);
     }
     // the source too: a short form without an address would bind every interface
     const raw = yaml({ file: COMPOSE_YML }).services;
-    for (const [name, s] of Object.entries<any>(raw)) for (const p of s.ports ?? []) assert.match(String(p), /^127\.0\.0\.1:\d+:\d+$/, `${name}: ${p}`);
+    for (const [name, s] of Object.entries<any>(raw))
+      for (const p of s.ports ?? []) assert.match(String(p), /^127\.0\.0\.1:\d+:\d+$/, `${name}: ${p}`);
   });
 
   it("Grafana: anonymous visitors are Viewers; the admin's password comes from GRAFANA_ADMIN_PASSWORD", () => {
@@ -593,11 +751,17 @@ describe('docker-compose.yml', () => {
     const set = composeWith([], { GRAFANA_ADMIN_PASSWORD: 'gr4f-secret' }).services.grafana.environment;
     assert.equal(set.GF_SECURITY_ADMIN_PASSWORD, 'gr4f-secret');
     // Required, no default: no Grafana with a password everyone knows (review N12).
-    assert.match(yaml({ file: COMPOSE_YML }).services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD, /^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$/);
+    assert.match(
+      yaml({ file: COMPOSE_YML }).services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD,
+      /^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}$/,
+    );
   });
 
   it('Redis requires a password (REDIS_PASSWORD), and every process authenticates with it', () => {
-    for (const [password, c] of [[COMPOSE_SECRETS.REDIS_PASSWORD, composeWith(['multi'])], ['r3dis-S3cret', composeWith(['multi'], { REDIS_PASSWORD: 'r3dis-S3cret' })]] as const) {
+    for (const [password, c] of [
+      [COMPOSE_SECRETS.REDIS_PASSWORD, composeWith(['multi'])],
+      ['r3dis-S3cret', composeWith(['multi'], { REDIS_PASSWORD: 'r3dis-S3cret' })],
+    ] as const) {
       const redis = c.services.redis;
       const cmd = redis.command as string[];
       assert.equal(cmd[0], 'redis-server');
@@ -607,35 +771,61 @@ describe('docker-compose.yml', () => {
       assert.equal(redis.ports, undefined);
       const withRedis = Object.entries<any>(c.services).filter(([, s]) => s.depends_on?.redis);
       assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, 'inventory', 'order', 'payment'].sort());
-      for (const [name, s] of withRedis) assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
+      for (const [name, s] of withRedis)
+        assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
     }
   });
 
   it('the secrets are required: without any one of them (unset or empty) compose refuses to run, naming it and the .env file', () => {
     for (const secret of Object.keys(COMPOSE_SECRETS) as ComposeSecret[]) {
-      for (const r of [run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, {}, [secret]), run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, { [secret]: '' })]) {
+      for (const r of [
+        run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, {}, [secret]),
+        run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q'], undefined, { [secret]: '' }),
+      ]) {
         assert.notEqual(r.status, 0, `${secret} missing, yet accepted`);
-        assert.match(r.stderr, new RegExp(`${secret} is required, set it in \\.env \\(see \\.env\\.example\\)`), r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(`${secret} is required, set it in \\.env \\(see \\.env\\.example\\)`),
+          r.stderr,
+        );
       }
     }
     // .env.example names each, empty: copied unchanged, it is refused rather than run with a known password.
     const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
     for (const secret of Object.keys(COMPOSE_SECRETS)) assert.match(example, new RegExp(`^${secret}=$`, 'm'), secret);
-    const r = run('docker-compose', ['-f', COMPOSE_YML, '--env-file', path.join(ROOT, '.env.example'), 'config', '-q'], undefined, {}, Object.keys(COMPOSE_SECRETS) as ComposeSecret[]);
+    const r = run(
+      'docker-compose',
+      ['-f', COMPOSE_YML, '--env-file', path.join(ROOT, '.env.example'), 'config', '-q'],
+      undefined,
+      {},
+      Object.keys(COMPOSE_SECRETS) as ComposeSecret[],
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /is required, set it in \.env/);
     // Nothing of the old defaults is left.
-    assert.doesNotMatch(fs.readFileSync(COMPOSE_YML, 'utf8'), /sagas-redis|:-admin\}|POSTGRES_PASSWORD: sagas|sagas:sagas@/);
+    assert.doesNotMatch(
+      fs.readFileSync(COMPOSE_YML, 'utf8'),
+      /sagas-redis|:-admin\}|POSTGRES_PASSWORD: sagas|sagas:sagas@/,
+    );
   });
 
   it('the admin listener leaves the container only with ADMIN_TOKENS: unset, it stays on loopback and the gateway starts', () => {
     const token = 'ops:operator:compose-check-0123456789';
-    for (const [env, expected] of [[{}, '127.0.0.1:8081'], [{ ADMIN_TOKENS: token, ADMIN_ADDR: ':8081' }, ':8081']] as const) {
+    for (const [env, expected] of [
+      [{}, '127.0.0.1:8081'],
+      [{ ADMIN_TOKENS: token, ADMIN_ADDR: ':8081' }, ':8081'],
+    ] as const) {
       const gw = composeWith([], env).services.gateway;
       assert.equal(gw.environment.ADMIN_ADDR, expected, JSON.stringify(env));
       // What the gateway makes of it: no ConfigError (a non-loopback ADMIN_ADDR needs tokens).
-      const admin = gatewayConfig({ ADMIN_ADDR: gw.environment.ADMIN_ADDR, ADMIN_TOKENS: gw.environment.ADMIN_TOKENS ?? '' }).admin;
-      assert.deepEqual(admin.listen, expected === ':8081' ? { host: '0.0.0.0', port: 8081 } : { host: '127.0.0.1', port: 8081 });
+      const admin = gatewayConfig({
+        ADMIN_ADDR: gw.environment.ADMIN_ADDR,
+        ADMIN_TOKENS: gw.environment.ADMIN_TOKENS ?? '',
+      }).admin;
+      assert.deepEqual(
+        admin.listen,
+        expected === ':8081' ? { host: '0.0.0.0', port: 8081 } : { host: '127.0.0.1', port: 8081 },
+      );
     }
   });
 
@@ -647,7 +837,11 @@ describe('docker-compose.yml', () => {
     assert.equal(certs.restart, 'no');
     assert.equal(path.resolve(certs.build.context), path.resolve(ROOT), 'the app image');
     const identities = ['gateway', 'order', 'inventory', 'payment'];
-    assert.deepEqual([...(certs.volumes as string[])].sort(), identities.map((id) => `tls-${id}:/tls/${id}:rw`).sort(), 'certs writes the four, and mounts nothing else (no CA folder)');
+    assert.deepEqual(
+      [...(certs.volumes as string[])].sort(),
+      identities.map((id) => `tls-${id}:/tls/${id}:rw`).sort(),
+      'certs writes the four, and mounts nothing else (no CA folder)',
+    );
     for (const id of identities) assert.ok(`tls-${id}` in c.volumes, `volume tls-${id}`);
     assert.equal(c.volumes.tls, undefined, 'the old shared volume is gone');
     for (const [name, s] of Object.entries<any>(c.services)) {
@@ -675,7 +869,10 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries<any>(c.services)) {
       assert.equal(s.read_only, true, `${name}: read_only`);
       assert.deepEqual(s.cap_drop, ['ALL'], `${name}: cap_drop`);
-      assert.ok((s.security_opt as string[] | undefined)?.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+      assert.ok(
+        (s.security_opt as string[] | undefined)?.includes('no-new-privileges:true'),
+        `${name}: no-new-privileges`,
+      );
       if (name === 'tempo-init') {
         assert.equal(s.user, 'root');
         assert.deepEqual(s.cap_add, ['CHOWN', 'DAC_READ_SEARCH']);
@@ -690,7 +887,11 @@ describe('docker-compose.yml', () => {
     // Where a process writes outside its volumes, a tmpfs.
     assert.ok((c.services.postgres.tmpfs as string[]).includes('/var/run/postgresql'));
     assert.ok((c.services.grafana.tmpfs as string[]).includes('/var/lib/grafana'));
-    assert.equal(c.services.grafana.environment.GF_LOG_MODE, 'console', 'Grafana writes no log file on its read-only root');
+    assert.equal(
+      c.services.grafana.environment.GF_LOG_MODE,
+      'console',
+      'Grafana writes no log file on its read-only root',
+    );
   });
 
   it('every bind-mounted file exists', () => {
@@ -707,8 +908,15 @@ describe('docker-compose.yml', () => {
     const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
     assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/sagas\.js", "start"\]$/m);
     assert.match(dockerfile, /^USER node$/m);
-    assert.match(dockerfile, /^HEALTHCHECK .*CMD \["node", "bin\/sagas\.js", "health"\]$/m, 'ready, not only alive: sagas health');
-    const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    assert.match(
+      dockerfile,
+      /^HEALTHCHECK .*CMD \["node", "bin\/sagas\.js", "health"\]$/m,
+      'ready, not only alive: sagas health',
+    );
+    const ignored = fs
+      .readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     for (const p of ['node_modules', 'data', '.git']) assert.ok(ignored.includes(p), `.dockerignore: ${p}`);
   });
 });

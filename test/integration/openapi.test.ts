@@ -28,7 +28,7 @@ async function openapi(): Promise<OpenApiDoc> {
 test('the document passes a real OpenAPI 3.1 validator', async () => {
   const doc = await openapi();
   const validator = new Validator();
-  const result = await validator.validate(doc as unknown as Parameters<Validator["validate"]>[0]);
+  const result = await validator.validate(doc as unknown as Parameters<Validator['validate']>[0]);
   assert.deepEqual(result.errors ?? [], []);
   assert.equal(result.valid, true);
   assert.equal(validator.version, '3.1');
@@ -36,10 +36,23 @@ test('the document passes a real OpenAPI 3.1 validator', async () => {
 
 test('every route the gateway serves is in the document, and nothing else is', async () => {
   const doc = await openapi();
-  const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
-  const served = g.app.apiRoutes.filter((r) => r.documented).map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`).sort();
+  const documented = Object.entries(doc.paths)
+    .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+    .sort();
+  const served = g.app.apiRoutes
+    .filter((r) => r.documented)
+    .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`)
+    .sort();
   assert.deepEqual(documented, served);
-  for (const must of ['POST /orders', 'GET /orders/{id}', 'GET /orders/{id}/saga', 'GET /products', 'GET /healthz', 'GET /readyz', 'GET /metrics']) {
+  for (const must of [
+    'POST /orders',
+    'GET /orders/{id}',
+    'GET /orders/{id}/saga',
+    'GET /products',
+    'GET /healthz',
+    'GET /readyz',
+    'GET /metrics',
+  ]) {
     assert.ok(documented.includes(must), must);
   }
   // Listing sagas is the admin listener's (DESIGN §6b).
@@ -50,13 +63,17 @@ test('the document states the body, the answers and the error table', async () =
   const doc = await openapi();
   const postOrders = doc.paths['/orders']?.post;
   assert.ok(postOrders?.requestBody, 'POST /orders has its body schema');
-  assert.ok(postOrders.responses['201'] && postOrders.responses['4XX'] && postOrders.responses['5XX'], Object.keys(postOrders.responses).join());
+  assert.ok(
+    postOrders.responses['201'] && postOrders.responses['4XX'] && postOrders.responses['5XX'],
+    Object.keys(postOrders.responses).join(),
+  );
   for (const code of Object.keys(HTTP_ERRORS)) assert.ok(doc.info.description.includes(`\`${code}\``), code);
 });
 
 test('/docs serves Swagger UI with every asset from the gateway itself (no CDN)', async () => {
   let res = await g.app.inject({ method: 'GET', url: '/docs' });
-  if (res.statusCode >= 300 && res.statusCode < 400) res = await g.app.inject({ method: 'GET', url: new URL(String(res.headers.location), 'http://x/docs/').pathname });
+  if (res.statusCode >= 300 && res.statusCode < 400)
+    res = await g.app.inject({ method: 'GET', url: new URL(String(res.headers.location), 'http://x/docs/').pathname });
   assert.equal(res.statusCode, 200);
   const html = res.body;
   const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);

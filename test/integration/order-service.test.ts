@@ -6,7 +6,13 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
-import { CreateOutcome, OrderServiceClient, OrderServiceService, OrderStatus, type CreateOrderRequest } from '../../src/gen/order/v1/order.js';
+import {
+  CreateOutcome,
+  OrderServiceClient,
+  OrderServiceService,
+  OrderStatus,
+  type CreateOrderRequest,
+} from '../../src/gen/order/v1/order.js';
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
 import { errorCode, silentLogger, startMain, tempDir } from '../helpers/participants.js';
@@ -34,9 +40,11 @@ function openTemp() {
 describe('order gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {
     const db = openTemp();
-    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [
-      { definition: OrderServiceService, implementation: createOrderService({ db, logger: silentLogger }) },
-    ], serverCredentials(await testTls(), 'order'));
+    const server = await startGrpcServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ definition: OrderServiceService, implementation: createOrderService({ db, logger: silentLogger }) }],
+      serverCredentials(await testTls(), 'order'),
+    );
     const client = await asGateway(OrderServiceClient, server.address, 'order');
     try {
       const opts = { idempotencyKey: 'saga-rt:create_order', timeoutMs: 5_000 };
@@ -47,7 +55,10 @@ describe('order gRPC', () => {
       assert.deepEqual(replay, created);
       const got = await callUnary(client.getOrder.bind(client), { orderId: 'rt-1' }, { timeoutMs: 5_000 });
       assert.equal(got.order?.status, OrderStatus.ORDER_STATUS_PENDING);
-      assert.equal(await errorCode(callUnary(client.getOrder.bind(client), { orderId: 'nope' }, { timeoutMs: 5_000 })), 'not_found');
+      assert.equal(
+        await errorCode(callUnary(client.getOrder.bind(client), { orderId: 'nope' }, { timeoutMs: 5_000 })),
+        'not_found',
+      );
     } finally {
       client.close();
       await server.shutdown();
@@ -64,7 +75,10 @@ describe('order main', () => {
     assert.equal(ready.service, 'order');
     assert.match(ready.address, /^127\.0\.0\.1:\d+$/);
     const client = await asGateway(OrderServiceClient, ready.address, 'order', tlsUnder(dir));
-    const created = await callUnary(client.createOrder.bind(client), createReq(), { idempotencyKey: 'm1', timeoutMs: 5_000 });
+    const created = await callUnary(client.createOrder.bind(client), createReq(), {
+      idempotencyKey: 'm1',
+      timeoutMs: 5_000,
+    });
     assert.equal(created.outcome, CreateOutcome.CREATE_OUTCOME_CREATED);
     client.close();
     proc.stop();

@@ -75,9 +75,14 @@ function watchLines(child: ChildProcess): { lines: string[]; waitFor(re: RegExp,
       const seen = lines.find((l) => re.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${lines.join('\n')}`)),
+          timeoutMs,
+        );
         waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-        void once(child, 'exit').then(() => (clearTimeout(timer), reject(new Error(`exited before a line matched ${re}:\n${lines.join('\n')}`))));
+        void once(child, 'exit').then(
+          () => (clearTimeout(timer), reject(new Error(`exited before a line matched ${re}:\n${lines.join('\n')}`))),
+        );
       });
     },
   };
@@ -109,7 +114,10 @@ describe('no orphans', () => {
     const pids = out.lines.map((l) => Number(/\(pid (\d+)\)/.exec(l)?.[1])).filter((n) => n > 0);
     assert.equal(pids.length, 4, `four processes listed:\n${out.lines.join('\n')}`);
     for (const pid of pids) pidsToReap.add(pid);
-    assert.ok(pids.every((pid) => !gone(pid)), 'all running before the kill');
+    assert.ok(
+      pids.every((pid) => !gone(pid)),
+      'all running before the kill',
+    );
 
     supervisor.kill('SIGKILL');
     await once(supervisor, 'exit');
@@ -123,7 +131,13 @@ describe('no orphans', () => {
     await issuedUnder(path.join(tmp, 'payment'));
     try {
       p = await spawnService('payment', {
-        env: { ...process.env, DATA_DIR: path.join(tmp, 'payment'), PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: '127.0.0.1:0', LOG_LEVEL: 'debug' },
+        env: {
+          ...process.env,
+          DATA_DIR: path.join(tmp, 'payment'),
+          PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+          METRICS_ADDR: '127.0.0.1:0',
+          LOG_LEVEL: 'debug',
+        },
       });
       pidsToReap.add(p.pid);
       // The reader of its log goes away, as when a supervisor dies: its next write meets EPIPE.
@@ -133,7 +147,10 @@ describe('no orphans', () => {
       p.child.kill('SIGTERM');
       // The participants' grace is 10 s (lifecycle.onShutdown); past it the process would exit 1.
       let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 10_000)))]);
+      const result = await Promise.race([
+        exit,
+        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 10_000))),
+      ]);
       clearTimeout(timer);
       assert.notEqual(result, 'timeout', 'it ignored SIGTERM');
       assert.deepEqual(result, [0, null], 'a graceful stop: exit code 0');

@@ -21,7 +21,11 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { createPaymentStore, openPaymentDatabase } from '../../src/services/payment/store.js';
 import { validateCharge } from '../../src/services/payment/domain.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
-import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase } from '../../src/services/inventory/store.js';
+import {
+  createInventoryStore,
+  INVENTORY_MIGRATIONS,
+  openInventoryDatabase,
+} from '../../src/services/inventory/store.js';
 import { validateReserve } from '../../src/services/inventory/domain.js';
 import { LIMITS } from '../../src/contracts/limits.js';
 
@@ -49,7 +53,18 @@ before(async () => {
   const orders = createOrderStore(orderDb);
   for (const id of TOMBSTONED_ONLY) orders.cancel(id, 'released_early');
   orders.cancel('ord_007', 'cancelled_early');
-  for (const id of ORDER_IDS) orders.create(validateCreate({ orderId: id, customerId: 'c1', items: [{ productId: 'p1', quantity: 1, unitPriceCents: 100 }], createdAtMs: 1 }, 1));
+  for (const id of ORDER_IDS)
+    orders.create(
+      validateCreate(
+        {
+          orderId: id,
+          customerId: 'c1',
+          items: [{ productId: 'p1', quantity: 1, unitPriceCents: 100 }],
+          createdAtMs: 1,
+        },
+        1,
+      ),
+    );
   orders.confirm('ord_001');
   orders.cancel('ord_002', 'payment_declined');
 
@@ -61,7 +76,16 @@ before(async () => {
   payments.refund('ord_004');
 
   const inventory = createInventoryStore(inventoryDb, { catalog: CATALOG });
-  inventory.reserve(validateReserve({ orderId: 'ord_001', items: [{ productId: 'p2', quantity: 2 }, { productId: 'p1', quantity: 1 }, { productId: 'p1', quantity: 3 }] }));
+  inventory.reserve(
+    validateReserve({
+      orderId: 'ord_001',
+      items: [
+        { productId: 'p2', quantity: 2 },
+        { productId: 'p1', quantity: 1 },
+        { productId: 'p1', quantity: 3 },
+      ],
+    }),
+  );
   inventory.commit('ord_001');
   inventory.reserve(validateReserve({ orderId: 'ord_002', items: [{ productId: 'p1', quantity: 1 }] }));
   inventory.release('ord_002');
@@ -81,7 +105,9 @@ after(async () => {
 });
 
 /** Every page of a List RPC at `pageSize`: the ids of each page, checked to be in strict order. */
-async function pages(list: (token: string) => Promise<{ entries: Array<{ orderId: string }>; nextPageToken: string }>): Promise<string[][]> {
+async function pages(
+  list: (token: string) => Promise<{ entries: Array<{ orderId: string }>; nextPageToken: string }>,
+): Promise<string[][]> {
   const out: string[][] = [];
   let token = '';
   do {
@@ -113,18 +139,39 @@ describe('ListOrders', () => {
       assert.deepEqual(got.flat(), all, `page size ${size}`);
       const per = size === 0 ? PAGE_SIZE_DEFAULT : size;
       for (const page of got.slice(0, -1)) assert.equal(page.length, per, `page size ${size}`);
-      assert.ok((got.at(-1)?.length ?? 0) <= per && (got.at(-1)?.length ?? 0) > 0, `page size ${size}: no empty last page`);
+      assert.ok(
+        (got.at(-1)?.length ?? 0) <= per && (got.at(-1)?.length ?? 0) > 0,
+        `page size ${size}: no empty last page`,
+      );
     }
   });
 
   test('what each entry holds: the order, and whether a tombstone is kept for its id', async () => {
-    const { entries } = await callRpc(served.participants.order, 'listOrders', { pageSize: PAGE_SIZE_MAX, pageToken: '' }, OPTS);
+    const { entries } = await callRpc(
+      served.participants.order,
+      'listOrders',
+      { pageSize: PAGE_SIZE_MAX, pageToken: '' },
+      OPTS,
+    );
     const byId = new Map(entries.map((e) => [e.orderId, e]));
     assert.equal(byId.get('ord_001')?.order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
-    assert.deepEqual([byId.get('ord_002')?.order?.status, byId.get('ord_002')?.order?.reason], [OrderStatus.ORDER_STATUS_CANCELLED, 'payment_declined']);
-    assert.deepEqual([byId.get('ord_000')?.order?.totalCents, byId.get('ord_000')?.order?.items.length, byId.get('ord_000')?.tombstoned], [100, 1, false]);
+    assert.deepEqual(
+      [byId.get('ord_002')?.order?.status, byId.get('ord_002')?.order?.reason],
+      [OrderStatus.ORDER_STATUS_CANCELLED, 'payment_declined'],
+    );
+    assert.deepEqual(
+      [
+        byId.get('ord_000')?.order?.totalCents,
+        byId.get('ord_000')?.order?.items.length,
+        byId.get('ord_000')?.tombstoned,
+      ],
+      [100, 1, false],
+    );
     // Cancelled before it was created: its create was born cancelled, and the tombstone stays.
-    assert.deepEqual([byId.get('ord_007')?.order?.status, byId.get('ord_007')?.order?.reason, byId.get('ord_007')?.tombstoned], [OrderStatus.ORDER_STATUS_CANCELLED, 'cancelled_early', true]);
+    assert.deepEqual(
+      [byId.get('ord_007')?.order?.status, byId.get('ord_007')?.order?.reason, byId.get('ord_007')?.tombstoned],
+      [OrderStatus.ORDER_STATUS_CANCELLED, 'cancelled_early', true],
+    );
     assert.deepEqual([byId.get('zz_last')?.order, byId.get('zz_last')?.tombstoned], [undefined, true]);
   });
 
@@ -135,7 +182,12 @@ describe('ListOrders', () => {
       assert.deepEqual([r.code, r.error], [status.INVALID_ARGUMENT, 'invalid_argument']);
       assert.match(r.details, /^page_size must be an integer from 1 to 1000 \(0: 500\)/);
     }
-    const forged = [Buffer.from('ord_003').toString('base64url'), 'not a token!', Buffer.from('o1:').toString('base64url'), Buffer.from('o1:bad id').toString('base64url')];
+    const forged = [
+      Buffer.from('ord_003').toString('base64url'),
+      'not a token!',
+      Buffer.from('o1:').toString('base64url'),
+      Buffer.from('o1:bad id').toString('base64url'),
+    ];
     for (const pageToken of forged) {
       const r = await refusal(callRpc(p.order, 'listOrders', { pageSize: 2, pageToken }, OPTS));
       assert.deepEqual([r.code, r.error], [status.INVALID_ARGUMENT, 'invalid_argument'], pageToken);
@@ -147,10 +199,18 @@ describe('ListOrders', () => {
     const p = served.participants;
     const first = await callRpc(p.order, 'listOrders', { pageSize: 10, pageToken: '' }, OPTS);
     const orders = createOrderStore(dbs[0] as Db);
-    const create = (orderId: string) => orders.create(validateCreate({ orderId, customerId: 'c1', items: [{ productId: 'p1', quantity: 1, unitPriceCents: 100 }], createdAtMs: 1 }, 1));
+    const create = (orderId: string) =>
+      orders.create(
+        validateCreate(
+          { orderId, customerId: 'c1', items: [{ productId: 'p1', quantity: 1, unitPriceCents: 100 }], createdAtMs: 1 },
+          1,
+        ),
+      );
     create('ord_999');
     create('b_0');
-    const rest = await pages((pageToken) => callRpc(p.order, 'listOrders', { pageSize: 10, pageToken: pageToken || first.nextPageToken }, OPTS));
+    const rest = await pages((pageToken) =>
+      callRpc(p.order, 'listOrders', { pageSize: 10, pageToken: pageToken || first.nextPageToken }, OPTS),
+    );
     const ids = [...first.entries.map((e) => e.orderId), ...rest.flat()];
     assert.equal(new Set(ids).size, ids.length, 'no id twice');
     assert.ok(ids.includes('ord_999'), 'a later id is found');
@@ -162,13 +222,40 @@ describe('ListPayments', () => {
   test('every payment and tombstone, paged: status, amount, refunded amount', async () => {
     const p = served.participants;
     const got = await pages((pageToken) => callRpc(p.payment, 'listPayments', { pageSize: 2, pageToken }, OPTS));
-    assert.deepEqual(got, [['ord_001', 'ord_002'], ['ord_003', 'ord_004']]);
+    assert.deepEqual(got, [
+      ['ord_001', 'ord_002'],
+      ['ord_003', 'ord_004'],
+    ]);
     const { entries } = await callRpc(p.payment, 'listPayments', { pageSize: 0, pageToken: '' }, OPTS);
     assert.deepEqual(entries, [
-      { orderId: 'ord_001', status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 100, refundedCents: 0, tombstoned: false },
-      { orderId: 'ord_002', status: PaymentStatus.PAYMENT_STATUS_DECLINED, amountCents: 600, refundedCents: 0, tombstoned: false },
-      { orderId: 'ord_003', status: PaymentStatus.PAYMENT_STATUS_REFUNDED, amountCents: 250, refundedCents: 250, tombstoned: false },
-      { orderId: 'ord_004', status: PaymentStatus.PAYMENT_STATUS_NONE, amountCents: 0, refundedCents: 0, tombstoned: true },
+      {
+        orderId: 'ord_001',
+        status: PaymentStatus.PAYMENT_STATUS_CHARGED,
+        amountCents: 100,
+        refundedCents: 0,
+        tombstoned: false,
+      },
+      {
+        orderId: 'ord_002',
+        status: PaymentStatus.PAYMENT_STATUS_DECLINED,
+        amountCents: 600,
+        refundedCents: 0,
+        tombstoned: false,
+      },
+      {
+        orderId: 'ord_003',
+        status: PaymentStatus.PAYMENT_STATUS_REFUNDED,
+        amountCents: 250,
+        refundedCents: 250,
+        tombstoned: false,
+      },
+      {
+        orderId: 'ord_004',
+        status: PaymentStatus.PAYMENT_STATUS_NONE,
+        amountCents: 0,
+        refundedCents: 0,
+        tombstoned: true,
+      },
     ]);
     const r = await refusal(callRpc(p.payment, 'listPayments', { pageSize: 5_000, pageToken: '' }, OPTS));
     assert.equal(r.code, status.INVALID_ARGUMENT);
@@ -182,9 +269,27 @@ describe('ListReservations and ListProducts', () => {
     assert.deepEqual(got, [['ord_001', 'ord_002', 'ord_005'], ['ord_006']]);
     const { entries } = await callRpc(p.inventory, 'listReservations', { pageSize: 0, pageToken: '' }, OPTS);
     assert.deepEqual(entries, [
-      { orderId: 'ord_001', status: ReservationStatus.RESERVATION_STATUS_COMMITTED, items: [{ productId: 'p1', quantity: 4 }, { productId: 'p2', quantity: 2 }], tombstoned: false },
-      { orderId: 'ord_002', status: ReservationStatus.RESERVATION_STATUS_RELEASED, items: [{ productId: 'p1', quantity: 1 }], tombstoned: false },
-      { orderId: 'ord_005', status: ReservationStatus.RESERVATION_STATUS_HELD, items: [{ productId: 'p1', quantity: 5 }], tombstoned: false },
+      {
+        orderId: 'ord_001',
+        status: ReservationStatus.RESERVATION_STATUS_COMMITTED,
+        items: [
+          { productId: 'p1', quantity: 4 },
+          { productId: 'p2', quantity: 2 },
+        ],
+        tombstoned: false,
+      },
+      {
+        orderId: 'ord_002',
+        status: ReservationStatus.RESERVATION_STATUS_RELEASED,
+        items: [{ productId: 'p1', quantity: 1 }],
+        tombstoned: false,
+      },
+      {
+        orderId: 'ord_005',
+        status: ReservationStatus.RESERVATION_STATUS_HELD,
+        items: [{ productId: 'p1', quantity: 5 }],
+        tombstoned: false,
+      },
       { orderId: 'ord_006', status: ReservationStatus.RESERVATION_STATUS_NONE, items: [], tombstoned: true },
     ]);
     const r = await refusal(callRpc(p.inventory, 'listReservations', { pageSize: 1, pageToken: 'x' }, OPTS));
@@ -193,21 +298,54 @@ describe('ListReservations and ListProducts', () => {
 
   test('each product says the stock ever supplied, and its counters add up to it', async () => {
     const { products } = await callRpc(served.participants.inventory, 'listProducts', { productIds: [] }, OPTS);
-    assert.deepEqual(products.map((x) => [x.productId, x.available, x.reserved, x.sold, x.total]), [['p1', 91, 5, 4, 100], ['p2', 48, 0, 2, 50]]);
+    assert.deepEqual(
+      products.map((x) => [x.productId, x.available, x.reserved, x.sold, x.total]),
+      [
+        ['p1', 91, 5, 4, 100],
+        ['p2', 48, 0, 2, 50],
+      ],
+    );
   });
 
   test('the gateway reads them as books: plain records, tombstones marked', async () => {
     const books = grpcParticipantBooks(served.participants, 5_000);
     const page = await books.reservations('', 2);
     assert.deepEqual(page.entries, [
-      { orderId: 'ord_001', status: 'COMMITTED', lines: [{ productId: 'p1', quantity: 4 }, { productId: 'p2', quantity: 2 }], tombstoned: false },
+      {
+        orderId: 'ord_001',
+        status: 'COMMITTED',
+        lines: [
+          { productId: 'p1', quantity: 4 },
+          { productId: 'p2', quantity: 2 },
+        ],
+        tombstoned: false,
+      },
       { orderId: 'ord_002', status: 'RELEASED', lines: [{ productId: 'p1', quantity: 1 }], tombstoned: false },
     ]);
     assert.notEqual(page.nextPageToken, '');
-    assert.deepEqual((await books.payments('', 10)).entries.map((e) => [e.orderId, e.status ?? 'none', e.tombstoned]), [['ord_001', 'CHARGED', false], ['ord_002', 'DECLINED', false], ['ord_003', 'REFUNDED', false], ['ord_004', 'none', true]]);
+    assert.deepEqual(
+      (await books.payments('', 10)).entries.map((e) => [e.orderId, e.status ?? 'none', e.tombstoned]),
+      [
+        ['ord_001', 'CHARGED', false],
+        ['ord_002', 'DECLINED', false],
+        ['ord_003', 'REFUNDED', false],
+        ['ord_004', 'none', true],
+      ],
+    );
     const order = (await books.orders('', 2)).entries[0];
-    assert.deepEqual(order, { orderId: 'a_first', status: undefined, customerId: '', totalCents: 0, lines: [], reason: '', tombstoned: true });
-    assert.deepEqual(await books.products(), [{ productId: 'p1', available: 91, reserved: 5, sold: 4, total: 100 }, { productId: 'p2', available: 48, reserved: 0, sold: 2, total: 50 }]);
+    assert.deepEqual(order, {
+      orderId: 'a_first',
+      status: undefined,
+      customerId: '',
+      totalCents: 0,
+      lines: [],
+      reason: '',
+      tombstoned: true,
+    });
+    assert.deepEqual(await books.products(), [
+      { productId: 'p1', available: 91, reserved: 5, sold: 4, total: 100 },
+      { productId: 'p2', available: 48, reserved: 0, sold: 2, total: 50 },
+    ]);
   });
 });
 
@@ -215,7 +353,9 @@ describe('the inventory total on a database from before it', () => {
   test('it is what the products held when the database was upgraded; seeded ones get the catalog stock', () => {
     const file = path.join(tempDir('inventory-total'), 'inventory.db');
     const old = openDatabase(file, { migrations: INVENTORY_MIGRATIONS.slice(0, 3) });
-    old.exec("INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 2, 1); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')");
+    old.exec(
+      "INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 2, 1); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')",
+    );
     old.close();
     const db = openInventoryDatabase(file);
     try {
@@ -226,7 +366,9 @@ describe('the inventory total on a database from before it', () => {
     }
     const fresh = openInventoryDatabase(':memory:');
     try {
-      assert.deepEqual(createInventoryStore(fresh, { catalog: { apple: 3 } }).listProducts(), [{ productId: 'apple', available: 3, reserved: 0, sold: 0, total: 3 }]);
+      assert.deepEqual(createInventoryStore(fresh, { catalog: { apple: 3 } }).listProducts(), [
+        { productId: 'apple', available: 3, reserved: 0, sold: 0, total: 3 },
+      ]);
     } finally {
       fresh.close();
     }

@@ -6,7 +6,12 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
-import { ChargeOutcome, PaymentServiceClient, PaymentServiceService, PaymentStatus } from '../../src/gen/payment/v1/payment.js';
+import {
+  ChargeOutcome,
+  PaymentServiceClient,
+  PaymentServiceService,
+  PaymentStatus,
+} from '../../src/gen/payment/v1/payment.js';
 import { DEFAULT_CHARGE_LIMIT_CENTS } from '../../src/services/payment/domain.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
@@ -24,13 +29,20 @@ function openTemp() {
 describe('payment gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {
     const implementation = createPaymentService({ db: openTemp(), logger: silentLogger, chargeLimitCents: LIMIT });
-    const server = await startGrpcServer({ host: '127.0.0.1', port: 0 }, [{ definition: PaymentServiceService, implementation }], serverCredentials(await testTls(), 'payment'));
+    const server = await startGrpcServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ definition: PaymentServiceService, implementation }],
+      serverCredentials(await testTls(), 'payment'),
+    );
     const client = await asGateway(PaymentServiceClient, server.address, 'payment');
     try {
       const opts = { idempotencyKey: 'rt-1:charge_payment', timeoutMs: 5_000 };
       const first = await callUnary(client.charge.bind(client), { orderId: 'rt-1', amountCents: 12_345 }, opts);
       assert.equal(first.outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
-      assert.deepEqual(await callUnary(client.charge.bind(client), { orderId: 'rt-1', amountCents: 12_345 }, opts), first);
+      assert.deepEqual(
+        await callUnary(client.charge.bind(client), { orderId: 'rt-1', amountCents: 12_345 }, opts),
+        first,
+      );
       const got = await callUnary(client.getPayment.bind(client), { orderId: 'rt-1' }, { timeoutMs: 5_000 });
       assert.deepEqual(got, { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 12_345 });
       const reused = callUnary(client.charge.bind(client), { orderId: 'rt-1', amountCents: 1 }, opts);
@@ -55,7 +67,11 @@ describe('payment main', () => {
     const ready = await proc.ready;
     assert.equal(ready.service, 'payment');
     const client = await asGateway(PaymentServiceClient, ready.address, 'payment', tlsUnder(dir));
-    const declined = await callUnary(client.charge.bind(client), { orderId: 'm1', amountCents: 1_001 }, { idempotencyKey: 'm1', timeoutMs: 5_000 });
+    const declined = await callUnary(
+      client.charge.bind(client),
+      { orderId: 'm1', amountCents: 1_001 },
+      { idempotencyKey: 'm1', timeoutMs: 5_000 },
+    );
     assert.equal(declined.outcome, ChargeOutcome.CHARGE_OUTCOME_DECLINED);
     client.close();
     proc.stop();
@@ -93,7 +109,9 @@ describe('payment main', () => {
       revived.stop();
       await revived.exit;
       // Before commit nothing survived; after commit the charge did, and the retry only replayed it.
-      const expected = point.endsWith('before_commit') ? PaymentStatus.PAYMENT_STATUS_NONE : PaymentStatus.PAYMENT_STATUS_CHARGED;
+      const expected = point.endsWith('before_commit')
+        ? PaymentStatus.PAYMENT_STATUS_NONE
+        : PaymentStatus.PAYMENT_STATUS_CHARGED;
       assert.equal(status, expected, point);
     }
   });

@@ -43,7 +43,11 @@ before(async () => {
   });
   p = served.participants;
   log = new SqliteSagaLog({ file: path.join(dir, 'saga.db') });
-  engine = new SagaEngine({ log, logger: silentLogger, policies: { action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 } } });
+  engine = new SagaEngine({
+    log,
+    logger: silentLogger,
+    policies: { action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 } },
+  });
   engine.register(placeOrderSaga(p));
 });
 
@@ -85,12 +89,20 @@ test('a charge of another amount already on the order: payment_conflict, the sag
   assert.equal(order?.status, OrderStatus.ORDER_STATUS_CANCELLED);
   assert.equal(order?.reason, 'payment_conflict');
   // The saga's own reservation was given back; the foreign charge is left for an operator to see.
-  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 100, reserved: 0, sold: 0, total: 100, priceCents: undefined });
+  assert.deepEqual(
+    stock.find((s) => s.productId === 'prod_1'),
+    { productId: 'prod_1', available: 100, reserved: 0, sold: 0, total: 100, priceCents: undefined },
+  );
   assert.deepEqual(payment, { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 1 });
 });
 
 test('a reservation of other items already on the order: stock_conflict, the saga compensates', async () => {
-  await callRpc(p.inventory, 'reserve', { orderId: 'ord_inv', items: [{ productId: 'prod_2', quantity: 1 }] }, opts('intruder-inv'));
+  await callRpc(
+    p.inventory,
+    'reserve',
+    { orderId: 'ord_inv', items: [{ productId: 'prod_2', quantity: 1 }] },
+    opts('intruder-inv'),
+  );
   const { final, order, payment } = await run('ord_inv');
   assert.equal(final?.status, 'COMPENSATED');
   assert.deepEqual([final?.failure?.step, final?.failure?.code], ['reserve_stock', 'stock_conflict']);
@@ -99,7 +111,12 @@ test('a reservation of other items already on the order: stock_conflict, the sag
 });
 
 test('an order of another customer already under the id: order_conflict, nothing else is done', async () => {
-  const foreign = { orderId: 'ord_ord', customerId: 'someone_else', items: [{ productId: 'prod_1', quantity: 2, unitPriceCents: 1_000 }], createdAtMs: 1 };
+  const foreign = {
+    orderId: 'ord_ord',
+    customerId: 'someone_else',
+    items: [{ productId: 'prod_1', quantity: 2, unitPriceCents: 1_000 }],
+    createdAtMs: 1,
+  };
   await callRpc(p.order, 'createOrder', foreign, opts('intruder-ord'));
   const { final, order, payment } = await run('ord_ord');
   assert.equal(final?.status, 'COMPENSATED');
@@ -112,13 +129,36 @@ test('an order of another customer already under the id: order_conflict, nothing
 
 test('the same content already there under other keys is no contradiction: the order completes, charged once', async () => {
   const i = input('ord_same');
-  const items = i.items.map((l) => ({ productId: l.product_id, quantity: l.quantity, unitPriceCents: l.unit_price_cents }));
-  await callRpc(p.order, 'createOrder', { orderId: 'ord_same', customerId: i.customer_id, items, createdAtMs: i.created_at_ms }, opts('early-ord'));
-  await callRpc(p.inventory, 'reserve', { orderId: 'ord_same', items: [{ productId: 'prod_1', quantity: 1 }, { productId: 'prod_1', quantity: 1 }] }, opts('early-inv'));
+  const items = i.items.map((l) => ({
+    productId: l.product_id,
+    quantity: l.quantity,
+    unitPriceCents: l.unit_price_cents,
+  }));
+  await callRpc(
+    p.order,
+    'createOrder',
+    { orderId: 'ord_same', customerId: i.customer_id, items, createdAtMs: i.created_at_ms },
+    opts('early-ord'),
+  );
+  await callRpc(
+    p.inventory,
+    'reserve',
+    {
+      orderId: 'ord_same',
+      items: [
+        { productId: 'prod_1', quantity: 1 },
+        { productId: 'prod_1', quantity: 1 },
+      ],
+    },
+    opts('early-inv'),
+  );
   await callRpc(p.payment, 'charge', { orderId: 'ord_same', amountCents: i.total_cents }, opts('early-pay'));
   const { final, order, payment, stock } = await run('ord_same');
   assert.equal(final?.status, 'COMPLETED');
   assert.equal(order?.status, OrderStatus.ORDER_STATUS_CONFIRMED);
   assert.deepEqual(payment, { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 2_000 });
-  assert.deepEqual(stock.find((s) => s.productId === 'prod_1'), { productId: 'prod_1', available: 98, reserved: 0, sold: 2, total: 100, priceCents: undefined });
+  assert.deepEqual(
+    stock.find((s) => s.productId === 'prod_1'),
+    { productId: 'prod_1', available: 98, reserved: 0, sold: 2, total: 100, priceCents: undefined },
+  );
 });

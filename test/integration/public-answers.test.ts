@@ -27,22 +27,65 @@ function paths(value: unknown, prefix = ''): Set<string> {
   return out;
 }
 
-const ORDER_FIELDS = ['id', 'customer_id', 'status', 'reason', 'total', 'items', 'items[].product_id', 'items[].quantity', 'items[].price', 'created_at', 'updated_at', 'saga_status'];
+const ORDER_FIELDS = [
+  'id',
+  'customer_id',
+  'status',
+  'reason',
+  'total',
+  'items',
+  'items[].product_id',
+  'items[].quantity',
+  'items[].price',
+  'created_at',
+  'updated_at',
+  'saga_status',
+];
 const EVENT_FIELDS = ['seq', 'type', 'step', 'display_name', 'time', 'attempt', 'code'].map((f) => `events[].${f}`);
 const ALLOWED: Record<string, readonly string[]> = {
   'POST /orders': ORDER_FIELDS,
   'GET /orders/{id}': [...ORDER_FIELDS, 'payment', 'payment.status', 'payment.amount'],
-  'GET /orders/{id}/saga': ['id', 'status', 'failure', 'failure.step', 'failure.code', 'created_at', 'updated_at', 'events', ...EVENT_FIELDS, 'next_after_seq'],
-  'GET /products': ['products', 'products[].product_id', 'products[].available', 'products[].reserved', 'products[].sold', 'products[].price'],
+  'GET /orders/{id}/saga': [
+    'id',
+    'status',
+    'failure',
+    'failure.step',
+    'failure.code',
+    'created_at',
+    'updated_at',
+    'events',
+    ...EVENT_FIELDS,
+    'next_after_seq',
+  ],
+  'GET /products': [
+    'products',
+    'products[].product_id',
+    'products[].available',
+    'products[].reserved',
+    'products[].sold',
+    'products[].price',
+  ],
   'GET /healthz': ['status'],
-  'GET /readyz': ['status', 'checks', 'checks.order', 'checks.inventory', 'checks.payment', 'checks.saga_log', 'details', 'details.idempotency_fast_path', 'in_flight'],
+  'GET /readyz': [
+    'status',
+    'checks',
+    'checks.order',
+    'checks.inventory',
+    'checks.payment',
+    'checks.saga_log',
+    'details',
+    'details.idempotency_fast_path',
+    'in_flight',
+  ],
   error: ['error', 'message'],
 };
 
 test('every field of every public answer is in the allow-list, and none carries an operator, a note, an address, a rule, a fingerprint or a trace', async () => {
   // A declined order whose cancellation a fault rule refuses: it parks, and an operator resolves it with a note.
   const rules = [{ id: 'refuse-cancel-7f3a', target: { participant: 'order', method: 'CancelOrder' }, kind: 'error' }];
-  const board = new FaultBoard(validateFaultPlan({ rules }, PLACE_ORDER_FAULT_VOCABULARY), { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+  const board = new FaultBoard(validateFaultPlan({ rules }, PLACE_ORDER_FAULT_VOCABULARY), {
+    vocabulary: PLACE_ORDER_FAULT_VOCABULARY,
+  });
   const g = await gatewayApp({ faults: board, adminTokens: `alice:operator:${OPERATOR}` });
   try {
     const answers: Array<{ route: string; body: unknown }> = [];
@@ -52,11 +95,24 @@ test('every field of every public answer is in the allow-list, and none carries 
       answers.push({ route: res.statusCode >= 400 ? 'error' : route, body });
       return { status: res.statusCode, body: body as Record<string, unknown> };
     };
-    const lines = (price: number) => ({ customer_id: 'cust_pub', items: [{ product_id: 'prod_1', quantity: 1, price }] });
+    const lines = (price: number) => ({
+      customer_id: 'cust_pub',
+      items: [{ product_id: 'prod_1', quantity: 1, price }],
+    });
 
-    const happy = await call('POST /orders', { method: 'POST', url: '/orders', payload: lines(20), headers: { prefer: 'wait=5', 'x-idempotency-key': 'pub-happy-1' } });
+    const happy = await call('POST /orders', {
+      method: 'POST',
+      url: '/orders',
+      payload: lines(20),
+      headers: { prefer: 'wait=5', 'x-idempotency-key': 'pub-happy-1' },
+    });
     assert.equal(happy.body.status, 'CONFIRMED');
-    const parked = await call('POST /orders', { method: 'POST', url: '/orders', payload: lines(600), headers: { prefer: 'wait=5' } });
+    const parked = await call('POST /orders', {
+      method: 'POST',
+      url: '/orders',
+      payload: lines(600),
+      headers: { prefer: 'wait=5' },
+    });
     assert.equal(parked.body.saga_status, 'PARKED');
     const id = parked.body.id as string;
     const resolved = await g.admin.inject({
@@ -78,20 +134,35 @@ test('every field of every public answer is in the allow-list, and none carries 
     await call('error', { method: 'POST', url: '/orders', payload: { customer_id: 'cust_pub' } });
 
     // The admin timeline holds what the public one must not: the test is not vacuous.
-    const admin = (await g.admin.inject({ method: 'GET', url: `/api/sagas/${id}`, headers: { authorization: `Bearer ${OPERATOR}` } })).json();
+    const admin = (
+      await g.admin.inject({ method: 'GET', url: `/api/sagas/${id}`, headers: { authorization: `Bearer ${OPERATOR}` } })
+    ).json();
     const adminText = JSON.stringify(admin);
     const input = (await g.log.get(id))?.input as PlaceOrderInput;
-    const secrets = [NOTE, 'alice', 'refuse-cancel-7f3a', input.fingerprint, '127.0.0.1', ...(input.request_id ? [input.request_id] : [])];
-    for (const s of [NOTE, 'alice', 'refuse-cancel-7f3a', input.fingerprint]) assert.ok(adminText.includes(s), `the admin timeline shows ${s}`);
+    const secrets = [
+      NOTE,
+      'alice',
+      'refuse-cancel-7f3a',
+      input.fingerprint,
+      '127.0.0.1',
+      ...(input.request_id ? [input.request_id] : []),
+    ];
+    for (const s of [NOTE, 'alice', 'refuse-cancel-7f3a', input.fingerprint])
+      assert.ok(adminText.includes(s), `the admin timeline shows ${s}`);
     assert.match(adminText, /"trace_id":/);
 
-    const publicTimeline = answers.find((a) => a.route === 'GET /orders/{id}/saga' && (a.body as { id: string }).id === id)?.body as {
+    const publicTimeline = answers.find(
+      (a) => a.route === 'GET /orders/{id}/saga' && (a.body as { id: string }).id === id,
+    )?.body as {
       status: string;
       failure: unknown;
       events: Array<{ type: string; code: string | null }>;
     };
     assert.equal(publicTimeline.status, 'RESOLVED');
-    assert.ok(publicTimeline.events.some((e) => e.type === 'OPERATOR_ACTION'), 'the customer sees that an operator acted');
+    assert.ok(
+      publicTimeline.events.some((e) => e.type === 'OPERATOR_ACTION'),
+      'the customer sees that an operator acted',
+    );
     assert.deepEqual(
       publicTimeline.events.filter((e) => e.code !== null).map((e) => `${e.type}:${e.code}`),
       ['STEP_FAILED:payment_declined', 'COMPENSATION_FAILED:failed', 'SAGA_PARKED:failed'],

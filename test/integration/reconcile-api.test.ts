@@ -22,7 +22,13 @@ const VIEWER = 'vw-Reconcile-9876543210';
 const viewer = { authorization: `Bearer ${VIEWER}` };
 const json = (r: LightMyRequestResponse) => r.json() as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const HAPPY = { customer_id: 'cust_rec', items: [{ product_id: 'prod_1', quantity: 1, price: 10 }, { product_id: 'prod_2', quantity: 2, price: 5 }] };
+const HAPPY = {
+  customer_id: 'cust_rec',
+  items: [
+    { product_id: 'prod_1', quantity: 1, price: 10 },
+    { product_id: 'prod_2', quantity: 2, price: 5 },
+  ],
+};
 const DECLINED = { customer_id: 'cust_rec', items: [{ product_id: 'prod_1', quantity: 1, price: 600 }] };
 const NO_STOCK = { customer_id: 'cust_rec', items: [{ product_id: 'prod_3', quantity: 1, price: 1 }] };
 
@@ -32,7 +38,9 @@ const placed: Record<string, string[]> = { COMPLETED: [], COMPENSATED: [] };
 before(async () => {
   g = await gatewayApp({ adminTokens: `ops:operator:${OPERATOR},watcher:viewer:${VIEWER}` });
   const place = async (body: unknown) => {
-    const r = json(await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } }));
+    const r = json(
+      await g.app.inject({ method: 'POST', url: '/orders', payload: body as object, headers: { prefer: 'wait=5' } }),
+    );
     placed[r.saga_status as string]?.push(r.id as string);
   };
   for (const body of [HAPPY, DECLINED, HAPPY, NO_STOCK, HAPPY, DECLINED, HAPPY]) await place(body);
@@ -40,7 +48,8 @@ before(async () => {
 });
 after(() => g.close());
 
-const reconcileApi = (query = '', headers: Record<string, string> = viewer) => g.admin.inject({ method: 'GET', url: `/api/reconcile${query}`, headers });
+const reconcileApi = (query = '', headers: Record<string, string> = viewer) =>
+  g.admin.inject({ method: 'GET', url: `/api/reconcile${query}`, headers });
 
 describe('GET /api/reconcile', () => {
   test('the books agree: every saga and record counted, nothing to report (a viewer may ask)', async () => {
@@ -64,7 +73,8 @@ describe('GET /api/reconcile', () => {
 
   test('a page of 1 or 2 reads the same books, page after page', async () => {
     const whole = json(await reconcileApi('?settled=true'));
-    for (const size of [1, 2]) assert.deepEqual(json(await reconcileApi(`?settled=true&page_size=${size}`)), whole, `page_size=${size}`);
+    for (const size of [1, 2])
+      assert.deepEqual(json(await reconcileApi(`?settled=true&page_size=${size}`)), whole, `page_size=${size}`);
 
     // What the reader asked for: many pages of each, each no bigger than asked.
     const calls: Record<string, number[]> = { sagas: [], orders: [], payments: [], reservations: [] };
@@ -126,23 +136,35 @@ describe('sagas reconcile', () => {
     let out = '';
     let err = '';
     const sink = (f: (s: string) => void) => new Writable({ write: (c, _e, cb) => (f(String(c)), cb()) });
-    const code = await main(argv, { env: { SAGAS_ADMIN_URL: url, ...env }, stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+    const code = await main(argv, {
+      env: { SAGAS_ADMIN_URL: url, ...env },
+      stdout: sink((s) => (out += s)),
+      stderr: sink((s) => (err += s)),
+    });
     return { code, out, err };
   }
 
   test('the books agree: exit 0, and what was checked', async () => {
     const r = await cli(['reconcile', '--settled']);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.out, 'the books agree: 7 sagas, 7 orders, 6 payments, 6 reservations, 3 products (COMPLETED 4, COMPENSATED 3)\n');
+    assert.equal(
+      r.out,
+      'the books agree: 7 sagas, 7 orders, 6 payments, 6 reservations, 3 products (COMPLETED 4, COMPENSATED 3)\n',
+    );
     const paged = await cli(['reconcile', '--page-size', '1', '--json']);
     assert.equal(paged.code, 0);
     assert.equal(JSON.parse(paged.out).ok, true);
   });
 
-  test('a confirmed order refunded behind the saga\'s back: exit 1, refund_on_confirmed_order for that order', async () => {
+  test("a confirmed order refunded behind the saga's back: exit 1, refund_on_confirmed_order for that order", async () => {
     const id = placed.COMPLETED?.[1] as string;
     // An operator's hand at the payment service: the gateway's own client, a fresh idempotency key.
-    await callRpc(g.participants.payment, 'refund', { orderId: id }, { idempotencyKey: `by-hand-${id}`, timeoutMs: 5_000 });
+    await callRpc(
+      g.participants.payment,
+      'refund',
+      { orderId: id },
+      { idempotencyKey: `by-hand-${id}`, timeoutMs: 5_000 },
+    );
     const r = await cli(['reconcile', '--settled']);
     assert.equal(r.code, 1, r.err);
     assert.equal(
@@ -159,10 +181,17 @@ describe('sagas reconcile', () => {
     assert.equal(j.code, 1);
     const body = JSON.parse(j.out);
     assert.equal(body.ok, false);
-    assert.deepEqual(body.disagreements, [{ kind: 'refund_on_confirmed_order', saga_id: id, order_id: id, message: `order ${id} is CONFIRMED but its payment of $20.00 was refunded` }]);
+    assert.deepEqual(body.disagreements, [
+      {
+        kind: 'refund_on_confirmed_order',
+        saga_id: id,
+        order_id: id,
+        message: `order ${id} is CONFIRMED but its payment of $20.00 was refunded`,
+      },
+    ]);
   });
 
-  test('a wrong command line is exit 2; no token exit 1 with the API\'s refusal', async () => {
+  test("a wrong command line is exit 2; no token exit 1 with the API's refusal", async () => {
     const bad = await cli(['reconcile', '--page-size', '0']);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /^sagas reconcile: --page-size must be a whole number from 1 to 1000, got "0"/);
@@ -178,17 +207,45 @@ describe('sagas reconcile', () => {
     assert.equal(json(r).error, 'participant_unavailable');
     const c = await cli(['reconcile']);
     assert.equal(c.code, 1);
-    assert.match(c.err, /^sagas reconcile: participant_unavailable \(503\): the (order|payment|inventory) service is unavailable/);
+    assert.match(
+      c.err,
+      /^sagas reconcile: participant_unavailable \(503\): the (order|payment|inventory) service is unavailable/,
+    );
   });
 });
 
 describe('the reader, against books that move while it reads (fakes)', () => {
   const saga = (id: string, status: SagaStatus, updatedAt = 1): SagaRecord => ({
-    id, definition: 'place_order', version: 1, status, stepIndex: 0, compIndex: -1, attempt: 0,
-    input: { order_id: id, customer_id: 'c', total_cents: 100, items: [{ product_id: 'p', quantity: 1, unit_price_cents: 100 }] },
-    results: {}, failure: null, traceparent: null, idempotencyKey: null, leaseOwner: null, leaseExpiresAt: 0, deadlineAt: 0, createdAt: 1, updatedAt, subject: 'c', currentStep: null,
+    id,
+    definition: 'place_order',
+    version: 1,
+    status,
+    stepIndex: 0,
+    compIndex: -1,
+    attempt: 0,
+    input: {
+      order_id: id,
+      customer_id: 'c',
+      total_cents: 100,
+      items: [{ product_id: 'p', quantity: 1, unit_price_cents: 100 }],
+    },
+    results: {},
+    failure: null,
+    traceparent: null,
+    idempotencyKey: null,
+    leaseOwner: null,
+    leaseExpiresAt: 0,
+    deadlineAt: 0,
+    createdAt: 1,
+    updatedAt,
+    subject: 'c',
+    currentStep: null,
   });
-  const counts = (sagas: SagaRecord[]) => Object.fromEntries(SAGA_STATUSES.map((s) => [s, sagas.filter((x) => x.status === s).length])) as Record<SagaStatus, number>;
+  const counts = (sagas: SagaRecord[]) =>
+    Object.fromEntries(SAGA_STATUSES.map((s) => [s, sagas.filter((x) => x.status === s).length])) as Record<
+      SagaStatus,
+      number
+    >;
   const products: ProductBook[] = [{ productId: 'p', available: 9, reserved: 0, sold: 1, total: 10 }];
 
   /** A log that answers `listed` while reading and `later` afterwards (get, the second count). */
@@ -201,9 +258,25 @@ describe('the reader, against books that move while it reads (fakes)', () => {
     };
   }
   const books = (over: Partial<ParticipantBooks> = {}): ParticipantBooks => ({
-    orders: async () => ({ entries: [{ orderId: 'o1', status: 'PENDING', customerId: 'c', totalCents: 100, lines: [{ productId: 'p', quantity: 1, unitPriceCents: 100 }], reason: '', tombstoned: false }], nextPageToken: '' }),
+    orders: async () => ({
+      entries: [
+        {
+          orderId: 'o1',
+          status: 'PENDING',
+          customerId: 'c',
+          totalCents: 100,
+          lines: [{ productId: 'p', quantity: 1, unitPriceCents: 100 }],
+          reason: '',
+          tombstoned: false,
+        },
+      ],
+      nextPageToken: '',
+    }),
     payments: async () => ({ entries: [], nextPageToken: '' }),
-    reservations: async () => ({ entries: [{ orderId: 'o1', status: 'COMMITTED', lines: [{ productId: 'p', quantity: 1 }], tombstoned: false }], nextPageToken: '' }),
+    reservations: async () => ({
+      entries: [{ orderId: 'o1', status: 'COMMITTED', lines: [{ productId: 'p', quantity: 1 }], tombstoned: false }],
+      nextPageToken: '',
+    }),
     products: async () => products,
     ...over,
   });
@@ -214,17 +287,35 @@ describe('the reader, against books that move while it reads (fakes)', () => {
     const listed = [saga('o1', 'PARKED', 1)];
     const later = [saga('o1', 'COMPLETED', 2)];
     const loose = await reconcile({ log: movingLog(listed, later), books: books() });
-    assert.deepEqual([loose.ok, loose.disagreements, loose.not_judged.moved_while_reading, loose.stock_sums_compared], [true, [], 2, false]);
+    assert.deepEqual(
+      [loose.ok, loose.disagreements, loose.not_judged.moved_while_reading, loose.stock_sums_compared],
+      [true, [], 2, false],
+    );
     const settled = await reconcile({ log: movingLog(listed, later), books: books() }, { settled: true });
-    assert.deepEqual(settled.disagreements.map((d) => [d.kind, d.order_id ?? null]), [['saga_in_flight', null], ['saga_in_flight', 'o1']]);
-    assert.match(settled.disagreements[0]?.message ?? '', /^the saga log changed while the books were read \(sagas by status before: PARKED 1; after: COMPLETED 1\)$/);
-    assert.match(settled.disagreements[1]?.message ?? '', /^saga o1 moved while the books were read \(it is COMPLETED now\)$/);
+    assert.deepEqual(
+      settled.disagreements.map((d) => [d.kind, d.order_id ?? null]),
+      [
+        ['saga_in_flight', null],
+        ['saga_in_flight', 'o1'],
+      ],
+    );
+    assert.match(
+      settled.disagreements[0]?.message ?? '',
+      /^the saga log changed while the books were read \(sagas by status before: PARKED 1; after: COMPLETED 1\)$/,
+    );
+    assert.match(
+      settled.disagreements[1]?.message ?? '',
+      /^saga o1 moved while the books were read \(it is COMPLETED now\)$/,
+    );
   });
 
   test('the same books, nothing moved: the disagreements stand', async () => {
     const listed = [saga('o1', 'PARKED', 1)];
     const r = await reconcile({ log: movingLog(listed, listed), books: books() });
-    assert.deepEqual(r.disagreements.map((d) => d.kind), ['sold_without_confirmed_order', 'parked_books_inconsistent']);
+    assert.deepEqual(
+      r.disagreements.map((d) => d.kind),
+      ['sold_without_confirmed_order', 'parked_books_inconsistent'],
+    );
     assert.equal(r.stock_sums_compared, true);
   });
 
@@ -234,9 +325,21 @@ describe('the reader, against books that move while it reads (fakes)', () => {
   });
 
   test('a participant whose pages do not advance is a failure, not a loop', async () => {
-    const stuck = books({ payments: async (token) => ({ entries: [{ orderId: 'o1', status: 'CHARGED', amountCents: 1, refundedCents: 0, tombstoned: false }], nextPageToken: token || 'again' }) });
-    await assert.rejects(reconcile({ log: movingLog([], []), books: stuck }), (err: unknown) => err instanceof BooksReadError && err.code === 'participant_error' && /listed o1 after o1/.test(err.message));
+    const stuck = books({
+      payments: async (token) => ({
+        entries: [{ orderId: 'o1', status: 'CHARGED', amountCents: 1, refundedCents: 0, tombstoned: false }],
+        nextPageToken: token || 'again',
+      }),
+    });
+    await assert.rejects(
+      reconcile({ log: movingLog([], []), books: stuck }),
+      (err: unknown) =>
+        err instanceof BooksReadError && err.code === 'participant_error' && /listed o1 after o1/.test(err.message),
+    );
     const empty = books({ orders: async () => ({ entries: [], nextPageToken: 'more' }) });
-    await assert.rejects(reconcile({ log: movingLog([], []), books: empty }), (err: unknown) => err instanceof BooksReadError && /empty page that is not the last/.test(err.message));
+    await assert.rejects(
+      reconcile({ log: movingLog([], []), books: empty }),
+      (err: unknown) => err instanceof BooksReadError && /empty page that is not the last/.test(err.message),
+    );
   });
 });

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { status, type ServiceError, type UntypedServiceImplementation, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  status,
+  type ServiceError,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
 import { callRpc, grpcFailureCode, isDefiniteGrpcError } from '../../src/platform/grpc.js';
@@ -35,16 +41,26 @@ const DEFINITE = new Set<status>([
   status.OUT_OF_RANGE,
   status.UNIMPLEMENTED,
 ]);
-const UNCERTAIN = [status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.ABORTED, status.INTERNAL, status.UNKNOWN, status.CANCELLED];
+const UNCERTAIN = [
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.RESOURCE_EXHAUSTED,
+  status.ABORTED,
+  status.INTERNAL,
+  status.UNKNOWN,
+  status.CANCELLED,
+];
 
 /** What the stub participants were asked, and how Reserve answers: the status of the order id `code-<n>`, or the test's switch. */
 const seen = { reserve: [] as string[], releases: 0, cancelReasons: [] as string[] };
 let reserveStatus: status = status.INVALID_ARGUMENT;
 
-const refuse = (cb: sendUnaryData<unknown>, code: status) => cb({ code, details: `refused with ${status[code]}` } as Partial<ServiceError> as ServiceError, null);
+const refuse = (cb: sendUnaryData<unknown>, code: status) =>
+  cb({ code, details: `refused with ${status[code]}` } as Partial<ServiceError> as ServiceError, null);
 
 const order: UntypedServiceImplementation = {
-  createOrder: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => cb(null, { outcome: CreateOutcome.CREATE_OUTCOME_CREATED, order: undefined }),
+  createOrder: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
+    cb(null, { outcome: CreateOutcome.CREATE_OUTCOME_CREATED, order: undefined }),
   cancelOrder: (call: ServerUnaryCall<CancelOrderRequest, unknown>, cb: sendUnaryData<unknown>) => {
     seen.cancelReasons.push(call.request.reason);
     cb(null, { outcome: CancelOutcome.CANCEL_OUTCOME_CANCELLED, order: undefined });
@@ -80,7 +96,12 @@ after(async () => {
 test('callRpc marks exactly the codes no retry can change as definite, as grpc_<status>', async () => {
   for (const code of [...DEFINITE, ...UNCERTAIN]) {
     // DEADLINE_EXCEEDED and CANCELLED come back as sent: grpc-js passes a server's status through.
-    const err: unknown = await callRpc(participants.inventory, 'reserve', { orderId: `code-${code}`, items: [] }, { timeoutMs: 2_000 }).then(
+    const err: unknown = await callRpc(
+      participants.inventory,
+      'reserve',
+      { orderId: `code-${code}`, items: [] },
+      { timeoutMs: 2_000 },
+    ).then(
       () => assert.fail(`status ${status[code]} should have been an error`),
       (e: unknown) => e,
     );
@@ -108,7 +129,11 @@ function input(orderId: string): PlaceOrderInput {
 test('Reserve answered INVALID_ARGUMENT: the place-order saga compensates at once, without a retry', async () => {
   const store = new SqliteSagaLog({ file: path.join(fs.mkdtempSync(path.join(root, 'log-')), 'saga.db') });
   // A generous action budget: only the classification can end the saga after one call.
-  const engine = new SagaEngine({ log: store, logger, policies: { action: { maxAttempts: 20, initialBackoffMs: 10, maxBackoffMs: 20, multiplier: 2 } } });
+  const engine = new SagaEngine({
+    log: store,
+    logger,
+    policies: { action: { maxAttempts: 20, initialBackoffMs: 10, maxBackoffMs: 20, multiplier: 2 } },
+  });
   engine.register(placeOrderSaga(participants));
   reserveStatus = status.INVALID_ARGUMENT;
   seen.reserve.length = 0;
@@ -123,9 +148,15 @@ test('Reserve answered INVALID_ARGUMENT: the place-order saga compensates at onc
   assert.deepEqual(seen.cancelReasons, ['grpc_invalid_argument'], 'the order is cancelled with the readable code');
   const events = await store.events('ord_definite');
   const failed = events.filter((e) => e.type === 'STEP_FAILED');
-  assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable, e.data]), [['reserve_stock', 1, false, { code: 'grpc_invalid_argument' }]]);
+  assert.deepEqual(
+    failed.map((e) => [e.step, e.attempt, e.retryable, e.data]),
+    [['reserve_stock', 1, false, { code: 'grpc_invalid_argument' }]],
+  );
   // Reserve refused on its first attempt had no effect: Release is not called, only CancelOrder.
-  assert.deepEqual(events.filter((e) => e.type === 'COMPENSATION_STARTED').map((e) => e.step), ['create_order']);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'COMPENSATION_STARTED').map((e) => e.step),
+    ['create_order'],
+  );
   assert.equal(seen.releases, 0);
   await engine.shutdown(1_000);
   await store.close();
@@ -133,7 +164,11 @@ test('Reserve answered INVALID_ARGUMENT: the place-order saga compensates at onc
 
 test('Reserve answered UNAVAILABLE: retried (uncertain), then compensated, the uncertain step included', async () => {
   const store = new SqliteSagaLog({ file: path.join(fs.mkdtempSync(path.join(root, 'log-')), 'saga.db') });
-  const engine = new SagaEngine({ log: store, logger, policies: { action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 } } });
+  const engine = new SagaEngine({
+    log: store,
+    logger,
+    policies: { action: { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, multiplier: 2 } },
+  });
   engine.register(placeOrderSaga(participants));
   reserveStatus = status.UNAVAILABLE;
   seen.reserve.length = 0;
@@ -145,7 +180,10 @@ test('Reserve answered UNAVAILABLE: retried (uncertain), then compensated, the u
   assert.equal(seen.reserve.length, 3, 'every attempt was made');
   assert.equal(seen.releases, 1, 'the reservation may exist: it is released');
   const events = await store.events('ord_uncertain');
-  assert.deepEqual(events.filter((e) => e.type === 'STEP_FAILED').map((e) => e.retryable), [true, true, true]);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'STEP_FAILED').map((e) => e.retryable),
+    [true, true, true],
+  );
   await engine.shutdown(1_000);
   await store.close();
 });

@@ -37,8 +37,14 @@ test('a log of schema 1 (before the filter columns): read by a read-only tool, t
   const ro = new SqliteSagaLog({ file, readonly: true });
   try {
     assert.deepEqual([(await ro.get('old-1'))?.subject, (await ro.get('old-1'))?.currentStep], [null, null]);
-    assert.deepEqual((await ro.list({ limit: 5 })).sagas.map((s) => s.id), ['old-2', 'old-1']);
-    assert.deepEqual((await ro.parked(5)).map((s) => s.id), ['old-1']);
+    assert.deepEqual(
+      (await ro.list({ limit: 5 })).sagas.map((s) => s.id),
+      ['old-2', 'old-1'],
+    );
+    assert.deepEqual(
+      (await ro.parked(5)).map((s) => s.id),
+      ['old-1'],
+    );
     assert.equal((await ro.countByStatus()).PARKED, 1);
   } finally {
     await ro.close();
@@ -46,7 +52,11 @@ test('a log of schema 1 (before the filter columns): read by a read-only tool, t
   const rw = new SqliteSagaLog({ file });
   try {
     assert.ok((await rw.create(newSaga('new-1', { subject: 'c1', currentStep: 'a' }), STARTED, 1_000)).created);
-    assert.deepEqual((await rw.list({ limit: 5, subject: 'c1' })).sagas.map((s) => s.id), ['new-1'], 'old rows have no subject');
+    assert.deepEqual(
+      (await rw.list({ limit: 5, subject: 'c1' })).sagas.map((s) => s.id),
+      ['new-1'],
+      'old rows have no subject',
+    );
     assert.deepEqual((await rw.countByStatus()).PARKED, 1);
   } finally {
     await rw.close();

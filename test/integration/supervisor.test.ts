@@ -2,7 +2,17 @@
 // services (its plans, computed without starting anything: test/unit/supervisor.test.ts).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +33,10 @@ const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/${f}`, import.
 const READY_CHILD = fixture('ready-child.ts');
 const EXIT_EARLY = fixture('exit-early.ts');
 const FAKE = fixture('fake-service.ts');
-const fakeEntries = Object.fromEntries(SERVICE_NAMES.map((n) => [n, { entry: FAKE, args: [n] }])) as Record<ServiceName, { entry: string; args: string[] }>;
+const fakeEntries = Object.fromEntries(SERVICE_NAMES.map((n) => [n, { entry: FAKE, args: [n] }])) as Record<
+  ServiceName,
+  { entry: string; args: string[] }
+>;
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sagas-supervisor-'));
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -33,7 +46,10 @@ after(async () => {
 });
 
 function connects(address: string): Promise<boolean> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve) => {
     const s = net.connect({ host, port }, () => {
       s.destroy();
@@ -52,8 +68,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function spawnFixture(entry: string, env: NodeJS.ProcessEnv = {}, onLine?: (line: string) => void): Promise<ManagedProcess> {
-  const p = await spawnService('fixture', { entry, env: { ...process.env, ...env }, onLine: onLine && ((_n, l) => onLine(l)) });
+async function spawnFixture(
+  entry: string,
+  env: NodeJS.ProcessEnv = {},
+  onLine?: (line: string) => void,
+): Promise<ManagedProcess> {
+  const p = await spawnService('fixture', {
+    entry,
+    env: { ...process.env, ...env },
+    onLine: onLine && ((_n, l) => onLine(l)),
+  });
   cleanups.push(() => p.kill());
   return p;
 }
@@ -82,7 +106,10 @@ describe('spawnService', () => {
     assert.deepEqual(await p.exited, status);
     assert.deepEqual(p.exitStatus, status);
     assert.equal(p.running, false);
-    assert.ok(lines.some((l) => l.includes('"msg":"bye"')), 'output after the signal is drained before exited resolves');
+    assert.ok(
+      lines.some((l) => l.includes('"msg":"bye"')),
+      'output after the signal is drained before exited resolves',
+    );
     assert.equal(await connects(p.address), false);
     assert.deepEqual(await p.stop(), status, 'stop() again is harmless');
   });
@@ -315,7 +342,10 @@ describe('startSystem with several gateways (fake services)', () => {
     });
     cleanups.push(() => sys.stop());
 
-    assert.deepEqual(sys.gateways.map((g) => g.name), ['gateway-1', 'gateway-2', 'gateway-3']);
+    assert.deepEqual(
+      sys.gateways.map((g) => g.name),
+      ['gateway-1', 'gateway-2', 'gateway-3'],
+    );
     assert.equal(sys.procs.gateway, sys.gateways[0]);
     assert.equal(sys.urls[0], sys.url);
     assert.equal(new Set(sys.urls).size, 3);
@@ -332,10 +362,14 @@ describe('startSystem with several gateways (fake services)', () => {
       assert.equal(env.GATEWAY_INDEX, String(i), g.name);
       assert.equal(env.SAGA_LOG_URL, PG_URL, g.name);
       // each one's lines carry its own tag
-      assert.ok(lines.some(([n, l]) => n === g.name && pidOfLine(l) === g.pid), `${g.name}'s lines are tagged ${g.name}`);
+      assert.ok(
+        lines.some(([n, l]) => n === g.name && pidOfLine(l) === g.pid),
+        `${g.name}'s lines are tagged ${g.name}`,
+      );
     });
     assert.ok(!lines.some(([n]) => n === 'gateway'), 'no line is tagged plain "gateway" when there are several');
-    for (const s of ['order', 'inventory', 'payment'] as const) assert.equal(environOf(sys.procs[s].pid).GATEWAY_INDEX, process.env.GATEWAY_INDEX);
+    for (const s of ['order', 'inventory', 'payment'] as const)
+      assert.equal(environOf(sys.procs[s].pid).GATEWAY_INDEX, process.env.GATEWAY_INDEX);
 
     // kill -9 the second: the others still answer; it comes back on its address with its index.
     const second = sys.gateways[1] as ManagedProcess;
@@ -368,7 +402,8 @@ describe('startSystem with several gateways (fake services)', () => {
     lines.length = 0;
     await sys.stop();
     for (const g of sys.gateways) assert.deepEqual(g.exitStatus, { code: 0, signal: null }, g.name);
-    for (const s of ['order', 'inventory', 'payment'] as const) assert.deepEqual(sys.procs[s].exitStatus, { code: 0, signal: null }, s);
+    for (const s of ['order', 'inventory', 'payment'] as const)
+      assert.deepEqual(sys.procs[s].exitStatus, { code: 0, signal: null }, s);
     const byes = lines.filter(([, l]) => l.includes('"msg":"bye"')).map(([n]) => n);
     assert.equal(byes.length, 6);
     assert.deepEqual(byes.slice(0, 3).sort(), ['gateway-1', 'gateway-2', 'gateway-3'], 'the gateways stop first');
@@ -391,14 +426,20 @@ describe('startSystem with several gateways (fake services)', () => {
     cleanups.push(() => sys.stop());
     for (const g of sys.gateways) void g.exited.then(() => events.push(`${g.name} exited`));
     await sys.stop();
-    for (const g of sys.gateways) assert.deepEqual(g.exitStatus, { code: null, signal: 'SIGKILL' }, `${g.name} ignored SIGTERM and was killed`);
+    for (const g of sys.gateways)
+      assert.deepEqual(g.exitStatus, { code: null, signal: 'SIGKILL' }, `${g.name} ignored SIGTERM and was killed`);
     // Sequential stops would read "gateway-1 got SIGTERM, gateway-1 exited, gateway-2 got SIGTERM…".
     const firstExit = events.findIndex((e) => e.endsWith('exited'));
-    assert.deepEqual(events.slice(0, firstExit).sort(), ['gateway-1 got SIGTERM', 'gateway-2 got SIGTERM'], events.join('; '));
+    assert.deepEqual(
+      events.slice(0, firstExit).sort(),
+      ['gateway-1 got SIGTERM', 'gateway-2 got SIGTERM'],
+      events.join('; '),
+    );
     const lastGatewayExit = events.reduce((last, e, i) => (e.endsWith('exited') ? i : last), -1);
     const byes = events.map((e, i) => [e, i] as const).filter(([e]) => e.endsWith('bye'));
     assert.deepEqual(byes.map(([e]) => e.split(' ')[0]).sort(), ['inventory', 'order', 'payment']);
-    for (const [e, i] of byes) assert.ok(i > lastGatewayExit, `${e} before the gateways had exited: ${events.join('; ')}`);
+    for (const [e, i] of byes)
+      assert.ok(i > lastGatewayExit, `${e} before the gateways had exited: ${events.join('; ')}`);
   });
 
   it('with default ports, gateway i listens on HTTP_ADDR’s port + i, and comes back there', async () => {
@@ -418,7 +459,10 @@ describe('startSystem with several gateways (fake services)', () => {
       },
     });
     cleanups.push(() => sys.stop());
-    assert.deepEqual(sys.urls, [0, 1, 2].map((i) => `http://127.0.0.1:${first + i}`));
+    assert.deepEqual(
+      sys.urls,
+      [0, 1, 2].map((i) => `http://127.0.0.1:${first + i}`),
+    );
     assert.equal(sys.url, `http://127.0.0.1:${first}`);
     await sys.killGateway(2);
     await sys.restartGateway(2);
@@ -491,7 +535,14 @@ describe('startSystem with several gateways (fake services)', () => {
     const dataDir = path.join(tmp, 'multi5');
     const lines: string[] = [];
     await assert.rejects(
-      startSystem({ dataDir, ports: 'ephemeral', gateways: 2, entries: fakeEntries, env: { SAGA_LOG_URL: '' }, onLine: (_n, l) => lines.push(l) }),
+      startSystem({
+        dataDir,
+        ports: 'ephemeral',
+        gateways: 2,
+        entries: fakeEntries,
+        env: { SAGA_LOG_URL: '' },
+        onLine: (_n, l) => lines.push(l),
+      }),
       (e: unknown) => e instanceof ConfigError && e.details?.variable === 'SAGA_LOG_URL',
     );
     await assert.rejects(startSystem({ dataDir, ports: 'ephemeral', gateways: 0, entries: fakeEntries }), RangeError);
@@ -502,16 +553,26 @@ describe('startSystem with several gateways (fake services)', () => {
 
 describe('startSystem: DATA_DIR and the mutual-TLS identities (fake services)', () => {
   /** The supervisor's own lines ([sagas]), parsed. */
-  const said = (lines: Array<[string, string]>) => lines.filter(([n]) => n === 'sagas').map(([, l]) => JSON.parse(l) as { level: string; msg: string });
+  const said = (lines: Array<[string, string]>) =>
+    lines.filter(([n]) => n === 'sagas').map(([, l]) => JSON.parse(l) as { level: string; msg: string });
 
   it('a first start issues the four identities into TLS_DIR, one folder each, and makes DATA_DIR private; the next start issues nothing; GRPC_INSECURE=1 makes none', async () => {
     const dataDir = path.join(tmp, 'tls-first', 'data');
     const lines: Array<[string, string]> = [];
-    let sys = await startSystem({ dataDir, ports: 'ephemeral', entries: fakeEntries, onLine: (n, l) => lines.push([n, l]) });
+    let sys = await startSystem({
+      dataDir,
+      ports: 'ephemeral',
+      entries: fakeEntries,
+      onLine: (n, l) => lines.push([n, l]),
+    });
     await sys.stop();
     assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'DATA_DIR is 0700');
     const tlsDir = path.join(dataDir, 'tls');
-    assert.deepEqual(readdirSync(tlsDir).sort(), [...TLS_IDENTITIES].sort(), 'one folder per identity, nothing else (no CA key)');
+    assert.deepEqual(
+      readdirSync(tlsDir).sort(),
+      [...TLS_IDENTITIES].sort(),
+      'one folder per identity, nothing else (no CA key)',
+    );
     for (const id of TLS_IDENTITIES) {
       assert.deepEqual(readdirSync(identityDir(tlsDir, id)).sort(), ['ca.crt', `${id}.crt`, `${id}.key`].sort(), id);
       loadTlsMaterial(tlsDir, id);
@@ -519,11 +580,19 @@ describe('startSystem: DATA_DIR and the mutual-TLS identities (fake services)', 
     const first = said(lines);
     assert.equal(first.length, 1, JSON.stringify(first));
     assert.equal(first[0]?.level, 'info');
-    assert.match(first[0]?.msg ?? '', /^issued the mutual-TLS identities gateway, order, inventory, payment in .*tls, one folder each; the CA's key was used for this only and not kept$/);
+    assert.match(
+      first[0]?.msg ?? '',
+      /^issued the mutual-TLS identities gateway, order, inventory, payment in .*tls, one folder each; the CA's key was used for this only and not kept$/,
+    );
 
     const gatewayCrt = readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'gateway.crt'));
     lines.length = 0;
-    sys = await startSystem({ dataDir, ports: 'ephemeral', entries: fakeEntries, onLine: (n, l) => lines.push([n, l]) });
+    sys = await startSystem({
+      dataDir,
+      ports: 'ephemeral',
+      entries: fakeEntries,
+      onLine: (n, l) => lines.push([n, l]),
+    });
     await sys.stop();
     assert.deepEqual(said(lines), [], 'nothing to say the second time');
     assert.deepEqual(readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'gateway.crt')), gatewayCrt);
@@ -545,25 +614,55 @@ describe('startSystem: DATA_DIR and the mutual-TLS identities (fake services)', 
     const tlsDir = path.join(tmp, 'tls-old');
     mkdirSync(tlsDir, { mode: 0o700 });
     for (const f of ['ca.crt', 'ca.key']) copyFileSync(path.join(caDir, f), path.join(tlsDir, f));
-    for (const id of TLS_IDENTITIES) for (const f of [`${id}.crt`, `${id}.key`]) copyFileSync(path.join(identityDir(made, id), f), path.join(tlsDir, f));
+    for (const id of TLS_IDENTITIES)
+      for (const f of [`${id}.crt`, `${id}.key`])
+        copyFileSync(path.join(identityDir(made, id), f), path.join(tlsDir, f));
 
     const lines: Array<[string, string]> = [];
-    let sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    let sys = await startSystem({
+      dataDir: path.join(tmp, 'tls-old-data'),
+      ports: 'ephemeral',
+      entries: fakeEntries,
+      env: { TLS_DIR: tlsDir },
+      onLine: (n, l) => lines.push([n, l]),
+    });
     await sys.stop();
     const first = said(lines);
-    assert.deepEqual(first.map((l) => l.level), ['warn', 'warn']);
-    assert.match(first[0]?.msg ?? '', /^moved .*tls-old from the old one-folder layout to one folder per identity \(gateway, order, inventory, payment\): each process now reads only its own$/);
+    assert.deepEqual(
+      first.map((l) => l.level),
+      ['warn', 'warn'],
+    );
+    assert.match(
+      first[0]?.msg ?? '',
+      /^moved .*tls-old from the old one-folder layout to one folder per identity \(gateway, order, inventory, payment\): each process now reads only its own$/,
+    );
     assert.match(first[1]?.msg ?? '', /tls-old\/ca\/ca\.key is the CA's key .*move it off this machine .*or delete it/);
     assert.deepEqual(readdirSync(tlsDir).sort(), ['ca', ...TLS_IDENTITIES].sort());
     for (const id of TLS_IDENTITIES) loadTlsMaterial(tlsDir, id);
 
     lines.length = 0;
-    sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    sys = await startSystem({
+      dataDir: path.join(tmp, 'tls-old-data'),
+      ports: 'ephemeral',
+      entries: fakeEntries,
+      env: { TLS_DIR: tlsDir },
+      onLine: (n, l) => lines.push([n, l]),
+    });
     await sys.stop();
-    assert.deepEqual(said(lines).map((l) => l.msg.replace(/ .*/, '')), [path.join(tlsDir, 'ca', 'ca.key')], 'the CA key warning again, nothing else');
+    assert.deepEqual(
+      said(lines).map((l) => l.msg.replace(/ .*/, '')),
+      [path.join(tlsDir, 'ca', 'ca.key')],
+      'the CA key warning again, nothing else',
+    );
     rmSync(path.join(tlsDir, 'ca'), { recursive: true });
     lines.length = 0;
-    sys = await startSystem({ dataDir: path.join(tmp, 'tls-old-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) });
+    sys = await startSystem({
+      dataDir: path.join(tmp, 'tls-old-data'),
+      ports: 'ephemeral',
+      entries: fakeEntries,
+      env: { TLS_DIR: tlsDir },
+      onLine: (n, l) => lines.push([n, l]),
+    });
     await sys.stop();
     assert.deepEqual(said(lines), [], 'once the key is gone, nothing');
   });
@@ -574,8 +673,15 @@ describe('startSystem: DATA_DIR and the mutual-TLS identities (fake services)', 
     rmSync(identityDir(tlsDir, 'payment'), { recursive: true });
     const lines: Array<[string, string]> = [];
     await assert.rejects(
-      startSystem({ dataDir: path.join(tmp, 'tls-broken-data'), ports: 'ephemeral', entries: fakeEntries, env: { TLS_DIR: tlsDir }, onLine: (n, l) => lines.push([n, l]) }),
-      (e: unknown) => e instanceof TlsError && e.code === 'tls_material_incomplete' && /but not payment, .*--renew/.test(e.message),
+      startSystem({
+        dataDir: path.join(tmp, 'tls-broken-data'),
+        ports: 'ephemeral',
+        entries: fakeEntries,
+        env: { TLS_DIR: tlsDir },
+        onLine: (n, l) => lines.push([n, l]),
+      }),
+      (e: unknown) =>
+        e instanceof TlsError && e.code === 'tls_material_incomplete' && /but not payment, .*--renew/.test(e.message),
     );
     assert.deepEqual(lines, [], 'no process was started');
   });

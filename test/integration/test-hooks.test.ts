@@ -18,7 +18,15 @@ describe('a real payment process with CRASH_AT', () => {
   const start = async (env: NodeJS.ProcessEnv) => {
     const lines: string[] = [];
     const p = await spawnService('payment', {
-      env: { PATH: process.env.PATH ?? '', DATA_DIR: tempDir('test-hooks'), TLS_DIR: mtlsDir(await testTls()), PAYMENT_SERVICE_ADDR: '127.0.0.1:0', METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATA_DIR: tempDir('test-hooks'),
+        TLS_DIR: mtlsDir(await testTls()),
+        PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+        METRICS_ADDR: 'off',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
       onLine: (_n, line) => lines.push(line),
     });
     procs.push(p);
@@ -27,7 +35,11 @@ describe('a real payment process with CRASH_AT', () => {
   const charge = async (address: string, orderId: string) => {
     const client = await asGateway(PaymentServiceClient, address, 'payment');
     try {
-      return await callUnary(client.charge.bind(client), { orderId, amountCents: 700 }, { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 5_000 });
+      return await callUnary(
+        client.charge.bind(client),
+        { orderId, amountCents: 700 },
+        { idempotencyKey: `${orderId}:charge_payment`, timeoutMs: 5_000 },
+      );
     } finally {
       client.close();
     }

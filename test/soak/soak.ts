@@ -140,7 +140,10 @@ async function oneRun(run: number) {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-idempotency-key': key },
           body: JSON.stringify(body),
-        }).then((r) => r.arrayBuffer(), () => undefined);
+        }).then(
+          (r) => r.arrayBuffer(),
+          () => undefined,
+        );
       }
     }
   };
@@ -155,7 +158,8 @@ async function oneRun(run: number) {
   if (scenario) {
     for (const name of SERVICE_NAMES) if (!sys.procs[name].running) await sys.restart(name);
     // Until every saga has ended when the scenario says so (e.g. to let compensations park).
-    if (scenario.until === 'settled') await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
+    if (scenario.until === 'settled')
+      await eventually('every saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
     const got = await sys.admin('GET', '/api/faults');
     faultsFired = (got.body.rules as Array<{ id: string; fired: number }>).map((r) => ({ id: r.id, fired: r.fired }));
     const put = await sys.admin('PUT', '/api/faults', { rules: [] });
@@ -165,13 +169,20 @@ async function oneRun(run: number) {
   if (scenario?.then === 'retry-parked') {
     const parked = (await sys.admin('GET', '/api/sagas?status=PARKED&limit=500')).body.sagas as Array<{ id: string }>;
     for (const s of parked) {
-      const r = await sys.admin('POST', `/api/sagas/${s.id}/actions`, { action: 'retry', action_id: `soak-${run}-${s.id}` });
+      const r = await sys.admin('POST', `/api/sagas/${s.id}/actions`, {
+        action: 'retry',
+        action_id: `soak-${run}-${s.id}`,
+      });
       if (r.status !== 200) throw new Error(`retry of ${s.id} answered ${r.status}`);
     }
     retriedParked = parked.length;
     await eventually('every retried saga to end', async () => ((await allTerminal(sys)) ? true : undefined), 120_000);
   }
-  const allowParked = scenario !== undefined && scenario.then === undefined && scenario.expect.parked !== undefined && scenario.expect.parked !== 0;
+  const allowParked =
+    scenario !== undefined &&
+    scenario.then === undefined &&
+    scenario.expect.parked !== undefined &&
+    scenario.expect.parked !== 0;
   const report = await checkInvariants(sys, CATALOG, { allowParked });
   await sys.stop();
   fs.rmSync(faultDir, { recursive: true, force: true });

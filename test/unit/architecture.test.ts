@@ -24,7 +24,9 @@ function sourceFiles(dir: string): string[] {
 /** The relative module specifiers of a file's static and dynamic imports and re-exports, resolved to .ts paths. */
 function importsOf(file: string): string[] {
   const text = fs.readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1] as string);
+  const specs = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g)].map(
+    (m) => m[1] as string,
+  );
   return specs.map((s) => path.resolve(path.dirname(file), s).replace(/\.js$/, '.ts'));
 }
 

@@ -24,7 +24,12 @@ function fakeParticipants(answers: Record<string, Answer>) {
     Object.fromEntries(
       methods.map((m) => [
         m,
-        (req: Record<string, unknown>, md: Metadata, _opts: unknown, cb: (err: ServiceError | null, res?: object) => void) => {
+        (
+          req: Record<string, unknown>,
+          md: Metadata,
+          _opts: unknown,
+          cb: (err: ServiceError | null, res?: object) => void,
+        ) => {
           calls.push(`${m} ${String(md.get('x-idempotency-key')[0])}`);
           const res = (answers[m] as Answer)(req);
           queueMicrotask(() => (res instanceof Error ? cb(res) : cb(null, res)));
@@ -53,7 +58,10 @@ const ANSWERS: Record<string, Answer> = {
       : { outcome: ReserveOutcome.RESERVE_OUTCOME_RESERVED, productIds: [] },
   release: () => ({ outcome: ReleaseOutcome.RELEASE_OUTCOME_RELEASED }),
   commit: () => ({ outcome: CommitOutcome.COMMIT_OUTCOME_COMMITTED }),
-  charge: (req) => (Number(req.amountCents) > 50_000 ? { outcome: ChargeOutcome.CHARGE_OUTCOME_DECLINED, declineReason: 'over limit' } : { outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED }),
+  charge: (req) =>
+    Number(req.amountCents) > 50_000
+      ? { outcome: ChargeOutcome.CHARGE_OUTCOME_DECLINED, declineReason: 'over limit' }
+      : { outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED },
   refund: () => ({ outcome: RefundOutcome.REFUND_OUTCOME_REFUNDED }),
 };
 
@@ -98,11 +106,19 @@ describe('bench floor', () => {
     const { participants, calls } = fakeParticipants(ANSWERS);
     const r = await floorJob({ participants, pool, mix: 'mixed', random: randomFor(0.95) })(0);
     assert.deepEqual(r, { ok: true, status: 'CANCELLED', label: 'no_stock → CANCELLED insufficient_stock' });
-    assert.deepEqual(shape(calls), ['createOrder <id>:create_order', 'reserve <id>:reserve_stock', 'cancelOrder <id>:create_order:undo']);
+    assert.deepEqual(shape(calls), [
+      'createOrder <id>:create_order',
+      'reserve <id>:reserve_stock',
+      'cancelOrder <id>:create_order:undo',
+    ]);
   });
 
   it('a participant error is an error of the run, named after the step and the status; no retry', async () => {
-    const unavailable = Object.assign(new Error('down'), { code: status.UNAVAILABLE, details: 'down', metadata: undefined }) as unknown as ServiceError;
+    const unavailable = Object.assign(new Error('down'), {
+      code: status.UNAVAILABLE,
+      details: 'down',
+      metadata: undefined,
+    }) as unknown as ServiceError;
     const { participants, calls } = fakeParticipants({ ...ANSWERS, charge: () => unavailable });
     const r = await floorJob({ participants, pool, mix: 'happy', random: randomFor(0.1) })(0);
     assert.deepEqual(r, { ok: false, kind: 'grpc:charge_payment:UNAVAILABLE' });
@@ -118,8 +134,20 @@ describe('bench floor', () => {
   it('a step added to the definition is run too, in its place', async () => {
     const { participants, calls } = fakeParticipants(ANSWERS);
     const saga = placeOrderSaga(participants);
-    const extra = { name: 'notify', kind: 'retriable' as const, action: async () => (calls.push('notify'), { ok: true as const }) };
-    const input: PlaceOrderInput = { order_id: 'o1', customer_id: 'c', items: [{ product_id: 'p', quantity: 1, unit_price_cents: 100 }], total_cents: 100, created_at_ms: 0, fingerprint: '', request_id: null };
+    const extra = {
+      name: 'notify',
+      kind: 'retriable' as const,
+      action: async () => (calls.push('notify'), { ok: true as const }),
+    };
+    const input: PlaceOrderInput = {
+      order_id: 'o1',
+      customer_id: 'c',
+      items: [{ product_id: 'p', quantity: 1, unit_price_cents: 100 }],
+      total_cents: 100,
+      created_at_ms: 0,
+      fingerprint: '',
+      request_id: null,
+    };
     const r = await runDirect({ ...saga, steps: [...saga.steps, extra] }, 'o1', input);
     assert.deepEqual(r, { ok: true, status: 'COMPLETED' });
     assert.equal(calls.at(-1), 'notify');

@@ -9,8 +9,8 @@ import { identityDir, loadTlsMaterial, TLS_IDENTITIES } from '../../src/platform
 import { tempDir } from '../helpers/participants.js';
 import { sagasInProcess as sagas } from '../helpers/cli.js';
 
-
-const files = (dir: string) => (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+const files = (dir: string) =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
 const LAYOUT = TLS_IDENTITIES.flatMap((id) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`]).sort();
 
 describe('sagas certs', () => {
@@ -19,8 +19,17 @@ describe('sagas certs', () => {
     const first = await sagas(['certs'], { DATA_DIR: dataDir });
     assert.equal(first.code, EXIT.ok, first.stderr);
     const tlsDir = path.join(dataDir, 'tls');
-    assert.match(first.stdout, new RegExp(`^issued gateway, order, inventory, payment in ${tlsDir}, from a new CA, whose key was used for this only and not kept\\n`));
-    for (const id of TLS_IDENTITIES) assert.match(first.stdout, new RegExp(`\\n {2}${identityDir(tlsDir, id)}/ {2}ca\\.crt ${id}\\.crt ${id}\\.key\\n`));
+    assert.match(
+      first.stdout,
+      new RegExp(
+        `^issued gateway, order, inventory, payment in ${tlsDir}, from a new CA, whose key was used for this only and not kept\\n`,
+      ),
+    );
+    for (const id of TLS_IDENTITIES)
+      assert.match(
+        first.stdout,
+        new RegExp(`\\n {2}${identityDir(tlsDir, id)}/ {2}ca\\.crt ${id}\\.crt ${id}\\.key\\n`),
+      );
     assert.deepEqual(files(tlsDir), LAYOUT);
     for (const id of TLS_IDENTITIES) loadTlsMaterial(tlsDir, id);
 
@@ -41,7 +50,10 @@ describe('sagas certs', () => {
     const refused = await sagas(['certs'], { TLS_DIR: tlsDir });
     assert.equal(refused.code, EXIT.failure);
     assert.equal(refused.stdout, '');
-    assert.match(refused.stderr, /^sagas certs: cannot complete the identities \(tls_material_incomplete\): .* but not order, .*`sagas certs --ca DIR`.*`sagas certs --renew`/);
+    assert.match(
+      refused.stderr,
+      /^sagas certs: cannot complete the identities \(tls_material_incomplete\): .* but not order, .*`sagas certs --ca DIR`.*`sagas certs --renew`/,
+    );
 
     const completed = await sagas(['certs', '--ca', caDir], { TLS_DIR: tlsDir });
     assert.equal(completed.code, EXIT.ok, completed.stderr);
@@ -51,12 +63,19 @@ describe('sagas certs', () => {
     const other = path.join(tempDir('certs-cmd-other'), 'tls');
     const renewed = await sagas(['certs', '--renew', '--dir', other], { TLS_DIR: tlsDir });
     assert.equal(renewed.code, EXIT.ok);
-    assert.match(renewed.stdout, new RegExp(`^issued gateway, order, inventory, payment in ${other}, from a new CA.*\\nrestart every process`));
+    assert.match(
+      renewed.stdout,
+      new RegExp(`^issued gateway, order, inventory, payment in ${other}, from a new CA.*\\nrestart every process`),
+    );
     assert.deepEqual(files(other), LAYOUT);
   });
 
   it('a wrong command line is exit 2 with the usage', async () => {
-    for (const argv of [['certs', '--ca'], ['certs', 'now'], ['certs', '--renew=yes']]) {
+    for (const argv of [
+      ['certs', '--ca'],
+      ['certs', 'now'],
+      ['certs', '--renew=yes'],
+    ]) {
       const r = await sagas(argv, { DATA_DIR: tempDir('certs-cmd-usage') });
       assert.equal(r.code, EXIT.usage, argv.join(' '));
       assert.match(r.stderr, /^sagas certs: .*\n\nUsage: sagas certs/, r.stderr);

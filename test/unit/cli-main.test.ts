@@ -14,7 +14,12 @@ describe('the router (main, in process)', () => {
 
   it('every command answers --help, -h and `sagas help <command>` with its usage on stdout, exit 0', async () => {
     for (const name of names) {
-      for (const argv of [[name, '--help'], [name, '-h'], ['help', name], [name, 'whatever', '--help']]) {
+      for (const argv of [
+        [name, '--help'],
+        [name, '-h'],
+        ['help', name],
+        [name, 'whatever', '--help'],
+      ]) {
         const r = await sagas(argv);
         assert.equal(r.code, EXIT.ok, argv.join(' '));
         assert.match(r.stdout, new RegExp(`^Usage: sagas ${name}`), argv.join(' '));
@@ -27,7 +32,8 @@ describe('the router (main, in process)', () => {
     for (const argv of [['help'], ['--help'], ['-h']]) {
       const r = await sagas(argv);
       assert.equal(r.code, EXIT.ok);
-      for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^ {2}${c.name} +${c.summary.replace(/[()]/g, '\\$&')}$`, 'm'), c.name);
+      for (const c of COMMANDS)
+        assert.match(r.stdout, new RegExp(`^ {2}${c.name} +${c.summary.replace(/[()]/g, '\\$&')}$`, 'm'), c.name);
       assert.match(r.stdout, /^Exit codes:\n {2}0 .*\n {2}1 [^]* {2}2 /m);
     }
   });
@@ -37,12 +43,20 @@ describe('the router (main, in process)', () => {
       const r = await sagas([name, '--no-such-flag']);
       assert.equal(r.code, EXIT.usage, name);
       assert.equal(r.stdout, '', name);
-      assert.ok(r.stderr.startsWith(`sagas ${name}: unknown option "--no-such-flag"\n\nUsage: sagas ${name}`), r.stderr);
+      assert.ok(
+        r.stderr.startsWith(`sagas ${name}: unknown option "--no-such-flag"\n\nUsage: sagas ${name}`),
+        r.stderr,
+      );
     }
   });
 
   it('an unknown command, a missing one, or an option before it: exit 2 with the overview', async () => {
-    for (const [argv, said] of [[['frobnicate'], 'unknown command "frobnicate"'], [['bench'], 'unknown command "bench"'], [[], 'no command given'], [['--json', 'start'], 'the command comes first, got "--json"']] as const) {
+    for (const [argv, said] of [
+      [['frobnicate'], 'unknown command "frobnicate"'],
+      [['bench'], 'unknown command "bench"'],
+      [[], 'no command given'],
+      [['--json', 'start'], 'the command comes first, got "--json"'],
+    ] as const) {
       const r = await sagas([...argv]);
       assert.equal(r.code, EXIT.usage, said);
       assert.ok(r.stderr.startsWith(`sagas: ${said}\n\nUsage: sagas <command>`), r.stderr);
@@ -76,7 +90,17 @@ describe('cli helpers', () => {
     assert.deepEqual(parseStartArgs(['--gateways', '3', '--json']), { target: undefined, json: true, gateways: 3 });
     assert.deepEqual(parseStartArgs(['--json', '--gateways=16']), { target: undefined, json: true, gateways: 16 });
     assert.deepEqual(parseStartArgs(['payment', '--json']), { target: 'payment', json: true, gateways: undefined });
-    for (const bad of [['--gateways', '0'], ['--gateways', ' '], ['--gateways=1e1'], ['--gateways', '--json'], ['--json=yes'], ['--frob'], ['-x'], ['order', 'payment'], ['shipping']]) {
+    for (const bad of [
+      ['--gateways', '0'],
+      ['--gateways', ' '],
+      ['--gateways=1e1'],
+      ['--gateways', '--json'],
+      ['--json=yes'],
+      ['--frob'],
+      ['-x'],
+      ['order', 'payment'],
+      ['shipping'],
+    ]) {
       assert.throws(() => parseStartArgs(bad), UsageError, bad.join(' '));
     }
   });

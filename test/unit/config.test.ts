@@ -31,7 +31,11 @@ describe('defaults per process', () => {
   test('gateway', () => {
     const c = gatewayConfig({});
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 8080 });
-    assert.deepEqual(c.participants, { order: '127.0.0.1:9090', inventory: '127.0.0.1:9092', payment: '127.0.0.1:9091' });
+    assert.deepEqual(c.participants, {
+      order: '127.0.0.1:9090',
+      inventory: '127.0.0.1:9092',
+      payment: '127.0.0.1:9091',
+    });
     assert.deepEqual(c.sagaLog, { kind: 'sqlite', file: path.resolve('data', 'saga.db'), synchronous: 'normal' });
     assert.equal(c.leaseMs, 15_000);
     assert.equal(c.recoveryIntervalMs, 2_500);
@@ -73,7 +77,9 @@ describe('defaults per process', () => {
 
   test('each process lists only what it reads', () => {
     assert.ok('SAGA_LEASE_MS' in GATEWAY_VARIABLES && !('METRICS_ADDR' in GATEWAY_VARIABLES));
-    assert.ok(!('SAGA_LEASE_MS' in ORDER_VARIABLES) && 'METRICS_ADDR' in ORDER_VARIABLES && !('HTTP_ADDR' in ORDER_VARIABLES));
+    assert.ok(
+      !('SAGA_LEASE_MS' in ORDER_VARIABLES) && 'METRICS_ADDR' in ORDER_VARIABLES && !('HTTP_ADDR' in ORDER_VARIABLES),
+    );
     assert.ok('INVENTORY_CATALOG' in INVENTORY_VARIABLES && !('INVENTORY_CATALOG' in PAYMENT_VARIABLES));
     assert.ok('PAYMENT_CHARGE_LIMIT_CENTS' in PAYMENT_VARIABLES && !('PAYMENT_CHARGE_LIMIT_CENTS' in ORDER_VARIABLES));
   });
@@ -109,7 +115,12 @@ describe('values are typed and converted', () => {
 
   test('a PostgreSQL saga log', () => {
     const c = gatewayConfig({ SAGA_LOG_URL: 'postgres://u:pw@db:5432/sagas', SAGA_LOG_POOL_SIZE: '4' });
-    assert.deepEqual(c.sagaLog, { kind: 'postgres', url: 'postgres://u:pw@db:5432/sagas', poolSize: 4, synchronousCommit: 'on' });
+    assert.deepEqual(c.sagaLog, {
+      kind: 'postgres',
+      url: 'postgres://u:pw@db:5432/sagas',
+      poolSize: 4,
+      synchronousCommit: 'on',
+    });
   });
 
   test('telemetry: endpoints per signal, protocols, headers, resource attributes', () => {
@@ -122,19 +133,33 @@ describe('values are typed and converted', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
     }).telemetry;
     assert.deepEqual(t.traces, { url: 'http://collector:4318/v1/traces', protocol: 'http/json', scheduleDelayMs: 100 });
-    assert.deepEqual(t.metrics, { url: 'http://collector:4318/v1/metrics', protocol: 'http/protobuf', intervalMs: 60_000 });
+    assert.deepEqual(t.metrics, {
+      url: 'http://collector:4318/v1/metrics',
+      protocol: 'http/protobuf',
+      intervalMs: 60_000,
+    });
     assert.deepEqual(t.headers, { 'api-key': 's=cret', 'x-team': 'sagas' });
     assert.equal(t.serviceName, 'from-attrs', 'OTEL_RESOURCE_ATTRIBUTES may name the service');
-    assert.equal(orderConfig({ OTEL_SERVICE_NAME: 'ord', OTEL_RESOURCE_ATTRIBUTES: 'service.name=x' }).telemetry.serviceName, 'ord');
+    assert.equal(
+      orderConfig({ OTEL_SERVICE_NAME: 'ord', OTEL_RESOURCE_ATTRIBUTES: 'service.name=x' }).telemetry.serviceName,
+      'ord',
+    );
     const own = orderConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://t.example/traces' }).telemetry;
     assert.equal(own.traces?.url, 'https://t.example/traces', "a signal's own endpoint is used as written");
     assert.equal(own.metrics, undefined);
-    assert.equal(orderConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).telemetry.traces, undefined);
+    assert.equal(
+      orderConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' }).telemetry.traces,
+      undefined,
+    );
   });
 
   test('METRICS_ADDR off, CRASH_AT list, catalog path, charge limit', () => {
     assert.equal(orderConfig({ METRICS_ADDR: 'OFF' }).metrics, 'off');
-    assert.deepEqual(orderConfig({ CRASH_AT: 'a.b, c.d,', CRASH_AFTER: '2' }).crash, { points: ['a.b', 'c.d'], after: 2, hooks: false });
+    assert.deepEqual(orderConfig({ CRASH_AT: 'a.b, c.d,', CRASH_AFTER: '2' }).crash, {
+      points: ['a.b', 'c.d'],
+      after: 2,
+      hooks: false,
+    });
     assert.equal(orderConfig({ CRASH_AT: 'a.b', SAGAS_TEST_HOOKS: '1' }).crash.hooks, true);
     assert.equal(inventoryConfig({ INVENTORY_CATALOG: 'cat.json' }).catalogFile, path.resolve('cat.json'));
     assert.equal(paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '0' }).chargeLimitCents, 0);
@@ -145,7 +170,11 @@ describe('values are typed and converted', () => {
     assert.equal(dataDir({ DATA_DIR: '/d' }), '/d');
     assert.equal(duration({ X: '2m' }, 'X', 1), 120_000);
     assert.equal(duration({}, 'X', 1234), 1234);
-    assert.deepEqual(sagaLogSettings({ DATA_DIR: '/d' }), { kind: 'sqlite', file: '/d/saga.db', synchronous: 'normal' });
+    assert.deepEqual(sagaLogSettings({ DATA_DIR: '/d' }), {
+      kind: 'sqlite',
+      file: '/d/saga.db',
+      synchronous: 'normal',
+    });
     assert.equal(configError(() => addr({ HTTP_ADDR: 'nope' }, 'HTTP_ADDR')).details.variable, 'HTTP_ADDR');
   });
 });
@@ -178,7 +207,10 @@ describe('each kind of bad value', () => {
   for (const [variable, value, expected, shown = value] of cases) {
     test(`${variable}=${JSON.stringify(value)}`, () => {
       const err = configError(() => gatewayConfig({ [variable]: value }));
-      assert.deepEqual(err.details.variables.map((v) => v.variable), [variable]);
+      assert.deepEqual(
+        err.details.variables.map((v) => v.variable),
+        [variable],
+      );
       assert.equal(err.details.variable, variable);
       assert.equal(err.details.variables[0]?.got, shown);
       assert.match(err.message, expected);
@@ -188,9 +220,18 @@ describe('each kind of bad value', () => {
   }
 
   test('participants: METRICS_ADDR, SERVICE_DB_SYNC, INBOX_FAST_PATH_TTL, PAYMENT_CHARGE_LIMIT_CENTS', () => {
-    assert.deepEqual(invalidNames(() => orderConfig({ METRICS_ADDR: 'on', SERVICE_DB_SYNC: 'x', INBOX_FAST_PATH_TTL: '5 minutes' })), ['SERVICE_DB_SYNC', 'INBOX_FAST_PATH_TTL', 'METRICS_ADDR']);
-    assert.deepEqual(invalidNames(() => paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '-5' })), ['PAYMENT_CHARGE_LIMIT_CENTS']);
-    assert.deepEqual(invalidNames(() => paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '100000000000' })), ['PAYMENT_CHARGE_LIMIT_CENTS']);
+    assert.deepEqual(
+      invalidNames(() => orderConfig({ METRICS_ADDR: 'on', SERVICE_DB_SYNC: 'x', INBOX_FAST_PATH_TTL: '5 minutes' })),
+      ['SERVICE_DB_SYNC', 'INBOX_FAST_PATH_TTL', 'METRICS_ADDR'],
+    );
+    assert.deepEqual(
+      invalidNames(() => paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '-5' })),
+      ['PAYMENT_CHARGE_LIMIT_CENTS'],
+    );
+    assert.deepEqual(
+      invalidNames(() => paymentConfig({ PAYMENT_CHARGE_LIMIT_CENTS: '100000000000' })),
+      ['PAYMENT_CHARGE_LIMIT_CENTS'],
+    );
     // A process does not judge a variable it does not read.
     assert.doesNotThrow(() => orderConfig({ SAGA_LEASE_MS: 'abc', PAYMENT_CHARGE_LIMIT_CENTS: 'x' }));
   });
@@ -198,19 +239,33 @@ describe('each kind of bad value', () => {
 
 describe('several bad values are reported together', () => {
   test('every invalid variable, in schema order, with its expected form', () => {
-    const err = configError(() => gatewayConfig({ HTTP_ADDR: 'x', SAGA_LEASE_MS: 'abc', LOG_LEVEL: 'loud', IDEMPOTENCY_TTL: '0', ORDER_SERVICE_ADDR: '127.0.0.1:9090' }));
+    const err = configError(() =>
+      gatewayConfig({
+        HTTP_ADDR: 'x',
+        SAGA_LEASE_MS: 'abc',
+        LOG_LEVEL: 'loud',
+        IDEMPOTENCY_TTL: '0',
+        ORDER_SERVICE_ADDR: '127.0.0.1:9090',
+      }),
+    );
     assert.deepEqual(
       err.details.variables.map((v) => v.variable),
       ['HTTP_ADDR', 'SAGA_LEASE_MS', 'IDEMPOTENCY_TTL', 'LOG_LEVEL'],
     );
     assert.equal(err.details.variable, 'HTTP_ADDR', 'the first, for callers that want one');
-    assert.match(err.message, /^HTTP_ADDR: expected host:port .*, got "x"; SAGA_LEASE_MS: expected an integer >= 500, got "abc"; IDEMPOTENCY_TTL: expected .*; LOG_LEVEL: expected one of /);
+    assert.match(
+      err.message,
+      /^HTTP_ADDR: expected host:port .*, got "x"; SAGA_LEASE_MS: expected an integer >= 500, got "abc"; IDEMPOTENCY_TTL: expected .*; LOG_LEVEL: expected one of /,
+    );
   });
 
   test('resolveVariables reports without throwing, and leaves no typed values', () => {
     const r = resolveVariables(PAYMENT_VARIABLES, { PAYMENT_SERVICE_ADDR: 'x', PAYMENT_CHARGE_LIMIT_CENTS: 'y' });
     assert.equal(r.values, undefined);
-    assert.deepEqual(r.invalid.map((i) => i.variable), ['PAYMENT_SERVICE_ADDR', 'PAYMENT_CHARGE_LIMIT_CENTS']);
+    assert.deepEqual(
+      r.invalid.map((i) => i.variable),
+      ['PAYMENT_SERVICE_ADDR', 'PAYMENT_CHARGE_LIMIT_CENTS'],
+    );
   });
 
   test('the older single-variable form of ConfigError still carries details.variables', () => {
@@ -222,7 +277,9 @@ describe('several bad values are reported together', () => {
 
 describe('secrets are redacted', () => {
   test('in error messages', () => {
-    const err = configError(() => gatewayConfig({ SAGA_LOG_URL: 'mysql://u:hunter2@db/x', REDIS_URL: 'http://u:hunter3@r:1' }));
+    const err = configError(() =>
+      gatewayConfig({ SAGA_LOG_URL: 'mysql://u:hunter2@db/x', REDIS_URL: 'http://u:hunter3@r:1' }),
+    );
     assert.doesNotMatch(JSON.stringify(err.details) + err.message, /hunter/);
     assert.match(err.message, /u:\*\*\*@db/);
   });
@@ -241,7 +298,10 @@ describe('secrets are redacted', () => {
     assert.equal(byName.HTTP_ADDR?.secret, false);
     assert.doesNotMatch(JSON.stringify(r.settings), /hunter/);
     // The typed values keep the secret: the process needs it.
-    assert.equal(readVariables(GATEWAY_VARIABLES, { REDIS_URL: 'redis://:hunter3@r:6379' }).REDIS_URL, 'redis://:hunter3@r:6379');
+    assert.equal(
+      readVariables(GATEWAY_VARIABLES, { REDIS_URL: 'redis://:hunter3@r:6379' }).REDIS_URL,
+      'redis://:hunter3@r:6379',
+    );
   });
 });
 
@@ -283,13 +343,41 @@ describe('sagas config', () => {
   });
 
   test('--json: values, sources, expected forms, secrets flagged and redacted', async () => {
-    const r = await sagasConfig(['gateway', '--json'], { SAGA_LOG_URL: 'postgres://s:hunter2@db/s', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=hunter3' });
+    const r = await sagasConfig(['gateway', '--json'], {
+      SAGA_LOG_URL: 'postgres://s:hunter2@db/s',
+      OTEL_EXPORTER_OTLP_HEADERS: 'api-key=hunter3',
+    });
     assert.equal(r.code, 0);
-    const body = JSON.parse(r.stdout) as { valid: boolean; processes: { process: string; valid: boolean; variables: { variable: string; value?: string; source: string; expected: string; secret: boolean; valid: boolean }[]; invalid: unknown[] }[] };
+    const body = JSON.parse(r.stdout) as {
+      valid: boolean;
+      processes: {
+        process: string;
+        valid: boolean;
+        variables: {
+          variable: string;
+          value?: string;
+          source: string;
+          expected: string;
+          secret: boolean;
+          valid: boolean;
+        }[];
+        invalid: unknown[];
+      }[];
+    };
     assert.equal(body.valid, true);
-    assert.deepEqual(body.processes.map((p) => p.process), ['gateway']);
+    assert.deepEqual(
+      body.processes.map((p) => p.process),
+      ['gateway'],
+    );
     const vars = Object.fromEntries((body.processes[0]?.variables ?? []).map((v) => [v.variable, v]));
-    assert.deepEqual(vars.SAGA_LOG_URL, { variable: 'SAGA_LOG_URL', value: 'postgres://s:***@db/s', source: 'env', expected: 'postgres://user[:password]@host[:port]/database', secret: true, valid: true });
+    assert.deepEqual(vars.SAGA_LOG_URL, {
+      variable: 'SAGA_LOG_URL',
+      value: 'postgres://s:***@db/s',
+      source: 'env',
+      expected: 'postgres://user[:password]@host[:port]/database',
+      secret: true,
+      valid: true,
+    });
     assert.equal(vars.OTEL_EXPORTER_OTLP_HEADERS?.value, 'api-key=***');
     assert.equal(vars.SAGA_LEASE_MS?.value, '15000');
     assert.equal(vars.SAGA_LEASE_MS?.source, 'default');
@@ -301,25 +389,48 @@ describe('sagas config', () => {
     const env = { HTTP_ADDR: 'x', SAGA_LEASE_MS: 'abc', PAYMENT_CHARGE_LIMIT_CENTS: 'lots' };
     const text = await sagasConfig([], env);
     assert.equal(text.code, 2);
-    assert.match(text.stderr, /invalid configuration of gateway: HTTP_ADDR: expected host:port.*, got "x"; SAGA_LEASE_MS: expected an integer >= 500, got "abc"/);
-    assert.match(text.stderr, /invalid configuration of payment: PAYMENT_CHARGE_LIMIT_CENTS: expected an integer from 0 to/);
+    assert.match(
+      text.stderr,
+      /invalid configuration of gateway: HTTP_ADDR: expected host:port.*, got "x"; SAGA_LEASE_MS: expected an integer >= 500, got "abc"/,
+    );
+    assert.match(
+      text.stderr,
+      /invalid configuration of payment: PAYMENT_CHARGE_LIMIT_CENTS: expected an integer from 0 to/,
+    );
     assert.doesNotMatch(text.stderr, /of order|of inventory/);
     assert.match(text.stdout, /^gateway \(invalid\)$/m);
     assert.match(text.stdout, /^ {2}HTTP_ADDR +x +env, INVALID$/m);
 
     const json = await sagasConfig(['--json'], env);
     assert.equal(json.code, 2);
-    const body = JSON.parse(json.stdout) as { valid: boolean; processes: { process: string; valid: boolean; invalid: { variable: string; expected: string; got: string }[] }[] };
+    const body = JSON.parse(json.stdout) as {
+      valid: boolean;
+      processes: { process: string; valid: boolean; invalid: { variable: string; expected: string; got: string }[] }[];
+    };
     assert.equal(body.valid, false);
-    assert.deepEqual(body.processes.map((p) => [p.process, p.valid]), [['gateway', false], ['order', true], ['inventory', true], ['payment', false]]);
-    assert.deepEqual(body.processes[0]?.invalid.map((i) => i.variable), ['HTTP_ADDR', 'SAGA_LEASE_MS']);
+    assert.deepEqual(
+      body.processes.map((p) => [p.process, p.valid]),
+      [
+        ['gateway', false],
+        ['order', true],
+        ['inventory', true],
+        ['payment', false],
+      ],
+    );
+    assert.deepEqual(
+      body.processes[0]?.invalid.map((i) => i.variable),
+      ['HTTP_ADDR', 'SAGA_LEASE_MS'],
+    );
   });
 
   test('--help, and a wrong command line is a UsageError', async () => {
     const help = await sagasConfig(['--help'], {});
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: sagas config \[gateway\|order\|inventory\|payment\] \[--json\]/);
-    await assert.rejects(sagasConfig(['shipping'], {}), (e: unknown) => e instanceof UsageError && /unknown process "shipping"/.test(e.message));
+    await assert.rejects(
+      sagasConfig(['shipping'], {}),
+      (e: unknown) => e instanceof UsageError && /unknown process "shipping"/.test(e.message),
+    );
     await assert.rejects(sagasConfig(['--yaml'], {}), UsageError);
     await assert.rejects(sagasConfig(['order', 'payment'], {}), UsageError);
   });

@@ -40,7 +40,16 @@ rules:
 `;
     const rules = parseFaultPlan(yaml, PLACE_ORDER_FAULT_VOCABULARY);
     assert.deepEqual(rules, [
-      { id: 'slow-pay', enabled: true, target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 200, jitter_ms: 50, probability: 1, fired: 0 },
+      {
+        id: 'slow-pay',
+        enabled: true,
+        target: { step: 'charge_payment' },
+        kind: 'latency',
+        latency_ms: 200,
+        jitter_ms: 50,
+        probability: 1,
+        fired: 0,
+      },
       {
         id: 'lost-charge',
         enabled: true,
@@ -52,10 +61,19 @@ rules:
         fired: 0,
       },
     ]);
-    assert.deepEqual(parseFaultPlan(JSON.stringify({ rules: [{ id: 'x', target: { step: 'create_order' }, kind: 'error' }] })).map((r) => r.id), ['x']);
+    assert.deepEqual(
+      parseFaultPlan(JSON.stringify({ rules: [{ id: 'x', target: { step: 'create_order' }, kind: 'error' }] })).map(
+        (r) => r.id,
+      ),
+      ['x'],
+    );
     assert.deepEqual(parseFaultPlan(''), []);
     // An unquoted YAML timestamp is a time too.
-    assert.equal(parseFaultPlan('rules: [{id: t, kind: error, target: {step: x}, limit: {until: 2026-11-28T00:00:00Z}}]')[0]?.limit?.until, '2026-11-28T00:00:00.000Z');
+    assert.equal(
+      parseFaultPlan('rules: [{id: t, kind: error, target: {step: x}, limit: {until: 2026-11-28T00:00:00Z}}]')[0]?.limit
+        ?.until,
+      '2026-11-28T00:00:00.000Z',
+    );
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
@@ -64,36 +82,113 @@ rules:
     ['a rule that is not an object', { rules: [1] }, /^rule 1: must be an object/],
     ['no id', { rules: [{ kind: 'error' }] }, /^rule 1: id must be/],
     ['a bad id', { rules: [{ id: 'a b', kind: 'error' }] }, /^rule 1 \(a b\): id must be/],
-    ['an unknown kind', { rules: [{ id: 'r', kind: 'explode' }] }, /^rule 1 \(r\): kind must be one of latency, error, uncertain, after_effect, crash/],
-    ['an unknown field', { rules: [{ id: 'r', kind: 'error', colour: 'red' }] }, /^rule 1 \(r\): colour is not a field of a rule/],
-    ['an unknown step', { rules: [{ id: 'r', kind: 'error', target: { step: 'charge' } }] }, /^rule 1 \(r\): target\.step "charge" is not a step \(create_order, reserve_stock/],
-    ['an unknown participant', { rules: [{ id: 'r', kind: 'error', target: { participant: 'shipping' } }] }, /target\.participant must be one of order, inventory, payment/],
-    ['a method the participant has not', { rules: [{ id: 'r', kind: 'error', target: { participant: 'order', method: 'Charge' } }] }, /target\.method "Charge" is not a method the sagas call on order \(CreateOrder, CancelOrder, ConfirmOrder\)/],
-    ['an unknown target field', { rules: [{ id: 'r', kind: 'error', target: { host: 'x' } }] }, /target\.host is not a field of a target/],
-    ['a bad phase', { rules: [{ id: 'r', kind: 'error', phase: 'undo' }] }, /phase must be one of action, compensation/],
-    ['latency without latency_ms', { rules: [{ id: 'r', kind: 'latency' }] }, /latency_ms is required for a latency rule/],
-    ['a negative latency', { rules: [{ id: 'r', kind: 'latency', latency_ms: -1 }] }, /latency_ms must be an integer from 0 to 600000/],
-    ['latency_ms on an error rule', { rules: [{ id: 'r', kind: 'error', latency_ms: 5 }] }, /latency_ms is only for a latency rule/],
-    ['a crash_point on an error rule', { rules: [{ id: 'r', kind: 'error', crash_point: 'after_intent' }] }, /crash_point is only for a crash rule/],
-    ['an unknown crash_point', { rules: [{ id: 'r', kind: 'crash', target: { step: 'create_order' }, crash_point: 'lunch' }] }, /crash_point must be one of before_intent/],
-    ['a crash_point on a participant crash', { rules: [{ id: 'r', kind: 'crash', target: { participant: 'payment' }, crash_point: 'after_intent' }] }, /crash_point is only for a crash of the gateway/],
-    ['a probability over 1', { rules: [{ id: 'r', kind: 'error', probability: 1.5 }] }, /probability must be a number from 0 to 1/],
-    ['a zero count', { rules: [{ id: 'r', kind: 'error', limit: { count: 0 } }] }, /limit\.count must be an integer >= 1/],
-    ['a bad until', { rules: [{ id: 'r', kind: 'error', limit: { until: 'tomorrow' } }] }, /limit\.until must be an ISO 8601 time/],
+    [
+      'an unknown kind',
+      { rules: [{ id: 'r', kind: 'explode' }] },
+      /^rule 1 \(r\): kind must be one of latency, error, uncertain, after_effect, crash/,
+    ],
+    [
+      'an unknown field',
+      { rules: [{ id: 'r', kind: 'error', colour: 'red' }] },
+      /^rule 1 \(r\): colour is not a field of a rule/,
+    ],
+    [
+      'an unknown step',
+      { rules: [{ id: 'r', kind: 'error', target: { step: 'charge' } }] },
+      /^rule 1 \(r\): target\.step "charge" is not a step \(create_order, reserve_stock/,
+    ],
+    [
+      'an unknown participant',
+      { rules: [{ id: 'r', kind: 'error', target: { participant: 'shipping' } }] },
+      /target\.participant must be one of order, inventory, payment/,
+    ],
+    [
+      'a method the participant has not',
+      { rules: [{ id: 'r', kind: 'error', target: { participant: 'order', method: 'Charge' } }] },
+      /target\.method "Charge" is not a method the sagas call on order \(CreateOrder, CancelOrder, ConfirmOrder\)/,
+    ],
+    [
+      'an unknown target field',
+      { rules: [{ id: 'r', kind: 'error', target: { host: 'x' } }] },
+      /target\.host is not a field of a target/,
+    ],
+    [
+      'a bad phase',
+      { rules: [{ id: 'r', kind: 'error', phase: 'undo' }] },
+      /phase must be one of action, compensation/,
+    ],
+    [
+      'latency without latency_ms',
+      { rules: [{ id: 'r', kind: 'latency' }] },
+      /latency_ms is required for a latency rule/,
+    ],
+    [
+      'a negative latency',
+      { rules: [{ id: 'r', kind: 'latency', latency_ms: -1 }] },
+      /latency_ms must be an integer from 0 to 600000/,
+    ],
+    [
+      'latency_ms on an error rule',
+      { rules: [{ id: 'r', kind: 'error', latency_ms: 5 }] },
+      /latency_ms is only for a latency rule/,
+    ],
+    [
+      'a crash_point on an error rule',
+      { rules: [{ id: 'r', kind: 'error', crash_point: 'after_intent' }] },
+      /crash_point is only for a crash rule/,
+    ],
+    [
+      'an unknown crash_point',
+      { rules: [{ id: 'r', kind: 'crash', target: { step: 'create_order' }, crash_point: 'lunch' }] },
+      /crash_point must be one of before_intent/,
+    ],
+    [
+      'a crash_point on a participant crash',
+      { rules: [{ id: 'r', kind: 'crash', target: { participant: 'payment' }, crash_point: 'after_intent' }] },
+      /crash_point is only for a crash of the gateway/,
+    ],
+    [
+      'a probability over 1',
+      { rules: [{ id: 'r', kind: 'error', probability: 1.5 }] },
+      /probability must be a number from 0 to 1/,
+    ],
+    [
+      'a zero count',
+      { rules: [{ id: 'r', kind: 'error', limit: { count: 0 } }] },
+      /limit\.count must be an integer >= 1/,
+    ],
+    [
+      'a bad until',
+      { rules: [{ id: 'r', kind: 'error', limit: { until: 'tomorrow' } }] },
+      /limit\.until must be an ISO 8601 time/,
+    ],
     ['enabled not a boolean', { rules: [{ id: 'r', kind: 'error', enabled: 'yes' }] }, /enabled must be true or false/],
-    ['a duplicate id', { rules: [{ id: 'r', kind: 'error' }, { id: 'r', kind: 'uncertain' }] }, /^rule 2 \(r\): id is used by an earlier rule/],
+    [
+      'a duplicate id',
+      {
+        rules: [
+          { id: 'r', kind: 'error' },
+          { id: 'r', kind: 'uncertain' },
+        ],
+      },
+      /^rule 2 \(r\): id is used by an earlier rule/,
+    ],
   ];
   for (const [name, plan, message] of bad) {
     test(`refused: ${name}`, () => {
       assert.throws(
         () => validateFaultPlan(plan, PLACE_ORDER_FAULT_VOCABULARY),
-        (err: unknown) => err instanceof FaultPlanError && err.code === 'invalid_fault_plan' && message.test(err.message),
+        (err: unknown) =>
+          err instanceof FaultPlanError && err.code === 'invalid_fault_plan' && message.test(err.message),
       );
     });
   }
 
   test('text that is not YAML is invalid_fault_plan', () => {
-    assert.throws(() => parseFaultPlan('rules: [ {'), (err: unknown) => err instanceof FaultPlanError && /not YAML or JSON/.test(err.message));
+    assert.throws(
+      () => parseFaultPlan('rules: [ {'),
+      (err: unknown) => err instanceof FaultPlanError && /not YAML or JSON/.test(err.message),
+    );
   });
 });
 
@@ -110,25 +205,110 @@ describe('which side a rule acts on', () => {
 
 describe('FaultBoard.match', () => {
   const plan = (rules: unknown[]) => validateFaultPlan({ rules });
-  const at = (over: Partial<FaultPoint> = {}): FaultPoint => ({ side: 'gateway', step: 'charge_payment', participant: 'payment', method: 'Charge', phase: 'action', ...over });
+  const at = (over: Partial<FaultPoint> = {}): FaultPoint => ({
+    side: 'gateway',
+    step: 'charge_payment',
+    participant: 'payment',
+    method: 'Charge',
+    phase: 'action',
+    ...over,
+  });
 
-  const table: Array<{ name: string; rule: Record<string, unknown>; point: Partial<FaultPoint>; fires: boolean; random?: () => number }> = [
+  const table: Array<{
+    name: string;
+    rule: Record<string, unknown>;
+    point: Partial<FaultPoint>;
+    fires: boolean;
+    random?: () => number;
+  }> = [
     { name: 'the step targeted', rule: { kind: 'error', target: { step: 'charge_payment' } }, point: {}, fires: true },
     { name: 'another step', rule: { kind: 'error', target: { step: 'reserve_stock' } }, point: {}, fires: false },
-    { name: 'a disabled rule', rule: { kind: 'error', enabled: false, target: { step: 'charge_payment' } }, point: {}, fires: false },
-    { name: 'the other phase', rule: { kind: 'error', phase: 'compensation', target: { step: 'charge_payment' } }, point: {}, fires: false },
-    { name: 'its phase', rule: { kind: 'error', phase: 'compensation', target: { step: 'charge_payment' } }, point: { phase: 'compensation' }, fires: true },
-    { name: 'a participant rule asked on the gateway side', rule: { kind: 'error', target: { participant: 'payment' } }, point: {}, fires: false },
-    { name: 'a participant rule on its side', rule: { kind: 'error', target: { participant: 'payment' } }, point: { side: 'participant' }, fires: true },
-    { name: 'a method of another participant', rule: { kind: 'uncertain', target: { participant: 'order', method: 'CreateOrder' } }, point: { side: 'participant' }, fires: false },
-    { name: 'probability 0', rule: { kind: 'error', probability: 0, target: { step: 'charge_payment' } }, point: {}, fires: false },
-    { name: 'probability 0.5, draw 0.4', rule: { kind: 'error', probability: 0.5, target: { step: 'charge_payment' } }, point: {}, fires: true, random: () => 0.4 },
-    { name: 'probability 0.5, draw 0.6', rule: { kind: 'error', probability: 0.5, target: { step: 'charge_payment' } }, point: {}, fires: false, random: () => 0.6 },
-    { name: 'a gateway crash around the call', rule: { kind: 'crash', target: { step: 'charge_payment' } }, point: {}, fires: false },
-    { name: 'a gateway crash at its default checkpoint', rule: { kind: 'crash', target: { step: 'charge_payment' } }, point: { checkpoint: 'before_outcome' }, fires: true },
-    { name: 'a gateway crash at another checkpoint', rule: { kind: 'crash', crash_point: 'after_intent', target: { step: 'charge_payment' } }, point: { checkpoint: 'before_outcome' }, fires: false },
-    { name: 'an error rule at a checkpoint', rule: { kind: 'error', target: { step: 'charge_payment' } }, point: { checkpoint: 'after_intent' }, fires: false },
-    { name: 'a participant crash', rule: { kind: 'crash', target: { participant: 'payment', method: 'Charge' } }, point: { side: 'participant' }, fires: true },
+    {
+      name: 'a disabled rule',
+      rule: { kind: 'error', enabled: false, target: { step: 'charge_payment' } },
+      point: {},
+      fires: false,
+    },
+    {
+      name: 'the other phase',
+      rule: { kind: 'error', phase: 'compensation', target: { step: 'charge_payment' } },
+      point: {},
+      fires: false,
+    },
+    {
+      name: 'its phase',
+      rule: { kind: 'error', phase: 'compensation', target: { step: 'charge_payment' } },
+      point: { phase: 'compensation' },
+      fires: true,
+    },
+    {
+      name: 'a participant rule asked on the gateway side',
+      rule: { kind: 'error', target: { participant: 'payment' } },
+      point: {},
+      fires: false,
+    },
+    {
+      name: 'a participant rule on its side',
+      rule: { kind: 'error', target: { participant: 'payment' } },
+      point: { side: 'participant' },
+      fires: true,
+    },
+    {
+      name: 'a method of another participant',
+      rule: { kind: 'uncertain', target: { participant: 'order', method: 'CreateOrder' } },
+      point: { side: 'participant' },
+      fires: false,
+    },
+    {
+      name: 'probability 0',
+      rule: { kind: 'error', probability: 0, target: { step: 'charge_payment' } },
+      point: {},
+      fires: false,
+    },
+    {
+      name: 'probability 0.5, draw 0.4',
+      rule: { kind: 'error', probability: 0.5, target: { step: 'charge_payment' } },
+      point: {},
+      fires: true,
+      random: () => 0.4,
+    },
+    {
+      name: 'probability 0.5, draw 0.6',
+      rule: { kind: 'error', probability: 0.5, target: { step: 'charge_payment' } },
+      point: {},
+      fires: false,
+      random: () => 0.6,
+    },
+    {
+      name: 'a gateway crash around the call',
+      rule: { kind: 'crash', target: { step: 'charge_payment' } },
+      point: {},
+      fires: false,
+    },
+    {
+      name: 'a gateway crash at its default checkpoint',
+      rule: { kind: 'crash', target: { step: 'charge_payment' } },
+      point: { checkpoint: 'before_outcome' },
+      fires: true,
+    },
+    {
+      name: 'a gateway crash at another checkpoint',
+      rule: { kind: 'crash', crash_point: 'after_intent', target: { step: 'charge_payment' } },
+      point: { checkpoint: 'before_outcome' },
+      fires: false,
+    },
+    {
+      name: 'an error rule at a checkpoint',
+      rule: { kind: 'error', target: { step: 'charge_payment' } },
+      point: { checkpoint: 'after_intent' },
+      fires: false,
+    },
+    {
+      name: 'a participant crash',
+      rule: { kind: 'crash', target: { participant: 'payment', method: 'Charge' } },
+      point: { side: 'participant' },
+      fires: true,
+    },
   ];
   for (const c of table) {
     test(`${c.fires ? 'fires' : 'does not fire'}: ${c.name}`, () => {
@@ -140,25 +320,38 @@ describe('FaultBoard.match', () => {
   }
 
   test('the first rule that fires, in plan order; fired counts it only', () => {
-    const board = new FaultBoard(plan([
-      { id: 'a', kind: 'error', probability: 0.1, target: { step: 'charge_payment' } },
-      { id: 'b', kind: 'uncertain', target: { step: 'charge_payment' } },
-      { id: 'c', kind: 'latency', latency_ms: 1, target: { step: 'charge_payment' } },
-    ]));
+    const board = new FaultBoard(
+      plan([
+        { id: 'a', kind: 'error', probability: 0.1, target: { step: 'charge_payment' } },
+        { id: 'b', kind: 'uncertain', target: { step: 'charge_payment' } },
+        { id: 'c', kind: 'latency', latency_ms: 1, target: { step: 'charge_payment' } },
+      ]),
+    );
     assert.equal(board.match(at(), () => 0.5)?.id, 'b');
     assert.equal(board.match(at(), always)?.id, 'a');
-    assert.deepEqual(board.list().map((r) => r.fired), [1, 1, 0]);
+    assert.deepEqual(
+      board.list().map((r) => r.fired),
+      [1, 1, 0],
+    );
   });
 
   test('limit.count: fires count times, then never', () => {
-    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' }, limit: { count: 2 } }]));
-    assert.deepEqual([1, 2, 3, 4].map(() => board.match(at(), always)?.id), ['r', 'r', undefined, undefined]);
+    const board = new FaultBoard(
+      plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' }, limit: { count: 2 } }]),
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => board.match(at(), always)?.id),
+      ['r', 'r', undefined, undefined],
+    );
     assert.equal(board.list()[0]?.fired, 2);
   });
 
   test('limit.until: fires before the time, not at or after it (the injected clock)', () => {
     let now = Date.parse('2026-11-27T22:00:00Z');
-    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' }, limit: { until: '2026-11-27T22:00:10Z' } }]), { now: () => now });
+    const board = new FaultBoard(
+      plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' }, limit: { until: '2026-11-27T22:00:10Z' } }]),
+      { now: () => now },
+    );
     assert.equal(board.match(at(), always)?.id, 'r');
     now += 10_000;
     assert.equal(board.match(at(), always), undefined);
@@ -170,12 +363,28 @@ describe('FaultBoard.match', () => {
   });
 
   test('replace validates (the old plan stays on a bad one) and restarts counts; setEnabled', () => {
-    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' } }]), { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' } }]), {
+      vocabulary: PLACE_ORDER_FAULT_VOCABULARY,
+    });
     board.match(at(), always);
-    assert.throws(() => board.replace({ rules: [{ id: 'x', kind: 'error', target: { step: 'nope' } }] }), FaultPlanError);
+    assert.throws(
+      () => board.replace({ rules: [{ id: 'x', kind: 'error', target: { step: 'nope' } }] }),
+      FaultPlanError,
+    );
     assert.equal(board.list()[0]?.fired, 1);
-    const rules = board.replace({ rules: [{ id: 'r', kind: 'error', target: { step: 'charge_payment' }, fired: 9 }, { id: 's', kind: 'uncertain', target: { step: 'create_order' } }] });
-    assert.deepEqual(rules.map((r) => [r.id, r.fired]), [['r', 0], ['s', 0]]);
+    const rules = board.replace({
+      rules: [
+        { id: 'r', kind: 'error', target: { step: 'charge_payment' }, fired: 9 },
+        { id: 's', kind: 'uncertain', target: { step: 'create_order' } },
+      ],
+    });
+    assert.deepEqual(
+      rules.map((r) => [r.id, r.fired]),
+      [
+        ['r', 0],
+        ['s', 0],
+      ],
+    );
     assert.equal(board.setEnabled('r', false)?.enabled, false);
     assert.equal(board.match(at(), always), undefined);
     assert.equal(board.setEnabled('nope', true), undefined);
@@ -186,18 +395,43 @@ describe('FaultBoard.match', () => {
   });
 
   test('latencyOf adds up to jitter_ms', () => {
-    assert.equal(latencyOf({ latency_ms: 100, jitter_ms: 50 }, () => 0), 100);
-    assert.equal(latencyOf({ latency_ms: 100, jitter_ms: 50 }, () => 0.5), 125);
-    assert.equal(latencyOf({ latency_ms: 100 }, () => 0.9), 100);
+    assert.equal(
+      latencyOf({ latency_ms: 100, jitter_ms: 50 }, () => 0),
+      100,
+    );
+    assert.equal(
+      latencyOf({ latency_ms: 100, jitter_ms: 50 }, () => 0.5),
+      125,
+    );
+    assert.equal(
+      latencyOf({ latency_ms: 100 }, () => 0.9),
+      100,
+    );
   });
 });
 
 describe('the x-fault directive', () => {
   test('round trip, and what is not a directive', () => {
-    assert.equal(encodeDirective({ kind: 'latency', latency_ms: 250, rule: 'slow' }), 'latency;latency_ms=250;rule=slow');
-    assert.deepEqual(parseDirective('latency;latency_ms=250;rule=slow'), { kind: 'latency', latency_ms: 250, rule: 'slow' });
+    assert.equal(
+      encodeDirective({ kind: 'latency', latency_ms: 250, rule: 'slow' }),
+      'latency;latency_ms=250;rule=slow',
+    );
+    assert.deepEqual(parseDirective('latency;latency_ms=250;rule=slow'), {
+      kind: 'latency',
+      latency_ms: 250,
+      rule: 'slow',
+    });
     assert.deepEqual(parseDirective('after_effect;rule=lost'), { kind: 'after_effect', rule: 'lost' });
     assert.deepEqual(parseDirective('error'), { kind: 'error' });
-    for (const bad of ['', 'explode', 'latency', 'latency;latency_ms=abc', 'error;colour=red', 'error;rule=a b', 'latency;latency_ms=9999999']) assert.equal(parseDirective(bad), undefined, bad);
+    for (const bad of [
+      '',
+      'explode',
+      'latency',
+      'latency;latency_ms=abc',
+      'error;colour=red',
+      'error;rule=a b',
+      'latency;latency_ms=9999999',
+    ])
+      assert.equal(parseDirective(bad), undefined, bad);
   });
 });

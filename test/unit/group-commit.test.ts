@@ -13,7 +13,16 @@ function setUp() {
   const reader = openDatabase(file, { readonly: true, migrations: [] });
   const dataVersion = reader.prepare<[], { data_version: number }>('PRAGMA data_version');
   const commits = () => dataVersion.get()?.data_version ?? -1;
-  return { db, commits, insert: db.prepare('INSERT INTO t (v) VALUES (?)'), rows: () => db.prepare<[], { v: number }>('SELECT v FROM t ORDER BY v').all().map((r) => r.v) };
+  return {
+    db,
+    commits,
+    insert: db.prepare('INSERT INTO t (v) VALUES (?)'),
+    rows: () =>
+      db
+        .prepare<[], { v: number }>('SELECT v FROM t ORDER BY v')
+        .all()
+        .map((r) => r.v),
+  };
 }
 
 /** node:sqlite's "primary key taken": SQLite's extended code SQLITE_CONSTRAINT_PRIMARYKEY. */
@@ -36,8 +45,14 @@ test('a write that throws fails alone: the others of its batch commit', async ()
   insert.run(2);
   const g = new GroupCommit(db);
   const outcomes = await Promise.allSettled([1, 2, 3].map((v) => g.run(() => insert.run(v))));
-  assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
-  assert.ok(isPrimaryKeyViolation((outcomes[1] as PromiseRejectedResult).reason), String((outcomes[1] as PromiseRejectedResult).reason));
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  assert.ok(
+    isPrimaryKeyViolation((outcomes[1] as PromiseRejectedResult).reason),
+    String((outcomes[1] as PromiseRejectedResult).reason),
+  );
   assert.deepEqual(rows(), [1, 2, 3]);
 });
 
@@ -58,7 +73,10 @@ test('a transaction commits what its function did, rolls all of it back when it 
   const { db, insert, rows } = setUp();
   const tx = db.transaction((v: number) => (insert.run(v), v * 10));
   assert.equal(tx.immediate(1), 10);
-  assert.throws(() => db.transaction(() => (insert.run(2), insert.run(1)))(), (err: object) => isPrimaryKeyViolation(err));
+  assert.throws(
+    () => db.transaction(() => (insert.run(2), insert.run(1)))(),
+    (err: object) => isPrimaryKeyViolation(err),
+  );
   assert.deepEqual(rows(), [1], 'the failed transaction left nothing');
   db.transaction(() => {
     insert.run(3);

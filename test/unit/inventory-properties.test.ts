@@ -25,13 +25,22 @@ type Cmd =
   | { kind: 'commit'; key: string };
 
 const key = fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7');
-const line = fc.record({ productId: fc.constantFrom('a', 'a', 'b', 'b', 'c', 'zz'), quantity: fc.integer({ min: 1, max: 3 }) });
+const line = fc.record({
+  productId: fc.constantFrom('a', 'a', 'b', 'b', 'c', 'zz'),
+  quantity: fc.integer({ min: 1, max: 3 }),
+});
 // A few fixed sets make "the same lines again, under another key" common; random ones contradict.
 const items = fc.oneof(
   fc.constantFrom<StockLine[]>(
     [{ productId: 'a', quantity: 2 }],
-    [{ productId: 'a', quantity: 1 }, { productId: 'a', quantity: 1 }],
-    [{ productId: 'b', quantity: 1 }, { productId: 'a', quantity: 2 }],
+    [
+      { productId: 'a', quantity: 1 },
+      { productId: 'a', quantity: 1 },
+    ],
+    [
+      { productId: 'b', quantity: 1 },
+      { productId: 'a', quantity: 2 },
+    ],
   ),
   fc.array(line, { minLength: 1, maxLength: 3 }),
 );
@@ -44,9 +53,18 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 type Stock = Map<string, { available: number; reserved: number; sold: number }>;
 
 test('inventory: one reservation per order, of the first accepted lines; contradictions never succeed; stock conserved; replays answer as stored', async () => {
-  const svc = createInventoryService({ db: tempDb(openInventoryDatabase, 'inventory'), logger: silentLogger, catalog: CATALOG });
+  const svc = createInventoryService({
+    db: tempDb(openInventoryDatabase, 'inventory'),
+    logger: silentLogger,
+    catalog: CATALOG,
+  });
   const stock = async (): Promise<Stock> =>
-    new Map((await invoke(svc.listProducts, { productIds: [] })).products.map((p) => [p.productId, { available: p.available, reserved: p.reserved, sold: p.sold }]));
+    new Map(
+      (await invoke(svc.listProducts, { productIds: [] })).products.map((p) => [
+        p.productId,
+        { available: p.available, reserved: p.reserved, sold: p.sold },
+      ]),
+    );
 
   await fc.assert(
     fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 20 }), async (cmds) => {

@@ -5,11 +5,7 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AppError, ConfigError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
-import {
-  CommitOutcome,
-  ReleaseOutcome,
-  ReserveOutcome,
-} from '../../src/gen/inventory/v1/inventory.js';
+import { CommitOutcome, ReleaseOutcome, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
 import {
   DEFAULT_CATALOG,
   decideCommit,
@@ -25,13 +21,17 @@ import {
   type StockLine,
 } from '../../src/services/inventory/domain.js';
 import { readCatalog } from '../../src/services/inventory/catalog.js';
-import { createInventoryStore, INVENTORY_MIGRATIONS, openInventoryDatabase, type InventoryStore } from '../../src/services/inventory/store.js';
+import {
+  createInventoryStore,
+  INVENTORY_MIGRATIONS,
+  openInventoryDatabase,
+  type InventoryStore,
+} from '../../src/services/inventory/store.js';
 import { openDatabase } from '../../src/platform/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDir } from '../helpers/participants.js';
 
 const CATALOG: Catalog = { apple: 10, banana: 5, cherry: 0 };
-
 
 function openTemp(file = path.join(tempDir('inventory'), 'inventory.db')) {
   const db = openInventoryDatabase(file);
@@ -75,40 +75,91 @@ describe('inventory domain', () => {
   ];
 
   test('reserve: enough of everything → hold', () => {
-    assert.deepEqual(decideReserve(fresh, lines, new Map([['a', 2], ['b', 3]])), { outcome: 'reserved', hold: true });
+    assert.deepEqual(
+      decideReserve(
+        fresh,
+        lines,
+        new Map([
+          ['a', 2],
+          ['b', 3],
+        ]),
+      ),
+      { outcome: 'reserved', hold: true },
+    );
   });
 
   test('reserve: unknown products are reported before shortages, sorted', () => {
-    const d = decideReserve(fresh, [{ productId: 'z', quantity: 1 }, ...lines, { productId: 'y', quantity: 1 }], new Map([['a', 0]]));
+    const d = decideReserve(
+      fresh,
+      [{ productId: 'z', quantity: 1 }, ...lines, { productId: 'y', quantity: 1 }],
+      new Map([['a', 0]]),
+    );
     assert.deepEqual(d, { outcome: 'unknown_product', productIds: ['b', 'y', 'z'] });
   });
 
   test('reserve: every short product is named', () => {
-    assert.deepEqual(decideReserve(fresh, lines, new Map([['a', 1], ['b', 2]])), {
-      outcome: 'insufficient_stock',
-      productIds: ['a', 'b'],
-    });
+    assert.deepEqual(
+      decideReserve(
+        fresh,
+        lines,
+        new Map([
+          ['a', 1],
+          ['b', 2],
+        ]),
+      ),
+      {
+        outcome: 'insufficient_stock',
+        productIds: ['a', 'b'],
+      },
+    );
   });
 
   test('reserve: a tombstone or a released reservation refuses; held or committed is idempotent', () => {
-    const stocked = new Map([['a', 99], ['b', 99]]);
-    assert.deepEqual(decideReserve({ tombstoned: true, status: undefined, lines: [] }, lines, stocked), { outcome: 'released' });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'RELEASED', lines }, lines, stocked), { outcome: 'released' });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'HELD', lines }, lines, new Map()), { outcome: 'reserved', hold: false });
-    assert.deepEqual(decideReserve({ tombstoned: false, status: 'COMMITTED', lines }, lines, new Map()), { outcome: 'reserved', hold: false });
+    const stocked = new Map([
+      ['a', 99],
+      ['b', 99],
+    ]);
+    assert.deepEqual(decideReserve({ tombstoned: true, status: undefined, lines: [] }, lines, stocked), {
+      outcome: 'released',
+    });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'RELEASED', lines }, lines, stocked), {
+      outcome: 'released',
+    });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'HELD', lines }, lines, new Map()), {
+      outcome: 'reserved',
+      hold: false,
+    });
+    assert.deepEqual(decideReserve({ tombstoned: false, status: 'COMMITTED', lines }, lines, new Map()), {
+      outcome: 'reserved',
+      hold: false,
+    });
   });
 
   test('reserve: other items or quantities for an order that holds (or sold) a reservation is a conflict', () => {
-    const stocked = new Map([['a', 99], ['b', 99], ['c', 99]]);
+    const stocked = new Map([
+      ['a', 99],
+      ['b', 99],
+      ['c', 99],
+    ]);
     const others: StockLine[][] = [
       [{ productId: 'a', quantity: 2 }],
-      [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 4 }],
+      [
+        { productId: 'a', quantity: 2 },
+        { productId: 'b', quantity: 4 },
+      ],
       [...lines, { productId: 'c', quantity: 1 }],
-      [{ productId: 'a', quantity: 2 }, { productId: 'c', quantity: 3 }],
+      [
+        { productId: 'a', quantity: 2 },
+        { productId: 'c', quantity: 3 },
+      ],
     ];
     for (const status of ['HELD', 'COMMITTED'] as const) {
       for (const other of others) {
-        assert.deepEqual(decideReserve({ tombstoned: false, status, lines }, other, stocked), { outcome: 'conflict' }, `${status} ${JSON.stringify(other)}`);
+        assert.deepEqual(
+          decideReserve({ tombstoned: false, status, lines }, other, stocked),
+          { outcome: 'conflict' },
+          `${status} ${JSON.stringify(other)}`,
+        );
       }
     }
     assert.equal(sameLines(lines, [...lines]), true);
@@ -136,43 +187,72 @@ describe('inventory domain', () => {
   ];
   for (const [name, input] of invalid) {
     test(`refuses ${name} as invalid_argument`, () => {
-      assert.equal(codeOf(() => validateReserve(input)), 'invalid_argument');
+      assert.equal(
+        codeOf(() => validateReserve(input)),
+        'invalid_argument',
+      );
     });
   }
 
   test('catalog validation', () => {
     assert.deepEqual(parseCatalog({ a: 0, b: 1_000_000_000 }, 'f.json'), { a: 0, b: 1_000_000_000 });
-    const bad: unknown[] = [[], null, 'x', 3, {}, { a: -1 }, { a: 1.5 }, { a: '3' }, { a: 1_000_000_001 }, { '': 1 }, { ['p'.repeat(65)]: 1 }];
+    const bad: unknown[] = [
+      [],
+      null,
+      'x',
+      3,
+      {},
+      { a: -1 },
+      { a: 1.5 },
+      { a: '3' },
+      { a: 1_000_000_001 },
+      { '': 1 },
+      { ['p'.repeat(65)]: 1 },
+    ];
     for (const value of bad) {
       assert.throws(() => parseCatalog(value, 'f.json'), ConfigError, JSON.stringify(value));
     }
   });
 
   test('catalog prices: {"stock", "price"} beside the plain form, price in exact cents', () => {
-    const parsed = parseCatalog(JSON.parse('{"a": 3, "b": {"stock": 2, "price": 12.50}, "c": {"stock": 0}, "d": {"stock": 1, "price": 0.29}, "e": {"stock": 1, "price": 1000000}}'), 'f.json');
-    assert.deepEqual(parsed, { a: 3, b: { stock: 2, priceCents: 1250 }, c: { stock: 0 }, d: { stock: 1, priceCents: 29 }, e: { stock: 1, priceCents: 100_000_000 } });
-    assert.deepEqual(
-      Object.values(parsed).map(catalogProduct),
-      [
-        { stock: 3, priceCents: undefined },
-        { stock: 2, priceCents: 1250 },
-        { stock: 0, priceCents: undefined },
-        { stock: 1, priceCents: 29 },
-        { stock: 1, priceCents: 100_000_000 },
-      ],
+    const parsed = parseCatalog(
+      JSON.parse(
+        '{"a": 3, "b": {"stock": 2, "price": 12.50}, "c": {"stock": 0}, "d": {"stock": 1, "price": 0.29}, "e": {"stock": 1, "price": 1000000}}',
+      ),
+      'f.json',
     );
+    assert.deepEqual(parsed, {
+      a: 3,
+      b: { stock: 2, priceCents: 1250 },
+      c: { stock: 0 },
+      d: { stock: 1, priceCents: 29 },
+      e: { stock: 1, priceCents: 100_000_000 },
+    });
+    assert.deepEqual(Object.values(parsed).map(catalogProduct), [
+      { stock: 3, priceCents: undefined },
+      { stock: 2, priceCents: 1250 },
+      { stock: 0, priceCents: undefined },
+      { stock: 1, priceCents: 29 },
+      { stock: 1, priceCents: 100_000_000 },
+    ]);
     // Each refusal names the file and the product, and says what is expected.
     const bad: Array<[unknown, RegExp]> = [
       [{ w: { stock: -1, price: 1 } }, /^INVENTORY_CATALOG: f\.json: stock of "w" must be an integer from 0/],
       [{ w: { price: 1 } }, /^INVENTORY_CATALOG: f\.json: "w" has no "stock"/],
-      [{ w: { stock: 1, price: 0 } }, /price of "w" must be a number of dollars with at most two decimals, from 0\.01 to 1000000, got 0$/],
+      [
+        { w: { stock: 1, price: 0 } },
+        /price of "w" must be a number of dollars with at most two decimals, from 0\.01 to 1000000, got 0$/,
+      ],
       [{ w: { stock: 1, price: -5 } }, /price of "w" .* got -5$/],
       [{ w: { stock: 1, price: 10.001 } }, /price of "w" .* got 10\.001$/],
       [{ w: { stock: 1, price: 1e-9 } }, /price of "w" .* got 1e-9$/],
       [{ w: { stock: 1, price: 1_000_000.01 } }, /price of "w" .* got 1000000\.01$/],
       [{ w: { stock: 1, price: '12.50' } }, /price of "w" .* got "12\.50"$/],
       [{ w: { stock: 1, price: null } }, /price of "w" .* got null$/],
-      [{ w: { stock: 1, prcie: 2 } }, /^INVENTORY_CATALOG: f\.json: "w" has unknown field\(s\) "prcie"; expected "stock" and "price"$/],
+      [
+        { w: { stock: 1, prcie: 2 } },
+        /^INVENTORY_CATALOG: f\.json: "w" has unknown field\(s\) "prcie"; expected "stock" and "price"$/,
+      ],
       [{ w: [1] }, /stock of "w" must be an integer/],
     ];
     for (const [value, message] of bad) {
@@ -225,17 +305,30 @@ describe('inventory store', () => {
   test('catalog prices: seeded with the stock, listed, set again on every open; stock seeded once', () => {
     const file = path.join(tempDir('inventory'), 'inventory.db');
     const db1 = openInventoryDatabase(file);
-    const first = createInventoryStore(db1, { catalog: { apple: { stock: 10, priceCents: 250 }, banana: 5, cherry: { stock: 0, priceCents: 99 } } });
+    const first = createInventoryStore(db1, {
+      catalog: { apple: { stock: 10, priceCents: 250 }, banana: 5, cherry: { stock: 0, priceCents: 99 } },
+    });
     assert.deepEqual(first.listProducts(), [
       { productId: 'apple', available: 10, reserved: 0, sold: 0, total: 10, priceCents: 250 },
       { productId: 'banana', available: 5, reserved: 0, sold: 0, total: 5 },
       { productId: 'cherry', available: 0, reserved: 0, sold: 0, total: 0, priceCents: 99 },
     ]);
-    assert.deepEqual(first.listProducts(['cherry', 'apple', 'durian']).map((p) => p.productId), ['apple', 'cherry'], 'only those asked for, sorted');
+    assert.deepEqual(
+      first.listProducts(['cherry', 'apple', 'durian']).map((p) => p.productId),
+      ['apple', 'cherry'],
+      'only those asked for, sorted',
+    );
     reserve(first, 'o1', [{ productId: 'apple', quantity: 4 }]);
     db1.close();
     // A restart with another catalog: its prices replace the old ones (a product it does not price has none), the stock stays.
-    const reopened = createInventoryStore(openTemp(file), { catalog: { apple: { stock: 999, priceCents: 300 }, banana: { stock: 1, priceCents: 120 }, cherry: 0, durian: { stock: 1, priceCents: 1 } } });
+    const reopened = createInventoryStore(openTemp(file), {
+      catalog: {
+        apple: { stock: 999, priceCents: 300 },
+        banana: { stock: 1, priceCents: 120 },
+        cherry: 0,
+        durian: { stock: 1, priceCents: 1 },
+      },
+    });
     assert.deepEqual(reopened.listProducts(), [
       { productId: 'apple', available: 6, reserved: 4, sold: 0, total: 10, priceCents: 300 },
       { productId: 'banana', available: 5, reserved: 0, sold: 0, total: 5, priceCents: 120 },
@@ -246,7 +339,9 @@ describe('inventory store', () => {
   test('a database from before prices gains the column, without prices', () => {
     const file = path.join(tempDir('inventory'), 'inventory.db');
     const old = openDatabase(file, { migrations: INVENTORY_MIGRATIONS.slice(0, 2) });
-    old.exec("INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 0, 0); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')");
+    old.exec(
+      "INSERT INTO products (product_id, available, reserved, sold) VALUES ('apple', 7, 0, 0); INSERT INTO meta (key, value) VALUES ('seeded_at', '1')",
+    );
     old.close();
     const store = createInventoryStore(openTemp(file), { catalog: { apple: 1 } });
     assert.deepEqual(store.listProducts(), [{ productId: 'apple', available: 7, reserved: 0, sold: 0, total: 7 }]);
@@ -298,18 +393,30 @@ describe('inventory store', () => {
 
   test('unknown and insufficient are distinct; unknown wins when both apply', () => {
     const store = tempStore();
-    assert.deepEqual(reserve(store, 'o1', [{ productId: 'zucchini', quantity: 1 }, { productId: 'apple', quantity: 1 }]), {
-      outcome: 'unknown_product',
-      productIds: ['zucchini'],
-    });
+    assert.deepEqual(
+      reserve(store, 'o1', [
+        { productId: 'zucchini', quantity: 1 },
+        { productId: 'apple', quantity: 1 },
+      ]),
+      {
+        outcome: 'unknown_product',
+        productIds: ['zucchini'],
+      },
+    );
     assert.deepEqual(reserve(store, 'o2', [{ productId: 'cherry', quantity: 1 }]), {
       outcome: 'insufficient_stock',
       productIds: ['cherry'],
     });
-    assert.deepEqual(reserve(store, 'o3', [{ productId: 'cherry', quantity: 1 }, { productId: 'yam', quantity: 1 }]), {
-      outcome: 'unknown_product',
-      productIds: ['yam'],
-    });
+    assert.deepEqual(
+      reserve(store, 'o3', [
+        { productId: 'cherry', quantity: 1 },
+        { productId: 'yam', quantity: 1 },
+      ]),
+      {
+        outcome: 'unknown_product',
+        productIds: ['yam'],
+      },
+    );
     assert.deepEqual(stock(store), { apple: [10, 0, 0], banana: [5, 0, 0], cherry: [0, 0, 0] });
   });
 
@@ -331,7 +438,10 @@ describe('inventory store', () => {
 
   test('release gives a HELD reservation back; repeats are RELEASED; a late reserve is refused', () => {
     const store = tempStore();
-    reserve(store, 'o1', [{ productId: 'apple', quantity: 4 }, { productId: 'banana', quantity: 5 }]);
+    reserve(store, 'o1', [
+      { productId: 'apple', quantity: 4 },
+      { productId: 'banana', quantity: 5 },
+    ]);
     assert.deepEqual(store.release('o1'), { outcome: 'released' });
     assert.deepEqual(stock(store), { apple: [10, 0, 0], banana: [5, 0, 0], cherry: [0, 0, 0] });
     assert.deepEqual(store.release('o1'), { outcome: 'released' });
@@ -346,7 +456,10 @@ describe('inventory store', () => {
     assert.deepEqual(store.release('o1'), { outcome: 'nothing_reserved' });
     assert.equal(store.isTombstoned('o1'), true);
     assert.deepEqual(store.release('o1'), { outcome: 'nothing_reserved' });
-    assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 1 }]), { outcome: 'released', productIds: [] });
+    assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 1 }]), {
+      outcome: 'released',
+      productIds: [],
+    });
     assert.deepEqual(stock(store).apple, [10, 0, 0]);
     assert.equal(store.reservation('o1'), undefined);
   });
@@ -366,26 +479,39 @@ describe('inventory store', () => {
 
   test('a reserve of other lines for an order that holds or sold some is CONFLICT and moves no stock; the same lines are RESERVED', () => {
     const store = tempStore();
-    reserve(store, 'o1', [{ productId: 'apple', quantity: 2 }, { productId: 'banana', quantity: 1 }]);
+    reserve(store, 'o1', [
+      { productId: 'apple', quantity: 2 },
+      { productId: 'banana', quantity: 1 },
+    ]);
     const conflict = { outcome: 'conflict', productIds: [] };
     assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 9 }]), conflict);
     assert.deepEqual(reserve(store, 'o1', [{ productId: 'apple', quantity: 2 }]), conflict);
     // The same lines in another order, or split, are the same reservation.
     assert.deepEqual(
-      reserve(store, 'o1', [{ productId: 'banana', quantity: 1 }, { productId: 'apple', quantity: 1 }, { productId: 'apple', quantity: 1 }]),
+      reserve(store, 'o1', [
+        { productId: 'banana', quantity: 1 },
+        { productId: 'apple', quantity: 1 },
+        { productId: 'apple', quantity: 1 },
+      ]),
       { outcome: 'reserved', productIds: [] },
     );
     assert.deepEqual(stock(store), { apple: [8, 2, 0], banana: [4, 1, 0], cherry: [0, 0, 0] });
     store.commit('o1');
     assert.deepEqual(reserve(store, 'o1', [{ productId: 'banana', quantity: 1 }]), conflict);
     assert.deepEqual(stock(store), { apple: [8, 0, 2], banana: [4, 0, 1], cherry: [0, 0, 0] });
-    assert.deepEqual(store.reservation('o1')?.lines, [{ productId: 'apple', quantity: 2 }, { productId: 'banana', quantity: 1 }]);
+    assert.deepEqual(store.reservation('o1')?.lines, [
+      { productId: 'apple', quantity: 2 },
+      { productId: 'banana', quantity: 1 },
+    ]);
   });
 
   test('stock is conserved across a mix of orders', () => {
     const store = tempStore();
     reserve(store, 'a', [{ productId: 'apple', quantity: 3 }]);
-    reserve(store, 'b', [{ productId: 'apple', quantity: 2 }, { productId: 'banana', quantity: 5 }]);
+    reserve(store, 'b', [
+      { productId: 'apple', quantity: 2 },
+      { productId: 'banana', quantity: 5 },
+    ]);
     reserve(store, 'c', [{ productId: 'apple', quantity: 6 }]); // short: 5 left
     store.commit('a');
     store.release('b');
@@ -425,7 +551,10 @@ describe('inventory store + inbox', () => {
       reserve(store, 'o1', [{ productId: 'apple', quantity: 1 }]),
     );
     const other = { orderId: 'o2', items: [{ productId: 'apple', quantity: 2 }] };
-    assert.equal(codeOf(() => inbox.once('k', 'Reserve', other, () => reserve(store, 'o2', other.items))), 'idempotency_key_reused');
+    assert.equal(
+      codeOf(() => inbox.once('k', 'Reserve', other, () => reserve(store, 'o2', other.items))),
+      'idempotency_key_reused',
+    );
     assert.deepEqual(stock(store).apple, [9, 1, 0]);
   });
 });
@@ -435,7 +564,11 @@ describe('inventory service (in-process)', () => {
 
   test('reserve → commit, then list products', async () => {
     const svc = service();
-    const r = await invoke(svc.reserve, { orderId: 's1', items: [{ productId: 'prod_1', quantity: 5 }] }, 's1:reserve_stock');
+    const r = await invoke(
+      svc.reserve,
+      { orderId: 's1', items: [{ productId: 'prod_1', quantity: 5 }] },
+      's1:reserve_stock',
+    );
     assert.deepEqual(r, { outcome: ReserveOutcome.RESERVE_OUTCOME_RESERVED, productIds: [] });
     const c = await invoke(svc.commit, { orderId: 's1' }, 's1:commit');
     assert.equal(c.outcome, CommitOutcome.COMMIT_OUTCOME_COMMITTED);

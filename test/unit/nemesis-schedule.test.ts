@@ -11,23 +11,44 @@ import fc from 'fast-check';
 import { validateFaultPlan } from '../../src/faults/plan.js';
 import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { carryOver, FaultTally } from '../../src/chaos/nemesis-faults.js';
-import { formatDuration, nemesisOrder, nemesisSchedule, parseDuration, type NemesisEvent, type NemesisScheduleOptions } from '../../src/chaos/nemesis-schedule.js';
+import {
+  formatDuration,
+  nemesisOrder,
+  nemesisSchedule,
+  parseDuration,
+  type NemesisEvent,
+  type NemesisScheduleOptions,
+} from '../../src/chaos/nemesis-schedule.js';
 
 const STARTED = ['gateway-1', 'gateway-2', 'gateway-3', 'order', 'inventory', 'payment', 'redis'];
-const opts = (seed: number, over: Partial<NemesisScheduleOptions> = {}): NemesisScheduleOptions => ({ seed, durationMs: 300_000, killable: STARTED, longOutageMs: 11_500, ...over });
+const opts = (seed: number, over: Partial<NemesisScheduleOptions> = {}): NemesisScheduleOptions => ({
+  seed,
+  durationMs: 300_000,
+  killable: STARTED,
+  longOutageMs: 11_500,
+  ...over,
+});
 
 describe('nemesis schedule', () => {
   test('the same seed and options give the same schedule and order mix; another seed another', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 5_000, max: 600_000 }), fc.boolean(), (seed, durationMs, running) => {
-        const o = opts(seed, { durationMs, killable: running ? [] : STARTED });
-        assert.deepEqual(nemesisSchedule(o), nemesisSchedule(o));
-        for (const i of [0, 1, 17, 999]) assert.deepEqual(nemesisOrder(seed, i), nemesisOrder(seed, i));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 5_000, max: 600_000 }),
+        fc.boolean(),
+        (seed, durationMs, running) => {
+          const o = opts(seed, { durationMs, killable: running ? [] : STARTED });
+          assert.deepEqual(nemesisSchedule(o), nemesisSchedule(o));
+          for (const i of [0, 1, 17, 999]) assert.deepEqual(nemesisOrder(seed, i), nemesisOrder(seed, i));
+        },
+      ),
       { numRuns: 50 },
     );
     assert.notDeepEqual(nemesisSchedule(opts(1)).events, nemesisSchedule(opts(2)).events);
-    assert.notDeepEqual(Array.from({ length: 50 }, (_, i) => nemesisOrder(1, i)), Array.from({ length: 50 }, (_, i) => nemesisOrder(2, i)));
+    assert.notDeepEqual(
+      Array.from({ length: 50 }, (_, i) => nemesisOrder(1, i)),
+      Array.from({ length: 50 }, (_, i) => nemesisOrder(2, i)),
+    );
   });
 
   test('the schedule does not depend on the clock or Math.random', () => {
@@ -50,7 +71,10 @@ describe('nemesis schedule', () => {
     // Up to the shorter run's end, except the clear of a plan the shorter run cut at its end.
     const cutPlans = new Set(short.flatMap((e) => (e.kind === 'faults_clear' && e.at === 60_000 ? [e.plan] : [])));
     const kept = (e: NemesisEvent) => !(e.kind === 'faults_clear' && cutPlans.has(e.plan));
-    assert.deepEqual(short.filter(kept).map((e) => JSON.stringify(e)), long.filter(kept).map((e) => JSON.stringify(e)));
+    assert.deepEqual(
+      short.filter(kept).map((e) => JSON.stringify(e)),
+      long.filter(kept).map((e) => JSON.stringify(e)),
+    );
   });
 
   test('events are in time order, within the run; every fault plan is valid, transient, and cleared', () => {
@@ -58,16 +82,30 @@ describe('nemesis schedule', () => {
       fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.boolean(), (seed, running) => {
         const s = nemesisSchedule(opts(seed, { killable: running ? [] : STARTED }));
         const ats = s.events.map((e) => e.at);
-        assert.deepEqual(ats, [...ats].sort((a, b) => a - b));
+        assert.deepEqual(
+          ats,
+          [...ats].sort((a, b) => a - b),
+        );
         assert.ok(ats.every((t) => t >= 0 && t <= s.durationMs));
         const plans = s.events.filter((e) => e.kind === 'faults');
         assert.ok(plans.length >= 5, `a 5-minute run has several plans, got ${plans.length}`);
         for (const p of plans) {
           const rules = validateFaultPlan({ rules: p.rules }, PLACE_ORDER_FAULT_VOCABULARY);
-          assert.ok(rules.every((r) => r.limit?.count !== undefined && r.limit.count >= 1), 'every rule has a count limit');
+          assert.ok(
+            rules.every((r) => r.limit?.count !== undefined && r.limit.count >= 1),
+            'every rule has a count limit',
+          );
           assert.ok(rules.every((r) => r.kind !== 'latency' || (r.latency_ms as number) <= 5000));
-          if (running) assert.ok(rules.every((r) => r.kind !== 'crash'), 'no crash on a system whose processes nobody here restarts');
-          assert.equal(s.events.filter((e) => e.kind === 'faults_clear' && e.plan === p.plan).length, 1, `plan ${p.plan} is cleared once`);
+          if (running)
+            assert.ok(
+              rules.every((r) => r.kind !== 'crash'),
+              'no crash on a system whose processes nobody here restarts',
+            );
+          assert.equal(
+            s.events.filter((e) => e.kind === 'faults_clear' && e.plan === p.plan).length,
+            1,
+            `plan ${p.plan} is cleared once`,
+          );
         }
         // One plan at a time: each is cleared before the next goes on.
         let on: number | null = null;
@@ -83,15 +121,26 @@ describe('nemesis schedule', () => {
   });
 
   test('over many seeds the plans use every kind, both phases, steps, methods and whole participants', () => {
-    const rules = Array.from({ length: 30 }, (_, seed) => nemesisSchedule(opts(seed)).events.flatMap((e) => (e.kind === 'faults' ? e.rules : [])));
+    const rules = Array.from({ length: 30 }, (_, seed) =>
+      nemesisSchedule(opts(seed)).events.flatMap((e) => (e.kind === 'faults' ? e.rules : [])),
+    );
     const all = rules.flat();
-    assert.deepEqual(new Set(all.map((r) => r.kind)), new Set(['after_effect', 'uncertain', 'error', 'latency', 'crash']));
+    assert.deepEqual(
+      new Set(all.map((r) => r.kind)),
+      new Set(['after_effect', 'uncertain', 'error', 'latency', 'crash']),
+    );
     assert.deepEqual(new Set(all.flatMap((r) => (r.phase ? [r.phase] : []))), new Set(['action', 'compensation']));
     assert.ok(all.some((r) => r.target.step !== undefined));
     assert.ok(all.some((r) => r.target.method !== undefined));
     assert.ok(all.some((r) => r.target.participant !== undefined && r.target.method === undefined));
-    assert.ok(all.some((r) => r.kind === 'latency' && (r.latency_ms as number) >= 2000), 'latency of several seconds');
-    assert.ok(all.some((r) => r.kind === 'crash' && r.crash_point !== undefined), 'a gateway crash at a checkpoint');
+    assert.ok(
+      all.some((r) => r.kind === 'latency' && (r.latency_ms as number) >= 2000),
+      'latency of several seconds',
+    );
+    assert.ok(
+      all.some((r) => r.kind === 'crash' && r.crash_point !== undefined),
+      'a gateway crash at a checkpoint',
+    );
   });
 
   test('kills: every process once in the first round, a participant kept down past its budget, never two kills of one target at once', () => {
@@ -99,9 +148,16 @@ describe('nemesis schedule', () => {
       fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seed) => {
         const s = nemesisSchedule(opts(seed, { durationMs: 90_000 }));
         const kills = s.events.filter((e): e is Extract<NemesisEvent, { kind: 'kill' }> => e.kind === 'kill');
-        assert.deepEqual(new Set(kills.slice(0, STARTED.length).map((k) => k.target)), new Set(STARTED), 'the first round kills each once');
+        assert.deepEqual(
+          new Set(kills.slice(0, STARTED.length).map((k) => k.target)),
+          new Set(STARTED),
+          'the first round kills each once',
+        );
         const long = kills.filter((k) => k.long);
-        assert.ok(long.length >= 1 && long.every((k) => ['order', 'inventory', 'payment'].includes(k.target) && k.downMs >= 11_500));
+        assert.ok(
+          long.length >= 1 &&
+            long.every((k) => ['order', 'inventory', 'payment'].includes(k.target) && k.downMs >= 11_500),
+        );
         assert.ok(kills.filter((k) => !k.long).every((k) => k.downMs <= 3000));
         for (const t of STARTED) {
           const mine = kills.filter((k) => k.target === t);
@@ -124,7 +180,10 @@ describe('nemesis schedule', () => {
     for (const d of drags) {
       assert.equal(d.rule.kind, 'latency');
       assert.ok((d.rule.latency_ms as number) < 1500);
-      assert.ok(kills.some((k) => k.at > d.at && k.at < d.at + d.holdMs), `drag at ${d.at} ms holds past a kill`);
+      assert.ok(
+        kills.some((k) => k.at > d.at && k.at < d.at + d.holdMs),
+        `drag at ${d.at} ms holds past a kill`,
+      );
     }
   });
 
@@ -132,11 +191,16 @@ describe('nemesis schedule', () => {
     const s = nemesisSchedule(opts(3, { killable: [] }));
     assert.equal(s.events.filter((e) => e.kind === 'kill').length, 0);
     const outages = s.events.filter((e) => e.kind === 'outage');
-    assert.deepEqual(new Set(outages.map((e) => (e.kind === 'outage' ? e.participant : ''))), new Set(['order', 'inventory', 'payment']));
+    assert.deepEqual(
+      new Set(outages.map((e) => (e.kind === 'outage' ? e.participant : ''))),
+      new Set(['order', 'inventory', 'payment']),
+    );
   });
 
   test('operator sweeps choose among retry and compensate, sometimes on a RUNNING saga', () => {
-    const sweeps = Array.from({ length: 10 }, (_, seed) => nemesisSchedule(opts(seed)).events.filter((e) => e.kind === 'operator')).flat();
+    const sweeps = Array.from({ length: 10 }, (_, seed) =>
+      nemesisSchedule(opts(seed)).events.filter((e) => e.kind === 'operator'),
+    ).flat();
     assert.ok(sweeps.length > 50);
     const actions = new Set(sweeps.flatMap((e) => (e.kind === 'operator' ? e.actions : [])));
     assert.deepEqual(actions, new Set(['retry', 'compensate']));
@@ -149,7 +213,8 @@ describe('nemesis order mix', () => {
     const orders = Array.from({ length: 2000 }, (_, i) => nemesisOrder(11, i));
     const kinds = new Map<string, number>();
     for (const o of orders) kinds.set(o.kind, (kinds.get(o.kind) ?? 0) + 1);
-    for (const k of ['happy', 'declined', 'no_stock', 'duplicate', 'conflict']) assert.ok((kinds.get(k) ?? 0) > 50, `${k}: ${kinds.get(k)}`);
+    for (const k of ['happy', 'declined', 'no_stock', 'duplicate', 'conflict'])
+      assert.ok((kinds.get(k) ?? 0) > 50, `${k}: ${kinds.get(k)}`);
     for (const o of orders) {
       const root = orders[o.root] as (typeof orders)[number];
       assert.ok(o.root <= o.index);
@@ -158,8 +223,13 @@ describe('nemesis order mix', () => {
       if (o.kind === 'conflict') assert.notDeepEqual(o.body, root.body);
       if (o.kind !== 'duplicate' && o.kind !== 'conflict' && o.index > 0) assert.equal(o.root, o.index);
     }
-    assert.ok(orders.filter((o) => o.kind === 'declined').every((o) => (o.body.items[0]?.price ?? 0) > 500), 'over the payment limit');
-    assert.ok(orders.filter((o) => o.kind === 'no_stock').every((o) => o.body.items.every((it) => it.product_id === 'prod_3')));
+    assert.ok(
+      orders.filter((o) => o.kind === 'declined').every((o) => (o.body.items[0]?.price ?? 0) > 500),
+      'over the payment limit',
+    );
+    assert.ok(
+      orders.filter((o) => o.kind === 'no_stock').every((o) => o.body.items.every((it) => it.product_id === 'prod_3')),
+    );
   });
 });
 
@@ -191,13 +261,35 @@ describe('fault tally and carry-over', () => {
     const rules = [
       { id: 'a', target: { step: 'charge_payment' }, kind: 'uncertain' as const, probability: 1, limit: { count: 5 } },
       { id: 'used', target: { step: 'reserve_stock' }, kind: 'error' as const, probability: 1, limit: { count: 1 } },
-      { id: 'gw-crash', target: { step: 'confirm_order' }, kind: 'crash' as const, probability: 1, limit: { count: 2 } },
-      { id: 'p-crash', target: { participant: 'order' as const, method: 'CancelOrder' }, kind: 'crash' as const, probability: 1, limit: { count: 2 } },
+      {
+        id: 'gw-crash',
+        target: { step: 'confirm_order' },
+        kind: 'crash' as const,
+        probability: 1,
+        limit: { count: 2 },
+      },
+      {
+        id: 'p-crash',
+        target: { participant: 'order' as const, method: 'CancelOrder' },
+        kind: 'crash' as const,
+        probability: 1,
+        limit: { count: 2 },
+      },
     ];
     const fired: Record<string, number> = { a: 4, used: 1 };
     const again = carryOver(rules, (id) => fired[id] ?? 0, false);
-    assert.deepEqual(again.map((r) => [r.id, r.limit?.count]), [['a', 1], ['gw-crash', 2], ['p-crash', 2]]);
+    assert.deepEqual(
+      again.map((r) => [r.id, r.limit?.count]),
+      [
+        ['a', 1],
+        ['gw-crash', 2],
+        ['p-crash', 2],
+      ],
+    );
     // After the gateway died: no gateway crash rule again (its last firing may be uncounted).
-    assert.deepEqual(carryOver(rules, (id) => fired[id] ?? 0, true).map((r) => r.id), ['a', 'p-crash']);
+    assert.deepEqual(
+      carryOver(rules, (id) => fired[id] ?? 0, true).map((r) => r.id),
+      ['a', 'p-crash'],
+    );
   });
 });

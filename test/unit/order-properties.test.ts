@@ -54,7 +54,14 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('confirm' as const), key }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), key, reason: fc.constantFrom('payment_declined', 'saga_timeout') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('cancel' as const),
+      key,
+      reason: fc.constantFrom('payment_declined', 'saga_timeout'),
+    }),
+  },
 );
 
 const contentOf = (o: Order): Content => ({ customerId: o.customerId, items: o.items });
@@ -74,7 +81,12 @@ test('order: the first accepted content stays; PENDING moves once; contradiction
       for (const c of cmds) {
         if (c.kind === 'create') {
           const asked = CONTENTS[c.content] ?? BASE;
-          const res = await calls.send('CreateOrder', svc.createOrder, { orderId, ...asked, createdAtMs: c.createdAtMs }, c.key);
+          const res = await calls.send(
+            'CreateOrder',
+            svc.createOrder,
+            { orderId, ...asked, createdAtMs: c.createdAtMs },
+            c.key,
+          );
           if (res === undefined) continue;
           const same = content === undefined || JSON.stringify(asked) === JSON.stringify(content);
           switch (res.outcome) {
@@ -143,7 +155,10 @@ test('order: the first accepted content stays; PENDING moves once; contradiction
           assert.ok(order);
           assert.deepEqual(contentOf(order), content);
           assert.equal(order.status, OrderStatus[`ORDER_STATUS_${status ?? 'PENDING'}`]);
-          assert.equal(order.totalCents, content.items.reduce((s, i) => s + i.quantity * i.unitPriceCents, 0));
+          assert.equal(
+            order.totalCents,
+            content.items.reduce((s, i) => s + i.quantity * i.unitPriceCents, 0),
+          );
         }
       }
     }),

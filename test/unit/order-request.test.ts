@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { preferWaitSeconds, toOrderRequest } from '../../src/gateway/order-request.js';
 import { dollarsToCents, centsToDollars } from '../../src/gateway/money.js';
 import { HttpError } from '../../src/gateway/http/errors.js';
-import { isCustomerId, isIdempotencyKey, isOrderId, isProductId, isReasonCode, isRequestId } from '../../src/contracts/ids.js';
+import {
+  isCustomerId,
+  isIdempotencyKey,
+  isOrderId,
+  isProductId,
+  isReasonCode,
+  isRequestId,
+} from '../../src/contracts/ids.js';
 import { LIMITS } from '../../src/contracts/limits.js';
 
 const item = (over: Record<string, unknown> = {}) => ({ product_id: 'prod_1', quantity: 2, price: 50.0, ...over });
@@ -24,7 +31,10 @@ test('money: decimal dollars become integer cents, a third decimal is refused', 
 });
 
 test('a body the schema accepted becomes an order in cents with its total', () => {
-  const r = toOrderRequest({ customer_id: 'cust_123', items: [item(), item({ product_id: 'prod_2', quantity: 1, price: 30 })] as never });
+  const r = toOrderRequest({
+    customer_id: 'cust_123',
+    items: [item(), item({ product_id: 'prod_2', quantity: 1, price: 30 })] as never,
+  });
   assert.equal(r.total_cents, 13000);
   assert.deepEqual(r.items[0], { product_id: 'prod_1', quantity: 2, unit_price_cents: 5000 });
 });
@@ -41,11 +51,16 @@ function thrown(fn: () => unknown): { code: string; message: string } {
 }
 
 test('the money rules a schema cannot state: two decimals, and the order total cap', () => {
-  assert.deepEqual(thrown(() => toOrderRequest({ customer_id: 'c', items: [item({ price: 10.001 })] as never })), {
-    code: 'invalid_item',
-    message: 'items[0].price must have at most two decimals',
-  });
-  const huge = Array.from({ length: LIMITS.itemsMax }, () => item({ quantity: LIMITS.quantityMax, price: LIMITS.unitPriceMaxCents / 100 }));
+  assert.deepEqual(
+    thrown(() => toOrderRequest({ customer_id: 'c', items: [item({ price: 10.001 })] as never })),
+    {
+      code: 'invalid_item',
+      message: 'items[0].price must have at most two decimals',
+    },
+  );
+  const huge = Array.from({ length: LIMITS.itemsMax }, () =>
+    item({ quantity: LIMITS.quantityMax, price: LIMITS.unitPriceMaxCents / 100 }),
+  );
   const e = thrown(() => toOrderRequest({ customer_id: 'c', items: huge as never }));
   assert.equal(e.code, 'invalid_request');
   assert.match(e.message, /total must be at most 100000000/);

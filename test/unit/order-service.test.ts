@@ -25,7 +25,15 @@ import {
 } from '../../src/services/order/domain.js';
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
-import { captureLogger, codeOf, errorCode, invoke, manualClock, silentLogger, tempDir } from '../helpers/participants.js';
+import {
+  captureLogger,
+  codeOf,
+  errorCode,
+  invoke,
+  manualClock,
+  silentLogger,
+  tempDir,
+} from '../helpers/participants.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -41,7 +49,6 @@ function createReq(overrides: Partial<CreateOrderRequest> = {}): CreateOrderRequ
     ...overrides,
   };
 }
-
 
 function order(status: OrderRecord['status']): OrderRecord {
   return { id: 'o', customerId: 'c', items: [], status, totalCents: 1, reason: '', createdAtMs: 1, updatedAtMs: 1 };
@@ -72,7 +79,10 @@ describe('order domain', () => {
     const at = [{ productId: 'p1', quantity: 100, unitPriceCents: cap / 100 }];
     assert.equal(validateCreate(createReq({ items: at }), NOW).totalCents, cap);
     const over = [...at, { productId: 'p2', quantity: 1, unitPriceCents: 1 }];
-    assert.equal(codeOf(() => validateCreate(createReq({ items: over }), NOW)), 'invalid_argument');
+    assert.equal(
+      codeOf(() => validateCreate(createReq({ items: over }), NOW)),
+      'invalid_argument',
+    );
     assert.equal(MAX_AMOUNT_CENTS, cap);
   });
 
@@ -96,7 +106,10 @@ describe('order domain', () => {
   ];
   for (const [name, overrides] of invalid) {
     test(`refuses ${name} as invalid_argument`, () => {
-      assert.equal(codeOf(() => validateCreate(createReq(overrides), NOW)), 'invalid_argument');
+      assert.equal(
+        codeOf(() => validateCreate(createReq(overrides), NOW)),
+        'invalid_argument',
+      );
     });
   }
 
@@ -109,17 +122,27 @@ describe('order domain', () => {
     assert.equal(validateReason('payment_declined'), 'payment_declined');
     assert.equal(validateReason('r'.repeat(64)), 'r'.repeat(64));
     for (const bad of ['', 'Payment', 'has space', 'dash-ed', 'r'.repeat(65)]) {
-      assert.equal(codeOf(() => validateReason(bad)), 'invalid_argument', bad);
+      assert.equal(
+        codeOf(() => validateReason(bad)),
+        'invalid_argument',
+        bad,
+      );
     }
   });
 
   test('create: an existing order answers its state, a tombstone makes it born cancelled', () => {
     const same = order('PENDING');
     assert.deepEqual(decideCreate(undefined, undefined, same), { action: 'insert_pending' });
-    assert.deepEqual(decideCreate(undefined, { reason: 'x', createdAt: 1 }, same), { action: 'insert_cancelled', reason: 'x' });
+    assert.deepEqual(decideCreate(undefined, { reason: 'x', createdAt: 1 }, same), {
+      action: 'insert_cancelled',
+      reason: 'x',
+    });
     assert.deepEqual(decideCreate(order('PENDING'), undefined, same), { action: 'none', outcome: 'created' });
     assert.deepEqual(decideCreate(order('CONFIRMED'), undefined, same), { action: 'none', outcome: 'created' });
-    assert.deepEqual(decideCreate(order('CANCELLED'), { reason: 'x', createdAt: 1 }, same), { action: 'none', outcome: 'cancelled' });
+    assert.deepEqual(decideCreate(order('CANCELLED'), { reason: 'x', createdAt: 1 }, same), {
+      action: 'none',
+      outcome: 'cancelled',
+    });
   });
 
   test('create: another customer, other lines or another total for an existing order is a conflict, in every state', () => {
@@ -135,9 +158,16 @@ describe('order domain', () => {
     for (const status of ['PENDING', 'CONFIRMED', 'CANCELLED'] as const) {
       const existing = { ...order(status), items: [line] };
       const outcome = status === 'CANCELLED' ? 'cancelled' : 'created';
-      assert.deepEqual(decideCreate(existing, undefined, { customerId: 'c', items: [{ ...line }], totalCents: 1 }), { action: 'none', outcome });
+      assert.deepEqual(decideCreate(existing, undefined, { customerId: 'c', items: [{ ...line }], totalCents: 1 }), {
+        action: 'none',
+        outcome,
+      });
       for (const other of others) {
-        assert.deepEqual(decideCreate(existing, undefined, other), { action: 'none', outcome: 'conflict' }, `${status} ${JSON.stringify(other)}`);
+        assert.deepEqual(
+          decideCreate(existing, undefined, other),
+          { action: 'none', outcome: 'conflict' },
+          `${status} ${JSON.stringify(other)}`,
+        );
       }
     }
   });
@@ -244,7 +274,11 @@ describe('order store', () => {
     assert.equal(late.order.createdAtMs, NOW - 50);
     assert.equal(late.order.updatedAtMs, NOW + 1_000);
     assert.equal(store.confirm('ord-1').outcome, 'not_pending');
-    assert.equal(store.create(validateCreate(createReq(), clock.now())).outcome, 'cancelled', 'a repeat stays cancelled');
+    assert.equal(
+      store.create(validateCreate(createReq(), clock.now())).outcome,
+      'cancelled',
+      'a repeat stays cancelled',
+    );
   });
 
   test('confirm of an unknown order is NOT_FOUND and leaves nothing behind', () => {
@@ -293,7 +327,9 @@ describe('order store + inbox', () => {
     store.create(validateCreate(createReq(), NOW));
     inbox.once('k1', 'ConfirmOrder', { orderId: 'ord-1' }, () => store.confirm('ord-1'));
     assert.equal(
-      codeOf(() => inbox.once('k1', 'CancelOrder', { orderId: 'ord-1', reason: 'x' }, () => store.cancel('ord-1', 'x'))),
+      codeOf(() =>
+        inbox.once('k1', 'CancelOrder', { orderId: 'ord-1', reason: 'x' }, () => store.cancel('ord-1', 'x')),
+      ),
       'idempotency_key_reused',
     );
     assert.equal(store.get('ord-1')?.status, 'CONFIRMED');
@@ -340,7 +376,11 @@ describe('order service (in-process)', () => {
 
   test('a create of other content under another key is CONFLICT without the stored order; its retry replays that', async () => {
     const { svc } = service();
-    await invoke(svc.createOrder, createReq({ items: [{ productId: 'prod_1', quantity: 1, unitPriceCents: 1 }] }), 'intruder');
+    await invoke(
+      svc.createOrder,
+      createReq({ items: [{ productId: 'prod_1', quantity: 1, unitPriceCents: 1 }] }),
+      'intruder',
+    );
     const real = await invoke(svc.createOrder, createReq(), 'saga-1:create_order');
     assert.equal(real.outcome, CreateOutcome.CREATE_OUTCOME_CONFLICT);
     assert.equal(real.order, undefined);
@@ -376,9 +416,15 @@ describe('order service (in-process)', () => {
     assert.equal(await errorCode(invoke(svc.createOrder, createReq())), 'idempotency_key_required');
     assert.equal(await errorCode(invoke(svc.createOrder, createReq(), 'bad key')), 'invalid_idempotency_key');
     assert.equal(await errorCode(invoke(svc.createOrder, createReq({ items: [] }), 'k')), 'invalid_argument');
-    assert.equal(await errorCode(invoke(svc.cancelOrder, { orderId: 'ord-1', reason: 'Bad Reason' }, 'k')), 'invalid_argument');
+    assert.equal(
+      await errorCode(invoke(svc.cancelOrder, { orderId: 'ord-1', reason: 'Bad Reason' }, 'k')),
+      'invalid_argument',
+    );
     await invoke(svc.createOrder, createReq(), 'k');
-    assert.equal(await errorCode(invoke(svc.createOrder, createReq({ customerId: 'other' }), 'k')), 'idempotency_key_reused');
+    assert.equal(
+      await errorCode(invoke(svc.createOrder, createReq({ customerId: 'other' }), 'k')),
+      'idempotency_key_reused',
+    );
   });
 
   test('logs each effect once at info with order_id, outcome and key; reads only at debug', async () => {

@@ -26,7 +26,11 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 );
 
 test('payment: one effective charge per order, of the first accepted amount; contradictions never succeed; replays answer as stored', async () => {
-  const svc = createPaymentService({ db: tempDb(openPaymentDatabase, 'payment'), logger: silentLogger, chargeLimitCents: LIMIT });
+  const svc = createPaymentService({
+    db: tempDb(openPaymentDatabase, 'payment'),
+    logger: silentLogger,
+    chargeLimitCents: LIMIT,
+  });
   await fc.assert(
     fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 25 }), async (cmds) => {
       const orderId = nextRun();
@@ -49,10 +53,16 @@ test('payment: one effective charge per order, of the first accepted amount; con
               charged ??= c.amountCents;
               break;
             case ChargeOutcome.CHARGE_OUTCOME_CONFLICT:
-              assert.ok(charged !== undefined && c.amountCents !== charged && !closed, 'CONFLICT only against an existing charge of another amount');
+              assert.ok(
+                charged !== undefined && c.amountCents !== charged && !closed,
+                'CONFLICT only against an existing charge of another amount',
+              );
               break;
             case ChargeOutcome.CHARGE_OUTCOME_DECLINED:
-              assert.ok(charged === undefined && !closed && c.amountCents > LIMIT, 'DECLINED only a first charge over the limit');
+              assert.ok(
+                charged === undefined && !closed && c.amountCents > LIMIT,
+                'DECLINED only a first charge over the limit',
+              );
               break;
             case ChargeOutcome.CHARGE_OUTCOME_REFUNDED:
               assert.ok(closed, 'REFUNDED only after a refund');
@@ -79,7 +89,10 @@ test('payment: one effective charge per order, of the first accepted amount; con
           assert.notEqual(got.status, PaymentStatus.PAYMENT_STATUS_CHARGED);
           assert.notEqual(got.status, PaymentStatus.PAYMENT_STATUS_REFUNDED);
         } else {
-          assert.equal(got.status, closed ? PaymentStatus.PAYMENT_STATUS_REFUNDED : PaymentStatus.PAYMENT_STATUS_CHARGED);
+          assert.equal(
+            got.status,
+            closed ? PaymentStatus.PAYMENT_STATUS_REFUNDED : PaymentStatus.PAYMENT_STATUS_CHARGED,
+          );
           assert.equal(got.amountCents, charged);
         }
       }

@@ -4,11 +4,7 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AppError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
-import {
-  ChargeOutcome,
-  PaymentStatus,
-  RefundOutcome,
-} from '../../src/gen/payment/v1/payment.js';
+import { ChargeOutcome, PaymentStatus, RefundOutcome } from '../../src/gen/payment/v1/payment.js';
 import {
   DEFAULT_CHARGE_LIMIT_CENTS,
   MAX_AMOUNT_CENTS,
@@ -22,7 +18,6 @@ import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDir } from 
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
-
 function openTemp() {
   const db = openPaymentDatabase(path.join(tempDir('payment'), 'payment.db'));
   after(() => db.close());
@@ -33,7 +28,8 @@ function tempStore(chargeLimitCents = LIMIT): PaymentStore {
   return createPaymentStore(openTemp(), { chargeLimitCents });
 }
 
-const charge = (store: PaymentStore, orderId: string, amountCents: number) => store.charge(validateCharge({ orderId, amountCents }));
+const charge = (store: PaymentStore, orderId: string, amountCents: number) =>
+  store.charge(validateCharge({ orderId, amountCents }));
 
 describe('payment domain', () => {
   test('the default limit is $500.00', () => {
@@ -44,9 +40,16 @@ describe('payment domain', () => {
     assert.equal(validateCharge({ orderId: 'o', amountCents: 1 }).amountCents, 1);
     assert.equal(validateCharge({ orderId: 'o', amountCents: MAX_AMOUNT_CENTS }).amountCents, 10_000_000_000);
     for (const bad of [0, -1, MAX_AMOUNT_CENTS + 1, 1.5, Number.NaN, 2 ** 53]) {
-      assert.equal(codeOf(() => validateCharge({ orderId: 'o', amountCents: bad })), 'invalid_argument', String(bad));
+      assert.equal(
+        codeOf(() => validateCharge({ orderId: 'o', amountCents: bad })),
+        'invalid_argument',
+        String(bad),
+      );
     }
-    assert.equal(codeOf(() => validateCharge({ orderId: '', amountCents: 1 })), 'invalid_argument');
+    assert.equal(
+      codeOf(() => validateCharge({ orderId: '', amountCents: 1 })),
+      'invalid_argument',
+    );
   });
 
   const none = { tombstoned: false, payment: undefined };
@@ -61,17 +64,29 @@ describe('payment domain', () => {
 
   test('charge: never twice; another amount is a conflict; refused after a refund or a tombstone; a decline is judged again', () => {
     const charged = { status: 'CHARGED' as const, amountCents: 100, declineReason: '' };
-    assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, 100, LIMIT), { outcome: 'charged', action: 'none' });
+    assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, 100, LIMIT), {
+      outcome: 'charged',
+      action: 'none',
+    });
     for (const other of [1, 99, 101, 99_999]) {
-      assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, other, LIMIT), { outcome: 'conflict', action: 'none' });
+      assert.deepEqual(decideCharge({ tombstoned: false, payment: charged }, other, LIMIT), {
+        outcome: 'conflict',
+        action: 'none',
+      });
     }
-    assert.deepEqual(decideCharge({ tombstoned: true, payment: undefined }, 1, LIMIT), { outcome: 'refunded', action: 'none' });
+    assert.deepEqual(decideCharge({ tombstoned: true, payment: undefined }, 1, LIMIT), {
+      outcome: 'refunded',
+      action: 'none',
+    });
     assert.deepEqual(decideCharge({ tombstoned: false, payment: { ...charged, status: 'REFUNDED' } }, 1, LIMIT), {
       outcome: 'refunded',
       action: 'none',
     });
     const declined = { status: 'DECLINED' as const, amountCents: 60_000, declineReason: 'amount_over_limit' };
-    assert.deepEqual(decideCharge({ tombstoned: false, payment: declined }, 100, LIMIT), { outcome: 'charged', action: 'charge' });
+    assert.deepEqual(decideCharge({ tombstoned: false, payment: declined }, 100, LIMIT), {
+      outcome: 'charged',
+      action: 'charge',
+    });
   });
 
   test('refund decisions', () => {
@@ -86,7 +101,10 @@ describe('payment domain', () => {
       amountCents: 700,
     });
     const nothing = { outcome: 'nothing_charged', action: 'tombstone', amountCents: 0 };
-    assert.deepEqual(decideRefund({ status: 'DECLINED', amountCents: 70_000, declineReason: 'amount_over_limit' }), nothing);
+    assert.deepEqual(
+      decideRefund({ status: 'DECLINED', amountCents: 70_000, declineReason: 'amount_over_limit' }),
+      nothing,
+    );
     assert.deepEqual(decideRefund(undefined), nothing);
   });
 });
@@ -97,7 +115,11 @@ describe('payment store', () => {
     assert.deepEqual(charge(store, 'at', 50_000), { outcome: 'charged', declineReason: '' });
     assert.deepEqual(store.get('at'), { status: 'CHARGED', amountCents: 50_000, declineReason: '' });
     assert.deepEqual(charge(store, 'over', 50_001), { outcome: 'declined', declineReason: 'amount_over_limit' });
-    assert.deepEqual(store.get('over'), { status: 'DECLINED', amountCents: 50_001, declineReason: 'amount_over_limit' });
+    assert.deepEqual(store.get('over'), {
+      status: 'DECLINED',
+      amountCents: 50_001,
+      declineReason: 'amount_over_limit',
+    });
   });
 
   test('the limit is the one passed in', () => {
@@ -177,9 +199,14 @@ describe('payment store + inbox', () => {
     const db = openTemp();
     const store = createPaymentStore(db, { chargeLimitCents: LIMIT });
     const inbox = createInbox(db);
-    inbox.once('k', 'Charge', { orderId: 'o1', amountCents: 100 }, () => store.charge(validateCharge({ orderId: 'o1', amountCents: 100 })));
+    inbox.once('k', 'Charge', { orderId: 'o1', amountCents: 100 }, () =>
+      store.charge(validateCharge({ orderId: 'o1', amountCents: 100 })),
+    );
     const other = { orderId: 'o2', amountCents: 200 };
-    assert.equal(codeOf(() => inbox.once('k', 'Charge', other, () => store.charge(validateCharge(other)))), 'idempotency_key_reused');
+    assert.equal(
+      codeOf(() => inbox.once('k', 'Charge', other, () => store.charge(validateCharge(other)))),
+      'idempotency_key_reused',
+    );
     assert.equal(store.get('o2'), undefined);
   });
 });
@@ -189,27 +216,42 @@ describe('payment service (in-process)', () => {
 
   test('charge, get, refund with the proto enums', async () => {
     const svc = service();
-    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_NONE, amountCents: 0 });
+    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), {
+      status: PaymentStatus.PAYMENT_STATUS_NONE,
+      amountCents: 0,
+    });
     assert.deepEqual(await invoke(svc.charge, { orderId: 'o1', amountCents: 50_000 }, 'o1:charge'), {
       outcome: ChargeOutcome.CHARGE_OUTCOME_CHARGED,
       declineReason: '',
     });
-    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 50_000 });
+    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), {
+      status: PaymentStatus.PAYMENT_STATUS_CHARGED,
+      amountCents: 50_000,
+    });
     assert.deepEqual(await invoke(svc.refund, { orderId: 'o1' }, 'o1:charge:undo'), {
       outcome: RefundOutcome.REFUND_OUTCOME_REFUNDED,
       amountCents: 50_000,
     });
-    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_REFUNDED, amountCents: 50_000 });
+    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), {
+      status: PaymentStatus.PAYMENT_STATUS_REFUNDED,
+      amountCents: 50_000,
+    });
   });
 
   test('a 1-cent charge under a key of its own, then the real charge: CONFLICT, never CHARGED', async () => {
     const svc = service();
-    assert.equal((await invoke(svc.charge, { orderId: 'o1', amountCents: 1 }, 'intruder')).outcome, ChargeOutcome.CHARGE_OUTCOME_CHARGED);
+    assert.equal(
+      (await invoke(svc.charge, { orderId: 'o1', amountCents: 1 }, 'intruder')).outcome,
+      ChargeOutcome.CHARGE_OUTCOME_CHARGED,
+    );
     const real = await invoke(svc.charge, { orderId: 'o1', amountCents: 12_000 }, 'o1:charge_payment');
     assert.deepEqual(real, { outcome: ChargeOutcome.CHARGE_OUTCOME_CONFLICT, declineReason: '' });
     // Its retry under the same key replays the stored refusal.
     assert.deepEqual(await invoke(svc.charge, { orderId: 'o1', amountCents: 12_000 }, 'o1:charge_payment'), real);
-    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), { status: PaymentStatus.PAYMENT_STATUS_CHARGED, amountCents: 1 });
+    assert.deepEqual(await invoke(svc.getPayment, { orderId: 'o1' }), {
+      status: PaymentStatus.PAYMENT_STATUS_CHARGED,
+      amountCents: 1,
+    });
   });
 
   test('decline and tombstone outcomes', async () => {
@@ -246,7 +288,10 @@ describe('payment service (in-process)', () => {
     await invoke(svc.charge, { orderId: 'o1', amountCents: 1 }, 'a');
     await invoke(svc.charge, { orderId: 'o1', amountCents: 2 }, 'b');
     const effects = lines.filter((l) => l.msg === 'charge').map((l) => [l.level, l.outcome]);
-    assert.deepEqual(effects, [['info', 'CHARGE_OUTCOME_CHARGED'], ['warn', 'CHARGE_OUTCOME_CONFLICT']]);
+    assert.deepEqual(effects, [
+      ['info', 'CHARGE_OUTCOME_CHARGED'],
+      ['warn', 'CHARGE_OUTCOME_CONFLICT'],
+    ]);
   });
 
   test('errors carry stable codes', async () => {
@@ -255,6 +300,9 @@ describe('payment service (in-process)', () => {
     assert.equal(await errorCode(invoke(svc.charge, { orderId: 'o1', amountCents: 0 }, 'k')), 'invalid_argument');
     assert.equal(await errorCode(invoke(svc.getPayment, { orderId: 'bad id' })), 'invalid_argument');
     await invoke(svc.charge, { orderId: 'o1', amountCents: 10 }, 'k');
-    assert.equal(await errorCode(invoke(svc.charge, { orderId: 'o1', amountCents: 11 }, 'k')), 'idempotency_key_reused');
+    assert.equal(
+      await errorCode(invoke(svc.charge, { orderId: 'o1', amountCents: 11 }, 'k')),
+      'idempotency_key_reused',
+    );
   });
 });

@@ -17,7 +17,10 @@ test('the statement names as many parameters as batchValues gives, each an array
   const params = [...sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)];
   const values = batchValues([create('s1')]);
   assert.equal(params.length, values.length);
-  assert.deepEqual(params.map((m) => Number(m[1])), values.map((_, i) => i + 1));
+  assert.deepEqual(
+    params.map((m) => Number(m[1])),
+    values.map((_, i) => i + 1),
+  );
   assert.ok(values.every(Array.isArray));
 });
 
@@ -41,7 +44,14 @@ test('an append: its patched fields set and flagged in the mask, the others null
       ],
       terminal: true,
     },
-    { kind: 'append', id: 's2', owner: 'gw-1', patch: {}, events: [{ type: 'STEP_STARTED', step: 'reserve' }], terminal: false },
+    {
+      kind: 'append',
+      id: 's2',
+      owner: 'gw-1',
+      patch: {},
+      events: [{ type: 'STEP_STARTED', step: 'reserve' }],
+      terminal: false,
+    },
   ]) as unknown[][];
   const appendAt = CREATE_FIELDS.length;
   const field = (i: number) => values[appendAt + i];

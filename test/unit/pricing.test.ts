@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import type { OrderLine } from '../../src/contracts/order.js';
 import { comparePrices, priceMismatchError } from '../../src/gateway/pricing.js';
 
-const line = (product_id: string, unit_price_cents: number, quantity = 1): OrderLine => ({ product_id, quantity, unit_price_cents });
+const line = (product_id: string, unit_price_cents: number, quantity = 1): OrderLine => ({
+  product_id,
+  quantity,
+  unit_price_cents,
+});
 const catalog = new Map([
   ['prod_1', 2500],
   ['prod_2', 1999],
@@ -11,7 +15,10 @@ const catalog = new Map([
 
 describe('comparePrices (PRICING=catalog)', () => {
   test('every line at its catalog price: no mismatch, whatever the quantities', () => {
-    assert.equal(comparePrices([line('prod_1', 2500, 3), line('prod_2', 1999), line('prod_1', 2500)], catalog), undefined);
+    assert.equal(
+      comparePrices([line('prod_1', 2500, 3), line('prod_2', 1999), line('prod_1', 2500)], catalog),
+      undefined,
+    );
   });
 
   test('a line off by a cent, either way, is a mismatch; the prices list each product once, in the order of the lines', () => {
@@ -46,7 +53,10 @@ describe('priceMismatchError', () => {
     const e = priceMismatchError(mismatch);
     assert.equal(e.code, 'price_mismatch');
     assert.equal(e.status, 409);
-    assert.equal(e.message, 'prices differ from the catalog (items[0].price is 20, prod_1 costs 25; items[2]: prod_9 has no catalog price); nothing was stored');
+    assert.equal(
+      e.message,
+      'prices differ from the catalog (items[0].price is 20, prod_1 costs 25; items[2]: prod_9 has no catalog price); nothing was stored',
+    );
     assert.deepEqual(e.fields, {
       prices: [
         { product_id: 'prod_1', price: 25 },

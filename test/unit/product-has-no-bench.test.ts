@@ -30,19 +30,24 @@ describe('the product has no bench', () => {
       for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
         if (!spec?.startsWith('.')) continue;
         const target = path.resolve(path.dirname(file), spec);
-        if (target === BENCH || target.startsWith(BENCH + path.sep)) offenders.push(`${path.relative(ROOT, file)} → ${spec}`);
+        if (target === BENCH || target.startsWith(BENCH + path.sep))
+          offenders.push(`${path.relative(ROOT, file)} → ${spec}`);
       }
     }
     assert.deepEqual(offenders, []);
   });
 
   it('no bench*.ts under src/', () => {
-    const found = sourceFiles(SRC).filter((f) => path.basename(f).startsWith('bench')).map((f) => path.relative(ROOT, f));
+    const found = sourceFiles(SRC)
+      .filter((f) => path.basename(f).startsWith('bench'))
+      .map((f) => path.relative(ROOT, f));
     assert.deepEqual(found, []);
   });
 
   it('the bench has its own entry, outside src/', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     assert.equal(pkg.scripts.bench, 'node --import tsx bench/src/main.ts');
     assert.ok(fs.existsSync(path.join(BENCH, 'src', 'main.ts')));
   });

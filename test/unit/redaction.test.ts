@@ -24,7 +24,11 @@ const URLS: [string, string[], string][] = [
   // the query form ioredis also reads
   ['redis://redis:6379?password=hunter2', ['hunter2'], 'redis://redis:6379?password=***'],
   ['redis://redis:6379/1?db=1&password=hun%40ter2', ['hun', 'ter2'], 'redis://redis:6379/1?db=1&password=***'],
-  ['redis://redis:6379?username=u&sentinelPassword=hunter2', ['hunter2'], 'redis://redis:6379?username=u&sentinelPassword=***'],
+  [
+    'redis://redis:6379?username=u&sentinelPassword=hunter2',
+    ['hunter2'],
+    'redis://redis:6379?username=u&sentinelPassword=***',
+  ],
   // both at once
   ['redis://:hunter2@redis:6379?password=hunter3', ['hunter2', 'hunter3'], 'redis://:***@redis:6379?password=***'],
   // OTLP endpoints with user info
@@ -98,7 +102,10 @@ describe('the configuration shows no secret', () => {
     assert.equal(r.values?.REDIS_URL, env.REDIS_URL);
   });
   test('in the "invalid" report', () => {
-    const r = resolveVariables(GATEWAY_VARIABLES, { REDIS_URL: 'redis://:hun/ter@r:6379 x', OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://otel:hunter4@collector' });
+    const r = resolveVariables(GATEWAY_VARIABLES, {
+      REDIS_URL: 'redis://:hun/ter@r:6379 x',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://otel:hunter4@collector',
+    });
     assert.deepEqual(r.invalid.map((i) => i.variable).sort(), ['OTEL_EXPORTER_OTLP_ENDPOINT', 'REDIS_URL']);
     assert.doesNotMatch(JSON.stringify(r), /hun|ter@|hunter4/);
   });

@@ -6,7 +6,13 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
-import type { DefiniteError, EnginePolicies, SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
+import type {
+  DefiniteError,
+  EnginePolicies,
+  SagaDefinition,
+  StepContext,
+  StepOutcome,
+} from '../../src/saga/definition.js';
 import { backoffMs } from '../../src/saga/definition.js';
 
 const logger = pino({ level: 'silent' });
@@ -29,14 +35,16 @@ class RefusedForTest extends Error implements DefiniteError {
 
 /** A four-step definition whose steps follow a script and record every call. */
 function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }> {
-  const run = (name: string) => async (ctx: StepContext<{ n: number }>): Promise<StepOutcome> => {
-    calls.push(`${name}#${ctx.idempotencyKey}`);
-    const next = script[name]?.shift() ?? { ok: true, result: { step: name } };
-    if (next === 'throw') throw new Error(`${name} unavailable`);
-    if (next === 'refuse') throw new RefusedForTest(`${name} refused`);
-    if (next === 'hang') return new Promise(() => {});
-    return next;
-  };
+  const run =
+    (name: string) =>
+    async (ctx: StepContext<{ n: number }>): Promise<StepOutcome> => {
+      calls.push(`${name}#${ctx.idempotencyKey}`);
+      const next = script[name]?.shift() ?? { ok: true, result: { step: name } };
+      if (next === 'throw') throw new Error(`${name} unavailable`);
+      if (next === 'refuse') throw new RefusedForTest(`${name} refused`);
+      if (next === 'hang') return new Promise(() => {});
+      return next;
+    };
   const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({
     name,
     kind,
@@ -47,7 +55,13 @@ function scripted(script: Script, calls: string[]): SagaDefinition<{ n: number }
   return {
     name: 'test_saga',
     version: 1,
-    steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), step('d', 'pivot', false), step('e', 'retriable', false)],
+    steps: [
+      step('a', 'compensatable'),
+      step('b', 'compensatable'),
+      step('c', 'compensatable'),
+      step('d', 'pivot', false),
+      step('e', 'retriable', false),
+    ],
   };
 }
 
@@ -79,7 +93,10 @@ test('a saga whose steps all succeed runs them in order and completes', async ()
     ...['a', 'b', 'c', 'd', 'e'].flatMap((s) => [`STEP_STARTED:${s}`, `STEP_SUCCEEDED:${s}`]),
     'SAGA_COMPLETED',
   ]);
-  assert.deepEqual((await store.events('s1')).map((e) => e.seq), types.map((_, i) => i + 1));
+  assert.deepEqual(
+    (await store.events('s1')).map((e) => e.seq),
+    types.map((_, i) => i + 1),
+  );
   assert.deepEqual(final?.results.c, { step: 'c' });
 });
 
@@ -107,9 +124,18 @@ test('a failure at the first step has nothing to compensate', async () => {
 test('an uncertain outcome is retried with the same key and the saga goes on', async () => {
   const { final, calls, store } = await runSaga({ b: ['throw', 'hang'] });
   assert.equal(final?.status, 'COMPLETED');
-  assert.deepEqual(calls.filter((c) => c.startsWith('b#')), ['b#s1:b', 'b#s1:b', 'b#s1:b']);
+  assert.deepEqual(
+    calls.filter((c) => c.startsWith('b#')),
+    ['b#s1:b', 'b#s1:b', 'b#s1:b'],
+  );
   const failed = (await store.events('s1')).filter((e) => e.type === 'STEP_FAILED');
-  assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable]), [['b', 1, true], ['b', 2, true]]);
+  assert.deepEqual(
+    failed.map((e) => [e.step, e.attempt, e.retryable]),
+    [
+      ['b', 1, true],
+      ['b', 2, true],
+    ],
+  );
 });
 
 test('when retries run out the uncertain step is compensated too', async () => {
@@ -120,14 +146,20 @@ test('when retries run out the uncertain step is compensated too', async () => {
 });
 
 test('a compensation that keeps failing parks the saga', async () => {
-  const { final, types } = await runSaga({ c: [{ ok: false, code: 'x', message: 'x' }], 'b:undo': ['throw', 'throw', 'throw'] });
+  const { final, types } = await runSaga({
+    c: [{ ok: false, code: 'x', message: 'x' }],
+    'b:undo': ['throw', 'throw', 'throw'],
+  });
   assert.equal(final?.status, 'PARKED');
   assert.equal(types.at(-1), 'SAGA_PARKED:b');
   assert.ok(!types.includes('COMPENSATION_STARTED:a'), 'stops at the stuck compensation');
 });
 
 test('a definite refusal of a compensation parks the saga at once', async () => {
-  const { final, types } = await runSaga({ c: [{ ok: false, code: 'x', message: 'x' }], 'b:undo': [{ ok: false, code: 'y', message: 'cannot undo' }] });
+  const { final, types } = await runSaga({
+    c: [{ ok: false, code: 'x', message: 'x' }],
+    'b:undo': [{ ok: false, code: 'y', message: 'cannot undo' }],
+  });
   assert.equal(final?.status, 'PARKED');
   assert.equal(types.filter((t) => t === 'COMPENSATION_FAILED:b').length, 1);
 });
@@ -146,7 +178,10 @@ test('a step that raises a definite error compensates at once: no retry, the fai
   assert.deepEqual(final?.failure, { step: 'b', code: 'refused_for_test', message: 'b refused' });
   assert.deepEqual(calls, ['a#s1:a', 'b#s1:b', 'a:undo#s1:a:undo']);
   const failed = (await store.events('s1')).filter((e) => e.type === 'STEP_FAILED');
-  assert.deepEqual(failed.map((e) => [e.step, e.attempt, e.retryable, e.data]), [['b', 1, false, { code: 'refused_for_test' }]]);
+  assert.deepEqual(
+    failed.map((e) => [e.step, e.attempt, e.retryable, e.data]),
+    [['b', 1, false, { code: 'refused_for_test' }]],
+  );
 });
 
 test('a definite error after an uncertain attempt compensates the step too (the first attempt may have had its effect)', async () => {
@@ -200,7 +235,8 @@ test('a saga whose owner died is resumed from its log with the same keys', async
   a.register(scripted({ c: ['hang', 'hang', 'hang'] }, callsA));
   await a.start('test_saga', { id: 'r1', input: { n: 1 } });
   // Owner A is stuck in step c; it "dies" (we simply stop looking at it) and its lease expires.
-  while (!(await store.events('r1')).some((e) => e.type === 'STEP_STARTED' && e.step === 'c')) await new Promise((r) => setImmediate(r));
+  while (!(await store.events('r1')).some((e) => e.type === 'STEP_STARTED' && e.step === 'c'))
+    await new Promise((r) => setImmediate(r));
   clock += 5_000;
   const callsB: string[] = [];
   const b = new SagaEngine({ log: store, logger, policies: fast, leaseMs: 1_000, now: () => clock, owner: 'B' });
@@ -220,10 +256,16 @@ test('listing is newest first with a cursor', async () => {
   for (const id of ['l1', 'l2', 'l3']) await engine.start('test_saga', { id, input: { n: 1 } });
   await Promise.all(['l1', 'l2', 'l3'].map((id) => engine.waitFor(id, 5_000)));
   const p1 = await store.list({ limit: 2 });
-  assert.deepEqual(p1.sagas.map((s) => s.id), ['l3', 'l2']);
+  assert.deepEqual(
+    p1.sagas.map((s) => s.id),
+    ['l3', 'l2'],
+  );
   assert.ok(p1.nextCursor);
   const p2 = await store.list({ limit: 2, cursor: p1.nextCursor });
-  assert.deepEqual(p2.sagas.map((s) => s.id), ['l1']);
+  assert.deepEqual(
+    p2.sagas.map((s) => s.id),
+    ['l1'],
+  );
   assert.equal(p2.nextCursor, null);
   assert.equal((await store.list({ limit: 10, status: 'COMPLETED' })).sagas.length, 3);
   await assert.rejects(store.list({ limit: 1, cursor: 'bogus' }), { code: 'invalid_cursor' });
@@ -231,10 +273,22 @@ test('listing is newest first with a cursor', async () => {
 
 test('backoff is bounded by the policy and grows exponentially', () => {
   const p = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1_000, multiplier: 2 };
-  assert.equal(backoffMs(p, 1, () => 1), 100);
-  assert.equal(backoffMs(p, 3, () => 1), 400);
-  assert.equal(backoffMs(p, 10, () => 1), 1_000);
-  assert.equal(backoffMs(p, 3, () => 0), 0);
+  assert.equal(
+    backoffMs(p, 1, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffMs(p, 3, () => 1),
+    400,
+  );
+  assert.equal(
+    backoffMs(p, 10, () => 1),
+    1_000,
+  );
+  assert.equal(
+    backoffMs(p, 3, () => 0),
+    0,
+  );
 });
 
 test('past the saga deadline, a saga before its pivot compensates, including the uncertain step', async () => {
@@ -263,7 +317,11 @@ test('writes issued in one turn are committed together and each caller learns it
   const engine = new SagaEngine({ log: store, logger, policies: fast });
   engine.register(scripted({}, []));
   const ids = Array.from({ length: 50 }, (_, i) => `g${i}`);
-  const started = await Promise.all(ids.map((id) => engine.start('test_saga', { id, input: { n: 1 }, idempotencyKey: id === 'g1' ? 'dup' : `k-${id}` })));
+  const started = await Promise.all(
+    ids.map((id) =>
+      engine.start('test_saga', { id, input: { n: 1 }, idempotencyKey: id === 'g1' ? 'dup' : `k-${id}` }),
+    ),
+  );
   assert.ok(started.every((s) => s.created));
   // A duplicate key inside a batch fails alone; the rest of the batch stands.
   const [dup, fresh] = await Promise.all([
@@ -298,8 +356,14 @@ test('the saga row keeps its subject and current step: listed by them while it i
   assert.deepEqual(await row('s-park'), ['customer-1', 'b']);
   assert.deepEqual(await row('s-done'), ['customer-2', null]);
   assert.deepEqual(await row('s-fwd'), ['customer-1', 'e']);
-  assert.deepEqual((await store.list({ limit: 10, step: 'b' })).sagas.map((s) => s.id), ['s-park']);
-  assert.deepEqual((await store.list({ limit: 10, subject: 'customer-1' })).sagas.map((s) => s.id), ['s-fwd', 's-park']);
+  assert.deepEqual(
+    (await store.list({ limit: 10, step: 'b' })).sagas.map((s) => s.id),
+    ['s-park'],
+  );
+  assert.deepEqual(
+    (await store.list({ limit: 10, subject: 'customer-1' })).sagas.map((s) => s.id),
+    ['s-fwd', 's-park'],
+  );
   // An operator's retry moves it on: compensating b again, then compensated (no step).
   await engine.act({ sagaId: 's-park', action: 'retry', actionId: 'r1', actor: 'op' });
   assert.equal((await engine.waitFor('s-park', 5_000))?.status, 'COMPENSATED');

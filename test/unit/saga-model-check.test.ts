@@ -11,7 +11,13 @@ import { appendFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { placeOrderSaga, PLACE_ORDER_CALLS } from '../../src/gateway/place-order.js';
 import type { Participants } from '../../src/gateway/participants.js';
-import { DEFAULT_POLICIES, pivotIndex, type EnginePolicies, type SagaDefinition, type StepDefinition } from '../../src/saga/definition.js';
+import {
+  DEFAULT_POLICIES,
+  pivotIndex,
+  type EnginePolicies,
+  type SagaDefinition,
+  type StepDefinition,
+} from '../../src/saga/definition.js';
 import { explore, formatReport, hasFence, type ExploreOptions } from '../helpers/saga-explorer.js';
 import { PLACE_ORDER_MODEL, type Scenario } from '../helpers/saga-model.js';
 
@@ -63,9 +69,16 @@ function check(def: SagaDefinition<unknown>, only = scenarios): void {
   const r = explore(o);
   report(formatReport(r, o));
   // Not vacuous: every end is reached somewhere.
-  assert.ok(r.ends.COMPLETED > 0 && r.ends.COMPENSATED > 0 && r.ends.PARKED > 0 && r.ends.RESOLVED > 0, `ends reached: ${JSON.stringify(r.ends)}`);
+  assert.ok(
+    r.ends.COMPLETED > 0 && r.ends.COMPENSATED > 0 && r.ends.PARKED > 0 && r.ends.RESOLVED > 0,
+    `ends reached: ${JSON.stringify(r.ends)}`,
+  );
   const broken = [...new Set(r.counterexamples.map((c) => c.violation.invariant))];
-  assert.equal(r.counterexamples.length, 0, `DESIGN §6 violated (${r.counterexamples.length} counterexamples, traces above): ${broken.join('; ')}`);
+  assert.equal(
+    r.counterexamples.length,
+    0,
+    `DESIGN §6 violated (${r.counterexamples.length} counterexamples, traces above): ${broken.join('; ')}`,
+  );
 }
 
 const placeOrder = placeOrderSaga(stubParticipants) as SagaDefinition<unknown>;
@@ -75,13 +88,26 @@ test('the participant model covers the place-order definition as defined', () =>
     const model = PLACE_ORDER_MODEL[step.name];
     const real = PLACE_ORDER_CALLS[step.name];
     assert.ok(model?.action && real, `no model of step ${step.name}`);
-    assert.deepEqual({ participant: model.action.participant, method: model.action.method }, real.action, `${step.name}'s action`);
+    assert.deepEqual(
+      { participant: model.action.participant, method: model.action.method },
+      real.action,
+      `${step.name}'s action`,
+    );
     assert.equal(Boolean(step.compensate), Boolean(model.compensation), `${step.name}'s compensation`);
-    if (step.compensate && model.compensation) assert.deepEqual({ participant: model.compensation.participant, method: model.compensation.method }, real.compensation, `${step.name}'s compensation`);
+    if (step.compensate && model.compensation)
+      assert.deepEqual(
+        { participant: model.compensation.participant, method: model.compensation.method },
+        real.compensation,
+        `${step.name}'s compensation`,
+      );
     // A pivot's compensation phase is its fence.
     if (hasFence(step)) {
       assert.ok(model.fence, `${step.name}'s fence`);
-      assert.deepEqual({ participant: model.fence.participant, method: model.fence.method }, real.compensation, `${step.name}'s fence`);
+      assert.deepEqual(
+        { participant: model.fence.participant, method: model.fence.method },
+        real.compensation,
+        `${step.name}'s fence`,
+      );
     }
   }
 });
@@ -97,6 +123,11 @@ test('model check: place-order with its pivot unfenced (the rules for a pivot wi
   // The same step without its fence (a pivot may have none).
   const { fence: _fence, ...unfenced } = step as StepDefinition<unknown> & { fence?: unknown };
   // Only a saga that reaches the pivot differs from the definition as defined.
-  const reachesPivot = scenarios.filter((s) => s.initialStock >= s.quantity && s.chargeLimitCents >= s.quantity * s.unitPriceCents);
-  check({ ...placeOrder, steps: placeOrder.steps.map((s, i) => (i === pivot ? (unfenced as StepDefinition<unknown>) : s)) }, reachesPivot);
+  const reachesPivot = scenarios.filter(
+    (s) => s.initialStock >= s.quantity && s.chargeLimitCents >= s.quantity * s.unitPriceCents,
+  );
+  check(
+    { ...placeOrder, steps: placeOrder.steps.map((s, i) => (i === pivot ? (unfenced as StepDefinition<unknown>) : s)) },
+    reachesPivot,
+  );
 });

@@ -3,20 +3,42 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SagaDefinition, StepOutcome } from '../../src/saga/definition.js';
 import type { SagaEvent, SagaRecord, SagaStatus } from '../../src/saga/model.js';
-import { decideAction, OPERATOR_ACTIONS, priorActions, type ActionDecision, type OperatorActionData, type OperatorActionKind, type OperatorActionRequest } from '../../src/saga/operator.js';
+import {
+  decideAction,
+  OPERATOR_ACTIONS,
+  priorActions,
+  type ActionDecision,
+  type OperatorActionData,
+  type OperatorActionKind,
+  type OperatorActionRequest,
+} from '../../src/saga/operator.js';
 
 const ok = async (): Promise<StepOutcome> => ({ ok: true });
-const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({ name, kind, action: ok, compensate: undo ? ok : undefined });
+const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({
+  name,
+  kind,
+  action: ok,
+  compensate: undo ? ok : undefined,
+});
 const fence = async () => ({ fenced: true as const });
 
 /** a, b, c compensatable; d the pivot (index 3), with a fence, as place-order's; e retriable. */
 const def: SagaDefinition<unknown> = {
   name: 'table',
   version: 1,
-  steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), { ...step('d', 'pivot', false), fence }, step('e', 'retriable', false)],
+  steps: [
+    step('a', 'compensatable'),
+    step('b', 'compensatable'),
+    step('c', 'compensatable'),
+    { ...step('d', 'pivot', false), fence },
+    step('e', 'retriable', false),
+  ],
 };
 /** The same with a pivot that has no fence: only its own retry can settle it. */
-const unfenced: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.name === 'd' ? step('d', 'pivot', false) : s)) };
+const unfenced: SagaDefinition<unknown> = {
+  ...def,
+  steps: def.steps.map((s) => (s.name === 'd' ? step('d', 'pivot', false) : s)),
+};
 
 function saga(status: SagaStatus, over: Partial<SagaRecord> = {}): SagaRecord {
   return {
@@ -49,7 +71,12 @@ const UNAVAILABLE = { step: 'd', code: 'participant_unavailable', message: 'no a
 /** Every state a saga can be found in, by name. */
 const STATES: Record<string, SagaRecord> = {
   'RUNNING, first step not started': saga('RUNNING'),
-  'RUNNING before the pivot, step b retrying': saga('RUNNING', { stepIndex: 1, attempt: 3, leaseOwner: 'gw-a', leaseExpiresAt: 9 }),
+  'RUNNING before the pivot, step b retrying': saga('RUNNING', {
+    stepIndex: 1,
+    attempt: 3,
+    leaseOwner: 'gw-a',
+    leaseExpiresAt: 9,
+  }),
   'RUNNING at the pivot, in flight': saga('RUNNING', { stepIndex: 3, attempt: 1, leaseOwner: 'gw-a' }),
   'RUNNING after the pivot': saga('RUNNING', { stepIndex: 4, attempt: 5, leaseOwner: 'gw-a' }),
   COMPENSATING: saga('COMPENSATING', { stepIndex: 2, compIndex: 1, attempt: 1, failure: DECLINED, leaseOwner: 'gw-a' }),
@@ -57,26 +84,47 @@ const STATES: Record<string, SagaRecord> = {
   COMPENSATED: saga('COMPENSATED', { stepIndex: 2, failure: DECLINED }),
   'PARKED in compensation': saga('PARKED', { stepIndex: 2, compIndex: 1, attempt: 3, failure: DECLINED }),
   'PARKED fencing its pivot': saga('PARKED', { stepIndex: 3, compIndex: 3, attempt: 10, failure: UNAVAILABLE }),
-  'PARKED after the pivot': saga('PARKED', { stepIndex: 4, attempt: 7, failure: { step: 'e', code: 'forward_attempts_exhausted', message: 'x' } }),
+  'PARKED after the pivot': saga('PARKED', {
+    stepIndex: 4,
+    attempt: 7,
+    failure: { step: 'e', code: 'forward_attempts_exhausted', message: 'x' },
+  }),
   'PARKED before the pivot, not compensating (no path leads there)': saga('PARKED', { stepIndex: 1 }),
   RESOLVED: saga('RESOLVED', { stepIndex: 2, compIndex: 1, failure: DECLINED }),
 };
 
 /** Refused as not allowed, or what is written: the patch, the row it expects, the event's step, and whether the saga is driven on. */
-type Expected = 'action_not_allowed' | 'pivot_uncertain' | { patch: Record<string, unknown>; expect: Record<string, unknown>; step: string | null; drive: boolean };
+type Expected =
+  | 'action_not_allowed'
+  | 'pivot_uncertain'
+  | { patch: Record<string, unknown>; expect: Record<string, unknown>; step: string | null; drive: boolean };
 
 const NOT = 'action_not_allowed' as const;
-const OPERATOR_FAILURE = (s: string) => ({ step: s, code: 'operator_compensate', message: 'compensation asked by alice' });
+const OPERATOR_FAILURE = (s: string) => ({
+  step: s,
+  code: 'operator_compensate',
+  message: 'compensation asked by alice',
+});
 
 const TABLE: Record<string, Record<OperatorActionKind, Expected>> = {
   'RUNNING, first step not started': {
     retry: NOT,
-    compensate: { patch: { status: 'COMPENSATING', compIndex: 0, attempt: 0, failure: OPERATOR_FAILURE('a') }, expect: { status: 'RUNNING', stepIndex: 0 }, step: 'a', drive: true },
+    compensate: {
+      patch: { status: 'COMPENSATING', compIndex: 0, attempt: 0, failure: OPERATOR_FAILURE('a') },
+      expect: { status: 'RUNNING', stepIndex: 0 },
+      step: 'a',
+      drive: true,
+    },
     resolve: NOT,
   },
   'RUNNING before the pivot, step b retrying': {
     retry: NOT,
-    compensate: { patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: OPERATOR_FAILURE('b') }, expect: { status: 'RUNNING', stepIndex: 1 }, step: 'b', drive: true },
+    compensate: {
+      patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: OPERATOR_FAILURE('b') },
+      expect: { status: 'RUNNING', stepIndex: 1 },
+      step: 'b',
+      drive: true,
+    },
     resolve: NOT,
   },
   // The engine is settling the pivot (retrying it, or fencing it): an operator waits for it.
@@ -87,24 +135,64 @@ const TABLE: Record<string, Record<OperatorActionKind, Expected>> = {
   COMPENSATED: { retry: NOT, compensate: NOT, resolve: NOT },
   'PARKED in compensation': {
     retry: { patch: { status: 'COMPENSATING', attempt: 0 }, expect: { status: 'PARKED' }, step: 'b', drive: true },
-    compensate: { patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: DECLINED }, expect: { status: 'PARKED' }, step: 'b', drive: true },
-    resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'b', drive: false },
+    compensate: {
+      patch: { status: 'COMPENSATING', compIndex: 1, attempt: 0, failure: DECLINED },
+      expect: { status: 'PARKED' },
+      step: 'b',
+      drive: true,
+    },
+    resolve: {
+      patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+      expect: { status: 'PARKED' },
+      step: 'b',
+      drive: false,
+    },
   },
   // Nothing was undone yet: retry runs the pivot again (fresh budget), compensate its fence first.
   'PARKED fencing its pivot': {
-    retry: { patch: { status: 'RUNNING', stepIndex: 3, compIndex: -1, attempt: 0, failure: null }, expect: { status: 'PARKED' }, step: 'd', drive: true },
-    compensate: { patch: { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: UNAVAILABLE }, expect: { status: 'PARKED' }, step: 'd', drive: true },
-    resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'd', drive: false },
+    retry: {
+      patch: { status: 'RUNNING', stepIndex: 3, compIndex: -1, attempt: 0, failure: null },
+      expect: { status: 'PARKED' },
+      step: 'd',
+      drive: true,
+    },
+    compensate: {
+      patch: { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: UNAVAILABLE },
+      expect: { status: 'PARKED' },
+      step: 'd',
+      drive: true,
+    },
+    resolve: {
+      patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+      expect: { status: 'PARKED' },
+      step: 'd',
+      drive: false,
+    },
   },
   'PARKED after the pivot': {
-    retry: { patch: { status: 'RUNNING', attempt: 0, failure: null }, expect: { status: 'PARKED' }, step: 'e', drive: true },
+    retry: {
+      patch: { status: 'RUNNING', attempt: 0, failure: null },
+      expect: { status: 'PARKED' },
+      step: 'e',
+      drive: true,
+    },
     compensate: NOT,
-    resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'e', drive: false },
+    resolve: {
+      patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+      expect: { status: 'PARKED' },
+      step: 'e',
+      drive: false,
+    },
   },
   'PARKED before the pivot, not compensating (no path leads there)': {
     retry: NOT,
     compensate: NOT,
-    resolve: { patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 }, expect: { status: 'PARKED' }, step: 'b', drive: false },
+    resolve: {
+      patch: { status: 'RESOLVED', leaseOwner: null, leaseExpiresAt: 0 },
+      expect: { status: 'PARKED' },
+      step: 'b',
+      drive: false,
+    },
   },
   RESOLVED: { retry: NOT, compensate: NOT, resolve: NOT },
 };
@@ -142,22 +230,42 @@ for (const [state, s] of Object.entries(STATES)) {
       assert.deepEqual(a.expect, expected.expect);
       assert.equal(a.drive, expected.drive);
       assert.deepEqual(a.transition.events, [
-        { type: 'OPERATOR_ACTION', step: expected.step, data: { action, action_id: 'act-1', actor: 'alice', note: 'a note' } },
+        {
+          type: 'OPERATOR_ACTION',
+          step: expected.step,
+          data: { action, action_id: 'act-1', actor: 'alice', note: 'a note' },
+        },
       ]);
     });
   }
 }
 
 test('a pivot without a fence: parked there, only retry settles it (compensate is pivot_uncertain)', () => {
-  const at = saga('PARKED', { stepIndex: 3, attempt: 50, failure: { step: 'd', code: 'pivot_uncertain', message: 'x' } });
+  const at = saga('PARKED', {
+    stepIndex: 3,
+    attempt: 50,
+    failure: { step: 'd', code: 'pivot_uncertain', message: 'x' },
+  });
   assert.equal(code(decideAction(unfenced, at, request('compensate'), [])), 'pivot_uncertain');
   const retry = decideAction(unfenced, at, request('retry'), []);
   assert.equal(retry.kind, 'apply');
-  assert.deepEqual((retry as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, { status: 'RUNNING', attempt: 0, failure: null });
-  assert.equal(code(decideAction(unfenced, saga('RUNNING', { stepIndex: 3, attempt: 1 }), request('compensate'), [])), 'pivot_uncertain');
+  assert.deepEqual((retry as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, {
+    status: 'RUNNING',
+    attempt: 0,
+    failure: null,
+  });
+  assert.equal(
+    code(decideAction(unfenced, saga('RUNNING', { stepIndex: 3, attempt: 1 }), request('compensate'), [])),
+    'pivot_uncertain',
+  );
   // With a fence, a saga parked at the pivot before its fence ran (a raised refusal of an older rule) is fenced first.
   const fencedAt = decideAction(def, at, request('compensate'), []);
-  assert.deepEqual((fencedAt as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, { status: 'COMPENSATING', compIndex: 3, attempt: 0, failure: at.failure });
+  assert.deepEqual((fencedAt as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, {
+    status: 'COMPENSATING',
+    compIndex: 3,
+    attempt: 0,
+    failure: at.failure,
+  });
 });
 
 test('a saga that does not exist is saga_not_found, whatever the action', () => {
@@ -171,13 +279,26 @@ const parked = STATES['PARKED in compensation'] as SagaRecord;
 const code = (d: ActionDecision) => (d.kind === 'refused' ? d.code : d.kind);
 
 test('resolve needs a note: non-empty after trim, at most 1000 characters (trimmed); any note is at most 1000', () => {
-  for (const note of [undefined, '', '   ', '\n\t ']) assert.equal(code(decideAction(def, parked, request('resolve', { note }), [])), 'note_required', JSON.stringify(note));
+  for (const note of [undefined, '', '   ', '\n\t '])
+    assert.equal(
+      code(decideAction(def, parked, request('resolve', { note }), [])),
+      'note_required',
+      JSON.stringify(note),
+    );
   assert.equal(code(decideAction(def, parked, request('resolve', { note: 'x'.repeat(1001) }), [])), 'note_required');
   const d = decideAction(def, parked, request('resolve', { note: `  ${'x'.repeat(1000)}  ` }), []);
   assert.equal(d.kind, 'apply');
-  assert.deepEqual((d as Extract<ActionDecision, { kind: 'apply' }>).transition.events[0]?.data, { action: 'resolve', action_id: 'act-1', actor: 'alice', note: 'x'.repeat(1000) });
+  assert.deepEqual((d as Extract<ActionDecision, { kind: 'apply' }>).transition.events[0]?.data, {
+    action: 'resolve',
+    action_id: 'act-1',
+    actor: 'alice',
+    note: 'x'.repeat(1000),
+  });
   // Retry and compensate take an optional note, kept trimmed, null when blank.
-  const retry = decideAction(def, parked, request('retry', { note: '  ' }), []) as Extract<ActionDecision, { kind: 'apply' }>;
+  const retry = decideAction(def, parked, request('retry', { note: '  ' }), []) as Extract<
+    ActionDecision,
+    { kind: 'apply' }
+  >;
   assert.equal((retry.transition.events[0]?.data as { note: unknown }).note, null);
   assert.equal(code(decideAction(def, parked, request('retry', { note: 'y'.repeat(1001) }), [])), 'note_required');
 });
@@ -185,17 +306,42 @@ test('resolve needs a note: non-empty after trim, at most 1000 characters (trimm
 test('an action id already used: a replay for the same action and note (whatever the state now), else action_id_reused', () => {
   const prior: OperatorActionData[] = [{ action: 'retry', action_id: 'act-1', actor: 'alice', note: null }];
   const completed = STATES.COMPLETED as SagaRecord;
-  assert.equal(code(decideAction(def, completed, request('retry', { note: undefined }), prior)), 'replayed', 'the saga went on since: still a replay');
-  assert.equal(code(decideAction(def, completed, request('retry', { note: '  ' }), prior)), 'replayed', 'a blank note is no note');
-  assert.equal(code(decideAction(def, completed, request('retry', { note: undefined, actor: 'bob' }), prior)), 'replayed', 'the id decides, not the actor');
+  assert.equal(
+    code(decideAction(def, completed, request('retry', { note: undefined }), prior)),
+    'replayed',
+    'the saga went on since: still a replay',
+  );
+  assert.equal(
+    code(decideAction(def, completed, request('retry', { note: '  ' }), prior)),
+    'replayed',
+    'a blank note is no note',
+  );
+  assert.equal(
+    code(decideAction(def, completed, request('retry', { note: undefined, actor: 'bob' }), prior)),
+    'replayed',
+    'the id decides, not the actor',
+  );
   assert.equal(code(decideAction(def, completed, request('retry', { note: 'now a note' }), prior)), 'action_id_reused');
   assert.equal(code(decideAction(def, completed, request('resolve', { note: 'n' }), prior)), 'action_id_reused');
-  assert.equal(code(decideAction(def, completed, request('compensate', { note: undefined }), prior)), 'action_id_reused');
-  assert.equal(code(decideAction(def, parked, request('retry', { actionId: 'act-2' }), prior)), 'apply', 'another id is another action');
+  assert.equal(
+    code(decideAction(def, completed, request('compensate', { note: undefined }), prior)),
+    'action_id_reused',
+  );
+  assert.equal(
+    code(decideAction(def, parked, request('retry', { actionId: 'act-2' }), prior)),
+    'apply',
+    'another id is another action',
+  );
   // The id check comes before the note check: a reused id is named as such.
   const resolved: OperatorActionData[] = [{ action: 'resolve', action_id: 'act-1', actor: 'alice', note: 'fixed' }];
-  assert.equal(code(decideAction(def, STATES.RESOLVED as SagaRecord, request('resolve', { note: ' fixed ' }), resolved)), 'replayed');
-  assert.equal(code(decideAction(def, STATES.RESOLVED as SagaRecord, request('resolve', { note: undefined }), resolved)), 'action_id_reused');
+  assert.equal(
+    code(decideAction(def, STATES.RESOLVED as SagaRecord, request('resolve', { note: ' fixed ' }), resolved)),
+    'replayed',
+  );
+  assert.equal(
+    code(decideAction(def, STATES.RESOLVED as SagaRecord, request('resolve', { note: undefined }), resolved)),
+    'action_id_reused',
+  );
 });
 
 test('earlier actions are read from the saga’s OPERATOR_ACTION events only', () => {
@@ -218,20 +364,41 @@ test('earlier actions are read from the saga’s OPERATOR_ACTION events only', (
     ev(3, 'SAGA_PARKED', null),
     ev(4, 'OPERATOR_ACTION', { action: 'resolve', action_id: 'a2', actor: 'y', note: 'n' }),
   ];
-  assert.deepEqual(priorActions(events).map((a) => a.action_id), ['a1', 'a2']);
+  assert.deepEqual(
+    priorActions(events).map((a) => a.action_id),
+    ['a1', 'a2'],
+  );
 });
 
 test('retry and compensate need the saga’s definition; resolve does not', () => {
   assert.equal(code(decideAction(undefined, parked, request('retry'), [])), 'action_not_allowed');
-  assert.equal(code(decideAction(undefined, STATES['RUNNING before the pivot, step b retrying'] as SagaRecord, request('compensate'), [])), 'action_not_allowed');
+  assert.equal(
+    code(
+      decideAction(
+        undefined,
+        STATES['RUNNING before the pivot, step b retrying'] as SagaRecord,
+        request('compensate'),
+        [],
+      ),
+    ),
+    'action_not_allowed',
+  );
   const d = decideAction(undefined, parked, request('resolve'), []);
   assert.equal(d.kind, 'apply');
   assert.equal((d as Extract<ActionDecision, { kind: 'apply' }>).transition.events[0]?.step, null);
 });
 
 test('without a pivot a running saga can be compensated at any step; an unknown action is not allowed', () => {
-  const noPivot: SagaDefinition<unknown> = { name: 'table', version: 1, steps: [step('a', 'compensatable'), step('b', 'compensatable')] };
+  const noPivot: SagaDefinition<unknown> = {
+    name: 'table',
+    version: 1,
+    steps: [step('a', 'compensatable'), step('b', 'compensatable')],
+  };
   assert.equal(code(decideAction(noPivot, saga('RUNNING', { stepIndex: 1 }), request('compensate'), [])), 'apply');
-  assert.equal(code(decideAction(noPivot, saga('RUNNING', { stepIndex: 2 }), request('compensate'), [])), 'action_not_allowed', 'every step done: it completes');
+  assert.equal(
+    code(decideAction(noPivot, saga('RUNNING', { stepIndex: 2 }), request('compensate'), [])),
+    'action_not_allowed',
+    'every step done: it completes',
+  );
   assert.equal(code(decideAction(def, parked, request('restart' as OperatorActionKind), [])), 'action_not_allowed');
 });

@@ -11,11 +11,21 @@ import { context as otelContext, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { pino } from 'pino';
-import type { DefiniteError, EnginePolicies, SagaDefinition, StepContext, StepOutcome } from '../../src/saga/definition.js';
+import type {
+  DefiniteError,
+  EnginePolicies,
+  SagaDefinition,
+  StepContext,
+  StepOutcome,
+} from '../../src/saga/definition.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import type { SagaInterceptor } from '../../src/saga/interceptors.js';
 import type { SagaLog, SagaRecord } from '../../src/saga/model.js';
-import { OperatorActionError, type OperatorActionErrorCode, type OperatorActionRequest } from '../../src/saga/operator.js';
+import {
+  OperatorActionError,
+  type OperatorActionErrorCode,
+  type OperatorActionRequest,
+} from '../../src/saga/operator.js';
 import { eventually } from '../helpers/system.js';
 
 export const spans = new InMemorySpanExporter();
@@ -69,7 +79,13 @@ class Participants {
     return {
       name: 'op_saga',
       version: 1,
-      steps: [step('a', 'compensatable'), step('b', 'compensatable'), step('c', 'compensatable'), step('d', 'pivot', false), step('e', 'retriable', false)],
+      steps: [
+        step('a', 'compensatable'),
+        step('b', 'compensatable'),
+        step('c', 'compensatable'),
+        step('d', 'pivot', false),
+        step('e', 'retriable', false),
+      ],
     };
   }
 
@@ -87,7 +103,10 @@ const fast: EnginePolicies = {
 };
 
 /** A step that keeps failing with an unknown outcome, for as long as the test runs. */
-const patient: EnginePolicies = { ...fast, action: { maxAttempts: 1_000_000, initialBackoffMs: 5, maxBackoffMs: 10, multiplier: 2 } };
+const patient: EnginePolicies = {
+  ...fast,
+  action: { maxAttempts: 1_000_000, initialBackoffMs: 5, maxBackoffMs: 10, multiplier: 2 },
+};
 
 interface Line {
   level: number;
@@ -112,7 +131,8 @@ async function refusedWith(p: Promise<unknown>, code: OperatorActionErrorCode): 
   });
 }
 
-const types = async (log: SagaLog, id: string) => (await log.events(id)).map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
+const types = async (log: SagaLog, id: string) =>
+  (await log.events(id)).map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
 
 export function operatorScenarios(name: string, factory: OperatorLogFactory): void {
   describe(`operator actions through the engine: ${name}`, () => {
@@ -121,10 +141,22 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
       test(title, { timeout: 30_000 }, async () => {
         const storage = await factory.fresh();
         const engines: SagaEngine[] = [];
-        const make = (log: SagaLog, owner: string, policies: EnginePolicies = fast, interceptors: SagaInterceptor[] = []) => {
+        const make = (
+          log: SagaLog,
+          owner: string,
+          policies: EnginePolicies = fast,
+          interceptors: SagaInterceptor[] = [],
+        ) => {
           const p = new Participants();
           const lines: Line[] = [];
-          const engine = new SagaEngine({ log, logger: capture(lines), policies, owner, leaseMs: 10_000, interceptors });
+          const engine = new SagaEngine({
+            log,
+            logger: capture(lines),
+            policies,
+            owner,
+            leaseMs: 10_000,
+            interceptors,
+          });
           engine.register(p.definition());
           engines.push(engine);
           return { engine, p, lines };
@@ -159,192 +191,304 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
       return parked as SagaRecord;
     }
 
-    withEngine('retry of a saga parked in compensation resumes that compensation with a fresh budget, to COMPENSATED', async ({ log, make }) => {
-      const { engine, p, lines } = make(log, 'gw-1');
-      const id = newId();
-      // Started inside a span: its traceparent is stored, and the operator's span links to it.
-      const root = trace.getTracer('test').startSpan('request');
-      await otelContext.with(trace.setSpan(otelContext.active(), root), () => parkedInCompensation(engine, p, id));
-      root.end();
-      p.mode.set('b:undo', 'ok'); // the participant works again
-      const before = p.calls.length;
-      const res = await engine.act({ sagaId: id, action: 'retry', actionId: 'act-1', actor: 'alice', note: 'inventory is back' });
-      assert.equal(res.replayed, false);
-      assert.equal(res.saga.status, 'COMPENSATING');
-      assert.equal(res.saga.compIndex, 1);
-      assert.equal(res.saga.attempt, 0);
-      assert.equal(res.saga.leaseOwner, 'gw-1');
-      const final = await engine.waitFor(id, 10_000);
-      assert.equal(final?.status, 'COMPENSATED');
-      assert.equal(final?.failure?.code, 'declined', 'the original failure stays');
-      assert.equal(final?.leaseOwner, null);
-      assert.deepEqual(p.calls.slice(before), [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`]);
-      const t = await types(log, id);
-      assert.deepEqual(t.slice(t.indexOf('SAGA_PARKED:b')), [
-        'SAGA_PARKED:b',
-        'OPERATOR_ACTION:b',
-        'SAGA_RESUMED',
-        'COMPENSATION_STARTED:b',
-        'COMPENSATION_SUCCEEDED:b',
-        'COMPENSATION_STARTED:a',
-        'COMPENSATION_SUCCEEDED:a',
-        'SAGA_COMPENSATED',
-      ]);
-      const ev = (await log.events(id)).find((e) => e.type === 'OPERATOR_ACTION');
-      assert.deepEqual(ev?.data, { action: 'retry', action_id: 'act-1', actor: 'alice', note: 'inventory is back' });
-      // The event carries the ids of the saga.operator_action span, which links to the saga's trace.
-      const span = spans.getFinishedSpans().find((s) => s.name === 'saga.operator_action' && s.attributes['saga.id'] === id);
-      assert.ok(span, 'a saga.operator_action span');
-      assert.equal(ev?.traceId, span.spanContext().traceId);
-      assert.equal(ev?.spanId, span.spanContext().spanId);
-      assert.deepEqual(span.links.map((l) => l.context.traceId), [root.spanContext().traceId]);
-      // One info line for the action, with who and what and the trace.
-      const line = lines.filter((l) => l.msg === 'operator action retry');
-      assert.equal(line.length, 1);
-      assert.equal(line[0]?.level, 30);
-      assert.deepEqual(
-        [line[0]?.saga_id, line[0]?.action, line[0]?.actor, line[0]?.action_id, line[0]?.trace_id, line[0]?.span_id, line[0]?.note],
-        [id, 'retry', 'alice', 'act-1', ev?.traceId, ev?.spanId, 'inventory is back'],
-      );
-    });
+    withEngine(
+      'retry of a saga parked in compensation resumes that compensation with a fresh budget, to COMPENSATED',
+      async ({ log, make }) => {
+        const { engine, p, lines } = make(log, 'gw-1');
+        const id = newId();
+        // Started inside a span: its traceparent is stored, and the operator's span links to it.
+        const root = trace.getTracer('test').startSpan('request');
+        await otelContext.with(trace.setSpan(otelContext.active(), root), () => parkedInCompensation(engine, p, id));
+        root.end();
+        p.mode.set('b:undo', 'ok'); // the participant works again
+        const before = p.calls.length;
+        const res = await engine.act({
+          sagaId: id,
+          action: 'retry',
+          actionId: 'act-1',
+          actor: 'alice',
+          note: 'inventory is back',
+        });
+        assert.equal(res.replayed, false);
+        assert.equal(res.saga.status, 'COMPENSATING');
+        assert.equal(res.saga.compIndex, 1);
+        assert.equal(res.saga.attempt, 0);
+        assert.equal(res.saga.leaseOwner, 'gw-1');
+        const final = await engine.waitFor(id, 10_000);
+        assert.equal(final?.status, 'COMPENSATED');
+        assert.equal(final?.failure?.code, 'declined', 'the original failure stays');
+        assert.equal(final?.leaseOwner, null);
+        assert.deepEqual(p.calls.slice(before), [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`]);
+        const t = await types(log, id);
+        assert.deepEqual(t.slice(t.indexOf('SAGA_PARKED:b')), [
+          'SAGA_PARKED:b',
+          'OPERATOR_ACTION:b',
+          'SAGA_RESUMED',
+          'COMPENSATION_STARTED:b',
+          'COMPENSATION_SUCCEEDED:b',
+          'COMPENSATION_STARTED:a',
+          'COMPENSATION_SUCCEEDED:a',
+          'SAGA_COMPENSATED',
+        ]);
+        const ev = (await log.events(id)).find((e) => e.type === 'OPERATOR_ACTION');
+        assert.deepEqual(ev?.data, { action: 'retry', action_id: 'act-1', actor: 'alice', note: 'inventory is back' });
+        // The event carries the ids of the saga.operator_action span, which links to the saga's trace.
+        const span = spans
+          .getFinishedSpans()
+          .find((s) => s.name === 'saga.operator_action' && s.attributes['saga.id'] === id);
+        assert.ok(span, 'a saga.operator_action span');
+        assert.equal(ev?.traceId, span.spanContext().traceId);
+        assert.equal(ev?.spanId, span.spanContext().spanId);
+        assert.deepEqual(
+          span.links.map((l) => l.context.traceId),
+          [root.spanContext().traceId],
+        );
+        // One info line for the action, with who and what and the trace.
+        const line = lines.filter((l) => l.msg === 'operator action retry');
+        assert.equal(line.length, 1);
+        assert.equal(line[0]?.level, 30);
+        assert.deepEqual(
+          [
+            line[0]?.saga_id,
+            line[0]?.action,
+            line[0]?.actor,
+            line[0]?.action_id,
+            line[0]?.trace_id,
+            line[0]?.span_id,
+            line[0]?.note,
+          ],
+          [id, 'retry', 'alice', 'act-1', ev?.traceId, ev?.spanId, 'inventory is back'],
+        );
+      },
+    );
 
-    withEngine('retry of a saga parked after its pivot resumes its step forward, to COMPLETED', async ({ log, make }) => {
-      const applied: string[] = [];
-      const counter: SagaInterceptor = { name: 'count', onOperatorAction: (s, req) => applied.push(`${req.action}:${s.id}`) };
-      const { engine, p } = make(log, 'gw-1', fast, [counter]);
-      const id = newId();
-      p.mode.set('e', 'refuse');
-      await engine.start('op_saga', { id, input: { n: 1 } });
-      const parked = await engine.waitFor(id, 10_000);
-      assert.equal(parked?.status, 'PARKED');
-      assert.equal(parked?.stepIndex, 4);
-      p.mode.set('e', 'ok');
-      const res = await engine.act({ sagaId: id, action: 'retry', actionId: 'act-1', actor: 'alice' });
-      assert.deepEqual([res.saga.status, res.saga.stepIndex, res.saga.attempt, res.saga.failure], ['RUNNING', 4, 0, null]);
-      const final = await engine.waitFor(id, 10_000);
-      assert.equal(final?.status, 'COMPLETED');
-      assert.equal(final?.failure, null);
-      assert.equal(p.count('e'), 2);
-      assert.equal(p.count('d'), 1, 'nothing before the parked step runs again');
-      assert.deepEqual(applied, [`retry:${id}`]);
-      assert.deepEqual((await log.events(id)).find((e) => e.type === 'OPERATOR_ACTION')?.data, { action: 'retry', action_id: 'act-1', actor: 'alice', note: null });
-    });
+    withEngine(
+      'retry of a saga parked after its pivot resumes its step forward, to COMPLETED',
+      async ({ log, make }) => {
+        const applied: string[] = [];
+        const counter: SagaInterceptor = {
+          name: 'count',
+          onOperatorAction: (s, req) => applied.push(`${req.action}:${s.id}`),
+        };
+        const { engine, p } = make(log, 'gw-1', fast, [counter]);
+        const id = newId();
+        p.mode.set('e', 'refuse');
+        await engine.start('op_saga', { id, input: { n: 1 } });
+        const parked = await engine.waitFor(id, 10_000);
+        assert.equal(parked?.status, 'PARKED');
+        assert.equal(parked?.stepIndex, 4);
+        p.mode.set('e', 'ok');
+        const res = await engine.act({ sagaId: id, action: 'retry', actionId: 'act-1', actor: 'alice' });
+        assert.deepEqual(
+          [res.saga.status, res.saga.stepIndex, res.saga.attempt, res.saga.failure],
+          ['RUNNING', 4, 0, null],
+        );
+        const final = await engine.waitFor(id, 10_000);
+        assert.equal(final?.status, 'COMPLETED');
+        assert.equal(final?.failure, null);
+        assert.equal(p.count('e'), 2);
+        assert.equal(p.count('d'), 1, 'nothing before the parked step runs again');
+        assert.deepEqual(applied, [`retry:${id}`]);
+        assert.deepEqual((await log.events(id)).find((e) => e.type === 'OPERATOR_ACTION')?.data, {
+          action: 'retry',
+          action_id: 'act-1',
+          actor: 'alice',
+          note: null,
+        });
+      },
+    );
 
-    withEngine('compensate of a saga retrying an unavailable participant before its pivot compensates it, the step in flight too', async ({ log, make }) => {
-      const { engine, p, lines } = make(log, 'gw-1', patient);
-      const id = newId();
-      p.mode.set('b', 'throw');
-      await engine.start('op_saga', { id, input: { n: 1 } });
-      await eventually('b to fail twice', async () => (p.count('b') >= 2 ? true : undefined));
-      const res = await engine.act({ sagaId: id, action: 'compensate', actionId: 'stop-1', actor: 'bob', note: 'payment provider down for hours' });
-      assert.deepEqual([res.saga.status, res.saga.compIndex, res.saga.attempt, res.saga.failure?.code], ['COMPENSATING', 1, 0, 'operator_compensate']);
-      const final = await engine.waitFor(id, 10_000);
-      assert.equal(final?.status, 'COMPENSATED');
-      assert.equal(final?.failure?.code, 'operator_compensate');
-      assert.equal(final?.failure?.step, 'b');
-      assert.deepEqual(p.calls.filter((c) => c.includes(':undo')), [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`]);
-      const bCalls = p.count('b');
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(p.count('b'), bCalls, 'the step is not tried again');
-      assert.equal(engine.inFlight, 0);
-      const t = await types(log, id);
-      const after = t.slice(t.indexOf('OPERATOR_ACTION:b') + 1);
-      assert.ok(!after.some((x) => x.startsWith('STEP_')), `no forward event after the action: ${after.join(', ')}`);
-      assert.ok(!lines.some((l) => l.level >= 50), 'the stopped driver goes quietly');
-    });
+    withEngine(
+      'compensate of a saga retrying an unavailable participant before its pivot compensates it, the step in flight too',
+      async ({ log, make }) => {
+        const { engine, p, lines } = make(log, 'gw-1', patient);
+        const id = newId();
+        p.mode.set('b', 'throw');
+        await engine.start('op_saga', { id, input: { n: 1 } });
+        await eventually('b to fail twice', async () => (p.count('b') >= 2 ? true : undefined));
+        const res = await engine.act({
+          sagaId: id,
+          action: 'compensate',
+          actionId: 'stop-1',
+          actor: 'bob',
+          note: 'payment provider down for hours',
+        });
+        assert.deepEqual(
+          [res.saga.status, res.saga.compIndex, res.saga.attempt, res.saga.failure?.code],
+          ['COMPENSATING', 1, 0, 'operator_compensate'],
+        );
+        const final = await engine.waitFor(id, 10_000);
+        assert.equal(final?.status, 'COMPENSATED');
+        assert.equal(final?.failure?.code, 'operator_compensate');
+        assert.equal(final?.failure?.step, 'b');
+        assert.deepEqual(
+          p.calls.filter((c) => c.includes(':undo')),
+          [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`],
+        );
+        const bCalls = p.count('b');
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(p.count('b'), bCalls, 'the step is not tried again');
+        assert.equal(engine.inFlight, 0);
+        const t = await types(log, id);
+        const after = t.slice(t.indexOf('OPERATOR_ACTION:b') + 1);
+        assert.ok(!after.some((x) => x.startsWith('STEP_')), `no forward event after the action: ${after.join(', ')}`);
+        assert.ok(!lines.some((l) => l.level >= 50), 'the stopped driver goes quietly');
+      },
+    );
 
-    withEngine('compensate while another engine holds the lease: that one stops, this one compensates', async ({ log, another, make }) => {
-      const a = make(log, 'gw-a', patient);
-      const b = make(await another(), 'gw-b');
-      const id = newId();
-      a.p.mode.set('b', 'throw');
-      await a.engine.start('op_saga', { id, input: { n: 1 } });
-      await eventually('b to fail on gateway A', async () => (a.p.count('b') >= 2 ? true : undefined));
-      assert.equal((await log.get(id))?.leaseOwner, 'gw-a');
-      const res = await b.engine.act({ sagaId: id, action: 'compensate', actionId: 'x-1', actor: 'carol' });
-      assert.equal(res.saga.leaseOwner, 'gw-b');
-      const final = await b.engine.waitFor(id, 10_000);
-      assert.equal(final?.status, 'COMPENSATED');
-      assert.deepEqual(b.p.calls, [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`], 'gateway B compensates');
-      await eventually('gateway A to stop driving it', async () => (a.engine.inFlight === 0 ? true : undefined));
-      const aCalls = a.p.calls.length;
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(a.p.calls.length, aCalls, 'gateway A calls no more');
-      assert.ok(!a.p.calls.some((c) => c.includes(':undo')));
-      assert.ok(a.lines.some((l) => l.msg.startsWith('lost the lease') && l.saga_id === id));
-      assert.ok(!a.lines.some((l) => l.level >= 50), 'gateway A logs no error');
-      const t = await types(log, id);
-      assert.ok(!t.slice(t.indexOf('OPERATOR_ACTION:b') + 1).some((x) => x.startsWith('STEP_')), t.join(', '));
-    });
+    withEngine(
+      'compensate while another engine holds the lease: that one stops, this one compensates',
+      async ({ log, another, make }) => {
+        const a = make(log, 'gw-a', patient);
+        const b = make(await another(), 'gw-b');
+        const id = newId();
+        a.p.mode.set('b', 'throw');
+        await a.engine.start('op_saga', { id, input: { n: 1 } });
+        await eventually('b to fail on gateway A', async () => (a.p.count('b') >= 2 ? true : undefined));
+        assert.equal((await log.get(id))?.leaseOwner, 'gw-a');
+        const res = await b.engine.act({ sagaId: id, action: 'compensate', actionId: 'x-1', actor: 'carol' });
+        assert.equal(res.saga.leaseOwner, 'gw-b');
+        const final = await b.engine.waitFor(id, 10_000);
+        assert.equal(final?.status, 'COMPENSATED');
+        assert.deepEqual(b.p.calls, [`b:undo#${id}:b:undo`, `a:undo#${id}:a:undo`], 'gateway B compensates');
+        await eventually('gateway A to stop driving it', async () => (a.engine.inFlight === 0 ? true : undefined));
+        const aCalls = a.p.calls.length;
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(a.p.calls.length, aCalls, 'gateway A calls no more');
+        assert.ok(!a.p.calls.some((c) => c.includes(':undo')));
+        assert.ok(a.lines.some((l) => l.msg.startsWith('lost the lease') && l.saga_id === id));
+        assert.ok(!a.lines.some((l) => l.level >= 50), 'gateway A logs no error');
+        const t = await types(log, id);
+        assert.ok(!t.slice(t.indexOf('OPERATOR_ACTION:b') + 1).some((x) => x.startsWith('STEP_')), t.join(', '));
+      },
+    );
 
-    withEngine('resolve closes a PARKED saga as RESOLVED, only with a note; it counts as terminal', async ({ log, make }) => {
-      const { engine, p } = make(log, 'gw-1');
-      const id = newId();
-      await parkedInCompensation(engine, p, id);
-      const eventsBefore = await log.events(id);
-      await refusedWith(engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan' }), 'note_required');
-      await refusedWith(engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan', note: '  \n\t ' }), 'note_required');
-      await refusedWith(engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan', note: 'x'.repeat(1001) }), 'note_required');
-      await refusedWith(engine.act({ sagaId: id, action: 'retry', actionId: 'r-0', actor: 'dan', note: 'y'.repeat(1001) }), 'note_required');
-      assert.deepEqual(await log.events(id), eventsBefore, 'refusals write nothing');
-      assert.equal((await log.get(id))?.status, 'PARKED');
+    withEngine(
+      'resolve closes a PARKED saga as RESOLVED, only with a note; it counts as terminal',
+      async ({ log, make }) => {
+        const { engine, p } = make(log, 'gw-1');
+        const id = newId();
+        await parkedInCompensation(engine, p, id);
+        const eventsBefore = await log.events(id);
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan' }),
+          'note_required',
+        );
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan', note: '  \n\t ' }),
+          'note_required',
+        );
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'resolve', actionId: 'r-0', actor: 'dan', note: 'x'.repeat(1001) }),
+          'note_required',
+        );
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'retry', actionId: 'r-0', actor: 'dan', note: 'y'.repeat(1001) }),
+          'note_required',
+        );
+        assert.deepEqual(await log.events(id), eventsBefore, 'refusals write nothing');
+        assert.equal((await log.get(id))?.status, 'PARKED');
 
-      const heard: string[] = [];
-      log.onFinished((sagaId) => heard.push(sagaId)); // what wakes waiters
-      const res = await engine.act({ sagaId: id, action: 'resolve', actionId: 'r-1', actor: 'dan', note: `  ${'n'.repeat(998)}.  ` });
-      assert.equal(res.replayed, false);
-      assert.deepEqual([res.saga.status, res.saga.leaseOwner, res.saga.leaseExpiresAt], ['RESOLVED', null, 0]);
-      await eventually('the end to be announced', async () => (heard.includes(id) ? true : undefined));
-      assert.equal((await engine.waitFor(id, 1_000))?.status, 'RESOLVED');
-      const ev = (await log.events(id)).at(-1);
-      assert.equal(ev?.type, 'OPERATOR_ACTION');
-      assert.deepEqual(ev?.data, { action: 'resolve', action_id: 'r-1', actor: 'dan', note: `${'n'.repeat(998)}.` });
-      assert.equal((await log.countByStatus()).RESOLVED, 1);
-      const live = await log.liveStats();
-      assert.deepEqual([live.inflight, live.parked], [0, 0]);
-      assert.equal(await engine.recoverOnce(), 0, 'recovery never claims it');
-      assert.deepEqual((await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id), [id]);
-    });
+        const heard: string[] = [];
+        log.onFinished((sagaId) => heard.push(sagaId)); // what wakes waiters
+        const res = await engine.act({
+          sagaId: id,
+          action: 'resolve',
+          actionId: 'r-1',
+          actor: 'dan',
+          note: `  ${'n'.repeat(998)}.  `,
+        });
+        assert.equal(res.replayed, false);
+        assert.deepEqual([res.saga.status, res.saga.leaseOwner, res.saga.leaseExpiresAt], ['RESOLVED', null, 0]);
+        await eventually('the end to be announced', async () => (heard.includes(id) ? true : undefined));
+        assert.equal((await engine.waitFor(id, 1_000))?.status, 'RESOLVED');
+        const ev = (await log.events(id)).at(-1);
+        assert.equal(ev?.type, 'OPERATOR_ACTION');
+        assert.deepEqual(ev?.data, { action: 'resolve', action_id: 'r-1', actor: 'dan', note: `${'n'.repeat(998)}.` });
+        assert.equal((await log.countByStatus()).RESOLVED, 1);
+        const live = await log.liveStats();
+        assert.deepEqual([live.inflight, live.parked], [0, 0]);
+        assert.equal(await engine.recoverOnce(), 0, 'recovery never claims it');
+        assert.deepEqual(
+          (await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id),
+          [id],
+        );
+      },
+    );
 
-    withEngine('an action id answers a replay with the saga as it is, and is refused for another action or note', async ({ log, make }) => {
-      const { engine, p, lines } = make(log, 'gw-1');
-      const id = newId();
-      await parkedInCompensation(engine, p, id);
-      p.mode.set('b:undo', 'ok');
-      const first = await engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve' });
-      assert.equal(first.replayed, false);
-      const done = await engine.waitFor(id, 10_000);
-      assert.equal(done?.status, 'COMPENSATED');
-      const events = await log.events(id);
-      const again = await engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve' });
-      assert.equal(again.replayed, true);
-      assert.equal(again.saga.status, 'COMPENSATED', 'the saga as it is now');
-      assert.deepEqual(await log.events(id), events, 'no new event');
-      assert.equal(p.count('b:undo'), 2, 'nothing run again');
-      await refusedWith(engine.act({ sagaId: id, action: 'resolve', actionId: 'same', actor: 'eve', note: 'n' }), 'action_id_reused');
-      await refusedWith(engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve', note: 'now with a note' }), 'action_id_reused');
-      await refusedWith(engine.act({ sagaId: id, action: 'retry', actionId: 'other', actor: 'eve' }), 'action_not_allowed');
-      assert.deepEqual(await log.events(id), events);
-      assert.ok(lines.some((l) => l.msg.includes('replayed') && l.action_id === 'same' && l.level === 30));
+    withEngine(
+      'an action id answers a replay with the saga as it is, and is refused for another action or note',
+      async ({ log, make }) => {
+        const { engine, p, lines } = make(log, 'gw-1');
+        const id = newId();
+        await parkedInCompensation(engine, p, id);
+        p.mode.set('b:undo', 'ok');
+        const first = await engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve' });
+        assert.equal(first.replayed, false);
+        const done = await engine.waitFor(id, 10_000);
+        assert.equal(done?.status, 'COMPENSATED');
+        const events = await log.events(id);
+        const again = await engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve' });
+        assert.equal(again.replayed, true);
+        assert.equal(again.saga.status, 'COMPENSATED', 'the saga as it is now');
+        assert.deepEqual(await log.events(id), events, 'no new event');
+        assert.equal(p.count('b:undo'), 2, 'nothing run again');
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'resolve', actionId: 'same', actor: 'eve', note: 'n' }),
+          'action_id_reused',
+        );
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'retry', actionId: 'same', actor: 'eve', note: 'now with a note' }),
+          'action_id_reused',
+        );
+        await refusedWith(
+          engine.act({ sagaId: id, action: 'retry', actionId: 'other', actor: 'eve' }),
+          'action_not_allowed',
+        );
+        assert.deepEqual(await log.events(id), events);
+        assert.ok(lines.some((l) => l.msg.includes('replayed') && l.action_id === 'same' && l.level === 30));
 
-      // Resolve: the same id and note again (whitespace aside) is a replay; another note is not.
-      const id2 = newId();
-      await parkedInCompensation(engine, p, id2);
-      await engine.act({ sagaId: id2, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: 'refunded by hand' });
-      const replay = await engine.act({ sagaId: id2, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: ' refunded by hand ' });
-      assert.deepEqual([replay.replayed, replay.saga.status], [true, 'RESOLVED']);
-      await refusedWith(engine.act({ sagaId: id2, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: 'something else' }), 'action_id_reused');
-      // Ids are scoped to the saga: the same id on another saga is a new action.
-      const id3 = newId();
-      await parkedInCompensation(engine, p, id3);
-      assert.equal((await engine.act({ sagaId: id3, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: 'refunded by hand' })).replayed, false);
-      // Concurrent identical requests: one applies, the other is its replay.
-      const id4 = newId();
-      await parkedInCompensation(engine, p, id4);
-      const both = await Promise.all([1, 2].map(() => engine.act({ sagaId: id4, action: 'resolve', actionId: 'dup', actor: 'eve', note: 'n' })));
-      assert.deepEqual(both.map((r) => r.replayed).sort(), [false, true]);
-      assert.equal((await log.events(id4)).filter((e) => e.type === 'OPERATOR_ACTION').length, 1);
-    });
+        // Resolve: the same id and note again (whitespace aside) is a replay; another note is not.
+        const id2 = newId();
+        await parkedInCompensation(engine, p, id2);
+        await engine.act({ sagaId: id2, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: 'refunded by hand' });
+        const replay = await engine.act({
+          sagaId: id2,
+          action: 'resolve',
+          actionId: 'fix-1',
+          actor: 'eve',
+          note: ' refunded by hand ',
+        });
+        assert.deepEqual([replay.replayed, replay.saga.status], [true, 'RESOLVED']);
+        await refusedWith(
+          engine.act({ sagaId: id2, action: 'resolve', actionId: 'fix-1', actor: 'eve', note: 'something else' }),
+          'action_id_reused',
+        );
+        // Ids are scoped to the saga: the same id on another saga is a new action.
+        const id3 = newId();
+        await parkedInCompensation(engine, p, id3);
+        assert.equal(
+          (
+            await engine.act({
+              sagaId: id3,
+              action: 'resolve',
+              actionId: 'fix-1',
+              actor: 'eve',
+              note: 'refunded by hand',
+            })
+          ).replayed,
+          false,
+        );
+        // Concurrent identical requests: one applies, the other is its replay.
+        const id4 = newId();
+        await parkedInCompensation(engine, p, id4);
+        const both = await Promise.all(
+          [1, 2].map(() => engine.act({ sagaId: id4, action: 'resolve', actionId: 'dup', actor: 'eve', note: 'n' })),
+        );
+        assert.deepEqual(both.map((r) => r.replayed).sort(), [false, true]);
+        assert.equal((await log.events(id4)).filter((e) => e.type === 'OPERATOR_ACTION').length, 1);
+      },
+    );
 
     withEngine('refused actions leave the saga row and its events as they were', async ({ log, make }) => {
       const { engine, p } = make(log, 'gw-1');
@@ -403,7 +547,10 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
       for (const [id, action, code] of refusals) {
         const row = await log.get(id);
         const events = await log.events(id);
-        await refusedWith(engine.act({ sagaId: id, action, actionId: `${action}-${id}`, actor: 'frank', note: 'n' }), code);
+        await refusedWith(
+          engine.act({ sagaId: id, action, actionId: `${action}-${id}`, actor: 'frank', note: 'n' }),
+          code,
+        );
         assert.deepEqual(await log.get(id), row, `${action} on ${row?.status ?? id}: the row as it was`);
         assert.deepEqual(await log.events(id), events, `${action} on ${row?.status ?? id}: no event`);
       }

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_POLICIES, validateDefinition, type EnginePolicies, type SagaDefinition, type StepOutcome } from '../../src/saga/definition.js';
+import {
+  DEFAULT_POLICIES,
+  validateDefinition,
+  type EnginePolicies,
+  type SagaDefinition,
+  type StepOutcome,
+} from '../../src/saga/definition.js';
 import type { SagaRecord, SagaStatus } from '../../src/saga/model.js';
 import { plan, settle, type AttemptOutcome, type PlannedAttempt, type Verdict } from '../../src/saga/transitions.js';
 
@@ -59,23 +65,113 @@ function state(over: Partial<SagaRecord>): SagaRecord {
   };
 }
 
-const types = (events: Array<{ type: string; step?: string | null }>) => events.map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
+const types = (events: Array<{ type: string; step?: string | null }>) =>
+  events.map((e) => `${e.type}${e.step ? `:${e.step}` : ''}`);
 
 test('plan: what a saga that is not terminal does next', async (t) => {
-  const rows: Array<{ name: string; s: Partial<SagaRecord>; def?: keyof typeof defs; now?: number; expect: { kind: string; step?: string; phase?: string; attempt?: number; status?: SagaStatus; compIndex?: number; events: string[] } }> = [
-    { name: 'first step, first attempt', s: {}, expect: { kind: 'attempt', step: 'a', phase: 'action', attempt: 1, events: ['STEP_STARTED:a'] } },
-    { name: 'a step being retried: next attempt number', s: { stepIndex: 1, attempt: 2 }, expect: { kind: 'attempt', step: 'b', phase: 'action', attempt: 3, events: ['STEP_STARTED:b'] } },
-    { name: 'no step left: completed', s: { stepIndex: 5 }, expect: { kind: 'transition', status: 'COMPLETED', events: ['SAGA_COMPLETED'] } },
-    { name: 'deadline passed before any attempt of the step: compensate from the step before', s: { stepIndex: 2, deadlineAt: NOW - 1 }, expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 1, events: ['STEP_FAILED:c'] } },
-    { name: 'deadline passed after an attempt (effect unknown): compensate the step too', s: { stepIndex: 1, attempt: 2, deadlineAt: NOW - 1 }, expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 1, events: ['STEP_FAILED:b'] } },
-    { name: 'deadline passed after the pivot: keep going forward', s: { stepIndex: 4, deadlineAt: NOW - 1 }, expect: { kind: 'attempt', step: 'e', phase: 'action', attempt: 1, events: ['STEP_STARTED:e'] } },
-    { name: 'compensating: the step at compIndex is undone', s: { status: 'COMPENSATING', compIndex: 1 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, events: ['COMPENSATION_STARTED:b'] } },
-    { name: 'compensating: a step without an undo is skipped', s: { status: 'COMPENSATING', compIndex: 2 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, compIndex: 1, events: ['COMPENSATION_STARTED:b'] } },
-    { name: 'deadline passed at a pivot without a fence, after an attempt: keep trying it (its outcome is unknown)', s: { stepIndex: 3, attempt: 1, deadlineAt: NOW - 1 }, expect: { kind: 'attempt', step: 'd', phase: 'action', attempt: 2, events: ['STEP_STARTED:d'] } },
-    { name: 'deadline passed at a fenced pivot, even before an attempt: its fence first', def: 'fenced', s: { stepIndex: 3, deadlineAt: NOW - 1 }, expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 3, events: ['STEP_FAILED:d'] } },
-    { name: 'compensating from a fenced pivot: its fence runs as its compensation', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3 }, expect: { kind: 'attempt', step: 'd', phase: 'compensation', attempt: 1, compIndex: 3, events: ['COMPENSATION_STARTED:d'] } },
-    { name: 'compensating from a pivot without a fence: skipped like any step without an undo', s: { status: 'COMPENSATING', compIndex: 3 }, expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, compIndex: 1, events: ['COMPENSATION_STARTED:b'] } },
-    { name: 'compensating: nothing left is compensated', s: { status: 'COMPENSATING', compIndex: -1, failure: { step: 'b', code: 'x', message: 'x' } }, expect: { kind: 'transition', status: 'COMPENSATED', events: ['SAGA_COMPENSATED'] } },
+  const rows: Array<{
+    name: string;
+    s: Partial<SagaRecord>;
+    def?: keyof typeof defs;
+    now?: number;
+    expect: {
+      kind: string;
+      step?: string;
+      phase?: string;
+      attempt?: number;
+      status?: SagaStatus;
+      compIndex?: number;
+      events: string[];
+    };
+  }> = [
+    {
+      name: 'first step, first attempt',
+      s: {},
+      expect: { kind: 'attempt', step: 'a', phase: 'action', attempt: 1, events: ['STEP_STARTED:a'] },
+    },
+    {
+      name: 'a step being retried: next attempt number',
+      s: { stepIndex: 1, attempt: 2 },
+      expect: { kind: 'attempt', step: 'b', phase: 'action', attempt: 3, events: ['STEP_STARTED:b'] },
+    },
+    {
+      name: 'no step left: completed',
+      s: { stepIndex: 5 },
+      expect: { kind: 'transition', status: 'COMPLETED', events: ['SAGA_COMPLETED'] },
+    },
+    {
+      name: 'deadline passed before any attempt of the step: compensate from the step before',
+      s: { stepIndex: 2, deadlineAt: NOW - 1 },
+      expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 1, events: ['STEP_FAILED:c'] },
+    },
+    {
+      name: 'deadline passed after an attempt (effect unknown): compensate the step too',
+      s: { stepIndex: 1, attempt: 2, deadlineAt: NOW - 1 },
+      expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 1, events: ['STEP_FAILED:b'] },
+    },
+    {
+      name: 'deadline passed after the pivot: keep going forward',
+      s: { stepIndex: 4, deadlineAt: NOW - 1 },
+      expect: { kind: 'attempt', step: 'e', phase: 'action', attempt: 1, events: ['STEP_STARTED:e'] },
+    },
+    {
+      name: 'compensating: the step at compIndex is undone',
+      s: { status: 'COMPENSATING', compIndex: 1 },
+      expect: { kind: 'attempt', step: 'b', phase: 'compensation', attempt: 1, events: ['COMPENSATION_STARTED:b'] },
+    },
+    {
+      name: 'compensating: a step without an undo is skipped',
+      s: { status: 'COMPENSATING', compIndex: 2 },
+      expect: {
+        kind: 'attempt',
+        step: 'b',
+        phase: 'compensation',
+        attempt: 1,
+        compIndex: 1,
+        events: ['COMPENSATION_STARTED:b'],
+      },
+    },
+    {
+      name: 'deadline passed at a pivot without a fence, after an attempt: keep trying it (its outcome is unknown)',
+      s: { stepIndex: 3, attempt: 1, deadlineAt: NOW - 1 },
+      expect: { kind: 'attempt', step: 'd', phase: 'action', attempt: 2, events: ['STEP_STARTED:d'] },
+    },
+    {
+      name: 'deadline passed at a fenced pivot, even before an attempt: its fence first',
+      def: 'fenced',
+      s: { stepIndex: 3, deadlineAt: NOW - 1 },
+      expect: { kind: 'transition', status: 'COMPENSATING', compIndex: 3, events: ['STEP_FAILED:d'] },
+    },
+    {
+      name: 'compensating from a fenced pivot: its fence runs as its compensation',
+      def: 'fenced',
+      s: { status: 'COMPENSATING', compIndex: 3 },
+      expect: {
+        kind: 'attempt',
+        step: 'd',
+        phase: 'compensation',
+        attempt: 1,
+        compIndex: 3,
+        events: ['COMPENSATION_STARTED:d'],
+      },
+    },
+    {
+      name: 'compensating from a pivot without a fence: skipped like any step without an undo',
+      s: { status: 'COMPENSATING', compIndex: 3 },
+      expect: {
+        kind: 'attempt',
+        step: 'b',
+        phase: 'compensation',
+        attempt: 1,
+        compIndex: 1,
+        events: ['COMPENSATION_STARTED:b'],
+      },
+    },
+    {
+      name: 'compensating: nothing left is compensated',
+      s: { status: 'COMPENSATING', compIndex: -1, failure: { step: 'b', code: 'x', message: 'x' } },
+      expect: { kind: 'transition', status: 'COMPENSATED', events: ['SAGA_COMPENSATED'] },
+    },
   ];
   for (const r of rows) {
     await t.test(r.name, () => {
@@ -103,7 +199,12 @@ test('plan: what a saga that is not terminal does next', async (t) => {
 const FAILED: AttemptOutcome = { kind: 'failed', code: 'payment_declined', message: 'declined' };
 const UNKNOWN: AttemptOutcome = { kind: 'uncertain', error: 'unavailable' };
 /** A thrown DefiniteError (e.g. gRPC INVALID_ARGUMENT), as the driver reports it. */
-const REFUSED: AttemptOutcome = { kind: 'failed', code: 'grpc_invalid_argument', message: '3 INVALID_ARGUMENT: bad request', raised: true };
+const REFUSED: AttemptOutcome = {
+  kind: 'failed',
+  code: 'grpc_invalid_argument',
+  message: '3 INVALID_ARGUMENT: bad request',
+  raised: true,
+};
 const OK: AttemptOutcome = { kind: 'ok', result: { n: 1 } };
 /** A fence's answer: the pivot had taken effect. */
 const TOOK_EFFECT: AttemptOutcome = { kind: 'took_effect', result: { n: 2 } };
@@ -115,42 +216,297 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
     def?: keyof typeof defs;
     outcome: AttemptOutcome;
     now?: number;
-    expect: { verdict: Verdict; status?: SagaStatus; compIndex?: number; stepIndex?: number; code?: string; events: string[]; defer?: boolean; retry?: boolean };
+    expect: {
+      verdict: Verdict;
+      status?: SagaStatus;
+      compIndex?: number;
+      stepIndex?: number;
+      code?: string;
+      events: string[];
+      defer?: boolean;
+      retry?: boolean;
+    };
   }> = [
-    { name: 'compensatable step succeeds: next step, committed with the next intent', s: { stepIndex: 1, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', stepIndex: 2, events: ['STEP_SUCCEEDED:b'], defer: true } },
-    { name: 'definite failure: compensate from the step before (it had no effect)', s: { stepIndex: 1, attempt: 1 }, outcome: FAILED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 0, code: 'payment_declined', events: ['STEP_FAILED:b'] } },
-    { name: 'definite failure of the first step: nothing to compensate', s: { stepIndex: 0, attempt: 1 }, outcome: FAILED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: -1, events: ['STEP_FAILED:a'] } },
-    { name: 'uncertain with attempts left: retry after a backoff', s: { stepIndex: 1, attempt: 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:b'], retry: true } },
-    { name: 'uncertain, attempts exhausted: compensate the uncertain step too', s: { stepIndex: 1, attempt: 3 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 1, code: 'participant_unavailable', events: ['STEP_FAILED:b'] } },
-    { name: 'uncertain, the backoff would pass the deadline: compensate it too', s: { stepIndex: 1, attempt: 1, deadlineAt: NOW + 1 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 1, code: 'saga_deadline_exceeded', events: ['STEP_FAILED:b'] } },
-    { name: 'pivot refused: compensate the steps before it', s: { stepIndex: 3, attempt: 1 }, outcome: FAILED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, events: ['STEP_FAILED:d'] } },
-    { name: 'pivot succeeds: on to the retriable step', s: { stepIndex: 3, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', stepIndex: 4, events: ['STEP_SUCCEEDED:d'], defer: true } },
-    { name: 'retriable step uncertain, far beyond the action budget: retry', s: { stepIndex: 4, attempt: 50 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true } },
-    { name: 'retriable step uncertain past the deadline: still retry', s: { stepIndex: 4, attempt: 2, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true } },
-    { name: 'definite error raised on the first attempt: compensate from the step before, no retry', s: { stepIndex: 1, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 0, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
-    { name: 'definite error raised after an uncertain attempt: that one may have had its effect, compensate the step too', s: { stepIndex: 1, attempt: 2 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 1, code: 'grpc_invalid_argument', events: ['STEP_FAILED:b'] } },
+    {
+      name: 'compensatable step succeeds: next step, committed with the next intent',
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: OK,
+      expect: { verdict: 'succeeded', stepIndex: 2, events: ['STEP_SUCCEEDED:b'], defer: true },
+    },
+    {
+      name: 'definite failure: compensate from the step before (it had no effect)',
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: FAILED,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 0,
+        code: 'payment_declined',
+        events: ['STEP_FAILED:b'],
+      },
+    },
+    {
+      name: 'definite failure of the first step: nothing to compensate',
+      s: { stepIndex: 0, attempt: 1 },
+      outcome: FAILED,
+      expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: -1, events: ['STEP_FAILED:a'] },
+    },
+    {
+      name: 'uncertain with attempts left: retry after a backoff',
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['STEP_FAILED:b'], retry: true },
+    },
+    {
+      name: 'uncertain, attempts exhausted: compensate the uncertain step too',
+      s: { stepIndex: 1, attempt: 3 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 1,
+        code: 'participant_unavailable',
+        events: ['STEP_FAILED:b'],
+      },
+    },
+    {
+      name: 'uncertain, the backoff would pass the deadline: compensate it too',
+      s: { stepIndex: 1, attempt: 1, deadlineAt: NOW + 1 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 1,
+        code: 'saga_deadline_exceeded',
+        events: ['STEP_FAILED:b'],
+      },
+    },
+    {
+      name: 'pivot refused: compensate the steps before it',
+      s: { stepIndex: 3, attempt: 1 },
+      outcome: FAILED,
+      expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, events: ['STEP_FAILED:d'] },
+    },
+    {
+      name: 'pivot succeeds: on to the retriable step',
+      s: { stepIndex: 3, attempt: 1 },
+      outcome: OK,
+      expect: { verdict: 'succeeded', stepIndex: 4, events: ['STEP_SUCCEEDED:d'], defer: true },
+    },
+    {
+      name: 'retriable step uncertain, far beyond the action budget: retry',
+      s: { stepIndex: 4, attempt: 50 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true },
+    },
+    {
+      name: 'retriable step uncertain past the deadline: still retry',
+      s: { stepIndex: 4, attempt: 2, deadlineAt: NOW - 1 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['STEP_FAILED:e'], retry: true },
+    },
+    {
+      name: 'definite error raised on the first attempt: compensate from the step before, no retry',
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: REFUSED,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 0,
+        code: 'grpc_invalid_argument',
+        events: ['STEP_FAILED:b'],
+      },
+    },
+    {
+      name: 'definite error raised after an uncertain attempt: that one may have had its effect, compensate the step too',
+      s: { stepIndex: 1, attempt: 2 },
+      outcome: REFUSED,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 1,
+        code: 'grpc_invalid_argument',
+        events: ['STEP_FAILED:b'],
+      },
+    },
     // A raised refusal says nothing of earlier attempts (nor of those before an operator's retry,
     // which counts afresh): at a pivot with no fence nothing can settle it, so the saga parks.
-    { name: 'definite error raised by a pivot without a fence: parked at the pivot, nothing undone', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', code: 'grpc_invalid_argument', events: ['STEP_FAILED:d', 'SAGA_PARKED:d'] } },
-    { name: 'pivot without a fence uncertain beyond the action budget: retried (the forward budget)', s: { stepIndex: 3, attempt: 3 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true } },
-    { name: 'pivot without a fence uncertain past the deadline: retried, not compensated', s: { stepIndex: 3, attempt: 2, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true } },
-    { name: 'pivot without a fence, forward budget spent: parked at the pivot (pivot_uncertain), nothing undone', s: { stepIndex: 3, attempt: 60 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'pivot_uncertain', events: ['STEP_FAILED:d', 'SAGA_PARKED:d'] } },
-    { name: 'fenced pivot refused (an answer): compensate the steps before it', def: 'fenced', s: { stepIndex: 3, attempt: 2 }, outcome: FAILED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 2, code: 'payment_declined', events: ['STEP_FAILED:d'] } },
-    { name: 'fenced pivot, definite error raised even on attempt 1: its fence first', def: 'fenced', s: { stepIndex: 3, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'grpc_invalid_argument', events: ['STEP_FAILED:d'] } },
-    { name: 'fenced pivot uncertain, attempts exhausted: its fence first, never a refund before it', def: 'fenced', s: { stepIndex: 3, attempt: 3 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'participant_unavailable', events: ['STEP_FAILED:d'] } },
-    { name: 'fenced pivot uncertain, the backoff would pass the deadline: its fence first', def: 'fenced', s: { stepIndex: 3, attempt: 1, deadlineAt: NOW + 1 }, outcome: UNKNOWN, expect: { verdict: 'compensating', status: 'COMPENSATING', compIndex: 3, code: 'saga_deadline_exceeded', events: ['STEP_FAILED:d'] } },
-    { name: 'fence: fenced, so the steps before the pivot are compensated', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', compIndex: 2, events: ['COMPENSATION_SUCCEEDED:d'], defer: true } },
-    { name: 'fence: the pivot had taken effect, so the saga goes forward', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 }, outcome: TOOK_EFFECT, expect: { verdict: 'succeeded', status: 'RUNNING', stepIndex: 4, compIndex: -1, events: ['STEP_SUCCEEDED:d'] } },
-    { name: 'fence uncertain, attempts exhausted: parked at the pivot, nothing undone', def: 'fenced', s: { status: 'COMPENSATING', compIndex: 3, attempt: 2 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:d', 'SAGA_PARKED:d'] } },
-    { name: 'definite error raised after the pivot: parked at once, no retry', s: { stepIndex: 4, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', code: 'grpc_invalid_argument', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
-    { name: 'retriable step uncertain, forward attempts exhausted: parked, not retried forever', s: { stepIndex: 4, attempt: 60 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
-    { name: 'retriable step uncertain, exhausted even past the deadline: parked, not compensated', s: { stepIndex: 4, attempt: 60, deadlineAt: NOW - 1 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', code: 'forward_attempts_exhausted', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
-    { name: 'retriable step refused: parked (the pivot is behind it)', s: { stepIndex: 4, attempt: 1 }, outcome: FAILED, expect: { verdict: 'parked', status: 'PARKED', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] } },
-    { name: 'compensation succeeds: on to the step before', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: OK, expect: { verdict: 'succeeded', compIndex: 0, events: ['COMPENSATION_SUCCEEDED:b'], defer: true } },
-    { name: 'compensation uncertain with attempts left: retry', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: UNKNOWN, expect: { verdict: 'retrying', events: ['COMPENSATION_FAILED:b'], retry: true } },
-    { name: 'compensation uncertain, attempts exhausted: parked', s: { status: 'COMPENSATING', compIndex: 1, attempt: 2 }, outcome: UNKNOWN, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
-    { name: 'compensation refused: parked at once', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: FAILED, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
-    { name: 'definite error raised by a compensation: parked at once, no retry', s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 }, outcome: REFUSED, expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] } },
+    {
+      name: 'definite error raised by a pivot without a fence: parked at the pivot, nothing undone',
+      s: { stepIndex: 3, attempt: 1 },
+      outcome: REFUSED,
+      expect: {
+        verdict: 'parked',
+        status: 'PARKED',
+        code: 'grpc_invalid_argument',
+        events: ['STEP_FAILED:d', 'SAGA_PARKED:d'],
+      },
+    },
+    {
+      name: 'pivot without a fence uncertain beyond the action budget: retried (the forward budget)',
+      s: { stepIndex: 3, attempt: 3 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true },
+    },
+    {
+      name: 'pivot without a fence uncertain past the deadline: retried, not compensated',
+      s: { stepIndex: 3, attempt: 2, deadlineAt: NOW - 1 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['STEP_FAILED:d'], retry: true },
+    },
+    {
+      name: 'pivot without a fence, forward budget spent: parked at the pivot (pivot_uncertain), nothing undone',
+      s: { stepIndex: 3, attempt: 60 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'parked',
+        status: 'PARKED',
+        code: 'pivot_uncertain',
+        events: ['STEP_FAILED:d', 'SAGA_PARKED:d'],
+      },
+    },
+    {
+      name: 'fenced pivot refused (an answer): compensate the steps before it',
+      def: 'fenced',
+      s: { stepIndex: 3, attempt: 2 },
+      outcome: FAILED,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 2,
+        code: 'payment_declined',
+        events: ['STEP_FAILED:d'],
+      },
+    },
+    {
+      name: 'fenced pivot, definite error raised even on attempt 1: its fence first',
+      def: 'fenced',
+      s: { stepIndex: 3, attempt: 1 },
+      outcome: REFUSED,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 3,
+        code: 'grpc_invalid_argument',
+        events: ['STEP_FAILED:d'],
+      },
+    },
+    {
+      name: 'fenced pivot uncertain, attempts exhausted: its fence first, never a refund before it',
+      def: 'fenced',
+      s: { stepIndex: 3, attempt: 3 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 3,
+        code: 'participant_unavailable',
+        events: ['STEP_FAILED:d'],
+      },
+    },
+    {
+      name: 'fenced pivot uncertain, the backoff would pass the deadline: its fence first',
+      def: 'fenced',
+      s: { stepIndex: 3, attempt: 1, deadlineAt: NOW + 1 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'compensating',
+        status: 'COMPENSATING',
+        compIndex: 3,
+        code: 'saga_deadline_exceeded',
+        events: ['STEP_FAILED:d'],
+      },
+    },
+    {
+      name: 'fence: fenced, so the steps before the pivot are compensated',
+      def: 'fenced',
+      s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 },
+      outcome: OK,
+      expect: { verdict: 'succeeded', compIndex: 2, events: ['COMPENSATION_SUCCEEDED:d'], defer: true },
+    },
+    {
+      name: 'fence: the pivot had taken effect, so the saga goes forward',
+      def: 'fenced',
+      s: { status: 'COMPENSATING', compIndex: 3, attempt: 1 },
+      outcome: TOOK_EFFECT,
+      expect: { verdict: 'succeeded', status: 'RUNNING', stepIndex: 4, compIndex: -1, events: ['STEP_SUCCEEDED:d'] },
+    },
+    {
+      name: 'fence uncertain, attempts exhausted: parked at the pivot, nothing undone',
+      def: 'fenced',
+      s: { status: 'COMPENSATING', compIndex: 3, attempt: 2 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:d', 'SAGA_PARKED:d'] },
+    },
+    {
+      name: 'definite error raised after the pivot: parked at once, no retry',
+      s: { stepIndex: 4, attempt: 1 },
+      outcome: REFUSED,
+      expect: {
+        verdict: 'parked',
+        status: 'PARKED',
+        code: 'grpc_invalid_argument',
+        events: ['STEP_FAILED:e', 'SAGA_PARKED:e'],
+      },
+    },
+    {
+      name: 'retriable step uncertain, forward attempts exhausted: parked, not retried forever',
+      s: { stepIndex: 4, attempt: 60 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'parked',
+        status: 'PARKED',
+        code: 'forward_attempts_exhausted',
+        events: ['STEP_FAILED:e', 'SAGA_PARKED:e'],
+      },
+    },
+    {
+      name: 'retriable step uncertain, exhausted even past the deadline: parked, not compensated',
+      s: { stepIndex: 4, attempt: 60, deadlineAt: NOW - 1 },
+      outcome: UNKNOWN,
+      expect: {
+        verdict: 'parked',
+        status: 'PARKED',
+        code: 'forward_attempts_exhausted',
+        events: ['STEP_FAILED:e', 'SAGA_PARKED:e'],
+      },
+    },
+    {
+      name: 'retriable step refused: parked (the pivot is behind it)',
+      s: { stepIndex: 4, attempt: 1 },
+      outcome: FAILED,
+      expect: { verdict: 'parked', status: 'PARKED', events: ['STEP_FAILED:e', 'SAGA_PARKED:e'] },
+    },
+    {
+      name: 'compensation succeeds: on to the step before',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 },
+      outcome: OK,
+      expect: { verdict: 'succeeded', compIndex: 0, events: ['COMPENSATION_SUCCEEDED:b'], defer: true },
+    },
+    {
+      name: 'compensation uncertain with attempts left: retry',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', events: ['COMPENSATION_FAILED:b'], retry: true },
+    },
+    {
+      name: 'compensation uncertain, attempts exhausted: parked',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 2 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] },
+    },
+    {
+      name: 'compensation refused: parked at once',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 },
+      outcome: FAILED,
+      expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] },
+    },
+    {
+      name: 'definite error raised by a compensation: parked at once, no retry',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 },
+      outcome: REFUSED,
+      expect: { verdict: 'parked', status: 'PARKED', events: ['COMPENSATION_FAILED:b', 'SAGA_PARKED:b'] },
+    },
   ];
   for (const r of rows) {
     await t.test(r.name, () => {
@@ -175,22 +531,43 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
       if (st.verdict === 'parked') assert.equal(st.transition.patch.leaseOwner, null, 'a parked saga holds no lease');
       const failed = st.transition.events.find((e) => e.type.endsWith('_FAILED'));
       if (failed) assert.equal(failed.retryable, r.outcome.kind === 'uncertain');
-      if (r.outcome.kind === 'failed') assert.deepEqual(failed?.data, { code: r.outcome.code }, 'the failure code is in the event');
+      if (r.outcome.kind === 'failed')
+        assert.deepEqual(failed?.data, { code: r.outcome.code }, 'the failure code is in the event');
     });
   }
 });
 
 test('settle: a fence that finds the pivot done records its result, clears the failure and leaves compensation', () => {
-  const s = state({ status: 'COMPENSATING', stepIndex: 3, compIndex: 3, attempt: 1, results: { a: 1 }, failure: { step: 'd', code: 'participant_unavailable', message: 'x' } });
+  const s = state({
+    status: 'COMPENSATING',
+    stepIndex: 3,
+    compIndex: 3,
+    attempt: 1,
+    results: { a: 1 },
+    failure: { step: 'd', code: 'participant_unavailable', message: 'x' },
+  });
   const a = plan(fenced, { ...s, attempt: 0 }, policies, NOW) as PlannedAttempt;
   const st = settle(fenced, s, a, TOOK_EFFECT, NOW, () => 0.5);
-  assert.deepEqual(st.transition.patch, { status: 'RUNNING', stepIndex: 4, compIndex: -1, attempt: 0, failure: null, results: { a: 1, d: { n: 2 } } });
+  assert.deepEqual(st.transition.patch, {
+    status: 'RUNNING',
+    stepIndex: 4,
+    compIndex: -1,
+    attempt: 0,
+    failure: null,
+    results: { a: 1, d: { n: 2 } },
+  });
 });
 
 test('a definition: a pivot has no undo, and only a pivot has a fence', () => {
-  const undoOnPivot: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.kind === 'pivot' ? { ...s, compensate: ok } : s)) };
+  const undoOnPivot: SagaDefinition<unknown> = {
+    ...def,
+    steps: def.steps.map((s) => (s.kind === 'pivot' ? { ...s, compensate: ok } : s)),
+  };
   assert.throws(() => validateDefinition(undoOnPivot), /the pivot d has no undo/);
-  const fenceOnStep: SagaDefinition<unknown> = { ...def, steps: def.steps.map((s) => (s.name === 'b' ? { ...s, fence: async () => ({ fenced: true as const }) } : s)) };
+  const fenceOnStep: SagaDefinition<unknown> = {
+    ...def,
+    steps: def.steps.map((s) => (s.name === 'b' ? { ...s, fence: async () => ({ fenced: true as const }) } : s)),
+  };
   assert.throws(() => validateDefinition(fenceOnStep), /only the pivot may have a fence, not b/);
   validateDefinition(fenced);
 });

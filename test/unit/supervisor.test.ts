@@ -18,7 +18,7 @@ describe('dialableAddr', () => {
 });
 
 describe('planAdmins', () => {
-  it("one gateway: where ADMIN_ADDR says; ephemeral: 127.0.0.1:0 unless ADMIN_ADDR is set; several: its port + i, past the HTTP ports", () => {
+  it('one gateway: where ADMIN_ADDR says; ephemeral: 127.0.0.1:0 unless ADMIN_ADDR is set; several: its port + i, past the HTTP ports', () => {
     assert.deepEqual(planAdmins(1, {}), [undefined]);
     assert.deepEqual(planAdmins(2, {}, 'ephemeral'), ['127.0.0.1:0', '127.0.0.1:0']);
     assert.deepEqual(planAdmins(1, { ADMIN_ADDR: 'off' }, 'ephemeral'), [undefined]);
@@ -27,8 +27,14 @@ describe('planAdmins', () => {
     assert.deepEqual(planAdmins(2, { ADMIN_ADDR: '127.0.0.1:9100' }), ['127.0.0.1:9100', '127.0.0.1:9101']);
     assert.deepEqual(planAdmins(2, { ADMIN_ADDR: 'off' }), [undefined, undefined]);
     assert.deepEqual(planAdmins(2, { ADMIN_ADDR: '127.0.0.1:0' }), ['127.0.0.1:0', '127.0.0.1:0']);
-    assert.throws(() => planAdmins(3, { ADMIN_ADDR: ':65534' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR');
-    assert.throws(() => planAdmins(2, { ADMIN_ADDR: 'nowhere' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR');
+    assert.throws(
+      () => planAdmins(3, { ADMIN_ADDR: ':65534' }),
+      (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR',
+    );
+    assert.throws(
+      () => planAdmins(2, { ADMIN_ADDR: 'nowhere' }),
+      (e: unknown) => e instanceof ConfigError && e.details?.variable === 'ADMIN_ADDR',
+    );
   });
 });
 
@@ -39,26 +45,46 @@ describe('planGateways', () => {
     assert.deepEqual(planGateways(3, pg), ['0.0.0.0:8080', '0.0.0.0:8081', '0.0.0.0:8082']);
     assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '127.0.0.1:9000' }), ['127.0.0.1:9000', '127.0.0.1:9001']);
     assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '[::1]:9000' }), ['[::1]:9000', '[::1]:9001']);
-    assert.deepEqual(planGateways(2, { ...pg, HTTP_ADDR: '127.0.0.1:0' }), ['127.0.0.1:0', '127.0.0.1:0'], 'port 0: the OS picks each');
+    assert.deepEqual(
+      planGateways(2, { ...pg, HTTP_ADDR: '127.0.0.1:0' }),
+      ['127.0.0.1:0', '127.0.0.1:0'],
+      'port 0: the OS picks each',
+    );
     assert.deepEqual(planGateways(2, pg, 'ephemeral'), ['127.0.0.1:0', '127.0.0.1:0']);
   });
 
   it('several gateways need a PostgreSQL SAGA_LOG_URL; a count out of 1..16 and ports past 65535 are refused', () => {
-    for (const env of [{}, { SAGA_LOG_URL: '' }, { SAGA_LOG_URL: '/data/saga.db' }, { SAGA_LOG_URL: 'mysql://u:secret@h/db' }]) {
+    for (const env of [
+      {},
+      { SAGA_LOG_URL: '' },
+      { SAGA_LOG_URL: '/data/saga.db' },
+      { SAGA_LOG_URL: 'mysql://u:secret@h/db' },
+    ]) {
       assert.throws(
         () => planGateways(2, env),
-        (e: unknown) => e instanceof ConfigError && e.details?.variable === 'SAGA_LOG_URL' && /set SAGA_LOG_URL=postgres:\/\//.test(e.message) && !e.message.includes('secret'),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.details?.variable === 'SAGA_LOG_URL' &&
+          /set SAGA_LOG_URL=postgres:\/\//.test(e.message) &&
+          !e.message.includes('secret'),
         JSON.stringify(env),
       );
     }
     assert.deepEqual(planGateways(2, { SAGA_LOG_URL: 'postgresql://u@h/db' }, 'ephemeral').length, 2);
-    for (const n of [0, -1, 1.5, Number.NaN, MAX_GATEWAYS + 1]) assert.throws(() => planGateways(n, { SAGA_LOG_URL: PG_URL }), RangeError, String(n));
+    for (const n of [0, -1, 1.5, Number.NaN, MAX_GATEWAYS + 1])
+      assert.throws(() => planGateways(n, { SAGA_LOG_URL: PG_URL }), RangeError, String(n));
     assert.equal(planGateways(MAX_GATEWAYS, { SAGA_LOG_URL: PG_URL }).length, 16);
-    assert.throws(() => planGateways(3, { SAGA_LOG_URL: PG_URL, HTTP_ADDR: ':65534' }), (e: unknown) => e instanceof ConfigError && e.details?.variable === 'HTTP_ADDR');
+    assert.throws(
+      () => planGateways(3, { SAGA_LOG_URL: PG_URL, HTTP_ADDR: ':65534' }),
+      (e: unknown) => e instanceof ConfigError && e.details?.variable === 'HTTP_ADDR',
+    );
   });
 
   it('names gateways "gateway" alone, gateway-1, gateway-2… when several', () => {
     assert.equal(gatewayName(0, 1), 'gateway');
-    assert.deepEqual([0, 1, 2].map((i) => gatewayName(i, 3)), ['gateway-1', 'gateway-2', 'gateway-3']);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => gatewayName(i, 3)),
+      ['gateway-1', 'gateway-2', 'gateway-3'],
+    );
   });
 });

@@ -32,7 +32,11 @@ describe('SAGAS_TEST_HOOKS in every process’s configuration', () => {
     let text = '';
     const sink = { write: (s: string) => void (text += s) };
     // The command writes to a Writable; only write() is used (a Sink of test/unit/config.test.ts would do too).
-    const code = await configCommand.run([], { env: {}, stdout: sink as unknown as NodeJS.WritableStream, stderr: sink as unknown as NodeJS.WritableStream });
+    const code = await configCommand.run([], {
+      env: {},
+      stdout: sink as unknown as NodeJS.WritableStream,
+      stderr: sink as unknown as NodeJS.WritableStream,
+    });
     assert.equal(code, 0);
     assert.equal(text.match(/^ {2}SAGAS_TEST_HOOKS +0 +default$/gm)?.length, 4, text);
   });

@@ -16,7 +16,7 @@ const WHAT: Record<Action, { summary: string; text: string }> = {
   },
   compensate: {
     summary: 'Compensate a saga that has not passed its pivot, through the admin API',
-    text: 'Stops a RUNNING saga still before its pivot from going forward (e.g. retrying an unavailable\nparticipant) and compensates it now, or resumes a PARKED saga\'s compensation (parked at its\npivot: the pivot\'s fence runs first, and a pivot found done goes forward). Refused with\npivot_uncertain while the saga is at its pivot, and with action_not_allowed past it or once ended.',
+    text: "Stops a RUNNING saga still before its pivot from going forward (e.g. retrying an unavailable\nparticipant) and compensates it now, or resumes a PARKED saga's compensation (parked at its\npivot: the pivot's fence runs first, and a pivot found done goes forward). Refused with\npivot_uncertain while the saga is at its pivot, and with action_not_allowed past it or once ended.",
   },
   resolve: {
     summary: 'Close a PARKED saga repaired by hand as RESOLVED, with a note, through the admin API',
@@ -48,21 +48,40 @@ export function actionCommand(action: Action): Command {
     async run(argv, io) {
       const { values, positionals } = parseCommandArgs(
         argv,
-        { allowPositionals: true, options: { note: { type: 'string' }, 'action-id': { type: 'string' }, json: { type: 'boolean' } } },
+        {
+          allowPositionals: true,
+          options: { note: { type: 'string' }, 'action-id': { type: 'string' }, json: { type: 'boolean' } },
+        },
         { note: 'a note', 'action-id': 'an action id' },
       );
-      if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which saga? give its id' : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
+      if (positionals.length !== 1)
+        throw new UsageError(
+          positionals.length === 0
+            ? 'which saga? give its id'
+            : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`,
+        );
       const note = values.note;
-      if (action === 'resolve' && (note === undefined || note.trim() === '')) throw new UsageError('resolve needs --note "what was repaired by hand"');
-      if (note !== undefined && note.length > 1000) throw new UsageError(`--note is at most 1000 characters, got ${note.length}`);
+      if (action === 'resolve' && (note === undefined || note.trim() === ''))
+        throw new UsageError('resolve needs --note "what was repaired by hand"');
+      if (note !== undefined && note.length > 1000)
+        throw new UsageError(`--note is at most 1000 characters, got ${note.length}`);
       const actionId = values['action-id'] ?? `cli-${randomUUID()}`;
-      if (!/^[\x21-\x7e]{1,100}$/.test(actionId)) throw new UsageError(`--action-id must be 1-100 printable ASCII characters without spaces, got "${actionId}"`);
+      if (!/^[\x21-\x7e]{1,100}$/.test(actionId))
+        throw new UsageError(`--action-id must be 1-100 printable ASCII characters without spaces, got "${actionId}"`);
       const id = positionals[0] as string;
       const body = { action, action_id: actionId, ...(note === undefined ? {} : { note }) };
-      return withAdmin(action, io, values.json ?? false, (c) => c.actOnSaga(id, body), (r) => {
-        io.stdout.write(`${action} of ${id} ${r.replayed ? 'was already done (replayed: nothing new)' : 'done'}; the saga is now ${r.saga.status} (action id ${actionId})\n`);
-        io.stdout.write(`${summaryLine(r.saga)}\n`);
-      });
+      return withAdmin(
+        action,
+        io,
+        values.json ?? false,
+        (c) => c.actOnSaga(id, body),
+        (r) => {
+          io.stdout.write(
+            `${action} of ${id} ${r.replayed ? 'was already done (replayed: nothing new)' : 'done'}; the saga is now ${r.saga.status} (action id ${actionId})\n`,
+          );
+          io.stdout.write(`${summaryLine(r.saga)}\n`);
+        },
+      );
     },
   };
 }

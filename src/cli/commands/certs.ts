@@ -42,8 +42,14 @@ export const certsCommand: Command = {
   summary: 'issue the mutual-TLS identities (one folder per process) into TLS_DIR',
   usage: CERTS_USAGE,
   async run(argv, io) {
-    const { values } = parseCommandArgs(argv, { options: { ca: { type: 'string' }, renew: { type: 'boolean' }, dir: { type: 'string' } }, strict: true }, { ca: 'a folder', dir: 'a folder' });
-    const tlsDir = path.resolve(values.dir ?? readVariables({ ...DATA_VARIABLES, ...GRPC_SECURITY_VARIABLES }, io.env).TLS_DIR);
+    const { values } = parseCommandArgs(
+      argv,
+      { options: { ca: { type: 'string' }, renew: { type: 'boolean' }, dir: { type: 'string' } }, strict: true },
+      { ca: 'a folder', dir: 'a folder' },
+    );
+    const tlsDir = path.resolve(
+      values.dir ?? readVariables({ ...DATA_VARIABLES, ...GRPC_SECURITY_VARIABLES }, io.env).TLS_DIR,
+    );
     const ca = values.ca === undefined ? undefined : path.resolve(values.ca);
     let report;
     try {
@@ -55,15 +61,21 @@ export const certsCommand: Command = {
     }
     const say = (s: string) => io.stdout.write(`${s}\n`);
     if (report.migrated) {
-      say(`moved ${tlsDir} from the old one-folder layout to one folder per identity (${report.migrated.identities.join(', ') || 'none'})`);
+      say(
+        `moved ${tlsDir} from the old one-folder layout to one folder per identity (${report.migrated.identities.join(', ') || 'none'})`,
+      );
       if (report.migrated.caKeyMovedTo) {
-        say(`the CA key that every process could read is now ${report.migrated.caKeyMovedTo}: move it off this machine (sagas certs --ca ${path.dirname(report.migrated.caKeyMovedTo)} issues with it) or delete it`);
+        say(
+          `the CA key that every process could read is now ${report.migrated.caKeyMovedTo}: move it off this machine (sagas certs --ca ${path.dirname(report.migrated.caKeyMovedTo)} issues with it) or delete it`,
+        );
       }
     }
     if (report.issued.length === 0) {
       say(`nothing to issue: ${TLS_IDENTITIES.join(', ')} are in place in ${tlsDir}`);
     } else {
-      const from = ca ? `the CA in ${ca}${report.newCa ? ' (made now; its key is kept there)' : ''}` : "a new CA, whose key was used for this only and not kept";
+      const from = ca
+        ? `the CA in ${ca}${report.newCa ? ' (made now; its key is kept there)' : ''}`
+        : 'a new CA, whose key was used for this only and not kept';
       say(`issued ${report.issued.join(', ')} in ${tlsDir}, from ${from}`);
       if (values.renew) say('restart every process: the old identities are replaced');
     }

@@ -90,13 +90,19 @@ export function scenarioPath(arg: string): string {
   if (fs.existsSync(arg)) return arg;
   const named = path.join(REPO_ROOT, 'scenarios', arg.endsWith('.yaml') ? arg : `${arg}.yaml`);
   if (fs.existsSync(named)) return named;
-  const known = fs.existsSync(path.join(REPO_ROOT, 'scenarios')) ? fs.readdirSync(path.join(REPO_ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')) : [];
+  const known = fs.existsSync(path.join(REPO_ROOT, 'scenarios'))
+    ? fs
+        .readdirSync(path.join(REPO_ROOT, 'scenarios'))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => f.replace(/\.yaml$/, ''))
+    : [];
   throw new UsageError(`no scenario "${arg}": not a file, nor one of scenarios/ (${known.join(', ')})`);
 }
 
 function count(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100_000) throw new UsageError(`--${name} must be a whole number from 1 to 100000, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100_000)
+    throw new UsageError(`--${name} must be a whole number from 1 to 100000, got "${v}"`);
   return Number(v);
 }
 
@@ -140,7 +146,10 @@ export const chaosCommand: Command = {
     for (const only of ['duration', 'gateways', 'saga-log', 'rate', 'verbose'] as const) {
       if (values[only] !== undefined) throw new UsageError(`--${only} is an option of the nemesis (--nemesis)`);
     }
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which scenario? give a file or a name in scenarios/' : 'one scenario at a time');
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0 ? 'which scenario? give a file or a name in scenarios/' : 'one scenario at a time',
+      );
     const file = scenarioPath(positionals[0] as string);
     let scenario;
     try {
@@ -153,9 +162,14 @@ export const chaosCommand: Command = {
       throw err;
     }
     const seed = values.seed === undefined ? undefined : Number(values.seed);
-    if (seed !== undefined && !Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got "${values.seed}"`);
-    for (const [k, u] of [['url', values.url], ['api-url', values['api-url']]] as const) {
-      if (u !== undefined && !/^https?:\/\/[^/@]+/.test(u)) throw new UsageError(`--${k} must be an http(s):// URL, got "${u}"`);
+    if (seed !== undefined && !Number.isInteger(seed))
+      throw new UsageError(`--seed must be a whole number, got "${values.seed}"`);
+    for (const [k, u] of [
+      ['url', values.url],
+      ['api-url', values['api-url']],
+    ] as const) {
+      if (u !== undefined && !/^https?:\/\/[^/@]+/.test(u))
+        throw new UsageError(`--${k} must be an http(s):// URL, got "${u}"`);
     }
     const json = values.json ?? false;
     try {
@@ -194,11 +208,19 @@ interface NemesisArgs {
 /** `sagas chaos --nemesis …`: the options checked (exit 2 before anything starts), the run, the report. */
 async function runNemesisCommand(values: NemesisArgs, positionals: readonly string[], io: CommandIo): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`the nemesis takes no scenario, got "${positionals[0]}"`);
-  for (const only of ['orders', 'concurrency'] as const) if (values[only] !== undefined) throw new UsageError(`--${only} is not an option of the nemesis (its load is --rate orders a second for --duration)`);
+  for (const only of ['orders', 'concurrency'] as const)
+    if (values[only] !== undefined)
+      throw new UsageError(
+        `--${only} is not an option of the nemesis (its load is --rate orders a second for --duration)`,
+      );
   const durationMs = parseDuration(values.duration ?? '5m');
-  if (durationMs === undefined || durationMs < 1000 || durationMs > 7 * 24 * 3_600_000) throw new UsageError(`--duration must be a duration from 1s to 7 days such as 90s, 5m or 1h30m, got "${values.duration}"`);
+  if (durationMs === undefined || durationMs < 1000 || durationMs > 7 * 24 * 3_600_000)
+    throw new UsageError(
+      `--duration must be a duration from 1s to 7 days such as 90s, 5m or 1h30m, got "${values.duration}"`,
+    );
   const seed = values.seed === undefined ? undefined : Number(values.seed);
-  if (seed !== undefined && (!/^\d+$/.test(values.seed ?? '') || !Number.isSafeInteger(seed))) throw new UsageError(`--seed must be a whole number, got "${values.seed}"`);
+  if (seed !== undefined && (!/^\d+$/.test(values.seed ?? '') || !Number.isSafeInteger(seed)))
+    throw new UsageError(`--seed must be a whole number, got "${values.seed}"`);
   let gateways = 1;
   if (values.gateways !== undefined) {
     try {
@@ -208,14 +230,22 @@ async function runNemesisCommand(values: NemesisArgs, positionals: readonly stri
     }
   }
   const sagaLog = values['saga-log'] ?? 'sqlite';
-  if (sagaLog !== 'sqlite' && sagaLog !== 'postgres') throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
-  if (gateways > 1 && sagaLog !== 'postgres') throw new UsageError(`${gateways} gateways share one saga log: add --saga-log postgres`);
+  if (sagaLog !== 'sqlite' && sagaLog !== 'postgres')
+    throw new UsageError(`--saga-log must be sqlite or postgres, got "${sagaLog}"`);
+  if (gateways > 1 && sagaLog !== 'postgres')
+    throw new UsageError(`${gateways} gateways share one saga log: add --saga-log postgres`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
-  if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0 || rate > 1000)) throw new UsageError(`--rate must be a number of orders a second above 0, at most 1000, got "${values.rate}"`);
-  for (const [k, u] of [['url', values.url], ['api-url', values['api-url']]] as const) {
-    if (u !== undefined && !/^https?:\/\/[^/@]+/.test(u)) throw new UsageError(`--${k} must be an http(s):// URL, got "${u}"`);
+  if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0 || rate > 1000))
+    throw new UsageError(`--rate must be a number of orders a second above 0, at most 1000, got "${values.rate}"`);
+  for (const [k, u] of [
+    ['url', values.url],
+    ['api-url', values['api-url']],
+  ] as const) {
+    if (u !== undefined && !/^https?:\/\/[^/@]+/.test(u))
+      throw new UsageError(`--${k} must be an http(s):// URL, got "${u}"`);
   }
-  if (values.url !== undefined && (values.gateways !== undefined || values['saga-log'] !== undefined)) throw new UsageError('--gateways and --saga-log describe a system the nemesis starts: not with --url');
+  if (values.url !== undefined && (values.gateways !== undefined || values['saga-log'] !== undefined))
+    throw new UsageError('--gateways and --saga-log describe a system the nemesis starts: not with --url');
   const json = values.json ?? false;
   // Ctrl-C: stop the run and clean up (processes, database, folder) rather than leave them behind.
   const stop = new AbortController();
@@ -239,7 +269,8 @@ async function runNemesisCommand(values: NemesisArgs, positionals: readonly stri
     io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatNemesisReport(report));
     return report.ok ? EXIT.ok : EXIT.failure;
   } catch (err) {
-    if (err instanceof NemesisError || err instanceof BooksCheckError) io.stderr.write(`sagas chaos --nemesis: ${err.message}\n`);
+    if (err instanceof NemesisError || err instanceof BooksCheckError)
+      io.stderr.write(`sagas chaos --nemesis: ${err.message}\n`);
     else io.stderr.write(`sagas chaos --nemesis: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return EXIT.failure;
   } finally {

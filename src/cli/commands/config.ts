@@ -65,7 +65,9 @@ function table(r: ProcessReport): string {
   const rows = r.variables.map((v) => [v.variable, v.value ?? '(unset)', v.valid ? v.source : `${v.source}, INVALID`]);
   const width = (i: number) => Math.max(...rows.map((row) => (row[i] as string).length));
   const [w0, w1] = [width(0), width(1)];
-  const lines = rows.map(([name, value, source]) => `  ${(name as string).padEnd(w0)}  ${(value as string).padEnd(w1)}  ${source}`);
+  const lines = rows.map(
+    ([name, value, source]) => `  ${(name as string).padEnd(w0)}  ${(value as string).padEnd(w1)}  ${source}`,
+  );
   return `${r.process}${r.valid ? '' : ' (invalid)'}\n${lines.join('\n')}\n`;
 }
 
@@ -83,9 +85,11 @@ export const configCommand: Command = {
       io.stdout.write(CONFIG_USAGE);
       return EXIT.ok;
     }
-    if (positionals.length > 1) throw new UsageError(`one process at a time, got ${positionals.map((p) => `"${p}"`).join(', ')}`);
+    if (positionals.length > 1)
+      throw new UsageError(`one process at a time, got ${positionals.map((p) => `"${p}"`).join(', ')}`);
     const only = positionals[0];
-    if (only !== undefined && !PROCESSES.includes(only)) throw new UsageError(`unknown process "${only}": expected one of ${PROCESSES.join(', ')}`);
+    if (only !== undefined && !PROCESSES.includes(only))
+      throw new UsageError(`unknown process "${only}": expected one of ${PROCESSES.join(', ')}`);
 
     const reports = (only === undefined ? PROCESSES : [only]).map((name) => report(name, io.env));
     const valid = reports.every((r) => r.valid);
@@ -94,7 +98,9 @@ export const configCommand: Command = {
     } else {
       io.stdout.write(reports.map(table).join('\n'));
       for (const r of reports.filter((x) => !x.valid)) {
-        io.stderr.write(`sagas config: invalid configuration of ${r.process}: ${r.invalid.map(describeInvalid).join('; ')}\n`);
+        io.stderr.write(
+          `sagas config: invalid configuration of ${r.process}: ${r.invalid.map(describeInvalid).join('; ')}\n`,
+        );
       }
     }
     return valid ? EXIT.ok : EXIT.usage;

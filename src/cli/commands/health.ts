@@ -58,15 +58,21 @@ async function probe(url: string, timeoutMs: number): Promise<Probe> {
 
 export const healthCommand: Command = {
   name: 'health',
-  summary: 'ask a process (or every process) whether it is ready; the image\'s HEALTHCHECK',
+  summary: "ask a process (or every process) whether it is ready; the image's HEALTHCHECK",
   usage: HEALTH_USAGE,
   async run(argv, io) {
-    const { values, positionals } = parseCommandArgs(argv, { options: { timeout: { type: 'string' } }, allowPositionals: true, strict: true }, { timeout: 'milliseconds' });
+    const { values, positionals } = parseCommandArgs(
+      argv,
+      { options: { timeout: { type: 'string' } }, allowPositionals: true, strict: true },
+      { timeout: 'milliseconds' },
+    );
     if (positionals.length > 1) throw new UsageError(`one process at most, got ${positionals.join(' ')}`);
     const named = positionals[0];
-    if (named !== undefined && !PROCESSES.includes(named as ProcessName)) throw new UsageError(`unknown process "${named}" (gateway, order, inventory or payment)`);
+    if (named !== undefined && !PROCESSES.includes(named as ProcessName))
+      throw new UsageError(`unknown process "${named}" (gateway, order, inventory or payment)`);
     const timeoutMs = values.timeout === undefined ? 3000 : Number(values.timeout);
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) throw new UsageError(`--timeout must be a whole number of milliseconds from 1 to 60000, got ${values.timeout}`);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000)
+      throw new UsageError(`--timeout must be a whole number of milliseconds from 1 to 60000, got ${values.timeout}`);
 
     const names = named ? [named as ProcessName] : [...PROCESSES];
     // Several names may share one address (METRICS_ADDR set once for a container): ask it once.
@@ -77,14 +83,23 @@ export const healthCommand: Command = {
       if (url === undefined) unprobed.push(n);
       else byUrl.set(url, [...(byUrl.get(url) ?? []), n]);
     }
-    const results = await Promise.all([...byUrl].map(async ([url, who]) => ({ url, who, probe: await probe(url, timeoutMs) })));
+    const results = await Promise.all(
+      [...byUrl].map(async ([url, who]) => ({ url, who, probe: await probe(url, timeoutMs) })),
+    );
     for (const n of unprobed) io.stdout.write(`${n}: not asked (METRICS_ADDR=off)\n`);
     for (const { url, who, probe: p } of results) {
-      const said = p.state === 'ready' ? 'ready' : p.state === 'not_ready' ? `not ready (HTTP ${p.status})` : `no answer (${p.why})`;
+      const said =
+        p.state === 'ready'
+          ? 'ready'
+          : p.state === 'not_ready'
+            ? `not ready (HTTP ${p.status})`
+            : `no answer (${p.why})`;
       io.stdout.write(`${who.join('/')}: ${said}  ${url}\n`);
     }
     const answered = results.filter((r) => r.probe.state !== 'no_answer');
-    const ok = named ? results.length === 1 && results[0]?.probe.state === 'ready' : answered.length > 0 && answered.every((r) => r.probe.state === 'ready');
+    const ok = named
+      ? results.length === 1 && results[0]?.probe.state === 'ready'
+      : answered.length > 0 && answered.every((r) => r.probe.state === 'ready');
     return ok ? EXIT.ok : EXIT.failure;
   },
 };

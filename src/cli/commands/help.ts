@@ -24,14 +24,18 @@ sagas <command> --help prints it.
     },
     async run(argv: readonly string[], io: CommandIo) {
       const { positionals } = parseCommandArgs(argv, { allowPositionals: true, options: {} });
-      if (positionals.length > 1) throw new UsageError(`one command at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
+      if (positionals.length > 1)
+        throw new UsageError(`one command at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
       const name = positionals[0];
       if (name === undefined) {
         io.stdout.write(help.overview);
         return EXIT.ok;
       }
       const command = [...commands, help].find((c) => c.name === name);
-      if (!command) throw new UsageError(`unknown command "${name}" (commands: ${[...commands, help].map((c) => c.name).join(', ')})`);
+      if (!command)
+        throw new UsageError(
+          `unknown command "${name}" (commands: ${[...commands, help].map((c) => c.name).join(', ')})`,
+        );
       io.stdout.write(command.usage);
       return EXIT.ok;
     },

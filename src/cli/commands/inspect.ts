@@ -39,14 +39,20 @@ export const inspectCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs(
       argv,
-      { allowPositionals: true, options: { status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } } },
+      {
+        allowPositionals: true,
+        options: { status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+      },
       { status: `a status (${STATUSES.join(', ')})`, limit: 'a number of sagas, from 1 to 10000' },
     );
-    if (positionals.length > 1) throw new UsageError(`one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
+    if (positionals.length > 1)
+      throw new UsageError(`one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
     const status = values.status?.toUpperCase();
-    if (status !== undefined && !STATUSES.includes(status as SagaStatus)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got "${values.status}"`);
+    if (status !== undefined && !STATUSES.includes(status as SagaStatus))
+      throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got "${values.status}"`);
     const limit = values.limit === undefined ? 20 : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new UsageError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`);
     // A wrong SAGA_LOG_URL is a ConfigError: the router's exit 2.
     const settings = sagaLogSettings(io.env);
     const file = describeSagaLog(settings);
@@ -76,7 +82,9 @@ export const inspectCommand: Command = {
           const step = e.step ? ` ${e.step}` : '';
           const attempt = e.attempt ? ` #${e.attempt}` : '';
           const error = e.error ? `  ${e.error}${e.retryable ? ' (retrying)' : ''}` : '';
-          io.stdout.write(`  ${String(e.seq).padStart(3)} ${iso(e.at)} ${e.type}${step}${attempt}${error}${e.traceId ? `  trace ${e.traceId}` : ''}\n`);
+          io.stdout.write(
+            `  ${String(e.seq).padStart(3)} ${iso(e.at)} ${e.type}${step}${attempt}${error}${e.traceId ? `  trace ${e.traceId}` : ''}\n`,
+          );
         }
         return EXIT.ok;
       }

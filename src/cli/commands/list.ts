@@ -26,15 +26,27 @@ export const listCommand: Command = {
       { status: `a status (${SAGA_STATUSES.join(', ')})`, limit: 'a number of sagas, from 1 to 500' },
     );
     const status = values.status?.toUpperCase();
-    if (status !== undefined && !SAGA_STATUSES.includes(status as never)) throw new UsageError(`--status must be one of ${SAGA_STATUSES.join(', ')}, got "${values.status}"`);
+    if (status !== undefined && !SAGA_STATUSES.includes(status as never))
+      throw new UsageError(`--status must be one of ${SAGA_STATUSES.join(', ')}, got "${values.status}"`);
     const limit = values.limit === undefined ? 20 : Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError(`--limit must be a whole number from 1 to 500, got "${values.limit}"`);
-    return withAdmin('list', io, values.json ?? false, (c) => c.listSagas({ limit, ...(status ? { status } : {}) }), (body) => {
-      const counts = body.counts as Record<string, number>;
-      io.stdout.write(`${Object.entries(counts).map(([s, n]) => `${s} ${n}`).join(', ')}\n`);
-      if (body.sagas.length === 0) io.stdout.write(status ? `no ${status} saga\n` : 'no saga\n');
-      for (const s of body.sagas) io.stdout.write(`${summaryLine(s)}\n`);
-      if (body.next_cursor) io.stdout.write(`(more: --limit up to 500, or --json and the API's cursor)\n`);
-    });
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw new UsageError(`--limit must be a whole number from 1 to 500, got "${values.limit}"`);
+    return withAdmin(
+      'list',
+      io,
+      values.json ?? false,
+      (c) => c.listSagas({ limit, ...(status ? { status } : {}) }),
+      (body) => {
+        const counts = body.counts as Record<string, number>;
+        io.stdout.write(
+          `${Object.entries(counts)
+            .map(([s, n]) => `${s} ${n}`)
+            .join(', ')}\n`,
+        );
+        if (body.sagas.length === 0) io.stdout.write(status ? `no ${status} saga\n` : 'no saga\n');
+        for (const s of body.sagas) io.stdout.write(`${summaryLine(s)}\n`);
+        if (body.next_cursor) io.stdout.write(`(more: --limit up to 500, or --json and the API's cursor)\n`);
+      },
+    );
   },
 };

@@ -50,11 +50,18 @@ function statusText(r: ReconcileReport): string {
 function notJudgedLines(r: ReconcileReport): string[] {
   const n = r.not_judged;
   const lines: string[] = [];
-  if (n.in_flight > 0) lines.push(`${n.in_flight} saga(s) in flight, not judged (--settled requires every saga to have ended)`);
-  if (n.moved_while_reading > 0) lines.push(`${n.moved_while_reading} disagreement(s) left out: their sagas moved while the books were read; run again`);
+  if (n.in_flight > 0)
+    lines.push(`${n.in_flight} saga(s) in flight, not judged (--settled requires every saga to have ended)`);
+  if (n.moved_while_reading > 0)
+    lines.push(
+      `${n.moved_while_reading} disagreement(s) left out: their sagas moved while the books were read; run again`,
+    );
   if (n.resolved > 0) lines.push(`${n.resolved} RESOLVED saga(s), closed by an operator: counted, not judged`);
   if (n.other_definition > 0) lines.push(`${n.other_definition} saga(s) of another definition, not judged`);
-  if (!r.stock_sums_compared) lines.push('reserved and sold stock not compared with the reservations: the saga log moved while the books were read');
+  if (!r.stock_sums_compared)
+    lines.push(
+      'reserved and sold stock not compared with the reservations: the saga log moved while the books were read',
+    );
   return lines;
 }
 
@@ -96,7 +103,11 @@ export const reconcileCommand: Command = {
       'reconcile',
       io,
       values.json ?? false,
-      (c) => c.reconcileBooks({ ...(values.settled ? { settled: 'true' } : {}), ...(pageSize === undefined ? {} : { page_size: pageSize }) }),
+      (c) =>
+        c.reconcileBooks({
+          ...(values.settled ? { settled: 'true' } : {}),
+          ...(pageSize === undefined ? {} : { page_size: pageSize }),
+        }),
       (body) => io.stdout.write(formatReconcile(body)),
       (body) => (body.ok ? EXIT.ok : EXIT.failure),
     );

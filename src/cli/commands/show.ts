@@ -38,20 +38,35 @@ function eventLine(e: EventView): string {
 
 export const showCommand: Command = {
   name: 'show',
-  summary: "Show one saga and its timeline, from the admin API",
+  summary: 'Show one saga and its timeline, from the admin API',
   usage: SHOW_USAGE,
   async run(argv, io) {
-    const { values, positionals } = parseCommandArgs(argv, { allowPositionals: true, options: { json: { type: 'boolean' } } });
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which saga? give its id' : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`);
-    const id = positionals[0] as string;
-    return withAdmin('show', io, values.json ?? false, (c) => c.getSaga(id), (s) => {
-      io.stdout.write(`${summaryLine(s)}\n`);
-      io.stdout.write(`  ${s.definition} v${s.version}, updated ${s.updated_at}\n`);
-      if (s.failure) io.stdout.write(`  failure: ${s.failure.code} at ${s.failure.step}: ${s.failure.message}\n`);
-      if (s.trace_url) io.stdout.write(`  trace: ${s.trace_url}\n`);
-      else if (s.trace_id) io.stdout.write(`  trace id: ${s.trace_id}\n`);
-      for (const e of s.events as EventView[]) io.stdout.write(`${eventLine(e)}\n`);
-      if (s.next_after_seq !== null) io.stdout.write(`  (more events: --json, then the API's after_seq=${s.next_after_seq})\n`);
+    const { values, positionals } = parseCommandArgs(argv, {
+      allowPositionals: true,
+      options: { json: { type: 'boolean' } },
     });
+    if (positionals.length !== 1)
+      throw new UsageError(
+        positionals.length === 0
+          ? 'which saga? give its id'
+          : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`,
+      );
+    const id = positionals[0] as string;
+    return withAdmin(
+      'show',
+      io,
+      values.json ?? false,
+      (c) => c.getSaga(id),
+      (s) => {
+        io.stdout.write(`${summaryLine(s)}\n`);
+        io.stdout.write(`  ${s.definition} v${s.version}, updated ${s.updated_at}\n`);
+        if (s.failure) io.stdout.write(`  failure: ${s.failure.code} at ${s.failure.step}: ${s.failure.message}\n`);
+        if (s.trace_url) io.stdout.write(`  trace: ${s.trace_url}\n`);
+        else if (s.trace_id) io.stdout.write(`  trace id: ${s.trace_id}\n`);
+        for (const e of s.events as EventView[]) io.stdout.write(`${eventLine(e)}\n`);
+        if (s.next_after_seq !== null)
+          io.stdout.write(`  (more events: --json, then the API's after_seq=${s.next_after_seq})\n`);
+      },
+    );
   },
 };

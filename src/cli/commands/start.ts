@@ -102,7 +102,13 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     { allowPositionals: true, options: { gateways: { type: 'string' }, json: { type: 'boolean' } } },
     { gateways: `a number of gateways, from 1 to ${MAX_GATEWAYS}` },
   );
-  if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals.slice(1).map((a) => `"${a}"`).join(', ')}`);
+  if (positionals.length > 1)
+    throw new UsageError(
+      `unexpected argument ${positionals
+        .slice(1)
+        .map((a) => `"${a}"`)
+        .join(', ')}`,
+    );
   let gateways: number | undefined;
   if (values.gateways !== undefined) {
     try {
@@ -113,8 +119,10 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     }
   }
   const target = positionals[0];
-  if (target !== undefined && !isServiceName(target)) throw new UsageError(`unknown service "${target}" (expected one of ${SERVICE_NAMES.join(', ')})`);
-  if (target !== undefined && gateways !== undefined) throw new UsageError(`--gateways starts the whole system; it does not go with "start ${target}"`);
+  if (target !== undefined && !isServiceName(target))
+    throw new UsageError(`unknown service "${target}" (expected one of ${SERVICE_NAMES.join(', ')})`);
+  if (target !== undefined && gateways !== undefined)
+    throw new UsageError(`--gateways starts the whole system; it does not go with "start ${target}"`);
   return { target, json: values.json ?? false, gateways };
 }
 
@@ -159,7 +167,13 @@ function makeOut(io: CommandIo, json: boolean, untagged: boolean, tagWidth: numb
     }
   };
   const red = (s: string) => (color ? `\u001b[1;31m${s}\u001b[0m` : s);
-  const tagged = (text: string, paint: (l: string) => string) => write(text.split('\n').map((l) => formatTag('sagas', { color, tagWidth }) + paint(l)).join('\n'));
+  const tagged = (text: string, paint: (l: string) => string) =>
+    write(
+      text
+        .split('\n')
+        .map((l) => formatTag('sagas', { color, tagWidth }) + paint(l))
+        .join('\n'),
+    );
   return {
     child: (name, line) => write(untagged ? line : formatLine(name, line, { color, json, tagWidth })),
     say: (text) => tagged(text, (l) => l),
@@ -246,13 +260,22 @@ function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: Run
       const width = Math.max(...procs.map((p) => p.name.length));
       const urls = system.gateways.map((g) => friendlyUrl(g.address));
       out.say('all processes are up:');
-      for (const p of procs) out.say(`  ${p.name.padEnd(width)}  ${system.gateways.includes(p) ? friendlyUrl(p.address) : p.address}  (pid ${p.pid})`);
-      if (urls.length > 1) out.say(`${urls.length} gateways share the saga log${sagaLog ? ` ${sagaLog}` : ''}; any of them answers for any order: ${urls.join(' ')}`);
+      for (const p of procs)
+        out.say(
+          `  ${p.name.padEnd(width)}  ${system.gateways.includes(p) ? friendlyUrl(p.address) : p.address}  (pid ${p.pid})`,
+        );
+      if (urls.length > 1)
+        out.say(
+          `${urls.length} gateways share the saga log${sagaLog ? ` ${sagaLog}` : ''}; any of them answers for any order: ${urls.join(' ')}`,
+        );
       out.say('try:');
       for (const c of curlExamples(urls[0] as string)) out.raw(`  ${c}`);
       out.say(`the API, documented: ${urls[0] as string}/docs (OpenAPI: ${urls[0] as string}/openapi.json)`);
       const admins = system.adminUrls.filter((u): u is string => u !== undefined).map(friendlyUrl);
-      if (admins.length) out.say(`the console and admin API (operators only): ${admins.join(' ')}${admins.length > 1 ? ' (one per gateway)' : ''}; sagas list|show|retry|compensate|resolve use it (SAGAS_ADMIN_URL)`);
+      if (admins.length)
+        out.say(
+          `the console and admin API (operators only): ${admins.join(' ')}${admins.length > 1 ? ' (one per gateway)' : ''}; sagas list|show|retry|compensate|resolve use it (SAGAS_ADMIN_URL)`,
+        );
       out.say('Ctrl-C stops everything.');
     },
   };
@@ -349,7 +372,9 @@ async function supervise<R extends Running>(plan: Plan<R>, out: Out): Promise<Ex
   const stopAll = async (failed: boolean, status?: ExitStatus) => {
     if (running) {
       await running.stop();
-      out.say(`stopped: ${running.procs.map((p) => `${p.name} ${describeExit(p.exitStatus ?? { code: null, signal: null })}`).join(', ')}`);
+      out.say(
+        `stopped: ${running.procs.map((p) => `${p.name} ${describeExit(p.exitStatus ?? { code: null, signal: null })}`).join(', ')}`,
+      );
     }
     finish(codeFor(failed, status ?? running?.procs[0]?.exitStatus));
   };

@@ -4,7 +4,14 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isOrderId } from '../../contracts/ids.js';
-import { type SagaEngine, OperatorActionError, SAGA_STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/index.js';
+import {
+  type SagaEngine,
+  OperatorActionError,
+  SAGA_STATUSES,
+  type SagaLog,
+  type SagaRecord,
+  type SagaStatus,
+} from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';
 import { HttpError } from '../http/errors.js';
@@ -66,7 +73,13 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   // asking GET /api/faults for a 404 (a browser logs every 4xx as a console error).
   // `csrf_token`: given by the sign-in's answer only. Were it in GET's answer, whoever holds the
   // cookie alone (another port of this host receives it: review N2) could read it, then act.
-  const sessionView = (c: Caller, csrf: string | null = null) => ({ name: c.name, role: c.role, via: c.via, csrf_token: csrf, faults: deps.faults !== undefined });
+  const sessionView = (c: Caller, csrf: string | null = null) => ({
+    name: c.name,
+    role: c.role,
+    via: c.via,
+    csrf_token: csrf,
+    faults: deps.faults !== undefined,
+  });
 
   // Every route here but the sign-in needs a caller, found in onRequest: before the body is parsed
   // and validated (preValidation), so an unauthenticated request learns nothing from a 400 about
@@ -82,147 +95,319 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return req.caller;
   };
 
-  app.post('/api/session', {
-    schema: {
-      operationId: 'signIn',
-      summary: 'Sign in with a token: a session cookie, and the X-CSRF-Token to send with it',
-      tags: ['session'],
-      // The one call without a caller: it is how the console becomes one.
-      security: [],
-      body: SessionBody,
-      response: { 200: SessionView, ...errorResponses },
+  app.post(
+    '/api/session',
+    {
+      schema: {
+        operationId: 'signIn',
+        summary: 'Sign in with a token: a session cookie, and the X-CSRF-Token to send with it',
+        tags: ['session'],
+        // The one call without a caller: it is how the console becomes one.
+        security: [],
+        body: SessionBody,
+        response: { 200: SessionView, ...errorResponses },
+      },
     },
-  }, async (req, reply) => {
-    const s = auth.signIn(req, reply, req.body.token);
-    req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
-    return sessionView({ name: s.name, role: s.role, via: 'session', session: s }, s.csrf);
-  });
+    async (req, reply) => {
+      const s = auth.signIn(req, reply, req.body.token);
+      req.log.info({ admin: s.name, role: s.role }, 'admin signed in');
+      return sessionView({ name: s.name, role: s.role, via: 'session', session: s }, s.csrf);
+    },
+  );
 
   // This API's OpenAPI document (./openapi.ts), behind the same authentication as the rest of /api.
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/api/session', { schema: { operationId: 'getSession', summary: 'Who the caller is, and how signed in', tags: ['session'], response: { 200: SessionView, ...errorResponses } } }, async (req) => sessionView(caller(req)));
+  app.get(
+    '/api/session',
+    {
+      schema: {
+        operationId: 'getSession',
+        summary: 'Who the caller is, and how signed in',
+        tags: ['session'],
+        response: { 200: SessionView, ...errorResponses },
+      },
+    },
+    async (req) => sessionView(caller(req)),
+  );
 
-  app.delete('/api/session', { schema: { operationId: 'signOut', summary: "End the caller's session and clear its cookie", tags: ['session'], response: { 204: SignedOut, ...errorResponses } } }, async (req, reply) => {
-    auth.signOut(caller(req), reply);
-    return reply.code(204).send(undefined as never);
-  });
+  app.delete(
+    '/api/session',
+    {
+      schema: {
+        operationId: 'signOut',
+        summary: "End the caller's session and clear its cookie",
+        tags: ['session'],
+        response: { 204: SignedOut, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      auth.signOut(caller(req), reply);
+      return reply.code(204).send(undefined as never);
+    },
+  );
 
   // Step names for the step filter: every registered definition's, in order, once each.
   const stepNames = (): string[] => [...new Set(engine.registered().flatMap((d) => d.steps.map((s) => s.name)))];
 
-  app.get('/api/sagas', { schema: { operationId: 'listSagas', summary: 'Sagas, newest first, filtered, with the count of each status', tags: ['sagas'], querystring: AdminSagaQuery, response: { 200: AdminSagaPage, ...errorResponses } } }, async (req) => {
-    const { limit, cursor, ...params } = req.query;
-    const steps = stepNames();
-    // Filters are checked (a clear 400) before anything is read.
-    const filters = sagaFilters(params, steps);
-    const [page, raw] = await Promise.all([store.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }), store.countByStatus()]);
-    const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
-    return {
-      sagas: page.sagas.map((s) => ({ ...sagaSummary(s), customer_id: s.subject, current_step: s.currentStep })),
-      next_cursor: page.nextCursor,
-      counts,
-      steps,
-    };
-  });
+  app.get(
+    '/api/sagas',
+    {
+      schema: {
+        operationId: 'listSagas',
+        summary: 'Sagas, newest first, filtered, with the count of each status',
+        tags: ['sagas'],
+        querystring: AdminSagaQuery,
+        response: { 200: AdminSagaPage, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const { limit, cursor, ...params } = req.query;
+      const steps = stepNames();
+      // Filters are checked (a clear 400) before anything is read.
+      const filters = sagaFilters(params, steps);
+      const [page, raw] = await Promise.all([
+        store.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }),
+        store.countByStatus(),
+      ]);
+      const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
+      return {
+        sagas: page.sagas.map((s) => ({ ...sagaSummary(s), customer_id: s.subject, current_step: s.currentStep })),
+        next_cursor: page.nextCursor,
+        counts,
+        steps,
+      };
+    },
+  );
 
-  app.get('/api/sagas/:id', { schema: { operationId: 'getSaga', summary: 'A saga: its state, input, results, trace and timeline (operator actions included)', tags: ['sagas'], params: IdParams, querystring: AdminTimelineQuery, response: { 200: AdminTimeline, ...errorResponses } } }, async (req) => {
-    const timeline = await readTimeline(engine, store, req.params.id, req.query);
-    const saga = (await store.get(req.params.id)) as SagaRecord;
-    const traceId = traceIdOf(saga) ?? timeline.events.find((e) => e.trace_id)?.trace_id ?? null;
-    const template = deps.traceUrlTemplate;
-    return {
-      ...timeline,
-      input: saga.input,
-      results: saga.results,
-      trace_id: traceId,
-      trace_url: template && traceId ? template.replaceAll('{trace_id}', encodeURIComponent(traceId)) : null,
-    };
-  });
+  app.get(
+    '/api/sagas/:id',
+    {
+      schema: {
+        operationId: 'getSaga',
+        summary: 'A saga: its state, input, results, trace and timeline (operator actions included)',
+        tags: ['sagas'],
+        params: IdParams,
+        querystring: AdminTimelineQuery,
+        response: { 200: AdminTimeline, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const timeline = await readTimeline(engine, store, req.params.id, req.query);
+      const saga = (await store.get(req.params.id)) as SagaRecord;
+      const traceId = traceIdOf(saga) ?? timeline.events.find((e) => e.trace_id)?.trace_id ?? null;
+      const template = deps.traceUrlTemplate;
+      return {
+        ...timeline,
+        input: saga.input,
+        results: saga.results,
+        trace_id: traceId,
+        trace_url: template && traceId ? template.replaceAll('{trace_id}', encodeURIComponent(traceId)) : null,
+      };
+    },
+  );
 
-  app.get('/api/parked', { schema: { operationId: 'listParked', summary: 'The PARKED queue, longest parked first', tags: ['sagas'], querystring: ParkedQuery, response: { 200: ParkedPage, ...errorResponses } } }, async (req) => {
-    const limit = req.query.limit ?? 100;
-    // Longest parked first, through the log's index of PARKED sagas.
-    const oldest = await store.parked(limit);
-    const t = now();
-    return {
-      sagas: oldest.map((s) => ({
-        ...sagaSummary(s),
-        reason: s.failure ? `${s.failure.code}: ${s.failure.message}` : 'parked',
-        age_seconds: Math.max(0, Math.floor((t - s.updatedAt) / 1000)),
-      })),
-    };
-  });
+  app.get(
+    '/api/parked',
+    {
+      schema: {
+        operationId: 'listParked',
+        summary: 'The PARKED queue, longest parked first',
+        tags: ['sagas'],
+        querystring: ParkedQuery,
+        response: { 200: ParkedPage, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100;
+      // Longest parked first, through the log's index of PARKED sagas.
+      const oldest = await store.parked(limit);
+      const t = now();
+      return {
+        sagas: oldest.map((s) => ({
+          ...sagaSummary(s),
+          reason: s.failure ? `${s.failure.code}: ${s.failure.message}` : 'parked',
+          age_seconds: Math.max(0, Math.floor((t - s.updatedAt) / 1000)),
+        })),
+      };
+    },
+  );
 
-  app.get('/api/overview', { schema: { operationId: 'getOverview', summary: 'In flight, parked, throughput and latency percentiles', tags: ['ops'], response: { 200: Overview, ...errorResponses } } }, async () => {
-    const live = await store.liveStats();
-    const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
-    return { in_flight: live.inflight, parked: live.parked, oldest_in_flight_age_seconds: live.oldestAgeSeconds, ...recent };
-  });
+  app.get(
+    '/api/overview',
+    {
+      schema: {
+        operationId: 'getOverview',
+        summary: 'In flight, parked, throughput and latency percentiles',
+        tags: ['ops'],
+        response: { 200: Overview, ...errorResponses },
+      },
+    },
+    async () => {
+      const live = await store.liveStats();
+      const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
+      return {
+        in_flight: live.inflight,
+        parked: live.parked,
+        oldest_in_flight_age_seconds: live.oldestAgeSeconds,
+        ...recent,
+      };
+    },
+  );
 
   // The books: the saga log against the participants' own records (viewer role and up).
-  await app.register(adminReconcile, { store, participants: deps.participants, readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS });
-
-  app.get('/api/stock', { schema: { operationId: 'getStock', summary: 'Stock of every product', tags: ['ops'], response: { 200: Products, ...errorResponses } } }, async (req) => {
-    return productsView(await reads.products(req.id));
+  await app.register(adminReconcile, {
+    store,
+    participants: deps.participants,
+    readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
   });
+
+  app.get(
+    '/api/stock',
+    {
+      schema: {
+        operationId: 'getStock',
+        summary: 'Stock of every product',
+        tags: ['ops'],
+        response: { 200: Products, ...errorResponses },
+      },
+    },
+    async (req) => {
+      return productsView(await reads.products(req.id));
+    },
+  );
 
   app.post(
     '/api/sagas/:id/actions',
-    { schema: { operationId: 'actOnSaga', summary: 'An operator action on a saga: retry, compensate or resolve (operator role)', tags: ['sagas'], params: IdParams, body: ActionBody, response: { 200: ActionResult, ...errorResponses } } },
+    {
+      schema: {
+        operationId: 'actOnSaga',
+        summary: 'An operator action on a saga: retry, compensate or resolve (operator role)',
+        tags: ['sagas'],
+        params: IdParams,
+        body: ActionBody,
+        response: { 200: ActionResult, ...errorResponses },
+      },
+    },
     async (req) => {
       const who = caller(req);
-      if (who.role !== 'operator') throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${req.body.action} a saga`);
+      if (who.role !== 'operator')
+        throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${req.body.action} a saga`);
       const { action, action_id: actionId, note } = req.body;
       const id = req.params.id;
       if (!isOrderId(id)) throw new HttpError('saga_not_found', `saga ${id} not found`);
       let res;
       try {
-        res = await engine.act({ sagaId: id, action, actionId, actor: who.name, ...(note === undefined ? {} : { note }) });
+        res = await engine.act({
+          sagaId: id,
+          action,
+          actionId,
+          actor: who.name,
+          ...(note === undefined ? {} : { note }),
+        });
       } catch (err) {
-        if (err instanceof OperatorActionError) req.log.info({ saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, refused: err.code }, `operator action refused: ${action}`);
+        if (err instanceof OperatorActionError)
+          req.log.info(
+            { saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, refused: err.code },
+            `operator action refused: ${action}`,
+          );
         throw err;
       }
       // saga_operator_actions_total{action} is counted by the engine's metrics interceptor
       // (src/saga/metrics.ts, onOperatorAction) on this gateway's meter: applied actions, not replays.
-      req.log.info({ saga_id: id, action, action_id: actionId, actor: who.name, via: who.via, replayed: res.replayed, status: res.saga.status }, `operator action: ${action}`);
+      req.log.info(
+        {
+          saga_id: id,
+          action,
+          action_id: actionId,
+          actor: who.name,
+          via: who.via,
+          replayed: res.replayed,
+          status: res.saga.status,
+        },
+        `operator action: ${action}`,
+      );
       return { saga: sagaSummary(res.saga), replayed: res.replayed };
     },
   );
 
   // The fault switchboard: read by any caller, changed by an operator; absent unless FAULTS_ENABLED=1.
   const board = (): FaultBoard => {
-    if (!deps.faults) throw new HttpError('faults_disabled', 'the fault switchboard is off (FAULTS_ENABLED=1 switches it on)');
+    if (!deps.faults)
+      throw new HttpError('faults_disabled', 'the fault switchboard is off (FAULTS_ENABLED=1 switches it on)');
     return deps.faults;
   };
   const operator = (req: { caller?: Caller }, what: string): Caller => {
     const who = caller(req);
-    if (who.role !== 'operator') throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${what}`);
+    if (who.role !== 'operator')
+      throw new HttpError('forbidden', `${who.name} is a viewer: only an operator may ${what}`);
     return who;
   };
 
-  app.get('/api/faults', { schema: { operationId: 'getFaultPlan', summary: 'The fault plan, with how often each rule fired', tags: ['faults'], response: { 200: FaultsView, ...errorResponses } } }, async () => ({ enabled: true, rules: board().list() }));
+  app.get(
+    '/api/faults',
+    {
+      schema: {
+        operationId: 'getFaultPlan',
+        summary: 'The fault plan, with how often each rule fired',
+        tags: ['faults'],
+        response: { 200: FaultsView, ...errorResponses },
+      },
+    },
+    async () => ({ enabled: true, rules: board().list() }),
+  );
 
-  app.put('/api/faults', { schema: { operationId: 'replaceFaultPlan', summary: 'Replace the fault plan (operator role)', tags: ['faults'], body: FaultsBody, response: { 200: FaultsView, ...errorResponses } } }, async (req) => {
-    const b = board();
-    const who = operator(req, 'change the fault plan');
-    let rules;
-    try {
-      rules = b.replace(req.body);
-    } catch (err) {
-      if (err instanceof FaultPlanError) throw new HttpError('invalid_fault_plan', err.message);
-      throw err;
-    }
-    req.log.warn({ actor: who.name, via: who.via, rules: rules.length, enabled: rules.filter((r) => r.enabled).length }, 'fault plan replaced');
-    return { enabled: true, rules };
-  });
+  app.put(
+    '/api/faults',
+    {
+      schema: {
+        operationId: 'replaceFaultPlan',
+        summary: 'Replace the fault plan (operator role)',
+        tags: ['faults'],
+        body: FaultsBody,
+        response: { 200: FaultsView, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const b = board();
+      const who = operator(req, 'change the fault plan');
+      let rules;
+      try {
+        rules = b.replace(req.body);
+      } catch (err) {
+        if (err instanceof FaultPlanError) throw new HttpError('invalid_fault_plan', err.message);
+        throw err;
+      }
+      req.log.warn(
+        { actor: who.name, via: who.via, rules: rules.length, enabled: rules.filter((r) => r.enabled).length },
+        'fault plan replaced',
+      );
+      return { enabled: true, rules };
+    },
+  );
 
-  app.post('/api/faults/:id', { schema: { operationId: 'switchFaultRule', summary: 'Switch one fault rule on or off (operator role)', tags: ['faults'], params: FaultIdParams, body: FaultToggleBody, response: { 200: FaultToggleResult, ...errorResponses } } }, async (req) => {
-    const b = board();
-    const who = operator(req, 'switch a fault rule');
-    const rule = b.setEnabled(req.params.id, req.body.enabled);
-    if (!rule) throw new HttpError('fault_rule_not_found', `no fault rule ${req.params.id}`);
-    req.log.warn({ actor: who.name, via: who.via, rule_id: rule.id, enabled: rule.enabled }, `fault rule ${rule.enabled ? 'on' : 'off'}`);
-    return { rule };
-  });
+  app.post(
+    '/api/faults/:id',
+    {
+      schema: {
+        operationId: 'switchFaultRule',
+        summary: 'Switch one fault rule on or off (operator role)',
+        tags: ['faults'],
+        params: FaultIdParams,
+        body: FaultToggleBody,
+        response: { 200: FaultToggleResult, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const b = board();
+      const who = operator(req, 'switch a fault rule');
+      const rule = b.setEnabled(req.params.id, req.body.enabled);
+      if (!rule) throw new HttpError('fault_rule_not_found', `no fault rule ${req.params.id}`);
+      req.log.warn(
+        { actor: who.name, via: who.via, rule_id: rule.id, enabled: rule.enabled },
+        `fault rule ${rule.enabled ? 'on' : 'off'}`,
+      );
+      return { rule };
+    },
+  );
 };

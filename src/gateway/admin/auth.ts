@@ -44,7 +44,14 @@ const MAX_SESSIONS = 10_000;
  * from somewhere else, through a proxy that made it look local. (nginx adds none by default, so
  * this catches the common cases, not all: docs/http-api.md says a proxy needs ADMIN_TOKENS.)
  */
-export const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'] as const;
+export const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'via',
+] as const;
 
 export interface Session extends Principal {
   id: string;
@@ -145,7 +152,10 @@ export function adminAuth(tokens: readonly AdminToken[], opts: AdminAuthOptions 
   const refuseForeign = (req: FastifyRequest) => {
     const site = headerOf(req, 'sec-fetch-site');
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-      throw new HttpError('csrf_rejected', `a request from another site or origin (Sec-Fetch-Site: ${site}) may not use this listener`);
+      throw new HttpError(
+        'csrf_rejected',
+        `a request from another site or origin (Sec-Fetch-Site: ${site}) may not use this listener`,
+      );
     }
     const origin = headerOf(req, 'origin');
     if (origin === undefined) return;
@@ -184,14 +194,24 @@ export function adminAuth(tokens: readonly AdminToken[], opts: AdminAuthOptions 
     gate(req) {
       if (!loopbackOnly) return;
       if (!isLoopbackAddress(req.socket.remoteAddress)) {
-        throw new HttpError('forbidden', 'no ADMIN_TOKENS are configured: the admin listener serves loopback clients only');
+        throw new HttpError(
+          'forbidden',
+          'no ADMIN_TOKENS are configured: the admin listener serves loopback clients only',
+        );
       }
       const forwarded = FORWARDING_HEADERS.find((h) => req.headers[h] !== undefined);
       if (forwarded) {
-        throw new HttpError('forwarded_refused', `no ADMIN_TOKENS are configured and this request came through a proxy (${forwarded}): a proxy needs ADMIN_TOKENS`);
+        throw new HttpError(
+          'forwarded_refused',
+          `no ADMIN_TOKENS are configured and this request came through a proxy (${forwarded}): a proxy needs ADMIN_TOKENS`,
+        );
       }
       // A page whose DNS name was turned to 127.0.0.1 (DNS rebinding) names itself in Host.
-      if (!isLocalHost(req.headers.host)) throw new HttpError('forbidden', 'no ADMIN_TOKENS are configured: the admin listener answers to localhost or an IP address only');
+      if (!isLocalHost(req.headers.host))
+        throw new HttpError(
+          'forbidden',
+          'no ADMIN_TOKENS are configured: the admin listener answers to localhost or an IP address only',
+        );
     },
     authenticate(req, reply) {
       refuseForeign(req);
@@ -209,10 +229,17 @@ export function adminAuth(tokens: readonly AdminToken[], opts: AdminAuthOptions 
         return { ...found, via: 'bearer' };
       }
       const session = sessionOf(req);
-      if (!session) throw new HttpError('unauthenticated', 'sign in: send Authorization: Bearer <token>, or POST /api/session {token}');
+      if (!session)
+        throw new HttpError(
+          'unauthenticated',
+          'sign in: send Authorization: Bearer <token>, or POST /api/session {token}',
+        );
       const csrf = headerOf(req, 'x-csrf-token');
       if (csrf === undefined || !sameSecret(csrf, session.csrf)) {
-        throw new HttpError('csrf_rejected', 'a request signed in by cookie needs the X-CSRF-Token that the sign-in answered');
+        throw new HttpError(
+          'csrf_rejected',
+          'a request signed in by cookie needs the X-CSRF-Token that the sign-in answered',
+        );
       }
       return { name: session.name, role: session.role, via: 'session', session };
     },
@@ -222,7 +249,8 @@ export function adminAuth(tokens: readonly AdminToken[], opts: AdminAuthOptions 
     },
     signIn(req, reply, token) {
       refuseForeign(req);
-      if (loopbackOnly) throw new HttpError('unauthenticated', 'no ADMIN_TOKENS are configured: loopback clients need no sign-in');
+      if (loopbackOnly)
+        throw new HttpError('unauthenticated', 'no ADMIN_TOKENS are configured: loopback clients need no sign-in');
       const client = clientKey(req.socket.remoteAddress);
       refuseThrottled(reply, client);
       const found = findToken(tokens, token);
@@ -234,7 +262,13 @@ export function adminAuth(tokens: readonly AdminToken[], opts: AdminAuthOptions 
       for (const [id, s] of sessions) if (s.expiresAt <= t) sessions.delete(id);
       while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
       const name = overTls(req) ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
-      const session: Session = { ...found, id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), expiresAt: t + ttlMs, cookie: name };
+      const session: Session = {
+        ...found,
+        id: randomBytes(32).toString('base64url'),
+        csrf: randomBytes(32).toString('base64url'),
+        expiresAt: t + ttlMs,
+        cookie: name,
+      };
       sessions.set(session.id, session);
       reply.header('set-cookie', cookie(name, session.id, Math.floor(ttlMs / 1000)));
       return session;

@@ -36,7 +36,8 @@ export function parseTime(name: string, value: string): number {
     throw bad(`${name} has no time zone: add Z (UTC) or an offset such as +01:00, e.g. ${v}Z`);
   }
   const ms = ISO_TIME.test(v) ? Date.parse(v) : Number.NaN;
-  if (!Number.isFinite(ms) || ms < 0) throw bad(`${name} must be an ISO 8601 time (e.g. 2026-11-27T21:00:00Z, or a date) or epoch milliseconds`);
+  if (!Number.isFinite(ms) || ms < 0)
+    throw bad(`${name} must be an ISO 8601 time (e.g. 2026-11-27T21:00:00Z, or a date) or epoch milliseconds`);
   return ms;
 }
 
@@ -50,12 +51,14 @@ export function sagaFilters(p: SagaFilterParams, steps: readonly string[]): Saga
   }
   const q = p.q?.trim();
   if (q) {
-    if (!isOrderId(q)) throw bad(`q must be a saga (= order) id or its beginning: 1-${LIMITS.orderIdMax} letters, digits, _ . : -`);
+    if (!isOrderId(q))
+      throw bad(`q must be a saga (= order) id or its beginning: 1-${LIMITS.orderIdMax} letters, digits, _ . : -`);
     f.idPrefix = q;
   }
   const customer = p.customer?.trim();
   if (customer) {
-    if (!isCustomerId(customer)) throw bad(`customer must be a customer id: 1-${LIMITS.customerIdMax} printable ASCII characters without spaces`);
+    if (!isCustomerId(customer))
+      throw bad(`customer must be a customer id: 1-${LIMITS.customerIdMax} printable ASCII characters without spaces`);
     f.subject = customer;
   }
   const step = p.step?.trim();
@@ -65,6 +68,7 @@ export function sagaFilters(p: SagaFilterParams, steps: readonly string[]): Saga
   }
   if (p.from !== undefined && p.from.trim() !== '') f.createdFrom = parseTime('from', p.from);
   if (p.to !== undefined && p.to.trim() !== '') f.createdTo = parseTime('to', p.to);
-  if (f.createdFrom !== undefined && f.createdTo !== undefined && f.createdFrom > f.createdTo) throw bad('from must not be after to');
+  if (f.createdFrom !== undefined && f.createdTo !== undefined && f.createdFrom > f.createdTo)
+    throw bad('from must not be after to');
   return f;
 }

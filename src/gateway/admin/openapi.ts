@@ -12,11 +12,20 @@ import { API_LICENSE, errorTable } from '../http/openapi.js';
 import { SECURE_SESSION_COOKIE, SESSION_COOKIE } from './auth.js';
 
 /** The security schemes' names, as operations and the top-level requirement name them. */
-export const ADMIN_SECURITY = { bearer: 'bearer', session: 'session', secureSession: 'secureSession', csrf: 'csrf' } as const;
+export const ADMIN_SECURITY = {
+  bearer: 'bearer',
+  session: 'session',
+  secureSession: 'secureSession',
+  csrf: 'csrf',
+} as const;
 
 /** The credentials auth.ts takes with ADMIN_TOKENS. */
 const SECURITY_SCHEMES = {
-  [ADMIN_SECURITY.bearer]: { type: 'http', scheme: 'bearer', description: 'a token of ADMIN_TOKENS (`name:role:token`)' },
+  [ADMIN_SECURITY.bearer]: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'a token of ADMIN_TOKENS (`name:role:token`)',
+  },
   [ADMIN_SECURITY.session]: {
     type: 'apiKey',
     in: 'cookie',
@@ -29,7 +38,12 @@ const SECURITY_SCHEMES = {
     name: SECURE_SESSION_COOKIE,
     description: 'the session `POST /api/session` opened over TLS; never enough alone: X-CSRF-Token too',
   },
-  [ADMIN_SECURITY.csrf]: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token', description: "`csrf_token` of the sign-in's answer" },
+  [ADMIN_SECURITY.csrf]: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-CSRF-Token',
+    description: "`csrf_token` of the sign-in's answer",
+  },
 } as const;
 
 /**
@@ -38,7 +52,10 @@ const SECURITY_SCHEMES = {
  * ignored: the document that listener serves declares no scheme and an empty requirement. The
  * operations and their shapes are the same in both modes.
  */
-function security(loopbackOnly: boolean): { components: { securitySchemes?: typeof SECURITY_SCHEMES }; security: Array<Record<string, string[]>> } {
+function security(loopbackOnly: boolean): {
+  components: { securitySchemes?: typeof SECURITY_SCHEMES };
+  security: Array<Record<string, string[]>>;
+} {
   if (loopbackOnly) return { components: {}, security: [{}] };
   return {
     components: { securitySchemes: SECURITY_SCHEMES },

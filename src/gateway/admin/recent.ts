@@ -41,7 +41,8 @@ export function recentSagas(now: () => number = Date.now): RecentSagas {
     durations.push(durationMs);
     if (ends.length > MAX_KEPT * 1.1) prune(at);
   };
-  const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  const quantile = (sorted: number[], q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
   return {
     record,
     stats(t = now()) {

@@ -49,21 +49,40 @@ export const adminReconcile: FastifyPluginAsyncTypebox<AdminReconcileDeps> = asy
     return queued;
   };
 
-  app.get('/api/reconcile', { schema: { operationId: 'reconcileBooks', summary: "The saga log against the participants' own books: every disagreement", tags: ['ops'], querystring: ReconcileQuery, response: { 200: ReconcileView, ...errorResponses } } }, async (req) => {
-    if (!req.caller) throw new HttpError('unauthenticated', 'not signed in');
-    const settled = req.query.settled === 'true' || req.query.settled === '1';
-    const pageSize = req.query.page_size;
-    const key = `${settled}:${pageSize ?? ''}`;
-    let r: ReconcileReport;
-    try {
-      r = await answer(key, { settled, pageSize });
-    } catch (err) {
-      if (err instanceof BooksReadError) throw new HttpError(err.code, err.message);
-      throw err;
-    }
-    const fields = { ok: r.ok, settled, checked: r.checked, disagreements: r.disagreements.length, kinds: [...new Set(r.disagreements.map((d) => d.kind))], actor: req.caller.name };
-    if (r.ok) req.log.info(fields, 'reconcile: the books agree');
-    else req.log.warn(fields, 'reconcile: the books disagree');
-    return r;
-  });
+  app.get(
+    '/api/reconcile',
+    {
+      schema: {
+        operationId: 'reconcileBooks',
+        summary: "The saga log against the participants' own books: every disagreement",
+        tags: ['ops'],
+        querystring: ReconcileQuery,
+        response: { 200: ReconcileView, ...errorResponses },
+      },
+    },
+    async (req) => {
+      if (!req.caller) throw new HttpError('unauthenticated', 'not signed in');
+      const settled = req.query.settled === 'true' || req.query.settled === '1';
+      const pageSize = req.query.page_size;
+      const key = `${settled}:${pageSize ?? ''}`;
+      let r: ReconcileReport;
+      try {
+        r = await answer(key, { settled, pageSize });
+      } catch (err) {
+        if (err instanceof BooksReadError) throw new HttpError(err.code, err.message);
+        throw err;
+      }
+      const fields = {
+        ok: r.ok,
+        settled,
+        checked: r.checked,
+        disagreements: r.disagreements.length,
+        kinds: [...new Set(r.disagreements.map((d) => d.kind))],
+        actor: req.caller.name,
+      };
+      if (r.ok) req.log.info(fields, 'reconcile: the books agree');
+      else req.log.warn(fields, 'reconcile: the books disagree');
+      return r;
+    },
+  );
 };

@@ -15,7 +15,9 @@ const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.U
 
 export const Role = Type.Unsafe<'viewer' | 'operator'>({ type: 'string', enum: ['viewer', 'operator'] });
 
-export const SessionBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096, description: 'one of ADMIN_TOKENS' }) });
+export const SessionBody = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 4096, description: 'one of ADMIN_TOKENS' }),
+});
 
 /** `DELETE /api/session`: 204, no body. */
 export const SignedOut = Type.Null({ description: 'signed out: the session is ended and its cookie cleared' });
@@ -26,23 +28,42 @@ export const SessionView = Type.Object({
   via: Type.Unsafe<'bearer' | 'session' | 'loopback'>({
     type: 'string',
     enum: ['bearer', 'session', 'loopback'],
-    description: 'how the caller is signed in: a bearer token, the session cookie, or a loopback client with no ADMIN_TOKENS',
+    description:
+      'how the caller is signed in: a bearer token, the session cookie, or a loopback client with no ADMIN_TOKENS',
   }),
   csrf_token: Nullable(
     Type.String({
-      description: 'only in the answer to the sign-in (POST): send it as X-CSRF-Token with every request signed in by the cookie, reads included; null in every other answer (the cookie alone never gets it back)',
+      description:
+        'only in the answer to the sign-in (POST): send it as X-CSRF-Token with every request signed in by the cookie, reads included; null in every other answer (the cookie alone never gets it back)',
     }),
   ),
-  faults: Type.Boolean({ description: 'whether the fault switchboard is on (FAULTS_ENABLED=1): the console shows its Faults page then' }),
+  faults: Type.Boolean({
+    description: 'whether the fault switchboard is on (FAULTS_ENABLED=1): the console shows its Faults page then',
+  }),
 });
 
 export const AdminSagaQuery = Type.Object({
   status: Type.Optional(Type.String({ description: `one of ${SAGA_STATUSES.join(', ')} (any case)` })),
   q: Type.Optional(Type.String({ maxLength: 200, description: 'a saga (= order) id, or its beginning' })),
   customer: Type.Optional(Type.String({ maxLength: 200, description: "the customer's id, exactly" })),
-  step: Type.Optional(Type.String({ maxLength: 200, description: 'the step a RUNNING or COMPENSATING saga is at, or a PARKED one is stuck on (one of `steps`)' })),
-  from: Type.Optional(Type.String({ maxLength: 40, description: 'created at or after: ISO 8601 time with its zone, a date (UTC), or epoch ms' })),
-  to: Type.Optional(Type.String({ maxLength: 40, description: 'created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms' })),
+  step: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description: 'the step a RUNNING or COMPENSATING saga is at, or a PARKED one is stuck on (one of `steps`)',
+    }),
+  ),
+  from: Type.Optional(
+    Type.String({
+      maxLength: 40,
+      description: 'created at or after: ISO 8601 time with its zone, a date (UTC), or epoch ms',
+    }),
+  ),
+  to: Type.Optional(
+    Type.String({
+      maxLength: 40,
+      description: 'created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page, asked with the same filters' })),
 });
@@ -52,13 +73,17 @@ export const StatusCounts = Type.Object(Object.fromEntries(SAGA_STATUSES.map((s)
 export const AdminSagaItem = Type.Object({
   ...SagaSummary.properties,
   customer_id: Nullable(Type.String({ description: "whom the saga acts for (the order's customer)" })),
-  current_step: Nullable(Type.String({ description: 'the step it is at (RUNNING, COMPENSATING) or stuck on (PARKED)' })),
+  current_step: Nullable(
+    Type.String({ description: 'the step it is at (RUNNING, COMPENSATING) or stuck on (PARKED)' }),
+  ),
 });
 
 export const AdminSagaPage = Type.Object({
   sagas: Type.Array(AdminSagaItem),
   next_cursor: Nullable(Type.String()),
-  counts: Type.Object(StatusCounts.properties, { description: 'every saga in the log by status, whatever the filters' }),
+  counts: Type.Object(StatusCounts.properties, {
+    description: 'every saga in the log by status, whatever the filters',
+  }),
   steps: Type.Array(Type.String(), { description: 'the step names the step filter takes' }),
 });
 
@@ -67,7 +92,9 @@ export const AdminTimeline = Type.Object({
   input: Type.Unknown({ description: "the saga's input (the order: customer_id, items, total_cents...)" }),
   results: Type.Unknown({ description: "each finished step's result, by step name" }),
   trace_id: Nullable(Type.String()),
-  trace_url: Nullable(Type.String({ description: 'TRACE_URL_TEMPLATE with the trace id; null when unset or no trace' })),
+  trace_url: Nullable(
+    Type.String({ description: 'TRACE_URL_TEMPLATE with the trace id; null when unset or no trace' }),
+  ),
 });
 
 export const AdminTimelineQuery = Type.Object({
@@ -75,7 +102,9 @@ export const AdminTimelineQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: TIMELINE_PAGE_MAX, default: TIMELINE_PAGE_MAX })),
 });
 
-export const ParkedQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) });
+export const ParkedQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+});
 
 export const ParkedPage = Type.Object({
   sagas: Type.Array(
@@ -98,7 +127,12 @@ export const Overview = Type.Object({
 
 export const ActionBody = Type.Object({
   action: Type.Unsafe<(typeof OPERATOR_ACTIONS)[number]>({ type: 'string', enum: [...OPERATOR_ACTIONS] }),
-  action_id: Type.String({ minLength: 1, maxLength: 100, pattern: ID_CHARS, description: '1-100 printable ASCII characters without spaces' }),
+  action_id: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    pattern: ID_CHARS,
+    description: '1-100 printable ASCII characters without spaces',
+  }),
   note: Type.Optional(Type.String({ maxLength: 1000 })),
 });
 export type ActionBody = Static<typeof ActionBody>;
@@ -111,7 +145,11 @@ export const IdParams = Type.Object({ id: Type.String() });
 export const FaultRuleView = Type.Object({
   id: Type.String(),
   enabled: Type.Boolean(),
-  target: Type.Object({ step: Type.Optional(Type.String()), participant: Type.Optional(Type.String()), method: Type.Optional(Type.String()) }),
+  target: Type.Object({
+    step: Type.Optional(Type.String()),
+    participant: Type.Optional(Type.String()),
+    method: Type.Optional(Type.String()),
+  }),
   phase: Type.Optional(Type.String()),
   kind: Type.String(),
   latency_ms: Type.Optional(Type.Integer()),
@@ -139,14 +177,26 @@ export const ReconcileQuery = Type.Object({
     Type.Unsafe<'true' | 'false' | '1' | '0'>({
       type: 'string',
       enum: ['true', 'false', '1', '0'],
-      description: 'true (or 1): every saga should have ended; one still in flight, or one that moved while the books were read, is a disagreement',
+      description:
+        'true (or 1): every saga should have ended; one still in flight, or one that moved while the books were read, is a disagreement',
     }),
   ),
-  page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.listPageSizeMax, default: LIMITS.listPageSizeDefault, description: 'sagas and records read per page' })),
+  page_size: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: LIMITS.listPageSizeMax,
+      default: LIMITS.listPageSizeDefault,
+      description: 'sagas and records read per page',
+    }),
+  ),
 });
 
 export const Disagreement = Type.Object({
-  kind: Type.Unsafe<DisagreementKind>({ type: 'string', enum: [...DISAGREEMENT_KINDS], description: 'a stable code; `sagas reconcile --help` says what each means' }),
+  kind: Type.Unsafe<DisagreementKind>({
+    type: 'string',
+    enum: [...DISAGREEMENT_KINDS],
+    description: 'a stable code; `sagas reconcile --help` says what each means',
+  }),
   saga_id: Type.Optional(Type.String()),
   order_id: Type.Optional(Type.String()),
   product_id: Type.Optional(Type.String()),
@@ -160,13 +210,21 @@ export const ReconcileView = Type.Object({
   settled: Type.Boolean(),
   checked: Type.Object(
     { sagas: Count, orders: Count, payments: Count, reservations: Count, products: Count },
-    { description: 'records read: sagas of the log, and each participant\'s own records (tombstones alone not counted)' },
+    {
+      description: "records read: sagas of the log, and each participant's own records (tombstones alone not counted)",
+    },
   ),
   by_status: Type.Object(StatusCounts.properties, { description: 'the sagas read, by status' }),
   not_judged: Type.Object(
     { in_flight: Count, resolved: Count, other_definition: Count, moved_while_reading: Count },
-    { description: 'sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled)' },
+    {
+      description:
+        'sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled)',
+    },
   ),
-  stock_sums_compared: Type.Boolean({ description: 'whether reserved and sold stock were compared with the reservations (only when the saga log did not move while the books were read)' }),
+  stock_sums_compared: Type.Boolean({
+    description:
+      'whether reserved and sold stock were compared with the reservations (only when the saga log did not move while the books were read)',
+  }),
   disagreements: Type.Array(Disagreement, { description: 'most serious first' }),
 });

@@ -23,7 +23,9 @@ export interface FailureThrottle {
   failed(client: string): void;
 }
 
-export function failureThrottle(opts: { max?: number; windowMs?: number; now?: () => number; maxClients?: number } = {}): FailureThrottle {
+export function failureThrottle(
+  opts: { max?: number; windowMs?: number; now?: () => number; maxClients?: number } = {},
+): FailureThrottle {
   const max = opts.max ?? SIGN_IN_FAILURES_MAX;
   const windowMs = opts.windowMs ?? SIGN_IN_WINDOW_MS;
   const now = opts.now ?? Date.now;
@@ -68,6 +70,10 @@ export function clientKey(address: string | undefined): string {
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   // A dotted IPv4 tail (`64:ff9b::192.0.2.1`) stands for two groups.
   const width = (gs: string[]) => gs.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - width(left) - width(right)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - width(left) - width(right)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

@@ -28,8 +28,7 @@ const ENTRY = `${NAME}:(?:viewer|operator):[^,\\s]{${TOKEN_MIN_LENGTH},}`;
 /** The form of ADMIN_TOKENS as a whole (names' uniqueness is checked by parseAdminTokens). */
 export const ADMIN_TOKENS_FORM = new RegExp(`^${ENTRY}(?:\\s*,\\s*${ENTRY})*$`);
 
-export const ADMIN_TOKENS_EXPECTED =
-  `name:role:token entries separated by commas (name: 1-64 of [A-Za-z0-9_.@-], unique; role: viewer or operator; token: at least ${TOKEN_MIN_LENGTH} characters, no comma or space)`;
+export const ADMIN_TOKENS_EXPECTED = `name:role:token entries separated by commas (name: 1-64 of [A-Za-z0-9_.@-], unique; role: viewer or operator; token: at least ${TOKEN_MIN_LENGTH} characters, no comma or space)`;
 
 /** ADMIN_TOKENS without its tokens: `alice:operator:***,bob:viewer:***`; an entry without two colons is `***` whole. */
 export function redactAdminTokens(value: string): string {
@@ -59,7 +58,8 @@ export function parseAdminTokens(value: string | undefined): AdminToken[] {
     const name = e.slice(0, first);
     const role = e.slice(first + 1, second) as AdminRole;
     const token = e.slice(second + 1);
-    if (first <= 0 || second < 0 || !ADMIN_ROLES.includes(role) || token.length < TOKEN_MIN_LENGTH) throw new Error(`an entry is not name:role:token (${redactAdminTokens(e)})`);
+    if (first <= 0 || second < 0 || !ADMIN_ROLES.includes(role) || token.length < TOKEN_MIN_LENGTH)
+      throw new Error(`an entry is not name:role:token (${redactAdminTokens(e)})`);
     if (tokens.some((t) => t.name === name)) throw new Error(`the name "${name}" is given twice`);
     tokens.push({ name, role, digest: digestOf(token) });
   }

@@ -29,7 +29,8 @@ const TYPES: Readonly<Record<string, string>> = {
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/;
 
 /** Only this origin's scripts, styles, images and API; never framed (clickjacking). */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const PLACEHOLDER = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sagas console</title></head>
 <body><h1>sagas console</h1><p>The console's files are not installed (src/gateway/admin/ui/ has no index.html).
@@ -50,7 +51,8 @@ async function fileOrUndefined(file: string): Promise<Buffer | undefined> {
   try {
     return await readFile(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EISDIR')
+      return undefined;
     throw err;
   }
 }

@@ -38,7 +38,8 @@ const AJV_OPTIONS: AjvOptions = { allErrors: false, useDefaults: true, strict: f
 export function validatorCompilers() {
   const body = new Ajv({ ...AJV_OPTIONS, coerceTypes: false });
   const text = new Ajv({ ...AJV_OPTIONS, coerceTypes: 'array' });
-  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? body : text).compile(schema);
 }
 
 /** `X-Request-Id` as given when it is one, else a fresh one. */
@@ -56,11 +57,17 @@ export function installErrorHandling(app: FastifyInstance<any, any, any, any, an
   app.setValidatorCompiler(validatorCompilers());
   // The API speaks JSON only: anything else is 415, not a string handed to the validator.
   app.removeContentTypeParser('text/plain');
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route for ${req.method} ${req.url}` }),
+  );
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
     // A 5xx body says what failed in the table's words; what the cause said is logged, not sent.
-    if (e.status >= 500) req.log.error({ err, error_code: e.code, detail: e.detail }, e.code === 'internal_error' ? 'unhandled error' : e.message);
+    if (e.status >= 500)
+      req.log.error(
+        { err, error_code: e.code, detail: e.detail },
+        e.code === 'internal_error' ? 'unhandled error' : e.message,
+      );
     const retryAfter = retryAfterOf(e.code);
     // The rate limiter has already said when its window ends.
     if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
@@ -96,7 +103,8 @@ export async function buildGateway(opts: GatewayOptions) {
   app.decorate('apiRoutes', routes);
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url: r.url, documented: r.schema?.hide !== true && !r.url.startsWith('/docs') });
+      if (method !== 'HEAD')
+        routes.push({ method, url: r.url, documented: r.schema?.hide !== true && !r.url.startsWith('/docs') });
     }
   });
   instrumentHttp(app, opts.meter);
@@ -108,7 +116,8 @@ export async function buildGateway(opts: GatewayOptions) {
       max: limits.ratePerMinute,
       timeWindow: 60_000,
       // Thrown, so the one error handler answers it like every other error.
-      errorResponseBuilder: (_req, ctx) => new HttpError('rate_limited', `at most ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+      errorResponseBuilder: (_req, ctx) =>
+        new HttpError('rate_limited', `at most ${ctx.max} requests a minute; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
     });
   }
   await registerOpenApi(app);

@@ -13,32 +13,82 @@ export const HTTP_ERRORS = {
   invalid_item: { status: 400, summary: 'an order line is invalid (product_id, quantity or price)' },
   invalid_idempotency_key: { status: 400, summary: 'X-Idempotency-Key is not 1-255 printable ASCII characters' },
   invalid_cursor: { status: 400, summary: 'the cursor is not one this API gave out' },
-  invalid_fault_plan: { status: 400, summary: 'admin: the fault plan is not valid (the message names the rule and field)' },
+  invalid_fault_plan: {
+    status: 400,
+    summary: 'admin: the fault plan is not valid (the message names the rule and field)',
+  },
   note_required: { status: 400, summary: 'admin: `resolve` needs a non-empty `note` (what was repaired by hand)' },
-  unauthenticated: { status: 401, summary: 'admin: no token or session, or one not known (Authorization: Bearer <token>, or sign in)' },
-  forbidden: { status: 403, summary: "admin: the token's role may not do this (a viewer acting), or, with no ADMIN_TOKENS, a client that is not on loopback" },
-  csrf_rejected: { status: 403, summary: 'admin: a request signed in by cookie (a read too) without the X-CSRF-Token its sign-in answered, or one a browser sent for another origin' },
-  forwarded_refused: { status: 403, summary: 'admin: with no ADMIN_TOKENS (loopback-only mode), a request that came through a proxy (Forwarded, X-Forwarded-For, X-Real-IP...): a proxy needs ADMIN_TOKENS' },
+  unauthenticated: {
+    status: 401,
+    summary: 'admin: no token or session, or one not known (Authorization: Bearer <token>, or sign in)',
+  },
+  forbidden: {
+    status: 403,
+    summary:
+      "admin: the token's role may not do this (a viewer acting), or, with no ADMIN_TOKENS, a client that is not on loopback",
+  },
+  csrf_rejected: {
+    status: 403,
+    summary:
+      'admin: a request signed in by cookie (a read too) without the X-CSRF-Token its sign-in answered, or one a browser sent for another origin',
+  },
+  forwarded_refused: {
+    status: 403,
+    summary:
+      'admin: with no ADMIN_TOKENS (loopback-only mode), a request that came through a proxy (Forwarded, X-Forwarded-For, X-Real-IP...): a proxy needs ADMIN_TOKENS',
+  },
   not_found: { status: 404, summary: 'no such route' },
   order_not_found: { status: 404, summary: 'no order with this id' },
   saga_not_found: { status: 404, summary: 'no saga with this id' },
   faults_disabled: { status: 404, summary: 'admin: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)' },
   fault_rule_not_found: { status: 404, summary: 'admin: no fault rule with this id' },
-  action_not_allowed: { status: 409, summary: "admin: the saga's status does not allow this action (e.g. retry of a saga that is not PARKED)" },
+  action_not_allowed: {
+    status: 409,
+    summary: "admin: the saga's status does not allow this action (e.g. retry of a saga that is not PARKED)",
+  },
   action_id_reused: { status: 409, summary: 'admin: this action_id was used for another action or note on this saga' },
-  pivot_uncertain: { status: 409, summary: "admin: `compensate` while the saga is at its pivot (the engine settles the pivot's outcome first), or at a parked pivot with no fence (retry it)" },
-  idempotency_in_flight: { status: 409, summary: 'the first request with this key is still being answered', retryAfterS: 1 },
-  price_mismatch: { status: 409, summary: "with PRICING=catalog: a line's price is not its product's catalog price (or it has none); `prices` lists the current ones; nothing was stored" },
+  pivot_uncertain: {
+    status: 409,
+    summary:
+      "admin: `compensate` while the saga is at its pivot (the engine settles the pivot's outcome first), or at a parked pivot with no fence (retry it)",
+  },
+  idempotency_in_flight: {
+    status: 409,
+    summary: 'the first request with this key is still being answered',
+    retryAfterS: 1,
+  },
+  price_mismatch: {
+    status: 409,
+    summary:
+      "with PRICING=catalog: a line's price is not its product's catalog price (or it has none); `prices` lists the current ones; nothing was stored",
+  },
   body_too_large: { status: 413, summary: 'the body is over the size limit' },
   unsupported_media_type: { status: 415, summary: 'the body is not application/json' },
   idempotency_key_reused: { status: 422, summary: 'the key was used with a different request' },
-  rate_limited: { status: 429, summary: 'this client sent more than RATE_LIMIT_PER_MINUTE requests in a minute', retryAfterS: 60 },
-  too_many_sign_ins: { status: 429, summary: 'admin: 10 wrong tokens (sign-in or bearer) from this client address within a minute; every token from it waits until Retry-After', retryAfterS: 60 },
+  rate_limited: {
+    status: 429,
+    summary: 'this client sent more than RATE_LIMIT_PER_MINUTE requests in a minute',
+    retryAfterS: 60,
+  },
+  too_many_sign_ins: {
+    status: 429,
+    summary:
+      'admin: 10 wrong tokens (sign-in or bearer) from this client address within a minute; every token from it waits until Retry-After',
+    retryAfterS: 60,
+  },
   internal_error: { status: 500, summary: 'a bug: the log has the details' },
   participant_error: { status: 502, summary: 'a participant answered with an error' },
-  participant_unavailable: { status: 503, summary: 'a participant is down (never a 404); nothing was stored', retryAfterS: 1 },
+  participant_unavailable: {
+    status: 503,
+    summary: 'a participant is down (never a 404); nothing was stored',
+    retryAfterS: 1,
+  },
   saga_log_unavailable: { status: 503, summary: 'the saga log is unreachable', retryAfterS: 1 },
-  overloaded: { status: 503, summary: 'this gateway drives SAGA_MAX_IN_FLIGHT sagas already; nothing was stored', retryAfterS: 1 },
+  overloaded: {
+    status: 503,
+    summary: 'this gateway drives SAGA_MAX_IN_FLIGHT sagas already; nothing was stored',
+    retryAfterS: 1,
+  },
   shutting_down: { status: 503, summary: 'this gateway is stopping; another one (or a retry) answers', retryAfterS: 1 },
 } as const satisfies Record<string, { status: number; summary: string; retryAfterS?: number }>;
 
@@ -155,15 +205,19 @@ export function validationError(context: string, errors: readonly AjvError[]): H
     return new HttpError('invalid_request', `${field} ${requirement(e)}`);
   }
   if (context === 'body') {
-    if (e.instancePath === '' && e.keyword === 'type') return new HttpError('invalid_json', 'the body must be a JSON object');
-    const missing = (e.instancePath === '' && e.keyword === 'required') || (field === 'items' && e.keyword === 'minItems') ||
+    if (e.instancePath === '' && e.keyword === 'type')
+      return new HttpError('invalid_json', 'the body must be a JSON object');
+    const missing =
+      (e.instancePath === '' && e.keyword === 'required') ||
+      (field === 'items' && e.keyword === 'minItems') ||
       (field === 'customer_id' && e.keyword === 'minLength');
     if (missing) return new HttpError('invalid_request', REQUIRED_MESSAGE);
     if (/^\/items\/\d+/.test(e.instancePath)) return new HttpError('invalid_item', `${field} ${requirement(e)}`);
   }
   if (e.keyword === 'required') return new HttpError('invalid_request', `${context} ${e.message ?? 'is incomplete'}`);
   // `?status=a&status=b` arrives as an array: say what is wrong, not that it is not a string.
-  if (context === 'querystring' && e.keyword === 'type' && Array.isArray(e.data)) return new HttpError('invalid_request', `${field} must be given once`);
+  if (context === 'querystring' && e.keyword === 'type' && Array.isArray(e.data))
+    return new HttpError('invalid_request', `${field} must be given once`);
   return new HttpError('invalid_request', `${field || context} ${requirement(e)}`);
 }
 
@@ -181,6 +235,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof SyntaxError) return new HttpError('invalid_json', err.message);
   const code = f.code ? FASTIFY_ERRORS[f.code] : undefined;
   if (code) return new HttpError(code, PUBLIC_MESSAGE[code] ?? f.message ?? code);
-  if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new HttpError('invalid_request', f.message ?? 'invalid request');
-  return new HttpError('internal_error', PUBLIC_MESSAGE.internal_error as string, err instanceof Error ? err.message : String(err));
+  if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500)
+    return new HttpError('invalid_request', f.message ?? 'invalid request');
+  return new HttpError(
+    'internal_error',
+    PUBLIC_MESSAGE.internal_error as string,
+    err instanceof Error ? err.message : String(err),
+  );
 }

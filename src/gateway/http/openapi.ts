@@ -6,7 +6,13 @@ import { HTTP_ERRORS } from './errors.js';
 /** The error table as a paragraph of the document, so a client reads every code in one place. */
 export function errorTable(): string {
   const rows = Object.entries(HTTP_ERRORS).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.summary} |`);
-  return ['Errors are `{"error": "<code>", "message": "<text>"}`:', '', '| error | status | meaning |', '|---|---|---|', ...rows].join('\n');
+  return [
+    'Errors are `{"error": "<code>", "message": "<text>"}`:',
+    '',
+    '| error | status | meaning |',
+    '|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 /**

@@ -7,14 +7,22 @@ import { errorResponses, Health, Readiness } from './schemas.js';
 /** Rejects after `ms`: a probe must answer even when a store hangs. */
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  const t = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+  );
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /** Every route, probes included, counts against RATE_LIMIT_PER_MINUTE when it is set. */
-const rateLimited = { ...errorResponses['4xx'], description: '`rate_limited`: more than RATE_LIMIT_PER_MINUTE requests from this client in a minute' };
+const rateLimited = {
+  ...errorResponses['4xx'],
+  description: '`rate_limited`: more than RATE_LIMIT_PER_MINUTE requests from this client in a minute',
+};
 
-export type OpsDeps = Pick<GatewayOptions, 'engine' | 'store' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'>;
+export type OpsDeps = Pick<
+  GatewayOptions,
+  'engine' | 'store' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'
+>;
 
 /** What orchestrators and Prometheus ask: liveness, readiness, metrics. */
 export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) => {
@@ -33,21 +41,27 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) =
       schema: {
         operationId: 'ready',
         summary: 'Ready: every participant and the saga log reachable',
-        description: '503 with the same body when not. The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
+        description:
+          '503 with the same body when not. The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
         tags: ['ops'],
         response: { 200: Readiness, 429: rateLimited, 503: Readiness },
       },
     },
     async (_req, reply) => {
       const reach = await p.reachable(true);
-      const sagaLog = await withTimeout(store.liveStats(), readTimeoutMs).then(() => true, () => false);
+      const sagaLog = await withTimeout(store.liveStats(), readTimeoutMs).then(
+        () => true,
+        () => false,
+      );
       const checks: Record<string, 'ok' | 'unavailable'> = {
         ...Object.fromEntries(PARTICIPANTS.map((n) => [n, reach[n] ? 'ok' : 'unavailable'] as const)),
         saga_log: sagaLog ? 'ok' : 'unavailable',
       };
       const ready = sagaLog && PARTICIPANTS.every((n) => reach[n]);
       const details = { idempotency_fast_path: deps.fastPathMode?.() ?? ('memory' as const) };
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, details, in_flight: engine.inFlight });
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not_ready', checks, details, in_flight: engine.inFlight });
     },
   );
 

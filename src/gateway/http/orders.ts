@@ -11,10 +11,26 @@ import { PLACE_ORDER, PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput } from '..
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
 import { comparePrices, priceMismatchError } from '../pricing.js';
-import { DEFAULT_MAX_WAIT_SECONDS, DEFAULT_READ_TIMEOUT_MS, type GatewayOptions, type HttpLimits, type StoredResponse } from './deps.js';
+import {
+  DEFAULT_MAX_WAIT_SECONDS,
+  DEFAULT_READ_TIMEOUT_MS,
+  type GatewayOptions,
+  type HttpLimits,
+  type StoredResponse,
+} from './deps.js';
 import { HttpError } from './errors.js';
 import { participantReads } from './participant-reads.js';
-import { errorResponses, IdParams, OrderBody, OrderHeaders, OrderView, OrderWithPayment, Products, PublicSagaTimeline, TimelineQuery } from './schemas.js';
+import {
+  errorResponses,
+  IdParams,
+  OrderBody,
+  OrderHeaders,
+  OrderView,
+  OrderWithPayment,
+  Products,
+  PublicSagaTimeline,
+  TimelineQuery,
+} from './schemas.js';
 import { PAYMENT_STATUS, orderView, productsView } from './views.js';
 import { readPublicTimeline } from './sagas.js';
 
@@ -72,13 +88,19 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   };
 
   /** What a POST answers: the order as it stands (after waiting, when asked to). */
-  const answer = async (saga: SagaRecord, replayed: boolean, wait: number | undefined, requestId: string): Promise<StoredResponse> => {
+  const answer = async (
+    saga: SagaRecord,
+    replayed: boolean,
+    wait: number | undefined,
+    requestId: string,
+  ): Promise<StoredResponse> => {
     let stopping = false;
     if (wait !== undefined) ({ saga, stopping } = await waitForEnd(saga, wait));
     // A completed or compensated saga already says what the order is; anything else is read
     // (except by a gateway that is stopping: it answers from its log, at once).
     const settled = saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
-    const order = (wait !== undefined || replayed) && !settled && !stopping ? await reads.order(saga.id, requestId) : undefined;
+    const order =
+      (wait !== undefined || replayed) && !settled && !stopping ? await reads.order(saga.id, requestId) : undefined;
     return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
   };
 
@@ -90,7 +112,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   const checkCatalogPrices = async (req: FastifyRequest, order: OrderRequest) => {
     const ids = [...new Set(order.items.map((l) => l.product_id))];
     const { products } = await reads.products(req.id, ids);
-    const catalog = new Map(products.flatMap((x) => (x.priceCents === undefined ? [] : [[x.productId, x.priceCents] as const])));
+    const catalog = new Map(
+      products.flatMap((x) => (x.priceCents === undefined ? [] : [[x.productId, x.priceCents] as const])),
+    );
     const mismatch = comparePrices(order.items, catalog);
     if (mismatch) throw priceMismatchError(mismatch);
   };
@@ -114,7 +138,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   const startOrder = async (req: FastifyRequest, order: OrderRequest, fingerprint: string, key: string | undefined) => {
     const reach = await p.reachable();
     const down = PARTICIPANTS.filter((n) => !reach[n]);
-    if (down.length > 0) throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
+    if (down.length > 0)
+      throw new HttpError('participant_unavailable', `unavailable: ${down.join(', ')} service; nothing was stored`);
     if (deps.pricing === 'catalog') await checkCatalogPrices(req, order);
     const input: PlaceOrderInput = {
       order_id: uuidv7(),
@@ -127,11 +152,19 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     };
     if (engine.stopping) throw new HttpError('shutting_down', 'the gateway is shutting down; retry');
     try {
-      const started = await engine.start(PLACE_ORDER, { id: input.order_id, input, idempotencyKey: key, maxInFlight: deps.limits.maxInFlight });
+      const started = await engine.start(PLACE_ORDER, {
+        id: input.order_id,
+        input,
+        idempotencyKey: key,
+        maxInFlight: deps.limits.maxInFlight,
+      });
       return { saga: started.saga, replayed: !started.created };
     } catch (err) {
       if (!(err instanceof EngineOverloadedError)) throw err;
-      throw new HttpError('overloaded', `this gateway drives ${engine.inFlight} sagas already; nothing was stored, retry shortly`);
+      throw new HttpError(
+        'overloaded',
+        `this gateway drives ${engine.inFlight} sagas already; nothing was stored, retry shortly`,
+      );
     }
   };
 
@@ -178,7 +211,10 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
         idempotency.untrusted(key, 'unbacked');
       } else {
         // The first request still holds the key and its saga is not durable yet: come back.
-        throw new HttpError('idempotency_in_flight', 'a request with this X-Idempotency-Key is still in progress; retry shortly');
+        throw new HttpError(
+          'idempotency_in_flight',
+          'a request with this X-Idempotency-Key is still in progress; retry shortly',
+        );
       }
     }
     try {
@@ -200,7 +236,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       schema: {
         operationId: 'placeOrder',
         summary: 'Place an order',
-        description: 'Starts the place-order saga and answers 201 with the order (PENDING unless `Prefer: wait=N` let it finish).',
+        description:
+          'Starts the place-order saga and answers 201 with the order (PENDING unless `Prefer: wait=N` let it finish).',
         tags: ['orders'],
         headers: OrderHeaders,
         body: OrderBody,

@@ -7,7 +7,11 @@ import { HttpError } from './errors.js';
 /** A participant we could not reach is 503, never 404. */
 export function participantError(err: unknown, participant: ParticipantName): HttpError {
   if (isUnavailable(err)) return new HttpError('participant_unavailable', `the ${participant} service is unavailable`);
-  return new HttpError('participant_error', `the ${participant} service failed`, err instanceof Error ? err.message : String(err));
+  return new HttpError(
+    'participant_error',
+    `the ${participant} service failed`,
+    err instanceof Error ? err.message : String(err),
+  );
 }
 
 /** The reads the public API makes of the participants, each under a deadline. */

@@ -16,7 +16,12 @@ export function installRequestLogging(app: FastifyInstance<any, any, any, any, a
   app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const noted = lineNotes.get(req);
     req.log.info(
-      { req: { method: req.method, url: req.url, remoteAddress: req.ip }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime, ...noted },
+      {
+        req: { method: req.method, url: req.url, remoteAddress: req.ip },
+        res: { statusCode: reply.statusCode },
+        responseTime: reply.elapsedTime,
+        ...noted,
+      },
       'request completed',
     );
     done();

@@ -25,11 +25,21 @@ async function timelinePage(engine: SagaEngine, store: SagaLog, id: string, page
 /** The whole timeline, for operators (the admin API): every event's data, error text and trace. */
 export async function readTimeline(engine: SagaEngine, store: SagaLog, id: string, page: TimelinePage = {}) {
   const { saga, events, displayName, nextAfterSeq } = await timelinePage(engine, store, id, page);
-  return { ...sagaSummary(saga), events: events.map((e) => eventView(e, displayName(e.step))), next_after_seq: nextAfterSeq };
+  return {
+    ...sagaSummary(saga),
+    events: events.map((e) => eventView(e, displayName(e.step))),
+    next_after_seq: nextAfterSeq,
+  };
 }
 
 /** The customer's timeline (the public API): types, steps, times, attempts and failure codes only. */
-export async function readPublicTimeline(engine: SagaEngine, store: SagaLog, id: string, codes: PublicCodes, page: TimelinePage = {}) {
+export async function readPublicTimeline(
+  engine: SagaEngine,
+  store: SagaLog,
+  id: string,
+  codes: PublicCodes,
+  page: TimelinePage = {},
+) {
   const { saga, events, displayName, nextAfterSeq } = await timelinePage(engine, store, id, page);
   return {
     ...publicSagaSummary(saga, codes),
@@ -44,6 +54,10 @@ export async function listSagas(store: SagaLog, q: { status?: string; limit?: nu
   if (status !== undefined && !SAGA_STATUSES.includes(status as SagaStatus)) {
     throw new HttpError('invalid_request', `status must be one of ${SAGA_STATUSES.join(', ')}`);
   }
-  const page = await store.list({ status: status as SagaStatus | undefined, limit: q.limit ?? 50, cursor: q.cursor || undefined });
+  const page = await store.list({
+    status: status as SagaStatus | undefined,
+    limit: q.limit ?? 50,
+    cursor: q.cursor || undefined,
+  });
   return { sagas: page.sagas.map(sagaSummary), next_cursor: page.nextCursor };
 }

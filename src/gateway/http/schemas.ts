@@ -18,7 +18,12 @@ const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof i
  */
 
 const printableId = (max: number) =>
-  Type.String({ minLength: 1, maxLength: max, pattern: ID_CHARS, description: `1-${max} printable ASCII characters without spaces` });
+  Type.String({
+    minLength: 1,
+    maxLength: max,
+    pattern: ID_CHARS,
+    description: `1-${max} printable ASCII characters without spaces`,
+  });
 
 export const OrderLineBody = Type.Object(
   {
@@ -36,7 +41,11 @@ export const OrderLineBody = Type.Object(
 
 export const OrderBody = Type.Object({
   customer_id: printableId(LIMITS.customerIdMax),
-  items: Type.Array(OrderLineBody, { minItems: 1, maxItems: LIMITS.itemsMax, description: `1-${LIMITS.itemsMax} lines` }),
+  items: Type.Array(OrderLineBody, {
+    minItems: 1,
+    maxItems: LIMITS.itemsMax,
+    description: `1-${LIMITS.itemsMax} lines`,
+  }),
 });
 export type OrderBody = Static<typeof OrderBody>;
 
@@ -49,7 +58,9 @@ export const OrderHeaders = Type.Object({
       description: `a retry with the same key and body answers the same order (1-${LIMITS.idempotencyKeyMax} printable ASCII characters)`,
     }),
   ),
-  prefer: Type.Optional(Type.String({ description: 'RFC 7240 `wait=N`: wait up to N seconds for the saga to end', examples: ['wait=5'] })),
+  prefer: Type.Optional(
+    Type.String({ description: 'RFC 7240 `wait=N`: wait up to N seconds for the saga to end', examples: ['wait=5'] }),
+  ),
 });
 
 const OrderStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('CONFIRMED'), Type.Literal('CANCELLED')]);
@@ -63,7 +74,9 @@ export const OrderView = Type.Object({
   id: Type.String(),
   customer_id: Type.String(),
   status: OrderStatus,
-  reason: Type.Optional(Type.String({ description: 'why the order was cancelled, e.g. payment_declined, insufficient_stock' })),
+  reason: Type.Optional(
+    Type.String({ description: 'why the order was cancelled, e.g. payment_declined, insufficient_stock' }),
+  ),
   total: Dollars,
   items: Type.Array(Type.Object({ product_id: Type.String(), quantity: Type.Integer(), price: Dollars })),
   created_at: Timestamp,
@@ -119,7 +132,13 @@ export const SagaEvent = Type.Object({
 export const TIMELINE_PAGE_MAX = 1_000;
 
 export const TimelineQuery = Type.Object({
-  after_seq: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'events after this seq (next_after_seq of the previous page)' })),
+  after_seq: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'events after this seq (next_after_seq of the previous page)',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: TIMELINE_PAGE_MAX, default: TIMELINE_PAGE_MAX })),
 });
 
@@ -134,7 +153,12 @@ const PublicFailure = Type.Object({ step: Type.String(), code: Type.String() });
 
 export const PublicSagaEvent = Type.Object({
   ...EventFacts,
-  code: Nullable(Type.String({ description: "a failure's code: a step's own (payment_declined…), the engine's (saga_deadline_exceeded…), `unavailable` (no answer yet) or `failed`" })),
+  code: Nullable(
+    Type.String({
+      description:
+        "a failure's code: a step's own (payment_declined…), the engine's (saga_deadline_exceeded…), `unavailable` (no answer yet) or `failed`",
+    }),
+  ),
 });
 
 /** The public timeline: no inputs, error text, operators' names or notes, or trace context (those are on the admin API). */
@@ -166,7 +190,12 @@ export const Products = Type.Object({
       available: Type.Integer(),
       reserved: Type.Integer(),
       sold: Type.Integer(),
-      price: Type.Optional(Type.Number({ description: "the unit price INVENTORY_CATALOG gives the product, in decimal dollars; absent when it gives none" })),
+      price: Type.Optional(
+        Type.Number({
+          description:
+            'the unit price INVENTORY_CATALOG gives the product, in decimal dollars; absent when it gives none',
+        }),
+      ),
     }),
   ),
 });
@@ -177,7 +206,8 @@ export const ErrorBody = Type.Object(
     message: Type.String(),
     prices: Type.Optional(
       Type.Array(Type.Object({ product_id: Type.String(), price: Nullable(Dollars) }), {
-        description: "price_mismatch only: the catalog's current unit price of each product of the order (null: it has none)",
+        description:
+          "price_mismatch only: the catalog's current unit price of each product of the order (null: it has none)",
       }),
     ),
   },

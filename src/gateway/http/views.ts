@@ -44,7 +44,11 @@ export function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order
     status,
     ...(reason ? { reason } : {}),
     total: centsToDollars(input.total_cents),
-    items: input.items.map((i) => ({ product_id: i.product_id, quantity: i.quantity, price: centsToDollars(i.unit_price_cents) })),
+    items: input.items.map((i) => ({
+      product_id: i.product_id,
+      quantity: i.quantity,
+      price: centsToDollars(i.unit_price_cents),
+    })),
     created_at: iso(order?.createdAtMs || input.created_at_ms),
     updated_at: iso(updatedAt),
     saga_status: saga.status,
@@ -97,7 +101,14 @@ export function publicSagaSummary(s: SagaRecord, codes: PublicCodes) {
 
 /** What every view of an event shows; `displayName` is the step's name for people, when it has one. */
 function eventFacts(e: SagaEvent, displayName: string | undefined) {
-  return { seq: e.seq, type: e.type, step: e.step, ...(displayName ? { display_name: displayName } : {}), time: iso(e.at), attempt: e.attempt };
+  return {
+    seq: e.seq,
+    type: e.type,
+    step: e.step,
+    ...(displayName ? { display_name: displayName } : {}),
+    time: iso(e.at),
+    attempt: e.attempt,
+  };
 }
 
 /** One event of the public timeline: its type, step, time, attempt, and a code when it is a failure. */
@@ -106,7 +117,10 @@ export function publicEventView(e: SagaEvent, displayName: string | undefined, c
   return {
     ...eventFacts(e, displayName),
     // A compensated saga's end event carries the failure that made it compensate.
-    code: FAILURE_EVENTS.has(e.type) || (e.type === 'SAGA_COMPENSATED' && data?.code !== undefined) ? publicFailureCode(data?.code, e.retryable, codes) : null,
+    code:
+      FAILURE_EVENTS.has(e.type) || (e.type === 'SAGA_COMPENSATED' && data?.code !== undefined)
+        ? publicFailureCode(data?.code, e.retryable, codes)
+        : null,
   };
 }
 

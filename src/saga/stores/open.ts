@@ -22,7 +22,8 @@ export function describeSagaLog(cfg: SagaLogConfig): string {
  * is loaded only when asked for, so the embedded default needs nothing of it.
  */
 export async function openSagaLog(cfg: SagaLogConfig, opts: OpenOptions = {}): Promise<SagaLog> {
-  if (cfg.kind === 'sqlite') return new SqliteSagaLog({ file: cfg.file, synchronous: cfg.synchronous, readonly: opts.readonly });
+  if (cfg.kind === 'sqlite')
+    return new SqliteSagaLog({ file: cfg.file, synchronous: cfg.synchronous, readonly: opts.readonly });
   const { PostgresSagaLog } = await import('./postgres.js');
   return PostgresSagaLog.open({ ...cfg, readonly: opts.readonly, logger: opts.logger });
 }

@@ -122,9 +122,15 @@ const EVENT_FIELDS = [
  * insert in idempotency-key order for the same reason. A terminal append notifies in the same
  * statement, so the announcement is delivered if, and only if, it commits.
  */
-export function batchSql(sql: { now: string; sagaColumns: string; eventColumns: string; finishedChannel: string }): string {
+export function batchSql(sql: {
+  now: string;
+  sagaColumns: string;
+  eventColumns: string;
+  finishedChannel: string;
+}): string {
   let p = 0;
-  const params = (fields: ReadonlyArray<readonly [string, string]>) => fields.map(([, t]) => `$${++p}::${arrayType(t)}`).join(', ');
+  const params = (fields: ReadonlyArray<readonly [string, string]>) =>
+    fields.map(([, t]) => `$${++p}::${arrayType(t)}`).join(', ');
   const names = (fields: ReadonlyArray<readonly [string, string]>) => fields.map(([n]) => n).join(', ');
   const createParams = params(CREATE_FIELDS);
   const appendParams = params(APPEND_FIELDS);
@@ -191,7 +197,18 @@ export function batchValues(writes: readonly BatchRows[]): unknown[] {
     });
     [w.id, w.owner, w.events.length, mask, ...patched, w.terminal].forEach((v, i) => appends[i]?.push(v));
     w.events.forEach((e, i) => {
-      const row = [w.id, i + 1, e.type, text(e.step), e.attempt ?? null, text(e.error), e.retryable ?? null, jsonText(e.data), e.traceId ?? null, e.spanId ?? null];
+      const row = [
+        w.id,
+        i + 1,
+        e.type,
+        text(e.step),
+        e.attempt ?? null,
+        text(e.error),
+        e.retryable ?? null,
+        jsonText(e.data),
+        e.traceId ?? null,
+        e.spanId ?? null,
+      ];
       row.forEach((v, j) => events[j]?.push(v));
     });
   }

@@ -3,7 +3,17 @@ import { redactPassword } from '../../platform/config.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Json } from '../definition.js';
 import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
-import { PATCH_TYPES, batchResult, batchSql, batchValues, jsonText, text, type BatchResult, type BatchRow, type BatchRows } from './postgres-batch.js';
+import {
+  PATCH_TYPES,
+  batchResult,
+  batchSql,
+  batchValues,
+  jsonText,
+  text,
+  type BatchResult,
+  type BatchRow,
+  type BatchRows,
+} from './postgres-batch.js';
 import {
   LeaseLostError,
   SAGA_STATUSES,
@@ -165,7 +175,10 @@ CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
 const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
   traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step`;
 /** The same, for a read-only session on a log not yet migrated to the filter columns (a newer tool reading an older log). */
-const SAGA_COLUMNS_V1 = SAGA_COLUMNS.replace('subject, current_step', 'NULL::text AS subject, NULL::text AS current_step');
+const SAGA_COLUMNS_V1 = SAGA_COLUMNS.replace(
+  'subject, current_step',
+  'NULL::text AS subject, NULL::text AS current_step',
+);
 const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
 /** pg returns bigint columns as strings (numbers inside the batch statement's json) and json columns already parsed. */
@@ -313,7 +326,9 @@ export class PostgresSagaLog implements SagaLog {
     this.pool = new pg.Pool({ ...this.clientConfig(), max: Math.max(1, opts.poolSize), idleTimeoutMillis: 30_000 });
     // An idle connection that breaks (server restarted) is dropped by the pool; without a
     // listener its error would crash the process.
-    this.pool.on('error', (err) => this.logger?.warn({ err: reason(err) }, 'saga log: an idle PostgreSQL connection broke'));
+    this.pool.on('error', (err) =>
+      this.logger?.warn({ err: reason(err) }, 'saga log: an idle PostgreSQL connection broke'),
+    );
     this.pool.on('connect', (client) => {
       // A connection in use by a batch also reports its breakage as an event; the batch's own
       // query fails with it too, and that is what callers see.
@@ -333,14 +348,16 @@ export class PostgresSagaLog implements SagaLog {
    * its password.
    */
   static async open(opts: PostgresSagaLogOptions): Promise<PostgresSagaLog> {
-    if (!SYNCHRONOUS_COMMIT.includes(opts.synchronousCommit)) throw new Error(`synchronousCommit: unexpected ${String(opts.synchronousCommit)}`);
+    if (!SYNCHRONOUS_COMMIT.includes(opts.synchronousCommit))
+      throw new Error(`synchronousCommit: unexpected ${String(opts.synchronousCommit)}`);
     const log = new PostgresSagaLog(opts);
     try {
       if (opts.readonly) {
-        const { rows } = await log.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'current_step'`);
+        const { rows } = await log.pool.query(
+          `SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'current_step'`,
+        );
         if (rows.length === 0) log.readColumns = SAGA_COLUMNS_V1;
-      }
-      else await log.migrate();
+      } else await log.migrate();
       await log.listen();
       if (!opts.readonly) {
         log.foldTimer = setInterval(() => void log.foldStatusDeltas().catch(() => undefined), FOLD_EVERY_MS);
@@ -351,7 +368,9 @@ export class PostgresSagaLog implements SagaLog {
       const message = `cannot open the saga log at ${log.where}: ${reason(err)}`;
       // Unreachable is unavailable (worth retrying); anything else (a refused password, a missing
       // database, a failed migration) is the deployment's to fix.
-      throw isConnectionError(err) ? new SagaLogUnavailableError(message, { cause: err }) : new Error(message, { cause: err });
+      throw isConnectionError(err)
+        ? new SagaLogUnavailableError(message, { cause: err })
+        : new Error(message, { cause: err });
     }
     return log;
   }
@@ -389,7 +408,10 @@ export class PostgresSagaLog implements SagaLog {
       const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM saga_log_migrations');
       const current = rows[0]?.v ?? 0;
       if (current > MIGRATIONS.length) {
-        this.logger?.warn({ schema_version: current, known: MIGRATIONS.length }, 'saga log schema is newer than this build knows');
+        this.logger?.warn(
+          { schema_version: current, known: MIGRATIONS.length },
+          'saga log schema is newer than this build knows',
+        );
       }
       for (let v = current; v < MIGRATIONS.length; v++) {
         await c.query(MIGRATIONS[v] as string);
@@ -442,7 +464,11 @@ export class PostgresSagaLog implements SagaLog {
   }
 
   async getByIdempotencyKey(key: string): Promise<SagaRecord | undefined> {
-    const [r] = await this.query<Row>('get_by_key', `SELECT ${this.readColumns} FROM sagas WHERE idempotency_key = $1`, [key]);
+    const [r] = await this.query<Row>(
+      'get_by_key',
+      `SELECT ${this.readColumns} FROM sagas WHERE idempotency_key = $1`,
+      [key],
+    );
     return r ? record(r) : undefined;
   }
 
@@ -465,7 +491,12 @@ export class PostgresSagaLog implements SagaLog {
   async list(q: ListQuery): Promise<ListPage> {
     // The cursor is checked before anything is asked of the database.
     const byTime = listsByTime(q);
-    const cursor = q.cursor === undefined ? undefined : byTime ? decodeTimeCursor(q.cursor) : { seq: decodeCursor(q.cursor), createdAt: 0 };
+    const cursor =
+      q.cursor === undefined
+        ? undefined
+        : byTime
+          ? decodeTimeCursor(q.cursor)
+          : { seq: decodeCursor(q.cursor), createdAt: 0 };
     const values: unknown[] = [];
     const where: string[] = [];
     let name = byTime ? 'list_t_' : 'list_';
@@ -478,11 +509,17 @@ export class PostgresSagaLog implements SagaLog {
     if (q.idPrefix !== undefined) {
       const prefix = text(q.idPrefix) as string;
       const p = param(prefix, 'text');
-      where.push(`id COLLATE "C" >= ${p} AND id COLLATE "C" < ${param(prefixUpperBound(prefix), 'text')} AND starts_with(id, ${p})`);
+      where.push(
+        `id COLLATE "C" >= ${p} AND id COLLATE "C" < ${param(prefixUpperBound(prefix), 'text')} AND starts_with(id, ${p})`,
+      );
       name += 'p';
     }
     if (cursor !== undefined) {
-      where.push(byTime ? `(created_at, seq) < (${param(cursor.createdAt, 'bigint')}, ${param(cursor.seq, 'bigint')})` : `seq < ${param(cursor.seq, 'bigint')}`);
+      where.push(
+        byTime
+          ? `(created_at, seq) < (${param(cursor.createdAt, 'bigint')}, ${param(cursor.seq, 'bigint')})`
+          : `seq < ${param(cursor.seq, 'bigint')}`,
+      );
       name += 'c';
     }
     const sql = `SELECT ${this.readColumns} FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -493,7 +530,11 @@ export class PostgresSagaLog implements SagaLog {
     return {
       sagas: page.map(record),
       nextCursor:
-        rows.length > q.limit && last ? (byTime ? encodeTimeCursor(Number(last.created_at), Number(last.seq)) : encodeCursor(Number(last.seq))) : null,
+        rows.length > q.limit && last
+          ? byTime
+            ? encodeTimeCursor(Number(last.created_at), Number(last.seq))
+            : encodeCursor(Number(last.seq))
+          : null,
     };
   }
 
@@ -540,7 +581,10 @@ export class PostgresSagaLog implements SagaLog {
       );
     } catch (err) {
       if ((err as { code?: unknown }).code !== '42P01') throw err;
-      rows = await this.query<{ status: SagaStatus; n: number }>('counts_by_rows', 'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status');
+      rows = await this.query<{ status: SagaStatus; n: number }>(
+        'counts_by_rows',
+        'SELECT status, count(*)::integer AS n FROM sagas GROUP BY status',
+      );
     }
     for (const r of rows) if (r.status in counts) counts[r.status] = r.n;
     return counts;
@@ -563,7 +607,12 @@ export class PostgresSagaLog implements SagaLog {
 
   // ---------------------------------------------------------------- leases
 
-  async claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]> {
+  async claimExpired(
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    definitions?: readonly string[],
+  ): Promise<SagaRecord[]> {
     if (limit <= 0) return [];
     // SKIP LOCKED: a saga another claimer (or a write in flight) holds is left to it, never given twice.
     const rows = await this.query<Row>(
@@ -637,11 +686,14 @@ export class PostgresSagaLog implements SagaLog {
       text(saga.subject),
       text(saga.currentStep),
     ];
-    return this.write<CreateResult>(saga.id, `0:${saga.idempotencyKey ?? ''}:${saga.id}`, async (c, done) => {
-      // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
-      const { rows } = await c.query<Row>({
-        name: 'create',
-        text: `WITH s AS (
+    return this.write<CreateResult>(
+      saga.id,
+      `0:${saga.idempotencyKey ?? ''}:${saga.id}`,
+      async (c, done) => {
+        // ON CONFLICT DO NOTHING: a taken key (or id) inserts nothing, and does not abort the batch.
+        const { rows } = await c.query<Row>({
+          name: 'create',
+          text: `WITH s AS (
             INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
               traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
               subject, current_step)
@@ -654,17 +706,24 @@ export class PostgresSagaLog implements SagaLog {
             SELECT s.id, 1, $18::text, $19::text, $20::integer, $21::text, $22::boolean, $23::json, $24::text, $25::text, s.created_at FROM s
           )
           SELECT ${SAGA_COLUMNS} FROM s`,
-        values,
-      });
-      return this.created(c, saga, rows[0], done);
-    }, {
-      rows: { kind: 'create', values },
-      settle: (c, result, done) => this.created(c, saga, result.created.get(saga.id), done),
-    });
+          values,
+        });
+        return this.created(c, saga, rows[0], done);
+      },
+      {
+        rows: { kind: 'create', values },
+        settle: (c, result, done) => this.created(c, saga, result.created.get(saga.id), done),
+      },
+    );
   }
 
   /** A create's settlement: the saga as committed, or (nothing inserted) the saga holding its key or id. */
-  private async created(c: pg.ClientBase, saga: SagaRecord, row: Row | undefined, done: Done<CreateResult>): Promise<Settlement> {
+  private async created(
+    c: pg.ClientBase,
+    saga: SagaRecord,
+    row: Row | undefined,
+    done: Done<CreateResult>,
+  ): Promise<Settlement> {
     if (row) return done({ created: true, saga: record(row) });
     // The conflicting row is committed (or ours, earlier in this batch): a fresh statement sees it.
     const existing = await c.query<{ id: string }>({
@@ -684,7 +743,9 @@ export class PostgresSagaLog implements SagaLog {
     const name = this.appendStatement(keys, terminal);
     const sql = this.appendStatements.get(name) as string;
     const appended = (updated: boolean, done: Done<void>): Settlement =>
-      updated ? done(undefined, terminal ? id : null) : { settle: () => done.reject(new LeaseLostError(id)), finished: null };
+      updated
+        ? done(undefined, terminal ? id : null)
+        : { settle: () => done.reject(new LeaseLostError(id)), finished: null };
     return this.write<void>(
       id,
       `1:${id}`,
@@ -699,8 +760,17 @@ export class PostgresSagaLog implements SagaLog {
     );
   }
 
-  async takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined> {
-    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined).sort();
+  async takeOver(
+    id: string,
+    expect: TakeOverExpectation,
+    owner: string,
+    leaseMs: number,
+    patch: SagaPatch,
+    events: NewEvent[],
+  ): Promise<SagaRecord | undefined> {
+    const keys = (Object.keys(patch) as Array<keyof SagaPatch>)
+      .filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined)
+      .sort();
     const release = patch.leaseOwner === null;
     const terminal = patch.status !== undefined && isTerminal(patch.status);
     const values = [
@@ -806,9 +876,12 @@ export class PostgresSagaLog implements SagaLog {
   ): Promise<T> {
     if (this.closed) return Promise.reject(this.closedError());
     return new Promise<T>((resolve, reject) => {
-      const done = Object.assign((value: T, finished: string | null = null): Settlement => ({ settle: () => resolve(value), finished }), {
-        reject,
-      });
+      const done = Object.assign(
+        (value: T, finished: string | null = null): Settlement => ({ settle: () => resolve(value), finished }),
+        {
+          reject,
+        },
+      );
       this.queue.push({
         sagaId,
         order,
@@ -894,7 +967,11 @@ export class PostgresSagaLog implements SagaLog {
       let result: BatchResult | undefined;
       for (let attempt = 0; attempt < 3 && result === undefined; attempt++) {
         try {
-          const { rows } = await c.query<BatchRow>({ name: 'batch', text: BATCH_SQL, values: batchValues(batched.map((b) => b.rows)) });
+          const { rows } = await c.query<BatchRow>({
+            name: 'batch',
+            text: BATCH_SQL,
+            values: batchValues(batched.map((b) => b.rows)),
+          });
           result = batchResult(rows[0]);
         } catch (err) {
           if (isConnectionError(err)) throw err;
@@ -907,7 +984,10 @@ export class PostgresSagaLog implements SagaLog {
       if (result !== undefined) return this.settleBatch(c, batched, result);
       // A value the database refused (or a deadlock that kept coming back) aborted the whole
       // statement: each write again on its own, so that only the culprit fails.
-      this.logger?.debug({ err: reason(lastError), writes: batch.length }, 'saga log: batch statement failed; writing one by one');
+      this.logger?.debug(
+        { err: reason(lastError), writes: batch.length },
+        'saga log: batch statement failed; writing one by one',
+      );
       return this.oneByOne(c, batch);
     }
     // A single write is one statement (or two, the second only reading): no BEGIN/COMMIT round trips.
@@ -930,7 +1010,11 @@ export class PostgresSagaLog implements SagaLog {
     return this.oneByOne(c, batch);
   }
 
-  private async settleBatch(c: pg.ClientBase, batched: ReadonlyArray<NonNullable<PendingWrite['batched']>>, result: BatchResult): Promise<Outcome[]> {
+  private async settleBatch(
+    c: pg.ClientBase,
+    batched: ReadonlyArray<NonNullable<PendingWrite['batched']>>,
+    result: BatchResult,
+  ): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const b of batched) {
       try {
@@ -1009,7 +1093,10 @@ export class PostgresSagaLog implements SagaLog {
     this.listener = undefined;
     client.end().catch(() => undefined);
     if (this.closed) return;
-    this.logger?.warn({ err: err === undefined ? undefined : reason(err) }, 'saga log: LISTEN connection lost; reconnecting');
+    this.logger?.warn(
+      { err: err === undefined ? undefined : reason(err) },
+      'saga log: LISTEN connection lost; reconnecting',
+    );
     this.listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
     this.relisten();
   }
@@ -1049,7 +1136,12 @@ export class PostgresSagaLog implements SagaLog {
   }
 }
 
-const BATCH_SQL = batchSql({ now: NOW_MS, sagaColumns: SAGA_COLUMNS, eventColumns: EVENT_COLUMNS, finishedChannel: FINISHED_CHANNEL });
+const BATCH_SQL = batchSql({
+  now: NOW_MS,
+  sagaColumns: SAGA_COLUMNS,
+  eventColumns: EVENT_COLUMNS,
+  finishedChannel: FINISHED_CHANNEL,
+});
 
 const LISTEN_BACKOFF_MIN_MS = 100;
 const LISTEN_BACKOFF_MAX_MS = 5_000;

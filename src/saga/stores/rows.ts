@@ -107,6 +107,7 @@ export const PATCH_COLUMNS: Record<keyof SagaPatch, string> = {
 
 /** A patch value as a statement parameter: JSON fields as their text. */
 export function patchValue(key: keyof SagaPatch, value: unknown): unknown {
-  if (key === 'results' || key === 'failure') return value === null || value === undefined ? null : JSON.stringify(value);
+  if (key === 'results' || key === 'failure')
+    return value === null || value === undefined ? null : JSON.stringify(value);
   return value ?? null;
 }

@@ -90,7 +90,11 @@ DROP INDEX saga_events_trace;
 type Row = SagaRow<string, number>;
 
 /** SQLite returns JSON columns as text and booleans as 0/1. */
-const CODEC: RowCodec<string, number, number> = { json: (v) => JSON.parse(v) as Json, num: (v) => v, bool: (v) => v === 1 };
+const CODEC: RowCodec<string, number, number> = {
+  json: (v) => JSON.parse(v) as Json,
+  num: (v) => v,
+  bool: (v) => v === 1,
+};
 const record = (r: Row): SagaRecord => toRecord(r, CODEC);
 const event = (r: EventRow<string, number, number>): SagaEvent => toEvent(r, CODEC);
 
@@ -120,12 +124,17 @@ export class SqliteSagaLog implements SagaLog {
   private readonly stmt;
 
   constructor(opts: SqliteStoreOptions) {
-    this.db = openDatabase(opts.file, { synchronous: opts.synchronous, migrations: MIGRATIONS, readonly: opts.readonly });
+    this.db = openDatabase(opts.file, {
+      synchronous: opts.synchronous,
+      migrations: MIGRATIONS,
+      readonly: opts.readonly,
+    });
     this.now = opts.now ?? Date.now;
     const db = this.db;
     this.commits = new GroupCommit(db);
     this.stmt = {
-      insertEvent: db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
+      insertEvent:
+        db.prepare(`INSERT INTO saga_events (saga_id, seq, type, step, attempt, error, retryable, data, trace_id,
         span_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: db.prepare<[string], Row>('SELECT * FROM sagas WHERE id = ?'),
       getByKey: db.prepare<[string], Row>('SELECT * FROM sagas WHERE idempotency_key = ?'),
@@ -153,7 +162,9 @@ export class SqliteSagaLog implements SagaLog {
       ),
       parkedCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM sagas WHERE status = 'PARKED'`),
       // One pass over the (status, seq) index, never the rows.
-      counts: db.prepare<[], { status: SagaStatus; n: number }>('SELECT status, COUNT(*) AS n FROM sagas INDEXED BY sagas_status GROUP BY status'),
+      counts: db.prepare<[], { status: SagaStatus; n: number }>(
+        'SELECT status, COUNT(*) AS n FROM sagas INDEXED BY sagas_status GROUP BY status',
+      ),
       parked: db.prepare<[number], Row>(`SELECT * FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT ?`),
     };
   }
@@ -184,7 +195,11 @@ export class SqliteSagaLog implements SagaLog {
     const sig = keys.join(',');
     let st = this.patchStatements.get(sig);
     if (!st) {
-      const sets = ['next_event_seq = next_event_seq + ?', 'updated_at = ?', ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`)];
+      const sets = [
+        'next_event_seq = next_event_seq + ?',
+        'updated_at = ?',
+        ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`),
+      ];
       st = this.db.prepare<unknown[], { next: number }>(
         `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND lease_owner = ? RETURNING next_event_seq AS next`,
       );
@@ -240,7 +255,13 @@ export class SqliteSagaLog implements SagaLog {
     await this.commits.run(() => {
       const at = this.now();
       const keys = Object.keys(patch) as Array<keyof SagaPatch>;
-      const bump = this.patchStatement(keys).get(events.length, at, ...keys.map((k) => patchValue(k, patch[k])), id, owner);
+      const bump = this.patchStatement(keys).get(
+        events.length,
+        at,
+        ...keys.map((k) => patchValue(k, patch[k])),
+        id,
+        owner,
+      );
       if (!bump) throw new LeaseLostError(id);
       this.writeEvents(id, bump.next - events.length, events, at);
     });
@@ -254,7 +275,13 @@ export class SqliteSagaLog implements SagaLog {
     const sig = keys.join(',');
     let st = this.takeOverStatements.get(sig);
     if (!st) {
-      const sets = ['next_event_seq = next_event_seq + ?', 'updated_at = ?', 'lease_owner = ?', 'lease_expires_at = ?', ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`)];
+      const sets = [
+        'next_event_seq = next_event_seq + ?',
+        'updated_at = ?',
+        'lease_owner = ?',
+        'lease_expires_at = ?',
+        ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`),
+      ];
       st = this.db.prepare<unknown[], Row & { next_event_seq: number }>(
         `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND status = ? AND (? IS NULL OR step_index = ?) RETURNING *`,
       );
@@ -263,8 +290,17 @@ export class SqliteSagaLog implements SagaLog {
     return st;
   }
 
-  async takeOver(id: string, expect: TakeOverExpectation, owner: string, leaseMs: number, patch: SagaPatch, events: NewEvent[]): Promise<SagaRecord | undefined> {
-    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined);
+  async takeOver(
+    id: string,
+    expect: TakeOverExpectation,
+    owner: string,
+    leaseMs: number,
+    patch: SagaPatch,
+    events: NewEvent[],
+  ): Promise<SagaRecord | undefined> {
+    const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter(
+      (k) => k !== 'leaseOwner' && k !== 'leaseExpiresAt' && patch[k] !== undefined,
+    );
     const release = patch.leaseOwner === null;
     let taken: SagaRecord | undefined;
     await this.commits.run(() => {
@@ -370,7 +406,12 @@ export class SqliteSagaLog implements SagaLog {
     const last = page[page.length - 1];
     return {
       sagas: page.map(record),
-      nextCursor: rows.length > q.limit && last ? (byTime ? encodeTimeCursor(last.created_at, last.seq) : encodeCursor(last.seq)) : null,
+      nextCursor:
+        rows.length > q.limit && last
+          ? byTime
+            ? encodeTimeCursor(last.created_at, last.seq)
+            : encodeCursor(last.seq)
+          : null,
     };
   }
 
@@ -378,23 +419,32 @@ export class SqliteSagaLog implements SagaLog {
     return this.stmt.parked.all(limit).map(record);
   }
 
-  async claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]> {
+  async claimExpired(
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    definitions?: readonly string[],
+  ): Promise<SagaRecord[]> {
     const now = this.now();
     const only = definitions ? JSON.stringify(definitions) : null;
-    return this.db.transaction(() => {
-      const claimed: SagaRecord[] = [];
-      for (const row of this.stmt.expired.all({ now, only, limit })) {
-        if (this.stmt.claim.run(owner, now + leaseMs, row.id, now).changes === 1) {
-          claimed.push({ ...record(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
+    return this.db
+      .transaction(() => {
+        const claimed: SagaRecord[] = [];
+        for (const row of this.stmt.expired.all({ now, only, limit })) {
+          if (this.stmt.claim.run(owner, now + leaseMs, row.id, now).changes === 1) {
+            claimed.push({ ...record(row), leaseOwner: owner, leaseExpiresAt: now + leaseMs });
+          }
         }
-      }
-      return claimed;
-    }).immediate();
+        return claimed;
+      })
+      .immediate();
   }
 
   async renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]> {
     const until = this.now() + leaseMs;
-    return this.db.transaction(() => ids.filter((id) => this.stmt.renew.run(until, id, owner).changes === 0)).immediate();
+    return this.db
+      .transaction(() => ids.filter((id) => this.stmt.renew.run(until, id, owner).changes === 0))
+      .immediate();
   }
 
   async releaseLeases(owner: string, ids: readonly string[]): Promise<void> {

@@ -16,7 +16,10 @@ export function loadCatalog(file: string | undefined): Catalog {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError('INVENTORY_CATALOG', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ConfigError(
+      'INVENTORY_CATALOG',
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   let value: unknown;
   try {
@@ -29,5 +32,7 @@ export function loadCatalog(file: string | undefined): Catalog {
 
 /** loadCatalog of the file an environment names (INVENTORY_CATALOG), read as the service reads it. */
 export function readCatalog(env: Env): Catalog {
-  return loadCatalog(readVariables({ INVENTORY_CATALOG: INVENTORY_VARIABLES.INVENTORY_CATALOG }, env).INVENTORY_CATALOG);
+  return loadCatalog(
+    readVariables({ INVENTORY_CATALOG: INVENTORY_VARIABLES.INVENTORY_CATALOG }, env).INVENTORY_CATALOG,
+  );
 }

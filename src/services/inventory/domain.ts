@@ -20,7 +20,9 @@ export type Catalog = Readonly<Record<string, number | CatalogProduct>>;
 
 /** One catalog entry in its full form. */
 export function catalogProduct(entry: number | CatalogProduct): { stock: number; priceCents: number | undefined } {
-  return typeof entry === 'number' ? { stock: entry, priceCents: undefined } : { stock: entry.stock, priceCents: entry.priceCents };
+  return typeof entry === 'number'
+    ? { stock: entry, priceCents: undefined }
+    : { stock: entry.stock, priceCents: entry.priceCents };
 }
 
 export const DEFAULT_CATALOG: Catalog = Object.freeze({ prod_1: 15, prod_2: 10, prod_3: 0 });
@@ -145,7 +147,9 @@ export function parseCatalog(value: unknown, source: string): Catalog {
   if (entries.length === 0) throw fail('lists no products');
   const checkStock = (productId: string, stock: unknown): number => {
     if (typeof stock !== 'number' || !Number.isInteger(stock) || stock < 0 || stock > MAX_INITIAL_STOCK) {
-      throw fail(`stock of "${productId}" must be an integer from 0 to ${MAX_INITIAL_STOCK}, got ${JSON.stringify(stock)}`);
+      throw fail(
+        `stock of "${productId}" must be an integer from 0 to ${MAX_INITIAL_STOCK}, got ${JSON.stringify(stock)}`,
+      );
     }
     return stock;
   };
@@ -162,9 +166,13 @@ export function parseCatalog(value: unknown, source: string): Catalog {
     if (!isProductId(productId)) {
       throw fail(`product id "${productId}" must be 1-${LIMITS.productIdMax} printable characters without spaces`);
     }
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return [productId, checkStock(productId, entry)];
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      return [productId, checkStock(productId, entry)];
     const unknown = Object.keys(entry).filter((k) => k !== 'stock' && k !== 'price');
-    if (unknown.length > 0) throw fail(`"${productId}" has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected "stock" and "price"`);
+    if (unknown.length > 0)
+      throw fail(
+        `"${productId}" has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected "stock" and "price"`,
+      );
     const { stock, price } = entry as { stock?: unknown; price?: unknown };
     if (!('stock' in entry)) throw fail(`"${productId}" has no "stock"`);
     const product: CatalogProduct = { stock: checkStock(productId, stock) };

@@ -16,7 +16,9 @@ export async function main(env = process.env): Promise<void> {
       service: 'inventory',
       openDb: openInventoryDatabase,
       definition: InventoryServiceService,
-      build: ({ db, logger, fastPath }) => ({ implementation: createInventoryService({ db, logger, catalog, fastPath }) }),
+      build: ({ db, logger, fastPath }) => ({
+        implementation: createInventoryService({ db, logger, catalog, fastPath }),
+      }),
     },
     config,
   );

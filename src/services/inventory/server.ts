@@ -62,7 +62,13 @@ const COMMIT: Record<'committed' | 'not_reserved', CommitOutcome> = {
 };
 
 /** The InventoryService implementation. Creating it seeds the catalog on a fresh database. */
-export function createInventoryService({ db, logger, catalog, now = Date.now, fastPath }: InventoryServiceDeps): InventoryServiceServer {
+export function createInventoryService({
+  db,
+  logger,
+  catalog,
+  now = Date.now,
+  fastPath,
+}: InventoryServiceDeps): InventoryServiceServer {
   const store = createInventoryStore(db, { catalog, now });
   const write = writeRpcs('inventory', logger, createInbox(db, now, fastPath));
 
@@ -100,15 +106,24 @@ export function createInventoryService({ db, logger, catalog, now = Date.now, fa
       return { products };
     }),
 
-    listReservations: unary('ListReservations', logger, (req: ListReservationsRequest, call): ListReservationsResponse => {
-      const res = listPage(req, store.listReservations, (e) => e.orderId, ({ orderId, reservation, tombstoned }) => ({
-        orderId,
-        status: reservation ? RESERVATION_STATUS[reservation.status] : ReservationStatus.RESERVATION_STATUS_NONE,
-        items: reservation?.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })) ?? [],
-        tombstoned,
-      }));
-      call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list reservations');
-      return res;
-    }),
+    listReservations: unary(
+      'ListReservations',
+      logger,
+      (req: ListReservationsRequest, call): ListReservationsResponse => {
+        const res = listPage(
+          req,
+          store.listReservations,
+          (e) => e.orderId,
+          ({ orderId, reservation, tombstoned }) => ({
+            orderId,
+            status: reservation ? RESERVATION_STATUS[reservation.status] : ReservationStatus.RESERVATION_STATUS_NONE,
+            items: reservation?.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })) ?? [],
+            tombstoned,
+          }),
+        );
+        call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list reservations');
+        return res;
+      },
+    ),
   };
 }

@@ -110,7 +110,8 @@ export interface InventoryStoreOptions {
 const PRODUCT_COLUMNS = 'product_id AS productId, available, reserved, sold, total, price_cents AS priceCents';
 type ProductRow = Omit<ProductStock, 'priceCents'> & { priceCents: number | null };
 
-const productOf = ({ priceCents, ...stock }: ProductRow): ProductStock => (priceCents === null ? stock : { ...stock, priceCents });
+const productOf = ({ priceCents, ...stock }: ProductRow): ProductStock =>
+  priceCents === null ? stock : { ...stock, priceCents };
 
 interface ReservationRow {
   status: ReservationStatus;
@@ -121,9 +122,13 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
   seedOnce(db, catalog, now);
   applyCatalogPrices(db, catalog);
 
-  const selectReservation = db.prepare<[string], ReservationRow>('SELECT status, items FROM reservations WHERE order_id = ?');
+  const selectReservation = db.prepare<[string], ReservationRow>(
+    'SELECT status, items FROM reservations WHERE order_id = ?',
+  );
   const selectTombstone = db.prepare<[string], { one: 1 }>('SELECT 1 AS one FROM tombstones WHERE order_id = ?');
-  const selectAvailable = db.prepare<[string], { available: number }>('SELECT available FROM products WHERE product_id = ?');
+  const selectAvailable = db.prepare<[string], { available: number }>(
+    'SELECT available FROM products WHERE product_id = ?',
+  );
   const selectProducts = db.prepare<[], ProductRow>(`SELECT ${PRODUCT_COLUMNS} FROM products ORDER BY product_id`);
   const selectSomeProducts = db.prepare<[string], ProductRow>(
     `SELECT ${PRODUCT_COLUMNS} FROM products WHERE product_id IN (SELECT value FROM json_each(?)) ORDER BY product_id`,
@@ -169,11 +174,16 @@ export function createInventoryStore(db: Db, { catalog, now = Date.now }: Invent
     listReservations: (after, limit) =>
       selectReservationPage.all({ after, limit }).map((r) => ({
         orderId: r.entry_id,
-        reservation: r.status === null ? undefined : { orderId: r.entry_id, status: r.status, lines: JSON.parse(r.items ?? '[]') as StockLine[] },
+        reservation:
+          r.status === null
+            ? undefined
+            : { orderId: r.entry_id, status: r.status, lines: JSON.parse(r.items ?? '[]') as StockLine[] },
         tombstoned: r.tombstoned === 1,
       })),
     listProducts: (productIds = []) =>
-      (productIds.length === 0 ? selectProducts.all() : selectSomeProducts.all(JSON.stringify(productIds))).map(productOf),
+      (productIds.length === 0 ? selectProducts.all() : selectSomeProducts.all(JSON.stringify(productIds))).map(
+        productOf,
+      ),
 
     reserve: db.transaction(({ orderId, lines }: ValidReserve): ReserveResult => {
       const available = new Map<string, number>();

@@ -36,7 +36,6 @@ export interface Tombstone {
   createdAt: number;
 }
 
-
 export interface CreateInput {
   orderId: string;
   customerId: string;
@@ -72,7 +71,8 @@ export function totalCents(items: readonly OrderLine[]): number {
   let total = 0;
   for (const item of items) {
     total += item.quantity * item.unitPriceCents;
-    if (total > LIMITS.orderTotalMaxCents) throw invalid('items', `total must be at most ${LIMITS.orderTotalMaxCents} cents`);
+    if (total > LIMITS.orderTotalMaxCents)
+      throw invalid('items', `total must be at most ${LIMITS.orderTotalMaxCents} cents`);
   }
   return total;
 }
@@ -113,7 +113,12 @@ export function sameContent(a: OrderContent, b: OrderContent): boolean {
     a.items.length === b.items.length &&
     a.items.every((l, i) => {
       const o = b.items[i];
-      return o !== undefined && l.productId === o.productId && l.quantity === o.quantity && l.unitPriceCents === o.unitPriceCents;
+      return (
+        o !== undefined &&
+        l.productId === o.productId &&
+        l.quantity === o.quantity &&
+        l.unitPriceCents === o.unitPriceCents
+      );
     })
   );
 }
@@ -122,7 +127,11 @@ export function sameContent(a: OrderContent, b: OrderContent): boolean {
  * An existing order wins over a tombstone: the tombstone was consumed when that order was created
  * from it. A create of other content is a conflict whatever the order's state.
  */
-export function decideCreate(existing: OrderRecord | undefined, tombstone: Tombstone | undefined, input: OrderContent): CreateDecision {
+export function decideCreate(
+  existing: OrderRecord | undefined,
+  tombstone: Tombstone | undefined,
+  input: OrderContent,
+): CreateDecision {
   if (existing && !sameContent(existing, input)) return { action: 'none', outcome: 'conflict' };
   if (existing) return { action: 'none', outcome: existing.status === 'CANCELLED' ? 'cancelled' : 'created' };
   if (tombstone) return { action: 'insert_cancelled', reason: tombstone.reason };
@@ -130,8 +139,7 @@ export function decideCreate(existing: OrderRecord | undefined, tombstone: Tombs
 }
 
 export type ConfirmDecision =
-  | { outcome: 'confirmed'; transition: boolean }
-  | { outcome: 'not_pending' | 'not_found'; transition: false };
+  { outcome: 'confirmed'; transition: boolean } | { outcome: 'not_pending' | 'not_found'; transition: false };
 
 export function decideConfirm(existing: OrderRecord | undefined): ConfirmDecision {
   if (!existing) return { outcome: 'not_found', transition: false };

@@ -103,7 +103,12 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
     }),
 
     listOrders: unary('ListOrders', logger, (req: ListOrdersRequest, call): ListOrdersResponse => {
-      const res = listPage(req, store.list, (e) => e.orderId, (e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned }));
+      const res = listPage(
+        req,
+        store.list,
+        (e) => e.orderId,
+        (e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned }),
+      );
       call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list orders');
       return res;
     }),
@@ -118,12 +123,20 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
     }),
 
     cancelOrder: write('CancelOrder', 'cancel', {
-      validate: (req: CancelOrderRequest) => ({ orderId: checkOrderId(req.orderId), reason: validateReason(req.reason) }),
+      validate: (req: CancelOrderRequest) => ({
+        orderId: checkOrderId(req.orderId),
+        reason: validateReason(req.reason),
+      }),
       effect: ({ orderId, reason }): CancelOrderResponse => {
         const result = store.cancel(orderId, reason);
         return { outcome: CANCEL[result.outcome], order: result.order && toProtoOrder(result.order) };
       },
-      log: ({ orderId, reason }, res) => ({ msg: 'cancel order', order_id: orderId, outcome: cancelOutcomeToJSON(res.outcome), reason }),
+      log: ({ orderId, reason }, res) => ({
+        msg: 'cancel order',
+        order_id: orderId,
+        outcome: cancelOutcomeToJSON(res.outcome),
+        reason,
+      }),
     }),
   };
 }

@@ -40,7 +40,9 @@ export interface OrderStore {
   get(orderId: string): OrderRecord | undefined;
   tombstone(orderId: string): Tombstone | undefined;
   /** `order` is the stored order, except on a conflict: a contradicting caller is not shown it. */
-  create(input: ValidCreate): { outcome: 'created' | 'cancelled'; order: OrderRecord } | { outcome: 'conflict'; order: undefined };
+  create(
+    input: ValidCreate,
+  ): { outcome: 'created' | 'cancelled'; order: OrderRecord } | { outcome: 'conflict'; order: undefined };
   confirm(orderId: string): { outcome: 'confirmed' | 'not_pending' | 'not_found'; order: OrderRecord | undefined };
   cancel(
     orderId: string,
@@ -105,7 +107,10 @@ export function createOrderStore(db: Db, now: () => number = Date.now): OrderSto
   );
 
   // One statement, so a page is one consistent read even while orders are being written.
-  const selectPage = db.prepare<[{ after: string; limit: number }], { entry_id: string; tombstoned: 0 | 1 } & Partial<OrderRow>>(
+  const selectPage = db.prepare<
+    [{ after: string; limit: number }],
+    { entry_id: string; tombstoned: 0 | 1 } & Partial<OrderRow>
+  >(
     `WITH ids AS (${pageIdsSql('orders', 'id')})
      SELECT ids.order_id AS entry_id, o.*, (t.order_id IS NOT NULL) AS tombstoned
      FROM ids LEFT JOIN orders o ON o.id = ids.order_id LEFT JOIN tombstones t ON t.order_id = ids.order_id

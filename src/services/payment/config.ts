@@ -7,7 +7,12 @@ import { DEFAULT_CHARGE_LIMIT_CENTS, MAX_AMOUNT_CENTS } from './domain.js';
 export const PAYMENT_VARIABLES = {
   PAYMENT_SERVICE_ADDR: ADDRESS_VARIABLES.PAYMENT_SERVICE_ADDR,
   ...participantVariables('payment'),
-  PAYMENT_CHARGE_LIMIT_CENTS: integer({ min: 0, max: MAX_AMOUNT_CENTS, default: DEFAULT_CHARGE_LIMIT_CENTS, expected: `an integer from 0 to ${MAX_AMOUNT_CENTS} (cents)` }),
+  PAYMENT_CHARGE_LIMIT_CENTS: integer({
+    min: 0,
+    max: MAX_AMOUNT_CENTS,
+    default: DEFAULT_CHARGE_LIMIT_CENTS,
+    expected: `an integer from 0 to ${MAX_AMOUNT_CENTS} (cents)`,
+  }),
 };
 
 export interface PaymentConfig extends ParticipantConfig {

@@ -47,7 +47,9 @@ export function decideCharge(state: PaymentState, amountCents: number, limitCent
   if (state.tombstoned || state.payment?.status === 'REFUNDED') return { outcome: 'refunded', action: 'none' };
   // Never charge twice: the same amount again is the same charge; another amount contradicts it.
   if (state.payment?.status === 'CHARGED') {
-    return state.payment.amountCents === amountCents ? { outcome: 'charged', action: 'none' } : { outcome: 'conflict', action: 'none' };
+    return state.payment.amountCents === amountCents
+      ? { outcome: 'charged', action: 'none' }
+      : { outcome: 'conflict', action: 'none' };
   }
   // A decline is judged again on each new request (a new key), as a card network would.
   if (amountCents > limitCents) return { outcome: 'declined', action: 'decline', declineReason: DECLINE_OVER_LIMIT };

@@ -51,7 +51,13 @@ const STATUS: Record<DomainStatus, PaymentStatus> = {
 };
 
 /** The PaymentService implementation. */
-export function createPaymentService({ db, logger, chargeLimitCents, now = Date.now, fastPath }: PaymentServiceDeps): PaymentServiceServer {
+export function createPaymentService({
+  db,
+  logger,
+  chargeLimitCents,
+  now = Date.now,
+  fastPath,
+}: PaymentServiceDeps): PaymentServiceServer {
   const store = createPaymentStore(db, { chargeLimitCents, now });
   const write = writeRpcs('payment', logger, createInbox(db, now, fastPath));
 
@@ -78,17 +84,27 @@ export function createPaymentService({ db, logger, chargeLimitCents, now = Date.
         const result = store.refund(orderId);
         return { outcome: REFUND[result.outcome], amountCents: result.amountCents };
       },
-      log: (orderId, res) => ({ msg: 'refund', order_id: orderId, outcome: refundOutcomeToJSON(res.outcome), amount_cents: res.amountCents }),
+      log: (orderId, res) => ({
+        msg: 'refund',
+        order_id: orderId,
+        outcome: refundOutcomeToJSON(res.outcome),
+        amount_cents: res.amountCents,
+      }),
     }),
 
     listPayments: unary('ListPayments', logger, (req: ListPaymentsRequest, call): ListPaymentsResponse => {
-      const res = listPage(req, store.list, (e) => e.orderId, ({ orderId, payment, tombstoned }) => ({
-        orderId,
-        status: payment ? STATUS[payment.status] : PaymentStatus.PAYMENT_STATUS_NONE,
-        amountCents: payment?.amountCents ?? 0,
-        refundedCents: payment?.status === 'REFUNDED' ? payment.amountCents : 0,
-        tombstoned,
-      }));
+      const res = listPage(
+        req,
+        store.list,
+        (e) => e.orderId,
+        ({ orderId, payment, tombstoned }) => ({
+          orderId,
+          status: payment ? STATUS[payment.status] : PaymentStatus.PAYMENT_STATUS_NONE,
+          amountCents: payment?.amountCents ?? 0,
+          refundedCents: payment?.status === 'REFUNDED' ? payment.amountCents : 0,
+          tombstoned,
+        }),
+      );
       call.logger.debug({ count: res.entries.length, more: res.nextPageToken !== '' }, 'list payments');
       return res;
     }),

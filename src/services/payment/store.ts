@@ -1,7 +1,14 @@
 import { openDatabase, type Db } from '../../platform/db.js';
 import type { SyncLevel } from '../../platform/config.js';
 import { INBOX_MIGRATION } from '../../platform/inbox.js';
-import { decideCharge, decideRefund, type ChargeDecision, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
+import {
+  decideCharge,
+  decideRefund,
+  type ChargeDecision,
+  type PaymentRecord,
+  type PaymentStatus,
+  type ValidCharge,
+} from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 import { pageIdsSql } from '../shared/paging.js';
 
@@ -56,7 +63,9 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
   );
   const selectTombstone = db.prepare<[string], { one: 1 }>('SELECT 1 AS one FROM tombstones WHERE order_id = ?');
   // One row per order: a later attempt overwrites an earlier decline, keeping created_at.
-  const upsertPayment = db.prepare<[{ order_id: string; status: PaymentStatus; amount_cents: number; decline_reason: string; now: number }]>(
+  const upsertPayment = db.prepare<
+    [{ order_id: string; status: PaymentStatus; amount_cents: number; decline_reason: string; now: number }]
+  >(
     `INSERT INTO payments (order_id, status, amount_cents, decline_reason, created_at, updated_at)
      VALUES (@order_id, @status, @amount_cents, @decline_reason, @now, @now)
      ON CONFLICT (order_id) DO UPDATE SET
@@ -73,7 +82,13 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
   // One statement, so a page is one consistent read even while payments are being written.
   const selectPage = db.prepare<
     [{ after: string; limit: number }],
-    { entry_id: string; status: PaymentStatus | null; amountCents: number | null; declineReason: string | null; tombstoned: 0 | 1 }
+    {
+      entry_id: string;
+      status: PaymentStatus | null;
+      amountCents: number | null;
+      declineReason: string | null;
+      tombstoned: 0 | 1;
+    }
   >(
     `WITH ids AS (${pageIdsSql('payments', 'order_id')})
      SELECT ids.order_id AS entry_id, p.status, p.amount_cents AS amountCents, p.decline_reason AS declineReason,
@@ -95,12 +110,19 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
     list: (after, limit) =>
       selectPage.all({ after, limit }).map((r) => ({
         orderId: r.entry_id,
-        payment: r.status === null ? undefined : { status: r.status, amountCents: r.amountCents ?? 0, declineReason: r.declineReason ?? '' },
+        payment:
+          r.status === null
+            ? undefined
+            : { status: r.status, amountCents: r.amountCents ?? 0, declineReason: r.declineReason ?? '' },
         tombstoned: r.tombstoned === 1,
       })),
 
     charge: db.transaction(({ orderId, amountCents }: ValidCharge) => {
-      const decision = decideCharge({ tombstoned: isTombstoned(orderId), payment: get(orderId) }, amountCents, chargeLimitCents);
+      const decision = decideCharge(
+        { tombstoned: isTombstoned(orderId), payment: get(orderId) },
+        amountCents,
+        chargeLimitCents,
+      );
       if (decision.action === 'charge' || decision.action === 'decline') {
         upsertPayment.run({
           order_id: orderId,
@@ -110,7 +132,10 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
           now: now(),
         });
       }
-      return { outcome: decision.outcome, declineReason: decision.outcome === 'declined' ? decision.declineReason : '' };
+      return {
+        outcome: decision.outcome,
+        declineReason: decision.outcome === 'declined' ? decision.declineReason : '',
+      };
     }),
 
     refund: db.transaction((orderId: string) => {

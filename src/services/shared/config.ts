@@ -60,7 +60,11 @@ export interface ParticipantConfig extends ProcessSettings {
   faults: boolean;
 }
 
-export function participantFrom(service: ParticipantName, listen: HostPort, v: Values<ReturnType<typeof participantVariables>>): ParticipantConfig {
+export function participantFrom(
+  service: ParticipantName,
+  listen: HostPort,
+  v: Values<ReturnType<typeof participantVariables>>,
+): ParticipantConfig {
   return {
     service,
     listen,

@@ -29,13 +29,17 @@ const TOKEN_PREFIX = 'o1:';
 export function readPage(req: PageRequest): Page {
   const { pageSize, pageToken } = req;
   if (!Number.isSafeInteger(pageSize) || pageSize < 0 || pageSize > PAGE_SIZE_MAX) {
-    throw invalid('page_size', `must be an integer from 1 to ${PAGE_SIZE_MAX} (0: ${PAGE_SIZE_DEFAULT}), got ${pageSize}`);
+    throw invalid(
+      'page_size',
+      `must be an integer from 1 to ${PAGE_SIZE_MAX} (0: ${PAGE_SIZE_DEFAULT}), got ${pageSize}`,
+    );
   }
   const size = pageSize === 0 ? PAGE_SIZE_DEFAULT : pageSize;
   if (pageToken === '') return { after: '', size };
   const decoded = /^[A-Za-z0-9_-]{1,200}$/.test(pageToken) ? Buffer.from(pageToken, 'base64url').toString() : '';
   const after = decoded.startsWith(TOKEN_PREFIX) ? decoded.slice(TOKEN_PREFIX.length) : '';
-  if (!isOrderId(after)) throw invalid('page_token', 'is not one this service gave out (ask again without it to start from the first page)');
+  if (!isOrderId(after))
+    throw invalid('page_token', 'is not one this service gave out (ask again without it to start from the first page)');
   return { after, size };
 }
 
@@ -43,7 +47,11 @@ export function readPage(req: PageRequest): Page {
  * The token of the page after `rows` (asked with one row more than the page's size, so that a
  * full last page is known to be the last): '' when there is none. Returns the page's rows too.
  */
-export function pageOf<T>(rows: readonly T[], page: Page, idOf: (row: T) => string): { rows: T[]; nextPageToken: string } {
+export function pageOf<T>(
+  rows: readonly T[],
+  page: Page,
+  idOf: (row: T) => string,
+): { rows: T[]; nextPageToken: string } {
   if (rows.length <= page.size) return { rows: [...rows], nextPageToken: '' };
   const kept = rows.slice(0, page.size);
   const last = kept.at(-1) as T;

@@ -27,7 +27,9 @@ export function runMain(service: string, main: () => Promise<void>): void {
     } else if (err instanceof TlsError) {
       process.stderr.write(`${service}: cannot start mutual TLS (${err.code}): ${err.message}\n`);
     } else {
-      process.stderr.write(`${service}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `${service}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
     }
     process.exit(1);
   });
@@ -38,7 +40,10 @@ export interface ParticipantSpec {
   openDb(file: string, synchronous: SyncLevel): Db;
   definition: ServiceDefinition;
   /** Called with everything opened; returns the implementation and fields for the 'listening' line. */
-  build(deps: { db: Db; logger: Logger; fastPath: IdempotencyGuard<unknown> | undefined }): { implementation: UntypedServiceImplementation; logFields?: Record<string, unknown> };
+  build(deps: { db: Db; logger: Logger; fastPath: IdempotencyGuard<unknown> | undefined }): {
+    implementation: UntypedServiceImplementation;
+    logFields?: Record<string, unknown>;
+  };
 }
 
 /**
@@ -72,14 +77,28 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
     const faults = config.faults ? { service: spec.service, logger } : undefined;
     if (faults && config.grpc.kind === 'insecure') {
       // Without mutual TLS no caller can prove it is the gateway, so no directive is obeyed.
-      logger.warn({ FAULTS_ENABLED: 1, GRPC_INSECURE: 1 }, 'fault switchboard on, but x-fault directives are ignored: with GRPC_INSECURE=1 no caller is authenticated as the gateway');
+      logger.warn(
+        { FAULTS_ENABLED: 1, GRPC_INSECURE: 1 },
+        'fault switchboard on, but x-fault directives are ignored: with GRPC_INSECURE=1 no caller is authenticated as the gateway',
+      );
     } else if (faults) {
-      logger.warn({ FAULTS_ENABLED: 1 }, 'fault switchboard on: this service honours the gateway\'s x-fault directives (latency, error, uncertain, after_effect, crash)');
+      logger.warn(
+        { FAULTS_ENABLED: 1 },
+        "fault switchboard on: this service honours the gateway's x-fault directives (latency, error, uncertain, after_effect, crash)",
+      );
     }
-    const server = await startGrpcServer(listen, [{ definition: spec.definition, implementation }], serverCredentials(config.grpc, spec.service), { faults, logger });
+    const server = await startGrpcServer(
+      listen,
+      [{ definition: spec.definition, implementation }],
+      serverCredentials(config.grpc, spec.service),
+      { faults, logger },
+    );
     let stopping = false;
     const metricsServer = await startMetricsServer(telemetry, config.metrics, () => !stopping);
-    logger.info({ address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields }, 'listening');
+    logger.info(
+      { address: server.address, metrics: metricsServer?.address, db: file, synchronous, ...logFields },
+      'listening',
+    );
     // The stop handlers first: a supervisor may send SIGTERM the moment it reads `ready`.
     onShutdown(logger, async () => {
       stopping = true;
@@ -89,7 +108,11 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
       db.close();
       await telemetry.shutdown();
     });
-    notifyReady({ service: spec.service, address: server.address, ...(metricsServer ? { metrics: metricsServer.address } : {}) });
+    notifyReady({
+      service: spec.service,
+      address: server.address,
+      ...(metricsServer ? { metrics: metricsServer.address } : {}),
+    });
   } catch (err) {
     await kv?.close();
     db.close();

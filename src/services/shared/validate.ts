@@ -20,7 +20,8 @@ export function checkOrderId(value: string, field = 'order_id'): string {
 }
 
 export function checkCustomerId(value: string, field = 'customer_id'): string {
-  if (!isCustomerId(value)) throw invalid(field, `must be 1-${LIMITS.customerIdMax} printable characters without spaces`);
+  if (!isCustomerId(value))
+    throw invalid(field, `must be 1-${LIMITS.customerIdMax} printable characters without spaces`);
   return value;
 }
 

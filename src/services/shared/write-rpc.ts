@@ -22,7 +22,11 @@ export interface WriteRpcSpec<Req, Valid, Res> {
  * `<service>.<name>.before_commit|after_commit`), log the outcome once, answer.
  */
 export function writeRpcs(service: string, logger: Logger, inbox: Inbox) {
-  return function write<Req, Valid, Res>(method: string, name: string, spec: WriteRpcSpec<Req, Valid, Res>): handleUnaryCall<Req, Res> {
+  return function write<Req, Valid, Res>(
+    method: string,
+    name: string,
+    spec: WriteRpcSpec<Req, Valid, Res>,
+  ): handleUnaryCall<Req, Res> {
     const point = `${service}.${name}`;
     return unary(method, logger, async (req: Req, call) => {
       const valid = spec.validate(req);

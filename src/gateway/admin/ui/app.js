@@ -196,7 +196,8 @@ async function api(method, path, body) {
     if (res.status === 401 && !path.startsWith('/api/session')) signedOut('Your session has ended: sign in again.');
     // The cookie without its token (storage cleared, or the cookie is another tab's newer
     // session, whose token the storage event brings): only a new sign-in gives one.
-    else if (data?.error === 'csrf_rejected' && session?.via === 'session' && (storedCsrf() ?? pageCsrf) === csrf) signedOut('Sign in again to continue.');
+    else if (data?.error === 'csrf_rejected' && session?.via === 'session' && (storedCsrf() ?? pageCsrf) === csrf)
+      signedOut('Sign in again to continue.');
     throw err;
   }
   return data;
@@ -269,7 +270,11 @@ function renderSignIn(message) {
     h('h1', {}, 'Sign in'),
     h('label', { for: 'token' }, 'Admin token'),
     input,
-    h('p', { id: 'token-help', class: 'muted' }, 'A token from the gateway’s ADMIN_TOKENS. The console keeps a session, never the token.'),
+    h(
+      'p',
+      { id: 'token-help', class: 'muted' },
+      'A token from the gateway’s ADMIN_TOKENS. The console keeps a session, never the token.',
+    ),
     error,
     button,
   );
@@ -380,12 +385,17 @@ function orderInfo(s) {
   return {
     order: s.order_id ?? input.order_id ?? s.id,
     customer: s.customer_id ?? input.customer_id ?? null,
-    total: typeof s.total === 'string' || typeof s.total === 'number' ? `$${s.total}` : fmtCents(s.total_cents ?? input.total_cents),
+    total:
+      typeof s.total === 'string' || typeof s.total === 'number'
+        ? `$${s.total}`
+        : fmtCents(s.total_cents ?? input.total_cents),
   };
 }
 
 function sagasView(token) {
-  const counts = Object.fromEntries(['', ...STATUSES].map((st) => [st, h('span', { class: 'count', 'data-testid': `count-${st || 'ALL'}` }, '–')]));
+  const counts = Object.fromEntries(
+    ['', ...STATUSES].map((st) => [st, h('span', { class: 'count', 'data-testid': `count-${st || 'ALL'}` }, '–')]),
+  );
   const filterButtons = ['', ...STATUSES].map((st) =>
     h(
       'button',
@@ -397,7 +407,8 @@ function sagasView(token) {
         onclick: () => {
           listState.status = st;
           resetPage();
-          for (const [i, b] of filterButtons.entries()) b.setAttribute('aria-pressed', String(['', ...STATUSES][i] === st));
+          for (const [i, b] of filterButtons.entries())
+            b.setAttribute('aria-pressed', String(['', ...STATUSES][i] === st));
           tick();
         },
       },
@@ -439,10 +450,19 @@ function sagasView(token) {
     spellcheck: 'false',
     'data-testid': 'filter-customer',
   });
-  const stepSelect = h('select', { id: 'saga-step', 'data-testid': 'filter-step' }, h('option', { value: '' }, 'any step'));
+  const stepSelect = h(
+    'select',
+    { id: 'saga-step', 'data-testid': 'filter-step' },
+    h('option', { value: '' }, 'any step'),
+  );
   if (listState.step) stepSelect.append(h('option', { value: listState.step }, listState.step));
   stepSelect.value = listState.step;
-  const from = h('input', { id: 'saga-from', type: 'datetime-local', value: listState.from, 'data-testid': 'filter-from' });
+  const from = h('input', {
+    id: 'saga-from',
+    type: 'datetime-local',
+    value: listState.from,
+    'data-testid': 'filter-from',
+  });
   const to = h('input', { id: 'saga-to', type: 'datetime-local', value: listState.to, 'data-testid': 'filter-to' });
   const applyFilters = () => {
     clearTimeout(filterDebounce);
@@ -457,17 +477,21 @@ function sagasView(token) {
     filterDebounce = setTimeout(applyFilters, 300);
   });
   for (const el of [stepSelect, from, to]) el.addEventListener('change', applyFilters);
-  const clear = h('button', {
-    type: 'button',
-    'data-testid': 'filter-clear',
-    onclick: () => {
-      customer.value = '';
-      stepSelect.value = '';
-      from.value = '';
-      to.value = '';
-      applyFilters();
+  const clear = h(
+    'button',
+    {
+      type: 'button',
+      'data-testid': 'filter-clear',
+      onclick: () => {
+        customer.value = '';
+        stepSelect.value = '';
+        from.value = '';
+        to.value = '';
+        applyFilters();
+      },
     },
-  }, 'Clear');
+    'Clear',
+  );
   const tbody = h('tbody', { 'data-testid': 'saga-rows' });
   const empty = h('p', { class: 'muted', 'data-testid': 'sagas-empty', hidden: true }, 'No sagas match.');
   const prev = h('button', { type: 'button', 'data-testid': 'page-prev', disabled: true }, '← Newer');
@@ -502,7 +526,12 @@ function sagasView(token) {
       ),
       h(
         'form',
-        { class: 'search refine', 'aria-label': 'More filters', 'data-testid': 'filters-more', onsubmit: (e) => (e.preventDefault(), applyFilters()) },
+        {
+          class: 'search refine',
+          'aria-label': 'More filters',
+          'data-testid': 'filters-more',
+          onsubmit: (e) => (e.preventDefault(), applyFilters()),
+        },
         field('saga-customer', 'Customer', customer),
         field('saga-step', 'Step', stepSelect),
         field('saga-from', 'Created from', from),
@@ -517,7 +546,17 @@ function sagasView(token) {
           'table',
           { class: 'list', 'data-testid': 'saga-table' },
           h('caption', { class: 'sr-only' }, 'Sagas, newest first'),
-          h('thead', {}, h('tr', {}, ['Saga', 'Status', 'Definition', 'Created', 'Updated', 'Failure'].map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Saga', 'Status', 'Definition', 'Created', 'Updated', 'Failure'].map((t) =>
+                h('th', { scope: 'col' }, t),
+              ),
+            ),
+          ),
           tbody,
         ),
       ),
@@ -543,9 +582,15 @@ function sagasView(token) {
     const page = await api('GET', `/api/sagas?${qs}`);
     if (token !== current.token) return;
     const steps = Array.isArray(page.steps) ? page.steps : [];
-    if (stepSelect.options.length !== steps.length + 1 || steps.some((st, i) => stepSelect.options[i + 1]?.value !== st)) {
+    if (
+      stepSelect.options.length !== steps.length + 1 ||
+      steps.some((st, i) => stepSelect.options[i + 1]?.value !== st)
+    ) {
       const chosen = stepSelect.value;
-      stepSelect.replaceChildren(h('option', { value: '' }, 'any step'), ...steps.map((st) => h('option', { value: st }, st)));
+      stepSelect.replaceChildren(
+        h('option', { value: '' }, 'any step'),
+        ...steps.map((st) => h('option', { value: st }, st)),
+      );
       stepSelect.value = steps.includes(chosen) ? chosen : '';
     }
     let total = 0;
@@ -575,16 +620,32 @@ function resetPage() {
 
 function sagaRow(s) {
   const o = orderInfo(s);
-  const cell = (label, ...content) => h('td', { 'data-label': label, class: label === 'Failure' ? '' : 'nowrap' }, ...content);
+  const cell = (label, ...content) =>
+    h('td', { 'data-label': label, class: label === 'Failure' ? '' : 'nowrap' }, ...content);
   return h(
     'tr',
     { 'data-testid': 'saga-row', 'data-id': s.id, 'data-status': s.status },
     cell(
       'Saga',
-      h('a', { href: `#/sagas/${encodeURIComponent(s.id)}`, class: 'mono', 'data-focus': `saga-${s.id}`, 'data-testid': 'saga-link' }, s.id),
-      o.customer || o.total ? h('div', { class: 'sub muted' }, [o.customer, o.total].filter(Boolean).join(' · ')) : null,
+      h(
+        'a',
+        {
+          href: `#/sagas/${encodeURIComponent(s.id)}`,
+          class: 'mono',
+          'data-focus': `saga-${s.id}`,
+          'data-testid': 'saga-link',
+        },
+        s.id,
+      ),
+      o.customer || o.total
+        ? h('div', { class: 'sub muted' }, [o.customer, o.total].filter(Boolean).join(' · '))
+        : null,
     ),
-    cell('Status', statusBadge(s.status, 'saga-status'), s.current_step ? h('div', { class: 'sub muted', 'data-testid': 'saga-step' }, s.current_step) : null),
+    cell(
+      'Status',
+      statusBadge(s.status, 'saga-status'),
+      s.current_step ? h('div', { class: 'sub muted', 'data-testid': 'saga-step' }, s.current_step) : null,
+    ),
     cell('Definition', `${s.definition} v${s.version}`),
     cell('Created', h('time', { datetime: s.created_at }, fmtTime(s.created_at))),
     cell('Updated', h('time', { datetime: s.updated_at }, fmtTime(s.updated_at))),
@@ -627,7 +688,12 @@ export function faultOf(e) {
 function faultBadge(fault, testid) {
   return h(
     'span',
-    { class: 'badge fault', 'data-testid': testid, 'data-rule': fault.rule ?? '', title: fault.rule ? `injected by the fault rule ${fault.rule}` : 'injected by the fault switchboard' },
+    {
+      class: 'badge fault',
+      'data-testid': testid,
+      'data-rule': fault.rule ?? '',
+      title: fault.rule ? `injected by the fault rule ${fault.rule}` : 'injected by the fault switchboard',
+    },
     fault.rule ? `fault ${fault.rule}` : 'fault',
   );
 }
@@ -646,7 +712,20 @@ export function attemptsOf(events) {
       const key = `${phase}:${e.step}`;
       const stale = open.get(key);
       if (stale) stale.outcome = 'interrupted';
-      const bar = { seq: e.seq, step: e.step, display: e.display_name, phase, attempt: e.attempt, start: Date.parse(e.time), end: null, outcome: 'running', error: null, retryable: null, result: undefined, fault: null };
+      const bar = {
+        seq: e.seq,
+        step: e.step,
+        display: e.display_name,
+        phase,
+        attempt: e.attempt,
+        start: Date.parse(e.time),
+        end: null,
+        outcome: 'running',
+        error: null,
+        retryable: null,
+        result: undefined,
+        fault: null,
+      };
       bars.push(bar);
       open.set(key, bar);
     } else if (OUTCOME[e.type]) {
@@ -706,7 +785,12 @@ function detailView(id, token) {
       const qs = new URLSearchParams({ after_seq: String(afterSeq), limit: '500' });
       const t = await api('GET', `/api/sagas/${encodeURIComponent(id)}?${qs}`).catch((err) => {
         if (err.status === 404) {
-          if (token === current.token) section.replaceChildren(h('h1', {}, 'Saga not found'), h('p', { 'data-testid': 'not-found' }, err.message), h('p', {}, h('a', { href: '#/sagas' }, '← All sagas')));
+          if (token === current.token)
+            section.replaceChildren(
+              h('h1', {}, 'Saga not found'),
+              h('p', { 'data-testid': 'not-found' }, err.message),
+              h('p', {}, h('a', { href: '#/sagas' }, '← All sagas')),
+            );
           return null;
         }
         throw err;
@@ -732,7 +816,10 @@ function renderDetail(shell, saga, events) {
   const o = orderInfo({ ...saga, input: saga.input ?? input });
   const traceId = started?.trace_id ?? events.find((e) => e.trace_id)?.trace_id ?? null;
 
-  shell.head.replaceChildren(h('h1', {}, 'Saga ', h('code', { 'data-testid': 'detail-id' }, saga.id)), statusBadge(saga.status, 'detail-status'));
+  shell.head.replaceChildren(
+    h('h1', {}, 'Saga ', h('code', { 'data-testid': 'detail-id' }, saga.id)),
+    statusBadge(saga.status, 'detail-status'),
+  );
 
   const fact = (label, testid, ...value) => [h('dt', {}, label), h('dd', { 'data-testid': testid }, ...value)];
   shell.facts.replaceChildren(
@@ -742,13 +829,27 @@ function renderDetail(shell, saga, events) {
     ...fact('Total', 'detail-total', o.total ?? '–'),
     ...fact('Created', 'detail-created', fmtTime(saga.created_at)),
     ...fact('Updated', 'detail-updated', fmtTime(saga.updated_at)),
-    ...fact('Failure', 'detail-failure', saga.failure ? `${saga.failure.code} at ${saga.failure.step}: ${saga.failure.message}` : '–'),
+    ...fact(
+      'Failure',
+      'detail-failure',
+      saga.failure ? `${saga.failure.code} at ${saga.failure.step}: ${saga.failure.message}` : '–',
+    ),
     ...fact(
       'Trace',
       'detail-trace',
       traceId
         ? saga.trace_url
-          ? h('a', { href: saga.trace_url, target: '_blank', rel: 'noopener noreferrer', class: 'mono', 'data-testid': 'trace-link' }, traceId)
+          ? h(
+              'a',
+              {
+                href: saga.trace_url,
+                target: '_blank',
+                rel: 'noopener noreferrer',
+                class: 'mono',
+                'data-testid': 'trace-link',
+              },
+              traceId,
+            )
           : h('span', { class: 'mono', 'data-testid': 'trace-id' }, traceId)
         : '–',
     ),
@@ -797,16 +898,36 @@ function renderDetail(shell, saga, events) {
         'div',
         { class: 'wf-meta' },
         h('span', { 'data-testid': 'wf-offset' }, `+${fmtDuration(b.start - t0)}`),
-        h('span', { 'data-testid': 'wf-duration' }, b.end !== null ? fmtDuration(b.end - b.start) : b.outcome === 'running' ? 'running…' : 'no outcome (interrupted)'),
+        h(
+          'span',
+          { 'data-testid': 'wf-duration' },
+          b.end !== null
+            ? fmtDuration(b.end - b.start)
+            : b.outcome === 'running'
+              ? 'running…'
+              : 'no outcome (interrupted)',
+        ),
         h('span', { class: `outcome ${b.outcome}`, 'data-testid': 'wf-outcome' }, b.outcome.replace('-', ', ')),
-        h('span', { class: 'mono key', title: 'idempotency key', 'data-testid': 'wf-key' }, idempotencyKey(saga.id, b.step, b.phase)),
+        h(
+          'span',
+          { class: 'mono key', title: 'idempotency key', 'data-testid': 'wf-key' },
+          idempotencyKey(saga.id, b.step, b.phase),
+        ),
         b.error ? h('span', { class: 'error', 'data-testid': 'wf-error' }, b.error) : null,
       ),
     );
   });
   shell.waterfall.replaceChildren(
     rows.length
-      ? h('ol', { class: 'waterfall', 'data-testid': 'waterfall', 'aria-label': 'One row per step attempt and compensation attempt' }, rows)
+      ? h(
+          'ol',
+          {
+            class: 'waterfall',
+            'data-testid': 'waterfall',
+            'aria-label': 'One row per step attempt and compensation attempt',
+          },
+          rows,
+        )
       : h('p', { class: 'muted' }, 'No step has started yet.'),
   );
 
@@ -862,7 +983,15 @@ function renderDetail(shell, saga, events) {
       'table',
       { class: 'list events', 'data-testid': 'event-table' },
       h('caption', { class: 'sr-only' }, 'Every event of the saga log, in order'),
-      h('thead', {}, h('tr', {}, ['#', 'Event', 'Step', 'Attempt', 'Time', 'Error', 'Span'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['#', 'Event', 'Step', 'Attempt', 'Time', 'Error', 'Span'].map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -870,13 +999,23 @@ function renderDetail(shell, saga, events) {
           const fault = faultOf(e);
           return h(
             'tr',
-            { 'data-testid': 'event-row', 'data-seq': e.seq, 'data-type': e.type, 'data-fault': fault ? (fault.rule ?? '') : null },
+            {
+              'data-testid': 'event-row',
+              'data-seq': e.seq,
+              'data-type': e.type,
+              'data-fault': fault ? (fault.rule ?? '') : null,
+            },
             h('td', { 'data-label': '#' }, e.seq),
             h('td', { 'data-label': 'Event', class: 'nowrap' }, e.type),
             h('td', { 'data-label': 'Step' }, e.step ?? '–'),
             h('td', { 'data-label': 'Attempt' }, e.attempt ?? '–'),
             h('td', { 'data-label': 'Time', class: 'nowrap' }, h('time', { datetime: e.time }, fmtTime(e.time))),
-            h('td', { 'data-label': 'Error', class: e.error ? 'error' : '' }, fault ? [faultBadge(fault, 'event-fault'), ' '] : null, e.error ?? '–'),
+            h(
+              'td',
+              { 'data-label': 'Error', class: e.error ? 'error' : '' },
+              fault ? [faultBadge(fault, 'event-fault'), ' '] : null,
+              e.error ?? '–',
+            ),
             h('td', { 'data-label': 'Span', class: 'mono nowrap' }, e.span_id ?? '–'),
           );
         }),
@@ -891,8 +1030,19 @@ function renderDetail(shell, saga, events) {
  */
 function actionPanel(id, { compact = false } = {}) {
   const noteId = `note-${id}`;
-  const note = h(compact ? 'input' : 'textarea', { id: noteId, rows: compact ? null : 2, maxlength: 1000, 'data-testid': 'action-note', placeholder: compact ? 'note (required to resolve)' : null });
-  const message = h('p', { class: 'action-message', role: 'status', 'aria-live': 'polite', 'data-testid': 'action-message' });
+  const note = h(compact ? 'input' : 'textarea', {
+    id: noteId,
+    rows: compact ? null : 2,
+    maxlength: 1000,
+    'data-testid': 'action-note',
+    placeholder: compact ? 'note (required to resolve)' : null,
+  });
+  const message = h('p', {
+    class: 'action-message',
+    role: 'status',
+    'aria-live': 'polite',
+    'data-testid': 'action-message',
+  });
   let status = null;
   let busy = false;
   const buttons = {};
@@ -923,19 +1073,38 @@ function actionPanel(id, { compact = false } = {}) {
   };
   const actions = compact ? ['retry', 'resolve'] : ['retry', 'compensate', 'resolve'];
   for (const action of actions) {
-    buttons[action] = h('button', { type: 'button', class: action === 'resolve' ? '' : 'primary', 'data-testid': `action-${action}`, 'data-focus': `action-${action}-${id}`, disabled: true, onclick: () => act(action) }, ACTION_LABEL[action]);
+    buttons[action] = h(
+      'button',
+      {
+        type: 'button',
+        class: action === 'resolve' ? '' : 'primary',
+        'data-testid': `action-${action}`,
+        'data-focus': `action-${action}-${id}`,
+        disabled: true,
+        onclick: () => act(action),
+      },
+      ACTION_LABEL[action],
+    );
   }
   const el = h(
     'div',
     { class: compact ? 'actions compact' : 'card actions', 'data-testid': 'actions' },
     compact ? null : h('h2', {}, 'Actions'),
-    h('label', { for: noteId, class: compact ? 'sr-only' : '' }, compact ? `Note for ${id}` : 'Note (required to resolve; recorded with the action)'),
+    h(
+      'label',
+      { for: noteId, class: compact ? 'sr-only' : '' },
+      compact ? `Note for ${id}` : 'Note (required to resolve; recorded with the action)',
+    ),
     note,
     h('div', { class: 'buttons' }, Object.values(buttons)),
     message,
     compact
       ? null
-      : h('p', { class: 'muted' }, 'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (a running saga before its pivot, or a parked one that has not passed it; at the pivot, its fence settles it first). Resolve: close a parked saga repaired by hand.'),
+      : h(
+          'p',
+          { class: 'muted' },
+          'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (a running saga before its pivot, or a parked one that has not passed it; at the pivot, its fence settles it first). Resolve: close a parked saga repaired by hand.',
+        ),
   );
   return {
     el,
@@ -957,7 +1126,11 @@ function parkedView(token) {
       'section',
       { 'data-testid': 'parked-view' },
       h('h1', {}, 'Parked sagas'),
-      h('p', { class: 'muted' }, 'Oldest first: each waits for an operator (a compensation kept failing, or a step past the point of no return did).'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Oldest first: each waits for an operator (a compensation kept failing, or a step past the point of no return did).',
+      ),
       h(
         'div',
         { class: 'table-wrap' },
@@ -965,7 +1138,17 @@ function parkedView(token) {
           'table',
           { class: 'list', 'data-testid': 'parked-table' },
           h('caption', { class: 'sr-only' }, 'Parked sagas, oldest first'),
-          h('thead', {}, h('tr', {}, ['Saga', 'Reason', 'Age', 'Parked at', isOperator() ? 'Actions' : null].filter(Boolean).map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Saga', 'Reason', 'Age', 'Parked at', isOperator() ? 'Actions' : null]
+                .filter(Boolean)
+                .map((t) => h('th', { scope: 'col' }, t)),
+            ),
+          ),
           tbody,
         ),
       ),
@@ -1004,7 +1187,11 @@ function parkedRow(s) {
   const el = h(
     'tr',
     { 'data-testid': 'parked-row', 'data-id': s.id },
-    h('td', { 'data-label': 'Saga' }, h('a', { href: `#/sagas/${encodeURIComponent(s.id)}`, class: 'mono', 'data-focus': `parked-${s.id}` }, s.id)),
+    h(
+      'td',
+      { 'data-label': 'Saga' },
+      h('a', { href: `#/sagas/${encodeURIComponent(s.id)}`, class: 'mono', 'data-focus': `parked-${s.id}` }, s.id),
+    ),
     reason,
     age,
     since,
@@ -1038,7 +1225,15 @@ function stockView(token) {
           'table',
           { class: 'list numeric', 'data-testid': 'stock-table' },
           h('caption', { class: 'sr-only' }, 'Stock per product'),
-          h('thead', {}, h('tr', {}, ['Product', 'Available', 'Reserved', 'Sold', 'Price'].map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['Product', 'Available', 'Reserved', 'Sold', 'Price'].map((t) => h('th', { scope: 'col' }, t)),
+            ),
+          ),
           tbody,
         ),
       ),
@@ -1072,7 +1267,16 @@ function stockView(token) {
 
 const FAULT_KINDS = ['error', 'latency', 'uncertain', 'after_effect', 'crash'];
 const FAULT_PARTICIPANTS = ['order', 'inventory', 'payment'];
-const FAULT_METHODS = ['CreateOrder', 'CancelOrder', 'ConfirmOrder', 'Reserve', 'Release', 'Commit', 'Charge', 'Refund'];
+const FAULT_METHODS = [
+  'CreateOrder',
+  'CancelOrder',
+  'ConfirmOrder',
+  'Reserve',
+  'Release',
+  'Commit',
+  'Charge',
+  'Refund',
+];
 const CRASH_POINTS = ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'];
 
 /** Shows the Faults link when the gateway has a switchboard (the session says so). */
@@ -1089,13 +1293,20 @@ function fmtTarget(t = {}) {
 
 function fmtFaultParams(r) {
   if (r.kind === 'latency') return `${r.latency_ms ?? 0} ms${r.jitter_ms ? ` + up to ${r.jitter_ms} ms` : ''}`;
-  if (r.kind === 'crash') return r.crash_point ? `at ${r.crash_point}` : r.target?.participant || r.target?.method ? 'before the handler' : 'at before_outcome';
+  if (r.kind === 'crash')
+    return r.crash_point
+      ? `at ${r.crash_point}`
+      : r.target?.participant || r.target?.method
+        ? 'before the handler'
+        : 'at before_outcome';
   return '–';
 }
 
 function fmtLimit(l) {
   if (!l || (l.count === undefined && l.until === undefined)) return 'none';
-  return [l.count !== undefined ? `${l.count}×` : null, l.until ? `until ${fmtTime(l.until)}` : null].filter(Boolean).join(', ');
+  return [l.count !== undefined ? `${l.count}×` : null, l.until ? `until ${fmtTime(l.until)}` : null]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** A rule as PUT takes it back: everything but its count. */
@@ -1107,8 +1318,17 @@ function planRule(r) {
 function faultsView(token) {
   const operator = isOperator();
   const tbody = h('tbody', { 'data-testid': 'fault-rows' });
-  const empty = h('p', { class: 'muted', 'data-testid': 'faults-empty', hidden: true }, 'No rule: nothing is injected.');
-  const message = h('p', { class: 'action-message', role: 'status', 'aria-live': 'polite', 'data-testid': 'fault-message' });
+  const empty = h(
+    'p',
+    { class: 'muted', 'data-testid': 'faults-empty', hidden: true },
+    'No rule: nothing is injected.',
+  );
+  const message = h('p', {
+    class: 'action-message',
+    role: 'status',
+    'aria-live': 'polite',
+    'data-testid': 'fault-message',
+  });
   const off = h(
     'div',
     { class: 'card notice', role: 'status', 'data-testid': 'faults-off', hidden: true },
@@ -1172,7 +1392,8 @@ function faultsView(token) {
   const rows = new Map();
   const rowOf = (r) => {
     const cells = {};
-    const cell = (label, testid, cls) => (cells[testid] = h('td', { 'data-label': label, 'data-testid': testid, class: cls }));
+    const cell = (label, testid, cls) =>
+      (cells[testid] = h('td', { 'data-label': label, 'data-testid': testid, class: cls }));
     const toggleButton = operator
       ? h('button', {
           type: 'button',
@@ -1186,7 +1407,17 @@ function faultsView(token) {
       : null;
     const state = operator ? null : h('span', { class: 'badge', 'data-testid': 'fault-state' });
     const removeButton = operator
-      ? h('button', { type: 'button', 'data-testid': 'fault-remove', 'data-focus': `fault-remove-${r.id}`, 'aria-label': `Remove rule ${r.id}`, onclick: () => remove(r.id) }, 'Remove')
+      ? h(
+          'button',
+          {
+            type: 'button',
+            'data-testid': 'fault-remove',
+            'data-focus': `fault-remove-${r.id}`,
+            'aria-label': `Remove rule ${r.id}`,
+            onclick: () => remove(r.id),
+          },
+          'Remove',
+        )
       : null;
     const el = h(
       'tr',
@@ -1218,7 +1449,8 @@ function faultsView(token) {
         cells['fault-phase'].textContent = x.phase ?? 'both';
         cells['fault-kind'].textContent = x.kind;
         cells['fault-params'].textContent = fmtFaultParams(x);
-        cells['fault-probability'].textContent = typeof x.probability === 'number' ? `${Math.round(x.probability * 1000) / 10} %` : '–';
+        cells['fault-probability'].textContent =
+          typeof x.probability === 'number' ? `${Math.round(x.probability * 1000) / 10} %` : '–';
         cells['fault-limit'].textContent = fmtLimit(x.limit);
         cells['fault-fired'].textContent = String(x.fired ?? 0);
       },
@@ -1245,7 +1477,11 @@ function faultsView(token) {
     empty.hidden = body.rules.length > 0;
   };
 
-  const form = operator ? faultForm((rule) => put([...rules, rule], `Rule ${rule.id} added; the plan was replaced (every count restarted at 0).`)) : null;
+  const form = operator
+    ? faultForm((rule) =>
+        put([...rules, rule], `Rule ${rule.id} added; the plan was replaced (every count restarted at 0).`),
+      )
+    : null;
 
   append(on, [
     h(
@@ -1255,20 +1491,51 @@ function faultsView(token) {
         'table',
         { class: 'list faults', 'data-testid': 'fault-table' },
         h('caption', { class: 'sr-only' }, 'Fault rules, in plan order (the first that matches an attempt fires)'),
-        h('thead', {}, h('tr', {}, ['On', 'Rule', 'Target', 'Phase', 'Kind', 'Parameters', 'Probability', 'Limit', 'Fired', operator ? 'Remove' : null].filter(Boolean).map((t) => h('th', { scope: 'col' }, t)))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            [
+              'On',
+              'Rule',
+              'Target',
+              'Phase',
+              'Kind',
+              'Parameters',
+              'Probability',
+              'Limit',
+              'Fired',
+              operator ? 'Remove' : null,
+            ]
+              .filter(Boolean)
+              .map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
         tbody,
       ),
     ),
     empty,
     message,
-    operator ? form.el : h('p', { class: 'muted', 'data-testid': 'faults-read-only' }, 'You are a viewer: only an operator changes the plan.'),
+    operator
+      ? form.el
+      : h(
+          'p',
+          { class: 'muted', 'data-testid': 'faults-read-only' },
+          'You are a viewer: only an operator changes the plan.',
+        ),
   ]);
   view.replaceChildren(
     h(
       'section',
       { 'data-testid': 'faults-view' },
       h('h1', {}, 'Faults'),
-      h('p', { class: 'muted' }, 'The fault switchboard: the first rule, in plan order, that is on, targets an attempt, is within its limit and passes its probability draw fires. Fired counts since the plan was last replaced.'),
+      h(
+        'p',
+        { class: 'muted' },
+        'The fault switchboard: the first rule, in plan order, that is on, targets an attempt, is within its limit and passes its probability draw fires. Fired counts since the plan was last replaced.',
+      ),
       off,
       on,
     ),
@@ -1303,28 +1570,109 @@ function faultsView(token) {
 
 /** The operator's form to add a rule; `add(rule)` PUTs the plan with it (and throws the server's refusal). */
 function faultForm(add) {
-  const field = (id, label, el, hint) => h('div', { class: 'field', 'data-field': id }, h('label', { for: id }, label), el, hint ? h('span', { class: 'muted hint' }, hint) : null);
-  const select = (id, options, testid) => h('select', { id, name: id, 'data-testid': testid }, options.map(([v, t]) => h('option', { value: v }, t)));
+  const field = (id, label, el, hint) =>
+    h(
+      'div',
+      { class: 'field', 'data-field': id },
+      h('label', { for: id }, label),
+      el,
+      hint ? h('span', { class: 'muted hint' }, hint) : null,
+    );
+  const select = (id, options, testid) =>
+    h(
+      'select',
+      { id, name: id, 'data-testid': testid },
+      options.map(([v, t]) => h('option', { value: v }, t)),
+    );
   const input = (id, attrs) => h('input', { id, name: id, autocomplete: 'off', spellcheck: 'false', ...attrs });
 
-  const id = input('fault-new-id', { required: true, maxlength: 64, pattern: '[A-Za-z0-9_.\\-]+', placeholder: 'e.g. refuse-reserve', 'data-testid': 'fault-new-id' });
-  const kind = select('fault-new-kind', FAULT_KINDS.map((k) => [k, k]), 'fault-new-kind');
+  const id = input('fault-new-id', {
+    required: true,
+    maxlength: 64,
+    pattern: '[A-Za-z0-9_.\\-]+',
+    placeholder: 'e.g. refuse-reserve',
+    'data-testid': 'fault-new-id',
+  });
+  const kind = select(
+    'fault-new-kind',
+    FAULT_KINDS.map((k) => [k, k]),
+    'fault-new-kind',
+  );
   const step = select('fault-new-step', [['', 'any step']], 'fault-new-step');
-  const participant = select('fault-new-participant', [['', 'any (in the gateway)'], ...FAULT_PARTICIPANTS.map((p) => [p, p])], 'fault-new-participant');
-  const method = input('fault-new-method', { list: 'fault-methods', maxlength: 64, placeholder: 'e.g. Charge', 'data-testid': 'fault-new-method' });
-  const methods = h('datalist', { id: 'fault-methods' }, FAULT_METHODS.map((m) => h('option', { value: m })));
-  const phase = select('fault-new-phase', [['', 'both'], ['action', 'action'], ['compensation', 'compensation']], 'fault-new-phase');
-  const latency = input('fault-new-latency', { type: 'number', min: 0, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-latency' });
-  const jitter = input('fault-new-jitter', { type: 'number', min: 0, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-jitter' });
-  const crashPoint = select('fault-new-crash-point', [['', 'default'], ...CRASH_POINTS.map((p) => [p, p])], 'fault-new-crash-point');
-  const probability = input('fault-new-probability', { type: 'number', min: 0, max: 1, step: 'any', value: '1', inputmode: 'decimal', 'data-testid': 'fault-new-probability' });
-  const count = input('fault-new-count', { type: 'number', min: 1, step: 1, inputmode: 'numeric', 'data-testid': 'fault-new-count' });
+  const participant = select(
+    'fault-new-participant',
+    [['', 'any (in the gateway)'], ...FAULT_PARTICIPANTS.map((p) => [p, p])],
+    'fault-new-participant',
+  );
+  const method = input('fault-new-method', {
+    list: 'fault-methods',
+    maxlength: 64,
+    placeholder: 'e.g. Charge',
+    'data-testid': 'fault-new-method',
+  });
+  const methods = h(
+    'datalist',
+    { id: 'fault-methods' },
+    FAULT_METHODS.map((m) => h('option', { value: m })),
+  );
+  const phase = select(
+    'fault-new-phase',
+    [
+      ['', 'both'],
+      ['action', 'action'],
+      ['compensation', 'compensation'],
+    ],
+    'fault-new-phase',
+  );
+  const latency = input('fault-new-latency', {
+    type: 'number',
+    min: 0,
+    step: 1,
+    inputmode: 'numeric',
+    'data-testid': 'fault-new-latency',
+  });
+  const jitter = input('fault-new-jitter', {
+    type: 'number',
+    min: 0,
+    step: 1,
+    inputmode: 'numeric',
+    'data-testid': 'fault-new-jitter',
+  });
+  const crashPoint = select(
+    'fault-new-crash-point',
+    [['', 'default'], ...CRASH_POINTS.map((p) => [p, p])],
+    'fault-new-crash-point',
+  );
+  const probability = input('fault-new-probability', {
+    type: 'number',
+    min: 0,
+    max: 1,
+    step: 'any',
+    value: '1',
+    inputmode: 'decimal',
+    'data-testid': 'fault-new-probability',
+  });
+  const count = input('fault-new-count', {
+    type: 'number',
+    min: 1,
+    step: 1,
+    inputmode: 'numeric',
+    'data-testid': 'fault-new-count',
+  });
   const until = input('fault-new-until', { type: 'datetime-local', 'data-testid': 'fault-new-until' });
-  const enabled = h('input', { id: 'fault-new-enabled', type: 'checkbox', checked: true, 'data-testid': 'fault-new-enabled' });
+  const enabled = h('input', {
+    id: 'fault-new-enabled',
+    type: 'checkbox',
+    checked: true,
+    'data-testid': 'fault-new-enabled',
+  });
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'fault-form-error', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'fault-add' }, 'Add rule');
 
-  const latencyFields = [field('fault-new-latency', 'Latency (ms)', latency), field('fault-new-jitter', 'Jitter (ms)', jitter)];
+  const latencyFields = [
+    field('fault-new-latency', 'Latency (ms)', latency),
+    field('fault-new-jitter', 'Jitter (ms)', jitter),
+  ];
   const crashField = field('fault-new-crash-point', 'Crash point', crashPoint, 'gateway crashes only');
   const syncKind = () => {
     for (const f of latencyFields) f.hidden = kind.value !== 'latency';
@@ -1384,7 +1732,11 @@ function faultForm(add) {
       },
     },
     h('h2', { id: 'fault-form-title' }, 'Add a rule'),
-    h('p', { class: 'muted' }, 'Adding or removing a rule replaces the whole plan: every rule’s fired count restarts at 0. Switching a rule on or off keeps the counts.'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Adding or removing a rule replaces the whole plan: every rule’s fired count restarts at 0. Switching a rule on or off keeps the counts.',
+    ),
     h(
       'div',
       { class: 'fault-fields' },
@@ -1436,7 +1788,13 @@ async function boot() {
   } catch (err) {
     if (err.status === 401) return signedOut();
     if (err.code === 'csrf_rejected') return signedOut('Sign in again to continue.');
-    view.replaceChildren(h('p', { class: 'error', role: 'alert', 'data-testid': 'boot-error' }, `The console cannot start: ${err.message}`));
+    view.replaceChildren(
+      h(
+        'p',
+        { class: 'error', role: 'alert', 'data-testid': 'boot-error' },
+        `The console cannot start: ${err.message}`,
+      ),
+    );
     return;
   }
   started();
