@@ -84,7 +84,7 @@ function seedSaga(
     fingerprint: randomBytes(32).toString('hex'),
     request_id: randomUUID(),
   };
-  let stepIndex = 0;
+  let stepIndex: number;
   let compIndex = -1;
   let failure: SagaRecord['failure'] = null;
   let currentStep: string | null = null;

@@ -43,7 +43,7 @@ export async function runDirect<I>(
   const results: Record<string, Json> = {};
   const pivot = pivotIndex(def);
   const attempt = async (step: StepDefinition<I>, phase: Phase, failure: SagaFailure | undefined) => {
-    const fn = phase === 'action' ? step.action : step.compensate;
+    const fn = phase === 'action' ? step.action.bind(step) : step.compensate?.bind(step);
     const where = phase === 'action' ? step.name : `${step.name}:undo`;
     const ctx: StepContext<I> = {
       sagaId,

@@ -6,10 +6,8 @@
  * client, 32 in flight, after 2,000 to warm up; each client twice, alternating.
  */
 import fs from 'node:fs';
-import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import {
   HealthClient,
   HealthCheckRequest,

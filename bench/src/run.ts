@@ -117,6 +117,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
           throw new Error(
             `cannot create the bench database on ${redactPassword(server)}: ${err instanceof Error ? err.message : String(err)}\n` +
               '(--saga-log postgres needs a PostgreSQL server where it may CREATE DATABASE: set SAGA_LOG_URL=postgres://user:password@host:5432/database)',
+            { cause: err },
           );
         }
         sagaLogUrl = db.url;

@@ -140,7 +140,9 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
   /** Any gateway whose process is up, for reads and operator actions. */
   const anyGateway = () => {
     const gws = sys.gateways();
-    return gws.find((g) => g.up) ?? (gws[0] as (typeof gws)[number]);
+    const gw = gws.find((g) => g.up) ?? gws[0];
+    if (!gw) throw new Error('the nemesis system has no gateway');
+    return gw;
   };
   const apis = (): Apis => ({ api: (...a) => anyGateway().api(...a), admin: (...a) => anyGateway().admin(...a) });
 

@@ -18,7 +18,6 @@ import {
   listSagas,
   readStock,
   TERMINAL_STATUSES,
-  type ApiCall,
   type ApiReply,
   type Apis,
   type StockBaseline,
@@ -73,7 +72,7 @@ async function patiently(call: () => Promise<ApiReply>, what: string, timeoutMs 
     try {
       return await call();
     } catch (err) {
-      if (Date.now() > until) throw new Error(`${what}: ${(err as Error).message}`);
+      if (Date.now() > until) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
       await sleep(200);
     }
   }

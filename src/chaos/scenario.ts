@@ -148,7 +148,7 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
     if (parked !== undefined) {
       if (parked !== 'some' && !int(parked, 0, 1_000_000))
         throw fail('expect.parked', 'must be a number of sagas or "some"');
-      s.expect.parked = parked as number | 'some';
+      s.expect.parked = parked;
     }
     if (fired !== undefined) {
       if (!isObject(fired)) throw fail('expect.fired', 'must map rule ids to a least number of firings');

@@ -16,7 +16,7 @@ export const EXIT = {
 } as const;
 
 /** One of EXIT, or a code a command passes through (`sagas start <service>`: the process's own). */
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT] | number;
+export type ExitCode = number;
 
 export interface CommandIo {
   env: NodeJS.ProcessEnv;

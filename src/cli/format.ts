@@ -87,6 +87,7 @@ export function clockTime(time: unknown): string {
 }
 
 function renderValue(v: unknown): string {
+  // eslint-disable-next-line no-control-regex -- a control character is exactly what must be quoted
   if (typeof v === 'string') return v === '' || /[\s"=\\]/.test(v) || /[\u0000-\u001f]/.test(v) ? JSON.stringify(v) : v;
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
   if (v === undefined) return 'undefined';

@@ -18,7 +18,7 @@ export interface Statement<P extends unknown[] | object = unknown[], R = unknown
   all(...params: Bind<P>): R[];
 }
 
-// `any`: a transaction wraps functions of any signature (`unknown[]` parameters would refuse them).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a transaction wraps functions of any signature (`unknown[]` parameters would refuse them).
 type AnyFn = (...args: any[]) => unknown;
 
 /** A function run in a transaction: BEGIN (DEFERRED) by default, or BEGIN IMMEDIATE; nested, a savepoint. */
@@ -57,13 +57,15 @@ let nodeSqlite: NodeSqlite | undefined;
  */
 function loadNodeSqlite(): NodeSqlite {
   if (nodeSqlite) return nodeSqlite;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back as it was
   const emit = process.emitWarning;
-  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+  const passOn = emit.bind(process) as (warning: string | Error, ...rest: unknown[]) => void;
+  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
     const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown } | undefined)?.type;
     const text = typeof warning === 'string' ? warning : warning.message;
     if (type === 'ExperimentalWarning' && text.startsWith('SQLite is an experimental feature')) return;
-    return Reflect.apply(emit, this, [warning, ...rest]);
-  } as NodeJS.Process['emitWarning'];
+    passOn(warning, ...rest);
+  };
   try {
     nodeSqlite = process.getBuiltinModule('node:sqlite');
   } finally {
@@ -162,8 +164,10 @@ function connect(file: string, readonly: boolean): Db {
         else commit();
         return out;
       } catch (err) {
-        if (nested) (rollbackTo(), release());
-        else if (raw.isTransaction) rollback();
+        if (nested) {
+          rollbackTo();
+          release();
+        } else if (raw.isTransaction) rollback();
         throw err;
       } finally {
         depth--;

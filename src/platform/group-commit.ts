@@ -61,7 +61,7 @@ export class GroupCommit {
       // fall through to the careful path
     }
     const failures: unknown[] = new Array(batch.length);
-    const failed: boolean[] = new Array(batch.length).fill(false);
+    const failed: boolean[] = batch.map(() => false);
     try {
       this.db
         .transaction(() => {

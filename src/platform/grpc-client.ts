@@ -335,14 +335,15 @@ export class UnaryChannel {
           settle(serviceError(r.code, r.details));
           return;
         }
-        const code = Number(end['grpc-status']);
+        const sent = Number(end['grpc-status']);
         const md = Metadata.fromHttp2Headers(end);
         md.remove('grpc-status');
         md.remove('grpc-message');
-        if (!Number.isInteger(code) || code < 0 || code > 16) {
+        if (!Number.isInteger(sent) || sent < 0 || sent > 16) {
           settle(serviceError(status.UNKNOWN, `unparsable grpc-status ${String(end['grpc-status'])}`, md));
           return;
         }
+        const code = sent as status;
         if (code !== status.OK) {
           const raw = end['grpc-message'];
           let details = typeof raw === 'string' ? raw : '';
@@ -376,7 +377,7 @@ function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
       },
       (err: unknown) => {
         clearTimeout(timer);
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       },
     );
   });

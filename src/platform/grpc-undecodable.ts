@@ -59,5 +59,5 @@ export function refuseUndecodable<
       callback({ code: status.INVALID_ARGUMENT, details, metadata, name: 'Error', message: details });
     }) satisfies handleUnaryCall<unknown, unknown>;
   }
-  return { ...binding, definition: definition as ServiceDefinition, implementation };
+  return { ...binding, definition: definition, implementation };
 }

@@ -148,7 +148,8 @@ export function unary<Req, Res>(method: string, logger: Logger, fn: Handler<Req,
       finish(code);
       callback({ code, details: message, metadata: md, name: 'Error', message });
     };
-    context.with(trace.setSpan(parent, span), () =>
+    // The handler's outcome is answered through callback (success or fail): nothing to await here.
+    void context.with(trace.setSpan(parent, span), () =>
       Promise.resolve()
         .then(() => fn(call.request, ctx))
         .then((res) => {
@@ -370,11 +371,9 @@ export function honourFaults<B extends ServiceBinding>(binding: B, faults: Serve
         },
         `fault injected: ${d.kind}`,
       );
-      faultsInjected ??= metrics
-        .getMeter('ecommerce-sagas/faults')
-        .createCounter('faults_injected', {
-          description: 'Faults injected by the fault switchboard, by target and kind',
-        });
+      faultsInjected ??= metrics.getMeter('ecommerce-sagas/faults').createCounter('faults_injected', {
+        description: 'Faults injected by the fault switchboard, by target and kind',
+      });
       faultsInjected.add(1, { target: `${faults.service}.${rpcMethod}`, kind: d.kind });
       const said = `fault injected by rule ${rule}`;
       switch (d.kind) {

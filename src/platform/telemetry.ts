@@ -24,7 +24,7 @@ import type { Logger } from './logger.js';
 export interface Telemetry {
   meter: Meter;
   /** Answers a Prometheus scrape (text format). */
-  serveMetrics(req: http.IncomingMessage, res: http.ServerResponse): void;
+  serveMetrics: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Flushes spans and metrics still buffered; call last at shutdown. */
   shutdown(): Promise<void>;
 }

@@ -136,7 +136,7 @@ function commonNameOf(lib: X509Lib, cn: string): X509.Name {
 }
 
 async function newKeyPair(): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(LEAF_KEY, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return await crypto.subtle.generateKey(LEAF_KEY, true, ['sign', 'verify']);
 }
 
 /** The private key as unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"), as `openssl req -nodes` wrote it. */

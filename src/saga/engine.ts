@@ -25,7 +25,6 @@ import {
   type Json,
   type SagaDefinition,
   type StepContext,
-  type StepOutcome,
 } from './definition.js';
 import {
   runChain,
@@ -194,7 +193,7 @@ export class SagaEngine {
 
   register<I>(def: SagaDefinition<I>): void {
     validateDefinition(def);
-    this.definitions.set(def.name, def as SagaDefinition<unknown>);
+    this.definitions.set(def.name, def);
   }
 
   definitionOf(name: string): SagaDefinition<unknown> | undefined {
@@ -297,7 +296,7 @@ export class SagaEngine {
         resolve(s);
       };
       // A log that cannot be read at the end leaves the caller with the state it already has.
-      const timer = setTimeout(() => this.log.get(id).then(done, () => done(undefined)), timeoutMs);
+      const timer = setTimeout(() => void this.log.get(id).then(done, () => done(undefined)), timeoutMs);
       set.add(done);
       // Registered before this read: an end committed in between is seen by one or the other.
       const read = () =>
@@ -756,7 +755,8 @@ export class SagaEngine {
 function invocationOf(a: PlannedAttempt): ((ctx: StepContext<unknown>) => Promise<AttemptOutcome>) | undefined {
   const { step } = a;
   if (a.phase === 'action') return (ctx) => step.action(ctx).then(fromStepOutcome);
-  const { compensate, fence } = step;
+  const compensate = step.compensate?.bind(step);
+  const fence = step.fence?.bind(step);
   if (compensate) return (ctx) => compensate(ctx).then(fromStepOutcome);
   if (fence) return (ctx) => fence(ctx).then(fromFenceOutcome);
   return undefined;

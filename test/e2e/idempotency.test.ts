@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { credentials } from '@grpc/grpc-js';
 import { freshSystem, eventually, freePort } from '../helpers/system.js';
 import { TestRedis } from '../helpers/redis.js';
 import { InventoryServiceClient, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';

@@ -73,7 +73,7 @@ export async function signIn(
   const setCookie = String(r.headers['set-cookie']);
   const m = /^((?:__Host-)?sagas_session)=([^;]+);/.exec(setCookie);
   assert.ok(m, setCookie);
-  const body = r.json() as Record<string, unknown>;
+  const body = r.json<Record<string, unknown>>();
   assert.equal(typeof body.csrf_token, 'string');
   return { cookie: `${m[1]}=${m[2]}`, id: m[2] as string, csrf: body.csrf_token as string, setCookie, body };
 }

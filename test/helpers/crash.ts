@@ -79,7 +79,7 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
     },
     opts,
   );
-  const stop = sys.stop;
+  const stop = sys.stop.bind(sys);
   return Object.assign(sys, {
     stop: async () => {
       await stop();

@@ -3,7 +3,7 @@ import { after } from 'node:test';
 import path from 'node:path';
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Db } from '../../src/platform/db.js';
-import { errorCode, invoke, tempDir } from './participants.js';
+import { failureCode, invoke, tempDir } from './participants.js';
 
 /**
  * For the property tests of the participants (test/unit/*-properties.test.ts): sends write RPCs
@@ -32,7 +32,7 @@ export class KeyedCalls {
     try {
       response = await invoke(handler, request, key);
     } catch (err) {
-      const code = await errorCode(Promise.reject(err));
+      const code = failureCode(err);
       if (prev !== undefined && prev.request !== fp) {
         assert.equal(code, 'idempotency_key_reused', `${key}: ${fp} after ${prev.request}`);
         return undefined;

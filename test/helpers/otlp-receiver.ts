@@ -49,7 +49,7 @@ export class OtlpReceiver {
             service,
             traceId: String(s.traceId),
             spanId: String(s.spanId),
-            parentSpanId: String(s.parentSpanId ?? ''),
+            parentSpanId: typeof s.parentSpanId === 'string' ? s.parentSpanId : '',
             name: String(s.name),
             kind: Number(s.kind),
             attributes: attrs(s.attributes as KeyValue[]),

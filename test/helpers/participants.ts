@@ -5,7 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { Metadata, type handleUnaryCall, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  Metadata,
+  type handleUnaryCall,
+  type ServerErrorResponse,
+  type ServerUnaryCall,
+  type ServiceError,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc.js';
 import type { ReadyMessage } from '../../src/platform/lifecycle.js';
@@ -56,8 +63,16 @@ export function invoke<Req, Res>(
   // The adapter reads only `request`, `metadata` and the method path; a full ServerUnaryCall needs a live stream.
   const call = { request, metadata, getPath: () => '/test.v1.InProcess/Call' } as unknown as ServerUnaryCall<Req, Res>;
   return new Promise((resolve, reject) => {
-    handler(call, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    handler(call, (err, res) => (err ? reject(asError(err)) : resolve(res as Res)));
   });
+}
+
+/**
+ * A failed call's status as grpc-js's client hands it over: an Error carrying the code, details
+ * and metadata. In-process nothing has made one yet; the adapter answers with a plain status object.
+ */
+function asError(status: Partial<StatusObject>): ServerErrorResponse {
+  return status instanceof Error ? status : Object.assign(new Error(status.details), status);
 }
 
 /** Resolves to the AppError code a failed call carried (via x-error-code), failing if it succeeded. */
@@ -65,13 +80,18 @@ export async function errorCode(p: Promise<unknown>): Promise<string | undefined
   try {
     await p;
   } catch (err) {
-    // In-process, grpc-js has not yet turned the handler's status object into an Error, so
-    // errorCodeOf (which wants a ServiceError) cannot see it; the metadata is the same either way.
-    const md = (err as Partial<ServiceError>).metadata;
-    const code = md?.get('x-error-code')[0];
-    return typeof code === 'string' ? code : errorCodeOf(err);
+    return failureCode(err);
   }
   throw new Error('expected the call to fail');
+}
+
+/** The AppError code a call's error carried (via x-error-code). */
+export function failureCode(err: unknown): string | undefined {
+  // The metadata is read directly, so a handler's plain status object (not an Error, which
+  // errorCodeOf wants) is read too; the metadata is the same either way.
+  const md = (err as Partial<ServiceError>).metadata;
+  const code = md?.get('x-error-code')[0];
+  return typeof code === 'string' ? code : errorCodeOf(err);
 }
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

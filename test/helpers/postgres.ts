@@ -37,7 +37,7 @@ async function pgTool(tool: string, args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as Error & { stderr?: string; stdout?: string };
-    throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr || e.stdout || e.message}`);
+    throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
   }
 }
 
@@ -111,7 +111,7 @@ export class TestPostgres {
       const log = fs.existsSync(path.join(this.dir, 'server.log'))
         ? fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-2000)
         : '';
-      throw new Error(`${(err as Error).message}\n${log}`);
+      throw new Error(`${(err as Error).message}\n${log}`, { cause: err });
     }
   }
 

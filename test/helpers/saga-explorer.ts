@@ -41,14 +41,7 @@ import {
   type OperatorActionKind,
   type OperatorActionRequest,
 } from '../../src/saga/operator.js';
-import {
-  idempotencyKey,
-  plan,
-  settle,
-  type AttemptOutcome,
-  type PlannedAttempt,
-  type Transition,
-} from '../../src/saga/transitions.js';
+import { idempotencyKey, plan, settle, type PlannedAttempt, type Transition } from '../../src/saga/transitions.js';
 import { alwaysViolations, endViolations, type Violation } from './saga-invariants.js';
 import {
   formatBooks,
@@ -381,8 +374,8 @@ class Explorer {
   private settleCalled(w: World): { world: World; label: string } {
     if (w.driver.phase !== 'called') throw new Error('no call to settle');
     const { attempt: a, outcome } = w.driver;
-    // The newer rules' AttemptOutcome has took_effect; the model only makes it from a fence's answer.
-    const st = settle(this.o.def, mem(w), a, outcome as AttemptOutcome, nowOf(w), random);
+    // A ModelOutcome is an AttemptOutcome without took_effect: the newer rules make that only from a fence's answer.
+    const st = settle(this.o.def, mem(w), a, outcome, nowOf(w), random);
     const next = write({ ...w, driver: { phase: 'idle' } }, st.transition, st.defer);
     return {
       world: next,
@@ -740,14 +733,12 @@ export function explore(o: ExploreOptions): Report {
     [...list].sort((a, b) => faultNames(a.mask).length - faultNames(b.mask).length || a.node.depth - b.node.depth),
   );
   groups.sort((a, b) => Math.min(...a.map((f) => f.node.depth)) - Math.min(...b.map((f) => f.node.depth)));
-  const counterexamples = groups
-    .flat()
-    .map(({ mask, node, violation }) => ({
-      violation,
-      faults: faultNames(mask),
-      trace: traceOf(ex, node),
-      steps: node.depth,
-    }));
+  const counterexamples = groups.flat().map(({ mask, node, violation }) => ({
+    violation,
+    faults: faultNames(mask),
+    trace: traceOf(ex, node),
+    steps: node.depth,
+  }));
   return {
     definition: `${o.def.name} v${o.def.version}`,
     nodes: queue.length,

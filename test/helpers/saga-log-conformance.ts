@@ -114,8 +114,9 @@ async function allPages(log: SagaLog, limit: number, status?: SagaStatus): Promi
 }
 
 export function sagaLogConformance(name: string, factory: SagaLogFactory): void {
-  const it = (title: string, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>) =>
+  const it = (title: string, fn: (open: () => Promise<SagaLog>, storage: SagaLogStorage) => Promise<void>): void => {
     test(title, { timeout: 30_000 }, () => withStorage(factory, fn));
+  };
 
   describe(`SagaLog conformance: ${name}`, () => {
     it('create stores the saga as given, with its SAGA_STARTED event, leased by the log clock', async (open) => {
@@ -396,7 +397,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         Buffer.from('x5').toString('base64url'),
         '',
       ]) {
-        await assert.rejects(log.list({ limit: 3, cursor: bad as Cursor }), (err: unknown) => {
+        await assert.rejects(log.list({ limit: 3, cursor: bad }), (err: unknown) => {
           assert.ok(err instanceof InvalidCursorError, `${bad}: ${String(err)}`);
           assert.equal(err.code, 'invalid_cursor');
           return true;

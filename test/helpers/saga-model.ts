@@ -160,7 +160,8 @@ function effect(b: Books, sc: Scenario, req: Request): { books: Books; outcome: 
       };
     }
     case 'CancelOrder': {
-      const reason = String(req.body.reason);
+      // proto3: an absent string field reads as ''.
+      const reason = typeof req.body.reason === 'string' ? req.body.reason : '';
       const d = decideCancel(orderRecord(b, sc));
       if (d.action === 'cancel')
         return { books: { ...b, order: { ...b.order, status: 'CANCELLED', reason } }, outcome: d.outcome };

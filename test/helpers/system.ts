@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
 import { mtlsDir, testTls } from './tls.js';
 
@@ -92,7 +93,8 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+  const why = last instanceof Error ? String(last) : inspect(last);
+  throw new Error(`timed out waiting for ${what}${last ? `: ${why}` : ''}`);
 }
 
 export { freePort } from '../../src/platform/json-client.js';

@@ -29,7 +29,7 @@ const VIEWER = 'viewer-token-0123456789ab';
 const TOKENS = `alice:operator:${OPERATOR}, bob:viewer:${VIEWER}`;
 const RULE = { id: 'slow-pay', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 5, enabled: false };
 
-const json = (r: LightMyRequestResponse) => r.json() as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const json = (r: LightMyRequestResponse) => r.json<Record<string, unknown>>();
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 /** What the console's own fetches carry (inject's Host is localhost:80). */
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };

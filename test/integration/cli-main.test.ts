@@ -193,14 +193,14 @@ describe('sagas start (with fake services)', () => {
     );
     // the children's JSON lines are pretty-printed with a tag
     assert.ok(
-      tagged(r.lines, 'payment', /^\[payment  \] \d\d:\d\d:\d\d\.\d{3} INFO  listening address=127\.0\.0\.1:\d+$/)
+      tagged(r.lines, 'payment', /^\[payment {2}\] \d\d:\d\d:\d\d\.\d{3} INFO {2}listening address=127\.0\.0\.1:\d+$/)
         .length === 1,
       r.lines.join('\n'),
     );
 
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0, r.lines.join('\n'));
-    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    const byes = r.lines.filter((l) => / INFO {2}bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
     assert.equal(byes.length, 4, r.lines.join('\n'));
     assert.equal(byes[0], 'gateway');
     assert.ok(
@@ -243,7 +243,7 @@ describe('sagas start (with fake services)', () => {
     for (const u of urls) assert.equal((await fetch(u.replace('localhost', '127.0.0.1'))).status, 200, u);
     for (const i of [1, 2, 3])
       assert.equal(
-        tagged(r.lines, `gateway-${i}`, / INFO  listening address=http:\/\/127\.0\.0\.1:\d+$/).length,
+        tagged(r.lines, `gateway-${i}`, / INFO {2}listening address=http:\/\/127\.0\.0\.1:\d+$/).length,
         1,
         text,
       );
@@ -252,7 +252,7 @@ describe('sagas start (with fake services)', () => {
     r.child.kill('SIGINT');
     assert.equal(await r.exit, 0, r.lines.join('\n'));
     assert.ok(r.lines.some((l) => l.includes('SIGINT: stopping the 3 gateways, then the services')));
-    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    const byes = r.lines.filter((l) => / INFO {2}bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
     assert.deepEqual(byes.slice(0, 3).sort(), ['gateway-1', 'gateway-2', 'gateway-3'], r.lines.join('\n'));
     assert.deepEqual(byes.slice(3).sort(), ['inventory', 'order', 'payment']);
     assert.ok(
@@ -266,11 +266,11 @@ describe('sagas start (with fake services)', () => {
 
   it('when one of several gateways dies, says which, stops the others and exits 1', async () => {
     const r = fakes(['start', '--gateways=2'], { SAGA_LOG_URL: 'postgres://u@127.0.0.1/db' });
-    const line = await r.waitFor(/^\[sagas    \]\s+gateway-2\s+\S+\s+\(pid \d+\)$|exited before/);
+    const line = await r.waitFor(/^\[sagas {4}\]\s+gateway-2\s+\S+\s+\(pid \d+\)$|exited before/);
     process.kill(pidOf(line), 'SIGKILL');
     assert.equal(await r.exit, 1, r.lines.join('\n'));
     assert.match(r.lines.join('\n'), /✖ gateway-2 \(pid \d+\) was killed by SIGKILL unexpectedly/);
-    const byes = r.lines.filter((l) => / INFO  bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
+    const byes = r.lines.filter((l) => / INFO {2}bye$/.test(l)).map((l) => l.slice(1, l.indexOf(']')).trim());
     assert.deepEqual(byes.sort(), ['gateway-1', 'inventory', 'order', 'payment']);
   });
 
@@ -278,7 +278,7 @@ describe('sagas start (with fake services)', () => {
     const r = fakes(['start', '--json']);
     await r.waitFor(/Ctrl-C stops everything|exited before/);
     assert.ok(
-      tagged(r.lines, 'order', /^\[order    \] \{"level":"info","time":"[^"]+","service":"order","msg":"listening"/)
+      tagged(r.lines, 'order', /^\[order {4}\] \{"level":"info","time":"[^"]+","service":"order","msg":"listening"/)
         .length === 1,
       r.lines.join('\n'),
     );
@@ -288,13 +288,13 @@ describe('sagas start (with fake services)', () => {
 
   it('when a child dies, says so loudly with its last lines, stops the others and exits 1', async () => {
     const r = fakes(['start']);
-    const paymentLine = await r.waitFor(/^\[sagas    \]\s+payment\s+\S+\s+\(pid \d+\)$|exited before/);
+    const paymentLine = await r.waitFor(/^\[sagas {4}\]\s+payment\s+\S+\s+\(pid \d+\)$|exited before/);
     process.kill(pidOf(paymentLine), 'SIGKILL');
     assert.equal(await r.exit, 1, r.lines.join('\n'));
     const text = r.lines.join('\n');
     assert.match(text, /✖ payment \(pid \d+\) was killed by SIGKILL unexpectedly\. Nothing is restarted\./);
     assert.match(text, /last \d+ lines of payment:/);
-    assert.equal(r.lines.filter((l) => / INFO  bye$/.test(l)).length, 3, text);
+    assert.equal(r.lines.filter((l) => / INFO {2}bye$/.test(l)).length, 3, text);
   });
 
   it('a startup failure shows the child’s error, not a stack, and exits 1', async () => {

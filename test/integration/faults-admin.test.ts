@@ -51,7 +51,7 @@ describe('admin API with the switchboard on', () => {
       headers: { prefer: 'wait=10' },
       payload: { customer_id: 'c', items: [{ product_id: 'prod_1', quantity: 1, price: 5 }] },
     });
-    assert.equal((order.json() as { status: string }).status, 'CONFIRMED');
+    assert.equal(order.json<{ status: string }>().status, 'CONFIRMED');
     const get = await g.admin.inject({ method: 'GET', url: '/api/faults', headers: asViewer });
     assert.equal(get.statusCode, 200);
     assert.deepEqual(get.json(), { enabled: true, rules: [{ ...expected, fired: 1 }] });
@@ -65,7 +65,7 @@ describe('admin API with the switchboard on', () => {
       payload: { enabled: false },
     });
     assert.equal(off.statusCode, 200, off.body);
-    assert.equal((off.json() as { rule: { enabled: boolean } }).rule.enabled, false);
+    assert.equal(off.json<{ rule: { enabled: boolean } }>().rule.enabled, false);
     assert.equal(board.list()[0]?.enabled, false);
     const on = await g.admin.inject({
       method: 'POST',
@@ -73,7 +73,7 @@ describe('admin API with the switchboard on', () => {
       headers: asOperator,
       payload: { enabled: true },
     });
-    assert.equal((on.json() as { rule: { enabled: boolean } }).rule.enabled, true);
+    assert.equal(on.json<{ rule: { enabled: boolean } }>().rule.enabled, true);
   });
 
   test('an invalid plan: 400 invalid_fault_plan naming the rule and field; the old plan stays', async () => {
@@ -95,9 +95,9 @@ describe('admin API with the switchboard on', () => {
       payload: { rules: [{ id: 'x', kind: 'error', target: { step: 'pay' } }] },
     });
     assert.equal(unknownStep.statusCode, 400);
-    assert.match((unknownStep.json() as { message: string }).message, /target\.step "pay" is not a step/);
+    assert.match(unknownStep.json<{ message: string }>().message, /target\.step "pay" is not a step/);
     const noRules = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: {} });
-    assert.equal((noRules.json() as { error: string }).error, 'invalid_fault_plan');
+    assert.equal(noRules.json<{ error: string }>().error, 'invalid_fault_plan');
     assert.deepEqual(
       board.list().map((r) => r.id),
       ['slow-pay'],
@@ -112,7 +112,7 @@ describe('admin API with the switchboard on', () => {
       payload: { enabled: false },
     });
     assert.equal(res.statusCode, 404);
-    assert.equal((res.json() as { error: string }).error, 'fault_rule_not_found');
+    assert.equal(res.json<{ error: string }>().error, 'fault_rule_not_found');
     const bad = await g.admin.inject({
       method: 'POST',
       url: '/api/faults/slow-pay',
@@ -125,7 +125,7 @@ describe('admin API with the switchboard on', () => {
   test('a viewer reads but changes nothing (403 forbidden); no token: 401', async () => {
     const put = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asViewer, payload: { rules: [] } });
     assert.equal(put.statusCode, 403);
-    assert.equal((put.json() as { error: string }).error, 'forbidden');
+    assert.equal(put.json<{ error: string }>().error, 'forbidden');
     const toggle = await g.admin.inject({
       method: 'POST',
       url: '/api/faults/slow-pay',
@@ -154,7 +154,7 @@ describe('the switchboard off', () => {
     ]) {
       const res = await g.admin.inject({ ...req, headers: asOperator });
       assert.equal(res.statusCode, 404, `${req.method} ${req.url}`);
-      assert.equal((res.json() as { error: string }).error, 'faults_disabled');
+      assert.equal(res.json<{ error: string }>().error, 'faults_disabled');
     }
   });
 });

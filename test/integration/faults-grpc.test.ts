@@ -103,7 +103,7 @@ async function place(g: GatewayApp) {
   });
   const elapsedMs = performance.now() - t0;
   assert.equal(res.statusCode, 201, res.body);
-  const order = res.json() as { id: string; status: string; reason?: string };
+  const order = res.json<{ id: string; status: string; reason?: string }>();
   const saga = await g.log.get(order.id);
   assert.ok(saga);
   const events = await g.log.events(order.id);

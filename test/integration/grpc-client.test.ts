@@ -1,7 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  connectivityState,
+  status,
+  type ServerUnaryCall,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 import {
   HealthService,
   HealthCheckResponse_ServingStatus,
@@ -206,7 +213,7 @@ describe('the gateway gRPC client when things go wrong', () => {
             total: 1,
           })),
         }),
-    } as never);
+    });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -281,9 +288,13 @@ describe('the gateway gRPC client and a peer that never completes the handshake'
       assert.equal(await outcome(check(c, 150)), status.DEADLINE_EXCEEDED);
       assert.ok(performance.now() - started < 350, 'the deadline, not the connection attempt, ends the call');
       const until = Date.now() + 2_000;
-      while (channel.getConnectivityState() !== 3 /* TRANSIENT_FAILURE */ && Date.now() < until)
+      while (channel.getConnectivityState() !== connectivityState.TRANSIENT_FAILURE && Date.now() < until)
         await new Promise((r) => setTimeout(r, 20));
-      assert.equal(channel.getConnectivityState(), 3, 'the attempt failed after connectTimeoutMs');
+      assert.equal(
+        channel.getConnectivityState(),
+        connectivityState.TRANSIENT_FAILURE,
+        'the attempt failed after connectTimeoutMs',
+      );
     } finally {
       c.close();
       for (const s of sockets) s.destroy();

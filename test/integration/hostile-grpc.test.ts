@@ -819,7 +819,7 @@ test('every method, with a client certificate of every identity and of insiders 
         const what = `${caller.name} → ${m.path}`;
         const before = snapshot();
         const { err } = await new Promise<{ err: ServiceError | null }>((resolve) => {
-          (client as Client).makeUnaryRequest(
+          client.makeUnaryRequest(
             m.path,
             identity,
             identity,

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
@@ -68,7 +67,7 @@ test('POST /orders: any JSON, any nearly-valid order: a 4xx or a 201, never a 5x
         assert.ok(res.statusCode < 500, `${res.statusCode} ${res.body} for ${JSON.stringify(body)}`);
         if (res.statusCode === 201) return;
         assert.ok(res.statusCode >= 400, String(res.statusCode));
-        const answer = res.json() as Record<string, unknown>;
+        const answer = res.json<Record<string, unknown>>();
         assert.equal(typeof answer.error, 'string');
         assert.equal(typeof answer.message, 'string');
         assert.equal(await sagaCount(), before, 'a refused order stores nothing');
@@ -362,7 +361,7 @@ describe('the admin API, attacked', () => {
     // No CSRF token and no session to anyone but the token's holder signing in.
     const signedIn = route.method === 'POST' && url === '/api/session' && res.statusCode === 200;
     if (signedIn) {
-      const token = (res.json() as { csrf_token: string }).csrf_token;
+      const token = res.json<{ csrf_token: string }>().csrf_token;
       secrets.add(token).add(/sagas_session=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1] ?? '');
     } else {
       assert.ok(!handsOutCsrf(res), what);

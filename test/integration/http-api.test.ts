@@ -32,7 +32,7 @@ const post = (payload: unknown, headers: Record<string, string> = {}): InjectOpt
   payload: payload as string,
   headers,
 });
-const json = (r: LightMyRequestResponse) => r.json() as Record<string, unknown>;
+const json = (r: LightMyRequestResponse) => r.json<Record<string, unknown>>();
 
 let g: GatewayApp;
 before(async () => {
@@ -369,7 +369,7 @@ const CASES: ErrorCase[] = [
     name: 'a key whose first request is still in flight',
     code: 'idempotency_in_flight',
     request: async () => {
-      await g.idempotency.begin('in-flight-key', fingerprint('POST /orders', toOrderRequest(order() as never)));
+      await g.idempotency.begin('in-flight-key', fingerprint('POST /orders', toOrderRequest(order())));
       return post(order(), { 'x-idempotency-key': 'in-flight-key' });
     },
   },
@@ -425,16 +425,16 @@ describe('every documented error code and status', () => {
   });
 
   test('the 5xx of broken parts map through the table too', () => {
-    const unavailable = Object.assign(new Error('14 UNAVAILABLE: no connection'), {
+    const unavailable: ServiceError = Object.assign(new Error('14 UNAVAILABLE: no connection'), {
       code: grpcStatus.UNAVAILABLE,
       details: '',
       metadata: new Metadata(),
-    }) as ServiceError;
-    const internal = Object.assign(new Error('13 INTERNAL: boom'), {
+    });
+    const internal: ServiceError = Object.assign(new Error('13 INTERNAL: boom'), {
       code: grpcStatus.INTERNAL,
       details: 'boom',
       metadata: new Metadata(),
-    }) as ServiceError;
+    });
     const cases: Array<[unknown, HttpErrorCode]> = [
       [participantError(unavailable, 'payment'), 'participant_unavailable'],
       [participantError(internal, 'payment'), 'participant_error'],

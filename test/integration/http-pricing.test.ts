@@ -22,7 +22,7 @@ const post = (items: unknown[], headers: Record<string, string> = {}): InjectOpt
   payload: { customer_id: 'cust_1', items },
   headers,
 });
-const json = (r: LightMyRequestResponse) => r.json() as Record<string, unknown>;
+const json = (r: LightMyRequestResponse) => r.json<Record<string, unknown>>();
 const sagaCount = async (h: GatewayApp) => (await h.log.list({ limit: 500 })).sagas.length;
 
 describe('PRICING=catalog', () => {

@@ -9,7 +9,6 @@
  * Needs `promtool` (Debian package prometheus) and `docker-compose` (Debian package
  * docker-compose). .ci/run installs both.
  */
-// Parsed YAML and JSON configs are free-form documents navigated key by key; `any` is their honest type here.
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import assert from 'node:assert/strict';
@@ -19,6 +18,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gatewayConfig } from '../../src/gateway/config.js';
+
+/** A parsed YAML or JSON config: a free-form document navigated key by key below. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- configs are free-form documents read key by key; the assertions are their type check
+type Doc = any;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OBS = path.join(ROOT, 'observability');
@@ -139,21 +142,20 @@ function assertOk(r: Run, what: string): void {
 }
 
 /** YAML → plain data (the `yaml` package; aliases resolved). */
-// The configs are free-form documents, navigated key by key below: any is their honest type.
-function yaml(textOrFile: { file: string } | { text: string }): any {
+function yaml(textOrFile: { file: string } | { text: string }): Doc {
   const text = 'file' in textOrFile ? fs.readFileSync(textOrFile.file, 'utf8') : textOrFile.text;
   return parseYaml(text);
 }
 
-let composeCache: any;
+let composeCache: Doc;
 /** The compose file as docker-compose resolves it (anchors, merges and relative paths applied). */
-function compose(): any {
+function compose(): Doc {
   composeCache ??= composeWith([]);
   return composeCache;
 }
 
 /** The compose file resolved with `profiles` and the variables of `env` set (nothing else of the compose secrets). */
-function composeWith(profiles: string[], env: Record<string, string> = {}): any {
+function composeWith(profiles: string[], env: Record<string, string> = {}): Doc {
   const r = run(
     'docker-compose',
     ['-f', COMPOSE_YML, ...profiles.flatMap((p) => ['--profile', p]), 'config'],
@@ -171,7 +173,7 @@ interface PortMapping {
 }
 
 /** A `ports` entry in either form docker-compose prints: `[ip:]published:target[/proto]` or the long form. */
-function portMapping(p: any): PortMapping {
+function portMapping(p: Doc): PortMapping {
   if (typeof p === 'object') return { hostIp: p.host_ip, published: Number(p.published), target: Number(p.target) };
   const parts = String(p)
     .replace(/\/\w+$/, '')
@@ -356,9 +358,9 @@ describe('Prometheus', () => {
     const prom = yaml({ file: PROMETHEUS_YML });
     assert.deepEqual(prom.rule_files, ['alerts.yml']);
     const jobs = new Map<string, { targets: string[]; path: string }>(
-      prom.scrape_configs.map((c: any) => [
+      prom.scrape_configs.map((c: Doc) => [
         c.job_name,
-        { targets: (c.static_configs ?? []).flatMap((s: any) => s.targets), path: c.metrics_path ?? '/metrics' },
+        { targets: (c.static_configs ?? []).flatMap((s: Doc) => s.targets), path: c.metrics_path ?? '/metrics' },
       ]),
     );
     assert.deepEqual([...jobs.keys()].sort(), [
@@ -375,15 +377,15 @@ describe('Prometheus', () => {
     const env = (svc: string) => services[svc].environment as Record<string, string | undefined>;
     // the gateways: found by the network alias they all have (one in the default setup, two in
     // the "multi" profile), on their HTTP port
-    const gatewayJob = prom.scrape_configs.find((c: any) => c.job_name === 'gateway');
+    const gatewayJob = prom.scrape_configs.find((c: Doc) => c.job_name === 'gateway');
     assert.equal(gatewayJob.metrics_path ?? '/metrics', '/metrics');
     assert.equal(gatewayJob.static_configs, undefined);
     assert.equal(gatewayJob.dns_sd_configs.length, 1);
     const sd = gatewayJob.dns_sd_configs[0];
     assert.deepEqual(sd.names, ['gateways']);
     assert.equal(sd.type, 'A');
-    const withAlias = Object.entries<any>(services)
-      .filter(([, s]) => Object.values<any>(s.networks ?? {}).some((n) => (n?.aliases ?? []).includes('gateways')))
+    const withAlias = Object.entries<Doc>(services)
+      .filter(([, s]) => Object.values<Doc>(s.networks ?? {}).some((n) => (n?.aliases ?? []).includes('gateways')))
       .map(([name]) => name)
       .sort();
     assert.deepEqual(withAlias, GATEWAYS, 'exactly the gateways are "gateways" on the network');
@@ -481,7 +483,7 @@ describe('Grafana dashboard', () => {
 
 describe('Grafana provisioning', () => {
   it('provides Prometheus (uid prometheus, default) and Tempo (uid tempo) linked to it', () => {
-    const ds = yaml({ file: DATASOURCES_YAML }).datasources as any[];
+    const ds = yaml({ file: DATASOURCES_YAML }).datasources as Doc[];
     const prom = ds.find((d) => d.uid === 'prometheus');
     const tempo = ds.find((d) => d.uid === 'tempo');
     assert.ok(prom && tempo, 'datasources with uids prometheus and tempo');
@@ -498,7 +500,7 @@ describe('Grafana provisioning', () => {
   });
 
   it('the trace-to-metrics queries are valid PromQL', () => {
-    const tempo = (yaml({ file: DATASOURCES_YAML }).datasources as any[]).find((d) => d.uid === 'tempo');
+    const tempo = (yaml({ file: DATASOURCES_YAML }).datasources as Doc[]).find((d) => d.uid === 'tempo');
     const queries = tempo.jsonData.tracesToMetrics.queries as { name: string; query: string }[];
     assert.ok(queries.length > 0);
     assertPromqlParses(
@@ -507,7 +509,7 @@ describe('Grafana provisioning', () => {
   });
 
   it('loads dashboards from the folder compose mounts the dashboards into', () => {
-    const providers = yaml({ file: DASHBOARD_PROVIDERS_YAML }).providers as any[];
+    const providers = yaml({ file: DASHBOARD_PROVIDERS_YAML }).providers as Doc[];
     assert.equal(providers.length, 1);
     assert.equal(providers[0].type, 'file');
     assert.equal(providers[0].options.path, '/var/lib/grafana/dashboards');
@@ -542,7 +544,7 @@ describe('OTel Collector and Tempo', () => {
     assert.ok(metrics.receivers.includes('otlp') && metrics.receivers.includes('spanmetrics'));
     assert.ok(metrics.exporters.includes('prometheus'));
     // every component a pipeline names is defined
-    for (const [name, p] of Object.entries<any>(c.service.pipelines)) {
+    for (const [name, p] of Object.entries<Doc>(c.service.pipelines)) {
       for (const r of p.receivers)
         assert.ok(r in (c.receivers ?? {}) || r in (c.connectors ?? {}), `${name}: receiver ${r} undefined`);
       for (const x of p.processors ?? []) assert.ok(x in (c.processors ?? {}), `${name}: processor ${x} undefined`);
@@ -560,8 +562,8 @@ describe('OTel Collector and Tempo', () => {
     }
     // the processes' own metrics are scraped directly; taking them from the collector as well
     // would double every sum()
-    const job = yaml({ file: PROMETHEUS_YML }).scrape_configs.find((j: any) => j.job_name === 'otel-collector');
-    const keep = (job.metric_relabel_configs ?? []).find((r: any) => r.action === 'keep');
+    const job = yaml({ file: PROMETHEUS_YML }).scrape_configs.find((j: Doc) => j.job_name === 'otel-collector');
+    const keep = (job.metric_relabel_configs ?? []).find((r: Doc) => r.action === 'keep');
     assert.ok(keep, 'otel-collector job keeps only the span metrics');
     const re = new RegExp(`^(?:${keep.regex})$`);
     assert.ok(re.test('traces_span_metrics_calls_total'));
@@ -575,7 +577,7 @@ describe('OTel Collector and Tempo', () => {
     assert.match(t.storage.trace.wal.path, /^\/var\/tempo\//);
     assert.equal(port(t.distributor.receivers.otlp.protocols.grpc.endpoint), 4317);
     assert.deepEqual(
-      t.metrics_generator.storage.remote_write.map((w: any) => w.url),
+      t.metrics_generator.storage.remote_write.map((w: Doc) => w.url),
       ['http://prometheus:9090/api/v1/write'],
     );
     assert.deepEqual([...t.overrides.defaults.metrics_generator.processors].sort(), ['service-graphs', 'span-metrics']);
@@ -604,7 +606,7 @@ describe('docker-compose.yml', () => {
 
   it('without a profile it runs what it always did: one gateway on its SQLite saga log', () => {
     const c = compose();
-    const always = Object.entries<any>(c.services)
+    const always = Object.entries<Doc>(c.services)
       .filter(([, s]) => !s.profiles?.length)
       .map(([name]) => name)
       .sort();
@@ -722,8 +724,8 @@ describe('docker-compose.yml', () => {
 
   it("publishes only the gateways (and the default one's admin listener) and Grafana, on 127.0.0.1 only; the participants publish nothing", () => {
     const c = composeWith(['multi']);
-    const mappings = Object.entries<any>(c.services).flatMap(([name, s]) =>
-      (s.ports ?? []).map((p: any) => ({ name, ...portMapping(p) })),
+    const mappings = Object.entries<Doc>(c.services).flatMap(([name, s]) =>
+      (s.ports ?? []).map((p: Doc) => ({ name, ...portMapping(p) })),
     );
     assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), [
       'gateway-1:8081',
@@ -738,7 +740,7 @@ describe('docker-compose.yml', () => {
     }
     // the source too: a short form without an address would bind every interface
     const raw = yaml({ file: COMPOSE_YML }).services;
-    for (const [name, s] of Object.entries<any>(raw))
+    for (const [name, s] of Object.entries<Doc>(raw))
       for (const p of s.ports ?? []) assert.match(String(p), /^127\.0\.0\.1:\d+:\d+$/, `${name}: ${p}`);
   });
 
@@ -769,7 +771,7 @@ describe('docker-compose.yml', () => {
       assert.ok(cmd.includes('--requirepass'));
       assert.equal(redis.environment.REDISCLI_AUTH, password, "the healthcheck's redis-cli authenticates");
       assert.equal(redis.ports, undefined);
-      const withRedis = Object.entries<any>(c.services).filter(([, s]) => s.depends_on?.redis);
+      const withRedis = Object.entries<Doc>(c.services).filter(([, s]) => s.depends_on?.redis);
       assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, 'inventory', 'order', 'payment'].sort());
       for (const [name, s] of withRedis)
         assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
@@ -844,7 +846,7 @@ describe('docker-compose.yml', () => {
     );
     for (const id of identities) assert.ok(`tls-${id}` in c.volumes, `volume tls-${id}`);
     assert.equal(c.volumes.tls, undefined, 'the old shared volume is gone');
-    for (const [name, s] of Object.entries<any>(c.services)) {
+    for (const [name, s] of Object.entries<Doc>(c.services)) {
       if (name === 'certs') continue;
       const tls = ((s.volumes ?? []) as string[]).filter((v) => /^tls/.test(v) || /:\/tls(\/|:|$)/.test(v));
       const id = IDENTITY_OF[name];
@@ -866,7 +868,7 @@ describe('docker-compose.yml', () => {
 
   it('every container is hardened: read-only root, no capabilities, no-new-privileges; only the one-shot chown runs as root, with its two capabilities', () => {
     const c = composeWith(['multi']);
-    for (const [name, s] of Object.entries<any>(c.services)) {
+    for (const [name, s] of Object.entries<Doc>(c.services)) {
       assert.equal(s.read_only, true, `${name}: read_only`);
       assert.deepEqual(s.cap_drop, ['ALL'], `${name}: cap_drop`);
       assert.ok(
@@ -896,7 +898,7 @@ describe('docker-compose.yml', () => {
 
   it('every bind-mounted file exists', () => {
     const c = compose();
-    for (const [name, s] of Object.entries<any>(c.services)) {
+    for (const [name, s] of Object.entries<Doc>(c.services)) {
       for (const v of (s.volumes ?? []) as string[]) {
         const src = v.split(':')[0] as string;
         if (path.isAbsolute(src)) assert.ok(fs.existsSync(src), `${name}: ${src} does not exist`);

@@ -66,7 +66,11 @@ function watchLines(child: ChildProcess): { lines: string[]; waitFor(re: RegExp,
     if (!s) continue;
     createInterface({ input: s }).on('line', (l) => {
       lines.push(l);
-      for (const w of [...waiters]) if (w.re.test(l)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(l));
+      for (const w of [...waiters])
+        if (w.re.test(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
     });
   }
   return {

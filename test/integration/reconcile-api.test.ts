@@ -20,7 +20,7 @@ import { SAGA_STATUSES, type SagaRecord, type SagaStatus } from '../../src/saga/
 const OPERATOR = 'op-Reconcile-0123456789';
 const VIEWER = 'vw-Reconcile-9876543210';
 const viewer = { authorization: `Bearer ${VIEWER}` };
-const json = (r: LightMyRequestResponse) => r.json() as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const json = (r: LightMyRequestResponse) => r.json<Record<string, unknown>>();
 
 const HAPPY = {
   customer_id: 'cust_rec',

@@ -56,7 +56,7 @@ const seen = { reserve: [] as string[], releases: 0, cancelReasons: [] as string
 let reserveStatus: status = status.INVALID_ARGUMENT;
 
 const refuse = (cb: sendUnaryData<unknown>, code: status) =>
-  cb({ code, details: `refused with ${status[code]}` } as Partial<ServiceError> as ServiceError, null);
+  cb({ code, details: `refused with ${status[code]}` }, null);
 
 const order: UntypedServiceImplementation = {
   createOrder: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) =>
@@ -70,7 +70,7 @@ const inventory: UntypedServiceImplementation = {
   reserve: (call: ServerUnaryCall<ReserveRequest, unknown>, cb: sendUnaryData<unknown>) => {
     seen.reserve.push(call.request.orderId);
     const m = /^code-(\d+)$/.exec(call.request.orderId);
-    refuse(cb, m ? (Number(m[1]) as status) : reserveStatus);
+    refuse(cb, m ? Number(m[1]) : reserveStatus);
   },
   release: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
     seen.releases++;

@@ -376,7 +376,7 @@ describe('startSystem with several gateways (fake services)', () => {
     const secondUrl = sys.urls[1] as string;
     assert.deepEqual(await sys.killGateway(1), { code: null, signal: 'SIGKILL' });
     assert.equal(second.running, false);
-    assert.equal((await fetch(sys.urls[0] as string)).status, 200);
+    assert.equal((await fetch(sys.urls[0])).status, 200);
     assert.equal((await fetch(sys.urls[2] as string)).status, 200);
     const again = await sys.restartGateway(1, { FAKE_MARK: 'second-again' });
     assert.equal(sys.gateways[1], again);
@@ -467,7 +467,7 @@ describe('startSystem with several gateways (fake services)', () => {
     await sys.killGateway(2);
     await sys.restartGateway(2);
     assert.equal(sys.urls[2], `http://127.0.0.1:${first + 2}`);
-    assert.equal((await fetch(sys.urls[2] as string)).status, 200);
+    assert.equal((await fetch(sys.urls[2])).status, 200);
     await sys.stop();
   });
 

@@ -87,6 +87,7 @@ describe('formatLogLine', () => {
     assert.ok(!formatLogLine(rec, false).includes(ESC));
     const colored = formatLogLine(rec, true);
     assert.ok(colored.includes(`${ESC}31mERROR${ESC}0m`));
+    // eslint-disable-next-line no-control-regex -- ESC (\u001b) starts the ANSI colour codes stripped here
     assert.equal(colored.replace(/\u001b\[[0-9;]*m/g, ''), '00:00:00.000 ERROR x k=1');
   });
 });

@@ -110,6 +110,7 @@ describe('cli helpers', () => {
     assert.equal(tagWidthFor(['order', 'gateway-10']), 10);
     assert.ok(formatLine('gateway-10', 'x', { color: false, tagWidth: 10 }).startsWith('[gateway-10] x'));
     assert.ok(formatLine('order', 'x', { color: false, tagWidth: 10 }).startsWith('[order     ] x'));
+    // eslint-disable-next-line no-control-regex -- ESC (\u001b) starts the ANSI colour code read here
     const colorOf = (name: string) => /^\u001b\[([\d;]+)m/.exec(formatLine(name, 'x', { color: true }))?.[1];
     assert.equal(colorOf('gateway-2'), colorOf('gateway'));
   });

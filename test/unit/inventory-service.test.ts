@@ -2,8 +2,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { AppError, ConfigError } from '../../src/platform/errors.js';
+import { ConfigError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
 import { CommitOutcome, ReleaseOutcome, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
 import {

@@ -3,8 +3,6 @@ import { MAX_AMOUNT_CENTS } from '../../src/services/payment/domain.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { AppError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
 import {
   CancelOutcome,

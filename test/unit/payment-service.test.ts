@@ -1,8 +1,6 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { AppError } from '../../src/platform/errors.js';
 import { createInbox } from '../../src/platform/inbox.js';
 import { ChargeOutcome, PaymentStatus, RefundOutcome } from '../../src/gen/payment/v1/payment.js';
 import {

@@ -299,7 +299,7 @@ test('past the saga deadline, a saga before its pivot compensates, including the
   const def = scripted({ b: ['throw', 'throw'] }, calls);
   // The clock jumps past the deadline while step b is failing.
   const b = def.steps[1];
-  const action = b!.action;
+  const action = b!.action.bind(b);
   (b as { action: typeof action }).action = async (ctx) => {
     clock += 600;
     return action(ctx);

@@ -221,11 +221,11 @@ for (const [state, s] of Object.entries(STATES)) {
       assert.deepEqual(s, before, 'the decision does not touch the saga');
       if (typeof expected === 'string') {
         assert.equal(d.kind, 'refused');
-        assert.equal((d as Extract<ActionDecision, { kind: 'refused' }>).code, expected);
+        assert.equal(d.code, expected);
         return;
       }
       assert.equal(d.kind, 'apply', JSON.stringify(d));
-      const a = d as Extract<ActionDecision, { kind: 'apply' }>;
+      const a = d;
       assert.deepEqual(a.transition.patch, expected.patch);
       assert.deepEqual(a.expect, expected.expect);
       assert.equal(a.drive, expected.drive);
@@ -249,7 +249,7 @@ test('a pivot without a fence: parked there, only retry settles it (compensate i
   assert.equal(code(decideAction(unfenced, at, request('compensate'), [])), 'pivot_uncertain');
   const retry = decideAction(unfenced, at, request('retry'), []);
   assert.equal(retry.kind, 'apply');
-  assert.deepEqual((retry as Extract<ActionDecision, { kind: 'apply' }>).transition.patch, {
+  assert.deepEqual(retry.transition.patch, {
     status: 'RUNNING',
     attempt: 0,
     failure: null,
@@ -288,7 +288,7 @@ test('resolve needs a note: non-empty after trim, at most 1000 characters (trimm
   assert.equal(code(decideAction(def, parked, request('resolve', { note: 'x'.repeat(1001) }), [])), 'note_required');
   const d = decideAction(def, parked, request('resolve', { note: `  ${'x'.repeat(1000)}  ` }), []);
   assert.equal(d.kind, 'apply');
-  assert.deepEqual((d as Extract<ActionDecision, { kind: 'apply' }>).transition.events[0]?.data, {
+  assert.deepEqual(d.transition.events[0]?.data, {
     action: 'resolve',
     action_id: 'act-1',
     actor: 'alice',
@@ -385,7 +385,7 @@ test('retry and compensate need the saga’s definition; resolve does not', () =
   );
   const d = decideAction(undefined, parked, request('resolve'), []);
   assert.equal(d.kind, 'apply');
-  assert.equal((d as Extract<ActionDecision, { kind: 'apply' }>).transition.events[0]?.step, null);
+  assert.equal(d.transition.events[0]?.step, null);
 });
 
 test('without a pivot a running saga can be compensated at any step; an unknown action is not allowed', () => {

@@ -34,7 +34,8 @@ provider.register();
 
 /** One test's saga log: `log` for this engine, `another()` for a second gateway on the same storage. */
 export interface OperatorLogFactory {
-  fresh(): Promise<{ log: SagaLog; another(): Promise<SagaLog>; close(): Promise<void> }>;
+  /** `another` is a plain function (no `this`): the scenarios take it out of the object. */
+  fresh(): Promise<{ log: SagaLog; another: () => Promise<SagaLog>; close(): Promise<void> }>;
 }
 
 type Mode = 'ok' | 'throw' | 'refuse' | 'fail' | 'hang';
@@ -137,7 +138,7 @@ const types = async (log: SagaLog, id: string) =>
 export function operatorScenarios(name: string, factory: OperatorLogFactory): void {
   describe(`operator actions through the engine: ${name}`, () => {
     /** An engine with its participants and log lines on a fresh log; everything closed after. */
-    const withEngine = (title: string, fn: (h: Harness) => Promise<void>) =>
+    const withEngine = (title: string, fn: (h: Harness) => Promise<void>): void => {
       test(title, { timeout: 30_000 }, async () => {
         const storage = await factory.fresh();
         const engines: SagaEngine[] = [];
@@ -168,16 +169,18 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
           await storage.close();
         }
       });
+    };
 
+    /** Plain functions, not methods: each scenario destructures the ones it needs. */
     interface Harness {
       log: SagaLog;
-      another(): Promise<SagaLog>;
-      make(
+      another: () => Promise<SagaLog>;
+      make: (
         log: SagaLog,
         owner: string,
         policies?: EnginePolicies,
         interceptors?: SagaInterceptor[],
-      ): { engine: SagaEngine; p: Participants; lines: Line[] };
+      ) => { engine: SagaEngine; p: Participants; lines: Line[] };
     }
 
     /** Runs a saga to PARKED in compensation: c declines, then b's compensation is refused. */
@@ -188,7 +191,7 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
       const parked = await engine.waitFor(id, 10_000);
       assert.equal(parked?.status, 'PARKED');
       assert.equal(parked?.compIndex, 1);
-      return parked as SagaRecord;
+      return parked;
     }
 
     withEngine(

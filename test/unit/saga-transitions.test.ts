@@ -516,7 +516,7 @@ test('settle: what an attempt outcome does to the saga', async (t) => {
       const d = defs[r.def ?? 'plain'];
       const p = plan(d, { ...before, deadlineAt: NOW + 60_000 }, policies, NOW);
       assert.equal(p.kind, 'attempt');
-      const a = p as PlannedAttempt;
+      const a = p;
       const st = settle(d, s, a, r.outcome, r.now ?? NOW, () => 1);
       assert.equal(st.verdict, r.expect.verdict);
       assert.deepEqual(st.outcome, r.outcome);

@@ -10,7 +10,6 @@ import {
   SAGA_STATUSES,
   type SagaLog,
   type SagaRecord,
-  type SagaStatus,
 } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { DEFAULT_READ_TIMEOUT_MS } from '../http/deps.js';

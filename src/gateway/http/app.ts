@@ -52,7 +52,7 @@ export function requestId(req: IncomingMessage): string {
  * What every listener of the gateway shares (the public API and the admin one): the validators,
  * JSON only, the 404 and the one error handler over the error table.
  */
-// FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
 export function installErrorHandling(app: FastifyInstance<any, any, any, any, any>): void {
   app.setValidatorCompiler(validatorCompilers());
   // The API speaks JSON only: anything else is 415, not a string handed to the validator.

@@ -28,7 +28,7 @@ export const API_LICENSE = { name: 'UNLICENSED (all rights reserved)', identifie
  * Swagger UI at /docs, served from the package's own files (no CDN: it works offline).
  * Registered before the routes, which it collects as they are added.
  */
-// FastifyInstance's generics differ per caller (type provider, logger); only its plugin API is used.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- FastifyInstance's generics differ per caller (type provider, logger); only its plugin API is used.
 export async function registerOpenApi(app: FastifyInstance<any, any, any, any, any>): Promise<void> {
   await app.register(swagger, {
     openapi: {

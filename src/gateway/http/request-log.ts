@@ -11,7 +11,7 @@ export function withoutFastifyRequestLogging(): { logController: LogController }
  * (POST /orders: the order id and whether it was a replay). Both listeners use it, with
  * `withoutFastifyRequestLogging()` in their Fastify options.
  */
-// FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- FastifyInstance's generics differ per caller (type provider, logger); only its hooks are used.
 export function installRequestLogging(app: FastifyInstance<any, any, any, any, any>): void {
   app.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const noted = lineNotes.get(req);

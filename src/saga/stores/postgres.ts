@@ -433,9 +433,10 @@ export class PostgresSagaLog implements SagaLog {
     return new SagaLogUnavailableError(`saga log at ${this.where} unavailable: ${reason(err)}`, { cause: err });
   }
 
-  private wrap(err: unknown): unknown {
+  private wrap(err: unknown): Error {
     if (err instanceof SagaLogError) return err;
-    return isConnectionError(err) ? this.unavailable(err) : err;
+    if (isConnectionError(err)) return this.unavailable(err);
+    return err instanceof Error ? err : new Error(String(err));
   }
 
   private closedError(): SagaLogUnavailableError {
@@ -501,11 +502,26 @@ export class PostgresSagaLog implements SagaLog {
     const where: string[] = [];
     let name = byTime ? 'list_t_' : 'list_';
     const param = (v: unknown, type: string) => (values.push(v), `$${values.length}::${type}`);
-    if (q.status !== undefined) (where.push(`status = ${param(q.status, 'text')}`), (name += 'a'));
-    if (q.subject !== undefined) (where.push(`subject = ${param(text(q.subject), 'text')}`), (name += 'u'));
-    if (q.step !== undefined) (where.push(`current_step = ${param(text(q.step), 'text')}`), (name += 's'));
-    if (q.createdFrom !== undefined) (where.push(`created_at >= ${param(q.createdFrom, 'bigint')}`), (name += 'f'));
-    if (q.createdTo !== undefined) (where.push(`created_at <= ${param(q.createdTo, 'bigint')}`), (name += 'o'));
+    if (q.status !== undefined) {
+      where.push(`status = ${param(q.status, 'text')}`);
+      name += 'a';
+    }
+    if (q.subject !== undefined) {
+      where.push(`subject = ${param(text(q.subject), 'text')}`);
+      name += 'u';
+    }
+    if (q.step !== undefined) {
+      where.push(`current_step = ${param(text(q.step), 'text')}`);
+      name += 's';
+    }
+    if (q.createdFrom !== undefined) {
+      where.push(`created_at >= ${param(q.createdFrom, 'bigint')}`);
+      name += 'f';
+    }
+    if (q.createdTo !== undefined) {
+      where.push(`created_at <= ${param(q.createdTo, 'bigint')}`);
+      name += 'o';
+    }
     if (q.idPrefix !== undefined) {
       const prefix = text(q.idPrefix) as string;
       const p = param(prefix, 'text');
@@ -910,7 +926,10 @@ export class PostgresSagaLog implements SagaLog {
     // sees one snapshot, so a second write of a saga could not see the first).
     for (const w of this.queue) {
       if (this.busy.has(w.sagaId)) later.push(w);
-      else (batch.push(w), this.busy.add(w.sagaId));
+      else {
+        batch.push(w);
+        this.busy.add(w.sagaId);
+      }
     }
     this.queue = later;
     if (batch.length === 0) return; // the batch in flight reschedules when it ends

@@ -373,11 +373,26 @@ export class SqliteSagaLog implements SagaLog {
     const byTime = listsByTime(q);
     const params: Record<string, unknown> = { limit: q.limit + 1 };
     const where: string[] = [];
-    if (q.status !== undefined) (where.push('status = @status'), (params.status = q.status));
-    if (q.subject !== undefined) (where.push('subject = @subject'), (params.subject = q.subject));
-    if (q.step !== undefined) (where.push('current_step = @step'), (params.step = q.step));
-    if (q.createdFrom !== undefined) (where.push('created_at >= @from'), (params.from = q.createdFrom));
-    if (q.createdTo !== undefined) (where.push('created_at <= @to'), (params.to = q.createdTo));
+    if (q.status !== undefined) {
+      where.push('status = @status');
+      params.status = q.status;
+    }
+    if (q.subject !== undefined) {
+      where.push('subject = @subject');
+      params.subject = q.subject;
+    }
+    if (q.step !== undefined) {
+      where.push('current_step = @step');
+      params.step = q.step;
+    }
+    if (q.createdFrom !== undefined) {
+      where.push('created_at >= @from');
+      params.from = q.createdFrom;
+    }
+    if (q.createdTo !== undefined) {
+      where.push('created_at <= @to');
+      params.to = q.createdTo;
+    }
     if (q.idPrefix !== undefined) {
       where.push('id >= @prefix AND id < @prefixEnd AND substr(id, 1, length(@prefix)) = @prefix');
       params.prefix = q.idPrefix;

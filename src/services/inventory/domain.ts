@@ -143,7 +143,7 @@ export function parseCatalog(value: unknown, source: string): Catalog {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw fail(`expected a JSON object of ${CATALOG_FORM}`);
   }
-  const entries = Object.entries(value);
+  const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw fail('lists no products');
   const checkStock = (productId: string, stock: unknown): number => {
     if (typeof stock !== 'number' || !Number.isInteger(stock) || stock < 0 || stock > MAX_INITIAL_STOCK) {

@@ -89,7 +89,7 @@ export interface InventoryStore {
    * The books for reconciliation: what is held for each order id after `after`, in id order, at
    * most `limit` ids (a reservation, a tombstone, or both).
    */
-  listReservations(after: string, limit: number): ReservationEntry[];
+  listReservations: (after: string, limit: number) => ReservationEntry[];
 }
 
 export interface ReservationEntry {

@@ -52,7 +52,7 @@ export interface OrderStore {
    * The books for reconciliation: what is held for each order id after `after`, in id order, at
    * most `limit` ids (an order, a tombstone, or both when a late create was born cancelled).
    */
-  list(after: string, limit: number): OrderEntry[];
+  list: (after: string, limit: number) => OrderEntry[];
 }
 
 export interface OrderEntry {

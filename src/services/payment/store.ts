@@ -42,7 +42,7 @@ export interface PaymentStore {
    * The books for reconciliation: what is held for each order id after `after`, in id order, at
    * most `limit` ids (a payment, a tombstone, or both: a refund of a declined charge tombstones).
    */
-  list(after: string, limit: number): PaymentEntry[];
+  list: (after: string, limit: number) => PaymentEntry[];
 }
 
 export interface PaymentEntry {
