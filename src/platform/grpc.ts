@@ -23,6 +23,7 @@ import {
   type ClientUnaryCall,
   ServerInterceptingCall,
   type ServerInterceptor,
+  type ServerInterceptingCallInterface,
 } from '@grpc/grpc-js';
 import { AppError } from './errors.js';
 import { formatAddr, type HostPort } from './config.js';
@@ -229,6 +230,26 @@ function throttledWarning(logger: Logger, msg: string, intervalMs = 60_000): (fi
  * without a certificate of the deployment's CA, or with a participant's (serverAuth only); this
  * refuses the rest: a certificate the CA issued to anyone else.
  */
+/** Each connection's caller, once read (see callerOf). */
+const callerBySession = new WeakMap<object, string | undefined>();
+
+/**
+ * The identity of a call's caller, read once per connection: parsing the peer certificate
+ * (getAuthContext) costs ~22 µs, on every call of every saga step. A connection's TLS peer never
+ * changes (HTTP/2 forbids renegotiation), so it is kept per HTTP/2 session. grpc-js gives no
+ * public handle on the session; its base call keeps the stream — without it (another grpc-js),
+ * the certificate is read on every call, correct and slower (test/integration/mtls.test.ts
+ * counts the reads).
+ */
+function callerOf(call: ServerInterceptingCallInterface): string | undefined {
+  const session = (call as unknown as { stream?: { session?: object } }).stream?.session;
+  if (session === undefined) return callerIdentity(call.getAuthContext());
+  if (callerBySession.has(session)) return callerBySession.get(session);
+  const who = callerIdentity(call.getAuthContext());
+  callerBySession.set(session, who);
+  return who;
+}
+
 function onlyTheGateway(logger: Logger | undefined): ServerInterceptor {
   const warn = logger ? throttledWarning(logger, 'a caller that is not the gateway was refused') : undefined;
   return (method, call) =>
@@ -236,7 +257,7 @@ function onlyTheGateway(logger: Logger | undefined): ServerInterceptor {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, forward) => {
-            const who = callerIdentity(call.getAuthContext());
+            const who = callerOf(call);
             if (who === CALLER) {
               forward(metadata);
               return;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import {
   BasicConstraintsExtension,
@@ -419,6 +420,31 @@ describe('a participant over mutual TLS', () => {
   test('the gateway with its certificate is served', async () => {
     assert.equal(await charge(channelCredentials(ours, 'gateway', 'payment'), 'tls-ok'), 'OK');
     assert.equal(await payment('tls-ok'), PaymentStatus.PAYMENT_STATUS_CHARGED);
+  });
+
+  test("the caller's certificate is read once per connection, not on every call", async () => {
+    const client = new PaymentServiceClient(
+      server.address,
+      channelCredentials(ours, 'gateway', 'payment'),
+      channelOptions(ours, 'payment'),
+    );
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back, and called with its socket as this
+    const read = tls.TLSSocket.prototype.getPeerCertificate;
+    let reads = 0;
+    tls.TLSSocket.prototype.getPeerCertificate = function (this: tls.TLSSocket, ...args: Parameters<typeof read>) {
+      reads++;
+      return read.apply(this, args);
+    } as typeof read;
+    try {
+      for (let i = 0; i < 20; i++)
+        await callUnary(client.getPayment.bind(client), { orderId: `once-${i}` }, { timeoutMs: 3_000 });
+    } finally {
+      tls.TLSSocket.prototype.getPeerCertificate = read;
+      client.close();
+    }
+    // A few reads for the one connection (the client pinning the server's name, the server learning
+    // its caller), whatever the number of calls: read on every call, it would be 20 more.
+    assert.ok(reads >= 1 && reads <= 4, `${reads} certificate reads for 20 calls`);
   });
 
   test('a caller without a client certificate, or in plaintext, is refused before any call', async () => {
