@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Mix } from './orders.js';
 import { DEFAULT_BENCH_SERVER_URL } from './postgres.js';
-import { REPO_ROOT, parseGatewayCount } from '../../src/cli/supervisor.js';
+import { REPO_ROOT, parseGatewayCount } from '../../src/supervisor/supervisor.js';
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]     (node --import tsx bench/src/main.ts [options])
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { BenchDatabase } from './postgres.js';
 import { r1, r3 } from './stats.js';
-import { everyProcess, type RunningSystem } from '../../src/cli/supervisor.js';
+import { everyProcess, type RunningSystem } from '../../src/supervisor/supervisor.js';
 
 let clockTicks: number | undefined;
 function clkTck(): number {

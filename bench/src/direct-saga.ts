@@ -7,7 +7,7 @@
  * floor measures only the participants.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { isServiceError } from '../../src/platform/grpc.js';
+import { isServiceError } from '../../src/platform/grpc/grpc.js';
 import {
   DEFAULT_POLICIES,
   pivotIndex,

@@ -9,7 +9,7 @@
 import { uuidv7 } from '../../src/platform/ids.js';
 import { connectParticipants, type ParticipantName, type Participants } from '../../src/gateway/participants.js';
 import { placeOrderSaga, type PlaceOrderInput } from '../../src/gateway/place-order.js';
-import type { GrpcSecurity } from '../../src/platform/tls.js';
+import type { GrpcSecurity } from '../../src/platform/grpc/tls.js';
 import { runDirect } from './direct-saga.js';
 import type { Attempt, Job } from './load.js';
 import { EXPECTED, makeOrder, pickKind, type BenchOrder, type Mix, type ProductPool, type Random } from './orders.js';

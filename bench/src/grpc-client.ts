@@ -1,6 +1,6 @@
 /**
  * `npm run bench:grpc`: the CPU one unary gRPC call costs the calling process, by client —
- * grpc-js's, the gateway's (src/platform/grpc-client.ts), and a bare node:http2 request with no
+ * grpc-js's, the gateway's (src/platform/grpc/grpc-client.ts), and a bare node:http2 request with no
  * error handling (the least any client can do) — against one real payment service process (its
  * health check: next to no server work), plaintext and under mutual TLS. 20,000 calls per
  * client, 32 in flight, after 2,000 to warm up; each client twice, alternating.
@@ -14,10 +14,10 @@ import {
   HealthCheckResponse,
   HealthService,
 } from '../../src/gen/health/v1/health.js';
-import { spawnService } from '../../src/cli/supervisor.js';
-import { callUnary, CLIENT_CHANNEL_OPTIONS, channelCredentials, channelOptions } from '../../src/platform/grpc.js';
-import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc-client.js';
-import { issueIdentities, type GrpcSecurity } from '../../src/platform/tls.js';
+import { spawnService } from '../../src/supervisor/supervisor.js';
+import { callUnary, CLIENT_CHANNEL_OPTIONS, channelCredentials, channelOptions } from '../../src/platform/grpc/grpc.js';
+import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc/grpc-client.js';
+import { issueIdentities, type GrpcSecurity } from '../../src/platform/grpc/tls.js';
 
 const CALLS = 20_000;
 const IN_FLIGHT = 32;

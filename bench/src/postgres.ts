@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import pg from 'pg';
-import { redactPassword } from '../../src/platform/config.js';
+import { redactPassword } from '../../src/platform/config/config.js';
 
 /** Where the bench creates its database when SAGA_LOG_URL is not set. */
 export const DEFAULT_BENCH_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -10,7 +10,7 @@ import type { CpuReport } from './cpu.js';
 import type { LoadResult } from './load.js';
 import type { BenchDatabase } from './postgres.js';
 import { r1, r3 } from './stats.js';
-import { REPO_ROOT } from '../../src/cli/supervisor.js';
+import { REPO_ROOT } from '../../src/supervisor/supervisor.js';
 
 /** A latency in ms with as many decimals as it deserves. */
 export const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));

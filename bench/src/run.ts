@@ -18,7 +18,7 @@ import { DEFAULT_BENCH_SERVER_URL, createBenchDatabase, type BenchDatabase } fro
 import { progress, type Terminal } from './progress.js';
 import { chartTitles, describePlan, reportText, resultJson, type Phase } from './report.js';
 import { renderSvg } from './svg.js';
-import { grpcSecurity, redactPassword } from '../../src/platform/config.js';
+import { grpcSecurity, redactPassword } from '../../src/platform/config/config.js';
 import {
   REPO_ROOT,
   SERVICE_NAMES,
@@ -27,7 +27,7 @@ import {
   everyProcess,
   startSystem,
   type RunningSystem,
-} from '../../src/cli/supervisor.js';
+} from '../../src/supervisor/supervisor.js';
 
 export interface BenchDeps {
   stdout?: NodeJS.WritableStream;

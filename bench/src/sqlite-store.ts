@@ -58,7 +58,7 @@ async function runWorkload(workload: Workload, n: number, dir: string): Promise<
     return { items: n, cpuMs: (cpu.user + cpu.system) / 1000, wallMs };
   }
   const { openPaymentDatabase, createPaymentStore } = await import('../../src/services/payment/store.js');
-  const { createInbox } = await import('../../src/platform/inbox.js');
+  const { createInbox } = await import('../../src/platform/storage/inbox.js');
   const { validateCharge } = await import('../../src/services/payment/domain.js');
   const db = openPaymentDatabase(path.join(dir, 'payment.db'));
   const store = createPaymentStore(db, { chargeLimitCents: 50_000 });

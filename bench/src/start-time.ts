@@ -11,9 +11,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, spawnService } from '../../src/cli/supervisor.js';
+import { REPO_ROOT, spawnService } from '../../src/supervisor/supervisor.js';
 import { freePort } from '../../src/platform/json-client.js';
-import { issueIdentities } from '../../src/platform/tls.js';
+import { issueIdentities } from '../../src/platform/grpc/tls.js';
 
 const argRuns = process.argv.indexOf('--runs');
 const RUNS = argRuns > 0 ? Number(process.argv[argRuns + 1]) : 5;

@@ -21,7 +21,7 @@ import {
   type ManagedProcess,
   type RunningSystem,
   type ServiceName,
-} from '../cli/supervisor.js';
+} from '../supervisor/supervisor.js';
 import { freePort, jsonClient, type JsonCall } from '../platform/json-client.js';
 import { chaosSystemEnv } from './run.js';
 

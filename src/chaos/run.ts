@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSystem, type RunningSystem } from '../cli/supervisor.js';
+import { startSystem, type RunningSystem } from '../supervisor/supervisor.js';
 import { freePort, jsonClient } from '../platform/json-client.js';
 import type { FaultRule } from '../faults/plan.js';
 import {

@@ -3,7 +3,7 @@
  * parsing and validation, and the board that decides which rule fires at a given point. No I/O,
  * no clock or randomness of its own: the caller passes `now` and `random` in. Where the faults act
  * is elsewhere: the saga engine's interceptor on the gateway (src/saga/interceptors.ts, `faults`)
- * and a gRPC server wrapper on the participants (src/platform/grpc.ts, `x-fault` metadata).
+ * and a gRPC server wrapper on the participants (src/platform/grpc/grpc.ts, `x-fault` metadata).
  */
 import { parse as parseYaml } from 'yaml';
 

@@ -15,8 +15,16 @@ import {
   type ProcessSettings,
   type RedisSettings,
   type SagaLogSettings,
-} from '../platform/config.js';
-import { duration, filePath, hostPortOrOff, integer, oneOf, readVariables, text } from '../platform/config-schema.js';
+} from '../platform/config/config.js';
+import {
+  duration,
+  filePath,
+  hostPortOrOff,
+  integer,
+  oneOf,
+  readVariables,
+  text,
+} from '../platform/config/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 import {
   ADMIN_TOKENS_EXPECTED,
@@ -30,7 +38,7 @@ import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/index.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
 import { PRICING_MODES, type Pricing } from './pricing.js';
-import type { GrpcSecurity } from '../platform/tls.js';
+import type { GrpcSecurity } from '../platform/grpc/tls.js';
 
 /** RATE_LIMIT_PER_MINUTE's default: what one client address may send to the public API a minute. */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;

@@ -1,7 +1,7 @@
-import { createLogger } from '../platform/logger.js';
+import { createLogger } from '../platform/telemetry/logger.js';
 import { ConfigError } from '../platform/errors.js';
-import { armCrashPoints } from '../platform/crash.js';
-import { notifyReady, onShutdown } from '../platform/lifecycle.js';
+import { armCrashPoints } from '../platform/process/crash.js';
+import { notifyReady, onShutdown } from '../platform/process/lifecycle.js';
 import {
   SagaEngine,
   SagaLogError,
@@ -16,11 +16,11 @@ import { FaultBoard, FaultPlanError, parseFaultPlan } from '../faults/plan.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http/app.js';
-import { ResilientKv, observeFallback } from '../platform/fast-kv.js';
-import { initTelemetry } from '../platform/telemetry.js';
-import { createIdempotencyGuard, observeUntrusted } from '../platform/idempotency.js';
+import { ResilientKv, observeFallback } from '../platform/storage/fast-kv.js';
+import { initTelemetry } from '../platform/telemetry/telemetry.js';
+import { createIdempotencyGuard, observeUntrusted } from '../platform/storage/idempotency.js';
 import { connectParticipants } from './participants.js';
-import { prepareGrpcSecurity, TlsError } from '../platform/tls.js';
+import { prepareGrpcSecurity, TlsError } from '../platform/grpc/tls.js';
 import { placeOrderCallOf, placeOrderSaga, PLACE_ORDER_FAULT_VOCABULARY } from './place-order.js';
 import { buildAdmin } from './admin/app.js';
 import { recentSagas } from './admin/recent.js';

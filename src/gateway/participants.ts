@@ -3,9 +3,9 @@ import { OrderServiceService, type OrderServiceClient } from '../gen/order/v1/or
 import { InventoryServiceService, type InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceService, type PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthService, HealthCheckResponse_ServingStatus, type HealthClient } from '../gen/health/v1/health.js';
-import { callUnary } from '../platform/grpc.js';
-import { dialerAs, UnaryChannel, unaryClient } from '../platform/grpc-client.js';
-import type { GrpcSecurity } from '../platform/tls.js';
+import { callUnary } from '../platform/grpc/grpc.js';
+import { dialerAs, UnaryChannel, unaryClient } from '../platform/grpc/grpc-client.js';
+import type { GrpcSecurity } from '../platform/grpc/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];

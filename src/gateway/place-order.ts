@@ -1,4 +1,4 @@
-import { callRpc } from '../platform/grpc.js';
+import { callRpc } from '../platform/grpc/grpc.js';
 import type { SagaDefinition, StepContext, StepOutcome, FaultCall } from '../saga/index.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';

@@ -3,7 +3,7 @@
  * ListReservations, ListProducts) with the gateway's clients (mutual TLS as for every call), and
  * turned into the plain records the rules read.
  */
-import { callRpc, isUnavailable } from '../platform/grpc.js';
+import { callRpc, isUnavailable } from '../platform/grpc/grpc.js';
 import { OrderStatus, type OrderEntry } from '../gen/order/v1/order.js';
 import { PaymentStatus, type PaymentEntry } from '../gen/payment/v1/payment.js';
 import { ReservationStatus, type Product, type ReservationEntry } from '../gen/inventory/v1/inventory.js';

@@ -14,7 +14,7 @@ import {
   SpanStatusCode,
   type Link,
 } from '@opentelemetry/api';
-import type { Logger } from '../platform/logger.js';
+import type { Logger } from '../platform/telemetry/logger.js';
 import {
   currentStepOf,
   DEFAULT_POLICIES,

@@ -12,8 +12,8 @@ import {
   type Link,
   type Meter,
 } from '@opentelemetry/api';
-import { crashNow, crashPoint } from '../platform/crash.js';
-import type { Logger } from '../platform/logger.js';
+import { crashNow, crashPoint } from '../platform/process/crash.js';
+import type { Logger } from '../platform/telemetry/logger.js';
 import { encodeDirective, latencyOf, type FaultBoard, type FaultRule } from '../faults/plan.js';
 import type { SagaDefinition, StepDefinition } from './definition.js';
 import type { SagaRecord } from './model.js';

@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { parseScenario, ScenarioError } from '../../src/chaos/scenario.js';
 import { main } from '../../src/cli/main.js';
-import { REPO_ROOT } from '../../src/cli/supervisor.js';
+import { REPO_ROOT } from '../../src/supervisor/supervisor.js';
 import { freshSystem, eventually } from '../helpers/system.js';
 
 const SCENARIOS = path.join(REPO_ROOT, 'scenarios');

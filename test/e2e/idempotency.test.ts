@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { freshSystem, eventually, freePort } from '../helpers/system.js';
 import { TestRedis } from '../helpers/redis.js';
 import { InventoryServiceClient, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
-import { callUnary } from '../../src/platform/grpc.js';
+import { callUnary } from '../../src/platform/grpc/grpc.js';
 import { asGateway } from '../helpers/tls.js';
 
 const BODY = { customer_id: 'cust_idem', items: [{ product_id: 'prod_2', quantity: 1, price: 30 }] };

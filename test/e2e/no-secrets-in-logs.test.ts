@@ -19,7 +19,7 @@ import {
   ServiceStartError,
   type RunningSystem,
   type ServiceName,
-} from '../../src/cli/supervisor.js';
+} from '../../src/supervisor/supervisor.js';
 import { eventually, freePort, http } from '../helpers/system.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 

@@ -14,8 +14,8 @@ import { freshSystem } from '../helpers/system.js';
 import { checkInvariants } from '../helpers/invariants.js';
 import { mtlsDir, testTls } from '../helpers/tls.js';
 import { connectParticipants, type Participants } from '../../src/gateway/participants.js';
-import { dialableAddr } from '../../src/cli/supervisor.js';
-import { callRpc } from '../../src/platform/grpc.js';
+import { dialableAddr } from '../../src/supervisor/supervisor.js';
+import { callRpc } from '../../src/platform/grpc/grpc.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEFAULT_STOCK = { prod_1: 15, prod_2: 10, prod_3: 0 };

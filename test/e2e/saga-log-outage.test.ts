@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnService, ServiceStartError } from '../../src/cli/supervisor.js';
+import { spawnService, ServiceStartError } from '../../src/supervisor/supervisor.js';
 import { crashSystem, CATALOG, ORDERS } from '../helpers/crash.js';
 import { checkInvariants } from '../helpers/invariants.js';
 import { TestPostgres } from '../helpers/postgres.js';

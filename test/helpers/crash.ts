@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ManagedProcess, ServiceName } from '../../src/cli/supervisor.js';
-import type { ArmCrashMessage } from '../../src/platform/crash.js';
+import type { ManagedProcess, ServiceName } from '../../src/supervisor/supervisor.js';
+import type { ArmCrashMessage } from '../../src/platform/process/crash.js';
 import { freshSystem, eventually, type Reply } from './system.js';
 import { checkInvariants } from './invariants.js';
 

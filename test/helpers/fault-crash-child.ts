@@ -7,7 +7,7 @@
  */
 import { metrics } from '@opentelemetry/api';
 import { PaymentServiceService, ChargeOutcome } from '../../src/gen/payment/v1/payment.js';
-import { serverCredentials, startGrpcServer, unary } from '../../src/platform/grpc.js';
+import { serverCredentials, startGrpcServer, unary } from '../../src/platform/grpc/grpc.js';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { faults } from '../../src/saga/interceptors.js';

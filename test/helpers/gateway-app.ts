@@ -9,8 +9,12 @@ import { placeOrderCallOf, placeOrderSaga } from '../../src/gateway/place-order.
 import type { FaultBoard } from '../../src/faults/plan.js';
 import { faults, tracing } from '../../src/saga/interceptors.js';
 import type { EnginePolicies } from '../../src/saga/definition.js';
-import { MemoryKv, type FastKv } from '../../src/platform/fast-kv.js';
-import { createIdempotencyGuard, type IdempotencyGuard, type UntrustedReason } from '../../src/platform/idempotency.js';
+import { MemoryKv, type FastKv } from '../../src/platform/storage/fast-kv.js';
+import {
+  createIdempotencyGuard,
+  type IdempotencyGuard,
+  type UntrustedReason,
+} from '../../src/platform/storage/idempotency.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { createOrderService } from '../../src/services/order/server.js';
@@ -22,8 +26,8 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { DEFAULT_CATALOG, type Catalog } from '../../src/services/inventory/domain.js';
 import { silentLogger, tempDir } from './participants.js';
-import type { Logger } from '../../src/platform/logger.js';
-import type { Db } from '../../src/platform/db.js';
+import type { Logger } from '../../src/platform/telemetry/logger.js';
+import type { Db } from '../../src/platform/storage/db.js';
 import { serveParticipants } from './grpc-participants.js';
 import type { Participants } from '../../src/gateway/participants.js';
 

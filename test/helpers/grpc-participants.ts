@@ -3,11 +3,11 @@ import { connectParticipants, type Participants } from '../../src/gateway/partic
 import { OrderServiceService } from '../../src/gen/order/v1/order.js';
 import { InventoryServiceService } from '../../src/gen/inventory/v1/inventory.js';
 import { PaymentServiceService } from '../../src/gen/payment/v1/payment.js';
-import { serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc.js';
-import type { GrpcSecurity } from '../../src/platform/tls.js';
+import { serverCredentials, startGrpcServer, type RunningServer } from '../../src/platform/grpc/grpc.js';
+import type { GrpcSecurity } from '../../src/platform/grpc/tls.js';
 import { testTls } from './tls.js';
 import { silentLogger } from './participants.js';
-import type { Logger } from '../../src/platform/logger.js';
+import type { Logger } from '../../src/platform/telemetry/logger.js';
 
 export interface ServedParticipants {
   participants: Participants;

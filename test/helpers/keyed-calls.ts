@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import path from 'node:path';
 import type { handleUnaryCall } from '@grpc/grpc-js';
-import type { Db } from '../../src/platform/db.js';
+import type { Db } from '../../src/platform/storage/db.js';
 import { failureCode, invoke, tempDir } from './participants.js';
 
 /**

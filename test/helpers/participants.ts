@@ -14,8 +14,8 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc.js';
-import type { ReadyMessage } from '../../src/platform/lifecycle.js';
+import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc/grpc.js';
+import type { ReadyMessage } from '../../src/platform/process/lifecycle.js';
 
 /** Helpers for the participant service tests (test/{unit,integration}/{order,inventory,payment}-service.test.ts). */
 

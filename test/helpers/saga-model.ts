@@ -7,7 +7,7 @@
  * rule (decideCreate, decideConfirm, decideCancel, decideReserve, decideRelease, decideCommit,
  * decideCharge, decideRefund from src/services/<service>/domain.ts). What each store does with a
  * decision (src/services/<service>/store.ts) and what the inbox does with a key
- * (src/platform/inbox.ts: one stored answer per key, a replay of the same request gets it back and
+ * (src/platform/storage/inbox.ts: one stored answer per key, a replay of the same request gets it back and
  * repeats no effect, the same key with another request is refused with idempotency_key_reused,
  * i.e. gRPC FAILED_PRECONDITION, a DefiniteError) is restated here in a line or two each. How a
  * step maps a participant's answer to a StepOutcome is restated from src/gateway/place-order.ts.
@@ -239,7 +239,7 @@ function effect(b: Books, sc: Scenario, req: Request): { books: Books; outcome: 
 }
 
 /**
- * A request reaching its participant (src/platform/inbox.ts + the service's write RPC): the first
+ * A request reaching its participant (src/platform/storage/inbox.ts + the service's write RPC): the first
  * request under a key has its effect and its answer stored, in one transaction; the same request
  * again gets the stored answer and repeats nothing; another request under the key is refused.
  */

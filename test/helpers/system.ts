@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { startSystem, type RunningSystem } from '../../src/cli/supervisor.js';
+import { startSystem, type RunningSystem } from '../../src/supervisor/supervisor.js';
 import { mtlsDir, testTls } from './tls.js';
 
 export interface Reply {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
+import { channelCredentials, channelOptions } from '../../src/platform/grpc/grpc.js';
 import {
   issueCertificate,
   issueIdentities,
@@ -8,7 +8,7 @@ import {
   type CertificateUsage,
   type GrpcSecurity,
   type TlsIdentity,
-} from '../../src/platform/tls.js';
+} from '../../src/platform/grpc/tls.js';
 import { tempDir } from './participants.js';
 
 interface TestDeployment {

@@ -21,7 +21,7 @@ import { FaultBoard } from '../../src/faults/plan.js';
 import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { gatewayConfig } from '../../src/gateway/config.js';
 import { ConfigError } from '../../src/platform/errors.js';
-import { resolveVariables } from '../../src/platform/config-schema.js';
+import { resolveVariables } from '../../src/platform/config/config-schema.js';
 import { GATEWAY_VARIABLES } from '../../src/gateway/config.js';
 
 const OPERATOR = 'op-token-0123456789abcdef';

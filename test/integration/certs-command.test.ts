@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { TLS_IDENTITIES } from '../../src/platform/tls.js';
+import { TLS_IDENTITIES } from '../../src/platform/grpc/tls.js';
 import { tempDir } from '../helpers/participants.js';
 
 const BIN = fileURLToPath(new URL('../../bin/sagas.js', import.meta.url));

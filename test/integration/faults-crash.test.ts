@@ -9,7 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
-import { callRpc, isUnavailable } from '../../src/platform/grpc.js';
+import { callRpc, isUnavailable } from '../../src/platform/grpc/grpc.js';
 import { encodeDirective } from '../../src/faults/plan.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { tempDir } from '../helpers/participants.js';

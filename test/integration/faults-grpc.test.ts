@@ -20,7 +20,7 @@ import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Logger } from '../../src/platform/logger.js';
+import type { Logger } from '../../src/platform/telemetry/logger.js';
 import { credentials, Metadata, ServerCredentials } from '@grpc/grpc-js';
 import {
   PaymentServiceClient,
@@ -28,7 +28,7 @@ import {
   PaymentStatus,
   ChargeOutcome,
 } from '../../src/gen/payment/v1/payment.js';
-import { callUnary, startGrpcServer } from '../../src/platform/grpc.js';
+import { callUnary, startGrpcServer } from '../../src/platform/grpc/grpc.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';

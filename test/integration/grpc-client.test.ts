@@ -26,14 +26,14 @@ import {
   serverCredentials,
   startGrpcServer,
   type RunningServer,
-} from '../../src/platform/grpc.js';
-import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc-client.js';
+} from '../../src/platform/grpc/grpc.js';
+import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc/grpc-client.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { freePort } from '../helpers/system.js';
 import { foreignTls, testTls } from '../helpers/tls.js';
 import { silentLogger, tempDir } from '../helpers/participants.js';
-import type { GrpcSecurity } from '../../src/platform/tls.js';
+import type { GrpcSecurity } from '../../src/platform/grpc/tls.js';
 
 /** The status a call failed with, or 'OK'. */
 async function outcome(p: Promise<unknown>): Promise<number | 'OK'> {

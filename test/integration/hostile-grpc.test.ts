@@ -11,12 +11,12 @@ import {
   type MethodDefinition,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { channelCredentials, channelOptions } from '../../src/platform/grpc.js';
-import { loadTlsMaterial } from '../../src/platform/tls.js';
+import { channelCredentials, channelOptions } from '../../src/platform/grpc/grpc.js';
+import { loadTlsMaterial } from '../../src/platform/grpc/tls.js';
 import { HealthService } from '../../src/gen/health/v1/health.js';
 import type { ParticipantName } from '../../src/gateway/participants.js';
 import { LIMITS } from '../../src/contracts/limits.js';
-import { refuseUndecodable } from '../../src/platform/grpc-undecodable.js';
+import { refuseUndecodable } from '../../src/platform/grpc/grpc-undecodable.js';
 import {
   CancelOutcome,
   ConfirmOutcome,
@@ -72,7 +72,7 @@ import { callerCredentials, foreignTls, mintCertificate, mtlsDir } from '../help
  *   reads the same after the refusal as before it.
  * Bytes that do not decode would be refused by grpc-js itself with INTERNAL, before any of our
  * code runs; startGrpcServer binds every service through refuseUndecodable
- * (src/platform/grpc-undecodable.ts), which answers INVALID_ARGUMENT instead.
+ * (src/platform/grpc/grpc-undecodable.ts), which answers INVALID_ARGUMENT instead.
  * What the transport changes is judged as the service receives it: HTTP/2 drops a header value
  * with whitespace at either end, and joins a header given twice into one value ("a, b").
  * And whoever calls: every method, with the client certificate of every identity and of a few

@@ -11,7 +11,7 @@ import {
   type HttpErrorCode,
 } from '../../src/gateway/http/errors.js';
 import { participantError } from '../../src/gateway/http/participant-reads.js';
-import { fingerprint } from '../../src/platform/inbox.js';
+import { fingerprint } from '../../src/platform/storage/inbox.js';
 import { toOrderRequest } from '../../src/gateway/order-request.js';
 import { InvalidCursorError, LeaseLostError, SagaLogUnavailableError } from '../../src/saga/model.js';
 import { LIMITS } from '../../src/contracts/limits.js';

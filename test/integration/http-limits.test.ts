@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { InjectOptions } from 'fastify';
-import { fingerprint } from '../../src/platform/inbox.js';
+import { fingerprint } from '../../src/platform/storage/inbox.js';
 import { toOrderRequest } from '../../src/gateway/order-request.js';
 import { PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order.js';
 import { WAIT_NOT_APPLIED } from '../../src/gateway/http/orders.js';

@@ -6,7 +6,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc.js';
+import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc/grpc.js';
 import {
   InventoryServiceClient,
   InventoryServiceService,

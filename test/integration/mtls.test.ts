@@ -1,4 +1,4 @@
-import 'reflect-metadata'; // before @peculiar/x509, whose tsyringe needs it (see src/platform/tls.ts)
+import 'reflect-metadata'; // before @peculiar/x509, whose tsyringe needs it (see src/platform/grpc/tls.ts)
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,7 +23,7 @@ import {
   serverCredentials,
   startGrpcServer,
   type RunningServer,
-} from '../../src/platform/grpc.js';
+} from '../../src/platform/grpc/grpc.js';
 import {
   identityDir,
   issueIdentities,
@@ -32,10 +32,10 @@ import {
   TlsError,
   type GrpcSecurity,
   type TlsIdentity,
-} from '../../src/platform/tls.js';
+} from '../../src/platform/grpc/tls.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
-import { ServiceStartError, spawnService, startSystem } from '../../src/cli/supervisor.js';
+import { ServiceStartError, spawnService, startSystem } from '../../src/supervisor/supervisor.js';
 import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 import { http } from '../helpers/system.js';
 import { callerCredentials, foreignTls, mintCertificate, mtlsDir, testTls } from '../helpers/tls.js';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { spawnService, type ManagedProcess } from '../../src/cli/supervisor.js';
+import { spawnService, type ManagedProcess } from '../../src/supervisor/supervisor.js';
 import { issuedUnder } from '../helpers/tls.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { callRpc } from '../../src/platform/grpc.js';
+import { callRpc } from '../../src/platform/grpc/grpc.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { placeOrderSaga, PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order.js';

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { main } from '../../src/cli/main.js';
-import { callRpc } from '../../src/platform/grpc.js';
+import { callRpc } from '../../src/platform/grpc/grpc.js';
 import { reconcile, type ReconcileSources } from '../../src/reconcile/read.js';
 import { grpcParticipantBooks, BooksReadError, type ParticipantBooks } from '../../src/reconcile/participant-books.js';
 import type { ProductBook } from '../../src/reconcile/books.js';

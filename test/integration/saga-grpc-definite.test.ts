@@ -12,7 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { serveParticipants, type ServedParticipants } from '../helpers/grpc-participants.js';
-import { callRpc, grpcFailureCode, isDefiniteGrpcError } from '../../src/platform/grpc.js';
+import { callRpc, grpcFailureCode, isDefiniteGrpcError } from '../../src/platform/grpc/grpc.js';
 import { isDefiniteError } from '../../src/saga/definition.js';
 import { SagaEngine } from '../../src/saga/engine.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';

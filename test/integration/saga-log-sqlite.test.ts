@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openDatabase } from '../../src/platform/db.js';
+import { openDatabase } from '../../src/platform/storage/db.js';
 import { MIGRATIONS, SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { sagaLogConformance } from '../helpers/saga-log-conformance.js';
 import { STARTED, newSaga } from '../helpers/saga-log-work.js';

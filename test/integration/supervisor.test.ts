@@ -25,9 +25,15 @@ import {
   startSystem,
   type ManagedProcess,
   type ServiceName,
-} from '../../src/cli/supervisor.js';
+} from '../../src/supervisor/supervisor.js';
 import { ConfigError } from '../../src/platform/errors.js';
-import { identityDir, issueIdentities, loadTlsMaterial, TLS_IDENTITIES, TlsError } from '../../src/platform/tls.js';
+import {
+  identityDir,
+  issueIdentities,
+  loadTlsMaterial,
+  TLS_IDENTITIES,
+  TlsError,
+} from '../../src/platform/grpc/tls.js';
 
 const fixture = (f: string) => fileURLToPath(new URL(`../fixtures/${f}`, import.meta.url));
 const READY_CHILD = fixture('ready-child.ts');

@@ -3,13 +3,13 @@
 // configuration and armCrashPoints in this process: test/unit/test-hooks.test.ts.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { callUnary } from '../../src/platform/grpc.js';
-import { spawnService, type ManagedProcess } from '../../src/cli/supervisor.js';
+import { callUnary } from '../../src/platform/grpc/grpc.js';
+import { spawnService, type ManagedProcess } from '../../src/supervisor/supervisor.js';
 import { PaymentServiceClient } from '../../src/gen/payment/v1/payment.js';
 import { tempDir } from '../helpers/participants.js';
 import { asGateway, mtlsDir, testTls } from '../helpers/tls.js';
 import { armCrash } from '../helpers/crash.js';
-import type { ArmCrashMessage } from '../../src/platform/crash.js';
+import type { ArmCrashMessage } from '../../src/platform/process/crash.js';
 
 describe('a real payment process with CRASH_AT', () => {
   const procs: ManagedProcess[] = [];

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseScenario, type Scenario } from '../../src/chaos/scenario.js';
-import { SERVICE_NAMES, type ServiceName } from '../../src/cli/supervisor.js';
+import { SERVICE_NAMES, type ServiceName } from '../../src/supervisor/supervisor.js';
 import { crashSystem, CATALOG } from '../helpers/crash.js';
 import { allTerminal, checkInvariants } from '../helpers/invariants.js';
 import { eventually, freePort } from '../helpers/system.js';

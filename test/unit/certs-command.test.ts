@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { EXIT } from '../../src/cli/command.js';
-import { identityDir, loadTlsMaterial, TLS_IDENTITIES } from '../../src/platform/tls.js';
+import { identityDir, loadTlsMaterial, TLS_IDENTITIES } from '../../src/platform/grpc/tls.js';
 import { tempDir } from '../helpers/participants.js';
 import { sagasInProcess as sagas } from '../helpers/cli.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { EXIT, UsageError } from '../../src/cli/command.js';
 import { curlExamples, friendlyUrl, parseStartArgs } from '../../src/cli/commands/start.js';
 import { COMMANDS } from '../../src/cli/main.js';
-import { redactPassword } from '../../src/platform/config.js';
+import { redactPassword } from '../../src/platform/config/config.js';
 import { formatLine, tagWidthFor } from '../../src/cli/format.js';
 import { sagasInProcess as sagas } from '../helpers/cli.js';
 

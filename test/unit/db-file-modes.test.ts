@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openDatabase } from '../../src/platform/db.js';
+import { openDatabase } from '../../src/platform/storage/db.js';
 import { tempDir } from '../helpers/participants.js';
 
 const mode = (f: string) => fs.statSync(f).mode & 0o777;

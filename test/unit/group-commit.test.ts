@@ -1,9 +1,9 @@
-// Group commit, and the transaction semantics of Db (src/platform/db.ts) it relies on.
+// Group commit, and the transaction semantics of Db (src/platform/storage/db.ts) it relies on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { openDatabase } from '../../src/platform/db.js';
-import { GroupCommit } from '../../src/platform/group-commit.js';
+import { openDatabase } from '../../src/platform/storage/db.js';
+import { GroupCommit } from '../../src/platform/storage/group-commit.js';
 import { tempDir } from '../helpers/participants.js';
 
 function setUp() {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryKv } from '../../src/platform/fast-kv.js';
-import { createIdempotencyGuard } from '../../src/platform/idempotency.js';
-import { duration } from '../../src/platform/config.js';
+import { MemoryKv } from '../../src/platform/storage/fast-kv.js';
+import { createIdempotencyGuard } from '../../src/platform/storage/idempotency.js';
+import { duration } from '../../src/platform/config/config.js';
 
 test('the memory store: set-if-absent, expiry and a size bound', async () => {
   let now = 0;

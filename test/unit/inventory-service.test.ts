@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../../src/platform/errors.js';
-import { createInbox } from '../../src/platform/inbox.js';
+import { createInbox } from '../../src/platform/storage/inbox.js';
 import { CommitOutcome, ReleaseOutcome, ReserveOutcome } from '../../src/gen/inventory/v1/inventory.js';
 import {
   DEFAULT_CATALOG,
@@ -26,7 +26,7 @@ import {
   openInventoryDatabase,
   type InventoryStore,
 } from '../../src/services/inventory/store.js';
-import { openDatabase } from '../../src/platform/db.js';
+import { openDatabase } from '../../src/platform/storage/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
 import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDir } from '../helpers/participants.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { LogSink, type SinkTarget } from '../../src/platform/log-sink.js';
+import { LogSink, type SinkTarget } from '../../src/platform/telemetry/log-sink.js';
 
 /** A target that records each write and reports a queue as long as the test says. */
 class RecordingTarget extends EventEmitter implements SinkTarget {

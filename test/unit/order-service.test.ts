@@ -3,7 +3,7 @@ import { MAX_AMOUNT_CENTS } from '../../src/services/payment/domain.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { createInbox } from '../../src/platform/inbox.js';
+import { createInbox } from '../../src/platform/storage/inbox.js';
 import {
   CancelOutcome,
   ConfirmOutcome,

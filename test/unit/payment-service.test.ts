@@ -1,7 +1,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { createInbox } from '../../src/platform/inbox.js';
+import { createInbox } from '../../src/platform/storage/inbox.js';
 import { ChargeOutcome, PaymentStatus, RefundOutcome } from '../../src/gen/payment/v1/payment.js';
 import {
   DEFAULT_CHARGE_LIMIT_CENTS,

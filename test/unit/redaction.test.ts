@@ -6,9 +6,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { redactPassword, redactValues } from '../../src/platform/config-schema.js';
+import { redactPassword, redactValues } from '../../src/platform/config/config-schema.js';
 import { GATEWAY_VARIABLES } from '../../src/gateway/config.js';
-import { resolveVariables } from '../../src/platform/config-schema.js';
+import { resolveVariables } from '../../src/platform/config/config-schema.js';
 
 /** [url, what must not appear, what it becomes] */
 const URLS: [string, string[], string][] = [

@@ -3,7 +3,7 @@
 // processes (spawnService, startSystem): test/integration/supervisor.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_GATEWAYS, dialableAddr, gatewayName, planAdmins, planGateways } from '../../src/cli/supervisor.js';
+import { MAX_GATEWAYS, dialableAddr, gatewayName, planAdmins, planGateways } from '../../src/supervisor/supervisor.js';
 import { ConfigError } from '../../src/platform/errors.js';
 
 const PG_URL = 'postgres://sagas@127.0.0.1:5432/never_dialled_by_fakes';

@@ -3,7 +3,7 @@
 // A real payment process with CRASH_AT: test/integration/test-hooks.test.ts.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { armCrashPoints, crashPoint } from '../../src/platform/crash.js';
+import { armCrashPoints, crashPoint } from '../../src/platform/process/crash.js';
 import { ConfigError } from '../../src/platform/errors.js';
 import { gatewayConfig } from '../../src/gateway/config.js';
 import { orderConfig } from '../../src/services/order/config.js';

@@ -5,9 +5,9 @@
  * first start. The CA's key exists only inside this command (or in `--ca DIR`, the operator's).
  */
 import path from 'node:path';
-import { DATA_VARIABLES, GRPC_SECURITY_VARIABLES } from '../../platform/config.js';
-import { readVariables } from '../../platform/config-schema.js';
-import { TLS_IDENTITIES, TlsError, identityDir, issueIdentities } from '../../platform/tls.js';
+import { DATA_VARIABLES, GRPC_SECURITY_VARIABLES } from '../../platform/config/config.js';
+import { readVariables } from '../../platform/config/config-schema.js';
+import { TLS_IDENTITIES, TlsError, identityDir, issueIdentities } from '../../platform/grpc/tls.js';
 import { EXIT, parseCommandArgs, type Command } from '../command.js';
 
 export const CERTS_USAGE = `Usage: sagas certs [--ca DIR] [--renew] [--dir DIR]

@@ -13,7 +13,7 @@ import { BooksCheckError } from '../../chaos/nemesis-books.js';
 import { formatNemesisReport } from '../../chaos/nemesis-report.js';
 import { parseDuration } from '../../chaos/nemesis-schedule.js';
 import { DEFAULT_POSTGRES_SERVER } from '../../chaos/nemesis-system.js';
-import { parseGatewayCount, REPO_ROOT } from '../supervisor.js';
+import { parseGatewayCount, REPO_ROOT } from '../../supervisor/supervisor.js';
 import { EXIT, UsageError, parseCommandArgs, type Command, type CommandIo } from '../command.js';
 
 const USAGE = `Usage: sagas chaos <scenario> [--orders N] [--concurrency C] [--url <admin url>] [--api-url <url>] [--seed S] [--json]

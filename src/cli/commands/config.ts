@@ -3,7 +3,7 @@
  * variable it reads, its effective value and whether that came from the environment or is the
  * default — with secrets redacted, and every invalid variable named at once.
  */
-import { resolveVariables, type Setting, type Variables } from '../../platform/config-schema.js';
+import { resolveVariables, type Setting, type Variables } from '../../platform/config/config-schema.js';
 import type { InvalidVariable } from '../../platform/errors.js';
 import { GATEWAY_VARIABLES } from '../../gateway/config.js';
 import { ORDER_VARIABLES } from '../../services/order/config.js';

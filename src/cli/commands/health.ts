@@ -4,8 +4,8 @@
  * GET /readyz on HTTP_ADDR, a participant's GET /readyz on its METRICS_ADDR. The image's
  * HEALTHCHECK runs it with no name: the one process of the container is the one that answers.
  */
-import { ADDRESS_VARIABLES, formatAddr, metricsVariables, type HostPort } from '../../platform/config.js';
-import { readVariables } from '../../platform/config-schema.js';
+import { ADDRESS_VARIABLES, formatAddr, metricsVariables, type HostPort } from '../../platform/config/config.js';
+import { readVariables } from '../../platform/config/config-schema.js';
 import { METRICS_PORTS } from '../../services/shared/config.js';
 import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 

@@ -2,7 +2,7 @@
  * `sagas inspect`: what an operator looks at when a saga is parked or stuck, read from the saga
  * log itself (read-only), so it works with the gateways down.
  */
-import { sagaLogSettings } from '../../platform/config.js';
+import { sagaLogSettings } from '../../platform/config/config.js';
 import { describeSagaLog, openSagaLog } from '../../saga/stores/open.js';
 import { SAGA_STATUSES as STATUSES, type SagaLog, type SagaRecord, type SagaStatus } from '../../saga/index.js';
 import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';

@@ -1,10 +1,10 @@
 /**
- * `sagas start`: runs the system's processes as children (src/cli/supervisor.ts), streams their
+ * `sagas start`: runs the system's processes as children (src/supervisor/supervisor.ts), streams their
  * output tagged with their names, and stops them in order on Ctrl-C. The whole system and one
  * process alone are the same loop (`supervise`) over a list of processes.
  */
 import { constants as osConstants } from 'node:os';
-import { dataDir, redactPassword } from '../../platform/config.js';
+import { dataDir, redactPassword } from '../../platform/config/config.js';
 import { EXIT, UsageError, parseCommandArgs, type Command, type CommandIo, type ExitCode } from '../command.js';
 import { failureSummary, formatLine, formatTag, tagWidthFor, useColor } from '../format.js';
 import {
@@ -25,7 +25,7 @@ import {
   type RunningSystem,
   type ServiceName,
   type StartSystemOptions,
-} from '../supervisor.js';
+} from '../../supervisor/supervisor.js';
 
 /** Exit code after a second Ctrl-C (128 + SIGINT, as a shell reports a job it interrupted). */
 const KILLED = 130;

@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Meter } from '@opentelemetry/api';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 import type { SagaEngine, SagaLog } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { installErrorHandling, requestId } from '../http/app.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Meter } from '@opentelemetry/api';
-import type { IdempotencyGuard } from '../../platform/idempotency.js';
-import type { Logger } from '../../platform/logger.js';
+import type { IdempotencyGuard } from '../../platform/storage/idempotency.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 import type { SagaEngine, SagaLog } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import type { Pricing } from '../pricing.js';

@@ -2,7 +2,7 @@ import { uuidv7 } from '../../platform/ids.js';
 import { noteOnRequestLine } from './request-log.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { fingerprint as requestFingerprint } from '../../platform/inbox.js';
+import { fingerprint as requestFingerprint } from '../../platform/storage/inbox.js';
 import { isOrderId } from '../../contracts/ids.js';
 import type { OrderRequest } from '../../contracts/order.js';
 import { type SagaRecord, ENGINE_FAILURE_CODES, EngineOverloadedError } from '../../saga/index.js';

@@ -1,5 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { callRpc, isServiceError, isUnavailable } from '../../platform/grpc.js';
+import { callRpc, isServiceError, isUnavailable } from '../../platform/grpc/grpc.js';
 import type { Order } from '../../gen/order/v1/order.js';
 import type { ParticipantName, Participants } from '../participants.js';
 import { HttpError } from './errors.js';

@@ -11,7 +11,7 @@ import {
   type Meter,
   type Span,
 } from '@opentelemetry/api';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 
 const httpTracer = trace.getTracer('ecommerce-sagas/http');
 

@@ -1,5 +1,5 @@
-import { redactPassword, type SagaLogSettings } from '../../platform/config.js';
-import type { Logger } from '../../platform/logger.js';
+import { redactPassword, type SagaLogSettings } from '../../platform/config/config.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 import type { SagaLog } from '../model.js';
 import { SqliteSagaLog } from './sqlite.js';
 

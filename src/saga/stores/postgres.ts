@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { redactPassword } from '../../platform/config.js';
-import type { Logger } from '../../platform/logger.js';
+import { redactPassword } from '../../platform/config/config.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 import type { Json } from '../definition.js';
 import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
 import {

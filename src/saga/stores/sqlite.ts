@@ -1,6 +1,6 @@
-import { databaseId, openDatabase, type Db, type Statement } from '../../platform/db.js';
-import { GroupCommit } from '../../platform/group-commit.js';
-import type { SyncLevel } from '../../platform/config.js';
+import { databaseId, openDatabase, type Db, type Statement } from '../../platform/storage/db.js';
+import { GroupCommit } from '../../platform/storage/group-commit.js';
+import type { SyncLevel } from '../../platform/config/config.js';
 import type { Json } from '../definition.js';
 import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
 import {

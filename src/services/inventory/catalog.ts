@@ -1,6 +1,6 @@
 import fs from 'node:fs';
-import type { Env } from '../../platform/config.js';
-import { readVariables } from '../../platform/config-schema.js';
+import type { Env } from '../../platform/config/config.js';
+import { readVariables } from '../../platform/config/config-schema.js';
 import { INVENTORY_VARIABLES } from './config.js';
 import { ConfigError } from '../../platform/errors.js';
 import { DEFAULT_CATALOG, parseCatalog, type Catalog } from './domain.js';

@@ -1,5 +1,5 @@
-import { ADDRESS_VARIABLES, type Env } from '../../platform/config.js';
-import { filePath, readVariables } from '../../platform/config-schema.js';
+import { ADDRESS_VARIABLES, type Env } from '../../platform/config/config.js';
+import { filePath, readVariables } from '../../platform/config/config-schema.js';
 import { CATALOG_FORM } from './domain.js';
 import { participantFrom, participantVariables, type ParticipantConfig } from '../shared/config.js';
 

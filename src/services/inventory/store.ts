@@ -1,6 +1,6 @@
-import { openDatabase, type Db } from '../../platform/db.js';
-import type { SyncLevel } from '../../platform/config.js';
-import { INBOX_MIGRATION } from '../../platform/inbox.js';
+import { openDatabase, type Db } from '../../platform/storage/db.js';
+import type { SyncLevel } from '../../platform/config/config.js';
+import { INBOX_MIGRATION } from '../../platform/storage/inbox.js';
 import {
   catalogProduct,
   decideCommit,

@@ -1,5 +1,5 @@
-import { ADDRESS_VARIABLES, type Env } from '../../platform/config.js';
-import { readVariables } from '../../platform/config-schema.js';
+import { ADDRESS_VARIABLES, type Env } from '../../platform/config/config.js';
+import { readVariables } from '../../platform/config/config-schema.js';
 import { participantFrom, participantVariables, type ParticipantConfig } from '../shared/config.js';
 
 /** Every variable the order service reads: `sagas config order` lists them in this order. */

@@ -1,5 +1,5 @@
-import { ADDRESS_VARIABLES, type Env } from '../../platform/config.js';
-import { integer, readVariables } from '../../platform/config-schema.js';
+import { ADDRESS_VARIABLES, type Env } from '../../platform/config/config.js';
+import { integer, readVariables } from '../../platform/config/config-schema.js';
 import { participantFrom, participantVariables, type ParticipantConfig } from '../shared/config.js';
 import { DEFAULT_CHARGE_LIMIT_CENTS, MAX_AMOUNT_CENTS } from './domain.js';
 

@@ -1,8 +1,8 @@
-import type { Db } from '../../platform/db.js';
-import type { Logger } from '../../platform/logger.js';
-import { unary } from '../../platform/grpc.js';
-import { createInbox } from '../../platform/inbox.js';
-import type { IdempotencyGuard } from '../../platform/idempotency.js';
+import type { Db } from '../../platform/storage/db.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
+import { unary } from '../../platform/grpc/grpc.js';
+import { createInbox } from '../../platform/storage/inbox.js';
+import type { IdempotencyGuard } from '../../platform/storage/idempotency.js';
 import {
   ChargeOutcome,
   PaymentStatus,

@@ -13,9 +13,9 @@ import {
   type ProcessSettings,
   type RedisSettings,
   type SyncLevel,
-} from '../../platform/config.js';
-import { duration, oneOf, type Values } from '../../platform/config-schema.js';
-import type { GrpcSecurity } from '../../platform/tls.js';
+} from '../../platform/config/config.js';
+import { duration, oneOf, type Values } from '../../platform/config/config-schema.js';
+import type { GrpcSecurity } from '../../platform/grpc/tls.js';
 
 export type ParticipantName = 'order' | 'inventory' | 'payment';
 

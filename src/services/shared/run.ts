@@ -1,16 +1,16 @@
 import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { ResilientKv, observeFallback } from '../../platform/fast-kv.js';
-import { initTelemetry, startMetricsServer } from '../../platform/telemetry.js';
-import { createIdempotencyGuard, observeUntrusted, type IdempotencyGuard } from '../../platform/idempotency.js';
-import type { SyncLevel } from '../../platform/config.js';
-import { armCrashPoints } from '../../platform/crash.js';
-import { databaseId, type Db } from '../../platform/db.js';
+import { ResilientKv, observeFallback } from '../../platform/storage/fast-kv.js';
+import { initTelemetry, startMetricsServer } from '../../platform/telemetry/telemetry.js';
+import { createIdempotencyGuard, observeUntrusted, type IdempotencyGuard } from '../../platform/storage/idempotency.js';
+import type { SyncLevel } from '../../platform/config/config.js';
+import { armCrashPoints } from '../../platform/process/crash.js';
+import { databaseId, type Db } from '../../platform/storage/db.js';
 import { ConfigError } from '../../platform/errors.js';
-import { serverCredentials, startGrpcServer } from '../../platform/grpc.js';
-import { prepareGrpcSecurity, TlsError } from '../../platform/tls.js';
-import { notifyReady, onShutdown } from '../../platform/lifecycle.js';
-import { createLogger, type Logger } from '../../platform/logger.js';
+import { serverCredentials, startGrpcServer } from '../../platform/grpc/grpc.js';
+import { prepareGrpcSecurity, TlsError } from '../../platform/grpc/tls.js';
+import { notifyReady, onShutdown } from '../../platform/process/lifecycle.js';
+import { createLogger, type Logger } from '../../platform/telemetry/logger.js';
 import { METRICS_PORTS, type ParticipantConfig } from './config.js';
 
 export { METRICS_PORTS };

@@ -1,8 +1,8 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
-import { unary } from '../../platform/grpc.js';
-import type { Inbox } from '../../platform/inbox.js';
-import type { Logger } from '../../platform/logger.js';
-import { crashPoint } from '../../platform/crash.js';
+import { unary } from '../../platform/grpc/grpc.js';
+import type { Inbox } from '../../platform/storage/inbox.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
+import { crashPoint } from '../../platform/process/crash.js';
 
 export interface WriteRpcSpec<Req, Valid, Res> {
   /** Checks the request before anything is stored under its key. */

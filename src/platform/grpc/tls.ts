@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import type * as X509 from '@peculiar/x509';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 /**
  * The deployment's certificates for mutual TLS between the gateway and the participants. TLS_DIR

@@ -1,5 +1,5 @@
-import type { CrashSettings } from './config.js';
-import type { Logger } from './logger.js';
+import type { CrashSettings } from '../config/config.js';
+import type { Logger } from '../telemetry/logger.js';
 
 /**
  * Test-only crash points. `CRASH_AT=<point>[,<point>...]` makes the process kill itself with

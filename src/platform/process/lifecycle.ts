@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from '../telemetry/logger.js';
 
 export interface ReadyMessage {
   type: 'ready';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { SyncLevel } from './config.js';
+import type { SyncLevel } from '../config/config.js';
 
 /** What a prepared statement's run() reports. */
 export interface RunResult {

@@ -25,14 +25,14 @@ import {
   type ServerInterceptor,
   type ServerInterceptingCallInterface,
 } from '@grpc/grpc-js';
-import { AppError } from './errors.js';
-import { formatAddr, type HostPort } from './config.js';
-import type { Logger } from './logger.js';
+import { AppError } from '../errors.js';
+import { formatAddr, type HostPort } from '../config/config.js';
+import type { Logger } from '../telemetry/logger.js';
 import { loadTlsMaterial, peerName, pinnedPeer, type GrpcSecurity, type TlsIdentity } from './tls.js';
 import { refuseUndecodable } from './grpc-undecodable.js';
-import { crashNow } from './crash.js';
-import { FAULT_METADATA, parseDirective, type FaultDirective } from '../faults/plan.js';
-import { HealthService, HealthCheckResponse_ServingStatus, type HealthServer } from '../gen/health/v1/health.js';
+import { crashNow } from '../process/crash.js';
+import { FAULT_METADATA, parseDirective, type FaultDirective } from '../../faults/plan.js';
+import { HealthService, HealthCheckResponse_ServingStatus, type HealthServer } from '../../gen/health/v1/health.js';
 
 export const IDEMPOTENCY_KEY_MD = 'x-idempotency-key';
 export const REQUEST_ID_MD = 'x-request-id';

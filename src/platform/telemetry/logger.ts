@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { trace, isSpanContextValid } from '@opentelemetry/api';
-import type { LoggingSettings } from './config.js';
+import type { LoggingSettings } from '../config/config.js';
 import { LogSink } from './log-sink.js';
 
 export type { Logger };

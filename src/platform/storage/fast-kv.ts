@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Meter } from '@opentelemetry/api';
-import type { Logger } from './logger.js';
-import { redactPassword } from './config-schema.js';
+import type { Logger } from '../telemetry/logger.js';
+import { redactPassword } from '../config/config-schema.js';
 
 /** 1 while the in-process fallback serves instead of Redis. */
 export function observeFallback(meter: Meter, kv: FastKv): void {

@@ -18,7 +18,7 @@ import { OTLPTraceExporter as OTLPTraceProto } from '@opentelemetry/exporter-tra
 import { OTLPMetricExporter as OTLPMetricJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { formatAddr, redactPassword, type HostPort, type TelemetrySettings } from './config.js';
+import { formatAddr, redactPassword, type HostPort, type TelemetrySettings } from '../config/config.js';
 import type { Logger } from './logger.js';
 
 export interface Telemetry {
@@ -34,7 +34,7 @@ export interface Telemetry {
  * log line and saga-log row; spans recorded only when they are exported) and a meter provider read by
  * Prometheus scrapes. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans and metrics are also pushed
  * over OTLP; without it nothing is exported and nothing complains. Every OTEL_* setting comes from
- * the process's configuration (src/platform/config.ts), given to the SDK explicitly.
+ * the process's configuration (src/platform/config/config.ts), given to the SDK explicitly.
  */
 export function initTelemetry(logger: Logger, settings: TelemetrySettings): Telemetry {
   const { serviceName, traces, metrics: push, headers } = settings;

@@ -19,8 +19,8 @@ import {
   type Values,
   type Variable,
 } from './config-schema.js';
-import { ConfigError } from './errors.js';
-import type { GrpcSecurity } from './tls.js';
+import { ConfigError } from '../errors.js';
+import type { GrpcSecurity } from '../grpc/tls.js';
 
 /**
  * The pieces of configuration more than one process reads, each defined once: addresses, the

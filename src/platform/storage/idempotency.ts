@@ -1,6 +1,6 @@
 import type { Meter } from '@opentelemetry/api';
 import type { FastKv } from './fast-kv.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../telemetry/logger.js';
 
 /**
  * The request-level idempotency protocol on the fast store, shared by the gateway (HTTP) and the

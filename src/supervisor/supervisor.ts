@@ -2,7 +2,7 @@
  * Starts the system's processes as children and watches them. Used by `sagas start` and by tests
  * that need real processes (integration and failure tests: kill -9 one, restart it, check).
  *
- * A child is "up" when it sends the `ready` IPC message of `notifyReady` (src/platform/lifecycle.ts)
+ * A child is "up" when it sends the `ready` IPC message of `notifyReady` (src/platform/process/lifecycle.ts)
  * with the address it really listens on, so port 0 (OS-chosen) works everywhere.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -18,10 +18,10 @@ import {
   isPostgresUrl,
   redactPassword,
   type AddrVar,
-} from '../platform/config.js';
-import { hostPortOrOff, readVariables } from '../platform/config-schema.js';
+} from '../platform/config/config.js';
+import { hostPortOrOff, readVariables } from '../platform/config/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
-import { issueIdentities, MIGRATED_CA_FOLDER } from '../platform/tls.js';
+import { issueIdentities, MIGRATED_CA_FOLDER } from '../platform/grpc/tls.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -30,7 +30,7 @@ export function isServiceName(s: string): s is ServiceName {
   return (SERVICE_NAMES as readonly string[]).includes(s);
 }
 
-/** The repository root (this file is <root>/src/cli/supervisor.ts, or compiled <root>/dist/cli/supervisor.js). */
+/** The repository root (this file is <root>/src/supervisor/supervisor.ts, or compiled <root>/dist/cli/supervisor.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /**

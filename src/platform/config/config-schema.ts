@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type envSchemaFn from 'env-schema';
-import { ConfigError, type InvalidVariable } from './errors.js';
+import { ConfigError, type InvalidVariable } from '../errors.js';
 
 /**
  * The schema layer every process's configuration is written in.

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { isParticipantKey } from '../contracts/ids.js';
-import { LIMITS } from '../contracts/limits.js';
+import { isParticipantKey } from '../../contracts/ids.js';
+import { LIMITS } from '../../contracts/limits.js';
 import type { Db } from './db.js';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 import type { IdempotencyGuard } from './idempotency.js';
 import { GroupCommit } from './group-commit.js';
 
