@@ -320,7 +320,7 @@ export class FaultBoard {
 // ---------------------------------------------------------------------------------------------
 // The directive a gateway sends a participant: gRPC metadata `x-fault: <kind>[;latency_ms=N][;rule=<id>]`
 
-export const FAULT_METADATA = 'x-fault';
+export { FAULT_MD as FAULT_METADATA } from '../platform/grpc/grpc.js';
 
 export interface FaultDirective {
   kind: FaultKind;

@@ -2,17 +2,10 @@ import { createLogger } from '../platform/telemetry/logger.js';
 import { ConfigError } from '../platform/errors.js';
 import { armCrashPoints } from '../platform/process/crash.js';
 import { notifyReady, onShutdown } from '../platform/process/lifecycle.js';
-import {
-  SagaEngine,
-  SagaLogError,
-  crashPoints,
-  faults,
-  tracing,
-  type SagaInterceptor,
-  sagaMetrics,
-} from '../saga/index.js';
+import { SagaEngine, SagaLogError, crashPoints, tracing, type SagaInterceptor, sagaMetrics } from '../saga/index.js';
 import { readFileSync } from 'node:fs';
 import { FaultBoard, FaultPlanError, parseFaultPlan } from '../faults/plan.js';
+import { faults } from '../faults/gateway.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
 import { buildGateway, type StoredResponse } from './http/app.js';

@@ -1,5 +1,6 @@
 import { callRpc } from '../platform/grpc/grpc.js';
-import type { SagaDefinition, StepContext, StepOutcome, FaultCall } from '../saga/index.js';
+import type { SagaDefinition, StepContext, StepOutcome } from '../saga/index.js';
+import type { FaultCall } from '../faults/gateway.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
 import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';

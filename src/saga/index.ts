@@ -75,13 +75,10 @@ export {
 export {
   tracing,
   crashPoints,
-  faults,
   type SagaInterceptor,
   type SagaRunContext,
   type AttemptContext,
   type Checkpoint,
   type Tags,
-  type FaultCall,
-  type FaultsOptions,
 } from './interceptors.js';
 export { sagaMetrics } from './metrics.js';

@@ -10,7 +10,8 @@ import { PaymentServiceService, ChargeOutcome } from '../../src/gen/payment/v1/p
 import { serverCredentials, startGrpcServer, unary } from '../../src/platform/grpc/grpc.js';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
 import { SagaEngine } from '../../src/saga/engine.js';
-import { faults } from '../../src/saga/interceptors.js';
+import { faults } from '../../src/faults/gateway.js';
+import { aroundWithFaults } from '../../src/faults/participant.js';
 import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
 import { silentLogger } from './participants.js';
 
@@ -26,7 +27,7 @@ if (mode === 'participant' && file) {
     [{ definition: PaymentServiceService, implementation: { charge, refund: charge } }],
     serverCredentials({ kind: 'mtls', dir: file }, 'payment'),
     {
-      faults: { service: 'payment', logger: silentLogger },
+      around: aroundWithFaults({ service: 'payment', logger: silentLogger }),
     },
   );
   process.send?.({ address: server.address });

@@ -7,7 +7,8 @@ import { parseAdminTokens } from '../../src/gateway/admin/tokens.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
 import { placeOrderCallOf, placeOrderSaga } from '../../src/gateway/place-order.js';
 import type { FaultBoard } from '../../src/faults/plan.js';
-import { faults, tracing } from '../../src/saga/interceptors.js';
+import { tracing } from '../../src/saga/interceptors.js';
+import { faults } from '../../src/faults/gateway.js';
 import type { EnginePolicies } from '../../src/saga/definition.js';
 import { MemoryKv, type FastKv } from '../../src/platform/storage/fast-kv.js';
 import {

@@ -8,6 +8,7 @@ import type { GrpcSecurity } from '../../src/platform/grpc/tls.js';
 import { testTls } from './tls.js';
 import { silentLogger } from './participants.js';
 import type { Logger } from '../../src/platform/telemetry/logger.js';
+import { aroundWithFaults } from '../../src/faults/participant.js';
 
 export interface ServedParticipants {
   participants: Participants;
@@ -42,7 +43,7 @@ export async function serveParticipants(
       [{ definition, implementation: impl[name] }],
       serverCredentials(sec, name),
       {
-        faults: opts.faults ? { service: name, logger: opts.logger ?? silentLogger } : undefined,
+        around: opts.faults ? aroundWithFaults({ service: name, logger: opts.logger ?? silentLogger }) : undefined,
       },
     );
   const servers: RunningServer[] = await Promise.all([

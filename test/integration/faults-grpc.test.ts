@@ -33,6 +33,7 @@ import { createPaymentService } from '../../src/services/payment/server.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 import path from 'node:path';
+import { aroundWithFaults } from '../../src/faults/participant.js';
 
 const spans = new InMemorySpanExporter();
 const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
@@ -374,7 +375,7 @@ describe('who may send x-fault', () => {
       { host: '127.0.0.1', port: 0 },
       [{ definition: PaymentServiceService, implementation }],
       ServerCredentials.createInsecure(),
-      { faults: { service: 'payment', logger } },
+      { around: aroundWithFaults({ service: 'payment', logger }) },
     );
     const client = new PaymentServiceClient(server.address, credentials.createInsecure());
     try {

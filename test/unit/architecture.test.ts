@@ -59,3 +59,17 @@ test('the engine imports no gateway, service, CLI or HTTP code (nothing runs upw
   );
   assert.deepEqual(breaches, []);
 });
+
+test('the fault switchboard is one room: neither the engine nor the platform imports src/faults', () => {
+  const faults = path.join(SRC, 'faults') + path.sep;
+  const breaches = [...sourceFiles(SAGA), ...sourceFiles(path.join(SRC, 'platform'))].flatMap((file) =>
+    importsOf(file)
+      .filter((t) => t.startsWith(faults))
+      .map((t) => `${path.relative(SRC, file)} → ${path.relative(SRC, t)}`),
+  );
+  assert.deepEqual(
+    breaches,
+    [],
+    'the composition roots plug the switchboard in (src/gateway/main.ts, src/services/shared/run.ts)',
+  );
+});

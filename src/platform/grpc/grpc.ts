@@ -30,11 +30,11 @@ import { formatAddr, type HostPort } from '../config/config.js';
 import type { Logger } from '../telemetry/logger.js';
 import { loadTlsMaterial, peerName, pinnedPeer, type GrpcSecurity, type TlsIdentity } from './tls.js';
 import { refuseUndecodable } from './grpc-undecodable.js';
-import { crashNow } from '../process/crash.js';
-import { FAULT_METADATA, parseDirective, type FaultDirective } from '../../faults/plan.js';
 import { HealthService, HealthCheckResponse_ServingStatus, type HealthServer } from '../../gen/health/v1/health.js';
 
 export const IDEMPOTENCY_KEY_MD = 'x-idempotency-key';
+/** A fault directive a call carries (CallOpts.fault), for a participant that honours them (src/faults/participant.ts). */
+export const FAULT_MD = 'x-fault';
 export const REQUEST_ID_MD = 'x-request-id';
 
 /** Channel options of a client of the participants: written once, so every client dials them alike. */
@@ -70,14 +70,14 @@ const STATUS_OF_CODE: Record<string, status> = {
   shutting_down: status.UNAVAILABLE,
 };
 
-function firstValue(md: Metadata, key: string): string | undefined {
+export function firstValue(md: Metadata, key: string): string | undefined {
   const v = md.get(key)[0];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 const tracer = trace.getTracer('ecommerce-sagas/grpc');
 
-const metadataGetter: TextMapGetter<Metadata> = {
+export const metadataGetter: TextMapGetter<Metadata> = {
   keys: (md) => Object.keys(md.getMap()),
   get: (md, key) => {
     const v = md.get(key)[0];
@@ -86,7 +86,7 @@ const metadataGetter: TextMapGetter<Metadata> = {
 };
 
 /** `/order.v1.OrderService/CreateOrder` → its service and method, as OTel names them. */
-function splitPath(path: string): { name: string; service: string; method: string } {
+export function splitPath(path: string): { name: string; service: string; method: string } {
   const name = path.replace(/^\//, '');
   const [service = '', method = ''] = name.split('/');
   return { name, service, method };
@@ -176,7 +176,7 @@ export interface ServiceBinding {
 type AuthContext = ReturnType<ServerInterceptingCall['getAuthContext']>;
 
 /** The one identity a participant serves: it calls them, they call no one. */
-const CALLER: TlsIdentity = 'gateway';
+export const CALLER: TlsIdentity = 'gateway';
 
 /** Server credentials made by `serverCredentials` under mutual TLS: `startGrpcServer` checks their callers' names. */
 const checkedCredentials = new WeakSet<ServerCredentials>();
@@ -208,7 +208,11 @@ export function callerIdentity(auth: AuthContext): string | undefined {
  * A warning said at most once per `intervalMs`, with the count of those not said in between: a
  * caller that repeats a refused call every millisecond must not fill the disk with log lines.
  */
-function throttledWarning(logger: Logger, msg: string, intervalMs = 60_000): (fields: Record<string, unknown>) => void {
+export function throttledWarning(
+  logger: Logger,
+  msg: string,
+  intervalMs = 60_000,
+): (fields: Record<string, unknown>) => void {
   let lastAt = -Infinity;
   let unsaid = 0;
   return (fields) => {
@@ -309,124 +313,15 @@ export function channelOptions(security: GrpcSecurity, peer: TlsIdentity) {
     : { ...CLIENT_CHANNEL_OPTIONS };
 }
 
-/** A participant with FAULTS_ENABLED=1: it honours the gateway's `x-fault` directives. */
-export interface ServerFaults {
-  /** The participant's name (`payment`), the metric's target prefix. */
-  service: string;
-  logger: Logger;
-}
-
 export interface GrpcServerOptions {
-  /** Set (FAULTS_ENABLED=1): every method honours `x-fault` metadata from the gateway; unset: it is ignored, nothing is installed. */
-  faults?: ServerFaults;
+  /**
+   * Wraps each service's binding before it is served: how a feature such as the fault
+   * switchboard (src/faults/participant.ts) puts itself around every method without this module
+   * knowing it.
+   */
+  around?: (binding: ServiceBinding) => ServiceBinding;
   /** Where refused callers are logged (a warning, at most once a minute). */
   logger?: Logger;
-}
-
-let faultsInjected: ReturnType<ReturnType<typeof metrics.getMeter>['createCounter']> | undefined;
-
-/** `grpc.ServerUnaryCall`'s callback, as a fault answers it. */
-function refusal(code: status, message: string, errorCode?: string) {
-  const metadata = new Metadata();
-  if (errorCode) metadata.set('x-error-code', errorCode);
-  return { code, details: message, metadata, name: 'Error', message };
-}
-
-/**
- * The participant side of the fault switchboard: a wrapper of every unary method that does what
- * the gateway's `x-fault` directive says — `latency` (sleep, then the handler), `error` (a
- * definite refusal, FAILED_PRECONDITION with x-error-code fault_injected, handler not run),
- * `uncertain` (UNAVAILABLE, handler not run), `after_effect` (the handler runs and its effect
- * commits, then UNAVAILABLE instead of its answer), `crash` (SIGKILL before the handler). Each
- * fault: a span with `fault.kind`, `fault.rule_id` and a `fault.injected` event, a warning line,
- * `faults_injected_total{target,kind}`.
- * A directive is obeyed only from a caller authenticated as the gateway (mutual TLS, its
- * certificate's CN). In plaintext (GRPC_INSECURE=1) no caller is authenticated, so every
- * directive is ignored — with a warning, at most once a minute: anyone who reaches the port could
- * otherwise crash the service.
- */
-export function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
-  const implementation: UntypedServiceImplementation = { ...binding.implementation };
-  const ignored = throttledWarning(
-    faults.logger,
-    'an x-fault directive from a caller not authenticated as the gateway is ignored',
-  );
-  for (const [name, method] of Object.entries(binding.definition)) {
-    const handler = binding.implementation[name] as handleUnaryCall<unknown, unknown> | undefined;
-    if (method.requestStream || method.responseStream || handler === undefined) continue;
-    implementation[name] = ((call, callback) => {
-      const raw = firstValue(call.metadata, FAULT_METADATA);
-      if (raw === undefined) return handler(call, callback);
-      const { name: path, service, method: rpcMethod } = splitPath(call.getPath());
-      const caller = callerIdentity(call.getAuthContext());
-      if (caller !== CALLER) {
-        ignored({ rpc: path, caller: caller ?? null, peer: call.getPeer(), x_fault: raw.slice(0, 100) });
-        return handler(call, callback);
-      }
-      const d: FaultDirective | undefined = parseDirective(raw);
-      const log = faults.logger.child({ rpc: path });
-      if (!d) {
-        log.warn({ x_fault: raw.slice(0, 100) }, 'an x-fault directive that is not one is ignored');
-        return handler(call, callback);
-      }
-      const rule = d.rule ?? 'unnamed';
-      const parent = propagation.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
-      const attributes = {
-        'fault.kind': d.kind,
-        'fault.rule_id': rule,
-        'rpc.service': service,
-        'rpc.method': rpcMethod,
-      };
-      const span = tracer.startSpan(`fault ${d.kind}`, { attributes }, parent);
-      span.addEvent('fault.injected', {
-        'fault.kind': d.kind,
-        'fault.rule_id': rule,
-        ...(d.latency_ms !== undefined ? { 'fault.latency_ms': d.latency_ms } : {}),
-      });
-      log.warn(
-        {
-          kind: d.kind,
-          rule_id: rule,
-          latency_ms: d.latency_ms,
-          idempotency_key: firstValue(call.metadata, IDEMPOTENCY_KEY_MD),
-        },
-        `fault injected: ${d.kind}`,
-      );
-      faultsInjected ??= metrics.getMeter('ecommerce-sagas/faults').createCounter('faults_injected', {
-        description: 'Faults injected by the fault switchboard, by target and kind',
-      });
-      faultsInjected.add(1, { target: `${faults.service}.${rpcMethod}`, kind: d.kind });
-      const said = `fault injected by rule ${rule}`;
-      switch (d.kind) {
-        case 'crash':
-          span.end();
-          crashNow();
-          return;
-        case 'latency':
-          setTimeout(() => {
-            span.end();
-            handler(call, callback);
-          }, d.latency_ms ?? 0);
-          return;
-        case 'error':
-          span.end();
-          callback(refusal(status.FAILED_PRECONDITION, `${said}: ${rpcMethod} refused`, 'fault_injected'));
-          return;
-        case 'uncertain':
-          span.end();
-          callback(refusal(status.UNAVAILABLE, `${said}: ${rpcMethod} unavailable, not run`));
-          return;
-        case 'after_effect':
-          handler(call, (err, ...rest) => {
-            span.end();
-            if (err) callback(err, ...rest);
-            else callback(refusal(status.UNAVAILABLE, `${said}: ${rpcMethod} done, its answer lost`));
-          });
-          return;
-      }
-    }) satisfies handleUnaryCall<unknown, unknown>;
-  }
-  return { ...binding, implementation };
 }
 
 /**
@@ -448,10 +343,9 @@ export async function startGrpcServer(
   const server = new Server({
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     'grpc.enable_channelz': 0,
-    interceptors: checked ? [onlyTheGateway(opts.logger ?? opts.faults?.logger)] : [],
+    interceptors: checked ? [onlyTheGateway(opts.logger)] : [],
   });
-  const { faults } = opts;
-  const bindings = faults ? services.map((s) => honourFaults(s, faults)) : services;
+  const bindings = opts.around ? services.map(opts.around) : services;
   // Bytes that do not decode are the caller's mistake: a definite refusal, not grpc-js's INTERNAL.
   for (const s of bindings.map(refuseUndecodable)) server.addService(s.definition, s.implementation);
   let serving = true;
@@ -502,7 +396,7 @@ function callMetadata(opts: CallOpts): Metadata {
   const md = new Metadata();
   if (opts.idempotencyKey) md.set(IDEMPOTENCY_KEY_MD, opts.idempotencyKey);
   if (opts.requestId) md.set(REQUEST_ID_MD, opts.requestId);
-  if (opts.fault) md.set(FAULT_METADATA, opts.fault);
+  if (opts.fault) md.set(FAULT_MD, opts.fault);
   return md;
 }
 

@@ -12,6 +12,7 @@ import { prepareGrpcSecurity, TlsError } from '../../platform/grpc/tls.js';
 import { notifyReady, onShutdown } from '../../platform/process/lifecycle.js';
 import { createLogger, type Logger } from '../../platform/telemetry/logger.js';
 import { METRICS_PORTS, type ParticipantConfig } from './config.js';
+import { aroundWithFaults } from '../../faults/participant.js';
 
 export { METRICS_PORTS };
 
@@ -91,7 +92,7 @@ export async function serveParticipant(spec: ParticipantSpec, config: Participan
       listen,
       [{ definition: spec.definition, implementation }],
       serverCredentials(config.grpc, spec.service),
-      { faults, logger },
+      { around: faults && aroundWithFaults(faults), logger },
     );
     let stopping = false;
     const metricsServer = await startMetricsServer(telemetry, config.metrics, () => !stopping);
