@@ -108,7 +108,7 @@ export async function main(): Promise<void> {
       ...faultInterceptors,
     ],
   });
-  engine.register(placeOrderSaga(participants));
+  const placeOrder = engine.register(placeOrderSaga(participants));
   const kv = new ResilientKv({ url: config.redis.url, logger });
   observeFallback(telemetry.meter, kv);
   const replays = telemetry.meter.createCounter('idempotency_replays', {
@@ -122,6 +122,7 @@ export async function main(): Promise<void> {
   });
   const app = await buildGateway({
     engine,
+    placeOrder,
     store,
     participants,
     logger,

@@ -97,6 +97,23 @@ export interface StartRequest<I> {
   maxInFlight?: number;
 }
 
+/** A saga of a known definition: its input typed as the definition types it. */
+export type TypedSaga<I> = Omit<SagaRecord, 'input'> & { readonly input: I };
+
+/**
+ * A registered definition's typed door (what `register` returns): start its sagas and read them
+ * with their input's type, so that no caller casts. A read of a saga of another definition is
+ * undefined, as is one that does not exist.
+ */
+export interface SagaHandle<I> {
+  readonly name: string;
+  start(req: StartRequest<I>): Promise<{ saga: TypedSaga<I>; created: boolean }>;
+  get(id: string): Promise<TypedSaga<I> | undefined>;
+  getByIdempotencyKey(key: string): Promise<TypedSaga<I> | undefined>;
+  /** The saga once it is terminal, or as it stands after `timeoutMs` (see SagaEngine.waitFor). */
+  waitFor(id: string, timeoutMs: number): Promise<TypedSaga<I> | undefined>;
+}
+
 export class EngineStoppingError extends Error {
   readonly code = 'engine_stopping';
 }
@@ -191,9 +208,23 @@ export class SagaEngine {
     });
   }
 
-  register<I>(def: SagaDefinition<I>): void {
+  register<I>(def: SagaDefinition<I>): SagaHandle<I> {
     validateDefinition(def);
     this.definitions.set(def.name, def);
+    // The one place a stored input gets its definition's type: a saga of this definition was
+    // made by this handle's start (or by an earlier process's, from the same definition).
+    const own = (s: SagaRecord | undefined): TypedSaga<I> | undefined =>
+      s && s.definition === def.name ? (s as unknown as TypedSaga<I>) : undefined;
+    return {
+      name: def.name,
+      start: async (req) => {
+        const r = await this.start(def.name, req as unknown as StartRequest<Json>);
+        return { saga: r.saga as unknown as TypedSaga<I>, created: r.created };
+      },
+      get: async (id) => own(await this.log.get(id)),
+      getByIdempotencyKey: async (key) => own(await this.log.getByIdempotencyKey(key)),
+      waitFor: async (id, timeoutMs) => own(await this.waitFor(id, timeoutMs)),
+    };
   }
 
   definitionOf(name: string): SagaDefinition<unknown> | undefined {

@@ -57,6 +57,8 @@ export {
   EngineOverloadedError,
   type EngineOptions,
   type StartRequest,
+  type SagaHandle,
+  type TypedSaga,
 } from './engine.js';
 
 // What an operator may do to a saga, and why a request is refused.

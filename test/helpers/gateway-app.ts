@@ -132,7 +132,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     interceptors: [...(opts.faults ? [tracing()] : []), recent.interceptor, ...faultInterceptors],
     policies: opts.policies,
   });
-  engine.register(placeOrderSaga(participants));
+  const placeOrder = engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
     namespace: 'gateway:',
     ttlMs: 60_000,
@@ -141,6 +141,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   });
   const app = await buildGateway({
     engine,
+    placeOrder,
     store: log,
     participants,
     logger,

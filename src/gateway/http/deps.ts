@@ -6,6 +6,8 @@ import type { SagaEngine, SagaLog } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import type { Pricing } from '../pricing.js';
 import type { OrderView } from './schemas.js';
+import type { SagaHandle } from '../../saga/index.js';
+import type { PlaceOrderInput } from '../place-order.js';
 
 /** A POST's answer as replayed for a repeated idempotency key. */
 export interface StoredResponse {
@@ -39,6 +41,8 @@ export const DEFAULT_LIMITS: HttpLimits = {
 /** What the gateway's HTTP layer is built from; each route plugin takes the part it needs. */
 export interface GatewayOptions {
   engine: SagaEngine;
+  /** The place-order saga's typed handle (what `engine.register(placeOrderSaga(...))` returned). */
+  placeOrder: SagaHandle<PlaceOrderInput>;
   /** Where HTTP metrics go and what /metrics serves. */
   meter: Meter;
   serveMetrics?: (req: IncomingMessage, res: ServerResponse) => void;

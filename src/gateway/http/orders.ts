@@ -5,9 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { fingerprint as requestFingerprint } from '../../platform/storage/inbox.js';
 import { isOrderId } from '../../contracts/ids.js';
 import type { OrderRequest } from '../../contracts/order.js';
-import { type SagaRecord, ENGINE_FAILURE_CODES, EngineOverloadedError } from '../../saga/index.js';
+import { ENGINE_FAILURE_CODES, EngineOverloadedError, type TypedSaga } from '../../saga/index.js';
 import { PARTICIPANTS } from '../participants.js';
-import { PLACE_ORDER, PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput } from '../place-order.js';
+import { PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput } from '../place-order.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
 import { comparePrices, priceMismatchError } from '../pricing.js';
@@ -36,8 +36,19 @@ import { readPublicTimeline } from './sagas.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
-  'engine' | 'store' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs' | 'pricing'
+  | 'engine'
+  | 'placeOrder'
+  | 'store'
+  | 'participants'
+  | 'idempotency'
+  | 'onReplay'
+  | 'maxWaitSeconds'
+  | 'readTimeoutMs'
+  | 'pricing'
 > & { limits: Pick<HttpLimits, 'maxWaiters' | 'maxInFlight'> };
+
+/** An order's saga, its input typed. */
+type Order = TypedSaga<PlaceOrderInput>;
 
 /** The failure codes an order's public timeline may show. */
 const PUBLIC_CODES: ReadonlySet<string> = new Set([...PLACE_ORDER_FAILURE_CODES, ...ENGINE_FAILURE_CODES]);
@@ -47,7 +58,7 @@ export const WAIT_NOT_APPLIED = 'wait-not-applied';
 
 /** The public API: place an order, read it and its saga, and the catalogue's stock. */
 export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, deps) => {
-  const { engine, store, participants: p, idempotency } = deps;
+  const { engine, placeOrder: orderSagas, store, participants: p, idempotency } = deps;
   const maxWait = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
   const reads = participantReads(p, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
   let waiting = 0;
@@ -64,32 +75,32 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
   });
 
   /** The saga once it ends, or after `seconds`, or as it stands when the gateway stops. */
-  const waitForEnd = async (saga: SagaRecord, seconds: number): Promise<{ saga: SagaRecord; stopping: boolean }> => {
+  const waitForEnd = async (saga: Order, seconds: number): Promise<{ saga: Order; stopping: boolean }> => {
     let stop: (() => void) | undefined;
     try {
       const ended = closed
         ? 'closed'
-        : await new Promise<SagaRecord | undefined | 'closed'>((resolve, reject) => {
+        : await new Promise<Order | undefined | 'closed'>((resolve, reject) => {
             stop = () => resolve('closed');
             waiters.add(stop);
-            engine.waitFor(saga.id, seconds * 1000).then(resolve, reject);
+            orderSagas.waitFor(saga.id, seconds * 1000).then(resolve, reject);
           });
-      if (ended === 'closed') return { saga: (await store.get(saga.id)) ?? saga, stopping: true };
+      if (ended === 'closed') return { saga: (await orderSagas.get(saga.id)) ?? saga, stopping: true };
       return { saga: ended ?? saga, stopping: false };
     } finally {
       if (stop) waiters.delete(stop);
     }
   };
 
-  const sagaOrThrow = async (id: string): Promise<SagaRecord> => {
-    const saga = isOrderId(id) ? await store.get(id) : undefined;
-    if (!saga || saga.definition !== PLACE_ORDER) throw new HttpError('order_not_found', `order ${id} not found`);
+  const sagaOrThrow = async (id: string): Promise<Order> => {
+    const saga = isOrderId(id) ? await orderSagas.get(id) : undefined;
+    if (!saga) throw new HttpError('order_not_found', `order ${id} not found`);
     return saga;
   };
 
   /** What a POST answers: the order as it stands (after waiting, when asked to). */
   const answer = async (
-    saga: SagaRecord,
+    saga: Order,
     replayed: boolean,
     wait: number | undefined,
     requestId: string,
@@ -101,7 +112,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     const settled = saga.status === 'COMPLETED' || saga.status === 'COMPENSATED';
     const order =
       (wait !== undefined || replayed) && !settled && !stopping ? await reads.order(saga.id, requestId) : undefined;
-    return { status: 201, body: orderView(saga.input as PlaceOrderInput, saga, order) };
+    return { status: 201, body: orderView(saga.input, saga, order) };
   };
 
   /**
@@ -129,7 +140,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     try {
       return await startOrder(req, order, fingerprint, key);
     } catch (err) {
-      const existing = key !== undefined && err instanceof HttpError ? await store.getByIdempotencyKey(key) : undefined;
+      const existing =
+        key !== undefined && err instanceof HttpError ? await orderSagas.getByIdempotencyKey(key) : undefined;
       if (existing) return { saga: existing, replayed: true };
       throw err;
     }
@@ -152,7 +164,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     };
     if (engine.stopping) throw new HttpError('shutting_down', 'the gateway is shutting down; retry');
     try {
-      const started = await engine.start(PLACE_ORDER, {
+      const started = await orderSagas.start({
         id: input.order_id,
         input,
         idempotencyKey: key,
@@ -168,8 +180,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     }
   };
 
-  const checkFingerprint = (saga: SagaRecord, fingerprint: string) => {
-    if ((saga.input as PlaceOrderInput).fingerprint !== fingerprint) {
+  const checkFingerprint = (saga: Order, fingerprint: string) => {
+    if (saga.input.fingerprint !== fingerprint) {
       throw new HttpError('idempotency_key_reused', 'this X-Idempotency-Key was used with a different request');
     }
   };
@@ -201,7 +213,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     if (claim.kind !== 'acquired') {
       // Redis is a cache of what the saga log holds, never the truth: whatever it says (a replay,
       // another request's fingerprint, a request in flight), the answer comes from the log.
-      const saga = await store.getByIdempotencyKey(key);
+      const saga = await orderSagas.getByIdempotencyKey(key);
       if (saga) {
         checkFingerprint(saga, fingerprint);
         return send(await answer(saga, true, wait, req.id), true, saga.id);
@@ -283,7 +295,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       const saga = await sagaOrThrow(id);
       const [order, payment] = await Promise.all([reads.order(id, req.id), reads.payment(id, req.id)]);
       return {
-        ...orderView(saga.input as PlaceOrderInput, saga, order),
+        ...orderView(saga.input, saga, order),
         payment: { status: PAYMENT_STATUS[payment.status], amount: centsToDollars(payment.amountCents) },
       };
     },
