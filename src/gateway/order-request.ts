@@ -1,25 +1,25 @@
 import { LIMITS } from '../contracts/limits.js';
 import type { OrderLine, OrderRequest } from '../contracts/order.js';
 import { dollarsToCents } from './money.js';
-import { HttpError } from './http/errors.js';
+import { OrderRefused } from './order-refused.js';
 import type { OrderBody } from './http/schemas.js';
 
 /**
  * The money rules a schema cannot state, on a body the schema already accepted: prices have at
  * most two decimals, and the order's total stays under the cap every participant accepts.
- * Pure; throws HttpError.
+ * Pure; throws OrderRefused.
  */
 export function toOrderRequest(body: OrderBody): OrderRequest {
   const items: OrderLine[] = [];
   let total = 0;
   for (const [i, item] of body.items.entries()) {
     const cents = dollarsToCents(item.price);
-    if (cents === undefined) throw new HttpError('invalid_item', `items[${i}].price must have at most two decimals`);
+    if (cents === undefined) throw new OrderRefused('invalid_item', `items[${i}].price must have at most two decimals`);
     total += cents * item.quantity;
     items.push({ product_id: item.product_id, quantity: item.quantity, unit_price_cents: cents });
   }
   if (total > LIMITS.orderTotalMaxCents)
-    throw new HttpError('invalid_request', `the order total must be at most ${LIMITS.orderTotalMaxCents / 100}`);
+    throw new OrderRefused('invalid_request', `the order total must be at most ${LIMITS.orderTotalMaxCents / 100}`);
   return { customer_id: body.customer_id, items, total_cents: total };
 }
 

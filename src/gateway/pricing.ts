@@ -1,6 +1,6 @@
 import type { OrderLine } from '../contracts/order.js';
 import { centsToDollars } from './money.js';
-import { HttpError } from './http/errors.js';
+import { OrderRefused } from './order-refused.js';
 
 /**
  * Whose prices an order is placed at (PRICING): `client`, the original's behaviour, takes each
@@ -46,16 +46,15 @@ export function comparePrices(
 }
 
 /** The 409 a mismatch answers: which lines differ, and the current prices in the body (dollars, null: none). */
-export function priceMismatchError({ lines, prices }: PriceMismatch): HttpError {
+export function priceMismatchError({ lines, prices }: PriceMismatch): OrderRefused {
   const differences = lines.map(({ index, product_id, sent_cents, catalog_cents }) =>
     catalog_cents === null
       ? `items[${index}]: ${product_id} has no catalog price`
       : `items[${index}].price is ${centsToDollars(sent_cents)}, ${product_id} costs ${centsToDollars(catalog_cents)}`,
   );
-  return new HttpError(
+  return new OrderRefused(
     'price_mismatch',
     `prices differ from the catalog (${differences.join('; ')}); nothing was stored`,
-    undefined,
     {
       prices: prices.map(({ product_id, price_cents }) => ({
         product_id,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { preferWaitSeconds, toOrderRequest } from '../../src/gateway/order-request.js';
 import { dollarsToCents, centsToDollars } from '../../src/gateway/money.js';
-import { HttpError } from '../../src/gateway/http/errors.js';
+import { OrderRefused } from '../../src/gateway/order-refused.js';
 import {
   isCustomerId,
   isIdempotencyKey,
@@ -39,15 +39,15 @@ test('a body the schema accepted becomes an order in cents with its total', () =
   assert.deepEqual(r.items[0], { product_id: 'prod_1', quantity: 2, unit_price_cents: 5000 });
 });
 
-/** The HttpError `fn` throws: its code and message. */
+/** The refusal `fn` throws (a domain error, which the HTTP error table maps): its code and message. */
 function thrown(fn: () => unknown): { code: string; message: string } {
   try {
     fn();
   } catch (err) {
-    assert.ok(err instanceof HttpError, String(err));
+    assert.ok(err instanceof OrderRefused, String(err));
     return { code: err.code, message: err.message };
   }
-  assert.fail('expected an HttpError');
+  assert.fail('expected an OrderRefused');
 }
 
 test('the money rules a schema cannot state: two decimals, and the order total cap', () => {

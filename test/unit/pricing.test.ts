@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OrderLine } from '../../src/contracts/order.js';
 import { comparePrices, priceMismatchError } from '../../src/gateway/pricing.js';
+import { toHttpError } from '../../src/gateway/http/errors.js';
 
 const line = (product_id: string, unit_price_cents: number, quantity = 1): OrderLine => ({
   product_id,
@@ -52,7 +53,7 @@ describe('priceMismatchError', () => {
     assert.ok(mismatch);
     const e = priceMismatchError(mismatch);
     assert.equal(e.code, 'price_mismatch');
-    assert.equal(e.status, 409);
+    assert.equal(toHttpError(e).status, 409, 'the error table maps it to 409');
     assert.equal(
       e.message,
       'prices differ from the catalog (items[0].price is 20, prod_1 costs 25; items[2]: prod_9 has no catalog price); nothing was stored',

@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { LIMITS } from '../../contracts/limits.js';
 import { SagaLogError, OperatorActionError } from '../../saga/index.js';
+import { OrderRefused } from '../order-refused.js';
 
 /**
  * Every error the HTTP API answers: its status, and how many seconds a client should wait before
@@ -224,6 +225,8 @@ export function validationError(context: string, errors: readonly AjvError[]): H
 /** Whatever a route threw, as the error the client gets. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  // The gateway's domain refusals carry a code of this table.
+  if (err instanceof OrderRefused) return new HttpError(err.code, err.message, undefined, err.fields);
   // The engine's refusals of an operator action keep their codes (saga_not_found, action_not_allowed...).
   if (err instanceof OperatorActionError) return new HttpError(err.code, err.message);
   if (err instanceof SagaLogError) {

@@ -33,6 +33,7 @@ import {
 } from './schemas.js';
 import { PAYMENT_STATUS, orderView, productsView } from './views.js';
 import { readPublicTimeline } from './sagas.js';
+import { OrderRefused } from '../order-refused.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
@@ -141,7 +142,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
       return await startOrder(req, order, fingerprint, key);
     } catch (err) {
       const existing =
-        key !== undefined && err instanceof HttpError ? await orderSagas.getByIdempotencyKey(key) : undefined;
+        key !== undefined && (err instanceof HttpError || err instanceof OrderRefused)
+          ? await orderSagas.getByIdempotencyKey(key)
+          : undefined;
       if (existing) return { saga: existing, replayed: true };
       throw err;
     }
