@@ -5,7 +5,8 @@ import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openDatabase } from '../../src/platform/storage/db.js';
-import { MIGRATIONS, SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
+import { SqliteSagaLog } from '../../src/saga/stores/sqlite.js';
+import { MIGRATIONS } from '../../src/saga/stores/sqlite-migrations.js';
 import { sagaLogConformance } from '../helpers/saga-log-conformance.js';
 import { STARTED, newSaga } from '../helpers/saga-log-work.js';
 

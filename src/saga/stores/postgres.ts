@@ -39,6 +39,8 @@ import {
   type SagaStatus,
   type TakeOverExpectation,
 } from '../model.js';
+import { MIGRATIONS, UNFINISHED } from './postgres-migrations.js';
+import { isConnectionError, isRetryable, reason } from './postgres-errors.js';
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 
@@ -68,109 +70,6 @@ const FOLD_LOCK = 4_711_560_339_202;
 /** How often each process folds the status deltas into the counts, read or not: the deltas stay a few thousand rows. */
 const FOLD_EVERY_MS = 10_000;
 
-const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
-
-/**
- * Ordered schema steps; step i is version i + 1 in saga_log_migrations. The tables mirror the
- * SQLite store's. JSON columns are `json`, not `jsonb`: the text is kept as written (key order,
- * and a "\u0000" in a string, which jsonb refuses).
- */
-export const MIGRATIONS: readonly string[] = [
-  `
-CREATE TABLE saga_log_identity (
-  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-  id         uuid NOT NULL DEFAULT gen_random_uuid(),
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO saga_log_identity DEFAULT VALUES;
-CREATE TABLE sagas (
-  seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  id               text NOT NULL UNIQUE,
-  definition       text NOT NULL,
-  version          integer NOT NULL,
-  status           text NOT NULL,
-  step_index       integer NOT NULL,
-  comp_index       integer NOT NULL,
-  attempt          integer NOT NULL,
-  input            json NOT NULL,
-  results          json NOT NULL,
-  failure          json,
-  traceparent      text,
-  idempotency_key  text UNIQUE,
-  lease_owner      text,
-  lease_expires_at bigint NOT NULL,
-  deadline_at      bigint NOT NULL,
-  next_event_seq   integer NOT NULL,
-  created_at       bigint NOT NULL,
-  updated_at       bigint NOT NULL
-);
-CREATE INDEX sagas_unfinished ON sagas (lease_expires_at) WHERE status IN ${UNFINISHED};
-CREATE INDEX sagas_status ON sagas (status, seq);
-CREATE TABLE saga_events (
-  saga_id   text NOT NULL,
-  seq       integer NOT NULL,
-  type      text NOT NULL,
-  step      text,
-  attempt   integer,
-  error     text,
-  retryable boolean,
-  data      json,
-  trace_id  text,
-  span_id   text,
-  at        bigint NOT NULL,
-  PRIMARY KEY (saga_id, seq)
-);
-CREATE INDEX saga_events_trace ON saga_events (trace_id);
-`,
-  // The console's filters and the PARKED queue, each through its own index (bench/README.md,
-  // "Admin console at 100,000 sagas"). subject and current_step stay NULL on the rows written
-  // before this step until the engine's next write to each (a finished saga keeps NULL). The id
-  // prefix search compares ids in binary order (COLLATE "C"), whatever the database's collation.
-  `
-ALTER TABLE sagas ADD COLUMN subject text, ADD COLUMN current_step text;
-CREATE INDEX sagas_subject ON sagas (subject, seq) WHERE subject IS NOT NULL;
-CREATE INDEX sagas_step ON sagas (current_step, seq) WHERE current_step IS NOT NULL;
-CREATE INDEX sagas_created ON sagas (created_at, seq);
-CREATE INDEX sagas_parked ON sagas (updated_at, seq) WHERE status = 'PARKED';
-CREATE INDEX sagas_id_binary ON sagas ((id COLLATE "C"));
-`,
-  // The counts per status without counting: every insert, status change and delete of a saga
-  // appends its +1/-1 to saga_status_deltas in the same transaction (a trigger; appends never
-  // wait on each other, unlike one counter row per status would), and countByStatus folds the
-  // deltas into saga_status_counts as it reads. Seeded here from the rows as they are (writers
-  // wait: CREATE TRIGGER locks the table until this commits).
-  `
-CREATE TABLE saga_status_counts (status text PRIMARY KEY, n bigint NOT NULL);
-CREATE TABLE saga_status_deltas (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, status text NOT NULL, n integer NOT NULL);
-CREATE FUNCTION saga_status_delta() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.status IS DISTINCT FROM NEW.status) THEN
-    INSERT INTO saga_status_deltas (status, n) VALUES (OLD.status, -1);
-  END IF;
-  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM NEW.status) THEN
-    INSERT INTO saga_status_deltas (status, n) VALUES (NEW.status, 1);
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE OR UPDATE OF status ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
-INSERT INTO saga_status_counts (status, n) SELECT status, count(*) FROM sagas GROUP BY status;
-`,
-  // As in the SQLite log: nothing reads events by trace id, and an index on random trace ids
-  // costs every event a random leaf.
-  `
-DROP INDEX saga_events_trace;
-`,
-  // The batch statement sets status on every row it updates (to itself when unpatched): the
-  // trigger's WHEN decides, without a PL/pgSQL call or a queued trigger event per unchanged row,
-  // whether there is a delta to write.
-  `
-DROP TRIGGER sagas_status_delta ON sagas;
-CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
-CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
-  WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION saga_status_delta();
-`,
-];
-
 /** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
 const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
   traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step`;
@@ -199,44 +98,6 @@ function eventArrays(events: NewEvent[]): unknown[] {
     events.map((e) => e.traceId ?? null),
     events.map((e) => e.spanId ?? null),
   ];
-}
-
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-]);
-
-/** Whether an error says the server cannot be reached or the connection broke (not what a statement did). */
-export function isConnectionError(err: unknown): boolean {
-  if (err instanceof AggregateError && err.errors.some(isConnectionError)) return true;
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
-  return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection timeout/i.test(
-    err.message,
-  );
-}
-
-/** Errors after which the whole transaction is simply run again: nothing of it was committed. */
-function isRetryable(err: unknown): boolean {
-  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
-  return code === '40P01' || code === '40001';
-}
-
-function reason(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(reason).join('; ');
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** What a write did once its transaction committed: settle its caller, and which saga it ended, if any. */

@@ -1,0 +1,105 @@
+/** The PostgreSQL saga log's schema history (src/saga/stores/postgres.ts applies it at start, one gateway at a time). */
+
+/** The statuses of a saga still being driven, as SQL: the partial index's and the recovery scan's. */
+export const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
+
+/**
+ * Ordered schema steps; step i is version i + 1 in saga_log_migrations. The tables mirror the
+ * SQLite store's. JSON columns are `json`, not `jsonb`: the text is kept as written (key order,
+ * and a "\u0000" in a string, which jsonb refuses).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+CREATE TABLE saga_log_identity (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  id         uuid NOT NULL DEFAULT gen_random_uuid(),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO saga_log_identity DEFAULT VALUES;
+CREATE TABLE sagas (
+  seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id               text NOT NULL UNIQUE,
+  definition       text NOT NULL,
+  version          integer NOT NULL,
+  status           text NOT NULL,
+  step_index       integer NOT NULL,
+  comp_index       integer NOT NULL,
+  attempt          integer NOT NULL,
+  input            json NOT NULL,
+  results          json NOT NULL,
+  failure          json,
+  traceparent      text,
+  idempotency_key  text UNIQUE,
+  lease_owner      text,
+  lease_expires_at bigint NOT NULL,
+  deadline_at      bigint NOT NULL,
+  next_event_seq   integer NOT NULL,
+  created_at       bigint NOT NULL,
+  updated_at       bigint NOT NULL
+);
+CREATE INDEX sagas_unfinished ON sagas (lease_expires_at) WHERE status IN ${UNFINISHED};
+CREATE INDEX sagas_status ON sagas (status, seq);
+CREATE TABLE saga_events (
+  saga_id   text NOT NULL,
+  seq       integer NOT NULL,
+  type      text NOT NULL,
+  step      text,
+  attempt   integer,
+  error     text,
+  retryable boolean,
+  data      json,
+  trace_id  text,
+  span_id   text,
+  at        bigint NOT NULL,
+  PRIMARY KEY (saga_id, seq)
+);
+CREATE INDEX saga_events_trace ON saga_events (trace_id);
+`,
+  // The console's filters and the PARKED queue, each through its own index (bench/README.md,
+  // "Admin console at 100,000 sagas"). subject and current_step stay NULL on the rows written
+  // before this step until the engine's next write to each (a finished saga keeps NULL). The id
+  // prefix search compares ids in binary order (COLLATE "C"), whatever the database's collation.
+  `
+ALTER TABLE sagas ADD COLUMN subject text, ADD COLUMN current_step text;
+CREATE INDEX sagas_subject ON sagas (subject, seq) WHERE subject IS NOT NULL;
+CREATE INDEX sagas_step ON sagas (current_step, seq) WHERE current_step IS NOT NULL;
+CREATE INDEX sagas_created ON sagas (created_at, seq);
+CREATE INDEX sagas_parked ON sagas (updated_at, seq) WHERE status = 'PARKED';
+CREATE INDEX sagas_id_binary ON sagas ((id COLLATE "C"));
+`,
+  // The counts per status without counting: every insert, status change and delete of a saga
+  // appends its +1/-1 to saga_status_deltas in the same transaction (a trigger; appends never
+  // wait on each other, unlike one counter row per status would), and countByStatus folds the
+  // deltas into saga_status_counts as it reads. Seeded here from the rows as they are (writers
+  // wait: CREATE TRIGGER locks the table until this commits).
+  `
+CREATE TABLE saga_status_counts (status text PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE saga_status_deltas (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, status text NOT NULL, n integer NOT NULL);
+CREATE FUNCTION saga_status_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.status IS DISTINCT FROM NEW.status) THEN
+    INSERT INTO saga_status_deltas (status, n) VALUES (OLD.status, -1);
+  END IF;
+  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.status IS DISTINCT FROM NEW.status) THEN
+    INSERT INTO saga_status_deltas (status, n) VALUES (NEW.status, 1);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE OR UPDATE OF status ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
+INSERT INTO saga_status_counts (status, n) SELECT status, count(*) FROM sagas GROUP BY status;
+`,
+  // As in the SQLite log: nothing reads events by trace id, and an index on random trace ids
+  // costs every event a random leaf.
+  `
+DROP INDEX saga_events_trace;
+`,
+  // The batch statement sets status on every row it updates (to itself when unpatched): the
+  // trigger's WHEN decides, without a PL/pgSQL call or a queued trigger event per unchanged row,
+  // whether there is a delta to write.
+  `
+DROP TRIGGER sagas_status_delta ON sagas;
+CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE ON sagas FOR EACH ROW EXECUTE FUNCTION saga_status_delta();
+CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
+  WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION saga_status_delta();
+`,
+];
