@@ -50,7 +50,7 @@ function refusal(code: status, message: string, errorCode?: string) {
  * directive is ignored — with a warning, at most once a minute: anyone who reaches the port could
  * otherwise crash the service.
  */
-export function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
+function honourFaults<B extends ServiceBinding>(binding: B, faults: ServerFaults): B {
   const implementation: UntypedServiceImplementation = { ...binding.implementation };
   const ignored = throttledWarning(
     faults.logger,

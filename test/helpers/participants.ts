@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { after } from 'node:test';
 import {
   Metadata,
   type handleUnaryCall,
@@ -16,6 +17,8 @@ import {
 import { pino, type Logger } from 'pino';
 import { IDEMPOTENCY_KEY_MD, errorCodeOf } from '../../src/platform/grpc/grpc.js';
 import type { ReadyMessage } from '../../src/platform/process/lifecycle.js';
+import type { Db } from '../../src/platform/storage/db.js';
+import type { CreateOrderRequest } from '../../src/gen/order/v1/order.js';
 
 /** Helpers for the participant service tests (test/{unit,integration}/{order,inventory,payment}-service.test.ts). */
 
@@ -41,6 +44,36 @@ export function tempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
   tempDirs.push(dir);
   return dir;
+}
+
+/**
+ * A participant's database in a fresh folder (`opener`: openOrderDatabase and the like), closed
+ * after the test file (unless the test closed it).
+ */
+export function tempDatabase(
+  opener: (file: string) => Db,
+  name: string,
+  file = path.join(tempDir(name), `${name}.db`),
+): Db {
+  const db = opener(file);
+  after(() => {
+    if (db.open) db.close();
+  });
+  return db;
+}
+
+/** A CreateOrder request of two lines (2 × 10.50 + 9.99), with what a test changes. */
+export function createOrderRequest(overrides: Partial<CreateOrderRequest> = {}): CreateOrderRequest {
+  return {
+    orderId: 'ord-1',
+    customerId: 'cust-1',
+    items: [
+      { productId: 'prod_1', quantity: 2, unitPriceCents: 1_050 },
+      { productId: 'prod_2', quantity: 1, unitPriceCents: 999 },
+    ],
+    createdAtMs: 0,
+    ...overrides,
+  };
 }
 
 /** A clock the test moves by hand, so timestamps are exact. */

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { channelCredentials, channelOptions } from '../../src/platform/grpc/grpc.js';
@@ -5,6 +6,7 @@ import {
   issueCertificate,
   issueIdentities,
   loadTlsMaterial,
+  TLS_IDENTITIES,
   type CertificateUsage,
   type GrpcSecurity,
   type TlsIdentity,
@@ -98,3 +100,14 @@ export function mtlsDir(security: GrpcSecurity): string {
   if (security.kind !== 'mtls') throw new Error('mtlsDir: plaintext has no folder');
   return security.dir;
 }
+
+/** Every file below `dir`, relative to it, sorted. */
+export const filesUnder = (dir: string): string[] =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+
+/** What a TLS_DIR holds once issued: a folder per identity with ca.crt and its own key and certificate. */
+export const IDENTITY_LAYOUT = TLS_IDENTITIES.flatMap((id) => [
+  `${id}/ca.crt`,
+  `${id}/${id}.crt`,
+  `${id}/${id}.key`,
+]).sort();

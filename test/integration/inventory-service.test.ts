@@ -2,7 +2,7 @@
  * The inventory service over a real gRPC server and as its own process (main.ts); the domain, the
  * store and the handlers in-process are in test/unit/inventory-service.test.ts.
  */
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,16 +16,10 @@ import {
 import { DEFAULT_CATALOG } from '../../src/services/inventory/domain.js';
 import { openInventoryDatabase } from '../../src/services/inventory/store.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
-import { silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { silentLogger, startMain, tempDir, tempDatabase } from '../helpers/participants.js';
 import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
-function openTemp(file = path.join(tempDir('inventory'), 'inventory.db')) {
-  const db = openInventoryDatabase(file);
-  after(() => {
-    if (db.open) db.close();
-  });
-  return db;
-}
+const openTemp = (file?: string) => tempDatabase(openInventoryDatabase, 'inventory', file);
 
 describe('inventory gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {

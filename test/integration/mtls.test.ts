@@ -38,7 +38,15 @@ import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { ServiceStartError, spawnService, startSystem } from '../../src/supervisor/supervisor.js';
 import { captureLogger, silentLogger, startMain, tempDir } from '../helpers/participants.js';
 import { http } from '../helpers/system.js';
-import { callerCredentials, foreignTls, mintCertificate, mtlsDir, testTls } from '../helpers/tls.js';
+import {
+  callerCredentials,
+  foreignTls,
+  mintCertificate,
+  mtlsDir,
+  testTls,
+  filesUnder,
+  IDENTITY_LAYOUT,
+} from '../helpers/tls.js';
 
 /**
  * Mutual TLS between the gateway and the participants (issue 11 part 1, issue 23): one CA, and one
@@ -68,22 +76,13 @@ function withFixtureCa(fixture: string): string {
   return dir;
 }
 
-/** Every file under `dir`, relative to it, sorted. */
-function filesUnder(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
-    .sort();
-}
-
-const ownFiles = (id: TlsIdentity) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`];
-const LAYOUT = TLS_IDENTITIES.flatMap(ownFiles).sort();
 const mode = (f: string) => fs.statSync(f).mode & 0o777;
 
 /** Checks the layout: one folder per identity (0700) with its three files, keys 0600, one CA for all, and no CA key in it. */
 function assertLayout(tlsDir: string): void {
   assert.deepEqual(
     filesUnder(tlsDir),
-    LAYOUT,
+    IDENTITY_LAYOUT,
     'only the four identities, each its own three files: no lock, no work file, no ca.key',
   );
   const ca = fs.readFileSync(path.join(identityDir(tlsDir, 'gateway'), 'ca.crt'));
@@ -316,7 +315,7 @@ describe('TLS material (sagas certs, or a first sagas start)', () => {
       identities: [...TLS_IDENTITIES],
       caKeyMovedTo: path.join(dir, 'ca', 'ca.key'),
     });
-    assert.deepEqual(filesUnder(dir), ['ca/ca.crt', 'ca/ca.key', ...LAYOUT].sort(), 'nothing left at the top');
+    assert.deepEqual(filesUnder(dir), ['ca/ca.crt', 'ca/ca.key', ...IDENTITY_LAYOUT].sort(), 'nothing left at the top');
     for (const id of TLS_IDENTITIES)
       assert.deepEqual(
         fs.readFileSync(path.join(identityDir(dir, id), `${id}.key`)),

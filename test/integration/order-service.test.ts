@@ -6,36 +6,20 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc/grpc.js';
-import {
-  CreateOutcome,
-  OrderServiceClient,
-  OrderServiceService,
-  OrderStatus,
-  type CreateOrderRequest,
-} from '../../src/gen/order/v1/order.js';
+import { CreateOutcome, OrderServiceClient, OrderServiceService, OrderStatus } from '../../src/gen/order/v1/order.js';
 import { createOrderStore, openOrderDatabase } from '../../src/services/order/store.js';
 import { createOrderService } from '../../src/services/order/server.js';
-import { errorCode, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import {
+  errorCode,
+  silentLogger,
+  startMain,
+  tempDir,
+  tempDatabase,
+  createOrderRequest as createReq,
+} from '../helpers/participants.js';
 import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
-function createReq(overrides: Partial<CreateOrderRequest> = {}): CreateOrderRequest {
-  return {
-    orderId: 'ord-1',
-    customerId: 'cust-1',
-    items: [
-      { productId: 'prod_1', quantity: 2, unitPriceCents: 1_050 },
-      { productId: 'prod_2', quantity: 1, unitPriceCents: 999 },
-    ],
-    createdAtMs: 0,
-    ...overrides,
-  };
-}
-
-function openTemp() {
-  const db = openOrderDatabase(path.join(tempDir('order'), 'order.db'));
-  after(() => db.close());
-  return db;
-}
+const openTemp = () => tempDatabase(openOrderDatabase, 'order');
 
 describe('order gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {

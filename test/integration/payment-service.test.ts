@@ -2,9 +2,8 @@
  * The payment service over a real gRPC server and as its own process (main.ts); the domain, the
  * store and the handlers in-process are in test/unit/payment-service.test.ts.
  */
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { callUnary, serverCredentials, startGrpcServer } from '../../src/platform/grpc/grpc.js';
 import {
   ChargeOutcome,
@@ -15,16 +14,12 @@ import {
 import { DEFAULT_CHARGE_LIMIT_CENTS } from '../../src/services/payment/domain.js';
 import { openPaymentDatabase } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
-import { errorCode, silentLogger, startMain, tempDir } from '../helpers/participants.js';
+import { errorCode, silentLogger, startMain, tempDir, tempDatabase } from '../helpers/participants.js';
 import { asGateway, issuedUnder, testTls, tlsUnder } from '../helpers/tls.js';
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
-function openTemp() {
-  const db = openPaymentDatabase(path.join(tempDir('payment'), 'payment.db'));
-  after(() => db.close());
-  return db;
-}
+const openTemp = () => tempDatabase(openPaymentDatabase, 'payment');
 
 describe('payment gRPC', () => {
   test('round trip over a real server with an idempotency key', async () => {

@@ -8,10 +8,7 @@ import { EXIT } from '../../src/cli/command.js';
 import { identityDir, loadTlsMaterial, TLS_IDENTITIES } from '../../src/platform/grpc/tls.js';
 import { tempDir } from '../helpers/participants.js';
 import { sagasInProcess as sagas } from '../helpers/cli.js';
-
-const files = (dir: string) =>
-  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
-const LAYOUT = TLS_IDENTITIES.flatMap((id) => [`${id}/ca.crt`, `${id}/${id}.crt`, `${id}/${id}.key`]).sort();
+import { filesUnder, IDENTITY_LAYOUT } from '../helpers/tls.js';
 
 describe('sagas certs', () => {
   it('issues the four identities into $DATA_DIR/tls, one folder each, the CA key kept nowhere; run again, it says there is nothing to do', async () => {
@@ -30,7 +27,7 @@ describe('sagas certs', () => {
         first.stdout,
         new RegExp(`\\n {2}${identityDir(tlsDir, id)}/ {2}ca\\.crt ${id}\\.crt ${id}\\.key\\n`),
       );
-    assert.deepEqual(files(tlsDir), LAYOUT);
+    assert.deepEqual(filesUnder(tlsDir), IDENTITY_LAYOUT);
     for (const id of TLS_IDENTITIES) loadTlsMaterial(tlsDir, id);
 
     const again = await sagas(['certs'], { DATA_DIR: dataDir });
@@ -58,7 +55,7 @@ describe('sagas certs', () => {
     const completed = await sagas(['certs', '--ca', caDir], { TLS_DIR: tlsDir });
     assert.equal(completed.code, EXIT.ok, completed.stderr);
     assert.match(completed.stdout, new RegExp(`^issued order in ${tlsDir}, from the CA in ${caDir}\\n`));
-    assert.deepEqual(files(tlsDir), LAYOUT);
+    assert.deepEqual(filesUnder(tlsDir), IDENTITY_LAYOUT);
 
     const other = path.join(tempDir('certs-cmd-other'), 'tls');
     const renewed = await sagas(['certs', '--renew', '--dir', other], { TLS_DIR: tlsDir });
@@ -67,7 +64,7 @@ describe('sagas certs', () => {
       renewed.stdout,
       new RegExp(`^issued gateway, order, inventory, payment in ${other}, from a new CA.*\\nrestart every process`),
     );
-    assert.deepEqual(files(other), LAYOUT);
+    assert.deepEqual(filesUnder(other), IDENTITY_LAYOUT);
   });
 
   it('a wrong command line is exit 2 with the usage', async () => {

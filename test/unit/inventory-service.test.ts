@@ -1,4 +1,4 @@
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,17 +28,19 @@ import {
 } from '../../src/services/inventory/store.js';
 import { openDatabase } from '../../src/platform/storage/db.js';
 import { createInventoryService } from '../../src/services/inventory/server.js';
-import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDir } from '../helpers/participants.js';
+import {
+  captureLogger,
+  codeOf,
+  errorCode,
+  invoke,
+  silentLogger,
+  tempDir,
+  tempDatabase,
+} from '../helpers/participants.js';
 
 const CATALOG: Catalog = { apple: 10, banana: 5, cherry: 0 };
 
-function openTemp(file = path.join(tempDir('inventory'), 'inventory.db')) {
-  const db = openInventoryDatabase(file);
-  after(() => {
-    if (db.open) db.close();
-  });
-  return db;
-}
+const openTemp = (file?: string) => tempDatabase(openInventoryDatabase, 'inventory', file);
 
 function tempStore(catalog: Catalog = CATALOG): InventoryStore {
   return createInventoryStore(openTemp(), { catalog });

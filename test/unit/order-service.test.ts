@@ -31,32 +31,17 @@ import {
   manualClock,
   silentLogger,
   tempDir,
+  tempDatabase,
+  createOrderRequest as createReq,
 } from '../helpers/participants.js';
 
 const NOW = 1_700_000_000_000;
-
-function createReq(overrides: Partial<CreateOrderRequest> = {}): CreateOrderRequest {
-  return {
-    orderId: 'ord-1',
-    customerId: 'cust-1',
-    items: [
-      { productId: 'prod_1', quantity: 2, unitPriceCents: 1_050 },
-      { productId: 'prod_2', quantity: 1, unitPriceCents: 999 },
-    ],
-    createdAtMs: 0,
-    ...overrides,
-  };
-}
 
 function order(status: OrderRecord['status']): OrderRecord {
   return { id: 'o', customerId: 'c', items: [], status, totalCents: 1, reason: '', createdAtMs: 1, updatedAtMs: 1 };
 }
 
-function openTemp() {
-  const db = openOrderDatabase(path.join(tempDir('order'), 'order.db'));
-  after(() => db.close());
-  return db;
-}
+const openTemp = () => tempDatabase(openOrderDatabase, 'order');
 
 describe('order domain', () => {
   test('total is Σ quantity × unit price in cents', () => {

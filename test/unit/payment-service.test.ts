@@ -1,6 +1,5 @@
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { createInbox } from '../../src/platform/storage/inbox.js';
 import { ChargeOutcome, PaymentStatus, RefundOutcome } from '../../src/gen/payment/v1/payment.js';
 import {
@@ -12,15 +11,11 @@ import {
 } from '../../src/services/payment/domain.js';
 import { createPaymentStore, openPaymentDatabase, type PaymentStore } from '../../src/services/payment/store.js';
 import { createPaymentService } from '../../src/services/payment/server.js';
-import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDir } from '../helpers/participants.js';
+import { captureLogger, codeOf, errorCode, invoke, silentLogger, tempDatabase } from '../helpers/participants.js';
 
 const LIMIT = DEFAULT_CHARGE_LIMIT_CENTS;
 
-function openTemp() {
-  const db = openPaymentDatabase(path.join(tempDir('payment'), 'payment.db'));
-  after(() => db.close());
-  return db;
-}
+const openTemp = () => tempDatabase(openPaymentDatabase, 'payment');
 
 function tempStore(chargeLimitCents = LIMIT): PaymentStore {
   return createPaymentStore(openTemp(), { chargeLimitCents });

@@ -7,6 +7,7 @@
 import { ADDRESS_VARIABLES, formatAddr, metricsVariables, type HostPort } from '../../platform/config/config.js';
 import { readVariables } from '../../platform/config/config-schema.js';
 import { METRICS_PORTS } from '../../services/shared/config.js';
+import { dialableAddr } from '../../supervisor/supervisor.js';
 import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 
 const PROCESSES = ['gateway', 'order', 'inventory', 'payment'] as const;
@@ -33,8 +34,7 @@ Exit codes:
 
 /** Where a probe goes: an unspecified host (":8080", 0.0.0.0, ::) is asked on loopback. */
 function probeUrl(where: HostPort): string {
-  const host = where.host === '' || where.host === '0.0.0.0' ? '127.0.0.1' : where.host === '::' ? '::1' : where.host;
-  return `http://${formatAddr({ host, port: where.port })}/readyz`;
+  return `http://${dialableAddr(formatAddr(where))}/readyz`;
 }
 
 function readinessUrl(name: ProcessName, env: NodeJS.ProcessEnv): string | undefined {
