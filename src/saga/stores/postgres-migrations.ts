@@ -1,4 +1,6 @@
-/** The PostgreSQL saga log's schema history (src/saga/stores/postgres.ts applies it at start, one gateway at a time). */
+/** The PostgreSQL saga log's schema history, and how it is applied at start (migrate), one gateway at a time. */
+import type pg from 'pg';
+import type { Logger } from '../../platform/telemetry/logger.js';
 
 /** The statuses of a saga still being driven, as SQL: the partial index's and the recovery scan's. */
 export const UNFINISHED = `('RUNNING', 'COMPENSATING')`;
@@ -103,3 +105,38 @@ CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
   WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION saga_status_delta();
 `,
 ];
+
+/** pg_advisory_xact_lock key held while migrating, so that gateways starting together migrate one at a time. */
+const MIGRATION_LOCK = 4_711_560_339_201;
+
+/** Applies the missing migrations in one transaction, under an advisory lock: concurrent openers take turns. */
+export async function migrate(pool: pg.Pool, logger: Logger | undefined): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await c.query(`CREATE TABLE IF NOT EXISTS saga_log_migrations (
+        version    integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM saga_log_migrations');
+    const current = rows[0]?.v ?? 0;
+    if (current > MIGRATIONS.length) {
+      logger?.warn(
+        { schema_version: current, known: MIGRATIONS.length },
+        'saga log schema is newer than this build knows',
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      await c.query(MIGRATIONS[v] as string);
+      await c.query('INSERT INTO saga_log_migrations (version) VALUES ($1)', [v + 1]);
+      logger?.info({ version: v + 1 }, 'saga log schema migrated');
+    }
+    await c.query('COMMIT');
+    c.release();
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    c.release(err instanceof Error ? err : true);
+    throw err;
+  }
+}
