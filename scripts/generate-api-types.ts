@@ -45,7 +45,6 @@ function untouchable(name: string): never {
 export async function adminOpenApiDocument(opts: { loopbackOnly?: boolean } = {}): Promise<object> {
   const admin: AdminOptions = {
     engine: untouchable('engine'),
-    store: untouchable('store'),
     participants: untouchable('participants'),
     logger: pino({ level: 'silent' }),
     meter: metrics.getMeter('generate-api-types'),

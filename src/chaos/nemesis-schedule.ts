@@ -5,15 +5,9 @@
  * same seed and options give the same schedule: a run that found a violation can be replayed
  * (the system's own timing differs, the nemesis's actions and their parameters do not).
  */
-import {
-  CRASH_POINTS,
-  type FaultKind,
-  type FaultParticipant,
-  type FaultPhase,
-  type FaultRule,
-  type FaultTarget,
-} from '../faults/plan.js';
-import { PLACE_ORDER_CALLS } from '../gateway/place-order.js';
+import { CRASH_POINTS, type FaultKind, type FaultPhase, type FaultRule, type FaultTarget } from '../faults/plan.js';
+import { callSitesOf, type CallSite } from '../faults/vocabulary.js';
+import { PLACE_ORDER_DEFINITION } from '../gateway/place-order.js';
 import type { OrderBody } from './orders.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +98,8 @@ export function formatDuration(ms: number): string {
 // ---------------------------------------------------------------------------------------------
 // The schedule
 
-export const PARTICIPANTS = ['order', 'inventory', 'payment'] as const satisfies readonly FaultParticipant[];
+export const PARTICIPANTS = ['order', 'inventory', 'payment'] as const;
+export type Participant = (typeof PARTICIPANTS)[number];
 
 /** A fault rule as the nemesis sends it (PUT /api/faults): the switchboard's rule without its count of firings. */
 export type FaultRuleSpec = Omit<FaultRule, 'fired' | 'enabled'> & { enabled?: boolean };
@@ -128,7 +123,7 @@ export type NemesisEvent =
    * A running system's processes cannot be killed from here: a participant is made unreachable
    * through the switchboard instead (every call to it uncertain, before its handler) for `downMs`.
    */
-  | { at: number; kind: 'outage'; participant: FaultParticipant; downMs: number; long: boolean }
+  | { at: number; kind: 'outage'; participant: Participant; downMs: number; long: boolean }
   /**
    * An operator looks at the PARKED queue (oldest first) and acts on the first ones, `actions[k]`
    * on the k-th; with `running` set, also `compensate` on one RUNNING saga (the `running`-th
@@ -156,21 +151,8 @@ export interface NemesisSchedule {
   events: NemesisEvent[];
 }
 
-/** Every (participant, method, step, phase) a fault may target: the place-order saga's calls. */
-const CALL_SITES: ReadonlyArray<{ step: string; phase: FaultPhase; participant: FaultParticipant; method: string }> =
-  Object.entries(PLACE_ORDER_CALLS).flatMap(([step, c]) => [
-    { step, phase: 'action' as const, participant: c.action.participant as FaultParticipant, method: c.action.method },
-    ...(c.compensation
-      ? [
-          {
-            step,
-            phase: 'compensation' as const,
-            participant: c.compensation.participant as FaultParticipant,
-            method: c.compensation.method,
-          },
-        ]
-      : []),
-  ]);
+/** Every (participant, method, step, phase) a fault may target: the place-order saga's calls, as its definition says. */
+const CALL_SITES: readonly CallSite[] = callSitesOf([PLACE_ORDER_DEFINITION]);
 
 /** One random transient rule: a kind, a place, a probability and a count limit (never unlimited). */
 function faultRule(r: Random, id: string, crashes: boolean): FaultRuleSpec {
@@ -276,7 +258,7 @@ function killEvents(
     busyUntil.set(target, t + downMs + restartAllowanceMs);
     out.push(
       running
-        ? { at: t, kind: 'outage', participant: target as FaultParticipant, downMs, long }
+        ? { at: t, kind: 'outage', participant: target as Participant, downMs, long }
         : { at: t, kind: 'kill', target, downMs, long },
     );
     if (dragDraw < 0.6) {

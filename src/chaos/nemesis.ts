@@ -8,14 +8,20 @@
  * its saga's timeline, make the report (nemesis-report.ts).
  */
 import { randomBytes } from 'node:crypto';
-import type { FaultKind, FaultParticipant } from '../faults/plan.js';
+import type { FaultKind } from '../faults/plan.js';
 import type { JsonCall } from '../platform/json-client.js';
 import { listSagas, TERMINAL_STATUSES, type Apis, type SagaRow } from './invariants.js';
 import { BooksCheckError, checkBooks, sagaTimeline, type Disagreement } from './nemesis-books.js';
 import { carryOver, FaultTally } from './nemesis-faults.js';
 import { OrderLoad, pause } from './nemesis-load.js';
 import type { NemesisReport } from './nemesis-report.js';
-import { nemesisSchedule, type FaultRuleSpec, type NemesisEvent, type NemesisSchedule } from './nemesis-schedule.js';
+import {
+  nemesisSchedule,
+  type FaultRuleSpec,
+  type NemesisEvent,
+  type NemesisSchedule,
+  type Participant,
+} from './nemesis-schedule.js';
 import {
   runningSystem,
   startNemesisSystem,
@@ -167,7 +173,7 @@ export async function runNemesis(opts: NemesisOptions): Promise<NemesisReport> {
 
     // ----- The fault board: one plan of the schedule at a time, plus switchboard outages.
     let plan: { id: number; rules: FaultRuleSpec[] } | null = null;
-    const outages = new Map<FaultParticipant, FaultRuleSpec>();
+    const outages = new Map<Participant, FaultRuleSpec>();
     const drags = new Map<string, FaultRuleSpec>();
     // The first rule that matches acts: an outage before all, a drag after the plan's own rules.
     const desired = (): FaultRuleSpec[] => [...outages.values(), ...(plan?.rules ?? []), ...drags.values()];

@@ -1,11 +1,14 @@
 /**
- * A chaos scenario (scenarios/*.yaml): a fault plan in the switchboard's rule format
- * (src/faults/plan.ts) plus what the chaos runner (src/chaos/run.ts, `sagas chaos`) needs to know:
- * how long the faults stay on, the load, the system it starts, what to expect and the operator's
- * fix. Pure: parsing and validation only.
+ * A chaos scenario (scenarios/*.yaml): a fault plan in the switchboard's rule format, checked by
+ * the switchboard's own validation (src/faults/: its schema, then the names the place-order saga
+ * knows), plus what the chaos runner (src/chaos/run.ts, `sagas chaos`) needs to know: how long the
+ * faults stay on, the load, the system it starts, what to expect and the operator's fix. Pure:
+ * parsing and validation only.
  */
 import { parse as parseYaml } from 'yaml';
 import { FaultPlanError, validateFaultPlan, type FaultRule } from '../faults/plan.js';
+import { vocabularyOf, type FaultVocabulary } from '../faults/vocabulary.js';
+import { PLACE_ORDER_DEFINITION } from '../gateway/place-order.js';
 
 /** When the runner removes the faults: once the load is sent, or once every saga has ended. */
 export const UNTIL = ['load', 'settled'] as const;
@@ -27,7 +30,7 @@ export interface ScenarioExpect {
 export interface Scenario {
   name: string;
   description: string;
-  /** The fault plan applied at the start (validated by validateFaultPlan). */
+  /** The fault plan applied at the start (validated by the switchboard's validateFaultPlan). */
   rules: FaultRule[];
   /** Faults removed this long after they were applied (at the latest once the load is sent and `until` holds). */
   duration_s?: number;
@@ -72,8 +75,15 @@ function int(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
 
-/** A parsed document, checked; `where` (the file's name) starts every message. */
-export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
+/**
+ * A parsed document, checked; `where` (the file's name) starts every message. Its rules may name
+ * what `vocabulary` has: by default the place-order saga's steps and calls, the system chaos runs.
+ */
+export function validateScenario(
+  doc: unknown,
+  where = 'scenario',
+  vocabulary: FaultVocabulary = vocabularyOf([PLACE_ORDER_DEFINITION]),
+): Scenario {
   const fail = (field: string, what: string) => new ScenarioError(`${where}: ${field} ${what}`);
   if (!isObject(doc))
     throw new ScenarioError(`${where}: a scenario is a mapping (name, description, rules, expect...)`);
@@ -85,9 +95,9 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
     throw fail('description', 'must say what the scenario rehearses');
   let rules: FaultRule[];
   try {
-    rules = validateFaultPlan({ rules: doc.rules ?? [] });
+    rules = validateFaultPlan({ rules: doc.rules ?? [] }, vocabulary);
   } catch (err) {
-    if (err instanceof FaultPlanError) throw fail('rules', `: ${err.message}`);
+    if (err instanceof FaultPlanError) throw new ScenarioError(`${where}: rules: ${err.message}`);
     throw err;
   }
   const s: Scenario = {
@@ -178,12 +188,12 @@ export function validateScenario(doc: unknown, where = 'scenario'): Scenario {
 }
 
 /** A scenario file's text (YAML or JSON). */
-export function parseScenario(text: string, where = 'scenario'): Scenario {
+export function parseScenario(text: string, where = 'scenario', vocabulary?: FaultVocabulary): Scenario {
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
     throw new ScenarioError(`${where}: not YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  return validateScenario(doc, where);
+  return validateScenario(doc, where, vocabulary);
 }

@@ -22,6 +22,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The engine's facts the console shows: statuses, operator actions, the longest note */
+        get: operations["getConsoleFacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sagas": {
         parameters: {
             query?: never;
@@ -148,7 +165,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The fault plan, with how often each rule fired */
+        /** The fault plan, with how often each rule fired, and what a rule may name */
         get: operations["getFaultPlan"];
         /** Replace the fault plan (operator role) */
         put: operations["replaceFaultPlan"];
@@ -385,6 +402,71 @@ export interface operations {
             };
         };
     };
+    getConsoleFacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description every saga status, in the order the console lists them */
+                        statuses: ("RUNNING" | "COMPENSATING" | "COMPLETED" | "COMPENSATED" | "PARKED" | "RESOLVED")[];
+                        /** @description the statuses in which a saga does not move by itself */
+                        terminal_statuses: ("RUNNING" | "COMPENSATING" | "COMPLETED" | "COMPENSATED" | "PARKED" | "RESOLVED")[];
+                        /** @description every operator action */
+                        actions: ("retry" | "compensate" | "resolve")[];
+                        /** @description the longest note an operator's action keeps */
+                        note_max_length: number;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
     listSagas: {
         parameters: {
             query?: {
@@ -434,6 +516,8 @@ export interface operations {
                             created_at: string;
                             /** Format: date-time */
                             updated_at: string;
+                            /** @description the operator actions the saga's state allows now (an operator's role is needed too); any other is refused with 409 */
+                            allowed_actions: ("retry" | "compensate" | "resolve")[];
                             customer_id: string | null;
                             current_step: string | null;
                         }[];
@@ -541,8 +625,15 @@ export interface operations {
                             data: unknown;
                             trace_id: string | null;
                             span_id: string | null;
+                            phase: ("action" | "compensation") | null;
+                            idempotency_key: string | null;
+                            /** @description whether the fault switchboard injected this failure (fault_rule names the rule) */
+                            injected: boolean;
+                            fault_rule: string | null;
                         }[];
                         next_after_seq: number | null;
+                        /** @description the operator actions the saga's state allows now (an operator's role is needed too); any other is refused with 409 */
+                        allowed_actions: ("retry" | "compensate" | "resolve")[];
                         /** @description the saga's input (the order: customer_id, items, total_cents...) */
                         input: unknown;
                         /** @description each finished step's result, by step name */
@@ -625,6 +716,8 @@ export interface operations {
                             created_at: string;
                             /** Format: date-time */
                             updated_at: string;
+                            /** @description the operator actions the saga's state allows now (an operator's role is needed too); any other is refused with 409 */
+                            allowed_actions: ("retry" | "compensate" | "resolve")[];
                             /** @description the failure that parked it: `code: message` */
                             reason: string;
                             /** @description seconds since it parked */
@@ -1010,25 +1103,74 @@ export interface operations {
                     "application/json": {
                         enabled: boolean;
                         rules: {
+                            /** @description 1-64 letters, digits, _ . or - */
                             id: string;
-                            enabled: boolean;
+                            /**
+                             * @description one of latency, error, uncertain, after_effect, crash
+                             * @enum {string}
+                             */
+                            kind: "latency" | "error" | "uncertain" | "after_effect" | "crash";
+                            /** @description an object with step, participant and/or method */
                             target: {
+                                /** @description a step name (e.g. charge_payment) */
                                 step?: string;
+                                /** @description a participant name (e.g. payment) */
                                 participant?: string;
+                                /** @description a gRPC method name (e.g. Charge) */
                                 method?: string;
                             };
-                            phase?: string;
-                            kind: string;
+                            /**
+                             * @description one of action, compensation (or unset: both)
+                             * @enum {string}
+                             */
+                            phase?: "action" | "compensation";
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             latency_ms?: number;
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             jitter_ms?: number;
-                            crash_point?: string;
-                            probability: number;
+                            /**
+                             * @description one of before_intent, after_intent, before_outcome, after_outcome
+                             * @enum {string}
+                             */
+                            crash_point?: "before_intent" | "after_intent" | "before_outcome" | "after_outcome";
+                            /** @description an object with count and/or until */
                             limit?: {
+                                /** @description an integer >= 1 */
                                 count?: number;
+                                /** @description an ISO 8601 time (e.g. 2026-11-27T23:00:00Z) */
                                 until?: string;
                             };
+                            /**
+                             * @description true or false
+                             * @default true
+                             */
+                            enabled: boolean;
+                            /**
+                             * @description a number from 0 to 1
+                             * @default 1
+                             */
+                            probability: number;
+                            /** @description an integer >= 0 (how many times the rule fired) */
                             fired: number;
                         }[];
+                        /** @description what a rule may name: the constants of the format and what the registered sagas define */
+                        vocabulary: {
+                            /** @description what a rule does (kind) */
+                            kinds: string[];
+                            /** @description the participants the registered sagas call (target.participant) */
+                            participants: string[];
+                            /** @description phase (unset: both) */
+                            phases: string[];
+                            /** @description where a gateway crash strikes in the attempt (crash_point; default before_outcome) */
+                            crash_points: string[];
+                            /** @description the registered sagas' steps (target.step) */
+                            steps: string[];
+                            /** @description the participant methods they call (target.participant and method) */
+                            calls: {
+                                participant: string;
+                                method: string;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1077,10 +1219,63 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description {rules: [...]}: the new plan, replacing the old one */
+        /** @description {rules: [...]}: a fault plan */
         requestBody: {
             content: {
-                "application/json": unknown;
+                "application/json": {
+                    /** @description the rules, in the order they are matched (at most 200) */
+                    rules: {
+                        /** @description 1-64 letters, digits, _ . or - */
+                        id: string;
+                        /**
+                         * @description one of latency, error, uncertain, after_effect, crash
+                         * @enum {string}
+                         */
+                        kind: "latency" | "error" | "uncertain" | "after_effect" | "crash";
+                        /** @description an object with step, participant and/or method */
+                        target?: {
+                            /** @description a step name (e.g. charge_payment) */
+                            step?: string;
+                            /** @description a participant name (e.g. payment) */
+                            participant?: string;
+                            /** @description a gRPC method name (e.g. Charge) */
+                            method?: string;
+                        };
+                        /**
+                         * @description one of action, compensation (or unset: both)
+                         * @enum {string}
+                         */
+                        phase?: "action" | "compensation";
+                        /** @description an integer from 0 to 600000 (milliseconds) */
+                        latency_ms?: number;
+                        /** @description an integer from 0 to 600000 (milliseconds) */
+                        jitter_ms?: number;
+                        /**
+                         * @description one of before_intent, after_intent, before_outcome, after_outcome
+                         * @enum {string}
+                         */
+                        crash_point?: "before_intent" | "after_intent" | "before_outcome" | "after_outcome";
+                        /** @description an object with count and/or until */
+                        limit?: {
+                            /** @description an integer >= 1 */
+                            count?: number;
+                            /** @description an ISO 8601 time (e.g. 2026-11-27T23:00:00Z) */
+                            until?: string;
+                        };
+                        /**
+                         * @description true or false
+                         * @default true
+                         */
+                        enabled?: boolean;
+                        /**
+                         * @description a number from 0 to 1
+                         * @default 1
+                         */
+                        probability?: number;
+                        /** @description an integer >= 0 (how many times the rule fired) */
+                        fired?: number;
+                    }[];
+                };
             };
         };
         responses: {
@@ -1093,25 +1288,74 @@ export interface operations {
                     "application/json": {
                         enabled: boolean;
                         rules: {
+                            /** @description 1-64 letters, digits, _ . or - */
                             id: string;
-                            enabled: boolean;
+                            /**
+                             * @description one of latency, error, uncertain, after_effect, crash
+                             * @enum {string}
+                             */
+                            kind: "latency" | "error" | "uncertain" | "after_effect" | "crash";
+                            /** @description an object with step, participant and/or method */
                             target: {
+                                /** @description a step name (e.g. charge_payment) */
                                 step?: string;
+                                /** @description a participant name (e.g. payment) */
                                 participant?: string;
+                                /** @description a gRPC method name (e.g. Charge) */
                                 method?: string;
                             };
-                            phase?: string;
-                            kind: string;
+                            /**
+                             * @description one of action, compensation (or unset: both)
+                             * @enum {string}
+                             */
+                            phase?: "action" | "compensation";
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             latency_ms?: number;
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             jitter_ms?: number;
-                            crash_point?: string;
-                            probability: number;
+                            /**
+                             * @description one of before_intent, after_intent, before_outcome, after_outcome
+                             * @enum {string}
+                             */
+                            crash_point?: "before_intent" | "after_intent" | "before_outcome" | "after_outcome";
+                            /** @description an object with count and/or until */
                             limit?: {
+                                /** @description an integer >= 1 */
                                 count?: number;
+                                /** @description an ISO 8601 time (e.g. 2026-11-27T23:00:00Z) */
                                 until?: string;
                             };
+                            /**
+                             * @description true or false
+                             * @default true
+                             */
+                            enabled: boolean;
+                            /**
+                             * @description a number from 0 to 1
+                             * @default 1
+                             */
+                            probability: number;
+                            /** @description an integer >= 0 (how many times the rule fired) */
                             fired: number;
                         }[];
+                        /** @description what a rule may name: the constants of the format and what the registered sagas define */
+                        vocabulary: {
+                            /** @description what a rule does (kind) */
+                            kinds: string[];
+                            /** @description the participants the registered sagas call (target.participant) */
+                            participants: string[];
+                            /** @description phase (unset: both) */
+                            phases: string[];
+                            /** @description where a gateway crash strikes in the attempt (crash_point; default before_outcome) */
+                            crash_points: string[];
+                            /** @description the registered sagas' steps (target.step) */
+                            steps: string[];
+                            /** @description the participant methods they call (target.participant and method) */
+                            calls: {
+                                participant: string;
+                                method: string;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1177,24 +1421,56 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description a fault rule, with how many times it fired since it was loaded */
                         rule: {
+                            /** @description 1-64 letters, digits, _ . or - */
                             id: string;
-                            enabled: boolean;
+                            /**
+                             * @description one of latency, error, uncertain, after_effect, crash
+                             * @enum {string}
+                             */
+                            kind: "latency" | "error" | "uncertain" | "after_effect" | "crash";
+                            /** @description an object with step, participant and/or method */
                             target: {
+                                /** @description a step name (e.g. charge_payment) */
                                 step?: string;
+                                /** @description a participant name (e.g. payment) */
                                 participant?: string;
+                                /** @description a gRPC method name (e.g. Charge) */
                                 method?: string;
                             };
-                            phase?: string;
-                            kind: string;
+                            /**
+                             * @description one of action, compensation (or unset: both)
+                             * @enum {string}
+                             */
+                            phase?: "action" | "compensation";
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             latency_ms?: number;
+                            /** @description an integer from 0 to 600000 (milliseconds) */
                             jitter_ms?: number;
-                            crash_point?: string;
-                            probability: number;
+                            /**
+                             * @description one of before_intent, after_intent, before_outcome, after_outcome
+                             * @enum {string}
+                             */
+                            crash_point?: "before_intent" | "after_intent" | "before_outcome" | "after_outcome";
+                            /** @description an object with count and/or until */
                             limit?: {
+                                /** @description an integer >= 1 */
                                 count?: number;
+                                /** @description an ISO 8601 time (e.g. 2026-11-27T23:00:00Z) */
                                 until?: string;
                             };
+                            /**
+                             * @description true or false
+                             * @default true
+                             */
+                            enabled: boolean;
+                            /**
+                             * @description a number from 0 to 1
+                             * @default 1
+                             */
+                            probability: number;
+                            /** @description an integer >= 0 (how many times the rule fired) */
                             fired: number;
                         };
                     };

@@ -4,23 +4,18 @@
  * gateway's main (the composition root) puts it in the engine's interceptor chain.
  */
 import { trace, type Meter } from '@opentelemetry/api';
-import type { AttemptContext, SagaInterceptor } from '../saga/index.js';
+import type { AttemptContext, SagaInterceptor, StepOp } from '../saga/index.js';
 import { crashNow } from '../platform/process/crash.js';
 import type { Logger } from '../platform/telemetry/logger.js';
 import { encodeDirective, latencyOf, type FaultBoard, type FaultRule } from './plan.js';
+import { callOf } from './vocabulary.js';
 
-/** The participant method an attempt calls (`payment`, `Charge`): what participant-side fault rules target. */
-export interface FaultCall {
-  participant: string;
-  method: string;
-}
+type CallOp = Extract<StepOp, { kind: 'call' }>;
 
 export interface FaultsOptions {
   logger: Pick<Logger, 'warn'>;
   /** The gateway's meter: faults_injected_total{target,kind}. */
   meter: Meter;
-  /** The call an attempt makes, when it calls a participant (the definition's own table). */
-  callOf?: (ctx: AttemptContext) => FaultCall | undefined;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -43,7 +38,8 @@ export function faults(board: FaultBoard, opts: FaultsOptions): SagaInterceptor 
     description: 'Faults injected by the fault switchboard, by target and kind',
   });
   const pointOf = (ctx: AttemptContext) => {
-    const call = opts.callOf?.(ctx);
+    // The participant method it calls, as the step's definition says (StepDefinition.calls).
+    const call = callOf(ctx.step, ctx.phase);
     return {
       call,
       point: { step: ctx.step.name, phase: ctx.phase, participant: call?.participant, method: call?.method },
@@ -75,55 +71,85 @@ export function faults(board: FaultBoard, opts: FaultsOptions): SagaInterceptor 
   };
   return {
     name: 'faults',
-    at(checkpoint, ctx) {
-      const { point } = pointOf(ctx);
-      const rule = board.match({ side: 'gateway', ...point, checkpoint }, random);
-      if (!rule) return;
-      mark(ctx, rule, ctx.step.name, { checkpoint });
-      crashNow();
-    },
-    async aroundCall(ctx, next) {
-      const { call, point } = pointOf(ctx);
-      const here = board.match({ side: 'gateway', ...point }, random);
-      if (here) {
-        const said = `fault injected by rule ${here.id}`;
-        if (here.kind === 'error') {
-          mark(ctx, here, ctx.step.name);
-          return { kind: 'failed', code: 'fault_injected', message: `${said}: ${ctx.step.name} refused`, raised: true };
-        }
-        if (here.kind === 'uncertain') {
-          mark(ctx, here, ctx.step.name);
-          return { kind: 'uncertain', error: `${said}: ${ctx.step.name} unavailable, not called` };
-        }
-        if (here.kind === 'latency') {
-          const ms = latencyOf(here, random);
-          mark(ctx, here, ctx.step.name, { 'fault.latency_ms': ms });
-          if (ms >= ctx.timeoutMs) {
-            await sleep(ctx.timeoutMs);
-            return { kind: 'uncertain', error: `no answer within ${ctx.timeoutMs} ms (${said}: latency ${ms} ms)` };
-          }
-          await sleep(ms);
-        }
-      }
-      const there = call ? board.match({ side: 'participant', ...point }, random) : undefined;
-      if (!there || !call) return next();
-      const latency = there.kind === 'latency' ? latencyOf(there, random) : undefined;
-      mark(
-        ctx,
-        there,
-        `${call.participant}.${call.method}`,
-        latency === undefined ? {} : { 'fault.latency_ms': latency },
-      );
-      ctx.transport.fault = encodeDirective({
-        kind: there.kind,
-        rule: there.id,
-        ...(latency === undefined ? {} : { latency_ms: latency }),
-      });
-      try {
-        return await next();
-      } finally {
-        delete ctx.transport.fault;
-      }
+    async step(op, next) {
+      if (op.kind === 'call') return aroundCall(op, next);
+      if (op.kind !== 'intent' && op.kind !== 'outcome') return next();
+      await strikeAt(op, `before_${op.kind}`);
+      await next();
+      await strikeAt(op, `after_${op.kind}`);
     },
   };
+
+  /** A gateway-side `crash` rule at one of the attempt's checkpoints. */
+  async function strikeAt(ctx: AttemptContext, checkpoint: string): Promise<void> {
+    const { point } = pointOf(ctx);
+    const rule = board.match({ side: 'gateway', ...point, checkpoint }, random);
+    if (!rule) return;
+    mark(ctx, rule, ctx.step.name, { checkpoint });
+    crashNow();
+  }
+
+  /**
+   * Around the participant call. An outcome this rule's fault brought about (not a success)
+   * carries the rule's id as `fault_rule`: the attempt's event records it, so that the console
+   * tells an injected failure from a real one by a field, not by its message.
+   */
+  async function aroundCall(op: CallOp, next: () => Promise<void>): Promise<void> {
+    const { call, point } = pointOf(op);
+    const here = board.match({ side: 'gateway', ...point }, random);
+    if (here) {
+      const said = `fault injected by rule ${here.id}`;
+      const tag = { fault_rule: here.id };
+      if (here.kind === 'error') {
+        mark(op, here, op.step.name);
+        op.outcome = {
+          kind: 'failed',
+          code: 'fault_injected',
+          message: `${said}: ${op.step.name} refused`,
+          raised: true,
+          annotations: tag,
+        };
+        return;
+      }
+      if (here.kind === 'uncertain') {
+        mark(op, here, op.step.name);
+        op.outcome = { kind: 'uncertain', error: `${said}: ${op.step.name} unavailable, not called`, annotations: tag };
+        return;
+      }
+      if (here.kind === 'latency') {
+        const ms = latencyOf(here, random);
+        mark(op, here, op.step.name, { 'fault.latency_ms': ms });
+        if (ms >= op.timeoutMs) {
+          await sleep(op.timeoutMs);
+          op.outcome = {
+            kind: 'uncertain',
+            error: `no answer within ${op.timeoutMs} ms (${said}: latency ${ms} ms)`,
+            annotations: tag,
+          };
+          return;
+        }
+        await sleep(ms);
+      }
+    }
+    const there = call ? board.match({ side: 'participant', ...point }, random) : undefined;
+    if (!there || !call) return next();
+    const latency = there.kind === 'latency' ? latencyOf(there, random) : undefined;
+    mark(op, there, `${call.participant}.${call.method}`, latency === undefined ? {} : { 'fault.latency_ms': latency });
+    op.transport.fault = encodeDirective({
+      kind: there.kind,
+      rule: there.id,
+      ...(latency === undefined ? {} : { latency_ms: latency }),
+    });
+    try {
+      await next();
+    } finally {
+      delete op.transport.fault;
+    }
+    // A refusal is the rule's only when the participant says so; an unknown outcome is, unless the
+    // rule was a refusal (then the uncertainty is the link's, not the fault's).
+    const o = op.outcome;
+    const caused =
+      (o?.kind === 'failed' && o.code === 'fault_injected') || (o?.kind === 'uncertain' && there.kind !== 'error');
+    if (o && caused) op.outcome = { ...o, annotations: { fault_rule: there.id } };
+  }
 }

@@ -4,7 +4,8 @@ import { armCrashPoints } from '../platform/process/crash.js';
 import { notifyReady, onShutdown } from '../platform/process/lifecycle.js';
 import { SagaEngine, SagaLogError, crashPoints, tracing, type SagaInterceptor, sagaMetrics } from '../saga/index.js';
 import { readFileSync } from 'node:fs';
-import { FaultBoard, FaultPlanError, parseFaultPlan } from '../faults/plan.js';
+import { FaultBoard, FaultPlanError, readFaultPlan } from '../faults/plan.js';
+import { vocabularyOf } from '../faults/vocabulary.js';
 import { faults } from '../faults/gateway.js';
 import { describeSagaLog, openSagaLog } from '../saga/stores/open.js';
 import { gatewayConfig } from './config.js';
@@ -14,7 +15,7 @@ import { initTelemetry } from '../platform/telemetry/telemetry.js';
 import { createIdempotencyGuard, observeUntrusted } from '../platform/storage/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { prepareGrpcSecurity, TlsError } from '../platform/grpc/tls.js';
-import { placeOrderCallOf, placeOrderSaga, PLACE_ORDER_FAULT_VOCABULARY } from './place-order.js';
+import { placeOrderSaga } from './place-order.js';
 import { buildAdmin } from './admin/app.js';
 import { recentSagas } from './admin/recent.js';
 
@@ -64,33 +65,15 @@ export async function main(): Promise<void> {
     process.exit(1);
   }
   // The fault switchboard: nothing at all unless FAULTS_ENABLED=1, and then one warning saying so.
-  let board: FaultBoard | undefined;
-  if (config.faults.enabled) {
-    try {
-      const rules = config.faults.file
-        ? parseFaultPlan(readFileSync(config.faults.file, 'utf8'), PLACE_ORDER_FAULT_VOCABULARY)
-        : [];
-      board = new FaultBoard(rules, { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
-    } catch (err) {
-      const why = err instanceof FaultPlanError ? err.message : (err as Error).message;
-      logger.fatal({ FAULTS_FILE: config.faults.file }, `cannot load the fault plan FAULTS_FILE: ${why}`);
-      await store.close();
-      await telemetry.shutdown();
-      process.exit(1);
-    }
-    logger.warn(
-      { FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size },
-      `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`,
-    );
-  } else if (config.faults.file) {
+  // Its plan is loaded once the sagas are registered: a rule may name only their steps and calls.
+  const board = config.faults.enabled ? new FaultBoard() : undefined;
+  if (!board && config.faults.file) {
     logger.warn(
       { FAULTS_FILE: config.faults.file },
       'FAULTS_FILE is ignored: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)',
     );
   }
-  const faultInterceptors: SagaInterceptor[] = board
-    ? [faults(board, { logger, meter: telemetry.meter, callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase) })]
-    : [];
+  const faultInterceptors: SagaInterceptor[] = board ? [faults(board, { logger, meter: telemetry.meter })] : [];
   // What this gateway finished in the last minute, for the console's overview.
   const recent = recentSagas();
   const engine = new SagaEngine({
@@ -109,6 +92,24 @@ export async function main(): Promise<void> {
     ],
   });
   const placeOrder = engine.register(placeOrderSaga(participants));
+  if (board) {
+    try {
+      if (config.faults.file) {
+        const plan = readFaultPlan(readFileSync(config.faults.file, 'utf8'));
+        board.replace(plan, vocabularyOf(engine.registered()));
+      }
+    } catch (err) {
+      const why = err instanceof FaultPlanError ? err.message : (err as Error).message;
+      logger.fatal({ FAULTS_FILE: config.faults.file }, `cannot load the fault plan FAULTS_FILE: ${why}`);
+      await store.close();
+      await telemetry.shutdown();
+      process.exit(1);
+    }
+    logger.warn(
+      { FAULTS_ENABLED: 1, FAULTS_FILE: config.faults.file ?? null, rules: board.size },
+      `fault switchboard on: ${board.size} rule(s) loaded; faults will be injected`,
+    );
+  }
   const kv = new ResilientKv({ url: config.redis.url, logger });
   observeFallback(telemetry.meter, kv);
   const replays = telemetry.meter.createCounter('idempotency_replays', {
@@ -123,7 +124,6 @@ export async function main(): Promise<void> {
   const app = await buildGateway({
     engine,
     placeOrder,
-    store,
     participants,
     logger,
     idempotency,
@@ -140,7 +140,6 @@ export async function main(): Promise<void> {
       ? undefined
       : await buildAdmin({
           engine,
-          store,
           participants,
           logger: logger.child({ listener: 'admin' }),
           meter: telemetry.meter,

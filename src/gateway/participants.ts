@@ -6,14 +6,12 @@ import { HealthService, HealthCheckResponse_ServingStatus, type HealthClient } f
 import { callUnary } from '../platform/grpc/grpc.js';
 import { dialerAs, UnaryChannel, unaryClient } from '../platform/grpc/grpc-client.js';
 import type { GrpcSecurity } from '../platform/grpc/tls.js';
+import { PARTICIPANTS, type ParticipantClients, type ParticipantName } from '../contracts/participants.js';
 
-export type ParticipantName = 'order' | 'inventory' | 'payment';
-export const PARTICIPANTS: readonly ParticipantName[] = ['order', 'inventory', 'payment'];
+export { PARTICIPANTS, type ParticipantName };
 
-export interface Participants {
-  order: OrderServiceClient;
-  inventory: InventoryServiceClient;
-  payment: PaymentServiceClient;
+/** The gateway's clients of the participants, and whether they answer. */
+export interface Participants extends ParticipantClients {
   /**
    * Whether every participant answers its health check. A result is reused for `ttlMs` while
    * every channel stays connected; `fresh` always probes.

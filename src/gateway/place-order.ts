@@ -1,15 +1,14 @@
 import { callRpc } from '../platform/grpc/grpc.js';
 import type { SagaDefinition, StepContext, StepOutcome } from '../saga/index.js';
-import type { FaultCall } from '../faults/gateway.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
 import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
 import type { Participants } from './participants.js';
 import type { OrderLine } from '../contracts/order.js';
 import { isReasonCode } from '../contracts/ids.js';
-import type { FaultVocabulary } from '../faults/plan.js';
+import { PLACE_ORDER } from '../contracts/place-order.js';
 
-export const PLACE_ORDER = 'place_order';
+export { PLACE_ORDER };
 
 /** The saga's input, stored in SAGA_STARTED: everything a resumed saga needs. */
 export type PlaceOrderInput = {
@@ -61,40 +60,6 @@ function opts(ctx: StepContext<PlaceOrderInput>) {
   };
 }
 
-/** Which participant method each step's action and compensation calls: what fault rules may target. */
-export const PLACE_ORDER_CALLS: Readonly<Record<string, { action: FaultCall; compensation?: FaultCall }>> = {
-  create_order: {
-    action: { participant: 'order', method: 'CreateOrder' },
-    compensation: { participant: 'order', method: 'CancelOrder' },
-  },
-  reserve_stock: {
-    action: { participant: 'inventory', method: 'Reserve' },
-    compensation: { participant: 'inventory', method: 'Release' },
-  },
-  charge_payment: {
-    action: { participant: 'payment', method: 'Charge' },
-    compensation: { participant: 'payment', method: 'Refund' },
-  },
-  // The pivot's compensation phase is its fence (a CancelOrder that settles an uncertain confirm).
-  confirm_order: {
-    action: { participant: 'order', method: 'ConfirmOrder' },
-    compensation: { participant: 'order', method: 'CancelOrder' },
-  },
-  commit_stock: { action: { participant: 'inventory', method: 'Commit' } },
-};
-
-/** What a fault plan may name in the place-order saga: its steps and the methods they call. */
-export const PLACE_ORDER_FAULT_VOCABULARY: FaultVocabulary = {
-  steps: Object.keys(PLACE_ORDER_CALLS),
-  calls: Object.values(PLACE_ORDER_CALLS).flatMap((c) => [c.action, ...(c.compensation ? [c.compensation] : [])]),
-};
-
-/** The call of an attempt of the place-order saga, for the fault switchboard. */
-export function placeOrderCallOf(step: string, phase: 'action' | 'compensation'): FaultCall | undefined {
-  const c = PLACE_ORDER_CALLS[step];
-  return phase === 'action' ? c?.action : c?.compensation;
-}
-
 /**
  * The cancellation reason of an order cancelled by the pivot's fence. Fixed, unlike a compensation's:
  * a keyed request must be the same on every attempt, and the fence can run again after an
@@ -116,7 +81,10 @@ function cancelReason(ctx: StepContext<PlaceOrderInput>): string {
  * The place-order saga. create_order → reserve_stock → charge_payment → confirm_order (pivot) →
  * commit_stock (retriable: turns the reservation into sold stock once the order is confirmed).
  */
-export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput> {
+/** What the place-order saga's steps record on success: the amount charged (the other steps record null). */
+export type PlaceOrderResults = { charge_payment: { amount_cents: number } };
+
+export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput, PlaceOrderResults> {
   return {
     name: PLACE_ORDER,
     version: 1,
@@ -128,6 +96,10 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         name: 'create_order',
         displayName: 'Create_Order_Step',
         kind: 'compensatable',
+        calls: {
+          action: { participant: 'order', method: 'CreateOrder' },
+          compensation: { participant: 'order', method: 'CancelOrder' },
+        },
         async action(ctx) {
           const { input } = ctx;
           const res = await callRpc(
@@ -176,6 +148,10 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         name: 'reserve_stock',
         displayName: 'Inventory_Reservation_Step',
         kind: 'compensatable',
+        calls: {
+          action: { participant: 'inventory', method: 'Reserve' },
+          compensation: { participant: 'inventory', method: 'Release' },
+        },
         async action(ctx) {
           const res = await callRpc(
             p.inventory,
@@ -221,6 +197,10 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         name: 'charge_payment',
         displayName: 'Payment_Charge_Step',
         kind: 'compensatable',
+        calls: {
+          action: { participant: 'payment', method: 'Charge' },
+          compensation: { participant: 'payment', method: 'Refund' },
+        },
         async action(ctx) {
           const res = await callRpc(
             p.payment,
@@ -256,6 +236,11 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
         name: 'confirm_order',
         displayName: 'Confirm_Order_Step',
         kind: 'pivot',
+        // The pivot's compensation phase is its fence: a CancelOrder that settles an uncertain confirm.
+        calls: {
+          action: { participant: 'order', method: 'ConfirmOrder' },
+          compensation: { participant: 'order', method: 'CancelOrder' },
+        },
         async action(ctx) {
           const res = await callRpc(p.order, 'confirmOrder', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return OK;
@@ -287,6 +272,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
       {
         name: 'commit_stock',
         kind: 'retriable',
+        calls: { action: { participant: 'inventory', method: 'Commit' } },
         async action(ctx) {
           const res = await callRpc(p.inventory, 'commit', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return OK;
@@ -298,3 +284,17 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput>
     ],
   };
 }
+
+/** Participants that are not there: any use throws (PLACE_ORDER_DEFINITION is read, never run). */
+const NOT_CONNECTED = new Proxy({} as Participants, {
+  get() {
+    throw new Error('PLACE_ORDER_DEFINITION is for reading: its steps call no participant');
+  },
+});
+
+/**
+ * The place-order definition to read, not to run: its steps and the calls they make, for what
+ * drives no saga of its own (the chaos runner's schedules and scenario files, tests). A step run
+ * from it throws; the gateway registers `placeOrderSaga(participants)`.
+ */
+export const PLACE_ORDER_DEFINITION = placeOrderSaga(NOT_CONNECTED);

@@ -4,7 +4,7 @@
  * saga log (sagaBookOf) and the participants' List RPCs (participant-books.ts); judged by rules.ts.
  */
 import type { Json, SagaRecord, SagaStatus } from '../saga/index.js';
-import { PLACE_ORDER } from '../gateway/place-order.js';
+import { PLACE_ORDER } from '../contracts/place-order.js';
 
 export interface StockLine {
   productId: string;

@@ -7,7 +7,7 @@ import { callRpc, isUnavailable } from '../platform/grpc/grpc.js';
 import { OrderStatus, type OrderEntry } from '../gen/order/v1/order.js';
 import { PaymentStatus, type PaymentEntry } from '../gen/payment/v1/payment.js';
 import { ReservationStatus, type Product, type ReservationEntry } from '../gen/inventory/v1/inventory.js';
-import type { ParticipantName, Participants } from '../gateway/participants.js';
+import type { ParticipantClients, ParticipantName } from '../contracts/participants.js';
 import type { OrderBook, PaymentBook, ProductBook, ReservationBook } from './books.js';
 
 export interface BookPage<T> {
@@ -139,7 +139,7 @@ function productBookOf(p: Product): ProductBook {
 }
 
 /** The books of `p`'s participants, each read under `timeoutMs` a page. */
-export function grpcParticipantBooks(p: Participants, timeoutMs: number): ParticipantBooks {
+export function grpcParticipantBooks(p: ParticipantClients, timeoutMs: number): ParticipantBooks {
   const read = async <T>(participant: ParticipantName, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();

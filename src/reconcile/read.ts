@@ -16,7 +16,7 @@ import type { Cursor, SagaLog, SagaStatus } from '../saga/index.js';
 import { sagaBookOf, type Books, type SagaBook } from './books.js';
 import { BooksReadError, type BookPage, type ParticipantBooks } from './participant-books.js';
 import { judge, sortDisagreements, type Disagreement } from './rules.js';
-import type { ParticipantName } from '../gateway/participants.js';
+import type { ParticipantName } from '../contracts/participants.js';
 
 export interface ReconcileSources {
   log: Pick<SagaLog, 'list' | 'get' | 'countByStatus'>;

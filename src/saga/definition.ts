@@ -29,7 +29,13 @@ export interface SagaFailure {
   message: string;
 }
 
-export interface StepContext<I> {
+/**
+ * Each finished step's result by step name, as a definition types them (a type alias, not an
+ * interface, so that it fits the index signature): what its actions answer in `result`.
+ */
+export type StepResults = Readonly<Record<string, Json>>;
+
+export interface StepContext<I, R extends StepResults = StepResults> {
   sagaId: string;
   step: string;
   /** 1-based attempt of this action or compensation. */
@@ -38,7 +44,7 @@ export interface StepContext<I> {
   idempotencyKey: string;
   input: I;
   /** Results of the steps that succeeded so far, by step name. */
-  results: Readonly<Record<string, Json>>;
+  results: Readonly<Partial<R>>;
   /** Set while compensating. */
   failure: SagaFailure | undefined;
   /** Per-attempt deadline, also enforced by the engine. */
@@ -96,14 +102,14 @@ export function isDefiniteError(err: unknown): err is DefiniteError {
  */
 export type FenceOutcome = { fenced: true } | { fenced: false; result?: Json };
 
-export interface StepDefinition<I> {
+export interface StepDefinition<I, R extends StepResults = StepResults> {
   name: string;
   /** A name users of an older system know the step by. */
   displayName?: string;
   kind: StepKind;
-  action(ctx: StepContext<I>): Promise<StepOutcome>;
+  action(ctx: StepContext<I, R>): Promise<StepOutcome>;
   /** Must be safe when the action never ran, and must then refuse a late action. Never on a pivot. */
-  compensate?(ctx: StepContext<I>): Promise<StepOutcome>;
+  compensate?(ctx: StepContext<I, R>): Promise<StepOutcome>;
   /**
    * A pivot's only: settles its outcome definitively at its participant when it is unknown (its
    * attempts ran out, a refusal was raised after an uncertain attempt, the saga's deadline, an
@@ -115,16 +121,26 @@ export interface StepDefinition<I> {
    * is retried forward (the forward budget, no deadline) and parks at the pivot when that runs
    * out: never compensated past.
    */
-  fence?(ctx: StepContext<I>): Promise<FenceOutcome>;
+  fence?(ctx: StepContext<I, R>): Promise<FenceOutcome>;
+  /**
+   * What the step calls, in neutral words: the participant and method its action calls, and
+   * those its compensation phase calls (a pivot's: its fence's). The engine does not read it;
+   * tooling does (the fault switchboard's vocabulary and the calls its rules target, the console).
+   */
+  calls?: {
+    action: { participant: string; method: string };
+    compensation?: { participant: string; method: string };
+  };
   retry?: Partial<RetryPolicy>;
   compensationRetry?: Partial<RetryPolicy>;
   timeoutMs?: number;
 }
 
-export interface SagaDefinition<I> {
+/** A saga: its steps, with `I` the type of its input and `R` of its steps' results by name. */
+export interface SagaDefinition<I, R extends StepResults = StepResults> {
   name: string;
   version: number;
-  steps: readonly StepDefinition<I>[];
+  steps: readonly StepDefinition<I, R>[];
   /**
    * Attributes of a saga in its business's words (e.g. `order.id`), put on its spans and, with
    * dots as underscores, on its log lines. The engine itself names no business.

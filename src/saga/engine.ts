@@ -25,13 +25,16 @@ import {
   type Json,
   type SagaDefinition,
   type StepContext,
+  type StepResults,
 } from './definition.js';
 import {
+  InterceptorContractError,
   runChain,
   type AttemptContext,
-  type Checkpoint,
+  type RunCause,
   type SagaInterceptor,
-  type SagaRunContext,
+  type SagaOp,
+  type StepOp,
   type Tags,
 } from './interceptors.js';
 import {
@@ -40,7 +43,10 @@ import {
   SagaLogError,
   type NewEvent,
   type SagaLog,
+  type EventPage,
+  type SagaEvent,
   type SagaPatch,
+  type SagaReads,
   type SagaRecord,
 } from './model.js';
 import {
@@ -97,21 +103,34 @@ export interface StartRequest<I> {
   maxInFlight?: number;
 }
 
-/** A saga of a known definition: its input typed as the definition types it. */
-export type TypedSaga<I> = Omit<SagaRecord, 'input'> & { readonly input: I };
+/** A saga of a known definition: its input and its steps' results typed as the definition types them. */
+export type TypedSaga<I, R extends StepResults = StepResults> = Omit<SagaRecord, 'input' | 'results'> & {
+  readonly input: I;
+  readonly results: Readonly<Partial<R>>;
+};
 
 /**
  * A registered definition's typed door (what `register` returns): start its sagas and read them
  * with their input's type, so that no caller casts. A read of a saga of another definition is
  * undefined, as is one that does not exist.
  */
-export interface SagaHandle<I> {
+export interface SagaHandle<I, R extends StepResults = StepResults> {
   readonly name: string;
-  start(req: StartRequest<I>): Promise<{ saga: TypedSaga<I>; created: boolean }>;
-  get(id: string): Promise<TypedSaga<I> | undefined>;
-  getByIdempotencyKey(key: string): Promise<TypedSaga<I> | undefined>;
-  /** The saga once it is terminal, or as it stands after `timeoutMs` (see SagaEngine.waitFor). */
-  waitFor(id: string, timeoutMs: number): Promise<TypedSaga<I> | undefined>;
+  start(req: StartRequest<I>): Promise<{ saga: TypedSaga<I, R>; created: boolean }>;
+  get(id: string): Promise<TypedSaga<I, R> | undefined>;
+  getByIdempotencyKey(key: string): Promise<TypedSaga<I, R> | undefined>;
+  /** The saga once it is terminal, or as it stands after `timeoutMs` or when `signal` aborts (see SagaEngine.waitFor). */
+  waitFor(id: string, timeoutMs: number, signal?: AbortSignal): Promise<TypedSaga<I, R> | undefined>;
+}
+
+/** A page of a saga's timeline, with the names people know its steps by. */
+export interface Timeline {
+  saga: SagaRecord;
+  events: SagaEvent[];
+  /** The step's display name (e.g. an older system's), when its definition gives one. */
+  displayName(step: string | null): string | undefined;
+  /** The `afterSeq` of the next page, or null when this page was not full. */
+  nextAfterSeq: number | null;
 }
 
 export class EngineStoppingError extends Error {
@@ -166,13 +185,10 @@ export class SagaEngine {
   private readonly logger: Logger;
   private readonly leaseMs: number;
   private readonly policies: EnginePolicies;
-  private readonly interceptors: readonly SagaInterceptor[];
-  /** Each kind of `around` of the interceptors, outermost first, bound once. */
+  /** The interceptors' two members, outermost first, bound once. */
   private readonly chains: {
-    saga: NonNullable<SagaInterceptor['aroundSaga']>[];
-    attempt: NonNullable<SagaInterceptor['aroundAttempt']>[];
-    call: NonNullable<SagaInterceptor['aroundCall']>[];
-    recovery: NonNullable<SagaInterceptor['aroundRecovery']>[];
+    saga: NonNullable<SagaInterceptor['saga']>[];
+    step: NonNullable<SagaInterceptor['step']>[];
   };
   private readonly now: () => number;
   private readonly random: () => number;
@@ -185,19 +201,29 @@ export class SagaEngine {
   private timers: NodeJS.Timeout[] = [];
   private logUnavailable = false;
 
+  /** Reads of sagas and their events: the only way to them outside the engine (no writes, no leases). */
+  readonly reads: SagaReads;
+
   constructor(opts: EngineOptions) {
     this.log = opts.log;
+    const log = opts.log;
+    this.reads = {
+      get: (id) => log.get(id),
+      getByIdempotencyKey: (key) => log.getByIdempotencyKey(key),
+      events: (id, page) => log.events(id, page),
+      list: (q) => log.list(q),
+      parked: (limit) => log.parked(limit),
+      countByStatus: () => log.countByStatus(),
+      liveStats: () => log.liveStats(),
+    };
     this.logger = opts.logger;
     this.owner = opts.owner ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.leaseMs = opts.leaseMs ?? 15_000;
     this.policies = { ...DEFAULT_POLICIES, ...opts.policies };
-    this.interceptors = opts.interceptors ?? [];
-    const is = this.interceptors;
+    const is = opts.interceptors ?? [];
     this.chains = {
-      saga: is.flatMap((i) => (i.aroundSaga ? [i.aroundSaga.bind(i)] : [])),
-      attempt: is.flatMap((i) => (i.aroundAttempt ? [i.aroundAttempt.bind(i)] : [])),
-      call: is.flatMap((i) => (i.aroundCall ? [i.aroundCall.bind(i)] : [])),
-      recovery: is.flatMap((i) => (i.aroundRecovery ? [i.aroundRecovery.bind(i)] : [])),
+      saga: is.flatMap((i) => (i.saga ? [i.saga.bind(i)] : [])),
+      step: is.flatMap((i) => (i.step ? [i.step.bind(i)] : [])),
     };
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
@@ -208,23 +234,37 @@ export class SagaEngine {
     });
   }
 
-  register<I>(def: SagaDefinition<I>): SagaHandle<I> {
+  register<I, R extends StepResults = StepResults>(def: SagaDefinition<I, R>): SagaHandle<I, R> {
     validateDefinition(def);
     this.definitions.set(def.name, def);
     // The one place a stored input gets its definition's type: a saga of this definition was
     // made by this handle's start (or by an earlier process's, from the same definition).
-    const own = (s: SagaRecord | undefined): TypedSaga<I> | undefined =>
-      s && s.definition === def.name ? (s as unknown as TypedSaga<I>) : undefined;
+    const own = (s: SagaRecord | undefined): TypedSaga<I, R> | undefined =>
+      s && s.definition === def.name ? (s as unknown as TypedSaga<I, R>) : undefined;
     return {
       name: def.name,
       start: async (req) => {
         const r = await this.start(def.name, req as unknown as StartRequest<Json>);
-        return { saga: r.saga as unknown as TypedSaga<I>, created: r.created };
+        return { saga: r.saga as unknown as TypedSaga<I, R>, created: r.created };
       },
       get: async (id) => own(await this.log.get(id)),
       getByIdempotencyKey: async (key) => own(await this.log.getByIdempotencyKey(key)),
-      waitFor: async (id, timeoutMs) => own(await this.waitFor(id, timeoutMs)),
+      waitFor: async (id, timeoutMs, signal) => own(await this.waitFor(id, timeoutMs, signal)),
     };
+  }
+
+  /**
+   * A page of a saga's timeline (`limit` events after `afterSeq`), or undefined when there is no
+   * such saga. A saga retried for long has a long timeline: it is read in pages.
+   */
+  async timeline(id: string, page: Required<EventPage>): Promise<Timeline | undefined> {
+    const saga = await this.log.get(id);
+    if (!saga) return undefined;
+    const events = await this.log.events(id, page);
+    const names = new Map((this.definitions.get(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
+    // A full page may have a next one; asking for it costs one read that may come back empty.
+    const nextAfterSeq = events.length === page.limit ? (events.at(-1)?.seq ?? null) : null;
+    return { saga, events, displayName: (step) => (step ? names.get(step) : undefined), nextAfterSeq };
   }
 
   definitionOf(name: string): SagaDefinition<unknown> | undefined {
@@ -306,28 +346,32 @@ export class SagaEngine {
       if (!existing) throw new Error(`saga for idempotency key vanished: ${res.existingId}`);
       return { saga: existing, created: false };
     }
-    for (const i of this.interceptors) i.onStarted?.(res.saga);
-    this.launch(res.saga, false);
+    this.launch(res.saga, 'started');
     return { saga: res.saga, created: true };
   }
 
   /**
-   * Resolves with the saga once it is terminal, or with its current state after `timeoutMs`,
-   * whichever process drives it (the log tells every process sharing it when a saga ends).
+   * The one way to wait for a saga: resolves with it once it is terminal, or with its current
+   * state after `timeoutMs`, when `signal` aborts (a server closing its connections) or when this
+   * engine shuts down, whichever comes first and whichever process drives it (the log tells every
+   * process sharing it when a saga ends). Undefined when it does not exist or cannot be read then.
    */
-  async waitFor(id: string, timeoutMs: number): Promise<SagaRecord | undefined> {
-    if (timeoutMs <= 0) return this.log.get(id);
+  async waitFor(id: string, timeoutMs: number, signal?: AbortSignal): Promise<SagaRecord | undefined> {
+    if (timeoutMs <= 0 || signal?.aborted) return this.log.get(id);
     return new Promise((resolve) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
       const done = (s: SagaRecord | undefined) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', early);
         set.delete(done);
         if (set.size === 0) this.waiters.delete(id);
         resolve(s);
       };
       // A log that cannot be read at the end leaves the caller with the state it already has.
-      const timer = setTimeout(() => void this.log.get(id).then(done, () => done(undefined)), timeoutMs);
+      const early = () => void this.log.get(id).then(done, () => done(undefined));
+      const timer = setTimeout(early, timeoutMs);
+      signal?.addEventListener('abort', early, { once: true });
       set.add(done);
       // Registered before this read: an end committed in between is seen by one or the other.
       const read = () =>
@@ -376,6 +420,15 @@ export class SagaEngine {
    */
   async act(req: OperatorActionRequest): Promise<OperatorActionResult> {
     if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
+    const op: SagaOp & { kind: 'operator_action' } = { kind: 'operator_action', request: req };
+    await runChain<SagaOp>(this.chains.saga, op, async () => {
+      op.result = await this.applyAction(req);
+    });
+    if (!op.result) throw new InterceptorContractError('an interceptor answered an operator action');
+    return op.result;
+  }
+
+  private async applyAction(req: OperatorActionRequest): Promise<OperatorActionResult> {
     const first = await this.log.get(req.sagaId);
     const stored = first?.traceparent
       ? trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: first.traceparent }))
@@ -443,8 +496,7 @@ export class SagaEngine {
             },
             `operator action ${req.action}`,
           );
-          for (const i of this.interceptors) i.onOperatorAction?.(taken, req);
-          if (decision.drive && !isTerminal(taken.status)) this.launch(taken, true);
+          if (decision.drive && !isTerminal(taken.status)) this.launch(taken, 'operator');
           else if (isTerminal(taken.status)) void this.wake(taken.id, taken);
           return { saga: taken, replayed: false };
         }
@@ -468,7 +520,7 @@ export class SagaEngine {
   /** Drives again a saga whose driver was stopped for nothing, if it is still ours and unfinished. */
   private async resumeOwn(id: string): Promise<void> {
     const s = await this.log.get(id).catch(() => undefined);
-    if (s && !isTerminal(s.status) && s.leaseOwner === this.owner && !this.stopping) this.launch(s, true);
+    if (s && !isTerminal(s.status) && s.leaseOwner === this.owner && !this.stopping) this.launch(s, 'operator');
   }
 
   /**
@@ -482,23 +534,22 @@ export class SagaEngine {
       (s) => !this.driven.has(s.id),
     );
     if (claimed.length === 0) return 0;
-    const launchAll = () => {
+    let launched = false;
+    const launchAll = async () => {
+      launched = true;
       for (const saga of claimed) {
         this.logger.warn(
           { saga_id: saga.id, status: saga.status, step_index: saga.stepIndex, comp_index: saga.compIndex },
           'resuming saga',
         );
-        for (const i of this.interceptors) i.onRecovered?.(saga);
-        this.launch(saga, true);
+        this.launch(saga, 'recovered');
       }
     };
-    const arounds = this.chains.recovery;
-    const call = (k: number): void => {
-      const around = arounds[k];
-      if (around) around(claimed, () => call(k + 1));
-      else launchAll();
-    };
-    call(0);
+    await runChain<SagaOp>(this.chains.saga, { kind: 'recovery', claimed }, launchAll).catch((err: unknown) => {
+      // An interceptor's fault must not strand the sagas just claimed until their leases expire.
+      this.logger.error({ err }, 'an interceptor failed around a recovery pass');
+      if (!launched) return launchAll();
+    });
     return claimed.length;
   }
 
@@ -564,20 +615,19 @@ export class SagaEngine {
     d.stop.abort(new Abandoned(why));
   }
 
-  private launch(saga: SagaRecord, resumed: boolean): void {
+  private launch(saga: SagaRecord, cause: RunCause): void {
     const def = this.definition(saga.definition);
     const tags: Tags = def.tags?.({ id: saga.id, input: saga.input }) ?? {};
     const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def };
-    const ctx: SagaRunContext = { saga, definition: def, resumed, tags };
+    const resumed = cause !== 'started';
+    const op: SagaOp & { kind: 'run' } = { kind: 'run', saga, definition: def, cause, resumed, tags };
     let last = saga;
-    d.run = runChain(
-      this.chains.saga,
-      ctx,
-      async () => (last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s))),
-    )
+    d.run = runChain<SagaOp>(this.chains.saga, op, async () => {
+      op.final = last = await this.drive(def, saga, d, resumed, tags, (s) => (last = s));
+    })
       .then(
-        (final) => {
-          if (isTerminal(final.status)) void this.wake(final.id, final);
+        () => {
+          if (op.final && isTerminal(op.final.status)) void this.wake(op.final.id, op.final);
         },
         (err: unknown) => this.stopped(saga.id, err, d, last),
       )
@@ -648,8 +698,11 @@ export class SagaEngine {
     return s;
   }
 
-  /** One attempt through the interceptor chain: intent, call, outcome, with the checkpoints between. */
-  private attempt(
+  /**
+   * One attempt through the interceptors' `step` member: the attempt, and inside it its intent
+   * write, the participant call and its outcome write (the contract in ./interceptors.ts).
+   */
+  private async attempt(
     def: SagaDefinition<unknown>,
     s: SagaRecord,
     a: PlannedAttempt,
@@ -667,26 +720,31 @@ export class SagaEngine {
       idempotencyKey: idempotencyKey(s.id, a.step.name, a.phase),
       tags,
       timeoutMs: a.step.timeoutMs ?? this.policies.stepTimeoutMs,
-      transport: {},
     };
-    const at = (point: Checkpoint) => {
-      for (const i of this.interceptors) i.at?.(point, ctx);
-    };
-    return runChain(this.chains.attempt, ctx, async () => {
-      at('before_intent');
-      await write(a.intent);
-      at('after_intent');
+    const chain = this.chains.step;
+    const attempt: StepOp & { kind: 'attempt' } = { ...ctx, kind: 'attempt' };
+    await runChain<StepOp>(chain, attempt, async () => {
+      await runChain<StepOp>(chain, { ...ctx, kind: 'intent' }, () => write(a.intent));
       const current = { ...s, ...a.intent.patch };
-      const outcome = await runChain(this.chains.call, ctx, () =>
-        this.call(a, current, ctx.idempotencyKey, log, ctx.transport.fault),
+      const call: StepOp & { kind: 'call' } = { ...ctx, kind: 'call', transport: {} };
+      await runChain<StepOp>(
+        chain,
+        call,
+        async () => {
+          call.outcome = await this.call(a, current, ctx.idempotencyKey, log, call.transport.fault);
+        },
+        () => call.outcome !== undefined,
       );
-      at('before_outcome');
-      const settled = settle(def, current, a, outcome, this.now(), this.random);
+      if (!call.outcome) throw new InterceptorContractError('an interceptor took the outcome of a call away');
+      const settled = settle(def, current, a, call.outcome, this.now(), this.random);
       this.logSettlement(log, a, settled);
-      await write(settled.transition, settled.defer);
-      at('after_outcome');
-      return settled;
+      await runChain<StepOp>(chain, { ...ctx, kind: 'outcome', settlement: settled }, () =>
+        write(settled.transition, settled.defer),
+      );
+      attempt.settlement = settled;
     });
+    if (!attempt.settlement) throw new InterceptorContractError('an attempt ended without its outcome');
+    return attempt.settlement;
   }
 
   private logSettlement(log: Logger, a: PlannedAttempt, st: Settlement): void {

@@ -29,6 +29,7 @@ export {
   type LiveStats,
   type TakeOverExpectation,
   type SagaLog,
+  type SagaReads,
 } from './model.js';
 
 // Defining a saga: its steps, their outcomes, the retry policies.
@@ -42,6 +43,7 @@ export {
   type RetryPolicy,
   type SagaFailure,
   type StepContext,
+  type StepResults,
   type StepOutcome,
   type FenceOutcome,
   type DefiniteError,
@@ -59,13 +61,18 @@ export {
   type StartRequest,
   type SagaHandle,
   type TypedSaga,
+  type Timeline,
 } from './engine.js';
+
+// The idempotency key each attempt's call carries (the same on every attempt of a step and phase).
+export { idempotencyKey, type Phase } from './transitions.js';
 
 // What an operator may do to a saga, and why a request is refused.
 export {
   OPERATOR_ACTIONS,
   MAX_NOTE_LENGTH,
   OperatorActionError,
+  allowedActions,
   type OperatorActionKind,
   type OperatorActionRequest,
   type OperatorActionResult,
@@ -77,8 +84,12 @@ export {
 export {
   tracing,
   crashPoints,
+  InterceptorContractError,
   type SagaInterceptor,
-  type SagaRunContext,
+  type SagaOp,
+  type StepOp,
+  type Next,
+  type RunCause,
   type AttemptContext,
   type Checkpoint,
   type Tags,

@@ -54,32 +54,39 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
 
   return {
     name: 'metrics',
-    onStarted: (s) => started.add(1, { definition: s.definition }),
-    onRecovered: (s) => recoveries.add(1, { definition: s.definition }),
-    onOperatorAction: (_s, req) => operatorActions.add(1, { action: req.action }),
-    async aroundSaga(ctx, next) {
-      const final = await next();
-      if (isTerminal(final.status)) {
+    async saga(op, next) {
+      if (op.kind === 'recovery') return next();
+      if (op.kind === 'operator_action') {
+        await next();
+        // Applied actions, not replays (a refusal rejects next()).
+        if (op.result && !op.result.replayed) operatorActions.add(1, { action: op.request.action });
+        return;
+      }
+      if (op.cause === 'started') started.add(1, { definition: op.definition.name });
+      else if (op.cause === 'recovered') recoveries.add(1, { definition: op.definition.name });
+      await next();
+      const final = op.final;
+      if (final && isTerminal(final.status)) {
         const outcome = final.status.toLowerCase();
         finished.add(1, { definition: final.definition, outcome });
         duration.record((now() - final.createdAt) / 1000, { definition: final.definition, outcome });
       }
-      return final;
     },
-    async aroundAttempt(ctx, next) {
-      const settled = await next();
-      if (settled.verdict === 'retrying') retries.add(1, { step: ctx.step.name, phase: ctx.phase });
-      return settled;
-    },
-    async aroundCall(ctx, next) {
-      const t0 = performance.now();
-      const outcome = await next();
-      stepDuration.record((performance.now() - t0) / 1000, {
-        step: ctx.step.name,
-        phase: ctx.phase,
-        outcome: outcome.kind,
-      });
-      return outcome;
+    async step(op, next) {
+      if (op.kind === 'attempt') {
+        await next();
+        if (op.settlement?.verdict === 'retrying') retries.add(1, { step: op.step.name, phase: op.phase });
+      } else if (op.kind === 'call') {
+        const t0 = performance.now();
+        await next();
+        stepDuration.record((performance.now() - t0) / 1000, {
+          step: op.step.name,
+          phase: op.phase,
+          outcome: op.outcome?.kind ?? 'none',
+        });
+      } else {
+        await next();
+      }
     },
   };
 }

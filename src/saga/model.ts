@@ -272,3 +272,12 @@ export function listsByTime(q: ListQuery): boolean {
 export function prefixUpperBound(prefix: string): string {
   return `${prefix}\u{10FFFF}`;
 }
+
+/**
+ * What a reader of sagas may do (the engine's `reads`): the log's read methods, none that writes,
+ * leases or subscribes. The console, the public API and reconciliation read through it.
+ */
+export type SagaReads = Pick<
+  SagaLog,
+  'get' | 'getByIdempotencyKey' | 'events' | 'list' | 'parked' | 'countByStatus' | 'liveStats'
+>;

@@ -253,3 +253,17 @@ export function decideAction(
     }
   }
 }
+
+/**
+ * The actions an operator may take on `saga` now: those `decideAction` would apply, asked with a
+ * fresh action id and a note (a note is the operator's to write, not a property of the saga). A
+ * replay depends on the request, not the saga, so earlier actions play no part. What the admin API
+ * sends with each saga, so that the console offers only what the engine would not refuse.
+ */
+export function allowedActions(def: SagaDefinition<unknown> | undefined, saga: SagaRecord): OperatorActionKind[] {
+  return OPERATOR_ACTIONS.filter(
+    (action) =>
+      decideAction(def, saga, { sagaId: saga.id, action, actionId: '', actor: '', note: 'allowed?' }, []).kind ===
+      'apply',
+  );
+}

@@ -20,6 +20,13 @@ import type { NewEvent, SagaPatch, SagaRecord } from './model.js';
 
 export type Phase = 'action' | 'compensation';
 
+/**
+ * Facts an interceptor adds to a failed or uncertain outcome (e.g. `fault_rule`: the fault
+ * switchboard's rule that brought it about), written into the data of the attempt's failure event
+ * beside the engine's own fields, which win on a clash.
+ */
+export type Annotations = Readonly<Record<string, string>>;
+
 /** What one attempt of an action or compensation came to. */
 export type AttemptOutcome =
   | { kind: 'ok'; result: Json }
@@ -33,8 +40,9 @@ export type AttemptOutcome =
        * tell whether an earlier attempt with an unknown outcome had its effect.
        */
       raised?: true;
+      annotations?: Annotations;
     }
-  | { kind: 'uncertain'; error: string }
+  | { kind: 'uncertain'; error: string; annotations?: Annotations }
   /** A pivot's fence found that the pivot had taken effect: the saga goes forward. */
   | { kind: 'took_effect'; result: Json };
 
@@ -223,7 +231,19 @@ export function settle(
 ): Settlement {
   const settled =
     a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(s, a, outcome, random);
-  return { ...settled, outcome };
+  const notes = outcome.kind === 'failed' || outcome.kind === 'uncertain' ? outcome.annotations : undefined;
+  return { ...settled, transition: notes ? annotate(settled.transition, a, notes) : settled.transition, outcome };
+}
+
+/** The attempt's failure event with the outcome's annotations in its data. */
+function annotate(t: Transition, a: PlannedAttempt, notes: Annotations): Transition {
+  const failure = a.phase === 'action' ? 'STEP_FAILED' : 'COMPENSATION_FAILED';
+  const events = t.events.map((e) => {
+    if (e.type !== failure || e.step !== a.step.name || e.attempt !== a.attempt) return e;
+    const own = e.data && typeof e.data === 'object' && !Array.isArray(e.data) ? e.data : {};
+    return { ...e, data: { ...notes, ...own } };
+  });
+  return { ...t, events };
 }
 
 type Decision = Omit<Settlement, 'outcome'>;

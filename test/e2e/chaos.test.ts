@@ -71,9 +71,16 @@ describe('scenario files', () => {
         parseScenario(minimal('rules:\n  - { id: slow, kind: latency, target: { step: charge_payment } }'), 'x.yaml'),
       (e: unknown) => {
         assert.ok(e instanceof ScenarioError);
-        assert.match(e.message, /^x\.yaml: rules : rule 1 \(slow\): latency_ms is required/);
+        assert.match(e.message, /^x\.yaml: rules: rule 1 \(slow\): latency_ms is required/);
         return true;
       },
+    );
+    // ...and what they name is what the place-order saga defines.
+    assert.throws(
+      () => parseScenario(minimal('rules:\n  - { id: ship, kind: error, target: { step: ship_parcel } }'), 'x.yaml'),
+      (e: unknown) =>
+        e instanceof ScenarioError &&
+        /^x\.yaml: rules: rule 1 \(ship\): target\.step "ship_parcel" is not a step \(create_order, /.test(e.message),
     );
   });
 

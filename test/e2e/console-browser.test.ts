@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
 import {
   CONSOLE_OUT as OUT,
@@ -36,6 +36,15 @@ interface TimelineEvent {
   type: string;
   step: string | null;
   attempt: number | null;
+  idempotency_key: string | null;
+  injected: boolean;
+  fault_rule: string | null;
+}
+
+interface Timeline {
+  status: string;
+  events: TimelineEvent[];
+  allowed_actions: string[];
 }
 
 async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ctx: BrowserContext; page: Page }> {
@@ -47,7 +56,7 @@ async function newContext(viewport = { width: 1280, height: 800 }): Promise<{ ct
 
 const signIn = (page: Page, token: string) => signInAs(page, token, WAIT);
 
-async function timeline(id: string): Promise<{ status: string; events: TimelineEvent[] }> {
+async function timeline(id: string): Promise<Timeline> {
   const r = await sys!.admin('GET', `/api/sagas/${id}`, undefined, { authorization: `Bearer ${OPERATOR_TOKEN}` });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
@@ -63,6 +72,7 @@ async function waterfallMatches(page: Page, id: string) {
       step: e.step,
       phase: e.type === 'STEP_STARTED' ? 'action' : 'compensation',
       attempt: String(e.attempt),
+      key: e.idempotency_key,
     }));
   const rows = page.getByTestId('waterfall-row');
   await page.waitForFunction(
@@ -76,10 +86,22 @@ async function waterfallMatches(page: Page, id: string) {
       step: el.getAttribute('data-step'),
       phase: el.getAttribute('data-phase'),
       attempt: el.getAttribute('data-attempt'),
+      key: el.querySelector('[data-testid="wf-key"]')?.textContent ?? null,
     })),
   );
   assert.deepEqual(shown, expected);
+  // Nothing here was injected: no fault mark anywhere.
+  assert.ok(t.events.every((e) => !e.injected && e.fault_rule === null));
+  assert.equal(await page.locator('[data-fault]').count(), 0);
   return t;
+}
+
+/** The action buttons `scope` shows (their actions, in order): what the server's allowed_actions say. */
+async function offered(scope: Page | Locator): Promise<string[]> {
+  const buttons = scope.locator('button[data-testid^="action-"]:visible');
+  return (await buttons.evaluateAll((els) => els.map((el) => el.getAttribute('data-testid')))).map((t) =>
+    String(t).replace(/^action-/, ''),
+  );
 }
 
 before(async () => {
@@ -199,6 +221,7 @@ test('a signed-in console survives a reload, opens in a new tab without signing 
   await tab.goto(`/#/sagas/${made.parked}`);
   await tab.locator('[data-testid="detail-status"]', { hasText: 'PARKED' }).waitFor(WAIT);
   assert.equal(await tab.getByTestId('action-retry').isEnabled(), true);
+  assert.deepEqual(await offered(tab), (await timeline(made.parked)).allowed_actions);
   assert.equal(await tab.getByTestId('sign-in-form').count(), 0);
   // Signing out in one tab signs the other out too (it hears the token go), and signing in again
   // in one brings the other back.
@@ -324,6 +347,21 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   assert.equal(await page.getByTestId('saga-row').getAttribute('data-id'), made.parked);
   assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
 
+  // The PARKED queue offers, in each row, what the server allows (retry and resolve fit a row;
+  // compensate is in the detail).
+  await page.getByTestId('nav-parked').click();
+  const parkedRow = page.locator(`[data-testid="parked-row"][data-id="${made.parked}"]`);
+  await parkedRow.locator('[data-testid="action-retry"]:visible').waitFor(WAIT);
+  const queue = (await sys!.admin('GET', '/api/parked', undefined, { authorization: `Bearer ${OPERATOR_TOKEN}` })).body
+    .sagas as Array<{ id: string; allowed_actions: string[] }>;
+  const allowed = queue.find((s) => s.id === made.parked)?.allowed_actions;
+  assert.deepEqual(allowed, ['retry', 'compensate', 'resolve']);
+  assert.deepEqual(await offered(parkedRow), ['retry', 'resolve']);
+  // Back to the list: its filter stayed.
+  await page.getByTestId('nav-sagas').click();
+  await page.locator(`[data-testid="saga-row"][data-id="${made.parked}"]`).waitFor(WAIT);
+  assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
+
   // Its detail: the waterfall has one row per attempt of the API's timeline.
   await page.getByTestId('saga-link').focus();
   await page.keyboard.press('Enter');
@@ -343,8 +381,11 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
     keys.includes(`${made.parked}:reserve_stock:undo`) && keys.includes(`${made.parked}:charge_payment`),
     keys.join(' '),
   );
-  // What the status allows: a PARKED saga is retried, compensated (it parked compensating: the
-  // compensation resumes) or resolved; nothing is offered for a terminal one (below).
+  // What the server allows: a PARKED saga is retried, compensated (it parked compensating: the
+  // compensation resumes) or resolved; nothing is offered for a terminal one (below). The page
+  // shows exactly the saga's allowed_actions.
+  assert.deepEqual(t.allowed_actions, ['retry', 'compensate', 'resolve']);
+  assert.deepEqual(await offered(page), t.allowed_actions);
   assert.equal(await page.getByTestId('action-retry').isEnabled(), true);
   assert.equal(await page.getByTestId('action-resolve').isEnabled(), true);
   assert.equal(await page.getByTestId('action-compensate').isEnabled(), true);
@@ -368,6 +409,9 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   assert.equal(await op.getByTestId('operator-note').textContent(), 'inventory is back');
   const after = await waterfallMatches(page, made.parked);
   assert.equal(after.status, 'COMPENSATED');
+  assert.deepEqual(after.allowed_actions, []);
+  await page.locator('button[data-testid="action-retry"]').waitFor({ state: 'hidden', ...WAIT });
+  assert.deepEqual(await offered(page), []);
   assert.equal(await page.getByTestId('action-retry').isEnabled(), false);
   const order2 = await sys!.api('GET', `/orders/${made.parked}`);
   assert.equal(order2.body.status, 'CANCELLED');
@@ -377,10 +421,14 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   await page.getByTestId('sagas-empty').waitFor(WAIT);
   assert.equal(await page.getByTestId('filter-PARKED').getAttribute('aria-pressed'), 'true');
 
-  // The declined saga's waterfall: forward steps, then compensations in reverse order.
+  // The declined saga's waterfall: forward steps, then compensations in reverse order; nothing
+  // to offer, so no action card at all.
   await page.goto(`/#/sagas/${made.declined}`);
   await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
-  await waterfallMatches(page, made.declined);
+  const declined = await waterfallMatches(page, made.declined);
+  assert.deepEqual(declined.allowed_actions, []);
+  assert.deepEqual(await offered(page), []);
+  assert.equal(await page.getByTestId('actions').isVisible(), false);
 
   // At phone width the list and a detail fit: no horizontal scrolling.
   await page.setViewportSize({ width: 375, height: 800 });

@@ -112,6 +112,33 @@ test(
     assert.equal(await slow.getByTestId('fault-probability').textContent(), '50 %');
     assert.equal(await slow.getByTestId('fault-toggle').getAttribute('aria-checked'), 'false');
 
+    // The form's choices are the server's vocabulary, not lists of the page's own.
+    const { vocabulary } = (await sys!.admin('GET', '/api/faults', undefined, bearer)).body;
+    assert.ok(vocabulary, 'GET /api/faults sends its vocabulary');
+    const options = (label: string) =>
+      page
+        .getByLabel(label, { exact: true })
+        .locator('option')
+        .evaluateAll((els) => els.map((el) => (el as HTMLOptionElement).value));
+    assert.deepEqual(await options('Kind'), vocabulary.kinds);
+    assert.deepEqual(await options('Step'), ['', ...vocabulary.steps]);
+    assert.deepEqual(await options('Participant'), ['', ...vocabulary.participants]);
+    assert.deepEqual(await options('Phase'), ['', ...vocabulary.phases]);
+    assert.deepEqual(await options('Crash point'), ['', ...vocabulary.crash_points]);
+    assert.ok(vocabulary.steps.includes('reserve_stock') && vocabulary.kinds.includes('error'));
+    // The methods offered follow the participant chosen.
+    await page.getByLabel('Participant', { exact: true }).selectOption('payment');
+    const methods = await page
+      .locator('#fault-methods option')
+      .evaluateAll((els) => els.map((el) => (el as HTMLOptionElement).value));
+    assert.deepEqual(
+      methods,
+      vocabulary.calls
+        .filter((c: { participant: string }) => c.participant === 'payment')
+        .map((c: { method: string }) => c.method),
+    );
+    await page.getByLabel('Participant', { exact: true }).selectOption('');
+
     // A bad rule: the server's 400 is shown, the plan unchanged.
     await page.getByLabel('Rule id').fill('too-slow');
     await page.getByLabel('Kind').selectOption('latency');
@@ -171,12 +198,22 @@ test(
     assert.equal(await failed.getByTestId('event-fault').textContent(), 'fault refuse-reserve');
     assert.equal(await page.getByTestId('event-fault').count(), 1, "only the refused attempt's event is marked");
     assert.match((await page.getByTestId('detail-failure').textContent()) ?? '', /fault_injected at reserve_stock/);
-    // What the badge reads: the engine's STEP_FAILED names the rule and carries the code.
+    // What the badge reads: the engine records the rule in the STEP_FAILED's data (fault_rule), and
+    // the admin API says so in fields (injected, fault_rule) — the page reads no error text.
     const t = await sys!.admin('GET', `/api/sagas/${refused.id}`, undefined, bearer);
     const event = t.body.events.find((e: { type: string }) => e.type === 'STEP_FAILED');
     assert.equal(event.step, 'reserve_stock');
     assert.match(event.error, /^fault injected by rule refuse-reserve: reserve_stock refused$/);
-    assert.deepEqual(event.data, { code: 'fault_injected' });
+    assert.deepEqual(event.data, { code: 'fault_injected', fault_rule: 'refuse-reserve' });
+    assert.deepEqual([event.attempt, event.injected, event.fault_rule], [1, true, 'refuse-reserve']);
+    assert.equal(event.idempotency_key, `${refused.id}:reserve_stock`);
+    const injected = t.body.events.filter((e: { injected: boolean }) => e.injected);
+    assert.deepEqual(
+      injected.map((e: { seq: number }) => e.seq),
+      [event.seq],
+      'only that event is injected',
+    );
+    assert.equal(await failed.getAttribute('data-fault'), event.fault_rule);
     await page.screenshot({ path: `${OUT}/fault-detail-1280x800.png`, fullPage: true });
 
     // Switched off from the page (the keyboard: focus, Space): the next order confirms; the count stays.

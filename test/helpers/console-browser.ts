@@ -50,7 +50,7 @@ export async function signIn(page: Page, token: string, wait = { timeout: 20_000
 
 /**
  * The CSRF token the console keeps after its sign-in (in its origin's localStorage, under the key
- * src/gateway/admin/ui/app.js names): what a request signed in by the cookie must carry.
+ * src/gateway/admin/ui/js/api.js names): what a request signed in by the cookie must carry.
  */
 export async function csrfOf(page: Page): Promise<string> {
   const token = await page.evaluate(() => localStorage.getItem('sagas-console.csrf'));

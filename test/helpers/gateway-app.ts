@@ -5,7 +5,7 @@ import { buildAdmin, type AdminApp } from '../../src/gateway/admin/app.js';
 import { recentSagas, type RecentSagas } from '../../src/gateway/admin/recent.js';
 import { parseAdminTokens } from '../../src/gateway/admin/tokens.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
-import { placeOrderCallOf, placeOrderSaga } from '../../src/gateway/place-order.js';
+import { placeOrderSaga } from '../../src/gateway/place-order.js';
 import type { FaultBoard } from '../../src/faults/plan.js';
 import { tracing } from '../../src/saga/interceptors.js';
 import { faults } from '../../src/faults/gateway.js';
@@ -121,7 +121,6 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
         faults(opts.faults, {
           logger,
           meter: metrics.getMeter('test'),
-          callOf: (ctx) => placeOrderCallOf(ctx.step.name, ctx.phase),
           random: opts.random,
         }),
       ]
@@ -142,7 +141,6 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   const app = await buildGateway({
     engine,
     placeOrder,
-    store: log,
     participants,
     logger,
     meter: metrics.getMeter('test'),
@@ -153,7 +151,6 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
   await app.ready();
   const admin = await buildAdmin({
     engine,
-    store: log,
     participants,
     logger,
     meter: metrics.getMeter('test'),

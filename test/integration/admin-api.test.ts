@@ -6,10 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { LightMyRequestResponse } from 'fastify';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
+import { parkedSaga } from '../helpers/admin-attack.js';
+import { newSaga, STARTED } from '../helpers/saga-log-work.js';
 import { recentSagas } from '../../src/gateway/admin/recent.js';
 import { main } from '../../src/cli/main.js';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -231,5 +234,129 @@ describe('the CLI with ADMIN_TOKENS', () => {
     assert.match(down.err, /cannot reach the admin API at http:\/\/127\.0\.0\.1:9/);
     assert.equal((await cli(['list'], { SAGAS_ADMIN_URL: 'not a url' })).code, 2);
     assert.equal((await cli(['list'], { SAGAS_ADMIN_URL: 'http://user:pw@127.0.0.1:1' })).code, 2);
+  });
+});
+
+describe('what the console is sent, so that it guesses nothing (issue 24 item 3)', () => {
+  test('the console is ES modules the admin listener serves: every module app.js imports, as JavaScript, under the CSP', async () => {
+    const index = await g.admin.inject({ method: 'GET', url: '/', headers: auth });
+    assert.match(index.body, /<script type="module" src="\/ui\/app\.js"><\/script>/);
+    const seen = new Set<string>();
+    const load = async (url: string): Promise<void> => {
+      if (seen.has(url)) return;
+      seen.add(url);
+      const r = await g.admin.inject({ method: 'GET', url, headers: auth });
+      assert.equal(r.statusCode, 200, url);
+      assert.equal(r.headers['content-type'], 'text/javascript; charset=utf-8', url);
+      assert.match(String(r.headers['content-security-policy']), /script-src 'self';/, url);
+      for (const m of r.body.matchAll(/^import [^;]*? from '([^']+)';$/gms))
+        await load(new URL(m[1] as string, `http://admin${url}`).pathname);
+    };
+    await load('/ui/app.js');
+    assert.ok(seen.has('/ui/js/api.js') && seen.has('/ui/js/faults.js') && seen.size > 10, [...seen].join(' '));
+    for (const url of ['/ui/js/nothing.js', '/ui/js/..%2Fapp.js', '/ui/css/app.css', '/ui/js/a/b.js'])
+      assert.equal((await g.admin.inject({ method: 'GET', url, headers: auth })).statusCode, 404, url);
+  });
+
+  test("GET /api/console: the engine's statuses, operator actions and longest note", async () => {
+    assert.deepEqual(await get('/api/console'), {
+      statuses: ['RUNNING', 'COMPENSATING', 'COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'],
+      terminal_statuses: ['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'],
+      actions: ['retry', 'compensate', 'resolve'],
+      note_max_length: 1000,
+    });
+    const none = await g.admin.inject({ method: 'GET', url: '/api/console' });
+    assert.equal(none.statusCode, 401);
+  });
+
+  test('allowed_actions: in the list, the detail and the PARKED queue, by the rules that refuse an action', async () => {
+    const inCompensation = await parkedSaga(g, 'cust_allowed');
+    const afterPivot = await parkedSaga(g, 'cust_allowed', { at: 'commit_stock' });
+    const expected: Record<string, string[]> = {
+      [completed]: [],
+      [compensated]: [],
+      [inCompensation]: ['retry', 'compensate', 'resolve'],
+      [afterPivot]: ['retry', 'resolve'],
+    };
+    const listed = (await get('/api/sagas?limit=500')).sagas as Array<{ id: string; allowed_actions: string[] }>;
+    const parked = (await get('/api/parked')).sagas as Array<{ id: string; allowed_actions: string[] }>;
+    assert.deepEqual(parked.map((s) => s.id).sort(), [inCompensation, afterPivot].sort());
+    for (const [id, actions] of Object.entries(expected)) {
+      assert.deepEqual(listed.find((s) => s.id === id)?.allowed_actions, actions, `list: ${id}`);
+      assert.deepEqual((await get(`/api/sagas/${id}`)).allowed_actions, actions, `detail: ${id}`);
+      if (actions.length) assert.deepEqual(parked.find((s) => s.id === id)?.allowed_actions, actions, `parked: ${id}`);
+    }
+    // A compensate the list did not offer is refused; one it offered is applied.
+    const refused = await g.admin.inject({
+      method: 'POST',
+      url: `/api/sagas/${afterPivot}/actions`,
+      payload: { action: 'compensate', action_id: 'not-offered-1' },
+      headers: auth,
+    });
+    assert.equal(json(refused).error, 'action_not_allowed');
+    const resolved = await g.admin.inject({
+      method: 'POST',
+      url: `/api/sagas/${afterPivot}/actions`,
+      payload: { action: 'resolve', action_id: 'offered-1', note: 'repaired by hand' },
+      headers: auth,
+    });
+    assert.equal(resolved.statusCode, 200, resolved.body);
+    assert.deepEqual((await get(`/api/sagas/${afterPivot}`)).allowed_actions, []);
+  });
+
+  test("each event of an attempt: its attempt, phase and call's key; injected only from data.fault_rule", async () => {
+    const t = await get(`/api/sagas/${compensated}`);
+    for (const e of t.events) {
+      const phase = /^STEP_(STARTED|SUCCEEDED|FAILED)$/.test(e.type)
+        ? 'action'
+        : /^COMPENSATION_/.test(e.type)
+          ? 'compensation'
+          : null;
+      assert.equal(e.phase, phase, e.type);
+      assert.equal(
+        e.idempotency_key,
+        phase === null ? null : `${compensated}:${e.step}${phase === 'compensation' ? ':undo' : ''}`,
+        e.type,
+      );
+      if (phase) assert.equal(e.attempt, 1, `${e.type} ${e.step}`);
+      assert.equal(e.injected, false);
+      assert.equal(e.fault_rule, null);
+    }
+    assert.ok(t.events.some((e: { type: string }) => e.type === 'COMPENSATION_STARTED'));
+
+    // A saga of a definition this gateway does not run, its failures written as the engine would.
+    const id = randomUUID();
+    assert.ok((await g.log.create(newSaga(id, { definition: 'console_facts' }), STARTED, 60_000)).created);
+    await g.log.append(id, 'owner-a', { attempt: 2 }, [
+      { type: 'STEP_STARTED', step: 'a', attempt: 1 },
+      {
+        type: 'STEP_FAILED',
+        step: 'a',
+        attempt: 1,
+        error: 'a refused',
+        retryable: true,
+        data: { code: 'fault_injected', fault_rule: 'refuse-a' },
+      },
+      { type: 'STEP_STARTED', step: 'a', attempt: 2 },
+      // The text names a rule, the data does not: not injected (no reading of prose).
+      {
+        type: 'STEP_FAILED',
+        step: 'a',
+        attempt: 2,
+        error: 'fault injected by rule refuse-a: a refused',
+        retryable: true,
+        data: { code: 'fault_injected' },
+      },
+    ]);
+    const d = await get(`/api/sagas/${id}`);
+    const failed = d.events.filter((e: { type: string }) => e.type === 'STEP_FAILED');
+    assert.deepEqual(
+      failed.map((e: Record<string, unknown>) => [e.attempt, e.idempotency_key, e.injected, e.fault_rule]),
+      [
+        [1, `${id}:a`, true, 'refuse-a'],
+        [2, `${id}:a`, false, null],
+      ],
+    );
+    assert.deepEqual(d.allowed_actions, [], 'running, of a definition this gateway does not know: nothing to offer');
   });
 });

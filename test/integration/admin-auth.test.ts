@@ -18,7 +18,6 @@ import { findToken, parseAdminTokens, redactAdminTokens } from '../../src/gatewa
 import { FORWARDING_HEADERS } from '../../src/gateway/admin/auth.js';
 import { clientKey } from '../../src/gateway/admin/throttle.js';
 import { FaultBoard } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { gatewayConfig } from '../../src/gateway/config.js';
 import { ConfigError } from '../../src/platform/errors.js';
 import { resolveVariables } from '../../src/platform/config/config-schema.js';
@@ -51,7 +50,7 @@ let g: GatewayApp;
 let board: FaultBoard;
 let clock = Date.now();
 before(async () => {
-  board = new FaultBoard([], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+  board = new FaultBoard();
   board.replace({ rules: [RULE] });
   g = await gatewayApp({ adminTokens: TOKENS, now: () => clock, faults: board });
 });

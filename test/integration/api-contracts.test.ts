@@ -35,6 +35,7 @@ const ADMIN_OPERATIONS = {
   signIn: 'POST /api/session',
   getSession: 'GET /api/session',
   signOut: 'DELETE /api/session',
+  getConsoleFacts: 'GET /api/console',
   listSagas: 'GET /api/sagas',
   getSaga: 'GET /api/sagas/{id}',
   actOnSaga: 'POST /api/sagas/{id}/actions',
@@ -221,13 +222,17 @@ export const adminCalls: { [Op in keyof AdminOperations]: () => Promise<string |
     return data ? data.name + data.role + data.via + data.faults : undefined;
   },
   signOut: async () => (await admin.DELETE('/api/session')).response.status,
+  getConsoleFacts: async () => {
+    const { data } = await admin.GET('/api/console');
+    return data ? data.statuses.join() + data.terminal_statuses.join() + data.actions.join() + data.note_max_length : undefined;
+  },
   listSagas: async () => {
     const { data } = await admin.GET('/api/sagas', { params: { query: { status: 'PARKED', customer: 'c-1', limit: 20 } } });
-    return data ? data.sagas.map((s) => s.id + s.status + s.current_step + s.customer_id).join() + data.counts.PARKED + data.next_cursor + data.steps.join() : undefined;
+    return data ? data.sagas.map((s) => s.id + s.status + s.current_step + s.customer_id + s.allowed_actions.join()).join() + data.counts.PARKED + data.next_cursor + data.steps.join() : undefined;
   },
   getSaga: async () => {
     const { data } = await admin.GET('/api/sagas/{id}', { params: { path: { id }, query: { after_seq: 0 } } });
-    return data ? data.definition + data.trace_url + data.events.length + data.next_after_seq : undefined;
+    return data ? data.definition + data.trace_url + data.events.map((e) => String(e.attempt) + String(e.idempotency_key) + e.injected + e.fault_rule).join() + data.allowed_actions.join() + data.next_after_seq : undefined;
   },
   actOnSaga: async () => {
     const { data, error } = await admin.POST('/api/sagas/{id}/actions', { params: { path: { id } }, body: { action: 'resolve', action_id: 'a-1', note: 'fixed by hand' } });

@@ -1,13 +1,13 @@
 /**
  * The fault switchboard's admin API (GET/PUT /api/faults, POST /api/faults/:id) and its roles,
- * the switchboard off (404 faults_disabled, no fault routes acting, no interceptor: x-fault never
+ * the vocabulary it answers (derived from the registered definitions) and the plan's schema in its
+ * OpenAPI document, the switchboard off (404 faults_disabled, no fault routes acting, no interceptor: x-fault never
  * sent), and FAULTS_ENABLED / FAULTS_FILE in the configuration of the gateway and the participants.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FaultBoard } from '../../src/faults/plan.js';
 import { gatewayConfig } from '../../src/gateway/config.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 import { paymentConfig } from '../../src/services/payment/config.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 
@@ -16,12 +16,30 @@ const VIEWER = 'vw-S3cretToken-9876543210';
 const asOperator = { authorization: `Bearer ${OPERATOR}` };
 const asViewer = { authorization: `Bearer ${VIEWER}` };
 const RULE = { id: 'slow-pay', target: { step: 'charge_payment' }, kind: 'latency', latency_ms: 50 };
+/** What a rule may name, as GET /api/faults answers it: the format's words, and the place-order saga's. */
+const VOCABULARY = {
+  kinds: ['latency', 'error', 'uncertain', 'after_effect', 'crash'],
+  participants: ['order', 'inventory', 'payment'],
+  phases: ['action', 'compensation'],
+  crash_points: ['before_intent', 'after_intent', 'before_outcome', 'after_outcome'],
+  steps: ['create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock'],
+  calls: [
+    { participant: 'order', method: 'CreateOrder' },
+    { participant: 'order', method: 'CancelOrder' },
+    { participant: 'inventory', method: 'Reserve' },
+    { participant: 'inventory', method: 'Release' },
+    { participant: 'payment', method: 'Charge' },
+    { participant: 'payment', method: 'Refund' },
+    { participant: 'order', method: 'ConfirmOrder' },
+    { participant: 'inventory', method: 'Commit' },
+  ],
+};
 
 describe('admin API with the switchboard on', () => {
   let g: GatewayApp;
   let board: FaultBoard;
   before(async () => {
-    board = new FaultBoard([], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+    board = new FaultBoard();
     g = await gatewayApp({ faults: board, adminTokens: `ops:operator:${OPERATOR},watcher:viewer:${VIEWER}` });
   });
   after(() => g.close());
@@ -43,7 +61,7 @@ describe('admin API with the switchboard on', () => {
       probability: 1,
       fired: 0,
     };
-    assert.deepEqual(put.json(), { enabled: true, rules: [expected] });
+    assert.deepEqual(put.json(), { enabled: true, rules: [expected], vocabulary: VOCABULARY });
     // It acts: an order's charge is delayed, and the rule counts it.
     const order = await g.app.inject({
       method: 'POST',
@@ -54,7 +72,7 @@ describe('admin API with the switchboard on', () => {
     assert.equal(order.json<{ status: string }>().status, 'CONFIRMED');
     const get = await g.admin.inject({ method: 'GET', url: '/api/faults', headers: asViewer });
     assert.equal(get.statusCode, 200);
-    assert.deepEqual(get.json(), { enabled: true, rules: [{ ...expected, fired: 1 }] });
+    assert.deepEqual(get.json(), { enabled: true, rules: [{ ...expected, fired: 1 }], vocabulary: VOCABULARY });
   });
 
   test('POST /api/faults/:id switches a rule off and on', async () => {
@@ -98,10 +116,55 @@ describe('admin API with the switchboard on', () => {
     assert.match(unknownStep.json<{ message: string }>().message, /target\.step "pay" is not a step/);
     const noRules = await g.admin.inject({ method: 'PUT', url: '/api/faults', headers: asOperator, payload: {} });
     assert.equal(noRules.json<{ error: string }>().error, 'invalid_fault_plan');
+    // The names come from the registered definitions: a participant no saga calls is refused.
+    const shipping = await g.admin.inject({
+      method: 'PUT',
+      url: '/api/faults',
+      headers: asOperator,
+      payload: { rules: [{ id: 'ship', kind: 'error', target: { participant: 'shipping' } }] },
+    });
+    assert.equal(shipping.statusCode, 400);
+    assert.deepEqual(shipping.json(), {
+      error: 'invalid_fault_plan',
+      message:
+        'rule 1 (ship): target.participant "shipping" is not a participant the sagas call (order, inventory, payment)',
+    });
+    const unknownField = await g.admin.inject({
+      method: 'PUT',
+      url: '/api/faults',
+      headers: asOperator,
+      payload: { rules: [{ ...RULE, colour: 'red' }] },
+    });
+    assert.equal(unknownField.statusCode, 400);
+    assert.equal(unknownField.json<{ error: string }>().error, 'invalid_fault_plan');
+    assert.match(
+      unknownField.json<{ message: string }>().message,
+      /^rule 1 \(slow-pay\): colour is not a field of a rule/,
+    );
     assert.deepEqual(
       board.list().map((r) => r.id),
       ['slow-pay'],
     );
+  });
+
+  test("the admin OpenAPI document describes PUT /api/faults's body with the plan's schema, and the vocabulary in its answer", async () => {
+    // Read as JSON (any): the assertions are the type check.
+    const doc = (await g.admin.inject({ method: 'GET', url: '/api/openapi.json', headers: asOperator })).json();
+    const put = doc.paths['/api/faults']?.put;
+    const body = put?.requestBody?.content?.['application/json']?.schema;
+    assert.equal(body?.additionalProperties, false);
+    assert.equal(body?.properties?.rules?.maxItems, 200);
+    const rule = body?.properties?.rules?.items;
+    assert.deepEqual(rule?.required, ['id', 'kind']);
+    assert.deepEqual(rule?.properties?.kind, {
+      type: 'string',
+      enum: ['latency', 'error', 'uncertain', 'after_effect', 'crash'],
+      description: 'one of latency, error, uncertain, after_effect, crash',
+    });
+    assert.equal(rule?.properties?.latency_ms?.maximum, 600_000);
+    const answer = put?.responses?.['200']?.content?.['application/json']?.schema;
+    assert.deepEqual(Object.keys(answer?.properties ?? {}), ['enabled', 'rules', 'vocabulary']);
+    assert.deepEqual(Object.keys(answer?.properties?.vocabulary?.properties ?? {}), Object.keys(VOCABULARY));
   });
 
   test('an unknown rule: 404 fault_rule_not_found; a bad toggle body: 400', async () => {

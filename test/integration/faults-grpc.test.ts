@@ -16,7 +16,8 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
+import { PLACE_ORDER_DEFINITION } from '../../src/gateway/place-order.js';
+import { vocabularyOf } from '../../src/faults/vocabulary.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -77,9 +78,7 @@ async function withApp(
   fn: (g: GatewayApp, board: FaultBoard) => Promise<void>,
   opts: { participantFaults?: boolean; stepTimeoutMs?: number; logger?: Logger } = {},
 ): Promise<void> {
-  const board = new FaultBoard(validateFaultPlan({ rules }, PLACE_ORDER_FAULT_VOCABULARY), {
-    vocabulary: PLACE_ORDER_FAULT_VOCABULARY,
-  });
+  const board = new FaultBoard(validateFaultPlan({ rules }, vocabularyOf([PLACE_ORDER_DEFINITION])));
   const g = await gatewayApp({
     faults: board,
     participantFaults: opts.participantFaults,
@@ -141,7 +140,8 @@ describe('gateway side', () => {
         const [failed, ...more] = failedOf(events, 'reserve_stock');
         assert.equal(more.length, 0);
         assert.equal(failed?.retryable, false);
-        assert.deepEqual(failed?.data, { code: 'fault_injected' });
+        // The rule is a field of the event, for the console's badge; the message still names it for people.
+        assert.deepEqual(failed?.data, { code: 'fault_injected', fault_rule: 'no-stock' });
         assert.match(failed?.error ?? '', /fault injected by rule no-stock/);
         // The participant was never called: no reservation; create_order was compensated.
         assert.equal(count(g, 'inventory', 'SELECT count(*) AS n FROM reservations'), 0);
@@ -280,10 +280,13 @@ describe('participant side (x-fault over mutual TLS)', () => {
         assert.equal(saga.status, 'COMPENSATED');
         assert.equal(saga.failure?.code, 'fault_injected');
         assert.equal(order.reason, 'fault_injected');
+        const [failed] = failedOf(events, 'reserve_stock');
         assert.match(
-          failedOf(events, 'reserve_stock')[0]?.error ?? '',
+          failed?.error ?? '',
           /FAILED_PRECONDITION: fault injected by rule refuse-reserve: Reserve refused/,
         );
+        // A participant-side refusal is the rule's because the participant says so (fault_injected).
+        assert.deepEqual(failed?.data, { code: 'fault_injected', fault_rule: 'refuse-reserve' });
         assert.equal(count(g, 'inventory', 'SELECT count(*) AS n FROM reservations'), 0);
       },
     );

@@ -6,7 +6,6 @@ import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { adminState, parkedSaga, signIn } from '../helpers/admin-attack.js';
 import { FORWARDING_HEADERS } from '../../src/gateway/admin/auth.js';
 import { FaultBoard } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 
 /**
  * Hostile input, generated: whatever a client sends, the gateway answers a 4xx with `{error,
@@ -284,7 +283,7 @@ describe('the admin API, attacked', () => {
   let rightWayChanges = 0;
 
   before(async () => {
-    board = new FaultBoard([], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+    board = new FaultBoard();
     board.replace({ rules: [SLOW_PAY] });
     a = await gatewayApp({ adminTokens: `olga:operator:${OPERATOR},vic:viewer:${VIEWER}`, faults: board });
     for (let i = 0; i < 8; i++) parked.push(await parkedSaga(a, `cust_hostile_${i}`));
@@ -393,7 +392,7 @@ describe('the admin API, attacked', () => {
   });
 
   test('in loopback-only mode: every route, from loopback or not, through a proxy or not, from its own origin or another', async (t) => {
-    const loopBoard = new FaultBoard([], { vocabulary: PLACE_ORDER_FAULT_VOCABULARY });
+    const loopBoard = new FaultBoard();
     loopBoard.replace({ rules: [SLOW_PAY] });
     const loop = await gatewayApp({ faults: loopBoard });
     try {

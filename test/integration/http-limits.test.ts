@@ -9,7 +9,6 @@ import { PLACE_ORDER, type PlaceOrderInput } from '../../src/gateway/place-order
 import { WAIT_NOT_APPLIED } from '../../src/gateway/http/orders.js';
 import { gatewayApp } from '../helpers/gateway-app.js';
 import { FaultBoard } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
 
 /** Bounded load (DESIGN.md §6b): every limit answers at once instead of queueing. */
 
@@ -49,20 +48,17 @@ test('over the in-flight cap a POST is 503 overloaded with Retry-After, and noth
 
 /** Every charge_payment attempt held back 300 ms: the sagas of a burst are all still in flight when the burst ends. */
 const slowCharges = () =>
-  new FaultBoard(
-    [
-      {
-        id: 'slow-pay',
-        target: { step: 'charge_payment' },
-        kind: 'latency',
-        latency_ms: 300,
-        enabled: true,
-        probability: 1,
-        fired: 0,
-      },
-    ],
-    { vocabulary: PLACE_ORDER_FAULT_VOCABULARY },
-  );
+  new FaultBoard([
+    {
+      id: 'slow-pay',
+      target: { step: 'charge_payment' },
+      kind: 'latency',
+      latency_ms: 300,
+      enabled: true,
+      probability: 1,
+      fired: 0,
+    },
+  ]);
 
 test('the caps hold under concurrency: 50 POSTs at once against an in-flight cap of 3 start 3 sagas, the rest 503', async () => {
   const g = await gatewayApp({ limits: { maxInFlight: 3 }, faults: slowCharges() });

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
 import { FaultBoard, validateFaultPlan } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY, type PlaceOrderInput } from '../../src/gateway/place-order.js';
+import { PLACE_ORDER_DEFINITION, type PlaceOrderInput } from '../../src/gateway/place-order.js';
+import { vocabularyOf } from '../../src/faults/vocabulary.js';
 import { gatewayApp } from '../helpers/gateway-app.js';
 
 const OPERATOR = 'op-PublicAnswers-0123456789';
@@ -83,9 +84,7 @@ const ALLOWED: Record<string, readonly string[]> = {
 test('every field of every public answer is in the allow-list, and none carries an operator, a note, an address, a rule, a fingerprint or a trace', async () => {
   // A declined order whose cancellation a fault rule refuses: it parks, and an operator resolves it with a note.
   const rules = [{ id: 'refuse-cancel-7f3a', target: { participant: 'order', method: 'CancelOrder' }, kind: 'error' }];
-  const board = new FaultBoard(validateFaultPlan({ rules }, PLACE_ORDER_FAULT_VOCABULARY), {
-    vocabulary: PLACE_ORDER_FAULT_VOCABULARY,
-  });
+  const board = new FaultBoard(validateFaultPlan({ rules }, vocabularyOf([PLACE_ORDER_DEFINITION])));
   const g = await gatewayApp({ faults: board, adminTokens: `alice:operator:${OPERATOR}` });
   try {
     const answers: Array<{ route: string; body: unknown }> = [];

@@ -73,3 +73,82 @@ test('the fault switchboard is one room: neither the engine nor the platform imp
     'the composition roots plug the switchboard in (src/gateway/main.ts, src/services/shared/run.ts)',
   );
 });
+
+test('reconcile reads the books from below the gateway: it imports no gateway, CLI or chaos code', () => {
+  const above = ['gateway', 'cli', 'chaos'].map((d) => path.join(SRC, d) + path.sep);
+  const breaches = sourceFiles(path.join(SRC, 'reconcile')).flatMap((file) =>
+    importsOf(file)
+      .filter((t) => above.some((u) => t.startsWith(u)))
+      .map((t) => `${path.relative(SRC, file)} → ${path.relative(SRC, t)}`),
+  );
+  assert.deepEqual(breaches, [], 'what reconcile shares with the gateway belongs in src/contracts');
+});
+
+/**
+ * The rooms of src/ in layers, bottom first (docs/architecture.md's picture): a file imports its
+ * own room and the rooms of its layer and the layers below, never a room of a layer above.
+ */
+const LAYERS: ReadonlyArray<readonly string[]> = [
+  ['contracts', 'gen', 'platform'],
+  ['saga', 'services', 'supervisor'],
+  ['gateway', 'reconcile', 'faults'],
+  ['chaos', 'cli'],
+];
+/** Composition roots that plug a room of a higher layer in: the participants' main plugs the fault switchboard in. */
+const UPWARD_ROOTS = [path.join(SRC, 'services', 'shared', 'run.ts')];
+
+test('no import runs upward: each room imports its own layer and the layers below (composition roots aside)', () => {
+  const layerOf = new Map(LAYERS.flatMap((rooms, i) => rooms.map((r) => [r, i] as const)));
+  const rooms = fs
+    .readdirSync(SRC, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  assert.deepEqual(
+    rooms.filter((r) => !layerOf.has(r)),
+    [],
+    'a new room of src/ takes its place in LAYERS',
+  );
+  const roomOf = (file: string) => path.relative(SRC, file).split(path.sep)[0] as string;
+  const breaches: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    if (UPWARD_ROOTS.includes(file)) continue;
+    const from = layerOf.get(roomOf(file)) ?? -1;
+    for (const target of importsOf(file)) {
+      if ((layerOf.get(roomOf(target)) ?? -1) > from)
+        breaches.push(`${path.relative(SRC, file)} → ${path.relative(SRC, target)}`);
+    }
+  }
+  assert.deepEqual(breaches, []);
+});
+
+/** Where a process is put together (left out of the picture: they may plug any room in). */
+function isCompositionRoot(file: string): boolean {
+  const r = path.relative(SRC, file).split(path.sep).join('/');
+  return /(^|\/)main\.ts$/.test(r) || r.startsWith('cli/commands/') || r === 'services/shared/run.ts';
+}
+
+/** The bottom layer: every room may use it, so the picture leaves arrows into it out. */
+const FOUNDATIONS = new Set(['contracts', 'gen', 'platform']);
+
+test("docs/architecture.md's picture of the rooms is the code's: every arrow drawn exists, and every one that exists is drawn", () => {
+  const roomOf = (file: string) => path.relative(SRC, file).split(path.sep)[0] as string;
+  const inCode = new Set<string>();
+  for (const file of sourceFiles(SRC)) {
+    if (isCompositionRoot(file)) continue;
+    for (const target of importsOf(file)) {
+      const [from, to] = [roomOf(file), roomOf(target)];
+      if (from !== to && !FOUNDATIONS.has(to)) inCode.add(`${from} --> ${to}`);
+    }
+  }
+  const doc = fs.readFileSync(path.resolve(SRC, '../docs/architecture.md'), 'utf8');
+  const block = /<!-- rooms:begin -->\s*```mermaid\n([\s\S]*?)```\s*<!-- rooms:end -->/.exec(doc)?.[1];
+  assert.ok(block, 'docs/architecture.md holds the picture between <!-- rooms:begin --> and <!-- rooms:end -->');
+  const drawn = new Set<string>();
+  for (const line of block.split('\n')) {
+    const m = /^\s*([\w &]+?)\s*-->\s*([\w &]+?)\s*$/.exec(line);
+    if (!m) continue;
+    const side = (x: string) => x.split('&').map((r) => r.trim());
+    for (const from of side(m[1] as string)) for (const to of side(m[2] as string)) drawn.add(`${from} --> ${to}`);
+  }
+  assert.deepEqual([...drawn].sort(), [...inCode].sort());
+});

@@ -1,7 +1,8 @@
 /**
- * The fault switchboard's plan, pure: parsing and validation (a typed error naming the rule and
- * field), which rule fires at a point (side, target, phase, checkpoint, enabled, probability,
- * count and until limits, fired counts), and the x-fault directive's text. Injected random and clock.
+ * The fault switchboard's plan, pure: parsing and validation (its schema, then what a schema does
+ * not say; a typed error naming the rule and field), the vocabulary derived from the definitions,
+ * which rule fires at a point (side, target, phase, checkpoint, enabled, probability, count and
+ * until limits, fired counts), and the x-fault directive's text. Injected random and clock.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -16,7 +17,14 @@ import {
   validateFaultPlan,
   type FaultPoint,
 } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
+import { createRequire } from 'node:module';
+import { faultSchemas } from '../../src/faults/schema.js';
+import { callOf, callSitesOf, vocabularyOf, vocabularyView } from '../../src/faults/vocabulary.js';
+import { PLACE_ORDER_DEFINITION } from '../../src/gateway/place-order.js';
+
+const VOCABULARY = vocabularyOf([PLACE_ORDER_DEFINITION]);
+// TypeBox's CommonJS build, as src/faults/schema.ts loads it: its registry knows the plan's kinds.
+const { Value } = createRequire(import.meta.url)('@sinclair/typebox/value') as typeof import('@sinclair/typebox/value');
 
 const always = () => 0;
 const never = () => 0.999999;
@@ -38,7 +46,7 @@ rules:
     limit: { count: 1, until: "2026-11-28T00:00:00Z" }
     fired: 7
 `;
-    const rules = parseFaultPlan(yaml, PLACE_ORDER_FAULT_VOCABULARY);
+    const rules = parseFaultPlan(yaml, VOCABULARY);
     assert.deepEqual(rules, [
       {
         id: 'slow-pay',
@@ -100,7 +108,7 @@ rules:
     [
       'an unknown participant',
       { rules: [{ id: 'r', kind: 'error', target: { participant: 'shipping' } }] },
-      /target\.participant must be one of order, inventory, payment/,
+      /^rule 1 \(r\): target\.participant "shipping" is not a participant the sagas call \(order, inventory, payment\)$/,
     ],
     [
       'a method the participant has not',
@@ -164,6 +172,63 @@ rules:
     ],
     ['enabled not a boolean', { rules: [{ id: 'r', kind: 'error', enabled: 'yes' }] }, /enabled must be true or false/],
     [
+      'a bare list with a bad rule',
+      [{ id: 'r', kind: 'explode' }],
+      /^rule 1 \(r\): kind must be one of latency, error, uncertain, after_effect, crash$/,
+    ],
+    ['no rules', {}, /^a fault plan is \{rules: \[\.\.\.\]\}: rules must be a list$/],
+    ['not an object', 'rules', /^a fault plan is \{rules: \[\.\.\.\]\}: rules must be a list$/],
+    [
+      'more than 200 rules',
+      { rules: Array.from({ length: 201 }, (_, i) => ({ id: `r${i}`, kind: 'error' })) },
+      /^a fault plan has at most 200 rules, not 201$/,
+    ],
+    [
+      "the second rule's mistake",
+      {
+        rules: [
+          { id: 'a', kind: 'error' },
+          { id: 'b', kind: 'error', phase: 'later' },
+        ],
+      },
+      /^rule 2 \(b\): phase must be one of action, compensation \(or unset: both\)$/,
+    ],
+    [
+      'a method no saga calls',
+      { rules: [{ id: 'r', kind: 'error', target: { method: 'Ship' } }] },
+      /^rule 1 \(r\): target\.method "Ship" is not a method the sagas call \(CreateOrder, CancelOrder, Reserve, Release, Charge, Refund, ConfirmOrder, Commit\)$/,
+    ],
+    [
+      'a method name that is not one',
+      { rules: [{ id: 'r', kind: 'error', target: { method: 'pay.now' } }] },
+      /^rule 1 \(r\): target\.method must be a gRPC method name \(e\.g\. Charge\)$/,
+    ],
+    [
+      'a latency that is not an integer',
+      { rules: [{ id: 'r', kind: 'latency', latency_ms: 1.5 }] },
+      /^rule 1 \(r\): latency_ms must be an integer from 0 to 600000/,
+    ],
+    [
+      'jitter_ms on an error rule',
+      { rules: [{ id: 'r', kind: 'error', jitter_ms: 5 }] },
+      /^rule 1 \(r\): jitter_ms is only for a latency rule$/,
+    ],
+    [
+      'an unknown limit field',
+      { rules: [{ id: 'r', kind: 'error', limit: { times: 2 } }] },
+      /^rule 1 \(r\): limit\.times is not a field of a limit \(count, until\)$/,
+    ],
+    [
+      'a time that does not exist',
+      { rules: [{ id: 'r', kind: 'error', limit: { until: '2026-13-45T00:00:00Z' } }] },
+      /^rule 1 \(r\): limit\.until must be an ISO 8601 time/,
+    ],
+    [
+      'a fired count that is not one',
+      { rules: [{ id: 'r', kind: 'error', fired: 'many' }] },
+      /^rule 1 \(r\): fired must be an integer >= 0/,
+    ],
+    [
       'a duplicate id',
       {
         rules: [
@@ -177,7 +242,7 @@ rules:
   for (const [name, plan, message] of bad) {
     test(`refused: ${name}`, () => {
       assert.throws(
-        () => validateFaultPlan(plan, PLACE_ORDER_FAULT_VOCABULARY),
+        () => validateFaultPlan(plan, VOCABULARY),
         (err: unknown) =>
           err instanceof FaultPlanError && err.code === 'invalid_fault_plan' && message.test(err.message),
       );
@@ -189,6 +254,91 @@ rules:
       () => parseFaultPlan('rules: [ {'),
       (err: unknown) => err instanceof FaultPlanError && /not YAML or JSON/.test(err.message),
     );
+  });
+});
+
+describe('the vocabulary, derived from the definitions', () => {
+  test("place-order's: its steps, the participants they call, each method once", () => {
+    assert.deepEqual(VOCABULARY, {
+      steps: ['create_order', 'reserve_stock', 'charge_payment', 'confirm_order', 'commit_stock'],
+      participants: ['order', 'inventory', 'payment'],
+      calls: [
+        { participant: 'order', method: 'CreateOrder' },
+        { participant: 'order', method: 'CancelOrder' },
+        { participant: 'inventory', method: 'Reserve' },
+        { participant: 'inventory', method: 'Release' },
+        { participant: 'payment', method: 'Charge' },
+        { participant: 'payment', method: 'Refund' },
+        { participant: 'order', method: 'ConfirmOrder' },
+        { participant: 'inventory', method: 'Commit' },
+      ],
+    });
+  });
+
+  test("another definition's steps and calls are named as soon as it is there; a step that says nothing, no call", () => {
+    const shipping = {
+      steps: [{ name: 'ship', calls: { action: { participant: 'shipping', method: 'Ship' } } }, { name: 'note' }],
+    };
+    const both = vocabularyOf([PLACE_ORDER_DEFINITION, shipping]);
+    assert.deepEqual(both.steps.slice(-2), ['ship', 'note']);
+    assert.deepEqual(both.participants, ['order', 'inventory', 'payment', 'shipping']);
+    assert.deepEqual(both.calls.at(-1), { participant: 'shipping', method: 'Ship' });
+    const plan = { rules: [{ id: 's', kind: 'error', target: { participant: 'shipping', method: 'Ship' } }] };
+    assert.equal(validateFaultPlan(plan, both)[0]?.id, 's');
+    assert.throws(() => validateFaultPlan(plan, VOCABULARY), /target\.participant "shipping" is not a participant/);
+  });
+
+  test("callOf and callSitesOf: each phase's call as its step's definition says (a pivot's compensation: its fence's)", () => {
+    const step = (name: string) => PLACE_ORDER_DEFINITION.steps.find((s) => s.name === name) ?? assert.fail(name);
+    assert.deepEqual(callOf(step('confirm_order'), 'action'), { participant: 'order', method: 'ConfirmOrder' });
+    assert.deepEqual(callOf(step('confirm_order'), 'compensation'), { participant: 'order', method: 'CancelOrder' });
+    assert.equal(callOf(step('commit_stock'), 'compensation'), undefined);
+    assert.equal(callOf({}, 'action'), undefined);
+    const sites = callSitesOf([PLACE_ORDER_DEFINITION]);
+    assert.equal(sites.length, 9);
+    assert.deepEqual(sites[0], { step: 'create_order', phase: 'action', participant: 'order', method: 'CreateOrder' });
+    assert.deepEqual(sites.at(-1), {
+      step: 'commit_stock',
+      phase: 'action',
+      participant: 'inventory',
+      method: 'Commit',
+    });
+  });
+
+  test("the view GET /api/faults answers: the format's words and the definitions', of its schema", () => {
+    const view = vocabularyView(VOCABULARY);
+    assert.deepEqual(view.kinds, ['latency', 'error', 'uncertain', 'after_effect', 'crash']);
+    assert.deepEqual(view.phases, ['action', 'compensation']);
+    assert.deepEqual(view.crash_points, ['before_intent', 'after_intent', 'before_outcome', 'after_outcome']);
+    assert.deepEqual(view.participants, ['order', 'inventory', 'payment']);
+    assert.equal(view.steps.length, 5);
+    assert.ok(Value.Check(faultSchemas().vocabulary, view));
+  });
+});
+
+describe('the schema and the rules held', () => {
+  test('a rule the board holds is of the schema the admin API documents, and a plan of held rules reads back the same', () => {
+    const rules = validateFaultPlan(
+      {
+        rules: [
+          { id: 'a', kind: 'latency', latency_ms: 5, jitter_ms: 1, target: { step: 'charge_payment' } },
+          {
+            id: 'b',
+            kind: 'crash',
+            crash_point: 'after_intent',
+            phase: 'compensation',
+            target: { step: 'reserve_stock' },
+          },
+          { id: 'c', kind: 'after_effect', target: { participant: 'payment', method: 'Charge' }, probability: 0.5 },
+          { id: 'd', kind: 'error', enabled: false, limit: { count: 2, until: '2026-11-28T00:00:00+01:00' } },
+        ],
+      },
+      VOCABULARY,
+    );
+    for (const r of rules) assert.ok(Value.Check(faultSchemas().rule, r), JSON.stringify(r));
+    assert.equal(rules[3]?.limit?.until, '2026-11-27T23:00:00.000Z');
+    // The console PUTs back what GET answered (fired included: ignored, counts restart at 0).
+    assert.deepEqual(validateFaultPlan({ rules: rules.map((r) => ({ ...r, fired: 3 })) }, VOCABULARY), rules);
   });
 });
 
@@ -363,14 +513,13 @@ describe('FaultBoard.match', () => {
   });
 
   test('replace validates (the old plan stays on a bad one) and restarts counts; setEnabled', () => {
-    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' } }]), {
-      vocabulary: PLACE_ORDER_FAULT_VOCABULARY,
-    });
+    const board = new FaultBoard(plan([{ id: 'r', kind: 'error', target: { step: 'charge_payment' } }]));
     board.match(at(), always);
     assert.throws(
-      () => board.replace({ rules: [{ id: 'x', kind: 'error', target: { step: 'nope' } }] }),
+      () => board.replace({ rules: [{ id: 'x', kind: 'error', target: { step: 'nope' } }] }, VOCABULARY),
       FaultPlanError,
     );
+    assert.throws(() => board.replace({ rules: [{ id: 'x', kind: 'explode' }] }), FaultPlanError);
     assert.equal(board.list()[0]?.fired, 1);
     const rules = board.replace({
       rules: [

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { validateFaultPlan } from '../../src/faults/plan.js';
-import { PLACE_ORDER_FAULT_VOCABULARY } from '../../src/gateway/place-order.js';
+import { PLACE_ORDER_DEFINITION } from '../../src/gateway/place-order.js';
+import { vocabularyOf } from '../../src/faults/vocabulary.js';
 import { carryOver, FaultTally } from '../../src/chaos/nemesis-faults.js';
 import {
   formatDuration,
@@ -19,6 +20,8 @@ import {
   type NemesisEvent,
   type NemesisScheduleOptions,
 } from '../../src/chaos/nemesis-schedule.js';
+
+const PLACE_ORDER_VOCABULARY = vocabularyOf([PLACE_ORDER_DEFINITION]);
 
 const STARTED = ['gateway-1', 'gateway-2', 'gateway-3', 'order', 'inventory', 'payment', 'redis'];
 const opts = (seed: number, over: Partial<NemesisScheduleOptions> = {}): NemesisScheduleOptions => ({
@@ -90,7 +93,7 @@ describe('nemesis schedule', () => {
         const plans = s.events.filter((e) => e.kind === 'faults');
         assert.ok(plans.length >= 5, `a 5-minute run has several plans, got ${plans.length}`);
         for (const p of plans) {
-          const rules = validateFaultPlan({ rules: p.rules }, PLACE_ORDER_FAULT_VOCABULARY);
+          const rules = validateFaultPlan({ rules: p.rules }, PLACE_ORDER_VOCABULARY);
           assert.ok(
             rules.every((r) => r.limit?.count !== undefined && r.limit.count >= 1),
             'every rule has a count limit',
@@ -176,7 +179,7 @@ describe('nemesis schedule', () => {
     const drags = s.events.filter((e): e is Extract<NemesisEvent, { kind: 'drag' }> => e.kind === 'drag');
     const kills = s.events.filter((e): e is Extract<NemesisEvent, { kind: 'kill' }> => e.kind === 'kill');
     assert.ok(drags.length >= 5 && drags.length < kills.length, `${drags.length} drags for ${kills.length} kills`);
-    validateFaultPlan({ rules: drags.map((d) => d.rule) }, PLACE_ORDER_FAULT_VOCABULARY);
+    validateFaultPlan({ rules: drags.map((d) => d.rule) }, PLACE_ORDER_VOCABULARY);
     for (const d of drags) {
       assert.equal(d.rule.kind, 'latency');
       assert.ok((d.rule.latency_ms as number) < 1500);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import type { SagaDefinition, StepOutcome } from '../../src/saga/definition.js';
 import type { SagaEvent, SagaRecord, SagaStatus } from '../../src/saga/model.js';
 import {
+  allowedActions,
   decideAction,
   OPERATOR_ACTIONS,
   priorActions,
@@ -401,4 +402,47 @@ test('without a pivot a running saga can be compensated at any step; an unknown 
     'every step done: it completes',
   );
   assert.equal(code(decideAction(def, parked, request('restart' as OperatorActionKind), [])), 'action_not_allowed');
+});
+
+/** What the admin API offers per state: the actions the table applies, written out. */
+const ALLOWED: Record<string, OperatorActionKind[]> = {
+  'RUNNING, first step not started': ['compensate'],
+  'RUNNING before the pivot, step b retrying': ['compensate'],
+  'RUNNING at the pivot, in flight': [],
+  'RUNNING after the pivot': [],
+  COMPENSATING: [],
+  COMPLETED: [],
+  COMPENSATED: [],
+  'PARKED in compensation': ['retry', 'compensate', 'resolve'],
+  'PARKED fencing its pivot': ['retry', 'compensate', 'resolve'],
+  'PARKED after the pivot': ['retry', 'resolve'],
+  'PARKED before the pivot, not compensating (no path leads there)': ['resolve'],
+  RESOLVED: [],
+};
+
+for (const [state, s] of Object.entries(STATES)) {
+  test(`allowed on ${state}: ${(ALLOWED[state] ?? []).join(', ') || 'nothing'}`, () => {
+    const before = structuredClone(s);
+    const allowed = allowedActions(def, s);
+    assert.deepEqual(s, before, 'reading what is allowed does not touch the saga');
+    assert.deepEqual(allowed, ALLOWED[state]);
+    // The same rules that refuse an action: what is offered is what the table applies.
+    const row = TABLE[state] as Record<OperatorActionKind, Expected>;
+    assert.deepEqual(
+      allowed,
+      OPERATOR_ACTIONS.filter((a) => typeof row[a] !== 'string'),
+    );
+  });
+}
+
+test('allowed: a fence-less pivot parked offers retry, not compensate; an unknown definition only resolve', () => {
+  const at = saga('PARKED', {
+    stepIndex: 3,
+    attempt: 50,
+    failure: { step: 'd', code: 'pivot_uncertain', message: 'x' },
+  });
+  assert.deepEqual(allowedActions(unfenced, at), ['retry', 'resolve']);
+  assert.deepEqual(allowedActions(unfenced, saga('RUNNING', { stepIndex: 3, attempt: 1 })), []);
+  assert.deepEqual(allowedActions(undefined, parked), ['resolve']);
+  assert.deepEqual(allowedActions(undefined, STATES['RUNNING before the pivot, step b retrying'] as SagaRecord), []);
 });

@@ -271,7 +271,11 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
         const applied: string[] = [];
         const counter: SagaInterceptor = {
           name: 'count',
-          onOperatorAction: (s, req) => applied.push(`${req.action}:${s.id}`),
+          async saga(op, next) {
+            await next();
+            if (op.kind === 'operator_action' && op.result && !op.result.replayed)
+              applied.push(`${op.request.action}:${op.result.saga.id}`);
+          },
         };
         const { engine, p } = make(log, 'gw-1', fast, [counter]);
         const id = newId();

@@ -6,9 +6,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isOrderId } from '../../contracts/ids.js';
 import {
   type SagaEngine,
+  MAX_NOTE_LENGTH,
+  OPERATOR_ACTIONS,
   OperatorActionError,
   SAGA_STATUSES,
-  type SagaLog,
+  TERMINAL_STATUSES,
+  allowedActions,
   type SagaRecord,
 } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
@@ -17,10 +20,11 @@ import { HttpError } from '../http/errors.js';
 import { participantReads } from '../http/participant-reads.js';
 import { readTimeline } from '../http/sagas.js';
 import { errorResponses, Products } from '../http/schemas.js';
-import { productsView, sagaSummary } from '../http/views.js';
+import { attemptFacts, productsView, sagaSummary } from '../http/views.js';
 import type { AdminAuth, Caller } from './auth.js';
 import { sagaFilters } from './filters.js';
-import { FaultPlanError, type FaultBoard } from '../../faults/plan.js';
+import { FaultPlanError, validateFaultPlan, type FaultBoard, type FaultRule } from '../../faults/plan.js';
+import { vocabularyOf, vocabularyView } from '../../faults/vocabulary.js';
 import type { RecentSagas } from './recent.js';
 import { adminReconcile } from './reconcile.js';
 import {
@@ -30,6 +34,7 @@ import {
   AdminSagaQuery,
   AdminTimeline,
   AdminTimelineQuery,
+  ConsoleFacts,
   FaultIdParams,
   FaultsBody,
   FaultsView,
@@ -46,7 +51,6 @@ import {
 
 export interface AdminApiDeps {
   engine: SagaEngine;
-  store: SagaLog;
   participants: Participants;
   auth: AdminAuth;
   recent?: RecentSagas;
@@ -64,7 +68,7 @@ function traceIdOf(s: SagaRecord): string | null {
 }
 
 export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, deps) => {
-  const { engine, store, auth } = deps;
+  const { engine, auth } = deps;
   const now = deps.now ?? Date.now;
   const reads = participantReads(deps.participants, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
 
@@ -146,6 +150,27 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     },
   );
 
+  app.get(
+    '/api/console',
+    {
+      schema: {
+        operationId: 'getConsoleFacts',
+        summary: "The engine's facts the console shows: statuses, operator actions, the longest note",
+        tags: ['sagas'],
+        response: { 200: ConsoleFacts, ...errorResponses },
+      },
+    },
+    async () => ({
+      statuses: [...SAGA_STATUSES],
+      terminal_statuses: [...TERMINAL_STATUSES],
+      actions: [...OPERATOR_ACTIONS],
+      note_max_length: MAX_NOTE_LENGTH,
+    }),
+  );
+
+  // What an operator may do to a saga now: the engine's own rules, so the console never guesses.
+  const allowed = (s: SagaRecord) => allowedActions(engine.definitionOf(s.definition), s);
+
   // Step names for the step filter: every registered definition's, in order, once each.
   const stepNames = (): string[] => [...new Set(engine.registered().flatMap((d) => d.steps.map((s) => s.name)))];
 
@@ -166,12 +191,17 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       // Filters are checked (a clear 400) before anything is read.
       const filters = sagaFilters(params, steps);
       const [page, raw] = await Promise.all([
-        store.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }),
-        store.countByStatus(),
+        engine.reads.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }),
+        engine.reads.countByStatus(),
       ]);
       const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
       return {
-        sagas: page.sagas.map((s) => ({ ...sagaSummary(s), customer_id: s.subject, current_step: s.currentStep })),
+        sagas: page.sagas.map((s) => ({
+          ...sagaSummary(s),
+          allowed_actions: allowed(s),
+          customer_id: s.subject,
+          current_step: s.currentStep,
+        })),
         next_cursor: page.nextCursor,
         counts,
         steps,
@@ -192,12 +222,13 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       },
     },
     async (req) => {
-      const timeline = await readTimeline(engine, store, req.params.id, req.query);
-      const saga = (await store.get(req.params.id)) as SagaRecord;
+      const { saga, ...timeline } = await readTimeline(engine, req.params.id, req.query);
       const traceId = traceIdOf(saga) ?? timeline.events.find((e) => e.trace_id)?.trace_id ?? null;
       const template = deps.traceUrlTemplate;
       return {
         ...timeline,
+        events: timeline.events.map((e) => ({ ...e, ...attemptFacts(saga.id, e) })),
+        allowed_actions: allowed(saga),
         input: saga.input,
         results: saga.results,
         trace_id: traceId,
@@ -220,11 +251,12 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     async (req) => {
       const limit = req.query.limit ?? 100;
       // Longest parked first, through the log's index of PARKED sagas.
-      const oldest = await store.parked(limit);
+      const oldest = await engine.reads.parked(limit);
       const t = now();
       return {
         sagas: oldest.map((s) => ({
           ...sagaSummary(s),
+          allowed_actions: allowed(s),
           reason: s.failure ? `${s.failure.code}: ${s.failure.message}` : 'parked',
           age_seconds: Math.max(0, Math.floor((t - s.updatedAt) / 1000)),
         })),
@@ -243,7 +275,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       },
     },
     async () => {
-      const live = await store.liveStats();
+      const live = await engine.reads.liveStats();
       const recent = deps.recent?.stats() ?? { sagas_per_second: 0, p50_ms: null, p99_ms: null };
       return {
         in_flight: live.inflight,
@@ -256,7 +288,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
 
   // The books: the saga log against the participants' own records (viewer role and up).
   await app.register(adminReconcile, {
-    store,
+    engine,
     participants: deps.participants,
     readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
   });
@@ -313,7 +345,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
         throw err;
       }
       // saga_operator_actions_total{action} is counted by the engine's metrics interceptor
-      // (src/saga/metrics.ts, onOperatorAction) on this gateway's meter: applied actions, not replays.
+      // (src/saga/metrics.ts, its `saga` member around the action) on this gateway's meter: applied actions, not replays.
       req.log.info(
         {
           saga_id: id,
@@ -343,17 +375,22 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
     return who;
   };
 
+  // What a plan may name: the registered sagas' steps and the calls they make (derived each time:
+  // cheap, and always the definitions this gateway runs).
+  const vocabulary = () => vocabularyOf(engine.registered());
+  const faultsView = (rules: FaultRule[]) => ({ enabled: true, rules, vocabulary: vocabularyView(vocabulary()) });
+
   app.get(
     '/api/faults',
     {
       schema: {
         operationId: 'getFaultPlan',
-        summary: 'The fault plan, with how often each rule fired',
+        summary: 'The fault plan, with how often each rule fired, and what a rule may name',
         tags: ['faults'],
         response: { 200: FaultsView, ...errorResponses },
       },
     },
-    async () => ({ enabled: true, rules: board().list() }),
+    async () => faultsView(board().list()),
   );
 
   app.put(
@@ -366,22 +403,29 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
         body: FaultsBody,
         response: { 200: FaultsView, ...errorResponses },
       },
+      // The body is checked by the plan's own validation rather than ajv: its schema (FaultsBody),
+      // then what a schema does not say (the names the registered sagas know, the fields only some
+      // kinds take, unique ids), in the plan's words — 400 invalid_fault_plan naming the rule and
+      // field. Switchboard off: nothing to check, the handler answers 404 faults_disabled.
+      validatorCompiler: () => (body: unknown) => {
+        if (!deps.faults) return { value: body };
+        try {
+          return { value: { rules: validateFaultPlan(body, vocabulary()) } };
+        } catch (err) {
+          if (err instanceof FaultPlanError) return { error: new HttpError('invalid_fault_plan', err.message) };
+          throw err;
+        }
+      },
     },
     async (req) => {
       const b = board();
       const who = operator(req, 'change the fault plan');
-      let rules;
-      try {
-        rules = b.replace(req.body);
-      } catch (err) {
-        if (err instanceof FaultPlanError) throw new HttpError('invalid_fault_plan', err.message);
-        throw err;
-      }
+      const rules = b.replace(req.body, vocabulary());
       req.log.warn(
         { actor: who.name, via: who.via, rules: rules.length, enabled: rules.filter((r) => r.enabled).length },
         'fault plan replaced',
       );
-      return { enabled: true, rules };
+      return faultsView(rules);
     },
   );
 

@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Meter } from '@opentelemetry/api';
 import type { Logger } from '../../platform/telemetry/logger.js';
-import type { SagaEngine, SagaLog } from '../../saga/index.js';
+import type { SagaEngine } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { installErrorHandling, requestId } from '../http/app.js';
 import { installRequestLogging, withoutFastifyRequestLogging } from '../http/request-log.js';
@@ -24,7 +24,6 @@ import { adminUi } from './ui.js';
 
 export interface AdminOptions {
   engine: SagaEngine;
-  store: SagaLog;
   participants: Participants;
   logger: Logger;
   /** The gateway's meter: saga_operator_actions_total and the HTTP metrics go there. */

@@ -56,13 +56,12 @@ export function recentSagas(now: () => number = Date.now): RecentSagas {
     },
     interceptor: {
       name: 'recent-sagas',
-      async aroundSaga(_ctx, next) {
-        const final = await next();
-        if (isTerminal(final.status)) {
+      async saga(op, next) {
+        await next();
+        if (op.kind === 'run' && op.final && isTerminal(op.final.status)) {
           const t = now();
-          record(t - final.createdAt, t);
+          record(t - op.final.createdAt, t);
         }
-        return final;
       },
     },
   };

@@ -4,7 +4,7 @@
  * `sagas reconcile`, `sagas chaos`, the soak and the tests check the books with.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { SagaLog } from '../../saga/index.js';
+import type { SagaEngine } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { HttpError } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
@@ -13,14 +13,15 @@ import { reconcile, type ReconcileReport } from '../../reconcile/read.js';
 import { ReconcileQuery, ReconcileView } from './schemas.js';
 
 export interface AdminReconcileDeps {
-  store: SagaLog;
+  /** Its reads of the saga log (`engine.reads`, taken when a reconciliation runs). */
+  engine: Pick<SagaEngine, 'reads'>;
   participants: Participants;
   /** Deadline of each page read from a participant. */
   readTimeoutMs: number;
 }
 
 export const adminReconcile: FastifyPluginAsyncTypebox<AdminReconcileDeps> = async (app, deps) => {
-  const sources = { log: deps.store, books: grpcParticipantBooks(deps.participants, deps.readTimeoutMs) };
+  const books = grpcParticipantBooks(deps.participants, deps.readTimeoutMs);
   // A reconciliation reads every saga and record, so at most one runs per question. A caller
   // arriving while one runs waits for the next one, which starts when it ends and is shared by
   // everyone who arrived meanwhile: each answer is from a read that began after its request
@@ -28,7 +29,7 @@ export const adminReconcile: FastifyPluginAsyncTypebox<AdminReconcileDeps> = asy
   const running = new Map<string, Promise<ReconcileReport>>();
   const next = new Map<string, Promise<ReconcileReport>>();
   const start = (key: string, opts: { settled: boolean; pageSize: number | undefined }): Promise<ReconcileReport> => {
-    const run = reconcile(sources, opts).finally(() => {
+    const run = reconcile({ log: deps.engine.reads, books }, opts).finally(() => {
       if (running.get(key) === run) running.delete(key);
     });
     running.set(key, run);

@@ -2,9 +2,10 @@ import { createRequire } from 'node:module';
 import type { Static } from '@sinclair/typebox';
 import { ID_CHARS } from '../../contracts/ids.js';
 import { LIMITS } from '../../contracts/limits.js';
-import { SAGA_STATUSES, OPERATOR_ACTIONS } from '../../saga/index.js';
-import { SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
+import { SAGA_STATUSES, OPERATOR_ACTIONS, MAX_NOTE_LENGTH, type SagaStatus as Status } from '../../saga/index.js';
+import { SagaEvent, SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from '../../reconcile/rules.js';
+import { faultSchemas } from '../../faults/schema.js';
 
 // TypeBox's CommonJS build, as in http/schemas.ts (start-up time under tsx).
 const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
@@ -70,8 +71,17 @@ export const AdminSagaQuery = Type.Object({
 
 export const StatusCounts = Type.Object(Object.fromEntries(SAGA_STATUSES.map((s) => [s, Type.Integer()])));
 
+const OperatorAction = Type.Unsafe<(typeof OPERATOR_ACTIONS)[number]>({ type: 'string', enum: [...OPERATOR_ACTIONS] });
+
+/** Decided by the engine's own rules (src/saga/operator.ts, allowedActions): what the console offers. */
+const AllowedActions = Type.Array(OperatorAction, {
+  description:
+    "the operator actions the saga's state allows now (an operator's role is needed too); any other is refused with 409",
+});
+
 export const AdminSagaItem = Type.Object({
   ...SagaSummary.properties,
+  allowed_actions: AllowedActions,
   customer_id: Nullable(Type.String({ description: "whom the saga acts for (the order's customer)" })),
   current_step: Nullable(
     Type.String({ description: 'the step it is at (RUNNING, COMPENSATING) or stuck on (PARKED)' }),
@@ -87,8 +97,29 @@ export const AdminSagaPage = Type.Object({
   steps: Type.Array(Type.String(), { description: 'the step names the step filter takes' }),
 });
 
+/** An event of the admin timeline, with what it says about its attempt (src/gateway/http/views.ts, attemptFacts). */
+export const AdminSagaEvent = Type.Object({
+  ...SagaEvent.properties,
+  phase: Nullable(
+    Type.Unsafe<'action' | 'compensation'>({
+      type: 'string',
+      enum: ['action', 'compensation'],
+      description: "the phase of the attempt this event starts or ends; null for an event that is not an attempt's",
+    }),
+  ),
+  idempotency_key: Nullable(
+    Type.String({ description: "the key the attempt's call carried (the same on every attempt of a step and phase)" }),
+  ),
+  injected: Type.Boolean({
+    description: 'whether the fault switchboard injected this failure (fault_rule names the rule)',
+  }),
+  fault_rule: Nullable(Type.String({ description: 'the id of the fault rule that injected this failure' })),
+});
+
 export const AdminTimeline = Type.Object({
   ...SagaTimeline.properties,
+  events: Type.Array(AdminSagaEvent),
+  allowed_actions: AllowedActions,
   input: Type.Unknown({ description: "the saga's input (the order: customer_id, items, total_cents...)" }),
   results: Type.Unknown({ description: "each finished step's result, by step name" }),
   trace_id: Nullable(Type.String()),
@@ -110,6 +141,7 @@ export const ParkedPage = Type.Object({
   sagas: Type.Array(
     Type.Object({
       ...SagaSummary.properties,
+      allowed_actions: AllowedActions,
       reason: Type.String({ description: 'the failure that parked it: `code: message`' }),
       age_seconds: Type.Integer({ description: 'seconds since it parked' }),
     }),
@@ -125,15 +157,25 @@ export const Overview = Type.Object({
   p99_ms: Nullable(Type.Integer()),
 });
 
+const SagaStatus = Type.Unsafe<Status>({ type: 'string', enum: [...SAGA_STATUSES] });
+
+/** What the console would otherwise have to restate: the engine's statuses, actions and note length. */
+export const ConsoleFacts = Type.Object({
+  statuses: Type.Array(SagaStatus, { description: 'every saga status, in the order the console lists them' }),
+  terminal_statuses: Type.Array(SagaStatus, { description: 'the statuses in which a saga does not move by itself' }),
+  actions: Type.Array(OperatorAction, { description: 'every operator action' }),
+  note_max_length: Type.Integer({ description: "the longest note an operator's action keeps" }),
+});
+
 export const ActionBody = Type.Object({
-  action: Type.Unsafe<(typeof OPERATOR_ACTIONS)[number]>({ type: 'string', enum: [...OPERATOR_ACTIONS] }),
+  action: OperatorAction,
   action_id: Type.String({
     minLength: 1,
     maxLength: 100,
     pattern: ID_CHARS,
     description: '1-100 printable ASCII characters without spaces',
   }),
-  note: Type.Optional(Type.String({ maxLength: 1000 })),
+  note: Type.Optional(Type.String({ maxLength: MAX_NOTE_LENGTH })),
 });
 export type ActionBody = Static<typeof ActionBody>;
 
@@ -141,29 +183,17 @@ export const ActionResult = Type.Object({ saga: SagaSummary, replayed: Type.Bool
 
 export const IdParams = Type.Object({ id: Type.String() });
 
-/** A fault rule as the switchboard holds it (docs/faults-and-chaos.md), with how often it fired. */
-export const FaultRuleView = Type.Object({
-  id: Type.String(),
+/** A fault rule as the switchboard holds it, with how often it fired: the fault plan's own schema (src/faults/schema.ts). */
+export const FaultRuleView = faultSchemas().rule;
+
+export const FaultsView = Type.Object({
   enabled: Type.Boolean(),
-  target: Type.Object({
-    step: Type.Optional(Type.String()),
-    participant: Type.Optional(Type.String()),
-    method: Type.Optional(Type.String()),
-  }),
-  phase: Type.Optional(Type.String()),
-  kind: Type.String(),
-  latency_ms: Type.Optional(Type.Integer()),
-  jitter_ms: Type.Optional(Type.Integer()),
-  crash_point: Type.Optional(Type.String()),
-  probability: Type.Number(),
-  limit: Type.Optional(Type.Object({ count: Type.Optional(Type.Integer()), until: Type.Optional(Type.String()) })),
-  fired: Type.Integer(),
+  rules: Type.Array(FaultRuleView),
+  vocabulary: faultSchemas().vocabulary,
 });
 
-export const FaultsView = Type.Object({ enabled: Type.Boolean(), rules: Type.Array(FaultRuleView) });
-
-/** `{rules: [...]}`: checked by the plan's own validation (400 invalid_fault_plan naming the rule and field). */
-export const FaultsBody = Type.Unknown({ description: '{rules: [...]}: the new plan, replacing the old one' });
+/** `{rules: [...]}`: the fault plan's own schema; the route checks a body with the plan's validation (400 invalid_fault_plan naming the rule and field). */
+export const FaultsBody = faultSchemas().plan;
 
 export const FaultIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 

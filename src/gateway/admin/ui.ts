@@ -1,9 +1,9 @@
 /**
  * The console's static files, from src/gateway/admin/ui/ (shipped with the package: nothing is
- * fetched from the internet). `GET /` is index.html; `GET /ui/<file>` any file of that folder
- * (no sub-folders) with a known extension. Files are read at each request and sent `no-store`
- * (as everything on the admin listener: app.ts), so a new build is seen at once; a folder without
- * index.html serves a placeholder page.
+ * fetched from the internet). `GET /` is index.html; `GET /ui/<file>` any file of that folder,
+ * and `GET /ui/js/<file>` any of its ES modules (no other sub-folder), with a known extension.
+ * Files are read at each request and sent `no-store` (as everything on the admin listener:
+ * app.ts), so a new build is seen at once; a folder without index.html serves a placeholder page.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -65,11 +65,17 @@ export const adminUi: FastifyPluginAsync<{ dir?: string }> = async (app, opts) =
     return secure(reply, TYPES['.html'] as string).send(index ?? PLACEHOLDER);
   });
 
-  app.get<{ Params: { file: string } }>('/ui/:file', { schema: { hide: true } }, async (req, reply) => {
-    const name = req.params.file;
+  // The name is one path segment of known characters: nothing outside the folder can be named.
+  const serve = async (folder: string, name: string, reply: FastifyReply) => {
     const type = TYPES[path.extname(name).toLowerCase()];
-    const body = FILE_NAME.test(name) && type ? await fileOrUndefined(path.join(dir, name)) : undefined;
+    const body = FILE_NAME.test(name) && type ? await fileOrUndefined(path.join(dir, folder, name)) : undefined;
     if (!body || !type) throw new HttpError('not_found', `no file ${name} in the console`);
     return secure(reply, type).send(body);
-  });
+  };
+  app.get<{ Params: { file: string } }>('/ui/:file', { schema: { hide: true } }, async (req, reply) =>
+    serve('', req.params.file, reply),
+  );
+  app.get<{ Params: { file: string } }>('/ui/js/:file', { schema: { hide: true } }, async (req, reply) =>
+    serve('js', req.params.file, reply),
+  );
 };

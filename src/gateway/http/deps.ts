@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Meter } from '@opentelemetry/api';
 import type { IdempotencyGuard } from '../../platform/storage/idempotency.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
-import type { SagaEngine, SagaLog } from '../../saga/index.js';
+import type { SagaEngine } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import type { Pricing } from '../pricing.js';
 import type { OrderView } from './schemas.js';
 import type { SagaHandle } from '../../saga/index.js';
-import type { PlaceOrderInput } from '../place-order.js';
+import type { PlaceOrderInput, PlaceOrderResults } from '../place-order.js';
 
 /** A POST's answer as replayed for a repeated idempotency key. */
 export interface StoredResponse {
@@ -42,7 +42,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
 export interface GatewayOptions {
   engine: SagaEngine;
   /** The place-order saga's typed handle (what `engine.register(placeOrderSaga(...))` returned). */
-  placeOrder: SagaHandle<PlaceOrderInput>;
+  placeOrder: SagaHandle<PlaceOrderInput, PlaceOrderResults>;
   /** Where HTTP metrics go and what /metrics serves. */
   meter: Meter;
   serveMetrics?: (req: IncomingMessage, res: ServerResponse) => void;
@@ -50,7 +50,6 @@ export interface GatewayOptions {
   /** Which store the idempotency fast path is on, for /readyz. */
   fastPathMode?: () => 'redis' | 'memory';
   onReplay?: () => void;
-  store: SagaLog;
   participants: Participants;
   logger: Logger;
   /** Cap on `Prefer: wait=N`. */

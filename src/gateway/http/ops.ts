@@ -21,12 +21,12 @@ const rateLimited = {
 
 export type OpsDeps = Pick<
   GatewayOptions,
-  'engine' | 'store' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'
+  'engine' | 'participants' | 'serveMetrics' | 'fastPathMode' | 'readTimeoutMs'
 >;
 
 /** What orchestrators and Prometheus ask: liveness, readiness, metrics. */
 export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) => {
-  const { engine, store, participants: p } = deps;
+  const { engine, participants: p } = deps;
   const readTimeoutMs = deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
 
   app.get(
@@ -49,7 +49,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) =
     },
     async (_req, reply) => {
       const reach = await p.reachable(true);
-      const sagaLog = await withTimeout(store.liveStats(), readTimeoutMs).then(
+      const sagaLog = await withTimeout(engine.reads.liveStats(), readTimeoutMs).then(
         () => true,
         () => false,
       );

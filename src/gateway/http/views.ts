@@ -2,7 +2,7 @@ import type { Order } from '../../gen/order/v1/order.js';
 import type { ListProductsResponse } from '../../gen/inventory/v1/inventory.js';
 import { OrderStatus } from '../../gen/order/v1/order.js';
 import { PaymentStatus } from '../../gen/payment/v1/payment.js';
-import type { SagaEvent, SagaRecord } from '../../saga/index.js';
+import { idempotencyKey, type Phase, type SagaEvent, type SagaEventType, type SagaRecord } from '../../saga/index.js';
 import { centsToDollars } from '../money.js';
 import type { PlaceOrderInput } from '../place-order.js';
 import type { OrderView } from './schemas.js';
@@ -133,6 +133,37 @@ export function eventView(e: SagaEvent, displayName: string | undefined) {
     data: e.data,
     trace_id: e.traceId,
     span_id: e.spanId,
+  };
+}
+
+/** The phase of an attempt each of its events belongs to: its start, and its outcome. */
+const ATTEMPT_PHASE: Partial<Record<SagaEventType, Phase>> = {
+  STEP_STARTED: 'action',
+  STEP_SUCCEEDED: 'action',
+  STEP_FAILED: 'action',
+  COMPENSATION_STARTED: 'compensation',
+  COMPENSATION_SUCCEEDED: 'compensation',
+  COMPENSATION_FAILED: 'compensation',
+};
+
+/**
+ * What an event of an attempt says about that attempt, for the console: its phase, the key its
+ * call carried, and whether the fault switchboard injected its failure. The engine records an
+ * injected failure's rule as `data.fault_rule`; that field alone decides (never the error's text).
+ * Other events: null, null, false, null.
+ */
+export function attemptFacts(sagaId: string, e: Pick<SagaEvent, 'type' | 'step' | 'data'>) {
+  const phase = ATTEMPT_PHASE[e.type] ?? null;
+  const data = e.data;
+  const rule =
+    phase && typeof data === 'object' && data !== null && !Array.isArray(data) && typeof data.fault_rule === 'string'
+      ? data.fault_rule
+      : null;
+  return {
+    phase,
+    idempotency_key: phase && e.step ? idempotencyKey(sagaId, e.step, phase) : null,
+    injected: rule !== null,
+    fault_rule: rule,
   };
 }
 
