@@ -128,7 +128,7 @@ export interface Timeline {
   saga: SagaRecord;
   events: SagaEvent[];
   /** The step's display name (e.g. an older system's), when its definition gives one. */
-  displayName(step: string | null): string | undefined;
+  displayName: (step: string | null) => string | undefined;
   /** The `afterSeq` of the next page, or null when this page was not full. */
   nextAfterSeq: number | null;
 }

@@ -63,7 +63,7 @@ async function run(interceptors: SagaInterceptor[], answers?: Answers) {
   const final = await handle.waitFor(saga.id, 5_000);
   const events = await log.events(saga.id);
   await engine.shutdown();
-  log.close();
+  await log.close();
   return { final, events, calls };
 }
 
@@ -146,7 +146,7 @@ test('an interceptor that skips a durable write is refused: nothing is called af
   assert.equal((await handle.get(saga.id))?.status, 'RUNNING', 'the run stopped; recovery would resume it');
   assert.deepEqual(calls, ['a'], 'b was not called without its intent on record');
   await engine.shutdown();
-  log.close();
+  await log.close();
 });
 
 test('calling next() twice is refused: the participant is called once', async () => {
@@ -166,7 +166,7 @@ test('calling next() twice is refused: the participant is called once', async ()
   assert.match((await errors.logged).message, /next\(\) called twice around call/);
   assert.deepEqual(calls, ['a'], 'a called once, and nothing after the broken chain');
   await engine.shutdown();
-  log.close();
+  await log.close();
 });
 
 test('operator actions pass through `saga` with what they did (applied, then replayed)', async () => {
@@ -201,5 +201,5 @@ test('operator actions pass through `saga` with what they did (applied, then rep
   assert.equal(res.saga.status, 'RESOLVED', `from ${parked?.status}`);
   assert.deepEqual(seen, ['action:resolve:false', 'action:resolve:true']);
   await second.shutdown();
-  log.close();
+  await log.close();
 });
