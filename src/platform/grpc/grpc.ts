@@ -68,6 +68,8 @@ const STATUS_OF_CODE: Record<string, status> = {
   idempotency_key_reused: status.FAILED_PRECONDITION,
   not_found: status.NOT_FOUND,
   shutting_down: status.UNAVAILABLE,
+  // A participant's database out of reach: retried under the same key (the inbox replays a commit that did happen).
+  store_unavailable: status.UNAVAILABLE,
 };
 
 export function firstValue(md: Metadata, key: string): string | undefined {

@@ -10,6 +10,11 @@ import { GroupCommit } from './group-commit.js';
  * The participants' idempotency inbox: a write RPC's key, the fingerprint of its request and the
  * response it produced, stored in the same transaction as the effect. A repeat of the key gets
  * the stored response and repeats no effect, across retries, restarts and replicas.
+ *
+ * Two halves: the records (InboxRecords), one implementation per database — SQLite here,
+ * PostgreSQL in pg-inbox.ts — and the rules every inbox follows whatever keeps its records
+ * (inboxOver): the key's form, the request's fingerprint, a reused key refused, the Redis fast
+ * path in front.
  */
 export const INBOX_MIGRATION = `
 CREATE TABLE inbox (
@@ -20,6 +25,8 @@ CREATE TABLE inbox (
   created_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
+
+export type Awaitable<T> = T | Promise<T>;
 
 export function fingerprint(method: string, request: unknown): string {
   return createHash('sha256').update(method).update('\0').update(JSON.stringify(request)).digest('base64url');
@@ -38,60 +45,70 @@ export function validateIdempotencyKey(key: string | undefined): string {
   return key;
 }
 
-export interface Inbox {
+/** What an inbox holds for a key: the request it answered (method, fingerprint) and the answer, as JSON. */
+export interface StoredAnswer {
+  method: string;
+  fingerprint: string;
+  response: string;
+}
+
+/** The effect ran and its answer was committed with it, or the key already held an answer. */
+export type OnceOutcome<Res> = { kind: 'applied'; response: Res } | { kind: 'stored'; answer: StoredAnswer };
+
+/**
+ * The durable half of an inbox, on one database. `Tx` is what an effect is given to write with:
+ * the store's writes bound to the transaction the record is committed in.
+ */
+export interface InboxRecords<Tx> {
+  /** The answer held for `key`, read outside any write (the fast path's confirmation). */
+  find(key: string): Promise<StoredAnswer | undefined>;
   /**
-   * `once`, with the fast path in front: a repeat found in Redis is answered without touching the
-   * database, and a fresh answer is left there for the next repeat. The database transaction stays
-   * the only guard; two replicas racing on one key are serialised by it.
+   * Runs `effect` at most once per key: in one transaction, the key is looked up, and when it holds
+   * nothing the effect runs and its answer is recorded under it. A key racing itself (two replicas,
+   * two connections) ends with one effect; the other call finds the first one's answer.
+   */
+  once<Res>(
+    key: string,
+    method: string,
+    fingerprint: string,
+    effect: (tx: Tx) => Awaitable<Res>,
+  ): Promise<OnceOutcome<Res>>;
+}
+
+export interface Inbox<Tx = void> {
+  /**
+   * Runs `effect` at most once per idempotency key, atomically with its inbox record, with the
+   * fast path (when there is one) in front: a repeat found in Redis is confirmed by the inbox and
+   * answered without running anything, and a fresh answer is left there for the next repeat. The
+   * database transaction stays the only guard.
    */
   run<Res>(
     key: string | undefined,
     method: string,
     request: unknown,
-    effect: () => Res,
+    effect: (tx: Tx) => Awaitable<Res>,
   ): Promise<{ response: Res; replayed: boolean }>;
-  /**
-   * Runs `effect` at most once per key, atomically with its inbox record, in a transaction of its
-   * own (`run` group-commits). `effect` must be synchronous database work so that it shares the
-   * transaction.
-   */
-  once<Res>(
-    key: string | undefined,
-    method: string,
-    request: unknown,
-    effect: () => Res,
-  ): { response: Res; replayed: boolean };
 }
 
-export function createInbox(db: Db, now: () => number = Date.now, fastPath?: IdempotencyGuard<unknown>): Inbox {
-  const get = db.prepare<[string], { method: string; fingerprint: string; response: string }>(
-    'SELECT method, fingerprint, response FROM inbox WHERE key = ?',
-  );
-  const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
-  const reused = (key: string) =>
-    new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
+const reused = (key: string) =>
+  new AppError('idempotency_key_reused', `idempotency key ${key} was used for a different request`);
 
-  /** The durable part, for a key already validated and a request already fingerprinted: run inside a transaction. */
-  const applyOnce =
-    <Res>(key: string, method: string, fp: string, effect: () => Res) =>
-    (): { response: Res; replayed: boolean } => {
-      const seen = get.get(key);
-      if (seen) {
-        if (seen.method !== method || seen.fingerprint !== fp) throw reused(key);
-        return { response: JSON.parse(seen.response) as Res, replayed: true };
-      }
-      const response = effect();
-      put.run(key, method, fp, JSON.stringify(response), now());
-      return { response, replayed: false };
-    };
-  // The writes of one event-loop turn commit together (group-commit.ts): the answer goes back
-  // once its own write is durable.
-  const commits = new GroupCommit(db);
-  const apply = <Res>(key: string, method: string, fp: string, effect: () => Res) =>
-    commits.run(applyOnce(key, method, fp, effect));
+/** A stored answer as the reply to a request: the same request replays it, another is refused. */
+function replayOf<Res>(key: string, method: string, fp: string, answer: StoredAnswer) {
+  if (answer.method !== method || answer.fingerprint !== fp) throw reused(key);
+  return { response: JSON.parse(answer.response) as Res, replayed: true };
+}
 
-  const inbox: Inbox = {
-    async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
+/** The inbox's rules over its records, with the Redis fast path in front when given. */
+export function inboxOver<Tx>(records: InboxRecords<Tx>, fastPath?: IdempotencyGuard<unknown>): Inbox<Tx> {
+  const apply = async <Res>(key: string, method: string, fp: string, effect: (tx: Tx) => Awaitable<Res>) => {
+    const out = await records.once(key, method, fp, effect);
+    return out.kind === 'applied'
+      ? { response: out.response, replayed: false }
+      : replayOf<Res>(key, method, fp, out.answer);
+  };
+  return {
+    async run<Res>(rawKey: string | undefined, method: string, request: unknown, effect: (tx: Tx) => Awaitable<Res>) {
       const key = validateIdempotencyKey(rawKey);
       const fp = fingerprint(method, request);
       if (!fastPath) return apply(key, method, fp, effect);
@@ -99,11 +116,8 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
       if (seen.kind !== 'acquired') {
         // Redis is never the truth: a replay or a mismatch it reports is confirmed by this
         // service's own inbox, which answers. What the inbox does not back is ignored.
-        const stored = get.get(key);
-        if (stored) {
-          if (stored.method !== method || stored.fingerprint !== fp) throw reused(key);
-          return { response: JSON.parse(stored.response) as Res, replayed: true };
-        }
+        const stored = await records.find(key);
+        if (stored) return replayOf<Res>(key, method, fp, stored);
         if (seen.kind === 'replay') fastPath.untrusted(key, 'unbacked');
       }
       try {
@@ -116,10 +130,77 @@ export function createInbox(db: Db, now: () => number = Date.now, fastPath?: Ide
         throw err;
       }
     },
+  };
+}
+
+/** A SQLite inbox's extra: `once` run synchronously, in a transaction of its own (tests, tools). */
+export interface SqliteInbox<Tx = void> extends Inbox<Tx> {
+  once<Res>(
+    key: string | undefined,
+    method: string,
+    request: unknown,
+    effect: (tx: Tx) => Res,
+  ): { response: Res; replayed: boolean };
+}
+
+/**
+ * The inbox's records in a SQLite database (INBOX_MIGRATION applied). The writes of one event-loop
+ * turn commit together (group-commit.ts): each caller's answer comes back once its own write is
+ * durable. An effect is given `tx` and must be synchronous database work on `db`, so that it shares
+ * the transaction (and it may run twice, the first time undone: see GroupCommit).
+ */
+export function sqliteInboxRecords<Tx>(
+  db: Db,
+  tx: Tx,
+  now: () => number = Date.now,
+): InboxRecords<Tx> & {
+  onceNow<Res>(key: string, method: string, fp: string, effect: (tx: Tx) => Res): OnceOutcome<Res>;
+} {
+  const get = db.prepare<[string], StoredAnswer>('SELECT method, fingerprint, response FROM inbox WHERE key = ?');
+  const put = db.prepare('INSERT INTO inbox (key, method, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)');
+  /** The durable part, inside a transaction. */
+  const applyOnce =
+    <Res>(key: string, method: string, fp: string, effect: (tx: Tx) => Awaitable<Res>) =>
+    (): OnceOutcome<Res> => {
+      const seen = get.get(key);
+      // A copy: node:sqlite's rows have no prototype.
+      if (seen)
+        return {
+          kind: 'stored',
+          answer: { method: seen.method, fingerprint: seen.fingerprint, response: seen.response },
+        };
+      const response = effect(tx);
+      if (response instanceof Promise) {
+        // Awaiting it would commit the transaction before the effect's writes: a bug, refused loudly.
+        response.catch(() => undefined);
+        throw new TypeError(`the effect of ${method} must be synchronous work on the SQLite database`);
+      }
+      put.run(key, method, fp, JSON.stringify(response), now());
+      return { kind: 'applied', response };
+    };
+  const commits = new GroupCommit(db);
+  return {
+    find: async (key) => {
+      const seen = get.get(key);
+      return seen && { method: seen.method, fingerprint: seen.fingerprint, response: seen.response };
+    },
+    once: (key, method, fp, effect) => commits.run(applyOnce(key, method, fp, effect)),
+    onceNow: (key, method, fp, effect) => db.transaction(applyOnce(key, method, fp, effect)).immediate(),
+  };
+}
+
+/** The inbox of a SQLite database whose effects are given nothing (they close over their store). */
+export function createInbox(db: Db, now: () => number = Date.now, fastPath?: IdempotencyGuard<unknown>): SqliteInbox {
+  const records = sqliteInboxRecords<void>(db, undefined, now);
+  return {
+    ...inboxOver(records, fastPath),
     once<Res>(rawKey: string | undefined, method: string, request: unknown, effect: () => Res) {
       const key = validateIdempotencyKey(rawKey);
-      return db.transaction(applyOnce(key, method, fingerprint(method, request), effect)).immediate();
+      const fp = fingerprint(method, request);
+      const out = records.onceNow(key, method, fp, effect);
+      return out.kind === 'applied'
+        ? { response: out.response, replayed: false }
+        : replayOf<Res>(key, method, fp, out.answer);
     },
   };
-  return inbox;
 }

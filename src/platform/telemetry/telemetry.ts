@@ -91,25 +91,34 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+/** What /readyz answers: ready or not, and the checks behind it (`{"database": "ok"}`), shown in its body. */
+export type Readiness = boolean | { ready: boolean; checks: Record<string, 'ok' | 'unavailable'> };
+
 /**
  * The Prometheus endpoint of a process without an HTTP API of its own: GET /metrics on
  * `METRICS_ADDR` (loopback by default; `off` disables it), and GET /readyz, 200 while `ready()`
- * says so and 503 once it does not (a participant that is stopping), for `sagas health` and an
- * orchestrator's probe.
+ * says so and 503 once it does not (a participant that is stopping, or whose database does not
+ * answer), for `sagas health` and an orchestrator's probe.
  */
 export async function startMetricsServer(
   telemetry: Telemetry,
   where: HostPort | 'off',
-  ready: () => boolean = () => true,
+  ready: () => Readiness | Promise<Readiness> = () => true,
 ): Promise<MetricsServer | undefined> {
   if (where === 'off') return undefined;
   const server = http.createServer((req, res) => {
     const route = req.method === 'GET' ? req.url?.split('?')[0] : undefined;
     if (route === '/metrics') return telemetry.serveMetrics(req, res);
     if (route === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      return res.end(`{"status":"${ok ? 'ready' : 'not_ready'}"}\n`);
+      const answer = (r: Readiness) => {
+        const { ready: ok, checks } = typeof r === 'boolean' ? { ready: r, checks: undefined } : r;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(`${JSON.stringify({ status: ok ? 'ready' : 'not_ready', ...(checks && { checks }) })}\n`);
+      };
+      void Promise.resolve()
+        .then(ready)
+        .then(answer, () => answer(false));
+      return;
     }
     res
       .writeHead(404, { 'content-type': 'application/json' })

@@ -27,7 +27,7 @@ import {
   type BatchRow,
   type BatchRows,
 } from './postgres-batch.js';
-import { isConnectionError, isRetryable, reason } from './postgres-errors.js';
+import { isConnectionError, isRetryable, reason } from '../../platform/storage/pg-errors.js';
 import type { PostgresPool } from './postgres-pool.js';
 import { EVENT_COLUMNS, FINISHED_CHANNEL, NOW_MS, SAGA_COLUMNS } from './postgres-sql.js';
 

@@ -8,7 +8,7 @@
  * which a waiter survives because its own timeout reads the saga again (see the engine's waitFor).
  */
 import pg from 'pg';
-import { reason } from './postgres-errors.js';
+import { reason } from '../../platform/storage/pg-errors.js';
 import type { PostgresPool } from './postgres-pool.js';
 import { FINISHED_CHANNEL } from './postgres-sql.js';
 

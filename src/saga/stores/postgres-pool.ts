@@ -7,7 +7,7 @@ import pg from 'pg';
 import { redactPassword } from '../../platform/config/config.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { SagaLogError, SagaLogUnavailableError } from '../model.js';
-import { isConnectionError, reason } from './postgres-errors.js';
+import { isConnectionError, reason } from '../../platform/storage/pg-errors.js';
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 

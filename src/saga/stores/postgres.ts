@@ -13,7 +13,7 @@ import {
   type SagaStatus,
   type TakeOverExpectation,
 } from '../model.js';
-import { isConnectionError, reason } from './postgres-errors.js';
+import { isConnectionError, reason } from '../../platform/storage/pg-errors.js';
 import { GroupCommit } from './postgres-group-commit.js';
 import { PostgresLeases } from './postgres-leases.js';
 import { migrate } from './postgres-migrations.js';

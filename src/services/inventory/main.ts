@@ -3,7 +3,7 @@ import { runMain, serveParticipant } from '../shared/run.js';
 import { loadCatalog } from './catalog.js';
 import { inventoryConfig } from './config.js';
 import { createInventoryService } from './server.js';
-import { openInventoryDatabase } from './store.js';
+import { openInventoryDatabase, sqliteInventoryStore } from './store.js';
 
 /** Entry point of the inventory service process. Importing this file starts it; tests use server.ts. */
 export async function main(env = process.env): Promise<void> {
@@ -14,10 +14,19 @@ export async function main(env = process.env): Promise<void> {
   await serveParticipant(
     {
       service: 'inventory',
-      openDb: openInventoryDatabase,
+      // Opening the store seeds the catalog's stock on a database never seeded, and sets its prices.
+      openStore: async (storage, logger) => {
+        if (storage.kind === 'sqlite')
+          return sqliteInventoryStore(openInventoryDatabase(storage.file, storage.synchronous), {
+            catalog,
+            where: storage.file,
+          });
+        const { openPostgresInventoryStore } = await import('./postgres-store.js');
+        return openPostgresInventoryStore({ url: storage.url, poolSize: storage.poolSize, logger, catalog });
+      },
       definition: InventoryServiceService,
-      build: ({ db, logger, fastPath }) => ({
-        implementation: createInventoryService({ db, logger, catalog, fastPath }),
+      build: ({ store, logger, fastPath }) => ({
+        implementation: createInventoryService({ store, logger, fastPath }),
       }),
     },
     config,

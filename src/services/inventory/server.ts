@@ -1,7 +1,7 @@
 import type { Db } from '../../platform/storage/db.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { unary } from '../../platform/grpc/grpc.js';
-import { createInbox } from '../../platform/storage/inbox.js';
+import { inboxOver } from '../../platform/storage/inbox.js';
 import type { IdempotencyGuard } from '../../platform/storage/idempotency.js';
 import {
   CommitOutcome,
@@ -23,21 +23,32 @@ import {
   type ReserveResponse,
 } from '../../gen/inventory/v1/inventory.js';
 import { validateReserve, type Catalog, type ReservationStatus as DomainReservationStatus } from './domain.js';
-import { createInventoryStore, type ReserveResult } from './store.js';
+import { sqliteInventoryStore } from './store.js';
+import type { InventoryStorePort, ReserveResult } from './store-port.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
 import { listPage } from '../shared/paging.js';
 
-export interface InventoryServiceDeps {
+export type InventoryServiceDeps = {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
   fastPath?: IdempotencyGuard<unknown>;
-  /** An open database with INVENTORY_MIGRATIONS applied (see openInventoryDatabase). */
-  db: Db;
   logger: Logger;
-  /** Its stock is seeded only if this database was never seeded before; its prices on every start. */
-  catalog: Catalog;
   now?: () => number;
-}
+} & (
+  | {
+      /** The store, its catalog applied: SQLite (sqliteInventoryStore) or PostgreSQL (openPostgresInventoryStore). */
+      store: InventoryStorePort;
+      db?: undefined;
+      catalog?: undefined;
+    }
+  | {
+      /** An open SQLite database with INVENTORY_MIGRATIONS applied (see openInventoryDatabase): its store. */
+      db: Db;
+      /** Its stock is seeded only if this database was never seeded before; its prices on every start. */
+      catalog: Catalog;
+      store?: undefined;
+    }
+);
 
 const RESERVE: Record<ReserveResult['outcome'], ReserveOutcome> = {
   reserved: ReserveOutcome.RESERVE_OUTCOME_RESERVED,
@@ -61,24 +72,17 @@ const COMMIT: Record<'committed' | 'not_reserved', CommitOutcome> = {
   not_reserved: CommitOutcome.COMMIT_OUTCOME_NOT_RESERVED,
 };
 
-/** The InventoryService implementation. Creating it seeds the catalog on a fresh database. */
-export function createInventoryService({
-  db,
-  logger,
-  catalog,
-  now = Date.now,
-  fastPath,
-}: InventoryServiceDeps): InventoryServiceServer {
-  const store = createInventoryStore(db, { catalog, now });
-  const write = writeRpcs('inventory', logger, createInbox(db, now, fastPath));
+/** The InventoryService implementation. Created on a SQLite database, it seeds the catalog on a fresh one. */
+export function createInventoryService(deps: InventoryServiceDeps): InventoryServiceServer {
+  const { logger, now = Date.now, fastPath } = deps;
+  const store = deps.store ?? sqliteInventoryStore(deps.db, { catalog: deps.catalog, now });
+  const write = writeRpcs('inventory', logger, inboxOver(store.inbox, fastPath));
 
   return {
     reserve: write('Reserve', 'reserve', {
       validate: (req: ReserveRequest) => validateReserve(req),
-      effect: (input): ReserveResponse => {
-        const result = store.reserve(input);
-        return { outcome: RESERVE[result.outcome], productIds: result.productIds };
-      },
+      effect: (tx, input) => tx.reserve(input),
+      answer: (result): ReserveResponse => ({ outcome: RESERVE[result.outcome], productIds: result.productIds }),
       log: (input, res) => ({
         msg: 'reserve stock',
         level: res.outcome === ReserveOutcome.RESERVE_OUTCOME_CONFLICT ? 'warn' : 'info',
@@ -90,18 +94,20 @@ export function createInventoryService({
 
     release: write('Release', 'release', {
       validate: (req: ReleaseRequest) => checkOrderId(req.orderId),
-      effect: (orderId): ReleaseResponse => ({ outcome: RELEASE[store.release(orderId).outcome] }),
+      effect: (tx, orderId) => tx.release(orderId),
+      answer: (result): ReleaseResponse => ({ outcome: RELEASE[result.outcome] }),
       log: (orderId, res) => ({ msg: 'release stock', order_id: orderId, outcome: releaseOutcomeToJSON(res.outcome) }),
     }),
 
     commit: write('Commit', 'commit', {
       validate: (req: CommitRequest) => checkOrderId(req.orderId),
-      effect: (orderId): CommitResponse => ({ outcome: COMMIT[store.commit(orderId).outcome] }),
+      effect: (tx, orderId) => tx.commit(orderId),
+      answer: (result): CommitResponse => ({ outcome: COMMIT[result.outcome] }),
       log: (orderId, res) => ({ msg: 'commit stock', order_id: orderId, outcome: commitOutcomeToJSON(res.outcome) }),
     }),
 
-    listProducts: unary('ListProducts', logger, (req: ListProductsRequest, call) => {
-      const products = store.listProducts(req.productIds);
+    listProducts: unary('ListProducts', logger, async (req: ListProductsRequest, call) => {
+      const products = await store.listProducts(req.productIds);
       call.logger.debug({ count: products.length }, 'list products');
       return { products };
     }),
@@ -109,10 +115,10 @@ export function createInventoryService({
     listReservations: unary(
       'ListReservations',
       logger,
-      (req: ListReservationsRequest, call): ListReservationsResponse => {
-        const res = listPage(
+      async (req: ListReservationsRequest, call): Promise<ListReservationsResponse> => {
+        const res = await listPage(
           req,
-          store.listReservations,
+          (after, limit) => store.listReservations(after, limit),
           (e) => e.orderId,
           ({ orderId, reservation, tombstoned }) => ({
             orderId,

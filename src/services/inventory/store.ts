@@ -1,6 +1,6 @@
-import { openDatabase, type Db } from '../../platform/storage/db.js';
+import { databaseId, openDatabase, type Db } from '../../platform/storage/db.js';
 import type { SyncLevel } from '../../platform/config/config.js';
-import { INBOX_MIGRATION } from '../../platform/storage/inbox.js';
+import { INBOX_MIGRATION, sqliteInboxRecords } from '../../platform/storage/inbox.js';
 import {
   catalogProduct,
   decideCommit,
@@ -8,12 +8,28 @@ import {
   decideReserve,
   type Catalog,
   type ReservationStatus,
-  type ReserveDecision,
   type StockLine,
   type ValidReserve,
 } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 import { pageIdsSql } from '../shared/paging.js';
+import type {
+  CommitResult,
+  InventoryStorePort,
+  ProductStock,
+  ReleaseResult,
+  Reservation,
+  ReservationEntry,
+  ReserveResult,
+} from './store-port.js';
+
+/**
+ * The inventory service's store on SQLite: synchronous inside (each method one transaction, a
+ * savepoint inside the inbox's group commit), and sqliteInventoryStore, the same behind the async
+ * store port.
+ */
+
+export type { ProductStock, Reservation, ReservationEntry, ReserveResult };
 
 // CHECKs are a last line of defence: a bug that would drive a counter negative aborts the
 // transaction instead of corrupting the stock.
@@ -54,48 +70,15 @@ export function openInventoryDatabase(file: string, synchronous: SyncLevel = 'no
   return openDatabase(file, { synchronous, migrations: INVENTORY_MIGRATIONS });
 }
 
-export interface ProductStock {
-  productId: string;
-  available: number;
-  reserved: number;
-  sold: number;
-  /** The stock ever supplied: available + reserved + sold always equals it. */
-  total: number;
-  /** The catalog's unit price in cents; undefined when the catalog gives none. */
-  priceCents?: number;
-}
-
-export interface Reservation {
-  orderId: string;
-  status: ReservationStatus;
-  lines: StockLine[];
-}
-
-export interface ReserveResult {
-  outcome: ReserveDecision['outcome'];
-  /** The products behind an unknown_product or insufficient_stock outcome; empty otherwise. */
-  productIds: string[];
-}
-
+/** The synchronous SQLite store: InventoryStorePort's methods, answering at once. */
 export interface InventoryStore {
   reserve(input: ValidReserve): ReserveResult;
-  release(orderId: string): { outcome: 'released' | 'already_committed' | 'nothing_reserved' };
-  commit(orderId: string): { outcome: 'committed' | 'not_reserved' };
-  /** Every product, or only those of `productIds` (unknown ones left out), sorted by id. */
+  release(orderId: string): ReleaseResult;
+  commit(orderId: string): CommitResult;
   listProducts(productIds?: readonly string[]): ProductStock[];
   reservation(orderId: string): Reservation | undefined;
   isTombstoned(orderId: string): boolean;
-  /**
-   * The books for reconciliation: what is held for each order id after `after`, in id order, at
-   * most `limit` ids (a reservation, a tombstone, or both).
-   */
   listReservations: (after: string, limit: number) => ReservationEntry[];
-}
-
-export interface ReservationEntry {
-  orderId: string;
-  reservation: Reservation | undefined;
-  tombstoned: boolean;
 }
 
 export interface InventoryStoreOptions {
@@ -258,4 +241,30 @@ export function applyCatalogPrices(db: Db, catalog: Catalog): void {
       if (priceCents !== undefined) setPrice.run(priceCents, productId);
     }
   }).immediate();
+}
+
+/**
+ * The SQLite store behind the store port: the synchronous store wrapped (its answers are already
+ * there), and the inbox's records in the same database, group-committed.
+ */
+export function sqliteInventoryStore(db: Db, opts: InventoryStoreOptions & { where?: string }): InventoryStorePort {
+  const { now = Date.now, where = 'sqlite' } = opts;
+  const sync = createInventoryStore(db, opts);
+  return {
+    kind: 'sqlite',
+    where,
+    inbox: sqliteInboxRecords(db, sync, now),
+    listProducts: async (productIds) => sync.listProducts(productIds),
+    reservation: async (orderId) => sync.reservation(orderId),
+    isTombstoned: async (orderId) => sync.isTombstoned(orderId),
+    listReservations: async (after, limit) => sync.listReservations(after, limit),
+    reserve: async (input) => sync.reserve(input),
+    release: async (orderId) => sync.release(orderId),
+    commit: async (orderId) => sync.commit(orderId),
+    databaseId: async () => databaseId(db),
+    check: async () => db.open,
+    close: async () => {
+      if (db.open) db.close();
+    },
+  };
 }

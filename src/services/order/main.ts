@@ -2,7 +2,7 @@ import { OrderServiceService } from '../../gen/order/v1/order.js';
 import { runMain, serveParticipant } from '../shared/run.js';
 import { orderConfig } from './config.js';
 import { createOrderService } from './server.js';
-import { openOrderDatabase } from './store.js';
+import { openOrderDatabase, sqliteOrderStore } from './store.js';
 
 /** Entry point of the order service process. Importing this file starts it; tests use server.ts. */
 export async function main(env = process.env): Promise<void> {
@@ -11,9 +11,14 @@ export async function main(env = process.env): Promise<void> {
   await serveParticipant(
     {
       service: 'order',
-      openDb: openOrderDatabase,
+      openStore: async (storage, logger) => {
+        if (storage.kind === 'sqlite')
+          return sqliteOrderStore(openOrderDatabase(storage.file, storage.synchronous), { where: storage.file });
+        const { openPostgresOrderStore } = await import('./postgres-store.js');
+        return openPostgresOrderStore({ url: storage.url, poolSize: storage.poolSize, logger });
+      },
       definition: OrderServiceService,
-      build: ({ db, logger, fastPath }) => ({ implementation: createOrderService({ db, logger, fastPath }) }),
+      build: ({ store, logger, fastPath }) => ({ implementation: createOrderService({ store, logger, fastPath }) }),
     },
     config,
   );

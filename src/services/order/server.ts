@@ -1,7 +1,7 @@
 import type { Db } from '../../platform/storage/db.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { unary } from '../../platform/grpc/grpc.js';
-import { createInbox } from '../../platform/storage/inbox.js';
+import { inboxOver } from '../../platform/storage/inbox.js';
 import type { IdempotencyGuard } from '../../platform/storage/idempotency.js';
 import { AppError } from '../../platform/errors.js';
 import {
@@ -24,20 +24,30 @@ import {
   type OrderServiceServer,
 } from '../../gen/order/v1/order.js';
 import { validateCreate, validateReason, type OrderRecord } from './domain.js';
-import { createOrderStore } from './store.js';
+import { sqliteOrderStore } from './store.js';
+import type { OrderStorePort } from './store-port.js';
 import { checkOrderId } from '../shared/validate.js';
 import { writeRpcs } from '../shared/write-rpc.js';
 import { listPage } from '../shared/paging.js';
 
-export interface OrderServiceDeps {
+export type OrderServiceDeps = {
   /** The Redis fast path in front of the inbox; the inbox alone is enough for correctness. */
   fastPath?: IdempotencyGuard<unknown>;
-  /** An open database with ORDER_MIGRATIONS applied (see openOrderDatabase). */
-  db: Db;
   logger: Logger;
   /** Clock in epoch ms; tests pass a fixed one. */
   now?: () => number;
-}
+} & (
+  | {
+      /** The store: SQLite (sqliteOrderStore) or PostgreSQL (openPostgresOrderStore). */
+      store: OrderStorePort;
+      db?: undefined;
+    }
+  | {
+      /** An open SQLite database with ORDER_MIGRATIONS applied (see openOrderDatabase): its store. */
+      db: Db;
+      store?: undefined;
+    }
+);
 
 const STATUS: Record<OrderRecord['status'], OrderStatus> = {
   PENDING: OrderStatus.ORDER_STATUS_PENDING,
@@ -75,17 +85,19 @@ const CANCEL: Record<'cancelled' | 'not_pending' | 'tombstoned', CancelOutcome> 
 };
 
 /** The OrderService implementation: gRPC in, domain rules and the store, gRPC out. */
-export function createOrderService({ db, logger, now = Date.now, fastPath }: OrderServiceDeps): OrderServiceServer {
-  const store = createOrderStore(db, now);
-  const write = writeRpcs('order', logger, createInbox(db, now, fastPath));
+export function createOrderService(deps: OrderServiceDeps): OrderServiceServer {
+  const { logger, now = Date.now, fastPath } = deps;
+  const store = deps.store ?? sqliteOrderStore(deps.db, { now });
+  const write = writeRpcs('order', logger, inboxOver(store.inbox, fastPath));
 
   return {
     createOrder: write('CreateOrder', 'create', {
       validate: (req: CreateOrderRequest) => validateCreate(req, now()),
-      effect: (input): CreateOrderResponse => {
-        const result = store.create(input);
-        return { outcome: CREATE[result.outcome], order: result.order && toProtoOrder(result.order) };
-      },
+      effect: (tx, input) => tx.create(input),
+      answer: (result): CreateOrderResponse => ({
+        outcome: CREATE[result.outcome],
+        order: result.order && toProtoOrder(result.order),
+      }),
       log: (input, res) => ({
         msg: 'create order',
         level: res.outcome === CreateOutcome.CREATE_OUTCOME_CONFLICT ? 'warn' : 'info',
@@ -94,18 +106,18 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
       }),
     }),
 
-    getOrder: unary('GetOrder', logger, (req, call) => {
+    getOrder: unary('GetOrder', logger, async (req, call) => {
       const orderId = checkOrderId(req.orderId);
-      const order = store.get(orderId);
+      const order = await store.get(orderId);
       call.logger.debug({ order_id: orderId, found: order !== undefined }, 'get order');
       if (!order) throw new AppError('not_found', `order ${orderId} not found`);
       return { order: toProtoOrder(order) };
     }),
 
-    listOrders: unary('ListOrders', logger, (req: ListOrdersRequest, call): ListOrdersResponse => {
-      const res = listPage(
+    listOrders: unary('ListOrders', logger, async (req: ListOrdersRequest, call): Promise<ListOrdersResponse> => {
+      const res = await listPage(
         req,
-        store.list,
+        (after, limit) => store.list(after, limit),
         (e) => e.orderId,
         (e) => ({ orderId: e.orderId, order: e.order && toProtoOrder(e.order), tombstoned: e.tombstoned }),
       );
@@ -115,10 +127,11 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
 
     confirmOrder: write('ConfirmOrder', 'confirm', {
       validate: (req: ConfirmOrderRequest) => checkOrderId(req.orderId),
-      effect: (orderId): ConfirmOrderResponse => {
-        const result = store.confirm(orderId);
-        return { outcome: CONFIRM[result.outcome], order: result.order && toProtoOrder(result.order) };
-      },
+      effect: (tx, orderId) => tx.confirm(orderId),
+      answer: (result): ConfirmOrderResponse => ({
+        outcome: CONFIRM[result.outcome],
+        order: result.order && toProtoOrder(result.order),
+      }),
       log: (orderId, res) => ({ msg: 'confirm order', order_id: orderId, outcome: confirmOutcomeToJSON(res.outcome) }),
     }),
 
@@ -127,10 +140,11 @@ export function createOrderService({ db, logger, now = Date.now, fastPath }: Ord
         orderId: checkOrderId(req.orderId),
         reason: validateReason(req.reason),
       }),
-      effect: ({ orderId, reason }): CancelOrderResponse => {
-        const result = store.cancel(orderId, reason);
-        return { outcome: CANCEL[result.outcome], order: result.order && toProtoOrder(result.order) };
-      },
+      effect: (tx, { orderId, reason }) => tx.cancel(orderId, reason),
+      answer: (result): CancelOrderResponse => ({
+        outcome: CANCEL[result.outcome],
+        order: result.order && toProtoOrder(result.order),
+      }),
       log: ({ orderId, reason }, res) => ({
         msg: 'cancel order',
         order_id: orderId,

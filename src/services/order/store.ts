@@ -1,6 +1,6 @@
-import { openDatabase, type Db } from '../../platform/storage/db.js';
+import { databaseId, openDatabase, type Db } from '../../platform/storage/db.js';
 import type { SyncLevel } from '../../platform/config/config.js';
-import { INBOX_MIGRATION } from '../../platform/storage/inbox.js';
+import { INBOX_MIGRATION, sqliteInboxRecords } from '../../platform/storage/inbox.js';
 import {
   decideCancel,
   decideConfirm,
@@ -14,6 +14,14 @@ import {
 } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 import { pageIdsSql } from '../shared/paging.js';
+import type { CancelResult, ConfirmResult, CreateResult, OrderEntry, OrderStorePort } from './store-port.js';
+
+/**
+ * The order service's store on SQLite: synchronous inside (each method one transaction, a savepoint
+ * inside the inbox's group commit), and sqliteOrderStore, the same behind the async store port.
+ */
+
+export type { OrderEntry };
 
 export const ORDER_MIGRATIONS: readonly string[] = [
   `
@@ -36,29 +44,14 @@ export function openOrderDatabase(file: string, synchronous: SyncLevel = 'normal
   return openDatabase(file, { synchronous, migrations: ORDER_MIGRATIONS });
 }
 
+/** The synchronous SQLite store: OrderStorePort's methods, answering at once. */
 export interface OrderStore {
   get(orderId: string): OrderRecord | undefined;
   tombstone(orderId: string): Tombstone | undefined;
-  /** `order` is the stored order, except on a conflict: a contradicting caller is not shown it. */
-  create(
-    input: ValidCreate,
-  ): { outcome: 'created' | 'cancelled'; order: OrderRecord } | { outcome: 'conflict'; order: undefined };
-  confirm(orderId: string): { outcome: 'confirmed' | 'not_pending' | 'not_found'; order: OrderRecord | undefined };
-  cancel(
-    orderId: string,
-    reason: string,
-  ): { outcome: 'cancelled' | 'not_pending' | 'tombstoned'; order: OrderRecord | undefined };
-  /**
-   * The books for reconciliation: what is held for each order id after `after`, in id order, at
-   * most `limit` ids (an order, a tombstone, or both when a late create was born cancelled).
-   */
+  create(input: ValidCreate): CreateResult;
+  confirm(orderId: string): ConfirmResult;
+  cancel(orderId: string, reason: string): CancelResult;
   list: (after: string, limit: number) => OrderEntry[];
-}
-
-export interface OrderEntry {
-  orderId: string;
-  order: OrderRecord | undefined;
-  tombstoned: boolean;
 }
 
 interface OrderRow {
@@ -182,5 +175,36 @@ export function createOrderStore(db: Db, now: () => number = Date.now): OrderSto
       if (decision.action === 'tombstone') insertTombstone.run(orderId, reason, now());
       return { outcome: decision.outcome, order: get(orderId) };
     }),
+  };
+}
+
+/**
+ * The SQLite store behind the store port: the synchronous store wrapped (its answers are already
+ * there), and the inbox's records in the same database, group-committed.
+ */
+export function sqliteOrderStore(
+  db: Db,
+  { now = Date.now, where = 'sqlite' }: { now?: () => number; where?: string } = {},
+): OrderStorePort {
+  const sync = createOrderStore(db, now);
+  return {
+    kind: 'sqlite',
+    where,
+    inbox: sqliteInboxRecords(db, sync, now),
+    get: async (orderId) => sync.get(orderId),
+    tombstone: async (orderId) => {
+      // A record of its own, not the driver's row (which has no prototype).
+      const t = sync.tombstone(orderId);
+      return t && { reason: t.reason, createdAt: t.createdAt };
+    },
+    list: async (after, limit) => sync.list(after, limit),
+    create: async (input) => sync.create(input),
+    confirm: async (orderId) => sync.confirm(orderId),
+    cancel: async (orderId, reason) => sync.cancel(orderId, reason),
+    databaseId: async () => databaseId(db),
+    check: async () => db.open,
+    close: async () => {
+      if (db.open) db.close();
+    },
   };
 }

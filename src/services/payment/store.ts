@@ -1,16 +1,18 @@
-import { openDatabase, type Db } from '../../platform/storage/db.js';
+import { databaseId, openDatabase, type Db } from '../../platform/storage/db.js';
 import type { SyncLevel } from '../../platform/config/config.js';
-import { INBOX_MIGRATION } from '../../platform/storage/inbox.js';
-import {
-  decideCharge,
-  decideRefund,
-  type ChargeDecision,
-  type PaymentRecord,
-  type PaymentStatus,
-  type ValidCharge,
-} from './domain.js';
+import { INBOX_MIGRATION, sqliteInboxRecords } from '../../platform/storage/inbox.js';
+import { decideCharge, decideRefund, type PaymentRecord, type PaymentStatus, type ValidCharge } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 import { pageIdsSql } from '../shared/paging.js';
+import type { ChargeResult, PaymentEntry, PaymentStorePort, RefundResult } from './store-port.js';
+
+/**
+ * The payment service's store on SQLite: synchronous inside (each method one transaction, a
+ * savepoint inside the inbox's group commit), and sqlitePaymentStore, the same behind the async
+ * store port.
+ */
+
+export type { PaymentEntry };
 
 export const PAYMENT_MIGRATIONS: readonly string[] = [
   `
@@ -33,22 +35,13 @@ export function openPaymentDatabase(file: string, synchronous: SyncLevel = 'norm
   return openDatabase(file, { synchronous, migrations: PAYMENT_MIGRATIONS });
 }
 
+/** The synchronous SQLite store: PaymentStorePort's methods, answering at once. */
 export interface PaymentStore {
-  charge(input: ValidCharge): { outcome: ChargeDecision['outcome']; declineReason: string };
-  refund(orderId: string): { outcome: 'refunded' | 'nothing_charged'; amountCents: number };
+  charge(input: ValidCharge): ChargeResult;
+  refund(orderId: string): RefundResult;
   get(orderId: string): PaymentRecord | undefined;
   isTombstoned(orderId: string): boolean;
-  /**
-   * The books for reconciliation: what is held for each order id after `after`, in id order, at
-   * most `limit` ids (a payment, a tombstone, or both: a refund of a declined charge tombstones).
-   */
   list: (after: string, limit: number) => PaymentEntry[];
-}
-
-export interface PaymentEntry {
-  orderId: string;
-  payment: PaymentRecord | undefined;
-  tombstoned: boolean;
 }
 
 export interface PaymentStoreOptions {
@@ -144,5 +137,29 @@ export function createPaymentStore(db: Db, { chargeLimitCents, now = Date.now }:
       if (decision.action === 'tombstone') insertTombstone.run(orderId, REFUND_TOMBSTONE_REASON, now());
       return { outcome: decision.outcome, amountCents: decision.amountCents };
     }),
+  };
+}
+
+/**
+ * The SQLite store behind the store port: the synchronous store wrapped (its answers are already
+ * there), and the inbox's records in the same database, group-committed.
+ */
+export function sqlitePaymentStore(db: Db, opts: PaymentStoreOptions & { where?: string }): PaymentStorePort {
+  const { now = Date.now, where = 'sqlite' } = opts;
+  const sync = createPaymentStore(db, opts);
+  return {
+    kind: 'sqlite',
+    where,
+    inbox: sqliteInboxRecords(db, sync, now),
+    get: async (orderId) => sync.get(orderId),
+    isTombstoned: async (orderId) => sync.isTombstoned(orderId),
+    list: async (after, limit) => sync.list(after, limit),
+    charge: async (input) => sync.charge(input),
+    refund: async (orderId) => sync.refund(orderId),
+    databaseId: async () => databaseId(db),
+    check: async () => db.open,
+    close: async () => {
+      if (db.open) db.close();
+    },
   };
 }

@@ -62,21 +62,21 @@ export function pageOf<T>(
  * One List RPC's answer: the page `req` asks for, read from `list` (the store's rows after an id,
  * at most a limit), each row as its entry, and the next page's token.
  */
-export function listPage<R, E>(
+export async function listPage<R, E>(
   req: PageRequest,
-  list: (after: string, limit: number) => readonly R[],
+  list: (after: string, limit: number) => Promise<readonly R[]>,
   idOf: (row: R) => string,
   entryOf: (row: R) => E,
-): { entries: E[]; nextPageToken: string } {
+): Promise<{ entries: E[]; nextPageToken: string }> {
   const page = readPage(req);
-  const { rows, nextPageToken } = pageOf(list(page.after, page.size + 1), page, idOf);
+  const { rows, nextPageToken } = pageOf(await list(page.after, page.size + 1), page, idOf);
   return { entries: rows.map(entryOf), nextPageToken };
 }
 
 /**
  * The SQL of one page of order ids over a records table and the tombstones table (both keyed by
  * order id), each side limited first so that SQLite reads at most `size + 1` index entries of
- * each. Parameters: `@after`, `@limit` (size + 1).
+ * each. Parameters: `@after`, `@limit` (size + 1). Its PostgreSQL twin: pgPageIdsSql (postgres.ts).
  */
 export function pageIdsSql(table: string, idColumn: string): string {
   return `

@@ -1,4 +1,7 @@
-/** How the PostgreSQL saga log tells a lost connection, and a transaction worth running again, from a statement's own error. */
+/**
+ * How a PostgreSQL store (the saga log's, a participant's) tells a lost connection, and a
+ * transaction worth running again, from a statement's own error.
+ */
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -22,12 +25,12 @@ export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
-  return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection timeout/i.test(
+  return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection timeout|Cannot use a pool after calling end/i.test(
     err.message,
   );
 }
 
-/** Errors after which the whole transaction is simply run again: nothing of it was committed. */
+/** Errors after which the whole transaction is simply run again: nothing of it was committed (deadlock, serialization). */
 export function isRetryable(err: unknown): boolean {
   const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
   return code === '40P01' || code === '40001';
