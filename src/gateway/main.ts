@@ -56,7 +56,14 @@ export async function main(): Promise<void> {
   let participants;
   try {
     await prepareGrpcSecurity(config.grpc, logger);
-    participants = connectParticipants(config.participants, config.grpc);
+    participants = connectParticipants(config.participants, config.grpc, {
+      // A replica lost or back: calls already go to the others (or to it again).
+      onAddressChange: (participant, c) =>
+        logger[c.up ? 'info' : 'warn'](
+          { participant, address: c.address, up: c.upCount, of: c.of, ...(c.up ? {} : { reason: c.reason }) },
+          `${participant} at ${c.address} is ${c.up ? 'back' : `down (${c.reason})`}: ${c.upCount} of ${c.of} addresses up`,
+        ),
+    });
   } catch (err) {
     if (!(err instanceof TlsError)) throw err;
     logger.fatal({ code: err.code }, `cannot start mutual TLS: ${err.message}`);
@@ -148,6 +155,10 @@ export async function main(): Promise<void> {
           recent,
           faults: board,
         });
+  // Deadlines are stamped by the saga log's clock: measured before the first order is taken.
+  await engine.syncClock().catch((err: unknown) =>
+    logger.warn({ err }, "could not read the saga log's clock yet; the next recovery tick measures it"),
+  );
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   let adminUrl: string | undefined;
   if (admin && config.admin.listen !== 'off') {

@@ -200,6 +200,11 @@ export class SagaEngine {
   private readonly unsubscribe: () => void;
   private timers: NodeJS.Timeout[] = [];
   private logUnavailable = false;
+  /**
+   * The saga log's clock minus this process's (ms), measured by syncClock: deadlines are stamped
+   * and judged by the log's clock, as leases are, so gateways whose clocks disagree agree on them.
+   */
+  private clockOffset = 0;
 
   /** Reads of sagas and their events: the only way to them outside the engine (no writes, no leases). */
   readonly reads: SagaReads;
@@ -309,7 +314,7 @@ export class SagaEngine {
     def: SagaDefinition<unknown>,
     req: StartRequest<I>,
   ): Promise<{ saga: SagaRecord; created: boolean }> {
-    const now = this.now();
+    const now = this.logNow();
     const traceparent = currentTraceparent();
     const saga: SagaRecord = {
       id: req.id,
@@ -553,10 +558,40 @@ export class SagaEngine {
     return claimed.length;
   }
 
-  /** Recovery now and every `intervalMs`, and lease renewal for the sagas this process drives. */
+  /** The time by the saga log's clock, as last measured (this process's clock until syncClock ran). */
+  private logNow(): number {
+    return this.now() + this.clockOffset;
+  }
+
+  /** How far the saga log's clock is ahead of this process's (ms), as last measured. */
+  get clockOffsetMs(): number {
+    return this.clockOffset;
+  }
+
+  /**
+   * Measures the saga log's clock against this process's (half the round trip is the error), so
+   * that deadlines are stamped and judged by the log's clock. Run by the background tick; a log
+   * that cannot be read leaves the last measure.
+   */
+  async syncClock(): Promise<number> {
+    const before = this.now();
+    const logTime = await this.log.clock();
+    const after = this.now();
+    const offset = Math.round(logTime - (before + after) / 2);
+    if (Math.abs(offset - this.clockOffset) >= 1_000)
+      this.logger.warn(
+        { clock_offset_ms: offset },
+        "this process's clock disagrees with the saga log's; deadlines are judged by the log's",
+      );
+    this.clockOffset = offset;
+    return offset;
+  }
+
+  /** Recovery now and every `intervalMs`, lease renewal for the sagas this process drives, and the log's clock. */
   startBackground(intervalMs = Math.max(1_000, Math.floor(this.leaseMs / 3))): void {
     const tick = async () => {
       try {
+        await this.syncClock();
         if (this.driven.size > 0) {
           const lost = await this.log.renewLeases(this.owner, [...this.driven.keys()], this.leaseMs);
           for (const id of lost) this.abandon(id, 'its lease was not renewed');
@@ -683,7 +718,7 @@ export class SagaEngine {
           ? d.stop.signal.reason
           : new EngineStoppingError('checkpointed for shutdown');
       }
-      const next = plan(def, s, this.policies, this.now());
+      const next = plan(def, s, this.policies, this.logNow());
       if (next.kind === 'transition') {
         if (next.why === 'deadline')
           log.warn({ step: s.failure?.step ?? def.steps[s.stepIndex]?.name }, 'saga deadline exceeded; compensating');
@@ -736,7 +771,7 @@ export class SagaEngine {
         () => call.outcome !== undefined,
       );
       if (!call.outcome) throw new InterceptorContractError('an interceptor took the outcome of a call away');
-      const settled = settle(def, current, a, call.outcome, this.now(), this.random);
+      const settled = settle(def, current, a, call.outcome, this.logNow(), this.random);
       this.logSettlement(log, a, settled);
       await runChain<StepOp>(chain, { ...ctx, kind: 'outcome', settlement: settled }, () =>
         write(settled.transition, settled.defer),
@@ -782,7 +817,7 @@ export class SagaEngine {
     const all = held ? [...held.events, ...events] : events;
     d.deferred = undefined;
     await this.log.append(s.id, this.owner, patch, all);
-    return { ...s, ...patch, updatedAt: this.now() };
+    return { ...s, ...patch, updatedAt: this.logNow() };
   }
 
   /** The participant call under the per-attempt deadline; anything but a definite answer or a DefiniteError is uncertain. */

@@ -196,6 +196,11 @@ export interface SagaLog {
   /** Extends `owner`'s leases on `ids` by `leaseMs`; returns the ids whose lease `owner` no longer holds. */
   renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
   releaseLeases(owner: string, ids: readonly string[]): Promise<void>;
+  /**
+   * The log's own clock, in ms since the epoch: the one leases are stamped with. The engine judges
+   * saga deadlines by it too (see SagaEngine.syncClock), so gateways with skewed clocks agree.
+   */
+  clock(): Promise<number>;
   /** Every status with its count: one pass over the (status) index, a few ms per 100,000 sagas. */
   countByStatus(): Promise<Record<SagaStatus, number>>;
   /** Unfinished and parked sagas and the age of the oldest unfinished one, read through indexes. */

@@ -680,6 +680,20 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       );
     });
 
+    it("clock reads the log's own clock (what leases are stamped with), in epoch ms, never going back", async (open) => {
+      const log = await open();
+      const t0 = Date.now();
+      const a = await log.clock();
+      const b = await log.clock();
+      // This machine's log and this process share one clock: within the call's own time.
+      assert.ok(Number.isInteger(a) && Math.abs(a - t0) < 1_000, `clock ${a - t0} ms from this process's`);
+      assert.ok(b >= a, 'never back');
+      const s = await started(log);
+      const leased = (await log.get(s.id))?.leaseExpiresAt ?? 0;
+      const after = await log.clock();
+      assert.ok(leased > a && leased <= after + 60_000, 'a lease is stamped by the same clock');
+    });
+
     it('countByStatus counts every status; liveStats counts in-flight and parked sagas and ages the oldest', async (open) => {
       const log = await open();
       assert.deepEqual(await log.countByStatus(), Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])));

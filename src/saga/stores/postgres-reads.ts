@@ -226,6 +226,11 @@ export class PostgresReads {
     return counts;
   }
 
+  async clock(): Promise<number> {
+    const [r] = await this.query<{ now: string }>('clock', `SELECT ${NOW_MS} AS now`);
+    return Number(r?.now);
+  }
+
   async liveStats(): Promise<LiveStats> {
     // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
     const [r] = await this.query<{ inflight: number; oldest: string | null; parked: number; now: string }>(

@@ -111,6 +111,10 @@ export class PostgresSagaLog implements SagaLog {
     return this.reads.countByStatus();
   }
 
+  clock(): Promise<number> {
+    return this.reads.clock();
+  }
+
   liveStats(): Promise<LiveStats> {
     return this.reads.liveStats();
   }

@@ -413,6 +413,10 @@ export class SqliteSagaLog implements SagaLog {
     return counts;
   }
 
+  async clock(): Promise<number> {
+    return this.now();
+  }
+
   async liveStats(): Promise<LiveStats> {
     const now = this.now();
     const r = this.stmt.inflight.get();
