@@ -57,8 +57,10 @@ const EXPORTED = new Set([
 ]);
 /** Gauges read from the saga log: every gateway sharing one log reports the same value. */
 const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds'];
-/** The gateways of the default setup and of the "multi" profile. */
-const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2'];
+/** The gateways of the default setup and of the "multi" and "replicas" profiles. */
+const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2', 'gateway-replicas'];
+/** The participants of the default setup, and the two replicas of each of the "replicas" profile. */
+const PARTICIPANTS = ['order', 'inventory', 'payment'].flatMap((p) => [p, `${p}-1`, `${p}-2`]);
 /** The services `docker compose up` (no profile) runs: the same as before the profiles. */
 const DEFAULT_SERVICES = [
   'certs',
@@ -78,9 +80,8 @@ const IDENTITY_OF: Record<string, string> = {
   gateway: 'gateway',
   'gateway-1': 'gateway',
   'gateway-2': 'gateway',
-  order: 'order',
-  inventory: 'inventory',
-  payment: 'payment',
+  'gateway-replicas': 'gateway',
+  ...Object.fromEntries(PARTICIPANTS.map((p) => [p, p.replace(/-\d$/, '')])),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -555,10 +556,10 @@ describe('OTel Collector and Tempo', () => {
 
   it('the processes send OTLP to the collector, and Prometheus keeps only span metrics from it', () => {
     const services = compose().services;
-    for (const svc of [...GATEWAYS, 'order', 'inventory', 'payment']) {
+    for (const svc of [...GATEWAYS, ...PARTICIPANTS]) {
       const env = services[svc].environment;
       assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318', `${svc}`);
-      assert.equal(env.OTEL_SERVICE_NAME, svc.replace(/-\d+$/, ''));
+      assert.equal(env.OTEL_SERVICE_NAME, IDENTITY_OF[svc], `${svc}: named by its role`);
     }
     // the processes' own metrics are scraped directly; taking them from the collector as well
     // would double every sum()
@@ -593,15 +594,61 @@ describe('OTel Collector and Tempo', () => {
 });
 
 describe('docker-compose.yml', () => {
-  it('docker-compose accepts it (docker-compose config -q), with and without the "multi" profile', () => {
+  it('docker-compose accepts it (docker-compose config -q), with no profile and with each profile', () => {
     assertOk(
       run('docker-compose', ['-f', COMPOSE_YML, 'config', '-q']),
       'docker-compose -f docker-compose.yml config -q',
     );
-    assertOk(
-      run('docker-compose', ['-f', COMPOSE_YML, '--profile', 'multi', 'config', '-q']),
-      'docker-compose -f docker-compose.yml --profile multi config -q',
+    for (const profile of ['multi', 'replicas'])
+      assertOk(
+        run('docker-compose', ['-f', COMPOSE_YML, '--profile', profile, 'config', '-q']),
+        `docker-compose -f docker-compose.yml --profile ${profile} config -q`,
+      );
+  });
+
+  it('profile replicas: two replicas of each participant on its own PostgreSQL database, one gateway listing both', () => {
+    const c = composeWith(['replicas']);
+    const pgEnv = c.services.postgres.environment;
+    const init = (c.services.postgres.volumes as Array<string | Doc>).map((v) =>
+      typeof v === 'object' ? `${v.source}:${v.target}` : v,
     );
+    const script = init.find((v) => v.includes('/docker-entrypoint-initdb.d/'));
+    assert.ok(script, 'PostgreSQL makes the participants databases when its volume is new');
+    const sql = fs.readFileSync(path.resolve(ROOT, 'deploy/postgres/participants.sql'), 'utf8');
+    const gw = c.services['gateway-replicas'];
+    assert.deepEqual(gw.profiles, ['replicas']);
+    assert.equal(gw.depends_on.postgres.condition, 'service_healthy');
+    for (const [name, port] of [
+      ['order', 9090],
+      ['inventory', 9092],
+      ['payment', 9091],
+    ] as const) {
+      const env = `${name.toUpperCase()}_SERVICE_ADDR`;
+      assert.match(sql, new RegExp(`CREATE DATABASE sagas_${name};`), `the ${name} database is made`);
+      assert.equal(
+        gw.environment[env],
+        `${name}-1:${port},${name}-2:${port}`,
+        `the gateway lists both ${name} replicas`,
+      );
+      for (const i of [1, 2]) {
+        const r = c.services[`${name}-${i}`];
+        assert.deepEqual(r.profiles, ['replicas'], `${name}-${i}`);
+        assert.deepEqual(r.command, [name]);
+        assert.equal(r.environment[env], `0.0.0.0:${port}`);
+        assert.equal(
+          r.environment[`${name.toUpperCase()}_DB_URL`],
+          `postgres://${pgEnv.POSTGRES_USER}:${pgEnv.POSTGRES_PASSWORD}@postgres:5432/sagas_${name}`,
+          `${name}-${i} on its participant's database, shared by both replicas`,
+        );
+        assert.equal(r.depends_on.postgres.condition, 'service_healthy');
+        assert.equal(gw.depends_on[`${name}-${i}`].condition, 'service_healthy', `the gateway waits for ${name}-${i}`);
+        assert.ok(!r.ports?.length, `${name}-${i} publishes no host port`);
+        assert.ok(
+          (r.volumes as string[]).some((v) => v.startsWith(`tls-${name}:`) && v.endsWith(':ro')),
+          `${name}-${i} mounts its participant's identity read-only`,
+        );
+      }
+    }
   });
 
   it('without a profile it runs what it always did: one gateway on its SQLite saga log', () => {
@@ -621,7 +668,7 @@ describe('docker-compose.yml', () => {
   it('PostgreSQL (profile multi): postgres:15, pg_isready healthcheck, a named volume, no host port', () => {
     const c = compose();
     const pgs = c.services.postgres;
-    assert.deepEqual(pgs.profiles, ['multi']);
+    assert.deepEqual(pgs.profiles, ['multi', 'replicas']);
     assert.match(pgs.image, /^postgres:15(\.|-|$)/);
     assert.ok((pgs.healthcheck.test as string[]).includes('pg_isready'), 'healthcheck runs pg_isready');
     const data = (pgs.volumes as string[]).find((v) => v.split(':')[1] === '/var/lib/postgresql/data');
@@ -730,12 +777,13 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(mappings.map((m) => `${m.name}:${m.published}`).sort(), [
       'gateway-1:8081',
       'gateway-2:8082',
+      'gateway-replicas:8083',
       'gateway:8080',
       'gateway:8090',
       'grafana:3000',
     ]);
     for (const m of mappings) assert.equal(m.hostIp, '127.0.0.1', `${m.name}:${m.published} is bound to loopback`);
-    for (const svc of ['order', 'inventory', 'payment', 'redis', 'postgres', 'prometheus', 'otel-collector', 'tempo']) {
+    for (const svc of [...PARTICIPANTS, 'redis', 'postgres', 'prometheus', 'otel-collector', 'tempo']) {
       assert.equal(c.services[svc].ports, undefined, `${svc} publishes no host port`);
     }
     // the source too: a short form without an address would bind every interface
@@ -772,7 +820,7 @@ describe('docker-compose.yml', () => {
       assert.equal(redis.environment.REDISCLI_AUTH, password, "the healthcheck's redis-cli authenticates");
       assert.equal(redis.ports, undefined);
       const withRedis = Object.entries<Doc>(c.services).filter(([, s]) => s.depends_on?.redis);
-      assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, 'inventory', 'order', 'payment'].sort());
+      assert.deepEqual(withRedis.map(([n]) => n).sort(), [...GATEWAYS, ...PARTICIPANTS].sort());
       for (const [name, s] of withRedis)
         assert.equal(s.environment.REDIS_URL, `redis://:${password}@redis:6379`, `${name} REDIS_URL`);
     }
