@@ -27,6 +27,11 @@ for (const file of files) {
       : o.saga_log === 'postgres'
         ? `postgres ×${o.gateways ?? 1}`
         : `sqlite sync ${o.saga_log_sync}${o.gateways > 1 ? ` ×${o.gateways}` : ''}`,
+    ...(o.replicas > 1
+      ? [`participants PostgreSQL ×${o.replicas}`]
+      : o.participants === 'postgres'
+        ? ['participants PostgreSQL']
+        : []),
     `mix ${o.mix}`,
   ].join(', ');
   const floor =

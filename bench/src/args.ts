@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Mix } from './orders.js';
 import { DEFAULT_BENCH_SERVER_URL } from './postgres.js';
-import { REPO_ROOT, parseGatewayCount } from '../../src/supervisor/supervisor.js';
+import { REPO_ROOT, parseGatewayCount, parseReplicaCount } from '../../src/supervisor/supervisor.js';
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]     (node --import tsx bench/src/main.ts [options])
 
@@ -23,6 +23,13 @@ Target:
   --gateways <n>         Gateways of the system it starts (default 1; more than one needs
                          --saga-log postgres). Orders go to them in turn; the CPU of each, and
                          their sum, are reported.
+  --replicas <n>         Processes of each participant in the system it starts (default 1), all
+                         dialled by every gateway; more than one puts the participants on
+                         PostgreSQL (as --participants postgres). CPU is reported per replica.
+  --participants sqlite|postgres
+                         Where the participants keep their state (default sqlite, one file each;
+                         postgres: a fresh database each, sagas_bench_<time>_<name>, on the
+                         server of SAGA_LOG_URL or the default above, dropped after the run).
   --sync normal|full     SAGA_LOG_SYNC of the system it starts (default normal; SQLite only).
   --log-level L          LOG_LEVEL of the system it starts (default info, the default setting).
 
@@ -59,6 +66,10 @@ export interface BenchOptions {
   sync: 'normal' | 'full';
   sagaLog: 'sqlite' | 'postgres';
   gateways: number;
+  /** Processes of each participant. */
+  replicas: number;
+  /** Where the participants keep their state (postgres whenever replicas > 1). */
+  participants: 'sqlite' | 'postgres';
   logLevel: string;
   floor: boolean;
   out: string;
@@ -111,6 +122,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
         sync: { type: 'string' },
         'saga-log': { type: 'string' },
         gateways: { type: 'string' },
+        replicas: { type: 'string' },
+        participants: { type: 'string' },
         'log-level': { type: 'string' },
         'no-floor': { type: 'boolean' },
         out: { type: 'string' },
@@ -147,6 +160,21 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   }
   if (gateways > 1 && sagaLog !== 'postgres')
     throw new UsageError(`--gateways ${gateways} needs --saga-log postgres: the SQLite saga log is one gateway's file`);
+  let replicas = 1;
+  try {
+    const raw = str('replicas');
+    if (raw !== undefined) replicas = parseReplicaCount(raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const participantsRaw = str('participants')?.toLowerCase();
+  if (participantsRaw !== undefined && participantsRaw !== 'sqlite' && participantsRaw !== 'postgres')
+    throw new UsageError(`--participants must be sqlite or postgres, got "${participantsRaw}"`);
+  if (replicas > 1 && participantsRaw === 'sqlite')
+    throw new UsageError(
+      `--replicas ${replicas} needs the participants on PostgreSQL: a SQLite file is one process's (leave --participants out)`,
+    );
+  const participants: 'sqlite' | 'postgres' = replicas > 1 ? 'postgres' : (participantsRaw ?? 'sqlite');
   const logLevel = (str('log-level') ?? 'info').toLowerCase();
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel))
     throw new UsageError(`--log-level must be a pino level, got "${logLevel}"`);
@@ -166,6 +194,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     loop === 'open' ? `open-r${rate}` : `closed-c${concurrency}`,
     target,
     !url && gateways > 1 ? `g${gateways}` : undefined,
+    !url && replicas > 1 ? `r${replicas}` : undefined,
+    !url && replicas === 1 && participants === 'postgres' ? 'ppg' : undefined,
     mix === 'mixed' ? 'mixed' : undefined,
   ]
     .filter(Boolean)
@@ -184,6 +214,8 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     sync,
     sagaLog,
     gateways,
+    replicas,
+    participants,
     logLevel,
     floor: !values['no-floor'],
     out,

@@ -59,8 +59,9 @@ export interface CpuSnapshot {
   /** The gateways' names, in order. */
   gateways: string[];
   /**
-   * The PostgreSQL backends serving the bench database, by pid, or why they are not measured;
-   * undefined without one. Filled in a few milliseconds after `at` (a query finds the pids).
+   * The PostgreSQL backends serving the bench's databases (the saga log's, the participants'), by
+   * pid, or why they are not measured; undefined without any. Filled in a few milliseconds after
+   * `at` (a query finds the pids).
    */
   pg?: Map<number, Cpu> | { notMeasured: string };
   self: NodeJS.CpuUsage;
@@ -70,7 +71,7 @@ export interface CpuSnapshot {
 /** A snapshot now; `done` resolves once the PostgreSQL part (if any) is in. */
 export function snapshot(
   system: RunningSystem | undefined,
-  db: BenchDatabase | undefined,
+  dbs: readonly BenchDatabase[],
 ): { snap: CpuSnapshot; done: Promise<void> } {
   const procs: CpuSnapshot['procs'] = {};
   const list = system ? everyProcess(system) : [];
@@ -85,13 +86,17 @@ export function snapshot(
     self: process.cpuUsage(),
     machine: machineCpu(),
   };
-  const done = db
-    ? db.backends().then((r) => {
-        snap.pg = Array.isArray(r)
-          ? new Map(r.flatMap((pid) => ((c) => (c ? [[pid, c] as const] : []))(procCpu(pid))))
-          : r;
-      })
-    : Promise.resolve();
+  const done =
+    dbs.length > 0
+      ? Promise.all(dbs.map((db) => db.backends())).then((each) => {
+          const why = each.find((r): r is { notMeasured: string } => !Array.isArray(r));
+          snap.pg = why
+            ? why
+            : new Map(
+                (each as number[][]).flat().flatMap((pid) => ((c) => (c ? [[pid, c] as const] : []))(procCpu(pid))),
+              );
+        })
+      : Promise.resolve();
   return { snap, done };
 }
 
@@ -106,13 +111,14 @@ export interface CpuFigure {
 export interface CpuReport {
   window_s: number;
   /**
-   * By process: the services, each gateway, `gateways` (their sum, when several), `postgres`
-   * (the server backends serving the bench database, when measured) and `bench`.
+   * By process: the services (each replica, `order-1`, `order-2`…, when several), each gateway,
+   * `gateways` (their sum, when several), `postgres` (the server backends serving the bench's
+   * databases, when measured) and `bench`.
    */
   processes: Record<string, CpuFigure>;
   /** All the processes above together (the `gateways` sum counted once). */
   total: CpuFigure;
-  /** With --saga-log postgres: whether its backends were measured, how many, or why not. */
+  /** With a database on PostgreSQL (--saga-log postgres, --participants postgres): whether its backends were measured, how many, or why not. */
   postgres: { measured: true; backends: number; note: string } | { measured: false; reason: string } | null;
   /** CPU of all processes per completed saga. */
   cpu_ms_per_saga: number | null;
@@ -166,7 +172,7 @@ export function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): Cp
     postgres = {
       measured: true,
       backends: b.pg.size,
-      note: 'the server backends connected to the bench database at the end of the window (not the WAL writer, checkpointer or other server processes)',
+      note: "the server backends connected to the bench's databases at the end of the window (not the WAL writer, checkpointer or other server processes)",
     };
   } else if (a.pg || b.pg) {
     const why = [a.pg, b.pg].find((p): p is { notMeasured: string } => p !== undefined && !(p instanceof Map));

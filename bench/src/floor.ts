@@ -14,8 +14,11 @@ import { runDirect } from './direct-saga.js';
 import type { Attempt, Job } from './load.js';
 import { EXPECTED, makeOrder, pickKind, type BenchOrder, type Mix, type ProductPool, type Random } from './orders.js';
 
-/** The participants as the gateway connects to them (same clients, channel options and security). */
-export function floorParticipants(addrs: Record<ParticipantName, string>, security: GrpcSecurity): Participants {
+/** The participants as the gateway connects to them (same clients, channel options and security; every replica's address). */
+export function floorParticipants(
+  addrs: Record<ParticipantName, string | readonly string[]>,
+  security: GrpcSecurity,
+): Participants {
   return connectParticipants(addrs, security);
 }
 

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:grpc`: the CPU one unary gRPC call costs the calling process, by client —
- * grpc-js's, the gateway's (src/platform/grpc/grpc-client.ts), and a bare node:http2 request with no
- * error handling (the least any client can do) — against one real payment service process (its
+ * grpc-js's, the gateway's (src/platform/grpc/grpc-client.ts) on one address and on two (a
+ * participant's replicas, src/platform/grpc/grpc-balancer.ts), and a bare node:http2 request with
+ * no error handling (the least any client can do) — against real payment service processes (their
  * health check: next to no server work), plaintext and under mutual TLS. 20,000 calls per
  * client, 32 in flight, after 2,000 to warm up; each client twice, alternating.
  */
@@ -17,6 +18,7 @@ import {
 import { spawnService } from '../../src/supervisor/supervisor.js';
 import { callUnary, CLIENT_CHANNEL_OPTIONS, channelCredentials, channelOptions } from '../../src/platform/grpc/grpc.js';
 import { dialerAs, UnaryChannel, unaryClient } from '../../src/platform/grpc/grpc-client.js';
+import { BalancedChannel } from '../../src/platform/grpc/grpc-balancer.js';
 import { issueIdentities, type GrpcSecurity } from '../../src/platform/grpc/tls.js';
 
 const CALLS = 20_000;
@@ -38,6 +40,7 @@ async function measure(call: () => Promise<unknown>): Promise<{ cpuUs: number; p
 
 async function clients(
   address: string,
+  second: string,
   security: GrpcSecurity,
 ): Promise<Array<[string, () => Promise<unknown>, () => void]>> {
   const grpcJs = new HealthClient(address, channelCredentials(security, 'gateway', 'payment'), {
@@ -46,6 +49,10 @@ async function clients(
   });
   const channel = new UnaryChannel(address, dialerAs(security, 'gateway')('payment'));
   const lean = unaryClient<HealthClient>(HealthService, channel);
+  const both = unaryClient<HealthClient>(
+    HealthService,
+    new BalancedChannel([address, second], dialerAs(security, 'gateway')('payment')),
+  );
   const raw = dialerAs(security, 'gateway')('payment')(address);
   const body = Buffer.from(HealthCheckRequest.encode({ service: '' }).finish());
   const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
@@ -74,6 +81,11 @@ async function clients(
       () => callUnary(lean.check.bind(lean), { service: '' }, { timeoutMs: 5_000 }),
       () => lean.close(),
     ],
+    [
+      'gateway client, two addresses',
+      () => callUnary(both.check.bind(both), { service: '' }, { timeoutMs: 5_000 }),
+      () => both.close(),
+    ],
     ['bare node:http2 request', bare, () => raw.close()],
   ];
 }
@@ -83,17 +95,22 @@ try {
   for (const security of [{ kind: 'insecure' }, { kind: 'mtls', dir: path.join(dataDir, 'tls') }] as GrpcSecurity[]) {
     // A participant issues nothing: its identity comes first, as from `sagas certs`.
     if (security.kind === 'mtls') await issueIdentities(security.dir);
-    const env = {
+    // Two payment processes, each with its own data folder: a participant's two replicas.
+    const env = (replica: string) => ({
       ...process.env,
-      DATA_DIR: dataDir,
-      PAYMENT_ADDR: '127.0.0.1:0',
+      DATA_DIR: path.join(dataDir, replica),
+      PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      PAYMENT_DB_URL: '',
       METRICS_ADDR: 'off',
       LOG_LEVEL: 'warn',
       ...(security.kind === 'insecure' ? { GRPC_INSECURE: '1' } : { GRPC_INSECURE: '0', TLS_DIR: security.dir }),
-    };
-    const payment = await spawnService('payment', { env });
+    });
+    const [payment, twin] = await Promise.all([
+      spawnService('payment', { env: env('a') }),
+      spawnService('payment', { env: env('b') }),
+    ]);
     try {
-      const list = await clients(payment.address, security);
+      const list = await clients(payment.address, twin.address, security);
       const rows: Record<string, string[]> = {};
       for (let round = 0; round < 2; round++) {
         for (const [name, call] of list) {
@@ -108,7 +125,7 @@ try {
         process.stdout.write(`  ${name.padEnd(34)} ${figures.join('; ')}\n`);
       for (const [, , close] of list) close();
     } finally {
-      await payment.stop();
+      await Promise.all([payment.stop(), twin.stop()]);
     }
   }
 } finally {

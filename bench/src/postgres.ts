@@ -54,10 +54,16 @@ export interface BenchDatabase {
 
 /**
  * Creates a fresh database on the server of `serverUrl` (connecting to that URL's own database
- * to do it). The admin connection stays open for `backends()` until `drop()`.
+ * to do it), named by the time of the run and `suffix`. The admin connection stays open for
+ * `backends()` until `drop()`.
  */
-export async function createBenchDatabase(serverUrl: string, now = new Date()): Promise<BenchDatabase> {
-  const name = benchDatabaseName(now);
+export async function createBenchDatabase(
+  serverUrl: string,
+  now = new Date(),
+  suffix?: string,
+): Promise<BenchDatabase> {
+  // `_order`, `_payment`…: a participant's database of the same run.
+  const name = suffix ? `${benchDatabaseName(now)}_${suffix}` : benchDatabaseName(now);
   const admin = new pg.Client({ connectionString: serverUrl, application_name: 'sagas-bench' });
   admin.on('error', () => {}); // a dropped admin connection shows in the next query
   await admin.connect();

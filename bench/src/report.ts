@@ -19,7 +19,13 @@ export function describePlan(o: BenchOptions): string {
   const load = o.loop === 'open' ? `open loop, ${o.rate} orders/s` : `closed loop, ${o.concurrency} in flight`;
   const length = o.durationS !== undefined ? `${o.durationS} s` : `${o.count} orders`;
   const warm = o.warmupS > 0 ? ` (+${o.warmupS} s warm-up)` : '';
-  const gateways = o.gateways > 1 ? `, ${o.gateways} gateways` : '';
+  const gateways =
+    (o.gateways > 1 ? `, ${o.gateways} gateways` : '') +
+    (o.replicas > 1
+      ? `, ${o.replicas} replicas of each participant on PostgreSQL`
+      : o.participants === 'postgres'
+        ? ', participants on PostgreSQL'
+        : '');
   const target = o.url
     ? `target ${o.url}`
     : o.sagaLog === 'postgres'
@@ -138,6 +144,8 @@ export interface RunFacts {
   argv: readonly string[];
   opts: BenchOptions;
   db: BenchDatabase | undefined;
+  /** The participants' databases, when on PostgreSQL. */
+  participantDbs: readonly BenchDatabase[];
   startedAt: Date;
   finishedAt: Date;
   system: Phase;
@@ -167,7 +175,12 @@ export function resultJson(f: RunFacts) {
       mix: opts.mix,
       saga_log: opts.url ? null : opts.sagaLog,
       gateways: opts.url ? null : opts.gateways,
+      replicas: opts.url ? null : opts.replicas,
+      participants: opts.url ? null : opts.participants,
       saga_log_database: db ? { server: db.server, name: db.name, dropped_after: true } : null,
+      participant_databases: f.participantDbs.length
+        ? f.participantDbs.map((d) => ({ server: d.server, name: d.name, dropped_after: true }))
+        : null,
       saga_log_sync: opts.url || opts.sagaLog !== 'sqlite' ? null : opts.sync,
       log_level: opts.url ? null : opts.logLevel,
       floor: opts.floor,

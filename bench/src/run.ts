@@ -20,12 +20,14 @@ import { chartTitles, describePlan, reportText, resultJson, type Phase } from '.
 import { renderSvg } from './svg.js';
 import { grpcSecurity, redactPassword } from '../../src/platform/config/config.js';
 import {
+  DB_URL_VARS,
+  PARTICIPANT_NAMES,
   REPO_ROOT,
-  SERVICE_NAMES,
   describeExit,
   dialableAddr,
   everyProcess,
   startSystem,
+  type ParticipantServiceName,
   type RunningSystem,
 } from '../../src/supervisor/supervisor.js';
 
@@ -82,6 +84,8 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
 
   let tmpDir: string | undefined;
   let db: BenchDatabase | undefined;
+  /** The participants' databases (--participants postgres, --replicas N), by participant. */
+  const participantDbs: Partial<Record<ParticipantServiceName, BenchDatabase>> = {};
   let failure: string | undefined;
   let stopping = false;
   const logLines: Record<string, { count: number; last: string[] }> = {};
@@ -123,6 +127,23 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         sagaLogUrl = db.url;
         say(`created database ${db.name} on ${db.server}; it is dropped after the run`);
       }
+      if (opts.participants === 'postgres') {
+        const server = env.SAGA_LOG_URL || DEFAULT_BENCH_SERVER_URL;
+        try {
+          for (const n of PARTICIPANT_NAMES) participantDbs[n] = await createBenchDatabase(server, startedAt, n);
+        } catch (err) {
+          throw new Error(
+            `cannot create the participants' databases on ${redactPassword(server)}: ${err instanceof Error ? err.message : String(err)}\n` +
+              '(--participants postgres and --replicas need a PostgreSQL server where they may CREATE DATABASE: set SAGA_LOG_URL=postgres://user:password@host:5432/database)',
+            { cause: err },
+          );
+        }
+        say(
+          `created databases ${Object.values(participantDbs)
+            .map((d) => d.name)
+            .join(', ')} for the participants; they are dropped after the run`,
+        );
+      }
       const childEnv: NodeJS.ProcessEnv = {
         LOG_LEVEL: opts.logLevel,
         INVENTORY_CATALOG: catalogFile,
@@ -134,6 +155,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         RATE_LIMIT_PER_MINUTE: '0',
         IDEMPOTENCY_TTL: '10m',
         INBOX_FAST_PATH_TTL: '1m',
+        ...Object.fromEntries(PARTICIPANT_NAMES.map((n) => [DB_URL_VARS[n], participantDbs[n]?.url ?? ''])),
       };
       if (opts.profileDir) {
         fs.mkdirSync(opts.profileDir, { recursive: true });
@@ -145,12 +167,13 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       }
       const log = db ? `saga log ${db.name}` : `SAGA_LOG_SYNC=${opts.sync}`;
       say(
-        `starting a fresh system (${log}${opts.gateways > 1 ? `, ${opts.gateways} gateways` : ''}, data in ${tmpDir})`,
+        `starting a fresh system (${log}${opts.gateways > 1 ? `, ${opts.gateways} gateways` : ''}${opts.replicas > 1 ? `, ${opts.replicas} replicas of each participant` : ''}, data in ${tmpDir})`,
       );
       system = await startSystem({
         dataDir: path.join(tmpDir, 'data'),
         ports: 'ephemeral',
         gateways: opts.gateways,
+        replicas: opts.replicas,
         env: childEnv,
         signal: abort.signal,
         onLine: (name, line) => {
@@ -162,11 +185,9 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       });
       url = system.url;
       say(
-        `up: ${system.gateways.map((g, i) => `${g.name} ${system!.urls[i]}`).join(', ')}; ${SERVICE_NAMES.filter(
-          (n) => n !== 'gateway',
-        )
-          .map((n) => `${n} ${system!.addresses[n]}`)
-          .join(', ')}`,
+        `up: ${system.gateways.map((g, i) => `${g.name} ${system!.urls[i]}`).join(', ')}; ${PARTICIPANT_NAMES.flatMap(
+          (n) => system!.replicas[n].map((p) => `${p.name} ${p.address}`),
+        ).join(', ')}`,
       );
       for (const p of everyProcess(system)) {
         void p.exited.then((s) => {
@@ -191,7 +212,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       let b: CpuSnapshot | undefined;
       const pending: Promise<void>[] = [];
       const take = () => {
-        const { snap, done } = snapshot(system, db);
+        const { snap, done } = snapshot(system, [...(db ? [db] : []), ...Object.values(participantDbs)]);
         pending.push(done);
         return snap;
       };
@@ -233,12 +254,10 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     let floor: Phase | undefined;
     if (opts.floor && system) {
       const floorPlan: LoadPlan = { ...plan, loop: 'closed', rate: undefined };
+      // Every replica, as the gateways dial them.
+      const every = (n: ParticipantServiceName) => system!.replicas[n].map((p) => dialableAddr(p.address));
       const participants = floorParticipants(
-        {
-          order: dialableAddr(system.addresses.order),
-          inventory: dialableAddr(system.addresses.inventory),
-          payment: dialableAddr(system.addresses.payment),
-        },
+        { order: every('order'), inventory: every('inventory'), payment: every('payment') },
         grpcSecurity({ ...process.env, DATA_DIR: system.dataDir }),
       );
       say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
@@ -268,6 +287,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       argv,
       opts,
       db,
+      participantDbs: Object.values(participantDbs),
       startedAt,
       finishedAt,
       system: sys,
@@ -299,6 +319,15 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
   } finally {
     stopping = true;
     if (system) await system.stop();
+    for (const pdb of Object.values(participantDbs)) {
+      await pdb.drop().then(
+        () => say(`dropped database ${pdb.name}`),
+        (err: unknown) =>
+          stderr.write(
+            `[bench] warning: could not drop database ${pdb.name} on ${pdb.server}: ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
+      );
+    }
     if (db) {
       const name = db.name;
       await db.drop().then(

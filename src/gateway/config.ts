@@ -1,5 +1,6 @@
 import {
   ADDRESS_VARIABLES,
+  DEFAULT_ADDRS,
   formatAddr,
   grpcSecurityFrom,
   GRPC_SECURITY_VARIABLES,
@@ -19,6 +20,7 @@ import {
 import {
   duration,
   filePath,
+  hostPortList,
   hostPortOrOff,
   integer,
   oneOf,
@@ -45,9 +47,18 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 
 const d = DEFAULT_POLICIES;
 
+/**
+ * Where the gateway dials each participant: the variable a participant listens on, read here as a
+ * list, `host:port,host:port`, one address per replica (one address is a list of one).
+ */
+const participantAddresses = (name: keyof typeof DEFAULT_ADDRS) => hostPortList({ default: DEFAULT_ADDRS[name] });
+
 /** Every variable the gateway reads: `sagas config gateway` lists them in this order. */
 export const GATEWAY_VARIABLES = {
   ...ADDRESS_VARIABLES,
+  ORDER_SERVICE_ADDR: participantAddresses('ORDER_SERVICE_ADDR'),
+  INVENTORY_SERVICE_ADDR: participantAddresses('INVENTORY_SERVICE_ADDR'),
+  PAYMENT_SERVICE_ADDR: participantAddresses('PAYMENT_SERVICE_ADDR'),
   // The operators' listener (saga list and actions, the console): loopback by default; `off` disables
   // it; an address that is not loopback needs ADMIN_TOKENS (gatewayConfig refuses to start without).
   ADMIN_ADDR: hostPortOrOff({ default: '127.0.0.1:8081', expected: 'host:port (or :port, [::1]:port) or off' }),
@@ -127,7 +138,8 @@ export interface AdminSettings {
 export interface GatewayConfig extends ProcessSettings {
   http: HostPort;
   admin: AdminSettings;
-  participants: Record<ParticipantName, string>;
+  /** Each participant's addresses (`host:port`), one per replica. */
+  participants: Record<ParticipantName, string[]>;
   grpc: GrpcSecurity;
   sagaLog: SagaLogSettings;
   leaseMs: number;
@@ -173,9 +185,9 @@ export function gatewayConfig(env: Env): GatewayConfig {
     http: v.HTTP_ADDR,
     admin: { listen: v.ADMIN_ADDR, tokens, traceUrlTemplate: v.TRACE_URL_TEMPLATE },
     participants: {
-      order: formatAddr(v.ORDER_SERVICE_ADDR),
-      inventory: formatAddr(v.INVENTORY_SERVICE_ADDR),
-      payment: formatAddr(v.PAYMENT_SERVICE_ADDR),
+      order: v.ORDER_SERVICE_ADDR.map(formatAddr),
+      inventory: v.INVENTORY_SERVICE_ADDR.map(formatAddr),
+      payment: v.PAYMENT_SERVICE_ADDR.map(formatAddr),
     },
     grpc: grpcSecurityFrom(v),
     sagaLog: sagaLogFrom(v),

@@ -156,9 +156,11 @@ export async function main(): Promise<void> {
           faults: board,
         });
   // Deadlines are stamped by the saga log's clock: measured before the first order is taken.
-  await engine.syncClock().catch((err: unknown) =>
-    logger.warn({ err }, "could not read the saga log's clock yet; the next recovery tick measures it"),
-  );
+  await engine
+    .syncClock()
+    .catch((err: unknown) =>
+      logger.warn({ err }, "could not read the saga log's clock yet; the next recovery tick measures it"),
+    );
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   let adminUrl: string | undefined;
   if (admin && config.admin.listen !== 'off') {

@@ -19,9 +19,10 @@ import {
   redactPassword,
   type AddrVar,
 } from '../platform/config/config.js';
-import { hostPortOrOff, readVariables } from '../platform/config/config-schema.js';
+import { hostPortOf, hostPortOrOff, readVariables } from '../platform/config/config-schema.js';
 import { ConfigError } from '../platform/errors.js';
 import { issueIdentities, MIGRATED_CA_FOLDER } from '../platform/grpc/tls.js';
+import { METRICS_PORTS } from '../services/shared/config.js';
 
 export const SERVICE_NAMES = ['order', 'inventory', 'payment', 'gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -29,6 +30,17 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 export function isServiceName(s: string): s is ServiceName {
   return (SERVICE_NAMES as readonly string[]).includes(s);
 }
+
+/** The participants: the services that may run as several replicas. */
+export const PARTICIPANT_NAMES = ['order', 'inventory', 'payment'] as const;
+export type ParticipantServiceName = (typeof PARTICIPANT_NAMES)[number];
+
+/** Where each participant keeps its state when not in its SQLite file: replicas share it. */
+export const DB_URL_VARS: Readonly<Record<ParticipantServiceName, string>> = {
+  order: 'ORDER_DB_URL',
+  inventory: 'INVENTORY_DB_URL',
+  payment: 'PAYMENT_DB_URL',
+};
 
 /** The repository root (this file is <root>/src/supervisor/supervisor.ts, or compiled <root>/dist/cli/supervisor.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -321,9 +333,96 @@ export function parseGatewayCount(raw: string): number {
   return n;
 }
 
-/** Every process of a system: the services, then the gateways. */
+/** More replicas of each participant than this is surely a typo: each takes a port and a pool of database connections. */
+export const MAX_REPLICAS = 8;
+
+/** The `[name]` of replica `index` (0-based) of `count` of a participant: `order` alone, `order-1`, `order-2`… when several. */
+export function replicaName(service: ParticipantServiceName, index: number, count: number): string {
+  return count === 1 ? service : `${service}-${index + 1}`;
+}
+
+/** A replica count as typed (`--replicas 2`); a RangeError names what is expected. */
+export function parseReplicaCount(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_REPLICAS)
+    throw new RangeError(`--replicas must be a whole number from 1 to ${MAX_REPLICAS}, got "${raw}"`);
+  return n;
+}
+
+/**
+ * Checks that `count` replicas of each participant can run with `env` (the children's
+ * environment) and returns where each listens, per participant: `undefined` = where env says
+ * (one replica, as always); 'ephemeral': 127.0.0.1:0 each; several on default ports: replica i
+ * on its address's port + i × stride, the stride being the span of the three participants' ports
+ * (9090-9092 by default: order on 9090 and 9093, payment on 9091 and 9094…), so no two meet.
+ * Throws ConfigError (several replicas need each participant's *_DB_URL to be a postgres:// URL
+ * they share; a port past 65535) and RangeError (a count that is not 1..MAX_REPLICAS), before
+ * anything is started.
+ */
+export function planReplicas(
+  count: number,
+  env: NodeJS.ProcessEnv,
+  ports: 'default' | 'ephemeral' = 'default',
+): Record<ParticipantServiceName, (string | undefined)[]> {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_REPLICAS)
+    throw new RangeError(`replicas must be a whole number from 1 to ${MAX_REPLICAS}, got ${count}`);
+  if (count > 1) {
+    const missing = PARTICIPANT_NAMES.filter((n) => !isPostgresUrl(env[DB_URL_VARS[n]]));
+    if (missing.length)
+      throw new ConfigError(
+        missing.map((n) => ({
+          variable: DB_URL_VARS[n],
+          expected:
+            `a postgres://user:password@host:5432/database URL: ${count} replicas of ${n} share one database ` +
+            `(the default, a SQLite file under DATA_DIR, is one process's; \`sagas start --replicas ${count}\` makes one on the local PostgreSQL)`,
+          ...(env[DB_URL_VARS[n]] ? { got: redactPassword(env[DB_URL_VARS[n]] as string) } : {}),
+        })),
+      );
+  }
+  const each = (f: (n: ParticipantServiceName) => (string | undefined)[]) =>
+    ({ order: f('order'), inventory: f('inventory'), payment: f('payment') }) as Record<
+      ParticipantServiceName,
+      (string | undefined)[]
+    >;
+  if (ports === 'ephemeral') return each(() => Array.from({ length: count }, () => '127.0.0.1:0'));
+  if (count === 1) return each(() => [undefined]);
+  const base = each((n) => [formatAddr(addr(env, ADDR_VARS[n]))]);
+  const at = (n: ParticipantServiceName) => hostPortOf(base[n][0] as string) as { host: string; port: number };
+  const fixed = PARTICIPANT_NAMES.map(at).filter((a) => a.port !== 0);
+  const stride = fixed.length ? Math.max(...fixed.map((a) => a.port)) - Math.min(...fixed.map((a) => a.port)) + 1 : 1;
+  return each((n) => {
+    const { host, port } = at(n);
+    // Port 0 stays 0 for each: the OS picks a free port per replica.
+    if (port !== 0 && port + (count - 1) * stride > 65535)
+      throw new ConfigError(
+        ADDR_VARS[n],
+        `${count} replicas of ${n} listen on ports ${port}, ${port + stride}, … ${port + (count - 1) * stride}, past 65535`,
+      );
+    return Array.from({ length: count }, (_, i) => formatAddr({ host, port: port === 0 ? 0 : port + i * stride }));
+  });
+}
+
+/**
+ * METRICS_ADDR of replica `index` of several on default ports: the participant's default metrics
+ * port (9464-9466) + index × 3, so that replicas do not fight over it; undefined (as env says, or
+ * port 0 on ephemeral ports) otherwise.
+ */
+function replicaMetricsAddr(
+  name: ParticipantServiceName,
+  index: number,
+  count: number,
+  env: NodeJS.ProcessEnv,
+  ports: 'default' | 'ephemeral',
+): string | undefined {
+  if (count === 1 || index === 0 || env.METRICS_ADDR !== undefined || ports === 'ephemeral') return undefined;
+  const defaults = Object.values(METRICS_PORTS);
+  const stride = Math.max(...defaults) - Math.min(...defaults) + 1;
+  return `127.0.0.1:${METRICS_PORTS[name] + index * stride}`;
+}
+
+/** Every process of a system: each participant's replicas, then the gateways. */
 export function everyProcess(sys: RunningSystem): ManagedProcess[] {
-  return [...SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => sys.procs[n]), ...sys.gateways];
+  return [...PARTICIPANT_NAMES.flatMap((n) => sys.replicas[n]), ...sys.gateways];
 }
 
 /**
@@ -410,6 +509,13 @@ export interface StartSystemOptions {
    * GATEWAY_INDEX=i (0-based) and is named as `gatewayName` says.
    */
   gateways?: number;
+  /**
+   * How many processes of each participant (default 1), each on its own port, all sharing the
+   * participant's database: more than one needs ORDER_DB_URL, INVENTORY_DB_URL and
+   * PAYMENT_DB_URL (postgres://) in the env. The gateways are given every replica's address.
+   * Replica i of `order` is named as `replicaName` says.
+   */
+  replicas?: number;
   onLine?: OnLine;
   readyTimeoutMs?: number;
   /** Grace for each stop before SIGKILL. Default 10 s. */
@@ -429,17 +535,23 @@ export interface RunningSystem {
   readonly adminUrl: string | undefined;
   /** Every gateway's admin listener URL, in order. */
   readonly adminUrls: readonly (string | undefined)[];
-  /** Where each process listens, as reported (the gateway's with http://; the first gateway's). */
+  /** Where each process listens, as reported (the gateway's with http://; the first gateway's; a participant's first replica's). */
   readonly addresses: Readonly<Record<ServiceName, string>>;
-  /** The current process of each service (replaced by restart); `gateway` is the first gateway. */
+  /** The current process of each service (replaced by restart); `gateway` is the first gateway, a participant its first replica. */
   readonly procs: Readonly<Record<ServiceName, ManagedProcess>>;
+  /** The current process of every replica of each participant, in order (`replicas.order[0] === procs.order`). */
+  readonly replicas: Readonly<Record<ParticipantServiceName, readonly ManagedProcess[]>>;
   /** The current process of every gateway, in order (replaced by restartGateway); `gateways[0] === procs.gateway`. */
   readonly gateways: readonly ManagedProcess[];
   readonly dataDir: string;
-  /** SIGTERM every gateway (together) and wait, then the services together. Never rejects. */
+  /** SIGTERM every gateway (together) and wait, then every replica of the services together. Never rejects. */
   stop(): Promise<void>;
-  /** SIGKILL one process and wait for its exit (`gateway`: the first gateway). */
+  /** SIGKILL one process and wait for its exit (`gateway`: the first gateway; a participant: its first replica). */
   kill(name: ServiceName): Promise<ExitStatus>;
+  /** SIGKILL replica `index` (0-based) of a participant and wait for its exit. */
+  killReplica(name: ParticipantServiceName, index: number): Promise<ExitStatus>;
+  /** Start replica `index` of a participant again on the address it had, as `restart` does. */
+  restartReplica(name: ParticipantServiceName, index: number, extraEnv?: NodeJS.ProcessEnv): Promise<ManagedProcess>;
   /**
    * Start `name` again on the address it had, with `extraEnv` for this run only (e.g. CRASH_AT).
    * A process still running is stopped (SIGTERM) first. Resolves when it is ready.
@@ -546,28 +658,38 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.env, DATA_DIR: dataDir };
   const gatewayCount = opts.gateways ?? 1;
+  const replicaCount = opts.replicas ?? 1;
   const gatewayListen = planGateways(gatewayCount, baseEnv, ports);
   const adminListen = planAdmins(gatewayCount, baseEnv, ports);
+  const replicaListen = planReplicas(replicaCount, baseEnv, ports);
   const security = grpcSecurity(baseEnv);
   privateDataDir(dataDir);
   if (security.kind === 'mtls') await prepareIdentities(security.dir, (line) => opts.onLine?.('sagas', line, 'stdout'));
-  const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
+  const services = PARTICIPANT_NAMES;
 
   const procs = {} as Record<ServiceName, ManagedProcess>;
   const addresses = {} as Record<ServiceName, string>;
+  const replicas: Record<ParticipantServiceName, ManagedProcess[]> = { order: [], inventory: [], payment: [] };
   const gateways: ManagedProcess[] = [];
   const gatewayAddrs: string[] = [];
 
-  /** Where a participant is told to listen (its variable, else the default). */
-  const listenOf = (s: ServiceName) => baseEnv[ADDR_VARS[s]] || DEFAULT_ADDRS[ADDR_VARS[s]];
+  /** Where replica `i` of a participant is told to listen: as planned, else its variable, else the default. */
+  const listenOf = (s: ParticipantServiceName, i: number) =>
+    replicaListen[s][i] ?? (baseEnv[ADDR_VARS[s]] || DEFAULT_ADDRS[ADDR_VARS[s]]);
+  /** Where the gateways dial a participant: each replica where it said it listens, or, not started yet, where it will. */
+  const dialList = (s: ParticipantServiceName) =>
+    replicaListen[s].map((_, i) => dialableAddr(replicas[s][i]?.address ?? listenOf(s, i))).join(',');
   const envFor = (name: ServiceName, listen: string | undefined, extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
     const env: NodeJS.ProcessEnv = { ...baseEnv };
     if (listen !== undefined) env[ADDR_VARS[name]] = listen;
     // Side by side systems (tests, benchmarks) must not fight over the default metrics ports.
     if (ephemeral && name !== 'gateway' && env.METRICS_ADDR === undefined) env.METRICS_ADDR = '127.0.0.1:0';
-    // Where each participant listens: where it said it does, or, not started yet, where it will.
-    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialableAddr(addresses[s] ?? listenOf(s));
+    if (name === 'gateway') for (const s of services) env[ADDR_VARS[s]] = dialList(s);
     return { ...env, ...extra };
+  };
+  const replicaEnv = (s: ParticipantServiceName, i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv) => {
+    const metrics = replicaMetricsAddr(s, i, replicaCount, baseEnv, ports);
+    return envFor(s, listen, { ...(metrics === undefined ? {} : { METRICS_ADDR: metrics }), ...extra });
   };
   const gatewayEnv = (i: number, listen: string | undefined, extra?: NodeJS.ProcessEnv, admin = adminListen[i]) =>
     envFor('gateway', listen, {
@@ -614,10 +736,23 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
   try {
     const startServices = () =>
       startTogether(
-        services.map(
-          (name) => () => spawn(name, name, envFor(name, ephemeral ? '127.0.0.1:0' : undefined), abort.signal),
+        services.flatMap((name) =>
+          replicaListen[name].map(
+            (listen, i) => () =>
+              spawn(name, replicaName(name, i, replicaCount), replicaEnv(name, i, listen), abort.signal),
+          ),
         ),
       );
+    /** The started replicas, in their places (they come back in the order they were asked for). */
+    const place = (ready: ManagedProcess[]) => {
+      let k = 0;
+      for (const name of services)
+        for (let i = 0; i < replicaCount; i++) replicas[name][i] = ready[k++] as ManagedProcess;
+      for (const name of services) {
+        procs[name] = replicas[name][0] as ManagedProcess;
+        addresses[name] = procs[name].address;
+      }
+    };
     const startGateways = () =>
       startTogether(
         gatewayListen.map(
@@ -626,12 +761,10 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
       );
     let gws: ManagedProcess[];
     // Known beforehand: no participant listens on port 0 (the kernel's choice, known once it listens).
-    const knownBeforehand = !ephemeral && services.every((s) => !/:0$/.test(listenOf(s)));
+    const knownBeforehand =
+      !ephemeral && services.every((s) => replicaListen[s].every((_, i) => !/:0$/.test(listenOf(s, i))));
     if (!knownBeforehand) {
-      for (const p of await startServices()) {
-        procs[p.name as ServiceName] = p;
-        addresses[p.name as ServiceName] = p.address;
-      }
+      place(await startServices());
       gws = await startGateways();
     } else {
       // Both groups settle before anything is said: a process still starting when the other group
@@ -639,13 +772,8 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
       const [svc, gw] = await Promise.allSettled([startServices(), startGateways()]);
       const failed = [svc, gw].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
       if (failed.length) throw failed.find((e) => !(e instanceof ServiceStartError && e.aborted)) ?? failed[0];
-      const ready = (svc as PromiseFulfilledResult<ManagedProcess[]>).value;
-      const gs = (gw as PromiseFulfilledResult<ManagedProcess[]>).value;
-      for (const p of ready) {
-        procs[p.name as ServiceName] = p;
-        addresses[p.name as ServiceName] = p.address;
-      }
-      gws = gs;
+      place((svc as PromiseFulfilledResult<ManagedProcess[]>).value);
+      gws = (gw as PromiseFulfilledResult<ManagedProcess[]>).value;
     }
     for (const p of gws) {
       gateways.push(p);
@@ -664,6 +792,11 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     if (!Number.isInteger(i) || i < 0 || i >= gateways.length)
       throw new RangeError(`no gateway ${i}: there are ${gateways.length} (0..${gateways.length - 1})`);
   };
+  const replicaAt = (name: ParticipantServiceName, i: number): ManagedProcess => {
+    const p = Number.isInteger(i) ? replicas[name][i] : undefined;
+    if (!p) throw new RangeError(`no replica ${i} of ${name}: there are ${replicaCount} (0..${replicaCount - 1})`);
+    return p;
+  };
   const system: RunningSystem = {
     get url() {
       return gatewayUrl(addresses.gateway);
@@ -679,22 +812,32 @@ export async function startSystem(opts: StartSystemOptions): Promise<RunningSyst
     },
     addresses,
     procs,
+    replicas,
     gateways,
     dataDir,
     async stop() {
       await Promise.all(gateways.map((g) => g.stop('SIGTERM', stopTimeoutMs)));
-      await Promise.all(services.map((s) => procs[s].stop('SIGTERM', stopTimeoutMs)));
+      await Promise.all(services.flatMap((s) => replicas[s].map((p) => p.stop('SIGTERM', stopTimeoutMs))));
     },
     kill(name) {
-      return name === 'gateway' ? system.killGateway(0) : procs[name].kill();
+      return name === 'gateway' ? system.killGateway(0) : system.killReplica(name, 0);
     },
-    async restart(name, extraEnv) {
-      if (name === 'gateway') return system.restartGateway(0, extraEnv);
-      const old = procs[name];
+    restart(name, extraEnv) {
+      return name === 'gateway' ? system.restartGateway(0, extraEnv) : system.restartReplica(name, 0, extraEnv);
+    },
+    async killReplica(name, i) {
+      return replicaAt(name, i).kill();
+    },
+    async restartReplica(name, i, extraEnv) {
+      const old = replicaAt(name, i);
       if (old.running) await old.stop('SIGTERM', stopTimeoutMs);
-      const p = await spawn(name, name, envFor(name, listenAddr(addresses[name]), extraEnv));
-      procs[name] = p;
-      addresses[name] = p.address;
+      // On the address it had: the gateways dial it there. Its metrics where they were planned.
+      const p = await spawn(name, old.name, replicaEnv(name, i, listenAddr(old.address), extraEnv));
+      replicas[name][i] = p;
+      if (i === 0) {
+        procs[name] = p;
+        addresses[name] = p.address;
+      }
       return p;
     },
     async killGateway(i) {

@@ -56,7 +56,7 @@ export const GATEWAY_CRASH_CASES: readonly CrashCase[] = [
 ];
 
 /** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
-export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?: number } = {}) {
+export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?: number; replicas?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));

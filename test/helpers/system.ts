@@ -36,7 +36,7 @@ export async function http(
 /** A whole system on ephemeral ports and a fresh data folder; quiet unless E2E_LOGS=1. */
 export async function freshSystem(
   env: NodeJS.ProcessEnv = {},
-  opts: { gateways?: number } = {},
+  opts: { gateways?: number; replicas?: number } = {},
 ): Promise<
   RunningSystem & {
     api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply>;
@@ -49,6 +49,7 @@ export async function freshSystem(
     dataDir,
     ports: 'ephemeral',
     gateways: opts.gateways,
+    replicas: opts.replicas,
     env: {
       LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn',
       // Each system keeps its own keys in the shared Redis, and not for long.

@@ -32,9 +32,9 @@ describe('defaults per process', () => {
     const c = gatewayConfig({});
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 8080 });
     assert.deepEqual(c.participants, {
-      order: '127.0.0.1:9090',
-      inventory: '127.0.0.1:9092',
-      payment: '127.0.0.1:9091',
+      order: ['127.0.0.1:9090'],
+      inventory: ['127.0.0.1:9092'],
+      payment: ['127.0.0.1:9091'],
     });
     assert.deepEqual(c.sagaLog, { kind: 'sqlite', file: path.resolve('data', 'saga.db'), synchronous: 'normal' });
     assert.equal(c.leaseMs, 15_000);
@@ -98,7 +98,7 @@ describe('values are typed and converted', () => {
       SAGA_LOG_SYNC: 'Full',
     });
     assert.deepEqual(c.http, { host: '::1', port: 0 });
-    assert.equal(c.participants.payment, 'pay:7000');
+    assert.deepEqual(c.participants.payment, ['pay:7000']);
     assert.equal(c.idempotencyTtlMs, 90_000);
     assert.equal(c.idempotencyLockMs, 250);
     assert.equal(c.recoveryIntervalMs, 1_000, 'lease / 6');

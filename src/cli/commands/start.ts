@@ -8,7 +8,15 @@ import { dataDir, redactPassword } from '../../platform/config/config.js';
 import { EXIT, UsageError, parseCommandArgs, type Command, type CommandIo, type ExitCode } from '../command.js';
 import { failureSummary, formatLine, formatTag, tagWidthFor, useColor } from '../format.js';
 import {
+  DEFAULT_PARTICIPANTS_SERVER,
+  ParticipantDatabaseError,
+  prepareParticipantDatabases,
+} from '../../supervisor/participant-databases.js';
+import {
+  DB_URL_VARS,
   MAX_GATEWAYS,
+  MAX_REPLICAS,
+  PARTICIPANT_NAMES,
   SERVICE_NAMES,
   ServiceStartError,
   describeExit,
@@ -16,8 +24,11 @@ import {
   gatewayName,
   isServiceName,
   parseGatewayCount,
+  parseReplicaCount,
   planAdmins,
   planGateways,
+  planReplicas,
+  replicaName,
   spawnService,
   startSystem,
   type ExitStatus,
@@ -30,12 +41,13 @@ import {
 /** Exit code after a second Ctrl-C (128 + SIGINT, as a shell reports a job it interrupted). */
 const KILLED = 130;
 
-export const START_USAGE = `Usage: sagas start [--gateways N] [--json]
+export const START_USAGE = `Usage: sagas start [--gateways N] [--replicas N [--participants-db URL]] [--json]
        sagas start <service> [--json]
 
 Starts order, inventory and payment, then the gateway, as child processes and streams their logs,
 each line tagged with its process's name. Ctrl-C stops them all (gateways first); a second
-Ctrl-C kills them. Nothing is restarted: when a process dies the others are stopped.
+Ctrl-C kills them. Nothing is restarted: when a process dies the others are stopped (a replica
+of a participant that has others running is only reported: the gateways call those).
 sagas start <service> runs one process alone: ${SERVICE_NAMES.join(' | ')}.
 
 Options:
@@ -43,13 +55,23 @@ Options:
                              (:8080, :8081, ...), sharing one PostgreSQL saga log: needs
                              SAGA_LOG_URL. Any of them answers for any order, and a dead
                              one's sagas are taken over when their leases expire.
+  --replicas N               Run N processes of each participant (1-${MAX_REPLICAS}, default 1), each on
+                             its own port (9090, 9093, ... for order), sharing the participant's
+                             PostgreSQL database; the gateways spread calls over them and move off
+                             a dead one at once. The databases: ORDER_DB_URL, INVENTORY_DB_URL,
+                             PAYMENT_DB_URL when set, else sagas_order, sagas_inventory and
+                             sagas_payment on --participants-db (made if missing).
+  --participants-db URL      The PostgreSQL server of the participants' databases
+                             (default ${DEFAULT_PARTICIPANTS_SERVER.replace(/\/postgres$/, '')});
+                             with --replicas 1, the participants on PostgreSQL all the same.
   --json                     Print the processes' raw JSON log lines (also LOG_FORMAT=json);
                              with <service>, untagged, as a log collector wants them.
   -h, --help                 Show this text.
 
 Exit codes:
   0                          Stopped by Ctrl-C (or SIGTERM), or startup cancelled by it.
-  1                          A process died or could not start; the others were stopped.
+  1                          A process died or could not start; the others were stopped. Or,
+                             with --replicas, no PostgreSQL for the participants' databases.
   2                          A wrong command line or configuration; nothing was started.
   ${KILLED}                        A second Ctrl-C killed the processes.
   sagas start <service> exits with its process's own exit code (128 + n if signal n killed
@@ -67,6 +89,11 @@ Environment:
   INVENTORY_SERVICE_ADDR     Inventory service gRPC address  (default 127.0.0.1:9092)
                              The same variable tells a service where to listen and the
                              gateway where to dial; port 0 lets the OS pick a free port.
+                             A gateway started alone takes several, host:port,host:port
+                             (one per replica); with --replicas N, sagas start gives them.
+  ORDER_DB_URL, INVENTORY_DB_URL, PAYMENT_DB_URL
+                             A participant's PostgreSQL database (default: SQLite under
+                             DATA_DIR); required for more than one replica
   DATA_DIR                   Where the databases live        (default ./data)
   SAGA_LOG_URL               PostgreSQL saga log, postgres://user:password@host:5432/db
                              (default: SQLite, DATA_DIR/saga.db); required for more than one
@@ -93,14 +120,30 @@ export interface StartArgs {
   json: boolean;
   /** undefined when not given (then 1). */
   gateways: number | undefined;
+  /** Absent when not given (then 1). */
+  replicas?: number;
+  /** --participants-db: the server of the participants' databases; absent when not given. */
+  participantsDb?: string;
 }
 
 /** `sagas start`'s arguments (argv without the word `start`). Throws UsageError. */
 export function parseStartArgs(argv: readonly string[]): StartArgs {
   const { values, positionals } = parseCommandArgs(
     argv,
-    { allowPositionals: true, options: { gateways: { type: 'string' }, json: { type: 'boolean' } } },
-    { gateways: `a number of gateways, from 1 to ${MAX_GATEWAYS}` },
+    {
+      allowPositionals: true,
+      options: {
+        gateways: { type: 'string' },
+        replicas: { type: 'string' },
+        'participants-db': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    },
+    {
+      gateways: `a number of gateways, from 1 to ${MAX_GATEWAYS}`,
+      replicas: `a number of replicas of each participant, from 1 to ${MAX_REPLICAS}`,
+      'participants-db': "a postgres:// URL of the server for the participants' databases",
+    },
   );
   if (positionals.length > 1)
     throw new UsageError(
@@ -118,12 +161,71 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
       throw new UsageError(err.message);
     }
   }
+  let replicas: number | undefined;
+  if (values.replicas !== undefined) {
+    try {
+      replicas = parseReplicaCount(values.replicas);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      throw new UsageError(err.message);
+    }
+  }
+  const participantsDb = values['participants-db'];
+  if (participantsDb !== undefined && !/^postgres(ql)?:\/\/[^/]/i.test(participantsDb.trim()))
+    throw new UsageError(
+      `--participants-db must be a postgres://user[:password]@host[:port] URL, got "${redactPassword(participantsDb)}"`,
+    );
   const target = positionals[0];
   if (target !== undefined && !isServiceName(target))
     throw new UsageError(`unknown service "${target}" (expected one of ${SERVICE_NAMES.join(', ')})`);
-  if (target !== undefined && gateways !== undefined)
-    throw new UsageError(`--gateways starts the whole system; it does not go with "start ${target}"`);
-  return { target, json: values.json ?? false, gateways };
+  for (const [flag, given] of [
+    ['--gateways', gateways],
+    ['--replicas', replicas],
+    ['--participants-db', participantsDb],
+  ] as const) {
+    if (target !== undefined && given !== undefined)
+      throw new UsageError(`${flag} starts the whole system; it does not go with "start ${target}"`);
+  }
+  return {
+    target,
+    json: values.json ?? false,
+    gateways,
+    ...(replicas === undefined ? {} : { replicas }),
+    ...(participantsDb === undefined ? {} : { participantsDb: participantsDb.trim() }),
+  };
+}
+
+/**
+ * The environment the system runs with: `io.env`, and with several replicas (or
+ * --participants-db) each participant's database URL. Resolves undefined after saying why on
+ * stderr when the server cannot be reached or would not make them.
+ */
+async function withParticipantDatabases(
+  io: CommandIo,
+  replicas: number,
+  participantsDb: string | undefined,
+): Promise<{ env: NodeJS.ProcessEnv; note: string | undefined } | undefined> {
+  if (replicas === 1 && participantsDb === undefined) return { env: io.env, note: undefined };
+  const server = participantsDb ?? DEFAULT_PARTICIPANTS_SERVER;
+  try {
+    const dbs = await prepareParticipantDatabases(server, io.env);
+    const names = PARTICIPANT_NAMES.map((n) => {
+      const url = dbs.env[DB_URL_VARS[n]] as string;
+      return dbs.fromEnv.includes(n)
+        ? `${n} ${redactPassword(url)} (${DB_URL_VARS[n]})`
+        : `${n} ${new URL(url).pathname.slice(1)}`;
+    });
+    const made = dbs.created.length ? `; made ${dbs.created.join(', ')}` : '';
+    const where = dbs.fromEnv.length === PARTICIPANT_NAMES.length ? '' : ` on ${redactPassword(server)}`;
+    return {
+      env: { ...io.env, ...dbs.env },
+      note: `participants on PostgreSQL, ${replicas} ${replicas === 1 ? 'replica' : 'replicas'} each: ${names.join(', ')}${where}${made}`,
+    };
+  } catch (err) {
+    if (!(err instanceof ParticipantDatabaseError)) throw err;
+    io.stderr.write(`sagas start: --replicas ${replicas}: ${err.message}\n`);
+    return undefined;
+  }
 }
 
 export const startCommand: Command<StartIo> = {
@@ -131,15 +233,22 @@ export const startCommand: Command<StartIo> = {
   summary: 'Start the services and the gateway(s), or one process alone, and stream their logs',
   usage: START_USAGE,
   async run(argv, io) {
-    const { target, json: jsonFlag, gateways = 1 } = parseStartArgs(argv);
-    // Before anything starts: several gateways need a shared (PostgreSQL) saga log. Its
-    // ConfigError is the router's exit 2.
+    const { target, json: jsonFlag, gateways = 1, replicas = 1, participantsDb } = parseStartArgs(argv);
+    // Before anything starts: several gateways need a shared (PostgreSQL) saga log, several
+    // replicas a shared database per participant. A ConfigError is the router's exit 2.
+    let systemIo: StartIo = io;
+    let note: string | undefined;
     if (target === undefined) {
       planGateways(gateways, io.env);
       planAdmins(gateways, io.env);
+      const prepared = await withParticipantDatabases(io, replicas, participantsDb);
+      if (!prepared) return EXIT.failure;
+      systemIo = { ...io, env: prepared.env };
+      note = prepared.note;
+      planReplicas(replicas, systemIo.env);
     }
     const json = jsonFlag || (io.env.LOG_FORMAT ?? '').toLowerCase() === 'json';
-    const plan = target === undefined ? systemPlan(io, gateways) : alonePlan(target, io);
+    const plan = target === undefined ? systemPlan(systemIo, gateways, replicas, note) : alonePlan(target, io);
     // One process in JSON mode (a container) prints its lines as they are, for a log collector.
     const out = makeOut(io, json, json && target !== undefined, tagWidthFor(plan.names));
     return supervise(plan, out);
@@ -233,23 +342,41 @@ interface Plan<R extends Running = Running> {
   start(signal: AbortSignal, out: Out): Promise<R>;
   /** The banner once everything is up. */
   announce(running: R, out: Out): void;
+  /**
+   * Whether the system goes on without `gone` (a replica whose participant still has others
+   * running): the names of those others, or undefined when everything must stop.
+   */
+  servedWithout?(running: R, gone: ManagedProcess): string | undefined;
 }
 
-function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: RunningSystem }> {
-  const services = SERVICE_NAMES.filter((n) => n !== 'gateway');
+function systemPlan(
+  io: StartIo,
+  gateways: number,
+  replicas: number,
+  /** Where the participants' databases are, when on PostgreSQL. */
+  databases: string | undefined,
+): Plan<Running & { system: RunningSystem }> {
+  const services = PARTICIPANT_NAMES;
   const theGateways = gateways === 1 ? 'the gateway' : `the ${gateways} gateways`;
   const sagaLog = io.env.SAGA_LOG_URL ? redactPassword(io.env.SAGA_LOG_URL) : undefined;
+  const theServices = replicas === 1 ? services.join(', ') : `${replicas} each of ${services.join(', ')}`;
   return {
-    names: [...services, ...Array.from({ length: gateways }, (_, i) => gatewayName(i, gateways))],
+    names: [
+      ...services.flatMap((n) => Array.from({ length: replicas }, (_, i) => replicaName(n, i, replicas))),
+      ...Array.from({ length: gateways }, (_, i) => gatewayName(i, gateways)),
+    ],
     all: 'all processes',
     stopping: `${theGateways}, then the services`,
-    starting: `starting ${services.join(', ')}, then ${theGateways} (DATA_DIR=${dataDir(io.env)}${sagaLog ? `, saga log ${sagaLog}` : ''})`,
+    starting:
+      `starting ${theServices}, then ${theGateways} (DATA_DIR=${dataDir(io.env)}${sagaLog ? `, saga log ${sagaLog}` : ''})` +
+      (databases ? `\n${databases}` : ''),
     async start(signal, out) {
       const system = await startSystem({
         dataDir: dataDir(io.env),
         env: io.env,
         ports: 'default',
         gateways,
+        replicas,
         onLine: (name, line) => out.child(name, line),
         entries: io.entries,
         signal,
@@ -268,6 +395,10 @@ function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: Run
         out.say(
           `${urls.length} gateways share the saga log${sagaLog ? ` ${sagaLog}` : ''}; any of them answers for any order: ${urls.join(' ')}`,
         );
+      if (replicas > 1)
+        out.say(
+          `${replicas} replicas of each participant share its database; the gateway${gateways > 1 ? 's spread' : ' spreads'} calls over them and move${gateways > 1 ? '' : 's'} off one that dies (GET /readyz counts those up)`,
+        );
       out.say('try:');
       for (const c of curlExamples(urls[0] as string)) out.raw(`  ${c}`);
       out.say(`the API, documented: ${urls[0] as string}/docs (OpenAPI: ${urls[0] as string}/openapi.json)`);
@@ -277,6 +408,12 @@ function systemPlan(io: StartIo, gateways: number): Plan<Running & { system: Run
           `the console and admin API (operators only): ${admins.join(' ')}${admins.length > 1 ? ' (one per gateway)' : ''}; sagas list|show|retry|compensate|resolve use it (SAGAS_ADMIN_URL)`,
         );
       out.say('Ctrl-C stops everything.');
+    },
+    servedWithout({ system }, gone) {
+      // A replica is one of several on purpose: the gateways already call the others.
+      const group = PARTICIPANT_NAMES.map((n) => system.replicas[n]).find((list) => list.includes(gone));
+      const left = (group ?? []).filter((p) => p !== gone && p.running);
+      return left.length ? left.map((p) => p.name).join(', ') : undefined;
     },
   };
 }
@@ -414,6 +551,13 @@ async function supervise<R extends Running>(plan: Plan<R>, out: Out): Promise<Ex
       for (const p of r.procs) {
         void p.exited.then((s) => {
           if (stage !== 'running') return;
+          const others = plan.servedWithout?.(r, p);
+          if (others) {
+            out.alarm(
+              `✖ ${p.name} (pid ${p.pid}) ${describeExit(s)} unexpectedly; ${others} still serve${others.includes(',') ? '' : 's'}. Nothing is restarted.`,
+            );
+            return;
+          }
           stage = 'stopping';
           reportUnexpectedExit(out, p, s);
           if (!alone) out.alarm('stopping the other processes');

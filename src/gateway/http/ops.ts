@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { PARTICIPANTS } from '../participants.js';
+import { PARTICIPANTS, type ParticipantName } from '../participants.js';
 import { DEFAULT_READ_TIMEOUT_MS, type GatewayOptions } from './deps.js';
 import { HttpError } from './errors.js';
 import { errorResponses, Health, Readiness } from './schemas.js';
@@ -42,23 +42,34 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsDeps> = async (app, deps) =
         operationId: 'ready',
         summary: 'Ready: every participant and the saga log reachable',
         description:
-          '503 with the same body when not. The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
+          '503 with the same body when not. A participant is reachable while one of its addresses (replicas) answers; ' +
+          '`details.participants` counts, per participant, those that answer and all. ' +
+          'The idempotency fast path (Redis) is a detail: its loss degrades nothing.',
         tags: ['ops'],
         response: { 200: Readiness, 429: rateLimited, 503: Readiness },
       },
     },
     async (_req, reply) => {
-      const reach = await p.reachable(true);
-      const sagaLog = await withTimeout(engine.reads.liveStats(), readTimeoutMs).then(
-        () => true,
-        () => false,
-      );
+      // Each address of each participant probed alone: a participant is up while one of its
+      // replicas answers (the gateway's calls go to those that do).
+      const [each, sagaLog] = await Promise.all([
+        p.probeAddresses(),
+        withTimeout(engine.reads.liveStats(), readTimeoutMs).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      const up = (n: ParticipantName) => each[n].filter((a) => a.up).length;
       const checks: Record<string, 'ok' | 'unavailable'> = {
-        ...Object.fromEntries(PARTICIPANTS.map((n) => [n, reach[n] ? 'ok' : 'unavailable'] as const)),
+        ...Object.fromEntries(PARTICIPANTS.map((n) => [n, up(n) > 0 ? 'ok' : 'unavailable'] as const)),
         saga_log: sagaLog ? 'ok' : 'unavailable',
       };
-      const ready = sagaLog && PARTICIPANTS.every((n) => reach[n]);
-      const details = { idempotency_fast_path: deps.fastPathMode?.() ?? ('memory' as const) };
+      const ready = sagaLog && PARTICIPANTS.every((n) => up(n) > 0);
+      // Counts only: the addresses themselves are the operators' (the admin API's), not the public's.
+      const details = {
+        idempotency_fast_path: deps.fastPathMode?.() ?? ('memory' as const),
+        participants: Object.fromEntries(PARTICIPANTS.map((n) => [n, { up: up(n), addresses: each[n].length }])),
+      };
       return reply
         .code(ready ? 200 : 503)
         .send({ status: ready ? 'ready' : 'not_ready', checks, details, in_flight: engine.inFlight });

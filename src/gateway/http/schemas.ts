@@ -219,7 +219,14 @@ export const Health = Type.Object({ status: Type.Literal('ok') });
 export const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   checks: Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('unavailable')])),
-  details: Type.Object({ idempotency_fast_path: Type.Union([Type.Literal('redis'), Type.Literal('memory')]) }),
+  details: Type.Object({
+    idempotency_fast_path: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
+    // Per participant: how many of its addresses (replicas) answer, of how many.
+    participants: Type.Record(
+      Type.String(),
+      Type.Object({ up: Type.Integer({ minimum: 0 }), addresses: Type.Integer({ minimum: 1 }) }),
+    ),
+  }),
   in_flight: Type.Integer(),
 });
 

@@ -87,6 +87,30 @@ export function hostPortOf(value: string): HostPort | undefined {
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string)), port };
 }
 
+/** More addresses than this for one participant is surely a mistake (each is a session kept open). */
+export const MAX_ADDRESSES = 64;
+
+/**
+ * `host:port,host:port,…` (a participant's replicas; spaces around the commas allowed): each
+ * entry as hostPortOf reads it, none twice, at most MAX_ADDRESSES. One address is a list of one.
+ * Undefined if not one.
+ */
+export function hostPortListOf(value: string): HostPort[] | undefined {
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.length > MAX_ADDRESSES) return undefined;
+  const out: HostPort[] = [];
+  const seen = new Set<string>();
+  for (const part of parts) {
+    const where = hostPortOf(part);
+    if (!where) return undefined;
+    const key = `${where.host.toLowerCase()} ${where.port}`;
+    if (seen.has(key)) return undefined;
+    seen.add(key);
+    out.push(where);
+  }
+  return out;
+}
+
 /** Whether `url` names a PostgreSQL server (postgres:// or postgresql://). */
 export function isPostgresUrl(url: string | undefined): url is string {
   return url !== undefined && /^postgres(ql)?:\/\/[^/]/i.test(url.trim());
@@ -123,6 +147,7 @@ export function keyValuesOf(value: string): Record<string, string> {
 const FORMATS: Record<string, (value: string) => boolean> = {
   'host-port': (v) => hostPortOf(v) !== undefined,
   'host-port-or-off': (v) => v === 'off' || hostPortOf(v) !== undefined,
+  'host-port-list': (v) => hostPortListOf(v) !== undefined,
   duration: (v) => durationMs(v) !== undefined,
   'postgres-url': (v) => isPostgresUrl(v) && parsesAsUrl(v),
   'redis-url': (v) => /^rediss?:\/\/./.test(v) && parsesAsUrl(v),
@@ -178,6 +203,18 @@ export function hostPort(o: Common & { default: string }): Variable<HostPort> {
     expected: o.expected ?? 'host:port (or :port, [::1]:port)',
     default: o.default,
     convert: (raw) => hostPortOf(String(raw)) as HostPort,
+  };
+}
+
+/** One address or several, `host:port,host:port` (where the gateway dials a participant's replicas). */
+export function hostPortList(o: Common & { default: string }): Variable<HostPort[]> {
+  return {
+    schema: { type: 'string', format: 'host-port-list', default: o.default },
+    expected:
+      o.expected ??
+      `host:port, or several separated by commas (host:port,host:port; each once, at most ${MAX_ADDRESSES})`,
+    default: o.default,
+    convert: (raw) => hostPortListOf(String(raw)) as HostPort[],
   };
 }
 

@@ -17,11 +17,12 @@ import { loadTlsMaterial, pinnedPeer, type GrpcSecurity, type TlsIdentity } from
  * the largest part of the gateway's CPU. What grpc-js's channel did that matters here is done
  * below: mutual TLS with the peer pinned by name, connecting on first use, a reconnect backoff
  * with calls failing fast (UNAVAILABLE) while the peer is down, keepalive pings, deadlines sent
- * as `grpc-timeout` and enforced here, and a status for every way a call can end.
+ * as `grpc-timeout` and enforced here, and a status for every way a call can end. A participant
+ * with several addresses (replicas) is a BalancedChannel over one UnaryChannel each (grpc-balancer.ts).
  */
 
 export interface UnaryChannelOptions {
-  /** First wait after a failed connection attempt, doubling up to `maxBackoffMs`. */
+  /** First wait after a failed connection attempt, doubling up to `maxBackoffMs`; each wait jittered (half to all of it). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** A ping this often on an idle session; one unanswered for `keepaliveTimeoutMs` closes it. */
@@ -33,7 +34,43 @@ export interface UnaryChannelOptions {
   connectTimeoutMs?: number;
 }
 
-type Connect = (authority: string) => http2.ClientHttp2Session;
+/** Opens an HTTP/2 session to one `host:port` (see dialerAs). */
+export type Connect = (authority: string) => http2.ClientHttp2Session;
+
+/**
+ * What a generated client's methods call through: one address (UnaryChannel) or several
+ * (BalancedChannel, grpc-balancer.ts), the same to the caller.
+ */
+export interface UnaryTransport {
+  call(path: string, request: Buffer, metadata: Metadata, deadline: number): Promise<Buffer>;
+  /** READY while a call can go out at once (on some address); see UnaryChannel's. */
+  getConnectivityState(): connectivityState;
+  /** The one-address channels it is made of (itself, for a UnaryChannel): each can be probed alone. */
+  members(): readonly UnaryChannel[];
+  close(): void;
+}
+
+/**
+ * Errors of calls that never left this process (no connection, a session that refused a new
+ * stream, a stream the server refused unprocessed): another address may take the same call with
+ * no risk of running it twice.
+ */
+const unsent = new WeakSet<object>();
+
+/** Whether `err` failed a call before any of it reached the server (so it may go elsewhere as is). */
+export function wasNotSent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unsent.has(err);
+}
+
+export function notSent(err: ServiceError): ServiceError {
+  unsent.add(err);
+  return err;
+}
+
+/** A backoff with "equal jitter": between half and all of `ms`, so that clients that lost a peer together do not call it back together. */
+export function jittered(ms: number): number {
+  return ms / 2 + Math.random() * (ms / 2);
+}
 
 /** host:port (an IPv6 host in brackets) as net.connect wants it. */
 function hostPort(address: string): { host: string; port: number } {
@@ -129,7 +166,7 @@ const requestDetached = AsyncResource.bind((session: http2.ClientHttp2Session, h
 );
 
 /** One participant's connection: unary calls, connectivity, close. */
-export class UnaryChannel {
+export class UnaryChannel implements UnaryTransport {
   private session: http2.ClientHttp2Session | undefined;
   private connecting: Promise<http2.ClientHttp2Session> | undefined;
   private state: connectivityState = connectivityState.IDLE;
@@ -140,9 +177,11 @@ export class UnaryChannel {
   /** Calls in flight per session: a session is referenced (keeps the process alive) only while it has some. */
   private readonly active = new WeakMap<http2.ClientHttp2Session, number>();
   private readonly opts: Required<UnaryChannelOptions>;
+  /** Told every change of state (a BalancedChannel watches its members so). */
+  onStateChange: ((state: connectivityState) => void) | undefined;
 
   constructor(
-    private readonly address: string,
+    readonly address: string,
     private readonly connect: Connect,
     opts: UnaryChannelOptions = {},
   ) {
@@ -163,11 +202,36 @@ export class UnaryChannel {
     return this.state;
   }
 
+  members(): readonly UnaryChannel[] {
+    return [this];
+  }
+
+  /** Why the last connection attempt failed ('' if none has). */
+  get lastFailure(): string {
+    return this.lastError;
+  }
+
+  /** When the next connection attempt may start (Date.now() scale; in the past when it may now). */
+  get nextAttemptAt(): number {
+    return this.retryAt;
+  }
+
+  /** Connects now unless connected or waiting out a backoff; rejects (UNAVAILABLE) when it cannot. */
+  connectNow(): Promise<void> {
+    return this.open().then(() => undefined);
+  }
+
   close(): void {
     this.closed = true;
     this.session?.close();
     this.session = undefined;
-    this.state = connectivityState.SHUTDOWN;
+    this.setState(connectivityState.SHUTDOWN);
+  }
+
+  private setState(state: connectivityState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.onStateChange?.(state);
   }
 
   /** The session calls can use now, if there is one. */
@@ -180,11 +244,13 @@ export class UnaryChannel {
     const live = this.live();
     if (live) return Promise.resolve(live);
     if (this.connecting) return this.connecting;
-    if (this.closed) return Promise.reject(serviceError(status.UNAVAILABLE, 'channel closed'));
+    if (this.closed) return Promise.reject(notSent(serviceError(status.UNAVAILABLE, 'channel closed')));
     // Fail fast between attempts, as a grpc-js channel in TRANSIENT_FAILURE does.
     if (Date.now() < this.retryAt)
-      return Promise.reject(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${this.lastError}`));
-    this.state = connectivityState.CONNECTING;
+      return Promise.reject(
+        notSent(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${this.lastError}`)),
+      );
+    this.setState(connectivityState.CONNECTING);
     const attempt = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
       const s = this.connect(this.address);
       // An address that swallows the handshake (a peer that hangs, packets dropped) must not keep
@@ -199,11 +265,12 @@ export class UnaryChannel {
         if (this.connecting !== attempt) return;
         this.connecting = undefined;
         this.lastError = err.message;
-        this.state = connectivityState.TRANSIENT_FAILURE;
-        this.retryAt = Date.now() + this.backoffMs;
+        this.retryAt = Date.now() + jittered(this.backoffMs);
         this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs);
         s.destroy();
-        reject(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${err.message}`));
+        // The state last: a watcher told of the failure finds retryAt already set.
+        if (!this.closed) this.setState(connectivityState.TRANSIENT_FAILURE);
+        reject(notSent(serviceError(status.UNAVAILABLE, `no connection to ${this.address}: ${err.message}`)));
       };
       // `on`, not `once`: a second error of a failed attempt must find a listener too (failed()
       // ignores it), or it would be thrown.
@@ -225,12 +292,12 @@ export class UnaryChannel {
   /** A connected session: it serves calls until it closes, errs or is told to go away. */
   private adopt(s: http2.ClientHttp2Session): void {
     this.session = s;
-    this.state = connectivityState.READY;
+    this.setState(connectivityState.READY);
     const drop = () => {
       clearInterval(pinger);
       if (this.session !== s) return;
       this.session = undefined;
-      if (!this.closed) this.state = connectivityState.IDLE;
+      if (!this.closed) this.setState(connectivityState.IDLE);
     };
     s.on('error', drop);
     s.on('goaway', drop);
@@ -267,7 +334,9 @@ export class UnaryChannel {
       } catch (err) {
         // The session was closing under us: nothing was sent.
         reject(
-          serviceError(status.UNAVAILABLE, `could not start a call on ${this.address}: ${(err as Error).message}`),
+          notSent(
+            serviceError(status.UNAVAILABLE, `could not start a call on ${this.address}: ${(err as Error).message}`),
+          ),
         );
         return;
       }
@@ -328,11 +397,14 @@ export class UnaryChannel {
           return;
         }
         if (!end) {
+          const rst = stream.rstCode ?? 0;
           const r =
             session.destroyed || session.closed
               ? { code: status.UNAVAILABLE, details: `connection to ${this.address} dropped` }
-              : statusOfReset(stream.rstCode ?? 0);
-          settle(serviceError(r.code, r.details));
+              : statusOfReset(rst);
+          const err = serviceError(r.code, r.details);
+          // REFUSED_STREAM: the server did no part of it (RFC 9113 §8.7), so it may go elsewhere.
+          settle(!headers && rst === http2.constants.NGHTTP2_REFUSED_STREAM ? notSent(err) : err);
           return;
         }
         const sent = Number(end['grpc-status']);
@@ -364,7 +436,7 @@ export class UnaryChannel {
 }
 
 /** `p`, or DEADLINE_EXCEEDED at `deadline` if it has not settled by then (it goes on for others). */
-function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(serviceError(status.DEADLINE_EXCEEDED, 'deadline exceeded while connecting')),
@@ -422,7 +494,15 @@ type UnaryFn = ((
 export function unaryClient<C>(
   definition: ServiceDefinition,
   channel: UnaryChannel,
-): C & { close(): void; channel: UnaryChannel } {
+): C & { close(): void; channel: UnaryChannel };
+export function unaryClient<C>(
+  definition: ServiceDefinition,
+  channel: UnaryTransport,
+): C & { close(): void; channel: UnaryTransport };
+export function unaryClient<C>(
+  definition: ServiceDefinition,
+  channel: UnaryTransport,
+): C & { close(): void; channel: UnaryTransport } {
   const client: Record<string, unknown> = { close: () => channel.close(), channel };
   for (const [name, m] of Object.entries(definition)) {
     if (m.requestStream || m.responseStream) continue;
@@ -452,5 +532,5 @@ export function unaryClient<C>(
     client[name] = fn;
   }
   // The methods are built from the definition the generated client type describes.
-  return client as C & { close(): void; channel: UnaryChannel };
+  return client as C & { close(): void; channel: UnaryTransport };
 }
