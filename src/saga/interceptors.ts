@@ -128,12 +128,13 @@ type Around<O> = (op: O, next: Next) => Promise<void>;
  * the contract: `perform` runs at most once, and (unless `mayAnswer` says the op was answered
  * without it) exactly once.
  */
-export async function runChain<O extends { kind: string }>(
+export function runChain<O extends { kind: string }>(
   arounds: ReadonlyArray<Around<O>>,
   op: O,
   perform: () => Promise<void>,
   mayAnswer?: (op: O) => boolean,
 ): Promise<void> {
+  // On every attempt's four operations: one promise per link, no async frame of its own.
   let performed = false;
   const last = (): Promise<void> => {
     if (performed) return Promise.reject(new InterceptorContractError(`next() called twice around ${op.kind}`));
@@ -144,9 +145,10 @@ export async function runChain<O extends { kind: string }>(
     const around = arounds[i];
     return around ? around(op, () => call(i + 1)) : last();
   };
-  await (arounds.length === 0 ? last() : call(0));
-  if (!performed && !mayAnswer?.(op))
-    throw new InterceptorContractError(`an interceptor skipped next() around ${op.kind}`);
+  return call(0).then(() => {
+    if (!performed && !mayAnswer?.(op))
+      throw new InterceptorContractError(`an interceptor skipped next() around ${op.kind}`);
+  });
 }
 
 const tracer = trace.getTracer('ecommerce-sagas/saga');
@@ -257,12 +259,11 @@ async function traceRecovery(count: number, next: Next): Promise<void> {
 export function crashPoints(): SagaInterceptor {
   return {
     name: 'crash-points',
-    async step(op, next) {
+    step(op, next) {
       if (op.kind !== 'intent' && op.kind !== 'outcome') return next();
       const at = `saga.${op.step.name}.${op.phase === 'compensation' ? 'undo.' : ''}`;
       crashPoint(`${at}before_${op.kind}`);
-      await next();
-      crashPoint(`${at}after_${op.kind}`);
+      return next().then(() => crashPoint(`${at}after_${op.kind}`));
     },
   };
 }

@@ -72,21 +72,20 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
         duration.record((now() - final.createdAt) / 1000, { definition: final.definition, outcome });
       }
     },
-    async step(op, next) {
-      if (op.kind === 'attempt') {
-        await next();
-        if (op.settlement?.verdict === 'retrying') retries.add(1, { step: op.step.name, phase: op.phase });
-      } else if (op.kind === 'call') {
-        const t0 = performance.now();
-        await next();
+    step(op, next) {
+      if (op.kind === 'attempt')
+        return next().then(() => {
+          if (op.settlement?.verdict === 'retrying') retries.add(1, { step: op.step.name, phase: op.phase });
+        });
+      if (op.kind !== 'call') return next();
+      const t0 = performance.now();
+      return next().then(() =>
         stepDuration.record((performance.now() - t0) / 1000, {
           step: op.step.name,
           phase: op.phase,
           outcome: op.outcome?.kind ?? 'none',
-        });
-      } else {
-        await next();
-      }
+        }),
+      );
     },
   };
 }
