@@ -51,6 +51,31 @@ const types: pg.CustomTypesConfig = {
       : (pg.types.getTypeParser(oid, format) as unknown)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/**
+ * How long a session may sit inside a transaction without a statement before PostgreSQL ends it
+ * (`idle_in_transaction_session_timeout`). A process cut from its database mid-transaction never
+ * ends it, and its row locks would stop every other replica (or gateway) that needs those rows for
+ * as long as the cut lasts; with this, the server rolls it back after 5 s (nothing of it was
+ * committed; its writer's retry under the same key finds the key free). Our transactions send their
+ * statements back to back: none waits anywhere near this long between two.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5_000;
+
+/**
+ * A URL and session settings as pg's client config: the settings travel in the startup packet (no
+ * round trip). pg lets a URL's own `options` override the config's, so the URL's are taken out and
+ * put first, and ours after them win.
+ */
+export function withSessionSettings(
+  url: string,
+  settings: readonly string[],
+): { connectionString: string; options: string } {
+  const u = new URL(url);
+  const options = [u.searchParams.get('options') ?? '', ...settings.map((s) => `-c ${s}`)];
+  u.searchParams.delete('options');
+  return { connectionString: u.toString(), options: options.filter((o) => o !== '').join(' ') };
+}
+
 export class PgDatabase {
   readonly pool: pg.Pool;
   /** The URL without its password, for messages and logs. */
@@ -60,7 +85,7 @@ export class PgDatabase {
   constructor(opts: PgDatabaseOptions) {
     this.where = redactPassword(opts.url);
     this.pool = new pg.Pool({
-      connectionString: opts.url,
+      ...withSessionSettings(opts.url, [`idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`]),
       max: Math.max(1, opts.poolSize),
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,

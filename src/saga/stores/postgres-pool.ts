@@ -8,6 +8,7 @@ import { redactPassword } from '../../platform/config/config.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { SagaLogError, SagaLogUnavailableError } from '../model.js';
 import { isConnectionError, reason } from '../../platform/storage/pg-errors.js';
+import { IDLE_IN_TRANSACTION_MS, withSessionSettings } from '../../platform/storage/pg.js';
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 
@@ -56,19 +57,16 @@ export class PostgresPool {
     });
   }
 
-  /**
-   * Session settings go in the startup packet (no extra round trip). pg lets a URL's own
-   * `options` parameter override the config's, so it is taken out of the URL and put first:
-   * ours come after it and win.
-   */
+  /** Session settings go in the startup packet (no extra round trip); see withSessionSettings. */
   clientConfig(): pg.ClientConfig {
-    const url = new URL(this.opts.url);
-    const options = [url.searchParams.get('options') ?? '', `-c synchronous_commit=${this.opts.synchronousCommit}`];
-    url.searchParams.delete('options');
-    if (this.opts.readonly) options.push('-c default_transaction_read_only=on');
+    const settings = [
+      `synchronous_commit=${this.opts.synchronousCommit}`,
+      // A gateway cut from the log mid-batch must not hold its sagas' rows past the cut.
+      `idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
+      ...(this.opts.readonly ? ['default_transaction_read_only=on'] : []),
+    ];
     return {
-      connectionString: url.toString(),
-      options: options.filter((o) => o !== '').join(' '),
+      ...withSessionSettings(this.opts.url, settings),
       application_name: 'ecommerce-sagas',
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
