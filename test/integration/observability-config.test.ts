@@ -609,10 +609,7 @@ describe('docker-compose.yml', () => {
   it('profile replicas: two replicas of each participant on its own PostgreSQL database, one gateway listing both', () => {
     const c = composeWith(['replicas']);
     const pgEnv = c.services.postgres.environment;
-    const init = (c.services.postgres.volumes as Array<string | Doc>).map((v) =>
-      typeof v === 'object' ? `${v.source}:${v.target}` : v,
-    );
-    const script = init.find((v) => v.includes('/docker-entrypoint-initdb.d/'));
+    const script = (c.services.postgres.volumes as string[]).find((v) => v.includes(':/docker-entrypoint-initdb.d/'));
     assert.ok(script, 'PostgreSQL makes the participants databases when its volume is new');
     const sql = fs.readFileSync(path.resolve(ROOT, 'deploy/postgres/participants.sql'), 'utf8');
     const gw = c.services['gateway-replicas'];
