@@ -4,36 +4,12 @@
 // crash-participants.test.ts — every invariant checked against the participants' own books.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CATALOG, ORDERS, crashSystem, runCrashCase, type CrashCase } from '../helpers/crash.js';
+import { CATALOG, ORDERS, crashSystem, runCrashCase, PARTICIPANT_CRASH_CASES } from '../helpers/crash.js';
 import { createTempDatabase, type TempDatabase } from '../helpers/postgres.js';
 import { checkInvariants } from '../helpers/invariants.js';
 import { eventually } from '../helpers/system.js';
 
-const cases: CrashCase[] = [
-  ...(['create', 'confirm'] as const).map((m) => ({
-    process: 'order' as const,
-    method: m,
-    order: 'happy' as const,
-    expect: 'COMPLETED' as const,
-  })),
-  { process: 'order' as const, method: 'cancel', order: 'declined' as const, expect: 'COMPENSATED' as const },
-  ...(['reserve', 'commit'] as const).map((m) => ({
-    process: 'inventory' as const,
-    method: m,
-    order: 'happy' as const,
-    expect: 'COMPLETED' as const,
-  })),
-  { process: 'inventory' as const, method: 'release', order: 'declined' as const, expect: 'COMPENSATED' as const },
-  { process: 'payment' as const, method: 'charge', order: 'happy' as const, expect: 'COMPLETED' as const },
-  { process: 'payment' as const, method: 'charge', order: 'declined' as const, expect: 'COMPENSATED' as const },
-].flatMap((c) =>
-  ['before_commit', 'after_commit'].map((when): CrashCase => ({
-    process: c.process,
-    point: `${c.process}.${c.method}.${when}`,
-    order: c.order,
-    expect: c.expect,
-  })),
-);
+const cases = PARTICIPANT_CRASH_CASES;
 
 let dbs: TempDatabase[] = [];
 let sys: Awaited<ReturnType<typeof crashSystem>>;

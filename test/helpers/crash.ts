@@ -158,3 +158,30 @@ export async function runCrashCase(sys: Sys, c: CrashCase): Promise<void> {
   );
   await checkInvariants(sys, CATALOG);
 }
+
+/** kill -9 of each participant just before and just after it commits an effect: the cases of both participant crash suites. */
+export const PARTICIPANT_CRASH_CASES: CrashCase[] = [
+  ...(['create', 'confirm'] as const).map((m) => ({
+    process: 'order' as const,
+    method: m,
+    order: 'happy' as const,
+    expect: 'COMPLETED' as const,
+  })),
+  { process: 'order' as const, method: 'cancel', order: 'declined' as const, expect: 'COMPENSATED' as const },
+  ...(['reserve', 'commit'] as const).map((m) => ({
+    process: 'inventory' as const,
+    method: m,
+    order: 'happy' as const,
+    expect: 'COMPLETED' as const,
+  })),
+  { process: 'inventory' as const, method: 'release', order: 'declined' as const, expect: 'COMPENSATED' as const },
+  { process: 'payment' as const, method: 'charge', order: 'happy' as const, expect: 'COMPLETED' as const },
+  { process: 'payment' as const, method: 'charge', order: 'declined' as const, expect: 'COMPENSATED' as const },
+].flatMap((c) =>
+  ['before_commit', 'after_commit'].map((when): CrashCase => ({
+    process: c.process,
+    point: `${c.process}.${c.method}.${when}`,
+    order: c.order,
+    expect: c.expect,
+  })),
+);

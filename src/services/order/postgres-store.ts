@@ -10,13 +10,20 @@ import {
   decideConfirm,
   decideCreate,
   nextUpdatedAt,
-  type OrderLine,
   type OrderRecord,
   type OrderStatus,
   type Tombstone,
   type ValidCreate,
 } from './domain.js';
-import type { CancelResult, ConfirmResult, CreateResult, OrderStorePort, OrderWrites } from './store-port.js';
+import {
+  fromRow,
+  type CancelResult,
+  type ConfirmResult,
+  type CreateResult,
+  type OrderRow,
+  type OrderStorePort,
+  type OrderWrites,
+} from './store-port.js';
 import {
   lockOrder,
   openParticipantDatabase,
@@ -47,30 +54,6 @@ export const ORDER_PG_MIGRATIONS: readonly string[] = [
   ${PG_IDENTITY_TABLE}
   `,
 ];
-
-interface OrderRow {
-  id: string;
-  customer_id: string;
-  items: string;
-  status: OrderStatus;
-  total_cents: number;
-  reason: string;
-  created_at_ms: number;
-  updated_at_ms: number;
-}
-
-function fromRow(row: OrderRow): OrderRecord {
-  return {
-    id: row.id,
-    customerId: row.customer_id,
-    items: JSON.parse(row.items) as OrderLine[],
-    status: row.status,
-    totalCents: row.total_cents,
-    reason: row.reason,
-    createdAtMs: row.created_at_ms,
-    updatedAtMs: row.updated_at_ms,
-  };
-}
 
 const COLUMNS = 'id, customer_id, items, status, total_cents, reason, created_at_ms, updated_at_ms';
 const LOCK = orderLock('order');

@@ -1,4 +1,4 @@
-import type { OrderRecord, Tombstone, ValidCreate } from './domain.js';
+import type { OrderLine, OrderRecord, OrderStatus, Tombstone, ValidCreate } from './domain.js';
 import type { Awaitable, ParticipantStore } from '../shared/store-port.js';
 
 /** `order` is the stored order, except on a conflict: a contradicting caller is not shown it. */
@@ -43,4 +43,29 @@ export interface OrderStorePort extends ParticipantStore<OrderWrites> {
   create(input: ValidCreate): Promise<CreateResult>;
   confirm(orderId: string): Promise<ConfirmResult>;
   cancel(orderId: string, reason: string): Promise<CancelResult>;
+}
+
+/** A row of the orders table, the same in both stores (items as JSON text). */
+export interface OrderRow {
+  id: string;
+  customer_id: string;
+  items: string;
+  status: OrderStatus;
+  total_cents: number;
+  reason: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+export function fromRow(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    items: JSON.parse(row.items) as OrderLine[],
+    status: row.status,
+    totalCents: row.total_cents,
+    reason: row.reason,
+    createdAtMs: row.created_at_ms,
+    updatedAtMs: row.updated_at_ms,
+  };
 }

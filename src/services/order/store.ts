@@ -6,7 +6,6 @@ import {
   decideConfirm,
   decideCreate,
   nextUpdatedAt,
-  type OrderLine,
   type OrderRecord,
   type OrderStatus,
   type Tombstone,
@@ -14,7 +13,15 @@ import {
 } from './domain.js';
 import { TOMBSTONES_TABLE } from '../shared/tombstones.js';
 import { pageIdsSql } from '../shared/paging.js';
-import type { CancelResult, ConfirmResult, CreateResult, OrderEntry, OrderStorePort } from './store-port.js';
+import {
+  fromRow,
+  type CancelResult,
+  type ConfirmResult,
+  type CreateResult,
+  type OrderEntry,
+  type OrderRow,
+  type OrderStorePort,
+} from './store-port.js';
 
 /**
  * The order service's store on SQLite: synchronous inside (each method one transaction, a savepoint
@@ -52,30 +59,6 @@ export interface OrderStore {
   confirm(orderId: string): ConfirmResult;
   cancel(orderId: string, reason: string): CancelResult;
   list: (after: string, limit: number) => OrderEntry[];
-}
-
-interface OrderRow {
-  id: string;
-  customer_id: string;
-  items: string;
-  status: OrderStatus;
-  total_cents: number;
-  reason: string;
-  created_at_ms: number;
-  updated_at_ms: number;
-}
-
-function fromRow(row: OrderRow): OrderRecord {
-  return {
-    id: row.id,
-    customerId: row.customer_id,
-    items: JSON.parse(row.items) as OrderLine[],
-    status: row.status,
-    totalCents: row.total_cents,
-    reason: row.reason,
-    createdAtMs: row.created_at_ms,
-    updatedAtMs: row.updated_at_ms,
-  };
 }
 
 /**
