@@ -124,6 +124,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of each saga definition here or in flight, with its counts and what this gateway makes of it */
+        get: operations["listVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/migrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move in-flight sagas from one version to another (dry run: any role; for real: operator role), saga by saga
+         * @description A saga moves only when nothing it has done would be lost or done twice: every step it has completed or is running exists in the new version with the same kind, a step run again keeps its name (its idempotency key), and a saga past its pivot stays past it; the others stay, each with a code and a reason. Each moved saga gets an OPERATOR_ACTION event `{action: "migrate", action_id, actor, note, from_version, to_version, ...}`. Refused as a whole (nothing written): 400 `invalid_map`, `same_version`, `unknown_definition`; 409 `unknown_version` (a version this gateway does not register); 403 `forbidden` for a viewer without `dry_run`.
+         */
+        post: operations["migrateSagas"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sagas/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What an operator action would do to a saga now, in business words and sums (changes nothing) */
+        get: operations["previewAction"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sagas/{id}/waiting": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a saga in flight (or parked) waits for and until when, and whether it is stuck */
+        get: operations["getSagaWaiting"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bulk/dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What a bulk action would select and do: count, refusals by code, money and stock sums (operator role; writes nothing) */
+        post: operations["dryRunBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Bulk jobs, newest first */
+        get: operations["listBulk"];
+        put?: never;
+        /** Start a bulk action: the selection is frozen now (at most cap sagas), then acted on at the rate (operator role) */
+        post: operations["startBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bulk/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bulk job and its per-saga results, in selection order, paged */
+        get: operations["getBulk"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/bulk/{id}/{command}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause, resume or cancel a bulk job; takes effect before its next saga (operator role) */
+        post: operations["commandBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/stock": {
         parameters: {
             query?: never;
@@ -426,6 +566,11 @@ export interface operations {
                         actions: ("retry" | "compensate" | "resolve")[];
                         /** @description the longest note an operator's action keeps */
                         note_max_length: number;
+                        /** @description the saga definitions and versions this gateway drives (a saga of another is driven by another gateway) */
+                        registered_versions: {
+                            definition: string;
+                            version: number;
+                        }[];
                     };
                 };
             };
@@ -482,6 +627,8 @@ export interface operations {
                 from?: string;
                 /** @description created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms */
                 to?: string;
+                /** @description 1: only sagas in flight without progress for longer than SAGA_STUCK_AFTER */
+                stuck?: "1" | "0" | "true" | "false";
                 limit?: number;
                 /** @description next_cursor of the previous page, asked with the same filters */
                 cursor?: string;
@@ -520,6 +667,18 @@ export interface operations {
                             allowed_actions: ("retry" | "compensate" | "resolve")[];
                             customer_id: string | null;
                             current_step: string | null;
+                            /** @description RUNNING and COMPENSATING sagas only: whether it is stuck (GET /api/sagas/{id}/waiting says on what) */
+                            waiting: {
+                                /** @description in flight without progress for longer than SAGA_STUCK_AFTER */
+                                stuck: boolean;
+                                /**
+                                 * Format: date-time
+                                 * @description when it last made progress (a change of status, step or compensation)
+                                 */
+                                progress_at: string;
+                                /** @description seconds since then */
+                                progress_age_seconds: number;
+                            } | null;
                         }[];
                         next_cursor: string | null;
                         /** @description every saga in the log by status, whatever the filters */
@@ -869,12 +1028,13 @@ export interface operations {
                             PARKED: number;
                             RESOLVED: number;
                         };
-                        /** @description sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled) */
+                        /** @description sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled); pruned: orders older than the retention horizon whose saga is no longer in the log (their records are still judged against each other) */
                         not_judged: {
                             in_flight: number;
                             resolved: number;
                             other_definition: number;
                             moved_while_reading: number;
+                            pruned: number;
                         };
                         /** @description whether reserved and sold stock were compared with the reservations (only when the saga log did not move while the books were read) */
                         stock_sums_compared: boolean;
@@ -891,6 +1051,992 @@ export interface operations {
                             /** @description the disagreement in business words */
                             message: string;
                         }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    listVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description by definition, then version */
+                        versions: {
+                            definition: string;
+                            version: number;
+                            /**
+                             * @description driven: this gateway registers it and drives its sagas; left_to_others: this gateway does not register it: other gateways drive its sagas (e.g. a newer version during a rolling upgrade); removed: an older version this gateway no longer registers while sagas still use it: unless another gateway still has it, nothing drives them (stranded)
+                             * @enum {string}
+                             */
+                            state: "driven" | "left_to_others" | "removed";
+                            /** @description whether this gateway starts new sagas of the definition on this version */
+                            starts_here: boolean;
+                            running: number;
+                            compensating: number;
+                            parked: number;
+                            /** @description running + compensating + parked */
+                            in_flight: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    migrateSagas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description a saga definition this gateway registers (letters, digits, _ . -) */
+                    definition: string;
+                    /** @description the version the sagas run on */
+                    from: number;
+                    /** @description the version to move them to */
+                    to: number;
+                    /** @description renamed steps, old name → new name: `{"old": "new"}` or `"old=new,old2=new2"`; a step not named keeps its name */
+                    map?: string | {
+                        [key: string]: string;
+                    };
+                    /** @description true: list what would move and what could not, and write nothing */
+                    dry_run: boolean;
+                    /** @description kept in each moved saga's event */
+                    note?: string;
+                    /** @description 1-100 printable ASCII characters without spaces (default `migrate_<uuid>`): the same id again moves no saga twice */
+                    action_id?: string;
+                    /**
+                     * @description in-flight sagas looked at, at most (RUNNING, then COMPENSATING, then PARKED; newest first in each); `truncated` says when more exist
+                     * @default 10000
+                     */
+                    limit?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        definition: string;
+                        from: number;
+                        to: number;
+                        dry_run: boolean;
+                        action_id: string;
+                        /** @description in-flight sagas of `from` looked at */
+                        scanned: number;
+                        /** @description moved (in a dry run: would move) */
+                        moved: number;
+                        /** @description could not move (`changed` ones included) */
+                        stayed: number;
+                        /** @description moved on while the migration ran (not moved): try again */
+                        changed: number;
+                        /** @description the sagas that stayed, counted by `code` */
+                        by_code: {
+                            [key: string]: number;
+                        };
+                        /** @description one line per saga looked at, those that stay (or changed) first, then those that move; at most 1000 */
+                        items: {
+                            saga_id: string;
+                            /** @enum {string} */
+                            status: "RUNNING" | "COMPENSATING" | "COMPLETED" | "COMPENSATED" | "PARKED" | "RESOLVED";
+                            /**
+                             * @description moved (would_move in a dry run); stay: it cannot move (`code`, `reason`); changed: it moved on while the migration ran, try again
+                             * @enum {string}
+                             */
+                            outcome: "moved" | "would_move" | "stay" | "changed";
+                            from_step: string | null;
+                            to_step: string | null;
+                            /** @description steps of the new version it will run for the first time */
+                            added: string[];
+                            /** @description steps it has run that it will run again in the new order, under their own idempotency keys: each participant answers as before and does nothing twice */
+                            replayed: string[];
+                            /** @description compensating: steps of the new version it never ran whose compensation will be called (a compensation bears an action that never ran) */
+                            unrun: string[];
+                            /**
+                             * @description not_in_flight: it has ended (or ended while the migration ran); wrong_version: it does not run the version migrated from; finishing: it has nothing left to compensate and is finishing; step_missing: a step it has completed or is running has no counterpart in the new version; kind_changed: a step it has completed or is running is of another kind (compensatable, pivot, retriable) in the new version; reopens_pivot: it is past its pivot but would resume before the pivot of the new version, where it could compensate; renamed_replay: a renamed step would run again (or may be in flight) under its new name: a new idempotency key, so a second effect
+                             * @enum {string}
+                             */
+                            code?: "not_in_flight" | "wrong_version" | "finishing" | "step_missing" | "kind_changed" | "reopens_pivot" | "renamed_replay";
+                            /** @description why it stays, in words */
+                            reason?: string;
+                        }[];
+                        /** @description lines left out past 1000 (the counts include them) */
+                        items_omitted: number;
+                        /** @description more in-flight sagas of `from` exist past `limit`: run it again */
+                        truncated: boolean;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    previewAction: {
+        parameters: {
+            query: {
+                action: "retry" | "compensate" | "resolve";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        saga_id: string;
+                        /** @enum {string} */
+                        action: "retry" | "compensate" | "resolve";
+                        /** @description whether the engine would apply the action now */
+                        allowed: boolean;
+                        /** @description when not allowed: the code and message the action itself would be refused with */
+                        refusal: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        /** @description one or a few sentences in business words */
+                        summary: string;
+                        /** @description the calls the action leads to, in the order they would happen */
+                        effects: {
+                            step: string;
+                            /** @enum {string} */
+                            phase: "action" | "compensation";
+                            /**
+                             * @description will: follows once the action is taken; may: only on the outcome `condition` names
+                             * @enum {string}
+                             */
+                            certainty: "will" | "may";
+                            /** @description for a `may` effect: on which outcome it follows */
+                            condition?: string;
+                            effect: {
+                                /** @description one line in business words, e.g. "refunds 130.00 to cust_123" */
+                                words: string;
+                                money?: {
+                                    cents: number;
+                                    /** @enum {string} */
+                                    direction: "charge" | "refund";
+                                    /** @description whom it is charged to or refunded to (the customer) */
+                                    party: string;
+                                };
+                                stock?: {
+                                    item: string;
+                                    quantity: number;
+                                    /**
+                                     * @description reserve: held for the order; release: given back; commit: turned into sold stock
+                                     * @enum {string}
+                                     */
+                                    direction: "reserve" | "release" | "commit";
+                                }[];
+                            };
+                        }[];
+                        /** @description sums of the `will` effects */
+                        totals: {
+                            charge_cents: number;
+                            refund_cents: number;
+                            stock: {
+                                item: string;
+                                quantity: number;
+                                /**
+                                 * @description reserve: held for the order; release: given back; commit: turned into sold stock
+                                 * @enum {string}
+                                 */
+                                direction: "reserve" | "release" | "commit";
+                            }[];
+                        };
+                        /** @description resolve: what the saga leaves as it is, for the note; null for the other actions */
+                        half_done: {
+                            step: string;
+                            /** @enum {string} */
+                            phase: "action" | "compensation";
+                            /**
+                             * @description done: took effect, not undone; unknown: may have taken effect; pending: never ran
+                             * @enum {string}
+                             */
+                            state: "done" | "unknown" | "pending";
+                            effect: {
+                                /** @description one line in business words, e.g. "refunds 130.00 to cust_123" */
+                                words: string;
+                                money?: {
+                                    cents: number;
+                                    /** @enum {string} */
+                                    direction: "charge" | "refund";
+                                    /** @description whom it is charged to or refunded to (the customer) */
+                                    party: string;
+                                };
+                                stock?: {
+                                    item: string;
+                                    quantity: number;
+                                    /**
+                                     * @description reserve: held for the order; release: given back; commit: turned into sold stock
+                                     * @enum {string}
+                                     */
+                                    direction: "reserve" | "release" | "commit";
+                                }[];
+                            };
+                        }[] | null;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    getSagaWaiting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the order (= saga) id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        saga_id: string;
+                        status: string;
+                        /** @description null for a saga that is finished (COMPLETED, COMPENSATED, RESOLVED) */
+                        waiting: {
+                            /**
+                             * @description retrying: an attempt failed with an unknown outcome, the next is due at next_attempt_at; calling: an attempt is in flight; next: the next attempt is about to start; parked: waits for an operator
+                             * @enum {string}
+                             */
+                            state: "retrying" | "calling" | "next" | "parked";
+                            status: string;
+                            step: string | null;
+                            display_name: string | null;
+                            phase: ("action" | "compensation") | null;
+                            /** @description attempts made of the step (or compensation) so far */
+                            attempt: number;
+                            /** @description attempts its policy allows; null when parked */
+                            max_attempts: number | null;
+                            participant: string | null;
+                            method: string | null;
+                            /** @description the first failure of the current streak, the start of the call in flight, or when it parked */
+                            since: string | null;
+                            last_error: {
+                                /**
+                                 * @description what kind of failure, from the code the event records (never from its text)
+                                 * @enum {string}
+                                 */
+                                kind: "unreachable" | "timeout" | "overloaded" | "interrupted" | "error" | "refused" | "injected" | "unknown";
+                                code: string | null;
+                                message: string | null;
+                                /** Format: date-time */
+                                at: string;
+                            } | null;
+                            /** @description when the next attempt is due, as the engine recorded it (retry_at) */
+                            next_attempt_at: string | null;
+                            /** @description the saga's deadline; null after the pivot, while compensating, or parked */
+                            deadline_at: string | null;
+                            /** @description after the pivot: only forward, no deadline; parks when its budget runs out */
+                            forward_only: boolean;
+                            /** Format: date-time */
+                            progress_at: string;
+                            progress_age_seconds: number;
+                            stuck: boolean;
+                            /** @description SAGA_STUCK_AFTER */
+                            stuck_after_seconds: number;
+                            /** @description no gateway drives it now; recovery resumes it */
+                            lease_expired: boolean;
+                            /** @description what it waits for and until when, in business words (times UTC) */
+                            sentence: string;
+                        } | null;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    dryRunBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description one of retry, compensate, resolve */
+                    action: string;
+                    /** @description required for resolve */
+                    note?: string;
+                    /** @description which sagas; the criteria combine (AND) */
+                    filter: {
+                        /** @description a saga status (any case), e.g. PARKED */
+                        status?: string;
+                        /** @description the step the saga is at or stuck on */
+                        step?: string;
+                        /** @description the code of the saga's failure, e.g. payment_declined */
+                        failure_code?: string;
+                        /** @description the customer's id, exactly */
+                        customer?: string;
+                        /** @description created at or after: ISO 8601 time with its zone, a date (UTC), or epoch ms */
+                        from?: string;
+                        /** @description created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms */
+                        to?: string;
+                    };
+                    /** @description the most sagas the job may act on (required, 1-10000); the newest are taken */
+                    cap: number;
+                    /** @description sagas per second (0.1-50, default 5) */
+                    rate?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        action: "retry" | "compensate" | "resolve";
+                        /** @description sagas selected (at most cap) */
+                        count: number;
+                        /** @description more sagas matched than the cap: only the newest cap are selected */
+                        truncated: boolean;
+                        /** @description of those, how many the engine would act on now */
+                        allowed: number;
+                        refused: {
+                            code: string;
+                            count: number;
+                            example: string;
+                        }[];
+                        totals: {
+                            charge_cents: number;
+                            refund_cents: number;
+                            stock: {
+                                item: string;
+                                /** @enum {string} */
+                                direction: "reserve" | "release" | "commit";
+                                quantity: number;
+                            }[];
+                        };
+                        /** @description the first selected sagas */
+                        sample: string[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    listBulk: {
+        parameters: {
+            query?: {
+                /** @description jobs older than this one */
+                before?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jobs: {
+                            id: string;
+                            /** @enum {string} */
+                            action: "retry" | "compensate" | "resolve";
+                            note: string | null;
+                            filter: {
+                                status: string | null;
+                                step: string | null;
+                                failure_code: string | null;
+                                customer: string | null;
+                                from: string | null;
+                                to: string | null;
+                            };
+                            rate: number;
+                            cap: number;
+                            actor: string;
+                            /** @enum {string} */
+                            state: "running" | "paused" | "done" | "cancelled";
+                            total: number;
+                            counts: {
+                                pending: number;
+                                applied: number;
+                                replayed: number;
+                                refused: number;
+                                failed: number;
+                            };
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            finished_at: string | null;
+                            last_acted_at: string | null;
+                            runner: string | null;
+                        }[];
+                        next_before: string | null;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    startBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description one of retry, compensate, resolve */
+                    action: string;
+                    /** @description required for resolve */
+                    note?: string;
+                    /** @description which sagas; the criteria combine (AND) */
+                    filter: {
+                        /** @description a saga status (any case), e.g. PARKED */
+                        status?: string;
+                        /** @description the step the saga is at or stuck on */
+                        step?: string;
+                        /** @description the code of the saga's failure, e.g. payment_declined */
+                        failure_code?: string;
+                        /** @description the customer's id, exactly */
+                        customer?: string;
+                        /** @description created at or after: ISO 8601 time with its zone, a date (UTC), or epoch ms */
+                        from?: string;
+                        /** @description created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms */
+                        to?: string;
+                    };
+                    /** @description the most sagas the job may act on (required, 1-10000); the newest are taken */
+                    cap: number;
+                    /** @description sagas per second (0.1-50, default 5) */
+                    rate?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        action: "retry" | "compensate" | "resolve";
+                        note: string | null;
+                        filter: {
+                            status: string | null;
+                            step: string | null;
+                            failure_code: string | null;
+                            customer: string | null;
+                            from: string | null;
+                            to: string | null;
+                        };
+                        rate: number;
+                        cap: number;
+                        actor: string;
+                        /** @enum {string} */
+                        state: "running" | "paused" | "done" | "cancelled";
+                        total: number;
+                        counts: {
+                            pending: number;
+                            applied: number;
+                            replayed: number;
+                            refused: number;
+                            failed: number;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finished_at: string | null;
+                        last_acted_at: string | null;
+                        runner: string | null;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    getBulk: {
+        parameters: {
+            query?: {
+                /** @description results after this position */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: {
+                            id: string;
+                            /** @enum {string} */
+                            action: "retry" | "compensate" | "resolve";
+                            note: string | null;
+                            filter: {
+                                status: string | null;
+                                step: string | null;
+                                failure_code: string | null;
+                                customer: string | null;
+                                from: string | null;
+                                to: string | null;
+                            };
+                            rate: number;
+                            cap: number;
+                            actor: string;
+                            /** @enum {string} */
+                            state: "running" | "paused" | "done" | "cancelled";
+                            total: number;
+                            counts: {
+                                pending: number;
+                                applied: number;
+                                replayed: number;
+                                refused: number;
+                                failed: number;
+                            };
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            finished_at: string | null;
+                            last_acted_at: string | null;
+                            runner: string | null;
+                        };
+                        items: {
+                            position: number;
+                            saga_id: string;
+                            /** @enum {string} */
+                            result: "pending" | "applied" | "replayed" | "refused" | "failed";
+                            code: string | null;
+                            message: string | null;
+                            at: string | null;
+                        }[];
+                        next_after: number | null;
+                    };
+                };
+            };
+            /** @description every error answer */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description every error answer */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description a stable code; see the error table */
+                        error: string;
+                        message: string;
+                        /** @description price_mismatch only: the catalog's current unit price of each product of the order (null: it has none) */
+                        prices?: {
+                            product_id: string;
+                            price: number | null;
+                        }[];
+                    };
+                };
+            };
+        };
+    };
+    commandBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                command: "pause" | "resume" | "cancel";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        action: "retry" | "compensate" | "resolve";
+                        note: string | null;
+                        filter: {
+                            status: string | null;
+                            step: string | null;
+                            failure_code: string | null;
+                            customer: string | null;
+                            from: string | null;
+                            to: string | null;
+                        };
+                        rate: number;
+                        cap: number;
+                        actor: string;
+                        /** @enum {string} */
+                        state: "running" | "paused" | "done" | "cancelled";
+                        total: number;
+                        counts: {
+                            pending: number;
+                            applied: number;
+                            replayed: number;
+                            refused: number;
+                            failed: number;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                        finished_at: string | null;
+                        last_acted_at: string | null;
+                        runner: string | null;
                     };
                 };
             };

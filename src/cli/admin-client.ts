@@ -60,8 +60,26 @@ export interface AdminClient {
   getSaga(id: string, query?: AdminQuery<'getSaga'>): Promise<AdminReply<AdminOk<'getSaga'>>>;
   /** `POST /api/sagas/{id}/actions` (actOnSaga). */
   actOnSaga(id: string, body: AdminRequestBody<'actOnSaga'>): Promise<AdminReply<AdminOk<'actOnSaga'>>>;
+  /** `GET /api/sagas/{id}/waiting` (getSagaWaiting): what a saga waits for and until when. */
+  getSagaWaiting(id: string): Promise<AdminReply<AdminOk<'getSagaWaiting'>>>;
+  /** `GET /api/sagas/{id}/preview` (previewAction): what an action would do, changing nothing. */
+  previewAction(id: string, query: AdminQuery<'previewAction'>): Promise<AdminReply<AdminOk<'previewAction'>>>;
   /** `GET /api/reconcile` (reconcileBooks). */
   reconcileBooks(query: AdminQuery<'reconcileBooks'>): Promise<AdminReply<AdminOk<'reconcileBooks'>>>;
+  /** `GET /api/versions` (listVersions). */
+  listVersions(): Promise<AdminReply<AdminOk<'listVersions'>>>;
+  /** `POST /api/migrations` (migrateSagas). */
+  migrateSagas(body: AdminRequestBody<'migrateSagas'>): Promise<AdminReply<AdminOk<'migrateSagas'>>>;
+  /** `POST /api/bulk/dry-run` (dryRunBulk). */
+  dryRunBulk(body: AdminRequestBody<'dryRunBulk'>): Promise<AdminReply<AdminOk<'dryRunBulk'>>>;
+  /** `POST /api/bulk` (startBulk): 201 with the job. */
+  startBulk(body: AdminRequestBody<'startBulk'>): Promise<AdminReply<AdminOk<'getBulk'>['job']>>;
+  /** `GET /api/bulk` (listBulk). */
+  listBulk(query: AdminQuery<'listBulk'>): Promise<AdminReply<AdminOk<'listBulk'>>>;
+  /** `GET /api/bulk/{id}` (getBulk). */
+  getBulk(id: string, query?: AdminQuery<'getBulk'>): Promise<AdminReply<AdminOk<'getBulk'>>>;
+  /** `POST /api/bulk/{id}/{command}` (commandBulk). */
+  commandBulk(id: string, command: 'pause' | 'resume' | 'cancel'): Promise<AdminReply<AdminOk<'commandBulk'>>>;
 }
 
 /** `path`, with the query's parameters that are set, in their order. */
@@ -111,7 +129,16 @@ export function adminClient(env: NodeJS.ProcessEnv): AdminClient {
     listSagas: (query) => send('GET', withQuery('/api/sagas', query)),
     getSaga: (id, query) => send('GET', withQuery(saga(id), query)),
     actOnSaga: (id, body) => send('POST', `${saga(id)}/actions`, body),
+    getSagaWaiting: (id) => send('GET', `${saga(id)}/waiting`),
+    previewAction: (id, query) => send('GET', withQuery(`${saga(id)}/preview`, query)),
     reconcileBooks: (query) => send('GET', withQuery('/api/reconcile', query)),
+    listVersions: () => send('GET', '/api/versions'),
+    migrateSagas: (body) => send('POST', '/api/migrations', body),
+    dryRunBulk: (body) => send('POST', '/api/bulk/dry-run', body),
+    startBulk: (body) => send('POST', '/api/bulk', body),
+    listBulk: (query) => send('GET', withQuery('/api/bulk', query)),
+    getBulk: (id, query) => send('GET', withQuery(`/api/bulk/${encodeURIComponent(id)}`, query)),
+    commandBulk: (id, command) => send('POST', `/api/bulk/${encodeURIComponent(id)}/${command}`),
   };
 }
 

@@ -24,6 +24,9 @@ import { reconcileCommand } from './commands/reconcile.js';
 import { chaosCommand } from './commands/chaos.js';
 import { healthCommand } from './commands/health.js';
 import { certsCommand } from './commands/certs.js';
+import { versionsCommand } from './commands/versions.js';
+import { migrateCommand } from './commands/migrate.js';
+import { bulkCommand } from './commands/bulk.js';
 
 /** Every command, in the order `sagas help` lists them. A new command: import it, list it here. */
 export const COMMANDS: readonly Command<StartIo>[] = [
@@ -33,7 +36,10 @@ export const COMMANDS: readonly Command<StartIo>[] = [
   retryCommand,
   compensateCommand,
   resolveCommand,
+  bulkCommand,
   reconcileCommand,
+  versionsCommand,
+  migrateCommand,
   inspectCommand,
   chaosCommand,
   healthCommand,

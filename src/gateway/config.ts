@@ -37,10 +37,20 @@ import {
 } from './admin/tokens.js';
 import { isLoopbackHost } from './admin/loopback.js';
 import { DEFAULT_POLICIES, type EnginePolicies } from '../saga/index.js';
+import {
+  DEFAULT_RETENTION_TEXT,
+  RETENTION_EXPECTED,
+  parseRetention,
+  retentionFloorError,
+  type RetentionPolicy,
+} from '../saga/index.js';
 import type { ParticipantName } from './participants.js';
 import type { HttpLimits } from './http/deps.js';
 import { PRICING_MODES, type Pricing } from './pricing.js';
 import type { GrpcSecurity } from '../platform/grpc/tls.js';
+
+/** The versions of the place-order saga this code has (src/gateway/place-order.ts PLACE_ORDER_VERSIONS). */
+export const KNOWN_PLACE_ORDER_VERSIONS: readonly number[] = [1, 2];
 
 /** RATE_LIMIT_PER_MINUTE's default: what one client address may send to the public API a minute. */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
@@ -89,6 +99,9 @@ export const GATEWAY_VARIABLES = {
   SAGA_FORWARD_MAX_BACKOFF_MS: integer({ min: 0, default: d.forward.maxBackoffMs }),
   SAGA_STEP_TIMEOUT_MS: integer({ min: 10, default: d.stepTimeoutMs }),
   SAGA_DEADLINE_MS: integer({ min: 100, default: d.sagaDeadlineMs }),
+  // A saga in flight without progress (a change of status, step or compensation) for longer is
+  // stuck: flagged in the console, counted in saga_stuck, alerted on (SagaStuck).
+  SAGA_STUCK_AFTER: duration({ default: '60s' }),
   PREFER_WAIT_MAX_SECONDS: integer({ min: 0, max: 3_600, default: 60 }),
   // Load is bounded, never queued without end (DESIGN.md §6b).
   PREFER_WAIT_MAX_WAITERS: integer({ min: 0, default: 1_000 }),
@@ -114,6 +127,16 @@ export const GATEWAY_VARIABLES = {
   ...REDIS_VARIABLES,
   IDEMPOTENCY_TTL: duration({ default: '24h' }),
   IDEMPOTENCY_LOCK_TTL: duration({ default: '10s' }),
+  // Which versions of the place-order saga this gateway drives, and which new orders start on
+  // (docs/versions.md): register a new version everywhere first, then start on it.
+  PLACE_ORDER_VERSIONS: text({
+    default: '1,2',
+    pattern: '^[1-9][0-9]{0,5}(,[1-9][0-9]{0,5})*$',
+    expected: 'versions separated by commas, e.g. 1,2',
+  }),
+  PLACE_ORDER_START_VERSION: integer({ min: 1, default: 1 }),
+  // How long finished sagas are kept, per outcome (docs/retention.md); never under IDEMPOTENCY_TTL.
+  SAGA_RETENTION: text({ default: DEFAULT_RETENTION_TEXT, expected: RETENTION_EXPECTED }),
   // The fault switchboard (docs/faults-and-chaos.md): off unless 1; its plan read at start from FAULTS_FILE.
   FAULTS_ENABLED: FAULTS_SWITCH,
   FAULTS_FILE: filePath({ expected: 'a YAML or JSON fault plan file (read at start with FAULTS_ENABLED=1)' }),
@@ -136,6 +159,8 @@ export interface AdminSettings {
 }
 
 export interface GatewayConfig extends ProcessSettings {
+  /** PLACE_ORDER_VERSIONS (sorted, unique) and PLACE_ORDER_START_VERSION (one of them). */
+  placeOrder: { versions: number[]; startVersion: number };
   http: HostPort;
   admin: AdminSettings;
   /** Each participant's addresses (`host:port`), one per replica. */
@@ -152,7 +177,11 @@ export interface GatewayConfig extends ProcessSettings {
   redis: RedisSettings;
   idempotencyTtlMs: number;
   idempotencyLockMs: number;
+  /** Which finished sagas the gateway prunes from the log, and when (src/gateway/retention.ts). */
+  retention: RetentionPolicy;
   faults: FaultSettings;
+  /** SAGA_STUCK_AFTER (ms): how long a saga in flight may make no progress before it is stuck. */
+  stuckAfterMs: number;
 }
 
 /** Every setting of the gateway, read once from the environment; a ConfigError names every bad variable. */
@@ -181,7 +210,37 @@ export function gatewayConfig(env: Env): GatewayConfig {
       },
     ]);
   }
+  const retention = parseRetention(v.SAGA_RETENTION);
+  if (!retention.ok)
+    throw new ConfigError([
+      { variable: 'SAGA_RETENTION', expected: `${RETENTION_EXPECTED}: ${retention.error}`, got: v.SAGA_RETENTION },
+    ]);
+  // A pruned saga frees its idempotency key: never while a client may still retry with it.
+  const tooShort = retentionFloorError(retention.policy, v.IDEMPOTENCY_TTL);
+  if (tooShort)
+    throw new ConfigError([
+      { variable: 'SAGA_RETENTION', expected: `no outcome kept ${tooShort}`, got: v.SAGA_RETENTION },
+    ]);
+  const versions = [...new Set(v.PLACE_ORDER_VERSIONS.split(',').map(Number))].sort((a, b) => a - b);
+  const unknown = versions.filter((x) => !KNOWN_PLACE_ORDER_VERSIONS.includes(x));
+  if (unknown.length > 0)
+    throw new ConfigError([
+      {
+        variable: 'PLACE_ORDER_VERSIONS',
+        expected: `versions this gateway has (${KNOWN_PLACE_ORDER_VERSIONS.join(', ')})`,
+        got: v.PLACE_ORDER_VERSIONS,
+      },
+    ]);
+  if (!versions.includes(v.PLACE_ORDER_START_VERSION))
+    throw new ConfigError([
+      {
+        variable: 'PLACE_ORDER_START_VERSION',
+        expected: `one of PLACE_ORDER_VERSIONS (${versions.join(', ')})`,
+        got: String(v.PLACE_ORDER_START_VERSION),
+      },
+    ]);
   return {
+    placeOrder: { versions, startVersion: v.PLACE_ORDER_START_VERSION },
     http: v.HTTP_ADDR,
     admin: { listen: v.ADMIN_ADDR, tokens, traceUrlTemplate: v.TRACE_URL_TEMPLATE },
     participants: {
@@ -224,7 +283,9 @@ export function gatewayConfig(env: Env): GatewayConfig {
     redis: redisFrom(v),
     idempotencyTtlMs: v.IDEMPOTENCY_TTL,
     idempotencyLockMs: v.IDEMPOTENCY_LOCK_TTL,
+    retention: retention.policy,
     faults: { enabled: v.FAULTS_ENABLED, file: v.FAULTS_FILE },
+    stuckAfterMs: v.SAGA_STUCK_AFTER,
     ...processFrom(v),
   };
 }

@@ -2,7 +2,17 @@ import { createLogger } from '../platform/telemetry/logger.js';
 import { ConfigError } from '../platform/errors.js';
 import { armCrashPoints } from '../platform/process/crash.js';
 import { notifyReady, onShutdown } from '../platform/process/lifecycle.js';
-import { SagaEngine, SagaLogError, crashPoints, tracing, type SagaInterceptor, sagaMetrics } from '../saga/index.js';
+import {
+  SagaEngine,
+  SagaLogError,
+  VersionsStrandedError,
+  crashPoints,
+  inFlightOf,
+  refName,
+  tracing,
+  type SagaInterceptor,
+  sagaMetrics,
+} from '../saga/index.js';
 import { readFileSync } from 'node:fs';
 import { FaultBoard, FaultPlanError, readFaultPlan } from '../faults/plan.js';
 import { vocabularyOf } from '../faults/vocabulary.js';
@@ -15,9 +25,11 @@ import { initTelemetry } from '../platform/telemetry/telemetry.js';
 import { createIdempotencyGuard, observeUntrusted } from '../platform/storage/idempotency.js';
 import { connectParticipants } from './participants.js';
 import { prepareGrpcSecurity, TlsError } from '../platform/grpc/tls.js';
-import { placeOrderSaga } from './place-order.js';
+import { PLACE_ORDER_VERSIONS } from './place-order.js';
 import { buildAdmin } from './admin/app.js';
 import { recentSagas } from './admin/recent.js';
+import { BulkRunner } from './bulk-runner.js';
+import { startPruner } from './retention.js';
 
 /** A listener's URL one can dial: all interfaces (0.0.0.0, ::) as loopback. */
 function dialable(url: string): string {
@@ -92,13 +104,37 @@ export async function main(): Promise<void> {
     // latency is inside the metrics' step duration.
     interceptors: [
       tracing(),
-      sagaMetrics(telemetry.meter, store),
+      sagaMetrics(telemetry.meter, store, Date.now, { stuckAfterMs: config.stuckAfterMs }),
       recent.interceptor,
       crashPoints(),
       ...faultInterceptors,
     ],
   });
-  const placeOrder = engine.register(placeOrderSaga(participants));
+  // Every version this gateway drives; new orders start on one. A saga runs to its end on the
+  // version it started on, here or on a gateway that has it.
+  const handles = config.placeOrder.versions.map((version) => {
+    const build = PLACE_ORDER_VERSIONS[version];
+    if (!build) throw new Error(`place_order v${version} is not in this build`);
+    return engine.register(build(participants), { startsNew: version === config.placeOrder.startVersion });
+  });
+  const placeOrder = handles.find((h) => h.version === config.placeOrder.startVersion) ?? handles[0];
+  if (!placeOrder) throw new Error('PLACE_ORDER_VERSIONS names no version');
+  // A version dropped from this gateway while sagas still use it would strand them: refuse to start.
+  try {
+    const views = await engine.checkVersions();
+    const others = views.filter((view) => view.state === 'left_to_others' && inFlightOf(view) > 0);
+    if (others.length > 0)
+      logger.warn(
+        { versions: others.map((o) => ({ version: refName(o), in_flight: inFlightOf(o) })) },
+        'sagas in flight on versions this gateway does not have: left to the gateways that have them',
+      );
+  } catch (err) {
+    if (!(err instanceof VersionsStrandedError)) throw err;
+    logger.fatal({ code: err.code }, `cannot start: ${err.message}`);
+    await store.close();
+    await telemetry.shutdown();
+    process.exit(1);
+  }
   if (board) {
     try {
       if (config.faults.file) {
@@ -142,18 +178,26 @@ export async function main(): Promise<void> {
     limits: config.limits,
     pricing: config.pricing,
   });
+  // Bulk actions' jobs live in the saga log's database; this gateway paces its share of them.
+  const bulkStore = store.bulkJobs?.();
+  const bulkRunner = bulkStore
+    ? new BulkRunner({ store: bulkStore, engine, logger: logger.child({ component: 'bulk' }), leaseMs: config.leaseMs })
+    : undefined;
   const admin =
     config.admin.listen === 'off'
       ? undefined
       : await buildAdmin({
           engine,
+          retention: config.retention,
           participants,
           logger: logger.child({ listener: 'admin' }),
           meter: telemetry.meter,
           tokens: config.admin.tokens,
           traceUrlTemplate: config.admin.traceUrlTemplate,
+          stuckAfterMs: config.stuckAfterMs,
           recent,
           faults: board,
+          bulk: bulkStore ? { store: bulkStore, onChange: () => bulkRunner?.poke() } : undefined,
         });
   // Deadlines are stamped by the saga log's clock: measured before the first order is taken.
   await engine
@@ -181,6 +225,9 @@ export async function main(): Promise<void> {
     }
   }
   engine.startBackground(config.recoveryIntervalMs);
+  bulkRunner?.start();
+  // Finished sagas older than the retention policy allows leave the log in bounded batches.
+  const pruner = startPruner({ log: store, policy: config.retention, logger, meter: telemetry.meter });
   logger.info(
     {
       url,
@@ -198,6 +245,9 @@ export async function main(): Promise<void> {
     async () => {
       // Both listeners stop accepting; in-flight requests finish.
       await Promise.all([app.close(), admin?.close()]);
+      // The saga being acted on finishes; the jobs' leases go back for the next gateway.
+      await bulkRunner?.stop();
+      await pruner?.stop();
       await engine.shutdown(config.shutdownGraceMs);
       participants.close();
       await kv.close();

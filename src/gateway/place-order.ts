@@ -1,5 +1,13 @@
 import { callRpc } from '../platform/grpc/grpc.js';
-import type { SagaDefinition, StepContext, StepOutcome } from '../saga/index.js';
+import {
+  formatCents,
+  stockWords,
+  type SagaDefinition,
+  type StepContext,
+  type StepEffect,
+  type StepOutcome,
+  type StockMove,
+} from '../saga/index.js';
 import { CreateOutcome, ConfirmOutcome, CancelOutcome } from '../gen/order/v1/order.js';
 import { ReserveOutcome, ReleaseOutcome, CommitOutcome } from '../gen/inventory/v1/inventory.js';
 import { ChargeOutcome, RefundOutcome } from '../gen/payment/v1/payment.js';
@@ -77,6 +85,82 @@ function cancelReason(ctx: StepContext<PlaceOrderInput>): string {
   return isReasonCode(code) ? code : 'cancelled';
 }
 
+/** A saga as a step's `effects` reads it. */
+type EffectsOf = { input: PlaceOrderInput; results: Readonly<Partial<PlaceOrderResults>> };
+type Describe = (saga: EffectsOf) => StepEffect;
+
+/**
+ * A description that first checks the input is a place-order's: a saga logged by another version
+ * (or hand-edited) then throws, and the preview falls back to naming the step's calls instead of
+ * speaking of "order undefined".
+ */
+function described(f: Describe): Describe {
+  return (saga) => {
+    const i = saga.input as Partial<PlaceOrderInput> | null;
+    if (
+      typeof i?.order_id !== 'string' ||
+      typeof i.customer_id !== 'string' ||
+      !Array.isArray(i.items) ||
+      !Number.isInteger(i.total_cents)
+    )
+      throw new TypeError('not a place-order input');
+    return f(saga);
+  };
+}
+
+/** The order's lines as stock moves, one per product (a product on two lines counts once, summed). */
+function stockMoves(input: PlaceOrderInput, direction: StockMove['direction']): StockMove[] {
+  const byItem = new Map<string, number>();
+  for (const l of input.items) byItem.set(l.product_id, (byItem.get(l.product_id) ?? 0) + l.quantity);
+  return [...byItem].map(([item, quantity]) => ({ item, quantity, direction }));
+}
+
+const stockEffect = (
+  verb: string,
+  input: PlaceOrderInput,
+  direction: StockMove['direction'],
+  tail = '',
+): StepEffect => {
+  const stock = stockMoves(input, direction);
+  return { words: `${verb} ${stockWords(stock)}${tail}`, stock };
+};
+
+/** What was charged (the charge's own result), else what would be: the order's total. */
+function chargedCents({ input, results }: EffectsOf): number {
+  return results.charge_payment?.amount_cents ?? input.total_cents;
+}
+
+const money = (saga: EffectsOf, direction: 'charge' | 'refund'): StepEffect => {
+  const cents = chargedCents(saga);
+  const party = saga.input.customer_id;
+  const verb = direction === 'charge' ? 'charges' : 'refunds';
+  return { words: `${verb} ${formatCents(cents)} to ${party}`, money: { cents, direction, party } };
+};
+
+/** What each step's calls do, in the shop's words (operators' previews read them; the engine does not). */
+const EFFECTS = {
+  create_order: {
+    action: described(({ input }) => ({
+      words: `creates order ${input.order_id} of ${formatCents(input.total_cents)} for ${input.customer_id}`,
+    })),
+    compensation: described(({ input }) => ({ words: `cancels order ${input.order_id}` })),
+  },
+  reserve_stock: {
+    action: described(({ input }) => stockEffect('reserves', input, 'reserve')),
+    compensation: described(({ input }) => stockEffect('releases', input, 'release')),
+  },
+  charge_payment: {
+    action: described((saga) => money(saga, 'charge')),
+    compensation: described((saga) => money(saga, 'refund')),
+  },
+  confirm_order: {
+    action: described(({ input }) => ({ words: `confirms order ${input.order_id}` })),
+    // The fence settles the confirm: it cancels a PENDING order, and finds a CONFIRMED one so.
+    compensation: described(({ input }) => ({ words: `cancels order ${input.order_id} if it was not confirmed` })),
+  },
+  commit_stock: { action: described(({ input }) => stockEffect('commits', input, 'commit', ' as sold')) },
+} satisfies Record<string, { action: Describe; compensation?: Describe }>;
+
 /**
  * The place-order saga. create_order → reserve_stock → charge_payment → confirm_order (pivot) →
  * commit_stock (retriable: turns the reservation into sold stock once the order is confirmed).
@@ -100,6 +184,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
           action: { participant: 'order', method: 'CreateOrder' },
           compensation: { participant: 'order', method: 'CancelOrder' },
         },
+        effects: EFFECTS.create_order,
         async action(ctx) {
           const { input } = ctx;
           const res = await callRpc(
@@ -152,6 +237,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
           action: { participant: 'inventory', method: 'Reserve' },
           compensation: { participant: 'inventory', method: 'Release' },
         },
+        effects: EFFECTS.reserve_stock,
         async action(ctx) {
           const res = await callRpc(
             p.inventory,
@@ -201,6 +287,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
           action: { participant: 'payment', method: 'Charge' },
           compensation: { participant: 'payment', method: 'Refund' },
         },
+        effects: EFFECTS.charge_payment,
         async action(ctx) {
           const res = await callRpc(
             p.payment,
@@ -241,6 +328,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
           action: { participant: 'order', method: 'ConfirmOrder' },
           compensation: { participant: 'order', method: 'CancelOrder' },
         },
+        effects: EFFECTS.confirm_order,
         async action(ctx) {
           const res = await callRpc(p.order, 'confirmOrder', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === ConfirmOutcome.CONFIRM_OUTCOME_CONFIRMED) return OK;
@@ -273,6 +361,7 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
         name: 'commit_stock',
         kind: 'retriable',
         calls: { action: { participant: 'inventory', method: 'Commit' } },
+        effects: EFFECTS.commit_stock,
         async action(ctx) {
           const res = await callRpc(p.inventory, 'commit', { orderId: ctx.input.order_id }, opts(ctx));
           if (res.outcome === CommitOutcome.COMMIT_OUTCOME_COMMITTED) return OK;
@@ -284,6 +373,35 @@ export function placeOrderSaga(p: Participants): SagaDefinition<PlaceOrderInput,
     ],
   };
 }
+
+/** Version 2's order: stock first, so an order that cannot be filled leaves no cancelled order behind. */
+const V2_ORDER = ['reserve_stock', 'create_order', 'charge_payment', 'confirm_order', 'commit_stock'] as const;
+
+/**
+ * The place-order saga, version 2: the same steps as version 1, but stock is reserved before the
+ * order is created. An order refused for stock (the most common refusal) then never exists at the
+ * order service: nothing to create, nothing to cancel, one participant call instead of three.
+ * A saga of version 1 in flight can move to it (`sagas migrate`) once it is past create_order and
+ * reserve_stock; one between them cannot (their order changes).
+ */
+export function placeOrderSagaV2(p: Participants): SagaDefinition<PlaceOrderInput, PlaceOrderResults> {
+  const v1 = placeOrderSaga(p);
+  const byName = new Map(v1.steps.map((st) => [st.name, st]));
+  return {
+    ...v1,
+    version: 2,
+    steps: V2_ORDER.map((name) => {
+      const step = byName.get(name);
+      if (!step) throw new Error(`place_order v1 has no step ${name}`);
+      return step;
+    }),
+  };
+}
+
+/** Every version of the place-order saga this code has, by version. */
+export const PLACE_ORDER_VERSIONS: Readonly<
+  Record<number, (p: Participants) => SagaDefinition<PlaceOrderInput, PlaceOrderResults>>
+> = { 1: placeOrderSaga, 2: placeOrderSagaV2 };
 
 /** Participants that are not there: any use throws (PLACE_ORDER_DEFINITION is read, never run). */
 const NOT_CONNECTED = new Proxy({} as Participants, {

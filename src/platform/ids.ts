@@ -12,6 +12,12 @@ let poolAt = pool.length;
  * (bench/README.md, "Where the writes go"), while keys that grow with time land on the last few.
  * 74 random bits keep an id unguessable.
  */
+/** The milliseconds a UUID version 7 was made at; undefined for any other string. */
+export function uuidv7Time(id: string): number | undefined {
+  const m = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.exec(id);
+  return m ? parseInt(`${m[1]}${m[2]}`, 16) : undefined;
+}
+
 export function uuidv7(now: number = Date.now()): string {
   if (poolAt === pool.length) {
     randomFillSync(pool);

@@ -28,6 +28,8 @@ export interface ReconcileOptions {
   settled?: boolean;
   /** Sagas and records asked for per page (1-1000, default 500). */
   pageSize?: number;
+  /** See JudgeOptions.prunedBefore: where retention may have pruned sagas. */
+  prunedBefore?: number;
 }
 
 /** What `GET /api/reconcile` answers and `sagas reconcile --json` prints. */
@@ -38,7 +40,13 @@ export interface ReconcileReport {
   checked: { sagas: number; orders: number; payments: number; reservations: number; products: number };
   by_status: Record<SagaStatus, number>;
   /** Sagas whose books were not judged, and why. */
-  not_judged: { in_flight: number; resolved: number; other_definition: number; moved_while_reading: number };
+  not_judged: {
+    in_flight: number;
+    resolved: number;
+    other_definition: number;
+    moved_while_reading: number;
+    pruned: number;
+  };
   /** Whether reserved and sold stock were compared with the reservations (only when nothing moved). */
   stock_sums_compared: boolean;
   disagreements: Disagreement[];
@@ -107,7 +115,11 @@ export async function reconcile(sources: ReconcileSources, opts: ReconcileOption
   const stable = isDeepStrictEqual(countsBefore, countsAfter);
 
   const books: Books = { sagas, orders, payments, reservations, products };
-  const judgement = judge(books, { settled, stable });
+  const judgement = judge(books, {
+    settled,
+    stable,
+    ...(opts.prunedBefore === undefined ? {} : { prunedBefore: opts.prunedBefore }),
+  });
 
   // The sagas behind the disagreements, read again: one that moved (or appeared) since it was read
   // was in motion while its books were read.

@@ -20,6 +20,7 @@
  * - every product: available + reserved + sold = the stock ever supplied, and, when the books were
  *   read as of one moment, reserved = Σ held reservations and sold = Σ committed ones.
  */
+import { uuidv7Time } from '../platform/ids.js';
 import { type SagaStatus, SAGA_STATUSES } from '../saga/index.js';
 import {
   summedLines,
@@ -90,6 +91,13 @@ export interface JudgeOptions {
    * were read page by page.
    */
   stable: boolean;
+  /**
+   * Sagas that ended before this time (epoch ms) may have been pruned from the log by retention
+   * (docs/retention.md): an order made before it (its id is a UUIDv7, stamped when it was made)
+   * with no saga is counted as pruned, not as an order no saga placed. Its records are still
+   * judged against each other. Unset: retention is off, every order must have its saga.
+   */
+  prunedBefore?: number;
 }
 
 export interface Judgement {
@@ -98,7 +106,7 @@ export interface Judgement {
   checked: { sagas: number; orders: number; payments: number; reservations: number; products: number };
   byStatus: Record<SagaStatus, number>;
   /** Sagas whose books were not judged: in flight, RESOLVED by an operator, of another definition. */
-  notJudged: { in_flight: number; resolved: number; other_definition: number };
+  notJudged: { in_flight: number; resolved: number; other_definition: number; pruned: number };
   /** Whether reserved and sold stock were compared with the reservations (see JudgeOptions.stable). */
   stockSumsCompared: boolean;
 }
@@ -195,6 +203,8 @@ function judgeOrder(
   p: PaymentBook | undefined,
   r: ReservationBook | undefined,
   out: Disagreement[],
+  /** No saga because retention pruned it (JudgeOptions.prunedBefore): not a disagreement by itself. */
+  pruned = false,
 ): void {
   const push = (kind: DisagreementKind, message: string) =>
     out.push({ kind, ...(saga ? { saga_id: saga.id } : {}), order_id: id, message });
@@ -250,7 +260,7 @@ function judgeOrder(
   }
 
   if (!saga) {
-    if (o?.status)
+    if (o?.status && !pruned)
       push(
         'order_without_saga',
         `the order service holds order ${id} (${orderText(o)}, ${money(o.totalCents)}) but no saga placed it`,
@@ -296,7 +306,11 @@ export function sortDisagreements(list: Disagreement[]): Disagreement[] {
 export function judge(books: Books, opts: JudgeOptions): Judgement {
   const out: Disagreement[] = [];
   const byStatus = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
-  const notJudged = { in_flight: 0, resolved: 0, other_definition: 0 };
+  const notJudged = { in_flight: 0, resolved: 0, other_definition: 0, pruned: 0 };
+  const prunedAway = (id: string) => {
+    const made = opts.prunedBefore === undefined ? undefined : uuidv7Time(id);
+    return made !== undefined && opts.prunedBefore !== undefined && made < opts.prunedBefore;
+  };
   // Every saga by the order id it is for (its own id when its input cannot be read: the
   // place-order saga's id is its order's), so that no record of it looks like one without a saga.
   const sagaOf = new Map<string, SagaBook>();
@@ -340,7 +354,9 @@ export function judge(books: Books, opts: JudgeOptions): Judgement {
   for (const id of ids) {
     if (skipped.has(id)) continue;
     const saga = sagaOf.get(id) as (SagaBook & { order: SagaOrder }) | undefined;
-    judgeOrder(id, saga, orders.get(id), payments.get(id), reservations.get(id), out);
+    const pruned = !saga && prunedAway(id);
+    if (pruned) notJudged.pruned += 1;
+    judgeOrder(id, saga, orders.get(id), payments.get(id), reservations.get(id), out, pruned);
   }
 
   const stockSumsCompared = opts.stable && notJudged.in_flight === 0;

@@ -2,6 +2,7 @@
  * What a saga is, independent of any business: ordered steps, each with an action, an optional
  * compensation, a kind, a retry policy and a per-attempt timeout.
  */
+import type { StepEffect } from './preview.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -95,6 +96,19 @@ export function isDefiniteError(err: unknown): err is DefiniteError {
 }
 
 /**
+ * The stable code a thrown error names its failure by (`failureCode`: a DefiniteError's, or one an
+ * uncertain error carries, e.g. `grpc_unavailable`), else a string `code` of its own (a Node
+ * system error's `ECONNREFUSED`); undefined when it names none. The engine records it with the
+ * failure, so that a reader tells "unreachable" from "timed out" without parsing messages.
+ */
+export function failureCodeOf(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const e = err as { failureCode?: unknown; code?: unknown };
+  const code = typeof e.failureCode === 'string' ? e.failureCode : typeof e.code === 'string' ? e.code : undefined;
+  return code === '' ? undefined : code?.slice(0, 100);
+}
+
+/**
  * What a pivot's fence found at the pivot's participant. `fenced`: the pivot has not taken effect
  * and now never will (a late attempt is refused): the steps before it may be compensated.
  * `fenced: false`: the pivot had taken effect (with `result`, as its action would have returned):
@@ -130,6 +144,17 @@ export interface StepDefinition<I, R extends StepResults = StepResults> {
   calls?: {
     action: { participant: string; method: string };
     compensation?: { participant: string; method: string };
+  };
+  /**
+   * What each call of the step does, in the business's words and sums (money, stock), for an
+   * operator deciding on an action (src/saga/preview.ts): its action's, and its compensation
+   * phase's (a pivot's: its fence's, which settles the pivot). Given the saga's input and the
+   * results of the steps that succeeded. The engine never calls it when it runs a saga; previews
+   * do. Without it, a preview names the step and the calls it makes.
+   */
+  effects?: {
+    action?: (saga: { input: I; results: Readonly<Partial<R>> }) => StepEffect;
+    compensation?: (saga: { input: I; results: Readonly<Partial<R>> }) => StepEffect;
   };
   retry?: Partial<RetryPolicy>;
   compensationRetry?: Partial<RetryPolicy>;

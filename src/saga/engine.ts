@@ -18,6 +18,7 @@ import type { Logger } from '../platform/telemetry/logger.js';
 import {
   currentStepOf,
   DEFAULT_POLICIES,
+  failureCodeOf,
   isDefiniteError,
   SUBJECT_MAX,
   validateDefinition,
@@ -50,6 +51,19 @@ import {
   type SagaRecord,
 } from './model.js';
 import {
+  MigrationError,
+  planMigration,
+  refName,
+  strandedVersions,
+  versionViews,
+  VersionsStrandedError,
+  type DefinitionRef,
+  type MigrationItem,
+  type MigrationReport,
+  type MigrationRequest,
+  type VersionView,
+} from './versions.js';
+import {
   decideAction,
   normalizeNote,
   OperatorActionError,
@@ -71,6 +85,8 @@ import {
 
 /** How many sagas one process drives at most through recovery. */
 const MAX_DRIVEN = 1_000;
+
+const NO_STEPS = { added: [], replayed: [], unrun: [] } as const satisfies Partial<MigrationItem>;
 
 /** How many times an operator's action is decided again when the saga changed under it. */
 const MAX_ACT_ROUNDS = 5;
@@ -116,6 +132,8 @@ export type TypedSaga<I, R extends StepResults = StepResults> = Omit<SagaRecord,
  */
 export interface SagaHandle<I, R extends StepResults = StepResults> {
   readonly name: string;
+  /** The version this handle starts sagas on (a saga read through it may be of any version). */
+  readonly version: number;
   start(req: StartRequest<I>): Promise<{ saga: TypedSaga<I, R>; created: boolean }>;
   get(id: string): Promise<TypedSaga<I, R> | undefined>;
   getByIdempotencyKey(key: string): Promise<TypedSaga<I, R> | undefined>;
@@ -192,8 +210,11 @@ export class SagaEngine {
   };
   private readonly now: () => number;
   private readonly random: () => number;
-  // Definitions are generic over their input; the engine only passes inputs through.
+  // Definitions are generic over their input; the engine only passes inputs through. Keyed by
+  // refName (`place_order@2`): a saga runs on the version it started on.
   private readonly definitions = new Map<string, SagaDefinition<unknown>>();
+  /** Per definition name, the version new sagas start on (`register`'s `startsNew`, else the newest). */
+  private readonly startVersions = new Map<string, { version: number; explicit: boolean }>();
   private readonly driven = new Map<string, Driven>();
   private readonly waiters = new Map<string, Set<(s: SagaRecord | undefined) => void>>();
   private readonly stopping_ = new AbortController();
@@ -219,7 +240,7 @@ export class SagaEngine {
       list: (q) => log.list(q),
       parked: (limit) => log.parked(limit),
       countByStatus: () => log.countByStatus(),
-      liveStats: () => log.liveStats(),
+      liveStats: (stuckAfterMs) => log.liveStats(stuckAfterMs),
     };
     this.logger = opts.logger;
     this.owner = opts.owner ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -239,17 +260,40 @@ export class SagaEngine {
     });
   }
 
-  register<I, R extends StepResults = StepResults>(def: SagaDefinition<I, R>): SagaHandle<I, R> {
-    validateDefinition(def);
-    this.definitions.set(def.name, def);
+  /**
+   * Registers one version of a definition; several versions of one definition may be registered,
+   * and each saga is driven by the version it started on. New sagas started by name (`start`)
+   * begin on the version registered with `startsNew`, else on the newest; the handle returned
+   * starts its own version.
+   */
+  register<I, R extends StepResults = StepResults>(
+    def: SagaDefinition<I, R>,
+    opts: { startsNew?: boolean } = {},
+  ): SagaHandle<I, R> {
+    // Stored untyped: the engine only passes inputs and results through (the handle types them).
+    const stored = def as unknown as SagaDefinition<unknown>;
+    validateDefinition(stored);
+    if (!Number.isInteger(def.version) || def.version < 1)
+      throw new Error(`saga ${def.name}: version must be an integer >= 1, not ${def.version}`);
+    const ref = refName({ definition: def.name, version: def.version });
+    if (this.definitions.has(ref)) throw new Error(`saga ${ref} is registered twice`);
+    this.definitions.set(ref, stored);
+    const starts = this.startVersions.get(def.name);
+    if (opts.startsNew) {
+      if (starts?.explicit) throw new Error(`saga ${def.name}: two versions are marked startsNew`);
+      this.startVersions.set(def.name, { version: def.version, explicit: true });
+    } else if (!starts || (!starts.explicit && def.version > starts.version)) {
+      this.startVersions.set(def.name, { version: def.version, explicit: false });
+    }
     // The one place a stored input gets its definition's type: a saga of this definition was
     // made by this handle's start (or by an earlier process's, from the same definition).
     const own = (s: SagaRecord | undefined): TypedSaga<I, R> | undefined =>
       s && s.definition === def.name ? (s as unknown as TypedSaga<I, R>) : undefined;
     return {
       name: def.name,
+      version: def.version,
       start: async (req) => {
-        const r = await this.start(def.name, req as unknown as StartRequest<Json>);
+        const r = await this.startOn(stored, req as unknown as StartRequest<Json>);
         return { saga: r.saga as unknown as TypedSaga<I, R>, created: r.created };
       },
       get: async (id) => own(await this.log.get(id)),
@@ -266,17 +310,31 @@ export class SagaEngine {
     const saga = await this.log.get(id);
     if (!saga) return undefined;
     const events = await this.log.events(id, page);
-    const names = new Map((this.definitions.get(saga.definition)?.steps ?? []).map((s) => [s.name, s.displayName]));
+    const names = new Map(
+      (this.definitionOf(saga.definition, saga.version)?.steps ?? []).map((s) => [s.name, s.displayName]),
+    );
     // A full page may have a next one; asking for it costs one read that may come back empty.
     const nextAfterSeq = events.length === page.limit ? (events.at(-1)?.seq ?? null) : null;
     return { saga, events, displayName: (step) => (step ? names.get(step) : undefined), nextAfterSeq };
   }
 
-  definitionOf(name: string): SagaDefinition<unknown> | undefined {
-    return this.definitions.get(name);
+  /** A registered version of a definition; without a version, the one new sagas start on. */
+  definitionOf(name: string, version?: number): SagaDefinition<unknown> | undefined {
+    const v = version ?? this.startVersions.get(name)?.version;
+    return v === undefined ? undefined : this.definitions.get(refName({ definition: name, version: v }));
   }
 
-  /** Every registered definition, in the order registered. */
+  /** The definitions' versions this process drives. */
+  registeredRefs(): DefinitionRef[] {
+    return this.registered().map((d) => ({ definition: d.name, version: d.version }));
+  }
+
+  /** The retry policies, deadlines and timeouts this engine runs sagas with (read-only: tooling explains waits by them). */
+  get policiesInEffect(): Readonly<EnginePolicies> {
+    return this.policies;
+  }
+
+  /** Every registered definition (each version), in the order registered. */
   registered(): SagaDefinition<unknown>[] {
     return [...this.definitions.values()];
   }
@@ -297,8 +355,16 @@ export class SagaEngine {
    * background. With an idempotency key already used, returns the existing saga instead.
    */
   async start<I extends Json>(defName: string, req: StartRequest<I>): Promise<{ saga: SagaRecord; created: boolean }> {
+    const def = this.definitionOf(defName);
+    if (!def) throw new Error(`unknown saga definition ${defName}`);
+    return this.startOn(def, req);
+  }
+
+  private async startOn<I extends Json>(
+    def: SagaDefinition<unknown>,
+    req: StartRequest<I>,
+  ): Promise<{ saga: SagaRecord; created: boolean }> {
     if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
-    const def = this.definition(defName);
     if (req.maxInFlight !== undefined && this.inFlight >= req.maxInFlight) {
       throw new EngineOverloadedError(`this engine drives ${this.inFlight} sagas already (cap ${req.maxInFlight})`);
     }
@@ -462,7 +528,12 @@ export class SagaEngine {
         for (let round = 0; ; round++) {
           const saga = round === 0 ? first : await this.log.get(req.sagaId);
           const prior = saga ? priorActions(await this.log.events(saga.id)) : [];
-          const decision = decideAction(saga ? this.definitions.get(saga.definition) : undefined, saga, req, prior);
+          const decision = decideAction(
+            saga ? this.definitionOf(saga.definition, saga.version) : undefined,
+            saga,
+            req,
+            prior,
+          );
           if (decision.kind === 'refused' || (decision.kind === 'apply' && round >= MAX_ACT_ROUNDS)) {
             const code = decision.kind === 'refused' ? decision.code : 'action_not_allowed';
             const message =
@@ -485,7 +556,11 @@ export class SagaEngine {
           // share our lease owner, so the log alone would not refuse them.
           if (decision.drive) stopped ??= this.stopDriving(current.id);
           const events = decision.transition.events.map((e) => ({ ...e, ...ids }));
-          const patch = withCurrentStep(this.definitions.get(current.definition), current, decision.transition.patch);
+          const patch = withCurrentStep(
+            this.definitionOf(current.definition, current.version),
+            current,
+            decision.transition.patch,
+          );
           const taken = await this.log.takeOver(current.id, decision.expect, this.owner, this.leaseMs, patch, events);
           if (!taken) continue;
           stopped = undefined;
@@ -513,6 +588,222 @@ export class SagaEngine {
     });
   }
 
+  /**
+   * Every version registered here or with sagas in flight in the log (RUNNING, COMPENSATING,
+   * PARKED), with its counts and what this process makes of it (versions.ts).
+   */
+  async versions(): Promise<VersionView[]> {
+    const counts = await this.log.versionCounts();
+    const starting = new Map([...this.startVersions].map(([name, v]) => [name, v.version]));
+    return versionViews(this.registeredRefs(), starting, counts);
+  }
+
+  /**
+   * What a process checks before it serves: VersionsStrandedError when the log holds sagas in
+   * flight on a version this process dropped (no process would drive them); the views otherwise.
+   */
+  async checkVersions(): Promise<VersionView[]> {
+    const views = await this.versions();
+    const why = strandedVersions(views);
+    if (why) throw new VersionsStrandedError(why);
+    return views;
+  }
+
+  /**
+   * An operator's move of in-flight sagas of one version to another (versions.ts, planMigration),
+   * saga by saga: each move is one takeOver, conditional on the saga being as it was planned on,
+   * with an OPERATOR_ACTION `{action: 'migrate', ...}` event; a moved saga in flight is then driven
+   * here on its new version. A dry run writes nothing. Refused as a whole (MigrationError) when
+   * this process lacks either version or the map names steps that do not exist.
+   */
+  async migrate(req: MigrationRequest): Promise<MigrationReport> {
+    if (this.stopping) throw new EngineStoppingError('the saga engine is shutting down');
+    const ref = (version: number) => refName({ definition: req.definition, version });
+    if (req.from === req.to) throw new MigrationError('same_version', `${ref(req.from)} is already that version`);
+    const from = this.definitionOf(req.definition, req.from);
+    const to = this.definitionOf(req.definition, req.to);
+    for (const [v, def] of [
+      [req.from, from],
+      [req.to, to],
+    ] as const)
+      if (!def) throw new MigrationError('unknown_version', `this gateway does not register ${ref(v)}`);
+    if (!from || !to) throw new MigrationError('unknown_version', 'unreachable');
+    for (const [old, renamed] of Object.entries(req.map)) {
+      if (!from.steps.some((st) => st.name === old))
+        throw new MigrationError('invalid_map', `${ref(req.from)} has no step ${old}`);
+      if (!to.steps.some((st) => st.name === renamed))
+        throw new MigrationError('invalid_map', `${ref(req.to)} has no step ${renamed}`);
+    }
+    const limit = req.limit ?? 10_000;
+    const report: MigrationReport = {
+      definition: req.definition,
+      from: req.from,
+      to: req.to,
+      dryRun: req.dryRun,
+      actionId: req.actionId,
+      scanned: 0,
+      moved: 0,
+      stayed: 0,
+      changed: 0,
+      byCode: {},
+      items: [],
+      truncated: false,
+    };
+    const attributes = {
+      'saga.definition': req.definition,
+      'saga.migration.from': req.from,
+      'saga.migration.to': req.to,
+      'saga.migration.dry_run': req.dryRun,
+      'saga.operator.actor': req.actor,
+      'saga.operator.action_id': req.actionId,
+    };
+    return tracer.startActiveSpan('saga.migrate', { attributes }, async (span) => {
+      try {
+        scan: for (const status of ['RUNNING', 'COMPENSATING', 'PARKED'] as const) {
+          let cursor: string | undefined;
+          do {
+            const page = await this.log.list({ status, limit: 500, ...(cursor ? { cursor } : {}) });
+            for (const saga of page.sagas) {
+              if (saga.definition !== req.definition || saga.version !== req.from) continue;
+              if (report.scanned >= limit) {
+                report.truncated = true;
+                break scan;
+              }
+              report.scanned++;
+              const item = await this.migrateOne(saga, from, to, req);
+              report.items.push(item);
+              if (item.outcome === 'moved' || item.outcome === 'would_move') report.moved++;
+              else if (item.outcome === 'changed') report.changed++;
+              else if (item.code) {
+                report.stayed++;
+                report.byCode[item.code] = (report.byCode[item.code] ?? 0) + 1;
+              }
+            }
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor);
+        }
+        span.setAttribute('saga.migration.moved', report.moved);
+        span.setAttribute('saga.migration.stayed', report.stayed);
+        this.logger.info(
+          {
+            definition: req.definition,
+            from_version: req.from,
+            to_version: req.to,
+            dry_run: req.dryRun,
+            actor: req.actor,
+            action_id: req.actionId,
+            scanned: report.scanned,
+            moved: report.moved,
+            stayed: report.stayed,
+          },
+          req.dryRun ? 'migration planned (dry run)' : 'sagas migrated',
+        );
+        return report;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** One saga's move (or its plan, in a dry run); planned again when it changed under the move. */
+  private async migrateOne(
+    first: SagaRecord,
+    from: SagaDefinition<unknown>,
+    to: SagaDefinition<unknown>,
+    req: MigrationRequest,
+  ): Promise<MigrationItem> {
+    let saga: SagaRecord | undefined = first;
+    for (let round = 0; saga && round < MAX_ACT_ROUNDS; round++) {
+      const item = { sagaId: saga.id, status: saga.status };
+      if (saga.definition !== from.name || saga.version !== from.version)
+        return {
+          ...item,
+          outcome: 'changed',
+          fromStep: saga.currentStep,
+          toStep: null,
+          ...NO_STEPS,
+          reason: `it is now ${refName({ definition: saga.definition, version: saga.version })}`,
+        };
+      const plan = planMigration(from, to, req.map, saga);
+      if (plan.kind === 'stay')
+        return {
+          ...item,
+          outcome: 'stay',
+          fromStep: plan.fromStep,
+          toStep: null,
+          ...NO_STEPS,
+          code: plan.code,
+          reason: plan.reason,
+        };
+      const moved = {
+        ...item,
+        fromStep: plan.fromStep,
+        toStep: plan.toStep,
+        added: plan.added,
+        replayed: plan.replayed,
+        unrun: plan.unrun,
+      };
+      if (req.dryRun) return { ...moved, outcome: 'would_move' };
+      const event: NewEvent = {
+        type: 'OPERATOR_ACTION',
+        step: plan.toStep,
+        data: {
+          action: 'migrate',
+          action_id: req.actionId,
+          actor: req.actor,
+          note: normalizeNote(req.note),
+          from_version: from.version,
+          to_version: to.version,
+          from_step: plan.fromStep,
+          added: plan.added,
+          replayed: plan.replayed,
+          unrun: plan.unrun,
+        },
+        ...activeSpanIds(),
+      };
+      const parked = saga.status === 'PARKED';
+      const stopped = parked ? undefined : this.stopDriving(saga.id);
+      const patch = withCurrentStep(
+        to,
+        saga,
+        parked ? { ...plan.patch, leaseOwner: null, leaseExpiresAt: 0 } : plan.patch,
+      );
+      const expect = {
+        status: saga.status,
+        stepIndex: saga.stepIndex,
+        compIndex: saga.compIndex,
+        version: saga.version,
+      };
+      const taken = await this.log.takeOver(saga.id, expect, this.owner, this.leaseMs, patch, [event]);
+      if (taken) {
+        this.logger.info(
+          {
+            saga_id: saga.id,
+            from_version: from.version,
+            to_version: to.version,
+            step: plan.toStep,
+            action_id: req.actionId,
+            actor: req.actor,
+          },
+          'saga migrated',
+        );
+        if (!isTerminal(taken.status) && !this.stopping) this.launch(taken, 'operator');
+        return { ...moved, outcome: 'moved', status: taken.status };
+      }
+      if (stopped) await this.resumeOwn(saga.id);
+      saga = await this.log.get(saga.id);
+    }
+    return {
+      sagaId: first.id,
+      status: saga?.status ?? first.status,
+      outcome: 'changed',
+      fromStep: first.currentStep,
+      toStep: null,
+      ...NO_STEPS,
+      reason: saga ? 'it kept changing; try again' : 'it no longer exists',
+    };
+  }
+
   /** Stops this engine's driver of a saga, if any, quietly: its next write is refused. */
   private stopDriving(id: string): Driven | undefined {
     const d = this.driven.get(id);
@@ -535,7 +826,7 @@ export class SagaEngine {
    */
   async recoverOnce(limit = Math.max(0, MAX_DRIVEN - this.driven.size)): Promise<number> {
     if (this.stopping || limit === 0) return 0;
-    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit, [...this.definitions.keys()])).filter(
+    const claimed = (await this.log.claimExpired(this.owner, this.leaseMs, limit, this.registeredRefs())).filter(
       (s) => !this.driven.has(s.id),
     );
     if (claimed.length === 0) return 0;
@@ -636,9 +927,9 @@ export class SagaEngine {
     for (const [id, set] of this.waiters) for (const w of set) void this.log.get(id).then(w, () => w(undefined));
   }
 
-  private definition(name: string): SagaDefinition<unknown> {
-    const def = this.definitions.get(name);
-    if (!def) throw new Error(`unknown saga definition ${name}`);
+  private definition(name: string, version: number): SagaDefinition<unknown> {
+    const def = this.definitionOf(name, version);
+    if (!def) throw new Error(`unknown saga definition ${refName({ definition: name, version })}`);
     return def;
   }
 
@@ -651,7 +942,7 @@ export class SagaEngine {
   }
 
   private launch(saga: SagaRecord, cause: RunCause): void {
-    const def = this.definition(saga.definition);
+    const def = this.definition(saga.definition, saga.version);
     const tags: Tags = def.tags?.({ id: saga.id, input: saga.input }) ?? {};
     const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def };
     const resumed = cause !== 'started';
@@ -848,13 +1139,14 @@ export class SagaEngine {
     const deadline = new Promise<AttemptOutcome>((resolve) => {
       timer = setTimeout(() => {
         abort.abort();
-        resolve({ kind: 'uncertain', error: `no answer within ${timeoutMs} ms` });
+        resolve({ kind: 'uncertain', error: `no answer within ${timeoutMs} ms`, code: 'attempt_timeout' });
       }, timeoutMs + 50);
     });
     const call = fn(ctx).catch((err: unknown): AttemptOutcome => {
       log.debug({ err, step: a.step.name, phase: a.phase }, 'attempt failed');
       if (isDefiniteError(err)) return { kind: 'failed', code: err.failureCode, message: err.message, raised: true };
-      return { kind: 'uncertain', error: errorText(err) };
+      const code = failureCodeOf(err);
+      return { kind: 'uncertain', error: errorText(err), ...(code === undefined ? {} : { code }) };
     });
     const result = await Promise.race([call, deadline]);
     clearTimeout(timer);

@@ -4,12 +4,22 @@ import { isTerminal, type SagaLog } from './model.js';
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+export interface SagaMetricsOptions {
+  /** The threshold of the saga_stuck gauge (ms, SAGA_STUCK_AFTER); without it the gauge is not exported. */
+  stuckAfterMs?: number;
+}
+
 /**
  * The saga engine's metrics as an interceptor: counters and histograms fed by the runs, attempts
  * and calls it wraps, and gauges read from the saga log at scrape time (so they are right after a
  * restart too, and the same on every gateway sharing the log).
  */
-export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date.now): SagaInterceptor {
+export function sagaMetrics(
+  meter: Meter,
+  log: SagaLog,
+  now: () => number = Date.now,
+  opts: SagaMetricsOptions = {},
+): SagaInterceptor {
   const started = meter.createCounter('saga_started', { description: 'Sagas started' });
   const finished = meter.createCounter('saga_finished', {
     description: 'Sagas that reached a terminal state, by outcome',
@@ -40,16 +50,24 @@ export function sagaMetrics(meter: Meter, log: SagaLog, now: () => number = Date
     unit: 's',
     description: 'Age of the oldest saga not yet terminal',
   });
-  // One read of the log per collection for the three gauges; none observed while it is unreachable.
+  const stuckAfterMs = opts.stuckAfterMs;
+  const stuck =
+    stuckAfterMs === undefined
+      ? undefined
+      : meter.createObservableGauge('saga_stuck', {
+          description: `Sagas in flight without progress (a change of status, step or compensation) for longer than ${stuckAfterMs / 1000} s`,
+        });
+  // One read of the log per collection for the gauges; none observed while it is unreachable.
   meter.addBatchObservableCallback(
     async (r) => {
-      const live = await log.liveStats().catch(() => undefined);
+      const live = await log.liveStats(stuckAfterMs).catch(() => undefined);
       if (!live) return;
       r.observe(inflight, live.inflight);
       r.observe(parked, live.parked);
       r.observe(oldest, live.oldestAgeSeconds);
+      if (stuck) r.observe(stuck, live.stuck);
     },
-    [inflight, parked, oldest],
+    stuck ? [inflight, parked, oldest, stuck] : [inflight, parked, oldest],
   );
 
   return {

@@ -1,4 +1,7 @@
 import type { Json, SagaFailure } from './definition.js';
+import type { BulkJobStore } from './bulk.js';
+import type { DefinitionRef, VersionCount } from './versions.js';
+import type { RetentionAges } from './retention.js';
 
 /**
  * RESOLVED: closed by an operator after a repair by hand (a PARKED saga, with a mandatory note);
@@ -63,6 +66,12 @@ export interface SagaRecord {
    * engine in every patch that moves it (the log knows no step names); indexed for listing.
    */
   currentStep: string | null;
+  /**
+   * When the saga last made progress (epoch ms, the log's clock): its creation, or the last write
+   * that changed its status, stepIndex or compIndex. A failed attempt is no progress. Set by the
+   * log on every record it returns; absent on a record that was not read from a log.
+   */
+  progressAt?: number;
 }
 
 export interface NewEvent {
@@ -92,7 +101,7 @@ export interface EventPage {
 
 /** The fields an event may change on the saga row, written in the same transaction. */
 export type SagaPatch = Partial<
-  Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure' | 'currentStep'>
+  Pick<SagaRecord, 'status' | 'stepIndex' | 'compIndex' | 'attempt' | 'results' | 'failure' | 'currentStep' | 'version'>
 > & {
   /** A patch can only give the lease up (a terminal saga); taking and extending it is the log's, on its clock. */
   leaseOwner?: null;
@@ -116,6 +125,11 @@ export interface ListQuery {
   createdTo?: number;
   /** Whose id starts with this (case-sensitive). */
   idPrefix?: string;
+  /**
+   * Stuck: in flight (RUNNING or COMPENSATING) and without progress (see SagaRecord.progressAt)
+   * for longer than this many ms, by the log's clock. Read through the index of unfinished sagas.
+   */
+  stuckForMs?: number;
   limit: number;
   /** Opaque cursor from a previous page. */
   cursor?: Cursor;
@@ -134,14 +148,26 @@ export interface TakeOverExpectation {
   status: SagaStatus;
   /** When given, the row's stepIndex must be this too. */
   stepIndex?: number;
+  /** When given, the row's compIndex must be this too. */
+  compIndex?: number;
+  /** When given, the row's definition version must be this too (a migration's move). */
+  version?: number;
 }
 
 export type CreateResult = { created: true; saga: SagaRecord } | { created: false; existingId: string };
+
+/** What one prune removed. */
+export interface PruneResult {
+  sagas: number;
+  events: number;
+}
 
 export interface LiveStats {
   inflight: number;
   parked: number;
   oldestAgeSeconds: number;
+  /** In-flight sagas without progress for longer than the `stuckAfterMs` asked (0 when not asked). */
+  stuck: number;
 }
 
 /**
@@ -192,7 +218,17 @@ export interface SagaLog {
    * to `owner` for `leaseMs`. With `definitions`, only sagas of those definitions: a process never
    * claims (and then sits on) a saga it cannot drive, e.g. during a rolling upgrade.
    */
-  claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]>;
+  claimExpired(
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    definitions?: readonly DefinitionRef[],
+  ): Promise<SagaRecord[]>;
+  /**
+   * Sagas in flight (RUNNING, COMPENSATING, PARKED) per definition version: what `sagas versions`
+   * shows and what a process checks before it starts. Read through the status index.
+   */
+  versionCounts(): Promise<VersionCount[]>;
   /** Extends `owner`'s leases on `ids` by `leaseMs`; returns the ids whose lease `owner` no longer holds. */
   renewLeases(owner: string, ids: readonly string[], leaseMs: number): Promise<string[]>;
   releaseLeases(owner: string, ids: readonly string[]): Promise<void>;
@@ -203,8 +239,19 @@ export interface SagaLog {
   clock(): Promise<number>;
   /** Every status with its count: one pass over the (status) index, a few ms per 100,000 sagas. */
   countByStatus(): Promise<Record<SagaStatus, number>>;
-  /** Unfinished and parked sagas and the age of the oldest unfinished one, read through indexes. */
-  liveStats(): Promise<LiveStats>;
+  /**
+   * Unfinished and parked sagas and the age of the oldest unfinished one, read through indexes;
+   * with `stuckAfterMs`, also how many unfinished ones made no progress for longer than that (by
+   * the log's clock), in the same pass.
+   */
+  liveStats(stuckAfterMs?: number): Promise<LiveStats>;
+  /**
+   * Deletes at most `limit` finished sagas whose outcome's age in `ages` has passed since they
+   * ended (updatedAt, by the log's clock), each outcome's oldest end first, with their events, in
+   * one bounded transaction; never a RUNNING, COMPENSATING or PARKED saga. Their idempotency
+   * keys are free again. Several processes may prune at once: each saga is deleted by one of them.
+   */
+  prune(ages: RetentionAges, limit: number): Promise<PruneResult>;
   /**
    * Calls `listener` with the id of every saga that reaches a terminal status, whichever process
    * sharing this log drove it (after the commit). Returns the function that unsubscribes.
@@ -212,6 +259,8 @@ export interface SagaLog {
    * is not heard (rarely, one is heard twice), so a waiter also reads the saga when it gives up.
    */
   onFinished(listener: (sagaId: string) => void): () => void;
+  /** Bulk operator actions' jobs, kept in the log's database (src/saga/bulk.ts); absent: this log keeps none. */
+  bulkJobs?(): BulkJobStore;
   /** Flushes pending writes and closes. */
   close(): Promise<void>;
 }

@@ -20,6 +20,8 @@ export interface OperatorActionRequest {
   actor: string;
   /** Free text; mandatory for `resolve` (non-empty after trim, at most 1000 characters). */
   note?: string;
+  /** The bulk job taking this action (src/saga/bulk.ts), kept in the event as `bulk_id`. */
+  bulkId?: string;
 }
 
 export interface OperatorActionResult {
@@ -57,6 +59,8 @@ export interface OperatorActionData {
   action_id: string;
   actor: string;
   note: string | null;
+  /** Present when a bulk job took the action. */
+  bulk_id?: string;
 }
 
 /** The OPERATOR_ACTION events' data among a saga's events, in order. */
@@ -135,7 +139,13 @@ export function decideAction(
   const event = (step: string | null): NewEvent => ({
     type: 'OPERATOR_ACTION',
     step,
-    data: { action: req.action, action_id: req.actionId, actor: req.actor, note },
+    data: {
+      action: req.action,
+      action_id: req.actionId,
+      actor: req.actor,
+      note,
+      ...(req.bulkId === undefined ? {} : { bulk_id: req.bulkId }),
+    },
   });
   const notAllowed = (why: string) =>
     refuse('action_not_allowed', `cannot ${req.action} saga ${saga.id} (${saga.status}): ${why}`);

@@ -42,7 +42,18 @@ export type AttemptOutcome =
       raised?: true;
       annotations?: Annotations;
     }
-  | { kind: 'uncertain'; error: string; annotations?: Annotations }
+  | {
+      kind: 'uncertain';
+      error: string;
+      /**
+       * What kind of failure left the outcome unknown, as the layer that raised it names it
+       * (e.g. `grpc_unavailable`, `grpc_deadline_exceeded`; `attempt_timeout`: the engine's own
+       * per-attempt deadline); recorded as `code` in the failure event's data. Unset when nothing
+       * named it.
+       */
+      code?: string;
+      annotations?: Annotations;
+    }
   /** A pivot's fence found that the pivot had taken effect: the saga goes forward. */
   | { kind: 'took_effect'; result: Json };
 
@@ -230,7 +241,9 @@ export function settle(
   random: () => number,
 ): Settlement {
   const settled =
-    a.phase === 'action' ? settleAction(def, s, a, outcome, now, random) : settleCompensation(s, a, outcome, random);
+    a.phase === 'action'
+      ? settleAction(def, s, a, outcome, now, random)
+      : settleCompensation(s, a, outcome, now, random);
   const notes = outcome.kind === 'failed' || outcome.kind === 'uncertain' ? outcome.annotations : undefined;
   return { ...settled, transition: notes ? annotate(settled.transition, a, notes) : settled.transition, outcome };
 }
@@ -305,7 +318,14 @@ function settleAction(
       transition: { patch: { status: 'COMPENSATING', compIndex, attempt: 0, failure }, events: [failed] },
     };
   }
-  const failed: NewEvent = { type: 'STEP_FAILED', step: step.name, attempt, error: outcome.error, retryable: true };
+  const failed: NewEvent = {
+    type: 'STEP_FAILED',
+    step: step.name,
+    attempt,
+    error: outcome.error,
+    retryable: true,
+    ...uncertainData(outcome.code),
+  };
   const delay = backoffMs(a.policy, attempt, random);
   const attemptsLeft = attempt < a.policy.maxAttempts;
   const timeLeft = forwardOnly || now + delay < s.deadlineAt;
@@ -315,7 +335,7 @@ function settleAction(
       defer: false,
       retryInMs: delay,
       reason: outcome.error,
-      transition: { patch: {}, events: [failed] },
+      transition: { patch: {}, events: [{ ...failed, ...uncertainData(outcome.code, now + delay) }] },
     };
   }
   if (forwardOnly) {
@@ -339,7 +359,23 @@ function settleAction(
   };
 }
 
-function settleCompensation(s: SagaRecord, a: PlannedAttempt, outcome: AttemptOutcome, random: () => number): Decision {
+/**
+ * The data of an uncertain attempt's failure event: its failure code when one was named, and, when
+ * it is retried, `retry_at`: when the next attempt is due (epoch ms by the engine's clock, the saga
+ * log's), so that a reader of the log can tell what the saga waits for and until when.
+ */
+function uncertainData(code: string | undefined, retryAt?: number): { data?: Json } {
+  if (code === undefined && retryAt === undefined) return {};
+  return { data: { ...(code === undefined ? {} : { code }), ...(retryAt === undefined ? {} : { retry_at: retryAt }) } };
+}
+
+function settleCompensation(
+  s: SagaRecord,
+  a: PlannedAttempt,
+  outcome: AttemptOutcome,
+  now: number,
+  random: () => number,
+): Decision {
   const { step, attempt, index: j } = a;
   if (outcome.kind === 'took_effect') {
     if (!step.fence) throw new Error(`only a pivot's fence can answer took_effect (step ${step.name})`);
@@ -379,15 +415,16 @@ function settleCompensation(s: SagaRecord, a: PlannedAttempt, outcome: AttemptOu
     attempt,
     error,
     retryable,
-    ...(outcome.kind === 'failed' ? { data: { code: outcome.code } } : {}),
+    ...(outcome.kind === 'failed' ? { data: { code: outcome.code } } : uncertainData(outcome.code)),
   };
   if (retryable && attempt < a.policy.maxAttempts) {
+    const delay = backoffMs(a.policy, attempt, random);
     return {
       verdict: 'retrying',
       defer: false,
-      retryInMs: backoffMs(a.policy, attempt, random),
+      retryInMs: delay,
       reason: error,
-      transition: { patch: {}, events: [failed] },
+      transition: { patch: {}, events: [{ ...failed, ...uncertainData(outcome.code, now + delay) }] },
     };
   }
   return {

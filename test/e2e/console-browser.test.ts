@@ -396,6 +396,9 @@ test('an operator signs in, sees the sagas, filters PARKED, reads a waterfall, r
   await page.getByTestId('action-note').fill('inventory is back');
   await page.getByTestId('action-retry').focus();
   await page.keyboard.press('Enter');
+  // The confirmation shows what the retry would do (test/e2e/console-preview.test.ts) and has the focus.
+  await page.getByTestId('action-confirm').waitFor(WAIT);
+  await page.keyboard.press('Enter');
   await page.locator('[data-testid="detail-status"]', { hasText: 'COMPENSATED' }).waitFor(WAIT);
   assert.equal(
     await page.evaluate(() => (window as unknown as { marker?: string }).marker),

@@ -5,7 +5,7 @@ import { buildAdmin, type AdminApp } from '../../src/gateway/admin/app.js';
 import { recentSagas, type RecentSagas } from '../../src/gateway/admin/recent.js';
 import { parseAdminTokens } from '../../src/gateway/admin/tokens.js';
 import type { HttpLimits } from '../../src/gateway/http/deps.js';
-import { placeOrderSaga } from '../../src/gateway/place-order.js';
+import { PLACE_ORDER_VERSIONS, placeOrderSaga } from '../../src/gateway/place-order.js';
 import type { FaultBoard } from '../../src/faults/plan.js';
 import { tracing } from '../../src/saga/interceptors.js';
 import { faults } from '../../src/faults/gateway.js';
@@ -79,8 +79,12 @@ export interface GatewayAppOptions {
   participantFaults?: boolean;
   /** The engine's policies (e.g. shorter backoffs). */
   policies?: Partial<EnginePolicies>;
+  /** SAGA_STUCK_AFTER of the admin listener (ms; default its own, 60 s). */
+  stuckAfterMs?: number;
   /** Randomness of the fault interceptor (default Math.random). */
   random?: () => number;
+  /** The place-order versions registered and the one new orders start on (as PLACE_ORDER_VERSIONS and PLACE_ORDER_START_VERSION); default v1 only. */
+  placeOrderVersions?: { registered: readonly number[]; start: number };
 }
 
 export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayApp> {
@@ -131,7 +135,14 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     interceptors: [...(opts.faults ? [tracing()] : []), recent.interceptor, ...faultInterceptors],
     policies: opts.policies,
   });
-  const placeOrder = engine.register(placeOrderSaga(participants));
+  const versions = opts.placeOrderVersions;
+  const handles = (versions?.registered ?? []).map((v) => {
+    const def = PLACE_ORDER_VERSIONS[v];
+    if (!def) throw new Error(`no place_order v${v}`);
+    return engine.register(def(participants), { startsNew: v === versions?.start });
+  });
+  const placeOrder =
+    handles.find((h) => h.version === versions?.start) ?? engine.register(placeOrderSaga(participants));
   const idempotency = createIdempotencyGuard<StoredResponse>(kv, {
     namespace: 'gateway:',
     ttlMs: 60_000,
@@ -158,6 +169,7 @@ export async function gatewayApp(opts: GatewayAppOptions = {}): Promise<GatewayA
     traceUrlTemplate: opts.traceUrlTemplate,
     recent,
     now: opts.now,
+    stuckAfterMs: opts.stuckAfterMs,
     faults: opts.faults,
   });
   await admin.ready();

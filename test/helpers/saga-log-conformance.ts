@@ -132,7 +132,9 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
           stored.leaseExpiresAt <= after + 30_000 + CLOCK_SLACK_MS,
         'lease = now + leaseMs',
       );
-      assert.deepEqual({ ...stored, leaseExpiresAt: saga.leaseExpiresAt }, saga, 'everything else as given');
+      const { progressAt, ...given } = stored;
+      assert.equal(progressAt, saga.updatedAt, 'its creation is its progress so far');
+      assert.deepEqual({ ...given, leaseExpiresAt: saga.leaseExpiresAt }, saga, 'everything else as given');
       assert.deepEqual(await log.get(saga.id), stored);
       assert.deepEqual(await log.getByIdempotencyKey(saga.idempotencyKey as string), stored);
       // JSON comes back as written: same keys in the same order, same text.
@@ -662,22 +664,66 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.equal((await log.get(live.id))?.leaseOwner, OWNER);
     });
 
-    it('recovery can claim only the definitions it knows, leaving the others to who knows them', async (open) => {
+    it('recovery can claim only the definition versions it knows, leaving the others to who knows them', async (open) => {
       const log = await open();
       const known = await started(log, {}, 0);
       const other = await log.create(newSaga(uniqueId(), { definition: 'newer_saga' }), STARTED, 0);
-      assert.ok(other.created);
-      const mine = await log.claimExpired('owner-old', 60_000, 100, ['conformance', 'absent']);
+      const newer = await log.create(newSaga(uniqueId(), { version: 4 }), STARTED, 0);
+      assert.ok(other.created && newer.created);
+      const v = (definition: string, version: number) => ({ definition, version });
+      const mine = await log.claimExpired('owner-old', 60_000, 100, [v('conformance', 3), v('absent', 3)]);
       assert.deepEqual(
         mine.map((s) => s.id),
         [known.id],
+        'neither another definition nor another version of its own',
       );
       assert.deepEqual(await log.claimExpired('owner-none', 60_000, 100, []), []);
-      const rest = await log.claimExpired('owner-new', 60_000, 100, ['newer_saga']);
+      const rest = await log.claimExpired('owner-new', 60_000, 100, [v('newer_saga', 3), v('conformance', 4)]);
+      assert.deepEqual(rest.map((s) => s.id).sort(), [other.saga.id, newer.saga.id].sort());
+    });
+
+    it('versionCounts counts the sagas in flight (RUNNING, COMPENSATING, PARKED) per definition version', async (open) => {
+      const log = await open();
+      const base = await log.versionCounts();
+      const mk = async (version: number, status: 'COMPENSATING' | 'PARKED' | 'COMPLETED' | null) => {
+        const r = await log.create(newSaga(uniqueId(), { version, definition: 'counted' }), STARTED, 60_000);
+        assert.ok(r.created);
+        if (status) await log.append(r.saga.id, OWNER, { status }, []);
+      };
+      await mk(1, null);
+      await mk(1, null);
+      await mk(1, 'PARKED');
+      await mk(2, 'COMPENSATING');
+      await mk(2, 'COMPLETED');
+      await mk(3, 'COMPLETED');
+      const counts = (await log.versionCounts()).filter((c) => c.definition === 'counted');
+      assert.deepEqual(counts, [
+        { definition: 'counted', version: 1, running: 2, compensating: 0, parked: 1 },
+        { definition: 'counted', version: 2, running: 0, compensating: 1, parked: 0 },
+      ]);
       assert.deepEqual(
-        rest.map((s) => s.id),
-        [other.saga.id],
+        (await log.versionCounts()).filter((c) => c.definition !== 'counted'),
+        base.filter((c) => c.definition !== 'counted'),
       );
+    });
+
+    it('takeOver can be conditional on compIndex and version, and can move a saga to another version', async (open) => {
+      const log = await open();
+      const saga = await started(log, {}, 60_000);
+      await log.append(saga.id, OWNER, { status: 'COMPENSATING', stepIndex: 2, compIndex: 1 }, []);
+      const event: NewEvent = { type: 'OPERATOR_ACTION', step: 'b', data: { action: 'migrate', action_id: 'm-1' } };
+      const patch = { version: 4, stepIndex: 3, compIndex: 2, results: { b2: 1 } };
+      const expect = { status: 'COMPENSATING', stepIndex: 2 } as const;
+      assert.equal(await log.takeOver(saga.id, { ...expect, compIndex: 0 }, 'mig', 30_000, patch, [event]), undefined);
+      assert.equal(await log.takeOver(saga.id, { ...expect, version: 4 }, 'mig', 30_000, patch, [event]), undefined);
+      assert.equal((await log.get(saga.id))?.version, 3, 'nothing written');
+      const taken = await log.takeOver(saga.id, { ...expect, compIndex: 1, version: 3 }, 'mig', 30_000, patch, [event]);
+      assert.ok(taken);
+      assert.deepEqual(
+        [taken.version, taken.stepIndex, taken.compIndex, taken.results, taken.leaseOwner],
+        [4, 3, 2, { b2: 1 }, 'mig'],
+      );
+      assert.deepEqual(await log.get(saga.id), taken);
     });
 
     it("clock reads the log's own clock (what leases are stamped with), in epoch ms, never going back", async (open) => {
@@ -697,7 +743,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
     it('countByStatus counts every status; liveStats counts in-flight and parked sagas and ages the oldest', async (open) => {
       const log = await open();
       assert.deepEqual(await log.countByStatus(), Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])));
-      assert.deepEqual(await log.liveStats(), { inflight: 0, parked: 0, oldestAgeSeconds: 0 });
+      assert.deepEqual(await log.liveStats(), { inflight: 0, parked: 0, oldestAgeSeconds: 0, stuck: 0 });
       await started(log, { createdAt: Date.now() - 5_000 });
       await started(log);
       await finish(log, (await started(log)).id, 'COMPENSATING');
@@ -882,7 +928,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.equal(counts.PARKED, 0);
       assert.deepEqual(
         { ...(await log.liveStats()), oldestAgeSeconds: 0 },
-        { inflight: 0, parked: 0, oldestAgeSeconds: 0 },
+        { inflight: 0, parked: 0, oldestAgeSeconds: 0, stuck: 0 },
       );
       assert.deepEqual(
         (await log.list({ limit: 10, status: 'RESOLVED' })).sagas.map((s) => s.id),

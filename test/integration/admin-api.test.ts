@@ -264,6 +264,7 @@ describe('what the console is sent, so that it guesses nothing (issue 24 item 3)
       terminal_statuses: ['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'],
       actions: ['retry', 'compensate', 'resolve'],
       note_max_length: 1000,
+      registered_versions: [{ definition: 'place_order', version: 1 }],
     });
     const none = await g.admin.inject({ method: 'GET', url: '/api/console' });
     assert.equal(none.statusCode, 401);

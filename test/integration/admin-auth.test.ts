@@ -129,6 +129,7 @@ describe('every auth failure', () => {
       '/api/session',
       '/api/faults',
       '/api/reconcile',
+      '/api/versions',
     ]) {
       expectError(await g.admin.inject({ method: 'GET', url }), 401, 'unauthenticated');
     }

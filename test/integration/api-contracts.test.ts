@@ -39,10 +39,19 @@ const ADMIN_OPERATIONS = {
   listSagas: 'GET /api/sagas',
   getSaga: 'GET /api/sagas/{id}',
   actOnSaga: 'POST /api/sagas/{id}/actions',
+  previewAction: 'GET /api/sagas/{id}/preview',
+  getSagaWaiting: 'GET /api/sagas/{id}/waiting',
   listParked: 'GET /api/parked',
   getOverview: 'GET /api/overview',
   getStock: 'GET /api/stock',
   reconcileBooks: 'GET /api/reconcile',
+  listVersions: 'GET /api/versions',
+  migrateSagas: 'POST /api/migrations',
+  dryRunBulk: 'POST /api/bulk/dry-run',
+  startBulk: 'POST /api/bulk',
+  listBulk: 'GET /api/bulk',
+  getBulk: 'GET /api/bulk/{id}',
+  commandBulk: 'POST /api/bulk/{id}/{command}',
   getFaultPlan: 'GET /api/faults',
   replaceFaultPlan: 'PUT /api/faults',
   switchFaultRule: 'POST /api/faults/{id}',
@@ -238,6 +247,14 @@ export const adminCalls: { [Op in keyof AdminOperations]: () => Promise<string |
     const { data, error } = await admin.POST('/api/sagas/{id}/actions', { params: { path: { id } }, body: { action: 'resolve', action_id: 'a-1', note: 'fixed by hand' } });
     return error ? error.error : data.replayed + data.saga.status;
   },
+  previewAction: async () => {
+    const { data } = await admin.GET('/api/sagas/{id}/preview', { params: { path: { id }, query: { action: 'compensate' } } });
+    return data ? data.allowed + data.summary + data.effects.map((e) => e.certainty + e.step + e.phase + (e.condition ?? '') + e.effect.words + (e.effect.money?.cents ?? 0)).join() + data.totals.refund_cents + String(data.refusal?.code) + String(data.half_done?.length) : undefined;
+  },
+  getSagaWaiting: async () => {
+    const { data } = await admin.GET('/api/sagas/{id}/waiting', { params: { path: { id } } });
+    return data ? data.status + (data.waiting ? data.waiting.sentence + data.waiting.stuck + String(data.waiting.next_attempt_at) + String(data.waiting.last_error?.kind) : 'none') : undefined;
+  },
   listParked: async () => (await admin.GET('/api/parked', { params: { query: { limit: 10 } } })).data?.sagas.map((s) => s.reason + s.age_seconds).join(),
   getOverview: async () => {
     const { data } = await admin.GET('/api/overview');
@@ -249,6 +266,25 @@ export const adminCalls: { [Op in keyof AdminOperations]: () => Promise<string |
     return data ? data.ok + data.disagreements.map((d) => d.kind + d.message).join() + data.checked.sagas + data.not_judged.in_flight : undefined;
   },
   getFaultPlan: async () => (await admin.GET('/api/faults')).data?.rules.map((r) => r.id + r.kind + r.fired + r.enabled).join(),
+  listVersions: async () => (await admin.GET('/api/versions')).data?.versions.map((v) => v.definition + v.version + v.state + v.starts_here + v.in_flight).join(),
+  migrateSagas: async () => {
+    const { data, error } = await admin.POST('/api/migrations', { body: { definition: 'place_order', from: 1, to: 2, map: 'a=b', dry_run: true } });
+    return error ? error.error : data.moved + data.stayed + data.items.map((i) => i.saga_id + i.outcome + String(i.code) + i.added.join()).join();
+  },
+  dryRunBulk: async () => {
+    const { data, error } = await admin.POST('/api/bulk/dry-run', { body: { action: 'retry', filter: { status: 'PARKED', failure_code: 'x' }, cap: 10 } });
+    return error ? error.error : data.count + data.allowed + String(data.truncated) + data.refused.map((r) => r.code + r.count).join() + data.totals.refund_cents + data.totals.stock.map((m) => m.item + m.direction + m.quantity).join();
+  },
+  startBulk: async () => {
+    const { data, error } = await admin.POST('/api/bulk', { body: { action: 'retry', filter: { customer: 'c-1' }, cap: 10, rate: 5 } });
+    return error ? error.error : undefined;
+  },
+  listBulk: async () => (await admin.GET('/api/bulk', { params: { query: { limit: 10 } } })).data?.jobs.map((j) => j.id + j.state + j.counts.applied + j.total).join(),
+  getBulk: async () => {
+    const { data } = await admin.GET('/api/bulk/{id}', { params: { path: { id: 'bulk_x' }, query: { after: -1, limit: 10 } } });
+    return data ? data.job.state + data.items.map((i) => i.saga_id + i.result + String(i.code)).join() + String(data.next_after) : undefined;
+  },
+  commandBulk: async () => (await admin.POST('/api/bulk/{id}/{command}', { params: { path: { id: 'bulk_x', command: 'pause' } } })).data?.state,
   replaceFaultPlan: async () => (await admin.PUT('/api/faults', { body: { rules: [] } })).data?.enabled,
   switchFaultRule: async () => (await admin.POST('/api/faults/{id}', { params: { path: { id: 'slow-pay' } }, body: { enabled: true } })).data?.rule.enabled,
 };

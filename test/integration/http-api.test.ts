@@ -17,6 +17,8 @@ import { InvalidCursorError, LeaseLostError, SagaLogUnavailableError } from '../
 import { LIMITS } from '../../src/contracts/limits.js';
 import { gatewayApp, type GatewayApp } from '../helpers/gateway-app.js';
 import { captureLogger } from '../helpers/participants.js';
+import { eventually } from '../helpers/system.js';
+import { uuidv7 } from '../../src/platform/ids.js';
 
 /**
  * The gateway's HTTP layer through `app.inject()`: validation, the error table, serialisation.
@@ -469,7 +471,15 @@ describe('every documented error code and status', () => {
     // invalid_fault_plan and fault_rule_not_found need the fault switchboard on: test/integration/faults-admin.test.ts.
     // pivot_uncertain needs a saga held at its pivot: test/e2e/uncertain-pivot.test.ts.
     // too_many_sign_ins needs 10 wrong tokens from one address: test/integration/admin-auth.test.ts.
+    // The migrations' refusals need two versions registered: test/integration/admin-versions.test.ts.
     const elsewhere = [
+      // Bulk jobs' refusals: test/integration/bulk-api.test.ts.
+      'bulk_job_not_found',
+      'bulk_job_finished',
+      'invalid_map',
+      'same_version',
+      'unknown_definition',
+      'unknown_version',
       'too_many_sign_ins',
       'invalid_fault_plan',
       'fault_rule_not_found',
@@ -567,6 +577,30 @@ describe('answers through the schemas', () => {
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(json(res).status, 'CANCELLED');
     assert.equal(json(res).reason, 'payment_declined');
+  });
+
+  test("an order whose saga retention pruned is answered from the order service's record, saga_status null", async () => {
+    const h = await gatewayApp();
+    try {
+      const placed = await h.app.inject(post(order(), { prefer: 'wait=5' }));
+      assert.equal(json(placed).status, 'CONFIRMED', placed.body);
+      const id = json(placed).id as string;
+      await eventually('the saga to be pruned', async () =>
+        (await h.log.prune({ COMPLETED: 0 }, 10)).sagas > 0 ? true : undefined,
+      );
+      assert.equal(await h.log.get(id), undefined);
+      const res = await h.app.inject({ method: 'GET', url: `/orders/${id}` });
+      assert.equal(res.statusCode, 200, res.body);
+      const { updated_at: _u, ...rest } = json(res);
+      const { updated_at: _p, ...before } = json(placed);
+      assert.deepEqual(rest, { ...before, saga_status: null, payment: rest.payment });
+      assert.deepEqual(json(res).payment, { status: 'charged', amount: json(placed).total });
+      const unknown = await h.app.inject({ method: 'GET', url: `/orders/${uuidv7()}` });
+      assert.equal(unknown.statusCode, 404);
+      assert.equal(json(unknown).error, 'order_not_found');
+    } finally {
+      await h.close();
+    }
   });
 
   test('a replay answers the same order with Idempotent-Replayed', async () => {

@@ -43,7 +43,13 @@ const COUNTERS = [
   'saga_step_retries_total',
   'idempotency_replays_total',
 ];
-const GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds', 'idempotency_fallback_active'];
+const GAUGES = [
+  'saga_inflight',
+  'saga_parked',
+  'saga_oldest_inflight_age_seconds',
+  'saga_stuck',
+  'idempotency_fallback_active',
+];
 const HISTOGRAMS = [
   'saga_duration_seconds',
   'saga_step_duration_seconds',
@@ -56,7 +62,7 @@ const EXPORTED = new Set([
   ...HISTOGRAMS.flatMap((h) => [`${h}_bucket`, `${h}_sum`, `${h}_count`]),
 ]);
 /** Gauges read from the saga log: every gateway sharing one log reports the same value. */
-const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds'];
+const SAGA_LOG_GAUGES = ['saga_inflight', 'saga_parked', 'saga_oldest_inflight_age_seconds', 'saga_stuck'];
 /** The gateways of the default setup and of the "multi" and "replicas" profiles. */
 const GATEWAYS = ['gateway', 'gateway-1', 'gateway-2', 'gateway-replicas'];
 /** The participants of the default setup, and the two replicas of each of the "replicas" profile. */
@@ -303,14 +309,15 @@ describe('Prometheus', () => {
     );
   });
 
-  it('alerts.yml has the five alerts, each with a severity, a summary and a description', () => {
+  it('alerts.yml has the six alerts, each with a severity, a summary and a description', () => {
     const rules = alertRules();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       'HighCompensationRate',
       'HighHttpErrorRate',
       'RedisFallbackActive',
+      'SagaOldInFlight',
       'SagaParked',
-      'SagasStuck',
+      'SagaStuck',
     ]);
     for (const r of rules) {
       assert.ok(['critical', 'warning', 'info'].includes(r.labels?.severity ?? ''), `${r.alert}: severity label`);
@@ -318,7 +325,8 @@ describe('Prometheus', () => {
       assert.ok(r.annotations?.description?.trim(), `${r.alert}: description annotation`);
     }
     const byName = new Map(rules.map((r) => [r.alert, r]));
-    assert.equal(byName.get('SagasStuck')?.for, '2m');
+    assert.equal(byName.get('SagaOldInFlight')?.for, '2m');
+    assert.equal(byName.get('SagaStuck')?.for, '2m');
     assert.equal(byName.get('RedisFallbackActive')?.for, '1m');
   });
 

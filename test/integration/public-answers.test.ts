@@ -88,6 +88,16 @@ const ALLOWED: Record<string, readonly string[]> = {
     'details.participants.payment.up',
     'details.participants.payment.addresses',
     'in_flight',
+    // Which saga versions this gateway drives, and which (with how many in flight) it leaves to
+    // other gateways: what an orchestrator rolling an upgrade looks at; names and counts only.
+    'definitions',
+    'definitions.registered',
+    'definitions.starts',
+    'definitions.starts.place_order',
+    'definitions.left_to_others',
+    'definitions.left_to_others[].definition',
+    'definitions.left_to_others[].version',
+    'definitions.left_to_others[].in_flight',
   ],
   error: ['error', 'message'],
 };

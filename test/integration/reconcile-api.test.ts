@@ -62,7 +62,7 @@ describe('GET /api/reconcile', () => {
       // 4 confirmed orders and 3 cancelled; 4 charged + 2 declined; 4 sold + 2 released (no reservation for the one out of stock).
       checked: { sagas: 7, orders: 7, payments: 6, reservations: 6, products: 3 },
       by_status: { RUNNING: 0, COMPENSATING: 0, COMPLETED: 4, COMPENSATED: 3, PARKED: 0, RESOLVED: 0 },
-      not_judged: { in_flight: 0, resolved: 0, other_definition: 0, moved_while_reading: 0 },
+      not_judged: { in_flight: 0, resolved: 0, other_definition: 0, moved_while_reading: 0, pruned: 0 },
       stock_sums_compared: true,
       disagreements: [],
     });

@@ -18,6 +18,7 @@ import {
 } from '../../src/reconcile/books.js';
 import type { SagaRecord, SagaStatus } from '../../src/saga/model.js';
 import type { Json } from '../../src/saga/definition.js';
+import { uuidv7 } from '../../src/platform/ids.js';
 
 const ID = 'ord_1';
 const TOTAL = 2_000;
@@ -621,6 +622,60 @@ describe('reconcile books: a saga as the rules read it', () => {
     assert.deepEqual(
       [sagaBookOf(record({}, 'other')).placesOrder, sagaBookOf(record({}, 'other')).order],
       [false, undefined],
+    );
+  });
+});
+
+describe('an order older than the retention horizon whose saga was pruned', () => {
+  const MADE = Date.parse('2026-11-01T00:00:00Z');
+  const id = uuidv7(MADE);
+  // The books of one order id, without its saga.
+  const booksOf = (o: OrderState, p: PaymentState, r: ReservationState): Books => {
+    const rs = reservation(r);
+    const withId = <T extends { orderId: string }>(x: T | undefined): T[] => (x ? [{ ...x, orderId: id }] : []);
+    return {
+      sagas: [],
+      orders: withId(order(o)),
+      payments: withId(payment(p)),
+      reservations: withId(rs),
+      products: stockFor([rs]),
+    };
+  };
+
+  test('is counted as pruned, not as an order no saga placed', () => {
+    const j = judge(booksOf('CONFIRMED', 'CHARGED', 'COMMITTED'), {
+      settled: true,
+      stable: true,
+      prunedBefore: MADE + 1,
+    });
+    assert.deepEqual(j.disagreements, []);
+    assert.equal(j.notJudged.pruned, 1);
+  });
+
+  test('made after the horizon (or with retention off), it is still an order no saga placed', () => {
+    for (const prunedBefore of [MADE, undefined]) {
+      const j = judge(booksOf('CANCELLED', 'REFUNDED', 'RELEASED'), {
+        settled: true,
+        stable: true,
+        ...(prunedBefore === undefined ? {} : { prunedBefore }),
+      });
+      assert.deepEqual(
+        j.disagreements.map((d) => d.kind),
+        ['order_without_saga'],
+      );
+      assert.equal(j.notJudged.pruned, 0);
+    }
+  });
+
+  test('its records are still judged against each other', () => {
+    const j = judge(booksOf('CANCELLED', 'CHARGED', 'RELEASED'), {
+      settled: true,
+      stable: true,
+      prunedBefore: MADE + 1,
+    });
+    assert.deepEqual(
+      j.disagreements.map((d) => d.kind),
+      ['charge_without_confirmed_order'],
     );
   });
 });

@@ -13,6 +13,7 @@ import {
   type OperatorActionKind,
   type OperatorActionRequest,
 } from '../../src/saga/operator.js';
+import { sagaRecord } from '../helpers/saga-record.js';
 
 const ok = async (): Promise<StepOutcome> => ({ ok: true });
 const step = (name: string, kind: 'compensatable' | 'pivot' | 'retriable', undo = true) => ({
@@ -42,28 +43,7 @@ const unfenced: SagaDefinition<unknown> = {
 };
 
 function saga(status: SagaStatus, over: Partial<SagaRecord> = {}): SagaRecord {
-  return {
-    id: 's-1',
-    definition: 'table',
-    version: 1,
-    status,
-    stepIndex: 0,
-    compIndex: -1,
-    attempt: 0,
-    input: {},
-    results: {},
-    failure: null,
-    traceparent: null,
-    idempotencyKey: null,
-    leaseOwner: null,
-    leaseExpiresAt: 0,
-    deadlineAt: 0,
-    createdAt: 0,
-    updatedAt: 0,
-    subject: null,
-    currentStep: null,
-    ...over,
-  };
+  return sagaRecord({ id: 's-1', definition: 'table', status, ...over });
 }
 
 const DECLINED = { step: 'c', code: 'declined', message: 'no' };

@@ -578,3 +578,73 @@ test('settle: a step result is kept with the results before it', () => {
   const st = settle(def, s, a, { kind: 'ok', result: { y: 2 } }, NOW, () => 0.5);
   assert.deepEqual(st.transition.patch.results, { a: { x: 1 }, b: { y: 2 } });
 });
+
+test('settle: a retried failure records when the next attempt is due (retry_at) and its failure code', async (t) => {
+  const rows: Array<{
+    name: string;
+    s: Partial<SagaRecord>;
+    outcome: AttemptOutcome;
+    now?: number;
+    expect: { verdict: Verdict; data: unknown };
+  }> = [
+    {
+      name: 'action retried: retry_at = now + backoff, with the transport code',
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: { kind: 'uncertain', error: '14 UNAVAILABLE: no connection', code: 'grpc_unavailable' },
+      expect: { verdict: 'retrying', data: { code: 'grpc_unavailable', retry_at: NOW + 100 } },
+    },
+    {
+      name: 'action retried without a code: retry_at only',
+      s: { stepIndex: 1, attempt: 2 },
+      outcome: UNKNOWN,
+      expect: { verdict: 'retrying', data: { retry_at: NOW + 200 } },
+    },
+    {
+      name: 'retriable step after the pivot: retry_at even past the deadline',
+      s: { stepIndex: 4, attempt: 1, deadlineAt: NOW - 1 },
+      outcome: { kind: 'uncertain', error: 'no answer within 5000 ms', code: 'attempt_timeout' },
+      expect: { verdict: 'retrying', data: { code: 'attempt_timeout', retry_at: NOW + 100 } },
+    },
+    {
+      name: 'compensation retried: retry_at by the compensation policy',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 1 },
+      outcome: { kind: 'uncertain', error: 'x', code: 'grpc_deadline_exceeded' },
+      expect: { verdict: 'retrying', data: { code: 'grpc_deadline_exceeded', retry_at: NOW + 100 } },
+    },
+    {
+      name: 'attempts exhausted: the code, no retry_at (no next attempt)',
+      s: { stepIndex: 1, attempt: 3 },
+      outcome: { kind: 'uncertain', error: 'x', code: 'grpc_unavailable' },
+      expect: { verdict: 'compensating', data: { code: 'grpc_unavailable' } },
+    },
+    {
+      name: 'compensation exhausted: parked, the code, no retry_at',
+      s: { status: 'COMPENSATING', compIndex: 1, attempt: 2 },
+      outcome: { kind: 'uncertain', error: 'x', code: 'grpc_unavailable' },
+      expect: { verdict: 'parked', data: { code: 'grpc_unavailable' } },
+    },
+    {
+      name: "an interceptor's annotations stay beside the engine's fields",
+      s: { stepIndex: 1, attempt: 1 },
+      outcome: { kind: 'uncertain', error: 'x', annotations: { fault_rule: 'r1' } },
+      expect: { verdict: 'retrying', data: { fault_rule: 'r1', retry_at: NOW + 100 } },
+    },
+  ];
+  for (const r of rows) {
+    await t.test(r.name, () => {
+      const s = state(r.s);
+      const before = { ...s, attempt: s.attempt - 1 };
+      const a = plan(def, before, policies, NOW);
+      assert.equal(a.kind, 'attempt');
+      // random() = 1: the backoff is its ceiling, 100 ms · 2^(attempt-1).
+      const st = settle(def, s, a, r.outcome, r.now ?? NOW, () => 1);
+      assert.equal(st.verdict, r.expect.verdict);
+      const failed = st.transition.events.find((e) => e.type.endsWith('_FAILED'));
+      assert.deepEqual(failed?.data, r.expect.data);
+      if (st.verdict === 'retrying') {
+        const data = failed?.data as { retry_at: number };
+        assert.equal(data.retry_at, NOW + (st.retryInMs ?? -1), 'retry_at is when the driver wakes');
+      }
+    });
+  }
+});

@@ -2,10 +2,13 @@
  * `sagas retry|compensate|resolve <id>`: an operator action through the admin API
  * (POST /api/sagas/<id>/actions). Each invocation sends a fresh action id (or --action-id), so
  * running the same command line again is a second action, and a repeat with --action-id a replay.
+ * With --dry-run: what the action would do, in business words (GET /api/sagas/<id>/preview, the
+ * engine's previewAction), and nothing is changed.
  */
 import { randomUUID } from 'node:crypto';
-import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin } from '../admin-client.js';
-import { UsageError, parseCommandArgs, type Command } from '../command.js';
+import { formatCents } from '../../saga/index.js';
+import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin, type AdminOk } from '../admin-client.js';
+import { EXIT, UsageError, parseCommandArgs, type Command } from '../command.js';
 
 type Action = 'retry' | 'compensate' | 'resolve';
 
@@ -26,14 +29,17 @@ const WHAT: Record<Action, { summary: string; text: string }> = {
 
 function usageOf(action: Action): string {
   const note = action === 'resolve' ? ' --note "…"' : ' [--note "…"]';
-  return `Usage: sagas ${action} <saga_id>${note} [--action-id ID] [--json]
+  return `Usage: sagas ${action} <saga_id>${note} [--action-id ID] [--dry-run] [--json]
 
 ${WHAT[action].text}
 Recorded in the saga's timeline with your token's name, logged and counted.
   --note TEXT                ${action === 'resolve' ? 'what was repaired (required; at most 1000 characters)' : 'why (optional; at most 1000 characters)'}
   --action-id ID             the action's id (1-100 characters; default: a new one each time):
                              the same id again answers the first action's result (a replay)
-  --json                     the API's answer as JSON ({saga, replayed})
+  --dry-run                  change nothing: print what the action would do, in business words
+                             (the money and stock it moves, what follows for certain and what
+                             only may), or why it would be refused (exit 1)
+  --json                     the API's answer as JSON ({saga, replayed}; with --dry-run the preview)
   -h, --help                 show this text
 
 ${ADMIN_ENV_USAGE}
@@ -50,7 +56,12 @@ export function actionCommand(action: Action): Command {
         argv,
         {
           allowPositionals: true,
-          options: { note: { type: 'string' }, 'action-id': { type: 'string' }, json: { type: 'boolean' } },
+          options: {
+            note: { type: 'string' },
+            'action-id': { type: 'string' },
+            'dry-run': { type: 'boolean' },
+            json: { type: 'boolean' },
+          },
         },
         { note: 'a note', 'action-id': 'an action id' },
       );
@@ -61,6 +72,18 @@ export function actionCommand(action: Action): Command {
             : `one saga id at a time, got ${positionals.map((a) => `"${a}"`).join(', ')}`,
         );
       const note = values.note;
+      const id = positionals[0] as string;
+      // A dry run needs no note: the preview tells what to write in it.
+      if (values['dry-run']) {
+        return withAdmin(
+          action,
+          io,
+          values.json ?? false,
+          (c) => c.previewAction(id, { action }),
+          (p) => printPreview(io.stdout, p),
+          (p) => (p.allowed ? EXIT.ok : EXIT.failure),
+        );
+      }
       if (action === 'resolve' && (note === undefined || note.trim() === ''))
         throw new UsageError('resolve needs --note "what was repaired by hand"');
       if (note !== undefined && note.length > 1000)
@@ -68,7 +91,6 @@ export function actionCommand(action: Action): Command {
       const actionId = values['action-id'] ?? `cli-${randomUUID()}`;
       if (!/^[\x21-\x7e]{1,100}$/.test(actionId))
         throw new UsageError(`--action-id must be 1-100 printable ASCII characters without spaces, got "${actionId}"`);
-      const id = positionals[0] as string;
       const body = { action, action_id: actionId, ...(note === undefined ? {} : { note }) };
       return withAdmin(
         action,
@@ -84,4 +106,32 @@ export function actionCommand(action: Action): Command {
       );
     },
   };
+}
+
+/**
+ * A preview as the dry run prints it: the summary, then one line per call, `will` or `may` (with
+ * its condition), then the sums of what follows for certain, or what a resolve leaves half-done.
+ */
+export function printPreview(out: NodeJS.WritableStream, p: AdminOk<'previewAction'>): void {
+  const head = p.allowed
+    ? `dry run: ${p.action} of ${p.saga_id}`
+    : `dry run: ${p.action} of ${p.saga_id} would be refused (${p.refusal?.code ?? 'refused'})`;
+  out.write(`${head}; nothing was changed\n${p.summary}\n`);
+  for (const e of p.effects) {
+    const label = e.phase === 'action' ? e.step : `${e.step} (undo)`;
+    const when = e.condition ? ` ${e.condition}:` : '';
+    out.write(`  ${e.certainty.padEnd(4)} ${label}:${when} ${e.effect.words}\n`);
+  }
+  for (const h of p.half_done ?? []) {
+    const label = h.phase === 'action' ? h.step : `${h.step} (undo)`;
+    out.write(`  left ${h.state.padEnd(7)} ${label}: ${h.effect.words}\n`);
+  }
+  const t = p.totals;
+  const sums = [
+    t.charge_cents > 0 ? `charges ${formatCents(t.charge_cents)}` : '',
+    t.refund_cents > 0 ? `refunds ${formatCents(t.refund_cents)}` : '',
+    ...t.stock.map((m) => `${m.direction}s ${m.quantity} × ${m.item}`),
+  ].filter(Boolean);
+  if (p.allowed && p.action !== 'resolve')
+    out.write(`for certain: ${sums.length > 0 ? sums.join(', ') : 'no money or stock moves'}\n`);
 }

@@ -3,11 +3,13 @@ import { SAGA_STATUSES } from '../../saga/index.js';
 import { ADMIN_ENV_USAGE, ADMIN_EXIT_USAGE, summaryLine, withAdmin } from '../admin-client.js';
 import { UsageError, parseCommandArgs, type Command } from '../command.js';
 
-export const LIST_USAGE = `Usage: sagas list [--status S] [--limit N] [--json]
+export const LIST_USAGE = `Usage: sagas list [--status S] [--stuck] [--limit N] [--json]
 
 Lists sagas, newest first, with the count of each status, through the gateway's admin API
 (GET /api/sagas). For a saga log with no gateway running: sagas inspect.
   --status S                 only sagas in that status (${SAGA_STATUSES.join(', ')})
+  --stuck                    only sagas in flight without progress for longer than the gateway's
+                             SAGA_STUCK_AFTER (sagas show <id> says what each waits for)
   --limit N                  at most N sagas (1-500, default 20)
   --json                     the API's answer as JSON ({sagas, next_cursor, counts})
   -h, --help                 show this text
@@ -22,7 +24,14 @@ export const listCommand: Command = {
   async run(argv, io) {
     const { values } = parseCommandArgs(
       argv,
-      { options: { status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } } },
+      {
+        options: {
+          status: { type: 'string' },
+          stuck: { type: 'boolean' },
+          limit: { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      },
       { status: `a status (${SAGA_STATUSES.join(', ')})`, limit: 'a number of sagas, from 1 to 500' },
     );
     const status = values.status?.toUpperCase();
@@ -35,7 +44,7 @@ export const listCommand: Command = {
       'list',
       io,
       values.json ?? false,
-      (c) => c.listSagas({ limit, ...(status ? { status } : {}) }),
+      (c) => c.listSagas({ limit, ...(status ? { status } : {}), ...(values.stuck ? { stuck: '1' as const } : {}) }),
       (body) => {
         const counts = body.counts as Record<string, number>;
         io.stdout.write(
@@ -43,8 +52,12 @@ export const listCommand: Command = {
             .map(([s, n]) => `${s} ${n}`)
             .join(', ')}\n`,
         );
-        if (body.sagas.length === 0) io.stdout.write(status ? `no ${status} saga\n` : 'no saga\n');
-        for (const s of body.sagas) io.stdout.write(`${summaryLine(s)}\n`);
+        const what = [values.stuck ? 'stuck' : '', status ?? ''].filter(Boolean).join(' ');
+        if (body.sagas.length === 0) io.stdout.write(what ? `no ${what} saga\n` : 'no saga\n');
+        for (const s of body.sagas) {
+          const stuck = s.waiting?.stuck ? `  STUCK: no progress for ${s.waiting.progress_age_seconds} s` : '';
+          io.stdout.write(`${summaryLine(s)}${stuck}\n`);
+        }
         if (body.next_cursor) io.stdout.write(`(more: --limit up to 500, or --json and the API's cursor)\n`);
       },
     );

@@ -58,6 +58,10 @@ function notJudgedLines(r: ReconcileReport): string[] {
     );
   if (n.resolved > 0) lines.push(`${n.resolved} RESOLVED saga(s), closed by an operator: counted, not judged`);
   if (n.other_definition > 0) lines.push(`${n.other_definition} saga(s) of another definition, not judged`);
+  if (n.pruned > 0)
+    lines.push(
+      `${n.pruned} order(s) older than the retention horizon without their saga (pruned, SAGA_RETENTION): their records still judged against each other`,
+    );
   if (!r.stock_sums_compared)
     lines.push(
       'reserved and sold stock not compared with the reservations: the saga log moved while the books were read',

@@ -12,6 +12,7 @@ import {
   SAGA_STATUSES,
   TERMINAL_STATUSES,
   allowedActions,
+  type RetentionPolicy,
   type SagaRecord,
 } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
@@ -27,6 +28,10 @@ import { FaultPlanError, validateFaultPlan, type FaultBoard, type FaultRule } fr
 import { vocabularyOf, vocabularyView } from '../../faults/vocabulary.js';
 import type { RecentSagas } from './recent.js';
 import { adminReconcile } from './reconcile.js';
+import { adminBulk, type BulkDeps } from './bulk-routes.js';
+import { adminVersions } from './versions-routes.js';
+import { adminPreview } from './preview-routes.js';
+import { adminWaiting, DEFAULT_STUCK_AFTER_MS, waitingBrief } from './waiting-routes.js';
 import {
   ActionBody,
   ActionResult,
@@ -51,14 +56,20 @@ import {
 
 export interface AdminApiDeps {
   engine: SagaEngine;
+  /** SAGA_RETENTION: reconciliation reads an order older than it without its saga as pruned. */
+  retention?: RetentionPolicy;
   participants: Participants;
   auth: AdminAuth;
   recent?: RecentSagas;
   /** The fault switchboard (FAULTS_ENABLED=1); unset: its routes answer 404 faults_disabled. */
   faults?: FaultBoard;
   traceUrlTemplate?: string;
+  /** Bulk actions' jobs (a log that keeps them); unset: /api/bulk… answers 404 not_found. */
+  bulk?: BulkDeps;
   readTimeoutMs?: number;
   now?: () => number;
+  /** SAGA_STUCK_AFTER (ms): a saga in flight without progress for longer is stuck. */
+  stuckAfterMs?: number;
 }
 
 /** The saga's trace: its traceparent's trace id (W3C: 00-<trace>-<span>-<flags>). */
@@ -70,6 +81,7 @@ function traceIdOf(s: SagaRecord): string | null {
 export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, deps) => {
   const { engine, auth } = deps;
   const now = deps.now ?? Date.now;
+  const stuckAfterMs = deps.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
   const reads = participantReads(deps.participants, deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
 
   // `faults`: the console learns from its session whether to offer the switchboard, without
@@ -165,11 +177,12 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       terminal_statuses: [...TERMINAL_STATUSES],
       actions: [...OPERATOR_ACTIONS],
       note_max_length: MAX_NOTE_LENGTH,
+      registered_versions: engine.registered().map((d) => ({ definition: d.name, version: d.version })),
     }),
   );
 
   // What an operator may do to a saga now: the engine's own rules, so the console never guesses.
-  const allowed = (s: SagaRecord) => allowedActions(engine.definitionOf(s.definition), s);
+  const allowed = (s: SagaRecord) => allowedActions(engine.definitionOf(s.definition, s.version), s);
 
   // Step names for the step filter: every registered definition's, in order, once each.
   const stepNames = (): string[] => [...new Set(engine.registered().flatMap((d) => d.steps.map((s) => s.name)))];
@@ -186,14 +199,16 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
       },
     },
     async (req) => {
-      const { limit, cursor, ...params } = req.query;
+      const { limit, cursor, stuck, ...params } = req.query;
       const steps = stepNames();
       // Filters are checked (a clear 400) before anything is read.
       const filters = sagaFilters(params, steps);
+      const stuckFor = stuck === '1' || stuck === 'true' ? { stuckForMs: stuckAfterMs } : {};
       const [page, raw] = await Promise.all([
-        engine.reads.list({ ...filters, limit: limit ?? 50, cursor: cursor || undefined }),
+        engine.reads.list({ ...filters, ...stuckFor, limit: limit ?? 50, cursor: cursor || undefined }),
         engine.reads.countByStatus(),
       ]);
+      const logNow = now() + engine.clockOffsetMs;
       const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, raw[s] ?? 0]));
       return {
         sagas: page.sagas.map((s) => ({
@@ -201,6 +216,7 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
           allowed_actions: allowed(s),
           customer_id: s.subject,
           current_step: s.currentStep,
+          waiting: waitingBrief(s, logNow, stuckAfterMs),
         })),
         next_cursor: page.nextCursor,
         counts,
@@ -289,9 +305,20 @@ export const adminApi: FastifyPluginAsyncTypebox<AdminApiDeps> = async (app, dep
   // The books: the saga log against the participants' own records (viewer role and up).
   await app.register(adminReconcile, {
     engine,
+    ...(deps.retention ? { retention: deps.retention } : {}),
     participants: deps.participants,
     readTimeoutMs: deps.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
   });
+
+  // The definitions' versions and the migrations between them (viewer role; a real migration: operator).
+  await app.register(adminVersions, { engine });
+  // What an action would do, before it is taken (viewer role and up).
+  await app.register(adminPreview, { engine });
+  // What a saga waits for and until when, and whether it is stuck (viewer role and up).
+  await app.register(adminWaiting, { engine, stuckAfterMs, now });
+
+  // Bulk actions: dry run, jobs, their per-saga results (reads any role; the rest operator).
+  await app.register(adminBulk, { engine, bulk: deps.bulk });
 
   app.get(
     '/api/stock',

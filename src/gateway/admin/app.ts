@@ -9,12 +9,13 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Meter } from '@opentelemetry/api';
 import type { Logger } from '../../platform/telemetry/logger.js';
-import type { SagaEngine } from '../../saga/index.js';
+import type { RetentionPolicy, SagaEngine } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { installErrorHandling, requestId } from '../http/app.js';
 import { installRequestLogging, withoutFastifyRequestLogging } from '../http/request-log.js';
 import { instrumentHttp } from '../http/tracing.js';
 import { adminApi } from './api.js';
+import type { BulkDeps } from './bulk-routes.js';
 import { adminAuth } from './auth.js';
 import { adminOpenApiOptions } from './openapi.js';
 import type { RecentSagas } from './recent.js';
@@ -24,6 +25,8 @@ import { adminUi } from './ui.js';
 
 export interface AdminOptions {
   engine: SagaEngine;
+  /** SAGA_RETENTION (see AdminApiDeps.retention). */
+  retention?: RetentionPolicy;
   participants: Participants;
   logger: Logger;
   /** The gateway's meter: saga_operator_actions_total and the HTTP metrics go there. */
@@ -36,11 +39,15 @@ export interface AdminOptions {
   recent?: RecentSagas;
   /** The fault switchboard (FAULTS_ENABLED=1); unset: /api/faults answers 404 faults_disabled. */
   faults?: FaultBoard;
+  /** Bulk actions' jobs and the runner's nudge; unset: /api/bulk… answers 404 not_found. */
+  bulk?: BulkDeps;
   readTimeoutMs?: number;
   /** Where the console's files are (default src/gateway/admin/ui/). */
   uiDir?: string;
   now?: () => number;
   sessionTtlMs?: number;
+  /** SAGA_STUCK_AFTER (ms). */
+  stuckAfterMs?: number;
 }
 
 export async function buildAdmin(opts: AdminOptions) {

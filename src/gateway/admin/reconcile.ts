@@ -4,7 +4,7 @@
  * `sagas reconcile`, `sagas chaos`, the soak and the tests check the books with.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { SagaEngine } from '../../saga/index.js';
+import { retentionHorizon, type RetentionPolicy, type SagaEngine } from '../../saga/index.js';
 import type { Participants } from '../participants.js';
 import { HttpError } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
@@ -14,7 +14,9 @@ import { ReconcileQuery, ReconcileView } from './schemas.js';
 
 export interface AdminReconcileDeps {
   /** Its reads of the saga log (`engine.reads`, taken when a reconciliation runs). */
-  engine: Pick<SagaEngine, 'reads'>;
+  engine: Pick<SagaEngine, 'reads' | 'clockOffsetMs'>;
+  /** SAGA_RETENTION: orders older than its shortest age may have lost their saga to pruning. */
+  retention?: RetentionPolicy;
   participants: Participants;
   /** Deadline of each page read from a participant. */
   readTimeoutMs: number;
@@ -29,7 +31,11 @@ export const adminReconcile: FastifyPluginAsyncTypebox<AdminReconcileDeps> = asy
   const running = new Map<string, Promise<ReconcileReport>>();
   const next = new Map<string, Promise<ReconcileReport>>();
   const start = (key: string, opts: { settled: boolean; pageSize: number | undefined }): Promise<ReconcileReport> => {
-    const run = reconcile({ log: deps.engine.reads, books }, opts).finally(() => {
+    const prunedBefore = retentionHorizon(deps.retention, Date.now() + deps.engine.clockOffsetMs);
+    const run = reconcile(
+      { log: deps.engine.reads, books },
+      { ...opts, ...(prunedBefore === undefined ? {} : { prunedBefore }) },
+    ).finally(() => {
       if (running.get(key) === run) running.delete(key);
     });
     running.set(key, run);

@@ -3,7 +3,8 @@ import type { Static } from '@sinclair/typebox';
 import { ID_CHARS } from '../../contracts/ids.js';
 import { LIMITS } from '../../contracts/limits.js';
 import { SAGA_STATUSES, OPERATOR_ACTIONS, MAX_NOTE_LENGTH, type SagaStatus as Status } from '../../saga/index.js';
-import { SagaEvent, SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
+import { Nullable, SagaEvent, SagaSummary, SagaTimeline, TIMELINE_PAGE_MAX } from '../http/schemas.js';
+import { WaitingBrief } from './waiting-routes.js';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from '../../reconcile/rules.js';
 import { faultSchemas } from '../../faults/schema.js';
 
@@ -11,8 +12,6 @@ import { faultSchemas } from '../../faults/schema.js';
 const { Type } = createRequire(import.meta.url)('@sinclair/typebox') as typeof import('@sinclair/typebox');
 
 /** The admin API's shapes: what the console (src/gateway/admin/ui/) and `sagas list|show|retry|…` read. */
-
-const Nullable = <T extends import('@sinclair/typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const Role = Type.Unsafe<'viewer' | 'operator'>({ type: 'string', enum: ['viewer', 'operator'] });
 
@@ -65,6 +64,13 @@ export const AdminSagaQuery = Type.Object({
       description: 'created at or before: ISO 8601 time with its zone, a date (UTC), or epoch ms',
     }),
   ),
+  stuck: Type.Optional(
+    Type.Unsafe<'1' | '0' | 'true' | 'false'>({
+      type: 'string',
+      enum: ['1', '0', 'true', 'false'],
+      description: '1: only sagas in flight without progress for longer than SAGA_STUCK_AFTER',
+    }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
   cursor: Type.Optional(Type.String({ description: 'next_cursor of the previous page, asked with the same filters' })),
 });
@@ -86,6 +92,7 @@ export const AdminSagaItem = Type.Object({
   current_step: Nullable(
     Type.String({ description: 'the step it is at (RUNNING, COMPENSATING) or stuck on (PARKED)' }),
   ),
+  waiting: WaitingBrief,
 });
 
 export const AdminSagaPage = Type.Object({
@@ -165,6 +172,10 @@ export const ConsoleFacts = Type.Object({
   terminal_statuses: Type.Array(SagaStatus, { description: 'the statuses in which a saga does not move by itself' }),
   actions: Type.Array(OperatorAction, { description: 'every operator action' }),
   note_max_length: Type.Integer({ description: "the longest note an operator's action keeps" }),
+  registered_versions: Type.Array(Type.Object({ definition: Type.String(), version: Type.Integer() }), {
+    description:
+      'the saga definitions and versions this gateway drives (a saga of another is driven by another gateway)',
+  }),
 });
 
 export const ActionBody = Type.Object({
@@ -246,10 +257,10 @@ export const ReconcileView = Type.Object({
   ),
   by_status: Type.Object(StatusCounts.properties, { description: 'the sagas read, by status' }),
   not_judged: Type.Object(
-    { in_flight: Count, resolved: Count, other_definition: Count, moved_while_reading: Count },
+    { in_flight: Count, resolved: Count, other_definition: Count, moved_while_reading: Count, pruned: Count },
     {
       description:
-        'sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled)',
+        'sagas whose books were not judged: in flight, RESOLVED by an operator (counted, not judged), of another definition, or moved while the books were read (without settled); pruned: orders older than the retention horizon whose saga is no longer in the log (their records are still judged against each other)',
     },
   ),
   stock_sums_compared: Type.Boolean({

@@ -19,6 +19,16 @@ export const HTTP_ERRORS = {
     summary: 'admin: the fault plan is not valid (the message names the rule and field)',
   },
   note_required: { status: 400, summary: 'admin: `resolve` needs a non-empty `note` (what was repaired by hand)' },
+  invalid_map: {
+    status: 400,
+    summary:
+      "admin: a migration's step map is not `old=new,…` (or names a step twice), or names a step its versions do not have",
+  },
+  same_version: { status: 400, summary: 'admin: a migration from a version to itself' },
+  unknown_definition: {
+    status: 400,
+    summary: 'admin: a migration of a saga definition this gateway does not register',
+  },
   unauthenticated: {
     status: 401,
     summary: 'admin: no token or session, or one not known (Authorization: Bearer <token>, or sign in)',
@@ -43,11 +53,21 @@ export const HTTP_ERRORS = {
   saga_not_found: { status: 404, summary: 'no saga with this id' },
   faults_disabled: { status: 404, summary: 'admin: the fault switchboard is off (FAULTS_ENABLED=1 switches it on)' },
   fault_rule_not_found: { status: 404, summary: 'admin: no fault rule with this id' },
+  bulk_job_not_found: { status: 404, summary: 'admin: no bulk job with this id' },
   action_not_allowed: {
     status: 409,
     summary: "admin: the saga's status does not allow this action (e.g. retry of a saga that is not PARKED)",
   },
   action_id_reused: { status: 409, summary: 'admin: this action_id was used for another action or note on this saga' },
+  bulk_job_finished: {
+    status: 409,
+    summary: 'admin: the bulk job is done or cancelled: it can no longer be paused, resumed or cancelled',
+  },
+  unknown_version: {
+    status: 409,
+    summary:
+      'admin: a migration from or to a version this gateway does not register (ask a gateway that has both, e.g. during a rolling upgrade)',
+  },
   pivot_uncertain: {
     status: 409,
     summary:

@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isOrderId } from '../../contracts/ids.js';
 import type { OrderRequest } from '../../contracts/order.js';
-import { ENGINE_FAILURE_CODES, type TypedSaga } from '../../saga/index.js';
-import { PLACE_ORDER_FAILURE_CODES, type PlaceOrderInput, type PlaceOrderResults } from '../place-order.js';
+import { ENGINE_FAILURE_CODES } from '../../saga/index.js';
+import { PLACE_ORDER_FAILURE_CODES } from '../place-order.js';
 import { preferWaitSeconds, toOrderRequest } from '../order-request.js';
 import { centsToDollars } from '../money.js';
 import { orderPlacement, type PlacementRefusal } from '../order-placement.js';
@@ -28,16 +28,13 @@ import {
   PublicSagaTimeline,
   TimelineQuery,
 } from './schemas.js';
-import { PAYMENT_STATUS, orderView, productsView } from './views.js';
+import { PAYMENT_STATUS, orderView, productsView, prunedOrderView } from './views.js';
 import { readPublicTimeline } from './sagas.js';
 
 export type OrdersDeps = Pick<
   GatewayOptions,
   'engine' | 'placeOrder' | 'participants' | 'idempotency' | 'onReplay' | 'maxWaitSeconds' | 'readTimeoutMs' | 'pricing'
 > & { limits: Pick<HttpLimits, 'maxWaiters' | 'maxInFlight'> };
-
-/** An order's saga, its input typed. */
-type Order = TypedSaga<PlaceOrderInput, PlaceOrderResults>;
 
 /** The failure codes an order's public timeline may show. */
 const PUBLIC_CODES: ReadonlySet<string> = new Set([...PLACE_ORDER_FAILURE_CODES, ...ENGINE_FAILURE_CODES]);
@@ -65,12 +62,6 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     placement.close();
     done();
   });
-
-  const sagaOrThrow = async (id: string): Promise<Order> => {
-    const saga = isOrderId(id) ? await orderSagas.get(id) : undefined;
-    if (!saga) throw new HttpError('order_not_found', `order ${id} not found`);
-    return saga;
-  };
 
   /** Places the order and answers: 201 with the order (replayed or not), or the refusal's error. */
   const placeAndAnswer = async (
@@ -140,7 +131,17 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<OrdersDeps> = async (app, d
     },
     async (req) => {
       const { id } = req.params;
-      const saga = await sagaOrThrow(id);
+      const saga = isOrderId(id) ? await orderSagas.get(id) : undefined;
+      if (!saga && isOrderId(id)) {
+        // A saga pruned by retention leaves its order at the order service: that record answers.
+        const [order, payment] = await Promise.all([reads.order(id, req.id), reads.payment(id, req.id)]);
+        if (!order) throw new HttpError('order_not_found', `order ${id} not found`);
+        return {
+          ...prunedOrderView(order),
+          payment: { status: PAYMENT_STATUS[payment.status], amount: centsToDollars(payment.amountCents) },
+        };
+      }
+      if (!saga) throw new HttpError('order_not_found', `order ${id} not found`);
       const [order, payment] = await Promise.all([reads.order(id, req.id), reads.payment(id, req.id)]);
       return {
         ...orderView(saga.input, saga, order),

@@ -64,7 +64,7 @@ export const OrderHeaders = Type.Object({
 });
 
 const OrderStatus = Type.Union([Type.Literal('PENDING'), Type.Literal('CONFIRMED'), Type.Literal('CANCELLED')]);
-const stringEnum = <T extends string>(values: readonly T[], description?: string) =>
+export const stringEnum = <T extends string>(values: readonly T[], description?: string) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 const SagaStatus = stringEnum<SagaStatus>(SAGA_STATUSES);
 const Timestamp = Type.String({ format: 'date-time' });
@@ -81,7 +81,10 @@ export const OrderView = Type.Object({
   items: Type.Array(Type.Object({ product_id: Type.String(), quantity: Type.Integer(), price: Dollars })),
   created_at: Timestamp,
   updated_at: Timestamp,
-  saga_status: SagaStatus,
+  saga_status: Type.Union([SagaStatus, Type.Null()], {
+    description:
+      "the saga's status; null when the saga was pruned from the log by retention (docs/retention.md) and the order service's record answers alone",
+  }),
 });
 export type OrderView = Static<typeof OrderView>;
 
@@ -94,7 +97,8 @@ export const OrderWithPayment = Type.Object({
 
 export const IdParams = Type.Object({ id: Type.String({ description: 'the order (= saga) id' }) });
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** A value or null (TypeBox has no shorthand); shared by every schema file of both listeners. */
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 const Failure = Type.Object({ step: Type.String(), code: Type.String(), message: Type.String() });
 
@@ -228,6 +232,24 @@ export const Readiness = Type.Object({
     ),
   }),
   in_flight: Type.Integer(),
+  definitions: Type.Object(
+    {
+      registered: Type.Array(Type.String(), {
+        description: "the saga definitions' versions this gateway drives, as `definition@version`",
+      }),
+      starts: Type.Record(Type.String(), Type.Integer(), {
+        description: 'per definition, the version this gateway starts new sagas on',
+      }),
+      left_to_others: Type.Array(
+        Type.Object({ definition: Type.String(), version: Type.Integer(), in_flight: Type.Integer({ minimum: 0 }) }),
+        {
+          description:
+            'versions with sagas in flight that this gateway does not register: other gateways drive them (a rolling upgrade); counts read at most every few seconds',
+        },
+      ),
+    },
+    { description: 'what this gateway drives; readiness does not depend on it' },
+  ),
 });
 
 /** The error answers every route can give, for the OpenAPI document and the serialiser. */

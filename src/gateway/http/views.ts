@@ -55,6 +55,28 @@ export function orderView(input: PlaceOrderInput, saga: SagaRecord, order: Order
   };
 }
 
+/**
+ * An order whose saga is no longer in the log (pruned by retention, docs/retention.md): the order
+ * service's record answers alone, and `saga_status` is null.
+ */
+export function prunedOrderView(order: Order): OrderView {
+  return {
+    id: order.id,
+    customer_id: order.customerId,
+    status: ORDER_STATUS[order.status],
+    ...(order.reason ? { reason: order.reason } : {}),
+    total: centsToDollars(order.totalCents),
+    items: order.items.map((i) => ({
+      product_id: i.productId,
+      quantity: i.quantity,
+      price: centsToDollars(i.unitPriceCents),
+    })),
+    created_at: iso(order.createdAtMs),
+    updated_at: iso(order.updatedAtMs || order.createdAtMs),
+    saga_status: null,
+  };
+}
+
 export function sagaSummary(s: SagaRecord) {
   return {
     id: s.id,

@@ -431,7 +431,9 @@ export function grpcFailureCode(code: status): string {
 
 /**
  * Marks a definite failure as the saga engine's DefiniteError (`definite`, `failureCode`), in
- * place: it stays the same ServiceError (code, details, metadata) for every other caller.
+ * place: it stays the same ServiceError (code, details, metadata) for every other caller. Any
+ * other failure gets its status's `failureCode` only (`grpc_unavailable`): the engine records it,
+ * so that a saga's timeline says "unreachable" or "timed out" without parsing the message.
  */
 function classified(err: ServiceError): ServiceError {
   // An injected fault's refusal is recorded as such (fault_injected), not as its status.
@@ -440,6 +442,7 @@ function classified(err: ServiceError): ServiceError {
       definite: true,
       failureCode: errorCodeOf(err) === 'fault_injected' ? 'fault_injected' : grpcFailureCode(err.code),
     });
+  else Object.assign(err, { failureCode: grpcFailureCode(err.code) });
   return err;
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Json } from '../definition.js';
 import type { NewEvent, SagaPatch } from '../model.js';
-import { PATCH_COLUMNS, patchValue, type SagaRow } from './rows.js';
+import { PATCH_COLUMNS, PROGRESS_KEYS, patchValue, type SagaRow } from './rows.js';
 
 /** PostgreSQL's text refuses NUL; an error message carrying one must not make the saga unwritable. */
 export function text(s: string | null | undefined): string | null {
@@ -29,6 +29,7 @@ export const PATCH_TYPES: Record<keyof SagaPatch, string> = {
   leaseOwner: 'text',
   leaseExpiresAt: 'bigint',
   currentStep: 'text',
+  version: 'integer',
 };
 
 const PATCH_KEYS = Object.keys(PATCH_COLUMNS) as Array<keyof SagaPatch>;
@@ -139,15 +140,24 @@ export function batchSql(sql: {
     const col = PATCH_COLUMNS[k];
     return `${col} = CASE WHEN (a.mask & ${1 << bit}) <> 0 THEN ${fromText(`a.${col}`, PATCH_TYPES[k])} ELSE s.${col} END`;
   });
+  // Progress (SagaRecord.progressAt): a patched status, step or compensation index that differs from the row's.
+  const moved = PATCH_KEYS.flatMap((k, bit) =>
+    PROGRESS_KEYS.includes(k)
+      ? [`((a.mask & ${1 << bit}) <> 0 AND a.${PATCH_COLUMNS[k]} IS DISTINCT FROM s.${PATCH_COLUMNS[k]})`]
+      : [],
+  );
+  sets.push(
+    `progress_at = CASE WHEN ${moved.join(' OR ')} THEN ${sql.now} ELSE COALESCE(s.progress_at, s.updated_at) END`,
+  );
   return `WITH c_in AS (
     SELECT * FROM unnest(${createParams}) AS x(${names(CREATE_FIELDS)})
   ), c AS (
     INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
       traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
-      subject, current_step)
+      subject, current_step, progress_at)
     SELECT id, definition, version, status, step_index, comp_index, attempt, input::json, results::json, failure::json,
       traceparent, idempotency_key, lease_owner, ${sql.now} + lease_ms, deadline_at, 2, created_at, updated_at,
-      subject, current_step
+      subject, current_step, updated_at
     FROM c_in ORDER BY idempotency_key, id
     ON CONFLICT DO NOTHING
     RETURNING ${sql.sagaColumns}

@@ -5,6 +5,7 @@
  * in postgres-writes.ts.
  */
 import type { SagaRecord } from '../model.js';
+import { refName, type DefinitionRef } from '../versions.js';
 import { UNFINISHED } from './postgres-migrations.js';
 import { NOW_MS, SAGA_COLUMNS, record, type Query, type Row } from './postgres-sql.js';
 
@@ -15,7 +16,7 @@ export class PostgresLeases {
     owner: string,
     leaseMs: number,
     limit: number,
-    definitions?: readonly string[],
+    definitions?: readonly DefinitionRef[],
   ): Promise<SagaRecord[]> {
     if (limit <= 0) return [];
     // SKIP LOCKED: a saga another claimer (or a write in flight) holds is left to it, never given twice.
@@ -24,11 +25,11 @@ export class PostgresLeases {
       `UPDATE sagas SET lease_owner = $1, lease_expires_at = ${NOW_MS} + $2::bigint
        WHERE id IN (
          SELECT id FROM sagas WHERE status IN ${UNFINISHED} AND lease_expires_at <= ${NOW_MS}
-         AND ($4::text[] IS NULL OR definition = ANY($4::text[]))
+         AND ($4::text[] IS NULL OR definition || '@' || version = ANY($4::text[]))
          ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
        )
        RETURNING ${SAGA_COLUMNS}`,
-      [owner, leaseMs, limit, definitions ? [...definitions] : null],
+      [owner, leaseMs, limit, definitions ? definitions.map(refName) : null],
     );
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(record);
   }

@@ -104,6 +104,52 @@ CREATE TRIGGER sagas_status_delta AFTER INSERT OR DELETE ON sagas FOR EACH ROW E
 CREATE TRIGGER sagas_status_change AFTER UPDATE OF status ON sagas FOR EACH ROW
   WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION saga_status_delta();
 `,
+  // Bulk operator actions (src/saga/bulk.ts), as in the SQLite log: a job and its frozen
+  // selection, one row per saga with what the action did to it.
+  `
+CREATE TABLE bulk_jobs (
+  id               text PRIMARY KEY,
+  action           text NOT NULL,
+  note             text,
+  filter           json NOT NULL,
+  rate             double precision NOT NULL,
+  cap              integer NOT NULL,
+  actor            text NOT NULL,
+  state            text NOT NULL,
+  total            integer NOT NULL,
+  created_at       bigint NOT NULL,
+  updated_at       bigint NOT NULL,
+  finished_at      bigint,
+  lease_owner      text,
+  lease_expires_at bigint NOT NULL
+);
+CREATE TABLE bulk_job_sagas (
+  job_id   text NOT NULL,
+  position integer NOT NULL,
+  saga_id  text NOT NULL,
+  result   text NOT NULL DEFAULT 'pending',
+  code     text,
+  message  text,
+  at       bigint,
+  PRIMARY KEY (job_id, position)
+);
+CREATE INDEX bulk_job_sagas_result ON bulk_job_sagas (job_id, result, position);
+`,
+  // progress_at: when the saga last made progress (its status, step or compensation moved; a
+  // failed attempt is none), by the log's clock. No index of its own: the column is not indexed,
+  // so an append stays a HOT update, and the stuck read goes through sagas_unfinished. NULL (a
+  // row finished before this step: no rewrite of the table) reads as updated_at; the in-flight
+  // rows are filled in here.
+  `
+ALTER TABLE sagas ADD COLUMN progress_at bigint;
+UPDATE sagas SET progress_at = updated_at WHERE status IN ${UNFINISHED};
+`,
+  // Retention (src/saga/retention.ts): the finished sagas a policy may prune, oldest end first
+  // per outcome. Partial: a saga enters it once, when it ends. Deleting them goes through the
+  // status-delta trigger, so the counts stay right.
+  `
+CREATE INDEX sagas_ended ON sagas (status, updated_at, seq) WHERE status IN ('COMPLETED', 'COMPENSATED', 'RESOLVED');
+`,
 ];
 
 /** pg_advisory_xact_lock key held while migrating, so that gateways starting together migrate one at a time. */

@@ -21,6 +21,8 @@ import {
   type SagaStatus,
 } from '../model.js';
 import { text } from './postgres-batch.js';
+import { foldVersionCounts } from './rows.js';
+import type { VersionCount } from '../versions.js';
 import { UNFINISHED } from './postgres-migrations.js';
 import {
   EVENT_COLUMNS,
@@ -37,7 +39,10 @@ import {
 const SAGA_COLUMNS_V1 = SAGA_COLUMNS.replace(
   'subject, current_step',
   'NULL::text AS subject, NULL::text AS current_step',
-);
+).replace('progress_at', 'NULL::bigint AS progress_at');
+
+/** The same, for a log migrated to the filter columns but not yet to progress_at (read as updated_at). */
+const SAGA_COLUMNS_V2 = SAGA_COLUMNS.replace('progress_at', 'NULL::bigint AS progress_at');
 
 /** pg_try_advisory_xact_lock key of the fold of status deltas: one process folds at a time, the others skip. */
 const FOLD_LOCK = 4_711_560_339_202;
@@ -62,7 +67,14 @@ export class PostgresReads {
     const { rows } = await pool.query(
       `SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'current_step'`,
     );
-    if (rows.length === 0) this.columns = SAGA_COLUMNS_V1;
+    if (rows.length === 0) {
+      this.columns = SAGA_COLUMNS_V1;
+      return;
+    }
+    const progress = await pool.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'progress_at'`,
+    );
+    if (progress.rows.length === 0) this.columns = SAGA_COLUMNS_V2;
   }
 
   /** Folds the status deltas every FOLD_EVERY_MS until stopFolding. */
@@ -150,6 +162,13 @@ export class PostgresReads {
       );
       name += 'p';
     }
+    if (q.stuckForMs !== undefined) {
+      // The condition of the partial index of unfinished sagas, word for word, so that it serves.
+      where.push(
+        `status IN ${UNFINISHED} AND COALESCE(progress_at, updated_at) < ${NOW_MS} - ${param(q.stuckForMs, 'bigint')}`,
+      );
+      name += 'k';
+    }
     if (cursor !== undefined) {
       where.push(
         byTime
@@ -204,6 +223,15 @@ export class PostgresReads {
    * read is a handful of rows whatever the size of the log. A log whose schema predates the
    * counts (a read-only tool on an older log) is counted row by row instead.
    */
+  async versionCounts(): Promise<VersionCount[]> {
+    const rows = await this.query<{ definition: string; version: number; status: string; n: number }>(
+      'version_counts',
+      `SELECT definition, version, status, count(*)::integer AS n FROM sagas
+       WHERE status IN ('RUNNING', 'COMPENSATING', 'PARKED') GROUP BY definition, version, status`,
+    );
+    return foldVersionCounts(rows);
+  }
+
   async countByStatus(): Promise<Record<SagaStatus, number>> {
     const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
     if (!this.readonly) await this.foldStatusDeltas();
@@ -231,18 +259,31 @@ export class PostgresReads {
     return Number(r?.now);
   }
 
-  async liveStats(): Promise<LiveStats> {
+  async liveStats(stuckAfterMs?: number): Promise<LiveStats> {
     // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
-    const [r] = await this.query<{ inflight: number; oldest: string | null; parked: number; now: string }>(
-      'live_stats',
-      `SELECT f.inflight, f.oldest, (SELECT count(*)::integer FROM sagas WHERE status = 'PARKED') AS parked, ${NOW_MS} AS now
-       FROM (SELECT count(*)::integer AS inflight, min(created_at) AS oldest FROM sagas WHERE status IN ${UNFINISHED}) f`,
+    // The stuck count reads the same in-flight rows as the oldest age, in the same pass.
+    const [r] = await this.query<{
+      inflight: number;
+      oldest: string | null;
+      stuck: number;
+      parked: number;
+      now: string;
+    }>(
+      'live_stats_stuck',
+      `SELECT f.inflight, f.oldest, f.stuck, (SELECT count(*)::integer FROM sagas WHERE status = 'PARKED') AS parked,
+         t.now AS now
+       FROM (SELECT ${NOW_MS} AS now) t,
+       LATERAL (SELECT count(*)::integer AS inflight, min(created_at) AS oldest,
+           (count(*) FILTER (WHERE $1::bigint IS NOT NULL AND COALESCE(progress_at, updated_at) < t.now - $1::bigint))::integer AS stuck
+         FROM sagas WHERE status IN ${UNFINISHED}) f`,
+      [stuckAfterMs ?? null],
     );
-    if (!r) return { inflight: 0, parked: 0, oldestAgeSeconds: 0 };
+    if (!r) return { inflight: 0, parked: 0, oldestAgeSeconds: 0, stuck: 0 };
     return {
       inflight: r.inflight,
       parked: r.parked,
       oldestAgeSeconds: r.oldest === null ? 0 : Math.max(0, (Number(r.now) - Number(r.oldest)) / 1000),
+      stuck: r.stuck,
     };
   }
 }

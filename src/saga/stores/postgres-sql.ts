@@ -16,7 +16,8 @@ export const FINISHED_CHANNEL = 'saga_finished';
 
 /** Named explicitly (not `*`): a prepared statement keeps working when a later migration adds a column. */
 export const SAGA_COLUMNS = `seq, id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
-  traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step`;
+  traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, created_at, updated_at, subject, current_step,
+  progress_at`;
 export const EVENT_COLUMNS = 'saga_id, seq, type, step, attempt, error, retryable, data, trace_id, span_id, at';
 
 /** pg returns bigint columns as strings (numbers inside the batch statement's json) and json columns already parsed. */

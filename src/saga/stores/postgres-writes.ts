@@ -18,7 +18,7 @@ import {
 import { PATCH_TYPES, jsonText, text } from './postgres-batch.js';
 import type { Done, GroupCommit, Settlement } from './postgres-group-commit.js';
 import { EVENT_COLUMNS, FINISHED_CHANNEL, NOW_MS, SAGA_COLUMNS, record, type Row } from './postgres-sql.js';
-import { PATCH_COLUMNS, patchValue } from './rows.js';
+import { PATCH_COLUMNS, PROGRESS_KEYS, patchValue } from './rows.js';
 
 /** The events of one append as parallel arrays, for one INSERT … SELECT FROM unnest(…). */
 function eventArrays(events: NewEvent[]): unknown[] {
@@ -32,6 +32,20 @@ function eventArrays(events: NewEvent[]): unknown[] {
     events.map((e) => e.traceId ?? null),
     events.map((e) => e.spanId ?? null),
   ];
+}
+
+/**
+ * The SET of progress_at for a patch of these columns, whose values are parameters from `$first`
+ * on in `keys`' order: the write's time (the database's clock) when the patch changes the row's
+ * status, step or compensation index (compared with the row as it was), else as it was. None when
+ * the patch touches none of them.
+ */
+function progressSet(keys: Array<keyof SagaPatch>, first: number): string[] {
+  const changed = keys.flatMap((k, i) =>
+    PROGRESS_KEYS.includes(k) ? [`${PATCH_COLUMNS[k]} IS DISTINCT FROM $${first + i}::${PATCH_TYPES[k]}`] : [],
+  );
+  if (changed.length === 0) return [];
+  return [`progress_at = CASE WHEN ${changed.join(' OR ')} THEN ${NOW_MS} ELSE COALESCE(progress_at, updated_at) END`];
 }
 
 export class PostgresWrites {
@@ -80,9 +94,9 @@ export class PostgresWrites {
           text: `WITH s AS (
             INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
               traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
-              subject, current_step)
+              subject, current_step, progress_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15, 2, $16, $17,
-              $26::text, $27::text)
+              $26::text, $27::text, $17)
             ON CONFLICT DO NOTHING
             RETURNING ${SAGA_COLUMNS}
           ), e AS (
@@ -124,7 +138,8 @@ export class PostgresWrites {
     const keys = (Object.keys(patch) as Array<keyof SagaPatch>).filter((k) => patch[k] !== undefined).sort();
     const terminal = patch.status !== undefined && isTerminal(patch.status);
     const values = [id, owner, events.length, ...eventArrays(events), ...keys.map((k) => patchValue(k, patch[k]))];
-    const name = this.appendStatement(keys, terminal);
+    // The patch's values are the last parameters: progress_at compares with them.
+    const name = this.appendStatement(keys, terminal, values.length - keys.length + 1);
     const sql = this.appendStatements.get(name) as string;
     const appended = (updated: boolean, done: Done<void>): Settlement =>
       updated
@@ -165,9 +180,11 @@ export class PostgresWrites {
       leaseMs,
       expect.status,
       expect.stepIndex ?? null,
+      expect.compIndex ?? null,
+      expect.version ?? null,
       ...keys.map((k) => patchValue(k, patch[k])),
     ];
-    const name = this.takeOverStatement(keys, terminal);
+    const name = this.takeOverStatement(keys, terminal, values.length - keys.length + 1);
     const sql = this.appendStatements.get(name) as string;
     return this.commits.write<SagaRecord | undefined>(id, `1:${id}`, async (c, done) => {
       const { rows } = await c.query<Row>({ name, text: sql, values });
@@ -181,7 +198,7 @@ export class PostgresWrites {
    * lease, which it moves to the caller (or gives up, for a patch that releases it); returns the
    * row as committed, none when it did not match.
    */
-  private takeOverStatement(keys: Array<keyof SagaPatch>, terminal: boolean): string {
+  private takeOverStatement(keys: Array<keyof SagaPatch>, terminal: boolean, patchFrom: number): string {
     const all = Object.keys(PATCH_COLUMNS);
     const name = `take_over_${keys.map((k) => all.indexOf(k).toString(36)).join('')}${terminal ? '_end' : ''}`;
     if (this.appendStatements.has(name)) return name;
@@ -190,7 +207,8 @@ export class PostgresWrites {
       `updated_at = ${NOW_MS}`,
       'lease_owner = $11::text',
       `lease_expires_at = CASE WHEN $11::text IS NULL THEN 0 ELSE ${NOW_MS} + $12::bigint END`,
-      ...keys.map((k, i) => `${PATCH_COLUMNS[k]} = $${15 + i}::${PATCH_TYPES[k]}`),
+      ...keys.map((k, i) => `${PATCH_COLUMNS[k]} = $${17 + i}::${PATCH_TYPES[k]}`),
+      ...progressSet(keys, patchFrom),
     ];
     const notify = terminal ? `, n AS (SELECT pg_notify('${FINISHED_CHANNEL}', u.id) FROM u)` : '';
     const notified = terminal ? ', (SELECT count(*) FROM n) AS notified' : '';
@@ -199,6 +217,7 @@ export class PostgresWrites {
       `WITH u AS (
          UPDATE sagas SET ${sets.join(', ')}
          WHERE id = $1 AND status = $13::text AND ($14::integer IS NULL OR step_index = $14::integer)
+           AND ($15::integer IS NULL OR comp_index = $15::integer) AND ($16::integer IS NULL OR version = $16::integer)
          RETURNING ${SAGA_COLUMNS}, next_event_seq - $2::integer AS first_seq
        ), e AS (
          INSERT INTO saga_events (${EVENT_COLUMNS})
@@ -218,7 +237,7 @@ export class PostgresWrites {
    * inserts the events and, for a terminal patch, notifies, all in one round trip. A lost lease
    * updates no row, inserts nothing and returns updated = 0.
    */
-  private appendStatement(keys: Array<keyof SagaPatch>, terminal: boolean): string {
+  private appendStatement(keys: Array<keyof SagaPatch>, terminal: boolean, patchFrom: number): string {
     // PostgreSQL truncates statement names past 63 bytes (and two long ones would collide): the
     // combination of columns is named by its position in the patch-column list instead.
     const all = Object.keys(PATCH_COLUMNS);
@@ -228,6 +247,7 @@ export class PostgresWrites {
       'next_event_seq = next_event_seq + $3::integer',
       `updated_at = ${NOW_MS}`,
       ...keys.map((k, i) => `${PATCH_COLUMNS[k]} = $${12 + i}::${PATCH_TYPES[k]}`),
+      ...progressSet(keys, patchFrom),
     ];
     const notify = terminal ? `, n AS (SELECT pg_notify('${FINISHED_CHANNEL}', u.id) FROM u)` : '';
     const notified = terminal ? ', (SELECT count(*) FROM n) AS notified' : '';

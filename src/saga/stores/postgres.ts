@@ -21,6 +21,12 @@ import { FinishedNotifier } from './postgres-notify.js';
 import { PostgresPool, SYNCHRONOUS_COMMIT, type PostgresSagaLogOptions } from './postgres-pool.js';
 import { PostgresReads } from './postgres-reads.js';
 import { PostgresWrites } from './postgres-writes.js';
+import { PostgresRetention } from './postgres-retention.js';
+import type { RetentionAges } from '../retention.js';
+import type { PruneResult } from '../model.js';
+import type { DefinitionRef, VersionCount } from '../versions.js';
+import { PostgresBulkJobs } from './postgres-bulk.js';
+import type { BulkJobStore } from '../bulk.js';
 
 export type { PostgresSagaLogOptions, SynchronousCommit } from './postgres-pool.js';
 
@@ -45,6 +51,7 @@ export class PostgresSagaLog implements SagaLog {
   private readonly notifier: FinishedNotifier;
   private readonly commits: GroupCommit;
   private readonly writes: PostgresWrites;
+  private retention: PostgresRetention | undefined;
 
   private constructor(opts: PostgresSagaLogOptions) {
     this.db = new PostgresPool(opts);
@@ -115,13 +122,22 @@ export class PostgresSagaLog implements SagaLog {
     return this.reads.clock();
   }
 
-  liveStats(): Promise<LiveStats> {
-    return this.reads.liveStats();
+  versionCounts(): Promise<VersionCount[]> {
+    return this.reads.versionCounts();
+  }
+
+  liveStats(stuckAfterMs?: number): Promise<LiveStats> {
+    return this.reads.liveStats(stuckAfterMs);
   }
 
   // ---------------------------------------------------------------- leases
 
-  claimExpired(owner: string, leaseMs: number, limit: number, definitions?: readonly string[]): Promise<SagaRecord[]> {
+  claimExpired(
+    owner: string,
+    leaseMs: number,
+    limit: number,
+    definitions?: readonly DefinitionRef[],
+  ): Promise<SagaRecord[]> {
     return this.leases.claimExpired(owner, leaseMs, limit, definitions);
   }
 
@@ -152,6 +168,22 @@ export class PostgresSagaLog implements SagaLog {
     events: NewEvent[],
   ): Promise<SagaRecord | undefined> {
     return this.writes.takeOver(id, expect, owner, leaseMs, patch, events);
+  }
+
+  // ---------------------------------------------------------------- bulk jobs
+
+  private bulk: PostgresBulkJobs | undefined;
+
+  bulkJobs(): BulkJobStore {
+    this.bulk ??= new PostgresBulkJobs(this.db.query);
+    return this.bulk;
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /** Batched deletes, one statement each: postgres-retention.ts. */
+  prune(ages: RetentionAges, limit: number): Promise<PruneResult> {
+    return (this.retention ??= new PostgresRetention(this.db.query)).prune(ages, limit);
   }
 
   // ---------------------------------------------------------------- notifications and close

@@ -5,6 +5,7 @@
  */
 import type { Json, SagaFailure } from '../definition.js';
 import type { SagaEvent, SagaPatch, SagaRecord, SagaStatus } from '../model.js';
+import { refName, type VersionCount } from '../versions.js';
 
 /** `J`: how a JSON column comes back; `N`: how a bigint (epoch ms) column does. */
 export interface SagaRow<J, N> {
@@ -28,6 +29,8 @@ export interface SagaRow<J, N> {
   updated_at: N;
   subject: string | null;
   current_step: string | null;
+  /** NULL on a row finished before the column existed (and absent from an older log's rows): updated_at then. */
+  progress_at?: N | null;
 }
 
 /** `B`: how a boolean column comes back. */
@@ -73,6 +76,7 @@ export function toRecord<J, N, B>(r: SagaRow<J, N>, c: RowCodec<J, N, B>): SagaR
     // Absent from a row read by a read-only tool on a log not yet migrated: none.
     subject: r.subject ?? null,
     currentStep: r.current_step ?? null,
+    progressAt: c.num(r.progress_at ?? r.updated_at),
   };
 }
 
@@ -103,11 +107,36 @@ export const PATCH_COLUMNS: Record<keyof SagaPatch, string> = {
   leaseOwner: 'lease_owner',
   leaseExpiresAt: 'lease_expires_at',
   currentStep: 'current_step',
+  version: 'version',
 };
+
+/**
+ * The patched fields whose change is progress (SagaRecord.progressAt): a write moves progress_at
+ * when it changes one of them, compared with the row as it was (an intent that sets the same
+ * compIndex again is no progress).
+ */
+export const PROGRESS_KEYS: ReadonlyArray<keyof SagaPatch> = ['status', 'stepIndex', 'compIndex'];
 
 /** A patch value as a statement parameter: JSON fields as their text. */
 export function patchValue(key: keyof SagaPatch, value: unknown): unknown {
   if (key === 'results' || key === 'failure')
     return value === null || value === undefined ? null : JSON.stringify(value);
   return value ?? null;
+}
+
+/** Rows of (definition, version, status, count) as one count per version. */
+export function foldVersionCounts(
+  rows: readonly { definition: string; version: number | string; status: string; n: number | string }[],
+): VersionCount[] {
+  const byRef = new Map<string, VersionCount>();
+  for (const r of rows) {
+    const ref = { definition: r.definition, version: Number(r.version) };
+    const key = refName(ref);
+    const c = byRef.get(key) ?? { ...ref, running: 0, compensating: 0, parked: 0 };
+    if (r.status === 'RUNNING') c.running += Number(r.n);
+    else if (r.status === 'COMPENSATING') c.compensating += Number(r.n);
+    else if (r.status === 'PARKED') c.parked += Number(r.n);
+    byRef.set(key, c);
+  }
+  return [...byRef.values()].sort((a, b) => a.definition.localeCompare(b.definition) || a.version - b.version);
 }

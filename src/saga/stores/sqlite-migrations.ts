@@ -58,4 +58,50 @@ CREATE INDEX sagas_parked ON sagas (updated_at, seq) WHERE status = 'PARKED';
   `
 DROP INDEX saga_events_trace;
 `,
+  // Bulk operator actions (src/saga/bulk.ts): a job and its frozen selection, one row per saga
+  // with what the action did to it. Kept beside the log so a restarted gateway resumes a job.
+  `
+CREATE TABLE bulk_jobs (
+  id               TEXT PRIMARY KEY,
+  action           TEXT NOT NULL,
+  note             TEXT,
+  filter           TEXT NOT NULL,
+  rate             REAL NOT NULL,
+  cap              INTEGER NOT NULL,
+  actor            TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  total            INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  finished_at      INTEGER,
+  lease_owner      TEXT,
+  lease_expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE bulk_job_sagas (
+  job_id   TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  saga_id  TEXT NOT NULL,
+  result   TEXT NOT NULL DEFAULT 'pending',
+  code     TEXT,
+  message  TEXT,
+  at       INTEGER,
+  PRIMARY KEY (job_id, position)
+) WITHOUT ROWID;
+CREATE INDEX bulk_job_sagas_result ON bulk_job_sagas (job_id, result, position);
+`,
+  // progress_at: when the saga last made progress (its status, step or compensation moved; a
+  // failed attempt is none), by the log's clock, so that a saga stuck while it says RUNNING can be
+  // told from an old one. No index of its own (the hot path updates no more index entries): the
+  // stuck read goes through sagas_unfinished, and reads only in-flight rows. NULL (a row finished
+  // before this step) reads as updated_at; the in-flight rows are filled in here.
+  `
+ALTER TABLE sagas ADD COLUMN progress_at INTEGER;
+UPDATE sagas SET progress_at = updated_at WHERE status IN ('RUNNING', 'COMPENSATING');
+`,
+  // Retention (src/saga/retention.ts): the finished sagas a policy may prune, oldest end first
+  // per outcome. Partial: a saga enters it once, when it ends; the hot path's updates of sagas
+  // in flight do not touch it.
+  `
+CREATE INDEX sagas_ended ON sagas (status, updated_at, seq) WHERE status IN ('COMPLETED', 'COMPENSATED', 'RESOLVED');
+`,
 ];

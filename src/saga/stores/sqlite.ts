@@ -2,7 +2,18 @@ import { databaseId, openDatabase, type Db, type Statement } from '../../platfor
 import { GroupCommit } from '../../platform/storage/group-commit.js';
 import type { SyncLevel } from '../../platform/config/config.js';
 import type { Json } from '../definition.js';
-import { PATCH_COLUMNS, patchValue, toEvent, toRecord, type EventRow, type RowCodec, type SagaRow } from './rows.js';
+import {
+  foldVersionCounts,
+  PATCH_COLUMNS,
+  PROGRESS_KEYS,
+  patchValue,
+  toEvent,
+  toRecord,
+  type EventRow,
+  type RowCodec,
+  type SagaRow,
+} from './rows.js';
+import { refName, type DefinitionRef, type VersionCount } from '../versions.js';
 import {
   LeaseLostError,
   SAGA_STATUSES,
@@ -27,6 +38,11 @@ import {
   type TakeOverExpectation,
 } from '../model.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
+import { SqliteRetention, enableIncrementalVacuum } from './sqlite-retention.js';
+import type { RetentionAges } from '../retention.js';
+import type { PruneResult } from '../model.js';
+import { SqliteBulkJobs } from './sqlite-bulk.js';
+import type { BulkJobStore } from '../bulk.js';
 
 type Row = SagaRow<string, number>;
 
@@ -71,6 +87,8 @@ export class SqliteSagaLog implements SagaLog {
       readonly: opts.readonly,
     });
     this.now = opts.now ?? Date.now;
+    // Before any statement is prepared: it may VACUUM (sqlite-retention.ts).
+    if (!opts.readonly) enableIncrementalVacuum(this.db);
     const db = this.db;
     this.commits = new GroupCommit(db);
     this.stmt = {
@@ -86,10 +104,16 @@ export class SqliteSagaLog implements SagaLog {
       events: db.prepare<{ id: string; afterSeq: number; limit: number }, EventRow<string, number, number>>(
         'SELECT * FROM saga_events WHERE saga_id = @id AND seq > @afterSeq ORDER BY seq LIMIT @limit',
       ),
-      // The definitions as a JSON array (null: any), so one prepared statement serves every list.
+      // The definitions' versions as a JSON array of `name@version` (null: any), so one prepared
+      // statement serves every list.
       expired: db.prepare<[{ now: number; only: string | null; limit: number }], Row>(
         `SELECT * FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING') AND lease_expires_at <= @now
-         AND (@only IS NULL OR definition IN (SELECT value FROM json_each(@only))) ORDER BY seq LIMIT @limit`,
+         AND (@only IS NULL OR definition || '@' || version IN (SELECT value FROM json_each(@only)))
+         ORDER BY seq LIMIT @limit`,
+      ),
+      versionCounts: db.prepare<[], { definition: string; version: number; status: SagaStatus; n: number }>(
+        `SELECT definition, version, status, count(*) AS n FROM sagas
+         WHERE status IN ('RUNNING', 'COMPENSATING', 'PARKED') GROUP BY definition, version, status`,
       ),
       claim: db.prepare(
         `UPDATE sagas SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND lease_expires_at <= ?
@@ -97,10 +121,6 @@ export class SqliteSagaLog implements SagaLog {
       ),
       renew: db.prepare('UPDATE sagas SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?'),
       release: db.prepare('UPDATE sagas SET lease_expires_at = 0, lease_owner = NULL WHERE id = ? AND lease_owner = ?'),
-      // Both read indexes (the partial one of unfinished sagas, and status): cheap on a large log.
-      inflight: db.prepare<[], { n: number; oldest: number | null }>(
-        `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')`,
-      ),
       parkedCount: db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM sagas WHERE status = 'PARKED'`),
       // One pass over the (status, seq) index, never the rows.
       counts: db.prepare<[], { status: SagaStatus; n: number }>(
@@ -111,21 +131,53 @@ export class SqliteSagaLog implements SagaLog {
   }
 
   private insertSagaStatement: Statement | undefined;
+  private inflightStatement:
+    Statement<[number], { n: number; oldest: number | null; stuck: number | null }> | undefined;
+
+  /**
+   * Through an index of the in-flight statuses, then their rows (few: the sagas in flight), in one
+   * pass: how many, the oldest, and how many made no progress since the cutoff. Prepared at
+   * the first read: a read-only tool may open a log not yet migrated to progress_at.
+   */
+  private get inflight(): Statement<[number], { n: number; oldest: number | null; stuck: number | null }> {
+    this.inflightStatement ??= this.db.prepare(
+      `SELECT COUNT(*) AS n, MIN(created_at) AS oldest, SUM(COALESCE(progress_at, updated_at) < ?) AS stuck
+       FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')`,
+    );
+    return this.inflightStatement;
+  }
 
   /** Prepared at the first create: a read-only tool may open a log not yet migrated to the filter columns. */
   private get insertSaga(): Statement {
     this.insertSagaStatement ??= this.db.prepare(
       `INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
         results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
-        created_at, updated_at, subject, current_step) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
+        created_at, updated_at, subject, current_step, progress_at) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
         @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt,
-        @subject, @currentStep)
+        @subject, @currentStep, @updatedAt)
         ON CONFLICT DO NOTHING`,
     );
     return this.insertSagaStatement;
   }
 
   private readonly patchStatements = new Map<string, Statement<unknown[], { next: number }>>();
+
+  /**
+   * The SET of progress_at for a patch of these columns (its parameters follow the patch's own):
+   * the write's time when the patch changes the row's status, step or compensation index (each
+   * compared with the row as it was), else as it was. None when the patch touches none of them.
+   */
+  private static progressSet(keys: Array<keyof SagaPatch>): string[] {
+    const moved = keys.filter((k) => PROGRESS_KEYS.includes(k));
+    if (moved.length === 0) return [];
+    const changed = moved.map((k) => `${PATCH_COLUMNS[k]} IS NOT ?`).join(' OR ');
+    return [`progress_at = CASE WHEN ${changed} THEN ? ELSE COALESCE(progress_at, updated_at) END`];
+  }
+
+  private static progressValues(keys: Array<keyof SagaPatch>, patch: SagaPatch, at: number): unknown[] {
+    const moved = keys.filter((k) => PROGRESS_KEYS.includes(k));
+    return moved.length === 0 ? [] : [...moved.map((k) => patchValue(k, patch[k])), at];
+  }
 
   /**
    * One UPDATE per combination of patched columns (a handful exist): it checks the lease,
@@ -140,6 +192,7 @@ export class SqliteSagaLog implements SagaLog {
         'next_event_seq = next_event_seq + ?',
         'updated_at = ?',
         ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`),
+        ...SqliteSagaLog.progressSet(keys),
       ];
       st = this.db.prepare<unknown[], { next: number }>(
         `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND lease_owner = ? RETURNING next_event_seq AS next`,
@@ -168,12 +221,14 @@ export class SqliteSagaLog implements SagaLog {
   }
 
   async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
-    const stored: SagaRecord = { ...saga, leaseExpiresAt: this.now() + leaseMs };
+    // progress_at is the creation's updated_at (bound by name once in the statement).
+    const { progressAt: _, ...row } = { ...saga, leaseExpiresAt: this.now() + leaseMs };
+    const stored: SagaRecord = { ...row, progressAt: saga.updatedAt };
     let result: CreateResult = { created: true, saga: stored };
     await this.commits.run(() => {
       // A taken key (or id: a create retried after an unknown outcome) inserts nothing.
       const inserted = this.insertSaga.run({
-        ...stored,
+        ...row,
         input: JSON.stringify(saga.input),
         results: JSON.stringify(saga.results),
         failure: saga.failure ? JSON.stringify(saga.failure) : null,
@@ -200,6 +255,7 @@ export class SqliteSagaLog implements SagaLog {
         events.length,
         at,
         ...keys.map((k) => patchValue(k, patch[k])),
+        ...SqliteSagaLog.progressValues(keys, patch, at),
         id,
         owner,
       );
@@ -222,9 +278,11 @@ export class SqliteSagaLog implements SagaLog {
         'lease_owner = ?',
         'lease_expires_at = ?',
         ...keys.map((k) => `${PATCH_COLUMNS[k]} = ?`),
+        ...SqliteSagaLog.progressSet(keys),
       ];
       st = this.db.prepare<unknown[], Row & { next_event_seq: number }>(
-        `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND status = ? AND (? IS NULL OR step_index = ?) RETURNING *`,
+        `UPDATE sagas SET ${sets.join(', ')} WHERE id = ? AND status = ? AND (? IS NULL OR step_index = ?)
+         AND (? IS NULL OR comp_index = ?) AND (? IS NULL OR version = ?) RETURNING *`,
       );
       this.takeOverStatements.set(sig, st);
     }
@@ -248,16 +306,23 @@ export class SqliteSagaLog implements SagaLog {
       taken = undefined;
       const at = this.now();
       const step = expect.stepIndex ?? null;
+      const comp = expect.compIndex ?? null;
+      const version = expect.version ?? null;
       const row = this.takeOverStatement(keys).get(
         events.length,
         at,
         release ? null : owner,
         release ? 0 : at + leaseMs,
         ...keys.map((k) => patchValue(k, patch[k])),
+        ...SqliteSagaLog.progressValues(keys, patch, at),
         id,
         expect.status,
         step,
         step,
+        comp,
+        comp,
+        version,
+        version,
       );
       if (!row) return;
       this.writeEvents(id, row.next_event_seq - events.length, events, at);
@@ -339,6 +404,10 @@ export class SqliteSagaLog implements SagaLog {
       params.prefix = q.idPrefix;
       params.prefixEnd = prefixUpperBound(q.idPrefix);
     }
+    if (q.stuckForMs !== undefined) {
+      where.push(`status IN ('RUNNING', 'COMPENSATING') AND COALESCE(progress_at, updated_at) < @stuckBefore`);
+      params.stuckBefore = this.now() - q.stuckForMs;
+    }
     if (q.cursor !== undefined) {
       if (byTime) {
         const c = decodeTimeCursor(q.cursor);
@@ -350,7 +419,9 @@ export class SqliteSagaLog implements SagaLog {
         params.before = decodeCursor(q.cursor);
       }
     }
-    const sql = `SELECT * FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    // Stuck sagas are among the few in flight: found through their partial index, whatever the order.
+    const from = q.stuckForMs === undefined ? 'sagas' : 'sagas INDEXED BY sagas_unfinished';
+    const sql = `SELECT * FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY ${byTime ? 'created_at DESC, seq DESC' : 'seq DESC'} LIMIT @limit`;
     let st = this.listStatements.get(sql);
     if (!st) {
@@ -379,10 +450,10 @@ export class SqliteSagaLog implements SagaLog {
     owner: string,
     leaseMs: number,
     limit: number,
-    definitions?: readonly string[],
+    definitions?: readonly DefinitionRef[],
   ): Promise<SagaRecord[]> {
     const now = this.now();
-    const only = definitions ? JSON.stringify(definitions) : null;
+    const only = definitions ? JSON.stringify(definitions.map(refName)) : null;
     return this.db
       .transaction(() => {
         const claimed: SagaRecord[] = [];
@@ -413,18 +484,39 @@ export class SqliteSagaLog implements SagaLog {
     return counts;
   }
 
+  async versionCounts(): Promise<VersionCount[]> {
+    return foldVersionCounts(this.stmt.versionCounts.all());
+  }
+
   async clock(): Promise<number> {
     return this.now();
   }
 
-  async liveStats(): Promise<LiveStats> {
+  async liveStats(stuckAfterMs?: number): Promise<LiveStats> {
     const now = this.now();
-    const r = this.stmt.inflight.get();
+    // Without a threshold no saga is older than the cutoff: stuck is 0.
+    const r = this.inflight.get(stuckAfterMs === undefined ? Number.MIN_SAFE_INTEGER : now - stuckAfterMs);
     return {
       inflight: r?.n ?? 0,
       parked: this.stmt.parkedCount.get()?.n ?? 0,
       oldestAgeSeconds: r?.oldest ? Math.max(0, (now - r.oldest) / 1000) : 0,
+      stuck: r?.stuck ?? 0,
     };
+  }
+
+  private bulk: SqliteBulkJobs | undefined;
+
+  /** Made at the first call: a read-only tool may open a log not yet migrated to the bulk tables. */
+  bulkJobs(): BulkJobStore {
+    this.bulk ??= new SqliteBulkJobs(this.db, this.now);
+    return this.bulk;
+  }
+
+  private retention: SqliteRetention | undefined;
+
+  /** Retention's batches and incremental vacuum: sqlite-retention.ts. */
+  async prune(ages: RetentionAges, limit: number): Promise<PruneResult> {
+    return (this.retention ??= new SqliteRetention(this.db, this.now)).prune(ages, limit);
   }
 
   async close(): Promise<void> {

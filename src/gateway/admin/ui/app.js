@@ -5,6 +5,7 @@
 // state is js/state.js, and what the engine knows (statuses, allowed actions, the fault
 // vocabulary, injected failures) comes from the server, never from the page's own lists.
 import { CSRF_KEY, api, forgetCsrf } from './js/api.js';
+import { bulkJobView, bulkView } from './js/bulk.js';
 import { detailView } from './js/detail.js';
 import { $, h, mainView, showBanner } from './js/dom.js';
 import { faultsView } from './js/faults.js';
@@ -14,14 +15,25 @@ import { sagasView } from './js/sagas.js';
 import { signInView } from './js/sign-in.js';
 import { nextView, state } from './js/state.js';
 import { stockView } from './js/stock.js';
+import { versionsView } from './js/versions.js';
 
-const VIEWS = { sagas: sagasView, parked: parkedView, stock: stockView, faults: faultsView };
+const VIEWS = {
+  sagas: sagasView,
+  parked: parkedView,
+  stock: stockView,
+  faults: faultsView,
+  versions: versionsView,
+  bulk: bulkView,
+};
 
 function route() {
   const hash = location.hash.replace(/^#/, '') || '/sagas';
   const m = /^\/sagas\/([^/?#]+)$/.exec(hash);
   if (m) return { name: 'detail', id: decodeURIComponent(m[1]) };
-  for (const name of ['parked', 'stock', 'faults']) if (hash.startsWith(`/${name}`)) return { name };
+  const b = /^\/bulk\/([^/?#]+)$/.exec(hash);
+  if (b) return { name: 'bulk-job', id: decodeURIComponent(b[1]) };
+  for (const name of ['parked', 'stock', 'faults', 'versions', 'bulk'])
+    if (hash.startsWith(`/${name}`)) return { name };
   return { name: 'sagas' };
 }
 
@@ -29,12 +41,18 @@ function render() {
   if (!state.session) return;
   const r = route();
   for (const a of document.querySelectorAll('[data-nav]')) {
-    if (a.dataset.nav === (r.name === 'detail' ? 'sagas' : r.name)) a.setAttribute('aria-current', 'page');
+    const nav = r.name === 'detail' ? 'sagas' : r.name === 'bulk-job' ? 'bulk' : r.name;
+    if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   showBanner('');
   const token = nextView();
-  state.view.refresh = r.name === 'detail' ? detailView(r.id, token) : VIEWS[r.name](token);
+  state.view.refresh =
+    r.name === 'detail'
+      ? detailView(r.id, token)
+      : r.name === 'bulk-job'
+        ? bulkJobView(r.id, token)
+        : VIEWS[r.name](token);
   tick();
 }
 

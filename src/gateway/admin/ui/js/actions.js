@@ -1,14 +1,16 @@
 // The operator's buttons and note for one saga. Only the actions the server says the saga allows
-// now (its `allowed_actions`) are shown; the page never decides that itself.
+// now (its `allowed_actions`) are shown; the page never decides that itself. A button first shows
+// what the action would do (the engine's preview, preview.js); the action is sent on confirming.
 import { api } from './api.js';
 import { h } from './dom.js';
+import { fetchPreview, previewContent } from './preview.js';
 import { tick } from './poll.js';
 import { state } from './state.js';
 
 const ACTION_LABEL = { retry: 'Retry', compensate: 'Compensate now', resolve: 'Resolve' };
 
 const HELP =
-  'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (a running saga before its pivot, or a parked one that has not passed it; at the pivot, its fence settles it first). Resolve: close a parked saga repaired by hand.';
+  'Retry: resume a parked saga with a fresh attempt budget. Compensate now: stop going forward and undo (a running saga before its pivot, or a parked one that has not passed it; at the pivot, its fence settles it first). Resolve: close a parked saga repaired by hand. Each button first shows what the action would do (the money and stock it moves); it is sent when you confirm.';
 
 /** A random action id: the same one again is a replay on the server, never a second action. */
 function newActionId() {
@@ -75,7 +77,65 @@ export function actionPanel(id, { compact = false } = {}) {
     message.className = `action-message${kind ? ` ${kind}` : ''}`;
     message.textContent = text;
   };
+  // The confirmation: the preview of the action asked, and its Confirm and Cancel buttons.
+  const confirmBox = h('div', {
+    class: 'action-preview',
+    role: 'group',
+    'aria-live': 'polite',
+    'data-testid': 'action-preview',
+    hidden: true,
+  });
+  let asked = null;
+  const closePreview = () => {
+    asked = null;
+    confirmBox.hidden = true;
+    confirmBox.replaceChildren();
+  };
+  const ask = async (action) => {
+    const label = ACTION_LABEL[action] ?? action;
+    asked = action;
+    say('');
+    confirmBox.dataset.action = action;
+    confirmBox.hidden = false;
+    confirmBox.replaceChildren(h('p', { class: 'muted' }, `What ${label.toLowerCase()} would do…`));
+    let p;
+    try {
+      p = await fetchPreview(id, action);
+    } catch (err) {
+      if (asked !== action) return;
+      closePreview();
+      say(`${action}: no preview (${err.message}${err.code ? `, ${err.code}` : ''}); nothing was sent`, 'error');
+      return;
+    }
+    if (asked !== action) return; // another button was pressed meanwhile
+    const confirm = p.allowed
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'primary',
+            'data-testid': 'action-confirm',
+            'data-action': action,
+            onclick: () => act(action),
+          },
+          `Confirm: ${label}`,
+        )
+      : null;
+    confirmBox.dataset.allowed = String(Boolean(p.allowed));
+    confirmBox.replaceChildren(
+      h('h3', {}, p.allowed ? `${label}: what it will do` : `${label} would be refused`),
+      ...previewContent(p),
+      h(
+        'div',
+        { class: 'buttons' },
+        confirm,
+        h('button', { type: 'button', 'data-testid': 'action-cancel', onclick: closePreview }, 'Cancel'),
+      ),
+    );
+    (confirm ?? confirmBox.querySelector('[data-testid="action-cancel"]'))?.focus();
+  };
   const act = async (action) => {
+    closePreview();
     busy = true;
     sync();
     say(`${ACTION_LABEL[action] ?? action}…`);
@@ -93,7 +153,7 @@ export function actionPanel(id, { compact = false } = {}) {
     }
   };
   const shown = compact ? state.facts.actions.filter((a) => a !== 'compensate') : state.facts.actions;
-  for (const action of shown) buttons[action] = actionButton(id, action, () => act(action));
+  for (const action of shown) buttons[action] = actionButton(id, action, () => ask(action));
   const el = h(
     'div',
     { class: compact ? 'actions compact' : 'card actions', 'data-testid': 'actions', hidden: !compact },
@@ -105,6 +165,7 @@ export function actionPanel(id, { compact = false } = {}) {
     ),
     note,
     h('div', { class: 'buttons' }, Object.values(buttons)),
+    confirmBox,
     message,
     compact ? null : h('p', { class: 'muted' }, HELP),
   );

@@ -7,12 +7,15 @@ import { h, mainView, statusBadge } from './dom.js';
 import { fmtTime, orderInfo } from './format.js';
 import { isCurrent, isOperator } from './state.js';
 import { renderEvents, renderInputAndResults, renderOperatorActions } from './timeline.js';
+import { notRegisteredHere } from './versions.js';
 import { renderWaterfall } from './waterfall.js';
+import { waitingPanel } from './waiting.js';
 
 export function detailView(id, token) {
   const shell = {
     head: h('div', { class: 'detail-head' }),
     facts: h('dl', { class: 'facts', 'data-testid': 'detail-facts' }),
+    waiting: waitingPanel(id, token),
     actions: isOperator() ? actionPanel(id) : null,
     waterfall: h('div', { class: 'waterfall-wrap' }),
     ops: h('div', {}),
@@ -26,6 +29,7 @@ export function detailView(id, token) {
     h('p', {}, h('a', { href: '#/sagas', 'data-testid': 'back-to-list' }, '← All sagas')),
     shell.head,
     shell.facts,
+    shell.waiting.el,
     shell.actions?.el,
     h('h2', {}, 'Waterfall'),
     shell.waterfall,
@@ -63,6 +67,8 @@ export function detailView(id, token) {
     }
     // Every round: an action's answer hides the buttons until the saga's next read says what it allows.
     shell.actions?.update(saga.allowed_actions);
+    // Every round too: a saga becomes stuck with time alone, and its next attempt comes due.
+    await shell.waiting.refresh(saga.status);
     const sig = JSON.stringify([saga.status, saga.updated_at, events.length, saga.trace_url]);
     if (sig === shown) return;
     shown = sig;
@@ -110,7 +116,7 @@ function renderFacts(el, saga, input, events) {
       : h('span', { class: 'mono', 'data-testid': 'trace-id' }, traceId);
   const fact = (label, testid, ...value) => [h('dt', {}, label), h('dd', { 'data-testid': testid }, ...value)];
   el.replaceChildren(
-    ...fact('Definition', 'detail-definition', `${saga.definition} v${saga.version}`),
+    ...fact('Definition', 'detail-definition', `${saga.definition} v${saga.version}`, notRegisteredHere(saga)),
     ...fact('Order', 'detail-order', h('span', { class: 'mono' }, o.order)),
     ...fact('Customer', 'detail-customer', o.customer ?? '–'),
     ...fact('Total', 'detail-total', o.total ?? '–'),

@@ -90,10 +90,23 @@ export function moreFilters(changed) {
   setOptions(step, [['', 'any step'], ...(state.list.step ? [[state.list.step, state.list.step]] : [])]);
   const from = input('saga-from', 'filter-from', { type: 'datetime-local' });
   const to = input('saga-to', 'filter-to', { type: 'datetime-local' });
+  // Stuck: in flight without progress for longer than the gateway's SAGA_STUCK_AFTER.
+  const stuck = h('input', {
+    id: 'saga-stuck',
+    type: 'checkbox',
+    checked: state.list.stuck,
+    'data-testid': 'filter-stuck',
+  });
   let debounce = 0;
   const apply = () => {
     clearTimeout(debounce);
-    const next = { customer: customer.value.trim(), step: step.value, from: from.value, to: to.value };
+    const next = {
+      customer: customer.value.trim(),
+      step: step.value,
+      from: from.value,
+      to: to.value,
+      stuck: stuck.checked,
+    };
     if (Object.entries(next).every(([k, v]) => state.list[k] === v)) return;
     Object.assign(state.list, next);
     resetPage();
@@ -103,9 +116,10 @@ export function moreFilters(changed) {
     clearTimeout(debounce);
     debounce = setTimeout(apply, 300);
   });
-  for (const el of [step, from, to]) el.addEventListener('change', apply);
+  for (const el of [step, from, to, stuck]) el.addEventListener('change', apply);
   const clear = () => {
     for (const el of [customer, step, from, to]) el.value = '';
+    stuck.checked = false;
     apply();
   };
   const el = h(
@@ -115,6 +129,7 @@ export function moreFilters(changed) {
     field('saga-step', 'Step', step),
     field('saga-from', 'Created from', from),
     field('saga-to', 'to', to),
+    h('span', { class: 'field' }, stuck, h('label', { for: 'saga-stuck' }, 'stuck only')),
     h('button', { type: 'submit' }, 'Apply'),
     h('button', { type: 'button', 'data-testid': 'filter-clear', onclick: clear }, 'Clear'),
   );
@@ -129,6 +144,7 @@ export function listQuery(limit) {
   const l = state.list;
   const qs = new URLSearchParams({ limit: String(limit) });
   for (const k of ['status', 'q', 'customer', 'step']) if (l[k]) qs.set(k, l[k]);
+  if (l.stuck) qs.set('stuck', '1');
   for (const k of ['from', 'to']) {
     const t = l[k] ? new Date(l[k]) : null;
     // "to" a minute means to its end.

@@ -1,7 +1,7 @@
 // The saga list (#/sagas): newest first, filtered, a page at a time, each status counted.
 import { api } from './api.js';
 import { h, keepFocus, mainView, statusBadge, table } from './dom.js';
-import { fmtTime, orderInfo } from './format.js';
+import { fmtAge, fmtTime, orderInfo } from './format.js';
 import { tick } from './poll.js';
 import { listQuery, moreFilters, searchForm, statusFilters } from './saga-filters.js';
 import { isCurrent, state } from './state.js';
@@ -98,7 +98,7 @@ function sagaRow(s) {
   );
   return h(
     'tr',
-    { 'data-testid': 'saga-row', 'data-id': s.id, 'data-status': s.status },
+    { 'data-testid': 'saga-row', 'data-id': s.id, 'data-status': s.status, 'data-stuck': String(!!s.waiting?.stuck) },
     cell(
       'Saga',
       link,
@@ -109,6 +109,17 @@ function sagaRow(s) {
     cell(
       'Status',
       statusBadge(s.status, 'saga-status'),
+      s.waiting?.stuck
+        ? h(
+            'span',
+            {
+              class: 'badge stuck',
+              'data-testid': 'saga-stuck',
+              title: `no progress for ${fmtAge(s.waiting.progress_age_seconds)}`,
+            },
+            'stuck',
+          )
+        : null,
       s.current_step ? h('div', { class: 'sub muted', 'data-testid': 'saga-step' }, s.current_step) : null,
     ),
     cell('Definition', `${s.definition} v${s.version}`),

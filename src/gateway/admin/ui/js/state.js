@@ -13,7 +13,7 @@ export const state = {
   /** The CSRF token this tab last sent (or got from its sign-in); see api.js. */
   csrf: null,
   /** The list's filter and page survive navigation to a detail and back. */
-  list: { status: '', q: '', customer: '', step: '', from: '', to: '', cursor: null, prev: [], page: 1 },
+  list: { status: '', q: '', customer: '', step: '', from: '', to: '', stuck: false, cursor: null, prev: [], page: 1 },
   /** The view on screen: its refresh, and a token that turns stale answers away. */
   view: { token: 0, refresh: async () => {} },
   /** The polling loop: its timer, whether a round runs, and whether another was asked meanwhile. */
