@@ -49,6 +49,14 @@ Output:
   --out <file>           Result JSON (default bench/results/<timestamp>-<mode>.json); an SVG
                          chart is written next to it with the same name.
   --quiet                No progress bar and no status lines (the report still goes to stdout).
+  --memory               Sample each process's memory (RSS from /proc, V8 heap through a test
+                         hook) at idle, every --memory-every sagas and at the end; print it and
+                         write bench/results/memory-<name>.{csv,json}. Implies --no-floor, and
+                         --count 1000000 unless --count or --duration is given.
+  --memory-every <n>     Sagas between two samples (default 100000).
+  --heap-snapshots <dir> With --memory: a heap snapshot of every process at each sample.
+  --compiled             Run the system's processes from a copy of dist/ (as npm start does;
+                         build first) instead of the TypeScript sources through tsx.
   --profile <dir>        Sample the CPU of the system's processes (V8 profiler) and write
                          <dir>/*.cpuprofile when they stop (node bench/profile-summary.mjs).
   -h, --help             This text.
@@ -75,6 +83,10 @@ export interface BenchOptions {
   out: string;
   quiet: boolean;
   profileDir: string | undefined;
+  /** --memory: sagas between two samples; undefined without --memory. */
+  memoryEvery: number | undefined;
+  heapSnapshotDir: string | undefined;
+  compiled: boolean;
 }
 
 /** A command line the bench refuses: the entry prints it with the usage and exits 2. */
@@ -129,6 +141,10 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
         out: { type: 'string' },
         quiet: { type: 'boolean' },
         profile: { type: 'string' },
+        memory: { type: 'boolean' },
+        'memory-every': { type: 'string' },
+        'heap-snapshots': { type: 'string' },
+        compiled: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -140,8 +156,16 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
   const concurrency = num('concurrency', str('concurrency'), { integer: true, min: 0 }) ?? 64;
   const rate = num('rate', str('rate'));
   let durationS = num('duration', str('duration'));
-  const count = num('count', str('count'), { integer: true });
-  if (durationS !== undefined && count !== undefined) throw new UsageError('give --duration or --count, not both');
+  if (durationS !== undefined && str('count') !== undefined)
+    throw new UsageError('give --duration or --count, not both');
+  const memory = values.memory === true;
+  const memoryEveryRaw = num('memory-every', str('memory-every'), { integer: true });
+  if (!memory && (memoryEveryRaw !== undefined || str('heap-snapshots') !== undefined))
+    throw new UsageError('--memory-every and --heap-snapshots go with --memory');
+  if (memory && str('url') !== undefined)
+    throw new UsageError('--memory needs the system the bench starts: it cannot see the processes behind --url');
+  const count =
+    num('count', str('count'), { integer: true }) ?? (memory && durationS === undefined ? 1_000_000 : undefined);
   if (durationS === undefined && count === undefined) durationS = 10;
   const warmupS = num('warmup', str('warmup'), { min: 0, exclusive: false }) ?? (durationS !== undefined ? 3 : 0);
   const mix = str('mix') ?? 'happy';
@@ -217,9 +241,12 @@ export function parseBenchArgs(argv: readonly string[], now = new Date()): Bench
     replicas,
     participants,
     logLevel,
-    floor: !values['no-floor'],
+    floor: !values['no-floor'] && !memory,
     out,
     quiet: values.quiet === true,
     profileDir: profile ? path.resolve(profile) : undefined,
+    memoryEvery: memory ? (memoryEveryRaw ?? 100_000) : undefined,
+    heapSnapshotDir: str('heap-snapshots') ? path.resolve(str('heap-snapshots') as string) : undefined,
+    compiled: values.compiled === true,
   };
 }

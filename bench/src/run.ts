@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import type { BenchOptions } from './args.js';
 import { cpuReport, snapshot, type CpuSnapshot } from './cpu.js';
 import { floorJob, floorParticipants } from './floor.js';
+import { compiledEntries, type CompiledCopy } from './compiled.js';
+import { memoryCsv, memoryTable, sampleLine, watchMemory, type MemorySample } from './memory.js';
 import { httpClient, httpJob, roundRobin } from './http.js';
 import { newLiveState, runLoad, type Job, type LoadPlan } from './load.js';
 import { ownCatalog, ownPool, poolFromProducts, type ProductPool } from './orders.js';
@@ -89,6 +91,8 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
   let failure: string | undefined;
   let stopping = false;
   const logLines: Record<string, { count: number; last: string[] }> = {};
+  let compiled: CompiledCopy | undefined;
+  let memorySamples: MemorySample[] | undefined;
   let exitCode = 0;
   try {
     // ---- target
@@ -156,7 +160,13 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         IDEMPOTENCY_TTL: '10m',
         INBOX_FAST_PATH_TTL: '1m',
         ...Object.fromEntries(PARTICIPANT_NAMES.map((n) => [DB_URL_VARS[n], participantDbs[n]?.url ?? ''])),
+        // --memory asks the processes for their heap through the memory probe, a test hook.
+        ...(opts.memoryEvery !== undefined ? { SAGAS_TEST_HOOKS: '1' } : {}),
       };
+      if (opts.compiled) {
+        compiled = compiledEntries(runId);
+        say(`running the processes from a copy of dist/ (${compiled.dir})`);
+      }
       if (opts.profileDir) {
         fs.mkdirSync(opts.profileDir, { recursive: true });
         // Node refuses --cpu-prof in NODE_OPTIONS, and the supervisor fixes the children's execArgv:
@@ -176,6 +186,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         replicas: opts.replicas,
         env: childEnv,
         signal: abort.signal,
+        ...(compiled ? { entries: compiled.entries } : {}),
         onLine: (name, line) => {
           const l = (logLines[name] ??= { count: 0, last: [] });
           l.count++;
@@ -217,15 +228,31 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
         return snap;
       };
       const stopProgress = showProgress ? progress(stderr, label, p, live) : undefined;
+      if (opts.heapSnapshotDir) fs.mkdirSync(opts.heapSnapshotDir, { recursive: true });
+      const memory =
+        system && opts.memoryEvery !== undefined && label === 'system'
+          ? watchMemory({
+              system,
+              live,
+              every: opts.memoryEvery,
+              snapshotDir: opts.heapSnapshotDir,
+              onSample: (s) => {
+                if (!opts.quiet) stderr.write(`[memory] ${sampleLine(s)}\n`);
+              },
+            })
+          : undefined;
+
       const abortListener = () => onAbort?.();
       abort.signal.addEventListener('abort', abortListener, { once: true });
       try {
+        await memory?.ready;
         const result = await runLoad(job, p, {
           signal: abort.signal,
           live,
           hooks: { onMeasureStart: () => (a = take()), onMeasureEnd: () => (b = take()) },
         });
         await Promise.all(pending);
+        if (memory) memorySamples = await memory.finish();
         // Per saga: the sagas that ended inside the window the CPU was measured over.
         const cpu = a && b ? cpuReport(a, b, Math.round(result.sagas_per_s * result.window_s)) : null;
         return { result, cpu };
@@ -310,6 +337,15 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       }),
     );
     stdout.write(reportText(facts, result, { json: opts.out, svg: svgFile }));
+    if (memorySamples) {
+      const base = path.join(path.dirname(opts.out), `memory-${path.basename(opts.out).replace(/\.json$/i, '')}`);
+      fs.writeFileSync(`${base}.csv`, memoryCsv(memorySamples));
+      fs.writeFileSync(
+        `${base}.json`,
+        `${JSON.stringify({ command: result.command, started_at: startedAt.toISOString(), compiled: opts.compiled, every: opts.memoryEvery, samples: memorySamples }, null, 2)}\n`,
+      );
+      stdout.write(`\nMemory (MiB):\n${memoryTable(memorySamples)}memory: ${base}.csv, ${base}.json\n`);
+    }
     if (sys.result.completed === 0) exitCode = 1;
   } catch (err) {
     const interrupted = failure === undefined && abort.signal.aborted;
@@ -339,6 +375,7 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
       );
     }
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+    compiled?.remove();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

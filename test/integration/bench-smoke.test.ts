@@ -81,6 +81,52 @@ describe('bench', () => {
   });
 
   it(
+    '--memory: RSS and V8 heap of each process at idle, every N sagas and at the end, printed and written as CSV and JSON; no floor',
+    { timeout: 40_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-bench-test-'));
+      try {
+        const out = path.join(dir, 'result.json');
+        const r = await run(
+          ['--memory', '--memory-every', '3', '--count', '7', '--concurrency', '1', '--quiet', '--out', out],
+          35_000,
+        );
+        assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+        assert.equal(r.stderr, '', '--quiet writes nothing on stderr');
+        assert.match(r.stdout, /Memory \(MiB\)/);
+        const result = JSON.parse(fs.readFileSync(out, 'utf8'));
+        assert.equal(result.floor, null, '--memory implies --no-floor');
+        const memory = JSON.parse(fs.readFileSync(path.join(dir, 'memory-result.json'), 'utf8'));
+        const labels = memory.samples.map((s: { label: string }) => s.label);
+        // Every 3 sagas, as the count passes a multiple of 3 (a fast pass may take two at once).
+        assert.equal(labels[0], 'idle');
+        assert.equal(labels.at(-1), 'end');
+        assert.ok(labels.length >= 3, labels.join(', '));
+        for (const l of labels.slice(1, -1)) assert.match(l, /^[36] sagas$/);
+        for (const s of memory.samples) {
+          assert.deepEqual(
+            s.processes.map((p: { name: string }) => p.name),
+            ['order', 'inventory', 'payment', 'gateway'],
+          );
+          for (const p of s.processes) {
+            // RSS from /proc, the heap from the process itself (the memory probe, a test hook).
+            assert.ok(p.rss > 20, `${s.label} ${p.name} rss ${p.rss}`);
+            assert.ok(
+              p.heap_used > 1 && p.heap_total >= p.heap_used,
+              `${s.label} ${p.name} heap ${p.heap_used}/${p.heap_total}`,
+            );
+          }
+        }
+        const csv = fs.readFileSync(path.join(dir, 'memory-result.csv'), 'utf8').trim().split('\n');
+        assert.match(csv[0] as string, /^label,sagas,at_s,process,pid,rss_mib,/);
+        assert.equal(csv.length, 1 + 4 * labels.length);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it(
     '--saga-log postgres --gateways 2: a fresh database shared by both gateways, orders in turn, CPU of each and of PostgreSQL; the database is dropped',
     { timeout: 60_000 },
     async () => {

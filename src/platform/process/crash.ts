@@ -1,5 +1,6 @@
 import type { CrashSettings } from '../config/config.js';
 import type { Logger } from '../telemetry/logger.js';
+import { listenForMemoryProbe } from './memory-probe.js';
 
 /**
  * Test-only crash points. `CRASH_AT=<point>[,<point>...]` makes the process kill itself with
@@ -28,7 +29,10 @@ export function armCrashPoints(settings: CrashSettings, logger: Pick<Logger, 'wa
   skip = settings.after;
   if (points.size > 0)
     logger.info({ CRASH_AT: settings.points, CRASH_AFTER: settings.after }, 'test hooks on: crash points armed');
-  if (settings.hooks) listenForArming(logger);
+  if (settings.hooks) {
+    listenForArming(logger);
+    listenForMemoryProbe();
+  }
   return [...points];
 }
 

@@ -87,9 +87,12 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
   db.exec(`PRAGMA synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.exec('PRAGMA busy_timeout = 5000');
   db.exec('PRAGMA foreign_keys = ON');
-  // 64 MiB of page cache (2 MiB by default): the hot pages of a log of a few hundred thousand
-  // sagas stay in memory instead of being read back from the OS for every commit.
-  db.exec('PRAGMA cache_size = -65536');
+  // 8 MiB of page cache (2 MiB by default). With time-ordered keys a commit touches the right
+  // edges of its B-trees, which 8 MiB holds: over 30,000 sagas the gateway read 4.66 KiB per
+  // saga from the OS (sockets included) against 4.53 with 64 MiB, which kept 43-71 MiB more
+  // resident in each process; the console's reads at 100,000 sagas kept their times
+  // (bench/README.md, "Memory").
+  db.exec('PRAGMA cache_size = -8192');
   // A checkpoint every 10,000 WAL pages (40 MiB) instead of 1,000: it runs inside a commit, on
   // the event loop, and copies each page once however often the WAL holds it.
   db.exec('PRAGMA wal_autocheckpoint = 10000');
