@@ -10,7 +10,7 @@ import { detailView } from './js/detail.js';
 import { $, h, mainView, showBanner } from './js/dom.js';
 import { faultsView } from './js/faults.js';
 import { parkedView } from './js/parked.js';
-import { stopPolling, tick } from './js/poll.js';
+import { pollQuiet, stopPolling, tick } from './js/poll.js';
 import { sagasView } from './js/sagas.js';
 import { signInView } from './js/sign-in.js';
 import { nextView, state } from './js/state.js';
@@ -110,6 +110,9 @@ window.addEventListener('storage', (e) => {
 });
 
 $('[data-testid="sign-out"]').addEventListener('click', async () => {
+  // No round may start, or still be asking, once the session is gone: tick() needs a session.
+  state.session = null;
+  await pollQuiet();
   try {
     await api('DELETE', '/api/session');
   } catch {

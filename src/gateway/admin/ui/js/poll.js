@@ -11,6 +11,16 @@ export function stopPolling() {
   state.poll.timer = 0;
 }
 
+/**
+ * Stops the refresh and resolves once no round is under way: what signing out waits for, so that
+ * no request of a round reaches the API after the session is gone (it would be refused, 401).
+ */
+export async function pollQuiet() {
+  stopPolling();
+  state.poll.again = false;
+  while (state.poll.running) await state.poll.round;
+}
+
 /** One round: the view's data and the overview strip, then the next round in POLL_MS. */
 export async function tick() {
   stopPolling();
@@ -22,6 +32,8 @@ export async function tick() {
   }
   state.poll.running = true;
   const token = state.view.token;
+  let settle;
+  state.poll.round = new Promise((resolve) => (settle = resolve));
   try {
     await Promise.all([state.view.refresh(), refreshOverview()]);
     if (token === state.view.token) showBanner('');
@@ -29,6 +41,7 @@ export async function tick() {
     if (state.session && token === state.view.token) showBanner(err.message);
   } finally {
     state.poll.running = false;
+    settle();
   }
   if (state.poll.again) {
     state.poll.again = false;

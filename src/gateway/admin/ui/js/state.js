@@ -17,7 +17,7 @@ export const state = {
   /** The view on screen: its refresh, and a token that turns stale answers away. */
   view: { token: 0, refresh: async () => {} },
   /** The polling loop: its timer, whether a round runs, and whether another was asked meanwhile. */
-  poll: { timer: 0, running: false, again: false },
+  poll: { timer: 0, running: false, again: false, round: Promise.resolve() },
 };
 
 export const isOperator = () => state.session?.role === 'operator';
