@@ -4,7 +4,7 @@
 // as HTML. This module starts the page and routes: each view is a module of js/, the one mutable
 // state is js/state.js, and what the engine knows (statuses, allowed actions, the fault
 // vocabulary, injected failures) comes from the server, never from the page's own lists.
-import { CSRF_KEY, api, forgetCsrf } from './js/api.js';
+import { CSRF_KEY, announceSignOut, api, forgetCsrf } from './js/api.js';
 import { bulkJobView, bulkView } from './js/bulk.js';
 import { detailView } from './js/detail.js';
 import { $, h, mainView, showBanner } from './js/dom.js';
@@ -106,6 +106,9 @@ window.addEventListener('console:signed-out', (e) => signedOut(e.detail));
 
 // Another tab signed in or out: its cookie is this tab's too, so start again with it.
 window.addEventListener('storage', (e) => {
+  // The token gone: another tab is signing out (or its session ended). Stop here at once, without
+  // asking the server, whose session may still be there for a moment.
+  if (e.key === CSRF_KEY && e.newValue === null) return signedOut();
   if (e.key === CSRF_KEY || e.key === null) boot();
 });
 
@@ -113,6 +116,7 @@ $('[data-testid="sign-out"]').addEventListener('click', async () => {
   // No round may start, or still be asking, once the session is gone: tick() needs a session.
   state.session = null;
   await pollQuiet();
+  announceSignOut();
   try {
     await api('DELETE', '/api/session');
   } catch {

@@ -36,6 +36,20 @@ export function keepCsrf(token) {
   }
 }
 
+/**
+ * Takes the token out of the shared storage but keeps it in this page, for the sign-out's own
+ * request: the other tabs hear it go and stop asking before the session is gone (a request of
+ * theirs after it would be refused, 401).
+ */
+export function announceSignOut() {
+  state.csrf ??= storedCsrf();
+  try {
+    if (localStorage.getItem(CSRF_KEY) === state.csrf) localStorage.removeItem(CSRF_KEY);
+  } catch {
+    /* nothing stored: no other tab shares it */
+  }
+}
+
 /** Forgets this tab's token; a newer one another tab stored after signing in stays. */
 export function forgetCsrf() {
   try {
