@@ -4,7 +4,6 @@
  * are stamped by the database's clock, so the gateways sharing the log agree on who paces a job.
  */
 import {
-  countsOf,
   type BulkFilter,
   type BulkItem,
   type BulkJob,
@@ -14,53 +13,19 @@ import {
   type NewBulkJob,
 } from '../bulk.js';
 import { NOW_MS, type Query } from './postgres-sql.js';
-import { toItem } from './sqlite-bulk.js';
+import { toItem, toJob, type BulkJobRow } from './sqlite-bulk.js';
 
-interface JobRow {
-  id: string;
-  action: string;
-  note: string | null;
-  filter: BulkFilter;
-  rate: number;
-  cap: number;
-  actor: string;
-  state: string;
-  total: number;
-  created_at: string;
-  updated_at: string;
-  finished_at: string | null;
-  lease_owner: string | null;
-  lease_expires_at: string;
-  counts: Record<string, number> | null;
-  last_at: string | null;
-}
+/** The job's row, with its counts per result and its latest `at` (JOB below). */
+type JobRow = BulkJobRow<string, BulkFilter> & { counts: Record<string, number> | null; last_at: string | null };
 
 /** A job's row with its counts per result and its latest `at`, read in the same statement. */
 const JOB = `j.*,
   (SELECT json_object_agg(result, n) FROM (SELECT result, count(*) AS n FROM bulk_job_sagas WHERE job_id = j.id GROUP BY result) c) AS counts,
   (SELECT max(at) FROM bulk_job_sagas WHERE job_id = j.id) AS last_at`;
 
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
-
 function job(r: JobRow): BulkJob {
-  return {
-    id: r.id,
-    action: r.action as BulkJob['action'],
-    note: r.note,
-    filter: r.filter,
-    rate: r.rate,
-    cap: r.cap,
-    actor: r.actor,
-    state: r.state as BulkJobState,
-    total: r.total,
-    counts: countsOf(Object.entries(r.counts ?? {}).map(([result, n]) => ({ result, n }))),
-    createdAt: Number(r.created_at),
-    updatedAt: Number(r.updated_at),
-    finishedAt: num(r.finished_at),
-    lastActedAt: num(r.last_at),
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: Number(r.lease_expires_at),
-  };
+  const counts = Object.entries(r.counts ?? {}).map(([result, n]) => ({ result, n }));
+  return toJob(r, r.filter, counts, r.last_at);
 }
 
 export class PostgresBulkJobs implements BulkJobStore {

@@ -15,21 +15,57 @@ import {
   type NewBulkJob,
 } from '../bulk.js';
 
-interface JobRow {
+/**
+ * A job's row as a driver returns it, the same columns in both stores: `N`, how a bigint (epoch
+ * ms) comes back (SQLite: a number; pg: a string); `F`, the filter (SQLite: JSON text; pg: parsed).
+ */
+export interface BulkJobRow<N, F> {
   id: string;
   action: string;
   note: string | null;
-  filter: string;
+  filter: F;
   rate: number;
   cap: number;
   actor: string;
   state: string;
   total: number;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
+  created_at: N;
+  updated_at: N;
+  finished_at: N | null;
   lease_owner: string | null;
-  lease_expires_at: number;
+  lease_expires_at: N;
+}
+
+type JobRow = BulkJobRow<number, string>;
+
+const num = (v: string | number | null | undefined): number | null =>
+  v === null || v === undefined ? null : Number(v);
+
+/** The job from its row, its filter, its counts per result and its latest action's time. */
+export function toJob<N extends string | number>(
+  r: BulkJobRow<N, unknown>,
+  filter: BulkFilter,
+  counts: Array<{ result: string; n: number }>,
+  lastAt: N | null | undefined,
+): BulkJob {
+  return {
+    id: r.id,
+    action: r.action as BulkJob['action'],
+    note: r.note,
+    filter,
+    rate: r.rate,
+    cap: r.cap,
+    actor: r.actor,
+    state: r.state as BulkJobState,
+    total: r.total,
+    counts: countsOf(counts),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    finishedAt: num(r.finished_at),
+    lastActedAt: num(lastAt),
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: Number(r.lease_expires_at),
+  };
 }
 
 interface ItemRow {
@@ -97,24 +133,8 @@ export class SqliteBulkJobs implements BulkJobStore {
   }
 
   private job(r: JobRow): BulkJob {
-    return {
-      id: r.id,
-      action: r.action as BulkJob['action'],
-      note: r.note,
-      filter: JSON.parse(r.filter) as BulkFilter,
-      rate: r.rate,
-      cap: r.cap,
-      actor: r.actor,
-      state: r.state as BulkJobState,
-      total: r.total,
-      counts: countsOf(this.stmt.counts.all(r.id)),
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      finishedAt: r.finished_at,
-      lastActedAt: this.stmt.lastAt.get(r.id)?.at ?? null,
-      leaseOwner: r.lease_owner,
-      leaseExpiresAt: r.lease_expires_at,
-    };
+    const filter = JSON.parse(r.filter) as BulkFilter;
+    return toJob(r, filter, this.stmt.counts.all(r.id), this.stmt.lastAt.get(r.id)?.at);
   }
 
   async create(job: NewBulkJob, sagaIds: readonly string[]): Promise<BulkJob> {
