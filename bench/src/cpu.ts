@@ -106,6 +106,8 @@ export interface CpuFigure {
   total_s: number;
   /** Of one core, over the measurement window. */
   pct_of_core: number;
+  /** CPU milliseconds per saga that ended in the window (null when none did). */
+  ms_per_saga: number | null;
 }
 
 export interface CpuReport {
@@ -136,6 +138,7 @@ export function cpuReport(a: CpuSnapshot, b: CpuSnapshot, completed: number): Cp
     system_s: r3(system),
     total_s: r3(user + system),
     pct_of_core: wall > 0 ? r1(((user + system) / wall) * 100) : 0,
+    ms_per_saga: completed > 0 ? r3(((user + system) * 1000) / completed) : null,
   });
   const processes: Record<string, CpuFigure> = {};
   let u = 0;

@@ -81,24 +81,25 @@ function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
   };
   const cell = (c: CpuReport | null, n: string) => {
     const f = n === 'total' ? c?.total : c?.processes[n];
+    const per = f?.ms_per_saga != null ? `${f.ms_per_saga.toFixed(3).padStart(7)} ms` : '';
     return f
-      ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %`
+      ? `${f.total_s.toFixed(2).padStart(6)} s ${String(Math.round(f.pct_of_core)).padStart(4)} %${per}`
       : '         -    ';
   };
   const lines = [
-    'CPU (user+system seconds over the window, and % of one core)',
-    `  ${'process'.padEnd(20)}${'system phase'.padEnd(18)}${floor ? 'floor phase' : ''}`,
+    'CPU (user+system seconds over the window, % of one core, and ms per saga ended in the window)',
+    `  ${'process'.padEnd(20)}${'system phase'.padEnd(28)}${floor ? 'floor phase' : ''}`,
   ];
   const onlyBench = !names.some((n) => n !== 'bench' && (system?.processes[n] || floor?.processes[n]));
   for (const n of onlyBench ? names : [...names, 'total']) {
     if (!system?.processes[n] && !floor?.processes[n] && n !== 'total') continue;
     const label = LABELS[n] ?? n;
-    lines.push(`  ${label.padEnd(20)}${cell(system, n).padEnd(18)}${floor ? cell(floor, n) : ''}`);
+    lines.push(`  ${label.padEnd(20)}${cell(system, n).padEnd(28)}${floor ? cell(floor, n) : ''}`);
   }
   const pgNote = system?.postgres ?? floor?.postgres;
   if (pgNote && !pgNote.measured) lines.push(`  ${'postgres backends'.padEnd(20)}not measured: ${pgNote.reason}`);
   const per = (c: CpuReport | null) => (c?.cpu_ms_per_saga != null ? `${c.cpu_ms_per_saga.toFixed(2)} ms` : '-');
-  if (!onlyBench) lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(18)}${floor ? per(floor) : ''}`);
+  if (!onlyBench) lines.push(`  ${'CPU per saga'.padEnd(20)}${per(system).padEnd(28)}${floor ? per(floor) : ''}`);
   const others = (c: CpuReport | null) =>
     c?.machine
       ? `${c.machine.others_core_s.toFixed(2).padStart(6)} s ${String(Math.round((c.machine.others_core_s / c.window_s) * 100)).padStart(4)} %`
@@ -106,9 +107,9 @@ function cpuLines(system: CpuReport | null, floor: CpuReport | null): string[] {
   const busy = (c: CpuReport | null) =>
     c?.machine ? `${String(Math.round(c.machine.busy_pct_of_all_cores)).padStart(13)} %` : '-';
   if (system?.machine || floor?.machine) {
-    lines.push(`  ${'other processes'.padEnd(20)}${others(system).padEnd(18)}${floor ? others(floor) : ''}`);
+    lines.push(`  ${'other processes'.padEnd(20)}${others(system).padEnd(28)}${floor ? others(floor) : ''}`);
     lines.push(
-      `  ${`machine busy (${system?.machine?.cores ?? floor?.machine?.cores} cores)`.padEnd(20)}${busy(system).padEnd(18)}${floor ? busy(floor) : ''}`,
+      `  ${`machine busy (${system?.machine?.cores ?? floor?.machine?.cores} cores)`.padEnd(20)}${busy(system).padEnd(28)}${floor ? busy(floor) : ''}`,
     );
   }
   return lines;
@@ -215,7 +216,14 @@ export function resultJson(f: RunFacts) {
       cpu_ms_per_saga: sys.cpu?.cpu_ms_per_saga ?? null,
       // All gateways together when there are several.
       gateway_cpu_pct_of_core: (sys.cpu?.processes.gateways ?? sys.cpu?.processes.gateway)?.pct_of_core ?? null,
+      gateway_cpu_ms_per_saga: (sys.cpu?.processes.gateways ?? sys.cpu?.processes.gateway)?.ms_per_saga ?? null,
       postgres_cpu_pct_of_core: sys.cpu?.processes.postgres?.pct_of_core ?? null,
+      postgres_cpu_ms_per_saga: sys.cpu?.processes.postgres?.ms_per_saga ?? null,
+      // The system's latency over the floor's, same run, same load plan (the floor runs the same rate in open loop).
+      p50_over_floor:
+        floor && floor.result.latency_ms.p50 > 0 ? r3(sys.result.latency_ms.p50 / floor.result.latency_ms.p50) : null,
+      p99_over_floor:
+        floor && floor.result.latency_ms.p99 > 0 ? r3(sys.result.latency_ms.p99 / floor.result.latency_ms.p99) : null,
       machine_busy_pct: sys.cpu?.machine?.busy_pct_of_all_cores ?? null,
       other_processes_pct_of_core: sys.cpu?.machine
         ? r1((sys.cpu.machine.others_core_s / sys.cpu.window_s) * 100)
@@ -255,13 +263,15 @@ export function reportText(f: RunFacts, r: BenchResult, files: { json: string; s
     ...phaseLines(sys.result, timed),
   ];
   if (floor) {
+    const load =
+      opts.loop === 'open' ? `open loop, ${opts.rate} orders/s` : `closed loop, ${opts.concurrency} in flight`;
     lines.push(
       '',
-      `floor (the saga's gRPC calls straight to the participants; closed loop, ${opts.concurrency} in flight)`,
+      `floor (the saga's gRPC calls straight to the participants; ${load})`,
       ...phaseLines(floor.result, timed),
     );
     lines.push(
-      `  system / floor ${r.ratio_system_to_floor ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s)`,
+      `  system / floor ${r.ratio_system_to_floor ?? '-'}  (${sys.result.sagas_per_s} / ${floor.result.sagas_per_s} sagas/s); latency p50 ×${r.summary.p50_over_floor ?? '-'}, p99 ×${r.summary.p99_over_floor ?? '-'} the floor's`,
     );
   }
   const cpu = cpuLines(sys.cpu, floor?.cpu ?? null);

@@ -280,14 +280,18 @@ export async function runBench(opts: BenchOptions, argv: readonly string[], deps
     // ---- floor phase
     let floor: Phase | undefined;
     if (opts.floor && system) {
-      const floorPlan: LoadPlan = { ...plan, loop: 'closed', rate: undefined };
+      // The same plan: closed loop at the same concurrency, or open loop at the same rate, so that
+      // the two phases' latencies compare at the same offered load.
+      const floorPlan: LoadPlan = plan;
       // Every replica, as the gateways dial them.
       const every = (n: ParticipantServiceName) => system!.replicas[n].map((p) => dialableAddr(p.address));
       const participants = floorParticipants(
         { order: every('order'), inventory: every('inventory'), payment: every('payment') },
         grpcSecurity({ ...process.env, DATA_DIR: system.dataDir }),
       );
-      say(`floor phase: the same gRPC calls from this process, closed loop, ${opts.concurrency} in flight`);
+      say(
+        `floor phase: the same gRPC calls from this process, ${plan.loop === 'open' ? `open loop, ${plan.rate} orders/s` : `closed loop, ${opts.concurrency} in flight`}`,
+      );
       try {
         floor = await measure(
           'floor ',

@@ -240,7 +240,10 @@ export function orderPlacement<R>(deps: OrderPlacementDeps<R>): OrderPlacement<R
         outcome = await startOrFind(req, fingerprint);
         if ('saga' in outcome && (!outcome.replayed || outcome.saga.input.fingerprint === fingerprint)) {
           const response = await answer(outcome.saga, outcome.replayed, req);
-          await idempotency.complete(key, fingerprint, response);
+          // Not awaited: every later request with this key is answered from the log, whatever Redis
+          // holds (above), so the answer need not wait a round trip for the cache. A write that is
+          // lost leaves the claim in flight until it expires, and a retry meanwhile reads the log.
+          idempotency.complete(key, fingerprint, response).catch(() => undefined);
           return placed(outcome.saga, outcome.replayed, response);
         }
       } catch (err) {

@@ -103,9 +103,16 @@ const MEMORY_V8_FLAGS = {
   gateway: ['--max-semi-space-size=16', '--heap-growing-percent=50'],
 };
 
-/** The V8 flags of the process named `name` (`gateway`, `gateway-2`, `order`, `order-1`…). */
-export function serviceV8Flags(name: string): string[] {
+/**
+ * The V8 flags of the process named `name` (`gateway`, `gateway-2`, `order`, `order-1`…).
+ * `V8_FLAGS_GATEWAY` / `V8_FLAGS_PARTICIPANTS` in `env`, when set (empty included), replace the
+ * gateways' / the participants' flags: for measuring another setting with the same processes
+ * (bench/README.md), not a tuning knob a deployment needs.
+ */
+export function serviceV8Flags(name: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const gateway = name === 'gateway' || name.startsWith('gateway-');
+  const override = env[gateway ? 'V8_FLAGS_GATEWAY' : 'V8_FLAGS_PARTICIPANTS'];
+  if (override !== undefined) return override.split(/\s+/).filter((f) => f !== '');
   return [...SERVICE_V8_FLAGS, ...MEMORY_V8_FLAGS[gateway ? 'gateway' : 'participant']];
 }
 
@@ -225,7 +232,7 @@ export function spawnService(name: string, opts: SpawnOptions): Promise<ManagedP
 
   const buffer = new RingBuffer(opts.outputLimit ?? 200);
   const child = fork(entry, opts.args ?? [], {
-    execArgv: [...loaderFlags(entry), ...serviceV8Flags(name)],
+    execArgv: [...loaderFlags(entry), ...serviceV8Flags(name, opts.env ?? process.env)],
     env: opts.env,
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -198,6 +198,16 @@ describe('a new order', () => {
     assert.deepEqual(s.guard.calls, ['begin k1', 'complete k1']);
     assert.deepEqual(s.guard.completed, [{ id: 'ord_1', status: 'RUNNING', orderRead: false }]);
   });
+
+  test('the answer does not wait for the cache to keep it, nor fail when it cannot', async () => {
+    for (const complete of [() => new Promise<void>(() => undefined), () => Promise.reject(new Error('redis gone'))]) {
+      const s = setup();
+      s.guard.complete = complete;
+      const placed = await s.placement.place(request());
+      assert.equal(placed.kind, 'created');
+      assert.equal(s.orders.sagas.get('ord_1')?.idempotencyKey, 'k1');
+    }
+  });
 });
 
 describe('a repeated key', () => {

@@ -3,7 +3,14 @@
 // processes (spawnService, startSystem): test/integration/supervisor.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_GATEWAYS, dialableAddr, gatewayName, planAdmins, planGateways } from '../../src/supervisor/supervisor.js';
+import {
+  MAX_GATEWAYS,
+  dialableAddr,
+  gatewayName,
+  planAdmins,
+  planGateways,
+  serviceV8Flags,
+} from '../../src/supervisor/supervisor.js';
 import { ConfigError } from '../../src/platform/errors.js';
 
 const PG_URL = 'postgres://sagas@127.0.0.1:5432/never_dialled_by_fakes';
@@ -14,6 +21,18 @@ describe('dialableAddr', () => {
     assert.equal(dialableAddr('[::]:9090'), '[::1]:9090');
     assert.equal(dialableAddr('http://0.0.0.0:8080'), '127.0.0.1:8080');
     assert.equal(dialableAddr('127.0.0.1:9091'), '127.0.0.1:9091');
+  });
+});
+
+describe('serviceV8Flags', () => {
+  it("gives gateways and participants their own heap sizing; V8_FLAGS_* replace a group's flags, empty included", () => {
+    const gw = serviceV8Flags('gateway-2', {});
+    const order = serviceV8Flags('order-1', {});
+    assert.ok(gw.includes('--max-semi-space-size=16') && order.includes('--max-semi-space-size=8'));
+    const env = { V8_FLAGS_GATEWAY: ' --max-semi-space-size=4  --trace-gc ', V8_FLAGS_PARTICIPANTS: '' };
+    assert.deepEqual(serviceV8Flags('gateway', env), ['--max-semi-space-size=4', '--trace-gc']);
+    assert.deepEqual(serviceV8Flags('payment', env), []);
+    assert.deepEqual(serviceV8Flags('inventory', { V8_FLAGS_GATEWAY: '' }), serviceV8Flags('inventory', {}));
   });
 });
 
