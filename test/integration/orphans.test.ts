@@ -1,5 +1,6 @@
 // No orphans (issue 11 part 11): when `sagas start` dies, even by SIGKILL, its children exit
-// within 2 s; and a service whose log pipe is gone still stops gracefully on SIGTERM.
+// within 2 s; `npm start` stopped with SIGTERM stops every process gracefully; and a service whose
+// log pipe is gone still stops gracefully on SIGTERM.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,36 +93,51 @@ function watchLines(child: ChildProcess): { lines: string[]; waitFor(re: RegExp,
   };
 }
 
+/** `sagas start` (or `npm start`) on ephemeral ports and its own data folder, once all four processes are up. */
+async function startSystem(name: string, command: string, args: string[]) {
+  const supervisor = spawn(command, args, {
+    cwd: root,
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      DATA_DIR: path.join(tmp, name),
+      // Ephemeral ports, so this runs beside anything else (the real ports may be taken).
+      HTTP_ADDR: '127.0.0.1:0',
+      ORDER_SERVICE_ADDR: '127.0.0.1:0',
+      INVENTORY_SERVICE_ADDR: '127.0.0.1:0',
+      PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
+      METRICS_ADDR: '127.0.0.1:0',
+      REDIS_KEY_PREFIX: `test-${path.basename(tmp)}-${name}`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  pidsToReap.add(supervisor.pid as number);
+  const out = watchLines(supervisor);
+  await out.waitFor(/Ctrl-C stops everything/, 60_000);
+  // `sagas start` lists each process with its pid once all are up.
+  const pids = out.lines.map((l) => Number(/\(pid (\d+)\)/.exec(l)?.[1])).filter((n) => n > 0);
+  assert.equal(pids.length, 4, `four processes listed:\n${out.lines.join('\n')}`);
+  for (const pid of pids) pidsToReap.add(pid);
+  assert.ok(
+    pids.every((pid) => !gone(pid)),
+    'all running before the stop',
+  );
+  return { supervisor, out, pids };
+}
+
 describe('no orphans', () => {
+  it("SIGTERM to `npm start` (the README's command): every process stops gracefully, exit code 0", async () => {
+    // npm runs the script through `sh -c`; the script execs node, so npm's SIGTERM reaches the supervisor.
+    const { supervisor, out, pids } = await startSystem('npm-start', 'npm', ['start', '--silent']);
+    supervisor.kill('SIGTERM');
+    const line = await out.waitFor(/stopped: /, 20_000);
+    for (const name of ['order', 'inventory', 'payment', 'gateway'])
+      assert.match(line, new RegExp(`${name} exited with code 0`), line);
+    await until('every process of `npm start` has exited', () => pids.every(gone), 5_000);
+  });
+
   it('kill -9 of `sagas start`: every child exits within 2 s', async () => {
-    const dataDir = path.join(tmp, 'system');
-    const supervisor = spawn(process.execPath, [BIN, 'start'], {
-      cwd: root,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        DATA_DIR: dataDir,
-        // Ephemeral ports, so this runs beside anything else (the real ports may be taken).
-        HTTP_ADDR: '127.0.0.1:0',
-        ORDER_SERVICE_ADDR: '127.0.0.1:0',
-        INVENTORY_SERVICE_ADDR: '127.0.0.1:0',
-        PAYMENT_SERVICE_ADDR: '127.0.0.1:0',
-        METRICS_ADDR: '127.0.0.1:0',
-        REDIS_KEY_PREFIX: `test-${path.basename(tmp)}`,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    pidsToReap.add(supervisor.pid as number);
-    const out = watchLines(supervisor);
-    await out.waitFor(/Ctrl-C stops everything/, 60_000);
-    // `sagas start` lists each process with its pid once all are up.
-    const pids = out.lines.map((l) => Number(/\(pid (\d+)\)/.exec(l)?.[1])).filter((n) => n > 0);
-    assert.equal(pids.length, 4, `four processes listed:\n${out.lines.join('\n')}`);
-    for (const pid of pids) pidsToReap.add(pid);
-    assert.ok(
-      pids.every((pid) => !gone(pid)),
-      'all running before the kill',
-    );
+    const { supervisor, pids } = await startSystem('system', process.execPath, [BIN, 'start']);
 
     supervisor.kill('SIGKILL');
     await once(supervisor, 'exit');
