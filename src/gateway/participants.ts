@@ -1,9 +1,9 @@
-import { connectivityState } from '@grpc/grpc-js';
+import { connectivityState, status } from '@grpc/grpc-js';
 import { OrderServiceService, type OrderServiceClient } from '../gen/order/v1/order.js';
 import { InventoryServiceService, type InventoryServiceClient } from '../gen/inventory/v1/inventory.js';
 import { PaymentServiceService, type PaymentServiceClient } from '../gen/payment/v1/payment.js';
 import { HealthService, HealthCheckResponse_ServingStatus, type HealthClient } from '../gen/health/v1/health.js';
-import { callUnary } from '../platform/grpc/grpc.js';
+import { callUnary, isServiceError } from '../platform/grpc/grpc.js';
 import { dialerAs, unaryClient, type UnaryTransport } from '../platform/grpc/grpc-client.js';
 import { channelTo, type AddressChange } from '../platform/grpc/grpc-balancer.js';
 import type { GrpcSecurity } from '../platform/grpc/tls.js';
@@ -72,17 +72,29 @@ export function connectParticipants(
   // client over the participant (whichever address is up), and one over each address alone.
   const health = byParticipant((n) => unaryClient<HealthClient>(HealthService, channels[n]));
   const healthOfEach = byParticipant((n) =>
-    channels[n].members().map((m) => ({ address: m.address, client: unaryClient<HealthClient>(HealthService, m) })),
+    channels[n]
+      .members()
+      .map((m) => ({ address: m.address, channel: m, client: unaryClient<HealthClient>(HealthService, m) })),
   );
   let cached: { at: number; value: Promise<Record<ParticipantName, boolean>> } | undefined;
 
-  const serving = async (client: HealthClient): Promise<boolean> => {
+  /**
+   * Down means refused, disconnected or NOT_SERVING. A probe that outlives its deadline on a
+   * connection that is up says the participant (or this process) is slow, not down: the saga's
+   * own deadlines and retries deal with slowness, and refusing orders for it turned a loaded
+   * machine or a slow link into bursts of 503s.
+   */
+  const serving = async (client: HealthClient, via: Pick<UnaryTransport, 'getConnectivityState'>): Promise<boolean> => {
     try {
       // Untraced: a probe is not part of the order whose request happened to trigger it.
       const res = await callUnary(client.check.bind(client), { service: '' }, { timeoutMs: probeTimeoutMs });
       return res.status === HealthCheckResponse_ServingStatus.SERVING;
-    } catch {
-      return false;
+    } catch (err) {
+      return (
+        isServiceError(err) &&
+        err.code === status.DEADLINE_EXCEEDED &&
+        via.getConnectivityState() === connectivityState.READY
+      );
     }
   };
 
@@ -95,7 +107,7 @@ export function connectParticipants(
       // A channel that lost its connection (the participant died) invalidates the cached answer.
       const connected = PARTICIPANTS.every((n) => channels[n].getConnectivityState() === connectivityState.READY);
       if (fresh || !connected || !cached || now - cached.at > ttlMs) {
-        const value = Promise.all(PARTICIPANTS.map((n) => serving(health[n]))).then(([o, i, p]) => ({
+        const value = Promise.all(PARTICIPANTS.map((n) => serving(health[n], channels[n]))).then(([o, i, p]) => ({
           order: o ?? false,
           inventory: i ?? false,
           payment: p ?? false,
@@ -111,7 +123,12 @@ export function connectParticipants(
     async probeAddresses() {
       const each = await Promise.all(
         PARTICIPANTS.map((n) =>
-          Promise.all(healthOfEach[n].map(async ({ address, client }) => ({ address, up: await serving(client) }))),
+          Promise.all(
+            healthOfEach[n].map(async ({ address, channel, client }) => ({
+              address,
+              up: await serving(client, channel),
+            })),
+          ),
         ),
       );
       return byParticipant((n) => each[PARTICIPANTS.indexOf(n)] ?? []);

@@ -23,6 +23,9 @@ import { testTls } from '../helpers/tls.js';
 /** A health service on a fixed port that counts the calls it answers; stopped and started again on that port. */
 class Replica {
   calls = 0;
+  /** How long its health check takes to answer, and what it answers. */
+  answerAfterMs = 0;
+  answer = HealthCheckResponse_ServingStatus.SERVING;
   private server: Server | undefined;
   private constructor(
     readonly port: number,
@@ -44,7 +47,9 @@ class Replica {
     server.addService(HealthService, {
       check: (_c: unknown, cb: sendUnaryData<HealthCheckResponse>) => {
         this.calls++;
-        cb(null, { status: HealthCheckResponse_ServingStatus.SERVING });
+        const reply = () => cb(null, { status: this.answer });
+        if (this.answerAfterMs > 0) setTimeout(reply, this.answerAfterMs);
+        else reply();
       },
     });
     await new Promise<void>((resolve, reject) =>
@@ -315,6 +320,36 @@ describe('a participant with two addresses, more ways to go', () => {
 });
 
 describe("the gateway's participants with replicas", () => {
+  test('a probe slower than its deadline on a live connection is slow, not down; NOT_SERVING and a dead one are down', async () => {
+    const creds = () => ServerCredentials.createInsecure();
+    const [o, i, pay] = await Promise.all([Replica.start(creds), Replica.start(creds), Replica.start(creds)]);
+    const p = connectParticipants({ order: o.address, inventory: [i.address], payment: pay.address }, insecure, {
+      probeTimeoutMs: 100,
+    });
+    try {
+      const all = { order: true, inventory: true, payment: true };
+      assert.deepEqual(await p.reachable(true), all);
+      o.answerAfterMs = 400;
+      i.answerAfterMs = 400;
+      const from = performance.now();
+      assert.deepEqual(await p.reachable(true), all, 'connected but slow: up');
+      assert.ok(performance.now() - from < 390, 'answered at the deadline, not when the slow answers came');
+      assert.deepEqual(
+        (await p.probeAddresses()).inventory.map((a) => a.up),
+        [true],
+      );
+      pay.answer = HealthCheckResponse_ServingStatus.NOT_SERVING;
+      assert.equal((await p.reachable(true)).payment, false, 'NOT_SERVING: down');
+      o.kill();
+      assert.equal((await p.reachable(true)).order, false, 'no connection: down');
+    } finally {
+      p.close();
+      o.kill();
+      i.kill();
+      pay.kill();
+    }
+  });
+
   test('probeAddresses says how many addresses of each participant answer', async () => {
     const creds = () => ServerCredentials.createInsecure();
     const [a, b, c] = await Promise.all([Replica.start(creds), Replica.start(creds), Replica.start(creds)]);
