@@ -210,7 +210,7 @@ async function seed(log: SagaLog, n: number, out: NodeJS.WriteStream): Promise<{
   const CHUNK = 2_000;
   for (let i = 0; i < n; i += CHUNK) {
     const chunk = Array.from({ length: Math.min(CHUNK, n - i) }, (_, k) => seedSaga(i + k, n, end, rand));
-    const res = await Promise.all(chunk.map((x) => log.create(x.saga, x.started, x.leaseMs)));
+    const res = await Promise.all(chunk.map((x) => log.create(x.saga, [x.started], x.leaseMs)));
     for (const r of res) if (!r.created) throw new Error('seed: a saga was not created');
     ids.push(...chunk.map((x) => x.saga.id));
     if (out.isTTY) out.write(`\rseeding ${ids.length}/${n}`);

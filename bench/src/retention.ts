@@ -134,7 +134,7 @@ const END = { status: 'COMPLETED', leaseOwner: null, leaseExpiresAt: 0 } as cons
 /** One saga from its creation to its end, one write per step boundary as the engine makes them. */
 async function run(i: number): Promise<void> {
   const { record, started, trace } = saga(i);
-  const res = await log.create(record, started, 600_000);
+  const res = await log.create(record, [started], 600_000);
   if (!res.created) throw new Error(`saga ${record.id} not created`);
   const id = record.id;
   const ev = (e: NewEvent, k: number): NewEvent => ({ ...e, traceId: trace, spanId: hex(i * 31 + k, 16) });

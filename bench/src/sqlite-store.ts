@@ -5,8 +5,10 @@
  * per item (bench/README.md: node:sqlite against better-sqlite3, measured with this file at cf403b6,
  * where both drivers sat behind Db):
  *
- * - saga log: sagas created 64 per turn of the event loop (one group commit), then 6 appends each,
- *   64 per turn (a patch and two events, as a step ending and the next starting);
+ * - saga log: the commits of a happy five-step saga, 64 sagas at a time: created 64 per turn of the
+ *   event loop (one group commit), each with SAGA_STARTED and its first step's intent (as the
+ *   engine creates a saga), then 5 appends each, 64 per turn (a patch and two events, as a step
+ *   ending and the next starting; the last one, the end, in the same shape): 6 commits per saga;
  * - payment inbox: charges through the inbox (`Inbox.run`: the idempotency record and the effect in
  *   one transaction, group-committed), 64 per turn.
  */
@@ -20,7 +22,8 @@ import { parseArgs } from 'node:util';
 const WORKLOADS = ['saga-log', 'payment-inbox'] as const;
 type Workload = (typeof WORKLOADS)[number];
 const BATCH = 64;
-const APPENDS = 6;
+/** The appends after the create: a happy five-step saga commits 6 times, its create included. */
+const APPENDS = 5;
 
 interface Figure {
   items: number;
@@ -32,6 +35,7 @@ async function runWorkload(workload: Workload, n: number, dir: string): Promise<
   const { uuidv7 } = await import('../../src/platform/ids.js');
   const { benchSaga, STARTED } = await import('./saga-record.js');
   if (workload === 'saga-log') {
+    const firstIntent = { type: 'STEP_STARTED', step: 'step_0', attempt: 1 } as const;
     const { SqliteSagaLog } = await import('../../src/saga/stores/sqlite.js');
     const log = new SqliteSagaLog({ file: path.join(dir, 'sagas.db'), synchronous: 'normal' });
     const now = Date.now();
@@ -39,7 +43,11 @@ async function runWorkload(workload: Workload, n: number, dir: string): Promise<
     const t0 = performance.now();
     for (let done = 0; done < n; done += BATCH) {
       const ids = Array.from({ length: Math.min(BATCH, n - done) }, () => uuidv7());
-      await Promise.all(ids.map((id) => log.create(benchSaga(id, now), STARTED, 600_000)));
+      await Promise.all(
+        ids.map((id) =>
+          log.create({ ...benchSaga(id, now), attempt: 1, currentStep: 'step_0' }, [STARTED, firstIntent], 600_000),
+        ),
+      );
       for (let r = 0; r < APPENDS; r++) {
         const step = `step_${r}`;
         await Promise.all(

@@ -185,6 +185,13 @@ interface Driven {
   /** A step's success held back to be committed with the saga's next transition. */
   deferred: Transition | undefined;
   def: SagaDefinition<unknown>;
+  /** The run's first attempt when the create committed its intent (see `creation`): made next, its intent not written again. */
+  begun: PlannedAttempt | undefined;
+}
+
+/** What every write checks first: this process still drives the saga (else it throws Abandoned). */
+function assertDriving(d: Driven): void {
+  if (d.stop.signal.reason instanceof Abandoned) throw d.stop.signal.reason;
 }
 
 /**
@@ -195,6 +202,28 @@ function withCurrentStep(def: SagaDefinition<unknown> | undefined, s: SagaRecord
   if (!def) return patch;
   const step = currentStepOf(def, { ...s, ...patch });
   return step === s.currentStep ? patch : { ...patch, currentStep: step };
+}
+
+/**
+ * What a saga's create commits, by the engine's own rule: its row and SAGA_STARTED, and, when the
+ * saga's first move is an attempt (plan's answer for the row as created, on the version it starts
+ * on), that attempt's intent too: the row with the intent's patch, and its STEP_STARTED after
+ * SAGA_STARTED. The first participant call then follows one commit, not two, and its intent is
+ * still durable before it. `first` is that attempt (the run makes it next, without writing its
+ * intent again); undefined when the first move is a transition (a saga already past its deadline,
+ * or one with no step to run), which the run writes as any other.
+ */
+export function creation(
+  def: SagaDefinition<unknown>,
+  saga: SagaRecord,
+  started: NewEvent,
+  policies: EnginePolicies,
+  now: number,
+): { saga: SagaRecord; events: NewEvent[]; first: PlannedAttempt | undefined } {
+  const next = plan(def, saga, policies, now);
+  if (next.kind !== 'attempt') return { saga, events: [started], first: undefined };
+  const patch = withCurrentStep(def, saga, next.intent.patch);
+  return { saga: { ...saga, ...patch }, events: [started, ...next.intent.events], first: next };
 }
 
 export class SagaEngine {
@@ -351,8 +380,9 @@ export class SagaEngine {
   private starting = 0;
 
   /**
-   * Makes the saga durable (SAGA_STARTED with its input and traceparent) and runs it in the
-   * background. With an idempotency key already used, returns the existing saga instead.
+   * Makes the saga durable (SAGA_STARTED with its input and traceparent, and its first step's
+   * intent in the same commit: `creation`) and runs it in the background. With an idempotency key
+   * already used, returns the existing saga instead (nothing is written or run then).
    */
   async start<I extends Json>(defName: string, req: StartRequest<I>): Promise<{ saga: SagaRecord; created: boolean }> {
     const def = this.definitionOf(defName);
@@ -409,15 +439,19 @@ export class SagaEngine {
     const started: NewEvent = {
       type: 'SAGA_STARTED',
       data: { input: req.input, traceparent, definition: def.name, version: def.version },
-      ...activeSpanIds(),
     };
-    const res = await this.log.create(saga, started, this.leaseMs);
+    const created = creation(def, saga, started, this.policies, now);
+    // Both events are written by the span that creates the saga (the request's): the first
+    // attempt's span does not exist yet when its intent is committed.
+    const ids = activeSpanIds();
+    const events = created.events.map((e) => ({ ...e, ...ids }));
+    const res = await this.log.create(created.saga, events, this.leaseMs);
     if (!res.created) {
       const existing = await this.log.get(res.existingId);
       if (!existing) throw new Error(`saga for idempotency key vanished: ${res.existingId}`);
       return { saga: existing, created: false };
     }
-    this.launch(res.saga, 'started');
+    this.launch(res.saga, 'started', created.first);
     return { saga: res.saga, created: true };
   }
 
@@ -941,10 +975,11 @@ export class SagaEngine {
     d.stop.abort(new Abandoned(why));
   }
 
-  private launch(saga: SagaRecord, cause: RunCause): void {
+  /** Drives `saga` in the background; `begun`: the attempt whose intent its create committed (a started saga's). */
+  private launch(saga: SagaRecord, cause: RunCause, begun?: PlannedAttempt): void {
     const def = this.definition(saga.definition, saga.version);
     const tags: Tags = def.tags?.({ id: saga.id, input: saga.input }) ?? {};
-    const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def };
+    const d: Driven = { run: Promise.resolve(), stop: new AbortController(), deferred: undefined, def, begun };
     const resumed = cause !== 'started';
     const op: SagaOp & { kind: 'run' } = { kind: 'run', saga, definition: def, cause, resumed, tags };
     let last = saga;
@@ -1009,14 +1044,17 @@ export class SagaEngine {
           ? d.stop.signal.reason
           : new EngineStoppingError('checkpointed for shutdown');
       }
-      const next = plan(def, s, this.policies, this.logNow());
+      // The first attempt of a saga just created was planned, and its intent committed, with the create.
+      const begun = d.begun;
+      d.begun = undefined;
+      const next = begun ?? plan(def, s, this.policies, this.logNow());
       if (next.kind === 'transition') {
         if (next.why === 'deadline')
           log.warn({ step: s.failure?.step ?? def.steps[s.stepIndex]?.name }, 'saga deadline exceeded; compensating');
         await write(next.transition);
         continue;
       }
-      const settled = await this.attempt(def, s, next, d, tags, write, log);
+      const settled = await this.attempt(def, s, next, d, tags, write, log, begun !== undefined);
       if (settled.verdict === 'retrying') await this.sleep(settled.retryInMs ?? 0, d.stop.signal);
     }
     const level = s.status === 'PARKED' ? 'error' : 'info';
@@ -1026,7 +1064,9 @@ export class SagaEngine {
 
   /**
    * One attempt through the interceptors' `step` member: the attempt, and inside it its intent
-   * write, the participant call and its outcome write (the contract in ./interceptors.ts).
+   * write, the participant call and its outcome write (the contract in ./interceptors.ts). With
+   * `withCreate` the intent is durable already (committed with the create): its op still runs
+   * through the chain, and writes nothing.
    */
   private async attempt(
     def: SagaDefinition<unknown>,
@@ -1036,6 +1076,7 @@ export class SagaEngine {
     tags: Tags,
     write: (t: Transition, defer?: boolean) => Promise<void>,
     log: Logger,
+    withCreate: boolean,
   ): Promise<Settlement> {
     const ctx: AttemptContext = {
       saga: s,
@@ -1050,7 +1091,10 @@ export class SagaEngine {
     const chain = this.chains.step;
     const attempt: StepOp & { kind: 'attempt' } = { ...ctx, kind: 'attempt' };
     await runChain<StepOp>(chain, attempt, async () => {
-      await runChain<StepOp>(chain, { ...ctx, kind: 'intent' }, () => write(a.intent));
+      // An intent committed with the create is not written again; a driver stopped since (an
+      // operator took the saga over) still calls nothing, as its write would have refused.
+      const intent = withCreate ? async () => assertDriving(d) : () => write(a.intent);
+      await runChain<StepOp>(chain, { ...ctx, kind: 'intent', withCreate }, intent);
       const current = { ...s, ...a.intent.patch };
       const call: StepOp & { kind: 'call' } = { ...ctx, kind: 'call', transport: {} };
       await runChain<StepOp>(
@@ -1103,7 +1147,7 @@ export class SagaEngine {
       d.deferred = { patch: { ...held?.patch, ...t.patch }, events: [...(held?.events ?? []), ...events] };
       return { ...s, ...t.patch };
     }
-    if (d.stop.signal.reason instanceof Abandoned) throw d.stop.signal.reason;
+    assertDriving(d);
     const patch: SagaPatch = withCurrentStep(d.def, s, held ? { ...held.patch, ...t.patch } : t.patch);
     const all = held ? [...held.events, ...events] : events;
     d.deferred = undefined;

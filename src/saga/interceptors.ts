@@ -21,6 +21,14 @@
  * holds `intent` (the intent's durable write), then `call` (the participant call under its
  * deadline), then `outcome` (the outcome's durable write); the checkpoints of the crash matrix
  * are just before and after `intent` and `outcome`.
+ *
+ * `intent` of a saga's first attempt (`withCreate`): that intent was committed with the saga's
+ * create, in one transaction with the row and SAGA_STARTED (STEP_STARTED is its second event), so
+ * the op stands for an intent already durable: `next()` writes nothing, yet it must be called as
+ * for any intent (rule 2), and the checkpoints before and after it still strike there, between
+ * the create's commit and the call. Both see the same durable state: the saga created with its
+ * first attempt on record, which recovery retries under the same key. (A saga whose first move is
+ * not an attempt, e.g. one started past its deadline, is created with SAGA_STARTED alone.)
  */
 import {
   context as otelContext,
@@ -75,7 +83,10 @@ export type SagaOp =
 
 /** What every operation within one attempt knows. */
 export interface AttemptContext {
-  /** The state before the attempt's intent was written. */
+  /**
+   * The state before the attempt's intent was written; for an intent committed with the create
+   * (`withCreate`), the saga as created, that intent included.
+   */
   readonly saga: SagaRecord;
   readonly definition: SagaDefinition<unknown>;
   readonly step: StepDefinition<unknown>;
@@ -94,7 +105,11 @@ export type StepOp =
       /** Set by the engine once the attempt's outcome is written. */
       settlement?: Settlement;
     })
-  | (AttemptContext & { readonly kind: 'intent' })
+  | (AttemptContext & {
+      readonly kind: 'intent';
+      /** The saga's first attempt: its intent was committed with the create, and `next()` writes nothing (see the contract above). */
+      readonly withCreate: boolean;
+    })
   | (AttemptContext & {
       readonly kind: 'call';
       /** Writable before `next()`: what the call carries besides its request (StepContext.fault). */
@@ -254,7 +269,8 @@ async function traceRecovery(count: number, next: Next): Promise<void> {
 
 /**
  * Test-only crash points (`CRASH_AT=saga.<step>[.undo].<checkpoint>`): the process dies there as
- * with kill -9. The checkpoints are just before and after an attempt's two durable writes.
+ * with kill -9. The checkpoints are just before and after an attempt's two durable writes (a
+ * saga's first intent: written with its create, so both of its checkpoints come after that commit).
  */
 export function crashPoints(): SagaInterceptor {
   return {

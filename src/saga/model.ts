@@ -179,11 +179,13 @@ export interface SagaLog {
   /** A random id given to the log when it was created; records kept elsewhere for it are namespaced by it. */
   identity(): Promise<string>;
   /**
-   * Stores a new saga with its SAGA_STARTED event, leased to `saga.leaseOwner` for `leaseMs` by
-   * the log's clock. An idempotency key (or a saga id) already used returns the saga that holds
-   * it instead, so a create retried after a lost answer finds its saga.
+   * Stores a new saga with its creation's events (SAGA_STARTED, then, from the engine, its first
+   * step's STEP_STARTED), numbered from 1, all in one commit,
+   * leased to `saga.leaseOwner` for `leaseMs` by the log's clock. An idempotency key (or a saga id)
+   * already used returns the saga that holds it instead, and writes nothing, so a create retried
+   * after a lost answer finds its saga.
    */
-  create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult>;
+  create(saga: SagaRecord, events: readonly NewEvent[], leaseMs: number): Promise<CreateResult>;
   /** Applies `patch` and appends `events` atomically, if `owner` still holds the lease; else LeaseLostError. */
   append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void>;
   /**

@@ -48,7 +48,7 @@ async function sql<R extends pg.QueryResultRow>(url: string, text: string): Prom
 }
 
 async function create(log: SagaLog, owner = 'owner-a', leaseMs = 60_000): Promise<string> {
-  const res = await log.create(newSaga(uniqueId(), { leaseOwner: owner }), STARTED, leaseMs);
+  const res = await log.create(newSaga(uniqueId(), { leaseOwner: owner }), [STARTED], leaseMs);
   assert.ok(res.created);
   return res.saga.id;
 }
@@ -103,7 +103,7 @@ describe('PostgreSQL saga log: what only PostgreSQL does', () => {
     const ro = await open({ readonly: true });
     assert.equal((await ro.get(id))?.id, id);
     assert.equal((await ro.list({ limit: 10 })).sagas.length >= 1, true);
-    await assert.rejects(ro.create(newSaga(uniqueId()), STARTED, 1_000), /read-only/);
+    await assert.rejects(ro.create(newSaga(uniqueId()), [STARTED], 1_000), /read-only/);
     await assert.rejects(ro.renewLeases('owner-a', [id], 1_000), /read-only/);
   });
 

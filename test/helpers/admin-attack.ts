@@ -40,7 +40,7 @@ export async function parkedSaga(
       createdAt: at,
       updatedAt: at,
     }),
-    STARTED,
+    [STARTED],
     0,
   );
   assert.ok(res.created);

@@ -8,17 +8,22 @@
  *   decline, a shortage, not_pending, a tombstone's refusal); answer lost (effect done, outcome
  *   uncertain); never arrived (no effect, uncertain); refused in transport (a raised DefiniteError,
  *   no effect); delayed (uncertain now, the request reaches its participant at any later point);
- * - a crash at each checkpoint of the driver (src/saga/engine.ts `attempt()`): before the intent
- *   is written (a step's deferred success, not yet durable, is lost and the step is replayed under
- *   the same key), after the intent before the call, after the call's effect before its outcome is
- *   durable; recovery resumes at once from the durable row by calling plan again;
+ * - a crash at each checkpoint of the driver (src/saga/engine.ts `attempt()`): after the create
+ *   (which commits the first attempt's intent with the saga: the engine's `creation`) before the
+ *   first call, before an intent is written (a step's deferred success, not yet durable, is lost
+ *   and the step is replayed under the same key), after the intent before the call, after the
+ *   call's effect before its outcome is durable, before a transition with no call (the deferred
+ *   success is lost); recovery resumes at once from the durable row by calling plan again;
  * - the saga's deadline passing (before a plan, or while a call is out);
  * - each operator action (retry, compensate, resolve) wherever decideAction allows it, on the
  *   durable row, whoever drives the saga (the driver's next write is then refused: its deferred
  *   success and its call's outcome are dropped).
  *
- * The driver is emulated step for step as the engine runs it: intent written (durably) before the
- * call, the settlement written after, a success deferred and committed with the next write.
+ * The driver is emulated step for step as the engine runs it: the saga created with its first
+ * intent (the engine's own `creation`, so the model's commit boundary is the engine's), every
+ * later intent written (durably) before its call, the settlement written after, a success
+ * deferred and committed with the next write. The report counts the crashes tried per
+ * checkpoint, step and phase, so a test can check that a crash between every two effects was.
  * Checked at every state: the invariants that hold always (DESIGN §6.3/§6.4/§6.7); at every
  * COMPLETED or COMPENSATED state, the ends' books (§6.2-§6.4); at every PARKED state, that one
  * operator action (retry or compensate) with the faults gone reaches COMPLETED or COMPENSATED with
@@ -34,6 +39,7 @@ import {
   type SagaDefinition,
   type StepDefinition,
 } from '../../src/saga/definition.js';
+import { creation } from '../../src/saga/engine.js';
 import { isTerminal, type SagaRecord, type SagaStatus } from '../../src/saga/model.js';
 import {
   decideAction,
@@ -81,8 +87,29 @@ export interface ExploreOptions {
   maxNodes?: number;
 }
 
-/** What the driver is doing: between attempts, or holding a call's outcome it has not written yet. */
-type Driver = { phase: 'idle' } | { phase: 'called'; attempt: PlannedAttempt; outcome: ModelOutcome };
+/**
+ * What the driver is doing: between attempts; about to make the first attempt, whose intent the
+ * create committed (the engine's run does not plan or write it again); or holding a call's outcome
+ * it has not written yet.
+ */
+type Driver =
+  | { phase: 'idle' }
+  | { phase: 'created'; attempt: PlannedAttempt }
+  | { phase: 'called'; attempt: PlannedAttempt; outcome: ModelOutcome };
+
+/**
+ * Where the driver crashed: after the create (first intent included) before the first call; before
+ * an intent, a deferred success held; after an intent before its call; after a call before its
+ * outcome is durable; before a transition with no call, a deferred success held.
+ */
+export type CrashPoint = 'after_create' | 'before_intent' | 'after_intent' | 'after_call' | 'before_transition';
+
+/** One event from a state: the next state, what happened, and where the driver crashed, if it did. */
+interface Edge {
+  world: World;
+  label: string;
+  crash?: `${CrashPoint} ${string}`;
+}
 
 /** One state of the system: the saga log's row, the driver's memory, the participants' books. */
 export interface World {
@@ -127,6 +154,8 @@ export interface Report {
   states: number;
   ms: number;
   ends: Record<SagaStatus, number>;
+  /** Crashes tried, by `<checkpoint> <phase> <step>` (e.g. `after_create action create_order`). */
+  crashes: Record<string, number>;
   maxDepth: number;
   counterexamples: Counterexample[];
 }
@@ -162,6 +191,7 @@ function write(w: World, t: Transition, defer: boolean): World {
   return { ...w, durable: { ...mem(w), ...t.patch }, pending: null };
 }
 
+/** The saga as the engine's create commits it (`creation`), and the attempt its run makes first. */
 function initialWorld(def: SagaDefinition<unknown>, policies: EnginePolicies, sc: Scenario): World {
   const input: Json = {
     order_id: sc.orderId,
@@ -172,7 +202,7 @@ function initialWorld(def: SagaDefinition<unknown>, policies: EnginePolicies, sc
     fingerprint: 'f',
     request_id: null,
   };
-  const durable: SagaRecord = {
+  const row: SagaRecord = {
     id: SAGA_ID,
     definition: def.name,
     version: def.version,
@@ -193,11 +223,12 @@ function initialWorld(def: SagaDefinition<unknown>, policies: EnginePolicies, sc
     subject: null,
     currentStep: null,
   };
+  const created = creation(def, row, { type: 'SAGA_STARTED' }, policies, NOW);
   return {
     sc,
-    durable,
+    durable: created.saga,
     pending: null,
-    driver: { phase: 'idle' },
+    driver: created.first ? { phase: 'created', attempt: created.first } : { phase: 'idle' },
     past: false,
     books: initialBooks(sc),
     inflight: null,
@@ -298,7 +329,9 @@ class Explorer {
     const drv =
       w.driver.phase === 'idle'
         ? '-'
-        : `${w.driver.attempt.phase},${w.driver.attempt.index},${w.driver.attempt.attempt},${json(w.driver.outcome)}`;
+        : w.driver.phase === 'created'
+          ? `c${w.driver.attempt.phase},${w.driver.attempt.index},${w.driver.attempt.attempt}`
+          : `${w.driver.attempt.phase},${w.driver.attempt.index},${w.driver.attempt.attempt},${json(w.driver.outcome)}`;
     const pending = w.pending ? json(w.pending.patch) : '-';
     const inflight = w.inflight ? json(w.inflight) : '-';
     return `${this.id(w.sc.name)}|${this.rowCode(w.durable)}|${pending}|${drv}|${w.past ? 1 : 0}|${this.booksCode(w.books)}|${inflight}`;
@@ -319,7 +352,7 @@ class Explorer {
   // ---- the driver, one checkpoint at a time ------------------------------------------------
 
   /** The attempt's call reaching (or not) its participant, after its intent was written. */
-  private call(w: World, a: PlannedAttempt, how: Delivery): { world: World; label: string } {
+  private call(w: World, a: PlannedAttempt, how: Delivery): Edge {
     const role = roleOf(a);
     if (role === null) {
       // The engine's call() answers ok at once for a phase the step has no function for.
@@ -371,7 +404,7 @@ class Explorer {
     };
   }
 
-  private settleCalled(w: World): { world: World; label: string } {
+  private settleCalled(w: World): Edge {
     if (w.driver.phase !== 'called') throw new Error('no call to settle');
     const { attempt: a, outcome } = w.driver;
     // A ModelOutcome is an AttemptOutcome without took_effect: the newer rules make that only from a fence's answer.
@@ -383,59 +416,83 @@ class Explorer {
     };
   }
 
-  /** Every event of the driver from this state (no fault budget spent when `faultFree`). */
-  private driverEdges(w: World, faultFree: boolean): Array<{ world: World; label: string }> {
+  /** Every event of the driver from this state (no fault budget spent when `faultFree`); the fault-free one first. */
+  private driverEdges(w: World, faultFree: boolean): Edge[] {
     if (isTerminal(w.durable.status)) return [];
     const b = this.o.bounds;
     const canCrash = !faultFree && w.crashes < b.crashes;
-    const crash = (from: World, label: string) => ({
+    const crash = (from: World, point: CrashPoint, a: PlannedAttempt | undefined, label: string): Edge => ({
       world: {
         ...from,
         pending: null,
-        driver: { phase: 'idle' } as Driver,
+        driver: { phase: 'idle' },
         crashes: from.crashes + 1,
         faults: from.faults | FAULT.crash,
       },
       label,
+      crash: `${point} ${a ? `${a.phase} ${a.step.name}` : '-'}`,
     });
     if (w.driver.phase === 'called') {
+      const a = w.driver.attempt;
       const out = [this.settleCalled(w)];
       if (canCrash)
         out.push(
           crash(
             w,
-            `crash after the call of ${attemptText(w.driver.attempt)}, before its outcome is durable; recovery resumes from the log`,
+            'after_call',
+            a,
+            `crash after the call of ${attemptText(a)}, before its outcome is durable; recovery resumes from the log`,
           ),
         );
       return out;
     }
-    const p = plan(this.o.def, mem(w), this.o.policies, nowOf(w));
-    if (p.kind === 'transition') {
-      const out = [
-        { world: write(w, p.transition, false), label: `plan: ${p.why} → ${p.transition.patch.status ?? 'written'}` },
-      ];
-      if (canCrash && w.pending) out.push(crash(w, 'crash before the next write (the deferred success is lost)'));
+    // The run's first attempt: planned, and its intent committed, by the create.
+    if (w.driver.phase === 'created') {
+      const a = w.driver.attempt;
+      const out = this.callEdges(w, a, faultFree);
+      if (canCrash)
+        out.push(crash(w, 'after_create', a, `created with the intent of ${attemptText(a)}; crash before the call`));
       return out;
     }
-    const out: Array<{ world: World; label: string }> = [];
-    if (canCrash && w.pending)
-      out.push(crash(w, `crash before the intent of ${attemptText(p)} (the deferred success is lost)`));
+    const p = plan(this.o.def, mem(w), this.o.policies, nowOf(w));
+    if (p.kind === 'transition') {
+      const out: Edge[] = [
+        { world: write(w, p.transition, false), label: `plan: ${p.why} → ${p.transition.patch.status ?? 'written'}` },
+      ];
+      if (canCrash && w.pending)
+        out.push(
+          crash(w, 'before_transition', undefined, 'crash before the next write (the deferred success is lost)'),
+        );
+      return out;
+    }
     const intent = write(w, p.intent, false);
-    if (canCrash) out.push(crash(intent, `intent of ${attemptText(p)} written; crash before the call`));
-    out.push(this.call(intent, p, 'answered'));
+    const out = this.callEdges(intent, p, faultFree);
+    if (canCrash && w.pending)
+      out.push(
+        crash(w, 'before_intent', p, `crash before the intent of ${attemptText(p)} (the deferred success is lost)`),
+      );
+    if (canCrash)
+      out.push(crash(intent, 'after_intent', p, `intent of ${attemptText(p)} written; crash before the call`));
+    return out;
+  }
+
+  /** The attempt's call, its intent durable, in each way it may reach its participant (answered only, when `faultFree`). */
+  private callEdges(intent: World, p: PlannedAttempt, faultFree: boolean): Edge[] {
+    const b = this.o.bounds;
+    const out = [this.call(intent, p, 'answered')];
     if (faultFree || roleOf(p) === null) return out;
     out.push(
       this.call(intent, p, 'answer lost'),
       this.call(intent, p, 'never arrived'),
       this.call(intent, p, 'refused in transport'),
     );
-    if (w.inflight === null && w.delayed < b.delayed) out.push(this.call(intent, p, 'delayed'));
+    if (intent.inflight === null && intent.delayed < b.delayed) out.push(this.call(intent, p, 'delayed'));
     return out;
   }
 
   // ---- the environment: deadline, late deliveries, operators ---------------------------------
 
-  private arrive(w: World): { world: World; label: string } {
+  private arrive(w: World): Edge {
     if (!w.inflight) throw new Error('nothing in flight');
     const r = serve(w.books, w.sc, w.inflight);
     const answer = r.answer.kind === 'response' ? r.answer.outcome : `raised ${r.answer.code}`;
@@ -456,7 +513,7 @@ class Explorer {
   }
 
   /** An operator's action through decideAction and the log's takeOver; undefined when refused. */
-  private act(w: World, action: OperatorActionKind): { world: World; label: string } | undefined {
+  private act(w: World, action: OperatorActionKind): Edge | undefined {
     const d = this.decide(w, action);
     if (d.kind !== 'apply') return undefined;
     if (
@@ -479,7 +536,7 @@ class Explorer {
     };
   }
 
-  edges(w: World): Array<{ world: World; label: string }> {
+  edges(w: World): Edge[] {
     const out = this.driverEdges(w, false);
     const b = this.o.bounds;
     if (!w.past && !ENDED.includes(w.durable.status))
@@ -642,6 +699,10 @@ class Explorer {
     const d = w.durable;
     const step = (i: number) => this.o.def.steps[i]?.name ?? '-';
     const pending = w.pending ? ` | not yet durable: ${JSON.stringify(w.pending.patch)}` : '';
+    const created =
+      w.driver.phase === 'created'
+        ? ` | next: the call of ${attemptText(w.driver.attempt)} (intent committed with the create)`
+        : '';
     const failure = d.failure ? ` failure=${d.failure.step}/${d.failure.code}` : '';
     const flags = [
       w.past ? 'past deadline' : '',
@@ -650,7 +711,7 @@ class Explorer {
       .filter(Boolean)
       .join(', ');
     return (
-      `saga: ${d.status} stepIndex=${d.stepIndex}(${step(d.stepIndex)}) compIndex=${d.compIndex}${d.compIndex >= 0 ? `(${step(d.compIndex)})` : ''} attempt=${d.attempt}${failure}${pending}${flags ? ` | ${flags}` : ''}\n` +
+      `saga: ${d.status} stepIndex=${d.stepIndex}(${step(d.stepIndex)}) compIndex=${d.compIndex}${d.compIndex >= 0 ? `(${step(d.compIndex)})` : ''} attempt=${d.attempt}${failure}${pending}${created}${flags ? ` | ${flags}` : ''}\n` +
       `      books: ${formatBooks(w.books)}`
     );
   }
@@ -692,7 +753,8 @@ export function explore(o: ExploreOptions): Report {
   const queue: Node[] = [];
   for (const world of ex.initial()) {
     dominated(ex.baseKey(world), world);
-    queue.push({ world, parent: null, label: `start (${world.sc.name})`, depth: 0 });
+    const first = world.driver.phase === 'created' ? ` with the intent of ${attemptText(world.driver.attempt)}` : '';
+    queue.push({ world, parent: null, label: `created (${world.sc.name})${first}, in one commit`, depth: 0 });
   }
   const ends = { RUNNING: 0, COMPENSATING: 0, COMPLETED: 0, COMPENSATED: 0, PARKED: 0, RESOLVED: 0 } satisfies Record<
     SagaStatus,
@@ -700,6 +762,7 @@ export function explore(o: ExploreOptions): Report {
   >;
   // Per invariant, the shortest counterexample of each minimal set of fault kinds.
   const found = new Map<string, Array<{ mask: number; node: Node; violation: Violation }>>();
+  const crashes: Record<string, number> = {};
   let maxDepth = 0;
   const maxNodes = o.maxNodes ?? 3_000_000;
   for (let head = 0; head < queue.length; head++) {
@@ -721,6 +784,9 @@ export function explore(o: ExploreOptions): Report {
     // A broken state's descendants only repeat it.
     if (broken.length > 0) continue;
     for (const e of ex.edges(w)) {
+      // Counted when tried: a crash may lead to a state reached otherwise already (a crash before
+      // an intent, its step's success deferred, leaves the log as a crash after that step's call).
+      if (e.crash) crashes[e.crash] = (crashes[e.crash] ?? 0) + 1;
       if (dominated(ex.baseKey(e.world), e.world)) continue;
       queue.push({ world: e.world, parent: node, label: e.label, depth: node.depth + 1 });
     }
@@ -745,9 +811,23 @@ export function explore(o: ExploreOptions): Report {
     states: seen.size,
     ms: performance.now() - started,
     ends,
+    crashes,
     maxDepth,
     counterexamples,
   };
+}
+
+const CRASH_POINTS: readonly CrashPoint[] = [
+  'after_create',
+  'before_intent',
+  'after_intent',
+  'after_call',
+  'before_transition',
+];
+
+/** How many crashes the exploration made at a checkpoint, over every step and phase. */
+export function crashesAt(r: Report, point: CrashPoint): number {
+  return Object.entries(r.crashes).reduce((n, [k, c]) => (k.startsWith(`${point} `) ? n + c : n), 0);
 }
 
 /** The report for humans: the counts, and each counterexample as a readable trace. */
@@ -760,6 +840,7 @@ export function formatReport(r: Report, o: ExploreOptions): string {
     `  scenarios: ${o.scenarios.map((s) => s.name).join('; ')}`,
     `  explored ${r.nodes} nodes, ${r.states} distinct states (saga row × driver × books), depth ≤ ${r.maxDepth}, in ${(r.ms / 1000).toFixed(2)} s`,
     `  terminal nodes: ${(['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED'] as const).map((s) => `${s} ${r.ends[s]}`).join(', ')}`,
+    `  crashes tried: ${CRASH_POINTS.map((c) => `${c} ${crashesAt(r, c)}`).join(', ')}`,
     r.counterexamples.length === 0
       ? '  no violation'
       : `  ${r.counterexamples.length} counterexample(s), the shortest per invariant and per minimal set of fault kinds:`,

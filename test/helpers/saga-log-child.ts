@@ -43,7 +43,7 @@ const [, starts, claimed] = await Promise.all([
     spec.keys.map(async (key): Promise<StartOutcome> => {
       const res = await log.create(
         newSaga(`child-${key}`, { idempotencyKey: key, leaseOwner: spec.owner }),
-        STARTED,
+        [STARTED],
         60_000,
       );
       return { key, id: res.created ? res.saga.id : res.existingId, created: res.created };

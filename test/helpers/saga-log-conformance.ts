@@ -77,7 +77,7 @@ async function withStorage(
 
 /** Creates a saga leased to `owner` (for `leaseMs`) and returns the stored record. */
 async function started(log: SagaLog, over: Partial<SagaRecord> = {}, leaseMs = 60_000): Promise<SagaRecord> {
-  const res = await log.create(newSaga(over.id ?? uniqueId(), over), STARTED, leaseMs);
+  const res = await log.create(newSaga(over.id ?? uniqueId(), over), [STARTED], leaseMs);
   assert.ok(res.created, 'a new saga is created');
   return res.saga;
 }
@@ -123,7 +123,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const log = await open();
       const saga = newSaga(uniqueId(), { idempotencyKey: uniqueId('key'), leaseExpiresAt: 1 });
       const before = Date.now();
-      const res = await log.create(saga, STARTED, 30_000);
+      const res = await log.create(saga, [STARTED], 30_000);
       const after = Date.now();
       assert.ok(res.created);
       const stored = res.saga;
@@ -155,6 +155,98 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         at: events[0]?.at,
       });
       assert.equal(typeof events[0]?.at, 'number');
+    });
+
+    it('create with several events commits them all, numbered from 1; a create refused by its key writes none', async (open) => {
+      const log = await open();
+      const other = await open();
+      const key = uniqueId('key');
+      // The engine's create: the saga at its first attempt, SAGA_STARTED and that attempt's intent.
+      const saga = newSaga(uniqueId(), { idempotencyKey: key, attempt: 1, currentStep: 'create_order' });
+      const intent: NewEvent = {
+        type: 'STEP_STARTED',
+        step: 'create_order',
+        attempt: 1,
+        traceId: TRACE_ID,
+        spanId: SPAN_ID,
+      };
+      const res = await log.create(saga, [STARTED, intent], 60_000);
+      assert.ok(res.created);
+      assert.deepEqual(
+        [res.saga.attempt, res.saga.currentStep, res.saga.progressAt],
+        [1, 'create_order', saga.updatedAt],
+      );
+      assert.deepEqual(await other.get(saga.id), res.saga, 'committed when it resolves');
+      const events = await other.events(saga.id);
+      const at = events[0]?.at;
+      assert.deepEqual(events, [
+        {
+          sagaId: saga.id,
+          seq: 1,
+          type: 'SAGA_STARTED',
+          step: null,
+          attempt: null,
+          error: null,
+          retryable: null,
+          data: STARTED.data,
+          traceId: TRACE_ID,
+          spanId: SPAN_ID,
+          at,
+        },
+        {
+          sagaId: saga.id,
+          seq: 2,
+          type: 'STEP_STARTED',
+          step: 'create_order',
+          attempt: 1,
+          error: null,
+          retryable: null,
+          data: null,
+          traceId: TRACE_ID,
+          spanId: SPAN_ID,
+          at,
+        },
+      ]);
+      await log.append(saga.id, OWNER, { stepIndex: 1, attempt: 0 }, [
+        { type: 'STEP_SUCCEEDED', step: 'create_order', attempt: 1 },
+      ]);
+      assert.deepEqual(
+        (await log.events(saga.id)).map((e) => [e.seq, e.type]),
+        [
+          [1, 'SAGA_STARTED'],
+          [2, 'STEP_STARTED'],
+          [3, 'STEP_SUCCEEDED'],
+        ],
+        'appends number on after the create’s events',
+      );
+      // Several in one turn (one batch: PostgreSQL's batch statement), one of them a replay of the key.
+      const fresh = Array.from({ length: 12 }, () => newSaga(uniqueId(), { attempt: 1 }));
+      const replay = newSaga(uniqueId(), { idempotencyKey: key, attempt: 1 });
+      const three = (id: string): NewEvent[] => [
+        STARTED,
+        { ...intent, data: { id } },
+        { type: 'STEP_FAILED', step: 'create_order', attempt: 1, retryable: true },
+      ];
+      const results = await Promise.all([...fresh, replay].map((s) => log.create(s, three(s.id), 60_000)));
+      assert.deepEqual(results.at(-1), { created: false, existingId: saga.id });
+      for (const s of fresh) {
+        const got = await other.events(s.id);
+        assert.deepEqual(
+          got.map((e) => [e.seq, e.type, e.data]),
+          [
+            [1, 'SAGA_STARTED', STARTED.data],
+            [2, 'STEP_STARTED', { id: s.id }],
+            [3, 'STEP_FAILED', null],
+          ],
+        );
+        await log.append(s.id, OWNER, { attempt: 2 }, [{ type: 'STEP_STARTED', step: 'create_order', attempt: 2 }]);
+        assert.deepEqual(
+          (await log.events(s.id, { afterSeq: 3 })).map((e) => e.seq),
+          [4],
+        );
+      }
+      assert.equal(await other.get(replay.id), undefined);
+      assert.equal((await other.events(saga.id)).length, 3, 'the replayed key wrote nothing to its holder');
     });
 
     it('append applies the patch and numbers each saga’s events 1..n, committed when it resolves', async (open) => {
@@ -257,7 +349,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
           log.append(id, OWNER, { attempt: 1, stepIndex: i % 3 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]),
         ),
         log.append(stolen.id, OWNER, { attempt: 9 }, [{ type: 'STEP_STARTED', step: 's', attempt: 9 }]),
-        log.create(newcomer, STARTED, 60_000),
+        log.create(newcomer, [STARTED], 60_000),
         ...ids.map((id) => log.append(id, 'owner-b', { attempt: 7 }, [{ type: 'STEP_FAILED', step: 's' }])),
       ];
       const settled = await Promise.allSettled(writes);
@@ -293,7 +385,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const turn = () => new Promise<void>((r) => setImmediate(r));
       // Turn 1: a large batch, with the saga's create at its end; then one append per turn.
       writes.push(...crowd.map((id) => log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's' }])));
-      writes.push(log.create(fresh, STARTED, 60_000));
+      writes.push(log.create(fresh, [STARTED], 60_000));
       for (let k = 1; k <= 5; k++) {
         await turn();
         writes.push(log.append(fresh.id, OWNER, { attempt: k }, [{ type: 'STEP_STARTED', step: 's', attempt: k }]));
@@ -319,7 +411,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const key = uniqueId('order-key');
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          (i % 2 === 0 ? a : b).create(newSaga(`dup-${i}-${uniqueId()}`, { idempotencyKey: key }), STARTED, 60_000),
+          (i % 2 === 0 ? a : b).create(newSaga(`dup-${i}-${uniqueId()}`, { idempotencyKey: key }), [STARTED], 60_000),
         ),
       );
       const winners = results.flatMap((r) => (r.created ? [r.saga.id] : []));
@@ -331,10 +423,10 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       assert.equal((await a.list({ limit: 100 })).sagas.length, 1);
       assert.equal((await b.events(winner)).length, 1);
       // A create retried after an unknown outcome finds its own saga.
-      const again = await a.create(newSaga(winner, { idempotencyKey: key }), STARTED, 60_000);
+      const again = await a.create(newSaga(winner, { idempotencyKey: key }), [STARTED], 60_000);
       assert.deepEqual(again, { created: false, existingId: winner });
       const keyless = await started(a);
-      assert.deepEqual(await b.create(newSaga(keyless.id), STARTED, 60_000), {
+      assert.deepEqual(await b.create(newSaga(keyless.id), [STARTED], 60_000), {
         created: false,
         existingId: keyless.id,
       });
@@ -667,8 +759,8 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
     it('recovery can claim only the definition versions it knows, leaving the others to who knows them', async (open) => {
       const log = await open();
       const known = await started(log, {}, 0);
-      const other = await log.create(newSaga(uniqueId(), { definition: 'newer_saga' }), STARTED, 0);
-      const newer = await log.create(newSaga(uniqueId(), { version: 4 }), STARTED, 0);
+      const other = await log.create(newSaga(uniqueId(), { definition: 'newer_saga' }), [STARTED], 0);
+      const newer = await log.create(newSaga(uniqueId(), { version: 4 }), [STARTED], 0);
       assert.ok(other.created && newer.created);
       const v = (definition: string, version: number) => ({ definition, version });
       const mine = await log.claimExpired('owner-old', 60_000, 100, [v('conformance', 3), v('absent', 3)]);
@@ -686,7 +778,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
       const log = await open();
       const base = await log.versionCounts();
       const mk = async (version: number, status: 'COMPENSATING' | 'PARKED' | 'COMPLETED' | null) => {
-        const r = await log.create(newSaga(uniqueId(), { version, definition: 'counted' }), STARTED, 60_000);
+        const r = await log.create(newSaga(uniqueId(), { version, definition: 'counted' }), [STARTED], 60_000);
         assert.ok(r.created);
         if (status) await log.append(r.saga.id, OWNER, { status }, []);
       };
@@ -967,7 +1059,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
         log.append(id, OWNER, { attempt: 1 }, [{ type: 'STEP_STARTED', step: 's', attempt: 1 }]),
       );
       const newcomer = newSaga(uniqueId());
-      const creating = log.create(newcomer, STARTED, 60_000);
+      const creating = log.create(newcomer, [STARTED], 60_000);
       await log.close();
       await Promise.all(pending);
       assert.ok((await creating).created);
@@ -1028,7 +1120,7 @@ export function sagaLogConformance(name: string, factory: SagaLogFactory): void 
             keys.map(async (key): Promise<StartOutcome> => {
               const res = await log.create(
                 newSaga(`parent-${key}`, { idempotencyKey: key, leaseOwner: 'parent' }),
-                STARTED,
+                [STARTED],
                 60_000,
               );
               return { key, id: res.created ? res.saga.id : res.existingId, created: res.created };

@@ -28,7 +28,7 @@ const FAILED: NewEvent = {
 async function started(log: SagaLog, over: Partial<SagaRecord> = {}): Promise<SagaRecord> {
   // Created by the log's clock, as the engine does, so that ages compare like with like.
   const now = await log.clock();
-  const res = await log.create(newSaga(uniqueId(), { createdAt: now, updatedAt: now, ...over }), STARTED, 60_000);
+  const res = await log.create(newSaga(uniqueId(), { createdAt: now, updatedAt: now, ...over }), [STARTED], 60_000);
   assert.ok(res.created);
   return res.saga;
 }

@@ -46,7 +46,7 @@ async function sagaIn(
   agoMs: number,
   over: Partial<SagaRecord> = {},
 ): Promise<SagaRecord> {
-  const res = await log.create(newSaga(over.id ?? uniqueId(), over), STARTED, 60_000);
+  const res = await log.create(newSaga(over.id ?? uniqueId(), over), [STARTED], 60_000);
   assert.ok(res.created);
   const id = res.saga.id;
   await log.append(id, OWNER, { stepIndex: 1, attempt: 1 }, [
@@ -172,11 +172,11 @@ export function sagaLogRetentionConformance(name: string, factory: RetentionFact
     it("a pruned saga's idempotency key is free again: a create with it makes a new saga", async (log, storage) => {
       const key = uniqueId('key');
       const first = await sagaIn(log, storage, 'COMPLETED', 8 * DAY, { idempotencyKey: key });
-      const retried = await log.create(newSaga(uniqueId(), { idempotencyKey: key }), STARTED, 1_000);
+      const retried = await log.create(newSaga(uniqueId(), { idempotencyKey: key }), [STARTED], 1_000);
       assert.deepEqual(retried, { created: false, existingId: first.id }, 'kept: the key still finds its saga');
       assert.equal((await log.prune(DEFAULT_RETENTION_AGES, 10)).sagas, 1);
       assert.equal(await log.getByIdempotencyKey(key), undefined);
-      const again = await log.create(newSaga(uniqueId(), { idempotencyKey: key }), STARTED, 1_000);
+      const again = await log.create(newSaga(uniqueId(), { idempotencyKey: key }), [STARTED], 1_000);
       assert.ok(again.created, 'pruned: the key makes a new saga');
       assert.notEqual(again.saga.id, first.id);
       assert.equal((await log.getByIdempotencyKey(key))?.id, again.saga.id);

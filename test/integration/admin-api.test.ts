@@ -327,7 +327,7 @@ describe('what the console is sent, so that it guesses nothing (issue 24 item 3)
 
     // A saga of a definition this gateway does not run, its failures written as the engine would.
     const id = randomUUID();
-    assert.ok((await g.log.create(newSaga(id, { definition: 'console_facts' }), STARTED, 60_000)).created);
+    assert.ok((await g.log.create(newSaga(id, { definition: 'console_facts' }), [STARTED], 60_000)).created);
     await g.log.append(id, 'owner-a', { attempt: 2 }, [
       { type: 'STEP_STARTED', step: 'a', attempt: 1 },
       {

@@ -48,7 +48,7 @@ async function leftInLog(over: Partial<SagaRecord>): Promise<string> {
       updatedAt: at,
       ...over,
     }),
-    STARTED,
+    [STARTED],
     held ? 3_600_000 : 0,
   );
   assert.ok(res.created);

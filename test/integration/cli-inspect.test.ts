@@ -48,8 +48,8 @@ async function inspect(args: string[], env: NodeJS.ProcessEnv) {
 
 /** The same saga log contents in any store, then the same checks through `sagas inspect`. */
 async function checkInspect(log: SagaLog, env: NodeJS.ProcessEnv): Promise<void> {
-  await log.create(saga('s-ok'), { type: 'SAGA_STARTED' }, 60_000);
-  await log.create(saga('s-parked'), { type: 'SAGA_STARTED' }, 60_000);
+  await log.create(saga('s-ok'), [{ type: 'SAGA_STARTED' }], 60_000);
+  await log.create(saga('s-parked'), [{ type: 'SAGA_STARTED' }], 60_000);
   await log.append(
     's-parked',
     'me',

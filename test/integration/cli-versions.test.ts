@@ -40,7 +40,7 @@ async function leftInLog(app: GatewayApp, over: Partial<SagaRecord>): Promise<st
       updatedAt: at,
       ...over,
     }),
-    STARTED,
+    [STARTED],
     held ? 3_600_000 : 0,
   );
   assert.ok(res.created);

@@ -60,7 +60,7 @@ async function logWith(old: number, young: number): Promise<{ log: SqliteSagaLog
   const log = new SqliteSagaLog({ file });
   const ids = await Promise.all(
     Array.from({ length: old + young }, async () => {
-      const res = await log.create(newSaga(uniqueId()), STARTED, 60_000);
+      const res = await log.create(newSaga(uniqueId()), [STARTED], 60_000);
       assert.ok(res.created);
       await log.append(res.saga.id, 'owner-a', { status: 'COMPLETED', leaseOwner: null, leaseExpiresAt: 0 }, [
         { type: 'SAGA_COMPLETED' },

@@ -61,7 +61,7 @@ async function fill(log: SqliteSagaLog, file: string, count: number, events: num
     Array.from({ length: count }, async () => {
       const res = await log.create(
         newSaga(uniqueId(), { input: payload, idempotencyKey: uniqueId('key') }),
-        STARTED,
+        [STARTED],
         60_000,
       );
       assert.ok(res.created);
@@ -124,7 +124,7 @@ describe('SQLite retention: the file gives pruned pages back', () => {
     made.close();
     const first = new SqliteSagaLog({ file });
     const id = uniqueId();
-    assert.ok((await first.create(newSaga(id), STARTED, 1_000)).created);
+    assert.ok((await first.create(newSaga(id), [STARTED], 1_000)).created);
     await first.close();
     const db = side(file);
     try {

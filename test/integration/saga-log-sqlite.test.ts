@@ -52,7 +52,7 @@ test('a log of schema 1 (before the filter columns): read by a read-only tool, t
   }
   const rw = new SqliteSagaLog({ file });
   try {
-    assert.ok((await rw.create(newSaga('new-1', { subject: 'c1', currentStep: 'a' }), STARTED, 1_000)).created);
+    assert.ok((await rw.create(newSaga('new-1', { subject: 'c1', currentStep: 'a' }), [STARTED], 1_000)).created);
     assert.deepEqual(
       (await rw.list({ limit: 5, subject: 'c1' })).sagas.map((s) => s.id),
       ['new-1'],

@@ -10,24 +10,38 @@ import { PATCH_COLUMNS } from '../../src/saga/stores/rows.js';
  */
 
 const SQL = { now: 'NOW()', sagaColumns: 'id', eventColumns: 'saga_id', finishedChannel: 'saga_finished' };
-const create = (id: string) => ({ kind: 'create' as const, values: CREATE_FIELDS.map(([name]) => `${name}:${id}`) });
+const create = (id: string) => ({
+  kind: 'create' as const,
+  id,
+  values: CREATE_FIELDS.map(([name]) => `${name}:${id}`),
+  events: [{ type: 'SAGA_STARTED' as const }, { type: 'STEP_STARTED' as const, step: 'a', attempt: 1 }],
+});
 
 test('the statement names as many parameters as batchValues gives, each an array', () => {
   const sql = batchSql(SQL);
-  const params = [...sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)];
+  // The events' arrays are read twice (by the creates and by the appends), each time as the same type.
+  const params = new Map<number, string>();
+  for (const m of sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)) {
+    const n = Number(m[1]);
+    assert.equal(params.get(n) ?? m[2], m[2], `$${n} has one type`);
+    params.set(n, m[2] as string);
+  }
   const values = batchValues([create('s1')]);
-  assert.equal(params.length, values.length);
   assert.deepEqual(
-    params.map((m) => Number(m[1])),
+    [...params.keys()].sort((a, b) => a - b),
     values.map((_, i) => i + 1),
   );
   assert.ok(values.every(Array.isArray));
 });
 
-test('a create is one row across the create arrays, in CREATE_FIELDS order; the append arrays stay empty', () => {
+test('a create is one row across the create arrays, in CREATE_FIELDS order, its events numbered from 1; the append arrays stay empty', () => {
   const values = batchValues([create('s1'), create('s2')]) as unknown[][];
   CREATE_FIELDS.forEach(([name], i) => assert.deepEqual(values[i], [`${name}:s1`, `${name}:s2`]));
-  assert.ok(values.slice(CREATE_FIELDS.length).every((a) => a.length === 0));
+  const eventAt = values.length - 10;
+  assert.ok(values.slice(CREATE_FIELDS.length, eventAt).every((a) => a.length === 0));
+  assert.deepEqual(values[eventAt], ['s1', 's1', 's2', 's2'], 'saga of each event');
+  assert.deepEqual(values[eventAt + 1], [1, 2, 1, 2], 'position within its create');
+  assert.deepEqual(values[eventAt + 2], ['SAGA_STARTED', 'STEP_STARTED', 'SAGA_STARTED', 'STEP_STARTED']);
 });
 
 test('an append: its patched fields set and flagged in the mask, the others null; its events numbered from 1, NUL made printable', () => {

@@ -73,6 +73,22 @@ function check(def: SagaDefinition<unknown>, only = scenarios): void {
     r.ends.COMPLETED > 0 && r.ends.COMPENSATED > 0 && r.ends.PARKED > 0 && r.ends.RESOLVED > 0,
     `ends reached: ${JSON.stringify(r.ends)}`,
   );
+  // A crash between every two effects: after the create (the first intent is committed with it)
+  // and before the first call, before and after every later intent, after every call, and before a
+  // transition with no call.
+  if (bounds.crashes > 0) {
+    const expected = def.steps.flatMap((step, i) => [
+      i === 0 ? `after_create action ${step.name}` : `before_intent action ${step.name}`,
+      `after_intent action ${step.name}`,
+      `after_call action ${step.name}`,
+      ...(step.compensate || hasFence(step)
+        ? [`after_intent compensation ${step.name}`, `after_call compensation ${step.name}`]
+        : []),
+    ]);
+    expected.push('before_transition -');
+    const missed = expected.filter((k) => !(r.crashes[k] && r.crashes[k] > 0));
+    assert.deepEqual(missed, [], 'checkpoints never crashed at');
+  }
   const broken = [...new Set(r.counterexamples.map((c) => c.violation.invariant))];
   assert.equal(
     r.counterexamples.length,

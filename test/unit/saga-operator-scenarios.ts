@@ -532,10 +532,10 @@ export function operatorScenarios(name: string, factory: OperatorLogFactory): vo
         subject: null,
         currentStep: 'e',
       };
-      assert.ok((await log.create(forward, { type: 'SAGA_STARTED' }, 60_000)).created);
+      assert.ok((await log.create(forward, [{ type: 'SAGA_STARTED' }], 60_000)).created);
       // One at its pivot, in flight elsewhere: its outcome is the engine's to settle first.
       const atPivot: SagaRecord = { ...forward, id: newId(), stepIndex: 3, attempt: 1, currentStep: 'd' };
-      assert.ok((await log.create(atPivot, { type: 'SAGA_STARTED' }, 60_000)).created);
+      assert.ok((await log.create(atPivot, [{ type: 'SAGA_STARTED' }], 60_000)).created);
 
       const refusals: Array<[string, OperatorActionRequest['action'], OperatorActionErrorCode]> = [
         [completed, 'retry', 'action_not_allowed'],

@@ -36,8 +36,9 @@ const PATCH_KEYS = Object.keys(PATCH_COLUMNS) as Array<keyof SagaPatch>;
 
 /**
  * A create's parameters, in this order: the saga's columns (the lease as a duration, stamped by
- * the database's clock), its SAGA_STARTED event's, then the filter columns. The create statement
- * takes them as scalars, the batch statement as one array each.
+ * the database's clock), the filter columns, then how many events the creation has (they are
+ * numbered 1..n_events). The create statement takes them as scalars, the batch statement as one
+ * array each; the events themselves go as arrays after them (as an append's do).
  */
 export const CREATE_FIELDS = [
   ['id', 'text'],
@@ -57,21 +58,14 @@ export const CREATE_FIELDS = [
   ['deadline_at', 'bigint'],
   ['created_at', 'bigint'],
   ['updated_at', 'bigint'],
-  ['e_type', 'text'],
-  ['e_step', 'text'],
-  ['e_attempt', 'integer'],
-  ['e_error', 'text'],
-  ['e_retryable', 'boolean'],
-  ['e_data', 'json'],
-  ['e_trace_id', 'text'],
-  ['e_span_id', 'text'],
   ['subject', 'text'],
   ['current_step', 'text'],
+  ['n_events', 'integer'],
 ] as const;
 
 /** One write of a batch, as the batch statement takes it. */
 export type BatchRows =
-  | { kind: 'create'; values: readonly unknown[] }
+  | { kind: 'create'; id: string; values: readonly unknown[]; events: readonly NewEvent[] }
   | { kind: 'append'; id: string; owner: string; patch: SagaPatch; events: readonly NewEvent[]; terminal: boolean };
 
 /** What the batch statement did: the sagas it created (as committed, by id) and the ids of those it appended to. */
@@ -156,15 +150,15 @@ export function batchSql(sql: {
       traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
       subject, current_step, progress_at)
     SELECT id, definition, version, status, step_index, comp_index, attempt, input::json, results::json, failure::json,
-      traceparent, idempotency_key, lease_owner, ${sql.now} + lease_ms, deadline_at, 2, created_at, updated_at,
+      traceparent, idempotency_key, lease_owner, ${sql.now} + lease_ms, deadline_at, 1 + n_events, created_at, updated_at,
       subject, current_step, updated_at
     FROM c_in ORDER BY idempotency_key, id
     ON CONFLICT DO NOTHING
     RETURNING ${sql.sagaColumns}
   ), ce AS (
     INSERT INTO saga_events (${sql.eventColumns})
-    SELECT c.id, 1, x.e_type, x.e_step, x.e_attempt, x.e_error, x.e_retryable, x.e_data::json, x.e_trace_id, x.e_span_id, c.created_at
-    FROM c JOIN c_in x ON x.id = c.id
+    SELECT c.id, e.ord, e.type, e.step, e.attempt, e.error, e.retryable, e.data::json, e.trace_id, e.span_id, c.created_at
+    FROM c JOIN unnest(${eventParams}) AS e(${names(EVENT_FIELDS)}) ON e.saga_id = c.id
   ), a_in AS (
     SELECT * FROM unnest(${appendParams}) AS a(${names(APPEND_FIELDS)})
   ), locked AS MATERIALIZED (
@@ -197,15 +191,16 @@ export function batchValues(writes: readonly BatchRows[]): unknown[] {
   for (const w of writes) {
     if (w.kind === 'create') {
       w.values.forEach((v, i) => creates[i]?.push(v));
-      continue;
+    } else {
+      let mask = 0;
+      const patched = PATCH_KEYS.map((k, bit) => {
+        if (w.patch[k] === undefined) return null;
+        mask |= 1 << bit;
+        return patchValue(k, w.patch[k]);
+      });
+      [w.id, w.owner, w.events.length, mask, ...patched, w.terminal].forEach((v, i) => appends[i]?.push(v));
     }
-    let mask = 0;
-    const patched = PATCH_KEYS.map((k, bit) => {
-      if (w.patch[k] === undefined) return null;
-      mask |= 1 << bit;
-      return patchValue(k, w.patch[k]);
-    });
-    [w.id, w.owner, w.events.length, mask, ...patched, w.terminal].forEach((v, i) => appends[i]?.push(v));
+    // A create's events and an append's share the arrays: a saga has one write in a batch at most.
     w.events.forEach((e, i) => {
       const row = [
         w.id,

@@ -53,6 +53,12 @@ const FOLD_EVERY_MS = 10_000;
 export class PostgresReads {
   /** The columns reads select: SAGA_COLUMNS, unless a read-only session finds an older schema. */
   private columns = SAGA_COLUMNS;
+  /**
+   * Whether the log has settled_at and settled_step (migration 9), which the PARKED queue and the
+   * step filter read through their indexes; a read-only session on an older log reads updated_at
+   * and current_step, as that log's indexes do.
+   */
+  private settled = true;
   private identity_: string | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
 
@@ -64,17 +70,17 @@ export class PostgresReads {
 
   /** For a read-only session (which migrates nothing): reads an older log's missing columns as NULL. */
   async adaptToSchema(pool: pg.Pool): Promise<void> {
-    const { rows } = await pool.query(
-      `SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'current_step'`,
+    const { rows } = await pool.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+       WHERE table_name = 'sagas' AND column_name IN ('current_step', 'progress_at', 'settled_at')`,
     );
-    if (rows.length === 0) {
-      this.columns = SAGA_COLUMNS_V1;
-      return;
-    }
-    const progress = await pool.query(
-      `SELECT 1 FROM information_schema.columns WHERE table_name = 'sagas' AND column_name = 'progress_at'`,
-    );
-    if (progress.rows.length === 0) this.columns = SAGA_COLUMNS_V2;
+    const has = new Set(rows.map((r) => r.column_name));
+    this.columns = !has.has('current_step')
+      ? SAGA_COLUMNS_V1
+      : !has.has('progress_at')
+        ? SAGA_COLUMNS_V2
+        : SAGA_COLUMNS;
+    this.settled = has.has('settled_at');
   }
 
   /** Folds the status deltas every FOLD_EVERY_MS until stopFolding. */
@@ -117,9 +123,12 @@ export class PostgresReads {
 
   /**
    * One statement per combination of filters (named by it), each condition served by an index:
-   * status (status, seq), subject (subject, seq), step (current_step, seq), an id prefix the
-   * binary-order id index (a range, then an exact check), a time range (created_at, seq), which
-   * the listing then follows (newest first by creation time, the cursor a (createdAt, seq) position).
+   * status (status, seq), subject (subject, seq), an id prefix the binary-order id index (a range,
+   * then an exact check), a time range (created_at, seq), which the listing then follows (newest
+   * first by creation time, the cursor a (createdAt, seq) position). A step is two halves merged
+   * in the listing's order: the sagas in flight, whose step changes with every step and so is in
+   * no index (sagas_unfinished, in seq order, the step checked in the row), and the sagas at rest
+   * (PARKED ones: sagas_step on settled_step).
    */
   async list(q: ListQuery): Promise<ListPage> {
     // The cursor is checked before anything is asked of the database.
@@ -142,8 +151,9 @@ export class PostgresReads {
       where.push(`subject = ${param(text(q.subject), 'text')}`);
       name += 'u';
     }
+    let step: string | undefined;
     if (q.step !== undefined) {
-      where.push(`current_step = ${param(text(q.step), 'text')}`);
+      step = param(text(q.step), 'text');
       name += 's';
     }
     if (q.createdFrom !== undefined) {
@@ -177,8 +187,18 @@ export class PostgresReads {
       );
       name += 'c';
     }
-    const sql = `SELECT ${this.columns} FROM sagas ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY ${byTime ? 'created_at DESC, seq DESC' : 'seq DESC'} LIMIT ${param(q.limit + 1, 'integer')}`;
+    const order = `ORDER BY ${byTime ? 'created_at DESC, seq DESC' : 'seq DESC'} LIMIT ${param(q.limit + 1, 'integer')}`;
+    const select = (conditions: string[]) =>
+      `SELECT ${this.columns} FROM sagas ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ${order}`;
+    // The same condition either way: current_step is settled_step at rest. Each half takes its
+    // own first page (the in-flight half stops at it instead of reading every saga in flight).
+    const sql =
+      step === undefined
+        ? select(where)
+        : this.settled
+          ? `SELECT * FROM ((${select([...where, `status IN ${UNFINISHED}`, `current_step = ${step}`])})
+             UNION ALL (${select([...where, `settled_step = ${step}`])})) s ${order}`
+          : select([...where, `current_step = ${step}`]);
     const rows = await this.query<Row>(name, sql, values);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
@@ -193,10 +213,12 @@ export class PostgresReads {
     };
   }
 
+  /** Through sagas_parked: a PARKED saga's settled_at is its updated_at. */
   async parked(limit: number): Promise<SagaRecord[]> {
     const rows = await this.query<Row>(
       'parked',
-      `SELECT ${this.columns} FROM sagas WHERE status = 'PARKED' ORDER BY updated_at, seq LIMIT $1`,
+      `SELECT ${this.columns} FROM sagas WHERE status = 'PARKED'
+       ORDER BY ${this.settled ? 'settled_at' : 'updated_at'}, seq LIMIT $1`,
       [limit],
     );
     return rows.map(record);

@@ -18,9 +18,13 @@ import type { Query } from './postgres-sql.js';
  */
 const STATEMENT_NOW_MS = `(extract(epoch from now()) * 1000)::bigint`;
 
-/** A finished saga of `status` older than its age `$param` (ms; NULL: kept for ever), by the database's clock. */
+/**
+ * A finished saga of `status` older than its age `$param` (ms; NULL: kept for ever), by the
+ * database's clock. settled_at is a finished saga's updated_at (migration 9: the column an index
+ * may hold without costing the appends their HOT update).
+ */
 const aged = (status: string, param: string) =>
-  `(status = '${status}' AND updated_at <= ${STATEMENT_NOW_MS} - ${param}::bigint)`;
+  `(status = '${status}' AND settled_at <= ${STATEMENT_NOW_MS} - ${param}::bigint)`;
 
 /**
  * One outcome's oldest ends through the partial index sagas_ended, locked as they are read, FOR
@@ -29,7 +33,7 @@ const aged = (status: string, param: string) =>
  * `room` is how many the batch still takes once the outcomes before it took theirs.
  */
 const oldest = (status: string, param: string, room: string) =>
-  `SELECT seq, id FROM sagas WHERE ${aged(status, param)} ORDER BY updated_at, seq LIMIT ${room} FOR UPDATE SKIP LOCKED`;
+  `SELECT seq, id FROM sagas WHERE ${aged(status, param)} ORDER BY settled_at, seq LIMIT ${room} FOR UPDATE SKIP LOCKED`;
 
 /**
  * A batch of at most `$4` sagas, COMPLETED first, then COMPENSATED, then RESOLVED (each outcome

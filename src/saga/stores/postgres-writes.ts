@@ -20,8 +20,8 @@ import type { Done, GroupCommit, Settlement } from './postgres-group-commit.js';
 import { EVENT_COLUMNS, FINISHED_CHANNEL, NOW_MS, SAGA_COLUMNS, record, type Row } from './postgres-sql.js';
 import { PATCH_COLUMNS, PROGRESS_KEYS, patchValue } from './rows.js';
 
-/** The events of one append as parallel arrays, for one INSERT … SELECT FROM unnest(…). */
-function eventArrays(events: NewEvent[]): unknown[] {
+/** The events of one append (or create) as parallel arrays, for one INSERT … SELECT FROM unnest(…). */
+function eventArrays(events: readonly NewEvent[]): unknown[] {
   return [
     events.map((e) => e.type),
     events.map((e) => text(e.step)),
@@ -54,7 +54,8 @@ export class PostgresWrites {
 
   constructor(private readonly commits: GroupCommit) {}
 
-  async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
+  async create(saga: SagaRecord, events: readonly NewEvent[], leaseMs: number): Promise<CreateResult> {
+    // CREATE_FIELDS' order (postgres-batch.ts); the events follow as arrays.
     const values = [
       saga.id,
       saga.definition,
@@ -73,16 +74,9 @@ export class PostgresWrites {
       saga.deadlineAt,
       saga.createdAt,
       saga.updatedAt,
-      started.type,
-      text(started.step),
-      started.attempt ?? null,
-      text(started.error),
-      started.retryable ?? null,
-      jsonText(started.data),
-      started.traceId ?? null,
-      started.spanId ?? null,
       text(saga.subject),
       text(saga.currentStep),
+      events.length,
     ];
     return this.commits.write<CreateResult>(
       saga.id,
@@ -95,21 +89,24 @@ export class PostgresWrites {
             INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input, results, failure,
               traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq, created_at, updated_at,
               subject, current_step, progress_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15, 2, $16, $17,
-              $26::text, $27::text, $17)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9::json, $10::json, $11, $12, $13, ${NOW_MS} + $14::bigint, $15,
+              1 + $20::integer, $16, $17, $18::text, $19::text, $17)
             ON CONFLICT DO NOTHING
             RETURNING ${SAGA_COLUMNS}
           ), e AS (
             INSERT INTO saga_events (${EVENT_COLUMNS})
-            SELECT s.id, 1, $18::text, $19::text, $20::integer, $21::text, $22::boolean, $23::json, $24::text, $25::text, s.created_at FROM s
+            SELECT s.id, x.ord::integer, x.type, x.step, x.attempt, x.error, x.retryable, x.data::json, x.trace_id, x.span_id,
+              s.created_at
+            FROM s CROSS JOIN unnest($21::text[], $22::text[], $23::integer[], $24::text[], $25::boolean[], $26::text[], $27::text[],
+              $28::text[]) WITH ORDINALITY AS x(type, step, attempt, error, retryable, data, trace_id, span_id, ord)
           )
           SELECT ${SAGA_COLUMNS} FROM s`,
-          values,
+          values: [...values, ...eventArrays(events)],
         });
         return this.created(c, saga, rows[0], done);
       },
       {
-        rows: { kind: 'create', values },
+        rows: { kind: 'create', id: saga.id, values, events },
         settle: (c, result, done) => this.created(c, saga, result.created.get(saga.id), done),
       },
     );

@@ -151,8 +151,8 @@ export class PostgresSagaLog implements SagaLog {
 
   // ---------------------------------------------------------------- writes
 
-  create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
-    return this.writes.create(saga, started, leaseMs);
+  create(saga: SagaRecord, events: readonly NewEvent[], leaseMs: number): Promise<CreateResult> {
+    return this.writes.create(saga, events, leaseMs);
   }
 
   append(id: string, owner: string, patch: SagaPatch, events: NewEvent[]): Promise<void> {

@@ -153,7 +153,7 @@ export class SqliteSagaLog implements SagaLog {
       `INSERT INTO sagas (id, definition, version, status, step_index, comp_index, attempt, input,
         results, failure, traceparent, idempotency_key, lease_owner, lease_expires_at, deadline_at, next_event_seq,
         created_at, updated_at, subject, current_step, progress_at) VALUES (@id, @definition, @version, @status, @stepIndex, @compIndex, @attempt, @input,
-        @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, 2, @createdAt, @updatedAt,
+        @results, @failure, @traceparent, @idempotencyKey, @leaseOwner, @leaseExpiresAt, @deadlineAt, @nextEventSeq, @createdAt, @updatedAt,
         @subject, @currentStep, @updatedAt)
         ON CONFLICT DO NOTHING`,
     );
@@ -202,7 +202,7 @@ export class SqliteSagaLog implements SagaLog {
     return st;
   }
 
-  private writeEvents(id: string, firstSeq: number, events: NewEvent[], at: number): void {
+  private writeEvents(id: string, firstSeq: number, events: readonly NewEvent[], at: number): void {
     events.forEach((e, i) => {
       this.stmt.insertEvent.run(
         id,
@@ -220,7 +220,7 @@ export class SqliteSagaLog implements SagaLog {
     });
   }
 
-  async create(saga: SagaRecord, started: NewEvent, leaseMs: number): Promise<CreateResult> {
+  async create(saga: SagaRecord, events: readonly NewEvent[], leaseMs: number): Promise<CreateResult> {
     // progress_at is the creation's updated_at (bound by name once in the statement).
     const { progressAt: _, ...row } = { ...saga, leaseExpiresAt: this.now() + leaseMs };
     const stored: SagaRecord = { ...row, progressAt: saga.updatedAt };
@@ -234,6 +234,7 @@ export class SqliteSagaLog implements SagaLog {
         failure: saga.failure ? JSON.stringify(saga.failure) : null,
         subject: saga.subject ?? null,
         currentStep: saga.currentStep ?? null,
+        nextEventSeq: events.length + 1,
       });
       if (inserted.changes === 0) {
         const existing = this.stmt.conflicting.get(saga.idempotencyKey, saga.id);
@@ -242,7 +243,7 @@ export class SqliteSagaLog implements SagaLog {
         return;
       }
       result = { created: true, saga: stored };
-      this.writeEvents(saga.id, 1, [started], saga.createdAt);
+      this.writeEvents(saga.id, 1, events, saga.createdAt);
     });
     return result;
   }
