@@ -10,6 +10,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { compiledEntries } from '../helpers/compiled.js';
+import { armCrash } from '../helpers/crash.js';
 import {
   CONSOLE_OUT as OUT,
   csrfOf,
@@ -25,6 +27,7 @@ const WAIT = { timeout: 20_000 };
 
 let sys: Awaited<ReturnType<typeof freshSystem>> | undefined;
 let browser: Browser | undefined;
+let launching: Promise<Browser> | undefined;
 let admin = '';
 /** The sagas this file made: three completed, one declined (compensated), one parked. */
 const made = { completed: [] as string[], declined: '', parked: '' };
@@ -105,12 +108,17 @@ async function offered(scope: Page | Locator): Promise<string[]> {
 }
 
 before(async () => {
-  sys = await freshSystem({
-    ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN},victor:viewer:${VIEWER_TOKEN}`,
-    TRACE_URL_TEMPLATE: 'http://127.0.0.1:3000/explore?trace={trace_id}',
-    SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
-    SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
-  });
+  // The browser starts while the system starts and the sagas are made.
+  launching = launchChromium();
+  sys = await freshSystem(
+    {
+      ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN},victor:viewer:${VIEWER_TOKEN}`,
+      TRACE_URL_TEMPLATE: 'http://127.0.0.1:3000/explore?trace={trace_id}',
+      SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
+      SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
+    },
+    { entries: compiledEntries() },
+  );
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
   admin = sys.adminUrl;
   const order = (price: number, customer: string) =>
@@ -132,7 +140,8 @@ before(async () => {
   made.declined = declined.body.id;
   // Parked as in parked.test.ts: the inventory dies on the release that undoes a declined
   // order's reservation and stays down through every compensation attempt; then it comes back.
-  const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
+  // (Armed where it runs, over its IPC channel, as a restart with CRASH_AT would arm it.)
+  const armed = await armCrash(sys.procs.inventory, 'inventory.release.before_commit');
   const parked = await sys.api('POST', '/orders', {
     customer_id: 'console_parked',
     items: [{ product_id: 'prod_1', quantity: 1, price: 600 }],
@@ -144,10 +153,11 @@ before(async () => {
     (await timeline(made.parked)).status === 'PARKED' ? true : undefined,
   );
   await sys.restart('inventory');
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
+  browser ??= await launching?.catch(() => undefined);
   await browser?.close();
   await sys?.stop();
 });

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { eventually, freshSystem, type Reply } from '../helpers/system.js';
+import { compiledEntries } from '../helpers/compiled.js';
 import { CONSOLE_OUT, launchChromium, overflow, signIn, watchConsole } from '../helpers/console-browser.js';
 
 const OPERATOR = 'op-console-bulk-0123456789';
@@ -28,12 +29,15 @@ const api = (m: string, u: string, b?: unknown): Promise<Reply> =>
 
 before(async () => {
   [sys, browser] = await Promise.all([
-    freshSystem({
-      FAULTS_ENABLED: '1',
-      ADMIN_TOKENS: `olga:operator:${OPERATOR},vic:viewer:${VIEWER}`,
-      SAGA_COMPENSATION_MAX_ATTEMPTS: '2',
-      SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
-    }),
+    freshSystem(
+      {
+        FAULTS_ENABLED: '1',
+        ADMIN_TOKENS: `olga:operator:${OPERATOR},vic:viewer:${VIEWER}`,
+        SAGA_COMPENSATION_MAX_ATTEMPTS: '2',
+        SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
+      },
+      { entries: compiledEntries() },
+    ),
     launchChromium(),
   ]);
   assert.ok(sys.adminUrl);

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { compiledEntries } from '../helpers/compiled.js';
 import {
   CONSOLE_OUT as OUT,
   csrfOf,
@@ -79,11 +80,14 @@ before(async () => {
     }),
   );
   [sys, browser] = await Promise.all([
-    freshSystem({
-      FAULTS_ENABLED: '1',
-      FAULTS_FILE: file,
-      ADMIN_TOKENS: `olga:operator:${OPERATOR_TOKEN},vic:viewer:${VIEWER_TOKEN}`,
-    }),
+    freshSystem(
+      {
+        FAULTS_ENABLED: '1',
+        FAULTS_FILE: file,
+        ADMIN_TOKENS: `olga:operator:${OPERATOR_TOKEN},vic:viewer:${VIEWER_TOKEN}`,
+      },
+      { entries: compiledEntries() },
+    ),
     launchChromium(),
   ]);
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');

@@ -4,12 +4,22 @@
  * API, a time range, Clear; no horizontal overflow at 375 px and no console error. Over the
  * inject harness's parts with its admin app listening on an ephemeral loopback port.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
 import { launchChromium, overflow, watchConsole } from '../helpers/console-browser.js';
 import { gatewayApp } from '../helpers/gateway-app.js';
 
+let launching: Promise<Browser> | undefined;
+// The test closes its browser; this, a browser the test never got to (its setting up failed).
+after(async () => {
+  const browser = await launching?.catch(() => undefined);
+  if (browser?.isConnected()) await browser.close();
+});
+
 test('the saga list filters by customer, step and creation time, from the keyboard', { timeout: 90_000 }, async () => {
+  // The browser starts while the harness starts and the orders are placed.
+  launching = launchChromium();
   const g = await gatewayApp();
   const place = async (c: string, price = 10) =>
     (
@@ -23,7 +33,7 @@ test('the saga list filters by customer, step and creation time, from the keyboa
   const a = await place('cust_ui_a');
   await place('cust_ui_b', 600);
   const addr = await g.admin.listen({ port: 0, host: '127.0.0.1' });
-  const browser = await launchChromium();
+  const browser = await launching;
   const errors: string[] = [];
   try {
     const page = await browser.newPage({ baseURL: addr, viewport: { width: 1280, height: 800 } });

@@ -10,6 +10,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { compiledEntries } from '../helpers/compiled.js';
+import { armCrash } from '../helpers/crash.js';
 import { CONSOLE_OUT as OUT, launchChromium, signIn, watchConsole } from '../helpers/console-browser.js';
 
 const OPERATOR_TOKEN = 'op-console-preview-0123456789';
@@ -18,6 +20,7 @@ const auth = { authorization: `Bearer ${OPERATOR_TOKEN}` };
 
 let sys: Awaited<ReturnType<typeof freshSystem>> | undefined;
 let browser: Browser | undefined;
+let launching: Promise<Browser> | undefined;
 let admin = '';
 let parked = '';
 const problems: string[] = [];
@@ -63,14 +66,20 @@ const expected = (p: Preview) =>
   p.effects.map((e) => ({ step: e.step, certainty: e.certainty, mark: e.certainty, words: e.effect.words }));
 
 before(async () => {
-  sys = await freshSystem({
-    ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN}`,
-    SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
-    SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
-  });
+  // The browser starts while the system starts and the saga is parked.
+  launching = launchChromium();
+  sys = await freshSystem(
+    {
+      ADMIN_TOKENS: `alice:operator:${OPERATOR_TOKEN}`,
+      SAGA_COMPENSATION_MAX_ATTEMPTS: '3',
+      SAGA_COMPENSATION_MAX_BACKOFF_MS: '50',
+    },
+    { entries: compiledEntries() },
+  );
   assert.ok(sys.adminUrl, 'the gateway reports its admin listener');
   admin = sys.adminUrl;
-  const armed = await sys.restart('inventory', { CRASH_AT: 'inventory.release.before_commit', SAGAS_TEST_HOOKS: '1' });
+  // Armed where it runs, over its IPC channel, as a restart with CRASH_AT would arm it.
+  const armed = await armCrash(sys.procs.inventory, 'inventory.release.before_commit');
   // Over PAYMENT_CHARGE_LIMIT_CENTS (500.00): declined, so its reservation is released... by a dead inventory.
   const placed = await sys.api('POST', '/orders', {
     customer_id: 'preview_parked',
@@ -81,10 +90,11 @@ before(async () => {
   assert.equal((await armed.exited).signal, 'SIGKILL');
   await eventually('the saga to park', async () => ((await sagaOf(parked)).status === 'PARKED' ? true : undefined));
   await sys.restart('inventory');
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
+  browser ??= await launching?.catch(() => undefined);
   await browser?.close();
   await sys?.stop();
 });

@@ -21,6 +21,7 @@ const WAIT = { timeout: 20_000 };
 
 let g: GatewayApp;
 let browser: Browser;
+let launching: Promise<Browser> | undefined;
 let base = '';
 const problems: string[] = [];
 const ids = { afterPivot: '', compensating: '', finishing: '', newer: '' };
@@ -110,6 +111,8 @@ async function waitForVersions(p: Page, expected: string[][]): Promise<void> {
 }
 
 before(async () => {
+  // The browser starts while the harness starts and the log is filled.
+  launching = launchChromium();
   g = await gatewayApp({
     adminTokens: `alice:operator:${OPERATOR},victor:viewer:${VIEWER}`,
     placeOrderVersions: { registered: [1, 2], start: 1 },
@@ -132,10 +135,11 @@ before(async () => {
   ids.finishing = await leftInLog({ status: 'COMPENSATING', stepIndex: 1, compIndex: -1 });
   ids.newer = await leftInLog({ version: 3, status: 'RUNNING', stepIndex: 1, currentStep: 'create_order' });
   base = await g.admin.listen({ port: 0, host: '127.0.0.1' });
-  browser = await launchChromium();
+  browser = await launching;
 });
 after(async () => {
-  await browser?.close();
+  // The browser, also when the setting up failed before the hook had it.
+  await (await launching?.catch(() => undefined))?.close();
   await g?.close();
 });
 

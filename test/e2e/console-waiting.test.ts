@@ -11,6 +11,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { freshSystem, eventually } from '../helpers/system.js';
+import { compiledEntries } from '../helpers/compiled.js';
+import { armCrash } from '../helpers/crash.js';
 import { CONSOLE_OUT as OUT, launchChromium, signIn, watchConsole } from '../helpers/console-browser.js';
 
 const VIEWER_TOKEN = 'view-waiting-test-0123456789';
@@ -18,6 +20,7 @@ const WAIT = { timeout: 20_000 };
 
 let sys: Awaited<ReturnType<typeof freshSystem>> | undefined;
 let browser: Browser | undefined;
+let launching: Promise<Browser> | undefined;
 let admin = '';
 let completed = '';
 let wedged = '';
@@ -37,15 +40,20 @@ async function waitingOf(id: string): Promise<Waiting | null> {
 }
 
 before(async () => {
-  sys = await freshSystem({
-    ADMIN_TOKENS: `victor:viewer:${VIEWER_TOKEN}`,
-    SAGA_STUCK_AFTER: '3s',
-    // Retried for long (a saga deadline far away), at most 1.5 s apart.
-    SAGA_STEP_MAX_ATTEMPTS: '1000',
-    SAGA_RETRY_INITIAL_BACKOFF_MS: '200',
-    SAGA_RETRY_MAX_BACKOFF_MS: '1500',
-    SAGA_DEADLINE_MS: '600000',
-  });
+  // The browser starts while the system starts and the saga is wedged.
+  launching = launchChromium();
+  sys = await freshSystem(
+    {
+      ADMIN_TOKENS: `victor:viewer:${VIEWER_TOKEN}`,
+      SAGA_STUCK_AFTER: '3s',
+      // Retried for long (a saga deadline far away), at most 1.5 s apart.
+      SAGA_STEP_MAX_ATTEMPTS: '1000',
+      SAGA_RETRY_INITIAL_BACKOFF_MS: '200',
+      SAGA_RETRY_MAX_BACKOFF_MS: '1500',
+      SAGA_DEADLINE_MS: '600000',
+    },
+    { entries: compiledEntries() },
+  );
   assert.ok(sys.adminUrl);
   admin = sys.adminUrl;
   const done = await sys.api(
@@ -56,8 +64,9 @@ before(async () => {
   );
   assert.equal(done.body.status, 'CONFIRMED');
   completed = done.body.id;
-  // The payment service dies on its first Charge (before committing it) and stays down.
-  const armed = await sys.restart('payment', { CRASH_AT: 'payment.charge.before_commit', SAGAS_TEST_HOOKS: '1' });
+  // The payment service dies on its first Charge (before committing it) and stays down. (Armed
+  // where it runs, over its IPC channel, as a restart with CRASH_AT would arm it.)
+  const armed = await armCrash(sys.procs.payment, 'payment.charge.before_commit');
   const placed = await sys.api('POST', '/orders', {
     customer_id: 'waiting_stuck',
     items: [{ product_id: 'prod_1', quantity: 1, price: 20 }],
@@ -69,10 +78,11 @@ before(async () => {
     const w = await waitingOf(wedged);
     return w?.state === 'retrying' && w.last_error?.kind === 'unreachable' ? true : undefined;
   });
-  browser = await launchChromium();
+  browser = await launching;
 });
 
 after(async () => {
+  browser ??= await launching?.catch(() => undefined);
   await browser?.close();
   await sys?.stop();
 });

@@ -8,17 +8,35 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { main } from '../../src/cli/main.js';
+import { pathToFileURL } from 'node:url';
 import { scheduleFor } from '../../src/chaos/nemesis.js';
 import type { NemesisReport } from '../../src/chaos/nemesis-report.js';
+import { compiledProduct } from '../helpers/compiled.js';
 
 const SEED = 20261201;
 const DURATION_MS = 60_000;
 const TERMINAL = new Set(['COMPLETED', 'COMPENSATED', 'PARKED', 'RESOLVED']);
 
+type Main = typeof import('../../src/cli/main.js').main;
+
+/**
+ * The `sagas` command in this process: compiled, as `npm run nemesis` runs it (its supervisor then
+ * starts the compiled processes: less CPU for each of the run's restarts and the system's start),
+ * when dist/ is the current source (test/helpers/compiled.ts); the source through tsx otherwise.
+ */
+async function sagasMain(): Promise<Main> {
+  const product = compiledProduct();
+  if (product.entries)
+    return ((await import(pathToFileURL(path.join(product.dir, 'cli', 'main.js')).href)) as { main: Main }).main;
+  process.stderr.write(`the nemesis runs through tsx (slower): ${product.why}\n`);
+  return (await import('../../src/cli/main.js')).main;
+}
+
 async function sagas(argv: string[]) {
+  const main = await sagasMain();
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';

@@ -6,6 +6,7 @@ import type { ManagedProcess, ServiceName } from '../../src/supervisor/superviso
 import type { ArmCrashMessage } from '../../src/platform/process/crash.js';
 import { freshSystem, eventually, type Reply } from './system.js';
 import { checkInvariants } from './invariants.js';
+import { compiledEntries } from './compiled.js';
 
 export const CATALOG = { prod_1: 1_000, prod_2: 1_000, prod_3: 0 };
 
@@ -55,8 +56,16 @@ export const GATEWAY_CRASH_CASES: readonly CrashCase[] = [
   ),
 ];
 
-/** A system whose gateway resumes a dead owner's sagas within a second and retries patiently. */
-export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?: number; replicas?: number } = {}) {
+/**
+ * A system whose gateway resumes a dead owner's sagas within a second and retries patiently.
+ * `compiled`: its processes run the compiled product when dist/ is the current source
+ * (test/helpers/compiled.ts), for tests that start one for every kill; through tsx otherwise.
+ */
+export async function crashSystem(
+  env: NodeJS.ProcessEnv = {},
+  opts: { gateways?: number; replicas?: number; compiled?: boolean } = {},
+) {
+  const entries = opts.compiled ? compiledEntries() : undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sagas-catalog-'));
   const catalog = path.join(dir, 'catalog.json');
   fs.writeFileSync(catalog, JSON.stringify(CATALOG));
@@ -77,7 +86,7 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
       IDEMPOTENCY_LOCK_TTL: '2s',
       ...env,
     },
-    opts,
+    { gateways: opts.gateways, replicas: opts.replicas, entries },
   );
   const stop = sys.stop.bind(sys);
   return Object.assign(sys, {
@@ -88,7 +97,18 @@ export async function crashSystem(env: NodeJS.ProcessEnv = {}, opts: { gateways?
   });
 }
 
-type Sys = Awaited<ReturnType<typeof crashSystem>>;
+export type CrashSystem = Awaited<ReturnType<typeof crashSystem>>;
+type Sys = CrashSystem;
+
+/**
+ * `cases` dealt round-robin into `lanes` lists, for as many systems run side by side: a case's
+ * order, idempotency key, kill and restart touch its own system only, and every invariant is
+ * checked against that system's participants after each of its cases. Most of a case is its
+ * restarted process's start, which is CPU on one core: two lanes keep both cores of CI busy.
+ */
+export function inLanes<T>(cases: readonly T[], lanes: number): T[][] {
+  return Array.from({ length: lanes }, (_, lane) => cases.filter((_, i) => i % lanes === lane));
+}
 
 async function postUntilAnswered(sys: Sys, body: unknown, key: string): Promise<Reply> {
   return eventually('the gateway to answer the POST', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { startSystem, type RunningSystem } from '../../src/supervisor/supervisor.js';
+import { startSystem, type RunningSystem, type StartSystemOptions } from '../../src/supervisor/supervisor.js';
 import { mtlsDir, testTls } from './tls.js';
 
 export interface Reply {
@@ -36,7 +36,12 @@ export async function http(
 /** A whole system on ephemeral ports and a fresh data folder; quiet unless E2E_LOGS=1. */
 export async function freshSystem(
   env: NodeJS.ProcessEnv = {},
-  opts: { gateways?: number; replicas?: number } = {},
+  opts: {
+    gateways?: number;
+    replicas?: number;
+    /** Other entry files for the processes (test/helpers/compiled.ts: the compiled product). */
+    entries?: StartSystemOptions['entries'];
+  } = {},
 ): Promise<
   RunningSystem & {
     api: (m: string, u: string, b?: unknown, h?: Record<string, string>) => Promise<Reply>;
@@ -50,6 +55,7 @@ export async function freshSystem(
     ports: 'ephemeral',
     gateways: opts.gateways,
     replicas: opts.replicas,
+    entries: opts.entries,
     env: {
       LOG_LEVEL: process.env.E2E_LOGS ? 'debug' : 'warn',
       // Each system keeps its own keys in the shared Redis, and not for long.
