@@ -80,12 +80,14 @@ function loaderFlags(entry: string): string[] {
 }
 
 /**
- * V8 flags of every service process. `--single-threaded-gc`: the four services (and Redis) share
- * a few cores, and V8's parallel collector waits for helper threads that are queued behind the
- * other processes; collecting on the main thread alone took the open-loop p99 at 200 orders/s
- * from 55 to 47 ms on 2 cores (bench/README.md, "Garbage collection").
+ * V8 flags of every service process, besides the heap sizing below: none. `--single-threaded-gc`
+ * was here (collecting on the main thread alone took the open-loop p99 at 200 orders/s from 55 to
+ * 47 ms on 2 cores, on Node 20); on Node 24, alternated on one machine, the gateway's CPU per saga
+ * was lower without it (medians 1.92 against 2.33 ms at 64 in flight; 3.04 against 3.23 ms at 230
+ * orders/s), the open-loop p99 no worse (376 against 490 ms), and it kept the pages V8 pools after
+ * a collection: the gateway 322-350 MiB with it, 203-205 MiB without (bench/README.md, issue 27).
  */
-const SERVICE_V8_FLAGS = ['--single-threaded-gc'];
+const SERVICE_V8_FLAGS: string[] = [];
 
 /**
  * V8's heap sizing, for a resident size that stays flat under sustained load (bench/README.md,

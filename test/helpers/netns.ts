@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { serviceV8Flags } from '../../src/supervisor/supervisor.js';
 
 const run = promisify(execFile);
 
@@ -171,7 +172,7 @@ export interface SpawnInOptions {
   /** The child's whole environment. */
   env: NodeJS.ProcessEnv;
   args?: string[];
-  /** node flags before the entry (default: source maps and single-threaded GC, as the supervisor's). */
+  /** node flags before the entry (default: source maps and the V8 flags the supervisor gives a process of that name). */
   nodeArgs?: string[];
   readyTimeoutMs?: number;
   /** Every line, as it comes (E2E_LOGS=1 prints them). */
@@ -370,7 +371,7 @@ export class Lab {
         'exec',
         this.ns(host),
         process.execPath,
-        ...(opts.nodeArgs ?? ['--enable-source-maps', '--single-threaded-gc']),
+        ...(opts.nodeArgs ?? ['--enable-source-maps', ...serviceV8Flags(name)]),
       ],
       env: opts.env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
