@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, type ServiceName } from '../../src/supervisor/supervisor.js';
+import { REPO_ROOT, compiledEntriesIn, type ServiceName } from '../../src/supervisor/supervisor.js';
 
 export interface CompiledCopy {
   dir: string;
@@ -26,15 +26,9 @@ export function compiledEntries(runId: string): CompiledCopy {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new Error('--compiled: dist/ has no gateway/main.js: run `npm run build` first');
   }
-  const at = (rel: string) => ({ entry: path.join(dir, rel) });
   return {
     dir,
-    entries: {
-      order: at('services/order/main.js'),
-      inventory: at('services/inventory/main.js'),
-      payment: at('services/payment/main.js'),
-      gateway: at('gateway/main.js'),
-    },
+    entries: compiledEntriesIn(dir),
     remove: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -54,12 +54,26 @@ const COMPILED = import.meta.url.endsWith('.js');
 /** A module of the product, beside this one: dist/…/x.js when compiled, src/…/x.ts otherwise. */
 const productModule = (rel: string) => fileURLToPath(new URL(`../${rel}.${COMPILED ? 'js' : 'ts'}`, import.meta.url));
 
-export const SERVICE_ENTRIES: Readonly<Record<ServiceName, string>> = {
-  order: productModule('services/order/main'),
-  inventory: productModule('services/inventory/main'),
-  payment: productModule('services/payment/main'),
-  gateway: productModule('gateway/main'),
+/** Each service's entry module, relative to src/ (or dist/), without its extension. */
+const SERVICE_MODULES: Readonly<Record<ServiceName, string>> = {
+  order: 'services/order/main',
+  inventory: 'services/inventory/main',
+  payment: 'services/payment/main',
+  gateway: 'gateway/main',
 };
+
+export const SERVICE_ENTRIES: Readonly<Record<ServiceName, string>> = {
+  order: productModule(SERVICE_MODULES.order),
+  inventory: productModule(SERVICE_MODULES.inventory),
+  payment: productModule(SERVICE_MODULES.payment),
+  gateway: productModule(SERVICE_MODULES.gateway),
+};
+
+/** Each service's entry in a copy of dist/ at `dir` (the bench's --compiled, the tests' compiled product). */
+export function compiledEntriesIn(dir: string): Record<ServiceName, { entry: string }> {
+  const at = (n: ServiceName) => ({ entry: path.join(dir, `${SERVICE_MODULES[n]}.js`) });
+  return { order: at('order'), inventory: at('inventory'), payment: at('payment'), gateway: at('gateway') };
+}
 
 /** The variable that tells each process where to listen (and the gateway where to dial). */
 export const ADDR_VARS: Readonly<Record<ServiceName, AddrVar>> = {

@@ -17,7 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, type ServiceName } from '../../src/supervisor/supervisor.js';
+import { REPO_ROOT, compiledEntriesIn, type ServiceName } from '../../src/supervisor/supervisor.js';
 
 export type Entries = Record<ServiceName, { entry: string }>;
 
@@ -65,16 +65,7 @@ function copyAndCheck(): CompiledProduct {
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const stale = differenceFromSource(dir);
   if (stale) return { why: `dist/ is not the current source (${stale}): npm run build` };
-  const at = (rel: string) => ({ entry: path.join(dir, rel) });
-  return {
-    dir,
-    entries: {
-      order: at('services/order/main.js'),
-      inventory: at('services/inventory/main.js'),
-      payment: at('services/payment/main.js'),
-      gateway: at('gateway/main.js'),
-    },
-  };
+  return { dir, entries: compiledEntriesIn(dir) };
 }
 
 /** The first difference between `copy` and src/ that matters to what runs, or undefined. */
