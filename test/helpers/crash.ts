@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { describe, test, before, after } from 'node:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,6 +109,50 @@ type Sys = CrashSystem;
  */
 export function inLanes<T>(cases: readonly T[], lanes: number): T[][] {
   return Array.from({ length: lanes }, (_, lane) => cases.filter((_, i) => i % lanes === lane));
+}
+
+/** Systems run side by side by a crash matrix (see inLanes). */
+const LANES = 2;
+
+/** What a matrix's systems need besides a crash system's defaults: databases of their own. */
+export interface MatrixResources {
+  env: NodeJS.ProcessEnv;
+  drop(): Promise<void>;
+}
+
+/**
+ * One crash matrix: `cases` dealt into two systems run side by side (inLanes), each started with
+ * the compiled product when dist/ is current and with its own `resources`, its cases run one at a
+ * time under `name`; `first` adds tests the first system runs before its cases.
+ */
+export function crashMatrix(opts: {
+  title: string;
+  cases: readonly CrashCase[];
+  name: (c: CrashCase) => string;
+  resources?: () => Promise<MatrixResources>;
+  first?: (sys: () => CrashSystem) => void;
+}): void {
+  describe(opts.title, { concurrency: LANES }, () => {
+    for (const [i, cases] of inLanes(opts.cases, LANES).entries())
+      describe(`system ${i + 1} of ${LANES}`, { concurrency: 1 }, () => {
+        let res: MatrixResources | undefined;
+        let sys: CrashSystem | undefined;
+        const running = (): CrashSystem => {
+          assert.ok(sys, 'the crash system started');
+          return sys;
+        };
+        before(async () => {
+          res = await opts.resources?.();
+          sys = await crashSystem(res?.env ?? {}, { compiled: true });
+        });
+        after(async () => {
+          await sys?.stop();
+          await res?.drop();
+        });
+        if (i === 0) opts.first?.(running);
+        for (const c of cases) test(opts.name(c), () => runCrashCase(running(), c));
+      });
+  });
 }
 
 async function postUntilAnswered(sys: Sys, body: unknown, key: string): Promise<Reply> {
