@@ -13,6 +13,8 @@ import { CATALOG, Load, ORDERS, startHosts, until, whyNoBuild, type HostSystem }
 // the cut heals and gateway 1 serves again.
 
 const LEASE_MS = 3_000;
+/** How long a gateway waits for PostgreSQL (SAGA_LOG_TIMEOUT_MS): a request to gw1 during the cut is refused within it. */
+const LOG_TIMEOUT_MS = 2_000;
 /**
  * A packet from gw1 to a participant at least this long carries a call (a gRPC request over TLS);
  * a bare ACK is 52 bytes and an HTTP/2 keepalive ping about 90.
@@ -33,6 +35,7 @@ describe('hosts: a gateway cut from PostgreSQL while it still reaches the partic
           SAGA_LEASE_MS: String(LEASE_MS),
           SAGA_RECOVERY_INTERVAL_MS: '500',
           SAGA_LOG_POOL_SIZE: '4',
+          SAGA_LOG_TIMEOUT_MS: String(LOG_TIMEOUT_MS),
         };
         if (i !== 0) return env;
         // Gateway 1's charges take 400 ms (a slow payment provider): there are always sagas in
@@ -168,6 +171,23 @@ describe('hosts: a gateway cut from PostgreSQL while it still reaches the partic
       const ready = await sys.api(0, 10_000)('GET', '/readyz');
       assert.equal(ready.status, 503);
       assert.equal(ready.body.checks.saga_log, 'unavailable');
+      // And an order sent to it is refused within the log's deadline, whether its write finds a
+      // connection whose answers never come or has to open one: not left waiting for TCP's minutes.
+      const refusals: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now();
+        const r = await sys.api(0, 30_000)('POST', '/orders', ORDERS.happy, {
+          'X-Idempotency-Key': `cut-gw1-during-cut-${i}`,
+        });
+        const took = Date.now() - t0;
+        refusals.push(took);
+        assert.equal(r.status, 503, JSON.stringify(r.body));
+        assert.equal(r.body.error, 'saga_log_unavailable');
+        assert.ok(took < LOG_TIMEOUT_MS + 1_500, `refused after ${took} ms`);
+      }
+      console.log(
+        `# during the cut: 3 orders sent to gw1 refused 503 saga_log_unavailable after ${refusals.join(', ')} ms`,
+      );
 
       const countBefore = events.length;
       await sys.lab.heal('gw1', 'pg');

@@ -120,7 +120,14 @@ describe('values are typed and converted', () => {
       url: 'postgres://u:pw@db:5432/sagas',
       poolSize: 4,
       synchronousCommit: 'on',
+      timeoutMs: 10_000,
     });
+    const quick = gatewayConfig({ SAGA_LOG_URL: 'postgres://db/sagas', SAGA_LOG_TIMEOUT_MS: '2000' }).sagaLog;
+    assert.equal(quick.kind === 'postgres' && quick.timeoutMs, 2_000);
+    assert.throws(
+      () => gatewayConfig({ SAGA_LOG_URL: 'postgres://db/sagas', SAGA_LOG_TIMEOUT_MS: '50' }),
+      /SAGA_LOG_TIMEOUT_MS/,
+    );
   });
 
   test('telemetry: endpoints per signal, protocols, headers, resource attributes', () => {

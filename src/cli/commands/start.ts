@@ -99,6 +99,9 @@ Environment:
                              (default: SQLite, DATA_DIR/saga.db); required for more than one
                              gateway
   SAGA_LOG_POOL_SIZE         PostgreSQL connections per gateway (default 10)
+  SAGA_LOG_TIMEOUT_MS        How long a gateway waits for the PostgreSQL log: to connect, and
+                             for a statement's answer, before it gives up on the statement and
+                             its connection (default 10000)
   SAGA_LEASE_MS              How long a gateway's claim on a running saga lasts: after this
                              long another gateway takes over a dead one's sagas (default 15000)
   SAGA_RECOVERY_INTERVAL_MS  How often leases are renewed and expired sagas looked for

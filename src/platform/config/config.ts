@@ -106,12 +106,20 @@ export const SAGA_LOG_VARIABLES = {
   }),
   SAGA_LOG_SYNC: syncVariable(),
   SAGA_LOG_POOL_SIZE: integer({ min: 1, max: 200, default: 10 }),
+  SAGA_LOG_TIMEOUT_MS: integer({ min: 100, max: 600_000, default: 10_000 }),
   SAGA_LOG_PG_SYNCHRONOUS_COMMIT: oneOf(PG_SYNCHRONOUS_COMMIT, { default: 'on' }),
 };
 
 export type SagaLogSettings =
   | { kind: 'sqlite'; file: string; synchronous: SyncLevel }
-  | { kind: 'postgres'; url: string; poolSize: number; synchronousCommit: (typeof PG_SYNCHRONOUS_COMMIT)[number] };
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize: number;
+      synchronousCommit: (typeof PG_SYNCHRONOUS_COMMIT)[number];
+      /** Unset: LOG_DEADLINE_MS of saga/stores/postgres-pool.ts. */
+      timeoutMs?: number;
+    };
 
 /** Where the saga log lives: SQLite under DATA_DIR by default, PostgreSQL when SAGA_LOG_URL says so. */
 export function sagaLogFrom(v: Values<typeof SAGA_LOG_VARIABLES>): SagaLogSettings {
@@ -121,6 +129,7 @@ export function sagaLogFrom(v: Values<typeof SAGA_LOG_VARIABLES>): SagaLogSettin
     url: v.SAGA_LOG_URL,
     poolSize: v.SAGA_LOG_POOL_SIZE,
     synchronousCommit: v.SAGA_LOG_PG_SYNCHRONOUS_COMMIT,
+    timeoutMs: v.SAGA_LOG_TIMEOUT_MS,
   };
 }
 

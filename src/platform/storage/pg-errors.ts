@@ -19,10 +19,19 @@ const CONNECTION_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
+/**
+ * Whether pg gave up waiting for a statement's answer (its `query_timeout`): the server may still
+ * run it, so its fate is unknown, as when the connection breaks. pg gives this error no code.
+ */
+export function isQueryDeadline(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Query read timeout';
+}
+
 /** Whether an error says the server cannot be reached or the connection broke (not what a statement did). */
 export function isConnectionError(err: unknown): boolean {
   if (err instanceof AggregateError && err.errors.some(isConnectionError)) return true;
   if (!(err instanceof Error)) return false;
+  if (isQueryDeadline(err)) return true;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
   return /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection timeout|Cannot use a pool after calling end/i.test(

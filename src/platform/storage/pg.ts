@@ -62,6 +62,18 @@ const types: pg.CustomTypesConfig = {
 export const IDLE_IN_TRANSACTION_MS = 5_000;
 
 /**
+ * A statement without the connection's deadline (pg reads `query_timeout` per query too, and its
+ * types do not declare it): a migration may rewrite a large table, or wait for another process's
+ * migration to end.
+ */
+export function withoutDeadline(text: string, values: unknown[] = []): pg.QueryConfig {
+  return { text, values, query_timeout: NO_DEADLINE_MS } as pg.QueryConfig;
+}
+
+/** pg treats 0 as "the connection's own", so "none" is a day. */
+const NO_DEADLINE_MS = 86_400_000;
+
+/**
  * A URL and session settings as pg's client config: the settings travel in the startup packet (no
  * round trip). pg lets a URL's own `options` override the config's, so the URL's are taken out and
  * put first, and ours after them win.

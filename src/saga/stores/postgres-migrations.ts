@@ -1,5 +1,6 @@
 /** The PostgreSQL saga log's schema history, and how it is applied at start (migrate), one gateway at a time. */
 import type pg from 'pg';
+import { withoutDeadline } from '../../platform/storage/pg.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 
 /** The statuses of a saga still being driven, as SQL: the partial index's and the recovery scan's. */
@@ -190,17 +191,23 @@ CREATE INDEX sagas_ended ON sagas (status, settled_at, seq) WHERE status IN ('CO
 /** pg_advisory_xact_lock key held while migrating, so that gateways starting together migrate one at a time. */
 const MIGRATION_LOCK = 4_711_560_339_201;
 
-/** Applies the missing migrations in one transaction, under an advisory lock: concurrent openers take turns. */
+/**
+ * Applies the missing migrations in one transaction, under an advisory lock: concurrent openers take
+ * turns. Without the log's statement deadline: a step may rewrite a large table, and a gateway
+ * waits for another's migration to end.
+ */
 export async function migrate(pool: pg.Pool, logger: Logger | undefined): Promise<void> {
   const c = await pool.connect();
+  const q = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
+    c.query<R>(withoutDeadline(text, values));
   try {
-    await c.query('BEGIN');
-    await c.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
-    await c.query(`CREATE TABLE IF NOT EXISTS saga_log_migrations (
+    await q('BEGIN');
+    await q(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await q(`CREATE TABLE IF NOT EXISTS saga_log_migrations (
         version    integer PRIMARY KEY,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`);
-    const { rows } = await c.query<{ v: number | null }>('SELECT max(version) AS v FROM saga_log_migrations');
+    const { rows } = await q<{ v: number | null }>('SELECT max(version) AS v FROM saga_log_migrations');
     const current = rows[0]?.v ?? 0;
     if (current > MIGRATIONS.length) {
       logger?.warn(
@@ -209,14 +216,14 @@ export async function migrate(pool: pg.Pool, logger: Logger | undefined): Promis
       );
     }
     for (let v = current; v < MIGRATIONS.length; v++) {
-      await c.query(MIGRATIONS[v] as string);
-      await c.query('INSERT INTO saga_log_migrations (version) VALUES ($1)', [v + 1]);
+      await q(MIGRATIONS[v] as string);
+      await q('INSERT INTO saga_log_migrations (version) VALUES ($1)', [v + 1]);
       logger?.info({ version: v + 1 }, 'saga log schema migrated');
     }
-    await c.query('COMMIT');
+    await q('COMMIT');
     c.release();
   } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
+    await q('ROLLBACK').catch(() => undefined);
     c.release(err instanceof Error ? err : true);
     throw err;
   }

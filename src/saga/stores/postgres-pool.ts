@@ -7,8 +7,15 @@ import pg from 'pg';
 import { redactPassword } from '../../platform/config/config.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { SagaLogError, SagaLogUnavailableError } from '../model.js';
-import { isConnectionError, reason } from '../../platform/storage/pg-errors.js';
+import { isConnectionError, isQueryDeadline, reason } from '../../platform/storage/pg-errors.js';
 import { IDLE_IN_TRANSACTION_MS, withSessionSettings } from '../../platform/storage/pg.js';
+
+/**
+ * How long the log waits for PostgreSQL by default (SAGA_LOG_TIMEOUT_MS): for a connection, and for
+ * a statement's answer. The log's statements are small: its commits under the bench's load stay
+ * well under a second.
+ */
+export const LOG_DEADLINE_MS = 10_000;
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 
@@ -20,6 +27,12 @@ export interface PostgresSagaLogOptions {
   poolSize: number;
   /** The session's synchronous_commit: `on` waits for the WAL flush (and the synchronous standbys, if any). */
   synchronousCommit: SynchronousCommit;
+  /**
+   * How long the log waits for a connection, and for a statement's answer before it gives up on the
+   * statement and its connection (default LOG_DEADLINE_MS). Tools that only read wait for answers
+   * without a bound.
+   */
+  timeoutMs?: number;
   /** For tools that only read (sagas inspect): no migrations, and the sessions refuse writes. */
   readonly?: boolean;
   logger?: Logger;
@@ -70,12 +83,27 @@ export class PostgresPool {
       application_name: 'ecommerce-sagas',
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: this.deadlineMs,
+      ...(this.opts.readonly ? {} : { query_timeout: this.deadlineMs }),
     };
   }
 
+  /**
+   * A server cut off by a silent partition answers nothing, and TCP takes minutes to say so: without
+   * a deadline a write (and the POST /orders behind it) would wait that long. At the deadline pg
+   * fails the statement and its connection is thrown away (the pool's release with an error ends
+   * it, destroying the socket of a statement still on the wire): the write's fate is unknown, as
+   * with a connection lost at COMMIT, and is handled as that is (SagaLogUnavailableError). A
+   * connection attempt has the same bound, so a request is refused within it whether it found an
+   * open connection or needed a new one.
+   */
+  get deadlineMs(): number {
+    return this.opts.timeoutMs ?? LOG_DEADLINE_MS;
+  }
+
   private unavailable(err: unknown): SagaLogUnavailableError {
-    return new SagaLogUnavailableError(`saga log at ${this.where} unavailable: ${reason(err)}`, { cause: err });
+    const why = isQueryDeadline(err) ? `no answer within ${this.deadlineMs} ms` : reason(err);
+    return new SagaLogUnavailableError(`saga log at ${this.where} unavailable: ${why}`, { cause: err });
   }
 
   wrap(err: unknown): Error {
