@@ -50,13 +50,12 @@ test('a write without an answer within the deadline fails as unavailable; its co
       assert.ok(took >= DEADLINE_MS - 5 && took < DEADLINE_MS + 2_000, `failed after ${Math.round(took)} ms`);
     }
 
-    // The lock is still held: the pool serves the rest on fresh connections, at once.
-    const t0 = performance.now();
+    // The lock is still held: the pool serves the rest on fresh connections. (pg's deadline counts
+    // from the call, queueing included: a write queued behind a hung statement would fail too.)
     await log.append(free, 'owner-a', { attempt: 2 }, [{ type: 'STEP_STARTED', step: 'a', attempt: 2 }]);
     const other = uniqueId();
     assert.ok((await log.create(newSaga(other), [STARTED], 60_000)).created);
     assert.equal((await log.get(held))?.attempt, 0, 'nothing of the timed-out writes is visible yet');
-    assert.ok(performance.now() - t0 < DEADLINE_MS, 'the writes after them did not wait for a deadline');
     assert.equal((await log.get(free))?.attempt, 2);
 
     // Released, the statements the server still held run: each write's fate was unknown to the
