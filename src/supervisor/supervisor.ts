@@ -62,17 +62,18 @@ const SERVICE_MODULES: Readonly<Record<ServiceName, string>> = {
   gateway: 'gateway/main',
 };
 
-export const SERVICE_ENTRIES: Readonly<Record<ServiceName, string>> = {
-  order: productModule(SERVICE_MODULES.order),
-  inventory: productModule(SERVICE_MODULES.inventory),
-  payment: productModule(SERVICE_MODULES.payment),
-  gateway: productModule(SERVICE_MODULES.gateway),
-};
+/** `f` of each service's entry module. */
+const eachService = <T>(f: (module: string) => T): Record<ServiceName, T> =>
+  Object.fromEntries(Object.entries(SERVICE_MODULES).map(([name, module]) => [name, f(module)])) as Record<
+    ServiceName,
+    T
+  >;
+
+export const SERVICE_ENTRIES: Readonly<Record<ServiceName, string>> = eachService(productModule);
 
 /** Each service's entry in a copy of dist/ at `dir` (the bench's --compiled, the tests' compiled product). */
 export function compiledEntriesIn(dir: string): Record<ServiceName, { entry: string }> {
-  const at = (n: ServiceName) => ({ entry: path.join(dir, `${SERVICE_MODULES[n]}.js`) });
-  return { order: at('order'), inventory: at('inventory'), payment: at('payment'), gateway: at('gateway') };
+  return eachService((module) => ({ entry: path.join(dir, `${module}.js`) }));
 }
 
 /** The variable that tells each process where to listen (and the gateway where to dial). */
@@ -94,16 +95,6 @@ function loaderFlags(entry: string): string[] {
 }
 
 /**
- * V8 flags of every service process, besides the heap sizing below: none. `--single-threaded-gc`
- * was here (collecting on the main thread alone took the open-loop p99 at 200 orders/s from 55 to
- * 47 ms on 2 cores, on Node 20); on Node 24, alternated on one machine, the gateway's CPU per saga
- * was lower without it (medians 1.92 against 2.33 ms at 64 in flight; 3.04 against 3.23 ms at 230
- * orders/s), the open-loop p99 no worse (376 against 490 ms), and it kept the pages V8 pools after
- * a collection: the gateway 322-350 MiB with it, 203-205 MiB without (bench/README.md, issue 27).
- */
-const SERVICE_V8_FLAGS: string[] = [];
-
-/**
  * V8's heap sizing, for a resident size that stays flat under sustained load (bench/README.md,
  * "Memory"). With V8's defaults each process let its young generation grow to 64 MiB and its old
  * generation to several times its live objects (25 MiB in a participant, 47 MiB in the gateway,
@@ -113,8 +104,15 @@ const SERVICE_V8_FLAGS: string[] = [];
  * one left. `--max-semi-space-size`: 8 MiB in a participant (its objects die young: no more
  * scavenge time per saga than with the default), 16 MiB in the gateway, whose objects live as long
  * as a saga and are copied more often by a smaller young generation.
+ *
+ * No other flag. `--single-threaded-gc` was one (collecting on the main thread alone took the
+ * open-loop p99 at 200 orders/s from 55 to 47 ms on 2 cores, on Node 20); on Node 24, alternated on
+ * one machine, the gateway's CPU per saga was lower without it (medians 1.92 against 2.33 ms at 64
+ * in flight; 3.04 against 3.23 ms at 230 orders/s), the open-loop p99 no worse (376 against 490
+ * ms), and it kept the pages V8 pools after a collection: the gateway 322-350 MiB with it, 203-205
+ * MiB without (bench/README.md, issue 27).
  */
-const MEMORY_V8_FLAGS = {
+const SERVICE_V8_FLAGS = {
   participant: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
   gateway: ['--max-semi-space-size=16', '--heap-growing-percent=50'],
 };
@@ -129,7 +127,7 @@ export function serviceV8Flags(name: string, env: NodeJS.ProcessEnv = process.en
   const gateway = name === 'gateway' || name.startsWith('gateway-');
   const override = env[gateway ? 'V8_FLAGS_GATEWAY' : 'V8_FLAGS_PARTICIPANTS'];
   if (override !== undefined) return override.split(/\s+/).filter((f) => f !== '');
-  return [...SERVICE_V8_FLAGS, ...MEMORY_V8_FLAGS[gateway ? 'gateway' : 'participant']];
+  return [...SERVICE_V8_FLAGS[gateway ? 'gateway' : 'participant']];
 }
 
 export type OutputStream = 'stdout' | 'stderr';

@@ -93,6 +93,13 @@ export function duration(env: Env, name: string, fallbackMs: number): number {
 
 const PG_SYNCHRONOUS_COMMIT = ['on', 'off', 'local', 'remote_write', 'remote_apply'] as const;
 
+/**
+ * How long a gateway waits for the PostgreSQL saga log by default (SAGA_LOG_TIMEOUT_MS): for a
+ * connection, and for a statement's answer. The log's statements are small: its commits under the
+ * bench's load stay well under a second.
+ */
+export const SAGA_LOG_TIMEOUT_DEFAULT_MS = 10_000;
+
 export const SAGA_LOG_VARIABLES = {
   ...DATA_VARIABLES,
   SAGA_LOG_URL: text({
@@ -106,7 +113,7 @@ export const SAGA_LOG_VARIABLES = {
   }),
   SAGA_LOG_SYNC: syncVariable(),
   SAGA_LOG_POOL_SIZE: integer({ min: 1, max: 200, default: 10 }),
-  SAGA_LOG_TIMEOUT_MS: integer({ min: 100, max: 600_000, default: 10_000 }),
+  SAGA_LOG_TIMEOUT_MS: integer({ min: 100, max: 600_000, default: SAGA_LOG_TIMEOUT_DEFAULT_MS }),
   SAGA_LOG_PG_SYNCHRONOUS_COMMIT: oneOf(PG_SYNCHRONOUS_COMMIT, { default: 'on' }),
 };
 
@@ -117,7 +124,7 @@ export type SagaLogSettings =
       url: string;
       poolSize: number;
       synchronousCommit: (typeof PG_SYNCHRONOUS_COMMIT)[number];
-      /** Unset: LOG_DEADLINE_MS of saga/stores/postgres-pool.ts. */
+      /** Unset: SAGA_LOG_TIMEOUT_DEFAULT_MS. */
       timeoutMs?: number;
     };
 

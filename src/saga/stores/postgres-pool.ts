@@ -4,18 +4,11 @@
  * theirs becomes (SagaLogUnavailableError when the server is out of reach or the log closed).
  */
 import pg from 'pg';
-import { redactPassword } from '../../platform/config/config.js';
+import { SAGA_LOG_TIMEOUT_DEFAULT_MS, redactPassword } from '../../platform/config/config.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { SagaLogError, SagaLogUnavailableError } from '../model.js';
 import { isConnectionError, isQueryDeadline, reason } from '../../platform/storage/pg-errors.js';
 import { IDLE_IN_TRANSACTION_MS, withSessionSettings } from '../../platform/storage/pg.js';
-
-/**
- * How long the log waits for PostgreSQL by default (SAGA_LOG_TIMEOUT_MS): for a connection, and for
- * a statement's answer. The log's statements are small: its commits under the bench's load stay
- * well under a second.
- */
-export const LOG_DEADLINE_MS = 10_000;
 
 export type SynchronousCommit = 'on' | 'off' | 'local' | 'remote_write' | 'remote_apply';
 
@@ -29,7 +22,7 @@ export interface PostgresSagaLogOptions {
   synchronousCommit: SynchronousCommit;
   /**
    * How long the log waits for a connection, and for a statement's answer before it gives up on the
-   * statement and its connection (default LOG_DEADLINE_MS). Tools that only read wait for answers
+   * statement and its connection (default SAGA_LOG_TIMEOUT_DEFAULT_MS). Tools that only read wait for answers
    * without a bound.
    */
   timeoutMs?: number;
@@ -98,7 +91,7 @@ export class PostgresPool {
    * open connection or needed a new one.
    */
   get deadlineMs(): number {
-    return this.opts.timeoutMs ?? LOG_DEADLINE_MS;
+    return this.opts.timeoutMs ?? SAGA_LOG_TIMEOUT_DEFAULT_MS;
   }
 
   private unavailable(err: unknown): SagaLogUnavailableError {
